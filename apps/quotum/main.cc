@@ -1,0 +1,143 @@
+// quotum: the composition root. Reads config, picks the store, wires the
+// engine to the HTTP API, and runs until SIGTERM/SIGINT.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "quotum/config/config.h"
+#include "quotum/core/string_views.h"
+#include "quotum/core/clock.h"
+#include "quotum/engine/api_keys.h"
+#include "quotum/engine/engine.h"
+#include "quotum/http/api.h"
+#include "quotum/http/server.h"
+#include "quotum/store/sqlite/sqlite_store.h"
+
+namespace {
+
+struct ServeFlags {
+  std::string config;
+  std::string listen;
+  std::string data_dir;
+  std::string admin_key;
+};
+
+int Fail(std::string_view message) {
+  std::cerr << "quotum: " << message << std::endl;
+  return 2;
+}
+
+// "HOST:PORT" or "[V6]:PORT".
+bool SplitHostPort(const std::string& s, std::string* host, uint16_t* port) {
+  size_t colon = s.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = s.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
+    *host = host->substr(1, host->size() - 2);
+  uint32_t p = 0;
+  if (!absl::SimpleAtoi(s.substr(colon + 1), &p) || p > 65535 || host->empty()) return false;
+  *port = static_cast<uint16_t>(p);
+  return true;
+}
+
+// The admin key: flag, then QUOTUM_ADMIN_KEY, then <data_dir>/admin.key
+// (generated once, mode 0600).
+std::string ResolveAdminKey(const ServeFlags& f, const std::string& data_dir) {
+  if (!f.admin_key.empty()) return f.admin_key;
+  if (const char* env = std::getenv("QUOTUM_ADMIN_KEY"); env && *env) return env;
+  std::string path = data_dir + "/admin.key";
+  std::ifstream in(path);
+  std::string key;
+  if (in && std::getline(in, key) && !key.empty()) return key;
+  key = absl::StrCat("qa_", quotum::engine::RandomHex(24));
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << key << "\n";
+  }
+  chmod(path.c_str(), 0600);
+  std::cerr << "quotum: no admin key given; generated one in " << path << std::endl;
+  return key;
+}
+
+int Serve(const ServeFlags& flags) {
+  auto loaded = quotum::config::LoadFile(flags.config);
+  if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
+  auto cfg = std::make_shared<quotum::config::Config>(**loaded);
+  if (!flags.listen.empty()) cfg->listen = flags.listen;
+  if (!flags.data_dir.empty()) cfg->data_dir = flags.data_dir;
+
+  quotum::http::ServerOptions server_opts;
+  if (!SplitHostPort(cfg->listen, &server_opts.host, &server_opts.port)) {
+    return Fail(absl::StrCat("--listen \"", cfg->listen, "\" must be HOST:PORT"));
+  }
+  server_opts.threads = cfg->io_threads;
+  server_opts.max_body_bytes = cfg->max_body_bytes;
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg->data_dir, ec);
+  if (ec) return Fail(quotum::ToStd(absl::StrCat("cannot create data dir ", cfg->data_dir, ": ", ec.message())));
+  const std::string admin_key = ResolveAdminKey(flags, cfg->data_dir);
+
+  auto store = quotum::store::sqlite::SqliteStore::Open(
+      {cfg->data_dir + "/quotum.db", cfg->durability == quotum::config::Durability::kFsync});
+  if (!store.ok()) return Fail(quotum::ToStd(store.status().message()));
+
+  quotum::SystemClock clock;
+  quotum::engine::EngineOptions eopts;
+  eopts.catalog = &cfg->catalog;
+  eopts.idempotency_ttl = cfg->idempotency_ttl;
+  eopts.default_plan = cfg->default_plan;
+  quotum::engine::Engine engine(eopts, store->get(), &clock);
+  if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
+
+  quotum::http::Api api(&engine, {admin_key});
+  quotum::http::Server server(server_opts, [&api](const quotum::http::Request& req,
+                                                  quotum::http::Respond respond) {
+    api.Handle(req, std::move(respond));
+  });
+  auto bound = server.Listen();
+  if (!bound.ok()) return Fail(quotum::ToStd(bound.status().message()));
+
+  // Signals are taken synchronously by this thread only.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  server.Run();
+  std::cout << "listening on " << *bound << std::endl;
+
+  int sig = 0;
+  sigwait(&set, &sig);
+  std::cerr << "quotum: signal " << sig << ", draining" << std::endl;
+  server.Shutdown(std::chrono::seconds(10));
+  engine.Stop();
+  std::cerr << "quotum: stopped cleanly" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Quotum: usage metering, plan limits and rate limits for messaging platforms"};
+  app.require_subcommand(1);
+  ServeFlags flags;
+  CLI::App* serve = app.add_subcommand("serve", "Run the HTTP server");
+  serve->add_option("--config", flags.config, "TOML config file")->required();
+  serve->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0 picks one)");
+  serve->add_option("--data-dir", flags.data_dir, "Directory for the embedded database");
+  serve->add_option("--admin-key", flags.admin_key, "Admin key (or QUOTUM_ADMIN_KEY)");
+  CLI11_PARSE(app, argc, argv);
+  if (serve->parsed()) return Serve(flags);
+  return 2;
+}

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string_view>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "quotum/core/catalog.h"
+
+namespace quotum::config {
+
+enum class Durability {
+  kProcess,  ///< commit reaches the OS before the response (survives kill -9)
+  kFsync,    ///< each group commit is fsynced before its responses (survives power loss)
+};
+
+/// Everything `quotum serve` needs, validated. Immutable once loaded.
+struct Config {
+  std::string source_path;
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  Durability durability = Durability::kProcess;
+  uint64_t max_body_bytes = 1 << 20;
+  int io_threads = 2;
+  /// How long an Idempotency-Key is remembered.
+  absl::Duration idempotency_ttl = absl::Hours(24);
+  /// Plan given to tenants created without one.
+  std::string default_plan;
+  Catalog catalog;
+};
+
+/// Reads and validates a TOML file. Errors name the file, the line and the key.
+absl::StatusOr<std::shared_ptr<const Config>> LoadFile(const std::string& path);
+
+/// Same as LoadFile, for text already in memory (`origin` names it in errors).
+absl::StatusOr<std::shared_ptr<const Config>> LoadString(std::string_view text,
+                                                         const std::string& origin);
+
+}  // namespace quotum::config

@@ -1,0 +1,395 @@
+#include <fstream>
+#include <sstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "quotum/config/config.h"
+#include "quotum/core/ids.h"
+#include "quotum/core/string_views.h"
+
+#include <toml++/toml.h>
+
+namespace quotum::config {
+namespace {
+
+// Collects the first validation error with its location.
+class Checker {
+ public:
+  explicit Checker(std::string origin) : origin_(std::move(origin)) {}
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  void Fail(const toml::node* node, std::string_view key, std::string_view message) {
+    if (!error_.empty()) return;
+    int line = node ? static_cast<int>(node->source().begin.line) : 0;
+    error_ = Cat(origin_, ":", line, ": ", key, ": ", message);
+  }
+
+  // Optional string at `t[name]`.
+  std::optional<std::string> Str(const toml::table& t, std::string_view name, std::string_view key) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    if (auto v = n->value<std::string>()) return *v;
+    Fail(n, key, "must be a string");
+    return std::nullopt;
+  }
+
+  // Optional integer at `t[name]` within [lo, hi].
+  std::optional<int64_t> Int(const toml::table& t, std::string_view name, std::string_view key,
+                             int64_t lo, int64_t hi) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    auto v = n->is_integer() ? n->value<int64_t>() : std::nullopt;
+    if (!v) {
+      Fail(n, key, "must be an integer");
+      return std::nullopt;
+    }
+    if (*v < lo || *v > hi) {
+      Fail(n, key, Cat("must be between ", lo, " and ", hi));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<double> Number(const toml::table& t, std::string_view name, std::string_view key,
+                               double lo, double hi) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    std::optional<double> v;
+    if (n->is_integer()) v = static_cast<double>(*n->value<int64_t>());
+    if (n->is_floating_point()) v = *n->value<double>();
+    if (!v) {
+      Fail(n, key, "must be a number");
+      return std::nullopt;
+    }
+    if (*v < lo || *v > hi) {
+      Fail(n, key, Cat("must be between ", lo, " and ", hi));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  const toml::table* Table(const toml::table& t, std::string_view name, std::string_view key) {
+    const toml::node* n = t.get(name);
+    if (!n) return nullptr;
+    if (const auto* tab = n->as_table()) return tab;
+    Fail(n, key, "must be a table");
+    return nullptr;
+  }
+
+  const toml::array* Array(const toml::table& t, std::string_view name, std::string_view key) {
+    const toml::node* n = t.get(name);
+    if (!n) return nullptr;
+    if (const auto* arr = n->as_array()) return arr;
+    Fail(n, key, "must be an array");
+    return nullptr;
+  }
+
+  // Rejects keys of `t` not in `known`, so that typos do not pass silently.
+  void OnlyKeys(const toml::table& t, std::string_view prefix,
+                std::initializer_list<std::string_view> known) {
+    for (const auto& [k, v] : t) {
+      bool found = false;
+      for (auto name : known) found |= (k.str() == name);
+      if (!found) {
+        Fail(&v, Join(prefix, k.str()),
+             Cat("unknown key (expected one of: ", absl::StrJoin(std::vector<std::string>(known.begin(), known.end()), ", "), ")"));
+      }
+    }
+  }
+
+  static std::string Join(std::string_view prefix, std::string_view name) {
+    return prefix.empty() ? std::string(name) : Cat(prefix, ".", name);
+  }
+
+ private:
+  std::string origin_;
+  std::string error_;
+};
+
+void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
+  const toml::table* s = c.Table(root, "server", "server");
+  if (!s) return;
+  c.OnlyKeys(*s, "server",
+             {"listen", "data_dir", "durability", "max_body_bytes", "io_threads",
+              "idempotency_ttl_hours", "default_plan"});
+  if (auto v = c.Str(*s, "listen", "server.listen")) cfg.listen = *v;
+  if (auto v = c.Str(*s, "data_dir", "server.data_dir")) cfg.data_dir = *v;
+  if (auto v = c.Str(*s, "durability", "server.durability")) {
+    if (*v == "process") {
+      cfg.durability = Durability::kProcess;
+    } else if (*v == "fsync") {
+      cfg.durability = Durability::kFsync;
+    } else {
+      c.Fail(s->get("durability"), "server.durability", "must be \"process\" or \"fsync\"");
+    }
+  }
+  if (auto v = c.Int(*s, "max_body_bytes", "server.max_body_bytes", 1024, 64LL << 20))
+    cfg.max_body_bytes = static_cast<uint64_t>(*v);
+  if (auto v = c.Int(*s, "io_threads", "server.io_threads", 1, 256)) cfg.io_threads = int(*v);
+  if (auto v = c.Int(*s, "idempotency_ttl_hours", "server.idempotency_ttl_hours", 1, 24 * 30))
+    cfg.idempotency_ttl = absl::Hours(*v);
+  if (auto v = c.Str(*s, "default_plan", "server.default_plan")) cfg.default_plan = *v;
+}
+
+void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
+  cat.meters = Catalog::BuiltinMeters();
+  const toml::table* m = c.Table(root, "meters", "meters");
+  if (!m) return;
+  for (const auto& [name, node] : *m) {
+    std::string key = Cat("meters.", name.str());
+    const toml::table* t = node.as_table();
+    if (!t) {
+      c.Fail(&node, key, "must be a table");
+      return;
+    }
+    c.OnlyKeys(*t, key, {"kind"});
+    if (!IsValidId(ToAbsl(name.str()))) c.Fail(&node, key, "meter names use [A-Za-z0-9_.-], 1-64 chars");
+    MeterKind kind = MeterKind::kCounter;
+    if (auto k = c.Str(*t, "kind", key + ".kind")) {
+      if (*k == "gauge") {
+        kind = MeterKind::kGauge;
+      } else if (*k != "counter") {
+        c.Fail(t->get("kind"), key + ".kind", "must be \"counter\" or \"gauge\"");
+      }
+    }
+    bool builtin = false;
+    for (auto& def : cat.meters) {
+      if (def.name == name.str()) {
+        builtin = true;
+        if (def.kind != kind) c.Fail(&node, key, "a built-in meter's kind cannot be changed");
+      }
+    }
+    if (!builtin) cat.meters.push_back(MeterDef{std::string(name.str()), kind, true});
+  }
+}
+
+void LoadChannels(Checker& c, const toml::table& root, Catalog& cat) {
+  const toml::array* arr = c.Array(root, "channels", "channels");
+  if (!arr) {
+    cat.channels = {"whatsapp", "telegram", "messenger", "webchat"};
+    return;
+  }
+  for (const auto& n : *arr) {
+    auto v = n.value<std::string>();
+    if (!v || !IsValidId(*v)) {
+      c.Fail(&n, "channels", "each channel must be a name of [A-Za-z0-9_.-]");
+      return;
+    }
+    cat.channels.push_back(*v);
+  }
+  if (cat.channels.empty()) c.Fail(arr, "channels", "must list at least one channel");
+}
+
+void LoadProfiles(Checker& c, const toml::table& root, Catalog& cat) {
+  const toml::table* p = c.Table(root, "rate_limit_profiles", "rate_limit_profiles");
+  if (!p) {
+    cat.profiles = {{"trial", 50, 10, 2}, {"standard", 100, 30, 10}, {"premium", 500, 100, 50}};
+    return;
+  }
+  for (const auto& [name, node] : *p) {
+    std::string key = Cat("rate_limit_profiles.", name.str());
+    const toml::table* t = node.as_table();
+    if (!t) {
+      c.Fail(&node, key, "must be a table");
+      return;
+    }
+    c.OnlyKeys(*t, key, {"general", "messages", "sessions"});
+    RateLimitProfile prof{std::string(name.str())};
+    if (auto v = c.Int(*t, "general", key + ".general", 1, 1'000'000'000)) prof.general = uint32_t(*v);
+    if (auto v = c.Int(*t, "messages", key + ".messages", 1, 1'000'000'000)) prof.messages = uint32_t(*v);
+    if (auto v = c.Int(*t, "sessions", key + ".sessions", 1, 1'000'000'000)) prof.sessions = uint32_t(*v);
+    cat.profiles.push_back(prof);
+  }
+}
+
+void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog& cat) {
+  std::string key = Cat("plans.", name);
+  const toml::table* t = node.as_table();
+  if (!t) {
+    c.Fail(&node, key, "must be a table");
+    return;
+  }
+  c.OnlyKeys(*t, key,
+             {"display_name", "price_cents", "interval", "anchor", "limits", "on_limit",
+              "alert_thresholds", "bands", "rate_limit_profile", "warmup"});
+  Plan plan;
+  plan.name = std::string(name);
+  plan.display_name = c.Str(*t, "display_name", key + ".display_name").value_or(plan.name);
+  plan.price_cents = c.Int(*t, "price_cents", key + ".price_cents", -1, 1LL << 40).value_or(0);
+  std::string interval = c.Str(*t, "interval", key + ".interval").value_or("month");
+  std::string anchor = c.Str(*t, "anchor", key + ".anchor").value_or("subscription");
+  auto parsed = ParseBillingInterval(interval, anchor);
+  if (!parsed.ok()) {
+    c.Fail(t->get("interval") ? t->get("interval") : &node, key + ".interval",
+           ToStd(parsed.status().message()));
+  } else {
+    plan.interval = *parsed;
+  }
+  plan.limits.assign(cat.meters.size(), std::nullopt);
+  plan.on_limit.assign(cat.meters.size(), OnLimit::kReject);
+  if (const toml::table* limits = c.Table(*t, "limits", key + ".limits")) {
+    for (const auto& [meter, v] : *limits) {
+      std::string mkey = Cat(key, ".limits.", meter.str());
+      auto id = cat.FindMeter(ToAbsl(meter.str()));
+      if (!id) {
+        c.Fail(&v, mkey, "unknown meter (declare custom meters under [meters])");
+        continue;
+      }
+      if (!cat.meters[*id].limitable) {
+        c.Fail(&v, mkey, "this meter is tracked only and cannot carry a limit");
+        continue;
+      }
+      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+      if (!n || *n < 0) {
+        c.Fail(&v, mkey, "must be a non-negative integer (omit the key for unlimited)");
+        continue;
+      }
+      plan.limits[*id] = static_cast<uint64_t>(*n);
+    }
+  }
+  if (const toml::table* pol = c.Table(*t, "on_limit", key + ".on_limit")) {
+    for (const auto& [meter, v] : *pol) {
+      std::string mkey = Cat(key, ".on_limit.", meter.str());
+      auto id = cat.FindMeter(ToAbsl(meter.str()));
+      auto s = v.value<std::string>();
+      if (!id) {
+        c.Fail(&v, mkey, "unknown meter");
+      } else if (s && *s == "reject") {
+        plan.on_limit[*id] = OnLimit::kReject;
+      } else if (s && *s == "allow") {
+        plan.on_limit[*id] = OnLimit::kAllow;
+      } else if (s && *s == "queue") {
+        c.Fail(&v, mkey, "\"queue\" is not available yet (durable queue is roadmap part 4)");
+      } else {
+        c.Fail(&v, mkey, "must be \"reject\" or \"allow\"");
+      }
+    }
+  }
+  if (const toml::array* th = c.Array(*t, "alert_thresholds", key + ".alert_thresholds")) {
+    plan.alert_thresholds.clear();
+    for (const auto& v : *th) {
+      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+      if (!n || *n < 1 || *n > 1000) {
+        c.Fail(&v, key + ".alert_thresholds", "each threshold is an integer percentage 1-1000");
+        break;
+      }
+      plan.alert_thresholds.push_back(int(*n));
+    }
+  }
+  if (const toml::table* b = c.Table(*t, "bands", key + ".bands")) {
+    c.OnlyKeys(*b, key + ".bands", {"yellow", "red"});
+    plan.bands.yellow = c.Number(*b, "yellow", key + ".bands.yellow", 0, 1000).value_or(70);
+    plan.bands.red = c.Number(*b, "red", key + ".bands.red", 0, 1000).value_or(90);
+    if (plan.bands.red < plan.bands.yellow)
+      c.Fail(b, key + ".bands", "red must not be below yellow");
+  }
+  plan.rate_limit_profile =
+      c.Str(*t, "rate_limit_profile", key + ".rate_limit_profile").value_or("standard");
+  if (!cat.FindProfile(plan.rate_limit_profile)) {
+    c.Fail(t->get("rate_limit_profile") ? t->get("rate_limit_profile") : &node,
+           key + ".rate_limit_profile", "names no profile under [rate_limit_profiles]");
+  }
+  if (const toml::array* w = c.Array(*t, "warmup", key + ".warmup")) {
+    for (const auto& v : *w) {
+      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+      if (!n || *n < 1) {
+        c.Fail(&v, key + ".warmup", "each daily cap is a positive integer");
+        break;
+      }
+      plan.warmup.push_back(uint64_t(*n));
+    }
+  }
+  cat.plans.push_back(std::move(plan));
+}
+
+void LoadAddons(Checker& c, const toml::table& root, Catalog& cat) {
+  const toml::table* a = c.Table(root, "addons", "addons");
+  if (!a) return;
+  for (const auto& [meter, node] : *a) {
+    std::string key = Cat("addons.", meter.str());
+    auto id = cat.FindMeter(ToAbsl(meter.str()));
+    if (!id || cat.meters[*id].kind != MeterKind::kCounter) {
+      c.Fail(&node, key, "add-on packs exist only for counter meters");
+      continue;
+    }
+    const toml::array* packs = node.as_array();
+    if (!packs) {
+      c.Fail(&node, key, "must be an array of {units, price_cents}");
+      continue;
+    }
+    for (const auto& p : *packs) {
+      const toml::table* t = p.as_table();
+      if (!t) {
+        c.Fail(&p, key, "each pack is a table {units, price_cents}");
+        break;
+      }
+      c.OnlyKeys(*t, key, {"units", "price_cents"});
+      auto units = c.Int(*t, "units", key + ".units", 1, 1LL << 50);
+      auto price = c.Int(*t, "price_cents", key + ".price_cents", 0, 1LL << 40);
+      if (!units || !price) {
+        c.Fail(t, key, "each pack needs units and price_cents");
+        break;
+      }
+      cat.addons.push_back(AddonPack{std::string(meter.str()), uint64_t(*units), *price});
+    }
+  }
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
+                                                    const std::string& origin) {
+  Checker c(origin);
+  auto cfg = std::make_shared<Config>();
+  cfg->source_path = origin;
+  c.OnlyKeys(root, "",
+             {"server", "channels", "meters", "rate_limit_profiles", "plans", "addons"});
+  LoadServer(c, root, *cfg);
+  Catalog& cat = cfg->catalog;
+  LoadMeters(c, root, cat);
+  LoadChannels(c, root, cat);
+  LoadProfiles(c, root, cat);
+  cat.Index();
+  if (const toml::table* plans = c.Table(root, "plans", "plans")) {
+    for (const auto& [name, node] : *plans) {
+      if (!IsValidId(ToAbsl(name.str()))) c.Fail(&node, Cat("plans.", name.str()), "bad plan name");
+      LoadPlan(c, name.str(), node, cat);
+    }
+  }
+  if (c.ok() && cat.plans.empty()) c.Fail(&root, "plans", "at least one plan is required");
+  LoadAddons(c, root, cat);
+  cat.Index();
+  if (c.ok()) {
+    if (cfg->default_plan.empty()) cfg->default_plan = cat.plans.front().name;
+    if (!cat.FindPlan(cfg->default_plan))
+      c.Fail(root.get("server"), "server.default_plan", "names no plan under [plans]");
+  }
+  if (!c.ok()) return absl::InvalidArgumentError(c.error());
+  return std::shared_ptr<const Config>(std::move(cfg));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Config>> LoadString(std::string_view text,
+                                                         const std::string& origin) {
+  // The packaged toml++ is built with exceptions; they stop here.
+  toml::table table;
+  try {
+    table = toml::parse(text, origin);
+  } catch (const toml::parse_error& err) {
+    return absl::InvalidArgumentError(Cat(origin, ":", err.source().begin.line, ":",
+                                          err.source().begin.column, ": ", err.description()));
+  }
+  return Build(table, origin);
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> LoadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(Cat(path, ": cannot open config file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return LoadString(ss.str(), path);
+}
+
+}  // namespace quotum::config

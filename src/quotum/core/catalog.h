@@ -1,0 +1,121 @@
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "quotum/core/billing_period.h"
+
+namespace quotum {
+
+/// Dense index of a meter inside a Catalog; hot state is kept in arrays by it.
+using MeterId = uint16_t;
+
+enum class MeterKind { kCounter, kGauge };
+
+/// Something counted. Counters accumulate per billing period; gauges are
+/// concurrent values that never reset.
+struct MeterDef {
+  std::string name;
+  MeterKind kind = MeterKind::kCounter;
+  /// False for meters that are only tracked and can never carry a limit
+  /// (messages_received: receiving is free).
+  bool limitable = true;
+};
+
+/// What happens to units that do not fit under a limit.
+enum class OnLimit {
+  kReject,  ///< refuse them (HTTP 429)
+  kAllow,   ///< admit them anyway and flag the overage (soft limit)
+};
+
+absl::string_view OnLimitName(OnLimit p);
+
+/// Usage-percentage thresholds at which the colour band changes.
+struct ColourBands {
+  double yellow = 70.0;  ///< from this percentage the band is yellow
+  double red = 90.0;     ///< from this percentage the band is red
+};
+
+enum class Band { kGreen, kYellow, kRed };
+absl::string_view BandName(Band b);
+Band BandFor(double percentage, const ColourBands& bands);
+
+/// Short-window request limits of a rate-limit profile (per minute / hour).
+struct RateLimitProfile {
+  std::string name;
+  uint32_t general = 100;   ///< requests per minute per API key
+  uint32_t messages = 30;   ///< messages per minute per session
+  uint32_t sessions = 10;   ///< session creations per hour per API key
+};
+
+/// A named tier. Limits are per meter; a meter without an entry is unlimited.
+struct Plan {
+  std::string name;
+  std::string display_name;
+  int64_t price_cents = 0;  ///< per billing interval; -1 = custom (priced by contract)
+  BillingInterval interval;
+  /// Limit per MeterId; std::nullopt = unlimited.
+  std::vector<std::optional<uint64_t>> limits;
+  /// Policy per MeterId.
+  std::vector<OnLimit> on_limit;
+  std::vector<int> alert_thresholds{80, 90, 100};
+  ColourBands bands;
+  std::string rate_limit_profile;
+  /// Daily send caps per session by day since it first became working;
+  /// empty = warm-up off.
+  std::vector<uint64_t> warmup;
+};
+
+/// One purchasable add-on pack of a counter meter.
+struct AddonPack {
+  std::string meter;
+  uint64_t units = 0;
+  int64_t price_cents = 0;
+};
+
+/// The immutable product catalog: meters, channels, plans, profiles, add-ons.
+/// Built once by config loading; shared read-only between threads.
+class Catalog {
+ public:
+  /// Built-in meters of SPEC §1 in a fixed order (their MeterIds are stable).
+  static std::vector<MeterDef> BuiltinMeters();
+
+  std::vector<MeterDef> meters;
+  std::vector<std::string> channels;
+  std::vector<Plan> plans;
+  std::vector<RateLimitProfile> profiles;
+  std::vector<AddonPack> addons;
+
+  /// Rebuilds the name indexes; call after filling the vectors.
+  void Index();
+
+  std::optional<MeterId> FindMeter(absl::string_view name) const;
+  const Plan* FindPlan(absl::string_view name) const;
+  const RateLimitProfile* FindProfile(absl::string_view name) const;
+  bool HasChannel(absl::string_view name) const;
+  size_t meter_count() const { return meters.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, MeterId> meter_index_;
+  absl::flat_hash_map<std::string, size_t> plan_index_;
+};
+
+/// Well-known meter names.
+namespace meters {
+inline constexpr char kMessagesSent[] = "messages_sent";
+inline constexpr char kMessagesReceived[] = "messages_received";
+inline constexpr char kApiCalls[] = "api_calls";
+inline constexpr char kLeadsDetected[] = "leads_detected";
+inline constexpr char kChatbotSessions[] = "chatbot_sessions";
+inline constexpr char kAiTokens[] = "ai_tokens";
+inline constexpr char kCredits[] = "credits";
+inline constexpr char kSessionsActive[] = "sessions_active";
+inline constexpr char kGroupsActive[] = "groups_active";
+inline constexpr char kSubscribers[] = "subscribers";
+}  // namespace meters
+
+}  // namespace quotum

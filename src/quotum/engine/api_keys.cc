@@ -1,0 +1,42 @@
+#include "quotum/engine/api_keys.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace quotum::engine {
+
+std::string RandomHex(size_t bytes) {
+  std::string raw(bytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
+    std::abort();  // no entropy: refusing to mint predictable keys
+  }
+  return absl::BytesToHexString(raw);
+}
+
+MintedKey MintApiKey() {
+  MintedKey k;
+  k.key_id = absl::StrCat("key_", RandomHex(8));
+  k.secret = absl::StrCat("qk_", RandomHex(16));
+  k.hash = HashSecret(k.secret);
+  return k;
+}
+
+std::string HashSecret(absl::string_view secret) {
+  unsigned char out[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), out);
+  return std::string(reinterpret_cast<char*>(out), sizeof out);
+}
+
+bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace quotum::engine

@@ -1,0 +1,77 @@
+#include "quotum/engine/commit_queue.h"
+
+#include <utility>
+
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+
+CommitQueue::CommitQueue(Store* store) : store_(store) {}
+
+CommitQueue::~CommitQueue() { Stop(); }
+
+void CommitQueue::Start() {
+  absl::MutexLock lock(&mu_);
+  if (running_) return;
+  running_ = true;
+  stopping_ = false;
+  writer_ = std::thread([this] { Run(); });
+}
+
+void CommitQueue::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!running_) return;
+    stopping_ = true;
+  }
+  writer_.join();
+  absl::MutexLock lock(&mu_);
+  running_ = false;
+}
+
+bool CommitQueue::Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done) {
+  absl::MutexLock lock(&mu_);
+  if (!running_ || stopping_) return false;
+  fill(pending_);
+  waiting_.push_back(std::move(done));
+  return true;
+}
+
+CommitQueue::Stats CommitQueue::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void CommitQueue::Run() {
+  for (;;) {
+    CommitBatch batch;
+    std::vector<Done> done;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](CommitQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
+            return q->stopping_ || !q->waiting_.empty();
+          },
+          this));
+      if (waiting_.empty() && stopping_) return;
+      batch = std::move(pending_);
+      pending_ = CommitBatch();
+      done.swap(waiting_);
+    }
+    absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
+    if (!status.ok()) {
+      status = Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                     "The store could not commit this request; nothing was recorded. Retry.");
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      stats_.commits++;
+      stats_.items += done.size();
+      stats_.last_batch = done.size();
+      if (!status.ok()) stats_.failures++;
+    }
+    for (auto& d : done) d(status);
+  }
+}
+
+}  // namespace quotum::engine

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "quotum/engine/store.h"
+
+namespace quotum::engine {
+
+/// Group commit. Callers append their records to the pending batch and leave a
+/// completion; one writer thread commits everything pending in one store
+/// transaction and then runs the completions in enqueue order with the
+/// commit's status. Nothing is acknowledged before its transaction commits.
+class CommitQueue {
+ public:
+  using Done = absl::AnyInvocable<void(const absl::Status&)>;
+
+  struct Stats {
+    uint64_t commits = 0;
+    uint64_t items = 0;
+    uint64_t failures = 0;
+    uint64_t last_batch = 0;
+  };
+
+  explicit CommitQueue(Store* store);
+  ~CommitQueue();
+
+  /// Starts the writer thread.
+  void Start();
+  /// Commits what is pending, then stops the writer. Later Enqueue calls fail
+  /// their completion with Unavailable.
+  void Stop();
+
+  /// Appends records with `fill` (called under the queue's lock, keep it short)
+  /// and takes `done`, run on the writer thread once committed or failed.
+  /// Returns false, and leaves `done` untouched, when the queue is stopped.
+  bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
+
+  Stats stats() const;
+
+ private:
+  void Run();
+
+  Store* store_;
+  mutable absl::Mutex mu_;
+  CommitBatch pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  Stats stats_ ABSL_GUARDED_BY(mu_);
+  std::thread writer_;
+};
+
+}  // namespace quotum::engine

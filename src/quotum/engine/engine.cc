@@ -1,0 +1,128 @@
+#include "quotum/engine/engine.h"
+
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+
+uint64_t StableHash(absl::string_view data) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
+    : opts_(std::move(options)), store_(store), clock_(clock), queue_(store) {
+  api_calls_meter_ = *opts_.catalog->FindMeter(meters::kApiCalls);
+}
+
+Engine::~Engine() { Stop(); }
+
+absl::Status Engine::Start() {
+  const Catalog& cat = *opts_.catalog;
+  absl::Time now = clock_->Now();
+  auto snap = store_->Load(now - opts_.idempotency_ttl);
+  if (!snap.ok()) return snap.status();
+  absl::MutexLock reg(&registry_mu_);
+  for (auto& rec : snap->tenants) {
+    const Plan* plan = cat.FindPlan(rec.plan);
+    if (!plan) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "tenant \"", rec.id, "\" is on plan \"", rec.plan, "\", which the config no longer has"));
+    }
+    auto t = std::make_unique<TenantState>(rec.id);
+    absl::MutexLock lock(&t->mu);
+    t->name = rec.name;
+    t->plan = plan;
+    t->subscription_start = rec.subscription_start;
+    t->created_at = rec.created_at;
+    t->committed = true;
+    t->period = PeriodAt(rec.subscription_start, plan->interval, now);
+    t->used.assign(cat.meter_count(), 0);
+    t->overrides.assign(cat.meter_count(), std::nullopt);
+    tenant_order_.push_back(t.get());
+    tenants_[rec.id] = std::move(t);
+  }
+  for (auto& o : snap->overrides) {
+    TenantState* t = FindTenant(o.tenant_id);
+    auto m = cat.FindMeter(o.meter);
+    if (!t || !m) continue;
+    absl::MutexLock lock(&t->mu);
+    t->overrides[*m] = o.limit;
+  }
+  for (auto& c : snap->counters) {
+    TenantState* t = FindTenant(c.tenant_id);
+    auto m = cat.FindMeter(c.meter);
+    if (!t || !m) continue;
+    absl::MutexLock lock(&t->mu);
+    bool gauge = cat.meters[*m].kind == MeterKind::kGauge;
+    if (gauge || c.period_start == t->period.start) t->used[*m] = c.value;
+  }
+  for (auto& r : snap->idempotency) {
+    TenantState* t = FindTenant(r.tenant_id);
+    if (!t) continue;
+    absl::MutexLock lock(&t->mu);
+    t->idempotency[r.key] = IdempotencyEntry{r.fingerprint, r.decision, r.created_at, true};
+  }
+  for (auto& k : snap->keys) {
+    TenantState* t = FindTenant(k.tenant_id);
+    if (!t) continue;
+    keys_by_hash_[k.hash] = KeyEntry{k.key_id, t, k.revoked, true};
+    hash_by_key_id_[k.key_id] = k.hash;
+  }
+  queue_.Start();
+  return absl::OkStatus();
+}
+
+void Engine::Stop() { queue_.Stop(); }
+
+absl::Status Engine::Ready() const { return store_->CheckWritable(); }
+
+TenantState* Engine::FindTenant(absl::string_view id) const {
+  // Called with or without registry_mu_ held by the caller's context:
+  // callers outside Start() take a reader lock first.
+  auto it = tenants_.find(id);
+  return it == tenants_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {
+  if (secret.empty()) {
+    return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
+                 "Missing API key: send it as \"Authorization: Bearer <key>\" or \"X-API-Key\".");
+  }
+  std::string hash = HashSecret(secret);
+  absl::ReaderMutexLock lock(&registry_mu_);
+  auto it = keys_by_hash_.find(hash);
+  if (it == keys_by_hash_.end() || !ConstantTimeEquals(it->first, hash) || it->second.revoked ||
+      !it->second.committed) {
+    return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
+                 "Invalid or revoked API key.");
+  }
+  return Principal{it->second.tenant, it->second.key_id};
+}
+
+void Engine::Touch(TenantState& t, absl::Time now) const {
+  if (t.period.Contains(now)) return;
+  BillingPeriod next = PeriodAt(t.subscription_start, t.plan->interval, now);
+  if (next == t.period) return;
+  t.period = next;
+  const Catalog& cat = *opts_.catalog;
+  for (size_t m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind == MeterKind::kCounter) t.used[m] = 0;
+  }
+}
+
+std::optional<uint64_t> Engine::EffectiveLimit(const TenantState& t, MeterId m) const {
+  if (t.overrides[m]) return t.overrides[m];
+  return t.plan->limits[m];
+}
+
+TenantView Engine::ViewOf(const TenantState& t) const {
+  return TenantView{t.id, t.name, t.plan->name, t.subscription_start, t.created_at, t.period,
+                    t.overrides};
+}
+
+}  // namespace quotum::engine

@@ -1,0 +1,28 @@
+#pragma once
+
+#include "absl/strings/string_view.h"
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace quotum::engine {
+
+/// Builds an error status that carries a machine code (e.g. "unknown_meter")
+/// besides the canonical code and the human sentence. The HTTP layer maps the
+/// canonical code to a status and shows the machine code as `code`.
+absl::Status Error(absl::StatusCode code, absl::string_view machine_code, std::string message);
+
+/// The machine code attached by Error(), or a default derived from the
+/// canonical code ("invalid_request", "not_found", ...).
+std::string MachineCode(const absl::Status& status);
+
+inline absl::Status BadRequest(absl::string_view machine_code, std::string message) {
+  return Error(absl::StatusCode::kInvalidArgument, machine_code, std::move(message));
+}
+/// Well-formed but semantically unacceptable input (HTTP 422).
+inline absl::Status Unprocessable(absl::string_view machine_code, std::string message) {
+  return Error(absl::StatusCode::kFailedPrecondition, machine_code, std::move(message));
+}
+
+}  // namespace quotum::engine

@@ -1,0 +1,244 @@
+// Engine: metering decisions (check, consume, api_call counting).
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "quotum/core/quota.h"
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+namespace {
+
+constexpr size_t kMaxIdempotencyKey = 255;
+
+uint64_t FingerprintOf(const MeterRequest& r) {
+  return StableHash(absl::StrCat(r.operation, "|", r.meter, "|", r.quantity, "|", r.channel, "|",
+                                 r.partial ? 1 : 0));
+}
+
+absl::Status ShuttingDown() {
+  return Error(absl::StatusCode::kUnavailable, "shutting_down",
+               "The server is shutting down; nothing was recorded.");
+}
+
+}  // namespace
+
+absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
+  const Catalog& cat = *opts_.catalog;
+  auto m = cat.FindMeter(req.meter);
+  if (!m) {
+    return Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", req.meter, "\"."));
+  }
+  if (cat.meters[*m].kind != MeterKind::kCounter) {
+    return Unprocessable("gauge_meter",
+                         absl::StrCat("\"", req.meter,
+                                      "\" is a concurrent (gauge) meter; it changes through "
+                                      "sessions and groups, not by consuming units."));
+  }
+  if (req.quantity == 0) {
+    return Unprocessable("invalid_quantity", "quantity must be a positive integer.");
+  }
+  if (!req.channel.empty() && !cat.HasChannel(req.channel)) {
+    return Unprocessable("unknown_channel", absl::StrCat("Unknown channel \"", req.channel, "\"."));
+  }
+  if (req.idempotency_key.size() > kMaxIdempotencyKey) {
+    return BadRequest("invalid_idempotency_key", "Idempotency-Key is longer than 255 characters.");
+  }
+  *meter = *m;
+  return absl::OkStatus();
+}
+
+void Engine::Consume(const Principal& who, MeterRequest req, Callback<Decision> done) {
+  MeterId m = 0;
+  if (absl::Status s = Validate(req, &m); !s.ok()) return done(s);
+  if (req.channel.empty()) req.channel = opts_.catalog->channels.front();
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after_unlock;
+  {
+    absl::MutexLock lock(&t.mu);
+    after_unlock = ConsumeLocked(t, m, req, done);
+  }
+  if (after_unlock) after_unlock();
+}
+
+absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, MeterRequest& req,
+                                                 Callback<Decision>& done) {
+  auto reply = [&done](absl::StatusOr<Decision> r) -> absl::AnyInvocable<void()> {
+    return [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); };
+  };
+  const absl::Time now = clock_->Now();
+  const uint64_t fingerprint = FingerprintOf(req);
+  Touch(t, now);
+  const absl::Time at = req.at.value_or(now);
+  if (at < t.period.start || at > now + opts_.max_clock_skew) {
+    return reply(Unprocessable(
+        "timestamp_out_of_period",
+        absl::StrCat("timestamp must lie in the current billing period [",
+                     FormatRfc3339(t.period.start), ", now]; usage of other periods is closed.")));
+  }
+
+  const bool idempotent = !req.idempotency_key.empty() && !req.dry_run;
+  if (idempotent) {
+    auto it = t.idempotency.find(req.idempotency_key);
+    if (it != t.idempotency.end() && it->second.created_at + opts_.idempotency_ttl <= now) {
+      t.idempotency.erase(it);
+      it = t.idempotency.end();
+    }
+    if (it != t.idempotency.end()) {
+      if (it->second.fingerprint != fingerprint) {
+        return reply(Unprocessable(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request; use a new key."));
+      }
+      if (it->second.committed) {
+        Decision d = it->second.decision;
+        d.replayed = true;
+        return reply(d);
+      }
+      // The first request is still committing: answer once its batch is done.
+      CommitQueue::Done wait = [tp = &t, key = req.idempotency_key,
+                                done = std::move(done)](const absl::Status& s) mutable {
+        absl::StatusOr<Decision> r =
+            s.ok() ? absl::StatusOr<Decision>(Decision{}) : absl::StatusOr<Decision>(s);
+        {
+          absl::MutexLock l(&tp->mu);
+          auto e = tp->idempotency.find(key);
+          if (s.ok() && e != tp->idempotency.end() && e->second.committed) {
+            r = e->second.decision;
+            r->replayed = true;
+          } else if (s.ok()) {
+            r = Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                      "The first request with this Idempotency-Key did not commit; retry.");
+          }
+        }
+        done(std::move(r));
+      };
+      if (queue_.Enqueue([](CommitBatch&) {}, wait)) return nullptr;
+      return [wait = std::move(wait)]() mutable { wait(ShuttingDown()); };
+    }
+  }
+
+  QuotaRequest qr;
+  qr.used = t.used[m];
+  qr.limit = EffectiveLimit(t, m);
+  qr.quantity = req.quantity;
+  qr.partial = req.partial;
+  qr.on_limit = t.plan->on_limit[m];
+  const QuotaOutcome q = DecideQuota(qr);
+  if (q.verdict == QuotaOutcome::Verdict::kOverflow) {
+    return reply(Unprocessable("quantity_overflow",
+                               "quantity would overflow the meter's 64-bit counter."));
+  }
+
+  Decision d;
+  d.meter = req.meter;
+  d.requested = req.quantity;
+  d.limit = qr.limit;
+  d.period_start = t.period.start;
+  d.reset_at = t.period.end;
+  d.allowed = q.verdict == QuotaOutcome::Verdict::kAdmitted;
+  d.reason = d.allowed ? DenyReason::kNone : DenyReason::kQuotaExceeded;
+  if (req.dry_run) {
+    // A check reports what would be admitted and what is left now; it charges
+    // and remembers nothing. Its api_call is counted without waiting.
+    d.consumed = 0;
+    d.remaining = q.verdict == QuotaOutcome::Verdict::kAdmitted && qr.limit
+                      ? q.remaining + q.admitted - q.overage
+                      : q.remaining;
+    if (!qr.limit) d.remaining = std::numeric_limits<uint64_t>::max();
+    if (req.count_api_call) CountApiCallLocked(t, now);
+    return reply(d);
+  }
+  d.consumed = q.admitted;
+  d.overage = q.overage;
+  d.remaining = q.remaining;
+
+  // Apply in memory now, so that concurrent requests see it; undo on failure.
+  const uint64_t charged = d.consumed;
+  const absl::Time period_start = t.period.start;
+  t.used[m] += charged;
+  if (req.count_api_call) t.used[api_calls_meter_] += 1;
+  if (idempotent) {
+    t.idempotency[req.idempotency_key] = IdempotencyEntry{fingerprint, d, now, false};
+    SweepIdempotency(t, now);
+  }
+  const bool write_message = req.message && d.allowed && charged == req.quantity;
+
+  CommitQueue::Done finish = [this, tp = &t, m, charged, period_start,
+                              count_api = req.count_api_call,
+                              key = idempotent ? req.idempotency_key : std::string(), d,
+                              done = std::move(done)](const absl::Status& s) mutable {
+    {
+      absl::MutexLock l(&tp->mu);
+      if (s.ok()) {
+        if (!key.empty()) {
+          auto e = tp->idempotency.find(key);
+          if (e != tp->idempotency.end()) e->second.committed = true;
+        }
+      } else {
+        if (tp->period.start == period_start) {
+          tp->used[m] -= std::min(tp->used[m], charged);
+          if (count_api && tp->used[api_calls_meter_] > 0) tp->used[api_calls_meter_] -= 1;
+        }
+        if (!key.empty()) tp->idempotency.erase(key);
+      }
+    }
+    if (!s.ok()) return done(s);
+    done(d);
+  };
+  bool queued = queue_.Enqueue(
+      [&](CommitBatch& b) {
+        if (charged > 0) {
+          b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, period_start, at, charged});
+        }
+        if (req.count_api_call) {
+          b.usage.push_back(
+              UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+        }
+        if (idempotent) {
+          b.idempotency.push_back(
+              IdempotencyRecord{t.id, req.idempotency_key, fingerprint, d, now});
+        }
+        if (write_message) b.messages.push_back(std::move(*req.message));
+      },
+      finish);
+  if (queued) return nullptr;
+  return [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };
+}
+
+void Engine::CountApiCall(const Principal& who) {
+  TenantState& t = *who.tenant;
+  absl::MutexLock lock(&t.mu);
+  const absl::Time now = clock_->Now();
+  Touch(t, now);
+  CountApiCallLocked(t, now);
+}
+
+void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
+  t.used[api_calls_meter_] += 1;
+  const absl::Time period_start = t.period.start;
+  // Best effort: the caller does not wait. A failed commit takes the unit back.
+  CommitQueue::Done undo = [this, tp = &t, period_start](const absl::Status& s) {
+    if (s.ok()) return;
+    absl::MutexLock l(&tp->mu);
+    if (tp->period.start == period_start && tp->used[api_calls_meter_] > 0)
+      tp->used[api_calls_meter_] -= 1;
+  };
+  bool queued = queue_.Enqueue(
+      [&](CommitBatch& b) {
+        b.usage.push_back(
+            UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+      },
+      undo);
+  if (!queued) t.used[api_calls_meter_] -= 1;
+}
+
+void Engine::SweepIdempotency(TenantState& t, absl::Time now) const {
+  if (t.idempotency.size() < t.idempotency_sweep_at) return;
+  absl::erase_if(t.idempotency, [&](const auto& kv) {
+    return kv.second.committed && kv.second.created_at + opts_.idempotency_ttl <= now;
+  });
+  t.idempotency_sweep_at = std::max<size_t>(64, t.idempotency.size() * 2);
+}
+
+}  // namespace quotum::engine

@@ -1,0 +1,143 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "quotum/engine/decision.h"
+
+namespace quotum::engine {
+
+// ---- Records the engine persists. Meters and channels travel by name so a
+// ---- store never depends on a catalog's MeterId numbering.
+
+struct TenantRecord {
+  std::string id;
+  std::string name;
+  std::string plan;
+  absl::Time subscription_start;
+  absl::Time created_at;
+};
+
+struct ApiKeyRecord {
+  std::string key_id;
+  std::string tenant_id;
+  std::string hash;  ///< raw SHA-256 of the secret (32 bytes)
+  absl::Time created_at;
+  bool revoked = false;
+};
+
+/// A per-tenant limit override (enterprise); `limit` nullopt removes it.
+struct LimitOverride {
+  std::string tenant_id;
+  std::string meter;
+  std::optional<uint64_t> limit;
+};
+
+/// Units charged to a meter. `period_start` keys the period counter; `at`
+/// places the units in their hourly and daily buckets.
+struct UsageDelta {
+  std::string tenant_id;
+  std::string meter;
+  std::string channel;  ///< empty when the meter has no channel dimension
+  absl::Time period_start;
+  absl::Time at;
+  uint64_t quantity = 0;
+};
+
+struct IdempotencyRecord {
+  std::string tenant_id;
+  std::string key;
+  uint64_t fingerprint = 0;
+  Decision decision;
+  absl::Time created_at;
+};
+
+struct MessageRecord {
+  std::string id;
+  std::string tenant_id;
+  std::string channel;
+  std::string to;
+  std::string text;
+  std::string status;  ///< queued | released | sent | failed | cancelled
+  absl::Time created_at;
+};
+
+/// Everything one group commit writes, atomically.
+struct CommitBatch {
+  std::vector<TenantRecord> tenants;
+  std::vector<ApiKeyRecord> keys;
+  std::vector<std::string> revoked_key_ids;
+  std::vector<LimitOverride> overrides;
+  std::vector<UsageDelta> usage;
+  std::vector<IdempotencyRecord> idempotency;
+  std::vector<MessageRecord> messages;
+  bool empty() const {
+    return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
+           usage.empty() && idempotency.empty() && messages.empty();
+  }
+};
+
+struct CounterRow {
+  std::string tenant_id;
+  std::string meter;
+  absl::Time period_start;
+  uint64_t value = 0;
+};
+
+/// State needed to rebuild the engine's memory at start-up.
+struct Snapshot {
+  std::vector<TenantRecord> tenants;
+  std::vector<ApiKeyRecord> keys;
+  std::vector<LimitOverride> overrides;
+  /// Counter rows of every tenant's latest period (the engine keeps the ones
+  /// that match the tenant's current period).
+  std::vector<CounterRow> counters;
+  std::vector<IdempotencyRecord> idempotency;
+};
+
+/// One day's units of one meter (summed over channels).
+struct DailyRow {
+  absl::CivilDay day;
+  std::string meter;
+  uint64_t value = 0;
+};
+
+/// The persistence port. Commit is called from one writer thread only; the
+/// read methods may be called concurrently from any thread.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  /// Loads the start-up snapshot; idempotency records older than
+  /// `idempotency_since` are skipped (and may be purged).
+  virtual absl::StatusOr<Snapshot> Load(absl::Time idempotency_since) = 0;
+
+  /// Writes the whole batch in one transaction: all of it or none of it.
+  virtual absl::Status Commit(const CommitBatch& batch) = 0;
+
+  /// Daily totals per meter for days in [from, to], summed over channels.
+  virtual absl::StatusOr<std::vector<DailyRow>> Daily(const std::string& tenant_id,
+                                                      absl::CivilDay from,
+                                                      absl::CivilDay to) = 0;
+
+  /// Period counters of one tenant with period_start >= since, all meters.
+  virtual absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& tenant_id,
+                                                          absl::Time since) = 0;
+
+  /// Units per channel of one meter within [from, to).
+  virtual absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
+      const std::string& tenant_id, const std::string& meter, absl::Time from, absl::Time to) = 0;
+
+  virtual absl::StatusOr<std::optional<MessageRecord>> FindMessage(const std::string& tenant_id,
+                                                                   const std::string& id) = 0;
+
+  /// OK when the store accepts writes.
+  virtual absl::Status CheckWritable() = 0;
+};
+
+}  // namespace quotum::engine

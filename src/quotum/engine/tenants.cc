@@ -1,0 +1,240 @@
+// Engine: tenants, API keys and limit overrides (admin use cases).
+#include "absl/strings/str_cat.h"
+#include "quotum/core/ids.h"
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+namespace {
+
+absl::Status ShuttingDown() {
+  return Error(absl::StatusCode::kUnavailable, "shutting_down",
+               "The server is shutting down; nothing was recorded.");
+}
+
+}  // namespace
+
+void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
+  const Catalog& cat = *opts_.catalog;
+  if (!IsValidId(spec.id)) {
+    return done(BadRequest("invalid_tenant_id",
+                           "Tenant id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
+  }
+  if (spec.name.size() > 200) {
+    return done(BadRequest("invalid_name", "Tenant name must be at most 200 characters."));
+  }
+  if (spec.plan.empty()) spec.plan = opts_.default_plan;
+  const Plan* plan = cat.FindPlan(spec.plan);
+  if (!plan) {
+    return done(Unprocessable("unknown_plan", absl::StrCat("Unknown plan \"", spec.plan, "\".")));
+  }
+  const absl::Time now = clock_->Now();
+  // Whole seconds: periods are stored and reported with second precision.
+  const absl::Time start = absl::FromUnixSeconds(
+      absl::ToUnixSeconds(spec.subscription_start.value_or(now)));
+  MintedKey key = MintApiKey();
+
+  auto owned = std::make_unique<TenantState>(spec.id);
+  TenantState* t = owned.get();
+  TenantView view;
+  {
+    absl::MutexLock lock(&t->mu);
+    t->name = spec.name.empty() ? spec.id : spec.name;
+    t->plan = plan;
+    t->subscription_start = start;
+    t->created_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
+    t->period = PeriodAt(start, plan->interval, now);
+    t->used.assign(cat.meter_count(), 0);
+    t->overrides.assign(cat.meter_count(), std::nullopt);
+    view = ViewOf(*t);
+  }
+  {
+    absl::MutexLock reg(&registry_mu_);
+    if (tenants_.contains(spec.id)) {
+      return done(Error(absl::StatusCode::kAlreadyExists, "tenant_exists",
+                        absl::StrCat("Tenant \"", spec.id, "\" already exists.")));
+    }
+    tenants_[spec.id] = std::move(owned);
+    tenant_order_.push_back(t);
+    keys_by_hash_[key.hash] = KeyEntry{key.key_id, t, false, false};
+    hash_by_key_id_[key.key_id] = key.hash;
+  }
+  TenantRecord rec{view.id, view.name, view.plan, view.subscription_start, view.created_at};
+  ApiKeyRecord key_rec{key.key_id, view.id, key.hash, view.created_at, false};
+  CommitQueue::Done finish = [this, t, view, key,
+                              done = std::move(done)](const absl::Status& s) mutable {
+    if (!s.ok()) {
+      absl::MutexLock reg(&registry_mu_);
+      keys_by_hash_.erase(key.hash);
+      hash_by_key_id_.erase(key.key_id);
+      std::erase(tenant_order_, t);
+      tenants_.erase(view.id);  // frees t: nobody else holds it while uncommitted
+      return done(s);
+    }
+    {
+      absl::MutexLock reg(&registry_mu_);
+      keys_by_hash_[key.hash].committed = true;
+    }
+    {
+      absl::MutexLock lock(&t->mu);
+      t->committed = true;
+    }
+    done(CreatedTenant{view, key});
+  };
+  if (!queue_.Enqueue(
+          [&](CommitBatch& b) {
+            b.tenants.push_back(rec);
+            b.keys.push_back(key_rec);
+          },
+          finish)) {
+    finish(ShuttingDown());
+  }
+}
+
+std::vector<TenantView> Engine::ListTenants() const {
+  std::vector<TenantState*> order;
+  {
+    absl::ReaderMutexLock reg(&registry_mu_);
+    order = tenant_order_;
+  }
+  std::vector<TenantView> out;
+  out.reserve(order.size());
+  const absl::Time now = clock_->Now();
+  for (TenantState* t : order) {
+    absl::MutexLock lock(&t->mu);
+    if (!t->committed) continue;
+    Touch(*t, now);
+    out.push_back(ViewOf(*t));
+  }
+  return out;
+}
+
+absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) const {
+  TenantState* t = nullptr;
+  {
+    absl::ReaderMutexLock reg(&registry_mu_);
+    t = FindTenant(id);
+  }
+  if (t) {
+    absl::MutexLock lock(&t->mu);
+    if (t->committed) {
+      Touch(*t, clock_->Now());
+      return ViewOf(*t);
+    }
+  }
+  return Error(absl::StatusCode::kNotFound, "tenant_not_found",
+               absl::StrCat("No tenant \"", id, "\"."));
+}
+
+void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
+  auto view = GetTenant(tenant_id);
+  if (!view.ok()) return done(view.status());
+  MintedKey key = MintApiKey();
+  {
+    absl::MutexLock reg(&registry_mu_);
+    keys_by_hash_[key.hash] = KeyEntry{key.key_id, FindTenant(tenant_id), false, false};
+    hash_by_key_id_[key.key_id] = key.hash;
+  }
+  ApiKeyRecord rec{key.key_id, view->id, key.hash,
+                   absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now())), false};
+  CommitQueue::Done finish = [this, key, done = std::move(done)](const absl::Status& s) mutable {
+    {
+      absl::MutexLock reg(&registry_mu_);
+      if (!s.ok()) {
+        keys_by_hash_.erase(key.hash);
+        hash_by_key_id_.erase(key.key_id);
+      } else {
+        keys_by_hash_[key.hash].committed = true;
+      }
+    }
+    if (!s.ok()) return done(s);
+    done(key);
+  };
+  if (!queue_.Enqueue([&](CommitBatch& b) { b.keys.push_back(rec); }, finish)) {
+    finish(ShuttingDown());
+  }
+}
+
+void Engine::RevokeKey(absl::string_view key_id, Callback<std::string> done) {
+  std::string id(key_id);
+  {
+    absl::MutexLock reg(&registry_mu_);
+    auto h = hash_by_key_id_.find(id);
+    if (h == hash_by_key_id_.end() || !keys_by_hash_[h->second].committed) {
+      return done(Error(absl::StatusCode::kNotFound, "key_not_found",
+                        absl::StrCat("No API key \"", id, "\".")));
+    }
+    KeyEntry& e = keys_by_hash_[h->second];
+    if (e.revoked) return done(id);  // revoking twice is a no-op
+    e.revoked = true;  // refused from now on; restored if the commit fails
+  }
+  CommitQueue::Done finish = [this, id, done = std::move(done)](const absl::Status& s) mutable {
+    if (!s.ok()) {
+      {
+        absl::MutexLock reg(&registry_mu_);
+        keys_by_hash_[hash_by_key_id_[id]].revoked = false;
+      }
+      return done(s);
+    }
+    done(id);
+  };
+  if (!queue_.Enqueue([&](CommitBatch& b) { b.revoked_key_ids.push_back(id); }, finish)) {
+    finish(ShuttingDown());
+  }
+}
+
+void Engine::SetLimits(absl::string_view tenant_id,
+                       std::vector<std::pair<std::string, std::optional<uint64_t>>> limits,
+                       Callback<TenantView> done) {
+  const Catalog& cat = *opts_.catalog;
+  std::vector<std::pair<MeterId, std::optional<uint64_t>>> resolved;
+  for (auto& [name, value] : limits) {
+    auto m = cat.FindMeter(name);
+    if (!m) return done(Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", name, "\".")));
+    if (!cat.meters[*m].limitable) {
+      return done(Unprocessable("meter_not_limitable",
+                                absl::StrCat("\"", name, "\" is tracked only and cannot be limited.")));
+    }
+    resolved.emplace_back(*m, value);
+  }
+  TenantState* t = nullptr;
+  {
+    absl::ReaderMutexLock reg(&registry_mu_);
+    t = FindTenant(tenant_id);
+  }
+  if (!t) {
+    return done(Error(absl::StatusCode::kNotFound, "tenant_not_found",
+                      absl::StrCat("No tenant \"", tenant_id, "\".")));
+  }
+  absl::AnyInvocable<void()> after;
+  {
+    absl::MutexLock lock(&t->mu);
+    if (!t->committed) {
+      return done(Error(absl::StatusCode::kNotFound, "tenant_not_found",
+                        absl::StrCat("No tenant \"", tenant_id, "\".")));
+    }
+    auto previous = t->overrides;
+    for (auto& [m, v] : resolved) t->overrides[m] = v;
+    TenantView view = ViewOf(*t);
+    CommitQueue::Done finish = [t, previous = std::move(previous), view,
+                                done = std::move(done)](const absl::Status& s) mutable {
+      if (!s.ok()) {
+        {
+          absl::MutexLock l(&t->mu);
+          t->overrides = previous;
+        }
+        return done(s);
+      }
+      done(view);
+    };
+    bool queued = queue_.Enqueue(
+        [&](CommitBatch& b) {
+          for (auto& [name, value] : limits) b.overrides.push_back({t->id, name, value});
+        },
+        finish);
+    if (!queued) after = [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };
+  }
+  if (after) after();
+}
+
+}  // namespace quotum::engine

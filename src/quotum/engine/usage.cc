@@ -1,0 +1,129 @@
+// Engine: usage reads (current period, daily series, period history).
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+
+UsageView Engine::CurrentUsage(const Principal& who) {
+  TenantState& t = *who.tenant;
+  const Catalog& cat = *opts_.catalog;
+  UsageView v;
+  absl::MutexLock lock(&t.mu);
+  Touch(t, clock_->Now());
+  v.tenant = ViewOf(t);
+  v.plan = t.plan;
+  v.used = t.used;
+  v.limits.resize(cat.meter_count());
+  for (MeterId m = 0; m < cat.meter_count(); ++m) v.limits[m] = EffectiveLimit(t, m);
+  return v;
+}
+
+absl::StatusOr<std::vector<DayUsage>> Engine::Daily(const Principal& who, absl::CivilDay from,
+                                                    absl::CivilDay to) {
+  if (to < from) {
+    return BadRequest("invalid_range", "\"from\" must not be after \"to\".");
+  }
+  if (to - from >= 366) {
+    return BadRequest("invalid_range", "A daily range covers at most 366 days.");
+  }
+  const Catalog& cat = *opts_.catalog;
+  auto rows = store_->Daily(who.tenant->id, from, to);
+  if (!rows.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 "Usage history is unavailable right now; retry.");
+  }
+  std::vector<DayUsage> out;
+  out.reserve(static_cast<size_t>(to - from + 1));
+  for (absl::CivilDay d = to; d >= from; --d) {
+    out.push_back(DayUsage{d, std::vector<uint64_t>(cat.meter_count(), 0)});
+  }
+  for (const DailyRow& r : *rows) {
+    auto m = cat.FindMeter(r.meter);
+    if (!m || r.day < from || r.day > to) continue;
+    out[static_cast<size_t>(to - r.day)].values[*m] += r.value;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, int months) {
+  if (months < 1 || months > 24) {
+    return BadRequest("invalid_months", "months must be between 1 and 24.");
+  }
+  const Catalog& cat = *opts_.catalog;
+  TenantState& t = *who.tenant;
+  absl::Time anchor;
+  BillingInterval interval;
+  BillingPeriod current;
+  std::vector<uint64_t> live;
+  {
+    absl::MutexLock lock(&t.mu);
+    Touch(t, clock_->Now());
+    anchor = t.subscription_start;
+    interval = t.plan->interval;
+    current = t.period;
+    live = t.used;
+  }
+  const BillingPeriod first = PeriodAt(anchor, interval, anchor);
+  std::vector<PeriodUsage> out;
+  for (int64_t k = current.index; k > current.index - months && k >= first.index; --k) {
+    BillingPeriod p{PeriodStart(anchor, interval, k), PeriodStart(anchor, interval, k + 1), k};
+    out.push_back(PeriodUsage{p, k == current.index, std::vector<uint64_t>(cat.meter_count(), 0)});
+  }
+  if (out.empty()) return out;
+  auto rows = store_->Periods(t.id, out.back().period.start);
+  if (!rows.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 "Usage history is unavailable right now; retry.");
+  }
+  for (const CounterRow& r : *rows) {
+    auto m = cat.FindMeter(r.meter);
+    if (!m || cat.meters[*m].kind != MeterKind::kCounter) continue;
+    for (auto& p : out) {
+      if (p.period.start == r.period_start && !p.current) p.values[*m] = r.value;
+    }
+  }
+  // The current period is answered from memory: it includes what is still committing.
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind == MeterKind::kCounter) out.front().values[m] = live[m];
+  }
+  return out;
+}
+
+}  // namespace quotum::engine
+
+namespace quotum::engine {
+
+absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBreakdown(
+    const Principal& who, absl::string_view meter) {
+  if (!opts_.catalog->FindMeter(meter)) {
+    return Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", meter, "\"."));
+  }
+  BillingPeriod period;
+  {
+    absl::MutexLock lock(&who.tenant->mu);
+    Touch(*who.tenant, clock_->Now());
+    period = who.tenant->period;
+  }
+  auto rows = store_->Channels(who.tenant->id, std::string(meter), period.start, period.end);
+  if (!rows.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 "Usage history is unavailable right now; retry.");
+  }
+  return rows;
+}
+
+absl::StatusOr<MessageRecord> Engine::FindMessage(const Principal& who, absl::string_view id) {
+  auto m = store_->FindMessage(who.tenant->id, std::string(id));
+  if (!m.ok()) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 "Messages are unavailable right now; retry.");
+  }
+  if (!*m) {
+    return Error(absl::StatusCode::kNotFound, "message_not_found",
+                 absl::StrCat("No message \"", id, "\"."));
+  }
+  return **m;
+}
+
+}  // namespace quotum::engine

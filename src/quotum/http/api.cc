@@ -1,0 +1,123 @@
+#include "quotum/core/string_views.h"
+#include "quotum/http/api.h"
+
+#include <boost/url/parse.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/api_keys.h"
+#include "quotum/engine/errors.h"
+#include "quotum/http/render.h"
+
+namespace quotum::http {
+
+namespace bhttp = boost::beast::http;
+using bhttp::verb;
+
+std::string_view ApiKeyOf(const Request& req) {
+  auto auth = req[bhttp::field::authorization];
+  if (auth.size() > 7 && absl::StartsWithIgnoreCase(absl::string_view(auth.data(), 7), "bearer ")) {
+    std::string_view v(auth.data() + 7, auth.size() - 7);
+    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+    return v;
+  }
+  auto key = req["X-API-Key"];
+  return std::string_view(key.data(), key.size());
+}
+
+Api::Api(engine::Engine* engine, Options options)
+    : engine_(engine), opts_(std::move(options)),
+      admin_key_hash_(engine::HashSecret(opts_.admin_key)) {
+  Route(verb::get, "/healthz", Access::kPublic, &Api::Healthz);
+  Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz);
+
+  Route(verb::post, "/admin/tenants", Access::kAdmin, &Api::CreateTenant);
+  Route(verb::get, "/admin/tenants", Access::kAdmin, &Api::ListTenants);
+  Route(verb::get, "/admin/tenants/{id}", Access::kAdmin, &Api::GetTenant);
+  Route(verb::post, "/admin/tenants/{id}/keys", Access::kAdmin, &Api::CreateKey);
+  Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits);
+  Route(verb::delete_, "/admin/api-keys/{key_id}", Access::kAdmin, &Api::RevokeKey);
+
+  Route(verb::post, "/api/v2/quota/check", Access::kTenant, &Api::QuotaCheck);
+  Route(verb::post, "/api/v2/quota/consume", Access::kTenant, &Api::QuotaConsume);
+  Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events);
+  Route(verb::post, "/api/v2/messages/send", Access::kTenant, &Api::SendMessage);
+  Route(verb::post, "/api/v2/messages/received", Access::kTenant, &Api::ReceivedMessage);
+  Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);
+  Route(verb::post, "/api/v2/chatbot/trigger", Access::kTenant, &Api::ChatbotTrigger);
+
+  Route(verb::get, "/api/v2/usage/current", Access::kTenant, &Api::UsageCurrent);
+  Route(verb::get, "/api/v2/usage/daily", Access::kTenant, &Api::UsageDaily);
+  Route(verb::get, "/api/v2/usage/history", Access::kTenant, &Api::UsageHistory);
+  Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels);
+  Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
+}
+
+void Api::Route(verb method, std::string_view pattern, Access access, void (Api::*fn)(Call&)) {
+  router_.Add(method, pattern, access, fn);
+}
+
+bool Api::IsAdmin(std::string_view key) const {
+  return !key.empty() && engine::ConstantTimeEquals(engine::HashSecret(ToAbsl(key)), admin_key_hash_);
+}
+
+void Api::Handle(const Request& req, Respond respond) {
+  auto target = boost::urls::parse_origin_form(req.target());
+  if (!target) {
+    return respond(ErrorReply(400, "bad_request", "The request target is not a valid path."));
+  }
+  std::string path = target->path();
+  auto match = router_.Find(req.method(), path);
+  if (!match.route) {
+    if (!match.allow.empty()) {
+      Reply r = ErrorReply(405, "method_not_allowed",
+                           Cat(std::string_view(req.method_string()), " is not allowed on ", path,
+                                        "; allowed: ", match.allow, "."));
+      r.Header("Allow", match.allow);
+      return respond(std::move(r));
+    }
+    return respond(ErrorReply(404, "not_found", Cat("No route for ", path, ".")));
+  }
+  Call call{req, std::move(match.params), target->params(), {}, std::move(respond)};
+  const std::string_view key = ApiKeyOf(req);
+  switch (match.route->access) {
+    case Access::kPublic:
+      break;
+    case Access::kAdmin:
+      if (!IsAdmin(key)) {
+        if (key.empty()) {
+          return call.respond(ErrorReply(401, "unauthorized",
+                                         "Missing admin key: send it in the X-API-Key header."));
+        }
+        return call.respond(
+            ErrorReply(403, "forbidden", "This route needs the admin key; this key is not it."));
+      }
+      break;
+    case Access::kTenant: {
+      auto who = engine_->Authenticate(ToAbsl(key));
+      if (!who.ok()) return call.respond(ReplyForStatus(who.status()));
+      call.who = *who;
+      break;
+    }
+  }
+  (this->*(match.route->handler))(call);
+}
+
+void Api::Healthz(Call& c) {
+  boost::json::object o;
+  o["status"] = "ok";
+  c.respond(JsonReply(200, o));
+}
+
+void Api::Readyz(Call& c) {
+  absl::Status s = engine_->Ready();
+  if (!s.ok()) {
+    return c.respond(ErrorReply(503, "not_ready",
+                                Cat("The store is not writable: ", s.message())));
+  }
+  boost::json::object o;
+  o["status"] = "ready";
+  c.respond(JsonReply(200, o));
+}
+
+}  // namespace quotum::http

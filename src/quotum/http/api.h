@@ -1,0 +1,83 @@
+#pragma once
+
+#include <string_view>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/url/params_view.hpp>
+
+#include "quotum/engine/engine.h"
+#include "quotum/http/reply.h"
+#include "quotum/http/router.h"
+#include "quotum/http/server.h"
+
+namespace quotum::http {
+
+/// One routed request as seen by a handler.
+struct Call {
+  const Request& req;
+  std::vector<std::string> params;  ///< path parameters in pattern order
+  boost::urls::params_view query;
+  engine::Principal who;  ///< set on tenant routes
+  Respond respond;
+};
+
+/// The HTTP API: routing, authentication, and the mapping between JSON and
+/// the engine's use cases. Talks to the engine only.
+class Api {
+ public:
+  struct Options {
+    std::string admin_key;
+  };
+  Api(engine::Engine* engine, Options options);
+
+  /// Entry point for the server.
+  void Handle(const Request& req, Respond respond);
+
+ private:
+  using Handler = std::function<void(Api&, Call&)>;
+  void Route(boost::beast::http::verb method, std::string_view pattern, Access access,
+             void (Api::*fn)(Call&));
+
+  // ops
+  void Healthz(Call& c);
+  void Readyz(Call& c);
+  // admin (routes_admin.cc)
+  void CreateTenant(Call& c);
+  void ListTenants(Call& c);
+  void GetTenant(Call& c);
+  void CreateKey(Call& c);
+  void RevokeKey(Call& c);
+  void SetLimits(Call& c);
+  // metering (routes_metering.cc)
+  void QuotaCheck(Call& c);
+  void QuotaConsume(Call& c);
+  void Events(Call& c);
+  void SendMessage(Call& c);
+  void ReceivedMessage(Call& c);
+  void GetMessage(Call& c);
+  void ChatbotTrigger(Call& c);
+  // usage (routes_usage.cc)
+  void UsageCurrent(Call& c);
+  void UsageDaily(Call& c);
+  void UsageHistory(Call& c);
+  void UsageChannels(Call& c);
+  void Plans(Call& c);
+
+  /// Runs one metering request and answers with its decision (200/429).
+  void Meter(Call& c, engine::MeterRequest req,
+             std::function<void(boost::json::object&, const engine::Decision&)> decorate = {});
+  bool IsAdmin(std::string_view key) const;
+
+  engine::Engine* engine_;
+  Options opts_;
+  std::string admin_key_hash_;
+  Router<void (Api::*)(Call&)> router_;
+};
+
+/// The API key of a request: "Authorization: Bearer <key>" or "X-API-Key".
+std::string_view ApiKeyOf(const Request& req);
+
+}  // namespace quotum::http

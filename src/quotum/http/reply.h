@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string_view>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include <boost/json/value.hpp>
+
+namespace quotum::http {
+
+/// An HTTP response before it is put on the wire.
+struct Reply {
+  unsigned status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  Reply& Header(std::string name, std::string value) {
+    headers.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+};
+
+/// Completes a request; callable once, from any thread.
+using Respond = absl::AnyInvocable<void(Reply)>;
+
+/// A JSON reply with the serialised `value`.
+Reply JsonReply(unsigned status, const boost::json::value& value);
+
+/// The error shape of every failure:
+/// {"success": false, "error": "<sentence>", "code": "<machine_code>"}.
+Reply ErrorReply(unsigned status, std::string_view code, std::string_view message);
+
+/// The one mapping from engine errors to HTTP: status by canonical code,
+/// `code` from the error's machine code, `error` from its message.
+Reply ReplyForStatus(const absl::Status& status);
+
+}  // namespace quotum::http

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <string_view>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/beast/http/verb.hpp>
+
+namespace quotum::http {
+
+/// Who may call a route.
+enum class Access { kPublic, kTenant, kAdmin };
+
+/// Maps (method, path) to a route; patterns use "{name}" for one segment.
+template <typename Handler>
+class Router {
+ public:
+  struct Route {
+    boost::beast::http::verb method;
+    std::vector<std::string> segments;
+    Access access;
+    Handler handler;
+    std::string pattern;
+  };
+
+  struct Match {
+    const Route* route = nullptr;
+    std::vector<std::string> params;
+    /// Methods allowed on this path when it exists but `method` is not one.
+    std::string allow;
+  };
+
+  void Add(boost::beast::http::verb method, std::string_view pattern, Access access,
+           Handler handler) {
+    routes_.push_back(Route{method, Split(pattern), access, std::move(handler), std::string(pattern)});
+  }
+
+  Match Find(boost::beast::http::verb method, std::string_view path) const {
+    Match m;
+    std::vector<std::string> segs = Split(path);
+    for (const Route& r : routes_) {
+      std::vector<std::string> params;
+      if (!SegmentsMatch(r.segments, segs, &params)) continue;
+      if (r.method == method) {
+        m.route = &r;
+        m.params = std::move(params);
+        m.allow.clear();
+        return m;
+      }
+      if (!m.allow.empty()) m.allow += ", ";
+      m.allow += std::string(boost::beast::http::to_string(r.method));
+    }
+    return m;
+  }
+
+  const std::vector<Route>& routes() const { return routes_; }
+
+ private:
+  static std::vector<std::string> Split(std::string_view path) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < path.size()) {
+      if (path[i] == '/') {
+        ++i;
+        continue;
+      }
+      size_t j = path.find('/', i);
+      if (j == std::string_view::npos) j = path.size();
+      out.emplace_back(path.substr(i, j - i));
+      i = j;
+    }
+    return out;
+  }
+
+  static bool SegmentsMatch(const std::vector<std::string>& pattern,
+                            const std::vector<std::string>& path,
+                            std::vector<std::string>* params) {
+    if (pattern.size() != path.size()) return false;
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      const std::string& p = pattern[i];
+      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+        params->push_back(path[i]);
+      } else if (p != path[i]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace quotum::http

@@ -1,0 +1,230 @@
+// Metering routes: quota check/consume, event batches, messages, chatbot.
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "quotum/core/string_views.h"
+#include "quotum/engine/api_keys.h"
+#include "quotum/engine/errors.h"
+#include "quotum/http/api.h"
+#include "quotum/http/call_util.h"
+#include "quotum/http/json_input.h"
+#include "quotum/http/render.h"
+
+namespace quotum::http {
+namespace {
+
+constexpr size_t kMaxEventsPerBatch = 1000;
+
+std::string IdempotencyKeyOf(const Request& req) {
+  auto k = req["Idempotency-Key"];
+  return std::string(k.data(), k.size());
+}
+
+// Reads {meter, quantity, channel, partial} into `out`.
+absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool meter_required) {
+  auto meter = f.String("meter", 64);
+  if (!meter.ok()) return meter.status();
+  if (*meter) {
+    out.meter = **meter;
+  } else if (meter_required) {
+    return engine::BadRequest("missing_field", "\"meter\" is required.");
+  }
+  auto quantity = f.Quantity("quantity");
+  if (!quantity.ok()) return quantity.status();
+  out.quantity = quantity->value_or(1);
+  auto channel = f.String("channel", 64);
+  if (!channel.ok()) return channel.status();
+  out.channel = channel->value_or("");
+  auto partial = f.Bool("partial");
+  if (!partial.ok()) return partial.status();
+  out.partial = partial->value_or(false);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void Api::Meter(Call& c, engine::MeterRequest req,
+                std::function<void(boost::json::object&, const engine::Decision&)> decorate) {
+  const Clock* clock = &engine_->clock();
+  engine_->Consume(
+      c.who, std::move(req),
+      [clock, decorate = std::move(decorate),
+       respond = std::move(c.respond)](absl::StatusOr<engine::Decision> r) mutable {
+        if (!r.ok()) return respond(ReplyForStatus(r.status()));
+        const absl::Time now = clock->Now();
+        const absl::Time period_start = r->period_start;
+        if (!r->allowed) return respond(QuotaExceededReply(*r, now, period_start));
+        boost::json::object o = DecisionJson(*r);
+        if (decorate) decorate(o, *r);
+        Reply reply = JsonReply(200, o);
+        AddQuotaHeaders(reply, *r, now, period_start);
+        if (r->replayed) reply.Header("Idempotent-Replayed", "true");
+        respond(std::move(reply));
+      });
+}
+
+void Api::QuotaCheck(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  engine::MeterRequest req;
+  if (absl::Status s = ReadMeterFields(Fields(body), req, true); !s.ok()) {
+    return c.respond(ReplyForStatus(s));
+  }
+  req.dry_run = true;
+  req.operation = "quota.check";
+  Meter(c, std::move(req));
+}
+
+void Api::QuotaConsume(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  engine::MeterRequest req;
+  if (absl::Status s = ReadMeterFields(Fields(body), req, true); !s.ok()) {
+    return c.respond(ReplyForStatus(s));
+  }
+  req.idempotency_key = IdempotencyKeyOf(c.req);
+  req.operation = "quota.consume";
+  Meter(c, std::move(req));
+}
+
+void Api::Events(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  auto it = body.find("events");
+  if (it == body.end() || !it->value().is_array() || it->value().get_array().empty()) {
+    return c.respond(
+        ErrorReply(400, "invalid_field", "\"events\" must be a non-empty array of events."));
+  }
+  const auto& events = it->value().get_array();
+  if (events.size() > kMaxEventsPerBatch) {
+    return c.respond(ErrorReply(413, "too_many_events",
+                                Cat("At most ", kMaxEventsPerBatch,
+                                             " events per batch.")));
+  }
+  // Parse everything first: a malformed batch changes nothing.
+  std::vector<engine::MeterRequest> reqs(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (!events[i].is_object()) {
+      return c.respond(ErrorReply(400, "invalid_field",
+                                  Cat("events[", i, "] must be an object.")));
+    }
+    Fields f(events[i].get_object());
+    absl::Status s = ReadMeterFields(f, reqs[i], true);
+    auto at = f.Time("timestamp");
+    auto key = f.String("idempotency_key", 255);
+    if (s.ok() && !at.ok()) s = at.status();
+    if (s.ok() && !key.ok()) s = key.status();
+    if (!s.ok()) {
+      return c.respond(ReplyForStatus(engine::Error(
+          s.code(), engine::MachineCode(s), Cat("events[", i, "]: ", s.message()))));
+    }
+    reqs[i].at = *at;
+    reqs[i].idempotency_key = key->value_or("");
+    reqs[i].operation = "events";
+    reqs[i].count_api_call = (i == 0);
+  }
+  struct Join {
+    std::vector<boost::json::object> results;
+    std::atomic<size_t> pending;
+    std::atomic<size_t> accepted{0};
+    Respond respond;
+  };
+  auto join = std::make_shared<Join>();
+  join->results.resize(reqs.size());
+  join->pending.store(reqs.size());
+  join->respond = std::move(c.respond);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    engine_->Consume(c.who, std::move(reqs[i]), [join, i](absl::StatusOr<engine::Decision> r) {
+      boost::json::object o;
+      o["index"] = i;
+      if (r.ok()) {
+        o = DecisionJson(*r);
+        o["index"] = i;
+        if (r->allowed) join->accepted.fetch_add(1);
+        if (!r->allowed) o["code"] = "quota_exceeded";
+      } else {
+        o["allowed"] = false;
+        o["code"] = engine::MachineCode(r.status());
+        o["error"] = ToStd(r.status().message());
+      }
+      join->results[i] = std::move(o);
+      if (join->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        boost::json::object out;
+        boost::json::array arr;
+        for (auto& x : join->results) arr.push_back(std::move(x));
+        out["accepted"] = join->accepted.load();
+        out["rejected"] = arr.size() - join->accepted.load();
+        out["results"] = std::move(arr);
+        join->respond(JsonReply(200, out));
+      }
+    });
+  }
+}
+
+void Api::SendMessage(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  Fields f(body);
+  ASSIGN_OR_REPLY(to, f.String("to", 256), c);
+  ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
+  ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
+  if (!to || to->empty()) {
+    return c.respond(ErrorReply(400, "missing_field", "\"to\" (the recipient) is required."));
+  }
+  engine::MeterRequest req;
+  req.meter = std::string(meters::kMessagesSent);
+  req.quantity = 1;
+  req.channel = channel.value_or("");
+  req.idempotency_key = IdempotencyKeyOf(c.req);
+  req.operation = Cat("messages.send|", *to, "|", text.value_or(""));
+  const std::string id = Cat("msg_", engine::RandomHex(12));
+  req.message = engine::MessageRecord{id, c.who.tenant->id,
+                                      req.channel.empty() ? engine_->catalog().channels.front()
+                                                          : req.channel,
+                                      *to, text.value_or(""), "sent", engine_->clock().Now()};
+  Meter(c, std::move(req), [id](boost::json::object& o, const engine::Decision& d) {
+    o["success"] = true;
+    // A replay answers with the first request's decision; its id is not re-sent.
+    if (!d.replayed) o["message_id"] = id;
+    o["status"] = "sent";
+    o["provider"] = "log";
+  });
+}
+
+void Api::ReceivedMessage(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  Fields f(body);
+  ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
+  ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
+  engine::MeterRequest req;
+  req.meter = std::string(meters::kMessagesReceived);
+  req.quantity = quantity.value_or(1);
+  req.channel = channel.value_or("");
+  req.idempotency_key = IdempotencyKeyOf(c.req);
+  req.operation = "messages.received";
+  Meter(c, std::move(req));
+}
+
+void Api::ChatbotTrigger(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  Fields f(body);
+  ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
+  engine::MeterRequest req;
+  req.meter = std::string(meters::kChatbotSessions);
+  req.quantity = 1;
+  req.channel = channel.value_or("");
+  req.idempotency_key = IdempotencyKeyOf(c.req);
+  req.operation = "chatbot.trigger";
+  Meter(c, std::move(req));
+}
+
+void Api::GetMessage(Call& c) {
+  engine_->CountApiCall(c.who);
+  ASSIGN_OR_REPLY(m, engine_->FindMessage(c.who, c.params[0]), c);
+  boost::json::object o;
+  o["id"] = m.id;
+  o["channel"] = m.channel;
+  o["to"] = m.to;
+  o["text"] = m.text;
+  o["status"] = m.status;
+  o["created_at"] = FormatRfc3339(m.created_at);
+  c.respond(JsonReply(200, o));
+}
+
+}  // namespace quotum::http

@@ -1,0 +1,175 @@
+#include "quotum/core/string_views.h"
+#include "quotum/http/server.h"
+
+#include <chrono>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace quotum::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class Server::Session : public std::enable_shared_from_this<Server::Session> {
+ public:
+  Session(tcp::socket socket, Server& server) : stream_(std::move(socket)), server_(server) {}
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(server_.opts_.max_body_bytes);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(std::chrono::seconds(60));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        self->OnRead(ec);
+                      });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset) {
+      return Close();
+    }
+    if (ec == bhttp::error::body_limit) {
+      keep_alive_ = false;
+      return Write(ErrorReply(413, "payload_too_large",
+                              Cat("Request body exceeds the limit of ",
+                                           server_.opts_.max_body_bytes, " bytes.")));
+    }
+    if (ec == bhttp::error::header_limit) {
+      keep_alive_ = false;
+      return Write(ErrorReply(431, "headers_too_large", "Request headers are too large."));
+    }
+    if (ec) {
+      keep_alive_ = false;
+      return Write(ErrorReply(400, "bad_request", "Malformed HTTP request."));
+    }
+    req_ = parser_->release();
+    keep_alive_ = req_.keep_alive() && !server_.draining_.load();
+    version_ = req_.version();
+    server_.in_flight_.fetch_add(1);
+    server_.handler_(req_, [self = shared_from_this()](Reply r) mutable {
+      net::post(self->stream_.get_executor(),
+                [self, r = std::move(r)]() mutable { self->Finish(std::move(r)); });
+    });
+  }
+
+  void Finish(Reply r) {
+    counted_ = true;  // in flight until the response has been written
+    Write(std::move(r));
+  }
+
+  void Write(Reply r) {
+    res_ = {};
+    res_.version(version_);
+    res_.result(r.status);
+    res_.set(bhttp::field::server, "quotum");
+    res_.set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res_.insert(k, v);
+    res_.body() = std::move(r.body);
+    res_.keep_alive(keep_alive_);
+    res_.prepare_payload();
+    bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (self->counted_) {
+        self->counted_ = false;
+        self->server_.in_flight_.fetch_sub(1);
+      }
+      if (ec || !self->keep_alive_) return self->Close();
+      self->Read();
+    });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  Server& server_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request req_;
+  bhttp::response<bhttp::string_body> res_;
+  bool keep_alive_ = true;
+  bool counted_ = false;
+  unsigned version_ = 11;
+};
+
+Server::Server(ServerOptions options, RequestHandler handler)
+    : opts_(std::move(options)), handler_(std::move(handler)), ioc_(opts_.threads),
+      acceptor_(net::make_strand(ioc_)) {}
+
+Server::~Server() {
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+absl::StatusOr<std::string> Server::Listen() {
+  beast::error_code ec;
+  auto addr = net::ip::make_address(opts_.host, ec);
+  if (ec) return absl::InvalidArgumentError(Cat("bad listen host \"", opts_.host, "\""));
+  tcp::endpoint ep(addr, opts_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        Cat("cannot listen on ", opts_.host, ":", opts_.port, ": ", ec.message()));
+  }
+  auto local = acceptor_.local_endpoint();
+  std::string host = local.address().to_string();
+  if (local.address().is_v6()) host = Cat("[", host, "]");
+  return Cat(host, ":", local.port());
+}
+
+void Server::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      s.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(s), *this)->Start();
+    }
+    Accept();
+  });
+}
+
+void Server::Run() {
+  Accept();
+  for (int i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+}
+
+void Server::Shutdown(std::chrono::milliseconds grace) {
+  draining_.store(true);
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ec;
+    acceptor_.close(ec);
+  });
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ioc_.stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace quotum::http

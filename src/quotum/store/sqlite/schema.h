@@ -1,0 +1,73 @@
+#pragma once
+
+namespace quotum::store::sqlite {
+
+/// The embedded store's schema. Integers that the engine treats as unsigned
+/// 64-bit are stored bit-for-bit in SQLite's signed INTEGER. Instants are Unix
+/// seconds (UTC); days are 'YYYY-MM-DD'.
+inline constexpr const char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS tenants(
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  plan TEXT NOT NULL,
+  subscription_start INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys(
+  key_id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL REFERENCES tenants(id),
+  hash BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER);
+CREATE TABLE IF NOT EXISTS tenant_limits(
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  limit_value INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, meter)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counters(
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  period_start INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, meter, period_start)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_hourly(
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  hour INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, meter, hour, channel)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS usage_daily(
+  tenant_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, day, meter, channel)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency(
+  tenant_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  fingerprint INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  allowed INTEGER NOT NULL,
+  requested INTEGER NOT NULL,
+  consumed INTEGER NOT NULL,
+  remaining INTEGER NOT NULL,
+  limit_value INTEGER,
+  overage INTEGER NOT NULL,
+  period_start INTEGER NOT NULL,
+  reset_at INTEGER NOT NULL,
+  meter TEXT NOT NULL,
+  reason INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);
+CREATE TABLE IF NOT EXISTS messages(
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL);
+)sql";
+
+}  // namespace quotum::store::sqlite

@@ -1,0 +1,339 @@
+#include "quotum/store/sqlite/sqlite_store.h"
+
+#include <tuple>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "quotum/store/sqlite/schema.h"
+
+namespace quotum::store::sqlite {
+namespace {
+
+using engine::CommitBatch;
+
+int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
+absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
+int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t AsUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
+
+std::string DayText(absl::CivilDay d) {
+  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
+}
+std::string DayOf(absl::Time t) {
+  return DayText(absl::ToCivilDay(t, absl::UTCTimeZone()));
+}
+int64_t HourOf(absl::Time t) {
+  int64_t s = Secs(t);
+  return s - ((s % 3600) + 3600) % 3600;
+}
+
+#define RETURN_IF_ERROR(expr)          \
+  do {                                 \
+    absl::Status _s = (expr);          \
+    if (!_s.ok()) return _s;           \
+  } while (0)
+
+}  // namespace
+
+struct SqliteStore::WriteStatements {
+  Stmt begin, commit, rollback;
+  Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
+};
+
+SqliteStore::~SqliteStore() = default;
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
+  std::unique_ptr<SqliteStore> s(new SqliteStore());
+  auto w = Db::Open(options.path);
+  if (!w.ok()) return w.status();
+  s->writer_ = std::move(*w);
+  Db& db = *s->writer_;
+  RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(db.Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL"
+                                                     : "PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON"));
+  RETURN_IF_ERROR(db.Exec(kSchema));
+
+  auto ws = std::make_unique<WriteStatements>();
+  struct {
+    Stmt* stmt;
+    const char* sql;
+  } prep[] = {
+      {&ws->begin, "BEGIN IMMEDIATE"},
+      {&ws->commit, "COMMIT"},
+      {&ws->rollback, "ROLLBACK"},
+      {&ws->tenant,
+       "INSERT INTO tenants(id,name,plan,subscription_start,created_at) VALUES(?,?,?,?,?)"},
+      {&ws->key, "INSERT INTO api_keys(key_id,tenant_id,hash,created_at) VALUES(?,?,?,?)"},
+      {&ws->revoke, "UPDATE api_keys SET revoked_at=? WHERE key_id=? AND revoked_at IS NULL"},
+      {&ws->set_limit,
+       "INSERT INTO tenant_limits(tenant_id,meter,limit_value) VALUES(?,?,?) "
+       "ON CONFLICT(tenant_id,meter) DO UPDATE SET limit_value=excluded.limit_value"},
+      {&ws->clear_limit, "DELETE FROM tenant_limits WHERE tenant_id=? AND meter=?"},
+      {&ws->counter,
+       "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
+       "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=value+excluded.value"},
+      {&ws->hourly,
+       "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) VALUES(?,?,?,?,?) "
+       "ON CONFLICT(tenant_id,meter,hour,channel) DO UPDATE SET value=value+excluded.value"},
+      {&ws->daily,
+       "INSERT INTO usage_daily(tenant_id,day,meter,channel,value) VALUES(?,?,?,?,?) "
+       "ON CONFLICT(tenant_id,day,meter,channel) DO UPDATE SET value=value+excluded.value"},
+      {&ws->idem,
+       "INSERT OR REPLACE INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,"
+       "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason) "
+       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+      {&ws->message,
+       "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
+       "VALUES(?,?,?,?,?,?,?)"},
+  };
+  for (auto& p : prep) {
+    auto st = db.Prepare(p.sql);
+    if (!st.ok()) return st.status();
+    *p.stmt = std::move(*st);
+  }
+  s->w_ = std::move(ws);
+
+  auto r = Db::Open(options.path);
+  if (!r.ok()) return r.status();
+  absl::MutexLock lock(&s->read_mu_);
+  s->reader_ = std::move(*r);
+  return s;
+}
+
+absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since) {
+  absl::MutexLock lock(&read_mu_);
+  Db& db = *reader_;
+  engine::Snapshot snap;
+  {
+    auto st = db.Prepare("SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY rowid");
+    if (!st.ok()) return st.status();
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      snap.tenants.push_back({st->Text(0), st->Text(1), st->Text(2), FromSecs(st->Int(3)),
+                              FromSecs(st->Int(4))});
+    }
+  }
+  {
+    auto st = db.Prepare("SELECT key_id,tenant_id,hash,created_at,revoked_at FROM api_keys");
+    if (!st.ok()) return st.status();
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      snap.keys.push_back({st->Text(0), st->Text(1), st->Blob(2), FromSecs(st->Int(3)),
+                           !st->IsNull(4)});
+    }
+  }
+  {
+    auto st = db.Prepare("SELECT tenant_id,meter,limit_value FROM tenant_limits");
+    if (!st.ok()) return st.status();
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      snap.overrides.push_back({st->Text(0), st->Text(1), AsUnsigned(st->Int(2))});
+    }
+  }
+  {
+    // SQLite returns the other columns from the row holding MAX(period_start).
+    auto st = db.Prepare(
+        "SELECT tenant_id,meter,MAX(period_start),value FROM counters GROUP BY tenant_id,meter");
+    if (!st.ok()) return st.status();
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      snap.counters.push_back({st->Text(0), st->Text(1), FromSecs(st->Int(2)),
+                               AsUnsigned(st->Int(3))});
+    }
+  }
+  {
+    auto st = db.Prepare(
+        "SELECT tenant_id,key,fingerprint,created_at,allowed,requested,consumed,remaining,"
+        "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency WHERE created_at>=?");
+    if (!st.ok()) return st.status();
+    st->Bind(1, Secs(idempotency_since));
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      engine::IdempotencyRecord r;
+      r.tenant_id = st->Text(0);
+      r.key = st->Text(1);
+      r.fingerprint = AsUnsigned(st->Int(2));
+      r.created_at = FromSecs(st->Int(3));
+      r.decision.allowed = st->Int(4) != 0;
+      r.decision.requested = AsUnsigned(st->Int(5));
+      r.decision.consumed = AsUnsigned(st->Int(6));
+      r.decision.remaining = AsUnsigned(st->Int(7));
+      if (!st->IsNull(8)) r.decision.limit = AsUnsigned(st->Int(8));
+      r.decision.overage = AsUnsigned(st->Int(9));
+      r.decision.period_start = FromSecs(st->Int(10));
+      r.decision.reset_at = FromSecs(st->Int(11));
+      r.decision.meter = st->Text(12);
+      r.decision.reason = static_cast<engine::DenyReason>(st->Int(13));
+      snap.idempotency.push_back(std::move(r));
+    }
+  }
+  auto purge = db.Prepare("DELETE FROM idempotency WHERE created_at<?");
+  if (!purge.ok()) return purge.status();
+  purge->Bind(1, Secs(idempotency_since));
+  RETURN_IF_ERROR(purge->Run());
+  return snap;
+}
+
+absl::Status SqliteStore::Commit(const CommitBatch& batch) {
+  RETURN_IF_ERROR(w_->begin.Run());
+  absl::Status s = WriteBatch(batch);
+  if (s.ok()) s = w_->commit.Run();
+  if (!s.ok()) {
+    w_->rollback.Run().IgnoreError();
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const auto& t : b.tenants) {
+    RETURN_IF_ERROR(w.tenant.Bind(1, t.id).Bind(2, t.name).Bind(3, t.plan)
+                        .Bind(4, Secs(t.subscription_start)).Bind(5, Secs(t.created_at)).Run());
+  }
+  for (const auto& k : b.keys) {
+    RETURN_IF_ERROR(
+        w.key.Bind(1, k.key_id).Bind(2, k.tenant_id).BindBlob(3, k.hash).Bind(4, Secs(k.created_at)).Run());
+  }
+  for (const auto& id : b.revoked_key_ids) {
+    RETURN_IF_ERROR(w.revoke.Bind(1, Secs(absl::Now())).Bind(2, id).Run());
+  }
+  for (const auto& o : b.overrides) {
+    if (o.limit) {
+      RETURN_IF_ERROR(w.set_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Bind(3, AsStored(*o.limit)).Run());
+    } else {
+      RETURN_IF_ERROR(w.clear_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Run());
+    }
+  }
+  // Sum the batch's deltas per row first: a hot tenant's hundred requests
+  // become one upsert per table.
+  using CounterKey = std::tuple<std::string, std::string, int64_t>;
+  using BucketKey = std::tuple<std::string, std::string, std::string, int64_t>;
+  using DayKey = std::tuple<std::string, std::string, std::string, std::string>;
+  absl::flat_hash_map<CounterKey, uint64_t> counters;
+  absl::flat_hash_map<BucketKey, uint64_t> hours;
+  absl::flat_hash_map<DayKey, uint64_t> days;
+  for (const auto& u : b.usage) {
+    counters[{u.tenant_id, u.meter, Secs(u.period_start)}] += u.quantity;
+    hours[{u.tenant_id, u.meter, u.channel, HourOf(u.at)}] += u.quantity;
+    days[{u.tenant_id, u.meter, u.channel, DayOf(u.at)}] += u.quantity;
+  }
+  for (const auto& [k, v] : counters) {
+    RETURN_IF_ERROR(w.counter.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k))
+                        .Bind(3, std::get<2>(k)).Bind(4, AsStored(v)).Run());
+  }
+  for (const auto& [k, v] : hours) {
+    RETURN_IF_ERROR(w.hourly.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k))
+                        .Bind(4, std::get<3>(k)).Bind(5, AsStored(v)).Run());
+  }
+  for (const auto& [k, v] : days) {
+    RETURN_IF_ERROR(w.daily.Bind(1, std::get<0>(k)).Bind(2, std::get<3>(k)).Bind(3, std::get<1>(k))
+                        .Bind(4, std::get<2>(k)).Bind(5, AsStored(v)).Run());
+  }
+  for (const auto& r : b.idempotency) {
+    const auto& d = r.decision;
+    w.idem.Bind(1, r.tenant_id).Bind(2, r.key).Bind(3, AsStored(r.fingerprint))
+        .Bind(4, Secs(r.created_at)).Bind(5, int64_t{d.allowed}).Bind(6, AsStored(d.requested))
+        .Bind(7, AsStored(d.consumed)).Bind(8, AsStored(d.remaining))
+        .Bind(9, d.limit ? std::optional<int64_t>(AsStored(*d.limit)) : std::nullopt)
+        .Bind(10, AsStored(d.overage)).Bind(11, Secs(d.period_start)).Bind(12, Secs(d.reset_at))
+        .Bind(13, d.meter).Bind(14, static_cast<int64_t>(d.reason));
+    RETURN_IF_ERROR(w.idem.Run());
+  }
+  for (const auto& m : b.messages) {
+    RETURN_IF_ERROR(w.message.Bind(1, m.id).Bind(2, m.tenant_id).Bind(3, m.channel).Bind(4, m.to)
+                        .Bind(5, m.text).Bind(6, m.status).Bind(7, Secs(m.created_at)).Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::string& tenant_id,
+                                                                 absl::CivilDay from,
+                                                                 absl::CivilDay to) {
+  absl::MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT day,meter,SUM(value) FROM usage_daily WHERE tenant_id=? AND day>=? AND day<=? "
+      "GROUP BY day,meter");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, DayText(from)).Bind(3, DayText(to));
+  std::vector<engine::DailyRow> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    absl::CivilDay d;
+    if (!absl::ParseCivilTime(st->Text(0), &d)) continue;
+    out.push_back({d, st->Text(1), AsUnsigned(st->Int(2))});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::CounterRow>> SqliteStore::Periods(const std::string& tenant_id,
+                                                                     absl::Time since) {
+  absl::MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT meter,period_start,value FROM counters WHERE tenant_id=? AND period_start>=?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, Secs(since));
+  std::vector<engine::CounterRow> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back({tenant_id, st->Text(0), FromSecs(st->Int(1)), AsUnsigned(st->Int(2))});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> SqliteStore::Channels(
+    const std::string& tenant_id, const std::string& meter, absl::Time from, absl::Time to) {
+  absl::MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT channel,SUM(value) FROM usage_hourly WHERE tenant_id=? AND meter=? AND hour>=? "
+      "AND hour<? GROUP BY channel ORDER BY channel");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, meter).Bind(3, HourOf(from)).Bind(4, Secs(to));
+  std::vector<std::pair<std::string, uint64_t>> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.emplace_back(st->Text(0), AsUnsigned(st->Int(1)));
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<engine::MessageRecord>> SqliteStore::FindMessage(
+    const std::string& tenant_id, const std::string& id) {
+  absl::MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT id,tenant_id,channel,recipient,body,status,created_at FROM messages "
+      "WHERE id=? AND tenant_id=?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id).Bind(2, tenant_id);
+  auto row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::nullopt;
+  return engine::MessageRecord{st->Text(0), st->Text(1), st->Text(2), st->Text(3),
+                               st->Text(4), st->Text(5), FromSecs(st->Int(6))};
+}
+
+absl::Status SqliteStore::CheckWritable() {
+  absl::MutexLock lock(&read_mu_);
+  RETURN_IF_ERROR(reader_->Exec("BEGIN IMMEDIATE"));
+  return reader_->Exec("ROLLBACK");
+}
+
+}  // namespace quotum::store::sqlite

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "quotum/engine/store.h"
+#include "quotum/store/sqlite/db.h"
+
+namespace quotum::store::sqlite {
+
+struct SqliteOptions {
+  /// Path of the database file (created if missing).
+  std::string path;
+  /// true: synchronous=FULL, each commit is fsynced (survives power loss).
+  /// false: synchronous=NORMAL in WAL mode, each commit reaches the OS
+  /// (survives a crash or kill -9 of the process).
+  bool fsync_each_commit = false;
+};
+
+/// The embedded store: one SQLite file in WAL mode. Commit runs on the
+/// engine's writer thread on its own connection; reads use a second
+/// connection guarded by a mutex, and see only committed data.
+class SqliteStore final : public engine::Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const SqliteOptions& options);
+  ~SqliteStore() override;
+
+  absl::StatusOr<engine::Snapshot> Load(absl::Time idempotency_since) override;
+  absl::Status Commit(const engine::CommitBatch& batch) override;
+  absl::StatusOr<std::vector<engine::DailyRow>> Daily(const std::string& tenant_id,
+                                                      absl::CivilDay from,
+                                                      absl::CivilDay to) override;
+  absl::StatusOr<std::vector<engine::CounterRow>> Periods(const std::string& tenant_id,
+                                                          absl::Time since) override;
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
+      const std::string& tenant_id, const std::string& meter, absl::Time from,
+      absl::Time to) override;
+  absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
+                                                                   const std::string& id) override;
+  absl::Status CheckWritable() override;
+
+ private:
+  struct WriteStatements;
+  SqliteStore() = default;
+  absl::Status WriteBatch(const engine::CommitBatch& batch);
+
+  std::unique_ptr<Db> writer_;  // used by Commit only (single writer thread)
+  std::unique_ptr<WriteStatements> w_;
+  absl::Mutex read_mu_;
+  std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(read_mu_);
+};
+
+}  // namespace quotum::store::sqlite

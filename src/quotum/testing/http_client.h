@@ -1,0 +1,42 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+namespace quotum::testing {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  ///< names lower-cased
+  /// The body parsed as JSON (null if it is not JSON).
+  boost::json::value json() const;
+  std::string header(const std::string& name) const;
+};
+
+/// A blocking HTTP/1.1 keep-alive client for tests (reconnects when needed).
+class HttpClient {
+ public:
+  explicit HttpClient(int port);
+  ~HttpClient();
+
+  HttpResponse Send(const std::string& method, const std::string& target,
+                    const std::string& body = "",
+                    const std::map<std::string, std::string>& headers = {});
+  HttpResponse Get(const std::string& target, const std::map<std::string, std::string>& h = {}) {
+    return Send("GET", target, "", h);
+  }
+  HttpResponse Post(const std::string& target, const std::string& body,
+                    const std::map<std::string, std::string>& h = {}) {
+    return Send("POST", target, body, h);
+  }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace quotum::testing

@@ -1,0 +1,96 @@
+#include "quotum/testing/server_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+
+namespace quotum::testing {
+
+std::string MakeTempDir(const std::string& prefix) {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data())) return {};
+  return std::string(buf.data());
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) Kill9();
+}
+
+bool ServerProcess::Start() {
+  std::filesystem::create_directories(opts_.data_dir);
+  int out[2];
+  if (pipe(out) != 0) {
+    error_ = "pipe failed";
+    return false;
+  }
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    close(out[1]);
+    std::vector<std::string> args = {opts_.binary, "serve", "--config", opts_.config,
+                                     "--listen", "127.0.0.1:0", "--data-dir", opts_.data_dir,
+                                     "--admin-key", opts_.admin_key};
+    args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(opts_.binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(out[1]);
+  std::string buf;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{out[0], POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) {
+      char c[256];
+      ssize_t n = read(out[0], c, sizeof c);
+      if (n <= 0) break;
+      buf.append(c, static_cast<size_t>(n));
+      auto pos = buf.find("listening on ");
+      auto nl = pos == std::string::npos ? std::string::npos : buf.find('\n', pos);
+      if (nl != std::string::npos) {
+        std::string ep = buf.substr(pos + 13, nl - pos - 13);
+        port_ = std::atoi(ep.substr(ep.rfind(':') + 1).c_str());
+        // Keep draining stdout in the background is unnecessary: the server
+        // prints nothing else on stdout.
+        close(out[0]);
+        return port_ > 0;
+      }
+    }
+  }
+  close(out[0]);
+  error_ = "server did not print 'listening on' within 20 s; got: " + buf;
+  Kill9();
+  return false;
+}
+
+int ServerProcess::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void ServerProcess::Kill9() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+}  // namespace quotum::testing

@@ -1,0 +1,371 @@
+// HTTP API tests against one real server started on port 0.
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/time/time.h"
+#include "harness.h"
+#include "quotum/core/billing_period.h"
+
+namespace quotum::itest {
+namespace {
+
+using testing::HttpClient;
+
+class ApiTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(testing::MakeTempDir("quotum-api-"));
+    server_ = StartServer(*dir_).release();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server_->Stop(), 0);
+    delete server_;
+    delete dir_;
+  }
+  HttpClient Client() { return HttpClient(server_->port()); }
+
+  static std::string* dir_;
+  static testing::ServerProcess* server_;
+};
+std::string* ApiTest::dir_ = nullptr;
+testing::ServerProcess* ApiTest::server_ = nullptr;
+
+TEST_F(ApiTest, HealthAndReadiness) {
+  auto c = Client();
+  EXPECT_EQ(c.Get("/healthz").status, 200);
+  auto r = c.Get("/readyz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json().at("status"), "ready");
+}
+
+TEST_F(ApiTest, SeedScenario) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "seed-pro", "pro", "2026-11-08T10:00:00Z");
+  auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 9800), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("remaining"), 200);
+
+  auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("usage_percentage").as_double(), 98.0);
+  EXPECT_EQ(usage.at("limit_messages"), 10000);
+  EXPECT_EQ(usage.at("messages_sent"), 9800);
+
+  r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 500, true), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("consumed"), 200);
+  EXPECT_EQ(r.json().at("allowed"), true);
+
+  r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
+  ASSERT_EQ(r.status, 429) << r.body;
+  auto j = r.json();
+  EXPECT_EQ(j.at("success"), false);
+  EXPECT_EQ(j.at("code"), "quota_exceeded");
+  EXPECT_EQ(j.at("meter"), "messages_sent");
+  const std::string period_end(usage.at("period_end").as_string());
+  const int64_t end_unix = absl::ToUnixSeconds(*ParseRfc3339(period_end));
+  EXPECT_EQ(r.header("X-RateLimit-Reset"), std::to_string(end_unix));
+  EXPECT_EQ(r.header("X-RateLimit-Remaining"), "0");
+  EXPECT_EQ(r.header("X-RateLimit-Limit"), "10000");
+  EXPECT_EQ(r.header("Retry-After"), std::to_string(j.at("retryAfter").as_int64()));
+  std::string error(j.at("error").as_string());
+  EXPECT_NE(error.find("messages_sent"), std::string::npos) << error;
+  EXPECT_NE(error.find("10000"), std::string::npos) << error;
+  EXPECT_NE(error.find(period_end), std::string::npos) << error;
+
+  r = c.Post("/api/v2/messages/received", R"({"channel":"telegram"})", Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("messages_received"), 1);
+  EXPECT_EQ(usage.at("messages_sent"), 10000);
+  EXPECT_EQ(usage.at("usage_percentage").as_double(), 100.0);
+  EXPECT_EQ(usage.at("band"), "red");
+  EXPECT_EQ(usage.at("period_start"), "2026-11-08T10:00:00Z");
+}
+
+TEST_F(ApiTest, UsageCurrentHasEveryFieldExactlyNamed) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "fields", "starter");
+  auto u = c.Get("/api/v2/usage/current", Bearer(t.key)).json().as_object();
+  for (const char* f :
+       {"period", "period_start", "period_end", "messages_sent", "messages_received",
+        "total_messages", "leads_detected", "api_calls", "limit_messages", "limit_groups",
+        "limit_sessions", "groups_active", "sessions_active", "usage_percentage"}) {
+    EXPECT_TRUE(u.contains(f)) << f;
+  }
+  EXPECT_EQ(u.at("limit_messages"), 1000);
+  EXPECT_EQ(u.at("limit_sessions"), 1);
+  EXPECT_EQ(u.at("limit_groups"), 5);
+  auto meters = u.at("meters").as_object();
+  EXPECT_EQ(meters.at("chatbot_sessions").at("limit"), 1000);
+  EXPECT_EQ(meters.at("chatbot_sessions").at("band"), "green");
+  EXPECT_TRUE(meters.contains("ai_tokens"));
+}
+
+TEST_F(ApiTest, ConcurrentClientsAdmitExactlyTheLimit) {
+  Tenant t;
+  {
+    auto c = Client();
+    t = CreateTenant(c, "race", "starter");  // messages_sent limit 1000
+  }
+  std::atomic<int> ok{0}, limited{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 32; ++i) {
+    threads.emplace_back([&] {
+      HttpClient c(server_->port());
+      for (int n = 0; n < 40; ++n) {
+        auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
+        if (r.status == 200) ok++;
+        else if (r.status == 429) limited++;
+        else other++;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 1000);
+  EXPECT_EQ(limited.load(), 32 * 40 - 1000);
+  EXPECT_EQ(other.load(), 0);
+  auto c = Client();
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 1000u);
+}
+
+TEST_F(ApiTest, IdempotentRetryCountsOnce) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "idem", "pro");
+  auto h = Bearer(t.key);
+  h["Idempotency-Key"] = "order-42";
+  auto a = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 7), h);
+  auto b = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 7), h);
+  ASSERT_EQ(a.status, 200);
+  ASSERT_EQ(b.status, 200);
+  EXPECT_EQ(a.json().at("remaining"), b.json().at("remaining"));
+  EXPECT_EQ(b.json().at("replayed"), true);
+  EXPECT_EQ(b.header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 7u);
+  auto clash = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 8), h);
+  EXPECT_EQ(clash.status, 422);
+  EXPECT_EQ(clash.json().at("code"), "idempotency_key_reused");
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 7u);
+}
+
+TEST_F(ApiTest, TenantsAreIsolated) {
+  auto c = Client();
+  Tenant a = CreateTenant(c, "iso-a", "pro");
+  Tenant b = CreateTenant(c, "iso-b", "pro");
+  auto sent = c.Post("/api/v2/messages/send", R"({"to":"+15550001","text":"hi"})", Bearer(a.key));
+  ASSERT_EQ(sent.status, 200) << sent.body;
+  std::string id(sent.json().at("message_id").as_string());
+  EXPECT_EQ(c.Get("/api/v2/messages/" + id, Bearer(a.key)).status, 200);
+  EXPECT_EQ(c.Get("/api/v2/messages/" + id, Bearer(b.key)).status, 404);
+  EXPECT_EQ(UsageField(c, a, "messages_sent"), 1u);
+  EXPECT_EQ(UsageField(c, b, "messages_sent"), 0u);
+  auto u = c.Get("/api/v2/usage/current", Bearer(b.key)).json();
+  EXPECT_EQ(u.at("tenant_id"), "iso-b");
+  // A tenant key is not an admin key.
+  auto r = c.Get("/admin/tenants/iso-a", Bearer(b.key));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(r.json().at("code"), "forbidden");
+}
+
+TEST_F(ApiTest, BadInputGetsClearErrorsAndChangesNothing) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "bad", "pro");
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 3), Bearer(t.key)).status,
+            200);
+  struct Case {
+    const char* body;
+    int status;
+    const char* code;
+  };
+  const Case cases[] = {
+      {"{not json", 400, "invalid_json"},
+      {"[1,2]", 400, "invalid_json"},
+      {"", 400, "invalid_json"},
+      {R"({"meter":"messages_sent","quantity":"5"})", 400, "invalid_field"},
+      {R"({"meter":5,"quantity":1})", 400, "invalid_field"},
+      {R"({"meter":"messages_sent","quantity":1,"partial":"yes"})", 400, "invalid_field"},
+      {R"({"quantity":1})", 400, "missing_field"},
+      {R"({"meter":"messages_sent","quantity":0})", 422, "invalid_quantity"},
+      {R"({"meter":"messages_sent","quantity":-1})", 422, "invalid_quantity"},
+      {R"({"meter":"messages_sent","quantity":1.5})", 422, "invalid_quantity"},
+      {R"({"meter":"messages_sent","quantity":18446744073709551616})", 422, "invalid_quantity"},
+      {R"({"meter":"ai_tokens","quantity":18446744073709551615})", 422, "quantity_overflow"},
+      {R"({"meter":"warp_drive","quantity":1})", 422, "unknown_meter"},
+      {R"({"meter":"messages_sent","quantity":1,"channel":"pigeon"})", 422, "unknown_channel"},
+      {R"({"meter":"sessions_active","quantity":1})", 422, "gauge_meter"},
+  };
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 1), Bearer(t.key)).status, 200);
+  for (const Case& k : cases) {
+    auto r = c.Post("/api/v2/quota/consume", k.body, Bearer(t.key));
+    EXPECT_EQ(r.status, k.status) << k.body << " -> " << r.body;
+    auto j = r.json();
+    ASSERT_TRUE(j.is_object()) << r.body;
+    EXPECT_EQ(j.at("success"), false) << k.body;
+    EXPECT_EQ(j.at("code"), k.code) << k.body;
+    EXPECT_FALSE(j.at("error").as_string().empty());
+  }
+  // Authentication and routing.
+  auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1));
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.json().at("code"), "unauthorized");
+  EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1),
+                   Bearer("qk_00000000000000000000000000000000"))
+                .status,
+            401);
+  EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Admin()).status, 401);
+  r = c.Get("/api/v2/nowhere", Bearer(t.key));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.json().at("code"), "not_found");
+  r = c.Send("DELETE", "/api/v2/quota/consume", "", Bearer(t.key));
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.header("Allow"), "POST");
+  // Oversized body: 413 before anything is parsed.
+  std::string big(2 << 20, ' ');
+  r = c.Post("/api/v2/quota/consume", big, Bearer(t.key));
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.json().at("code"), "payload_too_large");
+  // Query parameters.
+  EXPECT_EQ(c.Get("/api/v2/usage/daily?days=0", Bearer(t.key)).status, 400);
+  EXPECT_EQ(c.Get("/api/v2/usage/daily?days=367", Bearer(t.key)).status, 400);
+  EXPECT_EQ(c.Get("/api/v2/usage/daily?days=abc", Bearer(t.key)).status, 400);
+  EXPECT_EQ(c.Get("/api/v2/usage/history?months=25", Bearer(t.key)).status, 400);
+  // Nothing above changed the counters.
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 3u);
+  auto u = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(u.at("meters").at("ai_tokens").at("used"), 1);
+}
+
+TEST_F(ApiTest, AdminManagesTenantsAndKeys) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "admin-t", "business", "2026-01-31T00:00:00Z");
+  auto dup = c.Post("/admin/tenants", R"({"id":"admin-t","plan":"pro"})", Admin());
+  EXPECT_EQ(dup.status, 409);
+  EXPECT_EQ(dup.json().at("code"), "tenant_exists");
+  EXPECT_EQ(c.Post("/admin/tenants", R"({"id":"x","plan":"platinum"})", Admin()).status, 422);
+  EXPECT_EQ(c.Post("/admin/tenants", R"({"id":"bad id!"})", Admin()).status, 400);
+  EXPECT_EQ(c.Post("/admin/tenants", R"({"id":"y","subscription_start":"soon"})", Admin()).status,
+            400);
+  EXPECT_EQ(c.Get("/admin/tenants/nobody", Admin()).status, 404);
+  EXPECT_EQ(c.Get("/admin/tenants").status, 401);
+  EXPECT_EQ(c.Get("/admin/tenants", {{"X-API-Key", "wrong"}}).status, 403);
+
+  auto got = c.Get("/admin/tenants/admin-t", Admin());
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.json().at("tenant").at("plan"), "business");
+  EXPECT_EQ(got.json().at("tenant").at("subscription_start"), "2026-01-31T00:00:00Z");
+  auto list = c.Get("/admin/tenants", Admin()).json().at("tenants").as_array();
+  bool found = false;
+  for (auto& x : list) found |= x.at("id") == "admin-t";
+  EXPECT_TRUE(found);
+
+  auto k2 = c.Post("/admin/tenants/admin-t/keys", "", Admin());
+  ASSERT_EQ(k2.status, 201);
+  std::string key2(k2.json().at("api_key").as_string());
+  EXPECT_EQ(c.Get("/api/v2/usage/current", Bearer(key2)).status, 200);
+  EXPECT_EQ(c.Send("DELETE", "/admin/api-keys/" + t.key_id, "", Admin()).status, 200);
+  EXPECT_EQ(c.Get("/api/v2/usage/current", Bearer(t.key)).status, 401);
+  EXPECT_EQ(c.Get("/api/v2/usage/current", Bearer(key2)).status, 200);
+  EXPECT_EQ(c.Send("DELETE", "/admin/api-keys/key_nope", "", Admin()).status, 404);
+}
+
+TEST_F(ApiTest, EnterpriseIsUnlimitedUntilAnAdminSetsALimit) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "ent", "enterprise");
+  auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 250000), Bearer(t.key));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(r.json().at("limit").is_null());
+  EXPECT_TRUE(c.Get("/api/v2/usage/current", Bearer(t.key)).json().at("limit_messages").is_null());
+  auto set = c.Send("PUT", "/admin/tenants/ent/limits", R"({"messages_sent":250005})", Admin());
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 5), Bearer(t.key)).status,
+            200);
+  EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            429);
+  EXPECT_EQ(c.Send("PUT", "/admin/tenants/ent/limits", R"({"messages_received":5})", Admin()).status,
+            422);
+  EXPECT_EQ(c.Send("PUT", "/admin/tenants/ent/limits", R"({"messages_sent":null})", Admin()).status,
+            200);
+  EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            200);
+}
+
+TEST_F(ApiTest, CheckConsumesNothing) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "check", "starter");
+  auto r = c.Post("/api/v2/quota/check", ConsumeBody("chatbot_sessions", 10), Bearer(t.key));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.json().at("consumed"), 0);
+  EXPECT_EQ(r.json().at("remaining"), 1000);
+  r = c.Post("/api/v2/quota/check", ConsumeBody("chatbot_sessions", 1001), Bearer(t.key));
+  EXPECT_EQ(r.status, 429);
+  auto u = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(u.at("meters").at("chatbot_sessions").at("used"), 0);
+}
+
+TEST_F(ApiTest, ChatbotTriggerIsAHardStop) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "bot", "starter");
+  ASSERT_EQ(c.Send("PUT", "/admin/tenants/bot/limits", R"({"chatbot_sessions":2})", Admin()).status,
+            200);
+  EXPECT_EQ(c.Post("/api/v2/chatbot/trigger", "{}", Bearer(t.key)).status, 200);
+  EXPECT_EQ(c.Post("/api/v2/chatbot/trigger", R"({"channel":"webchat"})", Bearer(t.key)).status, 200);
+  auto r = c.Post("/api/v2/chatbot/trigger", "{}", Bearer(t.key));
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(r.json().at("meter"), "chatbot_sessions");
+}
+
+TEST_F(ApiTest, EventBatchesDecideEachEvent) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "events", "starter");
+  ASSERT_EQ(c.Send("PUT", "/admin/tenants/events/limits", R"({"ai_tokens":100})", Admin()).status,
+            200);
+  auto r = c.Post("/api/v2/events", R"({"events":[
+      {"meter":"ai_tokens","quantity":60,"channel":"whatsapp"},
+      {"meter":"ai_tokens","quantity":60},
+      {"meter":"leads_detected","quantity":2,"idempotency_key":"lead-1"},
+      {"meter":"leads_detected","quantity":2,"idempotency_key":"lead-1"}]})",
+                  Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = r.json();
+  auto res = j.at("results").as_array();
+  ASSERT_EQ(res.size(), 4u);
+  EXPECT_EQ(res[0].at("allowed"), true);
+  EXPECT_EQ(res[1].at("allowed"), false);
+  EXPECT_EQ(res[1].at("code"), "quota_exceeded");
+  EXPECT_EQ(res[2].at("allowed"), true);
+  EXPECT_EQ(res[3].at("allowed"), true);
+  auto u = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(u.at("meters").at("ai_tokens").at("used"), 60);
+  EXPECT_EQ(u.at("leads_detected"), 2);
+  // A malformed event refuses the whole batch and changes nothing.
+  r = c.Post("/api/v2/events", R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"leads_detected","quantity":"x"}]})",
+             Bearer(t.key));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(std::string(r.json().at("error").as_string()).find("events[1]"), std::string::npos);
+  EXPECT_EQ(UsageField(c, t, "leads_detected"), 2u);
+}
+
+TEST_F(ApiTest, DailyAndHistoryReads) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "reads", "pro");
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 11), Bearer(t.key)).status,
+            200);
+  auto d = c.Get("/api/v2/usage/daily?days=3", Bearer(t.key));
+  ASSERT_EQ(d.status, 200);
+  auto rows = d.json().as_array();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].at("messages_sent"), 11);
+  EXPECT_GT(std::string(rows[0].at("date").as_string()), std::string(rows[1].at("date").as_string()));
+  EXPECT_EQ(rows[1].at("messages_sent"), 0);
+  for (const char* f : {"date", "messages_sent", "messages_received", "leads_detected", "api_calls"})
+    EXPECT_TRUE(rows[2].as_object().contains(f)) << f;
+  auto h = c.Get("/api/v2/usage/history?months=12", Bearer(t.key));
+  ASSERT_EQ(h.status, 200);
+  auto periods = h.json().at("periods").as_array();
+  ASSERT_GE(periods.size(), 1u);
+  EXPECT_EQ(periods[0].at("status"), "current");
+  EXPECT_EQ(periods[0].at("messages_sent"), 11);
+}
+
+}  // namespace
+}  // namespace quotum::itest

@@ -1,0 +1,63 @@
+#pragma once
+
+// Shared helpers for tests that drive the real `quotum` binary over HTTP.
+#include <boost/json.hpp>
+#include <memory>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "quotum/testing/http_client.h"
+#include "quotum/testing/server_process.h"
+
+namespace quotum::itest {
+
+inline const std::string kAdminKey = "test-admin-key";
+
+inline std::unique_ptr<testing::ServerProcess> StartServer(const std::string& data_dir,
+                                                           std::vector<std::string> extra = {}) {
+  testing::ServerProcess::Options o;
+  o.binary = QUOTUM_BINARY;
+  o.config = QUOTUM_EXAMPLE_CONFIG;
+  o.data_dir = data_dir;
+  o.admin_key = kAdminKey;
+  o.extra_args = std::move(extra);
+  auto s = std::make_unique<testing::ServerProcess>(o);
+  EXPECT_TRUE(s->Start()) << s->error();
+  return s;
+}
+
+inline std::map<std::string, std::string> Admin() { return {{"X-API-Key", kAdminKey}}; }
+inline std::map<std::string, std::string> Bearer(const std::string& key) {
+  return {{"Authorization", "Bearer " + key}};
+}
+
+struct Tenant {
+  std::string id;
+  std::string key;
+  std::string key_id;
+};
+
+/// Creates a tenant through the admin API; fails the test on error.
+inline Tenant CreateTenant(testing::HttpClient& c, const std::string& id, const std::string& plan,
+                           const std::string& start = "") {
+  boost::json::object body{{"id", id}, {"name", id + " Ltd"}, {"plan", plan}};
+  if (!start.empty()) body["subscription_start"] = start;
+  auto r = c.Post("/admin/tenants", boost::json::serialize(body), Admin());
+  EXPECT_EQ(r.status, 201) << r.body;
+  auto j = r.json();
+  if (!j.is_object()) return {};
+  return {id, std::string(j.at("api_key").as_string()), std::string(j.at("key_id").as_string())};
+}
+
+inline std::string ConsumeBody(const std::string& meter, uint64_t q, bool partial = false) {
+  return boost::json::serialize(
+      boost::json::object{{"meter", meter}, {"quantity", q}, {"partial", partial}});
+}
+
+inline uint64_t UsageField(testing::HttpClient& c, const Tenant& t, const std::string& field) {
+  auto r = c.Get("/api/v2/usage/current", Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  return r.json().at(field).to_number<uint64_t>();
+}
+
+}  // namespace quotum::itest

@@ -1,0 +1,126 @@
+#include "quotum/config/config.h"
+
+#include "gtest/gtest.h"
+
+namespace quotum::config {
+namespace {
+
+std::string Error(std::string_view toml) {
+  auto r = LoadString(toml, "test.toml");
+  return r.ok() ? "" : std::string(r.status().message());
+}
+
+constexpr char kMinimal[] = R"(
+[plans.basic]
+price_cents = 100
+[plans.basic.limits]
+messages_sent = 10
+)";
+
+TEST(Config, ExampleCarriesTheSpecCatalog) {
+  auto cfg = LoadFile(QUOTUM_EXAMPLE_CONFIG);
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Catalog& cat = (*cfg)->catalog;
+  auto sent = *cat.FindMeter("messages_sent");
+  auto sessions = *cat.FindMeter("sessions_active");
+  auto groups = *cat.FindMeter("groups_active");
+  auto bot = *cat.FindMeter("chatbot_sessions");
+  struct Row {
+    const char* plan;
+    int64_t price;
+    std::optional<uint64_t> sent, sessions, groups, bot;
+    const char* profile;
+  };
+  const Row rows[] = {
+      {"starter", 0, 1000, 1, 5, 1000, "trial"},
+      {"pro", 2900, 10000, 3, 20, 2000, "standard"},
+      {"business", 9900, 50000, 10, 100, 5000, "premium"},
+      {"enterprise", -1, std::nullopt, std::nullopt, std::nullopt, std::nullopt, "premium"},
+  };
+  for (const Row& r : rows) {
+    const Plan* p = cat.FindPlan(r.plan);
+    ASSERT_NE(p, nullptr) << r.plan;
+    EXPECT_EQ(p->price_cents, r.price) << r.plan;
+    EXPECT_EQ(p->limits[sent], r.sent) << r.plan;
+    EXPECT_EQ(p->limits[sessions], r.sessions) << r.plan;
+    EXPECT_EQ(p->limits[groups], r.groups) << r.plan;
+    EXPECT_EQ(p->limits[bot], r.bot) << r.plan;
+    EXPECT_EQ(p->rate_limit_profile, r.profile);
+    EXPECT_TRUE(p->warmup.empty()) << "warm-up is opt-in and off in the demo catalog";
+    EXPECT_EQ(p->alert_thresholds, (std::vector<int>{80, 90, 100}));
+  }
+  ASSERT_EQ(cat.addons.size(), 16u);
+  EXPECT_EQ(cat.addons.front().units, 1000u);
+  EXPECT_EQ(cat.addons.front().price_cents, 3000);
+  EXPECT_EQ(cat.addons[4].units, 6000u);
+  EXPECT_EQ(cat.addons[4].price_cents, 17000);
+  EXPECT_EQ(cat.addons.back().units, 200000u);
+  EXPECT_EQ(cat.addons.back().price_cents, 263000);
+  const RateLimitProfile* trial = cat.FindProfile("trial");
+  ASSERT_NE(trial, nullptr);
+  EXPECT_EQ(trial->general, 50u);
+  EXPECT_EQ(trial->messages, 10u);
+  EXPECT_EQ(trial->sessions, 2u);
+  EXPECT_EQ(cat.channels, (std::vector<std::string>{"whatsapp", "telegram", "messenger", "webchat"}));
+  EXPECT_EQ((*cfg)->durability, Durability::kProcess);
+}
+
+TEST(Config, MinimalConfigGetsDefaults) {
+  auto cfg = LoadString(kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->default_plan, "basic");
+  EXPECT_EQ((*cfg)->max_body_bytes, 1u << 20);
+  EXPECT_EQ((*cfg)->catalog.profiles.size(), 3u);
+}
+
+TEST(Config, ErrorsNameFileLineAndKey) {
+  EXPECT_EQ(Error("[plans.basic]\n[plans.basic.limits]\nbogus_meter = 5\n"),
+            "test.toml:3: plans.basic.limits.bogus_meter: unknown meter (declare custom meters "
+            "under [meters])");
+  EXPECT_EQ(Error("[plans.basic]\ninterval = \"fortnight\"\n"),
+            "test.toml:2: plans.basic.interval: interval \"fortnight\" must be \"month\" or "
+            "\"<N>d\" (e.g. \"30d\")");
+  EXPECT_EQ(Error("[server]\nmax_body_bytes = \"big\"\n[plans.a]\n"),
+            "test.toml:2: server.max_body_bytes: must be an integer");
+  EXPECT_EQ(Error("[server]\ndurability = \"maybe\"\n[plans.a]\n"),
+            "test.toml:2: server.durability: must be \"process\" or \"fsync\"");
+}
+
+TEST(Config, RejectsWhatWouldSilentlyMisbehave) {
+  EXPECT_NE(Error("[plans.a]\n[plans.a.limits]\nmessages_received = 5\n"), "");
+  EXPECT_NE(Error("[plans.a]\n[plans.a.limits]\nmessages_sent = -1\n"), "");
+  EXPECT_NE(Error("[plans.a]\n[plans.a.on_limit]\nmessages_sent = \"queue\"\n"), "");
+  EXPECT_NE(Error("[plans.a]\nrate_limit_profile = \"gold\"\n"), "");
+  EXPECT_NE(Error("[plans.a]\nlimts = {}\n"), "");  // typo
+  EXPECT_NE(Error("[server]\ndefault_plan = \"zzz\"\n[plans.a]\n"), "");
+  EXPECT_NE(Error("[meters.messages_sent]\nkind = \"gauge\"\n[plans.a]\n"), "");
+  EXPECT_NE(Error("[[addons.sessions_active]]\nunits = 1\nprice_cents = 1\n[plans.a]\n"), "");
+  EXPECT_NE(Error(""), "");  // no plans
+  EXPECT_NE(Error("[plans.a]\nbands = { yellow = 90, red = 70 }\n"), "");
+}
+
+TEST(Config, SyntaxErrorsCarryLineAndColumn) {
+  std::string e = Error("[plans.a]\nprice_cents = = 3\n");
+  EXPECT_EQ(e.rfind("test.toml:2:", 0), 0u) << e;
+}
+
+TEST(Config, CustomMetersAndSoftLimits) {
+  auto cfg = LoadString(R"(
+[meters.voice_minutes]
+kind = "counter"
+[plans.a]
+[plans.a.limits]
+voice_minutes = 60
+[plans.a.on_limit]
+voice_minutes = "allow"
+)", "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  auto m = (*cfg)->catalog.FindMeter("voice_minutes");
+  ASSERT_TRUE(m.has_value());
+  const Plan* p = (*cfg)->catalog.FindPlan("a");
+  EXPECT_EQ(p->limits[*m], 60u);
+  EXPECT_EQ(p->on_limit[*m], OnLimit::kAllow);
+}
+
+}  // namespace
+}  // namespace quotum::config

@@ -1,0 +1,286 @@
+// Engine use cases against the real SQLite store in a temp dir, with a fake clock.
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+#include <atomic>
+#include <map>
+#include <future>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "quotum/config/config.h"
+#include "quotum/store/sqlite/sqlite_store.h"
+#include "quotum/testing/server_process.h"
+
+namespace quotum::engine {
+namespace {
+
+absl::Time T(const char* s) { return *ParseRfc3339(s); }
+
+// Wraps a store; Commit fails while `fail` is set.
+class FlakyStore final : public Store {
+ public:
+  explicit FlakyStore(Store* inner) : inner_(inner) {}
+  std::atomic<bool> fail{false};
+  absl::StatusOr<Snapshot> Load(absl::Time since) override { return inner_->Load(since); }
+  absl::Status Commit(const CommitBatch& b) override {
+    if (fail.load()) return absl::InternalError("disk on fire");
+    return inner_->Commit(b);
+  }
+  absl::StatusOr<std::vector<DailyRow>> Daily(const std::string& t, absl::CivilDay f,
+                                              absl::CivilDay to) override {
+    return inner_->Daily(t, f, to);
+  }
+  absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& t, absl::Time s) override {
+    return inner_->Periods(t, s);
+  }
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
+      const std::string& t, const std::string& m, absl::Time f, absl::Time to) override {
+    return inner_->Channels(t, m, f, to);
+  }
+  absl::StatusOr<std::optional<MessageRecord>> FindMessage(const std::string& t,
+                                                           const std::string& id) override {
+    return inner_->FindMessage(t, id);
+  }
+  absl::Status CheckWritable() override { return inner_->CheckWritable(); }
+
+ private:
+  Store* inner_;
+};
+
+template <typename T>
+absl::StatusOr<T> Wait(std::function<void(Engine::Callback<T>)> call) {
+  std::promise<absl::StatusOr<T>> p;
+  auto f = p.get_future();
+  call([&p](absl::StatusOr<T> r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg_ = *config::LoadFile(QUOTUM_EXAMPLE_CONFIG);
+    dir_ = testing::MakeTempDir("quotum-engine-");
+    Open();
+  }
+  void TearDown() override { Close(); }
+
+  void Open() {
+    sqlite_ = *store::sqlite::SqliteStore::Open({dir_ + "/q.db", false});
+    flaky_ = std::make_unique<FlakyStore>(sqlite_.get());
+    EngineOptions o;
+    o.catalog = &cfg_->catalog;
+    o.default_plan = "starter";
+    engine_ = std::make_unique<Engine>(o, flaky_.get(), &clock_);
+    ASSERT_TRUE(engine_->Start().ok());
+  }
+  void Close() {
+    engine_.reset();
+    flaky_.reset();
+    sqlite_.reset();
+  }
+  void Reopen() {
+    Close();
+    Open();
+  }
+
+  Principal NewTenant(const std::string& id, const std::string& plan,
+                      const char* start = "2026-11-08T10:00:00Z") {
+    auto r = Wait<CreatedTenant>([&](auto cb) {
+      engine_->CreateTenant({id, id, plan, T(start)}, std::move(cb));
+    });
+    EXPECT_TRUE(r.ok()) << r.status();
+    secrets_[id] = r->key.secret;
+    return *engine_->Authenticate(r->key.secret);
+  }
+  /// The tenant's principal in the current engine (after a Reopen too).
+  Principal Who(const std::string& id) { return *engine_->Authenticate(secrets_[id]); }
+
+  absl::StatusOr<Decision> Consume(const Principal& who, const std::string& meter, uint64_t q,
+                                   bool partial = false, const std::string& key = "") {
+    MeterRequest req;
+    req.meter = meter;
+    req.quantity = q;
+    req.partial = partial;
+    req.idempotency_key = key;
+    req.operation = "test";
+    return Wait<Decision>([&](auto cb) { engine_->Consume(who, req, std::move(cb)); });
+  }
+
+  uint64_t Used(const Principal& who, const char* meter) {
+    return engine_->CurrentUsage(who).used[*cfg_->catalog.FindMeter(meter)];
+  }
+
+  std::shared_ptr<const config::Config> cfg_;
+  std::string dir_;
+  FakeClock clock_{T("2026-11-23T12:00:00Z")};
+  std::unique_ptr<store::sqlite::SqliteStore> sqlite_;
+  std::unique_ptr<FlakyStore> flaky_;
+  std::unique_ptr<Engine> engine_;
+  std::map<std::string, std::string> secrets_;
+};
+
+TEST_F(EngineTest, SeedScenario) {
+  Principal pro = NewTenant("acme", "pro");
+  ASSERT_TRUE(Consume(pro, "messages_sent", 9800)->allowed);
+  auto partial = Consume(pro, "messages_sent", 500, true);
+  ASSERT_TRUE(partial.ok());
+  EXPECT_TRUE(partial->allowed);
+  EXPECT_EQ(partial->consumed, 200u);
+  EXPECT_EQ(partial->remaining, 0u);
+  auto denied = Consume(pro, "messages_sent", 1);
+  EXPECT_FALSE(denied->allowed);
+  EXPECT_EQ(denied->reason, DenyReason::kQuotaExceeded);
+  EXPECT_EQ(denied->reset_at, T("2026-12-08T10:00:00Z"));
+  EXPECT_TRUE(Consume(pro, "messages_received", 7)->allowed);
+  EXPECT_EQ(Used(pro, "messages_sent"), 10000u);
+  EXPECT_EQ(Used(pro, "messages_received"), 7u);
+}
+
+TEST_F(EngineTest, ConcurrentConsumersAdmitExactlyTheLimit) {
+  Principal starter = NewTenant("busy", "starter");  // messages_sent limit 1000
+  std::atomic<uint64_t> admitted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        auto d = Consume(starter, "messages_sent", 1);
+        if (d.ok() && d->allowed) admitted += d->consumed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(admitted.load(), 1000u);
+  EXPECT_EQ(Used(starter, "messages_sent"), 1000u);
+  Reopen();
+  EXPECT_EQ(Used(Who("busy"), "messages_sent"), 1000u);
+}
+
+TEST_F(EngineTest, IdempotentRetryCountsOnce) {
+  Principal p = NewTenant("idem", "pro");
+  auto first = Consume(p, "messages_sent", 5, false, "k1");
+  auto again = Consume(p, "messages_sent", 5, false, "k1");
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_FALSE(first->replayed);
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->consumed, 5u);
+  EXPECT_EQ(again->remaining, first->remaining);
+  EXPECT_EQ(Used(p, "messages_sent"), 5u);
+  auto reused = Consume(p, "messages_sent", 6, false, "k1");
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(MachineCode(reused.status()), "idempotency_key_reused");
+  EXPECT_EQ(Used(p, "messages_sent"), 5u);
+}
+
+TEST_F(EngineTest, RestartRestoresCountersKeysAndIdempotency) {
+  Principal p = NewTenant("durable", "pro");
+  ASSERT_TRUE(Consume(p, "messages_sent", 42, false, "k-restart")->allowed);
+  ASSERT_TRUE(Consume(p, "chatbot_sessions", 3)->allowed);
+  auto key = Wait<MintedKey>([&](auto cb) { engine_->CreateKey("durable", std::move(cb)); });
+  ASSERT_TRUE(key.ok());
+  Reopen();
+  auto again = engine_->Authenticate(key->secret);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(Used(*again, "messages_sent"), 42u);
+  EXPECT_EQ(Used(*again, "chatbot_sessions"), 3u);
+  auto replay = Consume(*again, "messages_sent", 42, false, "k-restart");
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(Used(*again, "messages_sent"), 42u);
+}
+
+TEST_F(EngineTest, FailedCommitIsNeverAcknowledgedAndChangesNothing) {
+  Principal p = NewTenant("flaky", "pro");
+  ASSERT_TRUE(Consume(p, "messages_sent", 10)->allowed);
+  flaky_->fail = true;
+  auto r = Consume(p, "messages_sent", 5, false, "k-fail");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  flaky_->fail = false;
+  EXPECT_EQ(Used(p, "messages_sent"), 10u);
+  auto retry = Consume(p, "messages_sent", 5, false, "k-fail");
+  ASSERT_TRUE(retry.ok());
+  EXPECT_FALSE(retry->replayed) << "a key whose first attempt failed is free again";
+  EXPECT_EQ(Used(p, "messages_sent"), 15u);
+}
+
+TEST_F(EngineTest, CountersResetAtThePeriodBoundaryAndHistoryKeepsThem) {
+  Principal p = NewTenant("roll", "pro", "2026-10-31T08:00:00Z");
+  // Period [Oct 31 08:00, Nov 30 08:00) contains the clock (Nov 23).
+  ASSERT_TRUE(Consume(p, "messages_sent", 700)->allowed);
+  clock_.Set(T("2026-11-30T07:59:59Z"));
+  EXPECT_EQ(Used(p, "messages_sent"), 700u);
+  clock_.Set(T("2026-11-30T08:00:00Z"));
+  EXPECT_EQ(Used(p, "messages_sent"), 0u);
+  ASSERT_TRUE(Consume(p, "messages_sent", 3)->allowed);
+  auto h = engine_->History(p, 12);
+  ASSERT_TRUE(h.ok());
+  ASSERT_EQ(h->size(), 2u);
+  const MeterId sent = *cfg_->catalog.FindMeter("messages_sent");
+  EXPECT_TRUE((*h)[0].current);
+  EXPECT_EQ((*h)[0].values[sent], 3u);
+  EXPECT_EQ((*h)[1].period.start, T("2026-10-31T08:00:00Z"));
+  EXPECT_EQ((*h)[1].values[sent], 700u);
+  Reopen();  // the new period survives a restart too
+  EXPECT_EQ(engine_->History(Who("roll"), 1)->front().values[sent], 3u);
+}
+
+TEST_F(EngineTest, DailySeriesIsDenseAndNewestFirst) {
+  Principal p = NewTenant("daily", "pro");
+  ASSERT_TRUE(Consume(p, "messages_sent", 4)->allowed);
+  clock_.Advance(absl::Hours(24));
+  ASSERT_TRUE(Consume(p, "messages_sent", 6)->allowed);
+  absl::CivilDay today = absl::ToCivilDay(clock_.Now(), absl::UTCTimeZone());
+  auto d = engine_->Daily(p, today - 4, today);
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->size(), 5u);
+  const MeterId sent = *cfg_->catalog.FindMeter("messages_sent");
+  EXPECT_EQ((*d)[0].day, today);
+  EXPECT_EQ((*d)[0].values[sent], 6u);
+  EXPECT_EQ((*d)[1].values[sent], 4u);
+  EXPECT_EQ((*d)[2].values[sent], 0u);
+}
+
+TEST_F(EngineTest, OverridesLiftEnterpriseLimits) {
+  Principal e = NewTenant("bigco", "enterprise");
+  EXPECT_FALSE(Consume(e, "messages_sent", 1)->limit.has_value());
+  auto v = Wait<TenantView>([&](auto cb) {
+    engine_->SetLimits("bigco", {{"messages_sent", 5}}, std::move(cb));
+  });
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(Consume(e, "messages_sent", 4)->allowed);
+  EXPECT_FALSE(Consume(e, "messages_sent", 1)->allowed);
+  Reopen();
+  EXPECT_FALSE(Consume(Who("bigco"), "messages_sent", 1)->allowed);
+}
+
+TEST_F(EngineTest, RejectsBadRequestsWithoutSideEffects) {
+  Principal p = NewTenant("bad", "pro");
+  EXPECT_EQ(MachineCode(Consume(p, "nope", 1).status()), "unknown_meter");
+  EXPECT_EQ(MachineCode(Consume(p, "sessions_active", 1).status()), "gauge_meter");
+  EXPECT_EQ(MachineCode(Consume(p, "messages_sent", 0).status()), "invalid_quantity");
+  ASSERT_TRUE(Consume(p, "ai_tokens", 1)->allowed);
+  EXPECT_EQ(MachineCode(Consume(p, "ai_tokens", ~0ULL).status()), "quantity_overflow");
+  EXPECT_EQ(Used(p, "ai_tokens"), 1u);
+  EXPECT_EQ(Used(p, "messages_sent"), 0u);
+}
+
+TEST_F(EngineTest, KeysAreRevocableAndTenantsUnique) {
+  auto r = Wait<CreatedTenant>([&](auto cb) {
+    engine_->CreateTenant({"uniq", "U", "pro", std::nullopt}, std::move(cb));
+  });
+  ASSERT_TRUE(r.ok());
+  auto dup = Wait<CreatedTenant>([&](auto cb) {
+    engine_->CreateTenant({"uniq", "U", "pro", std::nullopt}, std::move(cb));
+  });
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(engine_->Authenticate(r->key.secret).ok());
+  ASSERT_TRUE(Wait<std::string>([&](auto cb) {
+                engine_->RevokeKey(r->key.key_id, std::move(cb));
+              }).ok());
+  EXPECT_FALSE(engine_->Authenticate(r->key.secret).ok());
+  Reopen();
+  EXPECT_FALSE(engine_->Authenticate(r->key.secret).ok());
+  EXPECT_EQ(engine_->ListTenants().size(), 1u);
+}
+
+}  // namespace
+}  // namespace quotum::engine
