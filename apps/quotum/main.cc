@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -10,13 +11,11 @@
 #include <fstream>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "quotum/config/config.h"
-#include "quotum/core/string_views.h"
 #include "quotum/core/clock.h"
+#include "quotum/core/string_views.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/engine.h"
 #include "quotum/http/api.h"
@@ -85,7 +84,9 @@ int Serve(const ServeFlags& flags) {
 
   std::error_code ec;
   std::filesystem::create_directories(cfg->data_dir, ec);
-  if (ec) return Fail(quotum::ToStd(absl::StrCat("cannot create data dir ", cfg->data_dir, ": ", ec.message())));
+  if (ec)
+    return Fail(
+        quotum::ToStd(absl::StrCat("cannot create data dir ", cfg->data_dir, ": ", ec.message())));
   const std::string admin_key = ResolveAdminKey(flags, cfg->data_dir);
 
   auto store = quotum::store::sqlite::SqliteStore::Open(
@@ -101,10 +102,10 @@ int Serve(const ServeFlags& flags) {
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
 
   quotum::http::Api api(&engine, {admin_key});
-  quotum::http::Server server(server_opts, [&api](const quotum::http::Request& req,
-                                                  quotum::http::Respond respond) {
-    api.Handle(req, std::move(respond));
-  });
+  quotum::http::Server server(
+      server_opts, [&api](const quotum::http::Request& req, quotum::http::Respond respond) {
+        api.Handle(req, std::move(respond));
+      });
   auto bound = server.Listen();
   if (!bound.ok()) return Fail(quotum::ToStd(bound.status().message()));
 

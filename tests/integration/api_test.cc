@@ -115,9 +115,12 @@ TEST_F(ApiTest, ConcurrentClientsAdmitExactlyTheLimit) {
       HttpClient c(server_->port());
       for (int n = 0; n < 40; ++n) {
         auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
-        if (r.status == 200) ok++;
-        else if (r.status == 429) limited++;
-        else other++;
+        if (r.status == 200)
+          ok++;
+        else if (r.status == 429)
+          limited++;
+        else
+          other++;
       }
     });
   }
@@ -194,7 +197,8 @@ TEST_F(ApiTest, BadInputGetsClearErrorsAndChangesNothing) {
       {R"({"meter":"messages_sent","quantity":1,"channel":"pigeon"})", 422, "unknown_channel"},
       {R"({"meter":"sessions_active","quantity":1})", 422, "gauge_meter"},
   };
-  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 1), Bearer(t.key)).status, 200);
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 1), Bearer(t.key)).status,
+            200);
   for (const Case& k : cases) {
     auto r = c.Post("/api/v2/quota/consume", k.body, Bearer(t.key));
     EXPECT_EQ(r.status, k.status) << k.body << " -> " << r.body;
@@ -281,8 +285,9 @@ TEST_F(ApiTest, EnterpriseIsUnlimitedUntilAnAdminSetsALimit) {
             200);
   EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
             429);
-  EXPECT_EQ(c.Send("PUT", "/admin/tenants/ent/limits", R"({"messages_received":5})", Admin()).status,
-            422);
+  EXPECT_EQ(
+      c.Send("PUT", "/admin/tenants/ent/limits", R"({"messages_received":5})", Admin()).status,
+      422);
   EXPECT_EQ(c.Send("PUT", "/admin/tenants/ent/limits", R"({"messages_sent":null})", Admin()).status,
             200);
   EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
@@ -308,7 +313,8 @@ TEST_F(ApiTest, ChatbotTriggerIsAHardStop) {
   ASSERT_EQ(c.Send("PUT", "/admin/tenants/bot/limits", R"({"chatbot_sessions":2})", Admin()).status,
             200);
   EXPECT_EQ(c.Post("/api/v2/chatbot/trigger", "{}", Bearer(t.key)).status, 200);
-  EXPECT_EQ(c.Post("/api/v2/chatbot/trigger", R"({"channel":"webchat"})", Bearer(t.key)).status, 200);
+  EXPECT_EQ(c.Post("/api/v2/chatbot/trigger", R"({"channel":"webchat"})", Bearer(t.key)).status,
+            200);
   auto r = c.Post("/api/v2/chatbot/trigger", "{}", Bearer(t.key));
   EXPECT_EQ(r.status, 429);
   EXPECT_EQ(r.json().at("meter"), "chatbot_sessions");
@@ -338,8 +344,10 @@ TEST_F(ApiTest, EventBatchesDecideEachEvent) {
   EXPECT_EQ(u.at("meters").at("ai_tokens").at("used"), 60);
   EXPECT_EQ(u.at("leads_detected"), 2);
   // A malformed event refuses the whole batch and changes nothing.
-  r = c.Post("/api/v2/events", R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"leads_detected","quantity":"x"}]})",
-             Bearer(t.key));
+  r = c.Post(
+      "/api/v2/events",
+      R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"leads_detected","quantity":"x"}]})",
+      Bearer(t.key));
   EXPECT_EQ(r.status, 400);
   EXPECT_NE(std::string(r.json().at("error").as_string()).find("events[1]"), std::string::npos);
   EXPECT_EQ(UsageField(c, t, "leads_detected"), 2u);
@@ -355,9 +363,11 @@ TEST_F(ApiTest, DailyAndHistoryReads) {
   auto rows = d.json().as_array();
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].at("messages_sent"), 11);
-  EXPECT_GT(std::string(rows[0].at("date").as_string()), std::string(rows[1].at("date").as_string()));
+  EXPECT_GT(std::string(rows[0].at("date").as_string()),
+            std::string(rows[1].at("date").as_string()));
   EXPECT_EQ(rows[1].at("messages_sent"), 0);
-  for (const char* f : {"date", "messages_sent", "messages_received", "leads_detected", "api_calls"})
+  for (const char* f :
+       {"date", "messages_sent", "messages_received", "leads_detected", "api_calls"})
     EXPECT_TRUE(rows[2].as_object().contains(f)) << f;
   auto h = c.Get("/api/v2/usage/history?months=12", Bearer(t.key));
   ASSERT_EQ(h.status, 200);

@@ -57,8 +57,10 @@ TEST(Durability, KillNineUnderLoadLosesNothingAcknowledged) {
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
       while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
         auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
-        if (r.status == 200) acked++;
-        else if (r.status == 0) break;  // connection gone: the server was killed
+        if (r.status == 200)
+          acked++;
+        else if (r.status == 0)
+          break;  // connection gone: the server was killed
       }
     });
   }

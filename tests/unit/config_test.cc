@@ -61,7 +61,8 @@ TEST(Config, ExampleCarriesTheSpecCatalog) {
   EXPECT_EQ(trial->general, 50u);
   EXPECT_EQ(trial->messages, 10u);
   EXPECT_EQ(trial->sessions, 2u);
-  EXPECT_EQ(cat.channels, (std::vector<std::string>{"whatsapp", "telegram", "messenger", "webchat"}));
+  EXPECT_EQ(cat.channels,
+            (std::vector<std::string>{"whatsapp", "telegram", "messenger", "webchat"}));
   EXPECT_EQ((*cfg)->durability, Durability::kProcess);
 }
 
@@ -113,7 +114,8 @@ kind = "counter"
 voice_minutes = 60
 [plans.a.on_limit]
 voice_minutes = "allow"
-)", "test.toml");
+)",
+                        "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   auto m = (*cfg)->catalog.FindMeter("voice_minutes");
   ASSERT_TRUE(m.has_value());

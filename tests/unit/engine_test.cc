@@ -1,14 +1,14 @@
 // Engine use cases against the real SQLite store in a temp dir, with a fake clock.
 #include "quotum/engine/engine.h"
-#include "quotum/engine/errors.h"
 
 #include <atomic>
-#include <map>
 #include <future>
+#include <map>
 #include <thread>
 
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
+#include "quotum/engine/errors.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 #include "quotum/testing/server_process.h"
 
@@ -34,8 +34,10 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& t, absl::Time s) override {
     return inner_->Periods(t, s);
   }
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
-      const std::string& t, const std::string& m, absl::Time f, absl::Time to) override {
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(const std::string& t,
+                                                                         const std::string& m,
+                                                                         absl::Time f,
+                                                                         absl::Time to) override {
     return inner_->Channels(t, m, f, to);
   }
   absl::StatusOr<std::optional<MessageRecord>> FindMessage(const std::string& t,
@@ -273,9 +275,8 @@ TEST_F(EngineTest, KeysAreRevocableAndTenantsUnique) {
   });
   EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
   ASSERT_TRUE(engine_->Authenticate(r->key.secret).ok());
-  ASSERT_TRUE(Wait<std::string>([&](auto cb) {
-                engine_->RevokeKey(r->key.key_id, std::move(cb));
-              }).ok());
+  ASSERT_TRUE(
+      Wait<std::string>([&](auto cb) { engine_->RevokeKey(r->key.key_id, std::move(cb)); }).ok());
   EXPECT_FALSE(engine_->Authenticate(r->key.secret).ok());
   Reopen();
   EXPECT_FALSE(engine_->Authenticate(r->key.secret).ok());

@@ -60,9 +60,7 @@ TEST(Quota, OverflowIsRefusedNotWrapped) {
   EXPECT_EQ(Decide(kMax, 10, 1, true).verdict, V::kOverflow);
 }
 
-TEST(Quota, ZeroLimitDeniesEverything) {
-  EXPECT_EQ(Decide(0, 0, 1).verdict, V::kDenied);
-}
+TEST(Quota, ZeroLimitDeniesEverything) { EXPECT_EQ(Decide(0, 0, 1).verdict, V::kDenied); }
 
 TEST(Quota, UsagePercentageRoundsToOneDecimal) {
   EXPECT_DOUBLE_EQ(UsagePercentage(9800, 10000), 98.0);

@@ -1,9 +1,9 @@
 #pragma once
 
-#include <string_view>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

@@ -1,3 +1,5 @@
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -7,8 +9,6 @@
 #include "quotum/config/config.h"
 #include "quotum/core/ids.h"
 #include "quotum/core/string_views.h"
-
-#include <toml++/toml.h>
 
 namespace quotum::config {
 namespace {
@@ -28,7 +28,8 @@ class Checker {
   }
 
   // Optional string at `t[name]`.
-  std::optional<std::string> Str(const toml::table& t, std::string_view name, std::string_view key) {
+  std::optional<std::string> Str(const toml::table& t, std::string_view name,
+                                 std::string_view key) {
     const toml::node* n = t.get(name);
     if (!n) return std::nullopt;
     if (auto v = n->value<std::string>()) return *v;
@@ -95,7 +96,8 @@ class Checker {
       for (auto name : known) found |= (k.str() == name);
       if (!found) {
         Fail(&v, Join(prefix, k.str()),
-             Cat("unknown key (expected one of: ", absl::StrJoin(std::vector<std::string>(known.begin(), known.end()), ", "), ")"));
+             Cat("unknown key (expected one of: ",
+                 absl::StrJoin(std::vector<std::string>(known.begin(), known.end()), ", "), ")"));
       }
     }
   }
@@ -146,7 +148,8 @@ void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
       return;
     }
     c.OnlyKeys(*t, key, {"kind"});
-    if (!IsValidId(ToAbsl(name.str()))) c.Fail(&node, key, "meter names use [A-Za-z0-9_.-], 1-64 chars");
+    if (!IsValidId(ToAbsl(name.str())))
+      c.Fail(&node, key, "meter names use [A-Za-z0-9_.-], 1-64 chars");
     MeterKind kind = MeterKind::kCounter;
     if (auto k = c.Str(*t, "kind", key + ".kind")) {
       if (*k == "gauge") {
@@ -198,9 +201,12 @@ void LoadProfiles(Checker& c, const toml::table& root, Catalog& cat) {
     }
     c.OnlyKeys(*t, key, {"general", "messages", "sessions"});
     RateLimitProfile prof{std::string(name.str())};
-    if (auto v = c.Int(*t, "general", key + ".general", 1, 1'000'000'000)) prof.general = uint32_t(*v);
-    if (auto v = c.Int(*t, "messages", key + ".messages", 1, 1'000'000'000)) prof.messages = uint32_t(*v);
-    if (auto v = c.Int(*t, "sessions", key + ".sessions", 1, 1'000'000'000)) prof.sessions = uint32_t(*v);
+    if (auto v = c.Int(*t, "general", key + ".general", 1, 1'000'000'000))
+      prof.general = uint32_t(*v);
+    if (auto v = c.Int(*t, "messages", key + ".messages", 1, 1'000'000'000))
+      prof.messages = uint32_t(*v);
+    if (auto v = c.Int(*t, "sessions", key + ".sessions", 1, 1'000'000'000))
+      prof.sessions = uint32_t(*v);
     cat.profiles.push_back(prof);
   }
 }
@@ -343,8 +349,7 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   Checker c(origin);
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
-  c.OnlyKeys(root, "",
-             {"server", "channels", "meters", "rate_limit_profiles", "plans", "addons"});
+  c.OnlyKeys(root, "", {"server", "channels", "meters", "rate_limit_profiles", "plans", "addons"});
   LoadServer(c, root, *cfg);
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);

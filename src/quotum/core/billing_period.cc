@@ -43,8 +43,8 @@ absl::StatusOr<BillingInterval> ParseBillingInterval(absl::string_view interval,
     int days = 0;
     if (!absl::SimpleAtoi(interval.substr(0, interval.size() - 1), &days) || days < 1 ||
         days > 3660) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("interval \"", interval, "\" must be \"month\" or \"<N>d\" with 1 <= N <= 3660"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "interval \"", interval, "\" must be \"month\" or \"<N>d\" with 1 <= N <= 3660"));
     }
     out.unit = BillingInterval::Unit::kDays;
     out.days = days;

@@ -8,9 +8,12 @@ absl::string_view OnLimitName(OnLimit p) { return p == OnLimit::kReject ? "rejec
 
 absl::string_view BandName(Band b) {
   switch (b) {
-    case Band::kGreen: return "green";
-    case Band::kYellow: return "yellow";
-    case Band::kRed: return "red";
+    case Band::kGreen:
+      return "green";
+    case Band::kYellow:
+      return "yellow";
+    case Band::kRed:
+      return "red";
   }
   return "green";
 }

@@ -1,12 +1,12 @@
 #pragma once
 
-#include "absl/strings/string_view.h"
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "quotum/core/billing_period.h"
 
 namespace quotum {
@@ -47,9 +47,9 @@ Band BandFor(double percentage, const ColourBands& bands);
 /// Short-window request limits of a rate-limit profile (per minute / hour).
 struct RateLimitProfile {
   std::string name;
-  uint32_t general = 100;   ///< requests per minute per API key
-  uint32_t messages = 30;   ///< messages per minute per session
-  uint32_t sessions = 10;   ///< session creations per hour per API key
+  uint32_t general = 100;  ///< requests per minute per API key
+  uint32_t messages = 30;  ///< messages per minute per session
+  uint32_t sessions = 10;  ///< session creations per hour per API key
 };
 
 /// A named tier. Limits are per meter; a meter without an entry is unlimited.

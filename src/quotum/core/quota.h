@@ -9,10 +9,10 @@ namespace quotum {
 
 /// Input of one period-quota decision for one meter.
 struct QuotaRequest {
-  uint64_t used = 0;                ///< units already counted this period
-  std::optional<uint64_t> limit;    ///< effective limit; nullopt = unlimited
-  uint64_t quantity = 0;            ///< units asked for (>= 1)
-  bool partial = false;             ///< admit what fits instead of all-or-nothing
+  uint64_t used = 0;              ///< units already counted this period
+  std::optional<uint64_t> limit;  ///< effective limit; nullopt = unlimited
+  uint64_t quantity = 0;          ///< units asked for (>= 1)
+  bool partial = false;           ///< admit what fits instead of all-or-nothing
   OnLimit on_limit = OnLimit::kReject;
 };
 

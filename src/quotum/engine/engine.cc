@@ -98,8 +98,7 @@ absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {
   auto it = keys_by_hash_.find(hash);
   if (it == keys_by_hash_.end() || !ConstantTimeEquals(it->first, hash) || it->second.revoked ||
       !it->second.committed) {
-    return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
-                 "Invalid or revoked API key.");
+    return Error(absl::StatusCode::kUnauthenticated, "unauthorized", "Invalid or revoked API key.");
   }
   return Principal{it->second.tenant, it->second.key_id};
 }
@@ -121,8 +120,8 @@ std::optional<uint64_t> Engine::EffectiveLimit(const TenantState& t, MeterId m) 
 }
 
 TenantView Engine::ViewOf(const TenantState& t) const {
-  return TenantView{t.id, t.name, t.plan->name, t.subscription_start, t.created_at, t.period,
-                    t.overrides};
+  return TenantView{t.id,         t.name,   t.plan->name, t.subscription_start,
+                    t.created_at, t.period, t.overrides};
 }
 
 }  // namespace quotum::engine

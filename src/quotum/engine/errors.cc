@@ -16,15 +16,24 @@ absl::Status Error(absl::StatusCode code, absl::string_view machine_code, std::s
 std::string MachineCode(const absl::Status& status) {
   if (auto p = status.GetPayload(kPayloadUrl)) return std::string(*p);
   switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: return "invalid_request";
-    case absl::StatusCode::kNotFound: return "not_found";
-    case absl::StatusCode::kAlreadyExists: return "conflict";
-    case absl::StatusCode::kPermissionDenied: return "forbidden";
-    case absl::StatusCode::kUnauthenticated: return "unauthorized";
-    case absl::StatusCode::kResourceExhausted: return "quota_exceeded";
-    case absl::StatusCode::kFailedPrecondition: return "unprocessable";
-    case absl::StatusCode::kUnavailable: return "unavailable";
-    default: return "internal";
+    case absl::StatusCode::kInvalidArgument:
+      return "invalid_request";
+    case absl::StatusCode::kNotFound:
+      return "not_found";
+    case absl::StatusCode::kAlreadyExists:
+      return "conflict";
+    case absl::StatusCode::kPermissionDenied:
+      return "forbidden";
+    case absl::StatusCode::kUnauthenticated:
+      return "unauthorized";
+    case absl::StatusCode::kResourceExhausted:
+      return "quota_exceeded";
+    case absl::StatusCode::kFailedPrecondition:
+      return "unprocessable";
+    case absl::StatusCode::kUnavailable:
+      return "unavailable";
+    default:
+      return "internal";
   }
 }
 

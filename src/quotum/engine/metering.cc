@@ -126,8 +126,8 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, Mete
   qr.on_limit = t.plan->on_limit[m];
   const QuotaOutcome q = DecideQuota(qr);
   if (q.verdict == QuotaOutcome::Verdict::kOverflow) {
-    return reply(Unprocessable("quantity_overflow",
-                               "quantity would overflow the meter's 64-bit counter."));
+    return reply(
+        Unprocessable("quantity_overflow", "quantity would overflow the meter's 64-bit counter."));
   }
 
   Decision d;

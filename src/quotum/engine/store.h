@@ -122,8 +122,7 @@ class Store {
 
   /// Daily totals per meter for days in [from, to], summed over channels.
   virtual absl::StatusOr<std::vector<DailyRow>> Daily(const std::string& tenant_id,
-                                                      absl::CivilDay from,
-                                                      absl::CivilDay to) = 0;
+                                                      absl::CivilDay from, absl::CivilDay to) = 0;
 
   /// Period counters of one tenant with period_start >= since, all meters.
   virtual absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& tenant_id,

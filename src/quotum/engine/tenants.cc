@@ -17,8 +17,9 @@ absl::Status ShuttingDown() {
 void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   const Catalog& cat = *opts_.catalog;
   if (!IsValidId(spec.id)) {
-    return done(BadRequest("invalid_tenant_id",
-                           "Tenant id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
+    return done(
+        BadRequest("invalid_tenant_id",
+                   "Tenant id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
   }
   if (spec.name.size() > 200) {
     return done(BadRequest("invalid_name", "Tenant name must be at most 200 characters."));
@@ -30,8 +31,8 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   }
   const absl::Time now = clock_->Now();
   // Whole seconds: periods are stored and reported with second precision.
-  const absl::Time start = absl::FromUnixSeconds(
-      absl::ToUnixSeconds(spec.subscription_start.value_or(now)));
+  const absl::Time start =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(spec.subscription_start.value_or(now)));
   MintedKey key = MintApiKey();
 
   auto owned = std::make_unique<TenantState>(spec.id);
@@ -166,7 +167,7 @@ void Engine::RevokeKey(absl::string_view key_id, Callback<std::string> done) {
     }
     KeyEntry& e = keys_by_hash_[h->second];
     if (e.revoked) return done(id);  // revoking twice is a no-op
-    e.revoked = true;  // refused from now on; restored if the commit fails
+    e.revoked = true;                // refused from now on; restored if the commit fails
   }
   CommitQueue::Done finish = [this, id, done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
@@ -190,10 +191,12 @@ void Engine::SetLimits(absl::string_view tenant_id,
   std::vector<std::pair<MeterId, std::optional<uint64_t>>> resolved;
   for (auto& [name, value] : limits) {
     auto m = cat.FindMeter(name);
-    if (!m) return done(Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", name, "\".")));
+    if (!m)
+      return done(Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", name, "\".")));
     if (!cat.meters[*m].limitable) {
-      return done(Unprocessable("meter_not_limitable",
-                                absl::StrCat("\"", name, "\" is tracked only and cannot be limited.")));
+      return done(
+          Unprocessable("meter_not_limitable",
+                        absl::StrCat("\"", name, "\" is tracked only and cannot be limited.")));
     }
     resolved.emplace_back(*m, value);
   }

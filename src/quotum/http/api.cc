@@ -1,10 +1,10 @@
-#include "quotum/core/string_views.h"
 #include "quotum/http/api.h"
 
 #include <boost/url/parse.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "quotum/core/string_views.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/errors.h"
 #include "quotum/http/render.h"
@@ -26,7 +26,8 @@ std::string_view ApiKeyOf(const Request& req) {
 }
 
 Api::Api(engine::Engine* engine, Options options)
-    : engine_(engine), opts_(std::move(options)),
+    : engine_(engine),
+      opts_(std::move(options)),
       admin_key_hash_(engine::HashSecret(opts_.admin_key)) {
   Route(verb::get, "/healthz", Access::kPublic, &Api::Healthz);
   Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz);
@@ -58,7 +59,8 @@ void Api::Route(verb method, std::string_view pattern, Access access, void (Api:
 }
 
 bool Api::IsAdmin(std::string_view key) const {
-  return !key.empty() && engine::ConstantTimeEquals(engine::HashSecret(ToAbsl(key)), admin_key_hash_);
+  return !key.empty() &&
+         engine::ConstantTimeEquals(engine::HashSecret(ToAbsl(key)), admin_key_hash_);
 }
 
 void Api::Handle(const Request& req, Respond respond) {
@@ -72,7 +74,7 @@ void Api::Handle(const Request& req, Respond respond) {
     if (!match.allow.empty()) {
       Reply r = ErrorReply(405, "method_not_allowed",
                            Cat(std::string_view(req.method_string()), " is not allowed on ", path,
-                                        "; allowed: ", match.allow, "."));
+                               "; allowed: ", match.allow, "."));
       r.Header("Allow", match.allow);
       return respond(std::move(r));
     }
@@ -112,8 +114,7 @@ void Api::Healthz(Call& c) {
 void Api::Readyz(Call& c) {
   absl::Status s = engine_->Ready();
   if (!s.ok()) {
-    return c.respond(ErrorReply(503, "not_ready",
-                                Cat("The store is not writable: ", s.message())));
+    return c.respond(ErrorReply(503, "not_ready", Cat("The store is not writable: ", s.message())));
   }
   boost::json::object o;
   o["status"] = "ready";

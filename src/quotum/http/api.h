@@ -1,12 +1,11 @@
 #pragma once
 
-#include <string_view>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <boost/json/object.hpp>
 #include <boost/url/params_view.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "quotum/engine/engine.h"
 #include "quotum/http/reply.h"

@@ -1,10 +1,10 @@
-#include "quotum/core/string_views.h"
 #include "quotum/http/json_input.h"
 
 #include <boost/json/parse.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
 
 namespace quotum::http {
@@ -55,9 +55,9 @@ absl::StatusOr<std::optional<uint64_t>> Fields::Count(std::string_view name) con
     if (d < 0) {
       return Unprocessable("invalid_quantity", Cat("\"", name, "\" must not be negative."));
     }
-    return Unprocessable("invalid_quantity",
-                         Cat("\"", name,
-                                      "\" must be a whole number between 0 and 18446744073709551615."));
+    return Unprocessable(
+        "invalid_quantity",
+        Cat("\"", name, "\" must be a whole number between 0 and 18446744073709551615."));
   }
   return BadRequest("invalid_field", Cat("\"", name, "\" must be an integer."));
 }

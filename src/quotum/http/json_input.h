@@ -1,6 +1,7 @@
 #pragma once
 
-#include <string_view>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,8 +9,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 namespace quotum::http {
 

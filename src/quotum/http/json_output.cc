@@ -1,10 +1,9 @@
 #include "quotum/http/json_output.h"
 
+#include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-
-#include <boost/json/serialize.hpp>
 
 namespace quotum::http {
 namespace {

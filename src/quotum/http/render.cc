@@ -1,10 +1,10 @@
-#include "quotum/core/string_views.h"
 #include "quotum/http/render.h"
 
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "quotum/core/quota.h"
+#include "quotum/core/string_views.h"
 
 namespace quotum::http {
 
@@ -27,8 +27,7 @@ boost::json::object DecisionJson(const engine::Decision& d) {
   return o;
 }
 
-void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now,
-                     absl::Time period_start) {
+void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now, absl::Time period_start) {
   if (!d.limit) return;
   const int64_t reset = absl::ToUnixSeconds(d.reset_at);
   const int64_t secs_left = std::max<int64_t>(0, absl::ToInt64Seconds(d.reset_at - now));
@@ -41,12 +40,13 @@ void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now,
 }
 
 Reply QuotaExceededReply(const engine::Decision& d, absl::Time now, absl::Time period_start) {
-  const int64_t retry = std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(d.reset_at - now, absl::Seconds(1))));
+  const int64_t retry =
+      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(d.reset_at - now, absl::Seconds(1))));
   boost::json::object o;
   o["success"] = false;
   o["error"] = Cat("Quota exceeded for ", d.meter, ": limit ", d.limit.value_or(0),
-                            " per billing period, ", d.remaining, " left, ", d.requested,
-                            " requested. The limit resets at ", FormatRfc3339(d.reset_at), ".");
+                   " per billing period, ", d.remaining, " left, ", d.requested,
+                   " requested. The limit resets at ", FormatRfc3339(d.reset_at), ".");
   o["retryAfter"] = retry;
   o["code"] = "quota_exceeded";
   o["meter"] = d.meter;
@@ -101,9 +101,8 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   o["sessions_active"] = used(meters::kSessionsActive);
   o["usage_percentage"] =
       UsagePercentage(used(meters::kMessagesSent), limit(meters::kMessagesSent));
-  o["band"] = ToStd(BandName(BandFor(UsagePercentage(used(meters::kMessagesSent),
-                                               limit(meters::kMessagesSent)),
-                               u.plan->bands)));
+  o["band"] = ToStd(BandName(BandFor(
+      UsagePercentage(used(meters::kMessagesSent), limit(meters::kMessagesSent)), u.plan->bands)));
   boost::json::object all;
   for (MeterId m = 0; m < cat.meter_count(); ++m) {
     const MeterDef& def = cat.meters[m];

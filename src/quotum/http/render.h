@@ -16,8 +16,7 @@ boost::json::object DecisionJson(const engine::Decision& d);
 
 /// X-RateLimit-* and the IETF RateLimit-Policy / RateLimit fields for the
 /// billing-period quota of a decision (policy name "quota").
-void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now,
-                     absl::Time period_start);
+void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now, absl::Time period_start);
 
 /// The 429 for a period quota: Retry-After and X-RateLimit-Reset = period end.
 Reply QuotaExceededReply(const engine::Decision& d, absl::Time now, absl::Time period_start);

@@ -1,10 +1,10 @@
 #include "quotum/http/reply.h"
 
 #include <boost/json/object.hpp>
-#include "quotum/http/json_output.h"
 
 #include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
+#include "quotum/http/json_output.h"
 
 namespace quotum::http {
 
@@ -26,17 +26,39 @@ Reply ErrorReply(unsigned status, std::string_view code, std::string_view messag
 Reply ReplyForStatus(const absl::Status& status) {
   unsigned http_status = 500;
   switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: http_status = 400; break;
-    case absl::StatusCode::kUnauthenticated: http_status = 401; break;
-    case absl::StatusCode::kPermissionDenied: http_status = 403; break;
-    case absl::StatusCode::kNotFound: http_status = 404; break;
-    case absl::StatusCode::kAlreadyExists: http_status = 409; break;
-    case absl::StatusCode::kAborted: http_status = 409; break;
-    case absl::StatusCode::kOutOfRange: http_status = 413; break;
-    case absl::StatusCode::kFailedPrecondition: http_status = 422; break;
-    case absl::StatusCode::kResourceExhausted: http_status = 429; break;
-    case absl::StatusCode::kUnavailable: http_status = 503; break;
-    default: http_status = 500; break;
+    case absl::StatusCode::kInvalidArgument:
+      http_status = 400;
+      break;
+    case absl::StatusCode::kUnauthenticated:
+      http_status = 401;
+      break;
+    case absl::StatusCode::kPermissionDenied:
+      http_status = 403;
+      break;
+    case absl::StatusCode::kNotFound:
+      http_status = 404;
+      break;
+    case absl::StatusCode::kAlreadyExists:
+      http_status = 409;
+      break;
+    case absl::StatusCode::kAborted:
+      http_status = 409;
+      break;
+    case absl::StatusCode::kOutOfRange:
+      http_status = 413;
+      break;
+    case absl::StatusCode::kFailedPrecondition:
+      http_status = 422;
+      break;
+    case absl::StatusCode::kResourceExhausted:
+      http_status = 429;
+      break;
+    case absl::StatusCode::kUnavailable:
+      http_status = 503;
+      break;
+    default:
+      http_status = 500;
+      break;
   }
   return ErrorReply(http_status, engine::MachineCode(status), ToStd(status.message()));
 }

@@ -1,13 +1,13 @@
 #pragma once
 
-#include <string_view>
+#include <boost/json/value.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include <boost/json/value.hpp>
 
 namespace quotum::http {
 

@@ -1,12 +1,10 @@
 #pragma once
 
-#include <string_view>
+#include <boost/beast/http/verb.hpp>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <boost/beast/http/verb.hpp>
 
 namespace quotum::http {
 
@@ -34,7 +32,8 @@ class Router {
 
   void Add(boost::beast::http::verb method, std::string_view pattern, Access access,
            Handler handler) {
-    routes_.push_back(Route{method, Split(pattern), access, std::move(handler), std::string(pattern)});
+    routes_.push_back(
+        Route{method, Split(pattern), access, std::move(handler), std::string(pattern)});
   }
 
   Match Find(boost::beast::http::verb method, std::string_view path) const {

@@ -9,7 +9,6 @@
 
 namespace quotum::http {
 
-
 void Api::CreateTenant(Call& c) {
   ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
   Fields f(body);
@@ -49,25 +48,25 @@ void Api::GetTenant(Call& c) {
 }
 
 void Api::CreateKey(Call& c) {
-  engine_->CreateKey(c.params[0], [respond = std::move(c.respond)](
-                                      absl::StatusOr<engine::MintedKey> r) mutable {
-    if (!r.ok()) return respond(ReplyForStatus(r.status()));
-    boost::json::object o;
-    o["api_key"] = r->secret;
-    o["key_id"] = r->key_id;
-    respond(JsonReply(201, o));
-  });
+  engine_->CreateKey(c.params[0],
+                     [respond = std::move(c.respond)](absl::StatusOr<engine::MintedKey> r) mutable {
+                       if (!r.ok()) return respond(ReplyForStatus(r.status()));
+                       boost::json::object o;
+                       o["api_key"] = r->secret;
+                       o["key_id"] = r->key_id;
+                       respond(JsonReply(201, o));
+                     });
 }
 
 void Api::RevokeKey(Call& c) {
-  engine_->RevokeKey(c.params[0], [respond = std::move(c.respond)](
-                                      absl::StatusOr<std::string> r) mutable {
-    if (!r.ok()) return respond(ReplyForStatus(r.status()));
-    boost::json::object o;
-    o["key_id"] = *r;
-    o["revoked"] = true;
-    respond(JsonReply(200, o));
-  });
+  engine_->RevokeKey(c.params[0],
+                     [respond = std::move(c.respond)](absl::StatusOr<std::string> r) mutable {
+                       if (!r.ok()) return respond(ReplyForStatus(r.status()));
+                       boost::json::object o;
+                       o["key_id"] = *r;
+                       o["revoked"] = true;
+                       respond(JsonReply(200, o));
+                     });
 }
 
 void Api::SetLimits(Call& c) {
@@ -85,14 +84,14 @@ void Api::SetLimits(Call& c) {
     limits.emplace_back(meter, v);
   }
   const Catalog* cat = &engine_->catalog();
-  engine_->SetLimits(c.params[0], std::move(limits),
-                     [cat, respond = std::move(c.respond)](
-                         absl::StatusOr<engine::TenantView> r) mutable {
-                       if (!r.ok()) return respond(ReplyForStatus(r.status()));
-                       boost::json::object o;
-                       o["tenant"] = TenantJson(*cat, *r);
-                       respond(JsonReply(200, o));
-                     });
+  engine_->SetLimits(
+      c.params[0], std::move(limits),
+      [cat, respond = std::move(c.respond)](absl::StatusOr<engine::TenantView> r) mutable {
+        if (!r.ok()) return respond(ReplyForStatus(r.status()));
+        boost::json::object o;
+        o["tenant"] = TenantJson(*cat, *r);
+        respond(JsonReply(200, o));
+      });
 }
 
 }  // namespace quotum::http

@@ -46,21 +46,20 @@ absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool me
 void Api::Meter(Call& c, engine::MeterRequest req,
                 std::function<void(boost::json::object&, const engine::Decision&)> decorate) {
   const Clock* clock = &engine_->clock();
-  engine_->Consume(
-      c.who, std::move(req),
-      [clock, decorate = std::move(decorate),
-       respond = std::move(c.respond)](absl::StatusOr<engine::Decision> r) mutable {
-        if (!r.ok()) return respond(ReplyForStatus(r.status()));
-        const absl::Time now = clock->Now();
-        const absl::Time period_start = r->period_start;
-        if (!r->allowed) return respond(QuotaExceededReply(*r, now, period_start));
-        boost::json::object o = DecisionJson(*r);
-        if (decorate) decorate(o, *r);
-        Reply reply = JsonReply(200, o);
-        AddQuotaHeaders(reply, *r, now, period_start);
-        if (r->replayed) reply.Header("Idempotent-Replayed", "true");
-        respond(std::move(reply));
-      });
+  engine_->Consume(c.who, std::move(req),
+                   [clock, decorate = std::move(decorate),
+                    respond = std::move(c.respond)](absl::StatusOr<engine::Decision> r) mutable {
+                     if (!r.ok()) return respond(ReplyForStatus(r.status()));
+                     const absl::Time now = clock->Now();
+                     const absl::Time period_start = r->period_start;
+                     if (!r->allowed) return respond(QuotaExceededReply(*r, now, period_start));
+                     boost::json::object o = DecisionJson(*r);
+                     if (decorate) decorate(o, *r);
+                     Reply reply = JsonReply(200, o);
+                     AddQuotaHeaders(reply, *r, now, period_start);
+                     if (r->replayed) reply.Header("Idempotent-Replayed", "true");
+                     respond(std::move(reply));
+                   });
 }
 
 void Api::QuotaCheck(Call& c) {
@@ -95,15 +94,13 @@ void Api::Events(Call& c) {
   const auto& events = it->value().get_array();
   if (events.size() > kMaxEventsPerBatch) {
     return c.respond(ErrorReply(413, "too_many_events",
-                                Cat("At most ", kMaxEventsPerBatch,
-                                             " events per batch.")));
+                                Cat("At most ", kMaxEventsPerBatch, " events per batch.")));
   }
   // Parse everything first: a malformed batch changes nothing.
   std::vector<engine::MeterRequest> reqs(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     if (!events[i].is_object()) {
-      return c.respond(ErrorReply(400, "invalid_field",
-                                  Cat("events[", i, "] must be an object.")));
+      return c.respond(ErrorReply(400, "invalid_field", Cat("events[", i, "] must be an object.")));
     }
     Fields f(events[i].get_object());
     absl::Status s = ReadMeterFields(f, reqs[i], true);
@@ -112,8 +109,8 @@ void Api::Events(Call& c) {
     if (s.ok() && !at.ok()) s = at.status();
     if (s.ok() && !key.ok()) s = key.status();
     if (!s.ok()) {
-      return c.respond(ReplyForStatus(engine::Error(
-          s.code(), engine::MachineCode(s), Cat("events[", i, "]: ", s.message()))));
+      return c.respond(ReplyForStatus(
+          engine::Error(s.code(), engine::MachineCode(s), Cat("events[", i, "]: ", s.message()))));
     }
     reqs[i].at = *at;
     reqs[i].idempotency_key = key->value_or("");
@@ -174,10 +171,14 @@ void Api::SendMessage(Call& c) {
   req.idempotency_key = IdempotencyKeyOf(c.req);
   req.operation = Cat("messages.send|", *to, "|", text.value_or(""));
   const std::string id = Cat("msg_", engine::RandomHex(12));
-  req.message = engine::MessageRecord{id, c.who.tenant->id,
-                                      req.channel.empty() ? engine_->catalog().channels.front()
-                                                          : req.channel,
-                                      *to, text.value_or(""), "sent", engine_->clock().Now()};
+  req.message =
+      engine::MessageRecord{id,
+                            c.who.tenant->id,
+                            req.channel.empty() ? engine_->catalog().channels.front() : req.channel,
+                            *to,
+                            text.value_or(""),
+                            "sent",
+                            engine_->clock().Now()};
   Meter(c, std::move(req), [id](boost::json::object& o, const engine::Decision& d) {
     o["success"] = true;
     // A replay answers with the first request's decision; its id is not re-sent.

@@ -19,8 +19,7 @@ std::optional<std::string> QueryParam(const boost::urls::params_view& q, std::st
 absl::StatusOr<absl::CivilDay> ParseDay(std::string_view name, const std::string& text) {
   absl::CivilDay d;
   if (text.size() != 10 || !absl::ParseCivilTime(text, &d)) {
-    return engine::BadRequest("invalid_query",
-                              Cat("\"", name, "\" must be a date YYYY-MM-DD."));
+    return engine::BadRequest("invalid_query", Cat("\"", name, "\" must be a date YYYY-MM-DD."));
   }
   return d;
 }
@@ -31,8 +30,8 @@ absl::StatusOr<int> IntParam(const boost::urls::params_view& q, std::string_view
   if (!v) return dflt;
   int n = 0;
   if (!absl::SimpleAtoi(*v, &n) || n < lo || n > hi) {
-    return engine::BadRequest("invalid_query", Cat("\"", name, "\" must be an integer from ",
-                                                            lo, " to ", hi, "."));
+    return engine::BadRequest("invalid_query",
+                              Cat("\"", name, "\" must be an integer from ", lo, " to ", hi, "."));
   }
   return n;
 }
@@ -55,8 +54,10 @@ void Api::UsageDaily(Call& c) {
     if (QueryParam(c.query, "days")) {
       return c.respond(ErrorReply(400, "invalid_query", "Use either days or from/to, not both."));
     }
-    ASSIGN_OR_REPLY(f, from_text ? ParseDay("from", *from_text) : absl::StatusOr<absl::CivilDay>(today), c);
-    ASSIGN_OR_REPLY(t, to_text ? ParseDay("to", *to_text) : absl::StatusOr<absl::CivilDay>(today), c);
+    ASSIGN_OR_REPLY(
+        f, from_text ? ParseDay("from", *from_text) : absl::StatusOr<absl::CivilDay>(today), c);
+    ASSIGN_OR_REPLY(t, to_text ? ParseDay("to", *to_text) : absl::StatusOr<absl::CivilDay>(today),
+                    c);
     from = f;
     to = t;
   } else {

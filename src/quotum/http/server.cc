@@ -1,15 +1,14 @@
-#include "quotum/core/string_views.h"
 #include "quotum/http/server.h"
-
-#include <chrono>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "quotum/core/string_views.h"
 
 namespace quotum::http {
 
@@ -32,23 +31,21 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
     parser_->body_limit(server_.opts_.max_body_bytes);
     parser_->header_limit(16 * 1024);
     stream_.expires_after(std::chrono::seconds(60));
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        self->OnRead(ec);
-                      });
+    bhttp::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == beast::error::timeout || ec == net::error::operation_aborted ||
-        ec == net::error::connection_reset) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
       return Close();
     }
     if (ec == bhttp::error::body_limit) {
       keep_alive_ = false;
-      return Write(ErrorReply(413, "payload_too_large",
-                              Cat("Request body exceeds the limit of ",
-                                           server_.opts_.max_body_bytes, " bytes.")));
+      return Write(ErrorReply(
+          413, "payload_too_large",
+          Cat("Request body exceeds the limit of ", server_.opts_.max_body_bytes, " bytes.")));
     }
     if (ec == bhttp::error::header_limit) {
       keep_alive_ = false;
@@ -110,7 +107,9 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
 };
 
 Server::Server(ServerOptions options, RequestHandler handler)
-    : opts_(std::move(options)), handler_(std::move(handler)), ioc_(opts_.threads),
+    : opts_(std::move(options)),
+      handler_(std::move(handler)),
+      ioc_(opts_.threads),
       acceptor_(net::make_strand(ioc_)) {}
 
 Server::~Server() {

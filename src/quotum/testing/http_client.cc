@@ -1,13 +1,12 @@
 #include "quotum/testing/http_client.h"
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/parse.hpp>
-
-#include <algorithm>
 #include <optional>
 
 namespace quotum::testing {

@@ -1,10 +1,9 @@
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <boost/json/value.hpp>
 
 namespace quotum::testing {
 

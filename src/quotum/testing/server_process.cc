@@ -38,8 +38,8 @@ bool ServerProcess::Start() {
     dup2(out[1], STDOUT_FILENO);
     close(out[0]);
     close(out[1]);
-    std::vector<std::string> args = {opts_.binary, "serve", "--config", opts_.config,
-                                     "--listen", "127.0.0.1:0", "--data-dir", opts_.data_dir,
+    std::vector<std::string> args = {opts_.binary,  "serve",        "--config",   opts_.config,
+                                     "--listen",    "127.0.0.1:0",  "--data-dir", opts_.data_dir,
                                      "--admin-key", opts_.admin_key};
     args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
     std::vector<char*> argv;

@@ -12,9 +12,9 @@ namespace quotum::testing {
 class ServerProcess {
  public:
   struct Options {
-    std::string binary;     ///< path of the quotum executable
-    std::string config;     ///< TOML config path
-    std::string data_dir;   ///< created if missing
+    std::string binary;    ///< path of the quotum executable
+    std::string config;    ///< TOML config path
+    std::string data_dir;  ///< created if missing
     std::string admin_key = "test-admin-key";
     std::vector<std::string> extra_args;
   };

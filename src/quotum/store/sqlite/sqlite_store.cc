@@ -20,18 +20,16 @@ uint64_t AsUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
 std::string DayText(absl::CivilDay d) {
   return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
 }
-std::string DayOf(absl::Time t) {
-  return DayText(absl::ToCivilDay(t, absl::UTCTimeZone()));
-}
+std::string DayOf(absl::Time t) { return DayText(absl::ToCivilDay(t, absl::UTCTimeZone())); }
 int64_t HourOf(absl::Time t) {
   int64_t s = Secs(t);
   return s - ((s % 3600) + 3600) % 3600;
 }
 
-#define RETURN_IF_ERROR(expr)          \
-  do {                                 \
-    absl::Status _s = (expr);          \
-    if (!_s.ok()) return _s;           \
+#define RETURN_IF_ERROR(expr) \
+  do {                        \
+    absl::Status _s = (expr); \
+    if (!_s.ok()) return _s;  \
   } while (0)
 
 }  // namespace
@@ -50,8 +48,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   s->writer_ = std::move(*w);
   Db& db = *s->writer_;
   RETURN_IF_ERROR(db.Exec("PRAGMA journal_mode=WAL"));
-  RETURN_IF_ERROR(db.Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL"
-                                                     : "PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(
+      db.Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON"));
   RETURN_IF_ERROR(db.Exec(kSchema));
 
@@ -107,14 +105,15 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
   Db& db = *reader_;
   engine::Snapshot snap;
   {
-    auto st = db.Prepare("SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY rowid");
+    auto st =
+        db.Prepare("SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY rowid");
     if (!st.ok()) return st.status();
     for (;;) {
       auto row = st->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      snap.tenants.push_back({st->Text(0), st->Text(1), st->Text(2), FromSecs(st->Int(3)),
-                              FromSecs(st->Int(4))});
+      snap.tenants.push_back(
+          {st->Text(0), st->Text(1), st->Text(2), FromSecs(st->Int(3)), FromSecs(st->Int(4))});
     }
   }
   {
@@ -124,8 +123,8 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
       auto row = st->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      snap.keys.push_back({st->Text(0), st->Text(1), st->Blob(2), FromSecs(st->Int(3)),
-                           !st->IsNull(4)});
+      snap.keys.push_back(
+          {st->Text(0), st->Text(1), st->Blob(2), FromSecs(st->Int(3)), !st->IsNull(4)});
     }
   }
   {
@@ -147,14 +146,15 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
       auto row = st->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      snap.counters.push_back({st->Text(0), st->Text(1), FromSecs(st->Int(2)),
-                               AsUnsigned(st->Int(3))});
+      snap.counters.push_back(
+          {st->Text(0), st->Text(1), FromSecs(st->Int(2)), AsUnsigned(st->Int(3))});
     }
   }
   {
     auto st = db.Prepare(
         "SELECT tenant_id,key,fingerprint,created_at,allowed,requested,consumed,remaining,"
-        "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency WHERE created_at>=?");
+        "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency WHERE "
+        "created_at>=?");
     if (!st.ok()) return st.status();
     st->Bind(1, Secs(idempotency_since));
     for (;;) {
@@ -200,19 +200,27 @@ absl::Status SqliteStore::Commit(const CommitBatch& batch) {
 absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   WriteStatements& w = *w_;
   for (const auto& t : b.tenants) {
-    RETURN_IF_ERROR(w.tenant.Bind(1, t.id).Bind(2, t.name).Bind(3, t.plan)
-                        .Bind(4, Secs(t.subscription_start)).Bind(5, Secs(t.created_at)).Run());
+    RETURN_IF_ERROR(w.tenant.Bind(1, t.id)
+                        .Bind(2, t.name)
+                        .Bind(3, t.plan)
+                        .Bind(4, Secs(t.subscription_start))
+                        .Bind(5, Secs(t.created_at))
+                        .Run());
   }
   for (const auto& k : b.keys) {
-    RETURN_IF_ERROR(
-        w.key.Bind(1, k.key_id).Bind(2, k.tenant_id).BindBlob(3, k.hash).Bind(4, Secs(k.created_at)).Run());
+    RETURN_IF_ERROR(w.key.Bind(1, k.key_id)
+                        .Bind(2, k.tenant_id)
+                        .BindBlob(3, k.hash)
+                        .Bind(4, Secs(k.created_at))
+                        .Run());
   }
   for (const auto& id : b.revoked_key_ids) {
     RETURN_IF_ERROR(w.revoke.Bind(1, Secs(absl::Now())).Bind(2, id).Run());
   }
   for (const auto& o : b.overrides) {
     if (o.limit) {
-      RETURN_IF_ERROR(w.set_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Bind(3, AsStored(*o.limit)).Run());
+      RETURN_IF_ERROR(
+          w.set_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Bind(3, AsStored(*o.limit)).Run());
     } else {
       RETURN_IF_ERROR(w.clear_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Run());
     }
@@ -231,30 +239,55 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
     days[{u.tenant_id, u.meter, u.channel, DayOf(u.at)}] += u.quantity;
   }
   for (const auto& [k, v] : counters) {
-    RETURN_IF_ERROR(w.counter.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k))
-                        .Bind(3, std::get<2>(k)).Bind(4, AsStored(v)).Run());
+    RETURN_IF_ERROR(w.counter.Bind(1, std::get<0>(k))
+                        .Bind(2, std::get<1>(k))
+                        .Bind(3, std::get<2>(k))
+                        .Bind(4, AsStored(v))
+                        .Run());
   }
   for (const auto& [k, v] : hours) {
-    RETURN_IF_ERROR(w.hourly.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k))
-                        .Bind(4, std::get<3>(k)).Bind(5, AsStored(v)).Run());
+    RETURN_IF_ERROR(w.hourly.Bind(1, std::get<0>(k))
+                        .Bind(2, std::get<1>(k))
+                        .Bind(3, std::get<2>(k))
+                        .Bind(4, std::get<3>(k))
+                        .Bind(5, AsStored(v))
+                        .Run());
   }
   for (const auto& [k, v] : days) {
-    RETURN_IF_ERROR(w.daily.Bind(1, std::get<0>(k)).Bind(2, std::get<3>(k)).Bind(3, std::get<1>(k))
-                        .Bind(4, std::get<2>(k)).Bind(5, AsStored(v)).Run());
+    RETURN_IF_ERROR(w.daily.Bind(1, std::get<0>(k))
+                        .Bind(2, std::get<3>(k))
+                        .Bind(3, std::get<1>(k))
+                        .Bind(4, std::get<2>(k))
+                        .Bind(5, AsStored(v))
+                        .Run());
   }
   for (const auto& r : b.idempotency) {
     const auto& d = r.decision;
-    w.idem.Bind(1, r.tenant_id).Bind(2, r.key).Bind(3, AsStored(r.fingerprint))
-        .Bind(4, Secs(r.created_at)).Bind(5, int64_t{d.allowed}).Bind(6, AsStored(d.requested))
-        .Bind(7, AsStored(d.consumed)).Bind(8, AsStored(d.remaining))
+    w.idem.Bind(1, r.tenant_id)
+        .Bind(2, r.key)
+        .Bind(3, AsStored(r.fingerprint))
+        .Bind(4, Secs(r.created_at))
+        .Bind(5, int64_t{d.allowed})
+        .Bind(6, AsStored(d.requested))
+        .Bind(7, AsStored(d.consumed))
+        .Bind(8, AsStored(d.remaining))
         .Bind(9, d.limit ? std::optional<int64_t>(AsStored(*d.limit)) : std::nullopt)
-        .Bind(10, AsStored(d.overage)).Bind(11, Secs(d.period_start)).Bind(12, Secs(d.reset_at))
-        .Bind(13, d.meter).Bind(14, static_cast<int64_t>(d.reason));
+        .Bind(10, AsStored(d.overage))
+        .Bind(11, Secs(d.period_start))
+        .Bind(12, Secs(d.reset_at))
+        .Bind(13, d.meter)
+        .Bind(14, static_cast<int64_t>(d.reason));
     RETURN_IF_ERROR(w.idem.Run());
   }
   for (const auto& m : b.messages) {
-    RETURN_IF_ERROR(w.message.Bind(1, m.id).Bind(2, m.tenant_id).Bind(3, m.channel).Bind(4, m.to)
-                        .Bind(5, m.text).Bind(6, m.status).Bind(7, Secs(m.created_at)).Run());
+    RETURN_IF_ERROR(w.message.Bind(1, m.id)
+                        .Bind(2, m.tenant_id)
+                        .Bind(3, m.channel)
+                        .Bind(4, m.to)
+                        .Bind(5, m.text)
+                        .Bind(6, m.status)
+                        .Bind(7, Secs(m.created_at))
+                        .Run());
   }
   return absl::OkStatus();
 }
@@ -326,7 +359,7 @@ absl::StatusOr<std::optional<engine::MessageRecord>> SqliteStore::FindMessage(
   auto row = st->Step();
   if (!row.ok()) return row.status();
   if (!*row) return std::nullopt;
-  return engine::MessageRecord{st->Text(0), st->Text(1), st->Text(2), st->Text(3),
+  return engine::MessageRecord{st->Text(0), st->Text(1), st->Text(2),         st->Text(3),
                                st->Text(4), st->Text(5), FromSecs(st->Int(6))};
 }
 
