@@ -1,6 +1,7 @@
 #include "quotum/engine/errors.h"
 
 #include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 
 namespace quotum::engine {
 namespace {
@@ -35,6 +36,16 @@ std::string MachineCode(const absl::Status& status) {
     default:
       return "internal";
   }
+}
+
+absl::Status ShuttingDown() {
+  return Error(absl::StatusCode::kUnavailable, "shutting_down",
+               "The server is shutting down; nothing was recorded.");
+}
+
+absl::Status StoreUnavailable(absl::string_view what) {
+  return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+               absl::StrCat(what, " is unavailable right now; retry."));
 }
 
 }  // namespace quotum::engine

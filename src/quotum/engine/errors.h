@@ -25,4 +25,10 @@ inline absl::Status Unprocessable(absl::string_view machine_code, std::string me
   return Error(absl::StatusCode::kFailedPrecondition, machine_code, std::move(message));
 }
 
+/// The commit queue no longer accepts work (HTTP 503).
+absl::Status ShuttingDown();
+
+/// The store could not serve a read (HTTP 503); `what` names it ("Usage history").
+absl::Status StoreUnavailable(absl::string_view what);
+
 }  // namespace quotum::engine

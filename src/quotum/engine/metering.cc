@@ -16,11 +16,6 @@ uint64_t FingerprintOf(const MeterRequest& r) {
                                  r.partial ? 1 : 0));
 }
 
-absl::Status ShuttingDown() {
-  return Error(absl::StatusCode::kUnavailable, "shutting_down",
-               "The server is shutting down; nothing was recorded.");
-}
-
 }  // namespace
 
 absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {

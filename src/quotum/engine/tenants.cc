@@ -5,14 +5,7 @@
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
-namespace {
-
-absl::Status ShuttingDown() {
-  return Error(absl::StatusCode::kUnavailable, "shutting_down",
-               "The server is shutting down; nothing was recorded.");
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   const Catalog& cat = *opts_.catalog;

@@ -30,8 +30,7 @@ absl::StatusOr<std::vector<DayUsage>> Engine::Daily(const Principal& who, absl::
   const Catalog& cat = *opts_.catalog;
   auto rows = store_->Daily(who.tenant->id, from, to);
   if (!rows.ok()) {
-    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                 "Usage history is unavailable right now; retry.");
+    return StoreUnavailable("Usage history");
   }
   std::vector<DayUsage> out;
   out.reserve(static_cast<size_t>(to - from + 1));
@@ -73,8 +72,7 @@ absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, i
   if (out.empty()) return out;
   auto rows = store_->Periods(t.id, out.back().period.start);
   if (!rows.ok()) {
-    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                 "Usage history is unavailable right now; retry.");
+    return StoreUnavailable("Usage history");
   }
   for (const CounterRow& r : *rows) {
     auto m = cat.FindMeter(r.meter);
@@ -107,8 +105,7 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBre
   }
   auto rows = store_->Channels(who.tenant->id, std::string(meter), period.start, period.end);
   if (!rows.ok()) {
-    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                 "Usage history is unavailable right now; retry.");
+    return StoreUnavailable("Usage history");
   }
   return rows;
 }
@@ -116,8 +113,7 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBre
 absl::StatusOr<MessageRecord> Engine::FindMessage(const Principal& who, absl::string_view id) {
   auto m = store_->FindMessage(who.tenant->id, std::string(id));
   if (!m.ok()) {
-    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                 "Messages are unavailable right now; retry.");
+    return StoreUnavailable("Messages");
   }
   if (!*m) {
     return Error(absl::StatusCode::kNotFound, "message_not_found",
