@@ -5,7 +5,6 @@
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
-namespace {}  // namespace
 
 void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   const Catalog& cat = *opts_.catalog;
