@@ -194,6 +194,8 @@ class Engine {
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_
       ABSL_GUARDED_BY(registry_mu_);
   std::vector<TenantState*> tenant_order_ ABSL_GUARDED_BY(registry_mu_);
+  /// Tenants whose creation failed to commit; kept so stale pointers stay valid.
+  std::vector<std::unique_ptr<TenantState>> retired_ ABSL_GUARDED_BY(registry_mu_);
   absl::flat_hash_map<std::string, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
   absl::flat_hash_map<std::string, std::string> hash_by_key_id_ ABSL_GUARDED_BY(registry_mu_);
 };

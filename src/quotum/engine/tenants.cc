@@ -61,7 +61,10 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
       keys_by_hash_.erase(key.hash);
       hash_by_key_id_.erase(key.key_id);
       std::erase(tenant_order_, t);
-      tenants_.erase(view.id);  // frees t: nobody else holds it while uncommitted
+      // Another thread may have just looked `t` up by id: keep it alive, retired.
+      auto it = tenants_.find(view.id);
+      retired_.push_back(std::move(it->second));
+      tenants_.erase(it);
       return done(s);
     }
     {
