@@ -51,6 +51,17 @@ absl::Status Stmt::Run() {
   return absl::OkStatus();
 }
 
+absl::Status Stmt::ForEachRow(absl::FunctionRef<void(const Stmt&)> row) {
+  for (;;) {
+    auto more = Step();
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    row(*this);
+  }
+  Reset();
+  return absl::OkStatus();
+}
+
 void Stmt::Reset() {
   sqlite3_reset(s_);
   sqlite3_clear_bindings(s_);

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -34,6 +35,8 @@ class Stmt {
   absl::StatusOr<bool> Step();
   /// Steps to completion, then resets for reuse.
   absl::Status Run();
+  /// Calls `row` for every result row, then resets; stops at the first error.
+  absl::Status ForEachRow(absl::FunctionRef<void(const Stmt&)> row);
   void Reset();
 
   int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }

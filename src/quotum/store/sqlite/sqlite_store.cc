@@ -108,47 +108,37 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
     auto st =
         db.Prepare("SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY rowid");
     if (!st.ok()) return st.status();
-    for (;;) {
-      auto row = st->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
       snap.tenants.push_back(
-          {st->Text(0), st->Text(1), st->Text(2), FromSecs(st->Int(3)), FromSecs(st->Int(4))});
-    }
+          {r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3)), FromSecs(r.Int(4))});
+    });
+    if (!s.ok()) return s;
   }
   {
     auto st = db.Prepare("SELECT key_id,tenant_id,hash,created_at,revoked_at FROM api_keys");
     if (!st.ok()) return st.status();
-    for (;;) {
-      auto row = st->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      snap.keys.push_back(
-          {st->Text(0), st->Text(1), st->Blob(2), FromSecs(st->Int(3)), !st->IsNull(4)});
-    }
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      snap.keys.push_back({r.Text(0), r.Text(1), r.Blob(2), FromSecs(r.Int(3)), !r.IsNull(4)});
+    });
+    if (!s.ok()) return s;
   }
   {
     auto st = db.Prepare("SELECT tenant_id,meter,limit_value FROM tenant_limits");
     if (!st.ok()) return st.status();
-    for (;;) {
-      auto row = st->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      snap.overrides.push_back({st->Text(0), st->Text(1), AsUnsigned(st->Int(2))});
-    }
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      snap.overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+    });
+    if (!s.ok()) return s;
   }
   {
     // SQLite returns the other columns from the row holding MAX(period_start).
     auto st = db.Prepare(
         "SELECT tenant_id,meter,MAX(period_start),value FROM counters GROUP BY tenant_id,meter");
     if (!st.ok()) return st.status();
-    for (;;) {
-      auto row = st->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      snap.counters.push_back(
-          {st->Text(0), st->Text(1), FromSecs(st->Int(2)), AsUnsigned(st->Int(3))});
-    }
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      snap.counters.push_back({r.Text(0), r.Text(1), FromSecs(r.Int(2)), AsUnsigned(r.Int(3))});
+    });
+    if (!s.ok()) return s;
   }
   {
     auto st = db.Prepare(
@@ -157,27 +147,25 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
         "created_at>=?");
     if (!st.ok()) return st.status();
     st->Bind(1, Secs(idempotency_since));
-    for (;;) {
-      auto row = st->Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      engine::IdempotencyRecord r;
-      r.tenant_id = st->Text(0);
-      r.key = st->Text(1);
-      r.fingerprint = AsUnsigned(st->Int(2));
-      r.created_at = FromSecs(st->Int(3));
-      r.decision.allowed = st->Int(4) != 0;
-      r.decision.requested = AsUnsigned(st->Int(5));
-      r.decision.consumed = AsUnsigned(st->Int(6));
-      r.decision.remaining = AsUnsigned(st->Int(7));
-      if (!st->IsNull(8)) r.decision.limit = AsUnsigned(st->Int(8));
-      r.decision.overage = AsUnsigned(st->Int(9));
-      r.decision.period_start = FromSecs(st->Int(10));
-      r.decision.reset_at = FromSecs(st->Int(11));
-      r.decision.meter = st->Text(12);
-      r.decision.reason = static_cast<engine::DenyReason>(st->Int(13));
-      snap.idempotency.push_back(std::move(r));
-    }
+    absl::Status s = st->ForEachRow([&](const Stmt& row) {
+      engine::IdempotencyRecord rec;
+      rec.tenant_id = row.Text(0);
+      rec.key = row.Text(1);
+      rec.fingerprint = AsUnsigned(row.Int(2));
+      rec.created_at = FromSecs(row.Int(3));
+      rec.decision.allowed = row.Int(4) != 0;
+      rec.decision.requested = AsUnsigned(row.Int(5));
+      rec.decision.consumed = AsUnsigned(row.Int(6));
+      rec.decision.remaining = AsUnsigned(row.Int(7));
+      if (!row.IsNull(8)) rec.decision.limit = AsUnsigned(row.Int(8));
+      rec.decision.overage = AsUnsigned(row.Int(9));
+      rec.decision.period_start = FromSecs(row.Int(10));
+      rec.decision.reset_at = FromSecs(row.Int(11));
+      rec.decision.meter = row.Text(12);
+      rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
+      snap.idempotency.push_back(std::move(rec));
+    });
+    if (!s.ok()) return s;
   }
   auto purge = db.Prepare("DELETE FROM idempotency WHERE created_at<?");
   if (!purge.ok()) return purge.status();
@@ -302,14 +290,12 @@ absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::stri
   if (!st.ok()) return st.status();
   st->Bind(1, tenant_id).Bind(2, DayText(from)).Bind(3, DayText(to));
   std::vector<engine::DailyRow> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
     absl::CivilDay d;
-    if (!absl::ParseCivilTime(st->Text(0), &d)) continue;
-    out.push_back({d, st->Text(1), AsUnsigned(st->Int(2))});
-  }
+    if (!absl::ParseCivilTime(r.Text(0), &d)) return;
+    out.push_back({d, r.Text(1), AsUnsigned(r.Int(2))});
+  });
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -321,12 +307,10 @@ absl::StatusOr<std::vector<engine::CounterRow>> SqliteStore::Periods(const std::
   if (!st.ok()) return st.status();
   st->Bind(1, tenant_id).Bind(2, Secs(since));
   std::vector<engine::CounterRow> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({tenant_id, st->Text(0), FromSecs(st->Int(1)), AsUnsigned(st->Int(2))});
-  }
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
+    out.push_back({tenant_id, r.Text(0), FromSecs(r.Int(1)), AsUnsigned(r.Int(2))});
+  });
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -339,12 +323,9 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> SqliteStore::Chann
   if (!st.ok()) return st.status();
   st->Bind(1, tenant_id).Bind(2, meter).Bind(3, HourOf(from)).Bind(4, Secs(to));
   std::vector<std::pair<std::string, uint64_t>> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.emplace_back(st->Text(0), AsUnsigned(st->Int(1)));
-  }
+  absl::Status s =
+      st->ForEachRow([&](const Stmt& r) { out.emplace_back(r.Text(0), AsUnsigned(r.Int(1))); });
+  if (!s.ok()) return s;
   return out;
 }
 
