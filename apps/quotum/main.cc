@@ -98,6 +98,8 @@ int Serve(const ServeFlags& flags) {
   eopts.catalog = &cfg->catalog;
   eopts.idempotency_ttl = cfg->idempotency_ttl;
   eopts.default_plan = cfg->default_plan;
+  eopts.rate_rules = cfg->rate_rules;
+  eopts.session_lease_ttl = cfg->session_lease_ttl;
   quotum::engine::Engine engine(eopts, store->get(), &clock);
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
 

@@ -46,6 +46,7 @@ TEST(Durability, KillNineUnderLoadLosesNothingAcknowledged) {
   {
     HttpClient c(server->port());
     t = CreateTenant(c, "kill", "enterprise");  // no message limit: every consume is a 200
+    SetKeyLimits(c, t, 100000000);
   }
   constexpr int kClients = 8;
   std::atomic<uint64_t> acked{0};
@@ -64,10 +65,15 @@ TEST(Durability, KillNineUnderLoadLosesNothingAcknowledged) {
       }
     });
   }
-  while (acked.load() < 2000) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(8);
+  while (acked.load() < 2000 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool loaded = acked.load() >= 2000;
   server->Kill9();
   stop = true;
   for (auto& th : threads) th.join();
+  ASSERT_TRUE(loaded) << "the load never got going: " << acked.load() << " acknowledged";
   const uint64_t acknowledged = acked.load();
 
   auto again = StartServer(dir);

@@ -49,6 +49,25 @@ inline Tenant CreateTenant(testing::HttpClient& c, const std::string& id, const 
   return {id, std::string(j.at("api_key").as_string()), std::string(j.at("key_id").as_string())};
 }
 
+/// Raises a key's short-window limits (load tests must not hit the general rule).
+inline void SetKeyLimits(testing::HttpClient& c, const Tenant& t, uint64_t general,
+                         uint64_t messages = 1000000, uint64_t sessions = 1000000) {
+  auto r = c.Send("PUT", "/admin/api-keys/" + t.key_id + "/rate-limits",
+                  boost::json::serialize(boost::json::object{
+                      {"general", general}, {"messages", messages}, {"sessions", sessions}}),
+                  Admin());
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+/// Creates a session and turns it `working`; fails the test on error.
+inline void StartSession(testing::HttpClient& c, const Tenant& t, const std::string& id) {
+  auto r = c.Post("/api/v2/sessions", boost::json::serialize(boost::json::object{{"id", id}}),
+                  Bearer(t.key));
+  EXPECT_EQ(r.status, 201) << r.body;
+  r = c.Send("PATCH", "/api/v2/sessions/" + id, R"({"status":"working"})", Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 inline std::string ConsumeBody(const std::string& meter, uint64_t q, bool partial = false) {
   return boost::json::serialize(
       boost::json::object{{"meter", meter}, {"quantity", q}, {"partial", partial}});

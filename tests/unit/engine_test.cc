@@ -2,8 +2,10 @@
 #include "quotum/engine/engine.h"
 
 #include <atomic>
+#include <fstream>
 #include <future>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -44,6 +46,9 @@ class FlakyStore final : public Store {
                                                            const std::string& id) override {
     return inner_->FindMessage(t, id);
   }
+  absl::StatusOr<std::vector<EventRecord>> Events(const std::string& t, size_t limit) override {
+    return inner_->Events(t, limit);
+  }
   absl::Status CheckWritable() override { return inner_->CheckWritable(); }
 
  private:
@@ -61,11 +66,18 @@ absl::StatusOr<T> Wait(std::function<void(Engine::Callback<T>)> call) {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    cfg_ = *config::LoadFile(QUOTUM_EXAMPLE_CONFIG);
+    std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
+    std::stringstream text;
+    text << in.rdbuf() << ExtraToml();
+    auto loaded = config::LoadString(text.str(), "test.toml");
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    cfg_ = *loaded;
     dir_ = testing::MakeTempDir("quotum-engine-");
     Open();
   }
   void TearDown() override { Close(); }
+  /// TOML appended to the example config (extra plans for a test suite).
+  virtual std::string ExtraToml() const { return ""; }
 
   void Open() {
     sqlite_ = *store::sqlite::SqliteStore::Open({dir_ + "/q.db", false});
@@ -73,6 +85,7 @@ class EngineTest : public ::testing::Test {
     EngineOptions o;
     o.catalog = &cfg_->catalog;
     o.default_plan = "starter";
+    o.rate_rules = rules_;
     engine_ = std::make_unique<Engine>(o, flaky_.get(), &clock_);
     ASSERT_TRUE(engine_->Start().ok());
   }
@@ -120,6 +133,12 @@ class EngineTest : public ::testing::Test {
   std::unique_ptr<FlakyStore> flaky_;
   std::unique_ptr<Engine> engine_;
   std::map<std::string, std::string> secrets_;
+  /// Metering tests keep the general rule out of the way; rate tests reset this.
+  ratelimit::RuleSet rules_ = [] {
+    auto r = ratelimit::RuleSet::Defaults();
+    r[ratelimit::Category::kGeneral].limit = 1'000'000'000;
+    return r;
+  }();
 };
 
 TEST_F(EngineTest, SeedScenario) {

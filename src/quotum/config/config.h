@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "quotum/core/catalog.h"
+#include "quotum/ratelimit/rules.h"
 
 namespace quotum::config {
 
@@ -28,6 +29,10 @@ struct Config {
   absl::Duration idempotency_ttl = absl::Hours(24);
   /// Plan given to tenants created without one.
   std::string default_plan;
+  /// A working session that sends no heartbeat for this long stops counting.
+  absl::Duration session_lease_ttl = absl::Minutes(5);
+  /// Algorithm, window and shadow flag per rate-limit category.
+  ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
   Catalog catalog;
 };
 

@@ -116,7 +116,7 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
   if (!s) return;
   c.OnlyKeys(*s, "server",
              {"listen", "data_dir", "durability", "max_body_bytes", "io_threads",
-              "idempotency_ttl_hours", "default_plan"});
+              "idempotency_ttl_hours", "default_plan", "session_lease_ttl_seconds"});
   if (auto v = c.Str(*s, "listen", "server.listen")) cfg.listen = *v;
   if (auto v = c.Str(*s, "data_dir", "server.data_dir")) cfg.data_dir = *v;
   if (auto v = c.Str(*s, "durability", "server.durability")) {
@@ -134,6 +134,9 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
   if (auto v = c.Int(*s, "idempotency_ttl_hours", "server.idempotency_ttl_hours", 1, 24 * 30))
     cfg.idempotency_ttl = absl::Hours(*v);
   if (auto v = c.Str(*s, "default_plan", "server.default_plan")) cfg.default_plan = *v;
+  if (auto v =
+          c.Int(*s, "session_lease_ttl_seconds", "server.session_lease_ttl_seconds", 1, 86400 * 7))
+    cfg.session_lease_ttl = absl::Seconds(*v);
 }
 
 void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
@@ -211,6 +214,49 @@ void LoadProfiles(Checker& c, const toml::table& root, Catalog& cat) {
   }
 }
 
+void LoadRateRules(Checker& c, const toml::table& root, Config& cfg) {
+  const toml::table* r = c.Table(root, "rate_limits", "rate_limits");
+  if (!r) return;
+  using ratelimit::Category;
+  for (const auto& [name, node] : *r) {
+    std::string key = Cat("rate_limits.", name.str());
+    std::optional<Category> cat;
+    for (int i = 0; i < ratelimit::kCategoryCount; ++i) {
+      if (name.str() == ratelimit::CategoryName(static_cast<Category>(i)))
+        cat = static_cast<Category>(i);
+    }
+    const toml::table* t = node.as_table();
+    if (!cat || !t) {
+      c.Fail(&node, key, "must be a table named general, messages, sessions or qr");
+      return;
+    }
+    c.OnlyKeys(*t, key, {"algorithm", "window_seconds", "limit", "shadow"});
+    ratelimit::RuleSpec& spec = cfg.rate_rules[*cat];
+    if (auto a = c.Str(*t, "algorithm", key + ".algorithm")) {
+      if (*a == "sliding_window") {
+        spec.algorithm = ratelimit::Algorithm::kSlidingWindow;
+      } else if (*a == "token_bucket") {
+        spec.algorithm = ratelimit::Algorithm::kTokenBucket;
+      } else if (*a == "fixed_window") {
+        spec.algorithm = ratelimit::Algorithm::kFixedWindow;
+      } else {
+        c.Fail(t->get("algorithm"), key + ".algorithm",
+               "must be \"sliding_window\", \"token_bucket\" or \"fixed_window\"");
+      }
+    }
+    if (auto w = c.Int(*t, "window_seconds", key + ".window_seconds", 1, 86400 * 31))
+      spec.window_ns = *w * 1'000'000'000LL;
+    if (auto l = c.Int(*t, "limit", key + ".limit", 1, 1'000'000'000)) spec.limit = uint64_t(*l);
+    if (const toml::node* s = t->get("shadow")) {
+      if (auto b = s->value<bool>()) {
+        spec.shadow = *b;
+      } else {
+        c.Fail(s, key + ".shadow", "must be true or false");
+      }
+    }
+  }
+}
+
 void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog& cat) {
   std::string key = Cat("plans.", name);
   const toml::table* t = node.as_table();
@@ -220,7 +266,7 @@ void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog
   }
   c.OnlyKeys(*t, key,
              {"display_name", "price_cents", "interval", "anchor", "limits", "on_limit",
-              "alert_thresholds", "bands", "rate_limit_profile", "warmup"});
+              "alert_thresholds", "bands", "rate_limit_profile", "warmup", "shadow"});
   Plan plan;
   plan.name = std::string(name);
   plan.display_name = c.Str(*t, "display_name", key + ".display_name").value_or(plan.name);
@@ -236,6 +282,21 @@ void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog
   }
   plan.limits.assign(cat.meters.size(), std::nullopt);
   plan.on_limit.assign(cat.meters.size(), OnLimit::kReject);
+  plan.shadow.assign(cat.meters.size(), false);
+  if (const toml::array* sh = c.Array(*t, "shadow", key + ".shadow")) {
+    for (const auto& v : *sh) {
+      auto name = v.value<std::string>();
+      auto id = name ? cat.FindMeter(ToAbsl(*name)) : std::nullopt;
+      if (name && *name == "warmup") {
+        plan.warmup_shadow = true;
+      } else if (id) {
+        plan.shadow[*id] = true;
+      } else {
+        c.Fail(&v, key + ".shadow", "each entry is a meter name or \"warmup\"");
+        break;
+      }
+    }
+  }
   if (const toml::table* limits = c.Table(*t, "limits", key + ".limits")) {
     for (const auto& [meter, v] : *limits) {
       std::string mkey = Cat(key, ".limits.", meter.str());
@@ -349,8 +410,11 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   Checker c(origin);
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
-  c.OnlyKeys(root, "", {"server", "channels", "meters", "rate_limit_profiles", "plans", "addons"});
+  c.OnlyKeys(
+      root, "",
+      {"server", "channels", "meters", "rate_limit_profiles", "rate_limits", "plans", "addons"});
   LoadServer(c, root, *cfg);
+  LoadRateRules(c, root, *cfg);
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);
   LoadChannels(c, root, cat);

@@ -68,6 +68,10 @@ struct Plan {
   /// Daily send caps per session by day since it first became working;
   /// empty = warm-up off.
   std::vector<uint64_t> warmup;
+  /// Per MeterId: the meter's limit is in shadow mode (decide, record, never deny).
+  std::vector<bool> shadow;
+  /// The warm-up cap is in shadow mode.
+  bool warmup_shadow = false;
 };
 
 /// One purchasable add-on pack of a counter meter.

@@ -3,19 +3,36 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "quotum/ratelimit/rules.h"
 
 namespace quotum::engine {
 
 /// Which rule refused a request.
 enum class DenyReason : uint8_t {
   kNone = 0,
-  kQuotaExceeded = 1,  ///< billing-period limit of a counter meter
+  kQuotaExceeded = 1,  ///< billing-period limit of a counter, or a concurrent (gauge) limit
+  kRateLimited = 2,    ///< a short-window rule (general, messages, sessions, qr)
+  kWarmupLimit = 3,    ///< a session's daily warm-up cap
 };
 
-/// The result of one check or consume: the same value is returned on an
-/// idempotent replay.
+/// How one short-window rule judged a request.
+struct RateOutcome {
+  ratelimit::Category category = ratelimit::Category::kGeneral;
+  uint64_t limit = 0;
+  uint64_t remaining = 0;  ///< after this request, if it is applied
+  int64_t window_ns = 0;
+  int64_t reset_ns = 0;  ///< until the window is replenished
+  int64_t retry_ns = 0;  ///< when denied: until this request could pass
+  bool allowed = true;
+  bool shadow = false;  ///< the rule is in shadow mode (never denies)
+};
+
+/// The result of one decision over every rule that applies to a request. The
+/// period-quota part (meter, limit, remaining, reset_at) is what an
+/// idempotent replay returns; `rates` and `shadow_denied` describe this call.
 struct Decision {
   bool allowed = false;
   uint64_t requested = 0;
@@ -25,14 +42,27 @@ struct Decision {
   uint64_t remaining = 0;
   /// Effective limit; nullopt = unlimited.
   std::optional<uint64_t> limit;
-  /// Units admitted beyond the limit under an `allow` (soft) policy.
+  /// Units admitted beyond the limit under an `allow` (soft) policy or in shadow mode.
   uint64_t overage = 0;
   /// The billing period the decision applies to: [period_start, reset_at).
   absl::Time period_start;
   /// When the limit resets: the billing period's end.
   absl::Time reset_at;
+  /// The meter charged or checked; empty for requests that charge no meter.
   std::string meter;
   DenyReason reason = DenyReason::kNone;
+  /// The refusing rule: a category name ("general", "messages", ...),
+  /// "warmup", or the meter whose limit refused.
+  std::string rule;
+  /// When denied by a short-window rule or the warm-up cap: until it could pass.
+  int64_t retry_ns = 0;
+  /// Warm-up details when the warm-up cap applied.
+  std::optional<uint64_t> warmup_cap;
+  uint64_t warmup_used = 0;
+  /// Every short-window rule applied, in evaluation order.
+  std::vector<RateOutcome> rates;
+  /// Rules in shadow mode that would have denied this request.
+  std::vector<std::string> shadow_denied;
   /// True when this decision was answered from the idempotency store.
   bool replayed = false;
 };

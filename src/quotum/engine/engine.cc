@@ -16,14 +16,19 @@ uint64_t StableHash(absl::string_view data) {
 
 Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
     : opts_(std::move(options)), store_(store), clock_(clock), queue_(store) {
-  api_calls_meter_ = *opts_.catalog->FindMeter(meters::kApiCalls);
+  const Catalog& cat = *opts_.catalog;
+  api_calls_meter_ = *cat.FindMeter(meters::kApiCalls);
+  messages_sent_meter_ = *cat.FindMeter(meters::kMessagesSent);
+  sessions_meter_ = *cat.FindMeter(meters::kSessionsActive);
+  groups_meter_ = *cat.FindMeter(meters::kGroupsActive);
+  subscribers_meter_ = *cat.FindMeter(meters::kSubscribers);
 }
 
 Engine::~Engine() { Stop(); }
 
 absl::Status Engine::Start() {
   const Catalog& cat = *opts_.catalog;
-  absl::Time now = clock_->Now();
+  const absl::Time now = clock_->Now();
   auto snap = store_->Load(now - opts_.idempotency_ttl);
   if (!snap.ok()) return snap.status();
   absl::MutexLock reg(&registry_mu_);
@@ -37,6 +42,7 @@ absl::Status Engine::Start() {
     absl::MutexLock lock(&t->mu);
     t->name = rec.name;
     t->plan = plan;
+    t->profile = cat.FindProfile(plan->rate_limit_profile);
     t->subscription_start = rec.subscription_start;
     t->created_at = rec.created_at;
     t->committed = true;
@@ -58,8 +64,8 @@ absl::Status Engine::Start() {
     auto m = cat.FindMeter(c.meter);
     if (!t || !m) continue;
     absl::MutexLock lock(&t->mu);
-    bool gauge = cat.meters[*m].kind == MeterKind::kGauge;
-    if (gauge || c.period_start == t->period.start) t->used[*m] = c.value;
+    if (cat.meters[*m].kind == MeterKind::kCounter && c.period_start == t->period.start)
+      t->used[*m] = c.value;
   }
   for (auto& r : snap->idempotency) {
     TenantState* t = FindTenant(r.tenant_id);
@@ -70,8 +76,39 @@ absl::Status Engine::Start() {
   for (auto& k : snap->keys) {
     TenantState* t = FindTenant(k.tenant_id);
     if (!t) continue;
-    keys_by_hash_[k.hash] = KeyEntry{k.key_id, t, k.revoked, true};
+    keys_by_hash_[k.hash] = KeyEntry{k.key_id, t, k.revoked, true, {}};
     hash_by_key_id_[k.key_id] = k.hash;
+  }
+  for (auto& l : snap->key_rate_limits) {
+    auto h = hash_by_key_id_.find(l.key_id);
+    if (h != hash_by_key_id_.end()) keys_by_hash_[h->second].limits = l.limits;
+  }
+  for (auto& s : snap->sessions) {
+    TenantState* t = FindTenant(s.tenant_id);
+    if (!t) continue;
+    absl::MutexLock lock(&t->mu);
+    t->sessions[s.id] = SessionState{s.phone,      s.status,           s.created_at,
+                                     s.updated_at, s.first_working_at, s.last_heartbeat,
+                                     s.warmup_day, s.warmup_count};
+    if (s.status == "working") {
+      t->used[sessions_meter_] += 1;
+      t->next_lease_expiry =
+          std::min(t->next_lease_expiry, s.last_heartbeat + opts_.session_lease_ttl);
+    }
+  }
+  for (auto& g : snap->groups) {
+    TenantState* t = FindTenant(g.tenant_id);
+    if (!t) continue;
+    absl::MutexLock lock(&t->mu);
+    t->groups[g.id] = GroupState{g.name, g.created_at};
+    t->used[groups_meter_] += 1;
+  }
+  for (auto& g : snap->gauges) {
+    TenantState* t = FindTenant(g.tenant_id);
+    auto m = cat.FindMeter(g.meter);
+    if (!t || !m) continue;
+    absl::MutexLock lock(&t->mu);
+    t->used[*m] = g.value;
   }
   queue_.Start();
   return absl::OkStatus();
@@ -100,10 +137,11 @@ absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {
       !it->second.committed) {
     return Error(absl::StatusCode::kUnauthenticated, "unauthorized", "Invalid or revoked API key.");
   }
-  return Principal{it->second.tenant, it->second.key_id};
+  return Principal{it->second.tenant, it->second.key_id, it->second.limits};
 }
 
-void Engine::Touch(TenantState& t, absl::Time now) const {
+void Engine::Touch(TenantState& t, absl::Time now) {
+  ExpireLeases(t, now);
   if (t.period.Contains(now)) return;
   BillingPeriod next = PeriodAt(t.subscription_start, t.plan->interval, now);
   if (next == t.period) return;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,12 +29,18 @@ struct EngineOptions {
   std::string default_plan;
   /// Latest an event's `timestamp` may lie ahead of the clock.
   absl::Duration max_clock_skew = absl::Minutes(5);
+  /// Algorithm, window and shadow flag per short-window category.
+  ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
+  /// A working session without a heartbeat for this long stops counting.
+  absl::Duration session_lease_ttl = absl::Minutes(5);
 };
 
 /// Who is calling: resolved from an API key. Cheap to copy.
 struct Principal {
   TenantState* tenant = nullptr;
   std::string key_id;
+  /// The key's custom short-window limits, as of authentication.
+  KeyRateLimits limits;
 };
 
 /// One metering request: charge `quantity` units of `meter` on `channel`.
@@ -56,6 +63,52 @@ struct MeterRequest {
   bool count_api_call = true;
   /// Written in the same commit when every requested unit is admitted.
   std::optional<MessageRecord> message;
+  /// Sending through this session: it must be working; its `messages` rule
+  /// and warm-up cap apply to messages_sent.
+  std::string session_id;
+};
+
+/// A decision plus the resource it produced when allowed.
+template <typename T>
+struct Admitted {
+  Decision decision;
+  std::optional<T> value;
+};
+
+struct SessionView {
+  std::string id;
+  std::string phone;
+  std::string status;
+  absl::Time created_at;
+  absl::Time updated_at;
+  std::optional<absl::Time> first_working_at;
+  absl::Time last_heartbeat;
+  /// When a working session stops counting without another heartbeat.
+  std::optional<absl::Time> lease_expires_at;
+  /// Today's warm-up cap and sends (when the plan has warm-up).
+  std::optional<uint64_t> warmup_cap;
+  uint64_t warmup_sent = 0;
+};
+
+struct GroupView {
+  std::string id;
+  std::string name;
+  absl::Time created_at;
+};
+
+/// A key's effective short-window limits and which are custom.
+struct KeyLimitsView {
+  std::string key_id;
+  std::string tenant_id;
+  std::string profile;
+  uint64_t general = 0, messages = 0, sessions = 0;
+  KeyRateLimits custom;
+};
+
+/// Counts of refusals and shadow-mode would-be refusals, by rule.
+struct DecisionCounters {
+  std::map<std::string, uint64_t> denied;
+  std::map<std::string, uint64_t> shadow_denied;
 };
 
 struct TenantSpec {
@@ -130,6 +183,31 @@ class Engine {
   void Consume(const Principal& who, MeterRequest req, Callback<Decision> done);
   /// Counts one api_call without waiting for its commit (reads).
   void CountApiCall(const Principal& who);
+  /// The general rule alone, for routes that change nothing else: decides,
+  /// and when allowed charges the rule and counts one api_call.
+  Decision Admit(const Principal& who);
+
+  // ---- Sessions, groups, subscribers (gauges as leases)
+  void CreateSession(const Principal& who, std::string id, std::string phone,
+                     Callback<Admitted<SessionView>> done);
+  /// Sets the status; turning `working` past the sessions_active limit is denied.
+  void UpdateSession(const Principal& who, std::string id, std::string status,
+                     Callback<Admitted<SessionView>> done);
+  void DeleteSession(const Principal& who, std::string id, Callback<Admitted<SessionView>> done);
+  /// Renews a working session's lease.
+  void Heartbeat(const Principal& who, std::string id, Callback<Admitted<SessionView>> done);
+  /// General and qr rules for one QR poll of a session.
+  absl::StatusOr<Admitted<SessionView>> PollQr(const Principal& who, absl::string_view id);
+  std::vector<SessionView> ListSessions(const Principal& who);
+  absl::StatusOr<SessionView> GetSession(const Principal& who, absl::string_view id);
+  void CreateGroup(const Principal& who, std::string id, std::string name,
+                   Callback<Admitted<GroupView>> done);
+  void DeleteGroup(const Principal& who, std::string id, Callback<Admitted<GroupView>> done);
+  std::vector<GroupView> ListGroups(const Principal& who);
+  /// Sets the subscribers gauge; a value above its limit is denied.
+  void SetSubscribers(const Principal& who, uint64_t count, Callback<Decision> done);
+  /// Recorded events (lease expiry, ...), newest first.
+  absl::StatusOr<std::vector<EventRecord>> Events(const Principal& who, size_t limit);
 
   // ---- Reads
   UsageView CurrentUsage(const Principal& who);
@@ -148,8 +226,8 @@ class Engine {
 
   // ---- Tenants and keys (admin)
   void CreateTenant(TenantSpec spec, Callback<CreatedTenant> done);
-  std::vector<TenantView> ListTenants() const;
-  absl::StatusOr<TenantView> GetTenant(absl::string_view id) const;
+  std::vector<TenantView> ListTenants();
+  absl::StatusOr<TenantView> GetTenant(absl::string_view id);
   void CreateKey(absl::string_view tenant_id, Callback<MintedKey> done);
   void RevokeKey(absl::string_view key_id, Callback<std::string> done);
   /// Sets (value) or clears (nullopt) per-meter limit overrides.
@@ -157,8 +235,14 @@ class Engine {
                  std::vector<std::pair<std::string, std::optional<uint64_t>>> limits,
                  Callback<TenantView> done);
 
+  /// Merges custom limits into a key's (fields left nullopt keep their value).
+  void SetKeyRateLimits(absl::string_view key_id, KeyRateLimits patch,
+                        Callback<KeyLimitsView> done);
+  absl::StatusOr<KeyLimitsView> GetKeyRateLimits(absl::string_view key_id);
+
   /// OK when the store accepts writes.
   absl::Status Ready() const;
+  DecisionCounters decision_counters() const;
 
  private:
   struct KeyEntry {
@@ -166,11 +250,49 @@ class Engine {
     TenantState* tenant = nullptr;
     bool revoked = false;
     bool committed = false;
+    KeyRateLimits limits;
   };
+
+  /// One short-window rule to apply: category, who it is counted for, cost.
+  struct RuleTarget {
+    ratelimit::Category category;
+    std::string subject;
+    uint64_t cost = 1;
+  };
+  /// Short-window rules evaluated but not yet applied.
+  struct RatePass {
+    std::vector<RateOutcome> outcomes;
+    std::vector<std::pair<std::string, ratelimit::State>> updates;
+    int refused = -1;  ///< index of the first non-shadow denial
+    std::vector<std::string> shadow_denied;
+  };
+
+  RatePass EvaluateRates(TenantState& t, const Principal& who,
+                         std::initializer_list<RuleTarget> targets, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  static void ApplyRates(TenantState& t, RatePass& pass) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// A denial decision for the first refused rule of `pass`.
+  Decision RateDenial(const RatePass& pass);
+  void CountDecision(const Decision& d);
+  /// Stops counting working sessions whose lease ran out (records an event).
+  void ExpireLeases(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  SessionView SessionViewOf(const TenantState& t, const std::string& id, const SessionState& s,
+                            absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  SessionRecord SessionRecordOf(const TenantState& t, const std::string& id,
+                                const SessionState& s) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Commits `fill` with an api_call for `who`; `done` gets the commit status.
+  /// Runs under the tenant lock; returns the failed-enqueue action, if any.
+  absl::AnyInvocable<void()> CommitWithApiCall(TenantState& t,
+                                               absl::FunctionRef<void(CommitBatch&)> fill,
+                                               CommitQueue::Done done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Warm-up cap for a session today, if the plan has one and it still ramps.
+  std::optional<uint64_t> WarmupCap(const TenantState& t, const SessionState& s, absl::Time now,
+                                    int64_t* day) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
   TenantState* FindTenant(absl::string_view id) const;
   /// Moves the tenant's period forward if `now` left it (lazy rollover).
-  void Touch(TenantState& t, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  void Touch(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   std::optional<uint64_t> EffectiveLimit(const TenantState& t, MeterId m) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
@@ -179,8 +301,8 @@ class Engine {
   /// Decides under the tenant's lock. Returns what to run once the lock is
   /// released (a reply, or a failed enqueue's completion); empty when `done`
   /// has been handed to the commit queue.
-  absl::AnyInvocable<void()> ConsumeLocked(TenantState& t, MeterId m, MeterRequest& req,
-                                           Callback<Decision>& done)
+  absl::AnyInvocable<void()> ConsumeLocked(const Principal& who, TenantState& t, MeterId m,
+                                           MeterRequest& req, Callback<Decision>& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void CountApiCallLocked(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
@@ -189,6 +311,10 @@ class Engine {
   const Clock* clock_;
   CommitQueue queue_;
   MeterId api_calls_meter_ = 0;
+  MeterId messages_sent_meter_ = 0;
+  MeterId sessions_meter_ = 0;
+  MeterId groups_meter_ = 0;
+  MeterId subscribers_meter_ = 0;
 
   mutable absl::Mutex registry_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_
@@ -198,6 +324,9 @@ class Engine {
   std::vector<std::unique_ptr<TenantState>> retired_ ABSL_GUARDED_BY(registry_mu_);
   absl::flat_hash_map<std::string, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
   absl::flat_hash_map<std::string, std::string> hash_by_key_id_ ABSL_GUARDED_BY(registry_mu_);
+
+  mutable absl::Mutex counters_mu_;
+  DecisionCounters counters_ ABSL_GUARDED_BY(counters_mu_);
 };
 
 /// Stable 64-bit FNV-1a hash (the idempotency fingerprint survives restarts).

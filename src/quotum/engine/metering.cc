@@ -13,7 +13,7 @@ constexpr size_t kMaxIdempotencyKey = 255;
 
 uint64_t FingerprintOf(const MeterRequest& r) {
   return StableHash(absl::StrCat(r.operation, "|", r.meter, "|", r.quantity, "|", r.channel, "|",
-                                 r.partial ? 1 : 0));
+                                 r.partial ? 1 : 0, "|", r.session_id));
 }
 
 }  // namespace
@@ -51,13 +51,13 @@ void Engine::Consume(const Principal& who, MeterRequest req, Callback<Decision> 
   absl::AnyInvocable<void()> after_unlock;
   {
     absl::MutexLock lock(&t.mu);
-    after_unlock = ConsumeLocked(t, m, req, done);
+    after_unlock = ConsumeLocked(who, t, m, req, done);
   }
   if (after_unlock) after_unlock();
 }
 
-absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, MeterRequest& req,
-                                                 Callback<Decision>& done) {
+absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantState& t, MeterId m,
+                                                 MeterRequest& req, Callback<Decision>& done) {
   auto reply = [&done](absl::StatusOr<Decision> r) -> absl::AnyInvocable<void()> {
     return [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); };
   };
@@ -113,40 +113,122 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, Mete
     }
   }
 
+  // Sending through a session: it must exist and be working.
+  SessionState* session = nullptr;
+  if (!req.session_id.empty()) {
+    auto it = t.sessions.find(req.session_id);
+    if (it == t.sessions.end()) {
+      return reply(Error(absl::StatusCode::kNotFound, "session_not_found",
+                         absl::StrCat("No session \"", req.session_id, "\".")));
+    }
+    if (it->second.status != "working") {
+      return reply(Error(absl::StatusCode::kAborted, "session_not_working",
+                         absl::StrCat("Session \"", req.session_id, "\" is ", it->second.status,
+                                      "; only a working session can send.")));
+    }
+    session = &it->second;
+  }
+  const bool sends = session != nullptr && m == messages_sent_meter_ && !req.dry_run;
+
+  // Every rule that applies, decided before anything is charged. The general
+  // rule is charged once per HTTP request (with its api_call).
+  RatePass pass;
+  if (req.count_api_call && sends) {
+    pass = EvaluateRates(t, who,
+                         {{ratelimit::Category::kGeneral, who.key_id},
+                          {ratelimit::Category::kMessages, req.session_id, req.quantity}},
+                         now);
+  } else if (req.count_api_call) {
+    pass = EvaluateRates(t, who, {{ratelimit::Category::kGeneral, who.key_id}}, now);
+  } else if (sends) {
+    pass = EvaluateRates(t, who, {{ratelimit::Category::kMessages, req.session_id, req.quantity}},
+                         now);
+  }
+
+  // Warm-up: a daily cap per session while its number is new.
+  uint64_t quantity = req.quantity;
+  int64_t warm_day = 0;
+  const std::optional<uint64_t> warm_cap =
+      sends ? WarmupCap(t, *session, now, &warm_day) : std::nullopt;
+  const uint64_t warm_used =
+      warm_cap && session->warmup_day == warm_day ? session->warmup_count : 0;
+  bool warm_denied = false;
+  if (warm_cap) {
+    const uint64_t left = *warm_cap > warm_used ? *warm_cap - warm_used : 0;
+    if (quantity > left) {
+      if (t.plan->warmup_shadow) {
+        pass.shadow_denied.push_back("warmup");
+      } else if (req.partial && left > 0) {
+        quantity = left;
+      } else {
+        warm_denied = true;
+      }
+    }
+  }
+
   QuotaRequest qr;
   qr.used = t.used[m];
   qr.limit = EffectiveLimit(t, m);
-  qr.quantity = req.quantity;
+  qr.quantity = quantity;
   qr.partial = req.partial;
   qr.on_limit = t.plan->on_limit[m];
-  const QuotaOutcome q = DecideQuota(qr);
+  QuotaOutcome q = DecideQuota(qr);
   if (q.verdict == QuotaOutcome::Verdict::kOverflow) {
     return reply(
         Unprocessable("quantity_overflow", "quantity would overflow the meter's 64-bit counter."));
   }
+  if (q.verdict == QuotaOutcome::Verdict::kDenied && t.plan->shadow[m]) {
+    // Shadow mode: record the would-be denial, admit like a soft limit.
+    pass.shadow_denied.push_back(req.meter);
+    q.verdict = QuotaOutcome::Verdict::kAdmitted;
+    q.overage = quantity - q.remaining;
+    q.admitted = quantity;
+    q.remaining = 0;
+  }
 
   Decision d;
+  if (pass.refused >= 0) d = RateDenial(pass);
   d.meter = req.meter;
   d.requested = req.quantity;
   d.limit = qr.limit;
   d.period_start = t.period.start;
   d.reset_at = t.period.end;
-  d.allowed = q.verdict == QuotaOutcome::Verdict::kAdmitted;
-  d.reason = d.allowed ? DenyReason::kNone : DenyReason::kQuotaExceeded;
+  d.warmup_cap = warm_cap;
+  d.warmup_used = warm_used;
+  d.rates = pass.outcomes;
+  d.shadow_denied = pass.shadow_denied;
+  if (pass.refused < 0 && warm_denied) {
+    d.reason = DenyReason::kWarmupLimit;
+    d.rule = "warmup";
+    d.retry_ns = absl::ToInt64Nanoseconds(*session->first_working_at +
+                                          absl::Hours(24) * (warm_day + 1) - now);
+  } else if (pass.refused < 0 && q.verdict == QuotaOutcome::Verdict::kDenied) {
+    d.reason = DenyReason::kQuotaExceeded;
+    d.rule = req.meter;
+  }
+  d.allowed = d.reason == DenyReason::kNone;
+  d.remaining = q.remaining;
+  CountDecision(d);
   if (req.dry_run) {
     // A check reports what would be admitted and what is left now; it charges
-    // and remembers nothing. Its api_call is counted without waiting.
+    // no quota and remembers nothing. When it passes, its general rule and
+    // api_call are charged like any request's.
     d.consumed = 0;
-    d.remaining = q.verdict == QuotaOutcome::Verdict::kAdmitted && qr.limit
-                      ? q.remaining + q.admitted - q.overage
-                      : q.remaining;
+    if (q.verdict == QuotaOutcome::Verdict::kAdmitted && qr.limit) {
+      d.remaining = q.remaining + q.admitted - q.overage;
+    }
     if (!qr.limit) d.remaining = std::numeric_limits<uint64_t>::max();
-    if (req.count_api_call) CountApiCallLocked(t, now);
+    if (d.allowed && req.count_api_call) {
+      ApplyRates(t, pass);
+      CountApiCallLocked(t, now);
+    }
     return reply(d);
   }
-  d.consumed = q.admitted;
-  d.overage = q.overage;
-  d.remaining = q.remaining;
+  if (d.allowed) {
+    d.consumed = q.admitted;
+    d.overage = q.overage;
+    ApplyRates(t, pass);
+  }
 
   // Apply in memory now, so that concurrent requests see it; undo on failure.
   const uint64_t charged = d.consumed;
@@ -157,10 +239,17 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, Mete
     t.idempotency[req.idempotency_key] = IdempotencyEntry{fingerprint, d, now, false};
     SweepIdempotency(t, now);
   }
+  std::optional<SessionRecord> session_rec;
+  if (sends && warm_cap && charged > 0) {
+    session->warmup_day = warm_day;
+    session->warmup_count = warm_used + charged;
+    session_rec = SessionRecordOf(t, req.session_id, *session);
+  }
   const bool write_message = req.message && d.allowed && charged == req.quantity;
 
   CommitQueue::Done finish = [this, tp = &t, m, charged, period_start,
                               count_api = req.count_api_call,
+                              warm_session = session_rec ? req.session_id : std::string(), warm_day,
                               key = idempotent ? req.idempotency_key : std::string(), d,
                               done = std::move(done)](const absl::Status& s) mutable {
     {
@@ -174,6 +263,12 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, Mete
         if (tp->period.start == period_start) {
           tp->used[m] -= std::min(tp->used[m], charged);
           if (count_api && tp->used[api_calls_meter_] > 0) tp->used[api_calls_meter_] -= 1;
+        }
+        if (!warm_session.empty()) {
+          auto ws = tp->sessions.find(warm_session);
+          if (ws != tp->sessions.end() && ws->second.warmup_day == warm_day) {
+            ws->second.warmup_count -= std::min(ws->second.warmup_count, charged);
+          }
         }
         if (!key.empty()) tp->idempotency.erase(key);
       }
@@ -195,6 +290,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(TenantState& t, MeterId m, Mete
               IdempotencyRecord{t.id, req.idempotency_key, fingerprint, d, now});
         }
         if (write_message) b.messages.push_back(std::move(*req.message));
+        if (session_rec) b.sessions.push_back(*session_rec);
       },
       finish);
   if (queued) return nullptr;

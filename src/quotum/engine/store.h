@@ -67,6 +67,57 @@ struct MessageRecord {
   absl::Time created_at;
 };
 
+/// A messaging session (e.g. one connected WhatsApp number) of a tenant.
+struct SessionRecord {
+  std::string tenant_id;
+  std::string id;
+  std::string phone;
+  std::string status;  ///< starting | scan_qr | working | stopped | failed
+  absl::Time created_at;
+  absl::Time updated_at;
+  std::optional<absl::Time> first_working_at;
+  absl::Time last_heartbeat;
+  int64_t warmup_day = -1;  ///< warm-up day index the count below belongs to
+  uint64_t warmup_count = 0;
+};
+
+struct GroupRecord {
+  std::string tenant_id;
+  std::string id;
+  std::string name;
+  absl::Time created_at;
+};
+
+/// Custom short-window limits of one API key; nullopt = the plan's profile.
+struct KeyRateLimits {
+  std::optional<uint32_t> general;
+  std::optional<uint32_t> messages;
+  std::optional<uint32_t> sessions;
+  friend bool operator==(const KeyRateLimits&, const KeyRateLimits&) = default;
+};
+
+struct KeyRateLimitsRecord {
+  std::string key_id;
+  KeyRateLimits limits;
+};
+
+/// A gauge set to an absolute value (subscribers).
+struct GaugeRecord {
+  std::string tenant_id;
+  std::string meter;
+  uint64_t value = 0;
+};
+
+/// Something worth telling someone about (lease expired, ...). The one place
+/// events are produced; part 5 delivers them through the outbox.
+struct EventRecord {
+  std::string tenant_id;
+  std::string type;
+  std::string subject;
+  std::string detail;
+  absl::Time at;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -76,9 +127,18 @@ struct CommitBatch {
   std::vector<UsageDelta> usage;
   std::vector<IdempotencyRecord> idempotency;
   std::vector<MessageRecord> messages;
+  std::vector<SessionRecord> sessions;                                ///< upserts
+  std::vector<std::pair<std::string, std::string>> deleted_sessions;  ///< (tenant, id)
+  std::vector<GroupRecord> groups;                                    ///< inserts
+  std::vector<std::pair<std::string, std::string>> deleted_groups;    ///< (tenant, id)
+  std::vector<KeyRateLimitsRecord> key_rate_limits;                   ///< upserts
+  std::vector<GaugeRecord> gauges;                                    ///< absolute values
+  std::vector<EventRecord> events;
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
-           usage.empty() && idempotency.empty() && messages.empty();
+           usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
+           deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
+           key_rate_limits.empty() && gauges.empty() && events.empty();
   }
 };
 
@@ -98,6 +158,10 @@ struct Snapshot {
   /// that match the tenant's current period).
   std::vector<CounterRow> counters;
   std::vector<IdempotencyRecord> idempotency;
+  std::vector<SessionRecord> sessions;
+  std::vector<GroupRecord> groups;
+  std::vector<KeyRateLimitsRecord> key_rate_limits;
+  std::vector<GaugeRecord> gauges;
 };
 
 /// One day's units of one meter (summed over channels).
@@ -134,6 +198,10 @@ class Store {
 
   virtual absl::StatusOr<std::optional<MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) = 0;
+
+  /// Recorded events of one tenant, newest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<EventRecord>> Events(const std::string& tenant_id,
+                                                          size_t limit) = 0;
 
   /// OK when the store accepts writes.
   virtual absl::Status CheckWritable() = 0;

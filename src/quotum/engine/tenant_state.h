@@ -11,6 +11,7 @@
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
+#include "quotum/ratelimit/limiter.h"
 
 namespace quotum::engine {
 
@@ -21,6 +22,23 @@ struct IdempotencyEntry {
   absl::Time created_at;
   /// False until the decision's transaction has committed.
   bool committed = false;
+};
+
+/// A session's live state (see SessionRecord for the fields' meaning).
+struct SessionState {
+  std::string phone;
+  std::string status;
+  absl::Time created_at;
+  absl::Time updated_at;
+  std::optional<absl::Time> first_working_at;
+  absl::Time last_heartbeat;
+  int64_t warmup_day = -1;
+  uint64_t warmup_count = 0;
+};
+
+struct GroupState {
+  std::string name;
+  absl::Time created_at;
 };
 
 /// One tenant's hot state. Everything a decision reads or writes sits behind
@@ -34,6 +52,8 @@ struct TenantState {
   mutable absl::Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
   const Plan* plan ABSL_GUARDED_BY(mu) = nullptr;
+  /// The plan's rate-limit profile.
+  const RateLimitProfile* profile ABSL_GUARDED_BY(mu) = nullptr;
   absl::Time subscription_start ABSL_GUARDED_BY(mu);
   absl::Time created_at ABSL_GUARDED_BY(mu);
   /// False until the tenant's creation has committed; hidden until then.
@@ -47,6 +67,13 @@ struct TenantState {
   absl::flat_hash_map<std::string, IdempotencyEntry> idempotency ABSL_GUARDED_BY(mu);
   /// Next idempotency-map size at which expired entries are swept.
   size_t idempotency_sweep_at ABSL_GUARDED_BY(mu) = 64;
+  absl::flat_hash_map<std::string, SessionState> sessions ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, GroupState> groups ABSL_GUARDED_BY(mu);
+  /// Earliest instant a working session's lease can expire (InfiniteFuture if none).
+  absl::Time next_lease_expiry ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
+  /// Short-window limiter state by "<category>/<key id or session id>". In
+  /// memory only: a restart starts every window afresh.
+  absl::flat_hash_map<std::string, ratelimit::State> rate_state ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace quotum::engine

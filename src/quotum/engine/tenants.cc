@@ -34,6 +34,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     absl::MutexLock lock(&t->mu);
     t->name = spec.name.empty() ? spec.id : spec.name;
     t->plan = plan;
+    t->profile = cat.FindProfile(plan->rate_limit_profile);
     t->subscription_start = start;
     t->created_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
     t->period = PeriodAt(start, plan->interval, now);
@@ -49,7 +50,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     }
     tenants_[spec.id] = std::move(owned);
     tenant_order_.push_back(t);
-    keys_by_hash_[key.hash] = KeyEntry{key.key_id, t, false, false};
+    keys_by_hash_[key.hash] = KeyEntry{key.key_id, t, false, false, {}};
     hash_by_key_id_[key.key_id] = key.hash;
   }
   TenantRecord rec{view.id, view.name, view.plan, view.subscription_start, view.created_at};
@@ -87,7 +88,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   }
 }
 
-std::vector<TenantView> Engine::ListTenants() const {
+std::vector<TenantView> Engine::ListTenants() {
   std::vector<TenantState*> order;
   {
     absl::ReaderMutexLock reg(&registry_mu_);
@@ -105,7 +106,7 @@ std::vector<TenantView> Engine::ListTenants() const {
   return out;
 }
 
-absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) const {
+absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) {
   TenantState* t = nullptr;
   {
     absl::ReaderMutexLock reg(&registry_mu_);
@@ -128,7 +129,7 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
   MintedKey key = MintApiKey();
   {
     absl::MutexLock reg(&registry_mu_);
-    keys_by_hash_[key.hash] = KeyEntry{key.key_id, FindTenant(tenant_id), false, false};
+    keys_by_hash_[key.hash] = KeyEntry{key.key_id, FindTenant(tenant_id), false, false, {}};
     hash_by_key_id_[key.key_id] = key.hash;
   }
   ApiKeyRecord rec{key.key_id, view->id, key.hash,
@@ -233,6 +234,70 @@ void Engine::SetLimits(absl::string_view tenant_id,
     if (!queued) after = [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };
   }
   if (after) after();
+}
+
+absl::StatusOr<KeyLimitsView> Engine::GetKeyRateLimits(absl::string_view key_id) {
+  KeyRateLimits custom;
+  TenantState* t = nullptr;
+  {
+    absl::ReaderMutexLock reg(&registry_mu_);
+    auto h = hash_by_key_id_.find(key_id);
+    auto e = h == hash_by_key_id_.end() ? keys_by_hash_.end() : keys_by_hash_.find(h->second);
+    if (e == keys_by_hash_.end() || !e->second.committed || e->second.revoked) {
+      return Error(absl::StatusCode::kNotFound, "key_not_found",
+                   absl::StrCat("No active API key \"", key_id, "\"."));
+    }
+    custom = e->second.limits;
+    t = e->second.tenant;
+  }
+  absl::MutexLock lock(&t->mu);
+  const RateLimitProfile& p = *t->profile;
+  return KeyLimitsView{std::string(key_id),
+                       t->id,
+                       p.name,
+                       custom.general.value_or(p.general),
+                       custom.messages.value_or(p.messages),
+                       custom.sessions.value_or(p.sessions),
+                       custom};
+}
+
+void Engine::SetKeyRateLimits(absl::string_view key_id, KeyRateLimits patch,
+                              Callback<KeyLimitsView> done) {
+  const std::string id(key_id);
+  KeyRateLimits before, after;
+  {
+    absl::MutexLock reg(&registry_mu_);
+    auto h = hash_by_key_id_.find(id);
+    auto e = h == hash_by_key_id_.end() ? keys_by_hash_.end() : keys_by_hash_.find(h->second);
+    if (e == keys_by_hash_.end() || !e->second.committed || e->second.revoked) {
+      return done(Error(absl::StatusCode::kNotFound, "key_not_found",
+                        absl::StrCat("No active API key \"", id, "\".")));
+    }
+    before = e->second.limits;
+    after = before;
+    if (patch.general) after.general = patch.general;
+    if (patch.messages) after.messages = patch.messages;
+    if (patch.sessions) after.sessions = patch.sessions;
+    e->second.limits = after;  // effective for the next authentication
+  }
+  CommitQueue::Done finish = [this, id, before, after,
+                              done = std::move(done)](const absl::Status& s) mutable {
+    if (!s.ok()) {
+      {
+        absl::MutexLock reg(&registry_mu_);
+        auto h = hash_by_key_id_.find(id);
+        if (h != hash_by_key_id_.end()) {
+          KeyEntry& e = keys_by_hash_[h->second];
+          if (e.limits == after) e.limits = before;
+        }
+      }
+      return done(s);
+    }
+    done(GetKeyRateLimits(id));
+  };
+  if (!queue_.Enqueue([&](CommitBatch& b) { b.key_rate_limits.push_back({id, after}); }, finish)) {
+    finish(ShuttingDown());
+  }
 }
 
 }  // namespace quotum::engine

@@ -39,19 +39,36 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits);
   Route(verb::delete_, "/admin/api-keys/{key_id}", Access::kAdmin, &Api::RevokeKey);
 
-  Route(verb::post, "/api/v2/quota/check", Access::kTenant, &Api::QuotaCheck);
-  Route(verb::post, "/api/v2/quota/consume", Access::kTenant, &Api::QuotaConsume);
-  Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events);
-  Route(verb::post, "/api/v2/messages/send", Access::kTenant, &Api::SendMessage);
-  Route(verb::post, "/api/v2/messages/received", Access::kTenant, &Api::ReceivedMessage);
+  Route(verb::post, "/api/v2/quota/check", Access::kTenantDecides, &Api::QuotaCheck);
+  Route(verb::post, "/api/v2/quota/consume", Access::kTenantDecides, &Api::QuotaConsume);
+  Route(verb::post, "/api/v2/events", Access::kTenantDecides, &Api::Events);
+  Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
+  Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
   Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);
-  Route(verb::post, "/api/v2/chatbot/trigger", Access::kTenant, &Api::ChatbotTrigger);
+  Route(verb::post, "/api/v2/chatbot/trigger", Access::kTenantDecides, &Api::ChatbotTrigger);
 
   Route(verb::get, "/api/v2/usage/current", Access::kTenant, &Api::UsageCurrent);
   Route(verb::get, "/api/v2/usage/daily", Access::kTenant, &Api::UsageDaily);
   Route(verb::get, "/api/v2/usage/history", Access::kTenant, &Api::UsageHistory);
   Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels);
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
+  Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
+
+  Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession);
+  Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions);
+  Route(verb::get, "/api/v2/sessions/{id}", Access::kTenant, &Api::GetSession);
+  Route(verb::patch, "/api/v2/sessions/{id}", Access::kTenantDecides, &Api::UpdateSession);
+  Route(verb::delete_, "/api/v2/sessions/{id}", Access::kTenantDecides, &Api::DeleteSession);
+  Route(verb::get, "/api/v2/sessions/{id}/qr", Access::kTenantDecides, &Api::SessionQr);
+  Route(verb::post, "/api/v2/sessions/{id}/heartbeat", Access::kTenantDecides, &Api::Heartbeat);
+  Route(verb::post, "/api/v2/groups", Access::kTenantDecides, &Api::CreateGroup);
+  Route(verb::get, "/api/v2/groups", Access::kTenant, &Api::ListGroups);
+  Route(verb::delete_, "/api/v2/groups/{id}", Access::kTenantDecides, &Api::DeleteGroup);
+  Route(verb::put, "/api/v2/subscribers/count", Access::kTenantDecides, &Api::SetSubscribers);
+
+  Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits);
+  Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits);
+  Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics);
 }
 
 void Api::Route(verb method, std::string_view pattern, Access access, void (Api::*fn)(Call&)) {
@@ -95,10 +112,21 @@ void Api::Handle(const Request& req, Respond respond) {
             ErrorReply(403, "forbidden", "This route needs the admin key; this key is not it."));
       }
       break;
-    case Access::kTenant: {
+    case Access::kTenant:
+    case Access::kTenantDecides: {
       auto who = engine_->Authenticate(ToAbsl(key));
       if (!who.ok()) return call.respond(ReplyForStatus(who.status()));
       call.who = *who;
+      if (match.route->access == Access::kTenantDecides) break;
+      // Plain routes: the general rule alone decides; its headers go on every reply.
+      engine::Decision admission = engine_->Admit(call.who);
+      const Clock* clock = &engine_->clock();
+      if (!admission.allowed) return call.respond(DenialReply(admission, clock->Now()));
+      call.respond = [admission = std::move(admission), clock,
+                      inner = std::move(call.respond)](Reply r) mutable {
+        AddDecisionHeaders(r, admission, clock->Now());
+        inner(std::move(r));
+      };
       break;
     }
   }
@@ -119,6 +147,47 @@ void Api::Readyz(Call& c) {
   boost::json::object o;
   o["status"] = "ready";
   c.respond(JsonReply(200, o));
+}
+
+void Api::Metrics(Call& c) {
+  const engine::DecisionCounters counters = engine_->decision_counters();
+  const engine::CommitQueue::Stats commits = engine_->commit_stats();
+  std::string out;
+  out +=
+      "# HELP quotum_decisions_denied_total Requests refused, by the rule that refused them.\n"
+      "# TYPE quotum_decisions_denied_total counter\n";
+  for (const auto& [rule, n] : counters.denied) {
+    out += Cat("quotum_decisions_denied_total{rule=\"", rule, "\"} ", n, "\n");
+  }
+  out +=
+      "# HELP quotum_decisions_shadow_denied_total Requests a shadow-mode rule would have "
+      "refused.\n"
+      "# TYPE quotum_decisions_shadow_denied_total counter\n";
+  for (const auto& [rule, n] : counters.shadow_denied) {
+    out += Cat("quotum_decisions_shadow_denied_total{rule=\"", rule, "\"} ", n, "\n");
+  }
+  out +=
+      Cat("# HELP quotum_store_commits_total Group commits run by the writer.\n"
+          "# TYPE quotum_store_commits_total counter\n"
+          "quotum_store_commits_total ",
+          commits.commits, "\n",
+          "# HELP quotum_store_commit_failures_total Group commits that failed (answered 503).\n"
+          "# TYPE quotum_store_commit_failures_total counter\n"
+          "quotum_store_commit_failures_total ",
+          commits.failures, "\n",
+          "# HELP quotum_store_committed_items_total Requests completed by group commits.\n"
+          "# TYPE quotum_store_committed_items_total counter\n"
+          "quotum_store_committed_items_total ",
+          commits.items, "\n",
+          "# HELP quotum_store_last_batch_items Requests in the latest group commit.\n"
+          "# TYPE quotum_store_last_batch_items gauge\n"
+          "quotum_store_last_batch_items ",
+          commits.last_batch, "\n");
+  Reply r;
+  r.status = 200;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = std::move(out);
+  c.respond(std::move(r));
 }
 
 }  // namespace quotum::http

@@ -64,6 +64,24 @@ class Api {
   void UsageHistory(Call& c);
   void UsageChannels(Call& c);
   void Plans(Call& c);
+  void ListEvents(Call& c);
+  // sessions, groups, subscribers (routes_sessions.cc)
+  void CreateSession(Call& c);
+  void ListSessions(Call& c);
+  void GetSession(Call& c);
+  void UpdateSession(Call& c);
+  void DeleteSession(Call& c);
+  void SessionQr(Call& c);
+  void Heartbeat(Call& c);
+  void CreateGroup(Call& c);
+  void ListGroups(Call& c);
+  void DeleteGroup(Call& c);
+  void SetSubscribers(Call& c);
+  // admin rate limits (routes_admin.cc)
+  void SetKeyRateLimits(Call& c);
+  void GetKeyRateLimits(Call& c);
+  // ops
+  void Metrics(Call& c);
 
   /// Runs one metering request and answers with its decision (200/429).
   void Meter(Call& c, engine::MeterRequest req,

@@ -27,35 +27,136 @@ boost::json::object DecisionJson(const engine::Decision& d) {
   return o;
 }
 
-void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now, absl::Time period_start) {
-  if (!d.limit) return;
-  const int64_t reset = absl::ToUnixSeconds(d.reset_at);
-  const int64_t secs_left = std::max<int64_t>(0, absl::ToInt64Seconds(d.reset_at - now));
-  const int64_t window = absl::ToInt64Seconds(d.reset_at - period_start);
-  r.Header("X-RateLimit-Limit", Cat(*d.limit));
-  r.Header("X-RateLimit-Remaining", Cat(d.remaining));
-  r.Header("X-RateLimit-Reset", Cat(reset));
-  r.Header("RateLimit-Policy", Cat("\"quota\";q=", *d.limit, ";w=", window));
-  r.Header("RateLimit", Cat("\"quota\";r=", d.remaining, ";t=", secs_left));
+namespace {
+
+struct Policy {
+  std::string name;
+  uint64_t limit = 0;
+  uint64_t remaining = 0;
+  int64_t window_s = 0;
+  int64_t reset_s = 0;     // seconds from now
+  int64_t reset_unix = 0;  // X-RateLimit-Reset
+};
+
+int64_t CeilSeconds(int64_t ns) { return ns <= 0 ? 0 : (ns + 999'999'999) / 1'000'000'000; }
+
+bool HasQuota(const engine::Decision& d) {
+  return d.limit.has_value() && d.reset_at > d.period_start;
 }
 
-Reply QuotaExceededReply(const engine::Decision& d, absl::Time now, absl::Time period_start) {
-  const int64_t retry =
-      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(d.reset_at - now, absl::Seconds(1))));
+std::vector<Policy> PoliciesOf(const engine::Decision& d, absl::Time now) {
+  std::vector<Policy> out;
+  const int64_t now_unix = absl::ToUnixSeconds(now);
+  for (const auto& o : d.rates) {
+    Policy p;
+    p.name = ratelimit::CategoryName(o.category);
+    p.limit = o.limit;
+    p.remaining = o.allowed || o.shadow ? o.remaining : 0;
+    p.window_s = CeilSeconds(o.window_ns);
+    p.reset_s = CeilSeconds(o.reset_ns);
+    p.reset_unix = now_unix + p.reset_s;
+    out.push_back(std::move(p));
+  }
+  if (HasQuota(d)) {
+    Policy p;
+    p.name = "quota";
+    p.limit = *d.limit;
+    p.remaining = d.remaining;
+    p.window_s = absl::ToInt64Seconds(d.reset_at - d.period_start);
+    p.reset_s =
+        std::max<int64_t>(0, absl::ToInt64Seconds(absl::Ceil(d.reset_at - now, absl::Seconds(1))));
+    p.reset_unix = absl::ToUnixSeconds(d.reset_at);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+int64_t RetryAfterSeconds(const engine::Decision& d, absl::Time now) {
+  if (d.reason == engine::DenyReason::kQuotaExceeded && d.retry_ns == 0) {
+    return std::max<int64_t>(1,
+                             absl::ToInt64Seconds(absl::Ceil(d.reset_at - now, absl::Seconds(1))));
+  }
+  return std::max<int64_t>(1, CeilSeconds(d.retry_ns));
+}
+
+}  // namespace
+
+void AddDecisionHeaders(Reply& r, const engine::Decision& d, absl::Time now) {
+  std::vector<Policy> pols = PoliciesOf(d, now);
+  if (!d.shadow_denied.empty()) {
+    std::string v;
+    for (const auto& s : d.shadow_denied) v += (v.empty() ? "" : ", ") + s;
+    r.Header("X-Quotum-Shadow", v);
+  }
+  if (pols.empty()) return;
+  const Policy* chosen = &pols.front();
+  if (!d.allowed) {
+    for (const auto& p : pols) {
+      if (p.name == d.rule || (p.name == "quota" && d.rule == d.meter)) chosen = &p;
+    }
+  } else {
+    for (const auto& p : pols) {
+      if (p.remaining < chosen->remaining) chosen = &p;
+    }
+  }
+  r.Header("X-RateLimit-Limit", Cat(chosen->limit));
+  r.Header("X-RateLimit-Remaining", Cat(chosen->remaining));
+  r.Header("X-RateLimit-Reset", Cat(chosen->reset_unix));
+  std::string policy, state;
+  for (const auto& p : pols) {
+    if (!policy.empty()) {
+      policy += ", ";
+      state += ", ";
+    }
+    policy += Cat("\"", p.name, "\";q=", p.limit, ";w=", p.window_s);
+    state += Cat("\"", p.name, "\";r=", p.remaining, ";t=", p.reset_s);
+  }
+  r.Header("RateLimit-Policy", policy);
+  r.Header("RateLimit", state);
+}
+
+Reply DenialReply(const engine::Decision& d, absl::Time now) {
+  const int64_t retry = RetryAfterSeconds(d, now);
   boost::json::object o;
   o["success"] = false;
-  o["error"] = Cat("Quota exceeded for ", d.meter, ": limit ", d.limit.value_or(0),
-                   " per billing period, ", d.remaining, " left, ", d.requested,
-                   " requested. The limit resets at ", FormatRfc3339(d.reset_at), ".");
-  o["retryAfter"] = retry;
-  o["code"] = "quota_exceeded";
-  o["meter"] = d.meter;
-  o["limit"] = OptionalNumber(d.limit);
-  o["remaining"] = d.remaining;
-  o["reset_at"] = FormatRfc3339(d.reset_at);
+  switch (d.reason) {
+    case engine::DenyReason::kRateLimited:
+      // Exactly the seed's shape.
+      o["error"] = Cat("Rate limit exceeded. Please wait ", retry, " seconds before trying again.");
+      o["retryAfter"] = retry;
+      o["code"] = "rate_limited";
+      break;
+    case engine::DenyReason::kWarmupLimit:
+      o["error"] = Cat("Warm-up limit reached: this session's number may send ",
+                       d.warmup_cap.value_or(0), " messages today and has sent ", d.warmup_used,
+                       ". Please wait ", retry, " seconds before trying again.");
+      o["retryAfter"] = retry;
+      o["code"] = "warmup_limit";
+      o["cap"] = d.warmup_cap.value_or(0);
+      o["sent_today"] = d.warmup_used;
+      break;
+    default:
+      if (HasQuota(d)) {
+        o["error"] = Cat("Quota exceeded for ", d.meter, ": limit ", d.limit.value_or(0),
+                         " per billing period, ", d.remaining, " left, ", d.requested,
+                         " requested. The limit resets at ", FormatRfc3339(d.reset_at), ".");
+      } else {
+        o["error"] = Cat("Concurrent limit reached for ", d.meter, ": ", d.limit.value_or(0),
+                         " allowed at once. Free one (stop a session, delete a group) or "
+                         "upgrade the plan.");
+      }
+      o["retryAfter"] = retry;
+      o["code"] = "quota_exceeded";
+      o["meter"] = d.meter;
+      o["limit"] = OptionalNumber(d.limit);
+      o["remaining"] = d.remaining;
+      if (HasQuota(d)) o["reset_at"] = FormatRfc3339(d.reset_at);
+      break;
+  }
   Reply r = JsonReply(429, o);
   r.Header("Retry-After", Cat(retry));
-  AddQuotaHeaders(r, d, now, period_start);
+  r.Header("X-Quotum-Rule", d.rule);
+  AddDecisionHeaders(r, d, now);
   return r;
 }
 

@@ -14,12 +14,17 @@ namespace quotum::http {
 /// Unlimited meters show "limit": null and "remaining": null.
 boost::json::object DecisionJson(const engine::Decision& d);
 
-/// X-RateLimit-* and the IETF RateLimit-Policy / RateLimit fields for the
-/// billing-period quota of a decision (policy name "quota").
-void AddQuotaHeaders(Reply& r, const engine::Decision& d, absl::Time now, absl::Time period_start);
+/// Rate-limit headers of a decision: the IETF draft-11 RateLimit-Policy and
+/// RateLimit fields listing every policy applied (each short-window rule by
+/// category name, the billing-period quota as "quota"), and X-RateLimit-Limit
+/// /-Remaining/-Reset for the refusing rule, or else the tightest one.
+/// X-Quotum-Shadow lists shadow-mode rules that would have refused.
+void AddDecisionHeaders(Reply& r, const engine::Decision& d, absl::Time now);
 
-/// The 429 for a period quota: Retry-After and X-RateLimit-Reset = period end.
-Reply QuotaExceededReply(const engine::Decision& d, absl::Time now, absl::Time period_start);
+/// The 429 for a refused decision, by rule: `rate_limited` (the seed's exact
+/// body), `warmup_limit`, or `quota_exceeded` (period quota or concurrent
+/// limit). Retry-After equals the body's retryAfter; X-Quotum-Rule names the rule.
+Reply DenialReply(const engine::Decision& d, absl::Time now);
 
 /// usage/current body.
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u);

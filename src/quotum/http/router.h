@@ -9,7 +9,14 @@
 namespace quotum::http {
 
 /// Who may call a route.
-enum class Access { kPublic, kTenant, kAdmin };
+enum class Access {
+  kPublic,
+  /// Tenant key; the router applies the general rate rule before the handler.
+  kTenant,
+  /// Tenant key; the handler's engine call decides every rule itself (all or nothing).
+  kTenantDecides,
+  kAdmin,
+};
 
 /// Maps (method, path) to a route; patterns use "{name}" for one segment.
 template <typename Handler>

@@ -94,4 +94,69 @@ void Api::SetLimits(Call& c) {
       });
 }
 
+namespace {
+
+boost::json::object KeyLimitsJson(const engine::KeyLimitsView& v) {
+  boost::json::object custom;
+  if (v.custom.general) custom["general"] = *v.custom.general;
+  if (v.custom.messages) custom["messages"] = *v.custom.messages;
+  if (v.custom.sessions) custom["sessions"] = *v.custom.sessions;
+  return boost::json::object{{"key_id", v.key_id},
+                             {"tenant_id", v.tenant_id},
+                             {"profile", v.profile},
+                             {"rateLimits", boost::json::object{{"general", v.general},
+                                                                {"messages", v.messages},
+                                                                {"sessions", v.sessions}}},
+                             {"custom", std::move(custom)}};
+}
+
+}  // namespace
+
+void Api::SetKeyRateLimits(Call& c) {
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  // Accept both the seed's flat body and {"rateLimits": {...}}.
+  const boost::json::object* limits = &body;
+  if (auto it = body.find("rateLimits"); it != body.end() && it->value().is_object()) {
+    limits = &it->value().get_object();
+  }
+  engine::KeyRateLimits patch;
+  Fields f(*limits);
+  for (const auto& kv : *limits) {
+    std::string_view k = kv.key();
+    if (k != "general" && k != "messages" && k != "sessions") {
+      return c.respond(ErrorReply(
+          422, "unknown_category",
+          Cat("Unknown rate-limit category \"", k, "\"; use general, messages, sessions.")));
+    }
+  }
+  for (const char* name : {"general", "messages", "sessions"}) {
+    ASSIGN_OR_REPLY(v, f.Count(name), c);
+    if (v && (*v < 1 || *v > 1'000'000'000)) {
+      return c.respond(ErrorReply(422, "invalid_limit",
+                                  Cat("\"", name, "\" must be between 1 and 1000000000.")));
+    }
+    if (!v) continue;
+    std::optional<uint32_t> value = static_cast<uint32_t>(*v);
+    if (std::string_view(name) == "general") patch.general = value;
+    if (std::string_view(name) == "messages") patch.messages = value;
+    if (std::string_view(name) == "sessions") patch.sessions = value;
+  }
+  if (!patch.general && !patch.messages && !patch.sessions) {
+    return c.respond(ErrorReply(400, "missing_field",
+                                "Send at least one of general, messages, sessions, e.g. "
+                                "{\"general\":500,\"messages\":100,\"sessions\":50}."));
+  }
+  engine_->SetKeyRateLimits(
+      ToAbsl(c.params[0]), patch,
+      [respond = std::move(c.respond)](absl::StatusOr<engine::KeyLimitsView> r) mutable {
+        if (!r.ok()) return respond(ReplyForStatus(r.status()));
+        respond(JsonReply(200, KeyLimitsJson(*r)));
+      });
+}
+
+void Api::GetKeyRateLimits(Call& c) {
+  ASSIGN_OR_REPLY(v, engine_->GetKeyRateLimits(ToAbsl(c.params[0])), c);
+  c.respond(JsonReply(200, KeyLimitsJson(v)));
+}
+
 }  // namespace quotum::http

@@ -38,6 +38,9 @@ absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool me
   auto partial = f.Bool("partial");
   if (!partial.ok()) return partial.status();
   out.partial = partial->value_or(false);
+  auto session = f.String("session", 64);
+  if (!session.ok()) return session.status();
+  out.session_id = session->value_or("");
   return absl::OkStatus();
 }
 
@@ -51,12 +54,11 @@ void Api::Meter(Call& c, engine::MeterRequest req,
                     respond = std::move(c.respond)](absl::StatusOr<engine::Decision> r) mutable {
                      if (!r.ok()) return respond(ReplyForStatus(r.status()));
                      const absl::Time now = clock->Now();
-                     const absl::Time period_start = r->period_start;
-                     if (!r->allowed) return respond(QuotaExceededReply(*r, now, period_start));
+                     if (!r->allowed) return respond(DenialReply(*r, now));
                      boost::json::object o = DecisionJson(*r);
                      if (decorate) decorate(o, *r);
                      Reply reply = JsonReply(200, o);
-                     AddQuotaHeaders(reply, *r, now, period_start);
+                     AddDecisionHeaders(reply, *r, now);
                      if (r->replayed) reply.Header("Idempotent-Replayed", "true");
                      respond(std::move(reply));
                    });
@@ -161,15 +163,21 @@ void Api::SendMessage(Call& c) {
   ASSIGN_OR_REPLY(to, f.String("to", 256), c);
   ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
   ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
+  ASSIGN_OR_REPLY(session, f.String("session", 64), c);
   if (!to || to->empty()) {
     return c.respond(ErrorReply(400, "missing_field", "\"to\" (the recipient) is required."));
+  }
+  if (!session || session->empty()) {
+    return c.respond(ErrorReply(400, "missing_field",
+                                "\"session\" (a working session of this tenant) is required."));
   }
   engine::MeterRequest req;
   req.meter = std::string(meters::kMessagesSent);
   req.quantity = 1;
   req.channel = channel.value_or("");
   req.idempotency_key = IdempotencyKeyOf(c.req);
-  req.operation = Cat("messages.send|", *to, "|", text.value_or(""));
+  req.session_id = *session;
+  req.operation = Cat("messages.send|", *session, "|", *to, "|", text.value_or(""));
   const std::string id = Cat("msg_", engine::RandomHex(12));
   req.message =
       engine::MessageRecord{id,
@@ -216,7 +224,6 @@ void Api::ChatbotTrigger(Call& c) {
 }
 
 void Api::GetMessage(Call& c) {
-  engine_->CountApiCall(c.who);
   ASSIGN_OR_REPLY(m, engine_->FindMessage(c.who, c.params[0]), c);
   boost::json::object o;
   o["id"] = m.id;

@@ -39,13 +39,11 @@ absl::StatusOr<int> IntParam(const boost::urls::params_view& q, std::string_view
 }  // namespace
 
 void Api::UsageCurrent(Call& c) {
-  engine_->CountApiCall(c.who);
   engine::UsageView u = engine_->CurrentUsage(c.who);
   c.respond(JsonReply(200, UsageJson(engine_->catalog(), u)));
 }
 
 void Api::UsageDaily(Call& c) {
-  engine_->CountApiCall(c.who);
   const absl::CivilDay today = absl::ToCivilDay(engine_->clock().Now(), absl::UTCTimeZone());
   absl::CivilDay from, to;
   auto from_text = QueryParam(c.query, "from");
@@ -80,7 +78,6 @@ void Api::UsageDaily(Call& c) {
 }
 
 void Api::UsageHistory(Call& c) {
-  engine_->CountApiCall(c.who);
   ASSIGN_OR_REPLY(months, IntParam(c.query, "months", 12, 1, 24), c);
   ASSIGN_OR_REPLY(periods, engine_->History(c.who, months), c);
   const Catalog& cat = engine_->catalog();
@@ -102,7 +99,6 @@ void Api::UsageHistory(Call& c) {
 }
 
 void Api::UsageChannels(Call& c) {
-  engine_->CountApiCall(c.who);
   std::string meter = QueryParam(c.query, "meter").value_or(std::string(meters::kMessagesSent));
   ASSIGN_OR_REPLY(rows, engine_->ChannelBreakdown(c.who, meter), c);
   boost::json::object channels;
@@ -120,7 +116,6 @@ void Api::UsageChannels(Call& c) {
 }
 
 void Api::Plans(Call& c) {
-  engine_->CountApiCall(c.who);
   const Catalog& cat = engine_->catalog();
   boost::json::array arr;
   for (const Plan& p : cat.plans) {

@@ -60,6 +60,42 @@ CREATE TABLE IF NOT EXISTS idempotency(
   reason INTEGER NOT NULL,
   PRIMARY KEY(tenant_id, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);
+CREATE TABLE IF NOT EXISTS sessions(
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  phone TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  first_working_at INTEGER,
+  last_heartbeat INTEGER NOT NULL,
+  warmup_day INTEGER NOT NULL,
+  warmup_count INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups_monitored(
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_rate_limits(
+  key_id TEXT PRIMARY KEY,
+  general INTEGER,
+  messages INTEGER,
+  sessions INTEGER);
+CREATE TABLE IF NOT EXISTS gauges(
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  value INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, meter)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  tenant_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_tenant ON events(tenant_id, id);
 CREATE TABLE IF NOT EXISTS messages(
   id TEXT PRIMARY KEY,
   tenant_id TEXT NOT NULL,

@@ -37,6 +37,7 @@ int64_t HourOf(absl::Time t) {
 struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
+  Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
 };
 
 SqliteStore::~SqliteStore() = default;
@@ -82,6 +83,16 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
        "INSERT OR REPLACE INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,"
        "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason) "
        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+      {&ws->session,
+       "INSERT OR REPLACE INTO sessions(tenant_id,id,phone,status,created_at,updated_at,"
+       "first_working_at,last_heartbeat,warmup_day,warmup_count) VALUES(?,?,?,?,?,?,?,?,?,?)"},
+      {&ws->delete_session, "DELETE FROM sessions WHERE tenant_id=? AND id=?"},
+      {&ws->group, "INSERT INTO groups_monitored(tenant_id,id,name,created_at) VALUES(?,?,?,?)"},
+      {&ws->delete_group, "DELETE FROM groups_monitored WHERE tenant_id=? AND id=?"},
+      {&ws->key_limits,
+       "INSERT OR REPLACE INTO key_rate_limits(key_id,general,messages,sessions) VALUES(?,?,?,?)"},
+      {&ws->gauge, "INSERT OR REPLACE INTO gauges(tenant_id,meter,value) VALUES(?,?,?)"},
+      {&ws->event, "INSERT INTO events(tenant_id,type,subject,detail,at) VALUES(?,?,?,?,?)"},
       {&ws->message,
        "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
        "VALUES(?,?,?,?,?,?,?)"},
@@ -164,6 +175,48 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
       rec.decision.meter = row.Text(12);
       rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
       snap.idempotency.push_back(std::move(rec));
+    });
+    if (!s.ok()) return s;
+  }
+  {
+    auto st = db.Prepare(
+        "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,last_heartbeat,"
+        "warmup_day,warmup_count FROM sessions");
+    if (!st.ok()) return st.status();
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      engine::SessionRecord rec{
+          r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
+          FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
+      if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
+      snap.sessions.push_back(std::move(rec));
+    });
+    if (!s.ok()) return s;
+  }
+  {
+    auto st = db.Prepare("SELECT tenant_id,id,name,created_at FROM groups_monitored");
+    if (!st.ok()) return st.status();
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      snap.groups.push_back({r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))});
+    });
+    if (!s.ok()) return s;
+  }
+  {
+    auto st = db.Prepare("SELECT key_id,general,messages,sessions FROM key_rate_limits");
+    if (!st.ok()) return st.status();
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      engine::KeyRateLimitsRecord rec{r.Text(0), {}};
+      if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
+      if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
+      if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
+      snap.key_rate_limits.push_back(std::move(rec));
+    });
+    if (!s.ok()) return s;
+  }
+  {
+    auto st = db.Prepare("SELECT tenant_id,meter,value FROM gauges");
+    if (!st.ok()) return st.status();
+    absl::Status s = st->ForEachRow([&](const Stmt& r) {
+      snap.gauges.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
     });
     if (!s.ok()) return s;
   }
@@ -277,6 +330,56 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
                         .Bind(7, Secs(m.created_at))
                         .Run());
   }
+  for (const auto& s : b.sessions) {
+    std::optional<int64_t> first;
+    if (s.first_working_at) first = Secs(*s.first_working_at);
+    RETURN_IF_ERROR(w.session.Bind(1, s.tenant_id)
+                        .Bind(2, s.id)
+                        .Bind(3, s.phone)
+                        .Bind(4, s.status)
+                        .Bind(5, Secs(s.created_at))
+                        .Bind(6, Secs(s.updated_at))
+                        .Bind(7, first)
+                        .Bind(8, Secs(s.last_heartbeat))
+                        .Bind(9, s.warmup_day)
+                        .Bind(10, AsStored(s.warmup_count))
+                        .Run());
+  }
+  for (const auto& [tenant, id] : b.deleted_sessions) {
+    RETURN_IF_ERROR(w.delete_session.Bind(1, tenant).Bind(2, id).Run());
+  }
+  for (const auto& g : b.groups) {
+    RETURN_IF_ERROR(w.group.Bind(1, g.tenant_id)
+                        .Bind(2, g.id)
+                        .Bind(3, g.name)
+                        .Bind(4, Secs(g.created_at))
+                        .Run());
+  }
+  for (const auto& [tenant, id] : b.deleted_groups) {
+    RETURN_IF_ERROR(w.delete_group.Bind(1, tenant).Bind(2, id).Run());
+  }
+  auto opt = [](std::optional<uint32_t> v) -> std::optional<int64_t> {
+    if (!v) return std::nullopt;
+    return static_cast<int64_t>(*v);
+  };
+  for (const auto& k : b.key_rate_limits) {
+    RETURN_IF_ERROR(w.key_limits.Bind(1, k.key_id)
+                        .Bind(2, opt(k.limits.general))
+                        .Bind(3, opt(k.limits.messages))
+                        .Bind(4, opt(k.limits.sessions))
+                        .Run());
+  }
+  for (const auto& g : b.gauges) {
+    RETURN_IF_ERROR(w.gauge.Bind(1, g.tenant_id).Bind(2, g.meter).Bind(3, AsStored(g.value)).Run());
+  }
+  for (const auto& e : b.events) {
+    RETURN_IF_ERROR(w.event.Bind(1, e.tenant_id)
+                        .Bind(2, e.type)
+                        .Bind(3, e.subject)
+                        .Bind(4, e.detail)
+                        .Bind(5, Secs(e.at))
+                        .Run());
+  }
   return absl::OkStatus();
 }
 
@@ -342,6 +445,22 @@ absl::StatusOr<std::optional<engine::MessageRecord>> SqliteStore::FindMessage(
   if (!*row) return std::nullopt;
   return engine::MessageRecord{st->Text(0), st->Text(1), st->Text(2),         st->Text(3),
                                st->Text(4), st->Text(5), FromSecs(st->Int(6))};
+}
+
+absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::string& tenant_id,
+                                                                     size_t limit) {
+  absl::MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT tenant_id,type,subject,detail,at FROM events WHERE tenant_id=? ORDER BY id DESC "
+      "LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, static_cast<int64_t>(limit));
+  std::vector<engine::EventRecord> out;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
+    out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4))});
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::Status SqliteStore::CheckWritable() {

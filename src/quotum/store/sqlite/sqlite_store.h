@@ -38,6 +38,8 @@ class SqliteStore final : public engine::Store {
       absl::Time to) override;
   absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) override;
+  absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
+                                                          size_t limit) override;
   absl::Status CheckWritable() override;
 
  private:

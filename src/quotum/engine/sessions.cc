@@ -1,0 +1,595 @@
+// Engine: sessions (leases on sessions_active), groups (groups_active) and the
+// subscribers gauge. Each operation decides its rules and applies its effect
+// under the tenant lock, all or nothing, and commits before it answers.
+#include "absl/strings/str_cat.h"
+#include "quotum/core/ids.h"
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+namespace {
+
+using ratelimit::Category;
+constexpr char kWorking[] = "working";
+
+bool IsSessionStatus(absl::string_view s) {
+  return s == "starting" || s == "scan_qr" || s == kWorking || s == "stopped" || s == "failed";
+}
+
+absl::Status NoSession(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "session_not_found",
+               absl::StrCat("No session \"", id, "\"."));
+}
+
+absl::Status NoGroup(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "group_not_found",
+               absl::StrCat("No group \"", id, "\"."));
+}
+
+// Runs `done(result)` later, outside the lock.
+template <typename T>
+absl::AnyInvocable<void()> Later(Engine::Callback<T>& done, absl::StatusOr<T> result) {
+  return [done = std::move(done), r = std::move(result)]() mutable { done(std::move(r)); };
+}
+
+}  // namespace
+
+SessionRecord Engine::SessionRecordOf(const TenantState& t, const std::string& id,
+                                      const SessionState& s) const {
+  return SessionRecord{t.id,
+                       id,
+                       s.phone,
+                       s.status,
+                       s.created_at,
+                       s.updated_at,
+                       s.first_working_at,
+                       s.last_heartbeat,
+                       s.warmup_day,
+                       s.warmup_count};
+}
+
+SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
+                                  const SessionState& s, absl::Time now) const {
+  SessionView v{id,
+                s.phone,
+                s.status,
+                s.created_at,
+                s.updated_at,
+                s.first_working_at,
+                s.last_heartbeat,
+                std::nullopt,
+                std::nullopt,
+                0};
+  if (s.status == kWorking) v.lease_expires_at = s.last_heartbeat + opts_.session_lease_ttl;
+  int64_t day = 0;
+  v.warmup_cap = WarmupCap(t, s, now, &day);
+  if (v.warmup_cap && s.warmup_day == day) v.warmup_sent = s.warmup_count;
+  return v;
+}
+
+void Engine::ExpireLeases(TenantState& t, absl::Time now) {
+  if (now < t.next_lease_expiry) return;
+  absl::Time next = absl::InfiniteFuture();
+  std::vector<SessionRecord> changed;
+  std::vector<EventRecord> events;
+  for (auto& [id, s] : t.sessions) {
+    if (s.status != kWorking) continue;
+    const absl::Time expiry = s.last_heartbeat + opts_.session_lease_ttl;
+    if (expiry > now) {
+      next = std::min(next, expiry);
+      continue;
+    }
+    s.status = "stopped";
+    s.updated_at = now;
+    t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
+    changed.push_back(SessionRecordOf(t, id, s));
+    events.push_back(
+        EventRecord{t.id, "session.lease_expired", id,
+                    absl::StrCat("no heartbeat since ", FormatRfc3339(s.last_heartbeat),
+                                 "; stopped counting toward sessions_active"),
+                    now});
+  }
+  t.next_lease_expiry = next;
+  if (changed.empty()) return;
+  // Best effort: if this commit fails, the stored heartbeat is just as old, so
+  // the lease expires again on the next start.
+  CommitQueue::Done ignore = [](const absl::Status&) {};
+  queue_.Enqueue(
+      [&](CommitBatch& b) {
+        for (auto& r : changed) b.sessions.push_back(std::move(r));
+        for (auto& e : events) b.events.push_back(std::move(e));
+      },
+      ignore);
+}
+
+void Engine::CreateSession(const Principal& who, std::string id, std::string phone,
+                           Callback<Admitted<SessionView>> done) {
+  if (id.empty()) id = absl::StrCat("ses_", RandomHex(8));
+  if (!IsValidId(id)) {
+    return done(
+        BadRequest("invalid_session_id",
+                   "Session id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
+  }
+  if (phone.size() > 32)
+    return done(BadRequest("invalid_phone", "phone is at most 32 characters."));
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    if (t.sessions.contains(id)) {
+      after = Later(done, absl::StatusOr<Admitted<SessionView>>(
+                              Error(absl::StatusCode::kAlreadyExists, "session_exists",
+                                    absl::StrCat("Session \"", id, "\" already exists."))));
+    } else {
+      RatePass pass = EvaluateRates(
+          t, who, {{Category::kGeneral, who.key_id}, {Category::kSessions, who.key_id}}, now);
+      if (pass.refused >= 0) {
+        counted = RateDenial(pass);
+        CountApiCallLocked(t, now);
+        after = Later(done, absl::StatusOr<Admitted<SessionView>>(
+                                Admitted<SessionView>{counted, std::nullopt}));
+      } else {
+        ApplyRates(t, pass);
+        SessionState s{phone, "starting", now, now, std::nullopt, now, -1, 0};
+        t.sessions[id] = s;
+        counted.allowed = true;
+        counted.rates = std::move(pass.outcomes);
+        counted.shadow_denied = std::move(pass.shadow_denied);
+        Admitted<SessionView> result{counted, SessionViewOf(t, id, s, now)};
+        SessionRecord rec = SessionRecordOf(t, id, s);
+        after = CommitWithApiCall(
+            t, [&](CommitBatch& b) { b.sessions.push_back(rec); },
+            [tp = &t, id, result, done = std::move(done)](const absl::Status& st) mutable {
+              if (!st.ok()) {
+                {
+                  absl::MutexLock l(&tp->mu);
+                  tp->sessions.erase(id);
+                }
+                return done(st);
+              }
+              done(result);
+            });
+      }
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+void Engine::UpdateSession(const Principal& who, std::string id, std::string status,
+                           Callback<Admitted<SessionView>> done) {
+  if (!IsSessionStatus(status)) {
+    return done(Unprocessable(
+        "invalid_status", "status must be one of starting, scan_qr, working, stopped, failed."));
+  }
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  counted.allowed = true;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    auto it = t.sessions.find(id);
+    if (it == t.sessions.end()) {
+      after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
+    } else {
+      SessionState& s = it->second;
+      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
+      const bool starts_working = status == kWorking && s.status != kWorking;
+      const bool stops_working = status != kWorking && s.status == kWorking;
+      Decision d;
+      d.rates = pass.outcomes;
+      d.shadow_denied = pass.shadow_denied;
+      d.meter = meters::kSessionsActive;
+      d.limit = EffectiveLimit(t, sessions_meter_);
+      d.requested = 1;
+      const uint64_t in_use = t.used[sessions_meter_];
+      if (pass.refused >= 0) {
+        d = RateDenial(pass);
+      } else if (starts_working && d.limit && in_use >= *d.limit) {
+        if (t.plan->shadow[sessions_meter_]) {
+          d.shadow_denied.push_back(meters::kSessionsActive);
+        } else {
+          d.reason = DenyReason::kQuotaExceeded;
+          d.rule = meters::kSessionsActive;
+          d.remaining = 0;
+          // The soonest a slot can free up by itself: a lease running out.
+          d.retry_ns = absl::ToInt64Nanoseconds(t.next_lease_expiry == absl::InfiniteFuture()
+                                                    ? opts_.session_lease_ttl
+                                                    : t.next_lease_expiry - now);
+        }
+      }
+      if (!d.rule.empty()) {
+        counted = d;
+        CountApiCallLocked(t, now);
+        after = Later(
+            done, absl::StatusOr<Admitted<SessionView>>(Admitted<SessionView>{d, std::nullopt}));
+      } else {
+        ApplyRates(t, pass);
+        const SessionState before = s;
+        if (starts_working) {
+          t.used[sessions_meter_] += 1;
+          if (!s.first_working_at) s.first_working_at = now;
+          s.last_heartbeat = now;
+          t.next_lease_expiry = std::min(t.next_lease_expiry, now + opts_.session_lease_ttl);
+        }
+        if (stops_working)
+          t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
+        s.status = status;
+        s.updated_at = now;
+        d.allowed = true;
+        d.consumed = starts_working ? 1 : 0;
+        d.remaining =
+            d.limit ? (*d.limit > t.used[sessions_meter_] ? *d.limit - t.used[sessions_meter_] : 0)
+                    : UINT64_MAX;
+        counted = d;
+        Admitted<SessionView> result{d, SessionViewOf(t, id, s, now)};
+        SessionRecord rec = SessionRecordOf(t, id, s);
+        after = CommitWithApiCall(
+            t, [&](CommitBatch& b) { b.sessions.push_back(rec); },
+            [this, tp = &t, id, before, result,
+             done = std::move(done)](const absl::Status& st) mutable {
+              if (!st.ok()) {
+                {
+                  absl::MutexLock l(&tp->mu);
+                  auto e = tp->sessions.find(id);
+                  if (e != tp->sessions.end()) {
+                    const int now_working = e->second.status == kWorking;
+                    const int was_working = before.status == kWorking;
+                    tp->used[sessions_meter_] += was_working - now_working;
+                    e->second = before;
+                  }
+                }
+                return done(st);
+              }
+              done(result);
+            });
+      }
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+void Engine::DeleteSession(const Principal& who, std::string id,
+                           Callback<Admitted<SessionView>> done) {
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  counted.allowed = true;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    auto it = t.sessions.find(id);
+    if (it == t.sessions.end()) {
+      after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
+    } else {
+      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
+      if (pass.refused >= 0) {
+        counted = RateDenial(pass);
+        CountApiCallLocked(t, now);
+        after = Later(done, absl::StatusOr<Admitted<SessionView>>(
+                                Admitted<SessionView>{counted, std::nullopt}));
+      } else {
+        ApplyRates(t, pass);
+        const SessionState before = it->second;
+        SessionView view = SessionViewOf(t, id, before, now);
+        view.status = "deleted";
+        t.sessions.erase(it);
+        if (before.status == kWorking)
+          t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
+        counted.rates = std::move(pass.outcomes);
+        counted.shadow_denied = std::move(pass.shadow_denied);
+        Admitted<SessionView> result{counted, view};
+        after = CommitWithApiCall(
+            t, [&](CommitBatch& b) { b.deleted_sessions.emplace_back(t.id, id); },
+            [this, tp = &t, id, before, result,
+             done = std::move(done)](const absl::Status& st) mutable {
+              if (!st.ok()) {
+                {
+                  absl::MutexLock l(&tp->mu);
+                  tp->sessions[id] = before;
+                  if (before.status == kWorking) tp->used[sessions_meter_] += 1;
+                }
+                return done(st);
+              }
+              done(result);
+            });
+      }
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+void Engine::Heartbeat(const Principal& who, std::string id, Callback<Admitted<SessionView>> done) {
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  counted.allowed = true;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    auto it = t.sessions.find(id);
+    if (it == t.sessions.end()) {
+      after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
+    } else {
+      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
+      if (pass.refused >= 0) {
+        counted = RateDenial(pass);
+        CountApiCallLocked(t, now);
+        after = Later(done, absl::StatusOr<Admitted<SessionView>>(
+                                Admitted<SessionView>{counted, std::nullopt}));
+      } else {
+        ApplyRates(t, pass);
+        SessionState& s = it->second;
+        s.last_heartbeat = now;
+        counted.rates = std::move(pass.outcomes);
+        counted.shadow_denied = std::move(pass.shadow_denied);
+        Admitted<SessionView> result{counted, SessionViewOf(t, id, s, now)};
+        SessionRecord rec = SessionRecordOf(t, id, s);
+        after = CommitWithApiCall(
+            t, [&](CommitBatch& b) { b.sessions.push_back(rec); },
+            [result, done = std::move(done)](const absl::Status& st) mutable {
+              if (!st.ok()) return done(st);
+              done(result);
+            });
+      }
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl::string_view id) {
+  TenantState& t = *who.tenant;
+  Admitted<SessionView> out;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    auto it = t.sessions.find(id);
+    if (it == t.sessions.end()) return NoSession(id);
+    RatePass pass = EvaluateRates(
+        t, who, {{Category::kGeneral, who.key_id}, {Category::kQr, std::string(id)}}, now);
+    CountApiCallLocked(t, now);
+    if (pass.refused >= 0) {
+      out.decision = RateDenial(pass);
+    } else {
+      ApplyRates(t, pass);
+      out.decision.allowed = true;
+      out.decision.rates = std::move(pass.outcomes);
+      out.decision.shadow_denied = std::move(pass.shadow_denied);
+      out.value = SessionViewOf(t, it->first, it->second, now);
+    }
+  }
+  CountDecision(out.decision);
+  return out;
+}
+
+std::vector<SessionView> Engine::ListSessions(const Principal& who) {
+  TenantState& t = *who.tenant;
+  absl::MutexLock lock(&t.mu);
+  const absl::Time now = clock_->Now();
+  Touch(t, now);
+  std::vector<SessionView> out;
+  for (const auto& [id, s] : t.sessions) out.push_back(SessionViewOf(t, id, s, now));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
+  });
+  return out;
+}
+
+absl::StatusOr<SessionView> Engine::GetSession(const Principal& who, absl::string_view id) {
+  TenantState& t = *who.tenant;
+  absl::MutexLock lock(&t.mu);
+  const absl::Time now = clock_->Now();
+  Touch(t, now);
+  auto it = t.sessions.find(id);
+  if (it == t.sessions.end()) return NoSession(id);
+  return SessionViewOf(t, it->first, it->second, now);
+}
+
+void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
+                         Callback<Admitted<GroupView>> done) {
+  if (!IsValidId(id)) {
+    return done(
+        BadRequest("invalid_group_id",
+                   "Group id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
+  }
+  if (name.size() > 200) return done(BadRequest("invalid_name", "name is at most 200 characters."));
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    if (t.groups.contains(id)) {
+      after = Later(done, absl::StatusOr<Admitted<GroupView>>(
+                              Error(absl::StatusCode::kAlreadyExists, "group_exists",
+                                    absl::StrCat("Group \"", id, "\" already exists."))));
+    } else {
+      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
+      Decision d;
+      d.rates = pass.outcomes;
+      d.shadow_denied = pass.shadow_denied;
+      d.meter = meters::kGroupsActive;
+      d.limit = EffectiveLimit(t, groups_meter_);
+      d.requested = 1;
+      if (pass.refused >= 0) {
+        d = RateDenial(pass);
+      } else if (d.limit && t.used[groups_meter_] >= *d.limit) {
+        if (t.plan->shadow[groups_meter_]) {
+          d.shadow_denied.push_back(meters::kGroupsActive);
+        } else {
+          d.reason = DenyReason::kQuotaExceeded;
+          d.rule = meters::kGroupsActive;
+          d.retry_ns = absl::ToInt64Nanoseconds(absl::Minutes(1));
+        }
+      }
+      if (!d.rule.empty()) {
+        counted = d;
+        CountApiCallLocked(t, now);
+        after =
+            Later(done, absl::StatusOr<Admitted<GroupView>>(Admitted<GroupView>{d, std::nullopt}));
+      } else {
+        ApplyRates(t, pass);
+        t.groups[id] = GroupState{name, now};
+        t.used[groups_meter_] += 1;
+        d.allowed = true;
+        d.consumed = 1;
+        d.remaining = d.limit ? *d.limit - std::min(*d.limit, t.used[groups_meter_]) : UINT64_MAX;
+        counted = d;
+        Admitted<GroupView> result{d, GroupView{id, name, now}};
+        GroupRecord rec{t.id, id, name, now};
+        after = CommitWithApiCall(
+            t, [&](CommitBatch& b) { b.groups.push_back(rec); },
+            [this, tp = &t, id, result, done = std::move(done)](const absl::Status& st) mutable {
+              if (!st.ok()) {
+                {
+                  absl::MutexLock l(&tp->mu);
+                  if (tp->groups.erase(id) > 0)
+                    tp->used[groups_meter_] -= std::min<uint64_t>(1, tp->used[groups_meter_]);
+                }
+                return done(st);
+              }
+              done(result);
+            });
+      }
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted<GroupView>> done) {
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  counted.allowed = true;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    auto it = t.groups.find(id);
+    if (it == t.groups.end()) {
+      after = Later(done, absl::StatusOr<Admitted<GroupView>>(NoGroup(id)));
+    } else {
+      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
+      if (pass.refused >= 0) {
+        counted = RateDenial(pass);
+        CountApiCallLocked(t, now);
+        after = Later(
+            done, absl::StatusOr<Admitted<GroupView>>(Admitted<GroupView>{counted, std::nullopt}));
+      } else {
+        ApplyRates(t, pass);
+        const GroupState before = it->second;
+        t.groups.erase(it);
+        t.used[groups_meter_] -= std::min<uint64_t>(1, t.used[groups_meter_]);
+        counted.rates = std::move(pass.outcomes);
+        counted.shadow_denied = std::move(pass.shadow_denied);
+        Admitted<GroupView> result{counted, GroupView{id, before.name, before.created_at}};
+        after = CommitWithApiCall(
+            t, [&](CommitBatch& b) { b.deleted_groups.emplace_back(t.id, id); },
+            [this, tp = &t, id, before, result,
+             done = std::move(done)](const absl::Status& st) mutable {
+              if (!st.ok()) {
+                {
+                  absl::MutexLock l(&tp->mu);
+                  if (tp->groups.emplace(id, before).second) tp->used[groups_meter_] += 1;
+                }
+                return done(st);
+              }
+              done(result);
+            });
+      }
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+std::vector<GroupView> Engine::ListGroups(const Principal& who) {
+  TenantState& t = *who.tenant;
+  absl::MutexLock lock(&t.mu);
+  std::vector<GroupView> out;
+  for (const auto& [id, g] : t.groups) out.push_back(GroupView{id, g.name, g.created_at});
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
+  });
+  return out;
+}
+
+void Engine::SetSubscribers(const Principal& who, uint64_t count, Callback<Decision> done) {
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision counted;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
+    Decision d;
+    d.rates = pass.outcomes;
+    d.shadow_denied = pass.shadow_denied;
+    d.meter = meters::kSubscribers;
+    d.limit = EffectiveLimit(t, subscribers_meter_);
+    d.requested = count;
+    const uint64_t before = t.used[subscribers_meter_];
+    if (pass.refused >= 0) {
+      d = RateDenial(pass);
+    } else if (d.limit && count > *d.limit && count > before) {
+      if (t.plan->shadow[subscribers_meter_]) {
+        d.shadow_denied.push_back(meters::kSubscribers);
+      } else {
+        d.reason = DenyReason::kQuotaExceeded;
+        d.rule = meters::kSubscribers;
+        d.remaining = *d.limit > before ? *d.limit - before : 0;
+        d.retry_ns = absl::ToInt64Nanoseconds(absl::Minutes(1));
+      }
+    }
+    if (!d.rule.empty()) {
+      counted = d;
+      CountApiCallLocked(t, now);
+      after = Later(done, absl::StatusOr<Decision>(d));
+    } else {
+      ApplyRates(t, pass);
+      t.used[subscribers_meter_] = count;
+      d.allowed = true;
+      d.consumed = count;
+      d.remaining = d.limit ? (*d.limit > count ? *d.limit - count : 0) : UINT64_MAX;
+      counted = d;
+      GaugeRecord rec{t.id, std::string(meters::kSubscribers), count};
+      after = CommitWithApiCall(
+          t, [&](CommitBatch& b) { b.gauges.push_back(rec); },
+          [this, tp = &t, before, count, d,
+           done = std::move(done)](const absl::Status& st) mutable {
+            if (!st.ok()) {
+              {
+                absl::MutexLock l(&tp->mu);
+                if (tp->used[subscribers_meter_] == count) tp->used[subscribers_meter_] = before;
+              }
+              return done(st);
+            }
+            done(d);
+          });
+    }
+  }
+  CountDecision(counted);
+  if (after) after();
+}
+
+absl::StatusOr<std::vector<EventRecord>> Engine::Events(const Principal& who, size_t limit) {
+  auto rows = store_->Events(who.tenant->id, limit);
+  if (!rows.ok()) return StoreUnavailable("Events");
+  return rows;
+}
+
+}  // namespace quotum::engine

@@ -1,0 +1,30 @@
+#include "quotum/ratelimit/rules.h"
+
+namespace quotum::ratelimit {
+
+const char* CategoryName(Category c) {
+  switch (c) {
+    case Category::kGeneral:
+      return "general";
+    case Category::kMessages:
+      return "messages";
+    case Category::kSessions:
+      return "sessions";
+    case Category::kQr:
+      return "qr";
+  }
+  return "general";
+}
+
+RuleSet RuleSet::Defaults() {
+  constexpr int64_t kSecond = 1'000'000'000;
+  RuleSet s;
+  s[Category::kGeneral].window_ns = 60 * kSecond;
+  s[Category::kMessages].window_ns = 60 * kSecond;
+  s[Category::kSessions].window_ns = 3600 * kSecond;
+  s[Category::kQr].window_ns = 5 * kSecond;
+  s[Category::kQr].limit = 1;
+  return s;
+}
+
+}  // namespace quotum::ratelimit

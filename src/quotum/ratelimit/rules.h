@@ -1,0 +1,43 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+
+#include "quotum/ratelimit/limiter.h"
+
+namespace quotum::ratelimit {
+
+/// The short-window rule categories of SPEC §2 "Rate limits".
+enum class Category : uint8_t {
+  kGeneral = 0,   ///< requests per API key, every route
+  kMessages = 1,  ///< messages per session
+  kSessions = 2,  ///< session creations per API key
+  kQr = 3,        ///< QR polls per session
+};
+inline constexpr int kCategoryCount = 4;
+
+/// "general", "messages", "sessions", "qr".
+const char* CategoryName(Category c);
+
+/// How one category is limited. The unit count per window comes from the
+/// tenant's rate-limit profile or the key's custom limits, unless `limit` fixes it.
+struct RuleSpec {
+  Algorithm algorithm = Algorithm::kSlidingWindow;
+  int64_t window_ns = 60'000'000'000;
+  std::optional<uint64_t> limit;
+  /// Decide and record, never deny.
+  bool shadow = false;
+};
+
+/// One spec per category, indexed by Category.
+struct RuleSet {
+  std::array<RuleSpec, kCategoryCount> rules;
+
+  /// SPEC defaults: general and messages per minute, sessions per hour, qr 1 per 5 s.
+  static RuleSet Defaults();
+  const RuleSpec& operator[](Category c) const { return rules[static_cast<int>(c)]; }
+  RuleSpec& operator[](Category c) { return rules[static_cast<int>(c)]; }
+};
+
+}  // namespace quotum::ratelimit
