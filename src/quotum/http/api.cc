@@ -41,7 +41,8 @@ Api::Api(engine::Engine* engine, Options options)
 
   Route(verb::post, "/api/v2/quota/check", Access::kTenantDecides, &Api::QuotaCheck);
   Route(verb::post, "/api/v2/quota/consume", Access::kTenantDecides, &Api::QuotaConsume);
-  Route(verb::post, "/api/v2/events", Access::kTenantDecides, &Api::Events);
+  // A batch is admitted by the general rule once; then each event is decided alone.
+  Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events);
   Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
   Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
   Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);

@@ -117,7 +117,7 @@ void Api::Events(Call& c) {
     reqs[i].at = *at;
     reqs[i].idempotency_key = key->value_or("");
     reqs[i].operation = "events";
-    reqs[i].count_api_call = (i == 0);
+    reqs[i].count_api_call = false;  // the router already charged this request
   }
   struct Join {
     std::vector<boost::json::object> results;
