@@ -6,6 +6,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libssl-dev libtomlplusplus-dev libabsl-dev libcli11-dev
   libgtest-dev libgmock-dev
+  prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

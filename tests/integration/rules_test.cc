@@ -268,7 +268,8 @@ TEST_F(RulesHttpTest, ShadowModeAdmitsAndSaysSo) {
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 3u);
   auto metrics = c.Get("/metrics");
   ASSERT_EQ(metrics.status, 200);
-  EXPECT_NE(metrics.body.find("quotum_decisions_shadow_denied_total{rule=\"messages_sent\"} 2"),
+  EXPECT_NE(metrics.body.find("quotum_decisions_total{meter=\"messages_sent\",outcome=\"shadow_"
+                              "denied\",rule=\"messages_sent\"} 2"),
             std::string::npos)
       << metrics.body;
 }

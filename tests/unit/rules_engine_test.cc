@@ -281,10 +281,13 @@ TEST_F(RulesTest, ShadowModeDecidesRecordsAndNeverDenies) {
   EXPECT_EQ(d->shadow_denied, (std::vector<std::string>{"warmup", "messages_sent"}));
   EXPECT_EQ(d->overage, 1u);
   EXPECT_EQ(Used(p, "messages_sent"), 2u);
-  auto counters = engine_->decision_counters();
-  EXPECT_EQ(counters.shadow_denied["messages_sent"], 1u);
-  EXPECT_EQ(counters.shadow_denied["sessions_active"], 1u);
-  EXPECT_TRUE(counters.denied.empty());
+  const auto& decisions = engine_->stats().decisions;
+  EXPECT_EQ(decisions.Value({"messages_sent", "shadow_denied", "messages_sent"}), 1u);
+  EXPECT_EQ(decisions.Value({"messages_sent", "shadow_denied", "warmup"}), 1u);
+  EXPECT_EQ(decisions.Value({"sessions_active", "shadow_denied", "sessions_active"}), 1u);
+  std::string text;
+  decisions.Render(text);
+  EXPECT_EQ(text.find("outcome=\"denied\""), std::string::npos) << text;
 }
 
 TEST_F(RulesTest, ShadowGeneralRule) {
@@ -295,7 +298,8 @@ TEST_F(RulesTest, ShadowGeneralRule) {
   Decision d = engine_->Admit(p);
   EXPECT_TRUE(d.allowed);
   EXPECT_EQ(d.shadow_denied, std::vector<std::string>{"general"});
-  EXPECT_EQ(engine_->decision_counters().shadow_denied["general"], 1u);
+  EXPECT_EQ(engine_->stats().decisions.Value({"none", "shadow_denied", "general"}), 1u);
+  EXPECT_EQ(engine_->stats().decisions.Value({"none", "allowed", "none"}), 51u);
 }
 
 TEST_F(RulesTest, CustomKeyLimitsApplyAtOnceAndPersist) {

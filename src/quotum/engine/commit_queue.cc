@@ -1,12 +1,19 @@
 #include "quotum/engine/commit_queue.h"
 
+#include <chrono>
 #include <utility>
 
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
 
-CommitQueue::CommitQueue(Store* store) : store_(store) {}
+CommitQueue::CommitQueue(Store* store, Observer observer)
+    : store_(store), observer_(std::move(observer)) {}
+
+size_t CommitQueue::pending() const {
+  absl::MutexLock lock(&mu_);
+  return waiting_.size();
+}
 
 CommitQueue::~CommitQueue() { Stop(); }
 
@@ -58,7 +65,13 @@ void CommitQueue::Run() {
       pending_ = CommitBatch();
       done.swap(waiting_);
     }
+    const auto started = std::chrono::steady_clock::now();
     absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
+    if (observer_) {
+      observer_(done.size(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                status.ok());
+    }
     if (!status.ok()) {
       status = Error(absl::StatusCode::kUnavailable, "store_unavailable",
                      "The store could not commit this request; nothing was recorded. Retry.");

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -27,7 +28,11 @@ class CommitQueue {
     uint64_t last_batch = 0;
   };
 
-  explicit CommitQueue(Store* store);
+  /// Called on the writer thread after each commit: requests in it, its
+  /// latency in seconds, and whether it succeeded.
+  using Observer = std::function<void(size_t requests, double seconds, bool ok)>;
+
+  explicit CommitQueue(Store* store, Observer observer = {});
   ~CommitQueue();
 
   /// Starts the writer thread.
@@ -42,11 +47,14 @@ class CommitQueue {
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
 
   Stats stats() const;
+  /// Requests waiting for the next commit.
+  size_t pending() const;
 
  private:
   void Run();
 
   Store* store_;
+  Observer observer_;
   mutable absl::Mutex mu_;
   CommitBatch pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);

@@ -15,7 +15,14 @@ uint64_t StableHash(absl::string_view data) {
 }
 
 Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
-    : opts_(std::move(options)), store_(store), clock_(clock), queue_(store) {
+    : opts_(std::move(options)),
+      store_(store),
+      clock_(clock),
+      queue_(store, [this](size_t requests, double seconds, bool ok) {
+        stats_.commit_seconds.Observe({}, seconds);
+        stats_.commit_batch.Observe({}, static_cast<double>(requests));
+        if (!ok) stats_.commit_failures.Add({});
+      }) {
   const Catalog& cat = *opts_.catalog;
   api_calls_meter_ = *cat.FindMeter(meters::kApiCalls);
   messages_sent_meter_ = *cat.FindMeter(meters::kMessagesSent);

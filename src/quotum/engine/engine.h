@@ -18,6 +18,7 @@
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/commit_queue.h"
 #include "quotum/engine/decision.h"
+#include "quotum/engine/engine_stats.h"
 #include "quotum/engine/store.h"
 #include "quotum/engine/tenant_state.h"
 
@@ -103,12 +104,6 @@ struct KeyLimitsView {
   std::string profile;
   uint64_t general = 0, messages = 0, sessions = 0;
   KeyRateLimits custom;
-};
-
-/// Counts of refusals and shadow-mode would-be refusals, by rule.
-struct DecisionCounters {
-  std::map<std::string, uint64_t> denied;
-  std::map<std::string, uint64_t> shadow_denied;
 };
 
 struct TenantSpec {
@@ -242,7 +237,9 @@ class Engine {
 
   /// OK when the store accepts writes.
   absl::Status Ready() const;
-  DecisionCounters decision_counters() const;
+  const EngineStats& stats() const { return stats_; }
+  /// Requests waiting for the next group commit.
+  size_t commit_queue_depth() const { return queue_.pending(); }
 
  private:
   struct KeyEntry {
@@ -309,6 +306,7 @@ class Engine {
   EngineOptions opts_;
   Store* store_;
   const Clock* clock_;
+  EngineStats stats_;
   CommitQueue queue_;
   MeterId api_calls_meter_ = 0;
   MeterId messages_sent_meter_ = 0;
@@ -324,9 +322,6 @@ class Engine {
   std::vector<std::unique_ptr<TenantState>> retired_ ABSL_GUARDED_BY(registry_mu_);
   absl::flat_hash_map<std::string, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
   absl::flat_hash_map<std::string, std::string> hash_by_key_id_ ABSL_GUARDED_BY(registry_mu_);
-
-  mutable absl::Mutex counters_mu_;
-  DecisionCounters counters_ ABSL_GUARDED_BY(counters_mu_);
 };
 
 /// Stable 64-bit FNV-1a hash (the idempotency fingerprint survives restarts).

@@ -77,15 +77,13 @@ Decision Engine::RateDenial(const RatePass& pass) {
 }
 
 void Engine::CountDecision(const Decision& d) {
-  if (d.allowed && d.shadow_denied.empty()) return;
-  absl::MutexLock lock(&counters_mu_);
-  if (!d.allowed) counters_.denied[d.rule]++;
-  for (const auto& r : d.shadow_denied) counters_.shadow_denied[r]++;
-}
-
-DecisionCounters Engine::decision_counters() const {
-  absl::MutexLock lock(&counters_mu_);
-  return counters_;
+  const std::string meter = d.meter.empty() ? "none" : d.meter;
+  if (d.allowed) {
+    stats_.decisions.Add({meter, "allowed", "none"});
+  } else {
+    stats_.decisions.Add({meter, "denied", d.rule});
+  }
+  for (const auto& r : d.shadow_denied) stats_.decisions.Add({meter, "shadow_denied", r});
 }
 
 Decision Engine::Admit(const Principal& who) {

@@ -83,6 +83,7 @@ void Engine::ExpireLeases(TenantState& t, absl::Time now) {
     s.updated_at = now;
     t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
     changed.push_back(SessionRecordOf(t, id, s));
+    stats_.lease_expiries.Add({});
     events.push_back(
         EventRecord{t.id, "session.lease_expired", id,
                     absl::StrCat("no heartbeat since ", FormatRfc3339(s.last_heartbeat),

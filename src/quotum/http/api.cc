@@ -1,6 +1,7 @@
 #include "quotum/http/api.h"
 
 #include <boost/url/parse.hpp>
+#include <chrono>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -88,6 +89,15 @@ void Api::Handle(const Request& req, Respond respond) {
   }
   std::string path = target->path();
   auto match = router_.Find(req.method(), path);
+  // Count and time every answer by route pattern (bounded label values).
+  respond = [this, route = match.route ? match.route->pattern : std::string("unmatched"),
+             started = std::chrono::steady_clock::now(),
+             inner = std::move(respond)](Reply r) mutable {
+    stats_.requests.Add({route, std::to_string(r.status)});
+    stats_.duration.Observe(
+        {route}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    inner(std::move(r));
+  };
   if (!match.route) {
     if (!match.allow.empty()) {
       Reply r = ErrorReply(405, "method_not_allowed",
@@ -151,39 +161,20 @@ void Api::Readyz(Call& c) {
 }
 
 void Api::Metrics(Call& c) {
-  const engine::DecisionCounters counters = engine_->decision_counters();
+  const engine::EngineStats& es = engine_->stats();
   const engine::CommitQueue::Stats commits = engine_->commit_stats();
   std::string out;
-  out +=
-      "# HELP quotum_decisions_denied_total Requests refused, by the rule that refused them.\n"
-      "# TYPE quotum_decisions_denied_total counter\n";
-  for (const auto& [rule, n] : counters.denied) {
-    out += Cat("quotum_decisions_denied_total{rule=\"", rule, "\"} ", n, "\n");
-  }
-  out +=
-      "# HELP quotum_decisions_shadow_denied_total Requests a shadow-mode rule would have "
-      "refused.\n"
-      "# TYPE quotum_decisions_shadow_denied_total counter\n";
-  for (const auto& [rule, n] : counters.shadow_denied) {
-    out += Cat("quotum_decisions_shadow_denied_total{rule=\"", rule, "\"} ", n, "\n");
-  }
-  out +=
-      Cat("# HELP quotum_store_commits_total Group commits run by the writer.\n"
-          "# TYPE quotum_store_commits_total counter\n"
-          "quotum_store_commits_total ",
-          commits.commits, "\n",
-          "# HELP quotum_store_commit_failures_total Group commits that failed (answered 503).\n"
-          "# TYPE quotum_store_commit_failures_total counter\n"
-          "quotum_store_commit_failures_total ",
-          commits.failures, "\n",
-          "# HELP quotum_store_committed_items_total Requests completed by group commits.\n"
-          "# TYPE quotum_store_committed_items_total counter\n"
-          "quotum_store_committed_items_total ",
-          commits.items, "\n",
-          "# HELP quotum_store_last_batch_items Requests in the latest group commit.\n"
-          "# TYPE quotum_store_last_batch_items gauge\n"
-          "quotum_store_last_batch_items ",
-          commits.last_batch, "\n");
+  stats_.requests.Render(out);
+  stats_.duration.Render(out);
+  es.decisions.Render(out);
+  es.commit_seconds.Render(out);
+  es.commit_batch.Render(out);
+  es.commit_failures.Render(out);
+  es.lease_expiries.Render(out);
+  obs::RenderGauge(out, "quotum_store_commits", "Group commits run since start.",
+                   static_cast<double>(commits.commits));
+  obs::RenderGauge(out, "quotum_commit_queue_depth", "Requests waiting for the next group commit.",
+                   static_cast<double>(engine_->commit_queue_depth()));
   Reply r;
   r.status = 200;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

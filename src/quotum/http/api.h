@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quotum/engine/engine.h"
+#include "quotum/http/http_stats.h"
 #include "quotum/http/reply.h"
 #include "quotum/http/router.h"
 #include "quotum/http/server.h"
@@ -92,6 +93,7 @@ class Api {
   Options opts_;
   std::string admin_key_hash_;
   Router<void (Api::*)(Call&)> router_;
+  HttpStats stats_;
 };
 
 /// The API key of a request: "Authorization: Bearer <key>" or "X-API-Key".
