@@ -29,6 +29,10 @@ Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
   sessions_meter_ = *cat.FindMeter(meters::kSessionsActive);
   groups_meter_ = *cat.FindMeter(meters::kGroupsActive);
   subscribers_meter_ = *cat.FindMeter(meters::kSubscribers);
+  for (const MeterDef& m : cat.meters) {
+    allowed_counters_.push_back(stats_.decisions.Child({m.name, "allowed", "none"}));
+  }
+  allowed_counters_.push_back(stats_.decisions.Child({"none", "allowed", "none"}));
 }
 
 Engine::~Engine() { Stop(); }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -259,7 +260,8 @@ class Engine {
   /// Short-window rules evaluated but not yet applied.
   struct RatePass {
     std::vector<RateOutcome> outcomes;
-    std::vector<std::pair<std::string, ratelimit::State>> updates;
+    /// (category, subject, next state) for every rule to charge.
+    std::vector<std::tuple<ratelimit::Category, std::string, ratelimit::State>> updates;
     int refused = -1;  ///< index of the first non-shadow denial
     std::vector<std::string> shadow_denied;
   };
@@ -270,7 +272,8 @@ class Engine {
   static void ApplyRates(TenantState& t, RatePass& pass) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// A denial decision for the first refused rule of `pass`.
   Decision RateDenial(const RatePass& pass);
-  void CountDecision(const Decision& d);
+  /// Counts a decision in the stats; `meter` saves a lookup when the caller has it.
+  void CountDecision(const Decision& d, std::optional<MeterId> meter = std::nullopt);
   /// Stops counting working sessions whose lease ran out (records an event).
   void ExpireLeases(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   SessionView SessionViewOf(const TenantState& t, const std::string& id, const SessionState& s,
@@ -313,6 +316,8 @@ class Engine {
   MeterId sessions_meter_ = 0;
   MeterId groups_meter_ = 0;
   MeterId subscribers_meter_ = 0;
+  /// Per MeterId (last: no meter): the "allowed" decisions counter.
+  std::vector<std::atomic<uint64_t>*> allowed_counters_;
 
   mutable absl::Mutex registry_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_

@@ -62,7 +62,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
     return [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); };
   };
   const absl::Time now = clock_->Now();
-  const uint64_t fingerprint = FingerprintOf(req);
+  const uint64_t fingerprint = req.idempotency_key.empty() || req.dry_run ? 0 : FingerprintOf(req);
   Touch(t, now);
   const absl::Time at = req.at.value_or(now);
   if (at < t.period.start || at > now + opts_.max_clock_skew) {
@@ -208,7 +208,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   }
   d.allowed = d.reason == DenyReason::kNone;
   d.remaining = q.remaining;
-  CountDecision(d);
+  CountDecision(d, m);
   if (req.dry_run) {
     // A check reports what would be admitted and what is left now; it charges
     // no quota and remembers nothing. When it passes, its general rule and

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 #include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
 #include "quotum/ratelimit/limiter.h"
+#include "quotum/ratelimit/rules.h"
 
 namespace quotum::engine {
 
@@ -71,9 +73,10 @@ struct TenantState {
   absl::flat_hash_map<std::string, GroupState> groups ABSL_GUARDED_BY(mu);
   /// Earliest instant a working session's lease can expire (InfiniteFuture if none).
   absl::Time next_lease_expiry ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
-  /// Short-window limiter state by "<category>/<key id or session id>". In
-  /// memory only: a restart starts every window afresh.
-  absl::flat_hash_map<std::string, ratelimit::State> rate_state ABSL_GUARDED_BY(mu);
+  /// Short-window limiter state per category (index), by key id or session id.
+  /// In memory only: a restart starts every window afresh.
+  std::array<absl::flat_hash_map<std::string, ratelimit::State>, ratelimit::kCategoryCount>
+      rate_state ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace quotum::engine

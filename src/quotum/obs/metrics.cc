@@ -64,6 +64,13 @@ void CounterFamily::Add(const std::vector<std::string>& values, uint64_t n) {
   child->fetch_add(n, std::memory_order_relaxed);
 }
 
+std::atomic<uint64_t>* CounterFamily::Child(const std::vector<std::string>& values) {
+  absl::MutexLock lock(&mu_);
+  auto& child = children_[Key(values)];
+  if (!child) child = std::make_unique<std::atomic<uint64_t>>(0);
+  return child.get();
+}
+
 uint64_t CounterFamily::Value(const std::vector<std::string>& values) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = children_.find(Key(values));

@@ -21,6 +21,10 @@ class CounterFamily {
 
   /// Adds `n` to the child with these label values (in label-name order).
   void Add(const std::vector<std::string>& values, uint64_t n = 1);
+  /// The child's counter, created if needed. Children are never removed, so
+  /// the pointer stays valid for the family's life: hot paths keep it and
+  /// increment it directly (relaxed) without a lookup.
+  std::atomic<uint64_t>* Child(const std::vector<std::string>& values);
   uint64_t Value(const std::vector<std::string>& values) const;
   /// Appends the family in Prometheus text format.
   void Render(std::string& out) const;
