@@ -17,35 +17,60 @@ namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+// One connection. Everything runs on the connection's strand; at most one
+// request is in flight per connection (no pipelining), so the engine's
+// completion is the only other party and it posts back to the strand.
 class Server::Session : public std::enable_shared_from_this<Server::Session> {
  public:
-  Session(tcp::socket socket, Server& server) : stream_(std::move(socket)), server_(server) {}
+  using Executor = net::strand<net::io_context::executor_type>;
+  using Socket = net::basic_stream_socket<tcp, Executor>;
+
+  Session(Socket socket, Server& server)
+      : socket_(std::move(socket)), idle_timer_(socket_.get_executor()), server_(server) {}
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->Read(); });
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      self->ArmIdleTimer();
+      self->Read();
+    });
   }
 
  private:
+  static constexpr std::chrono::seconds kIdleLimit{60};
+
+  // One timer per connection, checked every 30 s, instead of one per operation.
+  void ArmIdleTimer() {
+    idle_timer_.expires_after(std::chrono::seconds(30));
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || !self->socket_.is_open()) return;
+      if (!self->busy_ && std::chrono::steady_clock::now() - self->last_activity_ > kIdleLimit) {
+        return self->Close();
+      }
+      self->ArmIdleTimer();
+    });
+  }
+
   void Read() {
     parser_.emplace();
     parser_->body_limit(server_.opts_.max_body_bytes);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(std::chrono::seconds(60));
+    last_activity_ = std::chrono::steady_clock::now();
     bhttp::async_read(
-        stream_, buffer_, *parser_,
+        socket_, buffer_, *parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::bad_descriptor) {
       return Close();
     }
     if (ec == bhttp::error::body_limit) {
       keep_alive_ = false;
-      return Write(ErrorReply(
-          413, "payload_too_large",
-          Cat("Request body exceeds the limit of ", server_.opts_.max_body_bytes, " bytes.")));
+      return Write(ErrorReply(413, "payload_too_large",
+                              absl::StrCat("Request body exceeds the limit of ",
+                                           server_.opts_.max_body_bytes, " bytes.")));
     }
     if (ec == bhttp::error::header_limit) {
       keep_alive_ = false;
@@ -58,9 +83,10 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
     req_ = parser_->release();
     keep_alive_ = req_.keep_alive() && !server_.draining_.load();
     version_ = req_.version();
+    busy_ = true;
     server_.in_flight_.fetch_add(1);
     server_.handler_(req_, [self = shared_from_this()](Reply r) mutable {
-      net::post(self->stream_.get_executor(),
+      net::post(self->socket_.get_executor(),
                 [self, r = std::move(r)]() mutable { self->Finish(std::move(r)); });
     });
   }
@@ -70,39 +96,54 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
     Write(std::move(r));
   }
 
+  // Formats the whole response into one buffer and writes it with one call.
   void Write(Reply r) {
-    res_ = {};
-    res_.version(version_);
-    res_.result(r.status);
-    res_.set(bhttp::field::server, "quotum");
-    res_.set(bhttp::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res_.insert(k, v);
-    res_.body() = std::move(r.body);
-    res_.keep_alive(keep_alive_);
-    res_.prepare_payload();
-    bhttp::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (self->counted_) {
-        self->counted_ = false;
-        self->server_.in_flight_.fetch_sub(1);
-      }
-      if (ec || !self->keep_alive_) return self->Close();
-      self->Read();
-    });
+    out_.clear();
+    const auto status = static_cast<bhttp::status>(r.status);
+    absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
+                    ToAbsl(std::string_view(bhttp::obsolete_reason(status))),
+                    "\r\nServer: quotum\r\n", "Content-Type: ", r.content_type,
+                    "\r\nContent-Length: ", r.body.size(), "\r\n");
+    for (const auto& [k, v] : r.headers) absl::StrAppend(&out_, k, ": ", v, "\r\n");
+    if (!keep_alive_) {
+      out_ += "Connection: close\r\n";
+    } else if (version_ == 10) {
+      out_ += "Connection: keep-alive\r\n";
+    }
+    out_ += "\r\n";
+    out_ += r.body;
+    net::async_write(socket_, net::buffer(out_),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (self->counted_) {
+                         self->counted_ = false;
+                         self->server_.in_flight_.fetch_sub(1);
+                       }
+                       self->busy_ = false;
+                       if (ec || !self->keep_alive_) return self->Close();
+                       self->Read();
+                     });
   }
 
   void Close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    idle_timer_.cancel();
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_.close(ec);
   }
 
-  beast::tcp_stream stream_;
+  Socket socket_;
+  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>,
+                            Executor>
+      idle_timer_;
   Server& server_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
-  bhttp::response<bhttp::string_body> res_;
+  std::string out_;
+  std::chrono::steady_clock::time_point last_activity_;
   bool keep_alive_ = true;
   bool counted_ = false;
+  bool busy_ = false;
   unsigned version_ = 11;
 };
 
@@ -139,14 +180,15 @@ absl::StatusOr<std::string> Server::Listen() {
 }
 
 void Server::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket s) {
-    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(s), *this)->Start();
-    }
-    Accept();
-  });
+  acceptor_.async_accept(net::make_strand(ioc_.get_executor()),
+                         [this](beast::error_code ec, Session::Socket s) {
+                           if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+                           if (!ec) {
+                             s.set_option(tcp::no_delay(true), ec);
+                             std::make_shared<Session>(std::move(s), *this)->Start();
+                           }
+                           Accept();
+                         });
 }
 
 void Server::Run() {

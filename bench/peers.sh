@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Peer benchmark, one run, loopback only. Measures with the same wrk settings
+# (2 threads, 64 connections, DURATION seconds, ROUNDS rounds, medians):
+#   quotum   POST /api/v2/quota/consume, embedded SQLite, durability "process"
+#   quotum-fsync  the same with durability "fsync"
+#   nginx    limit_req keyed on Authorization, constant JSON (the HTTP floor)
+#   express  Express + rate-limiter-flexible (memory store), one node process
+# then Redis EVAL of the equivalent check-and-increment Lua script with
+# redis-benchmark (50 clients, unpipelined and -P 16), and Quotum's p99 at half
+# its measured max rate. Prints a Markdown table with ratios to nginx.
+#   DURATION=10 ROUNDS=3 bench/peers.sh
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DURATION="${DURATION:-10}"
+ROUNDS="${ROUNDS:-3}"
+THREADS=2
+CONNS=64
+WORK="$(mktemp -d /tmp/quotum-peers.XXXXXX)"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+need=()
+for p in wrk nginx-light redis-server redis-tools; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if ((${#need[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian's nginx and redis packages may start system services; keep them out of the way.
+service nginx stop >/dev/null 2>&1 || true
+service redis-server stop >/dev/null 2>&1 || true
+
+"$ROOT/scripts/install-deps.sh"
+(cd "$ROOT" && cmake --preset release -DBUILD_TESTING=OFF >/dev/null &&
+  cmake --build --preset release --target quotum >/dev/null)
+(cd "$ROOT/bench/peers/node" && npm install --no-audit --no-fund --silent >/dev/null)
+
+wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
+
+start_quotum() {  # $1 port, $2 durability
+  local dir="$WORK/quotum-$2"
+  mkdir -p "$dir"
+  sed "s/^durability = \"process\"/durability = \"$2\"/" "$ROOT/examples/quotum.toml" > "$dir/quotum.toml"
+  "$ROOT/build/release/apps/quotum/quotum" serve --config "$dir/quotum.toml" --listen "127.0.0.1:$1" \
+    --data-dir "$dir/data" --admin-key bench-admin > "$dir/out.log" 2>&1 &
+  PIDS+=($!)
+  wait_port "$1"
+  local created
+  created=$(curl -s -X POST "http://127.0.0.1:$1/admin/tenants" -H "X-API-Key: bench-admin" \
+    -d '{"id":"bench","plan":"enterprise"}')
+  KEY=$(echo "$created" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+  local key_id
+  key_id=$(echo "$created" | sed -E 's/.*"key_id":"([^"]+)".*/\1/')
+  # The quota path is under test, not the general rule: raise the key's limits.
+  curl -s -o /dev/null -X PUT "http://127.0.0.1:$1/admin/api-keys/$key_id/rate-limits" \
+    -H "X-API-Key: bench-admin" -d '{"general":1000000000}'
+}
+
+to_ms() {  # wrk latency like 812.00us, 1.23ms, 1.01s
+  awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+    else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# run_wrk NAME URL: ROUNDS rounds; sets RPS, P50, P99 (medians) and BAD (non-2xx total).
+run_wrk() {
+  local name=$1 url=$2 rps=() p50=() p99=()
+  BAD=0
+  for r in $(seq 1 "$ROUNDS"); do
+    QUOTUM_BENCH_KEY="$KEY" wrk -t$THREADS -c$CONNS -d"${DURATION}s" --latency \
+      -s "$ROOT/bench/peers/post.lua" "$url" > "$WORK/$name-$r.txt" 2>&1
+    rps+=("$(awk '/^Requests\/sec/ { print $2 }' "$WORK/$name-$r.txt")")
+    p50+=("$(to_ms "$(awk '$1 == "50%" { print $2 }' "$WORK/$name-$r.txt")")")
+    p99+=("$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/$name-$r.txt")")")
+    BAD=$((BAD + $(awk '/Non-2xx/ { n = $5 } END { print n + 0 }' "$WORK/$name-$r.txt")))
+  done
+  RPS=$(printf '%s\n' "${rps[@]}" | median)
+  P50=$(printf '%s\n' "${p50[@]}" | median)
+  P99=$(printf '%s\n' "${p99[@]}" | median)
+  echo "$name: rps ${rps[*]} -> $RPS; p50 $P50 ms; p99 $P99 ms; non-2xx $BAD" >&2
+}
+
+declare -A R50 R99 RR NB
+measure() { run_wrk "$1" "$2"; RR[$1]=$RPS; R50[$1]=$P50; R99[$1]=$P99; NB[$1]=$BAD; }
+
+start_quotum 18801 process
+QKEY=$KEY
+measure quotum "http://127.0.0.1:18801/api/v2/quota/consume"
+
+# Quotum at half its max rate: 64 connections, each paced.
+HALF=$(awk -v r="${RR[quotum]}" 'BEGIN { printf "%d", r / 2 }')
+DELAY=$(awk -v r="$HALF" -v c=$CONNS 'BEGIN { d = c * 1000 / r; printf "%d", (d < 1) ? 1 : d + 0.5 }')
+QUOTUM_BENCH_KEY="$QKEY" QUOTUM_BENCH_DELAY_MS=$DELAY wrk -t$THREADS -c$CONNS -d"${DURATION}s" \
+  --latency -s "$ROOT/bench/peers/paced.lua" "http://127.0.0.1:18801/api/v2/quota/consume" \
+  > "$WORK/quotum-half.txt" 2>&1
+HALF_RPS=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/quotum-half.txt")
+HALF_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$WORK/quotum-half.txt")")
+HALF_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/quotum-half.txt")")
+echo "quotum at half load: target $HALF/s (delay ${DELAY} ms), got $HALF_RPS/s, p99 $HALF_P99 ms" >&2
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+start_quotum 18802 fsync
+measure quotum-fsync "http://127.0.0.1:18802/api/v2/quota/consume"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+mkdir -p "$WORK/nginx"
+sed -e "s#@PORT@#18804#" -e "s#@DIR@#$WORK/nginx#" "$ROOT/bench/peers/nginx.conf.in" > "$WORK/nginx/nginx.conf"
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/start.log" &
+PIDS+=($!)
+wait_port 18804
+KEY=$QKEY
+measure nginx "http://127.0.0.1:18804/api/v2/quota/consume"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+node "$ROOT/bench/peers/node/server.js" 18803 > "$WORK/express.log" 2>&1 &
+PIDS+=($!)
+wait_port 18803
+measure express "http://127.0.0.1:18803/api/v2/quota/consume"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+redis-server --port 18805 --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
+  > "$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_port 18805
+SCRIPT=$(cat "$ROOT/bench/peers/check_and_incr.lua")
+REDIS_N=$((DURATION * 100000))
+redis_eval() {  # $1 pipeline; prints "rps p50 p99" (median of ROUNDS)
+  local rps=() p50=() p99=()
+  for r in $(seq 1 "$ROUNDS"); do
+    local line
+    line=$(redis-benchmark -h 127.0.0.1 -p 18805 -c 50 -n "$REDIS_N" -P "$1" --csv \
+      EVAL "$SCRIPT" 1 "quota:{bench}:messages_sent" 1000000000000 1 | tail -1 | tr -d '"')
+    # The test name (the script) contains commas: count fields from the end.
+    rps+=("$(echo "$line" | awk -F, '{ print $(NF - 6) }')")
+    p50+=("$(echo "$line" | awk -F, '{ print $(NF - 3) }')")
+    p99+=("$(echo "$line" | awk -F, '{ print $(NF - 1) }')")
+  done
+  echo "$(printf '%s\n' "${rps[@]}" | median) $(printf '%s\n' "${p50[@]}" | median) $(printf '%s\n' "${p99[@]}" | median)"
+}
+read -r RE_RPS RE_P50 RE_P99 < <(redis_eval 1)
+read -r RP_RPS RP_P50 RP_P99 < <(redis_eval 16)
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+NG=${RR[nginx]}
+{
+  echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "wrk -t$THREADS -c$CONNS -d${DURATION}s, $ROUNDS rounds, medians; redis-benchmark -c 50 -n $REDIS_N, $ROUNDS rounds"
+  echo
+  echo "| peer | requests/s | p50 ms | p99 ms | ratio to nginx | non-2xx |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for n in quotum quotum-fsync nginx express; do
+    echo "| $n | ${RR[$n]} | ${R50[$n]} | ${R99[$n]} | $(ratio "${RR[$n]}" "$NG") | ${NB[$n]} |"
+  done
+  echo "| redis EVAL (no HTTP) | $RE_RPS | $RE_P50 | $RE_P99 | $(ratio "$RE_RPS" "$NG") | |"
+  echo "| redis EVAL -P 16 (no HTTP) | $RP_RPS | $RP_P50 | $RP_P99 | $(ratio "$RP_RPS" "$NG") | |"
+  echo
+  echo "Quotum at half its max rate: offered $HALF/s, achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
+  echo "Quotum / Express: $(ratio "${RR[quotum]}" "${RR[express]}")x"
+} | tee "$WORK/results.md"
+echo "raw outputs: $WORK" >&2
