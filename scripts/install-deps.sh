@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config curl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libsqlite3-dev libssl-dev libtomlplusplus-dev libabsl-dev libcli11-dev
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libgoogle-perftools-dev
   prometheus
 )
 missing=()
