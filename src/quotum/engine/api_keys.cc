@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
@@ -32,6 +33,12 @@ std::string HashSecret(absl::string_view secret) {
   unsigned char out[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), out);
   return std::string(reinterpret_cast<char*>(out), sizeof out);
+}
+
+KeyHash ToKeyHash(absl::string_view raw) {
+  KeyHash h{};
+  std::copy_n(raw.data(), std::min(raw.size(), h.size()), h.begin());
+  return h;
 }
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,11 @@ MintedKey MintApiKey();
 
 /// Raw SHA-256 of `secret` (32 bytes).
 std::string HashSecret(absl::string_view secret);
+
+/// A key hash held inline (no heap string per key in the registry).
+using KeyHash = std::array<char, 32>;
+/// `raw` must be 32 bytes (a HashSecret result).
+KeyHash ToKeyHash(absl::string_view raw);
 
 /// Constant-time equality of two byte strings of equal length.
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b);

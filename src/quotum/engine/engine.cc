@@ -59,7 +59,6 @@ absl::Status Engine::Start() {
     t->committed = true;
     t->period = PeriodAt(rec.subscription_start, plan->interval, now);
     t->used.assign(cat.meter_count(), 0);
-    t->overrides.assign(cat.meter_count(), std::nullopt);
     tenant_order_.push_back(t.get());
     tenants_[rec.id] = std::move(t);
   }
@@ -68,6 +67,7 @@ absl::Status Engine::Start() {
     auto m = cat.FindMeter(o.meter);
     if (!t || !m) continue;
     absl::MutexLock lock(&t->mu);
+    if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);
     t->overrides[*m] = o.limit;
   }
   for (auto& c : snap->counters) {
@@ -82,13 +82,13 @@ absl::Status Engine::Start() {
     TenantState* t = FindTenant(r.tenant_id);
     if (!t) continue;
     absl::MutexLock lock(&t->mu);
-    t->idempotency[r.key] = IdempotencyEntry{r.fingerprint, r.decision, r.created_at, true};
+    t->Act().idempotency[r.key] = IdempotencyEntry{r.fingerprint, r.decision, r.created_at, true};
   }
   for (auto& k : snap->keys) {
     TenantState* t = FindTenant(k.tenant_id);
     if (!t) continue;
-    keys_by_hash_[k.hash] = KeyEntry{k.key_id, t, k.revoked, true, {}};
-    hash_by_key_id_[k.key_id] = k.hash;
+    keys_by_hash_[ToKeyHash(k.hash)] = KeyEntry{k.key_id, t, k.revoked, true, {}};
+    hash_by_key_id_[k.key_id] = ToKeyHash(k.hash);
   }
   for (auto& l : snap->key_rate_limits) {
     auto h = hash_by_key_id_.find(l.key_id);
@@ -98,20 +98,20 @@ absl::Status Engine::Start() {
     TenantState* t = FindTenant(s.tenant_id);
     if (!t) continue;
     absl::MutexLock lock(&t->mu);
-    t->sessions[s.id] = SessionState{s.phone,      s.status,           s.created_at,
-                                     s.updated_at, s.first_working_at, s.last_heartbeat,
-                                     s.warmup_day, s.warmup_count};
+    t->Act().sessions[s.id] = SessionState{s.phone,      s.status,           s.created_at,
+                                           s.updated_at, s.first_working_at, s.last_heartbeat,
+                                           s.warmup_day, s.warmup_count};
     if (s.status == "working") {
       t->used[sessions_meter_] += 1;
-      t->next_lease_expiry =
-          std::min(t->next_lease_expiry, s.last_heartbeat + opts_.session_lease_ttl);
+      t->Act().next_lease_expiry =
+          std::min(t->Act().next_lease_expiry, s.last_heartbeat + opts_.session_lease_ttl);
     }
   }
   for (auto& g : snap->groups) {
     TenantState* t = FindTenant(g.tenant_id);
     if (!t) continue;
     absl::MutexLock lock(&t->mu);
-    t->groups[g.id] = GroupState{g.name, g.created_at};
+    t->Act().groups[g.id] = GroupState{g.name, g.created_at};
     t->used[groups_meter_] += 1;
   }
   for (auto& g : snap->gauges) {
@@ -141,11 +141,13 @@ absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {
     return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
                  "Missing API key: send it as \"Authorization: Bearer <key>\" or \"X-API-Key\".");
   }
-  std::string hash = HashSecret(secret);
+  const KeyHash hash = ToKeyHash(HashSecret(secret));
   absl::ReaderMutexLock lock(&registry_mu_);
   auto it = keys_by_hash_.find(hash);
-  if (it == keys_by_hash_.end() || !ConstantTimeEquals(it->first, hash) || it->second.revoked ||
-      !it->second.committed) {
+  if (it == keys_by_hash_.end() ||
+      !ConstantTimeEquals(absl::string_view(it->first.data(), it->first.size()),
+                          absl::string_view(hash.data(), hash.size())) ||
+      it->second.revoked || !it->second.committed) {
     return Error(absl::StatusCode::kUnauthenticated, "unauthorized", "Invalid or revoked API key.");
   }
   return Principal{it->second.tenant, it->second.key_id, it->second.limits};
@@ -164,7 +166,7 @@ void Engine::Touch(TenantState& t, absl::Time now) {
 }
 
 std::optional<uint64_t> Engine::EffectiveLimit(const TenantState& t, MeterId m) const {
-  if (t.overrides[m]) return t.overrides[m];
+  if (!t.overrides.empty() && t.overrides[m]) return t.overrides[m];
   return t.plan->limits[m];
 }
 

@@ -325,8 +325,8 @@ class Engine {
   std::vector<TenantState*> tenant_order_ ABSL_GUARDED_BY(registry_mu_);
   /// Tenants whose creation failed to commit; kept so stale pointers stay valid.
   std::vector<std::unique_ptr<TenantState>> retired_ ABSL_GUARDED_BY(registry_mu_);
-  absl::flat_hash_map<std::string, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
-  absl::flat_hash_map<std::string, std::string> hash_by_key_id_ ABSL_GUARDED_BY(registry_mu_);
+  absl::flat_hash_map<KeyHash, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
+  absl::flat_hash_map<std::string, KeyHash> hash_by_key_id_ ABSL_GUARDED_BY(registry_mu_);
 };
 
 /// Stable 64-bit FNV-1a hash (the idempotency fingerprint survives restarts).

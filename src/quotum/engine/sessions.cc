@@ -68,11 +68,11 @@ SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
 }
 
 void Engine::ExpireLeases(TenantState& t, absl::Time now) {
-  if (now < t.next_lease_expiry) return;
+  if (!t.activity || now < t.activity->next_lease_expiry) return;
   absl::Time next = absl::InfiniteFuture();
   std::vector<SessionRecord> changed;
   std::vector<EventRecord> events;
-  for (auto& [id, s] : t.sessions) {
+  for (auto& [id, s] : t.Act().sessions) {
     if (s.status != kWorking) continue;
     const absl::Time expiry = s.last_heartbeat + opts_.session_lease_ttl;
     if (expiry > now) {
@@ -90,7 +90,7 @@ void Engine::ExpireLeases(TenantState& t, absl::Time now) {
                                  "; stopped counting toward sessions_active"),
                     now});
   }
-  t.next_lease_expiry = next;
+  t.Act().next_lease_expiry = next;
   if (changed.empty()) return;
   // Best effort: if this commit fails, the stored heartbeat is just as old, so
   // the lease expires again on the next start.
@@ -120,7 +120,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    if (t.sessions.contains(id)) {
+    if (t.Act().sessions.contains(id)) {
       after = Later(done, absl::StatusOr<Admitted<SessionView>>(
                               Error(absl::StatusCode::kAlreadyExists, "session_exists",
                                     absl::StrCat("Session \"", id, "\" already exists."))));
@@ -135,7 +135,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
       } else {
         ApplyRates(t, pass);
         SessionState s{phone, "starting", now, now, std::nullopt, now, -1, 0};
-        t.sessions[id] = s;
+        t.Act().sessions[id] = s;
         counted.allowed = true;
         counted.rates = std::move(pass.outcomes);
         counted.shadow_denied = std::move(pass.shadow_denied);
@@ -147,7 +147,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  tp->sessions.erase(id);
+                  tp->Act().sessions.erase(id);
                 }
                 return done(st);
               }
@@ -174,8 +174,8 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    auto it = t.sessions.find(id);
-    if (it == t.sessions.end()) {
+    auto it = t.Act().sessions.find(id);
+    if (it == t.Act().sessions.end()) {
       after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
     } else {
       SessionState& s = it->second;
@@ -199,9 +199,9 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
           d.rule = meters::kSessionsActive;
           d.remaining = 0;
           // The soonest a slot can free up by itself: a lease running out.
-          d.retry_ns = absl::ToInt64Nanoseconds(t.next_lease_expiry == absl::InfiniteFuture()
+          d.retry_ns = absl::ToInt64Nanoseconds(t.Act().next_lease_expiry == absl::InfiniteFuture()
                                                     ? opts_.session_lease_ttl
-                                                    : t.next_lease_expiry - now);
+                                                    : t.Act().next_lease_expiry - now);
         }
       }
       if (!d.rule.empty()) {
@@ -216,7 +216,8 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
           t.used[sessions_meter_] += 1;
           if (!s.first_working_at) s.first_working_at = now;
           s.last_heartbeat = now;
-          t.next_lease_expiry = std::min(t.next_lease_expiry, now + opts_.session_lease_ttl);
+          t.Act().next_lease_expiry =
+              std::min(t.Act().next_lease_expiry, now + opts_.session_lease_ttl);
         }
         if (stops_working)
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
@@ -237,8 +238,8 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  auto e = tp->sessions.find(id);
-                  if (e != tp->sessions.end()) {
+                  auto e = tp->Act().sessions.find(id);
+                  if (e != tp->Act().sessions.end()) {
                     const int now_working = e->second.status == kWorking;
                     const int was_working = before.status == kWorking;
                     tp->used[sessions_meter_] += was_working - now_working;
@@ -266,8 +267,8 @@ void Engine::DeleteSession(const Principal& who, std::string id,
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    auto it = t.sessions.find(id);
-    if (it == t.sessions.end()) {
+    auto it = t.Act().sessions.find(id);
+    if (it == t.Act().sessions.end()) {
       after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
     } else {
       RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
@@ -281,7 +282,7 @@ void Engine::DeleteSession(const Principal& who, std::string id,
         const SessionState before = it->second;
         SessionView view = SessionViewOf(t, id, before, now);
         view.status = "deleted";
-        t.sessions.erase(it);
+        t.Act().sessions.erase(it);
         if (before.status == kWorking)
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
         counted.rates = std::move(pass.outcomes);
@@ -294,7 +295,7 @@ void Engine::DeleteSession(const Principal& who, std::string id,
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  tp->sessions[id] = before;
+                  tp->Act().sessions[id] = before;
                   if (before.status == kWorking) tp->used[sessions_meter_] += 1;
                 }
                 return done(st);
@@ -317,8 +318,8 @@ void Engine::Heartbeat(const Principal& who, std::string id, Callback<Admitted<S
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    auto it = t.sessions.find(id);
-    if (it == t.sessions.end()) {
+    auto it = t.Act().sessions.find(id);
+    if (it == t.Act().sessions.end()) {
       after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
     } else {
       RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
@@ -355,8 +356,8 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    auto it = t.sessions.find(id);
-    if (it == t.sessions.end()) return NoSession(id);
+    auto it = t.Act().sessions.find(id);
+    if (it == t.Act().sessions.end()) return NoSession(id);
     RatePass pass = EvaluateRates(
         t, who, {{Category::kGeneral, who.key_id}, {Category::kQr, std::string(id)}}, now);
     CountApiCallLocked(t, now);
@@ -380,7 +381,7 @@ std::vector<SessionView> Engine::ListSessions(const Principal& who) {
   const absl::Time now = clock_->Now();
   Touch(t, now);
   std::vector<SessionView> out;
-  for (const auto& [id, s] : t.sessions) out.push_back(SessionViewOf(t, id, s, now));
+  for (const auto& [id, s] : t.Act().sessions) out.push_back(SessionViewOf(t, id, s, now));
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });
@@ -392,8 +393,8 @@ absl::StatusOr<SessionView> Engine::GetSession(const Principal& who, absl::strin
   absl::MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
   Touch(t, now);
-  auto it = t.sessions.find(id);
-  if (it == t.sessions.end()) return NoSession(id);
+  auto it = t.Act().sessions.find(id);
+  if (it == t.Act().sessions.end()) return NoSession(id);
   return SessionViewOf(t, it->first, it->second, now);
 }
 
@@ -412,7 +413,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    if (t.groups.contains(id)) {
+    if (t.Act().groups.contains(id)) {
       after = Later(done, absl::StatusOr<Admitted<GroupView>>(
                               Error(absl::StatusCode::kAlreadyExists, "group_exists",
                                     absl::StrCat("Group \"", id, "\" already exists."))));
@@ -442,7 +443,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
             Later(done, absl::StatusOr<Admitted<GroupView>>(Admitted<GroupView>{d, std::nullopt}));
       } else {
         ApplyRates(t, pass);
-        t.groups[id] = GroupState{name, now};
+        t.Act().groups[id] = GroupState{name, now};
         t.used[groups_meter_] += 1;
         d.allowed = true;
         d.consumed = 1;
@@ -456,7 +457,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  if (tp->groups.erase(id) > 0)
+                  if (tp->Act().groups.erase(id) > 0)
                     tp->used[groups_meter_] -= std::min<uint64_t>(1, tp->used[groups_meter_]);
                 }
                 return done(st);
@@ -479,8 +480,8 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    auto it = t.groups.find(id);
-    if (it == t.groups.end()) {
+    auto it = t.Act().groups.find(id);
+    if (it == t.Act().groups.end()) {
       after = Later(done, absl::StatusOr<Admitted<GroupView>>(NoGroup(id)));
     } else {
       RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
@@ -492,7 +493,7 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
       } else {
         ApplyRates(t, pass);
         const GroupState before = it->second;
-        t.groups.erase(it);
+        t.Act().groups.erase(it);
         t.used[groups_meter_] -= std::min<uint64_t>(1, t.used[groups_meter_]);
         counted.rates = std::move(pass.outcomes);
         counted.shadow_denied = std::move(pass.shadow_denied);
@@ -504,7 +505,7 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  if (tp->groups.emplace(id, before).second) tp->used[groups_meter_] += 1;
+                  if (tp->Act().groups.emplace(id, before).second) tp->used[groups_meter_] += 1;
                 }
                 return done(st);
               }
@@ -521,7 +522,7 @@ std::vector<GroupView> Engine::ListGroups(const Principal& who) {
   TenantState& t = *who.tenant;
   absl::MutexLock lock(&t.mu);
   std::vector<GroupView> out;
-  for (const auto& [id, g] : t.groups) out.push_back(GroupView{id, g.name, g.created_at});
+  for (const auto& [id, g] : t.Act().groups) out.push_back(GroupView{id, g.name, g.created_at});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });

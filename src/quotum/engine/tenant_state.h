@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,22 @@ struct GroupState {
   absl::Time created_at;
 };
 
+/// What a tenant accumulates by being used: idempotency keys, sessions, groups
+/// and short-window limiter state.
+struct TenantActivity {
+  absl::flat_hash_map<std::string, IdempotencyEntry> idempotency;
+  /// Next idempotency-map size at which expired entries are swept.
+  size_t idempotency_sweep_at = 64;
+  absl::flat_hash_map<std::string, SessionState> sessions;
+  absl::flat_hash_map<std::string, GroupState> groups;
+  /// Earliest instant a working session's lease can expire (InfiniteFuture if none).
+  absl::Time next_lease_expiry = absl::InfiniteFuture();
+  /// Short-window limiter state per category (index), by key id or session id.
+  /// In memory only: a restart starts every window afresh.
+  std::array<absl::flat_hash_map<std::string, ratelimit::State>, ratelimit::kCategoryCount>
+      rate_state;
+};
+
 /// One tenant's hot state. Everything a decision reads or writes sits behind
 /// `mu`, so two tenants never contend. Owned by the Engine; never freed while
 /// the Engine lives, so pointers to it stay valid.
@@ -64,19 +81,16 @@ struct TenantState {
   BillingPeriod period ABSL_GUARDED_BY(mu);
   /// Per MeterId: counter value this period, or a gauge's current value.
   std::vector<uint64_t> used ABSL_GUARDED_BY(mu);
-  /// Per MeterId: admin override replacing the plan's limit.
+  /// Per MeterId: admin override replacing the plan's limit; empty when the
+  /// tenant has none.
   std::vector<std::optional<uint64_t>> overrides ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, IdempotencyEntry> idempotency ABSL_GUARDED_BY(mu);
-  /// Next idempotency-map size at which expired entries are swept.
-  size_t idempotency_sweep_at ABSL_GUARDED_BY(mu) = 64;
-  absl::flat_hash_map<std::string, SessionState> sessions ABSL_GUARDED_BY(mu);
-  absl::flat_hash_map<std::string, GroupState> groups ABSL_GUARDED_BY(mu);
-  /// Earliest instant a working session's lease can expire (InfiniteFuture if none).
-  absl::Time next_lease_expiry ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
-  /// Short-window limiter state per category (index), by key id or session id.
-  /// In memory only: a restart starts every window afresh.
-  std::array<absl::flat_hash_map<std::string, ratelimit::State>, ratelimit::kCategoryCount>
-      rate_state ABSL_GUARDED_BY(mu);
+  /// Created on first use, so an idle tenant costs a few hundred bytes.
+  std::unique_ptr<TenantActivity> activity ABSL_GUARDED_BY(mu);
+  /// The tenant's activity state, created if needed.
+  TenantActivity& Act() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!activity) activity = std::make_unique<TenantActivity>();
+    return *activity;
+  }
 };
 
 }  // namespace quotum::engine

@@ -39,7 +39,6 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     t->created_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
     t->period = PeriodAt(start, plan->interval, now);
     t->used.assign(cat.meter_count(), 0);
-    t->overrides.assign(cat.meter_count(), std::nullopt);
     view = ViewOf(*t);
   }
   {
@@ -50,8 +49,8 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     }
     tenants_[spec.id] = std::move(owned);
     tenant_order_.push_back(t);
-    keys_by_hash_[key.hash] = KeyEntry{key.key_id, t, false, false, {}};
-    hash_by_key_id_[key.key_id] = key.hash;
+    keys_by_hash_[ToKeyHash(key.hash)] = KeyEntry{key.key_id, t, false, false, {}};
+    hash_by_key_id_[key.key_id] = ToKeyHash(key.hash);
   }
   TenantRecord rec{view.id, view.name, view.plan, view.subscription_start, view.created_at};
   ApiKeyRecord key_rec{key.key_id, view.id, key.hash, view.created_at, false};
@@ -59,7 +58,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
                               done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
       absl::MutexLock reg(&registry_mu_);
-      keys_by_hash_.erase(key.hash);
+      keys_by_hash_.erase(ToKeyHash(key.hash));
       hash_by_key_id_.erase(key.key_id);
       std::erase(tenant_order_, t);
       // Another thread may have just looked `t` up by id: keep it alive, retired.
@@ -70,7 +69,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     }
     {
       absl::MutexLock reg(&registry_mu_);
-      keys_by_hash_[key.hash].committed = true;
+      keys_by_hash_[ToKeyHash(key.hash)].committed = true;
     }
     {
       absl::MutexLock lock(&t->mu);
@@ -129,8 +128,9 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
   MintedKey key = MintApiKey();
   {
     absl::MutexLock reg(&registry_mu_);
-    keys_by_hash_[key.hash] = KeyEntry{key.key_id, FindTenant(tenant_id), false, false, {}};
-    hash_by_key_id_[key.key_id] = key.hash;
+    keys_by_hash_[ToKeyHash(key.hash)] =
+        KeyEntry{key.key_id, FindTenant(tenant_id), false, false, {}};
+    hash_by_key_id_[key.key_id] = ToKeyHash(key.hash);
   }
   ApiKeyRecord rec{key.key_id, view->id, key.hash,
                    absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now())), false};
@@ -138,10 +138,10 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
     {
       absl::MutexLock reg(&registry_mu_);
       if (!s.ok()) {
-        keys_by_hash_.erase(key.hash);
+        keys_by_hash_.erase(ToKeyHash(key.hash));
         hash_by_key_id_.erase(key.key_id);
       } else {
-        keys_by_hash_[key.hash].committed = true;
+        keys_by_hash_[ToKeyHash(key.hash)].committed = true;
       }
     }
     if (!s.ok()) return done(s);
@@ -213,6 +213,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
                         absl::StrCat("No tenant \"", tenant_id, "\".")));
     }
     auto previous = t->overrides;
+    if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);
     for (auto& [m, v] : resolved) t->overrides[m] = v;
     TenantView view = ViewOf(*t);
     CommitQueue::Done finish = [t, previous = std::move(previous), view,
