@@ -43,6 +43,10 @@ absl::Status Engine::Start() {
   auto snap = store_->Load(now - opts_.idempotency_ttl);
   if (!snap.ok()) return snap.status();
   absl::MutexLock reg(&registry_mu_);
+  tenants_.reserve(snap->tenants.size());
+  tenant_order_.reserve(snap->tenants.size());
+  keys_by_hash_.reserve(snap->keys.size());
+  hash_by_key_id_.reserve(snap->keys.size());
   for (auto& rec : snap->tenants) {
     const Plan* plan = cat.FindPlan(rec.plan);
     if (!plan) {
@@ -70,8 +74,11 @@ absl::Status Engine::Start() {
     if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);
     t->overrides[*m] = o.limit;
   }
+  // Counter rows arrive grouped by tenant: look each tenant up once.
+  TenantState* last = nullptr;
   for (auto& c : snap->counters) {
-    TenantState* t = FindTenant(c.tenant_id);
+    TenantState* t = last && last->id == c.tenant_id ? last : FindTenant(c.tenant_id);
+    last = t;
     auto m = cat.FindMeter(c.meter);
     if (!t || !m) continue;
     absl::MutexLock lock(&t->mu);
