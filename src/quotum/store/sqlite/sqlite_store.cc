@@ -40,7 +40,42 @@ struct SqliteStore::WriteStatements {
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
 };
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    stop_checkpoints_ = true;
+  }
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+}
+
+// About 64 MiB of 4 KiB pages.
+constexpr int kRestartAtFrames = 16384;
+
+void SqliteStore::RunCheckpoints() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) {
+        return stop_checkpoints_;
+      };
+      checkpoint_mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(200));
+      if (stop_checkpoints_) break;
+    }
+    // PASSIVE never blocks the writer; a busy or partial checkpoint is simply
+    // continued on the next round. Under continuous commits it never reaches
+    // the moving end of the log, so the log never restarts: past a size, one
+    // RESTART checkpoint (it briefly holds the writer off, with most frames
+    // already copied) lets the next commit start the log over.
+    int log_frames = 0, checkpointed = 0;
+    sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                              &checkpointed);
+    if (log_frames > kRestartAtFrames) {
+      sqlite3_wal_checkpoint_v2(checkpointer_->raw(), nullptr, SQLITE_CHECKPOINT_RESTART,
+                                &log_frames, &checkpointed);
+    }
+  }
+  checkpointer_->Exec("PRAGMA wal_checkpoint(PASSIVE)").IgnoreError();
+}
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
   std::unique_ptr<SqliteStore> s(new SqliteStore());
@@ -52,6 +87,11 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   RETURN_IF_ERROR(
       db.Exec(options.fsync_each_commit ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL"));
   RETURN_IF_ERROR(db.Exec("PRAGMA foreign_keys=ON"));
+  // The writer never checkpoints (an inline checkpoint syncs the database file
+  // and stalled commits: p99 3.9 ms -> 1.1 ms at half load without it); the
+  // checkpointer thread does it in the background.
+  RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=0"));
+  RETURN_IF_ERROR(db.Exec("PRAGMA journal_size_limit=67108864"));
   RETURN_IF_ERROR(db.Exec(kSchema));
 
   auto ws = std::make_unique<WriteStatements>();
@@ -103,6 +143,14 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
     *p.stmt = std::move(*st);
   }
   s->w_ = std::move(ws);
+
+  auto cp = Db::Open(options.path);
+  if (!cp.ok()) return cp.status();
+  s->checkpointer_ = std::move(*cp);
+  // A fresh connection learns the journal mode only when it first reads the
+  // file; until then its checkpoints are no-ops (log size -1).
+  RETURN_IF_ERROR(s->checkpointer_->Exec("PRAGMA journal_mode=WAL"));
+  s->checkpoint_thread_ = std::thread([raw = s.get()] { raw->RunCheckpoints(); });
 
   auto r = Db::Open(options.path);
   if (!r.ok()) return r.status();

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/synchronization/mutex.h"
 #include "quotum/engine/store.h"
@@ -47,7 +48,13 @@ class SqliteStore final : public engine::Store {
   SqliteStore() = default;
   absl::Status WriteBatch(const engine::CommitBatch& batch);
 
-  std::unique_ptr<Db> writer_;  // used by Commit only (single writer thread)
+  void RunCheckpoints();
+
+  std::unique_ptr<Db> writer_;        // used by Commit only (single writer thread)
+  std::unique_ptr<Db> checkpointer_;  // used by checkpoint_thread_ only
+  absl::Mutex checkpoint_mu_;
+  bool stop_checkpoints_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  std::thread checkpoint_thread_;
   std::unique_ptr<WriteStatements> w_;
   absl::Mutex read_mu_;
   std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(read_mu_);
