@@ -71,6 +71,28 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits);
   Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits);
   Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics);
+
+  for (const auto& r : router_.routes()) {
+    auto m = std::make_unique<RouteMetrics>();
+    m->route = r.pattern;
+    m->duration = stats_.duration.GetChild({r.pattern});
+    route_metrics_.push_back(std::move(m));
+  }
+  auto unmatched = std::make_unique<RouteMetrics>();
+  unmatched->route = "unmatched";
+  unmatched->duration = stats_.duration.GetChild({"unmatched"});
+  route_metrics_.push_back(std::move(unmatched));
+}
+
+void Api::CountRequest(RouteMetrics& m, unsigned status, double seconds) {
+  stats_.duration.ObserveChild(m.duration, seconds);
+  if (status >= m.by_status.size()) return stats_.requests.Add({m.route, std::to_string(status)});
+  std::atomic<uint64_t>* c = m.by_status[status].load(std::memory_order_acquire);
+  if (!c) {
+    c = stats_.requests.Child({m.route, std::to_string(status)});
+    m.by_status[status].store(c, std::memory_order_release);
+  }
+  c->fetch_add(1, std::memory_order_relaxed);
 }
 
 void Api::Route(verb method, std::string_view pattern, Access access, void (Api::*fn)(Call&)) {
@@ -90,12 +112,12 @@ void Api::Handle(const Request& req, Respond respond) {
   std::string path = target->path();
   auto match = router_.Find(req.method(), path);
   // Count and time every answer by route pattern (bounded label values).
-  respond = [this, route = match.route ? match.route->pattern : std::string("unmatched"),
-             started = std::chrono::steady_clock::now(),
+  RouteMetrics* metrics =
+      route_metrics_[match.route ? match.route->index : route_metrics_.size() - 1].get();
+  respond = [this, metrics, started = std::chrono::steady_clock::now(),
              inner = std::move(respond)](Reply r) mutable {
-    stats_.requests.Add({route, std::to_string(r.status)});
-    stats_.duration.Observe(
-        {route}, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    CountRequest(*metrics, r.status,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     inner(std::move(r));
   };
   if (!match.route) {

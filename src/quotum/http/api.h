@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/url/params_view.hpp>
 #include <memory>
@@ -94,6 +96,15 @@ class Api {
   std::string admin_key_hash_;
   Router<void (Api::*)(Call&)> router_;
   HttpStats stats_;
+  /// Per route (last: unmatched) metric handles, so that counting a request
+  /// needs no label strings. Status counters are created on first use.
+  struct RouteMetrics {
+    std::string route;
+    obs::HistogramFamily::Child* duration = nullptr;
+    std::array<std::atomic<std::atomic<uint64_t>*>, 600> by_status{};
+  };
+  std::vector<std::unique_ptr<RouteMetrics>> route_metrics_;
+  void CountRequest(RouteMetrics& m, unsigned status, double seconds);
 };
 
 /// The API key of a request: "Authorization: Bearer <key>" or "X-API-Key".

@@ -81,6 +81,24 @@ int64_t RetryAfterSeconds(const engine::Decision& d, absl::Time now) {
 
 }  // namespace
 
+std::string DecisionBody(const engine::Decision& d) {
+  std::string out;
+  out.reserve(192);
+  absl::StrAppend(&out, "{\"allowed\":", d.allowed ? "true" : "false", ",\"consumed\":", d.consumed,
+                  ",\"requested\":", d.requested, ",\"remaining\":");
+  if (d.limit) {
+    absl::StrAppend(&out, d.remaining, ",\"limit\":", *d.limit);
+  } else {
+    out += "null,\"limit\":null";
+  }
+  absl::StrAppend(&out, ",\"reset_at\":\"", FormatRfc3339(d.reset_at), "\",\"meter\":\"",
+                  ToAbsl(d.meter), "\"");
+  if (d.overage > 0) absl::StrAppend(&out, ",\"overage\":", d.overage);
+  if (d.replayed) out += ",\"replayed\":true";
+  out += "}";
+  return out;
+}
+
 void AddDecisionHeaders(Reply& r, const engine::Decision& d, absl::Time now) {
   std::vector<Policy> pols = PoliciesOf(d, now);
   if (!d.shadow_denied.empty()) {

@@ -14,6 +14,10 @@ namespace quotum::http {
 /// Unlimited meters show "limit": null and "remaining": null.
 boost::json::object DecisionJson(const engine::Decision& d);
 
+/// The same object serialised directly (the consume hot path). Meter names are
+/// validated identifiers and timestamps RFC 3339, so nothing needs escaping.
+std::string DecisionBody(const engine::Decision& d);
+
 /// Rate-limit headers of a decision: the IETF draft-11 RateLimit-Policy and
 /// RateLimit fields listing every policy applied (each short-window rule by
 /// category name, the billing-period quota as "quota"), and X-RateLimit-Limit

@@ -28,6 +28,7 @@ class Router {
     Access access;
     Handler handler;
     std::string pattern;
+    size_t index = 0;  ///< position in routes(), for per-route tables
   };
 
   struct Match {
@@ -39,8 +40,8 @@ class Router {
 
   void Add(boost::beast::http::verb method, std::string_view pattern, Access access,
            Handler handler) {
-    routes_.push_back(
-        Route{method, Split(pattern), access, std::move(handler), std::string(pattern)});
+    routes_.push_back(Route{method, Split(pattern), access, std::move(handler),
+                            std::string(pattern), routes_.size()});
   }
 
   Match Find(boost::beast::http::verb method, std::string_view path) const {

@@ -55,9 +55,14 @@ void Api::Meter(Call& c, engine::MeterRequest req,
                      if (!r.ok()) return respond(ReplyForStatus(r.status()));
                      const absl::Time now = clock->Now();
                      if (!r->allowed) return respond(DenialReply(*r, now));
-                     boost::json::object o = DecisionJson(*r);
-                     if (decorate) decorate(o, *r);
-                     Reply reply = JsonReply(200, o);
+                     Reply reply;
+                     if (decorate) {
+                       boost::json::object o = DecisionJson(*r);
+                       decorate(o, *r);
+                       reply = JsonReply(200, o);
+                     } else {
+                       reply.body = DecisionBody(*r);
+                     }
                      AddDecisionHeaders(reply, *r, now);
                      if (r->replayed) reply.Header("Idempotent-Replayed", "true");
                      respond(std::move(reply));

@@ -93,20 +93,24 @@ HistogramFamily::HistogramFamily(std::string name, std::string help,
       labels_(std::move(labels)),
       bounds_(std::move(bounds)) {}
 
-void HistogramFamily::Observe(const std::vector<std::string>& values, double v) {
+HistogramFamily::Child* HistogramFamily::GetChild(const std::vector<std::string>& values) {
   const std::string key = Key(values);
-  Child* child = nullptr;
   {
     absl::ReaderMutexLock lock(&mu_);
     auto it = children_.find(key);
-    if (it != children_.end()) child = it->second.get();
+    if (it != children_.end()) return it->second.get();
   }
-  if (!child) {
-    absl::MutexLock lock(&mu_);
-    auto& c = children_[key];
-    if (!c) c = std::make_unique<Child>(bounds_.size());
-    child = c.get();
-  }
+  absl::MutexLock lock(&mu_);
+  auto& c = children_[key];
+  if (!c) c = std::make_unique<Child>(bounds_.size());
+  return c.get();
+}
+
+void HistogramFamily::Observe(const std::vector<std::string>& values, double v) {
+  ObserveChild(GetChild(values), v);
+}
+
+void HistogramFamily::ObserveChild(Child* child, double v) {
   size_t i = 0;
   while (i < bounds_.size() && v > bounds_[i]) ++i;
   child->buckets[i].fetch_add(1, std::memory_order_relaxed);

@@ -56,18 +56,25 @@ class HistogramFamily {
   HistogramFamily(std::string name, std::string help, std::vector<std::string> labels,
                   std::vector<double> bounds);
 
+  struct Child;
   void Observe(const std::vector<std::string>& values, double v);
+  /// The child for these label values, created if needed; never removed, so
+  /// hot paths keep the pointer and call ObserveChild(child, v) without a lookup.
+  Child* GetChild(const std::vector<std::string>& values);
+  void ObserveChild(Child* child, double v);
   /// Observations of one child (for tests).
   uint64_t Count(const std::vector<std::string>& values) const;
   void Render(std::string& out) const;
 
- private:
+ public:
   struct Child {
     explicit Child(size_t n) : buckets(n + 1) {}
     std::vector<std::atomic<uint64_t>> buckets;  // last = +Inf
     std::atomic<uint64_t> count{0};
     std::atomic<uint64_t> sum_nanos{0};  // sum in units of 1e-9
   };
+
+ private:
   std::string name_, help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
