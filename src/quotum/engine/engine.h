@@ -14,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
+#include "absl/types/span.h"
 #include "quotum/core/catalog.h"
 #include "quotum/core/clock.h"
 #include "quotum/engine/api_keys.h"
@@ -266,14 +267,29 @@ class Engine {
     std::vector<std::string> shadow_denied;
   };
 
-  RatePass EvaluateRates(TenantState& t, const Principal& who,
-                         std::initializer_list<RuleTarget> targets, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  RatePass EvaluateRates(TenantState& t, const Principal& who, absl::Span<const RuleTarget> targets,
+                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   static void ApplyRates(TenantState& t, RatePass& pass) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// A denial decision for the first refused rule of `pass`.
   Decision RateDenial(const RatePass& pass);
   /// Counts a decision in the stats; `meter` saves a lookup when the caller has it.
   void CountDecision(const Decision& d, std::optional<MeterId> meter = std::nullopt);
+  /// The shape the session and group operations share. Under the tenant lock:
+  /// `check` may refuse with an error (nothing charged); then `rules` are
+  /// decided together and a refusal answers with its denial; otherwise `apply`
+  /// gets the pass and the decision so far, and either charges (ApplyRates and
+  /// its effect, returning what to run after unlocking: usually the commit) or
+  /// turns the decision into a denial (a concurrent limit) and returns nothing.
+  template <typename T>
+  void TenantOp(
+      const Principal& who, Callback<Admitted<T>>& done, std::vector<RuleTarget> rules,
+      absl::FunctionRef<absl::Status(TenantState&)> check,
+      absl::FunctionRef<absl::AnyInvocable<void()>(TenantState&, absl::Time, RatePass&, Decision&)>
+          apply);
+  /// Refuses a concurrent-limit increase on `d` (unless the plan shadows the
+  /// meter); true when the operation may go on.
+  bool AdmitGauge(TenantState& t, MeterId m, absl::Time now, Decision& d)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Stops counting working sessions whose lease ran out (records an event).
   void ExpireLeases(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   SessionView SessionViewOf(const TenantState& t, const std::string& id, const SessionState& s,

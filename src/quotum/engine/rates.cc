@@ -26,7 +26,7 @@ uint64_t ProfileLimit(const RateLimitProfile& p, const KeyRateLimits& custom, Ca
 }  // namespace
 
 Engine::RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
-                                       std::initializer_list<RuleTarget> targets, absl::Time now) {
+                                       absl::Span<const RuleTarget> targets, absl::Time now) {
   RatePass pass;
   const int64_t now_ns = absl::ToUnixNanos(now);
   for (const RuleTarget& target : targets) {

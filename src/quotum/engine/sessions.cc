@@ -103,6 +103,67 @@ void Engine::ExpireLeases(TenantState& t, absl::Time now) {
       ignore);
 }
 
+template <typename T>
+void Engine::TenantOp(
+    const Principal& who, Callback<Admitted<T>>& done, std::vector<RuleTarget> rules,
+    absl::FunctionRef<absl::Status(TenantState&)> check,
+    absl::FunctionRef<absl::AnyInvocable<void()>(TenantState&, absl::Time, RatePass&, Decision&)>
+        apply) {
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  Decision d;
+  bool decided = false;
+  {
+    absl::MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    if (absl::Status s = check(t); !s.ok()) {
+      after = Later(done, absl::StatusOr<Admitted<T>>(s));
+    } else {
+      decided = true;
+      RatePass pass = EvaluateRates(t, who, rules, now);
+      if (pass.refused >= 0) {
+        d = RateDenial(pass);
+      } else {
+        d.allowed = true;
+        d.rates = pass.outcomes;
+        d.shadow_denied = pass.shadow_denied;
+        after = apply(t, now, pass, d);
+      }
+      if (!d.allowed) {
+        CountApiCallLocked(t, now);  // every authenticated request, admitted or not
+        after = Later(done, absl::StatusOr<Admitted<T>>(Admitted<T>{d, std::nullopt}));
+      }
+    }
+  }
+  if (decided) CountDecision(d);
+  if (after) after();
+}
+
+// Refuses a concurrent-limit increase (unless the plan shadows that meter).
+// Returns true when the operation may go on.
+bool Engine::AdmitGauge(TenantState& t, MeterId m, absl::Time now, Decision& d) {
+  d.meter = opts_.catalog->meters[m].name;
+  d.limit = EffectiveLimit(t, m);
+  d.requested = 1;
+  if (!d.limit || t.used[m] < *d.limit) return true;
+  if (t.plan->shadow[m]) {
+    d.shadow_denied.push_back(d.meter);
+    return true;
+  }
+  d.allowed = false;
+  d.reason = DenyReason::kQuotaExceeded;
+  d.rule = d.meter;
+  d.remaining = 0;
+  // The soonest a session slot can free up by itself is a lease running out.
+  const absl::Duration wait =
+      m == sessions_meter_ && t.activity && t.activity->next_lease_expiry != absl::InfiniteFuture()
+          ? t.activity->next_lease_expiry - now
+          : (m == sessions_meter_ ? opts_.session_lease_ttl : absl::Minutes(1));
+  d.retry_ns = absl::ToInt64Nanoseconds(wait);
+  return false;
+}
+
 void Engine::CreateSession(const Principal& who, std::string id, std::string phone,
                            Callback<Admitted<SessionView>> done) {
   if (id.empty()) id = absl::StrCat("ses_", RandomHex(8));
@@ -113,35 +174,21 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
   }
   if (phone.size() > 32)
     return done(BadRequest("invalid_phone", "phone is at most 32 characters."));
-  TenantState& t = *who.tenant;
-  absl::AnyInvocable<void()> after;
-  Decision counted;
-  {
-    absl::MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
-    Touch(t, now);
-    if (t.Act().sessions.contains(id)) {
-      after = Later(done, absl::StatusOr<Admitted<SessionView>>(
-                              Error(absl::StatusCode::kAlreadyExists, "session_exists",
-                                    absl::StrCat("Session \"", id, "\" already exists."))));
-    } else {
-      RatePass pass = EvaluateRates(
-          t, who, {{Category::kGeneral, who.key_id}, {Category::kSessions, who.key_id}}, now);
-      if (pass.refused >= 0) {
-        counted = RateDenial(pass);
-        CountApiCallLocked(t, now);
-        after = Later(done, absl::StatusOr<Admitted<SessionView>>(
-                                Admitted<SessionView>{counted, std::nullopt}));
-      } else {
+  TenantOp<SessionView>(
+      who, done, {{Category::kGeneral, who.key_id}, {Category::kSessions, who.key_id}},
+      [&](TenantState& t) {
+        return t.Act().sessions.contains(id)
+                   ? Error(absl::StatusCode::kAlreadyExists, "session_exists",
+                           absl::StrCat("Session \"", id, "\" already exists."))
+                   : absl::OkStatus();
+      },
+      [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
         SessionState s{phone, "starting", now, now, std::nullopt, now, -1, 0};
         t.Act().sessions[id] = s;
-        counted.allowed = true;
-        counted.rates = std::move(pass.outcomes);
-        counted.shadow_denied = std::move(pass.shadow_denied);
-        Admitted<SessionView> result{counted, SessionViewOf(t, id, s, now)};
+        Admitted<SessionView> result{d, SessionViewOf(t, id, s, now)};
         SessionRecord rec = SessionRecordOf(t, id, s);
-        after = CommitWithApiCall(
+        return CommitWithApiCall(
             t, [&](CommitBatch& b) { b.sessions.push_back(rec); },
             [tp = &t, id, result, done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
@@ -153,11 +200,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
               }
               done(result);
             });
-      }
-    }
-  }
-  CountDecision(counted);
-  if (after) after();
+      });
 }
 
 void Engine::UpdateSession(const Principal& who, std::string id, std::string status,
@@ -166,50 +209,17 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
     return done(Unprocessable(
         "invalid_status", "status must be one of starting, scan_qr, working, stopped, failed."));
   }
-  TenantState& t = *who.tenant;
-  absl::AnyInvocable<void()> after;
-  Decision counted;
-  counted.allowed = true;
-  {
-    absl::MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
-    Touch(t, now);
-    auto it = t.Act().sessions.find(id);
-    if (it == t.Act().sessions.end()) {
-      after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
-    } else {
-      SessionState& s = it->second;
-      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
-      const bool starts_working = status == kWorking && s.status != kWorking;
-      const bool stops_working = status != kWorking && s.status == kWorking;
-      Decision d;
-      d.rates = pass.outcomes;
-      d.shadow_denied = pass.shadow_denied;
-      d.meter = meters::kSessionsActive;
-      d.limit = EffectiveLimit(t, sessions_meter_);
-      d.requested = 1;
-      const uint64_t in_use = t.used[sessions_meter_];
-      if (pass.refused >= 0) {
-        d = RateDenial(pass);
-      } else if (starts_working && d.limit && in_use >= *d.limit) {
-        if (t.plan->shadow[sessions_meter_]) {
-          d.shadow_denied.push_back(meters::kSessionsActive);
-        } else {
-          d.reason = DenyReason::kQuotaExceeded;
-          d.rule = meters::kSessionsActive;
-          d.remaining = 0;
-          // The soonest a slot can free up by itself: a lease running out.
-          d.retry_ns = absl::ToInt64Nanoseconds(t.Act().next_lease_expiry == absl::InfiniteFuture()
-                                                    ? opts_.session_lease_ttl
-                                                    : t.Act().next_lease_expiry - now);
-        }
-      }
-      if (!d.rule.empty()) {
-        counted = d;
-        CountApiCallLocked(t, now);
-        after = Later(
-            done, absl::StatusOr<Admitted<SessionView>>(Admitted<SessionView>{d, std::nullopt}));
-      } else {
+  TenantOp<SessionView>(
+      who, done, {{Category::kGeneral, who.key_id}},
+      [&](TenantState& t) {
+        return t.Act().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+      },
+      [&](TenantState& t, absl::Time now, RatePass& pass,
+          Decision& d) -> absl::AnyInvocable<void()> {
+        SessionState& s = t.Act().sessions[id];
+        const bool starts_working = status == kWorking && s.status != kWorking;
+        const bool stops_working = status != kWorking && s.status == kWorking;
+        if (starts_working && !AdmitGauge(t, sessions_meter_, now, d)) return nullptr;
         ApplyRates(t, pass);
         const SessionState before = s;
         if (starts_working) {
@@ -223,15 +233,13 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
         s.status = status;
         s.updated_at = now;
-        d.allowed = true;
+        d.meter = meters::kSessionsActive;
+        d.limit = EffectiveLimit(t, sessions_meter_);
         d.consumed = starts_working ? 1 : 0;
-        d.remaining =
-            d.limit ? (*d.limit > t.used[sessions_meter_] ? *d.limit - t.used[sessions_meter_] : 0)
-                    : UINT64_MAX;
-        counted = d;
+        d.remaining = d.limit ? *d.limit - std::min(*d.limit, t.used[sessions_meter_]) : UINT64_MAX;
         Admitted<SessionView> result{d, SessionViewOf(t, id, s, now)};
         SessionRecord rec = SessionRecordOf(t, id, s);
-        after = CommitWithApiCall(
+        return CommitWithApiCall(
             t, [&](CommitBatch& b) { b.sessions.push_back(rec); },
             [this, tp = &t, id, before, result,
              done = std::move(done)](const absl::Status& st) mutable {
@@ -250,45 +258,27 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
               }
               done(result);
             });
-      }
-    }
-  }
-  CountDecision(counted);
-  if (after) after();
+      });
 }
 
 void Engine::DeleteSession(const Principal& who, std::string id,
                            Callback<Admitted<SessionView>> done) {
-  TenantState& t = *who.tenant;
-  absl::AnyInvocable<void()> after;
-  Decision counted;
-  counted.allowed = true;
-  {
-    absl::MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
-    Touch(t, now);
-    auto it = t.Act().sessions.find(id);
-    if (it == t.Act().sessions.end()) {
-      after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
-    } else {
-      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
-      if (pass.refused >= 0) {
-        counted = RateDenial(pass);
-        CountApiCallLocked(t, now);
-        after = Later(done, absl::StatusOr<Admitted<SessionView>>(
-                                Admitted<SessionView>{counted, std::nullopt}));
-      } else {
+  TenantOp<SessionView>(
+      who, done, {{Category::kGeneral, who.key_id}},
+      [&](TenantState& t) {
+        return t.Act().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+      },
+      [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
+        auto it = t.Act().sessions.find(id);
         const SessionState before = it->second;
         SessionView view = SessionViewOf(t, id, before, now);
         view.status = "deleted";
         t.Act().sessions.erase(it);
         if (before.status == kWorking)
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
-        counted.rates = std::move(pass.outcomes);
-        counted.shadow_denied = std::move(pass.shadow_denied);
-        Admitted<SessionView> result{counted, view};
-        after = CommitWithApiCall(
+        Admitted<SessionView> result{d, view};
+        return CommitWithApiCall(
             t, [&](CommitBatch& b) { b.deleted_sessions.emplace_back(t.id, id); },
             [this, tp = &t, id, before, result,
              done = std::move(done)](const absl::Status& st) mutable {
@@ -302,51 +292,28 @@ void Engine::DeleteSession(const Principal& who, std::string id,
               }
               done(result);
             });
-      }
-    }
-  }
-  CountDecision(counted);
-  if (after) after();
+      });
 }
 
 void Engine::Heartbeat(const Principal& who, std::string id, Callback<Admitted<SessionView>> done) {
-  TenantState& t = *who.tenant;
-  absl::AnyInvocable<void()> after;
-  Decision counted;
-  counted.allowed = true;
-  {
-    absl::MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
-    Touch(t, now);
-    auto it = t.Act().sessions.find(id);
-    if (it == t.Act().sessions.end()) {
-      after = Later(done, absl::StatusOr<Admitted<SessionView>>(NoSession(id)));
-    } else {
-      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
-      if (pass.refused >= 0) {
-        counted = RateDenial(pass);
-        CountApiCallLocked(t, now);
-        after = Later(done, absl::StatusOr<Admitted<SessionView>>(
-                                Admitted<SessionView>{counted, std::nullopt}));
-      } else {
+  TenantOp<SessionView>(
+      who, done, {{Category::kGeneral, who.key_id}},
+      [&](TenantState& t) {
+        return t.Act().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+      },
+      [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
-        SessionState& s = it->second;
+        SessionState& s = t.Act().sessions[id];
         s.last_heartbeat = now;
-        counted.rates = std::move(pass.outcomes);
-        counted.shadow_denied = std::move(pass.shadow_denied);
-        Admitted<SessionView> result{counted, SessionViewOf(t, id, s, now)};
+        Admitted<SessionView> result{d, SessionViewOf(t, id, s, now)};
         SessionRecord rec = SessionRecordOf(t, id, s);
-        after = CommitWithApiCall(
+        return CommitWithApiCall(
             t, [&](CommitBatch& b) { b.sessions.push_back(rec); },
             [result, done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) return done(st);
               done(result);
             });
-      }
-    }
-  }
-  CountDecision(counted);
-  if (after) after();
+      });
 }
 
 absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl::string_view id) {
@@ -406,52 +373,25 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
                    "Group id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
   }
   if (name.size() > 200) return done(BadRequest("invalid_name", "name is at most 200 characters."));
-  TenantState& t = *who.tenant;
-  absl::AnyInvocable<void()> after;
-  Decision counted;
-  {
-    absl::MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
-    Touch(t, now);
-    if (t.Act().groups.contains(id)) {
-      after = Later(done, absl::StatusOr<Admitted<GroupView>>(
-                              Error(absl::StatusCode::kAlreadyExists, "group_exists",
-                                    absl::StrCat("Group \"", id, "\" already exists."))));
-    } else {
-      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
-      Decision d;
-      d.rates = pass.outcomes;
-      d.shadow_denied = pass.shadow_denied;
-      d.meter = meters::kGroupsActive;
-      d.limit = EffectiveLimit(t, groups_meter_);
-      d.requested = 1;
-      if (pass.refused >= 0) {
-        d = RateDenial(pass);
-      } else if (d.limit && t.used[groups_meter_] >= *d.limit) {
-        if (t.plan->shadow[groups_meter_]) {
-          d.shadow_denied.push_back(meters::kGroupsActive);
-        } else {
-          d.reason = DenyReason::kQuotaExceeded;
-          d.rule = meters::kGroupsActive;
-          d.retry_ns = absl::ToInt64Nanoseconds(absl::Minutes(1));
-        }
-      }
-      if (!d.rule.empty()) {
-        counted = d;
-        CountApiCallLocked(t, now);
-        after =
-            Later(done, absl::StatusOr<Admitted<GroupView>>(Admitted<GroupView>{d, std::nullopt}));
-      } else {
+  TenantOp<GroupView>(
+      who, done, {{Category::kGeneral, who.key_id}},
+      [&](TenantState& t) {
+        return t.Act().groups.contains(id)
+                   ? Error(absl::StatusCode::kAlreadyExists, "group_exists",
+                           absl::StrCat("Group \"", id, "\" already exists."))
+                   : absl::OkStatus();
+      },
+      [&](TenantState& t, absl::Time now, RatePass& pass,
+          Decision& d) -> absl::AnyInvocable<void()> {
+        if (!AdmitGauge(t, groups_meter_, now, d)) return nullptr;
         ApplyRates(t, pass);
         t.Act().groups[id] = GroupState{name, now};
         t.used[groups_meter_] += 1;
-        d.allowed = true;
         d.consumed = 1;
         d.remaining = d.limit ? *d.limit - std::min(*d.limit, t.used[groups_meter_]) : UINT64_MAX;
-        counted = d;
         Admitted<GroupView> result{d, GroupView{id, name, now}};
         GroupRecord rec{t.id, id, name, now};
-        after = CommitWithApiCall(
+        return CommitWithApiCall(
             t, [&](CommitBatch& b) { b.groups.push_back(rec); },
             [this, tp = &t, id, result, done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
@@ -464,41 +404,21 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
               }
               done(result);
             });
-      }
-    }
-  }
-  CountDecision(counted);
-  if (after) after();
+      });
 }
 
 void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted<GroupView>> done) {
-  TenantState& t = *who.tenant;
-  absl::AnyInvocable<void()> after;
-  Decision counted;
-  counted.allowed = true;
-  {
-    absl::MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
-    Touch(t, now);
-    auto it = t.Act().groups.find(id);
-    if (it == t.Act().groups.end()) {
-      after = Later(done, absl::StatusOr<Admitted<GroupView>>(NoGroup(id)));
-    } else {
-      RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
-      if (pass.refused >= 0) {
-        counted = RateDenial(pass);
-        CountApiCallLocked(t, now);
-        after = Later(
-            done, absl::StatusOr<Admitted<GroupView>>(Admitted<GroupView>{counted, std::nullopt}));
-      } else {
+  TenantOp<GroupView>(
+      who, done, {{Category::kGeneral, who.key_id}},
+      [&](TenantState& t) { return t.Act().groups.contains(id) ? absl::OkStatus() : NoGroup(id); },
+      [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
+        auto it = t.Act().groups.find(id);
         const GroupState before = it->second;
         t.Act().groups.erase(it);
         t.used[groups_meter_] -= std::min<uint64_t>(1, t.used[groups_meter_]);
-        counted.rates = std::move(pass.outcomes);
-        counted.shadow_denied = std::move(pass.shadow_denied);
-        Admitted<GroupView> result{counted, GroupView{id, before.name, before.created_at}};
-        after = CommitWithApiCall(
+        Admitted<GroupView> result{d, GroupView{id, before.name, before.created_at}};
+        return CommitWithApiCall(
             t, [&](CommitBatch& b) { b.deleted_groups.emplace_back(t.id, id); },
             [this, tp = &t, id, before, result,
              done = std::move(done)](const absl::Status& st) mutable {
@@ -511,11 +431,7 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
               }
               done(result);
             });
-      }
-    }
-  }
-  CountDecision(counted);
-  if (after) after();
+      });
 }
 
 std::vector<GroupView> Engine::ListGroups(const Principal& who) {
