@@ -178,8 +178,6 @@ class Engine {
   /// Atomic check-and-consume (or check only with dry_run). Denials are
   /// decisions, not errors; errors are bad input or an unavailable store.
   void Consume(const Principal& who, MeterRequest req, Callback<Decision> done);
-  /// Counts one api_call without waiting for its commit (reads).
-  void CountApiCall(const Principal& who);
   /// The general rule alone, for routes that change nothing else: decides,
   /// and when allowed charges the rule and counts one api_call.
   Decision Admit(const Principal& who);

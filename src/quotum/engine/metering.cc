@@ -297,14 +297,6 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   return [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };
 }
 
-void Engine::CountApiCall(const Principal& who) {
-  TenantState& t = *who.tenant;
-  absl::MutexLock lock(&t.mu);
-  const absl::Time now = clock_->Now();
-  Touch(t, now);
-  CountApiCallLocked(t, now);
-}
-
 void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
   t.used[api_calls_meter_] += 1;
   const absl::Time period_start = t.period.start;

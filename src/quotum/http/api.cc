@@ -184,7 +184,6 @@ void Api::Readyz(Call& c) {
 
 void Api::Metrics(Call& c) {
   const engine::EngineStats& es = engine_->stats();
-  const engine::CommitQueue::Stats commits = engine_->commit_stats();
   std::string out;
   stats_.requests.Render(out);
   stats_.duration.Render(out);
@@ -193,8 +192,6 @@ void Api::Metrics(Call& c) {
   es.commit_batch.Render(out);
   es.commit_failures.Render(out);
   es.lease_expiries.Render(out);
-  obs::RenderGauge(out, "quotum_store_commits", "Group commits run since start.",
-                   static_cast<double>(commits.commits));
   obs::RenderGauge(out, "quotum_commit_queue_depth", "Requests waiting for the next group commit.",
                    static_cast<double>(engine_->commit_queue_depth()));
   Reply r;
