@@ -1,5 +1,7 @@
 #include "quotum/engine/commit_queue.h"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <utility>
 
@@ -22,7 +24,10 @@ void CommitQueue::Start() {
   if (running_) return;
   running_ = true;
   stopping_ = false;
-  writer_ = std::thread([this] { Run(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "quotum-writer");
+    Run();
+  });
 }
 
 void CommitQueue::Stop() {

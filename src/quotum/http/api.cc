@@ -109,7 +109,13 @@ void Api::Handle(const Request& req, Respond respond) {
   if (!target) {
     return respond(ErrorReply(400, "bad_request", "The request target is not a valid path."));
   }
-  std::string path = target->path();
+  // The decoded path; decoding (and its copy) only when it has escapes.
+  std::string decoded;
+  std::string_view path(target->encoded_path().data(), target->encoded_path().size());
+  if (path.find('%') != std::string_view::npos) {
+    decoded = target->path();
+    path = decoded;
+  }
   auto match = router_.Find(req.method(), path);
   // Count and time every answer by route pattern (bounded label values).
   RouteMetrics* metrics =

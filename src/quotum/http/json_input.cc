@@ -12,11 +12,12 @@ namespace quotum::http {
 using engine::BadRequest;
 using engine::Unprocessable;
 
-absl::StatusOr<boost::json::object> ParseObject(std::string_view body) {
+absl::StatusOr<boost::json::object> ParseObject(std::string_view body,
+                                                boost::json::storage_ptr storage) {
   boost::system::error_code ec;
   boost::json::parse_options opts;
   opts.max_depth = 32;
-  boost::json::value v = boost::json::parse(body, ec, {}, opts);
+  boost::json::value v = boost::json::parse(body, ec, std::move(storage), opts);
   if (ec) {
     return BadRequest("invalid_json", Cat("Request body is not valid JSON: ", ec.message(), "."));
   }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
@@ -12,8 +13,24 @@
 
 namespace quotum::http {
 
-/// Parses a request body that must be one JSON object (400 otherwise).
-absl::StatusOr<boost::json::object> ParseObject(std::string_view body);
+/// Stack memory for one request body's JSON; grows onto the heap only for
+/// large bodies. Whatever is parsed into it must not outlive it.
+class JsonArena {
+ public:
+  JsonArena() = default;
+  JsonArena(const JsonArena&) = delete;
+  JsonArena& operator=(const JsonArena&) = delete;
+  boost::json::storage_ptr storage() { return &resource_; }
+
+ private:
+  unsigned char buffer_[2048];
+  boost::json::monotonic_resource resource_{buffer_, sizeof buffer_};
+};
+
+/// Parses a request body that must be one JSON object (400 otherwise),
+/// allocating from `storage`.
+absl::StatusOr<boost::json::object> ParseObject(std::string_view body,
+                                                boost::json::storage_ptr storage = {});
 
 /// Typed, validated access to a JSON object's fields. Every getter returns
 /// nullopt for an absent (or null) field and an error naming the field for a

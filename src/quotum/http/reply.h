@@ -15,11 +15,13 @@ namespace quotum::http {
 struct Reply {
   unsigned status = 200;
   std::string body;
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
+  /// Must point to static storage (a literal).
+  std::string_view content_type = "application/json";
+  /// Extra header lines, each "Name: value\r\n", in the order added.
+  std::string headers;
 
-  Reply& Header(std::string name, std::string value) {
-    headers.emplace_back(std::move(name), std::move(value));
+  Reply& Header(std::string_view name, std::string_view value) {
+    headers.append(name).append(": ").append(value).append("\r\n");
     return *this;
   }
 };

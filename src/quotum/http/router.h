@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
+
 namespace quotum::http {
 
 /// Who may call a route.
@@ -40,13 +42,15 @@ class Router {
 
   void Add(boost::beast::http::verb method, std::string_view pattern, Access access,
            Handler handler) {
-    routes_.push_back(Route{method, Split(pattern), access, std::move(handler),
+    std::vector<std::string> segments;
+    for (std::string_view seg : Split(pattern)) segments.emplace_back(seg);
+    routes_.push_back(Route{method, std::move(segments), access, std::move(handler),
                             std::string(pattern), routes_.size()});
   }
 
   Match Find(boost::beast::http::verb method, std::string_view path) const {
     Match m;
-    std::vector<std::string> segs = Split(path);
+    const Segments segs = Split(path);
     for (const Route& r : routes_) {
       std::vector<std::string> params;
       if (!SegmentsMatch(r.segments, segs, &params)) continue;
@@ -65,8 +69,11 @@ class Router {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
-  static std::vector<std::string> Split(std::string_view path) {
-    std::vector<std::string> out;
+  using Segments = absl::InlinedVector<std::string_view, 8>;
+
+  // Views into `path`, which must outlive the result.
+  static Segments Split(std::string_view path) {
+    Segments out;
     size_t i = 0;
     while (i < path.size()) {
       if (path[i] == '/') {
@@ -75,20 +82,19 @@ class Router {
       }
       size_t j = path.find('/', i);
       if (j == std::string_view::npos) j = path.size();
-      out.emplace_back(path.substr(i, j - i));
+      out.push_back(path.substr(i, j - i));
       i = j;
     }
     return out;
   }
 
-  static bool SegmentsMatch(const std::vector<std::string>& pattern,
-                            const std::vector<std::string>& path,
+  static bool SegmentsMatch(const std::vector<std::string>& pattern, const Segments& path,
                             std::vector<std::string>* params) {
     if (pattern.size() != path.size()) return false;
     for (size_t i = 0; i < pattern.size(); ++i) {
       const std::string& p = pattern[i];
       if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
-        params->push_back(path[i]);
+        params->emplace_back(path[i]);
       } else if (p != path[i]) {
         return false;
       }

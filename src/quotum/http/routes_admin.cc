@@ -10,7 +10,8 @@
 namespace quotum::http {
 
 void Api::CreateTenant(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   Fields f(body);
   ASSIGN_OR_REPLY(id, f.String("id", 64), c);
   ASSIGN_OR_REPLY(name, f.String("name", 200), c);
@@ -70,7 +71,8 @@ void Api::RevokeKey(Call& c) {
 }
 
 void Api::SetLimits(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   if (body.empty()) {
     return c.respond(ErrorReply(400, "missing_field",
                                 "Send at least one meter: {\"messages_sent\": 200000}, or null to "
@@ -113,7 +115,8 @@ boost::json::object KeyLimitsJson(const engine::KeyLimitsView& v) {
 }  // namespace
 
 void Api::SetKeyRateLimits(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   // Accept both the seed's flat body and {"rateLimits": {...}}.
   const boost::json::object* limits = &body;
   if (auto it = body.find("rateLimits"); it != body.end() && it->value().is_object()) {

@@ -70,7 +70,8 @@ void Api::Meter(Call& c, engine::MeterRequest req,
 }
 
 void Api::QuotaCheck(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   engine::MeterRequest req;
   if (absl::Status s = ReadMeterFields(Fields(body), req, true); !s.ok()) {
     return c.respond(ReplyForStatus(s));
@@ -81,7 +82,8 @@ void Api::QuotaCheck(Call& c) {
 }
 
 void Api::QuotaConsume(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   engine::MeterRequest req;
   if (absl::Status s = ReadMeterFields(Fields(body), req, true); !s.ok()) {
     return c.respond(ReplyForStatus(s));
@@ -92,7 +94,8 @@ void Api::QuotaConsume(Call& c) {
 }
 
 void Api::Events(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   auto it = body.find("events");
   if (it == body.end() || !it->value().is_array() || it->value().get_array().empty()) {
     return c.respond(
@@ -163,7 +166,8 @@ void Api::Events(Call& c) {
 }
 
 void Api::SendMessage(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   Fields f(body);
   ASSIGN_OR_REPLY(to, f.String("to", 256), c);
   ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
@@ -202,7 +206,8 @@ void Api::SendMessage(Call& c) {
 }
 
 void Api::ReceivedMessage(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   Fields f(body);
   ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
   ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
@@ -216,7 +221,8 @@ void Api::ReceivedMessage(Call& c) {
 }
 
 void Api::ChatbotTrigger(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   Fields f(body);
   ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
   engine::MeterRequest req;

@@ -80,7 +80,8 @@ void Api::GetSession(Call& c) {
 }
 
 void Api::UpdateSession(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   ASSIGN_OR_REPLY(status, Fields(body).String("status", 32), c);
   if (!status) {
     return c.respond(ErrorReply(400, "missing_field",
@@ -115,7 +116,8 @@ void Api::SessionQr(Call& c) {
 }
 
 void Api::CreateGroup(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   Fields f(body);
   ASSIGN_OR_REPLY(id, f.String("id", 64), c);
   ASSIGN_OR_REPLY(name, f.String("name", 200), c);
@@ -138,7 +140,8 @@ void Api::DeleteGroup(Call& c) {
 }
 
 void Api::SetSubscribers(Call& c) {
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body()), c);
+  JsonArena arena;
+  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
   ASSIGN_OR_REPLY(count, Fields(body).Count("count"), c);
   if (!count) return c.respond(ErrorReply(400, "missing_field", "\"count\" is required."));
   const Clock* clock = &engine_->clock();

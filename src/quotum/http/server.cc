@@ -1,13 +1,16 @@
 #include "quotum/http/server.h"
 
+#include <pthread.h>
+
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "quotum/core/string_views.h"
 
 namespace quotum::http {
@@ -17,16 +20,54 @@ namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-// One connection. Everything runs on the connection's strand; at most one
-// request is in flight per connection (no pipelining), so the engine's
-// completion is the only other party and it posts back to the strand.
+// One I/O thread: its io_context, and the inbox where other threads leave
+// replies for the connections it owns.
+class Server::Worker {
+ public:
+  using Executor = net::io_context::executor_type;
+
+  Worker() : ioc_(1), guard_(net::make_work_guard(ioc_)) {}
+
+  Executor executor() { return ioc_.get_executor(); }
+  void Start() {
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "quotum-io");
+      ioc_.run();
+    });
+  }
+  void Stop() {
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  /// Runs `deliver(reply)` on this worker's thread: at once when called there,
+  /// otherwise through the inbox, posting one drain per burst of replies.
+  void Deliver(std::shared_ptr<Session> session, Reply reply);
+
+ private:
+  void Drain();
+
+  net::io_context ioc_;
+  net::executor_work_guard<Executor> guard_;
+  std::thread thread_;
+  absl::Mutex mu_;
+  std::vector<std::pair<std::shared_ptr<Session>, Reply>> inbox_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::shared_ptr<Session>, Reply>> draining_;  // worker thread only
+};
+
+// One connection. Everything runs on its worker's thread; at most one request
+// is in flight per connection (no pipelining), so the handler's reply is the
+// only other party and it arrives through Worker::Deliver.
 class Server::Session : public std::enable_shared_from_this<Server::Session> {
  public:
-  using Executor = net::strand<net::io_context::executor_type>;
+  using Executor = Worker::Executor;
   using Socket = net::basic_stream_socket<tcp, Executor>;
 
-  Session(Socket socket, Server& server)
-      : socket_(std::move(socket)), idle_timer_(socket_.get_executor()), server_(server) {}
+  Session(Socket socket, Server& server, Worker& worker)
+      : socket_(std::move(socket)),
+        idle_timer_(socket_.get_executor()),
+        server_(server),
+        worker_(worker) {}
 
   void Start() {
     net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
@@ -86,11 +127,13 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
     busy_ = true;
     server_.in_flight_.fetch_add(1);
     server_.handler_(req_, [self = shared_from_this()](Reply r) mutable {
-      net::post(self->socket_.get_executor(),
-                [self, r = std::move(r)]() mutable { self->Finish(std::move(r)); });
+      Worker& w = self->worker_;
+      w.Deliver(std::move(self), std::move(r));
     });
   }
 
+ public:
+  /// Writes the handler's reply; on the worker's thread.
   void Finish(Reply r) {
     counted_ = true;  // in flight until the response has been written
     Write(std::move(r));
@@ -102,9 +145,9 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
     const auto status = static_cast<bhttp::status>(r.status);
     absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
                     ToAbsl(std::string_view(bhttp::obsolete_reason(status))),
-                    "\r\nServer: quotum\r\n", "Content-Type: ", r.content_type,
+                    "\r\nServer: quotum\r\n", "Content-Type: ", ToAbsl(r.content_type),
                     "\r\nContent-Length: ", r.body.size(), "\r\n");
-    for (const auto& [k, v] : r.headers) absl::StrAppend(&out_, k, ": ", v, "\r\n");
+    out_ += r.headers;
     if (!keep_alive_) {
       out_ += "Connection: close\r\n";
     } else if (version_ == 10) {
@@ -124,6 +167,7 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
                      });
   }
 
+ private:
   void Close() {
     beast::error_code ec;
     idle_timer_.cancel();
@@ -136,6 +180,7 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
                             Executor>
       idle_timer_;
   Server& server_;
+  Worker& worker_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
@@ -147,17 +192,40 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   unsigned version_ = 11;
 };
 
+void Server::Worker::Deliver(std::shared_ptr<Session> session, Reply reply) {
+  if (ioc_.get_executor().running_in_this_thread()) return session->Finish(std::move(reply));
+  bool first;
+  {
+    absl::MutexLock lock(&mu_);
+    first = inbox_.empty();
+    inbox_.emplace_back(std::move(session), std::move(reply));
+  }
+  if (first) net::post(ioc_, [this] { Drain(); });
+}
+
+void Server::Worker::Drain() {
+  {
+    absl::MutexLock lock(&mu_);
+    draining_.swap(inbox_);
+  }
+  for (auto& [session, reply] : draining_) session->Finish(std::move(reply));
+  draining_.clear();
+}
+
 Server::Server(ServerOptions options, RequestHandler handler)
     : opts_(std::move(options)),
       handler_(std::move(handler)),
-      ioc_(opts_.threads),
-      acceptor_(net::make_strand(ioc_)) {}
+      workers_([n = std::max(1, opts_.threads)] {
+        std::vector<std::unique_ptr<Worker>> w;
+        for (int i = 0; i < n; ++i) w.push_back(std::make_unique<Worker>());
+        return w;
+      }()),
+      acceptor_(workers_[0]->executor()) {}
 
-Server::~Server() {
-  ioc_.stop();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
+Server::~Server() { StopWorkers(); }
+
+void Server::StopWorkers() {
+  for (auto& w : workers_) w->Stop();
 }
 
 absl::StatusOr<std::string> Server::Listen() {
@@ -180,20 +248,20 @@ absl::StatusOr<std::string> Server::Listen() {
 }
 
 void Server::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_.get_executor()),
-                         [this](beast::error_code ec, Session::Socket s) {
-                           if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-                           if (!ec) {
-                             s.set_option(tcp::no_delay(true), ec);
-                             std::make_shared<Session>(std::move(s), *this)->Start();
-                           }
-                           Accept();
-                         });
+  Worker& w = *workers_[next_worker_++ % workers_.size()];
+  acceptor_.async_accept(w.executor(), [this, &w](beast::error_code ec, Session::Socket s) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      s.set_option(tcp::no_delay(true), ec);
+      std::make_shared<Session>(std::move(s), *this, w)->Start();
+    }
+    Accept();
+  });
 }
 
 void Server::Run() {
   Accept();
-  for (int i = 0; i < opts_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& w : workers_) w->Start();
 }
 
 void Server::Shutdown(std::chrono::milliseconds grace) {
@@ -206,11 +274,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ioc_.stop();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
+  StopWorkers();
 }
 
 }  // namespace quotum::http

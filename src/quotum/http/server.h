@@ -31,6 +31,11 @@ struct ServerOptions {
 
 /// HTTP/1.1 server on Boost.Beast: keep-alive, one request at a time per
 /// connection, a body limit that answers 413, and a graceful drain.
+///
+/// Threading: each I/O thread runs its own io_context and owns the connections
+/// accepted onto it, so a connection's handlers never need a strand. A reply
+/// produced on another thread (the store's writer) is queued in the owning
+/// thread's inbox; one posted drain answers every reply queued meanwhile.
 class Server {
  public:
   Server(ServerOptions options, RequestHandler handler);
@@ -44,18 +49,19 @@ class Server {
   /// answered, then stops the I/O threads.
   void Shutdown(std::chrono::milliseconds grace);
 
-  boost::asio::io_context& io() { return ioc_; }
   int64_t in_flight() const { return in_flight_.load(); }
 
  private:
   class Session;
+  class Worker;
   void Accept();
+  void StopWorkers();
 
   ServerOptions opts_;
   RequestHandler handler_;
-  boost::asio::io_context ioc_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  size_t next_worker_ = 0;  // round-robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::vector<std::thread> threads_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> draining_{false};
 };

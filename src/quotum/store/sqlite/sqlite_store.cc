@@ -1,5 +1,7 @@
 #include "quotum/store/sqlite/sqlite_store.h"
 
+#include <pthread.h>
+
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
@@ -150,7 +152,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   // A fresh connection learns the journal mode only when it first reads the
   // file; until then its checkpoints are no-ops (log size -1).
   RETURN_IF_ERROR(s->checkpointer_->Exec("PRAGMA journal_mode=WAL"));
-  s->checkpoint_thread_ = std::thread([raw = s.get()] { raw->RunCheckpoints(); });
+  s->checkpoint_thread_ = std::thread([raw = s.get()] {
+    pthread_setname_np(pthread_self(), "quotum-ckpt");
+    raw->RunCheckpoints();
+  });
 
   auto r = Db::Open(options.path);
   if (!r.ok()) return r.status();
@@ -315,17 +320,19 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
     }
   }
   // Sum the batch's deltas per row first: a hot tenant's hundred requests
-  // become one upsert per table.
-  using CounterKey = std::tuple<std::string, std::string, int64_t>;
-  using BucketKey = std::tuple<std::string, std::string, std::string, int64_t>;
-  using DayKey = std::tuple<std::string, std::string, std::string, std::string>;
+  // become one upsert per table. Keys view the batch's strings (no copies);
+  // days are kept as day numbers and formatted once per row.
+  using Text = absl::string_view;
+  using CounterKey = std::tuple<Text, Text, int64_t>;
+  using BucketKey = std::tuple<Text, Text, Text, int64_t>;
   absl::flat_hash_map<CounterKey, uint64_t> counters;
   absl::flat_hash_map<BucketKey, uint64_t> hours;
-  absl::flat_hash_map<DayKey, uint64_t> days;
+  absl::flat_hash_map<BucketKey, uint64_t> days;
   for (const auto& u : b.usage) {
+    const int64_t at = HourOf(u.at);
     counters[{u.tenant_id, u.meter, Secs(u.period_start)}] += u.quantity;
-    hours[{u.tenant_id, u.meter, u.channel, HourOf(u.at)}] += u.quantity;
-    days[{u.tenant_id, u.meter, u.channel, DayOf(u.at)}] += u.quantity;
+    hours[{u.tenant_id, u.meter, u.channel, at}] += u.quantity;
+    days[{u.tenant_id, u.meter, u.channel, at - ((at % 86400) + 86400) % 86400}] += u.quantity;
   }
   for (const auto& [k, v] : counters) {
     RETURN_IF_ERROR(w.counter.Bind(1, std::get<0>(k))
@@ -344,7 +351,7 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   }
   for (const auto& [k, v] : days) {
     RETURN_IF_ERROR(w.daily.Bind(1, std::get<0>(k))
-                        .Bind(2, std::get<3>(k))
+                        .Bind(2, DayOf(absl::FromUnixSeconds(std::get<3>(k))))
                         .Bind(3, std::get<1>(k))
                         .Bind(4, std::get<2>(k))
                         .Bind(5, AsStored(v))
