@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/time/time.h"
 #include "quotum/ratelimit/rules.h"
 
@@ -29,6 +30,9 @@ struct RateOutcome {
   bool allowed = true;
   bool shadow = false;  ///< the rule is in shadow mode (never denies)
 };
+
+/// The short-window rules of one decision; a request meets at most two.
+using RateOutcomes = absl::InlinedVector<RateOutcome, 2>;
 
 /// The result of one decision over every rule that applies to a request. The
 /// period-quota part (meter, limit, remaining, reset_at) is what an
@@ -60,7 +64,7 @@ struct Decision {
   std::optional<uint64_t> warmup_cap;
   uint64_t warmup_used = 0;
   /// Every short-window rule applied, in evaluation order.
-  std::vector<RateOutcome> rates;
+  RateOutcomes rates;
   /// Rules in shadow mode that would have denied this request.
   std::vector<std::string> shadow_denied;
   /// True when this decision was answered from the idempotency store.

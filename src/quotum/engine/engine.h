@@ -251,16 +251,19 @@ class Engine {
   };
 
   /// One short-window rule to apply: category, who it is counted for, cost.
+  /// `subject` (a key id or session id) must outlive the RatePass built from it.
   struct RuleTarget {
     ratelimit::Category category;
-    std::string subject;
+    absl::string_view subject;
     uint64_t cost = 1;
   };
   /// Short-window rules evaluated but not yet applied.
   struct RatePass {
-    std::vector<RateOutcome> outcomes;
-    /// (category, subject, next state) for every rule to charge.
-    std::vector<std::tuple<ratelimit::Category, std::string, ratelimit::State>> updates;
+    RateOutcomes outcomes;
+    /// (category, subject, next state) for every rule to charge; subjects view
+    /// the RuleTargets' strings.
+    absl::InlinedVector<std::tuple<ratelimit::Category, absl::string_view, ratelimit::State>, 2>
+        updates;
     int refused = -1;  ///< index of the first non-shadow denial
     std::vector<std::string> shadow_denied;
   };

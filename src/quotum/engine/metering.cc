@@ -196,7 +196,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   d.warmup_cap = warm_cap;
   d.warmup_used = warm_used;
   d.rates = pass.outcomes;
-  d.shadow_denied = pass.shadow_denied;
+  d.shadow_denied = std::move(pass.shadow_denied);
   if (pass.refused < 0 && warm_denied) {
     d.reason = DenyReason::kWarmupLimit;
     d.rule = "warmup";
@@ -247,35 +247,38 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   }
   const bool write_message = req.message && d.allowed && charged == req.quantity;
 
-  CommitQueue::Done finish = [this, tp = &t, m, charged, period_start,
-                              count_api = req.count_api_call,
-                              warm_session = session_rec ? req.session_id : std::string(), warm_day,
-                              key = idempotent ? req.idempotency_key : std::string(), d,
-                              done = std::move(done)](const absl::Status& s) mutable {
-    {
-      absl::MutexLock l(&tp->mu);
-      if (s.ok()) {
-        if (!key.empty()) {
-          auto e = tp->Act().idempotency.find(key);
-          if (e != tp->Act().idempotency.end()) e->second.committed = true;
-        }
-      } else {
-        if (tp->period.start == period_start) {
-          tp->used[m] -= std::min(tp->used[m], charged);
-          if (count_api && tp->used[api_calls_meter_] > 0) tp->used[api_calls_meter_] -= 1;
-        }
-        if (!warm_session.empty()) {
-          auto ws = tp->Act().sessions.find(warm_session);
-          if (ws != tp->Act().sessions.end() && ws->second.warmup_day == warm_day) {
-            ws->second.warmup_count -= std::min(ws->second.warmup_count, charged);
+  std::optional<IdempotencyRecord> idem_rec;
+  if (idempotent) idem_rec = IdempotencyRecord{t.id, req.idempotency_key, fingerprint, d, now};
+  CommitQueue::Done finish =
+      [this, tp = &t, m, charged, period_start, count_api = req.count_api_call,
+       warm_session = session_rec ? req.session_id : std::string(), warm_day,
+       key = idempotent ? req.idempotency_key : std::string(), d = std::move(d),
+       done = std::move(done)](const absl::Status& s) mutable {
+        // A plain success has nothing to mark or undo: the tenant lock is left alone.
+        if (!s.ok() || !key.empty()) {
+          absl::MutexLock l(&tp->mu);
+          if (s.ok()) {
+            if (!key.empty()) {
+              auto e = tp->Act().idempotency.find(key);
+              if (e != tp->Act().idempotency.end()) e->second.committed = true;
+            }
+          } else {
+            if (tp->period.start == period_start) {
+              tp->used[m] -= std::min(tp->used[m], charged);
+              if (count_api && tp->used[api_calls_meter_] > 0) tp->used[api_calls_meter_] -= 1;
+            }
+            if (!warm_session.empty()) {
+              auto ws = tp->Act().sessions.find(warm_session);
+              if (ws != tp->Act().sessions.end() && ws->second.warmup_day == warm_day) {
+                ws->second.warmup_count -= std::min(ws->second.warmup_count, charged);
+              }
+            }
+            if (!key.empty()) tp->Act().idempotency.erase(key);
           }
         }
-        if (!key.empty()) tp->Act().idempotency.erase(key);
-      }
-    }
-    if (!s.ok()) return done(s);
-    done(d);
-  };
+        if (!s.ok()) return done(s);
+        done(std::move(d));
+      };
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         if (charged > 0) {
@@ -285,10 +288,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
           b.usage.push_back(
               UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
         }
-        if (idempotent) {
-          b.idempotency.push_back(
-              IdempotencyRecord{t.id, req.idempotency_key, fingerprint, d, now});
-        }
+        if (idem_rec) b.idempotency.push_back(std::move(*idem_rec));
         if (write_message) b.messages.push_back(std::move(*req.message));
         if (session_rec) b.sessions.push_back(*session_rec);
       },

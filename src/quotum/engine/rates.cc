@@ -61,8 +61,14 @@ Engine::RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
 }
 
 void Engine::ApplyRates(TenantState& t, RatePass& pass) {
-  for (auto& [category, subject, state] : pass.updates) {
-    t.Act().rate_state[static_cast<int>(category)][std::move(subject)] = state;
+  for (const auto& [category, subject, state] : pass.updates) {
+    auto& states = t.Act().rate_state[static_cast<int>(category)];
+    auto it = states.find(subject);
+    if (it == states.end()) {
+      states.emplace(std::string(subject), state);
+    } else {
+      it->second = state;
+    }
   }
 }
 

@@ -325,8 +325,8 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
     Touch(t, now);
     auto it = t.Act().sessions.find(id);
     if (it == t.Act().sessions.end()) return NoSession(id);
-    RatePass pass = EvaluateRates(
-        t, who, {{Category::kGeneral, who.key_id}, {Category::kQr, std::string(id)}}, now);
+    RatePass pass =
+        EvaluateRates(t, who, {{Category::kGeneral, who.key_id}, {Category::kQr, id}}, now);
     CountApiCallLocked(t, now);
     if (pass.refused >= 0) {
       out.decision = RateDenial(pass);
