@@ -110,6 +110,17 @@ start_quotum 18802 fsync
 measure quotum-fsync "http://127.0.0.1:18802/api/v2/quota/consume"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
+# The fsync bound: with group commit, at most every connection's request can
+# ride one commit, so requests/s <= connections / fsync latency. The latency is
+# that of 1,000 synchronous 4 KiB writes in the same data directory's file system.
+FSYNC_N=1000
+T0=$(date +%s%N)
+dd if=/dev/zero of="$WORK/quotum-fsync/fsync.bin" bs=4k count=$FSYNC_N oflag=dsync 2>/dev/null
+T1=$(date +%s%N)
+FSYNC_US=$(awk -v ns=$((T1 - T0)) -v n=$FSYNC_N 'BEGIN { printf "%.1f", ns / 1000 / n }')
+FSYNC_BOUND=$(awk -v us="$FSYNC_US" -v c=$CONNS 'BEGIN { printf "%d", (us > 0) ? c * 1e6 / us : 0 }')
+echo "fsync latency ${FSYNC_US} us; bound $CONNS / latency = $FSYNC_BOUND/s" >&2
+
 mkdir -p "$WORK/nginx"
 sed -e "s#@PORT@#18804#" -e "s#@DIR@#$WORK/nginx#" "$ROOT/bench/peers/nginx.conf.in" > "$WORK/nginx/nginx.conf"
 nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" 2>"$WORK/nginx/start.log" &
@@ -164,5 +175,8 @@ NG=${RR[nginx]}
   echo
   echo "Quotum at half its max rate: target $HALF/s ($HALF_CONNS connections paced 3 ms apart), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
   echo "Quotum / Express: $(ratio "${RR[quotum]}" "${RR[express]}")x"
+  echo "fsync: ${FSYNC_US} us per synchronous 4 KiB write; bound $CONNS connections / latency = $FSYNC_BOUND/s;" \
+    "durability \"fsync\" reached ${RR[quotum-fsync]}/s ($(ratio "${RR[quotum-fsync]}" "$FSYNC_BOUND") of the bound," \
+    "$(ratio "${RR[quotum-fsync]}" "${RR[quotum]}") of durability \"process\")"
 } | tee "$WORK/results.md"
 echo "raw outputs: $WORK" >&2
