@@ -92,8 +92,9 @@ start_quotum 18801 process
 QKEY=$KEY
 measure quotum "http://127.0.0.1:18801/api/v2/quota/consume"
 
-# Quotum at half its max rate: each connection waits 3 ms between requests (a
-# cycle of about 3.5 ms with the response), so the connection count sets the rate.
+# Quotum at half its max rate: each connection waits 3 ms on average (spread at
+# random over 0-6 ms) between requests, a cycle of about 3.5 ms with the
+# response, so the connection count sets the rate.
 HALF=$(awk -v r="${RR[quotum]}" 'BEGIN { printf "%d", r / 2 }')
 DELAY=3
 HALF_CONNS=$(awk -v r="$HALF" 'BEGIN { c = int(r * 3.5 / 1000 + 0.5); print (c < 8) ? 8 : c }')
@@ -173,7 +174,7 @@ NG=${RR[nginx]}
   echo "| redis EVAL (no HTTP) | $RE_RPS | $RE_P50 | $RE_P99 | $(ratio "$RE_RPS" "$NG") | |"
   echo "| redis EVAL -P 16 (no HTTP) | $RP_RPS | $RP_P50 | $RP_P99 | $(ratio "$RP_RPS" "$NG") | |"
   echo
-  echo "Quotum at half its max rate: target $HALF/s ($HALF_CONNS connections paced 3 ms apart), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
+  echo "Quotum at half its max rate: target $HALF/s ($HALF_CONNS connections, 3 ms apart on average), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
   echo "Quotum / Express: $(ratio "${RR[quotum]}" "${RR[express]}")x"
   echo "fsync: ${FSYNC_US} us per synchronous 4 KiB write; bound $CONNS connections / latency = $FSYNC_BOUND/s;" \
     "durability \"fsync\" reached ${RR[quotum-fsync]}/s ($(ratio "${RR[quotum-fsync]}" "$FSYNC_BOUND") of the bound," \
