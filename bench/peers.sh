@@ -67,13 +67,14 @@ to_ms() {  # wrk latency like 812.00us, 1.23ms, 1.01s
 }
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
-# run_wrk NAME URL: ROUNDS rounds; sets RPS, P50, P99 (medians) and BAD (non-2xx total).
+# run_wrk NAME URL [SCRIPT] [CONNECTIONS]: ROUNDS rounds; sets RPS, P50, P99
+# (medians) and BAD (non-2xx total).
 run_wrk() {
-  local name=$1 url=$2 rps=() p50=() p99=()
+  local name=$1 url=$2 script=${3:-post.lua} conns=${4:-$CONNS} rps=() p50=() p99=()
   BAD=0
   for r in $(seq 1 "$ROUNDS"); do
-    QUOTUM_BENCH_KEY="$KEY" wrk -t$THREADS -c$CONNS -d"${DURATION}s" --latency \
-      -s "$ROOT/bench/peers/post.lua" "$url" > "$WORK/$name-$r.txt" 2>&1
+    QUOTUM_BENCH_KEY="$KEY" wrk -t$THREADS -c"$conns" -d"${DURATION}s" --latency \
+      -s "$ROOT/bench/peers/$script" "$url" > "$WORK/$name-$r.txt" 2>&1
     rps+=("$(awk '/^Requests\/sec/ { print $2 }' "$WORK/$name-$r.txt")")
     p50+=("$(to_ms "$(awk '$1 == "50%" { print $2 }' "$WORK/$name-$r.txt")")")
     p99+=("$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/$name-$r.txt")")")
@@ -98,12 +99,9 @@ measure quotum "http://127.0.0.1:18801/api/v2/quota/consume"
 HALF=$(awk -v r="${RR[quotum]}" 'BEGIN { printf "%d", r / 2 }')
 DELAY=3
 HALF_CONNS=$(awk -v r="$HALF" 'BEGIN { c = int(r * 3.5 / 1000 + 0.5); print (c < 8) ? 8 : c }')
-QUOTUM_BENCH_KEY="$QKEY" QUOTUM_BENCH_DELAY_MS=$DELAY wrk -t$THREADS -c"$HALF_CONNS" -d"${DURATION}s" \
-  --latency -s "$ROOT/bench/peers/paced.lua" "http://127.0.0.1:18801/api/v2/quota/consume" \
-  > "$WORK/quotum-half.txt" 2>&1
-HALF_RPS=$(awk '/^Requests\/sec/ { print $2 }' "$WORK/quotum-half.txt")
-HALF_P50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$WORK/quotum-half.txt")")
-HALF_P99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$WORK/quotum-half.txt")")
+export QUOTUM_BENCH_DELAY_MS=$DELAY
+run_wrk quotum-half "http://127.0.0.1:18801/api/v2/quota/consume" paced.lua "$HALF_CONNS"
+HALF_RPS=$RPS HALF_P50=$P50 HALF_P99=$P99
 echo "quotum at half load: target $HALF/s ($HALF_CONNS connections, ${DELAY} ms apart), got $HALF_RPS/s, p99 $HALF_P99 ms" >&2
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
@@ -174,7 +172,7 @@ NG=${RR[nginx]}
   echo "| redis EVAL (no HTTP) | $RE_RPS | $RE_P50 | $RE_P99 | $(ratio "$RE_RPS" "$NG") | |"
   echo "| redis EVAL -P 16 (no HTTP) | $RP_RPS | $RP_P50 | $RP_P99 | $(ratio "$RP_RPS" "$NG") | |"
   echo
-  echo "Quotum at half its max rate: target $HALF/s ($HALF_CONNS connections, 3 ms apart on average), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
+  echo "Quotum at half its max rate ($ROUNDS rounds, medians): target $HALF/s ($HALF_CONNS connections, 3 ms apart on average), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
   echo "Quotum / Express: $(ratio "${RR[quotum]}" "${RR[express]}")x"
   echo "fsync: ${FSYNC_US} us per synchronous 4 KiB write; bound $CONNS connections / latency = $FSYNC_BOUND/s;" \
     "durability \"fsync\" reached ${RR[quotum-fsync]}/s ($(ratio "${RR[quotum-fsync]}" "$FSYNC_BOUND") of the bound," \
