@@ -27,7 +27,10 @@ TEST(Metrics, LiveScrapePassesPromtoolAndCarriesTheFamilies) {
            "quotum_http_requests_total{route=\"/api/v2/quota/consume\",status=\"200\"} 1",
            "quotum_http_requests_total{route=\"/api/v2/quota/consume\",status=\"429\"} 1",
            "quotum_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
-           "quotum_http_request_duration_seconds_count{route=\"/api/v2/quota/consume\"} 2",
+           "quotum_http_request_duration_seconds_count{route=\"/api/v2/quota/consume\","
+           "status=\"200\"} 1",
+           "quotum_http_request_duration_seconds_count{route=\"/api/v2/quota/consume\","
+           "status=\"429\"} 1",
            "quotum_decisions_total{meter=\"messages_sent\",outcome=\"allowed\",rule=\"none\"} 1",
            "quotum_decisions_total{meter=\"messages_sent\",outcome=\"denied\",rule=\"messages_"
            "sent\"} 1",

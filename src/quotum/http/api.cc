@@ -75,24 +75,29 @@ Api::Api(engine::Engine* engine, Options options)
   for (const auto& r : router_.routes()) {
     auto m = std::make_unique<RouteMetrics>();
     m->route = r.pattern;
-    m->duration = stats_.duration.GetChild({r.pattern});
     route_metrics_.push_back(std::move(m));
   }
   auto unmatched = std::make_unique<RouteMetrics>();
   unmatched->route = "unmatched";
-  unmatched->duration = stats_.duration.GetChild({"unmatched"});
   route_metrics_.push_back(std::move(unmatched));
 }
 
 void Api::CountRequest(RouteMetrics& m, unsigned status, double seconds) {
-  stats_.duration.ObserveChild(m.duration, seconds);
-  if (status >= m.by_status.size()) return stats_.requests.Add({m.route, std::to_string(status)});
+  if (status >= m.by_status.size()) {
+    stats_.duration.Observe({m.route, std::to_string(status)}, seconds);
+    return stats_.requests.Add({m.route, std::to_string(status)});
+  }
+  // Children are never removed, so a racing first use stores the same pointer.
   std::atomic<uint64_t>* c = m.by_status[status].load(std::memory_order_acquire);
-  if (!c) {
+  obs::HistogramFamily::Child* h = m.duration_by_status[status].load(std::memory_order_acquire);
+  if (!c || !h) {
     c = stats_.requests.Child({m.route, std::to_string(status)});
+    h = stats_.duration.GetChild({m.route, std::to_string(status)});
     m.by_status[status].store(c, std::memory_order_release);
+    m.duration_by_status[status].store(h, std::memory_order_release);
   }
   c->fetch_add(1, std::memory_order_relaxed);
+  stats_.duration.ObserveChild(h, seconds);
 }
 
 void Api::Route(verb method, std::string_view pattern, Access access, void (Api::*fn)(Call&)) {

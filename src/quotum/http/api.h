@@ -100,8 +100,9 @@ class Api {
   /// needs no label strings. Status counters are created on first use.
   struct RouteMetrics {
     std::string route;
-    obs::HistogramFamily::Child* duration = nullptr;
+    /// Per status code, created on first use: request counter and latency histogram.
     std::array<std::atomic<std::atomic<uint64_t>*>, 600> by_status{};
+    std::array<std::atomic<obs::HistogramFamily::Child*>, 600> duration_by_status{};
   };
   std::vector<std::unique_ptr<RouteMetrics>> route_metrics_;
   void CountRequest(RouteMetrics& m, unsigned status, double seconds);

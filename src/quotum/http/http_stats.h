@@ -11,8 +11,9 @@ struct HttpStats {
                               {"route", "status"}};
   obs::HistogramFamily duration{
       "quotum_http_request_duration_seconds",
-      "Time from a parsed request to its response being handed to the connection, by route.",
-      {"route"},
+      "Time from a parsed request to its response being handed to the connection, by route "
+      "pattern and status code.",
+      {"route", "status"},
       obs::LatencyBuckets()};
 };
 
