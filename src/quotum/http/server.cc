@@ -40,7 +40,11 @@ class Server::Worker {
     if (thread_.joinable()) thread_.join();
   }
 
-  /// Runs `deliver(reply)` on this worker's thread: at once when called there,
+  /// Requests read and not yet answered on this worker's connections. Changed
+  /// only by the worker's thread (no cache line shared between workers).
+  std::atomic<int64_t> in_flight{0};
+
+  /// Has `session` write `reply` on this worker's thread: at once when called there,
   /// otherwise through the inbox, posting one drain per burst of replies.
   void Deliver(std::shared_ptr<Session> session, Reply reply);
 
@@ -125,7 +129,7 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
     keep_alive_ = req_.keep_alive() && !server_.draining_.load();
     version_ = req_.version();
     busy_ = true;
-    server_.in_flight_.fetch_add(1);
+    worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
     server_.handler_(req_, [self = shared_from_this()](Reply r) mutable {
       Worker& w = self->worker_;
       w.Deliver(std::move(self), std::move(r));
@@ -159,7 +163,7 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (self->counted_) {
                          self->counted_ = false;
-                         self->server_.in_flight_.fetch_sub(1);
+                         self->worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
                        }
                        self->busy_ = false;
                        if (ec || !self->keep_alive_) return self->Close();
@@ -224,6 +228,12 @@ Server::Server(ServerOptions options, RequestHandler handler)
 
 Server::~Server() { StopWorkers(); }
 
+int64_t Server::in_flight() const {
+  int64_t n = 0;
+  for (const auto& w : workers_) n += w->in_flight.load(std::memory_order_relaxed);
+  return n;
+}
+
 void Server::StopWorkers() {
   for (auto& w : workers_) w->Stop();
 }
@@ -271,7 +281,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     acceptor_.close(ec);
   });
   auto deadline = std::chrono::steady_clock::now() + grace;
-  while (in_flight_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   StopWorkers();

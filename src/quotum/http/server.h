@@ -49,7 +49,8 @@ class Server {
   /// answered, then stops the I/O threads.
   void Shutdown(std::chrono::milliseconds grace);
 
-  int64_t in_flight() const { return in_flight_.load(); }
+  /// Requests read and not yet answered, over all I/O threads.
+  int64_t in_flight() const;
 
  private:
   class Session;
@@ -62,7 +63,6 @@ class Server {
   std::vector<std::unique_ptr<Worker>> workers_;
   size_t next_worker_ = 0;  // round-robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::atomic<int64_t> in_flight_{0};
   std::atomic<bool> draining_{false};
 };
 
