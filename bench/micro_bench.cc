@@ -24,7 +24,7 @@ namespace {
 // A store that accepts everything at once: isolates the engine from I/O.
 class NullStore final : public engine::Store {
  public:
-  absl::StatusOr<engine::Snapshot> Load(absl::Time) override { return engine::Snapshot{}; }
+  absl::Status Load(absl::Time, engine::SnapshotSink&) override { return absl::OkStatus(); }
   absl::Status Commit(const engine::CommitBatch&) override { return absl::OkStatus(); }
   absl::StatusOr<std::vector<engine::DailyRow>> Daily(const std::string&, absl::CivilDay,
                                                       absl::CivilDay) override {

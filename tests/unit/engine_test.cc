@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/errors.h"
+#include "quotum/store/sqlite/db.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 #include "quotum/testing/server_process.h"
 
@@ -24,7 +25,9 @@ class FlakyStore final : public Store {
  public:
   explicit FlakyStore(Store* inner) : inner_(inner) {}
   std::atomic<bool> fail{false};
-  absl::StatusOr<Snapshot> Load(absl::Time since) override { return inner_->Load(since); }
+  absl::Status Load(absl::Time since, SnapshotSink& sink) override {
+    return inner_->Load(since, sink);
+  }
   absl::Status Commit(const CommitBatch& b) override {
     if (fail.load()) return absl::InternalError("disk on fire");
     return inner_->Commit(b);
@@ -207,6 +210,25 @@ TEST_F(EngineTest, RestartRestoresCountersKeysAndIdempotency) {
   auto replay = Consume(*again, "messages_sent", 42, false, "k-restart");
   EXPECT_TRUE(replay->replayed);
   EXPECT_EQ(Used(*again, "messages_sent"), 42u);
+}
+
+TEST_F(EngineTest, StartRefusesATenantOnAPlanTheConfigNoLongerHas) {
+  NewTenant("orphan", "pro");
+  Close();
+  {
+    auto db = store::sqlite::Db::Open(dir_ + "/q.db");
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("UPDATE tenants SET plan='retired' WHERE id='orphan'").ok());
+  }
+  sqlite_ = *store::sqlite::SqliteStore::Open({dir_ + "/q.db", false});
+  EngineOptions o;
+  o.catalog = &cfg_->catalog;
+  o.default_plan = "starter";
+  Engine engine(o, sqlite_.get(), &clock_);
+  absl::Status s = engine.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("\"orphan\" is on plan \"retired\""), absl::string_view::npos)
+      << s.message();
 }
 
 TEST_F(EngineTest, FailedCommitIsNeverAcknowledgedAndChangesNothing) {

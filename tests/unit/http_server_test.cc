@@ -78,6 +78,8 @@ TEST(HttpServerTest, RepliesFromAnotherThreadReachTheConnectionThatAsked) {
   constexpr int kClients = 8;
   constexpr int kRequests = 60;
   std::atomic<int> wrong{0};
+  std::mutex wrong_mu;
+  std::string first_wrong;
   std::atomic<int> answered{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
@@ -86,14 +88,24 @@ TEST(HttpServerTest, RepliesFromAnotherThreadReachTheConnectionThatAsked) {
       for (int i = 0; i < kRequests; ++i) {
         const std::string target = "/echo/" + std::to_string(c) + "/" + std::to_string(i);
         auto r = client.Get(target);
-        if (r.status != 200 || r.body != target) wrong++;
+        if (r.status != 200 || r.body != target) {
+          std::lock_guard<std::mutex> lock(wrong_mu);
+          if (wrong++ == 0)
+            first_wrong = std::to_string(r.status) + " " + r.body + " for " + target;
+        }
         answered++;
       }
     });
   }
   for (auto& t : clients) t.join();
-  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(wrong.load(), 0) << "first wrong answer: " << first_wrong;
   EXPECT_EQ(answered.load(), kClients * kRequests);
+  // The count drops when the server's write completes, which may be just after
+  // the client has read the reply.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server.in_flight() != 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_EQ(server.in_flight(), 0);
   server.Shutdown(std::chrono::seconds(1));
 }

@@ -37,96 +37,135 @@ Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
 
 Engine::~Engine() { Stop(); }
 
-absl::Status Engine::Start() {
-  const Catalog& cat = *opts_.catalog;
-  const absl::Time now = clock_->Now();
-  auto snap = store_->Load(now - opts_.idempotency_ttl);
-  if (!snap.ok()) return snap.status();
-  absl::MutexLock reg(&registry_mu_);
-  tenants_.reserve(snap->tenants.size());
-  tenant_order_.reserve(snap->tenants.size());
-  keys_by_hash_.reserve(snap->keys.size());
-  hash_by_key_id_.reserve(snap->keys.size());
-  for (auto& rec : snap->tenants) {
-    const Plan* plan = cat.FindPlan(rec.plan);
+// Builds the in-memory state from the store's start-up stream. Runs inside
+// Start() with registry_mu_ held.
+class Engine::Loader final : public SnapshotSink {
+ public:
+  Loader(Engine& e, absl::Time now) : e_(e), cat_(*e.opts_.catalog), now_(now) {}
+
+  void Sizes(size_t tenants, size_t keys) override {
+    e_.tenants_.reserve(tenants);
+    e_.tenant_order_.reserve(tenants);
+    e_.keys_by_hash_.reserve(keys);
+    e_.hash_by_key_id_.reserve(keys);
+  }
+
+  absl::Status Tenant(TenantRecord& rec) override {
+    const Plan* plan = cat_.FindPlan(rec.plan);
     if (!plan) {
       return absl::FailedPreconditionError(absl::StrCat(
           "tenant \"", rec.id, "\" is on plan \"", rec.plan, "\", which the config no longer has"));
     }
     auto t = std::make_unique<TenantState>(rec.id);
     absl::MutexLock lock(&t->mu);
-    t->name = rec.name;
+    t->name = std::move(rec.name);
     t->plan = plan;
-    t->profile = cat.FindProfile(plan->rate_limit_profile);
+    t->profile = cat_.FindProfile(plan->rate_limit_profile);
     t->subscription_start = rec.subscription_start;
     t->created_at = rec.created_at;
     t->committed = true;
-    t->period = PeriodAt(rec.subscription_start, plan->interval, now);
-    t->used.assign(cat.meter_count(), 0);
-    tenant_order_.push_back(t.get());
-    tenants_[rec.id] = std::move(t);
+    t->period = PeriodAt(rec.subscription_start, plan->interval, now_);
+    t->used.assign(cat_.meter_count(), 0);
+    e_.tenant_order_.push_back(t.get());
+    e_.tenants_[std::move(rec.id)] = std::move(t);
+    return absl::OkStatus();
   }
-  for (auto& o : snap->overrides) {
-    TenantState* t = FindTenant(o.tenant_id);
-    auto m = cat.FindMeter(o.meter);
-    if (!t || !m) continue;
+
+  void Override(LimitOverride& o) override {
+    TenantState* t = e_.FindTenant(o.tenant_id);
+    auto m = cat_.FindMeter(o.meter);
+    if (!t || !m) return;
     absl::MutexLock lock(&t->mu);
-    if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);
+    if (t->overrides.empty()) t->overrides.assign(cat_.meter_count(), std::nullopt);
     t->overrides[*m] = o.limit;
   }
-  // Counter rows arrive grouped by tenant: look each tenant up once.
-  TenantState* last = nullptr;
-  for (auto& c : snap->counters) {
-    TenantState* t = last && last->id == c.tenant_id ? last : FindTenant(c.tenant_id);
-    last = t;
-    auto m = cat.FindMeter(c.meter);
-    if (!t || !m) continue;
+
+  // Counter rows arrive grouped by tenant: each tenant is looked up once.
+  void Counter(CounterRow& c) override {
+    TenantState* t = last_ && last_->id == c.tenant_id ? last_ : e_.FindTenant(c.tenant_id);
+    last_ = t;
+    auto m = cat_.FindMeter(c.meter);
+    if (!t || !m) return;
     absl::MutexLock lock(&t->mu);
-    if (cat.meters[*m].kind == MeterKind::kCounter && c.period_start == t->period.start)
+    if (cat_.meters[*m].kind == MeterKind::kCounter && c.period_start == t->period.start)
       t->used[*m] = c.value;
   }
-  for (auto& r : snap->idempotency) {
-    TenantState* t = FindTenant(r.tenant_id);
-    if (!t) continue;
+
+  void Idempotency(IdempotencyRecord& r) override {
+    TenantState* t = e_.FindTenant(r.tenant_id);
+    if (!t) return;
     absl::MutexLock lock(&t->mu);
-    t->Act().idempotency[r.key] = IdempotencyEntry{r.fingerprint, r.decision, r.created_at, true};
+    t->Act().idempotency[std::move(r.key)] =
+        IdempotencyEntry{r.fingerprint, std::move(r.decision), r.created_at, true};
   }
-  for (auto& k : snap->keys) {
-    TenantState* t = FindTenant(k.tenant_id);
-    if (!t) continue;
-    keys_by_hash_[ToKeyHash(k.hash)] = KeyEntry{k.key_id, t, k.revoked, true, {}};
-    hash_by_key_id_[k.key_id] = ToKeyHash(k.hash);
+
+  // A tenant's first key is created with it, so key rows mostly come in tenant
+  // order: try the tenant after the last one matched before hashing.
+  void Key(ApiKeyRecord& k) override {
+    TenantState* t = nullptr;
+    if (key_cursor_ < e_.tenant_order_.size() &&
+        e_.tenant_order_[key_cursor_]->id == k.tenant_id) {
+      t = e_.tenant_order_[key_cursor_++];
+    } else {
+      t = e_.FindTenant(k.tenant_id);
+    }
+    if (!t) return;
+    const KeyHash hash = ToKeyHash(k.hash);
+    e_.hash_by_key_id_[k.key_id] = hash;
+    e_.keys_by_hash_[hash] = KeyEntry{std::move(k.key_id), t, k.revoked, true, {}};
   }
-  for (auto& l : snap->key_rate_limits) {
-    auto h = hash_by_key_id_.find(l.key_id);
-    if (h != hash_by_key_id_.end()) keys_by_hash_[h->second].limits = l.limits;
+
+  void KeyRateLimits(KeyRateLimitsRecord& l) override {
+    auto h = e_.hash_by_key_id_.find(l.key_id);
+    if (h != e_.hash_by_key_id_.end()) e_.keys_by_hash_[h->second].limits = l.limits;
   }
-  for (auto& s : snap->sessions) {
-    TenantState* t = FindTenant(s.tenant_id);
-    if (!t) continue;
+
+  void Session(SessionRecord& s) override {
+    TenantState* t = e_.FindTenant(s.tenant_id);
+    if (!t) return;
     absl::MutexLock lock(&t->mu);
-    t->Act().sessions[s.id] = SessionState{s.phone,      s.status,           s.created_at,
-                                           s.updated_at, s.first_working_at, s.last_heartbeat,
-                                           s.warmup_day, s.warmup_count};
-    if (s.status == "working") {
-      t->used[sessions_meter_] += 1;
+    const bool working = s.status == "working";
+    t->Act().sessions[std::move(s.id)] =
+        SessionState{std::move(s.phone), std::move(s.status), s.created_at, s.updated_at,
+                     s.first_working_at, s.last_heartbeat,    s.warmup_day, s.warmup_count};
+    if (working) {
+      t->used[e_.sessions_meter_] += 1;
       t->Act().next_lease_expiry =
-          std::min(t->Act().next_lease_expiry, s.last_heartbeat + opts_.session_lease_ttl);
+          std::min(t->Act().next_lease_expiry, s.last_heartbeat + e_.opts_.session_lease_ttl);
     }
   }
-  for (auto& g : snap->groups) {
-    TenantState* t = FindTenant(g.tenant_id);
-    if (!t) continue;
+
+  void Group(GroupRecord& g) override {
+    TenantState* t = e_.FindTenant(g.tenant_id);
+    if (!t) return;
     absl::MutexLock lock(&t->mu);
-    t->Act().groups[g.id] = GroupState{g.name, g.created_at};
-    t->used[groups_meter_] += 1;
+    t->Act().groups[std::move(g.id)] = GroupState{std::move(g.name), g.created_at};
+    t->used[e_.groups_meter_] += 1;
   }
-  for (auto& g : snap->gauges) {
-    TenantState* t = FindTenant(g.tenant_id);
-    auto m = cat.FindMeter(g.meter);
-    if (!t || !m) continue;
+
+  void Gauge(GaugeRecord& g) override {
+    TenantState* t = e_.FindTenant(g.tenant_id);
+    auto m = cat_.FindMeter(g.meter);
+    if (!t || !m) return;
     absl::MutexLock lock(&t->mu);
     t->used[*m] = g.value;
+  }
+
+ private:
+  Engine& e_;
+  const Catalog& cat_;
+  const absl::Time now_;
+  TenantState* last_ = nullptr;
+  size_t key_cursor_ = 0;  // index into tenant_order_ of the next key's likely tenant
+};
+
+absl::Status Engine::Start() {
+  {
+    absl::MutexLock reg(&registry_mu_);
+    Loader loader(*this, clock_->Now());
+    if (absl::Status s = store_->Load(clock_->Now() - opts_.idempotency_ttl, loader); !s.ok()) {
+      return s;
+    }
   }
   queue_.Start();
   return absl::OkStatus();

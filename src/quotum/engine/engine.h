@@ -307,6 +307,7 @@ class Engine {
   std::optional<uint64_t> WarmupCap(const TenantState& t, const SessionState& s, absl::Time now,
                                     int64_t* day) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
+  class Loader;  // the start-up SnapshotSink (engine.cc)
   TenantState* FindTenant(absl::string_view id) const;
   /// Moves the tenant's period forward if `now` left it (lazy rollover).
   void Touch(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);

@@ -150,18 +150,28 @@ struct CounterRow {
 };
 
 /// State needed to rebuild the engine's memory at start-up.
-struct Snapshot {
-  std::vector<TenantRecord> tenants;
-  std::vector<ApiKeyRecord> keys;
-  std::vector<LimitOverride> overrides;
-  /// Counter rows of every tenant's latest period (the engine keeps the ones
-  /// that match the tenant's current period).
-  std::vector<CounterRow> counters;
-  std::vector<IdempotencyRecord> idempotency;
-  std::vector<SessionRecord> sessions;
-  std::vector<GroupRecord> groups;
-  std::vector<KeyRateLimitsRecord> key_rate_limits;
-  std::vector<GaugeRecord> gauges;
+/// Receives the start-up snapshot one record at a time, each lent for the call
+/// (the sink may move from it). Order: Sizes, tenants, keys, overrides, counters
+/// (the rows of one tenant together), idempotency records, sessions, groups, key
+/// rate limits, gauges. Streaming keeps start-up from holding a second copy of
+/// every tenant in memory.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  /// Row counts for reserving, sent first.
+  virtual void Sizes(size_t tenants, size_t keys) = 0;
+  /// A non-OK status stops the load, and Load returns it.
+  virtual absl::Status Tenant(TenantRecord& r) = 0;
+  virtual void Key(ApiKeyRecord& r) = 0;
+  virtual void Override(LimitOverride& r) = 0;
+  /// A counter row of a tenant's latest period (the engine keeps the ones that
+  /// match the tenant's current period).
+  virtual void Counter(CounterRow& r) = 0;
+  virtual void Idempotency(IdempotencyRecord& r) = 0;
+  virtual void Session(SessionRecord& r) = 0;
+  virtual void Group(GroupRecord& r) = 0;
+  virtual void KeyRateLimits(KeyRateLimitsRecord& r) = 0;
+  virtual void Gauge(GaugeRecord& r) = 0;
 };
 
 /// One day's units of one meter (summed over channels).
@@ -177,9 +187,9 @@ class Store {
  public:
   virtual ~Store() = default;
 
-  /// Loads the start-up snapshot; idempotency records older than
+  /// Streams the start-up snapshot into `sink`; idempotency records older than
   /// `idempotency_since` are skipped (and may be purged).
-  virtual absl::StatusOr<Snapshot> Load(absl::Time idempotency_since) = 0;
+  virtual absl::Status Load(absl::Time idempotency_since, SnapshotSink& sink) = 0;
 
   /// Writes the whole batch in one transaction: all of it or none of it.
   virtual absl::Status Commit(const CommitBatch& batch) = 0;

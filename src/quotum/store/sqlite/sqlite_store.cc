@@ -164,25 +164,43 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   return s;
 }
 
-absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since) {
+absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSink& sink) {
   absl::MutexLock lock(&read_mu_);
   Db& db = *reader_;
-  engine::Snapshot snap;
+  {
+    auto count = [&](const char* sql) -> absl::StatusOr<size_t> {
+      auto st = db.Prepare(sql);
+      if (!st.ok()) return st.status();
+      size_t n = 0;
+      RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) { n = static_cast<size_t>(r.Int(0)); }));
+      return n;
+    };
+    auto tenants = count("SELECT COUNT(*) FROM tenants");
+    if (!tenants.ok()) return tenants.status();
+    auto keys = count("SELECT COUNT(*) FROM api_keys");
+    if (!keys.ok()) return keys.status();
+    sink.Sizes(*tenants, *keys);
+  }
   {
     auto st =
         db.Prepare("SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY rowid");
     if (!st.ok()) return st.status();
+    absl::Status refused;
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
-      snap.tenants.push_back(
-          {r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3)), FromSecs(r.Int(4))});
+      if (!refused.ok()) return;
+      engine::TenantRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3)),
+                               FromSecs(r.Int(4))};
+      refused = sink.Tenant(rec);
     });
     if (!s.ok()) return s;
+    if (!refused.ok()) return refused;
   }
   {
     auto st = db.Prepare("SELECT key_id,tenant_id,hash,created_at,revoked_at FROM api_keys");
     if (!st.ok()) return st.status();
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
-      snap.keys.push_back({r.Text(0), r.Text(1), r.Blob(2), FromSecs(r.Int(3)), !r.IsNull(4)});
+      engine::ApiKeyRecord rec{r.Text(0), r.Text(1), r.Blob(2), FromSecs(r.Int(3)), !r.IsNull(4)};
+      sink.Key(rec);
     });
     if (!s.ok()) return s;
   }
@@ -190,7 +208,8 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
     auto st = db.Prepare("SELECT tenant_id,meter,limit_value FROM tenant_limits");
     if (!st.ok()) return st.status();
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
-      snap.overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+      engine::LimitOverride rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
+      sink.Override(rec);
     });
     if (!s.ok()) return s;
   }
@@ -200,7 +219,8 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
         "SELECT tenant_id,meter,MAX(period_start),value FROM counters GROUP BY tenant_id,meter");
     if (!st.ok()) return st.status();
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
-      snap.counters.push_back({r.Text(0), r.Text(1), FromSecs(r.Int(2)), AsUnsigned(r.Int(3))});
+      engine::CounterRow rec{r.Text(0), r.Text(1), FromSecs(r.Int(2)), AsUnsigned(r.Int(3))};
+      sink.Counter(rec);
     });
     if (!s.ok()) return s;
   }
@@ -227,7 +247,7 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
       rec.decision.reset_at = FromSecs(row.Int(11));
       rec.decision.meter = row.Text(12);
       rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
-      snap.idempotency.push_back(std::move(rec));
+      sink.Idempotency(rec);
     });
     if (!s.ok()) return s;
   }
@@ -241,7 +261,7 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
           r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
           FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
       if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
-      snap.sessions.push_back(std::move(rec));
+      sink.Session(rec);
     });
     if (!s.ok()) return s;
   }
@@ -249,7 +269,8 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
     auto st = db.Prepare("SELECT tenant_id,id,name,created_at FROM groups_monitored");
     if (!st.ok()) return st.status();
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
-      snap.groups.push_back({r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))});
+      engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
+      sink.Group(rec);
     });
     if (!s.ok()) return s;
   }
@@ -261,7 +282,7 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
       if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
       if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
       if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
-      snap.key_rate_limits.push_back(std::move(rec));
+      sink.KeyRateLimits(rec);
     });
     if (!s.ok()) return s;
   }
@@ -269,15 +290,15 @@ absl::StatusOr<engine::Snapshot> SqliteStore::Load(absl::Time idempotency_since)
     auto st = db.Prepare("SELECT tenant_id,meter,value FROM gauges");
     if (!st.ok()) return st.status();
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
-      snap.gauges.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+      engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
+      sink.Gauge(rec);
     });
     if (!s.ok()) return s;
   }
   auto purge = db.Prepare("DELETE FROM idempotency WHERE created_at<?");
   if (!purge.ok()) return purge.status();
   purge->Bind(1, Secs(idempotency_since));
-  RETURN_IF_ERROR(purge->Run());
-  return snap;
+  return purge->Run();
 }
 
 absl::Status SqliteStore::Commit(const CommitBatch& batch) {

@@ -27,7 +27,7 @@ class SqliteStore final : public engine::Store {
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const SqliteOptions& options);
   ~SqliteStore() override;
 
-  absl::StatusOr<engine::Snapshot> Load(absl::Time idempotency_since) override;
+  absl::Status Load(absl::Time idempotency_since, engine::SnapshotSink& sink) override;
   absl::Status Commit(const engine::CommitBatch& batch) override;
   absl::StatusOr<std::vector<engine::DailyRow>> Daily(const std::string& tenant_id,
                                                       absl::CivilDay from,
