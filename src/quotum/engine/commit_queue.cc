@@ -49,11 +49,6 @@ bool CommitQueue::Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done
   return true;
 }
 
-CommitQueue::Stats CommitQueue::stats() const {
-  absl::MutexLock lock(&mu_);
-  return stats_;
-}
-
 void CommitQueue::Run() {
   for (;;) {
     CommitBatch batch;
@@ -80,13 +75,6 @@ void CommitQueue::Run() {
     if (!status.ok()) {
       status = Error(absl::StatusCode::kUnavailable, "store_unavailable",
                      "The store could not commit this request; nothing was recorded. Retry.");
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      stats_.commits++;
-      stats_.items += done.size();
-      stats_.last_batch = done.size();
-      if (!status.ok()) stats_.failures++;
     }
     for (auto& d : done) d(status);
   }

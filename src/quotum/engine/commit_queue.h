@@ -21,13 +21,6 @@ class CommitQueue {
  public:
   using Done = absl::AnyInvocable<void(const absl::Status&)>;
 
-  struct Stats {
-    uint64_t commits = 0;
-    uint64_t items = 0;
-    uint64_t failures = 0;
-    uint64_t last_batch = 0;
-  };
-
   /// Called on the writer thread after each commit: requests in it, its
   /// latency in seconds, and whether it succeeded.
   using Observer = std::function<void(size_t requests, double seconds, bool ok)>;
@@ -46,7 +39,6 @@ class CommitQueue {
   /// Returns false, and leaves `done` untouched, when the queue is stopped.
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
 
-  Stats stats() const;
   /// Requests waiting for the next commit.
   size_t pending() const;
 
@@ -60,7 +52,6 @@ class CommitQueue {
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
-  Stats stats_ ABSL_GUARDED_BY(mu_);
   std::thread writer_;
 };
 

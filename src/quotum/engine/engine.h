@@ -168,7 +168,6 @@ class Engine {
 
   const Catalog& catalog() const { return *opts_.catalog; }
   const Clock& clock() const { return *clock_; }
-  CommitQueue::Stats commit_stats() const { return queue_.stats(); }
 
   // ---- Authentication
   /// Resolves a tenant API key; Unauthenticated when unknown or revoked.
