@@ -103,8 +103,7 @@ class Engine::Loader final : public SnapshotSink {
   // order: try the tenant after the last one matched before hashing.
   void Key(ApiKeyRecord& k) override {
     TenantState* t = nullptr;
-    if (key_cursor_ < e_.tenant_order_.size() &&
-        e_.tenant_order_[key_cursor_]->id == k.tenant_id) {
+    if (key_cursor_ < e_.tenant_order_.size() && e_.tenant_order_[key_cursor_]->id == k.tenant_id) {
       t = e_.tenant_order_[key_cursor_++];
     } else {
       t = e_.FindTenant(k.tenant_id);
