@@ -161,8 +161,9 @@ class Engine::Loader final : public SnapshotSink {
 absl::Status Engine::Start() {
   {
     absl::MutexLock reg(&registry_mu_);
-    Loader loader(*this, clock_->Now());
-    if (absl::Status s = store_->Load(clock_->Now() - opts_.idempotency_ttl, loader); !s.ok()) {
+    const absl::Time now = clock_->Now();
+    Loader loader(*this, now);
+    if (absl::Status s = store_->Load(now - opts_.idempotency_ttl, loader); !s.ok()) {
       return s;
     }
   }

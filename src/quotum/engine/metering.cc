@@ -257,11 +257,9 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
         // A plain success has nothing to mark or undo: the tenant lock is left alone.
         if (!s.ok() || !key.empty()) {
           absl::MutexLock l(&tp->mu);
-          if (s.ok()) {
-            if (!key.empty()) {
-              auto e = tp->Act().idempotency.find(key);
-              if (e != tp->Act().idempotency.end()) e->second.committed = true;
-            }
+          if (s.ok()) {  // then there is a key to mark committed
+            auto e = tp->Act().idempotency.find(key);
+            if (e != tp->Act().idempotency.end()) e->second.committed = true;
           } else {
             if (tp->period.start == period_start) {
               tp->used[m] -= std::min(tp->used[m], charged);
