@@ -83,16 +83,19 @@ Api::Api(engine::Engine* engine, Options options)
 }
 
 void Api::CountRequest(RouteMetrics& m, unsigned status, double seconds) {
+  auto labels = [&] { return std::vector<std::string>{m.route, std::to_string(status)}; };
   if (status >= m.by_status.size()) {
-    stats_.duration.Observe({m.route, std::to_string(status)}, seconds);
-    return stats_.requests.Add({m.route, std::to_string(status)});
+    const auto l = labels();
+    stats_.duration.Observe(l, seconds);
+    return stats_.requests.Add(l);
   }
   // Children are never removed, so a racing first use stores the same pointer.
   std::atomic<uint64_t>* c = m.by_status[status].load(std::memory_order_acquire);
   obs::HistogramFamily::Child* h = m.duration_by_status[status].load(std::memory_order_acquire);
   if (!c || !h) {
-    c = stats_.requests.Child({m.route, std::to_string(status)});
-    h = stats_.duration.GetChild({m.route, std::to_string(status)});
+    const auto l = labels();
+    c = stats_.requests.Child(l);
+    h = stats_.duration.GetChild(l);
     m.by_status[status].store(c, std::memory_order_release);
     m.duration_by_status[status].store(h, std::memory_order_release);
   }
@@ -116,7 +119,8 @@ void Api::Handle(const Request& req, Respond respond) {
   }
   // The decoded path; decoding (and its copy) only when it has escapes.
   std::string decoded;
-  std::string_view path(target->encoded_path().data(), target->encoded_path().size());
+  const auto encoded = target->encoded_path();
+  std::string_view path(encoded.data(), encoded.size());
   if (path.find('%') != std::string_view::npos) {
     decoded = target->path();
     path = decoded;
