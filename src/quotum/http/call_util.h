@@ -1,5 +1,6 @@
 #pragma once
 
+#include "quotum/http/json_input.h"
 #include "quotum/http/reply.h"
 
 /// Evaluates a StatusOr expression into `lhs`; on error answers `call` with
@@ -8,3 +9,9 @@
   auto lhs##_or = (expr);                                                       \
   if (!lhs##_or.ok()) return (call).respond(ReplyForStatus(lhs##_or.status())); \
   auto lhs = std::move(*lhs##_or)
+
+/// Parses the request body of `call` into the JSON object `lhs`, backed by a
+/// stack arena that lives as long as `lhs`; on error answers and returns.
+#define PARSE_BODY_OR_REPLY(lhs, call) \
+  JsonArena lhs##_arena;               \
+  ASSIGN_OR_REPLY(lhs, ParseObject((call).req.body(), lhs##_arena.storage()), call)

@@ -10,8 +10,7 @@
 namespace quotum::http {
 
 void Api::CreateTenant(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
   ASSIGN_OR_REPLY(id, f.String("id", 64), c);
   ASSIGN_OR_REPLY(name, f.String("name", 200), c);
@@ -71,8 +70,7 @@ void Api::RevokeKey(Call& c) {
 }
 
 void Api::SetLimits(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   if (body.empty()) {
     return c.respond(ErrorReply(400, "missing_field",
                                 "Send at least one meter: {\"messages_sent\": 200000}, or null to "
@@ -115,8 +113,7 @@ boost::json::object KeyLimitsJson(const engine::KeyLimitsView& v) {
 }  // namespace
 
 void Api::SetKeyRateLimits(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   // Accept both the seed's flat body and {"rateLimits": {...}}.
   const boost::json::object* limits = &body;
   if (auto it = body.find("rateLimits"); it != body.end() && it->value().is_object()) {

@@ -70,8 +70,7 @@ void Api::Meter(Call& c, engine::MeterRequest req,
 }
 
 void Api::QuotaCheck(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   engine::MeterRequest req;
   if (absl::Status s = ReadMeterFields(Fields(body), req, true); !s.ok()) {
     return c.respond(ReplyForStatus(s));
@@ -82,8 +81,7 @@ void Api::QuotaCheck(Call& c) {
 }
 
 void Api::QuotaConsume(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   engine::MeterRequest req;
   if (absl::Status s = ReadMeterFields(Fields(body), req, true); !s.ok()) {
     return c.respond(ReplyForStatus(s));
@@ -94,8 +92,7 @@ void Api::QuotaConsume(Call& c) {
 }
 
 void Api::Events(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   auto it = body.find("events");
   if (it == body.end() || !it->value().is_array() || it->value().get_array().empty()) {
     return c.respond(
@@ -166,8 +163,7 @@ void Api::Events(Call& c) {
 }
 
 void Api::SendMessage(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
   ASSIGN_OR_REPLY(to, f.String("to", 256), c);
   ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
@@ -206,8 +202,7 @@ void Api::SendMessage(Call& c) {
 }
 
 void Api::ReceivedMessage(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
   ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
   ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
@@ -221,8 +216,7 @@ void Api::ReceivedMessage(Call& c) {
 }
 
 void Api::ChatbotTrigger(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
   ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
   engine::MeterRequest req;

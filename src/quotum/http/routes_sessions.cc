@@ -80,8 +80,7 @@ void Api::GetSession(Call& c) {
 }
 
 void Api::UpdateSession(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   ASSIGN_OR_REPLY(status, Fields(body).String("status", 32), c);
   if (!status) {
     return c.respond(ErrorReply(400, "missing_field",
@@ -116,8 +115,7 @@ void Api::SessionQr(Call& c) {
 }
 
 void Api::CreateGroup(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
   ASSIGN_OR_REPLY(id, f.String("id", 64), c);
   ASSIGN_OR_REPLY(name, f.String("name", 200), c);
@@ -140,8 +138,7 @@ void Api::DeleteGroup(Call& c) {
 }
 
 void Api::SetSubscribers(Call& c) {
-  JsonArena arena;
-  ASSIGN_OR_REPLY(body, ParseObject(c.req.body(), arena.storage()), c);
+  PARSE_BODY_OR_REPLY(body, c);
   ASSIGN_OR_REPLY(count, Fields(body).Count("count"), c);
   if (!count) return c.respond(ErrorReply(400, "missing_field", "\"count\" is required."));
   const Clock* clock = &engine_->clock();
