@@ -95,7 +95,7 @@ class Engine::Loader final : public SnapshotSink {
     TenantState* t = e_.FindTenant(r.tenant_id);
     if (!t) return;
     absl::MutexLock lock(&t->mu);
-    t->Act().idempotency[std::move(r.key)] =
+    t->Traffic().idempotency[std::move(r.key)] =
         IdempotencyEntry{r.fingerprint, std::move(r.decision), r.created_at, true};
   }
 
@@ -124,13 +124,13 @@ class Engine::Loader final : public SnapshotSink {
     if (!t) return;
     absl::MutexLock lock(&t->mu);
     const bool working = s.status == "working";
-    t->Act().sessions[std::move(s.id)] =
+    t->Leases().sessions[std::move(s.id)] =
         SessionState{std::move(s.phone), std::move(s.status), s.created_at, s.updated_at,
                      s.first_working_at, s.last_heartbeat,    s.warmup_day, s.warmup_count};
     if (working) {
       t->used[e_.sessions_meter_] += 1;
-      t->Act().next_lease_expiry =
-          std::min(t->Act().next_lease_expiry, s.last_heartbeat + e_.opts_.session_lease_ttl);
+      t->Leases().next_lease_expiry =
+          std::min(t->Leases().next_lease_expiry, s.last_heartbeat + e_.opts_.session_lease_ttl);
     }
   }
 
@@ -138,7 +138,7 @@ class Engine::Loader final : public SnapshotSink {
     TenantState* t = e_.FindTenant(g.tenant_id);
     if (!t) return;
     absl::MutexLock lock(&t->mu);
-    t->Act().groups[std::move(g.id)] = GroupState{std::move(g.name), g.created_at};
+    t->Leases().groups[std::move(g.id)] = GroupState{std::move(g.name), g.created_at};
     t->used[e_.groups_meter_] += 1;
   }
 

@@ -74,12 +74,13 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
 
   const bool idempotent = !req.idempotency_key.empty() && !req.dry_run;
   if (idempotent) {
-    auto it = t.Act().idempotency.find(req.idempotency_key);
-    if (it != t.Act().idempotency.end() && it->second.created_at + opts_.idempotency_ttl <= now) {
-      t.Act().idempotency.erase(it);
-      it = t.Act().idempotency.end();
+    auto it = t.Traffic().idempotency.find(req.idempotency_key);
+    if (it != t.Traffic().idempotency.end() &&
+        it->second.created_at + opts_.idempotency_ttl <= now) {
+      t.Traffic().idempotency.erase(it);
+      it = t.Traffic().idempotency.end();
     }
-    if (it != t.Act().idempotency.end()) {
+    if (it != t.Traffic().idempotency.end()) {
       if (it->second.fingerprint != fingerprint) {
         return reply(Unprocessable(
             "idempotency_key_reused",
@@ -97,8 +98,8 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
             s.ok() ? absl::StatusOr<Decision>(Decision{}) : absl::StatusOr<Decision>(s);
         {
           absl::MutexLock l(&tp->mu);
-          auto e = tp->Act().idempotency.find(key);
-          if (s.ok() && e != tp->Act().idempotency.end() && e->second.committed) {
+          auto e = tp->Traffic().idempotency.find(key);
+          if (s.ok() && e != tp->Traffic().idempotency.end() && e->second.committed) {
             r = e->second.decision;
             r->replayed = true;
           } else if (s.ok()) {
@@ -116,8 +117,8 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   // Sending through a session: it must exist and be working.
   SessionState* session = nullptr;
   if (!req.session_id.empty()) {
-    auto it = t.Act().sessions.find(req.session_id);
-    if (it == t.Act().sessions.end()) {
+    auto it = t.Leases().sessions.find(req.session_id);
+    if (it == t.Leases().sessions.end()) {
       return reply(Error(absl::StatusCode::kNotFound, "session_not_found",
                          absl::StrCat("No session \"", req.session_id, "\".")));
     }
@@ -236,7 +237,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   t.used[m] += charged;
   if (req.count_api_call) t.used[api_calls_meter_] += 1;
   if (idempotent) {
-    t.Act().idempotency[req.idempotency_key] = IdempotencyEntry{fingerprint, d, now, false};
+    t.Traffic().idempotency[req.idempotency_key] = IdempotencyEntry{fingerprint, d, now, false};
     SweepIdempotency(t, now);
   }
   std::optional<SessionRecord> session_rec;
@@ -258,20 +259,20 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
         if (!s.ok() || !key.empty()) {
           absl::MutexLock l(&tp->mu);
           if (s.ok()) {  // then there is a key to mark committed
-            auto e = tp->Act().idempotency.find(key);
-            if (e != tp->Act().idempotency.end()) e->second.committed = true;
+            auto e = tp->Traffic().idempotency.find(key);
+            if (e != tp->Traffic().idempotency.end()) e->second.committed = true;
           } else {
             if (tp->period.start == period_start) {
               tp->used[m] -= std::min(tp->used[m], charged);
               if (count_api && tp->used[api_calls_meter_] > 0) tp->used[api_calls_meter_] -= 1;
             }
             if (!warm_session.empty()) {
-              auto ws = tp->Act().sessions.find(warm_session);
-              if (ws != tp->Act().sessions.end() && ws->second.warmup_day == warm_day) {
+              auto ws = tp->Leases().sessions.find(warm_session);
+              if (ws != tp->Leases().sessions.end() && ws->second.warmup_day == warm_day) {
                 ws->second.warmup_count -= std::min(ws->second.warmup_count, charged);
               }
             }
-            if (!key.empty()) tp->Act().idempotency.erase(key);
+            if (!key.empty()) tp->Traffic().idempotency.erase(key);
           }
         }
         if (!s.ok()) return done(s);
@@ -315,11 +316,11 @@ void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
 }
 
 void Engine::SweepIdempotency(TenantState& t, absl::Time now) const {
-  if (t.Act().idempotency.size() < t.Act().idempotency_sweep_at) return;
-  absl::erase_if(t.Act().idempotency, [&](const auto& kv) {
+  if (t.Traffic().idempotency.size() < t.Traffic().idempotency_sweep_at) return;
+  absl::erase_if(t.Traffic().idempotency, [&](const auto& kv) {
     return kv.second.committed && kv.second.created_at + opts_.idempotency_ttl <= now;
   });
-  t.Act().idempotency_sweep_at = std::max<size_t>(64, t.Act().idempotency.size() * 2);
+  t.Traffic().idempotency_sweep_at = std::max<size_t>(64, t.Traffic().idempotency.size() * 2);
 }
 
 }  // namespace quotum::engine

@@ -33,7 +33,7 @@ Engine::RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
     const ratelimit::RuleSpec& spec = opts_.rate_rules[target.category];
     const uint64_t limit =
         spec.limit.value_or(ProfileLimit(*t.profile, who.limits, target.category));
-    const auto& states = t.Act().rate_state[static_cast<int>(target.category)];
+    const auto& states = t.Traffic().rate_state[static_cast<int>(target.category)];
     auto it = states.find(target.subject);
     const ratelimit::State state = it == states.end() ? ratelimit::State{} : it->second;
     ratelimit::Result r =
@@ -62,7 +62,7 @@ Engine::RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
 
 void Engine::ApplyRates(TenantState& t, RatePass& pass) {
   for (const auto& [category, subject, state] : pass.updates) {
-    auto& states = t.Act().rate_state[static_cast<int>(category)];
+    auto& states = t.Traffic().rate_state[static_cast<int>(category)];
     auto it = states.find(subject);
     if (it == states.end()) {
       states.emplace(std::string(subject), state);

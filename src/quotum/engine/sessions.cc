@@ -68,11 +68,11 @@ SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
 }
 
 void Engine::ExpireLeases(TenantState& t, absl::Time now) {
-  if (!t.activity || now < t.activity->next_lease_expiry) return;
+  if (!t.leases || now < t.leases->next_lease_expiry) return;
   absl::Time next = absl::InfiniteFuture();
   std::vector<SessionRecord> changed;
   std::vector<EventRecord> events;
-  for (auto& [id, s] : t.Act().sessions) {
+  for (auto& [id, s] : t.Leases().sessions) {
     if (s.status != kWorking) continue;
     const absl::Time expiry = s.last_heartbeat + opts_.session_lease_ttl;
     if (expiry > now) {
@@ -90,7 +90,7 @@ void Engine::ExpireLeases(TenantState& t, absl::Time now) {
                                  "; stopped counting toward sessions_active"),
                     now});
   }
-  t.Act().next_lease_expiry = next;
+  t.Leases().next_lease_expiry = next;
   if (changed.empty()) return;
   // Best effort: if this commit fails, the stored heartbeat is just as old, so
   // the lease expires again on the next start.
@@ -157,8 +157,8 @@ bool Engine::AdmitGauge(TenantState& t, MeterId m, absl::Time now, Decision& d) 
   d.remaining = 0;
   // The soonest a session slot can free up by itself is a lease running out.
   const absl::Duration wait =
-      m == sessions_meter_ && t.activity && t.activity->next_lease_expiry != absl::InfiniteFuture()
-          ? t.activity->next_lease_expiry - now
+      m == sessions_meter_ && t.leases && t.leases->next_lease_expiry != absl::InfiniteFuture()
+          ? t.leases->next_lease_expiry - now
           : (m == sessions_meter_ ? opts_.session_lease_ttl : absl::Minutes(1));
   d.retry_ns = absl::ToInt64Nanoseconds(wait);
   return false;
@@ -177,7 +177,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}, {Category::kSessions, who.key_id}},
       [&](TenantState& t) {
-        return t.Act().sessions.contains(id)
+        return t.Leases().sessions.contains(id)
                    ? Error(absl::StatusCode::kAlreadyExists, "session_exists",
                            absl::StrCat("Session \"", id, "\" already exists."))
                    : absl::OkStatus();
@@ -185,7 +185,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
         SessionState s{phone, "starting", now, now, std::nullopt, now, -1, 0};
-        t.Act().sessions[id] = s;
+        t.Leases().sessions[id] = s;
         Admitted<SessionView> result{d, SessionViewOf(t, id, s, now)};
         SessionRecord rec = SessionRecordOf(t, id, s);
         return CommitWithApiCall(
@@ -194,7 +194,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  tp->Act().sessions.erase(id);
+                  tp->Leases().sessions.erase(id);
                 }
                 return done(st);
               }
@@ -212,11 +212,11 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Act().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+        return t.Leases().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass,
           Decision& d) -> absl::AnyInvocable<void()> {
-        SessionState& s = t.Act().sessions[id];
+        SessionState& s = t.Leases().sessions[id];
         const bool starts_working = status == kWorking && s.status != kWorking;
         const bool stops_working = status != kWorking && s.status == kWorking;
         if (starts_working && !AdmitGauge(t, sessions_meter_, now, d)) return nullptr;
@@ -226,8 +226,8 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
           t.used[sessions_meter_] += 1;
           if (!s.first_working_at) s.first_working_at = now;
           s.last_heartbeat = now;
-          t.Act().next_lease_expiry =
-              std::min(t.Act().next_lease_expiry, now + opts_.session_lease_ttl);
+          t.Leases().next_lease_expiry =
+              std::min(t.Leases().next_lease_expiry, now + opts_.session_lease_ttl);
         }
         if (stops_working)
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
@@ -246,8 +246,8 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  auto e = tp->Act().sessions.find(id);
-                  if (e != tp->Act().sessions.end()) {
+                  auto e = tp->Leases().sessions.find(id);
+                  if (e != tp->Leases().sessions.end()) {
                     const int now_working = e->second.status == kWorking;
                     const int was_working = before.status == kWorking;
                     tp->used[sessions_meter_] += was_working - now_working;
@@ -266,15 +266,15 @@ void Engine::DeleteSession(const Principal& who, std::string id,
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Act().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+        return t.Leases().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
-        auto it = t.Act().sessions.find(id);
+        auto it = t.Leases().sessions.find(id);
         const SessionState before = it->second;
         SessionView view = SessionViewOf(t, id, before, now);
         view.status = "deleted";
-        t.Act().sessions.erase(it);
+        t.Leases().sessions.erase(it);
         if (before.status == kWorking)
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
         Admitted<SessionView> result{d, view};
@@ -285,7 +285,7 @@ void Engine::DeleteSession(const Principal& who, std::string id,
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  tp->Act().sessions[id] = before;
+                  tp->Leases().sessions[id] = before;
                   if (before.status == kWorking) tp->used[sessions_meter_] += 1;
                 }
                 return done(st);
@@ -299,11 +299,11 @@ void Engine::Heartbeat(const Principal& who, std::string id, Callback<Admitted<S
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Act().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+        return t.Leases().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
-        SessionState& s = t.Act().sessions[id];
+        SessionState& s = t.Leases().sessions[id];
         s.last_heartbeat = now;
         Admitted<SessionView> result{d, SessionViewOf(t, id, s, now)};
         SessionRecord rec = SessionRecordOf(t, id, s);
@@ -323,8 +323,8 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
     absl::MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
-    auto it = t.Act().sessions.find(id);
-    if (it == t.Act().sessions.end()) return NoSession(id);
+    auto it = t.Leases().sessions.find(id);
+    if (it == t.Leases().sessions.end()) return NoSession(id);
     RatePass pass =
         EvaluateRates(t, who, {{Category::kGeneral, who.key_id}, {Category::kQr, id}}, now);
     CountApiCallLocked(t, now);
@@ -348,7 +348,7 @@ std::vector<SessionView> Engine::ListSessions(const Principal& who) {
   const absl::Time now = clock_->Now();
   Touch(t, now);
   std::vector<SessionView> out;
-  for (const auto& [id, s] : t.Act().sessions) out.push_back(SessionViewOf(t, id, s, now));
+  for (const auto& [id, s] : t.Leases().sessions) out.push_back(SessionViewOf(t, id, s, now));
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });
@@ -360,8 +360,8 @@ absl::StatusOr<SessionView> Engine::GetSession(const Principal& who, absl::strin
   absl::MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
   Touch(t, now);
-  auto it = t.Act().sessions.find(id);
-  if (it == t.Act().sessions.end()) return NoSession(id);
+  auto it = t.Leases().sessions.find(id);
+  if (it == t.Leases().sessions.end()) return NoSession(id);
   return SessionViewOf(t, it->first, it->second, now);
 }
 
@@ -376,7 +376,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
   TenantOp<GroupView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Act().groups.contains(id)
+        return t.Leases().groups.contains(id)
                    ? Error(absl::StatusCode::kAlreadyExists, "group_exists",
                            absl::StrCat("Group \"", id, "\" already exists."))
                    : absl::OkStatus();
@@ -385,7 +385,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
           Decision& d) -> absl::AnyInvocable<void()> {
         if (!AdmitGauge(t, groups_meter_, now, d)) return nullptr;
         ApplyRates(t, pass);
-        t.Act().groups[id] = GroupState{name, now};
+        t.Leases().groups[id] = GroupState{name, now};
         t.used[groups_meter_] += 1;
         d.consumed = 1;
         d.remaining = d.limit ? *d.limit - std::min(*d.limit, t.used[groups_meter_]) : UINT64_MAX;
@@ -397,7 +397,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  if (tp->Act().groups.erase(id) > 0)
+                  if (tp->Leases().groups.erase(id) > 0)
                     tp->used[groups_meter_] -= std::min<uint64_t>(1, tp->used[groups_meter_]);
                 }
                 return done(st);
@@ -410,12 +410,14 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
 void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted<GroupView>> done) {
   TenantOp<GroupView>(
       who, done, {{Category::kGeneral, who.key_id}},
-      [&](TenantState& t) { return t.Act().groups.contains(id) ? absl::OkStatus() : NoGroup(id); },
+      [&](TenantState& t) {
+        return t.Leases().groups.contains(id) ? absl::OkStatus() : NoGroup(id);
+      },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
-        auto it = t.Act().groups.find(id);
+        auto it = t.Leases().groups.find(id);
         const GroupState before = it->second;
-        t.Act().groups.erase(it);
+        t.Leases().groups.erase(it);
         t.used[groups_meter_] -= std::min<uint64_t>(1, t.used[groups_meter_]);
         Admitted<GroupView> result{d, GroupView{id, before.name, before.created_at}};
         return CommitWithApiCall(
@@ -425,7 +427,7 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
               if (!st.ok()) {
                 {
                   absl::MutexLock l(&tp->mu);
-                  if (tp->Act().groups.emplace(id, before).second) tp->used[groups_meter_] += 1;
+                  if (tp->Leases().groups.emplace(id, before).second) tp->used[groups_meter_] += 1;
                 }
                 return done(st);
               }
@@ -438,7 +440,7 @@ std::vector<GroupView> Engine::ListGroups(const Principal& who) {
   TenantState& t = *who.tenant;
   absl::MutexLock lock(&t.mu);
   std::vector<GroupView> out;
-  for (const auto& [id, g] : t.Act().groups) out.push_back(GroupView{id, g.name, g.created_at});
+  for (const auto& [id, g] : t.Leases().groups) out.push_back(GroupView{id, g.name, g.created_at});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
   });

@@ -44,20 +44,26 @@ struct GroupState {
   absl::Time created_at;
 };
 
-/// What a tenant accumulates by being used: idempotency keys, sessions, groups
-/// and short-window limiter state.
-struct TenantActivity {
+/// What a tenant's requests leave behind: idempotency keys and short-window
+/// limiter state. Created on the tenant's first request.
+struct TenantTraffic {
   absl::flat_hash_map<std::string, IdempotencyEntry> idempotency;
   /// Next idempotency-map size at which expired entries are swept.
   size_t idempotency_sweep_at = 64;
-  absl::flat_hash_map<std::string, SessionState> sessions;
-  absl::flat_hash_map<std::string, GroupState> groups;
-  /// Earliest instant a working session's lease can expire (InfiniteFuture if none).
-  absl::Time next_lease_expiry = absl::InfiniteFuture();
   /// Short-window limiter state per category (index), by key id or session id.
   /// In memory only: a restart starts every window afresh.
   std::array<absl::flat_hash_map<std::string, ratelimit::State>, ratelimit::kCategoryCount>
       rate_state;
+};
+
+/// A tenant's sessions and monitored groups, loaded at start-up. Created with
+/// the first of either, apart from TenantTraffic: a million tenants with a
+/// session each but no recent requests do not pay for limiter maps.
+struct TenantLeases {
+  absl::flat_hash_map<std::string, SessionState> sessions;
+  absl::flat_hash_map<std::string, GroupState> groups;
+  /// Earliest instant a working session's lease can expire (InfiniteFuture if none).
+  absl::Time next_lease_expiry = absl::InfiniteFuture();
 };
 
 /// One tenant's hot state. Everything a decision reads or writes sits behind
@@ -84,12 +90,18 @@ struct TenantState {
   /// Per MeterId: admin override replacing the plan's limit; empty when the
   /// tenant has none.
   std::vector<std::optional<uint64_t>> overrides ABSL_GUARDED_BY(mu);
-  /// Created on first use, so an idle tenant costs a few hundred bytes.
-  std::unique_ptr<TenantActivity> activity ABSL_GUARDED_BY(mu);
-  /// The tenant's activity state, created if needed.
-  TenantActivity& Act() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (!activity) activity = std::make_unique<TenantActivity>();
-    return *activity;
+  /// Both created on first use, so an idle tenant costs a few hundred bytes.
+  std::unique_ptr<TenantTraffic> traffic ABSL_GUARDED_BY(mu);
+  std::unique_ptr<TenantLeases> leases ABSL_GUARDED_BY(mu);
+  /// The tenant's request state, created if needed.
+  TenantTraffic& Traffic() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!traffic) traffic = std::make_unique<TenantTraffic>();
+    return *traffic;
+  }
+  /// The tenant's sessions and groups, created if needed.
+  TenantLeases& Leases() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!leases) leases = std::make_unique<TenantLeases>();
+    return *leases;
   }
 };
 
