@@ -47,7 +47,7 @@ class Engine::Loader final : public SnapshotSink {
     e_.tenants_.reserve(tenants);
     e_.tenant_order_.reserve(tenants);
     e_.keys_by_hash_.reserve(keys);
-    e_.hash_by_key_id_.reserve(keys);
+    e_.keys_by_id_.reserve(keys);
   }
 
   absl::Status Tenant(TenantRecord& rec) override {
@@ -67,7 +67,8 @@ class Engine::Loader final : public SnapshotSink {
     t->period = PeriodAt(rec.subscription_start, plan->interval, now_);
     t->used.assign(cat_.meter_count(), 0);
     e_.tenant_order_.push_back(t.get());
-    e_.tenants_[std::move(rec.id)] = std::move(t);
+    const absl::string_view id = t->id;
+    e_.tenants_[id] = std::move(t);
     return absl::OkStatus();
   }
 
@@ -109,14 +110,11 @@ class Engine::Loader final : public SnapshotSink {
       t = e_.FindTenant(k.tenant_id);
     }
     if (!t) return;
-    const KeyHash hash = ToKeyHash(k.hash);
-    e_.hash_by_key_id_[k.key_id] = hash;
-    e_.keys_by_hash_[hash] = KeyEntry{std::move(k.key_id), t, k.revoked, true, {}};
+    e_.AddKeyLocked(ToKeyHash(k.hash), KeyEntry{std::move(k.key_id), t, k.revoked, true, {}});
   }
 
   void KeyRateLimits(KeyRateLimitsRecord& l) override {
-    auto h = e_.hash_by_key_id_.find(l.key_id);
-    if (h != e_.hash_by_key_id_.end()) e_.keys_by_hash_[h->second].limits = l.limits;
+    if (KeyEntry* e = e_.FindKeyByIdLocked(l.key_id)) e->limits = l.limits;
   }
 
   void Session(SessionRecord& s) override {
@@ -180,6 +178,29 @@ TenantState* Engine::FindTenant(absl::string_view id) const {
   // callers outside Start() take a reader lock first.
   auto it = tenants_.find(id);
   return it == tenants_.end() ? nullptr : it->second.get();
+}
+
+void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
+  KeyEntry& e = keys_by_hash_[hash];
+  e = std::move(entry);
+  keys_by_id_[e.key_id] = &e;
+}
+
+void Engine::EraseKeyLocked(const KeyHash& hash) {
+  auto it = keys_by_hash_.find(hash);
+  if (it == keys_by_hash_.end()) return;
+  keys_by_id_.erase(it->second.key_id);
+  keys_by_hash_.erase(it);
+}
+
+Engine::KeyEntry* Engine::FindKeyLocked(const KeyHash& hash) {
+  auto it = keys_by_hash_.find(hash);
+  return it == keys_by_hash_.end() ? nullptr : &it->second;
+}
+
+Engine::KeyEntry* Engine::FindKeyByIdLocked(absl::string_view key_id) const {
+  auto it = keys_by_id_.find(key_id);
+  return it == keys_by_id_.end() ? nullptr : it->second;
 }
 
 absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -308,6 +309,13 @@ class Engine {
 
   class Loader;  // the start-up SnapshotSink (engine.cc)
   TenantState* FindTenant(absl::string_view id) const;
+  /// The key index: both maps change together.
+  void AddKeyLocked(const KeyHash& hash, KeyEntry entry)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  void EraseKeyLocked(const KeyHash& hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  KeyEntry* FindKeyLocked(const KeyHash& hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  KeyEntry* FindKeyByIdLocked(absl::string_view key_id) const
+      ABSL_SHARED_LOCKS_REQUIRED(registry_mu_);
   /// Moves the tenant's period forward if `now` left it (lazy rollover).
   void Touch(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   std::optional<uint64_t> EffectiveLimit(const TenantState& t, MeterId m) const
@@ -337,13 +345,18 @@ class Engine {
   std::vector<std::atomic<uint64_t>*> allowed_counters_;
 
   mutable absl::Mutex registry_mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<TenantState>> tenants_
+  /// Keyed by a view of the state's own id (TenantState never moves).
+  absl::flat_hash_map<absl::string_view, std::unique_ptr<TenantState>> tenants_
       ABSL_GUARDED_BY(registry_mu_);
   std::vector<TenantState*> tenant_order_ ABSL_GUARDED_BY(registry_mu_);
   /// Tenants whose creation failed to commit; kept so stale pointers stay valid.
   std::vector<std::unique_ptr<TenantState>> retired_ ABSL_GUARDED_BY(registry_mu_);
-  absl::flat_hash_map<KeyHash, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
-  absl::flat_hash_map<std::string, KeyHash> hash_by_key_id_ ABSL_GUARDED_BY(registry_mu_);
+  /// Node-based, so entries keep their address: keys_by_id_ points into it.
+  /// (With a million keys both maps sit at half load; a flat map of whole
+  /// entries plus a map of id strings cost 170 bytes more per key.)
+  absl::node_hash_map<KeyHash, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
+  /// Keyed by a view of the entry's key_id.
+  absl::flat_hash_map<absl::string_view, KeyEntry*> keys_by_id_ ABSL_GUARDED_BY(registry_mu_);
 };
 
 /// Stable 64-bit FNV-1a hash (the idempotency fingerprint survives restarts).

@@ -47,10 +47,9 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
       return done(Error(absl::StatusCode::kAlreadyExists, "tenant_exists",
                         absl::StrCat("Tenant \"", spec.id, "\" already exists.")));
     }
-    tenants_[spec.id] = std::move(owned);
+    tenants_[t->id] = std::move(owned);
     tenant_order_.push_back(t);
-    keys_by_hash_[ToKeyHash(key.hash)] = KeyEntry{key.key_id, t, false, false, {}};
-    hash_by_key_id_[key.key_id] = ToKeyHash(key.hash);
+    AddKeyLocked(ToKeyHash(key.hash), KeyEntry{key.key_id, t, false, false, {}});
   }
   TenantRecord rec{view.id, view.name, view.plan, view.subscription_start, view.created_at};
   ApiKeyRecord key_rec{key.key_id, view.id, key.hash, view.created_at, false};
@@ -58,8 +57,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
                               done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
       absl::MutexLock reg(&registry_mu_);
-      keys_by_hash_.erase(ToKeyHash(key.hash));
-      hash_by_key_id_.erase(key.key_id);
+      EraseKeyLocked(ToKeyHash(key.hash));
       std::erase(tenant_order_, t);
       // Another thread may have just looked `t` up by id: keep it alive, retired.
       auto it = tenants_.find(view.id);
@@ -69,7 +67,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     }
     {
       absl::MutexLock reg(&registry_mu_);
-      keys_by_hash_[ToKeyHash(key.hash)].committed = true;
+      if (KeyEntry* e = FindKeyLocked(ToKeyHash(key.hash))) e->committed = true;
     }
     {
       absl::MutexLock lock(&t->mu);
@@ -128,9 +126,8 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
   MintedKey key = MintApiKey();
   {
     absl::MutexLock reg(&registry_mu_);
-    keys_by_hash_[ToKeyHash(key.hash)] =
-        KeyEntry{key.key_id, FindTenant(tenant_id), false, false, {}};
-    hash_by_key_id_[key.key_id] = ToKeyHash(key.hash);
+    AddKeyLocked(ToKeyHash(key.hash),
+                 KeyEntry{key.key_id, FindTenant(tenant_id), false, false, {}});
   }
   ApiKeyRecord rec{key.key_id, view->id, key.hash,
                    absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now())), false};
@@ -138,10 +135,9 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
     {
       absl::MutexLock reg(&registry_mu_);
       if (!s.ok()) {
-        keys_by_hash_.erase(ToKeyHash(key.hash));
-        hash_by_key_id_.erase(key.key_id);
-      } else {
-        keys_by_hash_[ToKeyHash(key.hash)].committed = true;
+        EraseKeyLocked(ToKeyHash(key.hash));
+      } else if (KeyEntry* e = FindKeyLocked(ToKeyHash(key.hash))) {
+        e->committed = true;
       }
     }
     if (!s.ok()) return done(s);
@@ -156,20 +152,19 @@ void Engine::RevokeKey(absl::string_view key_id, Callback<std::string> done) {
   std::string id(key_id);
   {
     absl::MutexLock reg(&registry_mu_);
-    auto h = hash_by_key_id_.find(id);
-    if (h == hash_by_key_id_.end() || !keys_by_hash_[h->second].committed) {
+    KeyEntry* e = FindKeyByIdLocked(id);
+    if (!e || !e->committed) {
       return done(Error(absl::StatusCode::kNotFound, "key_not_found",
                         absl::StrCat("No API key \"", id, "\".")));
     }
-    KeyEntry& e = keys_by_hash_[h->second];
-    if (e.revoked) return done(id);  // revoking twice is a no-op
-    e.revoked = true;                // refused from now on; restored if the commit fails
+    if (e->revoked) return done(id);  // revoking twice is a no-op
+    e->revoked = true;                // refused from now on; restored if the commit fails
   }
   CommitQueue::Done finish = [this, id, done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
       {
         absl::MutexLock reg(&registry_mu_);
-        keys_by_hash_[hash_by_key_id_[id]].revoked = false;
+        if (KeyEntry* e = FindKeyByIdLocked(id)) e->revoked = false;
       }
       return done(s);
     }
@@ -242,14 +237,13 @@ absl::StatusOr<KeyLimitsView> Engine::GetKeyRateLimits(absl::string_view key_id)
   TenantState* t = nullptr;
   {
     absl::ReaderMutexLock reg(&registry_mu_);
-    auto h = hash_by_key_id_.find(key_id);
-    auto e = h == hash_by_key_id_.end() ? keys_by_hash_.end() : keys_by_hash_.find(h->second);
-    if (e == keys_by_hash_.end() || !e->second.committed || e->second.revoked) {
+    const KeyEntry* e = FindKeyByIdLocked(key_id);
+    if (!e || !e->committed || e->revoked) {
       return Error(absl::StatusCode::kNotFound, "key_not_found",
                    absl::StrCat("No active API key \"", key_id, "\"."));
     }
-    custom = e->second.limits;
-    t = e->second.tenant;
+    custom = e->limits;
+    t = e->tenant;
   }
   absl::MutexLock lock(&t->mu);
   const RateLimitProfile& p = *t->profile;
@@ -268,29 +262,25 @@ void Engine::SetKeyRateLimits(absl::string_view key_id, KeyRateLimits patch,
   KeyRateLimits before, after;
   {
     absl::MutexLock reg(&registry_mu_);
-    auto h = hash_by_key_id_.find(id);
-    auto e = h == hash_by_key_id_.end() ? keys_by_hash_.end() : keys_by_hash_.find(h->second);
-    if (e == keys_by_hash_.end() || !e->second.committed || e->second.revoked) {
+    KeyEntry* e = FindKeyByIdLocked(id);
+    if (!e || !e->committed || e->revoked) {
       return done(Error(absl::StatusCode::kNotFound, "key_not_found",
                         absl::StrCat("No active API key \"", id, "\".")));
     }
-    before = e->second.limits;
+    before = e->limits;
     after = before;
     if (patch.general) after.general = patch.general;
     if (patch.messages) after.messages = patch.messages;
     if (patch.sessions) after.sessions = patch.sessions;
-    e->second.limits = after;  // effective for the next authentication
+    e->limits = after;  // effective for the next authentication
   }
   CommitQueue::Done finish = [this, id, before, after,
                               done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
       {
         absl::MutexLock reg(&registry_mu_);
-        auto h = hash_by_key_id_.find(id);
-        if (h != hash_by_key_id_.end()) {
-          KeyEntry& e = keys_by_hash_[h->second];
-          if (e.limits == after) e.limits = before;
-        }
+        KeyEntry* e = FindKeyByIdLocked(id);
+        if (e && e->limits == after) e->limits = before;
       }
       return done(s);
     }
