@@ -212,6 +212,45 @@ TEST_F(EngineTest, RestartRestoresCountersKeysAndIdempotency) {
   EXPECT_EQ(Used(*again, "messages_sent"), 42u);
 }
 
+// Start-up follows most streams along the tenants' id order; tenants created
+// out of that order, and one whose counter rows are gone, must all come back.
+TEST_F(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
+  const std::vector<std::string> ids = {"m", "c", "x"};  // created out of id order
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Principal p = NewTenant(ids[i], "pro");
+    ASSERT_TRUE(Consume(p, "messages_sent", 10 + i)->allowed);
+    ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
+                  engine_->CreateSession(p, "s-" + ids[i], "+1555", std::move(cb));
+                }).ok());
+    ASSERT_TRUE(Wait<Admitted<GroupView>>([&](auto cb) {
+                  engine_->CreateGroup(p, "g-" + ids[i], "Group", std::move(cb));
+                }).ok());
+    ASSERT_TRUE(Wait<Decision>([&](auto cb) {
+                  engine_->SetSubscribers(p, 100 + i, std::move(cb));
+                })->allowed);
+  }
+  Close();
+  {
+    auto db = store::sqlite::Db::Open(dir_ + "/q.db");
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("DELETE FROM counters WHERE tenant_id='m'").ok());
+  }
+  Open();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    SCOPED_TRACE(ids[i]);
+    Principal p = Who(ids[i]);
+    EXPECT_EQ(Used(p, "messages_sent"), ids[i] == "m" ? 0u : 10 + i);
+    EXPECT_EQ(Used(p, "subscribers"), 100 + i);
+    EXPECT_EQ(Used(p, "groups_active"), 1u);
+    auto sessions = engine_->ListSessions(p);
+    ASSERT_EQ(sessions.size(), 1u);
+    EXPECT_EQ(sessions[0].id, "s-" + ids[i]);
+    auto groups = engine_->ListGroups(p);
+    ASSERT_EQ(groups.size(), 1u);
+    EXPECT_EQ(groups[0].id, "g-" + ids[i]);
+  }
+}
+
 TEST_F(EngineTest, StartRefusesATenantOnAPlanTheConfigNoLongerHas) {
   NewTenant("orphan", "pro");
   Close();
