@@ -251,6 +251,31 @@ TEST_F(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
   }
 }
 
+TEST_F(EngineTest, RestartLoadsAnUnknownSessionStatusAsFailed) {
+  Principal p = NewTenant("edited", "pro");
+  for (const char* id : {"a", "b"}) {
+    ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
+                  engine_->CreateSession(p, id, "+1555", std::move(cb));
+                }).ok());
+    ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
+                  engine_->UpdateSession(p, id, "working", std::move(cb));
+                }).ok());
+  }
+  EXPECT_EQ(Used(p, "sessions_active"), 2u);
+  Close();
+  {
+    auto db = store::sqlite::Db::Open(dir_ + "/q.db");
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE((*db)->Exec("UPDATE sessions SET status='bogus' WHERE id='a'").ok());
+  }
+  Open();
+  auto a = engine_->GetSession(Who("edited"), "a");
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->status, "failed");
+  EXPECT_EQ(engine_->GetSession(Who("edited"), "b")->status, "working");
+  EXPECT_EQ(Used(Who("edited"), "sessions_active"), 1u);
+}
+
 TEST_F(EngineTest, StartRefusesATenantOnAPlanTheConfigNoLongerHas) {
   NewTenant("orphan", "pro");
   Close();

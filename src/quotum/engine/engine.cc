@@ -123,10 +123,14 @@ class Engine::Loader final : public SnapshotSink {
     TenantState* t = sessions_.Find(*this, s.tenant_id);
     if (!t) return;
     absl::MutexLock lock(&t->mu);
-    const bool working = s.status == "working";
+    // A status the engine does not know (edited in the database) loads as failed.
+    const absl::string_view status = SessionStatusLiteral(s.status);
+    const bool working = status == "working";
     t->Leases().sessions[std::move(s.id)] =
-        SessionState{std::move(s.phone), std::move(s.status), s.created_at, s.updated_at,
-                     s.first_working_at, s.last_heartbeat,    s.warmup_day, s.warmup_count};
+        SessionState{std::move(s.phone), status.empty() ? absl::string_view("failed") : status,
+                     s.created_at,       s.updated_at,
+                     s.first_working_at, s.last_heartbeat,
+                     s.warmup_day,       s.warmup_count};
     if (working) {
       t->used[e_.sessions_meter_] += 1;
       t->Leases().next_lease_expiry =

@@ -12,9 +12,7 @@ namespace {
 using ratelimit::Category;
 constexpr char kWorking[] = "working";
 
-bool IsSessionStatus(absl::string_view s) {
-  return s == "starting" || s == "scan_qr" || s == kWorking || s == "stopped" || s == "failed";
-}
+bool IsSessionStatus(absl::string_view s) { return !SessionStatusLiteral(s).empty(); }
 
 absl::Status NoSession(absl::string_view id) {
   return Error(absl::StatusCode::kNotFound, "session_not_found",
@@ -34,12 +32,19 @@ absl::AnyInvocable<void()> Later(Engine::Callback<T>& done, absl::StatusOr<T> re
 
 }  // namespace
 
+absl::string_view SessionStatusLiteral(absl::string_view status) {
+  for (absl::string_view known : {"starting", "scan_qr", "working", "stopped", "failed"}) {
+    if (status == known) return known;
+  }
+  return {};
+}
+
 SessionRecord Engine::SessionRecordOf(const TenantState& t, const std::string& id,
                                       const SessionState& s) const {
   return SessionRecord{t.id,
                        id,
                        s.phone,
-                       s.status,
+                       std::string(s.status),
                        s.created_at,
                        s.updated_at,
                        s.first_working_at,
@@ -52,7 +57,7 @@ SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
                                   const SessionState& s, absl::Time now) const {
   SessionView v{id,
                 s.phone,
-                s.status,
+                std::string(s.status),
                 s.created_at,
                 s.updated_at,
                 s.first_working_at,
@@ -231,7 +236,7 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
         }
         if (stops_working)
           t.used[sessions_meter_] -= std::min<uint64_t>(1, t.used[sessions_meter_]);
-        s.status = status;
+        s.status = SessionStatusLiteral(status);
         s.updated_at = now;
         d.meter = meters::kSessionsActive;
         d.limit = EffectiveLimit(t, sessions_meter_);
