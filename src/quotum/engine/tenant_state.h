@@ -28,9 +28,10 @@ struct IdempotencyEntry {
   bool committed = false;
 };
 
-/// An instant in 8 bytes, to the millisecond (absl::Time takes 16; a million
-/// sessions hold four each). Converts both ways implicitly, so fields of this
-/// type read like absl::Time.
+/// A finite instant in 8 bytes, to the millisecond (absl::Time takes 16; a
+/// million sessions hold four each). Converts both ways implicitly, so fields
+/// of this type read like absl::Time. The infinite past and future do not
+/// survive the round trip.
 class CompactTime {
  public:
   CompactTime() = default;
