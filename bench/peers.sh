@@ -186,5 +186,17 @@ NG=${RR[nginx]}
   echo "fsync: ${FSYNC_US} us per synchronous 4 KiB write; bound $CONNS connections / latency = $FSYNC_BOUND/s;" \
     "durability \"fsync\" reached ${RR[quotum-fsync]}/s ($(ratio "${RR[quotum-fsync]}" "$FSYNC_BOUND") of that bound," \
     "$(ratio "${RR[quotum-fsync]}" "$BINDING") of the binding bound min(fsync bound, durability \"process\" rate) = $BINDING/s)"
+  # SPEC §5's targets, judged from this run's numbers.
+  verdict() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "met" : "NOT met" }'; }
+  Q_NG=$(ratio "${RR[quotum]}" "$NG")
+  Q_EX=$(ratio "${RR[quotum]}" "${RR[express]}")
+  F_B=$(ratio "${RR[quotum-fsync]}" "$FSYNC_BOUND")
+  echo
+  echo "Targets (SPEC §5), this run:"
+  echo "- consume >= 1.0x nginx limit_req: ${Q_NG}x, $(verdict "$Q_NG" 1.0 ">=")"
+  echo "- p99 <= 2 ms at half of the max rate: $HALF_P99 ms, $(verdict "$HALF_P99" 2 "<=")"
+  echo "- >= 15x Express + rate-limiter-flexible: ${Q_EX}x, $(verdict "$Q_EX" 15 ">=")"
+  echo "- fsync mode close to connections / fsync latency (taken as >= 0.8 of it): $F_B, $(verdict "$F_B" 0.8 ">=")"
+  echo "- redis+postgres mode >= unpipelined Redis EVAL: not measured (no Redis/PostgreSQL store yet)"
 } | tee "$WORK/results.md"
 echo "raw outputs: $WORK" >&2
