@@ -23,6 +23,7 @@
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/engine.h"
 #include "quotum/http/api.h"
+#include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
@@ -92,6 +93,15 @@ int Serve(const ServeFlags& flags) {
   }
   server_opts.threads = cfg->io_threads;
   server_opts.max_body_bytes = cfg->max_body_bytes;
+  const quotum::http::FileLimit files = quotum::http::RaiseOpenFileLimit();
+  server_opts.max_connections = cfg->max_connections > 0
+                                    ? cfg->max_connections
+                                    : quotum::http::DefaultMaxConnections(files.soft);
+  server_opts.idle_timeout = cfg->idle_timeout;
+  server_opts.header_timeout = cfg->header_timeout;
+  std::cerr << "quotum: open-file limit " << files.soft_before << " -> " << files.soft
+            << " (hard " << files.hard << "); max_connections " << server_opts.max_connections
+            << std::endl;
 
   std::error_code ec;
   std::filesystem::create_directories(cfg->data_dir, ec);
@@ -135,7 +145,8 @@ int Serve(const ServeFlags& flags) {
   int sig = 0;
   sigwait(&set, &sig);
   std::cerr << "quotum: signal " << sig << ", draining" << std::endl;
-  server.Shutdown(std::chrono::seconds(10));
+  api.BeginDrain();
+  server.Shutdown(cfg->drain_timeout);
   engine.Stop();
   std::cerr << "quotum: stopped cleanly" << std::endl;
   return 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,17 @@ struct Config {
   Durability durability = Durability::kProcess;
   uint64_t max_body_bytes = 1 << 20;
   int io_threads = 2;
+  /// Open connections at most; 0 derives it from the open-file limit
+  /// (http::DefaultMaxConnections).
+  int max_connections = 0;
+  /// A keep-alive connection with no request for this long is closed.
+  std::chrono::seconds idle_timeout{30};
+  /// A request's line and headers must arrive within this long (from the
+  /// connection's start, or from the request's first byte on a kept-alive one),
+  /// and a body may not stall for longer.
+  std::chrono::seconds header_timeout{10};
+  /// On SIGTERM, how long requests already begun get to finish.
+  std::chrono::seconds drain_timeout{10};
   /// How long an Idempotency-Key is remembered.
   absl::Duration idempotency_ttl = absl::Hours(24);
   /// Plan given to tenants created without one.

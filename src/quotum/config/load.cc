@@ -116,7 +116,9 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
   if (!s) return;
   c.OnlyKeys(*s, "server",
              {"listen", "data_dir", "durability", "max_body_bytes", "io_threads",
-              "idempotency_ttl_hours", "default_plan", "session_lease_ttl_seconds"});
+              "idempotency_ttl_hours", "default_plan", "session_lease_ttl_seconds",
+              "max_connections", "idle_timeout_seconds", "header_timeout_seconds",
+              "drain_timeout_seconds"});
   if (auto v = c.Str(*s, "listen", "server.listen")) cfg.listen = *v;
   if (auto v = c.Str(*s, "data_dir", "server.data_dir")) cfg.data_dir = *v;
   if (auto v = c.Str(*s, "durability", "server.durability")) {
@@ -137,6 +139,14 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
   if (auto v =
           c.Int(*s, "session_lease_ttl_seconds", "server.session_lease_ttl_seconds", 1, 86400 * 7))
     cfg.session_lease_ttl = absl::Seconds(*v);
+  if (auto v = c.Int(*s, "max_connections", "server.max_connections", 1, 1 << 24))
+    cfg.max_connections = int(*v);
+  if (auto v = c.Int(*s, "idle_timeout_seconds", "server.idle_timeout_seconds", 1, 86400))
+    cfg.idle_timeout = std::chrono::seconds(*v);
+  if (auto v = c.Int(*s, "header_timeout_seconds", "server.header_timeout_seconds", 1, 3600))
+    cfg.header_timeout = std::chrono::seconds(*v);
+  if (auto v = c.Int(*s, "drain_timeout_seconds", "server.drain_timeout_seconds", 1, 3600))
+    cfg.drain_timeout = std::chrono::seconds(*v);
 }
 
 void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {

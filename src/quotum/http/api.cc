@@ -8,20 +8,22 @@
 #include "quotum/core/string_views.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/errors.h"
+#include "quotum/http/json_output.h"
 #include "quotum/http/render.h"
+#include "quotum/http/request_checks.h"
 
 namespace quotum::http {
 
 namespace bhttp = boost::beast::http;
 using bhttp::verb;
 
+namespace {
+// Paths quoted in 404 and 405 errors are cut to this many bytes.
+constexpr size_t kMaxEchoedPath = 96;
+}  // namespace
+
 std::string_view ApiKeyOf(const Request& req) {
-  auto auth = req[bhttp::field::authorization];
-  if (auth.size() > 7 && absl::StartsWithIgnoreCase(absl::string_view(auth.data(), 7), "bearer ")) {
-    std::string_view v(auth.data() + 7, auth.size() - 7);
-    while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-    return v;
-  }
+  if (std::string_view bearer = BearerTokenOf(req); !bearer.empty()) return bearer;
   auto key = req["X-API-Key"];
   return std::string_view(key.data(), key.size());
 }
@@ -47,6 +49,8 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
   Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
   Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);
+  // Sub-resources that have no route yet are 404s, not message ids.
+  router_.Reserve("/api/v2/messages", {"bulk", "schedule"});
   Route(verb::post, "/api/v2/chatbot/trigger", Access::kTenantDecides, &Api::ChatbotTrigger);
 
   Route(verb::get, "/api/v2/usage/current", Access::kTenant, &Api::UsageCurrent);
@@ -135,15 +139,17 @@ void Api::Handle(const Request& req, Respond respond) {
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     inner(std::move(r));
   };
+  if (auto refused = CheckRequest(req)) return respond(*std::move(refused));
   if (!match.route) {
+    const std::string shown = SafeText(path, kMaxEchoedPath);
     if (!match.allow.empty()) {
       Reply r = ErrorReply(405, "method_not_allowed",
-                           Cat(std::string_view(req.method_string()), " is not allowed on ", path,
+                           Cat(std::string_view(req.method_string()), " is not allowed on ", shown,
                                "; allowed: ", match.allow, "."));
       r.Header("Allow", match.allow);
       return respond(std::move(r));
     }
-    return respond(ErrorReply(404, "not_found", Cat("No route for ", path, ".")));
+    return respond(ErrorReply(404, "not_found", Cat("No route for ", shown, ".")));
   }
   Call call{req, std::move(match.params), target->params(), {}, std::move(respond)};
   const std::string_view key = ApiKeyOf(req);
@@ -156,8 +162,12 @@ void Api::Handle(const Request& req, Respond respond) {
           return call.respond(ErrorReply(401, "unauthorized",
                                          "Missing admin key: send it in the X-API-Key header."));
         }
-        return call.respond(
-            ErrorReply(403, "forbidden", "This route needs the admin key; this key is not it."));
+        // A tenant's key is known but not allowed here; any other key is not known.
+        if (engine_->Authenticate(ToAbsl(key)).ok()) {
+          return call.respond(
+              ErrorReply(403, "forbidden", "This route needs the admin key; a tenant key is not."));
+        }
+        return call.respond(ErrorReply(401, "unauthorized", "The admin key is not valid."));
       }
       break;
     case Access::kTenant:
@@ -188,6 +198,9 @@ void Api::Healthz(Call& c) {
 }
 
 void Api::Readyz(Call& c) {
+  if (draining_.load()) {
+    return c.respond(ErrorReply(503, "draining", "The server is shutting down."));
+  }
   absl::Status s = engine_->Ready();
   if (!s.ok()) {
     return c.respond(ErrorReply(503, "not_ready", Cat("The store is not writable: ", s.message())));

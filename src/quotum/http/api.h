@@ -37,6 +37,8 @@ class Api {
 
   /// Entry point for the server.
   void Handle(const Request& req, Respond respond);
+  /// From now on /readyz answers 503 (the server is draining).
+  void BeginDrain() { draining_.store(true); }
 
  private:
   using Handler = std::function<void(Api&, Call&)>;
@@ -93,6 +95,7 @@ class Api {
 
   engine::Engine* engine_;
   Options opts_;
+  std::atomic<bool> draining_{false};
   std::string admin_key_hash_;
   Router<void (Api::*)(Call&)> router_;
   HttpStats stats_;

@@ -8,6 +8,11 @@
 
 namespace quotum::http {
 
+namespace {
+// An error sentence never grows past this, whatever input it quotes.
+constexpr size_t kMaxErrorBytes = 512;
+}  // namespace
+
 Reply JsonReply(unsigned status, const boost::json::value& value) {
   Reply r;
   r.status = status;
@@ -18,7 +23,7 @@ Reply JsonReply(unsigned status, const boost::json::value& value) {
 Reply ErrorReply(unsigned status, std::string_view code, std::string_view message) {
   boost::json::object o;
   o["success"] = false;
-  o["error"] = message;
+  o["error"] = SafeText(message, kMaxErrorBytes);
   o["code"] = code;
   return JsonReply(status, o);
 }

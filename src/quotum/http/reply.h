@@ -19,6 +19,8 @@ struct Reply {
   std::string_view content_type = "application/json";
   /// Extra header lines, each "Name: value\r\n", in the order added.
   std::string headers;
+  /// Close the connection after this reply (framing the server cannot trust).
+  bool close_connection = false;
 
   Reply& Header(std::string_view name, std::string_view value) {
     headers.append(name).append(": ").append(value).append("\r\n");

@@ -2,10 +2,12 @@
 
 #include <boost/beast/http/verb.hpp>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 
 namespace quotum::http {
@@ -21,6 +23,9 @@ enum class Access {
 };
 
 /// Maps (method, path) to a route; patterns use "{name}" for one segment.
+/// A parameter never matches a word that is a literal at the same place in
+/// another route (or reserved with Reserve): `/messages/bulk` is not message
+/// "bulk". HEAD is served by the GET route of a path.
 template <typename Handler>
 class Router {
  public:
@@ -44,11 +49,24 @@ class Router {
            Handler handler) {
     std::vector<std::string> segments;
     for (std::string_view seg : Split(pattern)) segments.emplace_back(seg);
+    for (size_t i = 0; i < segments.size(); ++i) {
+      if (!IsParam(segments[i])) reserved_.insert(ReservedKey(segments, i, segments[i]));
+    }
     routes_.push_back(Route{method, std::move(segments), access, std::move(handler),
                             std::string(pattern), routes_.size()});
   }
 
+  /// Keeps `word` from matching a parameter right after the literal `prefix`
+  /// (a sub-resource that has no route yet answers 404, not 405).
+  void Reserve(std::string_view prefix, std::initializer_list<std::string_view> words) {
+    std::vector<std::string> segments;
+    for (std::string_view seg : Split(prefix)) segments.emplace_back(seg);
+    for (std::string_view w : words) reserved_.insert(ReservedKey(segments, segments.size(), w));
+  }
+
   Match Find(boost::beast::http::verb method, std::string_view path) const {
+    using boost::beast::http::verb;
+    if (method == verb::head) method = verb::get;
     Match m;
     const Segments segs = Split(path);
     for (const Route& r : routes_) {
@@ -62,6 +80,7 @@ class Router {
       }
       if (!m.allow.empty()) m.allow += ", ";
       m.allow += std::string(boost::beast::http::to_string(r.method));
+      if (r.method == verb::get) m.allow += ", HEAD";
     }
     return m;
   }
@@ -88,21 +107,35 @@ class Router {
     return out;
   }
 
-  static bool SegmentsMatch(const std::vector<std::string>& pattern, const Segments& path,
-                            std::vector<std::string>* params) {
+  static bool IsParam(std::string_view seg) {
+    return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+  }
+
+  // "<pattern segments before i>/<word>", the key of a literal at position i.
+  static std::string ReservedKey(const std::vector<std::string>& pattern, size_t i,
+                                 std::string_view word) {
+    std::string key;
+    for (size_t j = 0; j < i && j < pattern.size(); ++j) key.append(pattern[j]).push_back('/');
+    key.append(word);
+    return key;
+  }
+
+  bool SegmentsMatch(const std::vector<std::string>& pattern, const Segments& path,
+                     std::vector<std::string>* params) const {
     if (pattern.size() != path.size()) return false;
     for (size_t i = 0; i < pattern.size(); ++i) {
-      const std::string& p = pattern[i];
-      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
-        params->emplace_back(path[i]);
-      } else if (p != path[i]) {
-        return false;
-      }
+      if (!IsParam(pattern[i]) && pattern[i] != path[i]) return false;
+    }
+    for (size_t i = 0; i < pattern.size(); ++i) {
+      if (!IsParam(pattern[i])) continue;
+      if (reserved_.contains(ReservedKey(pattern, i, path[i]))) return false;
+      params->emplace_back(path[i]);
     }
     return true;
   }
 
   std::vector<Route> routes_;
+  absl::flat_hash_set<std::string> reserved_;
 };
 
 }  // namespace quotum::http

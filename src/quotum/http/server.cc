@@ -8,10 +8,14 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
+#include <limits>
+#include <list>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "quotum/core/string_views.h"
+#include "quotum/http/request_checks.h"
 
 namespace quotum::http {
 
@@ -19,17 +23,24 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using SteadyClock = std::chrono::steady_clock;
 
-// One I/O thread: its io_context, and the inbox where other threads leave
-// replies for the connections it owns.
+namespace {
+int64_t NowNanos() { return SteadyClock::now().time_since_epoch().count(); }
+}  // namespace
+
+// One I/O thread: its io_context, the inbox where other threads leave replies
+// for the connections it owns, and the table of those connections.
 class Server::Worker {
  public:
   using Executor = net::io_context::executor_type;
 
-  Worker() : ioc_(1), guard_(net::make_work_guard(ioc_)) {}
+  explicit Worker(const ServerOptions& opts)
+      : opts_(opts), ioc_(1), guard_(net::make_work_guard(ioc_)), sweep_timer_(ioc_) {}
 
   Executor executor() { return ioc_.get_executor(); }
   void Start() {
+    ArmSweep();
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "quotum-io");
       ioc_.run();
@@ -48,153 +59,303 @@ class Server::Worker {
   /// otherwise through the inbox, posting one drain per burst of replies.
   void Deliver(std::shared_ptr<Session> session, Reply reply);
 
+  /// The connection table. Entries are added and removed by the worker's
+  /// thread; the acceptor reads it (under the lock) to pick one to evict.
+  using Slot = std::list<Session*>::iterator;
+  Slot Register(Session* s) {
+    absl::MutexLock lock(&table_mu_);
+    return table_.insert(table_.end(), s);
+  }
+  void Unregister(Slot slot) {
+    absl::MutexLock lock(&table_mu_);
+    table_.erase(slot);
+  }
+  /// Calls `fn(Session&)` for every open connection, under the table lock.
+  template <typename Fn>
+  void ForEachConnection(Fn&& fn) {
+    absl::MutexLock lock(&table_mu_);
+    for (Session* s : table_) fn(*s);
+  }
+  /// On the worker's thread: closes idle connections, and has the others close
+  /// once their request is answered.
+  void BeginDrain();
+
  private:
   void Drain();
+  void ArmSweep();
+  /// Strong references to every connection, taken under the lock.
+  std::vector<std::shared_ptr<Session>> Snapshot();
 
+  const ServerOptions& opts_;
   net::io_context ioc_;
   net::executor_work_guard<Executor> guard_;
+  net::steady_timer sweep_timer_;
   std::thread thread_;
   absl::Mutex mu_;
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> inbox_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> draining_;  // worker thread only
+  absl::Mutex table_mu_;
+  std::list<Session*> table_ ABSL_GUARDED_BY(table_mu_);
 };
 
-// One connection. Everything runs on its worker's thread; at most one request
-// is in flight per connection (no pipelining), so the handler's reply is the
-// only other party and it arrives through Worker::Deliver.
+// One connection. Everything runs on its worker's thread except ClaimIdle and
+// the reads of phase and idle_since by the acceptor. At most one request is in
+// flight per connection (no pipelining), so the handler's reply is the only
+// other party and it arrives through Worker::Deliver.
 class Server::Session : public std::enable_shared_from_this<Server::Session> {
  public:
   using Executor = Worker::Executor;
   using Socket = net::basic_stream_socket<tcp, Executor>;
 
+  /// kIdle: waiting for the first byte of a request (none in progress; may be
+  /// evicted). kReceiving: a request's bytes are arriving. kHandling: the
+  /// request is being decided or its response written. kClosed: closed, or
+  /// claimed for eviction.
+  enum class Phase : uint8_t { kIdle, kReceiving, kHandling, kClosed };
+
   Session(Socket socket, Server& server, Worker& worker)
-      : socket_(std::move(socket)),
-        idle_timer_(socket_.get_executor()),
-        server_(server),
-        worker_(worker) {}
+      : socket_(std::move(socket)), server_(server), worker_(worker) {}
+  ~Session() {
+    if (registered_) worker_.Unregister(slot_);
+  }
 
   void Start() {
     net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
-      self->ArmIdleTimer();
-      self->Read();
+      self->slot_ = self->worker_.Register(self.get());
+      self->registered_ = true;
+      if (self->server_.draining_.load()) return self->Close();
+      self->BeginRequest();
     });
   }
 
- private:
-  static constexpr std::chrono::seconds kIdleLimit{60};
-
-  // One timer per connection, checked every 30 s, instead of one per operation.
-  void ArmIdleTimer() {
-    idle_timer_.expires_after(std::chrono::seconds(30));
-    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec || !self->socket_.is_open()) return;
-      if (!self->busy_ && std::chrono::steady_clock::now() - self->last_activity_ > kIdleLimit) {
-        return self->Close();
-      }
-      self->ArmIdleTimer();
-    });
+  Phase phase() const { return phase_.load(std::memory_order_acquire); }
+  int64_t idle_since() const { return idle_since_.load(std::memory_order_relaxed); }
+  /// Any thread: takes an idle connection for eviction (the owner then closes
+  /// it); false if a request began meanwhile.
+  bool ClaimIdle() {
+    Phase p = Phase::kIdle;
+    return phase_.compare_exchange_strong(p, Phase::kClosed, std::memory_order_acq_rel);
   }
+  Worker& worker() { return worker_; }
 
-  void Read() {
-    parser_.emplace();
-    parser_->body_limit(server_.opts_.max_body_bytes);
-    parser_->header_limit(16 * 1024);
-    last_activity_ = std::chrono::steady_clock::now();
-    bhttp::async_read(
-        socket_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
-  }
-
-  void OnRead(beast::error_code ec) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
-        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
-        ec == net::error::bad_descriptor) {
-      return Close();
-    }
-    if (ec == bhttp::error::body_limit) {
-      keep_alive_ = false;
-      return Write(ErrorReply(413, "payload_too_large",
-                              absl::StrCat("Request body exceeds the limit of ",
-                                           server_.opts_.max_body_bytes, " bytes.")));
-    }
-    if (ec == bhttp::error::header_limit) {
-      keep_alive_ = false;
-      return Write(ErrorReply(431, "headers_too_large", "Request headers are too large."));
-    }
-    if (ec) {
-      keep_alive_ = false;
-      return Write(ErrorReply(400, "bad_request", "Malformed HTTP request."));
-    }
-    req_ = parser_->release();
-    keep_alive_ = req_.keep_alive() && !server_.draining_.load();
-    version_ = req_.version();
-    busy_ = true;
-    worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    server_.handler_(req_, [self = shared_from_this()](Reply r) mutable {
-      Worker& w = self->worker_;
-      w.Deliver(std::move(self), std::move(r));
-    });
-  }
-
- public:
   /// Writes the handler's reply; on the worker's thread.
   void Finish(Reply r) {
     counted_ = true;  // in flight until the response has been written
     Write(std::move(r));
   }
 
-  // Formats the whole response into one buffer and writes it with one call.
-  void Write(Reply r) {
-    out_.clear();
-    const auto status = static_cast<bhttp::status>(r.status);
-    absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
-                    ToAbsl(std::string_view(bhttp::obsolete_reason(status))),
-                    "\r\nServer: quotum\r\n", "Content-Type: ", ToAbsl(r.content_type),
-                    "\r\nContent-Length: ", r.body.size(), "\r\n");
-    out_ += r.headers;
-    if (!keep_alive_) {
-      out_ += "Connection: close\r\n";
-    } else if (version_ == 10) {
-      out_ += "Connection: keep-alive\r\n";
-    }
-    out_ += "\r\n";
-    out_ += r.body;
-    net::async_write(socket_, net::buffer(out_),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       if (self->counted_) {
-                         self->counted_ = false;
-                         self->worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
-                       }
-                       self->busy_ = false;
-                       if (ec || !self->keep_alive_) return self->Close();
-                       self->Read();
-                     });
+  /// On the worker's thread: closes the connection if it is past its timeout.
+  void Sweep(SteadyClock::time_point now);
+
+  /// On the worker's thread: an idle connection closes now; one with a request
+  /// in progress answers it with "Connection: close" and then closes.
+  void BeginDrain() {
+    keep_alive_ = false;
+    if (ClaimIdle()) Close();
   }
+
+  void Close();
 
  private:
-  void Close() {
-    beast::error_code ec;
-    idle_timer_.cancel();
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
-    socket_.close(ec);
-  }
+  void BeginRequest();
+  void ReadSome();
+  void OnReadSome(beast::error_code ec, size_t n);
+  /// Feeds buffered bytes to the parser; `ec` is need_more when it wants more.
+  void Parse(beast::error_code& ec);
+  void OnParseError(beast::error_code ec);
+  /// Answers a request whose header CheckFraming refused, and closes.
+  void Refuse();
+  void OnRequest();
+  void Write(Reply r);
+  void OnWritten(beast::error_code ec);
 
   Socket socket_;
-  net::basic_waitable_timer<std::chrono::steady_clock, net::wait_traits<std::chrono::steady_clock>,
-                            Executor>
-      idle_timer_;
   Server& server_;
   Worker& worker_;
+  Worker::Slot slot_;
+  bool registered_ = false;
+  bool closed_ = false;
+  std::atomic<Phase> phase_{Phase::kIdle};
+  std::atomic<int64_t> idle_since_{NowNanos()};
+  SteadyClock::time_point request_started_ = SteadyClock::now();
+  SteadyClock::time_point last_bytes_ = request_started_;
+  uint64_t requests_ = 0;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request req_;
+  std::optional<Reply> refused_;
   std::string out_;
-  std::chrono::steady_clock::time_point last_activity_;
   bool keep_alive_ = true;
   bool counted_ = false;
-  bool busy_ = false;
+  bool head_ = false;
   unsigned version_ = 11;
 };
+
+void Server::Session::BeginRequest() {
+  if (server_.draining_.load()) return Close();
+  parser_.emplace();
+  parser_->body_limit(server_.opts_.max_body_bytes);
+  parser_->header_limit(16 * 1024);
+  idle_since_.store(NowNanos(), std::memory_order_relaxed);
+  phase_.store(Phase::kIdle, std::memory_order_release);
+  // A pipelined request may already be buffered.
+  if (buffer_.size() > 0) return OnReadSome({}, 0);
+  ReadSome();
+}
+
+void Server::Session::ReadSome() {
+  socket_.async_read_some(
+      buffer_.prepare(beast::read_size(buffer_, 65536)),
+      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnReadSome(ec, n); });
+}
+
+void Server::Session::OnReadSome(beast::error_code ec, size_t n) {
+  buffer_.commit(n);
+  if (phase() == Phase::kIdle) {
+    Phase p = Phase::kIdle;
+    if (!phase_.compare_exchange_strong(p, Phase::kReceiving, std::memory_order_acq_rel)) {
+      return Close();  // claimed for eviction while idle
+    }
+    request_started_ = SteadyClock::now();
+  } else if (phase() == Phase::kClosed) {
+    return Close();
+  }
+  last_bytes_ = SteadyClock::now();
+  if (ec == net::error::eof && parser_->got_some()) {
+    ec = {};
+    parser_->put_eof(ec);  // a body delimited by the end of the stream is not allowed
+    return ec ? OnParseError(ec) : OnRequest();
+  }
+  if (ec) return Close();  // the peer went away, or the socket was closed
+  Parse(ec);
+  if (refused_) return Refuse();
+  if (ec == bhttp::error::need_more) return ReadSome();
+  if (ec) return OnParseError(ec);
+  OnRequest();
+}
+
+void Server::Session::Parse(beast::error_code& ec) {
+  while (!parser_->is_done()) {
+    if (buffer_.size() == 0) {
+      ec = bhttp::error::need_more;
+      return;
+    }
+    const bool had_header = parser_->is_header_done();
+    const size_t used = parser_->put(buffer_.data(), ec);
+    buffer_.consume(used);
+    if (ec) return;
+    if (!had_header && parser_->is_header_done()) {
+      // Framing is judged before any body byte is read as body.
+      refused_ = CheckFraming(parser_->get());
+      if (refused_) return;
+    }
+  }
+}
+
+void Server::Session::Refuse() {
+  keep_alive_ = false;
+  phase_.store(Phase::kHandling, std::memory_order_release);
+  version_ = parser_->get().version();
+  Reply r = *std::move(refused_);
+  refused_.reset();
+  Write(std::move(r));
+}
+
+void Server::Session::OnParseError(beast::error_code ec) {
+  keep_alive_ = false;
+  phase_.store(Phase::kHandling, std::memory_order_release);
+  if (ec == bhttp::error::body_limit) {
+    return Write(ErrorReply(413, "payload_too_large",
+                            absl::StrCat("Request body exceeds the limit of ",
+                                         server_.opts_.max_body_bytes, " bytes.")));
+  }
+  if (ec == bhttp::error::header_limit) {
+    return Write(ErrorReply(431, "headers_too_large", "Request headers are too large."));
+  }
+  Write(ErrorReply(400, "bad_request", "Malformed HTTP request."));
+}
+
+void Server::Session::OnRequest() {
+  phase_.store(Phase::kHandling, std::memory_order_release);
+  ++requests_;
+  req_ = parser_->release();
+  keep_alive_ = keep_alive_ && req_.keep_alive() && !server_.draining_.load();
+  version_ = req_.version();
+  head_ = req_.method() == bhttp::verb::head;
+  worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  server_.handler_(req_, [self = shared_from_this()](Reply r) mutable {
+    Worker& w = self->worker_;
+    w.Deliver(std::move(self), std::move(r));
+  });
+}
+
+// Formats the whole response into one buffer and writes it with one call.
+void Server::Session::Write(Reply r) {
+  if (r.close_connection) keep_alive_ = false;
+  out_.clear();
+  const auto status = static_cast<bhttp::status>(r.status);
+  absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
+                  ToAbsl(std::string_view(bhttp::obsolete_reason(status))),
+                  "\r\nServer: quotum\r\n", "Content-Type: ", ToAbsl(r.content_type),
+                  "\r\nContent-Length: ", r.body.size(), "\r\n");
+  out_ += r.headers;
+  if (!keep_alive_) {
+    out_ += "Connection: close\r\n";
+  } else if (version_ == 10) {
+    out_ += "Connection: keep-alive\r\n";
+  }
+  out_ += "\r\n";
+  if (!head_) out_ += r.body;  // HEAD: a GET's headers, no body (RFC 9110 §9.3.2)
+  net::async_write(socket_, net::buffer(out_),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     self->OnWritten(ec);
+                   });
+}
+
+void Server::Session::OnWritten(beast::error_code ec) {
+  if (counted_) {
+    counted_ = false;
+    worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  head_ = false;
+  if (ec || !keep_alive_) return Close();
+  BeginRequest();
+}
+
+void Server::Session::Sweep(SteadyClock::time_point now) {
+  const ServerOptions& o = server_.opts_;
+  switch (phase()) {
+    case Phase::kIdle: {
+      // The first request has the header timeout from the connection's start.
+      const auto limit = requests_ == 0 ? o.header_timeout : o.idle_timeout;
+      const SteadyClock::time_point since{SteadyClock::duration(idle_since())};
+      if (now - since > limit && ClaimIdle()) Close();
+      return;
+    }
+    case Phase::kReceiving: {
+      const bool late_headers =
+          !parser_->is_header_done() && now - request_started_ > o.header_timeout;
+      if (late_headers || now - last_bytes_ > o.header_timeout) Close();
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Server::Session::Close() {
+  if (closed_) return;
+  closed_ = true;
+  phase_.store(Phase::kClosed, std::memory_order_release);
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.close(ec);
+  if (registered_) {
+    registered_ = false;
+    worker_.Unregister(slot_);
+  }
+  server_.OnConnectionClosed();
+}
 
 void Server::Worker::Deliver(std::shared_ptr<Session> session, Reply reply) {
   if (ioc_.get_executor().running_in_this_thread()) return session->Finish(std::move(reply));
@@ -216,15 +377,40 @@ void Server::Worker::Drain() {
   draining_.clear();
 }
 
+std::vector<std::shared_ptr<Server::Session>> Server::Worker::Snapshot() {
+  std::vector<std::shared_ptr<Session>> out;
+  absl::MutexLock lock(&table_mu_);
+  out.reserve(table_.size());
+  for (Session* s : table_) {
+    if (auto p = s->weak_from_this().lock()) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+void Server::Worker::ArmSweep() {
+  sweep_timer_.expires_after(opts_.sweep_interval);
+  sweep_timer_.async_wait([this](beast::error_code ec) {
+    if (ec) return;
+    const auto now = SteadyClock::now();
+    for (auto& s : Snapshot()) s->Sweep(now);
+    ArmSweep();
+  });
+}
+
+void Server::Worker::BeginDrain() {
+  for (auto& s : Snapshot()) s->BeginDrain();
+}
+
 Server::Server(ServerOptions options, RequestHandler handler)
     : opts_(std::move(options)),
       handler_(std::move(handler)),
-      workers_([n = std::max(1, opts_.threads)] {
+      workers_([this, n = std::max(1, opts_.threads)] {
         std::vector<std::unique_ptr<Worker>> w;
-        for (int i = 0; i < n; ++i) w.push_back(std::make_unique<Worker>());
+        for (int i = 0; i < n; ++i) w.push_back(std::make_unique<Worker>(opts_));
         return w;
       }()),
-      acceptor_(workers_[0]->executor()) {}
+      acceptor_(workers_[0]->executor()),
+      accept_retry_(std::make_unique<net::steady_timer>(workers_[0]->executor())) {}
 
 Server::~Server() { StopWorkers(); }
 
@@ -257,16 +443,67 @@ absl::StatusOr<std::string> Server::Listen() {
   return Cat(host, ":", local.port());
 }
 
+bool Server::EvictLongestIdle() {
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    // A weak reference: dropping it under a table lock can never run ~Session.
+    std::weak_ptr<Session> candidate;
+    int64_t oldest = std::numeric_limits<int64_t>::max();
+    for (auto& w : workers_) {
+      w->ForEachConnection([&](Session& s) {
+        if (s.phase() != Session::Phase::kIdle || s.idle_since() >= oldest) return;
+        oldest = s.idle_since();
+        candidate = s.weak_from_this();
+      });
+    }
+    if (oldest == std::numeric_limits<int64_t>::max()) return false;  // none idle
+    auto victim = candidate.lock();
+    if (victim && victim->ClaimIdle()) {
+      net::post(victim->worker().executor(), [victim] { victim->Close(); });
+      return true;
+    }
+  }
+  return false;
+}
+
+void Server::OnConnectionClosed() {
+  open_connections_.fetch_sub(1, std::memory_order_acq_rel);
+  if (accept_paused_.exchange(false)) net::post(acceptor_.get_executor(), [this] { Accept(); });
+}
+
+// On the acceptor's thread (worker 0).
 void Server::Accept() {
+  if (draining_.load() || !acceptor_.is_open()) return;
+  if (open_connections_.load() >= opts_.max_connections && !EvictLongestIdle()) {
+    // Every slot has a request in progress: wait for one to close. Re-check
+    // after pausing, so that a close in between is not missed.
+    accept_paused_.store(true);
+    if (open_connections_.load() >= opts_.max_connections || !accept_paused_.exchange(false)) {
+      return;
+    }
+  }
   Worker& w = *workers_[next_worker_++ % workers_.size()];
   acceptor_.async_accept(w.executor(), [this, &w](beast::error_code ec, Session::Socket s) {
-    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      s.set_option(tcp::no_delay(true), ec);
-      std::make_shared<Session>(std::move(s), *this, w)->Start();
-    }
-    Accept();
+    OnAccepted(w, ec, std::move(s));
   });
+}
+
+void Server::OnAccepted(Worker& w, beast::error_code ec, Session::Socket s) {
+  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
+      ec == net::error::no_memory || ec.value() == ENFILE) {
+    // Out of descriptors: try again shortly instead of spinning on the error.
+    accept_retry_->expires_after(std::chrono::milliseconds(50));
+    accept_retry_->async_wait([this](beast::error_code e) {
+      if (!e) Accept();
+    });
+    return;
+  }
+  if (!ec) {
+    s.set_option(tcp::no_delay(true), ec);
+    open_connections_.fetch_add(1, std::memory_order_acq_rel);
+    std::make_shared<Session>(std::move(s), *this, w)->Start();
+  }
+  Accept();
 }
 
 void Server::Run() {
@@ -279,9 +516,11 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
   net::post(acceptor_.get_executor(), [this] {
     beast::error_code ec;
     acceptor_.close(ec);
+    accept_retry_->cancel();
   });
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  while (in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
+  for (auto& w : workers_) net::post(w->executor(), [w = w.get()] { w->BeginDrain(); });
+  auto deadline = SteadyClock::now() + grace;
+  while ((open_connections_.load() > 0 || in_flight() > 0) && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   StopWorkers();

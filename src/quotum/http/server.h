@@ -1,8 +1,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <cstdint>
@@ -27,10 +29,32 @@ struct ServerOptions {
   uint16_t port = 8080;
   int threads = 2;
   uint64_t max_body_bytes = 1 << 20;
+  /// Open connections at most (see Server's class comment for what happens at the cap).
+  int max_connections = 1024;
+  /// A connection waiting for its next request is closed after this long.
+  std::chrono::milliseconds idle_timeout{30'000};
+  /// A request's line and headers must arrive within this long of its first
+  /// byte (of the connection's start, for its first request); a body may not
+  /// stall for longer.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// How often each I/O thread looks for connections past their timeouts.
+  std::chrono::milliseconds sweep_interval{500};
 };
 
 /// HTTP/1.1 server on Boost.Beast: keep-alive, one request at a time per
 /// connection, a body limit that answers 413, and a graceful drain.
+///
+/// Defences: at `max_connections` open connections, accepting a newcomer
+/// first closes the longest-idle connection that has no request in progress
+/// (one that has sent nothing yet, or an idle keep-alive one), as nginx does
+/// with its reusable connections; only when every connection has a request
+/// in progress does accepting pause, until one closes. Running out of file
+/// descriptors pauses accepting briefly instead of spinning. Slow or silent
+/// clients are closed by the idle and header timeouts.
+///
+/// Drain (Shutdown): accepting stops, connections with no request in progress
+/// are closed, and every request already begun is read to its end, answered
+/// (with "Connection: close") and its connection closed, within the grace.
 ///
 /// Threading: each I/O thread runs its own io_context and owns the connections
 /// accepted onto it, so a connection's handlers never need a strand. A reply
@@ -51,11 +75,24 @@ class Server {
 
   /// Requests read and not yet answered, over all I/O threads.
   int64_t in_flight() const;
+  /// Connections open now.
+  int64_t open_connections() const { return open_connections_.load(); }
+  /// True from the start of Shutdown.
+  bool draining() const { return draining_.load(); }
 
  private:
   class Session;
   class Worker;
   void Accept();
+  void OnAccepted(Worker& w, boost::system::error_code ec,
+                  boost::asio::basic_stream_socket<boost::asio::ip::tcp,
+                                                   boost::asio::io_context::executor_type>
+                      socket);
+  /// Frees a slot by closing the longest-idle connection with no request in
+  /// progress; false when every connection has one.
+  bool EvictLongestIdle();
+  /// Called when a connection closes: resumes a paused acceptor.
+  void OnConnectionClosed();
   void StopWorkers();
 
   ServerOptions opts_;
@@ -64,6 +101,10 @@ class Server {
   size_t next_worker_ = 0;  // round-robin for accepted connections
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> draining_{false};
+  std::atomic<int64_t> open_connections_{0};
+  std::atomic<bool> accept_paused_{false};
+  /// Retries accepting after the process ran out of descriptors.
+  std::unique_ptr<boost::asio::steady_timer> accept_retry_;
 };
 
 }  // namespace quotum::http

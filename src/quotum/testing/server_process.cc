@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,10 @@ bool ServerProcess::Start() {
     dup2(out[1], STDOUT_FILENO);
     close(out[0]);
     close(out[1]);
+    if (opts_.max_open_files) {
+      rlimit lim{opts_.max_open_files, opts_.max_open_files};
+      setrlimit(RLIMIT_NOFILE, &lim);
+    }
     std::vector<std::string> args = {opts_.binary,  "serve",        "--config",   opts_.config,
                                      "--listen",    "127.0.0.1:0",  "--data-dir", opts_.data_dir,
                                      "--admin-key", opts_.admin_key};
@@ -77,8 +82,16 @@ bool ServerProcess::Start() {
 }
 
 int ServerProcess::Stop() {
+  Signal(SIGTERM);
+  return Wait();
+}
+
+void ServerProcess::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+int ServerProcess::Wait() {
   if (pid_ <= 0) return -1;
-  kill(pid_, SIGTERM);
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;

@@ -17,6 +17,8 @@ class ServerProcess {
     std::string data_dir;  ///< created if missing
     std::string admin_key = "test-admin-key";
     std::vector<std::string> extra_args;
+    /// When non-zero, the child's RLIMIT_NOFILE (soft and hard), as `ulimit -n`.
+    unsigned max_open_files = 0;
   };
 
   explicit ServerProcess(Options options) : opts_(std::move(options)) {}
@@ -28,7 +30,12 @@ class ServerProcess {
   int Stop();
   /// SIGKILL, no drain.
   void Kill9();
+  /// Sends `sig` without waiting.
+  void Signal(int sig);
+  /// Waits for the process to exit; returns its exit status (or -1).
+  int Wait();
 
+  pid_t pid() const { return pid_; }
   int port() const { return port_; }
   const std::string& error() const { return error_; }
   const Options& options() const { return opts_; }
