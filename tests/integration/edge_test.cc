@@ -106,6 +106,70 @@ TEST(EdgeLimitsTest, IdleConnectionsBeyondTheFileLimitDoNotStopTheServer) {
   EXPECT_EQ(server.Stop(), 0);
 }
 
+// A copy of the example config with `lines` added to its [server] table.
+std::string ConfigWith(const std::string& dir, const std::string& lines) {
+  std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  text.replace(text.find("[server]\n"), 9, "[server]\n" + lines);
+  const std::string path = dir + "/quotum.toml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::unique_ptr<testing::ServerProcess> StartWithConfig(const std::string& server_lines) {
+  testing::ServerProcess::Options o;
+  o.binary = QUOTUM_BINARY;
+  o.data_dir = testing::MakeTempDir("quotum-edge-cfg-");
+  o.config = ConfigWith(o.data_dir, server_lines);
+  o.admin_key = kAdminKey;
+  auto s = std::make_unique<testing::ServerProcess>(o);
+  EXPECT_TRUE(s->Start()) << s->error();
+  return s;
+}
+
+TEST(EdgeLimitsTest, SilentSlowAndIdleConnectionsAreClosedByTheirTimeouts) {
+  auto server = StartWithConfig("header_timeout_seconds = 1\nidle_timeout_seconds = 2\n");
+  RawConnection silent(server->port());
+  RawConnection slow(server->port());
+  ASSERT_TRUE(slow.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n"));  // never ends its header
+  RawConnection kept(server->port());
+  ASSERT_TRUE(kept.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
+  EXPECT_EQ(StatusOf(kept.ReadResponse(kWait)), 200);
+  // The header timeout (1 s) has not passed yet: all three are open.
+  EXPECT_FALSE(silent.PeerClosed(milliseconds(300)));
+  EXPECT_FALSE(kept.PeerClosed(milliseconds(0)));
+  // Within the header timeout plus a sweep, the silent and the slow one close...
+  EXPECT_TRUE(silent.PeerClosed(milliseconds(2500)));
+  EXPECT_TRUE(slow.PeerClosed(milliseconds(500)));
+  // ...and the kept-alive one only after its idle timeout (2 s from its answer).
+  EXPECT_TRUE(kept.PeerClosed(milliseconds(2500)));
+  EXPECT_EQ(server->Stop(), 0);
+}
+
+TEST(EdgeLimitsTest, AtTheCapAcceptingWaitsForARequestInProgressToEnd) {
+  auto server = StartWithConfig("max_connections = 3\n");
+  std::vector<std::unique_ptr<RawConnection>> busy;
+  for (int i = 0; i < 3; ++i) {  // every slot has a request in progress
+    busy.push_back(std::make_unique<RawConnection>(server->port()));
+    ASSERT_TRUE(busy.back()->Send("GET /healthz HTTP/1.1\r\nHost: q\r\n"));
+  }
+  std::this_thread::sleep_for(milliseconds(200));
+  RawConnection late(server->port());  // sits in the backlog
+  ASSERT_TRUE(late.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
+  EXPECT_EQ(late.ReadResponse(milliseconds(500)), "") << "served past the cap";
+  // One finishes and leaves: its slot goes to the waiting connection.
+  ASSERT_TRUE(busy[0]->Send("Connection: close\r\n\r\n"));
+  EXPECT_EQ(StatusOf(busy[0]->ReadUntilClose(kWait)), 200);
+  EXPECT_EQ(StatusOf(late.ReadResponse(kWait)), 200);
+  // At the cap with an idle connection, the idle one makes room at once.
+  RawConnection newcomer(server->port());
+  ASSERT_TRUE(newcomer.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
+  EXPECT_EQ(StatusOf(newcomer.ReadResponse(kWait)), 200);
+  EXPECT_TRUE(late.PeerClosed(kWait)) << "the longest-idle connection was not the one closed";
+  busy.clear();  // so that the drain need not wait for their header timeout
+  EXPECT_EQ(server->Stop(), 0);
+}
+
 // Finding 2: a transfer coding the server does not implement must not let the
 // body run as a second request.
 TEST_F(EdgeTest, UnknownTransferCodingsAreRefusedAndTheConnectionCloses) {

@@ -104,9 +104,6 @@ class Server::Worker {
 // other party and it arrives through Worker::Deliver.
 class Server::Session : public std::enable_shared_from_this<Server::Session> {
  public:
-  using Executor = Worker::Executor;
-  using Socket = net::basic_stream_socket<tcp, Executor>;
-
   /// kIdle: waiting for the first byte of a request (none in progress; may be
   /// evicted). kReceiving: a request's bytes are arriving. kHandling: the
   /// request is being decided or its response written. kClosed: closed, or
@@ -198,6 +195,7 @@ void Server::Session::BeginRequest() {
   parser_->header_limit(16 * 1024);
   idle_since_.store(NowNanos(), std::memory_order_relaxed);
   phase_.store(Phase::kIdle, std::memory_order_release);
+  server_.WakeAcceptor();  // a held newcomer may take this connection's slot
   // A pipelined request may already be buffered.
   if (buffer_.size() > 0) return OnReadSome({}, 0);
   ReadSome();
@@ -467,27 +465,19 @@ bool Server::EvictLongestIdle() {
 
 void Server::OnConnectionClosed() {
   open_connections_.fetch_sub(1, std::memory_order_acq_rel);
-  if (accept_paused_.exchange(false)) net::post(acceptor_.get_executor(), [this] { Accept(); });
+  WakeAcceptor();
 }
 
-// On the acceptor's thread (worker 0).
+// On the acceptor's thread (worker 0), as is everything about accepting.
 void Server::Accept() {
   if (draining_.load() || !acceptor_.is_open()) return;
-  if (open_connections_.load() >= opts_.max_connections && !EvictLongestIdle()) {
-    // Every slot has a request in progress: wait for one to close. Re-check
-    // after pausing, so that a close in between is not missed.
-    accept_paused_.store(true);
-    if (open_connections_.load() >= opts_.max_connections || !accept_paused_.exchange(false)) {
-      return;
-    }
-  }
   Worker& w = *workers_[next_worker_++ % workers_.size()];
-  acceptor_.async_accept(w.executor(), [this, &w](beast::error_code ec, Session::Socket s) {
+  acceptor_.async_accept(w.executor(), [this, &w](beast::error_code ec, Socket s) {
     OnAccepted(w, ec, std::move(s));
   });
 }
 
-void Server::OnAccepted(Worker& w, beast::error_code ec, Session::Socket s) {
+void Server::OnAccepted(Worker& w, beast::error_code ec, Socket s) {
   if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
   if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space ||
       ec == net::error::no_memory || ec.value() == ENFILE) {
@@ -498,11 +488,47 @@ void Server::OnAccepted(Worker& w, beast::error_code ec, Session::Socket s) {
     });
     return;
   }
-  if (!ec) {
-    s.set_option(tcp::no_delay(true), ec);
-    open_connections_.fetch_add(1, std::memory_order_acq_rel);
-    std::make_shared<Session>(std::move(s), *this, w)->Start();
+  if (ec) return Accept();
+  s.set_option(tcp::no_delay(true), ec);
+  if (open_connections_.load() >= opts_.max_connections && !EvictLongestIdle()) {
+    // Every slot has a request in progress: hold the newcomer, accept no more.
+    held_.emplace(std::move(s));
+    held_worker_ = &w;
+    return PauseAccepting();
   }
+  StartSession(w, std::move(s));
+  Accept();
+}
+
+void Server::StartSession(Worker& w, Socket s) {
+  open_connections_.fetch_add(1, std::memory_order_acq_rel);
+  std::make_shared<Session>(std::move(s), *this, w)->Start();
+}
+
+void Server::PauseAccepting() {
+  accept_paused_.store(true, std::memory_order_seq_cst);
+  // A close or an idle connection between the check and the flag would not
+  // wake us; a slow retry covers that window.
+  accept_retry_->expires_after(std::chrono::milliseconds(50));
+  accept_retry_->async_wait([this](beast::error_code e) {
+    if (!e && accept_paused_.exchange(false)) ResumeAccepting();
+  });
+}
+
+void Server::WakeAcceptor() {
+  if (accept_paused_.load(std::memory_order_relaxed) && accept_paused_.exchange(false)) {
+    net::post(acceptor_.get_executor(), [this] { ResumeAccepting(); });
+  }
+}
+
+void Server::ResumeAccepting() {
+  if (!held_ || draining_.load()) return;
+  if (open_connections_.load() >= opts_.max_connections && !EvictLongestIdle()) {
+    return PauseAccepting();
+  }
+  Socket s = std::move(*held_);
+  held_.reset();
+  StartSession(*held_worker_, std::move(s));
   Accept();
 }
 
@@ -517,6 +543,7 @@ void Server::Shutdown(std::chrono::milliseconds grace) {
     beast::error_code ec;
     acceptor_.close(ec);
     accept_retry_->cancel();
+    held_.reset();
   });
   for (auto& w : workers_) net::post(w->executor(), [w = w.get()] { w->BeginDrain(); });
   auto deadline = SteadyClock::now() + grace;

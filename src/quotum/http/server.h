@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,11 +84,17 @@ class Server {
  private:
   class Session;
   class Worker;
+  using Socket =
+      boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
   void Accept();
-  void OnAccepted(Worker& w, boost::system::error_code ec,
-                  boost::asio::basic_stream_socket<boost::asio::ip::tcp,
-                                                   boost::asio::io_context::executor_type>
-                      socket);
+  void OnAccepted(Worker& w, boost::system::error_code ec, Socket socket);
+  void StartSession(Worker& w, Socket socket);
+  /// Stops accepting while a newcomer is held for want of a slot.
+  void PauseAccepting();
+  /// Gives the held newcomer a slot if one is free or can be made, else pauses again.
+  void ResumeAccepting();
+  /// Any thread: a slot may have freed (a close) or become reclaimable (an idle connection).
+  void WakeAcceptor();
   /// Frees a slot by closing the longest-idle connection with no request in
   /// progress; false when every connection has one.
   bool EvictLongestIdle();
@@ -103,8 +110,11 @@ class Server {
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> open_connections_{0};
   std::atomic<bool> accept_paused_{false};
-  /// Retries accepting after the process ran out of descriptors.
+  /// Retries accepting after the process ran out of descriptors, or while paused.
   std::unique_ptr<boost::asio::steady_timer> accept_retry_;
+  /// A newcomer accepted at the cap, waiting for a slot (acceptor's thread only).
+  std::optional<Socket> held_;
+  Worker* held_worker_ = nullptr;
 };
 
 }  // namespace quotum::http
