@@ -340,6 +340,16 @@ TEST_F(RulesTest, QrPollingIsOnePerFiveSecondsPerSession) {
   clock_.Advance(absl::Seconds(10));
   EXPECT_TRUE(engine_->PollQr(p, "scan")->decision.allowed);
   EXPECT_EQ(engine_->PollQr(p, "nope").status().code(), absl::StatusCode::kNotFound);
+  // Exactly one poll per 5 s: 4.9 s after an admitted poll is too early...
+  clock_.Advance(absl::Milliseconds(4900));
+  EXPECT_FALSE(engine_->PollQr(p, "scan")->decision.allowed);
+  // ...and a client polling every 5.5 s is never refused, wherever its polls fall.
+  for (int i = 0; i < 20; ++i) {
+    clock_.Advance(absl::Milliseconds(i == 0 ? 600 : 5500));
+    auto poll = engine_->PollQr(p, "scan");
+    ASSERT_TRUE(poll.ok());
+    EXPECT_TRUE(poll->decision.allowed) << "poll " << i << " refused";
+  }
 }
 
 TEST_F(RulesTest, SessionCreationRuleIsPerKeyPerHour) {

@@ -36,11 +36,20 @@ Result Fixed(const Rule& r, State s, int64_t now, uint64_t cost) {
   return out;
 }
 
-// Estimated units in the sliding window: ceil(prev * (W - elapsed) / W) + curr.
+// Estimated units in the sliding window: floor(prev * (W - elapsed) / W) + curr.
+// Rounded down: a client spaced at least W/limit apart sees at most limit - 1
+// units before it, so it is never refused (rounding up refused a limit-1 rule
+// polled every 1.1 W).
 uint64_t Estimate(const Rule& r, const State& s, int64_t now) {
   const int64_t elapsed = now - s.a;
   const i128 weighted = static_cast<i128>(s.b) * (r.window_ns - elapsed);
-  return static_cast<uint64_t>(CeilDiv(weighted, r.window_ns)) + s.c;
+  return static_cast<uint64_t>(weighted / r.window_ns) + s.c;
+}
+
+// Smallest elapsed e in a bucket with `prev` units at which
+// floor(prev * (W - e) / W) <= room, i.e. prev * (W - e) < (room + 1) * W.
+int64_t ElapsedWhenWeightFits(uint64_t prev, uint64_t room, int64_t W) {
+  return W + 1 - CeilDiv(static_cast<i128>(room + 1) * W, prev);
 }
 
 Result Sliding(const Rule& r, State s, int64_t now, uint64_t cost) {
@@ -70,14 +79,12 @@ Result Sliding(const Rule& r, State s, int64_t now, uint64_t cost) {
   // Smallest elapsed e (in this bucket or the next) at which the estimate fits.
   const uint64_t room_now = r.limit - cost;  // estimate must drop to this
   if (s.c <= room_now) {
-    // ceil(b*(W-e)/W) <= room - c  <=>  b*(W-e) <= (room-c)*W  <=>  e >= W - (room-c)*W/b
-    const i128 allowed_weight = static_cast<i128>(room_now - s.c) * W;
-    const int64_t e = W - static_cast<int64_t>(allowed_weight / s.b);
+    // Denied with c <= room means b > 0: wait for the weighted previous bucket.
+    const int64_t e = ElapsedWhenWeightFits(s.b, room_now - s.c, W);
     out.retry_ns = std::max<int64_t>(1, e - (now - start));
   } else {
-    // Next bucket: b' = c, c' = 0; need ceil(c*(W-e)/W) <= room.
-    const i128 allowed_weight = static_cast<i128>(room_now) * W;
-    const int64_t e = W - static_cast<int64_t>(allowed_weight / s.c);
+    // Next bucket: b' = c, c' = 0; need floor(c*(W-e)/W) <= room.
+    const int64_t e = ElapsedWhenWeightFits(s.c, room_now, W);
     out.retry_ns = (W - (now - start)) + std::max<int64_t>(0, e);
   }
   return out;

@@ -9,9 +9,10 @@ namespace quotum::ratelimit {
 /// tests/golden/ratelimit.json holds the shared vectors.
 enum class Algorithm {
   /// Two fixed buckets, the previous one weighted by how much of it still
-  /// overlaps the sliding window (the estimate is rounded up). Worst case: in
-  /// an arbitrary window of length W it can admit up to 2*limit - 1 units when
-  /// the previous bucket's units all sit at its very end; with evenly spread
+  /// overlaps the sliding window (the estimate is rounded down, so a client
+  /// spaced W/limit apart or more is never refused). Worst case: in an
+  /// arbitrary window of length W it can admit up to 2*limit units when the
+  /// previous bucket's units all sit at its very end; with evenly spread
   /// traffic it admits at most `limit`. Never admits more than `limit` within
   /// one aligned bucket.
   kSlidingWindow,

@@ -24,6 +24,8 @@ RuleSet RuleSet::Defaults() {
   s[Category::kSessions].window_ns = 3600 * kSecond;
   s[Category::kQr].window_ns = 5 * kSecond;
   s[Category::kQr].limit = 1;
+  // Exactly one poll per window, however the polls fall on bucket boundaries.
+  s[Category::kQr].algorithm = Algorithm::kTokenBucket;
   return s;
 }
 
