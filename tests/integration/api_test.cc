@@ -346,14 +346,75 @@ TEST_F(ApiTest, EventBatchesDecideEachEvent) {
   auto u = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
   EXPECT_EQ(u.at("meters").at("ai_tokens").at("used"), 60);
   EXPECT_EQ(u.at("leads_detected"), 2);
-  // A malformed event refuses the whole batch and changes nothing.
-  r = c.Post(
-      "/api/v2/events",
-      R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"leads_detected","quantity":"x"}]})",
-      Bearer(t.key));
-  EXPECT_EQ(r.status, 400);
-  EXPECT_NE(std::string(r.json().at("error").as_string()).find("events[1]"), std::string::npos);
+  // Any bad event refuses the whole batch, lists every bad index, and changes nothing.
+  r = c.Post("/api/v2/events", R"({"events":[
+      {"meter":"leads_detected","quantity":1},
+      {"meter":"leads_detected","quantity":"x"},
+      {"meter":"no_such_meter","quantity":1},
+      {"meter":"leads_detected","quantity":1,"timestamp":"2020-01-01T00:00:00Z"},
+      {"meter":"leads_detected","quantity":1,"channel":""}]})",
+             Bearer(t.key));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json().at("code"), "invalid_events");
+  auto errors = r.json().at("errors").as_array();
+  ASSERT_EQ(errors.size(), 4u) << r.body;
+  EXPECT_EQ(errors[0].at("index"), 1);
+  EXPECT_EQ(errors[1].at("index"), 2);
+  EXPECT_EQ(errors[1].at("code"), "unknown_meter");
+  EXPECT_EQ(errors[2].at("index"), 3);
+  EXPECT_EQ(errors[2].at("code"), "timestamp_out_of_period");
+  EXPECT_EQ(errors[3].at("index"), 4);
+  EXPECT_EQ(errors[3].at("code"), "unknown_channel");
   EXPECT_EQ(UsageField(c, t, "leads_detected"), 2u);
+  // A meter the server counts itself cannot be reported, in a batch or alone.
+  r = c.Post("/api/v2/events",
+             R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"api_calls","quantity":5}]})",
+             Bearer(t.key));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(r.json().at("code"), "meter_not_reportable");
+  EXPECT_EQ(r.json().at("errors").as_array()[0].at("index"), 1);
+  EXPECT_EQ(UsageField(c, t, "leads_detected"), 2u);
+}
+
+TEST_F(ApiTest, ServerCountedMetersAreNotReportableAndCountersNeverWrap) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "wrap", "pro");
+  auto r = c.Post("/api/v2/quota/consume",
+                  R"({"meter":"api_calls","quantity":18446744073709551610})", Bearer(t.key));
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(r.json().at("code"), "meter_not_reportable");
+  EXPECT_EQ(c.Post("/api/v2/quota/check", ConsumeBody("api_calls", 1), Bearer(t.key)).status, 403);
+  // A counter stops at the largest value the stores hold, with a clear refusal.
+  r = c.Post("/api/v2/quota/consume",
+             R"({"meter":"leads_detected","quantity":18446744073709551610})", Bearer(t.key));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json().at("code"), "quantity_overflow");
+  r = c.Post("/api/v2/quota/consume",
+             R"({"meter":"leads_detected","quantity":9223372036854775806})", Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = c.Post("/api/v2/quota/consume", R"({"meter":"leads_detected","quantity":2})", Bearer(t.key));
+  EXPECT_EQ(r.status, 422) << r.body;
+  r = c.Post("/api/v2/quota/consume", R"({"meter":"leads_detected","quantity":1})", Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(UsageField(c, t, "leads_detected"), 9223372036854775807u);
+  const uint64_t calls = UsageField(c, t, "api_calls");
+  EXPECT_GE(calls, 3u);
+  EXPECT_LT(calls, 100u);
+}
+
+TEST_F(ApiTest, LooseInputIsRefused) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "loose", "pro");
+  auto r = c.Post("/api/v2/quota/consume", R"({"meter":"messages_sent","quantity":1,"channel":""})",
+                  Bearer(t.key));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(c.Get("/api/v2/usage/channels?meter=sessions_active", Bearer(t.key)).status, 422);
+  EXPECT_EQ(c.Get("/api/v2/usage/channels?meter=messages_sent", Bearer(t.key)).status, 200);
+  r = c.Post("/admin/tenants",
+             R"({"id":"future","plan":"pro","subscription_start":"2999-01-01T00:00:00Z"})", Admin());
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(c.Get("/admin/tenants/future", Admin()).status, 404);
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 0u);
 }
 
 TEST_F(ApiTest, DailyAndHistoryReads) {

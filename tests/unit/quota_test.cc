@@ -56,8 +56,19 @@ TEST(Quota, UnlimitedAdmitsEverything) {
 
 TEST(Quota, OverflowIsRefusedNotWrapped) {
   EXPECT_EQ(Decide(1, std::nullopt, kMax).verdict, V::kOverflow);
-  EXPECT_EQ(Decide(0, std::nullopt, kMax).verdict, V::kAdmitted);
+  EXPECT_EQ(Decide(0, std::nullopt, kMax).verdict, V::kOverflow);
   EXPECT_EQ(Decide(kMax, 10, 1, true).verdict, V::kOverflow);
+}
+
+TEST(Quota, CountersStopAtTheLargestValueTheStoresHold) {
+  EXPECT_EQ(Decide(0, std::nullopt, kMaxCounter).verdict, V::kAdmitted);
+  EXPECT_EQ(Decide(1, std::nullopt, kMaxCounter).verdict, V::kOverflow);
+  EXPECT_EQ(Decide(kMaxCounter, std::nullopt, 1).verdict, V::kOverflow);
+  EXPECT_EQ(Decide(kMaxCounter - 5, std::nullopt, 5).verdict, V::kAdmitted);
+  uint64_t automatic = kMaxCounter - 1;
+  SaturatingIncrement(automatic);
+  SaturatingIncrement(automatic);
+  EXPECT_EQ(automatic, kMaxCounter);
 }
 
 TEST(Quota, ZeroLimitDeniesEverything) { EXPECT_EQ(Decide(0, 0, 1).verdict, V::kDenied); }

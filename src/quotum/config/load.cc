@@ -160,7 +160,7 @@ void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
       c.Fail(&node, key, "must be a table");
       return;
     }
-    c.OnlyKeys(*t, key, {"kind"});
+    c.OnlyKeys(*t, key, {"kind", "reported_by"});
     if (!IsValidId(ToAbsl(name.str())))
       c.Fail(&node, key, "meter names use [A-Za-z0-9_.-], 1-64 chars");
     MeterKind kind = MeterKind::kCounter;
@@ -171,14 +171,28 @@ void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
         c.Fail(t->get("kind"), key + ".kind", "must be \"counter\" or \"gauge\"");
       }
     }
-    bool builtin = false;
-    for (auto& def : cat.meters) {
-      if (def.name == name.str()) {
-        builtin = true;
-        if (def.kind != kind) c.Fail(&node, key, "a built-in meter's kind cannot be changed");
+    std::optional<bool> by_server;
+    if (auto r = c.Str(*t, "reported_by", key + ".reported_by")) {
+      if (*r == "server" || *r == "client") {
+        by_server = *r == "server";
+      } else {
+        c.Fail(t->get("reported_by"), key + ".reported_by", "must be \"server\" or \"client\"");
       }
     }
-    if (!builtin) cat.meters.push_back(MeterDef{std::string(name.str()), kind, true});
+    MeterDef* def = nullptr;
+    for (auto& d : cat.meters) {
+      if (d.name == name.str()) def = &d;
+    }
+    if (def) {
+      if (def->kind != kind) c.Fail(&node, key, "a built-in meter's kind cannot be changed");
+      if (def->name == meters::kApiCalls && by_server == false) {
+        c.Fail(t->get("reported_by"), key + ".reported_by",
+               "api_calls is counted by the server; it cannot be reported by clients");
+      }
+    } else {
+      def = &cat.meters.emplace_back(MeterDef{std::string(name.str()), kind, true});
+    }
+    if (by_server) def->reported_by_server = *by_server;
   }
 }
 

@@ -93,6 +93,10 @@ std::string BillingPeriod::Label() const {
   return absl::StrFormat("%04d-%02d", s.year(), s.month());
 }
 
+std::string FormatDate(absl::CivilDay day) {
+  return absl::StrFormat("%04d-%02d-%02d", day.year(), day.month(), day.day());
+}
+
 std::string FormatRfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }

@@ -52,6 +52,9 @@ absl::Time PeriodStart(absl::Time anchor, const BillingInterval& interval, int64
 /// Formats t as RFC 3339 in UTC with a 'Z' suffix and whole seconds.
 std::string FormatRfc3339(absl::Time t);
 
+/// "YYYY-MM-DD", the year always four digits (0999-01-01).
+std::string FormatDate(absl::CivilDay day);
+
 /// Parses an RFC 3339 timestamp (any offset); returns an error naming the input.
 absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view text);
 

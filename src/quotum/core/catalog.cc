@@ -29,7 +29,7 @@ std::vector<MeterDef> Catalog::BuiltinMeters() {
   return {
       {std::string(meters::kMessagesSent), K::kCounter, true},
       {std::string(meters::kMessagesReceived), K::kCounter, false},
-      {std::string(meters::kApiCalls), K::kCounter, true},
+      {std::string(meters::kApiCalls), K::kCounter, true, /*reported_by_server=*/true},
       {std::string(meters::kLeadsDetected), K::kCounter, true},
       {std::string(meters::kChatbotSessions), K::kCounter, true},
       {std::string(meters::kAiTokens), K::kCounter, true},

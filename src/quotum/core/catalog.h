@@ -24,6 +24,8 @@ struct MeterDef {
   /// False for meters that are only tracked and can never carry a limit
   /// (messages_received: receiving is free).
   bool limitable = true;
+  /// Counted by the server itself (api_calls): clients may not report it.
+  bool reported_by_server = false;
 };
 
 /// What happens to units that do not fit under a limit.

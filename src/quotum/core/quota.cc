@@ -8,7 +8,7 @@ namespace quotum {
 QuotaOutcome DecideQuota(const QuotaRequest& r) {
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
   QuotaOutcome out;
-  if (r.quantity > kMax - r.used) {
+  if (r.used > kMaxCounter || r.quantity > kMaxCounter - r.used) {
     out.verdict = QuotaOutcome::Verdict::kOverflow;
     return out;
   }

@@ -7,6 +7,16 @@
 
 namespace quotum {
 
+/// The largest value a counter holds: the stores keep counters as signed
+/// 64-bit integers. A charge that would pass it is refused (kOverflow).
+inline constexpr uint64_t kMaxCounter = 9223372036854775807ULL;
+
+/// Adds one, staying at kMaxCounter instead of wrapping (for counts the
+/// server makes itself, which nobody can be refused).
+inline void SaturatingIncrement(uint64_t& counter) {
+  if (counter < kMaxCounter) ++counter;
+}
+
 /// Input of one period-quota decision for one meter.
 struct QuotaRequest {
   uint64_t used = 0;              ///< units already counted this period
@@ -27,7 +37,7 @@ struct QuotaOutcome {
 };
 
 /// Pure per-unit quota maths. Never admits more than the limit unless the
-/// policy is kAllow; kOverflow when used + quantity does not fit in 64 bits.
+/// policy is kAllow; kOverflow when used + quantity would pass kMaxCounter.
 QuotaOutcome DecideQuota(const QuotaRequest& r);
 
 /// used / limit as a percentage rounded to one decimal (0 when unlimited).

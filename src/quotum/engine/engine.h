@@ -178,6 +178,11 @@ class Engine {
   /// Atomic check-and-consume (or check only with dry_run). Denials are
   /// decisions, not errors; errors are bad input or an unavailable store.
   void Consume(const Principal& who, MeterRequest req, Callback<Decision> done);
+  /// Checks every request of a batch as Consume would before deciding (meter,
+  /// quantity, channel, timestamp, session), changing nothing. Returns the
+  /// index and error of each one that Consume would refuse as bad input.
+  std::vector<std::pair<size_t, absl::Status>> ValidateBatch(const Principal& who,
+                                                             const std::vector<MeterRequest>& reqs);
   /// The general rule alone, for routes that change nothing else: decides,
   /// and when allowed charges the rule and counts one api_call.
   Decision Admit(const Principal& who);
@@ -323,6 +328,12 @@ class Engine {
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void SweepIdempotency(TenantState& t, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   absl::Status Validate(const MeterRequest& req, MeterId* meter) const;
+  /// A usage instant must lie in the tenant's current period, and not ahead of `now`.
+  absl::Status CheckTimestamp(const TenantState& t, absl::Time at, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(t.mu);
+  /// The working session `id` sends through (null when `id` is empty).
+  absl::Status FindSendingSession(TenantState& t, const std::string& id,
+                                  SessionState** session) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Decides under the tenant's lock. Returns what to run once the lock is
   /// released (a reply, or a failed enqueue's completion); empty when `done`
   /// has been handed to the commit queue.

@@ -30,6 +30,11 @@ absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
                                       "\" is a concurrent (gauge) meter; it changes through "
                                       "sessions and groups, not by consuming units."));
   }
+  if (cat.meters[*m].reported_by_server) {
+    return Error(absl::StatusCode::kPermissionDenied, "meter_not_reportable",
+                 absl::StrCat("\"", req.meter,
+                              "\" is counted by the server itself; it cannot be reported."));
+  }
   if (req.quantity == 0) {
     return Unprocessable("invalid_quantity", "quantity must be a positive integer.");
   }
@@ -41,6 +46,50 @@ absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
   }
   *meter = *m;
   return absl::OkStatus();
+}
+
+absl::Status Engine::CheckTimestamp(const TenantState& t, absl::Time at, absl::Time now) const {
+  if (at >= t.period.start && at <= now + opts_.max_clock_skew) return absl::OkStatus();
+  return Unprocessable(
+      "timestamp_out_of_period",
+      absl::StrCat("timestamp must lie in the current billing period [",
+                   FormatRfc3339(t.period.start), ", now]; usage of other periods is closed."));
+}
+
+absl::Status Engine::FindSendingSession(TenantState& t, const std::string& id,
+                                        SessionState** session) const {
+  *session = nullptr;
+  if (id.empty()) return absl::OkStatus();
+  auto it = t.Leases().sessions.find(id);
+  if (it == t.Leases().sessions.end()) {
+    return Error(absl::StatusCode::kNotFound, "session_not_found",
+                 absl::StrCat("No session \"", id, "\"."));
+  }
+  if (it->second.status != "working") {
+    return Error(absl::StatusCode::kAborted, "session_not_working",
+                 absl::StrCat("Session \"", id, "\" is ", it->second.status,
+                              "; only a working session can send."));
+  }
+  *session = &it->second;
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<size_t, absl::Status>> Engine::ValidateBatch(
+    const Principal& who, const std::vector<MeterRequest>& reqs) {
+  std::vector<std::pair<size_t, absl::Status>> bad;
+  TenantState& t = *who.tenant;
+  absl::MutexLock lock(&t.mu);
+  const absl::Time now = clock_->Now();
+  Touch(t, now);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    MeterId m = 0;
+    SessionState* session = nullptr;
+    absl::Status s = Validate(reqs[i], &m);
+    if (s.ok()) s = CheckTimestamp(t, reqs[i].at.value_or(now), now);
+    if (s.ok()) s = FindSendingSession(t, reqs[i].session_id, &session);
+    if (!s.ok()) bad.emplace_back(i, std::move(s));
+  }
+  return bad;
 }
 
 void Engine::Consume(const Principal& who, MeterRequest req, Callback<Decision> done) {
@@ -65,12 +114,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   const uint64_t fingerprint = req.idempotency_key.empty() || req.dry_run ? 0 : FingerprintOf(req);
   Touch(t, now);
   const absl::Time at = req.at.value_or(now);
-  if (at < t.period.start || at > now + opts_.max_clock_skew) {
-    return reply(Unprocessable(
-        "timestamp_out_of_period",
-        absl::StrCat("timestamp must lie in the current billing period [",
-                     FormatRfc3339(t.period.start), ", now]; usage of other periods is closed.")));
-  }
+  if (absl::Status s = CheckTimestamp(t, at, now); !s.ok()) return reply(s);
 
   const bool idempotent = !req.idempotency_key.empty() && !req.dry_run;
   if (idempotent) {
@@ -116,19 +160,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
 
   // Sending through a session: it must exist and be working.
   SessionState* session = nullptr;
-  if (!req.session_id.empty()) {
-    auto it = t.Leases().sessions.find(req.session_id);
-    if (it == t.Leases().sessions.end()) {
-      return reply(Error(absl::StatusCode::kNotFound, "session_not_found",
-                         absl::StrCat("No session \"", req.session_id, "\".")));
-    }
-    if (it->second.status != "working") {
-      return reply(Error(absl::StatusCode::kAborted, "session_not_working",
-                         absl::StrCat("Session \"", req.session_id, "\" is ", it->second.status,
-                                      "; only a working session can send.")));
-    }
-    session = &it->second;
-  }
+  if (absl::Status s = FindSendingSession(t, req.session_id, &session); !s.ok()) return reply(s);
   const bool sends = session != nullptr && m == messages_sent_meter_ && !req.dry_run;
 
   // Every rule that applies, decided before anything is charged. The general
@@ -176,7 +208,9 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   QuotaOutcome q = DecideQuota(qr);
   if (q.verdict == QuotaOutcome::Verdict::kOverflow) {
     return reply(
-        Unprocessable("quantity_overflow", "quantity would overflow the meter's 64-bit counter."));
+        Unprocessable("quantity_overflow",
+                      absl::StrCat("quantity would take \"", req.meter, "\" past its maximum of ",
+                                   kMaxCounter, " units; nothing was counted.")));
   }
   if (q.verdict == QuotaOutcome::Verdict::kDenied && t.plan->shadow[m]) {
     // Shadow mode: record the would-be denial, admit like a soft limit.
@@ -235,7 +269,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   const uint64_t charged = d.consumed;
   const absl::Time period_start = t.period.start;
   t.used[m] += charged;
-  if (req.count_api_call) t.used[api_calls_meter_] += 1;
+  if (req.count_api_call) SaturatingIncrement(t.used[api_calls_meter_]);
   if (idempotent) {
     t.Traffic().idempotency[req.idempotency_key] = IdempotencyEntry{fingerprint, d, now, false};
     SweepIdempotency(t, now);
@@ -297,7 +331,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
 }
 
 void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
-  t.used[api_calls_meter_] += 1;
+  SaturatingIncrement(t.used[api_calls_meter_]);
   const absl::Time period_start = t.period.start;
   // Best effort: the caller does not wait. A failed commit takes the unit back.
   CommitQueue::Done undo = [this, tp = &t, period_start](const absl::Status& s) {

@@ -1,6 +1,7 @@
 // Engine: short-window rules (general, messages, sessions, qr), evaluated
 // together with a request's other rules and applied all or nothing.
 #include "absl/strings/str_cat.h"
+#include "quotum/core/quota.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
 
@@ -136,7 +137,7 @@ absl::AnyInvocable<void()> Engine::CommitWithApiCall(TenantState& t,
       },
       done);
   if (queued) {
-    t.used[api_calls_meter_] += 1;
+    SaturatingIncrement(t.used[api_calls_meter_]);
     return nullptr;
   }
   return [done = std::move(done)]() mutable { done(ShuttingDown()); };

@@ -22,6 +22,13 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     return done(Unprocessable("unknown_plan", absl::StrCat("Unknown plan \"", spec.plan, "\".")));
   }
   const absl::Time now = clock_->Now();
+  if (spec.subscription_start && (*spec.subscription_start > now + opts_.max_clock_skew ||
+                                  *spec.subscription_start < absl::UnixEpoch())) {
+    return done(Unprocessable(
+        "invalid_subscription_start",
+        "subscription_start must lie between 1970-01-01 and now: usage is counted from it, and "
+        "future-dated subscriptions are not supported."));
+  }
   // Whole seconds: periods are stored and reported with second precision.
   const absl::Time start =
       absl::FromUnixSeconds(absl::ToUnixSeconds(spec.subscription_start.value_or(now)));

@@ -94,8 +94,13 @@ namespace quotum::engine {
 
 absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBreakdown(
     const Principal& who, absl::string_view meter) {
-  if (!opts_.catalog->FindMeter(meter)) {
-    return Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", meter, "\"."));
+  const std::optional<MeterId> m = opts_.catalog->FindMeter(meter);
+  if (!m) return Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", meter, "\"."));
+  if (opts_.catalog->meters[*m].kind != MeterKind::kCounter) {
+    return Unprocessable("gauge_meter",
+                         absl::StrCat("\"", meter,
+                                      "\" is a concurrent (gauge) meter: it has a current value, "
+                                      "not usage by channel."));
   }
   BillingPeriod period;
   {

@@ -1,4 +1,5 @@
 // Metering routes: quota check/consume, event batches, messages, chatbot.
+#include <algorithm>
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +9,7 @@
 #include "quotum/http/api.h"
 #include "quotum/http/call_util.h"
 #include "quotum/http/json_input.h"
+#include "quotum/http/json_output.h"
 #include "quotum/http/render.h"
 
 namespace quotum::http {
@@ -21,6 +23,17 @@ std::string IdempotencyKeyOf(const Request& req) {
 }
 
 // Reads {meter, quantity, channel, partial} into `out`.
+// "channel" when given must name one; absent means the default channel ("").
+absl::StatusOr<std::string> ChannelField(const Fields& f) {
+  auto channel = f.String("channel", 64);
+  if (!channel.ok()) return channel.status();
+  if (*channel && (*channel)->empty()) {
+    return engine::Unprocessable("unknown_channel",
+                                 "\"channel\" must name a channel; leave it out for the default.");
+  }
+  return channel->value_or("");
+}
+
 absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool meter_required) {
   auto meter = f.String("meter", 64);
   if (!meter.ok()) return meter.status();
@@ -32,9 +45,9 @@ absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool me
   auto quantity = f.Quantity("quantity");
   if (!quantity.ok()) return quantity.status();
   out.quantity = quantity->value_or(1);
-  auto channel = f.String("channel", 64);
+  auto channel = ChannelField(f);
   if (!channel.ok()) return channel.status();
-  out.channel = channel->value_or("");
+  out.channel = *channel;
   auto partial = f.Bool("partial");
   if (!partial.ok()) return partial.status();
   out.partial = partial->value_or(false);
@@ -42,6 +55,43 @@ absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool me
   if (!session.ok()) return session.status();
   out.session_id = session->value_or("");
   return absl::OkStatus();
+}
+
+// One event of a batch; the router has already charged the request's api_call.
+absl::Status ReadEvent(const boost::json::value& event, engine::MeterRequest& out) {
+  if (!event.is_object()) return engine::BadRequest("invalid_field", "An event must be an object.");
+  Fields f(event.get_object());
+  if (absl::Status s = ReadMeterFields(f, out, true); !s.ok()) return s;
+  auto at = f.Time("timestamp");
+  if (!at.ok()) return at.status();
+  auto key = f.String("idempotency_key", 255);
+  if (!key.ok()) return key.status();
+  out.at = *at;
+  out.idempotency_key = key->value_or("");
+  out.operation = "events";
+  out.count_api_call = false;
+  return absl::OkStatus();
+}
+
+// 403 when any event names a meter clients may not report, else 422; lists
+// every bad event by index.
+Reply InvalidBatchReply(const std::vector<std::pair<size_t, absl::Status>>& bad, size_t total) {
+  bool forbidden = false;
+  boost::json::array errors;
+  for (const auto& [index, status] : bad) {
+    forbidden = forbidden || status.code() == absl::StatusCode::kPermissionDenied;
+    errors.push_back(boost::json::object{{"index", index},
+                                         {"code", engine::MachineCode(status)},
+                                         {"error", SafeText(ToStd(status.message()), 512)}});
+  }
+  const unsigned http_status = forbidden ? 403 : 422;
+  const std::string code = forbidden ? "meter_not_reportable" : "invalid_events";
+  boost::json::object o{{"success", false},
+                        {"error", Cat(bad.size(), " of ", total,
+                                      " events are invalid; nothing of the batch was counted.")},
+                        {"code", code},
+                        {"errors", std::move(errors)}};
+  return JsonReply(http_status, o);
 }
 
 }  // namespace
@@ -103,27 +153,23 @@ void Api::Events(Call& c) {
     return c.respond(ErrorReply(413, "too_many_events",
                                 Cat("At most ", kMaxEventsPerBatch, " events per batch.")));
   }
-  // Parse everything first: a malformed batch changes nothing.
+  // Parse and check everything first: a batch with any bad event changes nothing.
   std::vector<engine::MeterRequest> reqs(events.size());
+  std::vector<std::pair<size_t, absl::Status>> bad;
   for (size_t i = 0; i < events.size(); ++i) {
-    if (!events[i].is_object()) {
-      return c.respond(ErrorReply(400, "invalid_field", Cat("events[", i, "] must be an object.")));
-    }
-    Fields f(events[i].get_object());
-    absl::Status s = ReadMeterFields(f, reqs[i], true);
-    auto at = f.Time("timestamp");
-    auto key = f.String("idempotency_key", 255);
-    if (s.ok() && !at.ok()) s = at.status();
-    if (s.ok() && !key.ok()) s = key.status();
-    if (!s.ok()) {
-      return c.respond(ReplyForStatus(
-          engine::Error(s.code(), engine::MachineCode(s), Cat("events[", i, "]: ", s.message()))));
-    }
-    reqs[i].at = *at;
-    reqs[i].idempotency_key = key->value_or("");
-    reqs[i].operation = "events";
-    reqs[i].count_api_call = false;  // the router already charged this request
+    absl::Status s = ReadEvent(events[i], reqs[i]);
+    if (!s.ok()) bad.emplace_back(i, std::move(s));
   }
+  // Events that parsed are checked against the tenant's state too, so that the
+  // answer lists every bad event at once.
+  for (auto& [index, status] : engine_->ValidateBatch(c.who, reqs)) {
+    const bool parsed = std::none_of(bad.begin(), bad.end(),
+                                     [i = index](const auto& b) { return b.first == i; });
+    if (parsed) bad.emplace_back(index, std::move(status));
+  }
+  std::sort(bad.begin(), bad.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (!bad.empty()) return c.respond(InvalidBatchReply(bad, events.size()));
   struct Join {
     std::vector<boost::json::object> results;
     std::atomic<size_t> pending;
@@ -167,7 +213,7 @@ void Api::SendMessage(Call& c) {
   Fields f(body);
   ASSIGN_OR_REPLY(to, f.String("to", 256), c);
   ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
-  ASSIGN_OR_REPLY(channel, f.String("channel", 64), c);
+  ASSIGN_OR_REPLY(channel, ChannelField(f), c);
   ASSIGN_OR_REPLY(session, f.String("session", 64), c);
   if (!to || to->empty()) {
     return c.respond(ErrorReply(400, "missing_field", "\"to\" (the recipient) is required."));
@@ -179,7 +225,7 @@ void Api::SendMessage(Call& c) {
   engine::MeterRequest req;
   req.meter = std::string(meters::kMessagesSent);
   req.quantity = 1;
-  req.channel = channel.value_or("");
+  req.channel = channel;
   req.idempotency_key = IdempotencyKeyOf(c.req);
   req.session_id = *session;
   req.operation = Cat("messages.send|", *session, "|", *to, "|", text.value_or(""));

@@ -1,6 +1,7 @@
 // Usage routes: current period, daily series, history, channels, plans.
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "quotum/core/billing_period.h"
 #include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
 #include "quotum/http/api.h"
@@ -68,7 +69,7 @@ void Api::UsageDaily(Call& c) {
   boost::json::array arr;
   for (const auto& day : rows) {
     boost::json::object o;
-    o["date"] = absl::FormatCivilTime(day.day);
+    o["date"] = FormatDate(day.day);
     for (MeterId m = 0; m < cat.meter_count(); ++m) {
       if (cat.meters[m].kind == MeterKind::kCounter) o[cat.meters[m].name] = day.values[m];
     }

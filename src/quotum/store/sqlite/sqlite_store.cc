@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "quotum/core/billing_period.h"
 #include "quotum/store/sqlite/schema.h"
 
 namespace quotum::store::sqlite {
@@ -20,10 +21,7 @@ absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
 int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
 uint64_t AsUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
 
-std::string DayText(absl::CivilDay d) {
-  return absl::StrFormat("%04d-%02d-%02d", d.year(), d.month(), d.day());
-}
-std::string DayOf(absl::Time t) { return DayText(absl::ToCivilDay(t, absl::UTCTimeZone())); }
+std::string DayOf(absl::Time t) { return FormatDate(absl::ToCivilDay(t, absl::UTCTimeZone())); }
 // `secs` rounded down to a multiple of `unit` (also before 1970).
 int64_t FloorTo(int64_t secs, int64_t unit) { return secs - ((secs % unit) + unit) % unit; }
 int64_t HourOf(absl::Time t) { return FloorTo(Secs(t), 3600); }
@@ -430,7 +428,7 @@ absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::stri
       "SELECT day,meter,SUM(value) FROM usage_daily WHERE tenant_id=? AND day>=? AND day<=? "
       "GROUP BY day,meter");
   if (!st.ok()) return st.status();
-  st->Bind(1, tenant_id).Bind(2, DayText(from)).Bind(3, DayText(to));
+  st->Bind(1, tenant_id).Bind(2, FormatDate(from)).Bind(3, FormatDate(to));
   std::vector<engine::DailyRow> out;
   absl::Status s = st->ForEachRow([&](const Stmt& r) {
     absl::CivilDay d;
