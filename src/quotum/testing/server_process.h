@@ -17,6 +17,9 @@ class ServerProcess {
     std::string data_dir;  ///< created if missing
     std::string admin_key = "test-admin-key";
     std::vector<std::string> extra_args;
+    /// If set, the server's stdout and stderr are appended to this file (for
+    /// tests that read its logs); Start() finds the port there.
+    std::string log_path;
   };
 
   explicit ServerProcess(Options options) : opts_(std::move(options)) {}
