@@ -255,6 +255,7 @@ class CrashLoop {
           << "round " << round << ": acknowledged " << kMeters[m] << " lost";
       EXPECT_LE(used, ledger_.acked[m] + in_flight[m])
           << "round " << round << ": " << kMeters[m] << " counted units never requested";
+      stored_[m] = used;
     }
     EXPECT_LE(u.at("messages_sent").to_number<uint64_t>(), kMessageLimit) << "round " << round;
     EXPECT_LE(u.at("sessions_active").to_number<uint64_t>(), kSessionLimit) << "round " << round;
@@ -314,6 +315,8 @@ class CrashLoop {
 
   Ledger& ledger() { return ledger_; }
   int replays() const { return replays_; }
+  /// Units per meter at the last check.
+  const std::array<uint64_t, 2>& stored() const { return stored_; }
 
  private:
   const uint64_t seed_;
@@ -322,6 +325,7 @@ class CrashLoop {
   SessionModel sessions_;
   std::atomic<int> answers_{0};
   int replays_ = 0;
+  std::array<uint64_t, 2> stored_{};
 };
 
 uint64_t SeedFromEnv() {
@@ -356,8 +360,10 @@ TEST(CrashLoop, TwentyKillsLoseNothingAcknowledgedAndKeepEveryDecision) {
   CrashLoop loop(seed, t);
   loop.ledger().acked[MeterIndex("messages_sent")] = kMessagesBefore;
 
+  int kills = 0;
   for (int round = 1; round <= kKills; ++round) {
     loop.RunRound(round, *server);
+    ++kills;
     server = StartServer(dir);
     ASSERT_GT(server->port(), 0) << "round " << round << ": the store did not open";
     HttpClient c(server->port());
@@ -381,13 +387,14 @@ TEST(CrashLoop, TwentyKillsLoseNothingAcknowledgedAndKeepEveryDecision) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf(
       "crash loop: %d kills; acknowledged %llu ai_tokens, %llu messages_sent (limit %llu); "
-      "%d requests in flight at kills (%llu + %llu units never answered); %zu keys, %d replays "
-      "checked; %d refused (429); %.1f s\n",
-      kKills, static_cast<unsigned long long>(l.acked[0]),
+      "stored %llu and %llu; %d requests in flight at kills (%llu + %llu units never answered); "
+      "%zu keys, %d replays checked; %d refused (429); %.1f s\n",
+      kills, static_cast<unsigned long long>(l.acked[0]),
       static_cast<unsigned long long>(l.acked[1]), static_cast<unsigned long long>(kMessageLimit),
-      l.lost, static_cast<unsigned long long>(l.unknown[0]),
-      static_cast<unsigned long long>(l.unknown[1]), l.keys.size(), loop.replays(), l.refused,
-      seconds);
+      static_cast<unsigned long long>(loop.stored()[0]),
+      static_cast<unsigned long long>(loop.stored()[1]), l.lost,
+      static_cast<unsigned long long>(l.unknown[0]), static_cast<unsigned long long>(l.unknown[1]),
+      l.keys.size(), loop.replays(), l.refused, seconds);
   EXPECT_GT(l.refused, 0) << "enforcement never decided anything";
   EXPECT_GT(l.lost, 0) << "no kill ever caught a request in flight";
 }
