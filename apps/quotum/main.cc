@@ -152,6 +152,30 @@ int Serve(const ServeFlags& flags) {
   return 0;
 }
 
+std::string_view AccessName(quotum::http::Access a) {
+  switch (a) {
+    case quotum::http::Access::kPublic:
+      return "public";
+    case quotum::http::Access::kTenant:
+      return "tenant";
+    case quotum::http::Access::kTenantDecides:
+      return "tenant_decides";
+    case quotum::http::Access::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+// One line per route: METHOD PATTERN ACCESS.
+int PrintRoutes() {
+  const quotum::http::Api api(nullptr, {});
+  for (const auto& r : api.Routes()) {
+    std::cout << boost::beast::http::to_string(r.method) << ' ' << r.pattern << ' '
+              << AccessName(r.access) << '\n';
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -167,7 +191,9 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0 picks one)");
   serve->add_option("--data-dir", flags.data_dir, "Directory for the embedded database");
   serve->add_option("--admin-key", flags.admin_key, "Admin key (or QUOTUM_ADMIN_KEY)");
+  CLI::App* routes = app.add_subcommand("routes", "Print every HTTP route: METHOD PATTERN ACCESS");
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);
+  if (routes->parsed()) return PrintRoutes();
   return 2;
 }

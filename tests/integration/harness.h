@@ -13,14 +13,18 @@ namespace quotum::itest {
 
 inline const std::string kAdminKey = "test-admin-key";
 
+/// Starts `quotum serve` on the example config; `log_path`, if set, receives
+/// its stdout and stderr.
 inline std::unique_ptr<testing::ServerProcess> StartServer(const std::string& data_dir,
-                                                           std::vector<std::string> extra = {}) {
+                                                           std::vector<std::string> extra = {},
+                                                           const std::string& log_path = "") {
   testing::ServerProcess::Options o;
   o.binary = QUOTUM_BINARY;
   o.config = QUOTUM_EXAMPLE_CONFIG;
   o.data_dir = data_dir;
   o.admin_key = kAdminKey;
   o.extra_args = std::move(extra);
+  o.log_path = log_path;
   auto s = std::make_unique<testing::ServerProcess>(o);
   EXPECT_TRUE(s->Start()) << s->error();
   return s;

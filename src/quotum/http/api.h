@@ -40,6 +40,19 @@ class Api {
   /// From now on /readyz answers 503 (the server is draining).
   void BeginDrain() { draining_.store(true); }
 
+  struct RouteInfo {
+    boost::beast::http::verb method;
+    std::string pattern;
+    Access access;
+  };
+  /// Every route in matching order. Reads only the table the constructor
+  /// built, so `Api(nullptr, {})` may list them.
+  std::vector<RouteInfo> Routes() const {
+    std::vector<RouteInfo> out;
+    for (const auto& r : router_.routes()) out.push_back({r.method, r.pattern, r.access});
+    return out;
+  }
+
  private:
   using Handler = std::function<void(Api&, Call&)>;
   void Route(boost::beast::http::verb method, std::string_view pattern, Access access,

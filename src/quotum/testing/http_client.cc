@@ -34,16 +34,20 @@ struct HttpClient::Impl {
   net::io_context ioc;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
+  int connections = 0;
 
   void Connect() {
     stream.emplace(ioc);
     stream->connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port)));
     buffer.clear();
+    ++connections;
   }
 };
 
 HttpClient::HttpClient(int port) : impl_(std::make_unique<Impl>()) { impl_->port = port; }
 HttpClient::~HttpClient() = default;
+
+int HttpClient::connections() const { return impl_->connections; }
 
 HttpResponse HttpClient::Send(const std::string& method, const std::string& target,
                               const std::string& body,

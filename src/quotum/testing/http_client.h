@@ -16,7 +16,8 @@ struct HttpResponse {
   std::string header(const std::string& name) const;
 };
 
-/// A blocking HTTP/1.1 keep-alive client for tests (reconnects when needed).
+/// A blocking HTTP/1.1 keep-alive client for tests (reconnects when needed:
+/// once per request, after a failure on a kept-alive connection).
 class HttpClient {
  public:
   explicit HttpClient(int port);
@@ -32,6 +33,8 @@ class HttpClient {
                     const std::map<std::string, std::string>& h = {}) {
     return Send("POST", target, body, h);
   }
+  /// How many TCP connections this client has opened so far.
+  int connections() const;
 
  private:
   struct Impl;

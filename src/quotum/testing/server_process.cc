@@ -29,14 +29,26 @@ ServerProcess::~ServerProcess() {
 
 bool ServerProcess::Start() {
   std::filesystem::create_directories(opts_.data_dir);
-  int out[2];
-  if (pipe(out) != 0) {
-    error_ = "pipe failed";
+  // The child's stdout: a pipe read until "listening on", or the log file
+  // (read from its current end) when the test wants the whole output.
+  const bool to_file = !opts_.log_path.empty();
+  int out[2] = {-1, -1};
+  if (to_file) {
+    out[1] = open(opts_.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    out[0] = out[1] < 0 ? -1 : open(opts_.log_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (out[0] >= 0) lseek(out[0], 0, SEEK_END);
+  } else if (pipe(out) != 0) {
+    out[0] = out[1] = -1;
+  }
+  if (out[0] < 0 || out[1] < 0) {
+    error_ = to_file ? "cannot open " + opts_.log_path : "pipe failed";
+    if (out[1] >= 0) close(out[1]);
     return false;
   }
   pid_ = fork();
   if (pid_ == 0) {
     dup2(out[1], STDOUT_FILENO);
+    if (to_file) dup2(out[1], STDERR_FILENO);
     close(out[0]);
     close(out[1]);
     if (opts_.max_open_files) {
@@ -61,7 +73,15 @@ bool ServerProcess::Start() {
     if (poll(&p, 1, 100) > 0) {
       char c[256];
       ssize_t n = read(out[0], c, sizeof c);
-      if (n <= 0) break;
+      if (n < 0 || (n == 0 && !to_file)) break;
+      if (n == 0) {  // the end of the log file for now: the server may still write
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
+          pid_ = -1;
+          break;
+        }
+        usleep(10000);
+        continue;
+      }
       buf.append(c, static_cast<size_t>(n));
       auto pos = buf.find("listening on ");
       auto nl = pos == std::string::npos ? std::string::npos : buf.find('\n', pos);

@@ -19,6 +19,9 @@ class ServerProcess {
     std::vector<std::string> extra_args;
     /// When non-zero, the child's RLIMIT_NOFILE (soft and hard), as `ulimit -n`.
     unsigned max_open_files = 0;
+    /// If set, the server's stdout and stderr are appended to this file (for
+    /// tests that read its logs); Start() finds the port there.
+    std::string log_path;
   };
 
   explicit ServerProcess(Options options) : opts_(std::move(options)) {}

@@ -1,0 +1,325 @@
+// Isolation: one table of every route (checked against `quotum routes` both
+// ways) and, for each, who is refused and what another tenant can learn.
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_replace.h"
+#include "harness.h"
+
+namespace quotum::itest {
+namespace {
+
+using testing::HttpClient;
+using testing::HttpResponse;
+using Vars = std::map<std::string, std::string>;
+
+struct Row {
+  const char* method;
+  const char* pattern;  ///< as the router has it
+  const char* access;   ///< as `quotum routes` prints it
+  /// What is sent: a valid request. `<name>` stands for one of tenant A's
+  /// resources (see World::AVars) or, for comparison, an id nobody has.
+  const char* target;
+  const char* body;
+  /// Tenant B naming A's resources gets this status, and the same answer as
+  /// for ids nobody has; 0 when the row names none.
+  int cross_status;
+};
+
+// clang-format off
+const Row kRoutes[] = {
+    {"GET", "/healthz", "public", "/healthz", "", 0},
+    {"GET", "/readyz", "public", "/readyz", "", 0},
+    {"GET", "/metrics", "public", "/metrics", "", 0},
+
+    {"POST", "/admin/tenants", "admin", "/admin/tenants", R"({"id":"iso-new","plan":"starter"})", 0},
+    {"GET", "/admin/tenants", "admin", "/admin/tenants", "", 0},
+    {"GET", "/admin/tenants/{id}", "admin", "/admin/tenants/<tenant>", "", 0},
+    {"POST", "/admin/tenants/{id}/keys", "admin", "/admin/tenants/<tenant>/keys", "", 0},
+    {"PUT", "/admin/tenants/{id}/limits", "admin", "/admin/tenants/<tenant>/limits",
+     R"({"chatbot_sessions":5000})", 0},
+    {"DELETE", "/admin/api-keys/{key_id}", "admin", "/admin/api-keys/<doomed-key>", "", 0},
+    {"PUT", "/admin/api-keys/{key_id}/rate-limits", "admin", "/admin/api-keys/<key>/rate-limits",
+     R"({"general":400})", 0},
+    {"GET", "/admin/api-keys/{key_id}/rate-limits", "admin", "/admin/api-keys/<key>/rate-limits",
+     "", 0},
+
+    {"POST", "/api/v2/quota/check", "tenant_decides", "/api/v2/quota/check",
+     R"({"meter":"messages_sent","quantity":1,"session":"<ses>"})", 404},
+    {"POST", "/api/v2/quota/consume", "tenant_decides", "/api/v2/quota/consume",
+     R"({"meter":"messages_sent","quantity":1,"session":"<ses>"})", 404},
+    {"POST", "/api/v2/events", "tenant", "/api/v2/events",
+     R"({"events":[{"meter":"messages_sent","quantity":1,"session":"<ses>"}]})", 422},
+    {"POST", "/api/v2/messages/send", "tenant_decides", "/api/v2/messages/send",
+     R"({"session":"<ses>","to":"+15550100","text":"hello"})", 404},
+    {"POST", "/api/v2/messages/received", "tenant_decides", "/api/v2/messages/received",
+     R"({"channel":"telegram"})", 0},
+    {"GET", "/api/v2/messages/{id}", "tenant", "/api/v2/messages/<msg>", "", 404},
+    {"POST", "/api/v2/chatbot/trigger", "tenant_decides", "/api/v2/chatbot/trigger", "{}", 0},
+
+    {"GET", "/api/v2/usage/current", "tenant", "/api/v2/usage/current", "", 0},
+    {"GET", "/api/v2/usage/daily", "tenant", "/api/v2/usage/daily?days=3", "", 0},
+    {"GET", "/api/v2/usage/history", "tenant", "/api/v2/usage/history?months=2", "", 0},
+    {"GET", "/api/v2/usage/channels", "tenant", "/api/v2/usage/channels?meter=messages_sent", "",
+     0},
+    {"GET", "/api/v2/plans", "tenant", "/api/v2/plans", "", 0},
+    {"GET", "/api/v2/events", "tenant", "/api/v2/events", "", 0},
+
+    // B creating a session or group under an id A uses is B's own: 201, and A's stays A's.
+    {"POST", "/api/v2/sessions", "tenant_decides", "/api/v2/sessions", R"({"id":"<dup-ses>"})",
+     201},
+    {"GET", "/api/v2/sessions", "tenant", "/api/v2/sessions", "", 0},
+    {"GET", "/api/v2/sessions/{id}", "tenant", "/api/v2/sessions/<ses>", "", 404},
+    {"PATCH", "/api/v2/sessions/{id}", "tenant_decides", "/api/v2/sessions/<ses>",
+     R"({"status":"stopped"})", 404},
+    {"DELETE", "/api/v2/sessions/{id}", "tenant_decides", "/api/v2/sessions/<ses>", "", 404},
+    {"GET", "/api/v2/sessions/{id}/qr", "tenant_decides", "/api/v2/sessions/<ses>/qr", "", 404},
+    {"POST", "/api/v2/sessions/{id}/heartbeat", "tenant_decides",
+     "/api/v2/sessions/<ses>/heartbeat", "", 404},
+    {"POST", "/api/v2/groups", "tenant_decides", "/api/v2/groups", R"({"id":"<dup-grp>"})", 201},
+    {"GET", "/api/v2/groups", "tenant", "/api/v2/groups", "", 0},
+    {"DELETE", "/api/v2/groups/{id}", "tenant_decides", "/api/v2/groups/<grp>", "", 404},
+    {"PUT", "/api/v2/subscribers/count", "tenant_decides", "/api/v2/subscribers/count",
+     R"({"count":1})", 0},
+};
+// clang-format on
+
+std::string Fill(const std::string& s, const Vars& vars) { return absl::StrReplaceAll(s, vars); }
+
+std::string Line(const Row& r) { return std::string(r.method) + " " + r.pattern + " " + r.access; }
+
+bool IsTenant(const Row& r) { return std::string_view(r.access).starts_with("tenant"); }
+bool IsAdmin(const Row& r) { return std::string_view(r.access) == "admin"; }
+
+std::string CodeOf(const HttpResponse& r) {
+  auto j = r.json();
+  if (!j.is_object() || !j.as_object().contains("code")) return "";
+  return std::string(j.at("code").as_string());
+}
+
+/// One server, two tenants; A owns a working session, a second session, two
+/// groups and a message. B owns nothing at first.
+struct World {
+  std::string dir = testing::MakeTempDir("quotum-iso-");
+  std::string log = dir + "/server.log";
+  std::unique_ptr<testing::ServerProcess> server = StartServer(dir + "/data", {}, log);
+  HttpClient admin{server->port()};
+  Tenant a, b;
+  std::string message_id;
+  std::string spare_key_id;                     ///< a second key of A, for the admin key routes
+  std::string doomed_key_id;                    ///< a third, revoked by the admin route's own row
+  std::vector<std::string> keys = {kAdminKey};  ///< every secret the server has seen
+  int fresh = 0;
+
+  World() {
+    a = CreateTenant(admin, "iso-a", "business");
+    b = CreateTenant(admin, "iso-b", "business");
+    keys.push_back(a.key);
+    keys.push_back(b.key);
+    StartSession(admin, a, "alpha-ses");
+    auto r = admin.Post("/api/v2/sessions", R"({"id":"dup-ses","phone":"+1999"})", Bearer(a.key));
+    EXPECT_EQ(r.status, 201) << r.body;
+    for (const char* g : {"alpha-grp", "dup-grp"}) {
+      r = admin.Post("/api/v2/groups", std::string(R"({"id":")") + g + R"("})", Bearer(a.key));
+      EXPECT_EQ(r.status, 201) << r.body;
+    }
+    r = admin.Post("/api/v2/messages/send", R"({"session":"alpha-ses","to":"+15550199"})",
+                   Bearer(a.key));
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status == 200) message_id = std::string(r.json().at("message_id").as_string());
+    spare_key_id = MintKey().second;
+    doomed_key_id = MintKey().second;
+  }
+
+  /// A new key of A: {secret, key_id}.
+  std::pair<std::string, std::string> MintKey() {
+    auto r = admin.Post("/admin/tenants/iso-a/keys", "", Admin());
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status != 201) return {};
+    std::string secret(r.json().at("api_key").as_string());
+    keys.push_back(secret);
+    return {secret, std::string(r.json().at("key_id").as_string())};
+  }
+
+  Vars AVars() const {
+    return {{"<ses>", "alpha-ses"},   {"<dup-ses>", "dup-ses"},       {"<grp>", "alpha-grp"},
+            {"<dup-grp>", "dup-grp"}, {"<msg>", message_id},          {"<tenant>", "iso-a"},
+            {"<key>", spare_key_id},  {"<doomed-key>", doomed_key_id}};
+  }
+  /// Ids nobody has, never used before.
+  Vars FreshVars() {
+    const std::string n = std::to_string(++fresh);
+    return {{"<ses>", "zz-ses-" + n},
+            {"<dup-ses>", "zz-dup-ses-" + n},
+            {"<grp>", "zz-grp-" + n},
+            {"<dup-grp>", "zz-dup-grp-" + n},
+            {"<msg>", "msg_zz" + n}};
+  }
+  /// What B must never see of A.
+  std::vector<std::string> ASecrets() const {
+    return {"iso-a", "alpha-ses", "alpha-grp", message_id, a.key_id, spare_key_id};
+  }
+};
+
+/// Sends `row` with `vars` and `key` (Bearer on tenant rows, X-API-Key otherwise);
+/// the answer never repeats the key.
+HttpResponse Send(HttpClient& c, const Row& row, const Vars& vars, const std::string& key) {
+  std::map<std::string, std::string> h;
+  if (!key.empty())
+    h = IsTenant(row) ? Bearer(key) : std::map<std::string, std::string>{{"X-API-Key", key}};
+  HttpResponse r = c.Send(row.method, Fill(row.target, vars), Fill(row.body, vars), h);
+  if (!key.empty()) {
+    EXPECT_EQ(r.body.find(key), std::string::npos) << Line(row) << " echoed its key: " << r.body;
+  }
+  return r;
+}
+
+std::set<std::string> RouterRoutes() {
+  std::set<std::string> out;
+  FILE* p = popen(QUOTUM_BINARY " routes", "r");
+  if (!p) return out;
+  char buf[512];
+  while (fgets(buf, sizeof buf, p)) {
+    std::string line(buf);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    if (!line.empty()) out.insert(line);
+  }
+  EXPECT_EQ(pclose(p), 0) << "quotum routes failed";
+  return out;
+}
+
+TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
+  // The table is complete: no route without a row, no row without a route.
+  const std::set<std::string> router = RouterRoutes();
+  ASSERT_FALSE(router.empty());
+  std::set<std::string> table;
+  for (const Row& row : kRoutes) {
+    EXPECT_TRUE(table.insert(Line(row)).second) << "row twice: " << Line(row);
+  }
+  for (const auto& r : router) EXPECT_TRUE(table.count(r)) << "route missing from the table: " << r;
+  for (const auto& r : table) EXPECT_TRUE(router.count(r)) << "row with no route: " << r;
+
+  World w;
+  ASSERT_FALSE(w.message_id.empty());
+  const Vars a_vars = w.AVars();
+  const std::string unknown_key = "qk_00000000000000000000000000000000";
+  const std::string wrong_admin_key = "not-the-admin-key";
+  w.keys.push_back(unknown_key);
+  w.keys.push_back(wrong_admin_key);
+  uint64_t a_sent_before = UsageField(w.admin, w.a, "messages_sent");
+
+  for (const Row& row : kRoutes) {
+    SCOPED_TRACE(Line(row));
+    HttpClient c(w.server->port());
+    // No key.
+    HttpResponse r = Send(c, row, a_vars, "");
+    if (!IsTenant(row) && !IsAdmin(row)) {
+      EXPECT_EQ(r.status, 200) << r.body;
+      continue;
+    }
+    EXPECT_EQ(r.status, 401) << r.body;
+    EXPECT_EQ(CodeOf(r), "unauthorized") << r.body;
+
+    if (IsAdmin(row)) {
+      // A tenant's key: 403. A wrong admin key: 401 (it is no known key).
+      r = Send(c, row, a_vars, w.a.key);
+      EXPECT_EQ(r.status, 403) << r.body;
+      EXPECT_EQ(CodeOf(r), "forbidden") << r.body;
+      r = Send(c, row, a_vars, wrong_admin_key);
+      EXPECT_EQ(r.status, 401) << r.body;
+      EXPECT_EQ(CodeOf(r), "unauthorized") << r.body;
+      continue;
+    }
+
+    // An unknown key.
+    const HttpResponse unknown = Send(c, row, a_vars, unknown_key);
+    EXPECT_EQ(unknown.status, 401) << unknown.body;
+
+    // Tenant B: A's ids answer exactly as ids nobody has; B's own answers show nothing of A.
+    if (row.cross_status != 0) {
+      Vars fresh = w.FreshVars();
+      HttpResponse theirs = Send(c, row, a_vars, w.b.key);
+      HttpResponse missing = Send(c, row, fresh, w.b.key);
+      EXPECT_EQ(theirs.status, row.cross_status) << theirs.body;
+      EXPECT_EQ(missing.status, row.cross_status) << missing.body;
+      if (theirs.status == 404) {
+        EXPECT_NE(CodeOf(theirs), "not_found") << "no route matched: " << theirs.body;
+      }
+      if (row.cross_status != 201) {  // 201 bodies carry timestamps
+        std::string as_if_theirs = missing.body;
+        for (const auto& [token, id] : fresh) {
+          as_if_theirs = absl::StrReplaceAll(as_if_theirs, {{id, a_vars.at(token)}});
+        }
+        EXPECT_EQ(theirs.body, as_if_theirs) << "another tenant's id answers differently";
+      }
+    } else {
+      r = Send(c, row, a_vars, w.b.key);
+      EXPECT_EQ(r.status / 100, 2) << r.body;
+      for (const auto& s : w.ASecrets()) {
+        EXPECT_EQ(r.body.find(s), std::string::npos) << "B sees A's " << s << ": " << r.body;
+      }
+    }
+
+    // A key revoked between two requests of one keep-alive connection.
+    auto [secret, key_id] = w.MintKey();
+    HttpClient kept(w.server->port());
+    ASSERT_EQ(kept.Get("/api/v2/plans", Bearer(secret)).status, 200);
+    ASSERT_EQ(w.admin.Send("DELETE", "/admin/api-keys/" + key_id, "", Admin()).status, 200);
+    r = Send(kept, row, a_vars, secret);
+    EXPECT_EQ(r.status, 401) << r.body;
+    EXPECT_EQ(r.body, unknown.body) << "a revoked key answers unlike an unknown one";
+    EXPECT_EQ(kept.connections(), 1) << "the revoked key was not tried on the same connection";
+  }
+
+  // Nothing B did reached A.
+  auto r = w.admin.Get("/api/v2/sessions/alpha-ses", Bearer(w.a.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("status":"working")"), std::string::npos) << r.body;
+  r = w.admin.Get("/api/v2/sessions/dup-ses", Bearer(w.a.key));
+  EXPECT_NE(r.body.find(R"("phone":"+1999")"), std::string::npos) << r.body;
+  r = w.admin.Get("/api/v2/groups", Bearer(w.a.key));
+  EXPECT_NE(r.body.find(R"("id":"alpha-grp")"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("id":"dup-grp")"), std::string::npos) << r.body;
+  EXPECT_EQ(w.admin.Get("/api/v2/messages/" + w.message_id, Bearer(w.a.key)).status, 200);
+  EXPECT_EQ(UsageField(w.admin, w.a, "messages_sent"), a_sent_before);
+
+  // An Idempotency-Key belongs to its tenant.
+  auto ha = Bearer(w.a.key), hb = Bearer(w.b.key);
+  ha["Idempotency-Key"] = hb["Idempotency-Key"] = "shared-key";
+  r = w.admin.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 3), ha);
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = w.admin.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 5), hb);
+  EXPECT_EQ(r.status, 200) << "B's request was tied to A's key: " << r.body;
+  EXPECT_FALSE(r.json().as_object().contains("replayed")) << r.body;
+
+  // The table's admin requests are valid (so the refusals above were about the key).
+  for (const Row& row : kRoutes) {
+    if (!IsAdmin(row)) continue;
+    r = Send(w.admin, row, a_vars, kAdminKey);
+    EXPECT_EQ(r.status / 100, 2) << Line(row) << ": " << r.body;
+    if (r.status == 201 && r.json().as_object().contains("api_key")) {
+      w.keys.emplace_back(r.json().at("api_key").as_string());
+    }
+  }
+
+  // A key in a URL is no more recorded than one in a header.
+  EXPECT_EQ(w.admin.Get("/api/v2/" + w.b.key).status, 404);
+
+  // No key in /metrics or the server's output.
+  r = w.admin.Get("/metrics");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(w.server->Stop(), 0);
+  std::stringstream log;
+  log << std::ifstream(w.log).rdbuf();
+  ASSERT_NE(log.str().find("listening on"), std::string::npos) << "no log captured";
+  for (const auto& key : w.keys) {
+    EXPECT_EQ(r.body.find(key), std::string::npos) << "/metrics shows key " << key;
+    EXPECT_EQ(log.str().find(key), std::string::npos) << "the log shows key " << key << ":\n"
+                                                      << log.str();
+  }
+}
+
+}  // namespace
+}  // namespace quotum::itest
