@@ -9,8 +9,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "quotum/base/mutex.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
@@ -94,7 +94,7 @@ struct TenantState {
 
   const std::string id;
 
-  mutable absl::Mutex mu;
+  mutable Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
   const Plan* plan ABSL_GUARDED_BY(mu) = nullptr;
   /// The plan's rate-limit profile.

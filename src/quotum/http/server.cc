@@ -10,7 +10,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "quotum/base/mutex.h"
 #include "quotum/core/string_views.h"
 
 namespace quotum::http {
@@ -54,7 +54,7 @@ class Server::Worker {
   net::io_context ioc_;
   net::executor_work_guard<Executor> guard_;
   std::thread thread_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> inbox_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> draining_;  // worker thread only
 };
@@ -200,7 +200,7 @@ void Server::Worker::Deliver(std::shared_ptr<Session> session, Reply reply) {
   if (ioc_.get_executor().running_in_this_thread()) return session->Finish(std::move(reply));
   bool first;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     first = inbox_.empty();
     inbox_.emplace_back(std::move(session), std::move(reply));
   }
@@ -209,7 +209,7 @@ void Server::Worker::Deliver(std::shared_ptr<Session> session, Reply reply) {
 
 void Server::Worker::Drain() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     draining_.swap(inbox_);
   }
   for (auto& [session, reply] : draining_) session->Finish(std::move(reply));
