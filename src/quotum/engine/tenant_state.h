@@ -100,7 +100,8 @@ struct TenantState {
   /// The plan's rate-limit profile.
   const RateLimitProfile* profile ABSL_GUARDED_BY(mu) = nullptr;
   absl::Time subscription_start ABSL_GUARDED_BY(mu);
-  absl::Time created_at ABSL_GUARDED_BY(mu);
+  /// Whole seconds, which CompactTime holds exactly.
+  CompactTime created_at ABSL_GUARDED_BY(mu);
   /// False until the tenant's creation has committed; hidden until then.
   bool committed ABSL_GUARDED_BY(mu) = false;
   /// The period `used` refers to; moved forward lazily on first touch.
