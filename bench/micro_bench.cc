@@ -9,7 +9,6 @@
 #include <memory>
 #include <random>
 
-#include "absl/synchronization/mutex.h"
 #include "quotum/config/config.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/quota.h"
@@ -234,9 +233,6 @@ BENCHMARK(BM_UsageCurrentJson);
 }  // namespace quotum
 
 int main(int argc, char** argv) {
-  // As in `quotum serve`: Debian's Abseil checks every nested lock against a
-  // lock graph, which grows with every tenant and would dominate the timings.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Build the fixtures outside the timed loops; the 1 M-tenant one only when
   // its benchmark is selected (its heap disturbs the others: run it alone).
   bool million = false;

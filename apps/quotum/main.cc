@@ -16,7 +16,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "quotum/config/config.h"
 #include "quotum/core/clock.h"
 #include "quotum/core/string_views.h"
@@ -179,10 +178,6 @@ int PrintRoutes() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Debian's Abseil checks every nested lock against a lock-order graph: it
-  // made start-up with 1 M tenants superlinear (37 s) and taxes the hot path.
-  // Tests keep it on.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   CLI::App app{"Quotum: usage metering, plan limits and rate limits for messaging platforms"};
   app.require_subcommand(1);
   ServeFlags flags;

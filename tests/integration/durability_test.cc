@@ -70,9 +70,10 @@ TEST(Durability, KillNineUnderLoadLosesNothingAcknowledged) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const bool loaded = acked.load() >= 2000;
-  server->Kill9();
+  const bool killed = server->Kill9();
   stop = true;
   for (auto& th : threads) th.join();
+  ASSERT_TRUE(killed) << server->error();
   ASSERT_TRUE(loaded) << "the load never got going: " << acked.load() << " acknowledged";
   const uint64_t acknowledged = acked.load();
 
@@ -110,7 +111,7 @@ TEST(Durability, FsyncModeWorksToo) {
   Tenant t = CreateTenant(c, "fs", "pro");
   ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 9), Bearer(t.key)).status,
             200);
-  server.Kill9();
+  ASSERT_TRUE(server.Kill9()) << server.error();
   ASSERT_TRUE(server.Start()) << server.error();
   HttpClient c2(server.port());
   EXPECT_EQ(UsageField(c2, t, "messages_sent"), 9u);

@@ -13,14 +13,14 @@ CommitQueue::CommitQueue(Store* store, Observer observer)
     : store_(store), observer_(std::move(observer)) {}
 
 size_t CommitQueue::pending() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return waiting_.size();
 }
 
 CommitQueue::~CommitQueue() { Stop(); }
 
 void CommitQueue::Start() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (running_) return;
   running_ = true;
   stopping_ = false;
@@ -32,20 +32,28 @@ void CommitQueue::Start() {
 
 void CommitQueue::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!running_) return;
     stopping_ = true;
   }
+  wake_.Signal();
   writer_.join();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   running_ = false;
 }
 
 bool CommitQueue::Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done) {
-  absl::MutexLock lock(&mu_);
-  if (!running_ || stopping_) return false;
-  fill(pending_);
-  waiting_.push_back(std::move(done));
+  bool was_idle;
+  {
+    MutexLock lock(&mu_);
+    if (!running_ || stopping_) return false;
+    fill(pending_);
+    was_idle = waiting_.empty();
+    waiting_.push_back(std::move(done));
+  }
+  // The writer waits only while nothing is waiting: only the first request of
+  // a batch has anyone to wake.
+  if (was_idle) wake_.Signal();
   return true;
 }
 
@@ -54,12 +62,8 @@ void CommitQueue::Run() {
     CommitBatch batch;
     std::vector<Done> done;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](CommitQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
-            return q->stopping_ || !q->waiting_.empty();
-          },
-          this));
+      MutexLock lock(&mu_);
+      while (!stopping_ && waiting_.empty()) wake_.Wait(&mu_);
       if (waiting_.empty() && stopping_) return;
       batch = std::move(pending_);
       pending_ = CommitBatch();

@@ -8,7 +8,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "quotum/base/mutex.h"
 #include "quotum/engine/store.h"
 
 namespace quotum::engine {
@@ -47,7 +47,9 @@ class CommitQueue {
 
   Store* store_;
   Observer observer_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  /// Signalled when waiting_ stops being empty and when stopping_ is set.
+  CondVar wake_;
   CommitBatch pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

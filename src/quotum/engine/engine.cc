@@ -57,7 +57,7 @@ class Engine::Loader final : public SnapshotSink {
           "tenant \"", rec.id, "\" is on plan \"", rec.plan, "\", which the config no longer has"));
     }
     auto t = std::make_unique<TenantState>(rec.id);
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     t->name = std::move(rec.name);
     t->plan = plan;
     t->profile = cat_.FindProfile(plan->rate_limit_profile);
@@ -76,7 +76,7 @@ class Engine::Loader final : public SnapshotSink {
     TenantState* t = e_.FindTenant(o.tenant_id);
     auto m = cat_.FindMeter(o.meter);
     if (!t || !m) return;
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     if (t->overrides.empty()) t->overrides.assign(cat_.meter_count(), std::nullopt);
     t->overrides[*m] = o.limit;
   }
@@ -89,7 +89,7 @@ class Engine::Loader final : public SnapshotSink {
     last_ = t;
     auto m = cat_.FindMeter(c.meter);
     if (!t || !m) return;
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     if (cat_.meters[*m].kind == MeterKind::kCounter && c.period_start == t->period.start)
       t->used[*m] = c.value;
   }
@@ -97,7 +97,7 @@ class Engine::Loader final : public SnapshotSink {
   void Idempotency(IdempotencyRecord& r) override {
     TenantState* t = idempotency_.Find(*this, r.tenant_id);
     if (!t) return;
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     t->Traffic().idempotency[std::move(r.key)] =
         IdempotencyEntry{r.fingerprint, std::move(r.decision), r.created_at, true};
   }
@@ -122,7 +122,7 @@ class Engine::Loader final : public SnapshotSink {
   void Session(SessionRecord& s) override {
     TenantState* t = sessions_.Find(*this, s.tenant_id);
     if (!t) return;
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     // A status the engine does not know (edited in the database) loads as failed.
     const absl::string_view status = SessionStatusLiteral(s.status);
     const bool working = status == "working";
@@ -141,7 +141,7 @@ class Engine::Loader final : public SnapshotSink {
   void Group(GroupRecord& g) override {
     TenantState* t = groups_.Find(*this, g.tenant_id);
     if (!t) return;
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     t->Leases().groups[std::move(g.id)] = GroupState{std::move(g.name), g.created_at};
     t->used[e_.groups_meter_] += 1;
   }
@@ -150,7 +150,7 @@ class Engine::Loader final : public SnapshotSink {
     TenantState* t = gauges_.Find(*this, g.tenant_id);
     auto m = cat_.FindMeter(g.meter);
     if (!t || !m) return;
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     t->used[*m] = g.value;
   }
 
@@ -184,7 +184,7 @@ class Engine::Loader final : public SnapshotSink {
 
 absl::Status Engine::Start() {
   {
-    absl::MutexLock reg(&registry_mu_);
+    MutexLock reg(&registry_mu_);
     const absl::Time now = clock_->Now();
     Loader loader(*this, now);
     if (absl::Status s = store_->Load(now - opts_.idempotency_ttl, loader); !s.ok()) {
@@ -235,7 +235,7 @@ absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {
                  "Missing API key: send it as \"Authorization: Bearer <key>\" or \"X-API-Key\".");
   }
   const KeyHash hash = ToKeyHash(HashSecret(secret));
-  absl::ReaderMutexLock lock(&registry_mu_);
+  ReaderMutexLock lock(&registry_mu_);
   auto it = keys_by_hash_.find(hash);
   if (it == keys_by_hash_.end() ||
       !ConstantTimeEquals(absl::string_view(it->first.data(), it->first.size()),

@@ -13,9 +13,9 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/civil_time.h"
 #include "absl/types/span.h"
+#include "quotum/base/mutex.h"
 #include "quotum/core/catalog.h"
 #include "quotum/core/clock.h"
 #include "quotum/engine/api_keys.h"
@@ -355,7 +355,7 @@ class Engine {
   /// Per MeterId (last: no meter): the "allowed" decisions counter.
   std::vector<std::atomic<uint64_t>*> allowed_counters_;
 
-  mutable absl::Mutex registry_mu_;
+  mutable SharedMutex registry_mu_;
   /// Keyed by a view of the state's own id (TenantState never moves).
   absl::flat_hash_map<absl::string_view, std::unique_ptr<TenantState>> tenants_
       ABSL_GUARDED_BY(registry_mu_);

@@ -78,7 +78,7 @@ std::vector<std::pair<size_t, absl::Status>> Engine::ValidateBatch(
     const Principal& who, const std::vector<MeterRequest>& reqs) {
   std::vector<std::pair<size_t, absl::Status>> bad;
   TenantState& t = *who.tenant;
-  absl::MutexLock lock(&t.mu);
+  MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
   Touch(t, now);
   for (size_t i = 0; i < reqs.size(); ++i) {
@@ -99,7 +99,7 @@ void Engine::Consume(const Principal& who, MeterRequest req, Callback<Decision> 
   TenantState& t = *who.tenant;
   absl::AnyInvocable<void()> after_unlock;
   {
-    absl::MutexLock lock(&t.mu);
+    MutexLock lock(&t.mu);
     after_unlock = ConsumeLocked(who, t, m, req, done);
   }
   if (after_unlock) after_unlock();
@@ -141,7 +141,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
         absl::StatusOr<Decision> r =
             s.ok() ? absl::StatusOr<Decision>(Decision{}) : absl::StatusOr<Decision>(s);
         {
-          absl::MutexLock l(&tp->mu);
+          MutexLock l(&tp->mu);
           auto e = tp->Traffic().idempotency.find(key);
           if (s.ok() && e != tp->Traffic().idempotency.end() && e->second.committed) {
             r = e->second.decision;
@@ -291,7 +291,7 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
        done = std::move(done)](const absl::Status& s) mutable {
         // A plain success has nothing to mark or undo: the tenant lock is left alone.
         if (!s.ok() || !key.empty()) {
-          absl::MutexLock l(&tp->mu);
+          MutexLock l(&tp->mu);
           if (s.ok()) {  // then there is a key to mark committed
             auto e = tp->Traffic().idempotency.find(key);
             if (e != tp->Traffic().idempotency.end()) e->second.committed = true;
@@ -336,7 +336,7 @@ void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
   // Best effort: the caller does not wait. A failed commit takes the unit back.
   CommitQueue::Done undo = [this, tp = &t, period_start](const absl::Status& s) {
     if (s.ok()) return;
-    absl::MutexLock l(&tp->mu);
+    MutexLock l(&tp->mu);
     if (tp->period.start == period_start && tp->used[api_calls_meter_] > 0)
       tp->used[api_calls_meter_] -= 1;
   };

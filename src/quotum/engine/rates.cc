@@ -106,7 +106,7 @@ Decision Engine::Admit(const Principal& who) {
   TenantState& t = *who.tenant;
   Decision d;
   {
-    absl::MutexLock lock(&t.mu);
+    MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
     RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);

@@ -119,7 +119,7 @@ void Engine::TenantOp(
   Decision d;
   bool decided = false;
   {
-    absl::MutexLock lock(&t.mu);
+    MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
     if (absl::Status s = check(t); !s.ok()) {
@@ -198,7 +198,7 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
             [tp = &t, id, result, done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
                 {
-                  absl::MutexLock l(&tp->mu);
+                  MutexLock l(&tp->mu);
                   tp->Leases().sessions.erase(id);
                 }
                 return done(st);
@@ -250,7 +250,7 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
              done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
                 {
-                  absl::MutexLock l(&tp->mu);
+                  MutexLock l(&tp->mu);
                   auto e = tp->Leases().sessions.find(id);
                   if (e != tp->Leases().sessions.end()) {
                     const int now_working = e->second.status == kWorking;
@@ -289,7 +289,7 @@ void Engine::DeleteSession(const Principal& who, std::string id,
              done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
                 {
-                  absl::MutexLock l(&tp->mu);
+                  MutexLock l(&tp->mu);
                   tp->Leases().sessions[id] = before;
                   if (before.status == kWorking) tp->used[sessions_meter_] += 1;
                 }
@@ -325,7 +325,7 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
   TenantState& t = *who.tenant;
   Admitted<SessionView> out;
   {
-    absl::MutexLock lock(&t.mu);
+    MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
     auto it = t.Leases().sessions.find(id);
@@ -349,7 +349,7 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
 
 std::vector<SessionView> Engine::ListSessions(const Principal& who) {
   TenantState& t = *who.tenant;
-  absl::MutexLock lock(&t.mu);
+  MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
   Touch(t, now);
   std::vector<SessionView> out;
@@ -362,7 +362,7 @@ std::vector<SessionView> Engine::ListSessions(const Principal& who) {
 
 absl::StatusOr<SessionView> Engine::GetSession(const Principal& who, absl::string_view id) {
   TenantState& t = *who.tenant;
-  absl::MutexLock lock(&t.mu);
+  MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
   Touch(t, now);
   auto it = t.Leases().sessions.find(id);
@@ -401,7 +401,7 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
             [this, tp = &t, id, result, done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
                 {
-                  absl::MutexLock l(&tp->mu);
+                  MutexLock l(&tp->mu);
                   if (tp->Leases().groups.erase(id) > 0)
                     tp->used[groups_meter_] -= std::min<uint64_t>(1, tp->used[groups_meter_]);
                 }
@@ -431,7 +431,7 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
              done = std::move(done)](const absl::Status& st) mutable {
               if (!st.ok()) {
                 {
-                  absl::MutexLock l(&tp->mu);
+                  MutexLock l(&tp->mu);
                   if (tp->Leases().groups.emplace(id, before).second) tp->used[groups_meter_] += 1;
                 }
                 return done(st);
@@ -443,7 +443,7 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
 
 std::vector<GroupView> Engine::ListGroups(const Principal& who) {
   TenantState& t = *who.tenant;
-  absl::MutexLock lock(&t.mu);
+  MutexLock lock(&t.mu);
   std::vector<GroupView> out;
   for (const auto& [id, g] : t.Leases().groups) out.push_back(GroupView{id, g.name, g.created_at});
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
@@ -457,7 +457,7 @@ void Engine::SetSubscribers(const Principal& who, uint64_t count, Callback<Decis
   absl::AnyInvocable<void()> after;
   Decision counted;
   {
-    absl::MutexLock lock(&t.mu);
+    MutexLock lock(&t.mu);
     const absl::Time now = clock_->Now();
     Touch(t, now);
     RatePass pass = EvaluateRates(t, who, {{Category::kGeneral, who.key_id}}, now);
@@ -498,7 +498,7 @@ void Engine::SetSubscribers(const Principal& who, uint64_t count, Callback<Decis
            done = std::move(done)](const absl::Status& st) mutable {
             if (!st.ok()) {
               {
-                absl::MutexLock l(&tp->mu);
+                MutexLock l(&tp->mu);
                 if (tp->used[subscribers_meter_] == count) tp->used[subscribers_meter_] = before;
               }
               return done(st);

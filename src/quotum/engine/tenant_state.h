@@ -9,8 +9,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "quotum/base/mutex.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
@@ -94,13 +94,14 @@ struct TenantState {
 
   const std::string id;
 
-  mutable absl::Mutex mu;
+  mutable Mutex mu;
   std::string name ABSL_GUARDED_BY(mu);
   const Plan* plan ABSL_GUARDED_BY(mu) = nullptr;
   /// The plan's rate-limit profile.
   const RateLimitProfile* profile ABSL_GUARDED_BY(mu) = nullptr;
   absl::Time subscription_start ABSL_GUARDED_BY(mu);
-  absl::Time created_at ABSL_GUARDED_BY(mu);
+  /// Whole seconds, which CompactTime holds exactly.
+  CompactTime created_at ABSL_GUARDED_BY(mu);
   /// False until the tenant's creation has committed; hidden until then.
   bool committed ABSL_GUARDED_BY(mu) = false;
   /// The period `used` refers to; moved forward lazily on first touch.

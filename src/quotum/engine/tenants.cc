@@ -38,7 +38,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   TenantState* t = owned.get();
   TenantView view;
   {
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     t->name = spec.name.empty() ? spec.id : spec.name;
     t->plan = plan;
     t->profile = cat.FindProfile(plan->rate_limit_profile);
@@ -49,7 +49,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     view = ViewOf(*t);
   }
   {
-    absl::MutexLock reg(&registry_mu_);
+    MutexLock reg(&registry_mu_);
     if (tenants_.contains(spec.id)) {
       return done(Error(absl::StatusCode::kAlreadyExists, "tenant_exists",
                         absl::StrCat("Tenant \"", spec.id, "\" already exists.")));
@@ -63,7 +63,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   CommitQueue::Done finish = [this, t, view, key,
                               done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
-      absl::MutexLock reg(&registry_mu_);
+      MutexLock reg(&registry_mu_);
       EraseKeyLocked(ToKeyHash(key.hash));
       std::erase(tenant_order_, t);
       // Another thread may have just looked `t` up by id: keep it alive, retired.
@@ -73,11 +73,11 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
       return done(s);
     }
     {
-      absl::MutexLock reg(&registry_mu_);
+      MutexLock reg(&registry_mu_);
       if (KeyEntry* e = FindKeyLocked(ToKeyHash(key.hash))) e->committed = true;
     }
     {
-      absl::MutexLock lock(&t->mu);
+      MutexLock lock(&t->mu);
       t->committed = true;
     }
     done(CreatedTenant{view, key});
@@ -95,14 +95,14 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
 std::vector<TenantView> Engine::ListTenants() {
   std::vector<TenantState*> order;
   {
-    absl::ReaderMutexLock reg(&registry_mu_);
+    ReaderMutexLock reg(&registry_mu_);
     order = tenant_order_;
   }
   std::vector<TenantView> out;
   out.reserve(order.size());
   const absl::Time now = clock_->Now();
   for (TenantState* t : order) {
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     if (!t->committed) continue;
     Touch(*t, now);
     out.push_back(ViewOf(*t));
@@ -113,11 +113,11 @@ std::vector<TenantView> Engine::ListTenants() {
 absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) {
   TenantState* t = nullptr;
   {
-    absl::ReaderMutexLock reg(&registry_mu_);
+    ReaderMutexLock reg(&registry_mu_);
     t = FindTenant(id);
   }
   if (t) {
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     if (t->committed) {
       Touch(*t, clock_->Now());
       return ViewOf(*t);
@@ -132,7 +132,7 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
   if (!view.ok()) return done(view.status());
   MintedKey key = MintApiKey();
   {
-    absl::MutexLock reg(&registry_mu_);
+    MutexLock reg(&registry_mu_);
     AddKeyLocked(ToKeyHash(key.hash),
                  KeyEntry{key.key_id, FindTenant(tenant_id), false, false, {}});
   }
@@ -140,7 +140,7 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
                    absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now())), false};
   CommitQueue::Done finish = [this, key, done = std::move(done)](const absl::Status& s) mutable {
     {
-      absl::MutexLock reg(&registry_mu_);
+      MutexLock reg(&registry_mu_);
       if (!s.ok()) {
         EraseKeyLocked(ToKeyHash(key.hash));
       } else if (KeyEntry* e = FindKeyLocked(ToKeyHash(key.hash))) {
@@ -158,7 +158,7 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
 void Engine::RevokeKey(absl::string_view key_id, Callback<std::string> done) {
   std::string id(key_id);
   {
-    absl::MutexLock reg(&registry_mu_);
+    MutexLock reg(&registry_mu_);
     KeyEntry* e = FindKeyByIdLocked(id);
     if (!e || !e->committed) {
       return done(Error(absl::StatusCode::kNotFound, "key_not_found",
@@ -170,7 +170,7 @@ void Engine::RevokeKey(absl::string_view key_id, Callback<std::string> done) {
   CommitQueue::Done finish = [this, id, done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
       {
-        absl::MutexLock reg(&registry_mu_);
+        MutexLock reg(&registry_mu_);
         if (KeyEntry* e = FindKeyByIdLocked(id)) e->revoked = false;
       }
       return done(s);
@@ -200,7 +200,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
   }
   TenantState* t = nullptr;
   {
-    absl::ReaderMutexLock reg(&registry_mu_);
+    ReaderMutexLock reg(&registry_mu_);
     t = FindTenant(tenant_id);
   }
   if (!t) {
@@ -209,7 +209,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
   }
   absl::AnyInvocable<void()> after;
   {
-    absl::MutexLock lock(&t->mu);
+    MutexLock lock(&t->mu);
     if (!t->committed) {
       return done(Error(absl::StatusCode::kNotFound, "tenant_not_found",
                         absl::StrCat("No tenant \"", tenant_id, "\".")));
@@ -222,7 +222,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
                                 done = std::move(done)](const absl::Status& s) mutable {
       if (!s.ok()) {
         {
-          absl::MutexLock l(&t->mu);
+          MutexLock l(&t->mu);
           t->overrides = previous;
         }
         return done(s);
@@ -243,7 +243,7 @@ absl::StatusOr<KeyLimitsView> Engine::GetKeyRateLimits(absl::string_view key_id)
   KeyRateLimits custom;
   TenantState* t = nullptr;
   {
-    absl::ReaderMutexLock reg(&registry_mu_);
+    ReaderMutexLock reg(&registry_mu_);
     const KeyEntry* e = FindKeyByIdLocked(key_id);
     if (!e || !e->committed || e->revoked) {
       return Error(absl::StatusCode::kNotFound, "key_not_found",
@@ -252,7 +252,7 @@ absl::StatusOr<KeyLimitsView> Engine::GetKeyRateLimits(absl::string_view key_id)
     custom = e->limits;
     t = e->tenant;
   }
-  absl::MutexLock lock(&t->mu);
+  MutexLock lock(&t->mu);
   const RateLimitProfile& p = *t->profile;
   return KeyLimitsView{std::string(key_id),
                        t->id,
@@ -268,7 +268,7 @@ void Engine::SetKeyRateLimits(absl::string_view key_id, KeyRateLimits patch,
   const std::string id(key_id);
   KeyRateLimits before, after;
   {
-    absl::MutexLock reg(&registry_mu_);
+    MutexLock reg(&registry_mu_);
     KeyEntry* e = FindKeyByIdLocked(id);
     if (!e || !e->committed || e->revoked) {
       return done(Error(absl::StatusCode::kNotFound, "key_not_found",
@@ -285,7 +285,7 @@ void Engine::SetKeyRateLimits(absl::string_view key_id, KeyRateLimits patch,
                               done = std::move(done)](const absl::Status& s) mutable {
     if (!s.ok()) {
       {
-        absl::MutexLock reg(&registry_mu_);
+        MutexLock reg(&registry_mu_);
         KeyEntry* e = FindKeyByIdLocked(id);
         if (e && e->limits == after) e->limits = before;
       }

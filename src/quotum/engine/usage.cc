@@ -9,7 +9,7 @@ UsageView Engine::CurrentUsage(const Principal& who) {
   TenantState& t = *who.tenant;
   const Catalog& cat = *opts_.catalog;
   UsageView v;
-  absl::MutexLock lock(&t.mu);
+  MutexLock lock(&t.mu);
   Touch(t, clock_->Now());
   v.tenant = ViewOf(t);
   v.plan = t.plan;
@@ -56,7 +56,7 @@ absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, i
   BillingPeriod current;
   std::vector<uint64_t> live;
   {
-    absl::MutexLock lock(&t.mu);
+    MutexLock lock(&t.mu);
     Touch(t, clock_->Now());
     anchor = t.subscription_start;
     interval = t.plan->interval;
@@ -104,7 +104,7 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBre
   }
   BillingPeriod period;
   {
-    absl::MutexLock lock(&who.tenant->mu);
+    MutexLock lock(&who.tenant->mu);
     Touch(*who.tenant, clock_->Now());
     period = who.tenant->period;
   }

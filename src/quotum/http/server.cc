@@ -13,7 +13,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "quotum/base/mutex.h"
 #include "quotum/core/string_views.h"
 #include "quotum/http/request_checks.h"
 
@@ -63,17 +63,17 @@ class Server::Worker {
   /// thread; the acceptor reads it (under the lock) to pick one to evict.
   using Slot = std::list<Session*>::iterator;
   Slot Register(Session* s) {
-    absl::MutexLock lock(&table_mu_);
+    MutexLock lock(&table_mu_);
     return table_.insert(table_.end(), s);
   }
   void Unregister(Slot slot) {
-    absl::MutexLock lock(&table_mu_);
+    MutexLock lock(&table_mu_);
     table_.erase(slot);
   }
   /// Calls `fn(Session&)` for every open connection, under the table lock.
   template <typename Fn>
   void ForEachConnection(Fn&& fn) {
-    absl::MutexLock lock(&table_mu_);
+    MutexLock lock(&table_mu_);
     for (Session* s : table_) fn(*s);
   }
   /// On the worker's thread: closes idle connections, and has the others close
@@ -91,10 +91,10 @@ class Server::Worker {
   net::executor_work_guard<Executor> guard_;
   net::steady_timer sweep_timer_;
   std::thread thread_;
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> inbox_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> draining_;  // worker thread only
-  absl::Mutex table_mu_;
+  Mutex table_mu_;
   std::list<Session*> table_ ABSL_GUARDED_BY(table_mu_);
 };
 
@@ -359,7 +359,7 @@ void Server::Worker::Deliver(std::shared_ptr<Session> session, Reply reply) {
   if (ioc_.get_executor().running_in_this_thread()) return session->Finish(std::move(reply));
   bool first;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     first = inbox_.empty();
     inbox_.emplace_back(std::move(session), std::move(reply));
   }
@@ -368,7 +368,7 @@ void Server::Worker::Deliver(std::shared_ptr<Session> session, Reply reply) {
 
 void Server::Worker::Drain() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     draining_.swap(inbox_);
   }
   for (auto& [session, reply] : draining_) session->Finish(std::move(reply));
@@ -377,7 +377,7 @@ void Server::Worker::Drain() {
 
 std::vector<std::shared_ptr<Server::Session>> Server::Worker::Snapshot() {
   std::vector<std::shared_ptr<Session>> out;
-  absl::MutexLock lock(&table_mu_);
+  MutexLock lock(&table_mu_);
   out.reserve(table_.size());
   for (Session* s : table_) {
     if (auto p = s->weak_from_this().lock()) out.push_back(std::move(p));

@@ -51,35 +51,35 @@ CounterFamily::CounterFamily(std::string name, std::string help, std::vector<std
 void CounterFamily::Add(const std::vector<std::string>& values, uint64_t n) {
   const std::string key = Key(values);
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     auto it = children_.find(key);
     if (it != children_.end()) {
       it->second->fetch_add(n, std::memory_order_relaxed);
       return;
     }
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto& child = children_[key];
   if (!child) child = std::make_unique<std::atomic<uint64_t>>(0);
   child->fetch_add(n, std::memory_order_relaxed);
 }
 
 std::atomic<uint64_t>* CounterFamily::Child(const std::vector<std::string>& values) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto& child = children_[Key(values)];
   if (!child) child = std::make_unique<std::atomic<uint64_t>>(0);
   return child.get();
 }
 
 uint64_t CounterFamily::Value(const std::vector<std::string>& values) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = children_.find(Key(values));
   return it == children_.end() ? 0 : it->second->load();
 }
 
 void CounterFamily::Render(std::string& out) const {
   absl::StrAppend(&out, "# HELP ", name_, " ", help_, "\n# TYPE ", name_, " counter\n");
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   std::vector<std::pair<std::string, uint64_t>> rows;
   for (const auto& [k, v] : children_) rows.emplace_back(k, v->load());
   std::sort(rows.begin(), rows.end());
@@ -96,11 +96,11 @@ HistogramFamily::HistogramFamily(std::string name, std::string help,
 HistogramFamily::Child* HistogramFamily::GetChild(const std::vector<std::string>& values) {
   const std::string key = Key(values);
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     auto it = children_.find(key);
     if (it != children_.end()) return it->second.get();
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto& c = children_[key];
   if (!c) c = std::make_unique<Child>(bounds_.size());
   return c.get();
@@ -119,14 +119,14 @@ void HistogramFamily::ObserveChild(Child* child, double v) {
 }
 
 uint64_t HistogramFamily::Count(const std::vector<std::string>& values) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   auto it = children_.find(Key(values));
   return it == children_.end() ? 0 : it->second->count.load();
 }
 
 void HistogramFamily::Render(std::string& out) const {
   absl::StrAppend(&out, "# HELP ", name_, " ", help_, "\n# TYPE ", name_, " histogram\n");
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   std::vector<std::string> keys;
   for (const auto& [k, c] : children_) keys.push_back(k);
   std::sort(keys.begin(), keys.end());

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "quotum/base/mutex.h"
 
 namespace quotum::obs {
 
@@ -32,7 +32,7 @@ class CounterFamily {
  private:
   std::string name_, help_;
   std::vector<std::string> labels_;
-  mutable absl::Mutex mu_;
+  mutable SharedMutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<std::atomic<uint64_t>>> children_
       ABSL_GUARDED_BY(mu_);
 };
@@ -78,7 +78,7 @@ class HistogramFamily {
   std::string name_, help_;
   std::vector<std::string> labels_;
   std::vector<double> bounds_;
-  mutable absl::Mutex mu_;
+  mutable SharedMutex mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<Child>> children_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -96,8 +96,8 @@ bool ServerProcess::Start() {
     }
   }
   close(out[0]);
-  error_ = "server did not print 'listening on' within 20 s; got: " + buf;
-  Kill9();
+  const std::string exited = Kill9() ? "" : "; " + error_;
+  error_ = "server did not print 'listening on' within 20 s; got: " + buf + exited;
   return false;
 }
 
@@ -118,12 +118,20 @@ int ServerProcess::Wait() {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-void ServerProcess::Kill9() {
-  if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
+bool ServerProcess::Kill9() {
+  if (pid_ <= 0) return true;
   int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    error_ = "quotum exited by itself before the kill, status " +
+             std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status)) +
+             " (see its stderr: a sanitizer report?)";
+    return false;
+  }
+  kill(pid_, SIGKILL);
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  return true;
 }
 
 }  // namespace quotum::testing

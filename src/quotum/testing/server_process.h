@@ -29,10 +29,12 @@ class ServerProcess {
 
   /// Starts the process; false (with `error()` set) if it did not come up in 20 s.
   bool Start();
-  /// Sends SIGTERM and waits; returns the exit status (or -1).
+  /// Sends SIGTERM and waits; returns the exit status (or -1). Non-zero also
+  /// when a sanitizer reported an error in the child (it sets the exit code).
   int Stop();
-  /// SIGKILL, no drain.
-  void Kill9();
+  /// SIGKILL, no drain. False (with `error()` set) when the child had already
+  /// exited by itself, e.g. halted by a sanitizer report.
+  bool Kill9();
   /// Sends `sig` without waiting.
   void Signal(int sig);
   /// Waits for the process to exit; returns its exit status (or -1).

@@ -42,9 +42,10 @@ struct SqliteStore::WriteStatements {
 
 SqliteStore::~SqliteStore() {
   {
-    absl::MutexLock lock(&checkpoint_mu_);
+    MutexLock lock(&checkpoint_mu_);
     stop_checkpoints_ = true;
   }
+  checkpoint_wake_.Signal();
   if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
 }
 
@@ -54,11 +55,11 @@ constexpr int kRestartAtFrames = 16384;
 void SqliteStore::RunCheckpoints() {
   for (;;) {
     {
-      absl::MutexLock lock(&checkpoint_mu_);
-      auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_) {
-        return stop_checkpoints_;
-      };
-      checkpoint_mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(200));
+      MutexLock lock(&checkpoint_mu_);
+      // A spurious wake-up only brings a checkpoint forward.
+      if (!stop_checkpoints_) {
+        checkpoint_wake_.WaitWithTimeout(&checkpoint_mu_, absl::Milliseconds(200));
+      }
       if (stop_checkpoints_) break;
     }
     // PASSIVE never blocks the writer; a busy or partial checkpoint is simply
@@ -157,13 +158,13 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
 
   auto r = Db::Open(options.path);
   if (!r.ok()) return r.status();
-  absl::MutexLock lock(&s->read_mu_);
+  MutexLock lock(&s->read_mu_);
   s->reader_ = std::move(*r);
   return s;
 }
 
 absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSink& sink) {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   Db& db = *reader_;
   // Runs `sql` (with `param` bound to ?1 if given) and calls `row` for each row.
   auto each = [&](const char* sql, absl::FunctionRef<void(const Stmt&)> row,
@@ -423,7 +424,7 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
 absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::string& tenant_id,
                                                                  absl::CivilDay from,
                                                                  absl::CivilDay to) {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
       "SELECT day,meter,SUM(value) FROM usage_daily WHERE tenant_id=? AND day>=? AND day<=? "
       "GROUP BY day,meter");
@@ -441,7 +442,7 @@ absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::stri
 
 absl::StatusOr<std::vector<engine::CounterRow>> SqliteStore::Periods(const std::string& tenant_id,
                                                                      absl::Time since) {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
       "SELECT meter,period_start,value FROM counters WHERE tenant_id=? AND period_start>=?");
   if (!st.ok()) return st.status();
@@ -456,7 +457,7 @@ absl::StatusOr<std::vector<engine::CounterRow>> SqliteStore::Periods(const std::
 
 absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> SqliteStore::Channels(
     const std::string& tenant_id, const std::string& meter, absl::Time from, absl::Time to) {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
       "SELECT channel,SUM(value) FROM usage_hourly WHERE tenant_id=? AND meter=? AND hour>=? "
       "AND hour<? GROUP BY channel ORDER BY channel");
@@ -471,7 +472,7 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> SqliteStore::Chann
 
 absl::StatusOr<std::optional<engine::MessageRecord>> SqliteStore::FindMessage(
     const std::string& tenant_id, const std::string& id) {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
       "SELECT id,tenant_id,channel,recipient,body,status,created_at FROM messages "
       "WHERE id=? AND tenant_id=?");
@@ -486,7 +487,7 @@ absl::StatusOr<std::optional<engine::MessageRecord>> SqliteStore::FindMessage(
 
 absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::string& tenant_id,
                                                                      size_t limit) {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
       "SELECT tenant_id,type,subject,detail,at FROM events WHERE tenant_id=? ORDER BY id DESC "
       "LIMIT ?");
@@ -501,7 +502,7 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
 }
 
 absl::Status SqliteStore::CheckWritable() {
-  absl::MutexLock lock(&read_mu_);
+  MutexLock lock(&read_mu_);
   RETURN_IF_ERROR(reader_->Exec("BEGIN IMMEDIATE"));
   return reader_->Exec("ROLLBACK");
 }

@@ -4,7 +4,7 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/mutex.h"
+#include "quotum/base/mutex.h"
 #include "quotum/engine/store.h"
 #include "quotum/store/sqlite/db.h"
 
@@ -52,11 +52,12 @@ class SqliteStore final : public engine::Store {
 
   std::unique_ptr<Db> writer_;        // used by Commit only (single writer thread)
   std::unique_ptr<Db> checkpointer_;  // used by checkpoint_thread_ only
-  absl::Mutex checkpoint_mu_;
+  Mutex checkpoint_mu_;
   bool stop_checkpoints_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  CondVar checkpoint_wake_;  // signalled when stop_checkpoints_ is set
   std::thread checkpoint_thread_;
   std::unique_ptr<WriteStatements> w_;
-  absl::Mutex read_mu_;
+  Mutex read_mu_;
   std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(read_mu_);
 };
 
