@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Builds Quotum with ASan+UBSan and runs every test (unit and integration).
+# Builds Quotum and runs every test:
+#  1. ASan+UBSan build (preset dev): unit, integration (the real binary on port 0,
+#     crash loop, isolation table, hostile clients) and the fuzz corpora replayed;
+#  2. ThreadSanitizer build (preset tsan): the same tests, zero reports allowed.
+# Extra arguments go to the first ctest run (e.g. -R Edge).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset dev -DBUILD_TESTING=ON >/dev/null
 cmake --build --preset dev
 ctest --preset dev -j2 "$@"
+scripts/test-tsan.sh

@@ -101,7 +101,7 @@ TEST(Durability, FsyncModeWorksToo) {
     std::ofstream(cfg) << text;
   }
   testing::ServerProcess::Options o;
-  o.binary = QUOTUM_BINARY;
+  o.binary = BinaryPath();
   o.config = cfg;
   o.data_dir = dir + "/data";
   o.admin_key = kAdminKey;

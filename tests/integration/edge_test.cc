@@ -68,7 +68,7 @@ TEST(EdgeLimitsTest, IdleConnectionsBeyondTheFileLimitDoNotStopTheServer) {
   ASSERT_GE(own.rlim_cur, 1300u) << "the test needs 1,300 descriptors of its own";
 
   testing::ServerProcess::Options o;
-  o.binary = QUOTUM_BINARY;
+  o.binary = BinaryPath();
   o.config = QUOTUM_EXAMPLE_CONFIG;
   o.data_dir = testing::MakeTempDir("quotum-fd-");
   o.admin_key = kAdminKey;
@@ -118,7 +118,7 @@ std::string ConfigWith(const std::string& dir, const std::string& lines) {
 
 std::unique_ptr<testing::ServerProcess> StartWithConfig(const std::string& server_lines) {
   testing::ServerProcess::Options o;
-  o.binary = QUOTUM_BINARY;
+  o.binary = BinaryPath();
   o.data_dir = testing::MakeTempDir("quotum-edge-cfg-");
   o.config = ConfigWith(o.data_dir, server_lines);
   o.admin_key = kAdminKey;

@@ -2,6 +2,7 @@
 
 // Shared helpers for tests that drive the real `quotum` binary over HTTP.
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -13,13 +14,20 @@ namespace quotum::itest {
 
 inline const std::string kAdminKey = "test-admin-key";
 
+/// The quotum binary the tests start: this build's, or $QUOTUM_TEST_BINARY
+/// (to run the tests against another build, e.g. an older one).
+inline std::string BinaryPath() {
+  const char* other = std::getenv("QUOTUM_TEST_BINARY");
+  return other && *other ? other : QUOTUM_BINARY;
+}
+
 /// Starts `quotum serve` on the example config; `log_path`, if set, receives
 /// its stdout and stderr.
 inline std::unique_ptr<testing::ServerProcess> StartServer(const std::string& data_dir,
                                                            std::vector<std::string> extra = {},
                                                            const std::string& log_path = "") {
   testing::ServerProcess::Options o;
-  o.binary = QUOTUM_BINARY;
+  o.binary = BinaryPath();
   o.config = QUOTUM_EXAMPLE_CONFIG;
   o.data_dir = data_dir;
   o.admin_key = kAdminKey;

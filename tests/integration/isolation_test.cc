@@ -190,8 +190,7 @@ std::set<std::string> RouterRoutes() {
   return out;
 }
 
-TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
-  // The table is complete: no route without a row, no row without a route.
+TEST(Isolation, TheTableHasARowForEveryRouteAndARouteForEveryRow) {
   const std::set<std::string> router = RouterRoutes();
   ASSERT_FALSE(router.empty());
   std::set<std::string> table;
@@ -200,80 +199,61 @@ TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
   }
   for (const auto& r : router) EXPECT_TRUE(table.count(r)) << "route missing from the table: " << r;
   for (const auto& r : table) EXPECT_TRUE(router.count(r)) << "row with no route: " << r;
+}
 
-  World w;
-  ASSERT_FALSE(w.message_id.empty());
-  const Vars a_vars = w.AVars();
-  const std::string unknown_key = "qk_00000000000000000000000000000000";
-  const std::string wrong_admin_key = "not-the-admin-key";
-  w.keys.push_back(unknown_key);
-  w.keys.push_back(wrong_admin_key);
-  uint64_t a_sent_before = UsageField(w.admin, w.a, "messages_sent");
+const std::string kUnknownKey = "qk_00000000000000000000000000000000";
+const std::string kWrongAdminKey = "not-the-admin-key";
 
-  for (const Row& row : kRoutes) {
-    SCOPED_TRACE(Line(row));
-    HttpClient c(w.server->port());
-    // No key.
-    HttpResponse r = Send(c, row, a_vars, "");
-    if (!IsTenant(row) && !IsAdmin(row)) {
-      EXPECT_EQ(r.status, 200) << r.body;
-      continue;
+// An admin row: a tenant's key is 403, a key nobody has is 401.
+void CheckAdminRow(World& w, HttpClient& c, const Row& row, const Vars& a_vars) {
+  HttpResponse r = Send(c, row, a_vars, w.a.key);
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_EQ(CodeOf(r), "forbidden") << r.body;
+  r = Send(c, row, a_vars, kWrongAdminKey);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(CodeOf(r), "unauthorized") << r.body;
+}
+
+// Tenant B: A's ids answer exactly as ids nobody has; B's own answers show nothing of A.
+void CheckCrossTenant(World& w, HttpClient& c, const Row& row, const Vars& a_vars) {
+  if (row.cross_status == 0) {
+    HttpResponse r = Send(c, row, a_vars, w.b.key);
+    EXPECT_EQ(r.status / 100, 2) << r.body;
+    for (const auto& s : w.ASecrets()) {
+      EXPECT_EQ(r.body.find(s), std::string::npos) << "B sees A's " << s << ": " << r.body;
     }
-    EXPECT_EQ(r.status, 401) << r.body;
-    EXPECT_EQ(CodeOf(r), "unauthorized") << r.body;
-
-    if (IsAdmin(row)) {
-      // A tenant's key: 403. A wrong admin key: 401 (it is no known key).
-      r = Send(c, row, a_vars, w.a.key);
-      EXPECT_EQ(r.status, 403) << r.body;
-      EXPECT_EQ(CodeOf(r), "forbidden") << r.body;
-      r = Send(c, row, a_vars, wrong_admin_key);
-      EXPECT_EQ(r.status, 401) << r.body;
-      EXPECT_EQ(CodeOf(r), "unauthorized") << r.body;
-      continue;
-    }
-
-    // An unknown key.
-    const HttpResponse unknown = Send(c, row, a_vars, unknown_key);
-    EXPECT_EQ(unknown.status, 401) << unknown.body;
-
-    // Tenant B: A's ids answer exactly as ids nobody has; B's own answers show nothing of A.
-    if (row.cross_status != 0) {
-      Vars fresh = w.FreshVars();
-      HttpResponse theirs = Send(c, row, a_vars, w.b.key);
-      HttpResponse missing = Send(c, row, fresh, w.b.key);
-      EXPECT_EQ(theirs.status, row.cross_status) << theirs.body;
-      EXPECT_EQ(missing.status, row.cross_status) << missing.body;
-      if (theirs.status == 404) {
-        EXPECT_NE(CodeOf(theirs), "not_found") << "no route matched: " << theirs.body;
-      }
-      if (row.cross_status != 201) {  // 201 bodies carry timestamps
-        std::string as_if_theirs = missing.body;
-        for (const auto& [token, id] : fresh) {
-          as_if_theirs = absl::StrReplaceAll(as_if_theirs, {{id, a_vars.at(token)}});
-        }
-        EXPECT_EQ(theirs.body, as_if_theirs) << "another tenant's id answers differently";
-      }
-    } else {
-      r = Send(c, row, a_vars, w.b.key);
-      EXPECT_EQ(r.status / 100, 2) << r.body;
-      for (const auto& s : w.ASecrets()) {
-        EXPECT_EQ(r.body.find(s), std::string::npos) << "B sees A's " << s << ": " << r.body;
-      }
-    }
-
-    // A key revoked between two requests of one keep-alive connection.
-    auto [secret, key_id] = w.MintKey();
-    HttpClient kept(w.server->port());
-    ASSERT_EQ(kept.Get("/api/v2/plans", Bearer(secret)).status, 200);
-    ASSERT_EQ(w.admin.Send("DELETE", "/admin/api-keys/" + key_id, "", Admin()).status, 200);
-    r = Send(kept, row, a_vars, secret);
-    EXPECT_EQ(r.status, 401) << r.body;
-    EXPECT_EQ(r.body, unknown.body) << "a revoked key answers unlike an unknown one";
-    EXPECT_EQ(kept.connections(), 1) << "the revoked key was not tried on the same connection";
+    return;
   }
+  Vars fresh = w.FreshVars();
+  HttpResponse theirs = Send(c, row, a_vars, w.b.key);
+  HttpResponse missing = Send(c, row, fresh, w.b.key);
+  EXPECT_EQ(theirs.status, row.cross_status) << theirs.body;
+  EXPECT_EQ(missing.status, row.cross_status) << missing.body;
+  if (theirs.status == 404) {
+    EXPECT_NE(CodeOf(theirs), "not_found") << "no route matched: " << theirs.body;
+  }
+  if (row.cross_status == 201) return;  // 201 bodies carry timestamps
+  std::string as_if_theirs = missing.body;
+  for (const auto& [token, id] : fresh) {
+    as_if_theirs = absl::StrReplaceAll(as_if_theirs, {{id, a_vars.at(token)}});
+  }
+  EXPECT_EQ(theirs.body, as_if_theirs) << "another tenant's id answers differently";
+}
 
-  // Nothing B did reached A.
+// A key revoked between two requests of one keep-alive connection answers as an unknown one.
+void CheckRevokedKey(World& w, const Row& row, const Vars& a_vars, const std::string& unknown_body) {
+  auto [secret, key_id] = w.MintKey();
+  HttpClient kept(w.server->port());
+  ASSERT_EQ(kept.Get("/api/v2/plans", Bearer(secret)).status, 200);
+  ASSERT_EQ(w.admin.Send("DELETE", "/admin/api-keys/" + key_id, "", Admin()).status, 200);
+  HttpResponse r = Send(kept, row, a_vars, secret);
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(r.body, unknown_body) << "a revoked key answers unlike an unknown one";
+  EXPECT_EQ(kept.connections(), 1) << "the revoked key was not tried on the same connection";
+}
+
+// Nothing B did reached A, and an Idempotency-Key belongs to its tenant.
+void ExpectAUntouched(World& w, uint64_t a_sent_before) {
   auto r = w.admin.Get("/api/v2/sessions/alpha-ses", Bearer(w.a.key));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_NE(r.body.find(R"("status":"working")"), std::string::npos) << r.body;
@@ -285,7 +265,6 @@ TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
   EXPECT_EQ(w.admin.Get("/api/v2/messages/" + w.message_id, Bearer(w.a.key)).status, 200);
   EXPECT_EQ(UsageField(w.admin, w.a, "messages_sent"), a_sent_before);
 
-  // An Idempotency-Key belongs to its tenant.
   auto ha = Bearer(w.a.key), hb = Bearer(w.b.key);
   ha["Idempotency-Key"] = hb["Idempotency-Key"] = "shared-key";
   r = w.admin.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 3), ha);
@@ -293,22 +272,11 @@ TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
   r = w.admin.Post("/api/v2/quota/consume", ConsumeBody("ai_tokens", 5), hb);
   EXPECT_EQ(r.status, 200) << "B's request was tied to A's key: " << r.body;
   EXPECT_FALSE(r.json().as_object().contains("replayed")) << r.body;
+}
 
-  // The table's admin requests are valid (so the refusals above were about the key).
-  for (const Row& row : kRoutes) {
-    if (!IsAdmin(row)) continue;
-    r = Send(w.admin, row, a_vars, kAdminKey);
-    EXPECT_EQ(r.status / 100, 2) << Line(row) << ": " << r.body;
-    if (r.status == 201 && r.json().as_object().contains("api_key")) {
-      w.keys.emplace_back(r.json().at("api_key").as_string());
-    }
-  }
-
-  // A key in a URL is no more recorded than one in a header.
-  EXPECT_EQ(w.admin.Get("/api/v2/" + w.b.key).status, 404);
-
-  // No key in /metrics or the server's output.
-  r = w.admin.Get("/metrics");
+// Stops the server; no key it ever saw is in /metrics or its output.
+void ExpectNoKeyInMetricsOrLogs(World& w) {
+  auto r = w.admin.Get("/metrics");
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(w.server->Stop(), 0);
   std::stringstream log;
@@ -319,6 +287,49 @@ TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
     EXPECT_EQ(log.str().find(key), std::string::npos) << "the log shows key " << key << ":\n"
                                                       << log.str();
   }
+}
+
+TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
+  World w;
+  ASSERT_FALSE(w.message_id.empty());
+  const Vars a_vars = w.AVars();
+  w.keys.push_back(kUnknownKey);
+  w.keys.push_back(kWrongAdminKey);
+  const uint64_t a_sent_before = UsageField(w.admin, w.a, "messages_sent");
+
+  for (const Row& row : kRoutes) {
+    SCOPED_TRACE(Line(row));
+    HttpClient c(w.server->port());
+    HttpResponse r = Send(c, row, a_vars, "");  // no key
+    if (!IsTenant(row) && !IsAdmin(row)) {
+      EXPECT_EQ(r.status, 200) << r.body;
+      continue;
+    }
+    EXPECT_EQ(r.status, 401) << r.body;
+    EXPECT_EQ(CodeOf(r), "unauthorized") << r.body;
+    if (IsAdmin(row)) {
+      CheckAdminRow(w, c, row, a_vars);
+      continue;
+    }
+    const HttpResponse unknown = Send(c, row, a_vars, kUnknownKey);
+    EXPECT_EQ(unknown.status, 401) << unknown.body;
+    CheckCrossTenant(w, c, row, a_vars);
+    CheckRevokedKey(w, row, a_vars, unknown.body);
+  }
+  ExpectAUntouched(w, a_sent_before);
+
+  // The table's admin requests are valid (so the refusals above were about the key).
+  for (const Row& row : kRoutes) {
+    if (!IsAdmin(row)) continue;
+    HttpResponse r = Send(w.admin, row, a_vars, kAdminKey);
+    EXPECT_EQ(r.status / 100, 2) << Line(row) << ": " << r.body;
+    if (r.status == 201 && r.json().as_object().contains("api_key")) {
+      w.keys.emplace_back(r.json().at("api_key").as_string());
+    }
+  }
+  // A key in a URL is no more recorded than one in a header.
+  EXPECT_EQ(w.admin.Get("/api/v2/" + w.b.key).status, 404);
+  ExpectNoKeyInMetricsOrLogs(w);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ class RulesHttpTest : public ::testing::Test {
     text << in.rdbuf() << kExtraPlans;
     std::ofstream(*dir_ + "/quotum.toml") << text.str();
     testing::ServerProcess::Options o;
-    o.binary = QUOTUM_BINARY;
+    o.binary = BinaryPath();
     o.config = *dir_ + "/quotum.toml";
     o.data_dir = *dir_ + "/data";
     o.admin_key = kAdminKey;

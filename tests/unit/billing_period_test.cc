@@ -94,6 +94,11 @@ TEST(BillingPeriod, ConsecutivePeriodsTileTheTimeLine) {
   }
 }
 
+TEST(BillingPeriod, DatesAlwaysHaveFourDigitYears) {
+  EXPECT_EQ(FormatDate(absl::CivilDay(999, 1, 2)), "0999-01-02");
+  EXPECT_EQ(FormatDate(absl::CivilDay(2026, 11, 29)), "2026-11-29");
+}
+
 TEST(BillingPeriod, RejectsBadIntervals) {
   EXPECT_FALSE(ParseBillingInterval("week", "subscription").ok());
   EXPECT_FALSE(ParseBillingInterval("0d", "subscription").ok());

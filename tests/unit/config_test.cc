@@ -66,6 +66,41 @@ TEST(Config, ExampleCarriesTheSpecCatalog) {
   EXPECT_EQ((*cfg)->durability, Durability::kProcess);
 }
 
+TEST(Config, MetersCanBeMarkedAsCountedByTheServer) {
+  auto cfg = LoadString(std::string(kMinimal) + R"(
+[meters.voice_minutes]
+kind = "counter"
+reported_by = "server"
+[meters.leads_detected]
+reported_by = "server"
+)",
+                        "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Catalog& cat = (*cfg)->catalog;
+  EXPECT_TRUE(cat.meters[*cat.FindMeter("voice_minutes")].reported_by_server);
+  EXPECT_TRUE(cat.meters[*cat.FindMeter("leads_detected")].reported_by_server);
+  EXPECT_TRUE(cat.meters[*cat.FindMeter("api_calls")].reported_by_server);
+  EXPECT_FALSE(cat.meters[*cat.FindMeter("messages_sent")].reported_by_server);
+  EXPECT_NE(Error(std::string(kMinimal) + "[meters.api_calls]\nreported_by = \"client\"\n"), "");
+  EXPECT_NE(Error(std::string(kMinimal) + "[meters.x]\nreported_by = \"nobody\"\n"), "");
+}
+
+TEST(Config, ServerDefencesHaveDefaultsAndBounds) {
+  auto cfg = LoadString(kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->max_connections, 0);  // derived from the open-file limit
+  EXPECT_EQ((*cfg)->idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ((*cfg)->header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ((*cfg)->drain_timeout, std::chrono::seconds(10));
+  cfg = LoadString(std::string("[server]\nmax_connections = 500\nidle_timeout_seconds = 5\n") +
+                       kMinimal,
+                   "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->max_connections, 500);
+  EXPECT_EQ((*cfg)->idle_timeout, std::chrono::seconds(5));
+  EXPECT_NE(Error(std::string("[server]\nheader_timeout_seconds = 0\n") + kMinimal), "");
+}
+
 TEST(Config, MinimalConfigGetsDefaults) {
   auto cfg = LoadString(kMinimal, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();

@@ -328,6 +328,8 @@ class Engine {
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void SweepIdempotency(TenantState& t, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   absl::Status Validate(const MeterRequest& req, MeterId* meter) const;
+  /// A subscription may not start in the future (usage would fall before it) or before 1970.
+  absl::Status CheckSubscriptionStart(const TenantSpec& spec, absl::Time now) const;
   /// A usage instant must lie in the tenant's current period, and not ahead of `now`.
   absl::Status CheckTimestamp(const TenantState& t, absl::Time at, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(t.mu);

@@ -6,29 +6,44 @@
 
 namespace quotum::engine {
 
-void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
-  const Catalog& cat = *opts_.catalog;
+namespace {
+
+// The spec's own fields; the plan and the start are checked against the catalog and clock.
+absl::Status CheckTenantFields(const TenantSpec& spec) {
   if (!IsValidId(spec.id)) {
-    return done(
-        BadRequest("invalid_tenant_id",
-                   "Tenant id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
+    return BadRequest("invalid_tenant_id",
+                      "Tenant id must be 1-64 characters of letters, digits, '_', '-' or '.'.");
   }
   if (spec.name.size() > 200) {
-    return done(BadRequest("invalid_name", "Tenant name must be at most 200 characters."));
+    return BadRequest("invalid_name", "Tenant name must be at most 200 characters.");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Engine::CheckSubscriptionStart(const TenantSpec& spec, absl::Time now) const {
+  if (!spec.subscription_start) return absl::OkStatus();
+  if (*spec.subscription_start <= now + opts_.max_clock_skew &&
+      *spec.subscription_start >= absl::UnixEpoch()) {
+    return absl::OkStatus();
+  }
+  return Unprocessable(
+      "invalid_subscription_start",
+      "subscription_start must lie between 1970-01-01 and now: usage is counted from it, and "
+      "future-dated subscriptions are not supported.");
+}
+
+void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
+  const Catalog& cat = *opts_.catalog;
+  if (absl::Status s = CheckTenantFields(spec); !s.ok()) return done(s);
   if (spec.plan.empty()) spec.plan = opts_.default_plan;
   const Plan* plan = cat.FindPlan(spec.plan);
   if (!plan) {
     return done(Unprocessable("unknown_plan", absl::StrCat("Unknown plan \"", spec.plan, "\".")));
   }
   const absl::Time now = clock_->Now();
-  if (spec.subscription_start && (*spec.subscription_start > now + opts_.max_clock_skew ||
-                                  *spec.subscription_start < absl::UnixEpoch())) {
-    return done(Unprocessable(
-        "invalid_subscription_start",
-        "subscription_start must lie between 1970-01-01 and now: usage is counted from it, and "
-        "future-dated subscriptions are not supported."));
-  }
+  if (absl::Status s = CheckSubscriptionStart(spec, now); !s.ok()) return done(s);
   // Whole seconds: periods are stored and reported with second precision.
   const absl::Time start =
       absl::FromUnixSeconds(absl::ToUnixSeconds(spec.subscription_start.value_or(now)));
