@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Quotum builds and tests with, if missing.
+# Installs the Debian 12 packages Quotum builds and tests with, if missing,
+# and any extra packages named as arguments (scripts/fuzz.sh adds clang).
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config curl
@@ -7,6 +8,7 @@ packages=(
   libsqlite3-dev libssl-dev libtomlplusplus-dev libabsl-dev libcli11-dev
   libgtest-dev libgmock-dev libgoogle-perftools-dev
   prometheus
+  "$@"
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,6 @@
 #include "quotum/core/billing_period.h"
 
+#include <limits>
 #include <random>
 
 #include "gtest/gtest.h"
@@ -112,6 +113,28 @@ TEST(BillingPeriod, ParsesRfc3339WithOffsets) {
   EXPECT_EQ(FormatRfc3339(T("2026-02-01T02:00:00+02:00")), "2026-02-01T00:00:00Z");
   EXPECT_FALSE(ParseRfc3339("2026-02-01").ok());
   EXPECT_FALSE(ParseRfc3339("yesterday").ok());
+}
+
+// Found by period_fuzzer: absl also parses years like -5 or 292277026596,
+// whose fixed-length periods overflowed the period index.
+TEST(BillingPeriod, Rfc3339YearsAreFourDigits) {
+  EXPECT_FALSE(ParseRfc3339("292277026596-12-04T15:30:07Z").ok());
+  EXPECT_FALSE(ParseRfc3339("-0001-01-01T00:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("0000-12-31T23:00:00Z").ok());
+  EXPECT_FALSE(ParseRfc3339("0001-01-01T00:30:00+01:00").ok());  // year 0 in UTC
+  EXPECT_FALSE(ParseRfc3339("9999-12-31T23:30:00-01:00").ok());  // year 10000 in UTC
+  EXPECT_EQ(FormatRfc3339(T("0001-01-01T00:00:00Z")), "0001-01-01T00:00:00Z");
+  EXPECT_EQ(FormatRfc3339(T("9999-12-31T23:59:59Z")), "9999-12-31T23:59:59Z");
+}
+
+TEST(BillingPeriod, ExtremeInstantsSaturateWithoutOverflow) {
+  auto days = *ParseBillingInterval("30d", "subscription");
+  const absl::Time far_past = absl::FromUnixSeconds(std::numeric_limits<int64_t>::min());
+  const absl::Time far_future = absl::FromUnixSeconds(std::numeric_limits<int64_t>::max());
+  BillingPeriod p = PeriodAt(far_future, days, far_past);
+  EXPECT_LE(p.index, 0);
+  p = PeriodAt(far_past, days, far_future);
+  EXPECT_GE(p.index, 0);
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 #include "quotum/core/billing_period.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -10,6 +12,10 @@
 
 namespace quotum {
 namespace {
+
+// Beyond these the period's instants saturate to infinity anyway.
+constexpr int64_t kMaxPeriodIndex = int64_t{1} << 62;
+constexpr int64_t kMinPeriodIndex = -kMaxPeriodIndex;
 
 int DaysInMonth(absl::CivilMonth m) {
   return static_cast<int>(absl::CivilDay(m + 1) - absl::CivilDay(m));
@@ -83,6 +89,8 @@ BillingPeriod PeriodAt(absl::Time anchor, const BillingInterval& interval, absl:
     absl::Duration len = absl::Hours(24) * interval.days;
     absl::Duration rem;
     k = absl::IDivDuration(now - a_time, len, &rem);
+    // Instants ~2^63 s apart saturate the division; keep k +- 1 representable.
+    k = std::clamp(k, kMinPeriodIndex, kMaxPeriodIndex);
     if (a_time + len * k > now) --k;  // IDivDuration truncates towards zero.
   }
   return BillingPeriod{PeriodStart(anchor, interval, k), PeriodStart(anchor, interval, k + 1), k};
@@ -98,13 +106,20 @@ std::string FormatDate(absl::CivilDay day) {
 }
 
 std::string FormatRfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+  return absl::FormatTime("%4Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
 }
 
 absl::StatusOr<absl::Time> ParseRfc3339(absl::string_view text) {
+  // RFC 3339's date-fullyear is 4DIGIT; absl would also take "-5" or
+  // "292277026596", instants whose period maths saturates.
+  static const absl::Time kFirst = absl::FromCivil(absl::CivilDay(1, 1, 1), absl::UTCTimeZone());
+  static const absl::Time kEnd = absl::FromCivil(absl::CivilDay(10000, 1, 1), absl::UTCTimeZone());
+  const bool four_digit_year = text.size() > 4 && text[4] == '-' &&
+                               std::all_of(text.begin(), text.begin() + 4, absl::ascii_isdigit);
   absl::Time t;
   std::string err;
-  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err)) {
+  if (!four_digit_year || !absl::ParseTime(absl::RFC3339_full, std::string(text), &t, &err) ||
+      t < kFirst || t >= kEnd) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", text, "\" is not an RFC 3339 timestamp (e.g. 2026-02-01T00:00:00Z)"));
   }
