@@ -259,8 +259,7 @@ void Engine::Touch(TenantState& t, absl::Time now) {
 }
 
 std::optional<uint64_t> Engine::EffectiveLimit(const TenantState& t, MeterId m) const {
-  if (!t.overrides.empty() && t.overrides[m]) return t.overrides[m];
-  return t.plan->limits[m];
+  return LimitOf(*t.plan, &t.overrides, m);
 }
 
 TenantView Engine::ViewOf(const TenantState& t) const {

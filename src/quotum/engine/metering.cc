@@ -11,9 +11,10 @@ namespace {
 
 constexpr size_t kMaxIdempotencyKey = 255;
 
-uint64_t FingerprintOf(const MeterRequest& r) {
-  return StableHash(absl::StrCat(r.operation, "|", r.meter, "|", r.quantity, "|", r.channel, "|",
-                                 r.partial ? 1 : 0, "|", r.session_id));
+/// Runs `done` with `r` once the caller has released the tenant lock.
+absl::AnyInvocable<void()> ReplyLater(Engine::Callback<Decision>& done,
+                                      absl::StatusOr<Decision> r) {
+  return [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); };
 }
 
 }  // namespace
@@ -107,219 +108,228 @@ void Engine::Consume(const Principal& who, MeterRequest req, Callback<Decision> 
 
 absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantState& t, MeterId m,
                                                  MeterRequest& req, Callback<Decision>& done) {
-  auto reply = [&done](absl::StatusOr<Decision> r) -> absl::AnyInvocable<void()> {
-    return [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); };
-  };
   const absl::Time now = clock_->Now();
-  const uint64_t fingerprint = req.idempotency_key.empty() || req.dry_run ? 0 : FingerprintOf(req);
   Touch(t, now);
   const absl::Time at = req.at.value_or(now);
-  if (absl::Status s = CheckTimestamp(t, at, now); !s.ok()) return reply(s);
-
-  const bool idempotent = !req.idempotency_key.empty() && !req.dry_run;
-  if (idempotent) {
-    auto it = t.Traffic().idempotency.find(req.idempotency_key);
-    if (it != t.Traffic().idempotency.end() &&
-        it->second.created_at + opts_.idempotency_ttl <= now) {
-      t.Traffic().idempotency.erase(it);
-      it = t.Traffic().idempotency.end();
-    }
-    if (it != t.Traffic().idempotency.end()) {
-      if (it->second.fingerprint != fingerprint) {
-        return reply(Unprocessable(
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different request; use a new key."));
-      }
-      if (it->second.committed) {
-        Decision d = it->second.decision;
-        d.replayed = true;
-        return reply(d);
-      }
-      // The first request is still committing: answer once its batch is done.
-      CommitQueue::Done wait = [tp = &t, key = req.idempotency_key,
-                                done = std::move(done)](const absl::Status& s) mutable {
-        absl::StatusOr<Decision> r =
-            s.ok() ? absl::StatusOr<Decision>(Decision{}) : absl::StatusOr<Decision>(s);
-        {
-          MutexLock l(&tp->mu);
-          auto e = tp->Traffic().idempotency.find(key);
-          if (s.ok() && e != tp->Traffic().idempotency.end() && e->second.committed) {
-            r = e->second.decision;
-            r->replayed = true;
-          } else if (s.ok()) {
-            r = Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                      "The first request with this Idempotency-Key did not commit; retry.");
-          }
-        }
-        done(std::move(r));
-      };
-      if (queue_.Enqueue([](CommitBatch&) {}, wait)) return nullptr;
-      return [wait = std::move(wait)]() mutable { wait(ShuttingDown()); };
-    }
-  }
-
-  // Sending through a session: it must exist and be working.
+  if (absl::Status s = CheckTimestamp(t, at, now); !s.ok()) return ReplyLater(done, s);
+  // Sending through a session: it must exist and be working (a replay is
+  // answered whatever the session became since).
   SessionState* session = nullptr;
-  if (absl::Status s = FindSendingSession(t, req.session_id, &session); !s.ok()) return reply(s);
-  const bool sends = session != nullptr && m == messages_sent_meter_ && !req.dry_run;
+  const absl::Status sending = FindSendingSession(t, req.session_id, &session);
+  const CheckProgram program = CompileChecks(CompileInputOf(t, who, session, now), req, m);
+  absl::AnyInvocable<void()> after_unlock;
+  if (ReplayLocked(t, program, now, done, &after_unlock)) return after_unlock;
+  if (!sending.ok()) return ReplyLater(done, sending);
 
-  // Every rule that applies, decided before anything is charged. The general
-  // rule is charged once per HTTP request (with its api_call).
-  RatePass pass;
-  if (req.count_api_call && sends) {
-    pass = EvaluateRates(t, who,
-                         {{ratelimit::Category::kGeneral, who.key_id},
-                          {ratelimit::Category::kMessages, req.session_id, req.quantity}},
-                         now);
-  } else if (req.count_api_call) {
-    pass = EvaluateRates(t, who, {{ratelimit::Category::kGeneral, who.key_id}}, now);
-  } else if (sends) {
-    pass = EvaluateRates(t, who, {{ratelimit::Category::kMessages, req.session_id, req.quantity}},
-                         now);
+  absl::StatusOr<Execution> x = DecideChecks(t, program, session, now);
+  if (!x.ok()) return ReplyLater(done, x.status());
+  CountDecision(x->decision, m);
+  if (program.dry_run) {
+    FinishCheckOnly(t, program, *x, now);
+    return ReplyLater(done, std::move(x->decision));
   }
+  ApplyChecks(t, program, *x, session, now);
+  return CommitConsume(t, program, req, at, session, std::move(*x), now, done);
+}
 
+CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
+                                    const SessionState* session, absl::Time now) const {
+  CompileInput in;
+  in.rate_rules = &opts_.rate_rules;
+  in.messages_sent_meter = messages_sent_meter_;
+  in.plan = t.plan;
+  in.profile = t.profile;
+  in.overrides = &t.overrides;
+  in.period = t.period;
+  in.key_id = who.key_id;
+  in.key_limits = who.limits;
+  in.session = session;
+  in.now = now;
+  return in;
+}
+
+bool Engine::ReplayLocked(TenantState& t, const CheckProgram& p, absl::Time now,
+                          Callback<Decision>& done, absl::AnyInvocable<void()>* after_unlock) {
+  if (p.idempotency_key.empty()) return false;
+  auto& seen = t.Traffic().idempotency;
+  auto it = seen.find(p.idempotency_key);
+  if (it == seen.end()) return false;
+  if (it->second.created_at + opts_.idempotency_ttl <= now) {
+    seen.erase(it);
+    return false;
+  }
+  if (it->second.fingerprint != p.fingerprint) {
+    *after_unlock = ReplyLater(
+        done, Unprocessable(
+                  "idempotency_key_reused",
+                  "This Idempotency-Key was already used for a different request; use a new key."));
+    return true;
+  }
+  if (it->second.committed) {
+    Decision d = it->second.decision;
+    d.replayed = true;
+    *after_unlock = ReplyLater(done, std::move(d));
+    return true;
+  }
+  // The first request is still committing: answer once its batch is done.
+  CommitQueue::Done wait = AwaitFirstCommit(t, std::string(p.idempotency_key), std::move(done));
+  if (!queue_.Enqueue([](CommitBatch&) {}, wait)) *after_unlock = FailLater(std::move(wait));
+  return true;
+}
+
+CommitQueue::Done Engine::AwaitFirstCommit(TenantState& t, std::string key,
+                                           Callback<Decision> done) {
+  return [tp = &t, key = std::move(key), done = std::move(done)](const absl::Status& s) mutable {
+    absl::StatusOr<Decision> r =
+        s.ok() ? absl::StatusOr<Decision>(Decision{}) : absl::StatusOr<Decision>(s);
+    {
+      MutexLock l(&tp->mu);
+      auto e = tp->Traffic().idempotency.find(key);
+      if (s.ok() && e != tp->Traffic().idempotency.end() && e->second.committed) {
+        r = e->second.decision;
+        r->replayed = true;
+      } else if (s.ok()) {
+        r = Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                  "The first request with this Idempotency-Key did not commit; retry.");
+      }
+    }
+    done(std::move(r));
+  };
+}
+
+absl::StatusOr<Engine::Execution> Engine::DecideChecks(TenantState& t, const CheckProgram& p,
+                                                       const SessionState* session,
+                                                       absl::Time now) {
+  Execution x;
+  x.pass = DecideRates(t, p.rates, now);
   // Warm-up: a daily cap per session while its number is new.
-  uint64_t quantity = req.quantity;
-  int64_t warm_day = 0;
-  const std::optional<uint64_t> warm_cap =
-      sends ? WarmupCap(t, *session, now, &warm_day) : std::nullopt;
-  const uint64_t warm_used =
-      warm_cap && session->warmup_day == warm_day ? session->warmup_count : 0;
+  uint64_t quantity = p.quota.quantity;
   bool warm_denied = false;
-  if (warm_cap) {
-    const uint64_t left = *warm_cap > warm_used ? *warm_cap - warm_used : 0;
+  if (p.warmup) {
+    x.warmup_used = session->warmup_day == p.warmup->day ? session->warmup_count : 0;
+    const uint64_t left = p.warmup->cap > x.warmup_used ? p.warmup->cap - x.warmup_used : 0;
     if (quantity > left) {
-      if (t.plan->warmup_shadow) {
-        pass.shadow_denied.push_back("warmup");
-      } else if (req.partial && left > 0) {
+      if (p.warmup->shadow) {
+        x.pass.shadow_denied.push_back("warmup");
+      } else if (p.partial && left > 0) {
         quantity = left;
       } else {
         warm_denied = true;
       }
     }
   }
-
-  QuotaRequest qr;
-  qr.used = t.used[m];
-  qr.limit = EffectiveLimit(t, m);
-  qr.quantity = quantity;
-  qr.partial = req.partial;
-  qr.on_limit = t.plan->on_limit[m];
-  QuotaOutcome q = DecideQuota(qr);
-  if (q.verdict == QuotaOutcome::Verdict::kOverflow) {
-    return reply(
-        Unprocessable("quantity_overflow",
-                      absl::StrCat("quantity would take \"", req.meter, "\" past its maximum of ",
-                                   kMaxCounter, " units; nothing was counted.")));
+  x.quota = DecideQuota(
+      QuotaRequest{t.used[p.quota.meter], p.quota.limit, quantity, p.partial, p.quota.on_limit});
+  if (x.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
+    return Unprocessable("quantity_overflow",
+                         absl::StrCat("quantity would take \"", p.quota.meter_name,
+                                      "\" past its maximum of ", kMaxCounter,
+                                      " units; nothing was counted."));
   }
-  if (q.verdict == QuotaOutcome::Verdict::kDenied && t.plan->shadow[m]) {
+  if (x.quota.verdict == QuotaOutcome::Verdict::kDenied && p.quota.shadow) {
     // Shadow mode: record the would-be denial, admit like a soft limit.
-    pass.shadow_denied.push_back(req.meter);
-    q.verdict = QuotaOutcome::Verdict::kAdmitted;
-    q.overage = quantity - q.remaining;
-    q.admitted = quantity;
-    q.remaining = 0;
+    x.pass.shadow_denied.emplace_back(p.quota.meter_name);
+    x.quota.verdict = QuotaOutcome::Verdict::kAdmitted;
+    x.quota.overage = quantity - x.quota.remaining;
+    x.quota.admitted = quantity;
+    x.quota.remaining = 0;
   }
+  x.decision = DecisionOf(p, x, warm_denied, now);
+  return x;
+}
 
+Decision Engine::DecisionOf(const CheckProgram& p, Execution& x, bool warm_denied,
+                            absl::Time now) {
   Decision d;
-  if (pass.refused >= 0) d = RateDenial(pass);
-  d.meter = req.meter;
-  d.requested = req.quantity;
-  d.limit = qr.limit;
-  d.period_start = t.period.start;
-  d.reset_at = t.period.end;
-  d.warmup_cap = warm_cap;
-  d.warmup_used = warm_used;
-  d.rates = pass.outcomes;
-  d.shadow_denied = std::move(pass.shadow_denied);
-  if (pass.refused < 0 && warm_denied) {
+  if (x.pass.refused >= 0) d = RateDenial(x.pass);
+  d.meter = std::string(p.quota.meter_name);
+  d.requested = p.quota.quantity;
+  d.limit = p.quota.limit;
+  d.period_start = p.quota.period.start;
+  d.reset_at = p.quota.period.end;
+  if (p.warmup) d.warmup_cap = p.warmup->cap;
+  d.warmup_used = x.warmup_used;
+  d.rates = x.pass.outcomes;
+  d.shadow_denied = std::move(x.pass.shadow_denied);
+  if (x.pass.refused < 0 && warm_denied) {
     d.reason = DenyReason::kWarmupLimit;
     d.rule = "warmup";
-    d.retry_ns = absl::ToInt64Nanoseconds(*session->first_working_at +
-                                          absl::Hours(24) * (warm_day + 1) - now);
-  } else if (pass.refused < 0 && q.verdict == QuotaOutcome::Verdict::kDenied) {
+    d.retry_ns = absl::ToInt64Nanoseconds(p.warmup->day_end - now);
+  } else if (x.pass.refused < 0 && x.quota.verdict == QuotaOutcome::Verdict::kDenied) {
     d.reason = DenyReason::kQuotaExceeded;
-    d.rule = req.meter;
+    d.rule = std::string(p.quota.meter_name);
   }
   d.allowed = d.reason == DenyReason::kNone;
-  d.remaining = q.remaining;
-  CountDecision(d, m);
-  if (req.dry_run) {
-    // A check reports what would be admitted and what is left now; it charges
-    // no quota and remembers nothing. When it passes, its general rule and
-    // api_call are charged like any request's.
-    d.consumed = 0;
-    if (q.verdict == QuotaOutcome::Verdict::kAdmitted && qr.limit) {
-      d.remaining = q.remaining + q.admitted - q.overage;
-    }
-    if (!qr.limit) d.remaining = std::numeric_limits<uint64_t>::max();
-    if (d.allowed && req.count_api_call) {
-      ApplyRates(t, pass);
-      CountApiCallLocked(t, now);
-    }
-    return reply(d);
-  }
-  if (d.allowed) {
-    d.consumed = q.admitted;
-    d.overage = q.overage;
-    ApplyRates(t, pass);
-  }
+  d.remaining = x.quota.remaining;
+  return d;
+}
 
-  // Apply in memory now, so that concurrent requests see it; undo on failure.
-  const uint64_t charged = d.consumed;
-  const absl::Time period_start = t.period.start;
-  t.used[m] += charged;
-  if (req.count_api_call) SaturatingIncrement(t.used[api_calls_meter_]);
-  if (idempotent) {
-    t.Traffic().idempotency[req.idempotency_key] = IdempotencyEntry{fingerprint, d, now, false};
+void Engine::FinishCheckOnly(TenantState& t, const CheckProgram& p, Execution& x,
+                             absl::Time now) {
+  // A check reports what would be admitted and what is left now; it charges
+  // no quota and remembers nothing. When it passes, its general rule and
+  // api_call are charged like any request's.
+  Decision& d = x.decision;
+  d.consumed = 0;
+  if (x.quota.verdict == QuotaOutcome::Verdict::kAdmitted && p.quota.limit) {
+    d.remaining = x.quota.remaining + x.quota.admitted - x.quota.overage;
+  }
+  if (!p.quota.limit) d.remaining = std::numeric_limits<uint64_t>::max();
+  if (d.allowed && p.count_api_call) {
+    ApplyRates(t, x.pass);
+    CountApiCallLocked(t, now);
+  }
+}
+
+void Engine::ApplyChecks(TenantState& t, const CheckProgram& p, Execution& x,
+                         SessionState* session, absl::Time now) {
+  // Applied in memory now, so that concurrent requests see it; undone if the
+  // commit fails (UndoConsume).
+  Decision& d = x.decision;
+  if (d.allowed) {
+    d.consumed = x.quota.admitted;
+    d.overage = x.quota.overage;
+    ApplyRates(t, x.pass);
+  }
+  x.charged = d.consumed;
+  t.used[p.quota.meter] += x.charged;
+  if (p.count_api_call) SaturatingIncrement(t.used[api_calls_meter_]);
+  if (!p.idempotency_key.empty()) {
+    t.Traffic().idempotency[p.idempotency_key] = IdempotencyEntry{p.fingerprint, d, now, false};
     SweepIdempotency(t, now);
   }
-  std::optional<SessionRecord> session_rec;
-  if (sends && warm_cap && charged > 0) {
-    session->warmup_day = warm_day;
-    session->warmup_count = warm_used + charged;
-    session_rec = SessionRecordOf(t, req.session_id, *session);
+  if (p.warmup && x.charged > 0) {
+    session->warmup_day = p.warmup->day;
+    session->warmup_count = x.warmup_used + x.charged;
   }
-  const bool write_message = req.message && d.allowed && charged == req.quantity;
+}
 
+absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProgram& p,
+                                                 MeterRequest& req, absl::Time at,
+                                                 const SessionState* session, Execution x,
+                                                 absl::Time now, Callback<Decision>& done) {
+  ConsumeCharge c{p.quota.meter, x.charged, p.quota.period.start, p.count_api_call};
+  std::optional<SessionRecord> session_rec;
+  if (p.warmup && x.charged > 0) {
+    session_rec = SessionRecordOf(t, req.session_id, *session);
+    c.warm_session = req.session_id;
+    c.warm_day = p.warmup->day;
+  }
   std::optional<IdempotencyRecord> idem_rec;
-  if (idempotent) idem_rec = IdempotencyRecord{t.id, req.idempotency_key, fingerprint, d, now};
-  CommitQueue::Done finish =
-      [this, tp = &t, m, charged, period_start, count_api = req.count_api_call,
-       warm_session = session_rec ? req.session_id : std::string(), warm_day,
-       key = idempotent ? req.idempotency_key : std::string(), d = std::move(d),
-       done = std::move(done)](const absl::Status& s) mutable {
-        // A plain success has nothing to mark or undo: the tenant lock is left alone.
-        if (!s.ok() || !key.empty()) {
-          MutexLock l(&tp->mu);
-          if (s.ok()) {  // then there is a key to mark committed
-            auto e = tp->Traffic().idempotency.find(key);
-            if (e != tp->Traffic().idempotency.end()) e->second.committed = true;
-          } else {
-            if (tp->period.start == period_start) {
-              tp->used[m] -= std::min(tp->used[m], charged);
-              if (count_api && tp->used[api_calls_meter_] > 0) tp->used[api_calls_meter_] -= 1;
-            }
-            if (!warm_session.empty()) {
-              auto ws = tp->Leases().sessions.find(warm_session);
-              if (ws != tp->Leases().sessions.end() && ws->second.warmup_day == warm_day) {
-                ws->second.warmup_count -= std::min(ws->second.warmup_count, charged);
-              }
-            }
-            if (!key.empty()) tp->Traffic().idempotency.erase(key);
-          }
-        }
-        if (!s.ok()) return done(s);
-        done(std::move(d));
-      };
+  if (!p.idempotency_key.empty()) {
+    c.idempotency_key = req.idempotency_key;
+    idem_rec = IdempotencyRecord{t.id, req.idempotency_key, p.fingerprint, x.decision, now};
+  }
+  const bool write_message = req.message && x.decision.allowed && x.charged == req.quantity;
+  CommitQueue::Done finish = ConsumeCompletion(t, c, std::move(x.decision), std::move(done));
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
-        if (charged > 0) {
-          b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, period_start, at, charged});
+        if (c.units > 0) {
+          b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, c.period_start, at, c.units});
         }
-        if (req.count_api_call) {
+        if (c.api_call) {
           b.usage.push_back(
-              UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+              UsageDelta{t.id, std::string(meters::kApiCalls), "", c.period_start, now, 1});
         }
         if (idem_rec) b.idempotency.push_back(std::move(*idem_rec));
         if (write_message) b.messages.push_back(std::move(*req.message));
@@ -327,7 +337,44 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
       },
       finish);
   if (queued) return nullptr;
-  return [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };
+  return FailLater(std::move(finish));
+}
+
+CommitQueue::Done Engine::ConsumeCompletion(TenantState& t, ConsumeCharge c, Decision d,
+                                            Callback<Decision> done) {
+  return [this, tp = &t, c = std::move(c), d = std::move(d),
+          done = std::move(done)](const absl::Status& s) mutable {
+    // A plain success has nothing to mark or undo: the tenant lock is left alone.
+    if (!s.ok() || !c.idempotency_key.empty()) {
+      MutexLock l(&tp->mu);
+      if (!s.ok()) {
+        UndoConsume(*tp, c);
+      } else if (auto e = tp->Traffic().idempotency.find(c.idempotency_key);
+                 e != tp->Traffic().idempotency.end()) {
+        e->second.committed = true;
+      }
+    }
+    if (!s.ok()) return done(s);
+    done(std::move(d));
+  };
+}
+
+void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
+  if (t.period.start == c.period_start) {
+    t.used[c.meter] -= std::min(t.used[c.meter], c.units);
+    if (c.api_call && t.used[api_calls_meter_] > 0) t.used[api_calls_meter_] -= 1;
+  }
+  if (!c.warm_session.empty()) {
+    auto ws = t.Leases().sessions.find(c.warm_session);
+    if (ws != t.Leases().sessions.end() && ws->second.warmup_day == c.warm_day) {
+      ws->second.warmup_count -= std::min(ws->second.warmup_count, c.units);
+    }
+  }
+  if (!c.idempotency_key.empty()) t.Traffic().idempotency.erase(c.idempotency_key);
+}
+
+absl::AnyInvocable<void()> Engine::FailLater(CommitQueue::Done done) {
+  return [done = std::move(done)]() mutable { done(ShuttingDown()); };
 }
 
 void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {

@@ -6,55 +6,43 @@
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
-namespace {
-
 using ratelimit::Category;
-
-uint64_t ProfileLimit(const RateLimitProfile& p, const KeyRateLimits& custom, Category c) {
-  switch (c) {
-    case Category::kGeneral:
-      return custom.general.value_or(p.general);
-    case Category::kMessages:
-      return custom.messages.value_or(p.messages);
-    case Category::kSessions:
-      return custom.sessions.value_or(p.sessions);
-    case Category::kQr:
-      return 1;
-  }
-  return p.general;
-}
-
-}  // namespace
 
 Engine::RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
                                        absl::Span<const RuleTarget> targets, absl::Time now) {
+  RateChecks checks;
+  for (const RuleTarget& target : targets) {
+    checks.push_back(CompileRate(opts_.rate_rules[target.category], *t.profile, who.limits,
+                                 target.category, target.subject, target.cost));
+  }
+  return DecideRates(t, checks, now);
+}
+
+Engine::RatePass Engine::DecideRates(TenantState& t, absl::Span<const RateCheck> checks,
+                                     absl::Time now) {
   RatePass pass;
   const int64_t now_ns = absl::ToUnixNanos(now);
-  for (const RuleTarget& target : targets) {
-    const ratelimit::RuleSpec& spec = opts_.rate_rules[target.category];
-    const uint64_t limit =
-        spec.limit.value_or(ProfileLimit(*t.profile, who.limits, target.category));
-    const auto& states = t.Traffic().rate_state[static_cast<int>(target.category)];
-    auto it = states.find(target.subject);
+  for (const RateCheck& check : checks) {
+    const auto& states = t.Traffic().rate_state[static_cast<int>(check.category)];
+    auto it = states.find(check.subject);
     const ratelimit::State state = it == states.end() ? ratelimit::State{} : it->second;
-    ratelimit::Result r =
-        ratelimit::Decide({spec.algorithm, limit, spec.window_ns}, state, now_ns, target.cost);
+    ratelimit::Result r = ratelimit::Decide(check.rule, state, now_ns, check.cost);
     RateOutcome o;
-    o.category = target.category;
-    o.limit = limit;
+    o.category = check.category;
+    o.limit = check.rule.limit;
     o.remaining = r.remaining;
-    o.window_ns = spec.window_ns;
+    o.window_ns = check.rule.window_ns;
     o.reset_ns = r.reset_ns;
     o.retry_ns = r.retry_ns;
     o.allowed = r.allowed;
-    o.shadow = spec.shadow;
-    if (!r.allowed && spec.shadow) {
+    o.shadow = check.shadow;
+    if (!r.allowed && check.shadow) {
       // Shadow mode: recorded as a would-be denial; the window keeps its state.
-      pass.shadow_denied.push_back(ratelimit::CategoryName(target.category));
+      pass.shadow_denied.push_back(ratelimit::CategoryName(check.category));
     } else if (!r.allowed) {
       if (pass.refused < 0) pass.refused = static_cast<int>(pass.outcomes.size());
     } else {
-      pass.updates.emplace_back(target.category, target.subject, r.next);
+      pass.updates.emplace_back(check.category, check.subject, r.next);
     }
     pass.outcomes.push_back(o);
   }
@@ -140,17 +128,15 @@ absl::AnyInvocable<void()> Engine::CommitWithApiCall(TenantState& t,
     SaturatingIncrement(t.used[api_calls_meter_]);
     return nullptr;
   }
-  return [done = std::move(done)]() mutable { done(ShuttingDown()); };
+  return FailLater(std::move(done));
 }
 
 std::optional<uint64_t> Engine::WarmupCap(const TenantState& t, const SessionState& s,
                                           absl::Time now, int64_t* day) const {
-  if (t.plan->warmup.empty() || !s.first_working_at) return std::nullopt;
-  absl::Duration rem;
-  const int64_t d = absl::IDivDuration(now - *s.first_working_at, absl::Hours(24), &rem);
-  *day = d;
-  if (d < 0 || d >= static_cast<int64_t>(t.plan->warmup.size())) return std::nullopt;
-  return t.plan->warmup[static_cast<size_t>(d)];
+  std::optional<WarmupCheck> w = CompileWarmup(*t.plan, s, "", now);
+  if (!w) return std::nullopt;
+  *day = w->day;
+  return w->cap;
 }
 
 }  // namespace quotum::engine

@@ -1,0 +1,100 @@
+// Compiling a metering request into its CheckProgram (pure).
+#include "quotum/engine/check_program.h"
+
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/engine.h"
+
+namespace quotum::engine {
+namespace {
+
+using ratelimit::Category;
+
+uint64_t ProfileLimit(const RateLimitProfile& p, const KeyRateLimits& custom, Category c) {
+  switch (c) {
+    case Category::kGeneral:
+      return custom.general.value_or(p.general);
+    case Category::kMessages:
+      return custom.messages.value_or(p.messages);
+    case Category::kSessions:
+      return custom.sessions.value_or(p.sessions);
+    case Category::kQr:
+      return 1;
+  }
+  return p.general;
+}
+
+uint64_t FingerprintOf(const MeterRequest& r) {
+  return StableHash(absl::StrCat(r.operation, "|", r.meter, "|", r.quantity, "|", r.channel, "|",
+                                 r.partial ? 1 : 0, "|", r.session_id));
+}
+
+}  // namespace
+
+std::optional<uint64_t> LimitOf(const Plan& plan,
+                                const std::vector<std::optional<uint64_t>>* overrides, MeterId m) {
+  if (overrides && !overrides->empty() && (*overrides)[m]) return (*overrides)[m];
+  return plan.limits[m];
+}
+
+RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& profile,
+                      const KeyRateLimits& key_limits, Category category,
+                      absl::string_view subject, uint64_t cost) {
+  RateCheck c;
+  c.category = category;
+  c.subject = subject;
+  c.cost = cost;
+  c.rule = {spec.algorithm, spec.limit.value_or(ProfileLimit(profile, key_limits, category)),
+            spec.window_ns};
+  c.shadow = spec.shadow;
+  return c;
+}
+
+std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& session,
+                                         absl::string_view session_id, absl::Time now) {
+  if (plan.warmup.empty() || !session.first_working_at) return std::nullopt;
+  const absl::Time first = *session.first_working_at;
+  absl::Duration rem;
+  const int64_t day = absl::IDivDuration(now - first, absl::Hours(24), &rem);
+  if (day < 0 || day >= static_cast<int64_t>(plan.warmup.size())) return std::nullopt;
+  WarmupCheck w;
+  w.session_id = session_id;
+  w.day = day;
+  w.cap = plan.warmup[static_cast<size_t>(day)];
+  w.day_end = first + absl::Hours(24) * (day + 1);
+  w.shadow = plan.warmup_shadow;
+  return w;
+}
+
+CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, MeterId meter) {
+  CheckProgram p;
+  p.partial = req.partial;
+  p.dry_run = req.dry_run;
+  p.count_api_call = req.count_api_call;
+  p.sends = in.session != nullptr && meter == in.messages_sent_meter && !req.dry_run;
+  if (!req.idempotency_key.empty() && !req.dry_run) {
+    p.idempotency_key = req.idempotency_key;
+    p.fingerprint = FingerprintOf(req);
+  }
+  // The general rule is charged once per HTTP request (with its api_call).
+  const ratelimit::RuleSet& rules = *in.rate_rules;
+  if (req.count_api_call) {
+    p.rates.push_back(CompileRate(rules[Category::kGeneral], *in.profile, in.key_limits,
+                                  Category::kGeneral, in.key_id, 1));
+  }
+  if (p.sends) {
+    p.rates.push_back(CompileRate(rules[Category::kMessages], *in.profile, in.key_limits,
+                                  Category::kMessages, req.session_id, req.quantity));
+    p.warmup = CompileWarmup(*in.plan, *in.session, req.session_id, in.now);
+  }
+  QuotaCheck& q = p.quota;
+  q.meter = meter;
+  q.meter_name = req.meter;
+  q.quantity = req.quantity;
+  q.limit = LimitOf(*in.plan, in.overrides, meter);
+  q.on_limit = in.plan->on_limit[meter];
+  q.shadow = in.plan->shadow[meter];
+  q.period = in.period;
+  return p;
+}
+
+}  // namespace quotum::engine

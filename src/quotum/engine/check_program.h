@@ -1,0 +1,138 @@
+// The compiled form of one metering request: every rule it meets, as plain
+// data. Compiling is pure (catalog, tenant facts, request, clock reading in;
+// a CheckProgram out); executing a program against a tenant's state is the
+// engine's job (later a Ledger port's: in memory, or one Redis script).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "quotum/core/billing_period.h"
+#include "quotum/core/catalog.h"
+#include "quotum/engine/store.h"
+#include "quotum/ratelimit/limiter.h"
+#include "quotum/ratelimit/rules.h"
+
+namespace quotum::engine {
+
+struct MeterRequest;
+struct SessionState;
+
+/// One short-window rule to charge: a sliding window, fixed window or GCRA
+/// (rule.algorithm) over `subject`'s state in `category`.
+struct RateCheck {
+  ratelimit::Category category = ratelimit::Category::kGeneral;
+  /// The key id or session id the rule counts for. A view: the string it
+  /// names (the principal's key id or the request's session id) must outlive
+  /// the check and every RatePass decided from it.
+  absl::string_view subject;
+  /// Units this request takes from the window.
+  uint64_t cost = 1;
+  /// Algorithm, units per window (the profile's, the key's custom limit, or
+  /// the rule's fixed limit) and window length in nanoseconds.
+  ratelimit::Rule rule;
+  /// Decided and recorded, never denies.
+  bool shadow = false;
+};
+
+/// The short-window rules of one request, in evaluation order (a request
+/// meets at most two).
+using RateChecks = absl::InlinedVector<RateCheck, 2>;
+
+/// A session's daily warm-up cap: a counter keyed by (session, day) that
+/// resets when the day since the session first worked changes.
+struct WarmupCheck {
+  absl::string_view session_id;  ///< views the request's session id
+  /// Whole days since the session first became working; the counter's window.
+  int64_t day = 0;
+  /// Units the session may send on `day`.
+  uint64_t cap = 0;
+  /// When `day` ends and the counter starts afresh.
+  absl::Time day_end;
+  /// The plan keeps the cap in shadow mode: decided and recorded, never denies.
+  bool shadow = false;
+};
+
+/// The billing-period quota of the counter meter charged.
+struct QuotaCheck {
+  MeterId meter = 0;
+  absl::string_view meter_name;  ///< views the request's meter name
+  /// Units asked for, before any warm-up cap trims a partial request.
+  uint64_t quantity = 0;
+  /// Effective limit (override, else the plan's); nullopt = unlimited.
+  std::optional<uint64_t> limit;
+  OnLimit on_limit = OnLimit::kReject;
+  /// The plan keeps this meter's limit in shadow mode.
+  bool shadow = false;
+  /// The period the counter belongs to; its end is when the quota resets.
+  BillingPeriod period;
+};
+
+/// Every check one metering request needs, decided all or nothing: when any
+/// non-shadow check refuses, nothing is charged (except the api_call count,
+/// which every request pays).
+struct CheckProgram {
+  RateChecks rates;
+  std::optional<WarmupCheck> warmup;
+  QuotaCheck quota;
+  /// Admit what fits (warm-up cap, period limit) instead of all or nothing.
+  bool partial = false;
+  /// Decide only: charge no quota, remember no idempotency key.
+  bool dry_run = false;
+  /// The request also counts one api_call (and pays the general rule).
+  bool count_api_call = true;
+  /// Sending a message through a working session (messages rule and warm-up apply).
+  bool sends = false;
+  /// Empty when the request is not idempotent (no key, or a dry run).
+  absl::string_view idempotency_key;
+  /// Stable hash of the request's identity; a reused key must match it. 0
+  /// when `idempotency_key` is empty.
+  uint64_t fingerprint = 0;
+};
+
+/// What compiling reads besides the request: configuration and the facts of
+/// the tenant, key and session involved. Pointers are borrowed for the call.
+struct CompileInput {
+  const ratelimit::RuleSet* rate_rules = nullptr;
+  /// The catalog's messages_sent meter (the one a session sends).
+  MeterId messages_sent_meter = 0;
+  const Plan* plan = nullptr;
+  const RateLimitProfile* profile = nullptr;
+  /// Per MeterId admin overrides of the plan's limits; may be empty.
+  const std::vector<std::optional<uint64_t>>* overrides = nullptr;
+  BillingPeriod period;
+  /// The calling key: its id (the general rule's subject) and custom limits.
+  absl::string_view key_id;
+  KeyRateLimits key_limits;
+  /// The working session the request sends through, or null.
+  const SessionState* session = nullptr;
+  absl::Time now;
+};
+
+/// A meter's effective period limit: the tenant's override when it has one,
+/// else the plan's; nullopt = unlimited. `overrides` may be null or empty.
+std::optional<uint64_t> LimitOf(const Plan& plan,
+                                const std::vector<std::optional<uint64_t>>* overrides, MeterId m);
+
+/// One short-window rule resolved against the tenant's profile and the key's
+/// custom limits. Pure.
+RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& profile,
+                      const KeyRateLimits& key_limits, ratelimit::Category category,
+                      absl::string_view subject, uint64_t cost);
+
+/// The warm-up day and cap of a session at `now`; nullopt when the plan has
+/// no warm-up, the session never worked, or its ramp is over. Pure.
+std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& session,
+                                         absl::string_view session_id, absl::Time now);
+
+/// Compiles a validated request for counter meter `meter`. Pure: reads only
+/// its arguments. The program views strings of `req` and `in.key_id`, which
+/// must outlive it.
+CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, MeterId meter);
+
+}  // namespace quotum::engine
