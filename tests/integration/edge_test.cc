@@ -128,21 +128,27 @@ std::unique_ptr<testing::ServerProcess> StartWithConfig(const std::string& serve
 }
 
 TEST(EdgeLimitsTest, SilentSlowAndIdleConnectionsAreClosedByTheirTimeouts) {
-  auto server = StartWithConfig("header_timeout_seconds = 1\nidle_timeout_seconds = 2\n");
+  auto server = StartWithConfig("header_timeout_seconds = 2\nidle_timeout_seconds = 4\n");
+  const auto started = SteadyClock::now();
   RawConnection silent(server->port());
   RawConnection slow(server->port());
   ASSERT_TRUE(slow.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n"));  // never ends its header
   RawConnection kept(server->port());
   ASSERT_TRUE(kept.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
   EXPECT_EQ(StatusOf(kept.ReadResponse(kWait)), 200);
-  // The header timeout (1 s) has not passed yet: all three are open.
-  EXPECT_FALSE(silent.PeerClosed(milliseconds(300)));
+  const auto answered = SteadyClock::now();
+  // Before the header timeout (2 s) all three are open.
+  if (SteadyClock::now() - started < milliseconds(1500)) {
+    EXPECT_FALSE(silent.PeerClosed(milliseconds(100)));
+    EXPECT_FALSE(slow.PeerClosed(milliseconds(0)));
+  }
   EXPECT_FALSE(kept.PeerClosed(milliseconds(0)));
   // Within the header timeout plus a sweep, the silent and the slow one close...
-  EXPECT_TRUE(silent.PeerClosed(milliseconds(2500)));
-  EXPECT_TRUE(slow.PeerClosed(milliseconds(500)));
-  // ...and the kept-alive one only after its idle timeout (2 s from its answer).
-  EXPECT_TRUE(kept.PeerClosed(milliseconds(2500)));
+  EXPECT_TRUE(silent.PeerClosed(milliseconds(4000)));
+  EXPECT_TRUE(slow.PeerClosed(milliseconds(1000)));
+  // ...and the kept-alive one after its idle timeout (4 s from its answer), not before.
+  EXPECT_TRUE(kept.PeerClosed(milliseconds(5000)));
+  EXPECT_GE(SteadyClock::now() - answered, milliseconds(3500)) << "closed before its idle timeout";
   EXPECT_EQ(server->Stop(), 0);
 }
 
