@@ -98,9 +98,8 @@ int Serve(const ServeFlags& flags) {
                                     : quotum::http::DefaultMaxConnections(files.soft);
   server_opts.idle_timeout = cfg->idle_timeout;
   server_opts.header_timeout = cfg->header_timeout;
-  std::cerr << "quotum: open-file limit " << files.soft_before << " -> " << files.soft
-            << " (hard " << files.hard << "); max_connections " << server_opts.max_connections
-            << std::endl;
+  std::cerr << "quotum: open-file limit " << files.soft_before << " -> " << files.soft << " (hard "
+            << files.hard << "); max_connections " << server_opts.max_connections << std::endl;
 
   std::error_code ec;
   std::filesystem::create_directories(cfg->data_dir, ec);

@@ -367,9 +367,10 @@ TEST_F(ApiTest, EventBatchesDecideEachEvent) {
   EXPECT_EQ(errors[3].at("code"), "unknown_channel");
   EXPECT_EQ(UsageField(c, t, "leads_detected"), 2u);
   // A meter the server counts itself cannot be reported, in a batch or alone.
-  r = c.Post("/api/v2/events",
-             R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"api_calls","quantity":5}]})",
-             Bearer(t.key));
+  r = c.Post(
+      "/api/v2/events",
+      R"({"events":[{"meter":"leads_detected","quantity":1},{"meter":"api_calls","quantity":5}]})",
+      Bearer(t.key));
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_EQ(r.json().at("code"), "meter_not_reportable");
   EXPECT_EQ(r.json().at("errors").as_array()[0].at("index"), 1);
@@ -411,7 +412,8 @@ TEST_F(ApiTest, LooseInputIsRefused) {
   EXPECT_EQ(c.Get("/api/v2/usage/channels?meter=sessions_active", Bearer(t.key)).status, 422);
   EXPECT_EQ(c.Get("/api/v2/usage/channels?meter=messages_sent", Bearer(t.key)).status, 200);
   r = c.Post("/admin/tenants",
-             R"({"id":"future","plan":"pro","subscription_start":"2999-01-01T00:00:00Z"})", Admin());
+             R"({"id":"future","plan":"pro","subscription_start":"2999-01-01T00:00:00Z"})",
+             Admin());
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(c.Get("/admin/tenants/future", Admin()).status, 404);
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 0u);

@@ -93,13 +93,14 @@ TEST(EdgeLimitsTest, IdleConnectionsBeyondTheFileLimitDoNotStopTheServer) {
     ASSERT_TRUE(c.Send("GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
     const std::string reply = c.ReadResponse(milliseconds(2000));
     EXPECT_EQ(StatusOf(reply), 200) << "request " << i << " got: " << reply;
-    slowest = std::max(slowest, std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started));
+    slowest =
+        std::max(slowest, std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started));
     std::this_thread::sleep_for(milliseconds(50));
   }
   const double wall = std::chrono::duration<double>(SteadyClock::now() - wall_before).count();
   const double cpu_share = (CpuSeconds(server.pid()) - cpu_before) / wall;
-  std::cout << "1,100 idle connections under ulimit -n 1024: slowest /healthz "
-            << slowest.count() << " ms, server CPU " << cpu_share * 100 << " %" << std::endl;
+  std::cout << "1,100 idle connections under ulimit -n 1024: slowest /healthz " << slowest.count()
+            << " ms, server CPU " << cpu_share * 100 << " %" << std::endl;
   EXPECT_LT(slowest, milliseconds(200));
   EXPECT_LT(cpu_share, 0.5);
   idle.clear();
@@ -189,9 +190,9 @@ TEST_F(EdgeTest, UnknownTransferCodingsAreRefusedAndTheConnectionCloses) {
                                          {"gzip, chunked", 501},
                                          {"chunked, identity", 400},
                                          {"chunked, chunked", 400}}) {
-    const std::string reply =
-        Exchange("POST /api/v2/quota/consume HTTP/1.1\r\nHost: q\r\nTransfer-Encoding: " +
-                 c.coding + "\r\n\r\n" + smuggled);
+    const std::string reply = Exchange(
+        "POST /api/v2/quota/consume HTTP/1.1\r\nHost: q\r\nTransfer-Encoding: " + c.coding +
+        "\r\n\r\n" + smuggled);
     EXPECT_EQ(StatusOf(reply), c.status) << c.coding << ": " << reply;
     EXPECT_EQ(CountResponses(reply), 1) << c.coding << ": the body ran as a request: " << reply;
     EXPECT_NE(reply.find("Connection: close"), std::string::npos) << reply;
@@ -199,12 +200,14 @@ TEST_F(EdgeTest, UnknownTransferCodingsAreRefusedAndTheConnectionCloses) {
   // Transfer-Encoding with Content-Length.
   const std::string both = Exchange(
       "POST /api/v2/quota/consume HTTP/1.1\r\nHost: q\r\nContent-Length: 5\r\n"
-      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled);
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+      smuggled);
   EXPECT_EQ(StatusOf(both), 400) << both;
   EXPECT_EQ(CountResponses(both), 1) << both;
   // Plain chunked still works.
   RawConnection ok(server_->port());
-  ASSERT_TRUE(ok.Send("GET /healthz HTTP/1.1\r\nHost: q\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      ok.Send("GET /healthz HTTP/1.1\r\nHost: q\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
   EXPECT_EQ(StatusOf(ok.ReadResponse(kWait)), 200);
 }
 
@@ -225,9 +228,10 @@ TEST_F(EdgeTest, HostAndCredentialsMustBeUnambiguous) {
   testing::HttpClient http(server_->port());
   Tenant t = CreateTenant(http, "hosty", "pro");
   // The same key in both fields is not ambiguous.
-  const std::string same = Exchange("GET /api/v2/usage/current HTTP/1.1\r\nHost: q\r\n"
-                                    "Authorization: Bearer " + t.key + "\r\nX-API-Key: " + t.key +
-                                    "\r\nConnection: close\r\n\r\n");
+  const std::string same = Exchange(
+      "GET /api/v2/usage/current HTTP/1.1\r\nHost: q\r\n"
+      "Authorization: Bearer " +
+      t.key + "\r\nX-API-Key: " + t.key + "\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(StatusOf(same), 200) << same;
 }
 
@@ -236,8 +240,8 @@ TEST_F(EdgeTest, HeadIsServedOnGetRoutesWithoutABody) {
   Tenant t = CreateTenant(http, "heady", "pro");
   for (const std::string target : {"/healthz", "/api/v2/usage/current", "/metrics"}) {
     RawConnection c(server_->port());
-    ASSERT_TRUE(c.Send("HEAD " + target + " HTTP/1.1\r\nHost: q\r\nAuthorization: Bearer " +
-                       t.key + "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
+    ASSERT_TRUE(c.Send("HEAD " + target + " HTTP/1.1\r\nHost: q\r\nAuthorization: Bearer " + t.key +
+                       "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
     // Two responses: HEAD's headers (with the GET's Content-Length), then the GET.
     std::string both;
     const auto deadline = SteadyClock::now() + kWait;
@@ -290,12 +294,14 @@ TEST_F(EdgeTest, DrainFinishesARequestStillBeingSent) {
 TEST_F(EdgeTest, ErrorBodiesAreValidUtf8AndCut) {
   testing::HttpClient http(server_->port());
   Tenant t = CreateTenant(http, "utfy", "pro");
-  for (const std::string& target : std::vector<std::string>{"/api/v2/sessions/%ff", "/api/v2/sessions/%c0%af", "/api/v2/sessions/a%ed%a0%80b",
-        "/nowhere/%ff%fe", "/api/v2/sessions/" + std::string(5000, 'x')}) {
+  for (const std::string& target : std::vector<std::string>{
+           "/api/v2/sessions/%ff", "/api/v2/sessions/%c0%af", "/api/v2/sessions/a%ed%a0%80b",
+           "/nowhere/%ff%fe", "/api/v2/sessions/" + std::string(5000, 'x')}) {
     auto r = http.Get(target, Bearer(t.key));
     EXPECT_GE(r.status, 400) << target;
     // boost::json::parse refuses invalid UTF-8.
-    EXPECT_TRUE(r.json().is_object()) << target << " gave a body that is not valid JSON: " << r.body;
+    EXPECT_TRUE(r.json().is_object())
+        << target << " gave a body that is not valid JSON: " << r.body;
     EXPECT_LT(r.body.size(), 700u) << target;
   }
 }

@@ -241,7 +241,8 @@ void CheckCrossTenant(World& w, HttpClient& c, const Row& row, const Vars& a_var
 }
 
 // A key revoked between two requests of one keep-alive connection answers as an unknown one.
-void CheckRevokedKey(World& w, const Row& row, const Vars& a_vars, const std::string& unknown_body) {
+void CheckRevokedKey(World& w, const Row& row, const Vars& a_vars,
+                     const std::string& unknown_body) {
   auto [secret, key_id] = w.MintKey();
   HttpClient kept(w.server->port());
   ASSERT_EQ(kept.Get("/api/v2/plans", Bearer(secret)).status, 200);

@@ -92,9 +92,9 @@ TEST(Config, ServerDefencesHaveDefaultsAndBounds) {
   EXPECT_EQ((*cfg)->idle_timeout, std::chrono::seconds(30));
   EXPECT_EQ((*cfg)->header_timeout, std::chrono::seconds(10));
   EXPECT_EQ((*cfg)->drain_timeout, std::chrono::seconds(10));
-  cfg = LoadString(std::string("[server]\nmax_connections = 500\nidle_timeout_seconds = 5\n") +
-                       kMinimal,
-                   "test.toml");
+  cfg = LoadString(
+      std::string("[server]\nmax_connections = 500\nidle_timeout_seconds = 5\n") + kMinimal,
+      "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ((*cfg)->max_connections, 500);
   EXPECT_EQ((*cfg)->idle_timeout, std::chrono::seconds(5));

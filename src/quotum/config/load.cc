@@ -114,11 +114,11 @@ class Checker {
 void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
   const toml::table* s = c.Table(root, "server", "server");
   if (!s) return;
-  c.OnlyKeys(*s, "server",
-             {"listen", "data_dir", "durability", "max_body_bytes", "io_threads",
-              "idempotency_ttl_hours", "default_plan", "session_lease_ttl_seconds",
-              "max_connections", "idle_timeout_seconds", "header_timeout_seconds",
-              "drain_timeout_seconds"});
+  c.OnlyKeys(
+      *s, "server",
+      {"listen", "data_dir", "durability", "max_body_bytes", "io_threads", "idempotency_ttl_hours",
+       "default_plan", "session_lease_ttl_seconds", "max_connections", "idle_timeout_seconds",
+       "header_timeout_seconds", "drain_timeout_seconds"});
   if (auto v = c.Str(*s, "listen", "server.listen")) cfg.listen = *v;
   if (auto v = c.Str(*s, "data_dir", "server.data_dir")) cfg.data_dir = *v;
   if (auto v = c.Str(*s, "durability", "server.durability")) {

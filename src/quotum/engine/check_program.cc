@@ -37,8 +37,8 @@ std::optional<uint64_t> LimitOf(const Plan& plan,
 }
 
 RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& profile,
-                      const KeyRateLimits& key_limits, Category category,
-                      absl::string_view subject, uint64_t cost) {
+                      const KeyRateLimits& key_limits, Category category, absl::string_view subject,
+                      uint64_t cost) {
   RateCheck c;
   c.category = category;
   c.subject = subject;

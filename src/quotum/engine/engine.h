@@ -380,9 +380,8 @@ class Engine {
   /// Answers a request whose idempotency key is remembered (replay, key reused
   /// for another request, or wait for the first one's commit), setting what to
   /// run after unlocking. False, with `done` untouched, when the key is new.
-  bool ReplayLocked(TenantState& t, const CheckProgram& p, absl::Time now,
-                    Callback<Decision>& done, absl::AnyInvocable<void()>* after_unlock)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  bool ReplayLocked(TenantState& t, const CheckProgram& p, absl::Time now, Callback<Decision>& done,
+                    absl::AnyInvocable<void()>* after_unlock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// A commit completion that replays the decision of the first request with
   /// `key` once it has committed (or says it did not).
   static CommitQueue::Done AwaitFirstCommit(TenantState& t, std::string key,
@@ -404,9 +403,8 @@ class Engine {
                    absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Queues what an applied consume persists; its completion marks the key
   /// committed or undoes the charge. Returns what to run after unlocking.
-  absl::AnyInvocable<void()> CommitConsume(TenantState& t, const CheckProgram& p,
-                                           MeterRequest& req, absl::Time at,
-                                           const SessionState* session, Execution x,
+  absl::AnyInvocable<void()> CommitConsume(TenantState& t, const CheckProgram& p, MeterRequest& req,
+                                           absl::Time at, const SessionState* session, Execution x,
                                            absl::Time now, Callback<Decision>& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   CommitQueue::Done ConsumeCompletion(TenantState& t, ConsumeCharge c, Decision d,

@@ -221,10 +221,10 @@ absl::StatusOr<Engine::Execution> Engine::DecideChecks(TenantState& t, const Che
   x.quota = DecideQuota(
       QuotaRequest{t.used[p.quota.meter], p.quota.limit, quantity, p.partial, p.quota.on_limit});
   if (x.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
-    return Unprocessable("quantity_overflow",
-                         absl::StrCat("quantity would take \"", p.quota.meter_name,
-                                      "\" past its maximum of ", kMaxCounter,
-                                      " units; nothing was counted."));
+    return Unprocessable(
+        "quantity_overflow",
+        absl::StrCat("quantity would take \"", p.quota.meter_name, "\" past its maximum of ",
+                     kMaxCounter, " units; nothing was counted."));
   }
   if (x.quota.verdict == QuotaOutcome::Verdict::kDenied && p.quota.shadow) {
     // Shadow mode: record the would-be denial, admit like a soft limit.
@@ -238,8 +238,7 @@ absl::StatusOr<Engine::Execution> Engine::DecideChecks(TenantState& t, const Che
   return x;
 }
 
-Decision Engine::DecisionOf(const CheckProgram& p, Execution& x, bool warm_denied,
-                            absl::Time now) {
+Decision Engine::DecisionOf(const CheckProgram& p, Execution& x, bool warm_denied, absl::Time now) {
   Decision d;
   if (x.pass.refused >= 0) d = RateDenial(x.pass);
   d.meter = std::string(p.quota.meter_name);
@@ -264,8 +263,7 @@ Decision Engine::DecisionOf(const CheckProgram& p, Execution& x, bool warm_denie
   return d;
 }
 
-void Engine::FinishCheckOnly(TenantState& t, const CheckProgram& p, Execution& x,
-                             absl::Time now) {
+void Engine::FinishCheckOnly(TenantState& t, const CheckProgram& p, Execution& x, absl::Time now) {
   // A check reports what would be admitted and what is left now; it charges
   // no quota and remembers nothing. When it passes, its general rule and
   // api_call are charged like any request's.
@@ -281,8 +279,8 @@ void Engine::FinishCheckOnly(TenantState& t, const CheckProgram& p, Execution& x
   }
 }
 
-void Engine::ApplyChecks(TenantState& t, const CheckProgram& p, Execution& x,
-                         SessionState* session, absl::Time now) {
+void Engine::ApplyChecks(TenantState& t, const CheckProgram& p, Execution& x, SessionState* session,
+                         absl::Time now) {
   // Applied in memory now, so that concurrent requests see it; undone if the
   // commit fails (UndoConsume).
   Decision& d = x.decision;

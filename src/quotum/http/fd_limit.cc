@@ -22,8 +22,8 @@ FileLimit RaiseOpenFileLimit() {
 }
 
 int DefaultMaxConnections(uint64_t soft_limit) {
-  const uint64_t usable = soft_limit > kReservedDescriptors + 16 ? soft_limit - kReservedDescriptors
-                                                                 : 16;
+  const uint64_t usable =
+      soft_limit > kReservedDescriptors + 16 ? soft_limit - kReservedDescriptors : 16;
   return static_cast<int>(std::min<uint64_t>(usable, 1 << 24));
 }
 

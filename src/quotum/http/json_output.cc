@@ -1,7 +1,7 @@
 #include "quotum/http/json_output.h"
 
-#include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cmath>
 #include <cstdio>

@@ -22,7 +22,8 @@ std::vector<std::string> TransferCodings(const Request& req) {
   auto [first, last] = req.equal_range(bhttp::field::transfer_encoding);
   for (auto it = first; it != last; ++it) {
     const auto value = it->value();
-    for (absl::string_view item : absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
+    for (absl::string_view item :
+         absl::StrSplit(absl::string_view(value.data(), value.size()), ',')) {
       item = absl::StripAsciiWhitespace(item.substr(0, item.find(';')));
       out.push_back(absl::AsciiStrToLower(item));
     }
@@ -41,7 +42,8 @@ std::optional<Reply> CheckTransferEncoding(const Request& req) {
     return refuse(400, "bad_request", "Transfer-Encoding is not allowed in an HTTP/1.0 request.");
   }
   if (req.count(bhttp::field::content_length) != 0) {
-    return refuse(400, "bad_request", "A request may not carry both Transfer-Encoding and Content-Length.");
+    return refuse(400, "bad_request",
+                  "A request may not carry both Transfer-Encoding and Content-Length.");
   }
   const std::vector<std::string> codings = TransferCodings(req);
   for (size_t i = 0; i < codings.size(); ++i) {

@@ -163,12 +163,11 @@ void Api::Events(Call& c) {
   // Events that parsed are checked against the tenant's state too, so that the
   // answer lists every bad event at once.
   for (auto& [index, status] : engine_->ValidateBatch(c.who, reqs)) {
-    const bool parsed = std::none_of(bad.begin(), bad.end(),
-                                     [i = index](const auto& b) { return b.first == i; });
+    const bool parsed =
+        std::none_of(bad.begin(), bad.end(), [i = index](const auto& b) { return b.first == i; });
     if (parsed) bad.emplace_back(index, std::move(status));
   }
-  std::sort(bad.begin(), bad.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(bad.begin(), bad.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   if (!bad.empty()) return c.respond(InvalidBatchReply(bad, events.size()));
   struct Join {
     std::vector<boost::json::object> results;

@@ -304,10 +304,9 @@ void Server::Session::Write(Reply r) {
   }
   out_ += "\r\n";
   if (!head_) out_ += r.body;  // HEAD: a GET's headers, no body (RFC 9110 §9.3.2)
-  net::async_write(socket_, net::buffer(out_),
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                     self->OnWritten(ec);
-                   });
+  net::async_write(
+      socket_, net::buffer(out_),
+      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
 }
 
 void Server::Session::OnWritten(beast::error_code ec) {

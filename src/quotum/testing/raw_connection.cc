@@ -71,7 +71,8 @@ std::string RawConnection::ReadResponse(std::chrono::milliseconds timeout) {
     if (end != std::string::npos) {
       size_t length = 0;
       const size_t cl = out.find("Content-Length: ");
-      if (cl != std::string::npos && cl < end) length = std::strtoul(out.c_str() + cl + 16, nullptr, 10);
+      if (cl != std::string::npos && cl < end)
+        length = std::strtoul(out.c_str() + cl + 16, nullptr, 10);
       if (out.size() >= end + 4 + length) break;
     }
     const auto left =
