@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "example_config.h"
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/engine.h"
@@ -27,12 +28,8 @@ messages_sent = 10
 class CompileChecksTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
-    std::stringstream text;
-    text << in.rdbuf() << kExtraPlans;
-    auto loaded = config::LoadString(text.str(), "test.toml");
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    cfg_ = *loaded;
+    cfg_ = ::quotum::testing::LoadExampleWith(kExtraPlans);
+    ASSERT_TRUE(cfg_);
     sent_ = *catalog().FindMeter(meters::kMessagesSent);
   }
   const Catalog& catalog() const { return cfg_->catalog; }

@@ -4,6 +4,7 @@
 #include <future>
 #include <sstream>
 
+#include "example_config.h"
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/engine.h"
@@ -43,12 +44,8 @@ sessions_active = 1
 class RulesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
-    std::stringstream text;
-    text << in.rdbuf() << kExtraPlans;
-    auto loaded = config::LoadString(text.str(), "test.toml");
-    ASSERT_TRUE(loaded.ok()) << loaded.status();
-    cfg_ = *loaded;
+    cfg_ = ::quotum::testing::LoadExampleWith(kExtraPlans);
+    ASSERT_TRUE(cfg_);
     dir_ = testing::MakeTempDir("quotum-rules-");
     Open();
   }
