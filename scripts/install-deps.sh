@@ -8,6 +8,7 @@ packages=(
   libsqlite3-dev libssl-dev libtomlplusplus-dev libabsl-dev libcli11-dev
   libgtest-dev libgmock-dev libgoogle-perftools-dev
   prometheus
+  redis-server libhiredis-dev postgresql libpq-dev
   "$@"
 )
 missing=()
