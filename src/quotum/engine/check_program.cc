@@ -67,6 +67,7 @@ std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& s
 
 CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, MeterId meter) {
   CheckProgram p;
+  p.tenant_id = in.tenant_id;
   p.partial = req.partial;
   p.dry_run = req.dry_run;
   p.count_api_call = req.count_api_call;

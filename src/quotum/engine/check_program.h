@@ -77,6 +77,8 @@ struct QuotaCheck {
 /// non-shadow check refuses, nothing is charged (except the api_call count,
 /// which every request pays).
 struct CheckProgram {
+  /// The tenant every check belongs to (a ledger's keys are scoped to it).
+  absl::string_view tenant_id;
   RateChecks rates;
   std::optional<WarmupCheck> warmup;
   QuotaCheck quota;
@@ -98,6 +100,7 @@ struct CheckProgram {
 /// What compiling reads besides the request: configuration and the facts of
 /// the tenant, key and session involved. Pointers are borrowed for the call.
 struct CompileInput {
+  absl::string_view tenant_id;
   const ratelimit::RuleSet* rate_rules = nullptr;
   /// The catalog's messages_sent meter (the one a session sends).
   MeterId messages_sent_meter = 0;

@@ -24,6 +24,7 @@
 #include "quotum/engine/commit_queue.h"
 #include "quotum/engine/decision.h"
 #include "quotum/engine/engine_stats.h"
+#include "quotum/engine/memory_ledger.h"
 #include "quotum/engine/store.h"
 #include "quotum/engine/tenant_state.h"
 
@@ -264,24 +265,8 @@ class Engine {
     absl::string_view subject;
     uint64_t cost = 1;
   };
-  /// Short-window rules evaluated but not yet applied.
-  struct RatePass {
-    RateOutcomes outcomes;
-    /// (category, subject, next state) for every rule to charge; subjects view
-    /// the RuleTargets' strings.
-    absl::InlinedVector<std::tuple<ratelimit::Category, absl::string_view, ratelimit::State>, 2>
-        updates;
-    int refused = -1;  ///< index of the first non-shadow denial
-    std::vector<std::string> shadow_denied;
-  };
-
   RatePass EvaluateRates(TenantState& t, const Principal& who, absl::Span<const RuleTarget> targets,
                          absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  /// Decides compiled short-window rules against t's windows, charging none.
-  /// The pass views the checks' subjects.
-  RatePass DecideRates(TenantState& t, absl::Span<const RateCheck> checks, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  static void ApplyRates(TenantState& t, RatePass& pass) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// A denial decision for the first refused rule of `pass`.
   Decision RateDenial(const RatePass& pass);
   /// Counts a decision in the stats; `meter` saves a lookup when the caller has it.
@@ -332,7 +317,6 @@ class Engine {
   std::optional<uint64_t> EffectiveLimit(const TenantState& t, MeterId m) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  void SweepIdempotency(TenantState& t, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   absl::Status Validate(const MeterRequest& req, MeterId* meter) const;
   /// A subscription may not start in the future (usage would fall before it) or before 1970.
   absl::Status CheckSubscriptionStart(const TenantSpec& spec, absl::Time now) const;
@@ -349,20 +333,9 @@ class Engine {
                                            MeterRequest& req, Callback<Decision>& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
-  // ---- ConsumeLocked's steps: compile (CompileChecks), replay, execute
-  // (DecideChecks, then ApplyChecks or FinishCheckOnly), effects (CommitConsume).
+  // ---- ConsumeLocked's steps: compile (CompileChecks), execute (a Ledger),
+  // effects (CommitConsume).
 
-  /// What executing a CheckProgram against a tenant's state produced.
-  struct Execution {
-    Decision decision;
-    /// The short-window rules as decided; charged only when applied.
-    RatePass pass;
-    QuotaOutcome quota;
-    /// The session's warm-up count today before this request.
-    uint64_t warmup_used = 0;
-    /// Units added to the meter (set by ApplyChecks).
-    uint64_t charged = 0;
-  };
   /// What a consume charged in memory, taken back if its commit fails.
   struct ConsumeCharge {
     MeterId meter = 0;
@@ -377,42 +350,34 @@ class Engine {
   CompileInput CompileInputOf(const TenantState& t, const Principal& who,
                               const SessionState* session, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(t.mu);
-  /// Answers a request whose idempotency key is remembered (replay, key reused
-  /// for another request, or wait for the first one's commit), setting what to
-  /// run after unlocking. False, with `done` untouched, when the key is new.
-  bool ReplayLocked(TenantState& t, const CheckProgram& p, absl::Time now, Callback<Decision>& done,
-                    absl::AnyInvocable<void()>* after_unlock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// The embedded ledger for `t` (locked by the caller) and a send's session.
+  MemoryLedger LedgerFor(TenantState& t, SessionState* session) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Answers a replayed, reused or pending idempotency key (`r.replay` is not
+  /// kNone): returns what to run after unlocking.
+  absl::AnyInvocable<void()> AnswerKnownKey(TenantState& t, const CheckProgram& p, LedgerResult r,
+                                            Callback<Decision>& done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// A commit completion that replays the decision of the first request with
   /// `key` once it has committed (or says it did not).
   static CommitQueue::Done AwaitFirstCommit(TenantState& t, std::string key,
                                             Callback<Decision> done);
-  /// Decides every check of `p` against t's state, changing nothing. An error
-  /// only when the charge would overflow the counter.
-  absl::StatusOr<Execution> DecideChecks(TenantState& t, const CheckProgram& p,
-                                         const SessionState* session, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  /// The decision for the verdicts in `x` (moves x.pass.shadow_denied).
-  Decision DecisionOf(const CheckProgram& p, Execution& x, bool warm_denied, absl::Time now);
-  /// A dry run's answer: what is left now; charges the general rule and an
-  /// api_call when it passes.
-  void FinishCheckOnly(TenantState& t, const CheckProgram& p, Execution& x, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  /// Charges the decision in memory (all of it when allowed; the api_call and
-  /// the idempotency key in any case) and sets x.charged.
-  void ApplyChecks(TenantState& t, const CheckProgram& p, Execution& x, SessionState* session,
-                   absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Queues what an applied consume persists; its completion marks the key
   /// committed or undoes the charge. Returns what to run after unlocking.
   absl::AnyInvocable<void()> CommitConsume(TenantState& t, const CheckProgram& p, MeterRequest& req,
-                                           absl::Time at, const SessionState* session, Execution x,
-                                           absl::Time now, Callback<Decision>& done)
+                                           absl::Time at, const SessionState* session,
+                                           LedgerResult x, absl::Time now, Callback<Decision>& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   CommitQueue::Done ConsumeCompletion(TenantState& t, ConsumeCharge c, Decision d,
                                       Callback<Decision> done);
   void UndoConsume(TenantState& t, const ConsumeCharge& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Runs `done` with ShuttingDown: what to do after unlocking when Enqueue failed.
   static absl::AnyInvocable<void()> FailLater(CommitQueue::Done done);
+  /// Counts one api_call in memory and persists it (best effort: the caller
+  /// does not wait; a failed commit takes it back).
   void CountApiCallLocked(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Persists an api_call already counted in memory (see CountApiCallLocked).
+  void PersistApiCallLocked(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
   EngineOptions opts_;
   Store* store_;

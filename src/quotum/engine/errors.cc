@@ -2,6 +2,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "quotum/core/quota.h"
 
 namespace quotum::engine {
 namespace {
@@ -46,6 +47,12 @@ absl::Status ShuttingDown() {
 absl::Status StoreUnavailable(absl::string_view what) {
   return Error(absl::StatusCode::kUnavailable, "store_unavailable",
                absl::StrCat(what, " is unavailable right now; retry."));
+}
+
+absl::Status QuantityOverflow(absl::string_view meter) {
+  return Unprocessable("quantity_overflow",
+                       absl::StrCat("quantity would take \"", meter, "\" past its maximum of ",
+                                    kMaxCounter, " units; nothing was counted."));
 }
 
 }  // namespace quotum::engine

@@ -28,6 +28,9 @@ inline absl::Status Unprocessable(absl::string_view machine_code, std::string me
 /// The commit queue no longer accepts work (HTTP 503).
 absl::Status ShuttingDown();
 
+/// The charge would take `meter` past kMaxCounter (HTTP 422).
+absl::Status QuantityOverflow(absl::string_view meter);
+
 /// The store could not serve a read (HTTP 503); `what` names it ("Usage history").
 absl::Status StoreUnavailable(absl::string_view what);
 

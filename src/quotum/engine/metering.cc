@@ -117,24 +117,24 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   SessionState* session = nullptr;
   const absl::Status sending = FindSendingSession(t, req.session_id, &session);
   const CheckProgram program = CompileChecks(CompileInputOf(t, who, session, now), req, m);
-  absl::AnyInvocable<void()> after_unlock;
-  if (ReplayLocked(t, program, now, done, &after_unlock)) return after_unlock;
-  if (!sending.ok()) return ReplyLater(done, sending);
-
-  absl::StatusOr<Execution> x = DecideChecks(t, program, session, now);
+  MemoryLedger ledger = LedgerFor(t, session);
+  absl::StatusOr<LedgerResult> x =
+      sending.ok() ? ledger.Execute(program, now) : ledger.Replay(program, now);
   if (!x.ok()) return ReplyLater(done, x.status());
+  if (x->replay != LedgerResult::Replay::kNone) return AnswerKnownKey(t, program, *x, done);
+  if (!sending.ok()) return ReplyLater(done, sending);
   CountDecision(x->decision, m);
   if (program.dry_run) {
-    FinishCheckOnly(t, program, *x, now);
+    if (x->decision.allowed && program.count_api_call) PersistApiCallLocked(t, now);
     return ReplyLater(done, std::move(x->decision));
   }
-  ApplyChecks(t, program, *x, session, now);
   return CommitConsume(t, program, req, at, session, std::move(*x), now, done);
 }
 
 CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
                                     const SessionState* session, absl::Time now) const {
   CompileInput in;
+  in.tenant_id = t.id;
   in.rate_rules = &opts_.rate_rules;
   in.messages_sent_meter = messages_sent_meter_;
   in.plan = t.plan;
@@ -148,33 +148,26 @@ CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
   return in;
 }
 
-bool Engine::ReplayLocked(TenantState& t, const CheckProgram& p, absl::Time now,
-                          Callback<Decision>& done, absl::AnyInvocable<void()>* after_unlock) {
-  if (p.idempotency_key.empty()) return false;
-  auto& seen = t.Traffic().idempotency;
-  auto it = seen.find(p.idempotency_key);
-  if (it == seen.end()) return false;
-  if (it->second.created_at + opts_.idempotency_ttl <= now) {
-    seen.erase(it);
-    return false;
+MemoryLedger Engine::LedgerFor(TenantState& t, SessionState* session) const {
+  return MemoryLedger(t, session, {api_calls_meter_, opts_.idempotency_ttl});
+}
+
+absl::AnyInvocable<void()> Engine::AnswerKnownKey(TenantState& t, const CheckProgram& p,
+                                                  LedgerResult r, Callback<Decision>& done) {
+  switch (r.replay) {
+    case LedgerResult::Replay::kKeyReused:
+      return ReplyLater(done, Unprocessable("idempotency_key_reused",
+                                            "This Idempotency-Key was already used for a "
+                                            "different request; use a new key."));
+    case LedgerResult::Replay::kFirstPending: {
+      // The first request is still committing: answer once its batch is done.
+      CommitQueue::Done wait = AwaitFirstCommit(t, std::string(p.idempotency_key), std::move(done));
+      if (!queue_.Enqueue([](CommitBatch&) {}, wait)) return FailLater(std::move(wait));
+      return nullptr;
+    }
+    default:
+      return ReplyLater(done, std::move(r.decision));
   }
-  if (it->second.fingerprint != p.fingerprint) {
-    *after_unlock = ReplyLater(
-        done, Unprocessable(
-                  "idempotency_key_reused",
-                  "This Idempotency-Key was already used for a different request; use a new key."));
-    return true;
-  }
-  if (it->second.committed) {
-    Decision d = it->second.decision;
-    d.replayed = true;
-    *after_unlock = ReplyLater(done, std::move(d));
-    return true;
-  }
-  // The first request is still committing: answer once its batch is done.
-  CommitQueue::Done wait = AwaitFirstCommit(t, std::string(p.idempotency_key), std::move(done));
-  if (!queue_.Enqueue([](CommitBatch&) {}, wait)) *after_unlock = FailLater(std::move(wait));
-  return true;
 }
 
 CommitQueue::Done Engine::AwaitFirstCommit(TenantState& t, std::string key,
@@ -197,118 +190,18 @@ CommitQueue::Done Engine::AwaitFirstCommit(TenantState& t, std::string key,
   };
 }
 
-absl::StatusOr<Engine::Execution> Engine::DecideChecks(TenantState& t, const CheckProgram& p,
-                                                       const SessionState* session,
-                                                       absl::Time now) {
-  Execution x;
-  x.pass = DecideRates(t, p.rates, now);
-  // Warm-up: a daily cap per session while its number is new.
-  uint64_t quantity = p.quota.quantity;
-  bool warm_denied = false;
-  if (p.warmup) {
-    x.warmup_used = session->warmup_day == p.warmup->day ? session->warmup_count : 0;
-    const uint64_t left = p.warmup->cap > x.warmup_used ? p.warmup->cap - x.warmup_used : 0;
-    if (quantity > left) {
-      if (p.warmup->shadow) {
-        x.pass.shadow_denied.push_back("warmup");
-      } else if (p.partial && left > 0) {
-        quantity = left;
-      } else {
-        warm_denied = true;
-      }
-    }
-  }
-  x.quota = DecideQuota(
-      QuotaRequest{t.used[p.quota.meter], p.quota.limit, quantity, p.partial, p.quota.on_limit});
-  if (x.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
-    return Unprocessable(
-        "quantity_overflow",
-        absl::StrCat("quantity would take \"", p.quota.meter_name, "\" past its maximum of ",
-                     kMaxCounter, " units; nothing was counted."));
-  }
-  if (x.quota.verdict == QuotaOutcome::Verdict::kDenied && p.quota.shadow) {
-    // Shadow mode: record the would-be denial, admit like a soft limit.
-    x.pass.shadow_denied.emplace_back(p.quota.meter_name);
-    x.quota.verdict = QuotaOutcome::Verdict::kAdmitted;
-    x.quota.overage = quantity - x.quota.remaining;
-    x.quota.admitted = quantity;
-    x.quota.remaining = 0;
-  }
-  x.decision = DecisionOf(p, x, warm_denied, now);
-  return x;
-}
-
-Decision Engine::DecisionOf(const CheckProgram& p, Execution& x, bool warm_denied, absl::Time now) {
-  Decision d;
-  if (x.pass.refused >= 0) d = RateDenial(x.pass);
-  d.meter = std::string(p.quota.meter_name);
-  d.requested = p.quota.quantity;
-  d.limit = p.quota.limit;
-  d.period_start = p.quota.period.start;
-  d.reset_at = p.quota.period.end;
-  if (p.warmup) d.warmup_cap = p.warmup->cap;
-  d.warmup_used = x.warmup_used;
-  d.rates = x.pass.outcomes;
-  d.shadow_denied = std::move(x.pass.shadow_denied);
-  if (x.pass.refused < 0 && warm_denied) {
-    d.reason = DenyReason::kWarmupLimit;
-    d.rule = "warmup";
-    d.retry_ns = absl::ToInt64Nanoseconds(p.warmup->day_end - now);
-  } else if (x.pass.refused < 0 && x.quota.verdict == QuotaOutcome::Verdict::kDenied) {
-    d.reason = DenyReason::kQuotaExceeded;
-    d.rule = std::string(p.quota.meter_name);
-  }
-  d.allowed = d.reason == DenyReason::kNone;
-  d.remaining = x.quota.remaining;
-  return d;
-}
-
-void Engine::FinishCheckOnly(TenantState& t, const CheckProgram& p, Execution& x, absl::Time now) {
-  // A check reports what would be admitted and what is left now; it charges
-  // no quota and remembers nothing. When it passes, its general rule and
-  // api_call are charged like any request's.
-  Decision& d = x.decision;
-  d.consumed = 0;
-  if (x.quota.verdict == QuotaOutcome::Verdict::kAdmitted && p.quota.limit) {
-    d.remaining = x.quota.remaining + x.quota.admitted - x.quota.overage;
-  }
-  if (!p.quota.limit) d.remaining = std::numeric_limits<uint64_t>::max();
-  if (d.allowed && p.count_api_call) {
-    ApplyRates(t, x.pass);
-    CountApiCallLocked(t, now);
-  }
-}
-
-void Engine::ApplyChecks(TenantState& t, const CheckProgram& p, Execution& x, SessionState* session,
-                         absl::Time now) {
-  // Applied in memory now, so that concurrent requests see it; undone if the
-  // commit fails (UndoConsume).
-  Decision& d = x.decision;
-  if (d.allowed) {
-    d.consumed = x.quota.admitted;
-    d.overage = x.quota.overage;
-    ApplyRates(t, x.pass);
-  }
-  x.charged = d.consumed;
-  t.used[p.quota.meter] += x.charged;
-  if (p.count_api_call) SaturatingIncrement(t.used[api_calls_meter_]);
-  if (!p.idempotency_key.empty()) {
-    t.Traffic().idempotency[p.idempotency_key] = IdempotencyEntry{p.fingerprint, d, now, false};
-    SweepIdempotency(t, now);
-  }
-  if (p.warmup && x.charged > 0) {
-    session->warmup_day = p.warmup->day;
-    session->warmup_count = x.warmup_used + x.charged;
-  }
-}
-
 absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProgram& p,
                                                  MeterRequest& req, absl::Time at,
-                                                 const SessionState* session, Execution x,
+                                                 const SessionState* session, LedgerResult x,
                                                  absl::Time now, Callback<Decision>& done) {
-  ConsumeCharge c{p.quota.meter, x.charged, p.quota.period.start, p.count_api_call};
+  const uint64_t charged = x.verdicts.charged;
+  ConsumeCharge c;
+  c.meter = p.quota.meter;
+  c.units = charged;
+  c.period_start = p.quota.period.start;
+  c.api_call = p.count_api_call;
   std::optional<SessionRecord> session_rec;
-  if (p.warmup && x.charged > 0) {
+  if (p.warmup && charged > 0) {
     session_rec = SessionRecordOf(t, req.session_id, *session);
     c.warm_session = req.session_id;
     c.warm_day = p.warmup->day;
@@ -318,7 +211,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
     c.idempotency_key = req.idempotency_key;
     idem_rec = IdempotencyRecord{t.id, req.idempotency_key, p.fingerprint, x.decision, now};
   }
-  const bool write_message = req.message && x.decision.allowed && x.charged == req.quantity;
+  const bool write_message = req.message && x.decision.allowed && charged == req.quantity;
   CommitQueue::Done finish = ConsumeCompletion(t, c, std::move(x.decision), std::move(done));
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
@@ -377,6 +270,10 @@ absl::AnyInvocable<void()> Engine::FailLater(CommitQueue::Done done) {
 
 void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
   SaturatingIncrement(t.used[api_calls_meter_]);
+  PersistApiCallLocked(t, now);
+}
+
+void Engine::PersistApiCallLocked(TenantState& t, absl::Time now) {
   const absl::Time period_start = t.period.start;
   // Best effort: the caller does not wait. A failed commit takes the unit back.
   CommitQueue::Done undo = [this, tp = &t, period_start](const absl::Status& s) {
@@ -391,15 +288,7 @@ void Engine::CountApiCallLocked(TenantState& t, absl::Time now) {
             UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
       },
       undo);
-  if (!queued) t.used[api_calls_meter_] -= 1;
-}
-
-void Engine::SweepIdempotency(TenantState& t, absl::Time now) const {
-  if (t.Traffic().idempotency.size() < t.Traffic().idempotency_sweep_at) return;
-  absl::erase_if(t.Traffic().idempotency, [&](const auto& kv) {
-    return kv.second.committed && kv.second.created_at + opts_.idempotency_ttl <= now;
-  });
-  t.Traffic().idempotency_sweep_at = std::max<size_t>(64, t.Traffic().idempotency.size() * 2);
+  if (!queued && t.used[api_calls_meter_] > 0) t.used[api_calls_meter_] -= 1;
 }
 
 }  // namespace quotum::engine

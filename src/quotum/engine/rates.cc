@@ -8,57 +8,14 @@
 namespace quotum::engine {
 using ratelimit::Category;
 
-Engine::RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
-                                       absl::Span<const RuleTarget> targets, absl::Time now) {
+RatePass Engine::EvaluateRates(TenantState& t, const Principal& who,
+                               absl::Span<const RuleTarget> targets, absl::Time now) {
   RateChecks checks;
   for (const RuleTarget& target : targets) {
     checks.push_back(CompileRate(opts_.rate_rules[target.category], *t.profile, who.limits,
                                  target.category, target.subject, target.cost));
   }
   return DecideRates(t, checks, now);
-}
-
-Engine::RatePass Engine::DecideRates(TenantState& t, absl::Span<const RateCheck> checks,
-                                     absl::Time now) {
-  RatePass pass;
-  const int64_t now_ns = absl::ToUnixNanos(now);
-  for (const RateCheck& check : checks) {
-    const auto& states = t.Traffic().rate_state[static_cast<int>(check.category)];
-    auto it = states.find(check.subject);
-    const ratelimit::State state = it == states.end() ? ratelimit::State{} : it->second;
-    ratelimit::Result r = ratelimit::Decide(check.rule, state, now_ns, check.cost);
-    RateOutcome o;
-    o.category = check.category;
-    o.limit = check.rule.limit;
-    o.remaining = r.remaining;
-    o.window_ns = check.rule.window_ns;
-    o.reset_ns = r.reset_ns;
-    o.retry_ns = r.retry_ns;
-    o.allowed = r.allowed;
-    o.shadow = check.shadow;
-    if (!r.allowed && check.shadow) {
-      // Shadow mode: recorded as a would-be denial; the window keeps its state.
-      pass.shadow_denied.push_back(ratelimit::CategoryName(check.category));
-    } else if (!r.allowed) {
-      if (pass.refused < 0) pass.refused = static_cast<int>(pass.outcomes.size());
-    } else {
-      pass.updates.emplace_back(check.category, check.subject, r.next);
-    }
-    pass.outcomes.push_back(o);
-  }
-  return pass;
-}
-
-void Engine::ApplyRates(TenantState& t, RatePass& pass) {
-  for (const auto& [category, subject, state] : pass.updates) {
-    auto& states = t.Traffic().rate_state[static_cast<int>(category)];
-    auto it = states.find(subject);
-    if (it == states.end()) {
-      states.emplace(std::string(subject), state);
-    } else {
-      it->second = state;
-    }
-  }
 }
 
 Decision Engine::RateDenial(const RatePass& pass) {

@@ -1,0 +1,96 @@
+// The ledger-independent halves of a decision: judging the warm-up cap and the
+// period quota from two counter values, and building the Decision.
+#include "quotum/engine/ledger.h"
+
+#include <limits>
+
+namespace quotum::engine {
+namespace {
+
+using Verdict = QuotaOutcome::Verdict;
+
+/// A rate-limited denial: the first refused rule's retry, or its whole window
+/// when no wait helps (a cost above the limit).
+void DenyByRate(const Verdicts& v, Decision& d) {
+  const RateOutcome& o = v.rates[static_cast<size_t>(v.refused)];
+  d.reason = DenyReason::kRateLimited;
+  d.rule = ratelimit::CategoryName(o.category);
+  d.retry_ns = o.retry_ns < 0 ? o.window_ns : o.retry_ns;
+}
+
+void AddShadowDenials(const CheckProgram& p, const Verdicts& v, Decision& d) {
+  for (size_t i = 0; i < v.rates.size(); ++i) {
+    if (v.rate_shadow_denied & (1u << i)) {
+      d.shadow_denied.emplace_back(ratelimit::CategoryName(v.rates[i].category));
+    }
+  }
+  if (v.warmup_shadow_denied) d.shadow_denied.emplace_back("warmup");
+  if (v.quota_shadow_denied) d.shadow_denied.emplace_back(p.quota.meter_name);
+}
+
+}  // namespace
+
+void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, Verdicts& v) {
+  uint64_t quantity = p.quota.quantity;
+  v.warmup_used = warmup_used;
+  if (p.warmup) {
+    const uint64_t left = p.warmup->cap > warmup_used ? p.warmup->cap - warmup_used : 0;
+    if (quantity > left) {
+      if (p.warmup->shadow) {
+        v.warmup_shadow_denied = true;
+      } else if (p.partial && left > 0) {
+        quantity = left;
+      } else {
+        v.warmup_denied = true;
+      }
+    }
+  }
+  v.quota =
+      DecideQuota(QuotaRequest{counter, p.quota.limit, quantity, p.partial, p.quota.on_limit});
+  if (v.quota.verdict == Verdict::kDenied && p.quota.shadow) {
+    // Shadow mode: record the would-be denial, admit like a soft limit.
+    v.quota_shadow_denied = true;
+    v.quota.verdict = Verdict::kAdmitted;
+    v.quota.overage = quantity - v.quota.remaining;
+    v.quota.admitted = quantity;
+    v.quota.remaining = 0;
+  }
+}
+
+Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
+  Decision d;
+  d.meter = std::string(p.quota.meter_name);
+  d.requested = p.quota.quantity;
+  d.limit = p.quota.limit;
+  d.period_start = p.quota.period.start;
+  d.reset_at = p.quota.period.end;
+  if (p.warmup) d.warmup_cap = p.warmup->cap;
+  d.warmup_used = v.warmup_used;
+  d.rates = v.rates;
+  AddShadowDenials(p, v, d);
+  if (v.refused >= 0) {
+    DenyByRate(v, d);
+  } else if (v.warmup_denied) {
+    d.reason = DenyReason::kWarmupLimit;
+    d.rule = "warmup";
+    d.retry_ns = absl::ToInt64Nanoseconds(p.warmup->day_end - now);
+  } else if (v.quota.verdict == Verdict::kDenied) {
+    d.reason = DenyReason::kQuotaExceeded;
+    d.rule = std::string(p.quota.meter_name);
+  }
+  d.allowed = d.reason == DenyReason::kNone;
+  d.remaining = v.quota.remaining;
+  if (p.dry_run) {
+    // A check reports what is left now, before the units it would take.
+    if (v.quota.verdict == Verdict::kAdmitted && p.quota.limit) {
+      d.remaining = v.quota.remaining + v.quota.admitted - v.quota.overage;
+    }
+    if (!p.quota.limit) d.remaining = std::numeric_limits<uint64_t>::max();
+  } else if (d.allowed) {
+    d.consumed = v.quota.admitted;
+    d.overage = v.quota.overage;
+  }
+  return d;
+}
+
+}  // namespace quotum::engine

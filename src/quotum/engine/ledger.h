@@ -1,0 +1,88 @@
+// The Ledger port: where a CheckProgram is decided and charged. The engine
+// compiles a request into a program (check_program.h), a ledger executes it
+// all or nothing, and the engine turns the result into effects (rows to
+// persist). Two ledgers implement it: MemoryLedger (in-process state under
+// the tenant lock, persisted by the group commit) and RedisLedger (one call
+// of one generic Lua script). Both must pass tests/golden/decisions.json.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "quotum/core/quota.h"
+#include "quotum/engine/check_program.h"
+#include "quotum/engine/decision.h"
+
+namespace quotum::engine {
+
+/// How each check of a program was judged, as plain numbers: what a ledger
+/// measures, before any Decision is built (DecisionOf builds it, the same way
+/// for every ledger).
+struct Verdicts {
+  /// One per rate check, in program order.
+  RateOutcomes rates;
+  /// Index of the first non-shadow rate check that refused; -1 if none.
+  int refused = -1;
+  /// Per rate check (bit i = check i): refused, but in shadow mode.
+  uint32_t rate_shadow_denied = 0;
+  /// The session's warm-up count on the program's day before this request.
+  uint64_t warmup_used = 0;
+  bool warmup_denied = false;         ///< the warm-up cap refused (not in shadow)
+  bool warmup_shadow_denied = false;  ///< the cap would have refused (shadow)
+  /// The period quota's verdict. In shadow mode a refusal is admitted with
+  /// overage, and quota_shadow_denied is set.
+  QuotaOutcome quota;
+  bool quota_shadow_denied = false;
+  /// The meter's period counter before this request, and units charged to it
+  /// (0 unless the decision was applied; a dry run charges nothing).
+  uint64_t quota_before = 0;
+  uint64_t charged = 0;
+};
+
+/// What executing a program produced.
+struct LedgerResult {
+  enum class Replay {
+    kNone,          ///< decided now (or, for Ledger::Replay, the key is unknown)
+    kReplayed,      ///< answered with the first decision made with this key
+    kKeyReused,     ///< the key was used for a different request (fingerprint)
+    kFirstPending,  ///< the first request with this key has not committed yet
+  };
+  Replay replay = Replay::kNone;
+  /// Meaningful when replay is kNone or kReplayed.
+  Decision decision;
+  /// kNone only: the verdicts the decision was built from.
+  Verdicts verdicts;
+};
+
+/// Executes CheckPrograms. Implementations are bound to a store of counters;
+/// the program names the tenant and every key it touches.
+class Ledger {
+ public:
+  virtual ~Ledger() = default;
+
+  /// Decides every check of `p` at `now` and, unless p.dry_run, charges them
+  /// all or nothing: when a non-shadow check refuses, nothing is charged but
+  /// the api_call (when p.count_api_call). A dry run charges nothing unless
+  /// it is allowed, and then only the general rule and the api_call. A known
+  /// idempotency key answers as LedgerResult::replay says, charging nothing.
+  /// Errors: the charge would pass kMaxCounter (422 quantity_overflow), or the
+  /// ledger is unavailable (503 store_unavailable).
+  virtual absl::StatusOr<LedgerResult> Execute(const CheckProgram& p, absl::Time now) = 0;
+
+  /// Looks up p.idempotency_key only, deciding and charging nothing: kNone
+  /// when the key is unknown or expired (or `p` has none).
+  virtual absl::StatusOr<LedgerResult> Replay(const CheckProgram& p, absl::Time now) = 0;
+};
+
+/// The decision for verdicts `v` of program `p` at `now`. Pure; the same for
+/// every ledger.
+Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now);
+
+/// Judges the warm-up cap and the period quota of `p`, given the session's
+/// warm-up count today and the meter's counter: fills v's warm-up and quota
+/// fields (not quota_before or charged). Pure; kOverflow in v.quota.verdict
+/// when the charge would pass kMaxCounter.
+void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, Verdicts& v);
+
+}  // namespace quotum::engine

@@ -1,0 +1,131 @@
+#include "quotum/engine/memory_ledger.h"
+
+#include <algorithm>
+#include <string>
+
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+
+RatePass DecideRates(TenantState& t, absl::Span<const RateCheck> checks, absl::Time now) {
+  RatePass pass;
+  const int64_t now_ns = absl::ToUnixNanos(now);
+  for (const RateCheck& check : checks) {
+    const auto& states = t.Traffic().rate_state[static_cast<int>(check.category)];
+    auto it = states.find(check.subject);
+    const ratelimit::State state = it == states.end() ? ratelimit::State{} : it->second;
+    ratelimit::Result r = ratelimit::Decide(check.rule, state, now_ns, check.cost);
+    RateOutcome o;
+    o.category = check.category;
+    o.limit = check.rule.limit;
+    o.remaining = r.remaining;
+    o.window_ns = check.rule.window_ns;
+    o.reset_ns = r.reset_ns;
+    o.retry_ns = r.retry_ns;
+    o.allowed = r.allowed;
+    o.shadow = check.shadow;
+    if (!r.allowed && check.shadow) {
+      // Shadow mode: recorded as a would-be denial; the window keeps its state.
+      pass.shadow_bits |= 1u << pass.outcomes.size();
+      pass.shadow_denied.push_back(ratelimit::CategoryName(check.category));
+    } else if (!r.allowed) {
+      if (pass.refused < 0) pass.refused = static_cast<int>(pass.outcomes.size());
+    } else {
+      pass.updates.emplace_back(check.category, check.subject, r.next);
+    }
+    pass.outcomes.push_back(o);
+  }
+  return pass;
+}
+
+void ApplyRates(TenantState& t, const RatePass& pass) {
+  for (const auto& [category, subject, state] : pass.updates) {
+    auto& states = t.Traffic().rate_state[static_cast<int>(category)];
+    auto it = states.find(subject);
+    if (it == states.end()) {
+      states.emplace(std::string(subject), state);
+    } else {
+      it->second = state;
+    }
+  }
+}
+
+absl::StatusOr<LedgerResult> MemoryLedger::Replay(const CheckProgram& p, absl::Time now) {
+  LedgerResult r;
+  if (p.idempotency_key.empty()) return r;
+  auto& seen = t_.Traffic().idempotency;
+  auto it = seen.find(p.idempotency_key);
+  if (it == seen.end()) return r;
+  if (it->second.created_at + opts_.idempotency_ttl <= now) {
+    seen.erase(it);
+    return r;
+  }
+  if (it->second.fingerprint != p.fingerprint) {
+    r.replay = LedgerResult::Replay::kKeyReused;
+  } else if (!it->second.committed) {
+    r.replay = LedgerResult::Replay::kFirstPending;
+  } else {
+    r.replay = LedgerResult::Replay::kReplayed;
+    r.decision = it->second.decision;
+    r.decision.replayed = true;
+  }
+  return r;
+}
+
+absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::Time now) {
+  absl::StatusOr<LedgerResult> known = Replay(p, now);
+  if (!known.ok() || known->replay != LedgerResult::Replay::kNone) return known;
+  LedgerResult& r = *known;
+  Verdicts& v = r.verdicts;
+  const RatePass pass = DecideRates(t_, p.rates, now);
+  v.rates = pass.outcomes;
+  v.refused = pass.refused;
+  v.rate_shadow_denied = pass.shadow_bits;
+  v.quota_before = t_.used[p.quota.meter];
+  JudgeQuota(p, WarmupUsed(p), v.quota_before, v);
+  if (v.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
+    return QuantityOverflow(p.quota.meter_name);
+  }
+  r.decision = DecisionOf(p, v, now);
+  if (!p.dry_run) {
+    Charge(p, pass, r, now);
+  } else if (r.decision.allowed && p.count_api_call) {
+    // A check that passes pays its general rule and api_call like any request.
+    ApplyRates(t_, pass);
+    SaturatingIncrement(t_.used[opts_.api_calls_meter]);
+  }
+  return known;
+}
+
+uint64_t MemoryLedger::WarmupUsed(const CheckProgram& p) const {
+  if (!p.warmup || session_ == nullptr) return 0;
+  return session_->warmup_day == p.warmup->day ? session_->warmup_count : 0;
+}
+
+void MemoryLedger::Charge(const CheckProgram& p, const RatePass& pass, LedgerResult& r,
+                          absl::Time now) {
+  const Decision& d = r.decision;
+  if (d.allowed) ApplyRates(t_, pass);
+  r.verdicts.charged = d.consumed;
+  t_.used[p.quota.meter] += d.consumed;
+  if (p.count_api_call) SaturatingIncrement(t_.used[opts_.api_calls_meter]);
+  if (!p.idempotency_key.empty()) {
+    t_.Traffic().idempotency[p.idempotency_key] = IdempotencyEntry{p.fingerprint, d, now, false};
+    SweepIdempotency(now);
+  }
+  if (p.warmup && session_ != nullptr && d.consumed > 0) {
+    session_->warmup_day = p.warmup->day;
+    session_->warmup_count = r.verdicts.warmup_used + d.consumed;
+  }
+}
+
+void MemoryLedger::SweepIdempotency(absl::Time now) {
+  TenantTraffic& traffic = t_.Traffic();
+  if (traffic.idempotency.size() < traffic.idempotency_sweep_at) return;
+  absl::erase_if(traffic.idempotency, [&](const auto& kv) {
+    return kv.second.committed && kv.second.created_at + opts_.idempotency_ttl <= now;
+  });
+  traffic.idempotency_sweep_at = std::max<size_t>(64, traffic.idempotency.size() * 2);
+}
+
+}  // namespace quotum::engine
