@@ -391,13 +391,13 @@ TEST_F(ApiTest, ServerCountedMetersAreNotReportableAndCountersNeverWrap) {
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json().at("code"), "quantity_overflow");
   r = c.Post("/api/v2/quota/consume",
-             R"({"meter":"leads_detected","quantity":9223372036854775806})", Bearer(t.key));
+             R"({"meter":"leads_detected","quantity":9007199254740990})", Bearer(t.key));
   EXPECT_EQ(r.status, 200) << r.body;
   r = c.Post("/api/v2/quota/consume", R"({"meter":"leads_detected","quantity":2})", Bearer(t.key));
   EXPECT_EQ(r.status, 422) << r.body;
   r = c.Post("/api/v2/quota/consume", R"({"meter":"leads_detected","quantity":1})", Bearer(t.key));
   EXPECT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(UsageField(c, t, "leads_detected"), 9223372036854775807u);
+  EXPECT_EQ(UsageField(c, t, "leads_detected"), 9007199254740991u);
   const uint64_t calls = UsageField(c, t, "api_calls");
   EXPECT_GE(calls, 3u);
   EXPECT_LT(calls, 100u);

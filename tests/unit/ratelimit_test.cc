@@ -40,9 +40,12 @@ TEST(RateLimitGolden, EveryVectorMatches) {
       Result r = Decide(rule, state, now, step.at("cost").to_number<uint64_t>());
       EXPECT_EQ(r.allowed, step.at("allowed").as_bool());
       const auto& o = step.as_object();
-      if (o.contains("remaining")) EXPECT_EQ(r.remaining, o.at("remaining").to_number<uint64_t>());
-      if (o.contains("reset_ms"))
+      if (o.contains("remaining")) {
+        EXPECT_EQ(r.remaining, o.at("remaining").to_number<uint64_t>());
+      }
+      if (o.contains("reset_ms")) {
         EXPECT_EQ(r.reset_ns, o.at("reset_ms").to_number<int64_t>() * kMs);
+      }
       if (o.contains("retry_ns")) {
         EXPECT_EQ(r.retry_ns, o.at("retry_ns").to_number<int64_t>());
       } else {

@@ -7,9 +7,11 @@
 
 namespace quotum {
 
-/// The largest value a counter holds: the stores keep counters as signed
-/// 64-bit integers. A charge that would pass it is refused (kOverflow).
-inline constexpr uint64_t kMaxCounter = 9223372036854775807ULL;
+/// The largest value a counter holds, 2^53 - 1: the largest integer every
+/// ledger represents exactly (SQLite and Redis keep 64-bit integers, but the
+/// Redis ledger's Lua script computes in IEEE doubles). A charge that would
+/// pass it is refused (kOverflow).
+inline constexpr uint64_t kMaxCounter = 9007199254740991ULL;
 
 /// Adds one, staying at kMaxCounter instead of wrapping (for counts the
 /// server makes itself, which nobody can be refused).

@@ -80,13 +80,13 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   }
   d.allowed = d.reason == DenyReason::kNone;
   d.remaining = v.quota.remaining;
-  if (p.dry_run) {
-    // A check reports what is left now, before the units it would take.
+  if (p.dry_run || !d.allowed) {
+    // Nothing is charged: what is left now, before the units it would take.
     if (v.quota.verdict == Verdict::kAdmitted && p.quota.limit) {
       d.remaining = v.quota.remaining + v.quota.admitted - v.quota.overage;
     }
     if (!p.quota.limit) d.remaining = std::numeric_limits<uint64_t>::max();
-  } else if (d.allowed) {
+  } else {
     d.consumed = v.quota.admitted;
     d.overage = v.quota.overage;
   }
