@@ -1,0 +1,13 @@
+#pragma once
+
+#include <string_view>
+
+namespace quotum::store::redis {
+
+/// src/quotum/store/redis/lua/arith.lua then limiter.lua, concatenated (each
+/// preceded by a "-- <file name>" line): the library a decision script is
+/// appended to, in one EVAL/EVALSHA body. It defines top-level locals only
+/// (rl_decide and its ar_* helpers) and returns nothing.
+std::string_view LimiterLuaLibrary();
+
+}  // namespace quotum::store::redis

@@ -1,0 +1,34 @@
+-- Test-only entry (tests/contract), appended to LimiterLuaLibrary(): runs one arith.lua
+-- helper over a batch of inputs for the C++ test to check against __int128.
+--
+-- ARGV[1] = the helper's name, then the operands of each call in turn (the
+-- helper's arity each). Returns one string per call: its results as decimal
+-- integers separated by spaces, or "error" when the helper raised.
+local AR_PROBES = {
+  muladd_divmod = {4, ar_muladd_divmod},
+  muldiv_floor = {3, ar_muldiv_floor},
+  muldiv_ceil = {3, ar_muldiv_ceil},
+  div_floor = {2, ar_div_floor},
+  div_ceil = {2, ar_div_ceil},
+  time_divmod = {3, ar_time_divmod},
+  time_cmp = {4, ar_time_cmp},
+  time_diff = {4, ar_time_diff},
+  time_add = {3, ar_time_add},
+}
+local probe = AR_PROBES[ARGV[1]]
+if not probe then return redis.error_reply("unknown helper " .. tostring(ARGV[1])) end
+local arity, helper = probe[1], probe[2]
+local out = {}
+for i = 2, #ARGV - arity + 1, arity do
+  local args = {}
+  for j = 1, arity do args[j] = tonumber(ARGV[i + j - 1]) end
+  local results = {pcall(helper, unpack(args))}
+  if results[1] then
+    local parts = {}
+    for j = 2, #results do parts[#parts + 1] = ar_fmt(results[j]) end
+    out[#out + 1] = table.concat(parts, " ")
+  else
+    out[#out + 1] = "error"
+  end
+end
+return out
