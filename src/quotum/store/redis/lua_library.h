@@ -10,4 +10,8 @@ namespace quotum::store::redis {
 /// (rl_decide and its ar_* helpers) and returns nothing.
 std::string_view LimiterLuaLibrary();
 
+/// src/quotum/store/redis/lua/decide.lua: the decision script, appended to
+/// the library (RedisLedger's script body).
+std::string_view DecideLuaText();
+
 }  // namespace quotum::store::redis

@@ -1,0 +1,247 @@
+#include "quotum/store/redis/redis_ledger.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/errors.h"
+#include "quotum/store/redis/lua_library.h"
+
+namespace quotum::store::redis {
+namespace {
+
+using engine::CheckProgram;
+using engine::LedgerResult;
+
+// Reply kinds of decide.lua.
+constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4;
+// decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
+// shadow bits, then four fields per rate check.
+constexpr size_t kHeaderFields = 6, kRateFields = 4;
+// The limiter script accepts limits and costs up to 2^52.
+constexpr uint64_t kMaxRateArgument = uint64_t{1} << 52;
+
+std::string UnixMillisText(absl::Time t) { return absl::StrCat(absl::ToUnixMillis(t)); }
+
+const char* AlgorithmName(ratelimit::Algorithm a) {
+  switch (a) {
+    case ratelimit::Algorithm::kFixedWindow:
+      return "fixed_window";
+    case ratelimit::Algorithm::kTokenBucket:
+      return "token_bucket";
+    case ratelimit::Algorithm::kSlidingWindow:
+      break;
+  }
+  return "sliding_window";
+}
+
+std::string Flags(const CheckProgram& p) {
+  std::string f;
+  for (bool b :
+       {p.dry_run, p.partial, p.count_api_call, p.warmup.has_value(), !p.idempotency_key.empty()}) {
+    f.push_back(b ? '1' : '0');
+  }
+  return f;
+}
+
+void AppendRateArguments(const CheckProgram& p, std::vector<std::string>& a) {
+  a.push_back(absl::StrCat(p.rates.size()));
+  for (const engine::RateCheck& r : p.rates) {
+    // Above the limit every cost is refused alike (retry never): cap it so
+    // the script's arithmetic stays exact.
+    const uint64_t limit = std::min(r.rule.limit, kMaxRateArgument);
+    a.push_back(AlgorithmName(r.rule.algorithm));
+    a.push_back(absl::StrCat(limit));
+    a.push_back(absl::StrCat(r.rule.window_ns));
+    a.push_back(absl::StrCat(std::min(r.cost, limit + 1)));
+    a.push_back(r.shadow ? "1" : "0");
+  }
+}
+
+absl::Status Unavailable(const absl::Status& cause) {
+  return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                       absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));
+}
+
+engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at) {
+  engine::RateOutcome o;
+  o.category = check.category;
+  o.limit = check.rule.limit;
+  o.window_ns = check.rule.window_ns;
+  o.shadow = check.shadow;
+  o.allowed = reply[at].integer() == 1;
+  o.remaining = static_cast<uint64_t>(reply[at + 1].integer());
+  o.reset_ns = reply[at + 2].integer();
+  o.retry_ns = reply[at + 3].integer();
+  return o;
+}
+
+/// The verdicts of a decided (or replayed) reply; the quota part is judged
+/// again here, exactly, from the counters the script read.
+absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView reply) {
+  if (reply.size() != kHeaderFields + kRateFields * p.rates.size()) {
+    return absl::InternalError(absl::StrCat("decide.lua answered ", reply.size(), " fields for ",
+                                            p.rates.size(), " rate checks"));
+  }
+  engine::Verdicts v;
+  for (size_t i = 0; i < p.rates.size(); ++i) {
+    v.rates.push_back(RateOutcomeOf(p.rates[i], reply, kHeaderFields + kRateFields * i));
+  }
+  v.quota_before = static_cast<uint64_t>(reply[1].integer());
+  v.refused = static_cast<int>(reply[4].integer()) - 1;
+  v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 30) - 1));
+  engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
+  v.charged = static_cast<uint64_t>(reply[3].integer());
+  return v;
+}
+
+absl::StatusOr<LedgerResult> ResultOf(const CheckProgram& p, ReplyView reply, absl::Time now) {
+  LedgerResult r;
+  const long long kind = reply.size() > 0 ? reply[0].integer() : -1;
+  if (kind == kKeyReused) r.replay = LedgerResult::Replay::kKeyReused;
+  if (kind == kOverflow) return engine::QuantityOverflow(p.quota.meter_name);
+  if (kind == kKeyReused || kind == kUnknownKey) return r;
+  if (kind != kDecided && kind != kReplayed) {
+    return absl::InternalError(absl::StrCat("decide.lua answered kind ", kind));
+  }
+  absl::StatusOr<engine::Verdicts> v = VerdictsOf(p, reply);
+  if (!v.ok()) return v.status();
+  r.decision = engine::DecisionOf(p, *v, now);
+  if (kind == kReplayed) {
+    r.replay = LedgerResult::Replay::kReplayed;
+    r.decision.replayed = true;
+    return r;
+  }
+  if (v->charged != r.decision.consumed) {
+    return absl::InternalError(absl::StrCat("decide.lua charged ", v->charged, " units where ",
+                                            r.decision.consumed, " were decided"));
+  }
+  r.verdicts = std::move(*v);
+  return r;
+}
+
+}  // namespace
+
+std::string DecisionScript() {
+  std::string body(LimiterLuaLibrary());
+  body += "\n";
+  body += DecideLuaText();
+  return body;
+}
+
+std::vector<std::string> DecisionKeys(const CheckProgram& p) {
+  const std::string tag = absl::StrCat("{", p.tenant_id, "}");
+  const int64_t period = absl::ToUnixSeconds(p.quota.period.start);
+  std::vector<std::string> keys;
+  keys.reserve(4 + p.rates.size());
+  keys.push_back(absl::StrCat(tag, ":u:", period, ":", p.quota.meter_name));
+  keys.push_back(absl::StrCat(tag, ":u:", period, ":api_calls"));
+  // A warm-up day is named by its end: a session made again under the same id
+  // starts a new ramp, and so new days.
+  keys.push_back(p.warmup ? absl::StrCat(tag, ":w:", absl::ToUnixSeconds(p.warmup->day_end), ":",
+                                         p.warmup->session_id)
+                          : absl::StrCat(tag, ":w:-"));
+  keys.push_back(p.idempotency_key.empty() ? absl::StrCat(tag, ":i:-")
+                                           : absl::StrCat(tag, ":i:", p.idempotency_key));
+  for (const engine::RateCheck& r : p.rates) {
+    keys.push_back(absl::StrCat(tag, ":r:", ratelimit::CategoryName(r.category), ":",
+                                r.rule.window_ns, ":", r.subject));
+  }
+  return keys;
+}
+
+RedisLedger::RedisLedger(RedisLedgerOptions options)
+    : opts_(std::move(options)), script_(DecisionScript()) {}
+
+absl::StatusOr<std::unique_ptr<RedisLedger>> RedisLedger::Connect(RedisLedgerOptions options) {
+  std::unique_ptr<RedisLedger> ledger(new RedisLedger(std::move(options)));
+  absl::StatusOr<RedisConnection> c = ledger->Acquire();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<std::string> sha = c->LoadScript(ledger->script_);
+  if (!sha.ok()) return sha.status();
+  ledger->sha_ = *sha;
+  ledger->Release(std::move(*c));
+  return ledger;
+}
+
+absl::StatusOr<LedgerResult> RedisLedger::Execute(const CheckProgram& p, absl::Time now) {
+  return Run(p, now, "x");
+}
+
+absl::StatusOr<LedgerResult> RedisLedger::Replay(const CheckProgram& p, absl::Time now) {
+  if (p.idempotency_key.empty()) return LedgerResult{};
+  return Run(p, now, "r");
+}
+
+std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Time now,
+                                                absl::string_view mode) const {
+  std::vector<std::string> a;
+  a.reserve(15 + 5 * p.rates.size());
+  const int64_t now_ns = absl::ToUnixNanos(now);
+  a.emplace_back(mode);
+  a.push_back(opts_.redis_time ? "" : absl::StrCat(now_ns / 1'000'000'000));
+  a.push_back(opts_.redis_time ? "" : absl::StrCat(now_ns % 1'000'000'000));
+  a.push_back(Flags(p));
+  a.push_back(absl::StrCat(p.fingerprint));
+  a.push_back(absl::StrCat(absl::ToInt64Milliseconds(opts_.idempotency_ttl)));
+  a.push_back(absl::StrCat(p.quota.quantity));
+  a.push_back(p.quota.limit ? absl::StrCat(*p.quota.limit) : "");
+  a.push_back(p.quota.on_limit == OnLimit::kAllow ? "1" : "0");
+  a.push_back(p.quota.shadow ? "1" : "0");
+  a.push_back(UnixMillisText(p.quota.period.end + opts_.counter_retention));
+  a.push_back(p.warmup ? absl::StrCat(p.warmup->cap) : "0");
+  a.push_back(p.warmup && p.warmup->shadow ? "1" : "0");
+  a.push_back(p.warmup ? UnixMillisText(p.warmup->day_end + absl::Hours(1)) : "0");
+  AppendRateArguments(p, a);
+  return a;
+}
+
+absl::StatusOr<LedgerResult> RedisLedger::Run(const CheckProgram& p, absl::Time now,
+                                              absl::string_view mode) {
+  const std::vector<std::string> keys = DecisionKeys(p);
+  const std::vector<std::string> args = Arguments(p, now, mode);
+  const std::vector<std::string_view> key_views(keys.begin(), keys.end());
+  const std::vector<std::string_view> arg_views(args.begin(), args.end());
+  absl::StatusOr<RedisConnection> c = Acquire();
+  if (!c.ok()) return Unavailable(c.status());
+  absl::StatusOr<RedisReply> reply = c->EvalSha(sha_, script_, key_views, arg_views);
+  Release(std::move(*c));
+  if (!reply.ok()) return Unavailable(reply.status());
+  if ((*reply)->is_error()) {
+    const absl::Status s = ErrorReplyStatus(**reply);
+    return s.code() == absl::StatusCode::kUnavailable ? Unavailable(s) : s;
+  }
+  return ResultOf(p, **reply, now);
+}
+
+absl::StatusOr<RedisConnection> RedisLedger::Acquire() {
+  {
+    MutexLock lock(&mu_);
+    while (idle_.empty() && open_ >= opts_.pool_size) idle_cv_.Wait(&mu_);
+    if (!idle_.empty()) {
+      RedisConnection c = std::move(idle_.back());
+      idle_.pop_back();
+      return c;
+    }
+    ++open_;
+  }
+  absl::StatusOr<RedisConnection> c =
+      RedisConnection::Connect(opts_.endpoint, opts_.connect_timeout, opts_.command_timeout);
+  if (!c.ok()) {
+    MutexLock lock(&mu_);
+    --open_;
+    idle_cv_.Signal();
+  }
+  return c;
+}
+
+void RedisLedger::Release(RedisConnection c) {
+  MutexLock lock(&mu_);
+  if (c.broken()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(c));
+  }
+  idle_cv_.Signal();
+}
+
+}  // namespace quotum::store::redis

@@ -1,0 +1,160 @@
+// The RedisLedger against a real redis-server: the golden decision vectors,
+// exactness under concurrency from two ledgers (two instances), Redis' own
+// clock, script reloading, and Redis going away and coming back.
+#include "quotum/store/redis/redis_ledger.h"
+
+#include <atomic>
+#include <thread>
+
+#include "quotum/engine/errors.h"
+#include "redis_fixture.h"
+#include "support/decision_vectors.h"
+
+namespace quotum::contract {
+namespace {
+
+using engine::CheckProgram;
+using engine::LedgerResult;
+using store::redis::RedisLedger;
+using store::redis::RedisLedgerOptions;
+
+class RedisLedgerTest : public RedisSuite {
+ protected:
+  void SetUp() override {
+    RedisSuite::SetUp();
+    auto flushed = conn().Command({"FLUSHALL"});
+    ASSERT_TRUE(flushed.ok()) << flushed.status();
+  }
+
+  std::unique_ptr<RedisLedger> Ledger(bool redis_time = true) {
+    RedisLedgerOptions o;
+    o.endpoint.host = "127.0.0.1";
+    o.endpoint.port = server_->port();
+    o.redis_time = redis_time;
+    auto ledger = RedisLedger::Connect(o);
+    EXPECT_TRUE(ledger.ok()) << ledger.status();
+    return ledger.ok() ? std::move(*ledger) : nullptr;
+  }
+};
+
+class RedisUnderTest : public testing::LedgerUnderTest {
+ public:
+  explicit RedisUnderTest(std::unique_ptr<RedisLedger> ledger) : ledger_(std::move(ledger)) {}
+  absl::StatusOr<LedgerResult> Execute(const CheckProgram& p, absl::Time now) override {
+    return ledger_->Execute(p, now);
+  }
+
+ private:
+  std::unique_ptr<RedisLedger> ledger_;
+};
+
+/// A plain program: `quantity` units of messages_sent against `limit`.
+CheckProgram Charge(absl::string_view tenant, uint64_t quantity, uint64_t limit, absl::Time now) {
+  CheckProgram p;
+  p.tenant_id = tenant;
+  p.quota.meter = 1;
+  p.quota.meter_name = "messages_sent";
+  p.quota.quantity = quantity;
+  p.quota.limit = limit;
+  p.quota.period = {now - absl::Hours(1), now + absl::Hours(24 * 29)};
+  return p;
+}
+
+TEST_F(RedisLedgerTest, MatchesEveryDecisionVector) {
+  const int steps =
+      testing::RunDecisionVectors(QUOTUM_GOLDEN_DIR "/decisions.json", [this](const std::string&) {
+        return std::make_unique<RedisUnderTest>(Ledger(/*redis_time=*/false));
+      });
+  EXPECT_GE(steps, 48);
+}
+
+TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
+  CheckProgram p = Charge("acme", 1, 10, absl::Now());
+  p.idempotency_key = "k:{x}";
+  engine::RateCheck general;
+  general.subject = "key_1";
+  general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
+  p.rates.push_back(general);
+  const std::vector<std::string> keys = store::redis::DecisionKeys(p);
+  ASSERT_EQ(keys.size(), 5u);
+  for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
+}
+
+// 64 threads on two ledgers (two instances sharing one Redis) against a
+// limit of 1,000: exactly 1,000 units admitted, the counter exactly 1,000.
+TEST_F(RedisLedgerTest, TwoLedgersTogetherAdmitExactlyTheLimit) {
+  std::unique_ptr<RedisLedger> a = Ledger(), b = Ledger();
+  ASSERT_TRUE(a && b);
+  std::atomic<uint64_t> admitted{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  const absl::Time now = absl::Now();
+  for (int t = 0; t < 64; ++t) {
+    threads.emplace_back([&, t] {
+      RedisLedger& ledger = t % 2 == 0 ? *a : *b;
+      for (int i = 0; i < 25; ++i) {
+        auto r = ledger.Execute(Charge("race", 1, 1000, now), now);
+        if (!r.ok()) ++errors;
+        if (r.ok() && r->decision.allowed) admitted += r->decision.consumed;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(admitted.load(), 1000u);
+  auto r = a->Execute(Charge("race", 1, 1000, now), now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdicts.quota_before, 1000u);
+  EXPECT_FALSE(r->decision.allowed);
+}
+
+// The windows run on Redis' clock: an instance whose clock is a year off
+// still shares one window with the others.
+TEST_F(RedisLedgerTest, WindowsRunOnRedisClockNotTheInstances) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  const absl::Time now = absl::Now();
+  CheckProgram p = Charge("clock", 1, 1000, now);
+  engine::RateCheck general;
+  general.subject = "key_1";
+  general.rule = {ratelimit::Algorithm::kFixedWindow, 2, 3'600'000'000'000};
+  p.rates.push_back(general);
+  EXPECT_TRUE(ledger->Execute(p, now)->decision.allowed);
+  EXPECT_TRUE(ledger->Execute(p, now - absl::Hours(24 * 365))->decision.allowed);
+  auto third = ledger->Execute(p, now + absl::Hours(24 * 365));
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_FALSE(third->decision.allowed);
+  EXPECT_EQ(third->decision.rule, "general");
+}
+
+TEST_F(RedisLedgerTest, ReloadsTheScriptAfterRedisForgetsIt) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  const absl::Time now = absl::Now();
+  ASSERT_TRUE(ledger->Execute(Charge("reload", 1, 10, now), now).ok());
+  ASSERT_TRUE(conn().Command({"SCRIPT", "FLUSH"}).ok());
+  auto r = ledger->Execute(Charge("reload", 1, 10, now), now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdicts.quota_before, 1u);
+}
+
+// Redis stops: a decision is a 503 store_unavailable, nothing hangs; Redis
+// comes back (AOF on): the ledger recovers by itself and nothing acknowledged
+// was lost.
+TEST_F(RedisLedgerTest, RedisDownIsUnavailableAndRecoveryIsAutomatic) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  const absl::Time now = absl::Now();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ledger->Execute(Charge("down", 1, 10, now), now).ok());
+  conn_.reset();
+  ASSERT_EQ(server_->Stop(), 0);
+  auto r = ledger->Execute(Charge("down", 1, 10, now), now);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(engine::MachineCode(r.status()), "store_unavailable");
+  ASSERT_TRUE(server_->Start()) << server_->error();
+  absl::StatusOr<LedgerResult> back = absl::UnavailableError("not tried");
+  for (int i = 0; i < 3 && !back.ok(); ++i) back = ledger->Execute(Charge("down", 1, 10, now), now);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->verdicts.quota_before, 5u);
+}
+
+}  // namespace
+}  // namespace quotum::contract
