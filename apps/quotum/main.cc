@@ -24,6 +24,7 @@
 #include "quotum/http/api.h"
 #include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
+#include "quotum/store/redis/redis_ledger.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
 namespace {
@@ -33,6 +34,7 @@ struct ServeFlags {
   std::string listen;
   std::string data_dir;
   std::string admin_key;
+  std::string redis_url;
 };
 
 // The start-up snapshot is transient: give its pages back to the OS.
@@ -79,12 +81,36 @@ std::string ResolveAdminKey(const ServeFlags& f, const std::string& data_dir) {
   return key;
 }
 
+// Scale-out mode: the shared ledger on the configured Redis; null (and OK)
+// in embedded mode.
+absl::StatusOr<std::unique_ptr<quotum::store::redis::RedisLedger>> OpenSharedLedger(
+    const quotum::config::Config& cfg) {
+  if (cfg.storage.redis_url.empty()) return nullptr;
+  auto endpoint = quotum::store::redis::ParseRedisUrl(cfg.storage.redis_url);
+  if (!endpoint.ok()) return endpoint.status();
+  quotum::store::redis::RedisLedgerOptions o;
+  o.endpoint = *endpoint;
+  o.command_timeout = absl::Milliseconds(cfg.storage.redis_timeout_ms);
+  o.pool_size = static_cast<size_t>(cfg.storage.redis_pool_size);
+  o.idempotency_ttl = cfg.idempotency_ttl;
+  auto ledger = quotum::store::redis::RedisLedger::Connect(o);
+  if (!ledger.ok()) {
+    return absl::Status(ledger.status().code(),
+                        absl::StrCat("cannot reach Redis at ", cfg.storage.redis_url, ": ",
+                                     ledger.status().message()));
+  }
+  std::cerr << "quotum: scale-out mode, decisions in Redis at " << cfg.storage.redis_url
+            << std::endl;
+  return ledger;
+}
+
 int Serve(const ServeFlags& flags) {
   auto loaded = quotum::config::LoadFile(flags.config);
   if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
   auto cfg = std::make_shared<quotum::config::Config>(**loaded);
   if (!flags.listen.empty()) cfg->listen = flags.listen;
   if (!flags.data_dir.empty()) cfg->data_dir = flags.data_dir;
+  if (!flags.redis_url.empty()) cfg->storage.redis_url = flags.redis_url;
 
   quotum::http::ServerOptions server_opts;
   if (!SplitHostPort(cfg->listen, &server_opts.host, &server_opts.port)) {
@@ -112,8 +138,12 @@ int Serve(const ServeFlags& flags) {
       {cfg->data_dir + "/quotum.db", cfg->durability == quotum::config::Durability::kFsync});
   if (!store.ok()) return Fail(quotum::ToStd(store.status().message()));
 
+  auto shared_ledger = OpenSharedLedger(*cfg);
+  if (!shared_ledger.ok()) return Fail(quotum::ToStd(shared_ledger.status().message()));
+
   quotum::SystemClock clock;
   quotum::engine::EngineOptions eopts;
+  eopts.shared_ledger = shared_ledger->get();
   eopts.catalog = &cfg->catalog;
   eopts.idempotency_ttl = cfg->idempotency_ttl;
   eopts.default_plan = cfg->default_plan;
@@ -185,6 +215,9 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", flags.listen, "HOST:PORT to listen on (port 0 picks one)");
   serve->add_option("--data-dir", flags.data_dir, "Directory for the embedded database");
   serve->add_option("--admin-key", flags.admin_key, "Admin key (or QUOTUM_ADMIN_KEY)");
+  serve->add_option("--redis-url", flags.redis_url,
+                    "redis://HOST[:PORT][/DB]: decide in this Redis, shared by every instance "
+                    "(scale-out mode; [storage] redis_url)");
   CLI::App* routes = app.add_subcommand("routes", "Print every HTTP route: METHOD PATTERN ACCESS");
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);

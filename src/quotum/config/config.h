@@ -18,6 +18,17 @@ enum class Durability {
   kFsync,    ///< each group commit is fsynced before its responses (survives power loss)
 };
 
+/// Where state lives beyond the embedded default ([storage]; see docs/scale-out.md).
+struct Storage {
+  /// redis://HOST[:PORT][/DB]: metering decisions run in this Redis, shared
+  /// by every instance. Empty = embedded (in-memory decisions).
+  std::string redis_url;
+  /// A decision Redis has not answered within this is a 503.
+  int redis_timeout_ms = 500;
+  /// Redis connections per instance.
+  int redis_pool_size = 8;
+};
+
 /// Everything `quotum serve` needs, validated. Immutable once loaded.
 struct Config {
   std::string source_path;
@@ -45,6 +56,7 @@ struct Config {
   absl::Duration session_lease_ttl = absl::Minutes(5);
   /// Algorithm, window and shadow flag per rate-limit category.
   ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
+  Storage storage;
   Catalog catalog;
 };
 

@@ -149,6 +149,22 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
     cfg.drain_timeout = std::chrono::seconds(*v);
 }
 
+void LoadStorage(Checker& c, const toml::table& root, Storage& st) {
+  const toml::table* s = c.Table(root, "storage", "storage");
+  if (!s) return;
+  c.OnlyKeys(*s, "storage", {"redis_url", "redis_timeout_ms", "redis_pool_size"});
+  if (auto v = c.Str(*s, "redis_url", "storage.redis_url")) {
+    if (!v->starts_with("redis://")) {
+      c.Fail(s->get("redis_url"), "storage.redis_url", "must be redis://HOST[:PORT][/DB]");
+    }
+    st.redis_url = *v;
+  }
+  if (auto v = c.Int(*s, "redis_timeout_ms", "storage.redis_timeout_ms", 1, 60'000))
+    st.redis_timeout_ms = int(*v);
+  if (auto v = c.Int(*s, "redis_pool_size", "storage.redis_pool_size", 1, 1024))
+    st.redis_pool_size = int(*v);
+}
+
 void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
   cat.meters = Catalog::BuiltinMeters();
   const toml::table* m = c.Table(root, "meters", "meters");
@@ -434,10 +450,11 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   Checker c(origin);
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
-  c.OnlyKeys(
-      root, "",
-      {"server", "channels", "meters", "rate_limit_profiles", "rate_limits", "plans", "addons"});
+  c.OnlyKeys(root, "",
+             {"server", "storage", "channels", "meters", "rate_limit_profiles", "rate_limits",
+              "plans", "addons"});
   LoadServer(c, root, *cfg);
+  LoadStorage(c, root, cfg->storage);
   LoadRateRules(c, root, *cfg);
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);

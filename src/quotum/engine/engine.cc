@@ -197,7 +197,20 @@ absl::Status Engine::Start() {
 
 void Engine::Stop() { queue_.Stop(); }
 
-absl::Status Engine::Ready() const { return store_->CheckWritable(); }
+absl::Status Engine::Ready() const {
+  for (auto& [name, status] : Dependencies()) {
+    if (!status.ok())
+      return absl::Status(status.code(), absl::StrCat(name, ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, absl::Status>> Engine::Dependencies() const {
+  std::vector<std::pair<std::string, absl::Status>> out;
+  out.emplace_back("store", store_->CheckWritable());
+  if (opts_.shared_ledger) out.emplace_back("redis", opts_.shared_ledger->Ping());
+  return out;
+}
 
 TenantState* Engine::FindTenant(absl::string_view id) const {
   // Called with or without registry_mu_ held by the caller's context:

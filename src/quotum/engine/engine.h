@@ -40,6 +40,10 @@ struct EngineOptions {
   ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
   /// A working session without a heartbeat for this long stops counting.
   absl::Duration session_lease_ttl = absl::Minutes(5);
+  /// Scale-out mode: metering decisions are executed by this ledger (Redis),
+  /// shared with every other instance, instead of in memory. Must outlive
+  /// the engine; null = embedded mode.
+  SharedLedger* shared_ledger = nullptr;
 };
 
 /// Who is calling: resolved from an API key. Cheap to copy.
@@ -140,6 +144,9 @@ struct UsageView {
   const Plan* plan = nullptr;
   std::vector<uint64_t> used;                   ///< per MeterId
   std::vector<std::optional<uint64_t>> limits;  ///< effective, per MeterId
+  /// Scale-out mode with Redis unavailable: the counters come from the cold
+  /// store's aggregates, which may lag the last decisions.
+  bool from_aggregate = false;
 };
 
 struct DayUsage {
@@ -189,6 +196,9 @@ class Engine {
   /// The general rule alone, for routes that change nothing else: decides,
   /// and when allowed charges the rule and counts one api_call.
   Decision Admit(const Principal& who);
+  /// Admit in either mode: in scale-out mode through the shared ledger (an
+  /// error when it is unavailable), else Admit.
+  absl::StatusOr<Decision> AdmitRequest(const Principal& who);
 
   // ---- Sessions, groups, subscribers (gauges as leases)
   void CreateSession(const Principal& who, std::string id, std::string phone,
@@ -213,6 +223,11 @@ class Engine {
   absl::StatusOr<std::vector<EventRecord>> Events(const Principal& who, size_t limit);
 
   // ---- Reads
+  /// Scale-out mode: counters from the shared ledger, or, while it is
+  /// unavailable, from the cold store's aggregates (from_aggregate); an
+  /// error when neither answers.
+  absl::StatusOr<UsageView> ReadCurrentUsage(const Principal& who);
+  /// ReadCurrentUsage for callers that know it cannot fail (embedded mode).
   UsageView CurrentUsage(const Principal& who);
   /// Days in [from, to], newest first, one entry per day even when empty.
   absl::StatusOr<std::vector<DayUsage>> Daily(const Principal& who, absl::CivilDay from,
@@ -245,6 +260,8 @@ class Engine {
 
   /// OK when the store accepts writes.
   absl::Status Ready() const;
+  /// Each dependency ("store"; "redis" in scale-out mode) and whether it answers.
+  std::vector<std::pair<std::string, absl::Status>> Dependencies() const;
   const EngineStats& stats() const { return stats_; }
   /// Requests waiting for the next group commit.
   size_t commit_queue_depth() const { return queue_.pending(); }
@@ -350,6 +367,22 @@ class Engine {
   CompileInput CompileInputOf(const TenantState& t, const Principal& who,
                               const SessionState* session, absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(t.mu);
+  /// Replaces v's counter values with the shared ledger's (or, when it is
+  /// unavailable, the cold store's aggregates, marking v).
+  absl::Status ReadSharedCounters(UsageView& v);
+  /// Consume in scale-out mode: compiled under the tenant lock, executed by
+  /// the shared ledger outside it; the usage rows are written behind.
+  void ConsumeShared(const Principal& who, MeterId m, MeterRequest req, Callback<Decision> done);
+  /// Compiles `req` under t's lock; an error for a bad timestamp. `sending`
+  /// says whether the session may send.
+  absl::StatusOr<CheckProgram> CompileLocked(const Principal& who, TenantState& t, MeterId m,
+                                             const MeterRequest& req, absl::Time now,
+                                             absl::Status* sending);
+  /// Queues the usage rows of a shared-ledger decision, without waiting.
+  void WriteBehind(TenantState& t, const CheckProgram& p, MeterRequest& req, absl::Time at,
+                   const LedgerResult& x, absl::Time now);
+  /// A write-behind completion: counts a failed write in usage_rows_lost.
+  CommitQueue::Done CountUnwrittenRows();
   /// The embedded ledger for `t` (locked by the caller) and a send's session.
   MemoryLedger LedgerFor(TenantState& t, SessionState* session) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);

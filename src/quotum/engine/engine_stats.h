@@ -23,6 +23,11 @@ struct EngineStats {
       "quotum_store_commit_failures_total",
       "Group commits that failed; their requests were answered 503 and undone.",
       {}};
+  obs::CounterFamily usage_rows_lost{
+      "quotum_usage_rows_unwritten_total",
+      "Scale-out mode: usage rows (for daily and hourly reports) whose write to the cold store "
+      "failed after Redis had charged them; the period counters in Redis are unaffected.",
+      {}};
   obs::CounterFamily lease_expiries{
       "quotum_session_lease_expiries_total",
       "Working sessions that stopped counting for lack of heartbeats.",

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -73,6 +75,19 @@ class Ledger {
   /// Looks up p.idempotency_key only, deciding and charging nothing: kNone
   /// when the key is unknown or expired (or `p` has none).
   virtual absl::StatusOr<LedgerResult> Replay(const CheckProgram& p, absl::Time now) = 0;
+};
+
+/// A ledger shared by every instance (Redis): it holds the tenants' counters
+/// itself, so reads of them go to it too.
+class SharedLedger : public Ledger {
+ public:
+  /// The period counters of `meters` (names) of `tenant_id` in the period
+  /// starting at `period_start`, in order; 0 for a counter never charged.
+  virtual absl::StatusOr<std::vector<uint64_t>> Counters(
+      absl::string_view tenant_id, absl::Time period_start,
+      const std::vector<std::string>& meters) = 0;
+  /// OK when the ledger answers.
+  virtual absl::Status Ping() = 0;
 };
 
 /// The decision for verdicts `v` of program `p` at `now`. Pure; the same for

@@ -11,6 +11,12 @@ namespace {
 
 constexpr size_t kMaxIdempotencyKey = 255;
 
+absl::Status KeyReused() {
+  return Unprocessable("idempotency_key_reused",
+                       "This Idempotency-Key was already used for a different request; use a new "
+                       "key.");
+}
+
 /// Runs `done` with `r` once the caller has released the tenant lock.
 absl::AnyInvocable<void()> ReplyLater(Engine::Callback<Decision>& done,
                                       absl::StatusOr<Decision> r) {
@@ -97,6 +103,7 @@ void Engine::Consume(const Principal& who, MeterRequest req, Callback<Decision> 
   MeterId m = 0;
   if (absl::Status s = Validate(req, &m); !s.ok()) return done(s);
   if (req.channel.empty()) req.channel = opts_.catalog->channels.front();
+  if (opts_.shared_ledger) return ConsumeShared(who, m, std::move(req), std::move(done));
   TenantState& t = *who.tenant;
   absl::AnyInvocable<void()> after_unlock;
   {
@@ -131,6 +138,65 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   return CommitConsume(t, program, req, at, session, std::move(*x), now, done);
 }
 
+void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
+                           Callback<Decision> done) {
+  TenantState& t = *who.tenant;
+  const absl::Time now = clock_->Now();
+  const absl::Time at = req.at.value_or(now);
+  absl::Status sending;
+  absl::StatusOr<CheckProgram> program = CompileLocked(who, t, m, req, now, &sending);
+  if (!program.ok()) return done(program.status());
+  SharedLedger& ledger = *opts_.shared_ledger;
+  absl::StatusOr<LedgerResult> x =
+      sending.ok() ? ledger.Execute(*program, now) : ledger.Replay(*program, now);
+  if (!x.ok()) return done(x.status());
+  if (x->replay == LedgerResult::Replay::kKeyReused) return done(KeyReused());
+  if (x->replay == LedgerResult::Replay::kReplayed) return done(std::move(x->decision));
+  if (!sending.ok()) return done(sending);
+  CountDecision(x->decision, m);
+  WriteBehind(t, *program, req, at, *x, now);
+  done(std::move(x->decision));
+}
+
+absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantState& t, MeterId m,
+                                                   const MeterRequest& req, absl::Time now,
+                                                   absl::Status* sending) {
+  MutexLock lock(&t.mu);
+  Touch(t, now);
+  if (absl::Status s = CheckTimestamp(t, req.at.value_or(now), now); !s.ok()) return s;
+  SessionState* session = nullptr;
+  *sending = FindSendingSession(t, req.session_id, &session);
+  return CompileChecks(CompileInputOf(t, who, session, now), req, m);
+}
+
+void Engine::WriteBehind(TenantState& t, const CheckProgram& p, MeterRequest& req, absl::Time at,
+                         const LedgerResult& x, absl::Time now) {
+  const uint64_t units = x.verdicts.charged;
+  const bool api_call = p.count_api_call && (!p.dry_run || x.decision.allowed);
+  const bool write_message = req.message && x.decision.allowed && units == req.quantity;
+  if (units == 0 && !api_call && !write_message) return;
+  CommitQueue::Done count_failure = CountUnwrittenRows();
+  queue_.Enqueue(
+      [&](CommitBatch& b) {
+        const absl::Time period_start = p.quota.period.start;
+        if (units > 0) {
+          b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, period_start, at, units});
+        }
+        if (api_call) {
+          b.usage.push_back(
+              UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+        }
+        if (write_message) b.messages.push_back(std::move(*req.message));
+      },
+      count_failure);
+}
+
+CommitQueue::Done Engine::CountUnwrittenRows() {
+  return [this](const absl::Status& s) {
+    if (!s.ok()) stats_.usage_rows_lost.Add({});
+  };
+}
+
 CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
                                     const SessionState* session, absl::Time now) const {
   CompileInput in;
@@ -156,9 +222,7 @@ absl::AnyInvocable<void()> Engine::AnswerKnownKey(TenantState& t, const CheckPro
                                                   LedgerResult r, Callback<Decision>& done) {
   switch (r.replay) {
     case LedgerResult::Replay::kKeyReused:
-      return ReplyLater(done, Unprocessable("idempotency_key_reused",
-                                            "This Idempotency-Key was already used for a "
-                                            "different request; use a new key."));
+      return ReplyLater(done, KeyReused());
     case LedgerResult::Replay::kFirstPending: {
       // The first request is still committing: answer once its batch is done.
       CommitQueue::Done wait = AwaitFirstCommit(t, std::string(p.idempotency_key), std::move(done));

@@ -69,6 +69,40 @@ Decision Engine::Admit(const Principal& who) {
   return d;
 }
 
+absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
+  if (!opts_.shared_ledger) return Admit(who);
+  TenantState& t = *who.tenant;
+  const absl::Time now = clock_->Now();
+  CheckProgram p;
+  p.tenant_id = t.id;
+  {
+    MutexLock lock(&t.mu);
+    Touch(t, now);
+    p.rates.push_back(CompileRate(opts_.rate_rules[Category::kGeneral], *t.profile, who.limits,
+                                  Category::kGeneral, who.key_id, 1));
+    // No quota: zero units of api_calls, unlimited; the api_call itself is counted.
+    p.quota.meter = api_calls_meter_;
+    p.quota.meter_name = meters::kApiCalls;
+    p.quota.period = t.period;
+  }
+  absl::StatusOr<LedgerResult> x = opts_.shared_ledger->Execute(p, now);
+  if (!x.ok()) return x.status();
+  Decision d = std::move(x->decision);
+  d.meter.clear();
+  d.requested = 0;
+  d.limit.reset();
+  CountDecision(d);
+  const absl::Time period_start = p.quota.period.start;
+  CommitQueue::Done count_failure = CountUnwrittenRows();
+  queue_.Enqueue(
+      [&](CommitBatch& b) {
+        b.usage.push_back(
+            UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+      },
+      count_failure);
+  return d;
+}
+
 absl::AnyInvocable<void()> Engine::CommitWithApiCall(TenantState& t,
                                                      absl::FunctionRef<void(CommitBatch&)> fill,
                                                      CommitQueue::Done done) {

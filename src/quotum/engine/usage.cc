@@ -6,17 +6,53 @@
 namespace quotum::engine {
 
 UsageView Engine::CurrentUsage(const Principal& who) {
+  absl::StatusOr<UsageView> v = ReadCurrentUsage(who);
+  return v.ok() ? std::move(*v) : UsageView{};
+}
+
+absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
   TenantState& t = *who.tenant;
   const Catalog& cat = *opts_.catalog;
   UsageView v;
-  MutexLock lock(&t.mu);
-  Touch(t, clock_->Now());
-  v.tenant = ViewOf(t);
-  v.plan = t.plan;
-  v.used = t.used;
-  v.limits.resize(cat.meter_count());
-  for (MeterId m = 0; m < cat.meter_count(); ++m) v.limits[m] = EffectiveLimit(t, m);
+  {
+    MutexLock lock(&t.mu);
+    Touch(t, clock_->Now());
+    v.tenant = ViewOf(t);
+    v.plan = t.plan;
+    v.used = t.used;
+    v.limits.resize(cat.meter_count());
+    for (MeterId m = 0; m < cat.meter_count(); ++m) v.limits[m] = EffectiveLimit(t, m);
+  }
+  if (opts_.shared_ledger) {
+    if (absl::Status s = ReadSharedCounters(v); !s.ok()) return s;
+  }
   return v;
+}
+
+absl::Status Engine::ReadSharedCounters(UsageView& v) {
+  const Catalog& cat = *opts_.catalog;
+  std::vector<std::string> names;
+  std::vector<MeterId> ids;
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind != MeterKind::kCounter) continue;
+    names.push_back(cat.meters[m].name);
+    ids.push_back(m);
+  }
+  auto live = opts_.shared_ledger->Counters(v.tenant.id, v.tenant.period.start, names);
+  if (live.ok()) {
+    for (size_t i = 0; i < ids.size(); ++i) v.used[ids[i]] = (*live)[i];
+    return absl::OkStatus();
+  }
+  // The seed's fallback: the aggregate table, marked as such.
+  auto rows = store_->Periods(v.tenant.id, v.tenant.period.start);
+  if (!rows.ok()) return live.status();
+  v.from_aggregate = true;
+  for (MeterId m : ids) v.used[m] = 0;
+  for (const CounterRow& r : *rows) {
+    auto m = cat.FindMeter(r.meter);
+    if (m && r.period_start == v.tenant.period.start) v.used[*m] = r.value;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<DayUsage>> Engine::Daily(const Principal& who, absl::CivilDay from,

@@ -22,6 +22,12 @@ namespace {
 constexpr size_t kMaxEchoedPath = 96;
 }  // namespace
 
+/// GET and HEAD change nothing.
+bool ReadsOnly(const Request& req) {
+  return req.method() == boost::beast::http::verb::get ||
+         req.method() == boost::beast::http::verb::head;
+}
+
 std::string_view ApiKeyOf(const Request& req) {
   if (std::string_view bearer = BearerTokenOf(req); !bearer.empty()) return bearer;
   auto key = req["X-API-Key"];
@@ -177,7 +183,15 @@ void Api::Handle(const Request& req, Respond respond) {
       call.who = *who;
       if (match.route->access == Access::kTenantDecides) break;
       // Plain routes: the general rule alone decides; its headers go on every reply.
-      engine::Decision admission = engine_->Admit(call.who);
+      absl::StatusOr<engine::Decision> admitted = engine_->AdmitRequest(call.who);
+      if (!admitted.ok() && ReadsOnly(req) &&
+          admitted.status().code() == absl::StatusCode::kUnavailable) {
+        // Scale-out mode with Redis away: reads still answer (from the
+        // aggregates); the general rule cannot be decided until it is back.
+        break;
+      }
+      if (!admitted.ok()) return call.respond(ReplyForStatus(admitted.status()));
+      engine::Decision admission = std::move(*admitted);
       const Clock* clock = &engine_->clock();
       if (!admission.allowed) return call.respond(DenialReply(admission, clock->Now()));
       call.respond = [admission = std::move(admission), clock,
@@ -201,11 +215,20 @@ void Api::Readyz(Call& c) {
   if (draining_.load()) {
     return c.respond(ErrorReply(503, "draining", "The server is shutting down."));
   }
-  absl::Status s = engine_->Ready();
-  if (!s.ok()) {
-    return c.respond(ErrorReply(503, "not_ready", Cat("The store is not writable: ", s.message())));
+  boost::json::object deps;
+  std::string down;
+  for (const auto& [name, status] : engine_->Dependencies()) {
+    deps[name] = status.ok() ? "up" : "down";
+    if (!status.ok() && down.empty()) down = Cat(name, " is unavailable: ", status.message());
   }
   boost::json::object o;
+  o["dependencies"] = std::move(deps);
+  if (!down.empty()) {
+    o["success"] = false;
+    o["code"] = "not_ready";
+    o["error"] = SafeText(down, 1024);
+    return c.respond(JsonReply(503, o));
+  }
   o["status"] = "ready";
   c.respond(JsonReply(200, o));
 }

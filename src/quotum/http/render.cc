@@ -207,6 +207,8 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   o["period"] = period.Label();
   o["period_start"] = FormatRfc3339(period.start);
   o["period_end"] = FormatRfc3339(period.end);
+  // "aggregate": scale-out mode answered from the cold store while Redis was away.
+  o["source"] = u.from_aggregate ? "aggregate" : "live";
   o["messages_sent"] = used(meters::kMessagesSent);
   o["messages_received"] = used(meters::kMessagesReceived);
   // As in the seed: total_messages counts what the plan limit applies to.

@@ -40,7 +40,7 @@ absl::StatusOr<int> IntParam(const boost::urls::params_view& q, std::string_view
 }  // namespace
 
 void Api::UsageCurrent(Call& c) {
-  engine::UsageView u = engine_->CurrentUsage(c.who);
+  ASSIGN_OR_REPLY(u, engine_->ReadCurrentUsage(c.who), c);
   c.respond(JsonReply(200, UsageJson(engine_->catalog(), u)));
 }
 

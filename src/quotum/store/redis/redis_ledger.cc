@@ -2,7 +2,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
 #include "quotum/store/redis/lua_library.h"
 
@@ -60,6 +62,13 @@ void AppendRateArguments(const CheckProgram& p, std::vector<std::string>& a) {
 absl::Status Unavailable(const absl::Status& cause) {
   return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
                        absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));
+}
+
+/// An error reply as a status: a server that cannot serve now (LOADING, BUSY,
+/// ...) is 503 store_unavailable like a lost connection.
+absl::Status StatusOfError(ReplyView reply) {
+  const absl::Status s = ErrorReplyStatus(reply);
+  return s.code() == absl::StatusCode::kUnavailable ? Unavailable(s) : s;
 }
 
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at) {
@@ -172,6 +181,44 @@ absl::StatusOr<LedgerResult> RedisLedger::Replay(const CheckProgram& p, absl::Ti
   return Run(p, now, "r");
 }
 
+std::string CounterKey(absl::string_view tenant_id, absl::Time period_start,
+                       absl::string_view meter) {
+  return absl::StrCat("{", tenant_id, "}:u:", absl::ToUnixSeconds(period_start), ":", meter);
+}
+
+absl::StatusOr<std::vector<uint64_t>> RedisLedger::Counters(
+    absl::string_view tenant_id, absl::Time period_start, const std::vector<std::string>& meters) {
+  std::vector<std::string> keys;
+  for (const std::string& m : meters) keys.push_back(CounterKey(tenant_id, period_start, m));
+  std::vector<std::string_view> argv{"MGET"};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  absl::StatusOr<RedisReply> reply = Call(argv);
+  if (!reply.ok()) return reply.status();
+  std::vector<uint64_t> values(meters.size(), 0);
+  for (size_t i = 0; i < values.size() && i < (*reply)->size(); ++i) {
+    const ReplyView v = (**reply)[i];
+    if (!v.is_nil() && !absl::SimpleAtoi(ToAbsl(v.str()), &values[i])) {
+      return absl::InternalError(absl::StrCat("counter ", keys[i], " is not a number"));
+    }
+  }
+  return values;
+}
+
+absl::Status RedisLedger::Ping() {
+  const std::string_view ping[] = {"PING"};
+  return Call(ping).status();
+}
+
+absl::StatusOr<RedisReply> RedisLedger::Call(std::span<const std::string_view> argv) {
+  absl::StatusOr<RedisConnection> c = Acquire();
+  if (!c.ok()) return Unavailable(c.status());
+  absl::StatusOr<RedisReply> reply = c->Command(argv);
+  Release(std::move(*c));
+  if (!reply.ok()) return Unavailable(reply.status());
+  if ((*reply)->is_error()) return StatusOfError(**reply);
+  return reply;
+}
+
 std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Time now,
                                                 absl::string_view mode) const {
   std::vector<std::string> a;
@@ -206,10 +253,7 @@ absl::StatusOr<LedgerResult> RedisLedger::Run(const CheckProgram& p, absl::Time 
   absl::StatusOr<RedisReply> reply = c->EvalSha(sha_, script_, key_views, arg_views);
   Release(std::move(*c));
   if (!reply.ok()) return Unavailable(reply.status());
-  if ((*reply)->is_error()) {
-    const absl::Status s = ErrorReplyStatus(**reply);
-    return s.code() == absl::StatusCode::kUnavailable ? Unavailable(s) : s;
-  }
+  if ((*reply)->is_error()) return StatusOfError(**reply);
   return ResultOf(p, **reply, now);
 }
 

@@ -37,7 +37,7 @@ std::string DecisionScript();
 /// key starts with the tenant's hash tag "{tenant}". Pure.
 std::vector<std::string> DecisionKeys(const engine::CheckProgram& p);
 
-class RedisLedger final : public engine::Ledger {
+class RedisLedger final : public engine::SharedLedger {
  public:
   /// Connects one connection (the rest on demand) and loads the script.
   static absl::StatusOr<std::unique_ptr<RedisLedger>> Connect(RedisLedgerOptions options);
@@ -46,12 +46,19 @@ class RedisLedger final : public engine::Ledger {
                                                absl::Time now) override;
   absl::StatusOr<engine::LedgerResult> Replay(const engine::CheckProgram& p,
                                               absl::Time now) override;
+  absl::StatusOr<std::vector<uint64_t>> Counters(absl::string_view tenant_id,
+                                                 absl::Time period_start,
+                                                 const std::vector<std::string>& meters) override;
+  absl::Status Ping() override;
 
  private:
   explicit RedisLedger(RedisLedgerOptions options);
   /// Runs the script in `mode` ("x" execute, "r" replay lookup).
   absl::StatusOr<engine::LedgerResult> Run(const engine::CheckProgram& p, absl::Time now,
                                            absl::string_view mode);
+  /// Runs one command on a pooled connection; transport errors and error
+  /// replies are 503 store_unavailable (or the reply's own status).
+  absl::StatusOr<RedisReply> Call(std::span<const std::string_view> argv);
   std::vector<std::string> Arguments(const engine::CheckProgram& p, absl::Time now,
                                      absl::string_view mode) const;
 
