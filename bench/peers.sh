@@ -5,8 +5,11 @@
 #   quotum-fsync  the same with durability "fsync"
 #   nginx    limit_req keyed on Authorization, constant JSON (the HTTP floor)
 #   express  Express + rate-limiter-flexible (memory store), one node process
+#   quotum-redis   scale-out mode (--redis-url), one instance, Redis with AOF everysec
+#   quotum-redis-2 two instances on that Redis, one wrk process each (32 connections)
 # then Redis EVAL of the equivalent check-and-increment Lua script with
-# redis-benchmark (50 clients, unpipelined and -P 16), and Quotum's p99 at half
+# redis-benchmark (50 clients, unpipelined and -P 16) on the same Redis, with
+# Redis commands per decision and bytes per tenant, and Quotum's p99 at half
 # its measured max rate, with nginx at the same paced load. Prints a Markdown
 # table with ratios to nginx.
 #   DURATION=10 ROUNDS=3 bench/peers.sh
@@ -42,14 +45,26 @@ service redis-server stop >/dev/null 2>&1 || true
 
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 
-start_quotum() {  # $1 port, $2 durability
-  local dir="$WORK/quotum-$2"
+# launch_quotum PORT DIR DURABILITY [ARGS...]: starts an instance on DIR/data.
+launch_quotum() {
+  local port=$1 dir=$2 durability=$3
+  shift 3
   mkdir -p "$dir"
-  sed "s/^durability = \"process\"/durability = \"$2\"/" "$ROOT/examples/quotum.toml" > "$dir/quotum.toml"
-  "$ROOT/build/release/apps/quotum/quotum" serve --config "$dir/quotum.toml" --listen "127.0.0.1:$1" \
-    --data-dir "$dir/data" --admin-key bench-admin > "$dir/out.log" 2>&1 &
+  sed "s/^durability = \"process\"/durability = \"$durability\"/" "$ROOT/examples/quotum.toml" > "$dir/quotum.toml"
+  "$ROOT/build/release/apps/quotum/quotum" serve --config "$dir/quotum.toml" --listen "127.0.0.1:$port" \
+    --data-dir "$dir/data" --admin-key bench-admin "$@" > "$dir/out.log" 2>&1 &
   PIDS+=($!)
-  wait_port "$1"
+  wait_port "$port"
+}
+
+start_quotum() {  # $1 port, $2 durability, then extra serve arguments
+  local port=$1 durability=$2
+  shift 2
+  launch_quotum "$port" "$WORK/quotum-$durability-$port" "$durability" "$@"
+  create_bench_tenant "$port"
+}
+
+create_bench_tenant() {  # $1 port; sets KEY
   local created
   created=$(curl -s -X POST "http://127.0.0.1:$1/admin/tenants" -H "X-API-Key: bench-admin" \
     -d '{"id":"bench","plan":"enterprise"}')
@@ -140,9 +155,11 @@ wait_port 18803
 measure express "http://127.0.0.1:18803/api/v2/quota/consume"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
-redis-server --port 18805 --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
-  > "$WORK/redis.log" 2>&1 &
+mkdir -p "$WORK/redis"
+redis-server --port 18805 --bind 127.0.0.1 --save "" --appendonly yes --appendfsync everysec \
+  --dir "$WORK/redis" --daemonize no > "$WORK/redis/redis.log" 2>&1 &
 PIDS+=($!)
+REDIS_PID=$!
 wait_port 18805
 SCRIPT=$(cat "$ROOT/bench/peers/check_and_incr.lua")
 REDIS_N=$((DURATION * 100000))
@@ -161,7 +178,47 @@ redis_eval() {  # $1 pipeline; prints "rps p50 p99" (median of ROUNDS)
 }
 read -r RE_RPS RE_P50 RE_P99 < <(redis_eval 1)
 read -r RP_RPS RP_P50 RP_P99 < <(redis_eval 16)
+redis-cli -p 18805 FLUSHALL >/dev/null
+
+# Scale-out mode on the same Redis: one instance, then two sharing the load.
+redis_calls() { redis-cli -p 18805 INFO commandstats | awk -F'[=,:]' '/^cmdstat_/ { n += $3 } END { print n + 0 }'; }
+start_quotum 18806 process --redis-url redis://127.0.0.1:18805
+QKEY=$KEY
+CALLS0=$(redis_calls)
+measure quotum-redis "http://127.0.0.1:18806/api/v2/quota/consume"
+CALLS1=$(redis_calls)
+DECISIONS=$(curl -s "http://127.0.0.1:18806/api/v2/usage/current" -H "Authorization: Bearer $KEY" |
+  sed -E 's/.*"api_calls":([0-9]+).*/\1/')
+CMDS_PER=$(awk -v c=$((CALLS1 - CALLS0)) -v d="$DECISIONS" 'BEGIN { printf "%.1f", (d > 0) ? c / d : 0 }')
+# A tenant's bytes in Redis: every key under its hash tag (counters, limiter state).
+TENANT_BYTES=$(redis-cli -p 18805 --scan --pattern '{bench}*' | while read -r k; do
+  redis-cli -p 18805 MEMORY USAGE "$k"; done | awk '{ n += $1 } END { print n + 0 }')
+TENANT_KEYS=$(redis-cli -p 18805 --scan --pattern '{bench}*' | wc -l)
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+# Two instances: the second gets a copy of the first's tenant (tenants are not
+# shared through PostgreSQL yet), both decide in the same Redis.
+cp -r "$WORK/quotum-process-18806" "$WORK/quotum-process-18807"
+launch_quotum 18806 "$WORK/quotum-process-18806" process --redis-url redis://127.0.0.1:18805
+launch_quotum 18807 "$WORK/quotum-process-18807" process --redis-url redis://127.0.0.1:18805
+rps2=()
+for r in $(seq 1 "$ROUNDS"); do
+  loaders=()
+  for port in 18806 18807; do
+    QUOTUM_BENCH_KEY="$QKEY" wrk -t1 -c$((CONNS / 2)) -d"${DURATION}s" --latency \
+      -s "$ROOT/bench/peers/post.lua" "http://127.0.0.1:$port/api/v2/quota/consume" \
+      > "$WORK/quotum-redis-2-$port-$r.txt" 2>&1 &
+    loaders+=($!)
+  done
+  wait "${loaders[@]}"
+  rps2+=("$(cat "$WORK"/quotum-redis-2-*-"$r".txt | awk '/^Requests\/sec/ { n += $2 } END { print n }')")
+done
+RR[quotum-redis-2]=$(printf '%s\n' "${rps2[@]}" | median)
+R50[quotum-redis-2]="-"; R99[quotum-redis-2]="-"
+NB[quotum-redis-2]=$(cat "$WORK"/quotum-redis-2-*.txt | awk '/Non-2xx/ { n += $5 } END { print n + 0 }')
+echo "quotum-redis-2: rps ${rps2[*]} -> ${RR[quotum-redis-2]}" >&2
+kill "${PIDS[-1]}" "${PIDS[-2]}"; wait "${PIDS[-1]}" "${PIDS[-2]}" 2>/dev/null || true
+kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
+KEY=$QKEY
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 NG=${RR[nginx]}
@@ -171,7 +228,7 @@ NG=${RR[nginx]}
   echo
   echo "| peer | requests/s | p50 ms | p99 ms | ratio to nginx | non-2xx |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for n in quotum quotum-fsync nginx express; do
+  for n in quotum quotum-fsync nginx express quotum-redis quotum-redis-2; do
     echo "| $n | ${RR[$n]} | ${R50[$n]} | ${R99[$n]} | $(ratio "${RR[$n]}" "$NG") | ${NB[$n]} |"
   done
   echo "| redis EVAL (no HTTP) | $RE_RPS | $RE_P50 | $RE_P99 | $(ratio "$RE_RPS" "$NG") | |"
@@ -180,6 +237,9 @@ NG=${RR[nginx]}
   echo "Quotum at half its max rate ($ROUNDS rounds, medians): target $HALF/s ($HALF_CONNS connections, 3 ms apart on average), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
   echo "nginx at the same paced load (the machine's floor): achieved $NP_RPS/s, p50 $NP_P50 ms, p99 $NP_P99 ms"
   echo "Quotum / Express: $(ratio "${RR[quotum]}" "${RR[express]}")x"
+  echo "Scale-out (Redis, AOF everysec): one instance $(ratio "${RR[quotum-redis]}" "$RE_RPS")x unpipelined Redis EVAL," \
+    "two instances $(ratio "${RR[quotum-redis-2]}" "$RE_RPS")x; $CMDS_PER Redis commands per decision;" \
+    "$TENANT_BYTES bytes in $TENANT_KEYS keys for the benchmark tenant"
   # Commits cannot outrun the CPU either: the durability "process" rate is the
   # CPU bound, and the lower of the two bounds is the one that binds.
   BINDING=$(awk -v a="$FSYNC_BOUND" -v b="${RR[quotum]}" 'BEGIN { printf "%d", (a < b) ? a : b }')
@@ -197,6 +257,7 @@ NG=${RR[nginx]}
   echo "- p99 <= 2 ms at half of the max rate: $HALF_P99 ms, $(verdict "$HALF_P99" 2 "<=")"
   echo "- >= 15x Express + rate-limiter-flexible: ${Q_EX}x, $(verdict "$Q_EX" 15 ">=")"
   echo "- fsync mode close to connections / fsync latency (taken as >= 0.8 of it): $F_B, $(verdict "$F_B" 0.8 ">=")"
-  echo "- redis+postgres mode >= unpipelined Redis EVAL: not measured (no Redis/PostgreSQL store yet)"
+  Q_RE=$(ratio "${RR[quotum-redis]}" "$RE_RPS")
+  echo "- scale-out mode (one instance) >= 1.0x unpipelined Redis EVAL: ${Q_RE}x, $(verdict "$Q_RE" 1.0 ">=") (Redis only; the PostgreSQL cold store is not built yet)"
 } | tee "$WORK/results.md"
 echo "raw outputs: $WORK" >&2

@@ -101,6 +101,23 @@ TEST(Config, ServerDefencesHaveDefaultsAndBounds) {
   EXPECT_NE(Error(std::string("[server]\nheader_timeout_seconds = 0\n") + kMinimal), "");
 }
 
+TEST(Config, StorageIsEmbeddedByDefaultAndTakesARedisUrl) {
+  auto cfg = LoadString(kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->storage.redis_url, "");
+  cfg = LoadString(std::string("[storage]\nredis_url = \"redis://10.0.0.5:6380/2\"\n"
+                               "redis_timeout_ms = 250\n") +
+                       kMinimal,
+                   "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->storage.redis_url, "redis://10.0.0.5:6380/2");
+  EXPECT_EQ((*cfg)->storage.redis_timeout_ms, 250);
+  EXPECT_EQ((*cfg)->storage.redis_pool_size, 8);
+  EXPECT_NE(Error(std::string("[storage]\nredis_url = \"http://x\"\n") + kMinimal), "");
+  EXPECT_NE(Error(std::string("[storage]\nredis_timeout_ms = 0\n") + kMinimal), "");
+  EXPECT_NE(Error(std::string("[storage]\npostgres = 1\n") + kMinimal), "");
+}
+
 TEST(Config, MinimalConfigGetsDefaults) {
   auto cfg = LoadString(kMinimal, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
