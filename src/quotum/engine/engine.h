@@ -370,9 +370,22 @@ class Engine {
   /// Replaces v's counter values with the shared ledger's (or, when it is
   /// unavailable, the cold store's aggregates, marking v).
   absl::Status ReadSharedCounters(UsageView& v);
+  /// A scale-out consume waiting for the shared ledger: owns everything its
+  /// program views (heap-allocated, so the views stay put).
+  struct PendingConsume {
+    Principal who;
+    MeterRequest req;
+    MeterId meter = 0;
+    absl::Time now, at;
+    CheckProgram program;
+    Callback<Decision> done;
+  };
   /// Consume in scale-out mode: compiled under the tenant lock, executed by
-  /// the shared ledger outside it; the usage rows are written behind.
+  /// the shared ledger outside it (asynchronously); the usage rows are
+  /// written behind.
   void ConsumeShared(const Principal& who, MeterId m, MeterRequest req, Callback<Decision> done);
+  /// Answers a scale-out consume from the ledger's result.
+  void FinishShared(PendingConsume& c, absl::StatusOr<LedgerResult> x);
   /// Compiles `req` under t's lock; an error for a bad timestamp. `sending`
   /// says whether the session may send.
   absl::StatusOr<CheckProgram> CompileLocked(const Principal& who, TenantState& t, MeterId m,

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "quotum/core/quota.h"
@@ -81,6 +82,11 @@ class Ledger {
 /// itself, so reads of them go to it too.
 class SharedLedger : public Ledger {
  public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<LedgerResult>)>;
+  /// Execute without waiting: `done` runs later, on another thread, with what
+  /// Execute would return. `p` (and what it views) must stay valid until
+  /// `done` has run.
+  virtual void ExecuteAsync(const CheckProgram& p, absl::Time now, Done done) = 0;
   /// The period counters of `meters` (names) of `tenant_id` in the period
   /// starting at `period_start`, in order; 0 for a counter never charged.
   virtual absl::StatusOr<std::vector<uint64_t>> Counters(

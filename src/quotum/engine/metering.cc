@@ -140,22 +140,39 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
 
 void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
                            Callback<Decision> done) {
-  TenantState& t = *who.tenant;
-  const absl::Time now = clock_->Now();
-  const absl::Time at = req.at.value_or(now);
+  auto c = std::make_unique<PendingConsume>();
+  c->who = who;
+  c->req = std::move(req);
+  c->meter = m;
+  c->now = clock_->Now();
+  c->at = c->req.at.value_or(c->now);
   absl::Status sending;
-  absl::StatusOr<CheckProgram> program = CompileLocked(who, t, m, req, now, &sending);
+  absl::StatusOr<CheckProgram> program =
+      CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
   if (!program.ok()) return done(program.status());
+  c->program = std::move(*program);
+  c->done = std::move(done);
   SharedLedger& ledger = *opts_.shared_ledger;
-  absl::StatusOr<LedgerResult> x =
-      sending.ok() ? ledger.Execute(*program, now) : ledger.Replay(*program, now);
-  if (!x.ok()) return done(x.status());
-  if (x->replay == LedgerResult::Replay::kKeyReused) return done(KeyReused());
-  if (x->replay == LedgerResult::Replay::kReplayed) return done(std::move(x->decision));
-  if (!sending.ok()) return done(sending);
-  CountDecision(x->decision, m);
-  WriteBehind(t, *program, req, at, *x, now);
-  done(std::move(x->decision));
+  if (!sending.ok()) {
+    // The session cannot send; only a replay of an earlier send is answered.
+    absl::StatusOr<LedgerResult> known = ledger.Replay(c->program, c->now);
+    if (known.ok() && known->replay == LedgerResult::Replay::kNone) return c->done(sending);
+    return FinishShared(*c, std::move(known));
+  }
+  PendingConsume* pending = c.get();
+  ledger.ExecuteAsync(pending->program, pending->now,
+                      [this, c = std::move(c)](absl::StatusOr<LedgerResult> x) mutable {
+                        FinishShared(*c, std::move(x));
+                      });
+}
+
+void Engine::FinishShared(PendingConsume& c, absl::StatusOr<LedgerResult> x) {
+  if (!x.ok()) return c.done(x.status());
+  if (x->replay == LedgerResult::Replay::kKeyReused) return c.done(KeyReused());
+  if (x->replay == LedgerResult::Replay::kReplayed) return c.done(std::move(x->decision));
+  CountDecision(x->decision, c.meter);
+  WriteBehind(*c.who.tenant, c.program, c.req, c.at, *x, c.now);
+  c.done(std::move(x->decision));
 }
 
 absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantState& t, MeterId m,

@@ -1,5 +1,7 @@
 #include "quotum/store/redis/redis_connection.h"
 
+#include <poll.h>
+
 #include <boost/url/parse.hpp>
 #include <charconv>
 #include <utility>
@@ -174,6 +176,41 @@ absl::StatusOr<std::string> RedisConnection::LoadScript(std::string_view body) {
   if ((*reply)->type() != REDIS_REPLY_STRING)
     return absl::InternalError("redis SCRIPT LOAD: the reply is not a string");
   return std::string((*reply)->str());
+}
+
+bool RedisConnection::Stale() const {
+  if (broken()) return true;
+  pollfd p{context_->fd, POLLIN | POLLRDHUP, 0};
+  return poll(&p, 1, 0) != 0;
+}
+
+absl::StatusOr<std::vector<RedisReply>> RedisConnection::Pipeline(
+    std::span<const std::vector<std::string_view>> commands) {
+  if (broken()) return TransportError("redis pipeline on a broken connection");
+  std::vector<const char*> data;
+  std::vector<size_t> sizes;
+  for (const std::vector<std::string_view>& argv : commands) {
+    data.clear();
+    sizes.clear();
+    for (std::string_view arg : argv) {
+      data.push_back(arg.data());
+      sizes.push_back(arg.size());
+    }
+    if (redisAppendCommandArgv(context_, static_cast<int>(argv.size()), data.data(),
+                               sizes.data()) != REDIS_OK) {
+      return TransportError("redis pipeline append");
+    }
+  }
+  std::vector<RedisReply> replies;
+  replies.reserve(commands.size());
+  for (size_t i = 0; i < commands.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
+      return TransportError("redis pipeline reply");
+    }
+    replies.emplace_back(static_cast<redisReply*>(raw));
+  }
+  return replies;
 }
 
 absl::StatusOr<RedisReply> RedisConnection::EvalSha(std::string_view sha, std::string_view body,

@@ -8,6 +8,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -105,6 +106,13 @@ class RedisConnection {
     return Command(std::span<const std::string_view>(argv.begin(), argv.size()));
   }
 
+  /// Sends every command of `commands` in one write, then reads their replies
+  /// in order (pipelining): one round trip for the lot. A transport failure
+  /// fails the whole call (the connection is then broken()); error replies
+  /// are replies, as in Command.
+  absl::StatusOr<std::vector<RedisReply>> Pipeline(
+      std::span<const std::vector<std::string_view>> commands);
+
   /// SCRIPT LOAD: caches `body` on the server and returns its SHA1 (40 hex).
   absl::StatusOr<std::string> LoadScript(std::string_view body);
 
@@ -117,6 +125,11 @@ class RedisConnection {
 
   /// True after a transport failure; every command then fails until Reconnect().
   bool broken() const;
+  /// True when an idle connection can no longer carry a command: broken, or
+  /// the server has closed it (or sent something unasked) since the last
+  /// reply. One non-blocking poll(); check before reusing a pooled connection,
+  /// because a command sent on a closed one may or may not have run.
+  bool Stale() const;
   /// Re-opens the connection to the same server (and SELECTs the db again).
   absl::Status Reconnect();
 

@@ -169,11 +169,40 @@ absl::StatusOr<std::unique_ptr<RedisLedger>> RedisLedger::Connect(RedisLedgerOpt
   if (!sha.ok()) return sha.status();
   ledger->sha_ = *sha;
   ledger->Release(std::move(*c));
+  RedisPipelineOptions po;
+  po.endpoint = ledger->opts_.endpoint;
+  po.connect_timeout = ledger->opts_.connect_timeout;
+  po.command_timeout = ledger->opts_.command_timeout;
+  po.workers = ledger->opts_.pipeline_workers;
+  ledger->pipeline_ = std::make_unique<RedisPipeline>(po, ledger->script_);
   return ledger;
 }
 
 absl::StatusOr<LedgerResult> RedisLedger::Execute(const CheckProgram& p, absl::Time now) {
   return Run(p, now, "x");
+}
+
+void RedisLedger::ExecuteAsync(const CheckProgram& p, absl::Time now, Done done) {
+  pipeline_->Send(EvalShaCommand(p, now, "x"),
+                  [&p, now, done = std::move(done)](absl::StatusOr<RedisReply> reply) mutable {
+                    if (!reply.ok()) return done(Unavailable(reply.status()));
+                    if ((*reply)->is_error()) return done(StatusOfError(**reply));
+                    done(ResultOf(p, **reply, now));
+                  });
+}
+
+std::vector<std::string> RedisLedger::EvalShaCommand(const CheckProgram& p, absl::Time now,
+                                                     absl::string_view mode) const {
+  std::vector<std::string> keys = DecisionKeys(p);
+  std::vector<std::string> args = Arguments(p, now, mode);
+  std::vector<std::string> argv;
+  argv.reserve(3 + keys.size() + args.size());
+  argv.push_back("EVALSHA");
+  argv.push_back(sha_);
+  argv.push_back(absl::StrCat(keys.size()));
+  for (std::string& k : keys) argv.push_back(std::move(k));
+  for (std::string& a : args) argv.push_back(std::move(a));
+  return argv;
 }
 
 absl::StatusOr<LedgerResult> RedisLedger::Replay(const CheckProgram& p, absl::Time now) {
@@ -261,10 +290,11 @@ absl::StatusOr<RedisConnection> RedisLedger::Acquire() {
   {
     MutexLock lock(&mu_);
     while (idle_.empty() && open_ >= opts_.pool_size) idle_cv_.Wait(&mu_);
-    if (!idle_.empty()) {
+    while (!idle_.empty()) {
       RedisConnection c = std::move(idle_.back());
       idle_.pop_back();
-      return c;
+      if (!c.Stale()) return c;
+      --open_;  // closed by the server while idle: connect afresh
     }
     ++open_;
   }

@@ -12,6 +12,7 @@
 #include "quotum/base/mutex.h"
 #include "quotum/engine/ledger.h"
 #include "quotum/store/redis/redis_connection.h"
+#include "quotum/store/redis/redis_pipeline.h"
 
 namespace quotum::store::redis {
 
@@ -20,8 +21,10 @@ struct RedisLedgerOptions {
   absl::Duration connect_timeout = absl::Seconds(1);
   /// A decision not answered within this is a 503 store_unavailable.
   absl::Duration command_timeout = absl::Milliseconds(500);
-  /// Connections kept open; a decision waits when all are busy.
+  /// Connections kept open for synchronous calls; a call waits when all are busy.
   size_t pool_size = 8;
+  /// Threads (each with one connection) that pipeline asynchronous decisions.
+  int pipeline_workers = 2;
   absl::Duration idempotency_ttl = absl::Hours(24);
   /// How long a period's counters stay in Redis after the period ends.
   absl::Duration counter_retention = absl::Hours(24 * 62);
@@ -46,6 +49,7 @@ class RedisLedger final : public engine::SharedLedger {
                                                absl::Time now) override;
   absl::StatusOr<engine::LedgerResult> Replay(const engine::CheckProgram& p,
                                               absl::Time now) override;
+  void ExecuteAsync(const engine::CheckProgram& p, absl::Time now, Done done) override;
   absl::StatusOr<std::vector<uint64_t>> Counters(absl::string_view tenant_id,
                                                  absl::Time period_start,
                                                  const std::vector<std::string>& meters) override;
@@ -68,9 +72,14 @@ class RedisLedger final : public engine::SharedLedger {
   /// Returns a connection to the pool (a broken one is dropped).
   void Release(RedisConnection c);
 
+  /// The EVALSHA command line of `p` in `mode`.
+  std::vector<std::string> EvalShaCommand(const engine::CheckProgram& p, absl::Time now,
+                                          absl::string_view mode) const;
+
   const RedisLedgerOptions opts_;
   const std::string script_;
   std::string sha_;
+  std::unique_ptr<RedisPipeline> pipeline_;
   Mutex mu_;
   CondVar idle_cv_;
   std::vector<RedisConnection> idle_ ABSL_GUARDED_BY(mu_);
