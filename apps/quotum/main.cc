@@ -89,8 +89,8 @@ absl::StatusOr<std::unique_ptr<quotum::store::redis::RedisLedger>> OpenSharedLed
   auto endpoint = quotum::store::redis::ParseRedisUrl(cfg.storage.redis_url);
   if (!endpoint.ok()) return endpoint.status();
   quotum::store::redis::RedisLedgerOptions o;
-  o.endpoint = *endpoint;
-  o.command_timeout = absl::Milliseconds(cfg.storage.redis_timeout_ms);
+  o.client.endpoint = *endpoint;
+  o.client.command_timeout = absl::Milliseconds(cfg.storage.redis_timeout_ms);
   o.pool_size = static_cast<size_t>(cfg.storage.redis_pool_size);
   o.idempotency_ttl = cfg.idempotency_ttl;
   auto ledger = quotum::store::redis::RedisLedger::Connect(o);

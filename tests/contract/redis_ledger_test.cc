@@ -30,8 +30,8 @@ class RedisLedgerTest : public RedisSuite {
 
   std::unique_ptr<RedisLedger> Ledger(bool redis_time = true) {
     RedisLedgerOptions o;
-    o.endpoint.host = "127.0.0.1";
-    o.endpoint.port = server_->port();
+    o.client.endpoint.host = "127.0.0.1";
+    o.client.endpoint.port = server_->port();
     o.redis_time = redis_time;
     auto ledger = RedisLedger::Connect(o);
     EXPECT_TRUE(ledger.ok()) << ledger.status();

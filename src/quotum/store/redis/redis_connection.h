@@ -28,6 +28,14 @@ struct RedisEndpoint {
 /// scheme (rediss:// is not supported), credentials, a query or a bad port/db.
 absl::StatusOr<RedisEndpoint> ParseRedisUrl(std::string_view url);
 
+/// Where and how patiently to connect: what every Redis client here shares.
+struct RedisClientOptions {
+  RedisEndpoint endpoint;
+  absl::Duration connect_timeout = absl::Seconds(1);
+  /// A command not answered within this fails with kUnavailable.
+  absl::Duration command_timeout = absl::Milliseconds(500);
+};
+
 /// A non-owning view of one reply (or of an element of an array reply); valid
 /// while the owning RedisReply lives.
 class ReplyView {
@@ -95,6 +103,9 @@ class RedisConnection {
   static absl::StatusOr<RedisConnection> Connect(const RedisEndpoint& endpoint,
                                                  absl::Duration connect_timeout,
                                                  absl::Duration command_timeout);
+  static absl::StatusOr<RedisConnection> Connect(const RedisClientOptions& o) {
+    return Connect(o.endpoint, o.connect_timeout, o.command_timeout);
+  }
 
   RedisConnection(RedisConnection&& other) noexcept;
   RedisConnection& operator=(RedisConnection&& other) noexcept;

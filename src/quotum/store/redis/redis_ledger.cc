@@ -170,9 +170,7 @@ absl::StatusOr<std::unique_ptr<RedisLedger>> RedisLedger::Connect(RedisLedgerOpt
   ledger->sha_ = *sha;
   ledger->Release(std::move(*c));
   RedisPipelineOptions po;
-  po.endpoint = ledger->opts_.endpoint;
-  po.connect_timeout = ledger->opts_.connect_timeout;
-  po.command_timeout = ledger->opts_.command_timeout;
+  po.client = ledger->opts_.client;
   po.workers = ledger->opts_.pipeline_workers;
   ledger->pipeline_ = std::make_unique<RedisPipeline>(po, ledger->script_);
   return ledger;
@@ -298,8 +296,7 @@ absl::StatusOr<RedisConnection> RedisLedger::Acquire() {
     }
     ++open_;
   }
-  absl::StatusOr<RedisConnection> c =
-      RedisConnection::Connect(opts_.endpoint, opts_.connect_timeout, opts_.command_timeout);
+  absl::StatusOr<RedisConnection> c = RedisConnection::Connect(opts_.client);
   if (!c.ok()) {
     MutexLock lock(&mu_);
     --open_;

@@ -17,10 +17,8 @@
 namespace quotum::store::redis {
 
 struct RedisLedgerOptions {
-  RedisEndpoint endpoint;
-  absl::Duration connect_timeout = absl::Seconds(1);
-  /// A decision not answered within this is a 503 store_unavailable.
-  absl::Duration command_timeout = absl::Milliseconds(500);
+  /// A decision not answered within client.command_timeout is a 503 store_unavailable.
+  RedisClientOptions client;
   /// Connections kept open for synchronous calls; a call waits when all are busy.
   size_t pool_size = 8;
   /// Threads (each with one connection) that pipeline asynchronous decisions.

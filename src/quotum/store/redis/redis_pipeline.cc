@@ -61,7 +61,7 @@ void RedisPipeline::RunBatch(std::optional<RedisConnection>& conn, std::vector<P
   std::vector<absl::StatusOr<RedisReply>> replies;
   if (!conn || conn->Stale()) {
     conn.reset();
-    auto c = RedisConnection::Connect(opts_.endpoint, opts_.connect_timeout, opts_.command_timeout);
+    auto c = RedisConnection::Connect(opts_.client);
     if (c.ok()) {
       conn.emplace(std::move(*c));
     } else {

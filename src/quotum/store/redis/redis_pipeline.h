@@ -18,9 +18,7 @@
 namespace quotum::store::redis {
 
 struct RedisPipelineOptions {
-  RedisEndpoint endpoint;
-  absl::Duration connect_timeout = absl::Seconds(1);
-  absl::Duration command_timeout = absl::Milliseconds(500);
+  RedisClientOptions client;
   /// Worker threads, each with its own connection.
   int workers = 2;
   /// Commands sent in one pipeline at most.
