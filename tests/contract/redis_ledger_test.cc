@@ -39,11 +39,20 @@ class RedisLedgerTest : public RedisSuite {
   }
 };
 
+/// Execute, giving an empty baseline first when the ledger asks (a fresh
+/// Redis: the cold store of these tests holds nothing).
+absl::StatusOr<LedgerResult> Decide(RedisLedger& ledger, const CheckProgram& p, absl::Time now) {
+  auto r = ledger.Execute(p, now);
+  if (!r.ok() || !r->needs_baseline) return r;
+  if (absl::Status s = ledger.SetBaseline(p.tenant_id, p.quota.period, {}); !s.ok()) return s;
+  return ledger.Execute(p, now);
+}
+
 class RedisUnderTest : public testing::LedgerUnderTest {
  public:
   explicit RedisUnderTest(std::unique_ptr<RedisLedger> ledger) : ledger_(std::move(ledger)) {}
   absl::StatusOr<LedgerResult> Execute(const CheckProgram& p, absl::Time now) override {
-    return ledger_->Execute(p, now);
+    return Decide(*ledger_, p, now);
   }
 
  private:
@@ -78,7 +87,7 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
-  ASSERT_EQ(keys.size(), 5u);
+  ASSERT_EQ(keys.size(), 6u);
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 
@@ -95,7 +104,7 @@ TEST_F(RedisLedgerTest, TwoLedgersTogetherAdmitExactlyTheLimit) {
     threads.emplace_back([&, t] {
       RedisLedger& ledger = t % 2 == 0 ? *a : *b;
       for (int i = 0; i < 25; ++i) {
-        auto r = ledger.Execute(Charge("race", 1, 1000, now), now);
+        auto r = Decide(ledger, Charge("race", 1, 1000, now), now);
         if (!r.ok()) ++errors;
         if (r.ok() && r->decision.allowed) admitted += r->decision.consumed;
       }
@@ -104,7 +113,7 @@ TEST_F(RedisLedgerTest, TwoLedgersTogetherAdmitExactlyTheLimit) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(admitted.load(), 1000u);
-  auto r = a->Execute(Charge("race", 1, 1000, now), now);
+  auto r = Decide(*a, Charge("race", 1, 1000, now), now);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->verdicts.quota_before, 1000u);
   EXPECT_FALSE(r->decision.allowed);
@@ -134,6 +143,7 @@ TEST_F(RedisLedgerTest, PipelinedDecisionsAreExactAndMatchTheirRequests) {
   const absl::Time now = absl::Now();
   std::vector<CheckProgram> programs;
   for (int i = 0; i < 2000; ++i) programs.push_back(Charge("pipe", 1 + i % 2, 1500, now));
+  ASSERT_TRUE(ledger->SetBaseline("pipe", programs[0].quota.period, {}).ok());
   Mutex mu;
   CondVar cv;
   int answered = 0, errors = 0, mismatched = 0;
@@ -161,6 +171,7 @@ TEST_F(RedisLedgerTest, PipelinedDecisionsAreExactAndMatchTheirRequests) {
 TEST_F(RedisLedgerTest, PipelineReloadsTheScriptAndSurvivesRedisRestarting) {
   std::unique_ptr<RedisLedger> ledger = Ledger();
   const absl::Time now = absl::Now();
+  ASSERT_TRUE(ledger->SetBaseline("pipe2", Charge("pipe2", 1, 10, now).quota.period, {}).ok());
   ASSERT_TRUE(ExecuteAndWait(*ledger, Charge("pipe2", 1, 10, now), now).ok());
   ASSERT_TRUE(conn().Command({"SCRIPT", "FLUSH"}).ok());
   auto r = ExecuteAndWait(*ledger, Charge("pipe2", 1, 10, now), now);
@@ -176,6 +187,31 @@ TEST_F(RedisLedgerTest, PipelineReloadsTheScriptAndSurvivesRedisRestarting) {
   EXPECT_EQ(r->verdicts.quota_before, 2u);
 }
 
+// Redis loses its data (restarted without AOF, flushed): the ledger decides
+// nothing until it has the tenant's baseline, and the baseline only raises
+// counters (what the cold store holds), never lowers them.
+TEST_F(RedisLedgerTest, LostDataIsNotDecidedUntilTheBaselineIsBack) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  const absl::Time now = absl::Now();
+  const CheckProgram p = Charge("lost", 3, 10, now);
+  auto first = ledger->Execute(p, now);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->needs_baseline);
+  EXPECT_FALSE(first->decision.allowed);
+  ASSERT_TRUE(ledger->SetBaseline("lost", p.quota.period, {{"messages_sent", 4}}).ok());
+  auto r = ledger->Execute(p, now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdicts.quota_before, 4u);
+  EXPECT_EQ(r->decision.consumed, 3u);
+  // A baseline below the counter changes nothing.
+  ASSERT_TRUE(ledger->SetBaseline("lost", p.quota.period, {{"messages_sent", 2}}).ok());
+  EXPECT_EQ((*ledger->Counters("lost", p.quota.period.start, {"messages_sent"}))[0], 7u);
+  ASSERT_TRUE(conn().Command({"FLUSHALL"}).ok());
+  EXPECT_EQ(ledger->Counters("lost", p.quota.period.start, {"messages_sent"}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(ledger->Execute(p, now)->needs_baseline);
+}
+
 // The windows run on Redis' clock: an instance whose clock is a year off
 // still shares one window with the others.
 TEST_F(RedisLedgerTest, WindowsRunOnRedisClockNotTheInstances) {
@@ -186,9 +222,9 @@ TEST_F(RedisLedgerTest, WindowsRunOnRedisClockNotTheInstances) {
   general.subject = "key_1";
   general.rule = {ratelimit::Algorithm::kFixedWindow, 2, 3'600'000'000'000};
   p.rates.push_back(general);
-  EXPECT_TRUE(ledger->Execute(p, now)->decision.allowed);
-  EXPECT_TRUE(ledger->Execute(p, now - absl::Hours(24 * 365))->decision.allowed);
-  auto third = ledger->Execute(p, now + absl::Hours(24 * 365));
+  EXPECT_TRUE(Decide(*ledger, p, now)->decision.allowed);
+  EXPECT_TRUE(Decide(*ledger, p, now - absl::Hours(24 * 365))->decision.allowed);
+  auto third = Decide(*ledger, p, now + absl::Hours(24 * 365));
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_FALSE(third->decision.allowed);
   EXPECT_EQ(third->decision.rule, "general");
@@ -197,9 +233,9 @@ TEST_F(RedisLedgerTest, WindowsRunOnRedisClockNotTheInstances) {
 TEST_F(RedisLedgerTest, ReloadsTheScriptAfterRedisForgetsIt) {
   std::unique_ptr<RedisLedger> ledger = Ledger();
   const absl::Time now = absl::Now();
-  ASSERT_TRUE(ledger->Execute(Charge("reload", 1, 10, now), now).ok());
+  ASSERT_TRUE(Decide(*ledger, Charge("reload", 1, 10, now), now).ok());
   ASSERT_TRUE(conn().Command({"SCRIPT", "FLUSH"}).ok());
-  auto r = ledger->Execute(Charge("reload", 1, 10, now), now);
+  auto r = Decide(*ledger, Charge("reload", 1, 10, now), now);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->verdicts.quota_before, 1u);
 }
@@ -210,17 +246,17 @@ TEST_F(RedisLedgerTest, ReloadsTheScriptAfterRedisForgetsIt) {
 TEST_F(RedisLedgerTest, RedisDownIsUnavailableAndRecoveryIsAutomatic) {
   std::unique_ptr<RedisLedger> ledger = Ledger();
   const absl::Time now = absl::Now();
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ledger->Execute(Charge("down", 1, 10, now), now).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Decide(*ledger, Charge("down", 1, 10, now), now).ok());
   conn_.reset();
   ASSERT_EQ(server_->Stop(), 0);
-  auto r = ledger->Execute(Charge("down", 1, 10, now), now);
+  auto r = Decide(*ledger, Charge("down", 1, 10, now), now);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(engine::MachineCode(r.status()), "store_unavailable");
   ASSERT_TRUE(server_->Start()) << server_->error();
   // The first decision after the restart succeeds: pooled connections the
   // old server closed are noticed before use, not sent on.
-  auto back = ledger->Execute(Charge("down", 1, 10, now), now);
+  auto back = Decide(*ledger, Charge("down", 1, 10, now), now);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->verdicts.quota_before, 5u);
 }

@@ -113,6 +113,32 @@ TEST_F(ScaleOutTest, RedisDownFailsClosedReadsFallBackAndRecoveryIsAutomatic) {
   EXPECT_EQ(c.Get("/readyz").status, 200);
 }
 
+// Redis restarts empty (no AOF): the counters are rebuilt from what the cold
+// store holds before anything is decided, so a tenant at its limit stays there.
+TEST_F(ScaleOutTest, CountersLostByRedisAreRebuiltFromTheColdStore) {
+  testing::RedisServer::Options no_aof;
+  no_aof.appendonly = false;
+  testing::RedisServer volatile_redis(no_aof);
+  ASSERT_TRUE(volatile_redis.Start()) << volatile_redis.error();
+  auto server = StartServer(
+      dir_ + "/a", {"--redis-url", "redis://127.0.0.1:" + std::to_string(volatile_redis.port())});
+  HttpClient c(server->port());
+  Tenant t = CreateTenant(c, "lost", "starter");  // messages_sent limit 1000
+  SetKeyLimits(c, t, 1000000);
+  auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 998), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  // The written-behind rows reach the cold store within a group commit.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(volatile_redis.Stop(), 0);
+  ASSERT_TRUE(volatile_redis.Start()) << volatile_redis.error();
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 998u);
+  r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 5), Bearer(t.key));
+  EXPECT_EQ(r.status, 429) << r.body;
+  r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 2), Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 1000u);
+}
+
 TEST_F(ScaleOutTest, IdempotentRetriesOnAnotherInstanceCountOnce) {
   Tenant t;
   {

@@ -369,7 +369,7 @@ class Engine {
       ABSL_SHARED_LOCKS_REQUIRED(t.mu);
   /// Replaces v's counter values with the shared ledger's (or, when it is
   /// unavailable, the cold store's aggregates, marking v).
-  absl::Status ReadSharedCounters(UsageView& v);
+  absl::Status ReadSharedCounters(TenantState& t, UsageView& v);
   /// A scale-out consume waiting for the shared ledger: owns everything its
   /// program views (heap-allocated, so the views stay put).
   struct PendingConsume {
@@ -384,8 +384,14 @@ class Engine {
   /// the shared ledger outside it (asynchronously); the usage rows are
   /// written behind.
   void ConsumeShared(const Principal& who, MeterId m, MeterRequest req, Callback<Decision> done);
-  /// Answers a scale-out consume from the ledger's result.
-  void FinishShared(PendingConsume& c, absl::StatusOr<LedgerResult> x);
+  /// Answers a scale-out consume from the ledger's result (after giving the
+  /// ledger the tenant's baseline and executing again, once, if it asks).
+  void FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x);
+  /// Raises the shared ledger's counters of t's current period to what the
+  /// cold store holds (after Redis lost data or on a tenant's first use).
+  absl::Status GiveBaseline(TenantState& t);
+  /// Execute on the shared ledger, giving it the baseline first if it asks.
+  absl::StatusOr<LedgerResult> ExecuteShared(TenantState& t, const CheckProgram& p, absl::Time now);
   /// Compiles `req` under t's lock; an error for a bad timestamp. `sending`
   /// says whether the session may send.
   absl::StatusOr<CheckProgram> CompileLocked(const Principal& who, TenantState& t, MeterId m,

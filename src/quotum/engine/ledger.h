@@ -56,6 +56,10 @@ struct LedgerResult {
   Decision decision;
   /// kNone only: the verdicts the decision was built from.
   Verdicts verdicts;
+  /// A shared ledger that may have lost its counters (restarted empty)
+  /// decided nothing: give it the tenant's baseline (SharedLedger::SetBaseline)
+  /// and execute again.
+  bool needs_baseline = false;
 };
 
 /// Executes CheckPrograms. Implementations are bound to a store of counters;
@@ -89,11 +93,18 @@ class SharedLedger : public Ledger {
   virtual void ExecuteAsync(const CheckProgram& p, absl::Time now, Done done) = 0;
   /// The period counters of `meters` (names) of `tenant_id` in the period
   /// starting at `period_start`, in order; 0 for a counter never charged.
+  /// kFailedPrecondition when the tenant has no baseline (see SetBaseline).
   virtual absl::StatusOr<std::vector<uint64_t>> Counters(
       absl::string_view tenant_id, absl::Time period_start,
       const std::vector<std::string>& meters) = 0;
   /// OK when the ledger answers.
   virtual absl::Status Ping() = 0;
+  /// Raises the tenant's counters of `period` to at least `values` (meter
+  /// name, units: what the cold store holds) and marks the tenant as having
+  /// its baseline. Idempotent; never lowers a counter, so instances may race
+  /// to do it.
+  virtual absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
+                                   const std::vector<std::pair<std::string, uint64_t>>& values) = 0;
 };
 
 /// The decision for verdicts `v` of program `p` at `now`. Pure; the same for

@@ -157,22 +157,56 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
     // The session cannot send; only a replay of an earlier send is answered.
     absl::StatusOr<LedgerResult> known = ledger.Replay(c->program, c->now);
     if (known.ok() && known->replay == LedgerResult::Replay::kNone) return c->done(sending);
-    return FinishShared(*c, std::move(known));
+    return FinishShared(std::move(c), std::move(known));
   }
   PendingConsume* pending = c.get();
   ledger.ExecuteAsync(pending->program, pending->now,
                       [this, c = std::move(c)](absl::StatusOr<LedgerResult> x) mutable {
-                        FinishShared(*c, std::move(x));
+                        FinishShared(std::move(c), std::move(x));
                       });
 }
 
-void Engine::FinishShared(PendingConsume& c, absl::StatusOr<LedgerResult> x) {
-  if (!x.ok()) return c.done(x.status());
-  if (x->replay == LedgerResult::Replay::kKeyReused) return c.done(KeyReused());
-  if (x->replay == LedgerResult::Replay::kReplayed) return c.done(std::move(x->decision));
-  CountDecision(x->decision, c.meter);
-  WriteBehind(*c.who.tenant, c.program, c.req, c.at, *x, c.now);
-  c.done(std::move(x->decision));
+void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x) {
+  if (x.ok() && x->needs_baseline) {
+    // Rare (a tenant's first decision, or Redis came back empty): on this thread.
+    x = ExecuteShared(*c->who.tenant, c->program, c->now);
+  }
+  if (!x.ok()) return c->done(x.status());
+  if (x->replay == LedgerResult::Replay::kKeyReused) return c->done(KeyReused());
+  if (x->replay == LedgerResult::Replay::kReplayed) return c->done(std::move(x->decision));
+  CountDecision(x->decision, c->meter);
+  WriteBehind(*c->who.tenant, c->program, c->req, c->at, *x, c->now);
+  c->done(std::move(x->decision));
+}
+
+absl::StatusOr<LedgerResult> Engine::ExecuteShared(TenantState& t, const CheckProgram& p,
+                                                   absl::Time now) {
+  absl::StatusOr<LedgerResult> x = opts_.shared_ledger->Execute(p, now);
+  if (!x.ok() || !x->needs_baseline) return x;
+  if (absl::Status s = GiveBaseline(t); !s.ok()) return s;
+  x = opts_.shared_ledger->Execute(p, now);
+  if (x.ok() && x->needs_baseline) {
+    return Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                 "The counter store lost its baseline again; retry.");
+  }
+  return x;
+}
+
+absl::Status Engine::GiveBaseline(TenantState& t) {
+  BillingPeriod period;
+  {
+    MutexLock lock(&t.mu);
+    period = t.period;
+  }
+  auto rows = store_->Periods(t.id, period.start);
+  if (!rows.ok()) return StoreUnavailable("The usage aggregates");
+  std::vector<std::pair<std::string, uint64_t>> values;
+  for (const CounterRow& r : *rows) {
+    auto m = opts_.catalog->FindMeter(r.meter);
+    if (!m || opts_.catalog->meters[*m].kind != MeterKind::kCounter) continue;
+    if (r.period_start == period.start) values.emplace_back(r.meter, r.value);
+  }
+  return opts_.shared_ledger->SetBaseline(t.id, period, values);
 }
 
 absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantState& t, MeterId m,

@@ -85,7 +85,7 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
     p.quota.meter_name = meters::kApiCalls;
     p.quota.period = t.period;
   }
-  absl::StatusOr<LedgerResult> x = opts_.shared_ledger->Execute(p, now);
+  absl::StatusOr<LedgerResult> x = ExecuteShared(t, p, now);
   if (!x.ok()) return x.status();
   Decision d = std::move(x->decision);
   d.meter.clear();

@@ -24,12 +24,12 @@ absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
     for (MeterId m = 0; m < cat.meter_count(); ++m) v.limits[m] = EffectiveLimit(t, m);
   }
   if (opts_.shared_ledger) {
-    if (absl::Status s = ReadSharedCounters(v); !s.ok()) return s;
+    if (absl::Status s = ReadSharedCounters(t, v); !s.ok()) return s;
   }
   return v;
 }
 
-absl::Status Engine::ReadSharedCounters(UsageView& v) {
+absl::Status Engine::ReadSharedCounters(TenantState& t, UsageView& v) {
   const Catalog& cat = *opts_.catalog;
   std::vector<std::string> names;
   std::vector<MeterId> ids;
@@ -39,6 +39,11 @@ absl::Status Engine::ReadSharedCounters(UsageView& v) {
     ids.push_back(m);
   }
   auto live = opts_.shared_ledger->Counters(v.tenant.id, v.tenant.period.start, names);
+  if (live.status().code() == absl::StatusCode::kFailedPrecondition) {
+    if (absl::Status s = GiveBaseline(t); s.ok()) {
+      live = opts_.shared_ledger->Counters(v.tenant.id, v.tenant.period.start, names);
+    }
+  }
   if (live.ok()) {
     for (size_t i = 0; i < ids.size(); ++i) v.used[ids[i]] = (*live)[i];
     return absl::OkStatus();

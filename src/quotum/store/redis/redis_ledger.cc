@@ -15,7 +15,8 @@ using engine::CheckProgram;
 using engine::LedgerResult;
 
 // Reply kinds of decide.lua.
-constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4;
+constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4,
+                    kNoBaseline = 5;
 // decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
 // shadow bits, then four fields per rate check.
 constexpr size_t kHeaderFields = 6, kRateFields = 4;
@@ -58,6 +59,30 @@ void AppendRateArguments(const CheckProgram& p, std::vector<std::string>& a) {
     a.push_back(r.shadow ? "1" : "0");
   }
 }
+
+std::string CounterKey(absl::string_view tenant_id, absl::Time period_start,
+                       absl::string_view meter) {
+  return absl::StrCat("{", tenant_id, "}:u:", absl::ToUnixSeconds(period_start), ":", meter);
+}
+
+std::string BaselineKey(absl::string_view tenant_id) {
+  return absl::StrCat("{", tenant_id, "}:baseline");
+}
+
+// KEYS: the baseline mark, then counters; ARGV: the counters' expiry (Unix
+// ms), then one value per counter. Raises each counter to its value, then
+// sets the mark.
+constexpr std::string_view kBaselineLua = R"lua(
+for i = 2, #KEYS do
+  local have = tonumber(redis.call("GET", KEYS[i]) or "0")
+  if tonumber(ARGV[i]) > have then
+    redis.call("SET", KEYS[i], ARGV[i])
+    redis.call("PEXPIREAT", KEYS[i], ARGV[1])
+  end
+end
+redis.call("SET", KEYS[1], "1")
+return 1
+)lua";
 
 absl::Status Unavailable(const absl::Status& cause) {
   return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
@@ -108,7 +133,8 @@ absl::StatusOr<LedgerResult> ResultOf(const CheckProgram& p, ReplyView reply, ab
   const long long kind = reply.size() > 0 ? reply[0].integer() : -1;
   if (kind == kKeyReused) r.replay = LedgerResult::Replay::kKeyReused;
   if (kind == kOverflow) return engine::QuantityOverflow(p.quota.meter_name);
-  if (kind == kKeyReused || kind == kUnknownKey) return r;
+  if (kind == kNoBaseline) r.needs_baseline = true;
+  if (kind == kKeyReused || kind == kUnknownKey || kind == kNoBaseline) return r;
   if (kind != kDecided && kind != kReplayed) {
     return absl::InternalError(absl::StrCat("decide.lua answered kind ", kind));
   }
@@ -141,7 +167,7 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   const std::string tag = absl::StrCat("{", p.tenant_id, "}");
   const int64_t period = absl::ToUnixSeconds(p.quota.period.start);
   std::vector<std::string> keys;
-  keys.reserve(4 + p.rates.size());
+  keys.reserve(5 + p.rates.size());
   keys.push_back(absl::StrCat(tag, ":u:", period, ":", p.quota.meter_name));
   keys.push_back(absl::StrCat(tag, ":u:", period, ":api_calls"));
   // A warm-up day is named by its end: a session made again under the same id
@@ -151,6 +177,7 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
                           : absl::StrCat(tag, ":w:-"));
   keys.push_back(p.idempotency_key.empty() ? absl::StrCat(tag, ":i:-")
                                            : absl::StrCat(tag, ":i:", p.idempotency_key));
+  keys.push_back(BaselineKey(p.tenant_id));
   for (const engine::RateCheck& r : p.rates) {
     keys.push_back(absl::StrCat(tag, ":r:", ratelimit::CategoryName(r.category), ":",
                                 r.rule.window_ns, ":", r.subject));
@@ -208,27 +235,41 @@ absl::StatusOr<LedgerResult> RedisLedger::Replay(const CheckProgram& p, absl::Ti
   return Run(p, now, "r");
 }
 
-std::string CounterKey(absl::string_view tenant_id, absl::Time period_start,
-                       absl::string_view meter) {
-  return absl::StrCat("{", tenant_id, "}:u:", absl::ToUnixSeconds(period_start), ":", meter);
-}
-
 absl::StatusOr<std::vector<uint64_t>> RedisLedger::Counters(
     absl::string_view tenant_id, absl::Time period_start, const std::vector<std::string>& meters) {
-  std::vector<std::string> keys;
+  std::vector<std::string> keys{BaselineKey(tenant_id)};
   for (const std::string& m : meters) keys.push_back(CounterKey(tenant_id, period_start, m));
   std::vector<std::string_view> argv{"MGET"};
   argv.insert(argv.end(), keys.begin(), keys.end());
   absl::StatusOr<RedisReply> reply = Call(argv);
   if (!reply.ok()) return reply.status();
+  if ((*reply)->size() != keys.size()) return absl::InternalError("MGET answered short");
+  if ((**reply)[0].is_nil()) {
+    return absl::FailedPreconditionError("the tenant has no baseline in Redis (SetBaseline)");
+  }
   std::vector<uint64_t> values(meters.size(), 0);
-  for (size_t i = 0; i < values.size() && i < (*reply)->size(); ++i) {
-    const ReplyView v = (**reply)[i];
+  for (size_t i = 0; i < values.size(); ++i) {
+    const ReplyView v = (**reply)[i + 1];
     if (!v.is_nil() && !absl::SimpleAtoi(ToAbsl(v.str()), &values[i])) {
       return absl::InternalError(absl::StrCat("counter ", keys[i], " is not a number"));
     }
   }
   return values;
+}
+
+absl::Status RedisLedger::SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
+                                      const std::vector<std::pair<std::string, uint64_t>>& values) {
+  std::vector<std::string> keys{BaselineKey(tenant_id)};
+  std::vector<std::string> args{UnixMillisText(period.end + opts_.counter_retention)};
+  for (const auto& [meter, units] : values) {
+    keys.push_back(CounterKey(tenant_id, period.start, meter));
+    args.push_back(absl::StrCat(units));
+  }
+  const std::string numkeys = absl::StrCat(keys.size());
+  std::vector<std::string_view> argv{"EVAL", kBaselineLua, numkeys};
+  argv.insert(argv.end(), keys.begin(), keys.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return Call(argv).status();
 }
 
 absl::Status RedisLedger::Ping() {

@@ -7,7 +7,9 @@
 -- KEYS (every one hash-tagged with the tenant, so they share a slot):
 --   1 the meter's period counter      2 the api_calls period counter
 --   3 the session's warm-up day count 4 the idempotency record
---   5.. one limiter state per rate check, in program order
+--   5 the tenant's baseline mark: present once its counters hold at least what
+--     the cold store has (see RedisLedger::SetBaseline)
+--   6.. one limiter state per rate check, in program order
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -23,6 +25,7 @@
 --      check: allowed, remaining, reset_ns, retry_ns}    decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
+--   {5} no baseline mark: the counters may have been lost; nothing was decided
 
 local MAX_COUNTER = 9007199254740991 -- 2^53 - 1, kMaxCounter
 
@@ -86,10 +89,10 @@ local function decide_rates(now_s, now_n)
   for i = 1, tonumber(ARGV[15]) do
     local a = 15 + (i - 1) * 5
     local ok, remaining, reset, retry, next_state, ttl =
-      rl_decide(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], redis.call("GET", KEYS[4 + i]),
+      rl_decide(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], redis.call("GET", KEYS[5 + i]),
                 now_s, now_n, ARGV[a + 4])
     if ok == 1 then
-      writes[#writes + 1] = {KEYS[4 + i], next_state, ttl}
+      writes[#writes + 1] = {KEYS[5 + i], next_state, ttl}
     elseif ARGV[a + 5] == "1" then
       bits = bits + 2 ^ (i - 1)
     elseif refused == 0 then
@@ -123,6 +126,7 @@ local function execute()
     if known then return known end
   end
   if ARGV[1] == "r" then return {4} end
+  if redis.call("EXISTS", KEYS[5]) == 0 then return {5} end
   local now_s, now_n = now_pair()
   local used = tonumber(redis.call("GET", KEYS[1]) or "0")
   local warm_used = flag(4) and tonumber(redis.call("GET", KEYS[3]) or "0") or 0
