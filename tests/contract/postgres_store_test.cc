@@ -239,6 +239,23 @@ TEST_F(PostgresStoreTest, AStoppedServerIsUnavailableAndTheStoreRecoversWhenItIs
   EXPECT_EQ(Sent(store, "a").value_or(0), 1101u);
 }
 
+// PostgreSQL text has no NUL byte (SQLite stores one): the batch is refused
+// whole, with a clear error, rather than stored truncated.
+TEST_F(PostgresStoreTest, TextWithANulByteIsRefusedAndChangesNothing) {
+  auto store = PgStore::Open({url_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ((*store)->Commit(NewTenant("a")), absl::OkStatus());
+  CommitBatch b = Usage("a", 5);
+  b.messages = {{"m-1", "a", "whatsapp", "+1", std::string("a\0b", 3), "queued", kPeriod}};
+  absl::Status s = (*store)->Commit(b);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(absl::StrContains(s.message(), "NUL")) << s;
+  EXPECT_EQ(Sent(**store, "a").value_or(99), 0u);
+  b.messages[0].text = "ab";
+  EXPECT_EQ((*store)->Commit(b), absl::OkStatus());
+  EXPECT_EQ(Sent(**store, "a").value_or(99), 5u);
+}
+
 TEST(PostgresSqlState, MapsToStatusCodes) {
   using absl::StatusCode;
   using store::postgres::CodeForSqlState;

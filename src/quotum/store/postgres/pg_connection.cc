@@ -40,6 +40,17 @@ absl::Status CheckConninfoSyntax(const std::string& conninfo) {
   return absl::InvalidArgumentError(absl::StrCat("postgres: bad connection string: ", message));
 }
 
+// Text parameters travel as C strings, and PostgreSQL text cannot hold a NUL
+// byte anyway: refuse one rather than send a truncated value.
+absl::Status CheckNoNul(const PgParams& params) {
+  for (const auto& p : params) {
+    if (p && p->find('\0') != std::string::npos) {
+      return absl::InvalidArgumentError("postgres: text with a NUL byte cannot be stored");
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The C strings libpq wants for text parameters (nullptr = NULL).
 std::vector<const char*> ParamPointers(const PgParams& params) {
   std::vector<const char*> out;
@@ -150,6 +161,7 @@ absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql) {
 }
 
 absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const PgParams& params) {
+  if (absl::Status s = CheckNoNul(params); !s.ok()) return s;
   const std::string text(sql);
   auto values = ParamPointers(params);
   return Take(PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
@@ -159,6 +171,7 @@ absl::StatusOr<PgResult> PgConnection::Exec(absl::string_view sql, const PgParam
 
 absl::StatusOr<PgResult> PgConnection::ExecPrepared(const std::string& name, absl::string_view sql,
                                                     const PgParams& params) {
+  if (absl::Status s = CheckNoNul(params); !s.ok()) return s;
   auto values = ParamPointers(params);
   if (!prepared_.contains(name)) {
     const std::string text(sql);
@@ -175,6 +188,7 @@ absl::StatusOr<PgResult> PgConnection::ExecPrepared(const std::string& name, abs
 
 absl::Status PgConnection::ForEachRow(absl::string_view sql, const PgParams& params,
                                       absl::FunctionRef<absl::Status(const PgRow&)> row) {
+  if (absl::Status s = CheckNoNul(params); !s.ok()) return s;
   const std::string text(sql);
   const absl::string_view what = sql.substr(0, 60);
   auto values = ParamPointers(params);

@@ -17,7 +17,8 @@
 
 namespace quotum::store::postgres {
 
-/// One query parameter, sent in text format; nullopt is SQL NULL.
+/// One query parameter, sent in text format; nullopt is SQL NULL. A NUL byte
+/// in a parameter is refused (kInvalidArgument): PostgreSQL text has none.
 using PgParam = std::optional<std::string>;
 using PgParams = std::vector<PgParam>;
 
