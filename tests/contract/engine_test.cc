@@ -1,4 +1,5 @@
-// Engine use cases against the real SQLite store in a temp dir, with a fake clock.
+// Engine use cases on every store (SQLite in a temp dir, a real PostgreSQL), with a
+// fake clock.
 #include "quotum/engine/engine.h"
 
 #include <atomic>
@@ -11,9 +12,7 @@
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/errors.h"
-#include "quotum/store/sqlite/db.h"
-#include "quotum/store/sqlite/sqlite_store.h"
-#include "quotum/testing/server_process.h"
+#include "store_backend.h"
 
 namespace quotum::engine {
 namespace {
@@ -66,25 +65,31 @@ absl::StatusOr<T> Wait(std::function<void(Engine::Callback<T>)> call) {
   return f.get();
 }
 
-class EngineTest : public ::testing::Test {
+class EngineTest : public contract::StoreBackendTest {
  protected:
   void SetUp() override {
+    StoreBackendTest::SetUp();
+    if (HasFatalFailure()) return;
     std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
     std::stringstream text;
     text << in.rdbuf() << ExtraToml();
     auto loaded = config::LoadString(text.str(), "test.toml");
     ASSERT_TRUE(loaded.ok()) << loaded.status();
     cfg_ = *loaded;
-    dir_ = testing::MakeTempDir("quotum-engine-");
     Open();
   }
-  void TearDown() override { Close(); }
+  void TearDown() override {
+    Close();
+    StoreBackendTest::TearDown();
+  }
   /// TOML appended to the example config (extra plans for a test suite).
   virtual std::string ExtraToml() const { return ""; }
 
   void Open() {
-    sqlite_ = *store::sqlite::SqliteStore::Open({dir_ + "/q.db", false});
-    flaky_ = std::make_unique<FlakyStore>(sqlite_.get());
+    auto store = OpenStore();
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    flaky_ = std::make_unique<FlakyStore>(store_.get());
     EngineOptions o;
     o.catalog = &cfg_->catalog;
     o.default_plan = "starter";
@@ -95,7 +100,7 @@ class EngineTest : public ::testing::Test {
   void Close() {
     engine_.reset();
     flaky_.reset();
-    sqlite_.reset();
+    store_.reset();
   }
   void Reopen() {
     Close();
@@ -130,9 +135,8 @@ class EngineTest : public ::testing::Test {
   }
 
   std::shared_ptr<const config::Config> cfg_;
-  std::string dir_;
   FakeClock clock_{T("2026-11-23T12:00:00Z")};
-  std::unique_ptr<store::sqlite::SqliteStore> sqlite_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<FlakyStore> flaky_;
   std::unique_ptr<Engine> engine_;
   std::map<std::string, std::string> secrets_;
@@ -144,7 +148,7 @@ class EngineTest : public ::testing::Test {
   }();
 };
 
-TEST_F(EngineTest, SeedScenario) {
+TEST_P(EngineTest, SeedScenario) {
   Principal pro = NewTenant("acme", "pro");
   ASSERT_TRUE(Consume(pro, "messages_sent", 9800)->allowed);
   auto partial = Consume(pro, "messages_sent", 500, true);
@@ -161,7 +165,7 @@ TEST_F(EngineTest, SeedScenario) {
   EXPECT_EQ(Used(pro, "messages_received"), 7u);
 }
 
-TEST_F(EngineTest, ConcurrentConsumersAdmitExactlyTheLimit) {
+TEST_P(EngineTest, ConcurrentConsumersAdmitExactlyTheLimit) {
   Principal starter = NewTenant("busy", "starter");  // messages_sent limit 1000
   std::atomic<uint64_t> admitted{0};
   std::vector<std::thread> threads;
@@ -180,7 +184,7 @@ TEST_F(EngineTest, ConcurrentConsumersAdmitExactlyTheLimit) {
   EXPECT_EQ(Used(Who("busy"), "messages_sent"), 1000u);
 }
 
-TEST_F(EngineTest, IdempotentRetryCountsOnce) {
+TEST_P(EngineTest, IdempotentRetryCountsOnce) {
   Principal p = NewTenant("idem", "pro");
   auto first = Consume(p, "messages_sent", 5, false, "k1");
   auto again = Consume(p, "messages_sent", 5, false, "k1");
@@ -196,7 +200,7 @@ TEST_F(EngineTest, IdempotentRetryCountsOnce) {
   EXPECT_EQ(Used(p, "messages_sent"), 5u);
 }
 
-TEST_F(EngineTest, RestartRestoresCountersKeysAndIdempotency) {
+TEST_P(EngineTest, RestartRestoresCountersKeysAndIdempotency) {
   Principal p = NewTenant("durable", "pro");
   ASSERT_TRUE(Consume(p, "messages_sent", 42, false, "k-restart")->allowed);
   ASSERT_TRUE(Consume(p, "chatbot_sessions", 3)->allowed);
@@ -214,7 +218,7 @@ TEST_F(EngineTest, RestartRestoresCountersKeysAndIdempotency) {
 
 // Start-up follows most streams along the tenants' id order; tenants created
 // out of that order, and one whose counter rows are gone, must all come back.
-TEST_F(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
+TEST_P(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
   const std::vector<std::string> ids = {"m", "c", "x"};  // created out of id order
   for (size_t i = 0; i < ids.size(); ++i) {
     Principal p = NewTenant(ids[i], "pro");
@@ -230,11 +234,7 @@ TEST_F(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
                 })->allowed);
   }
   Close();
-  {
-    auto db = store::sqlite::Db::Open(dir_ + "/q.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)->Exec("DELETE FROM counters WHERE tenant_id='m'").ok());
-  }
+  ASSERT_EQ(ExecSql("DELETE FROM counters WHERE tenant_id='m'"), absl::OkStatus());
   Open();
   for (size_t i = 0; i < ids.size(); ++i) {
     SCOPED_TRACE(ids[i]);
@@ -251,7 +251,7 @@ TEST_F(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
   }
 }
 
-TEST_F(EngineTest, RestartLoadsAnUnknownSessionStatusAsFailed) {
+TEST_P(EngineTest, RestartLoadsAnUnknownSessionStatusAsFailed) {
   Principal p = NewTenant("edited", "pro");
   for (const char* id : {"a", "b"}) {
     ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
@@ -263,11 +263,7 @@ TEST_F(EngineTest, RestartLoadsAnUnknownSessionStatusAsFailed) {
   }
   EXPECT_EQ(Used(p, "sessions_active"), 2u);
   Close();
-  {
-    auto db = store::sqlite::Db::Open(dir_ + "/q.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)->Exec("UPDATE sessions SET status='bogus' WHERE id='a'").ok());
-  }
+  ASSERT_EQ(ExecSql("UPDATE sessions SET status='bogus' WHERE id='a'"), absl::OkStatus());
   Open();
   auto a = engine_->GetSession(Who("edited"), "a");
   ASSERT_TRUE(a.ok()) << a.status();
@@ -276,26 +272,24 @@ TEST_F(EngineTest, RestartLoadsAnUnknownSessionStatusAsFailed) {
   EXPECT_EQ(Used(Who("edited"), "sessions_active"), 1u);
 }
 
-TEST_F(EngineTest, StartRefusesATenantOnAPlanTheConfigNoLongerHas) {
+TEST_P(EngineTest, StartRefusesATenantOnAPlanTheConfigNoLongerHas) {
   NewTenant("orphan", "pro");
   Close();
-  {
-    auto db = store::sqlite::Db::Open(dir_ + "/q.db");
-    ASSERT_TRUE(db.ok()) << db.status();
-    ASSERT_TRUE((*db)->Exec("UPDATE tenants SET plan='retired' WHERE id='orphan'").ok());
-  }
-  sqlite_ = *store::sqlite::SqliteStore::Open({dir_ + "/q.db", false});
+  ASSERT_EQ(ExecSql("UPDATE tenants SET plan='retired' WHERE id='orphan'"), absl::OkStatus());
+  auto store = OpenStore();
+  ASSERT_TRUE(store.ok()) << store.status();
+  store_ = std::move(*store);
   EngineOptions o;
   o.catalog = &cfg_->catalog;
   o.default_plan = "starter";
-  Engine engine(o, sqlite_.get(), &clock_);
+  Engine engine(o, store_.get(), &clock_);
   absl::Status s = engine.Start();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("\"orphan\" is on plan \"retired\""), absl::string_view::npos)
       << s.message();
 }
 
-TEST_F(EngineTest, FailedCommitIsNeverAcknowledgedAndChangesNothing) {
+TEST_P(EngineTest, FailedCommitIsNeverAcknowledgedAndChangesNothing) {
   Principal p = NewTenant("flaky", "pro");
   ASSERT_TRUE(Consume(p, "messages_sent", 10)->allowed);
   flaky_->fail = true;
@@ -309,7 +303,7 @@ TEST_F(EngineTest, FailedCommitIsNeverAcknowledgedAndChangesNothing) {
   EXPECT_EQ(Used(p, "messages_sent"), 15u);
 }
 
-TEST_F(EngineTest, CountersResetAtThePeriodBoundaryAndHistoryKeepsThem) {
+TEST_P(EngineTest, CountersResetAtThePeriodBoundaryAndHistoryKeepsThem) {
   Principal p = NewTenant("roll", "pro", "2026-10-31T08:00:00Z");
   // Period [Oct 31 08:00, Nov 30 08:00) contains the clock (Nov 23).
   ASSERT_TRUE(Consume(p, "messages_sent", 700)->allowed);
@@ -332,7 +326,7 @@ TEST_F(EngineTest, CountersResetAtThePeriodBoundaryAndHistoryKeepsThem) {
   EXPECT_EQ(Used(Who("roll"), "messages_sent"), 3u);
 }
 
-TEST_F(EngineTest, RestartInANewPeriodStartsItAtZero) {
+TEST_P(EngineTest, RestartInANewPeriodStartsItAtZero) {
   Principal p = NewTenant("idle", "pro", "2026-10-31T08:00:00Z");
   ASSERT_TRUE(Consume(p, "messages_sent", 700)->allowed);
   clock_.Set(T("2026-11-30T08:00:00Z"));
@@ -340,7 +334,7 @@ TEST_F(EngineTest, RestartInANewPeriodStartsItAtZero) {
   EXPECT_EQ(Used(Who("idle"), "messages_sent"), 0u);
 }
 
-TEST_F(EngineTest, DailySeriesIsDenseAndNewestFirst) {
+TEST_P(EngineTest, DailySeriesIsDenseAndNewestFirst) {
   Principal p = NewTenant("daily", "pro");
   ASSERT_TRUE(Consume(p, "messages_sent", 4)->allowed);
   clock_.Advance(absl::Hours(24));
@@ -356,7 +350,7 @@ TEST_F(EngineTest, DailySeriesIsDenseAndNewestFirst) {
   EXPECT_EQ((*d)[2].values[sent], 0u);
 }
 
-TEST_F(EngineTest, OverridesLiftEnterpriseLimits) {
+TEST_P(EngineTest, OverridesLiftEnterpriseLimits) {
   Principal e = NewTenant("bigco", "enterprise");
   EXPECT_FALSE(Consume(e, "messages_sent", 1)->limit.has_value());
   auto v = Wait<TenantView>([&](auto cb) {
@@ -369,7 +363,7 @@ TEST_F(EngineTest, OverridesLiftEnterpriseLimits) {
   EXPECT_FALSE(Consume(Who("bigco"), "messages_sent", 1)->allowed);
 }
 
-TEST_F(EngineTest, RejectsBadRequestsWithoutSideEffects) {
+TEST_P(EngineTest, RejectsBadRequestsWithoutSideEffects) {
   Principal p = NewTenant("bad", "pro");
   EXPECT_EQ(MachineCode(Consume(p, "nope", 1).status()), "unknown_meter");
   EXPECT_EQ(MachineCode(Consume(p, "sessions_active", 1).status()), "gauge_meter");
@@ -380,7 +374,7 @@ TEST_F(EngineTest, RejectsBadRequestsWithoutSideEffects) {
   EXPECT_EQ(Used(p, "messages_sent"), 0u);
 }
 
-TEST_F(EngineTest, KeysAreRevocableAndTenantsUnique) {
+TEST_P(EngineTest, KeysAreRevocableAndTenantsUnique) {
   auto r = Wait<CreatedTenant>([&](auto cb) {
     engine_->CreateTenant({"uniq", "U", "pro", std::nullopt}, std::move(cb));
   });
@@ -397,6 +391,8 @@ TEST_F(EngineTest, KeysAreRevocableAndTenantsUnique) {
   EXPECT_FALSE(engine_->Authenticate(r->key.secret).ok());
   EXPECT_EQ(engine_->ListTenants().size(), 1u);
 }
+
+QUOTUM_FOR_EVERY_STORE(EngineTest);
 
 }  // namespace
 }  // namespace quotum::engine

@@ -1,16 +1,15 @@
 // One decision over every rule: short-window rules, sessions and groups as
-// leases, warm-up caps and shadow mode, with a fake clock.
+// leases, warm-up caps and shadow mode, with a fake clock, on every store.
 #include <fstream>
 #include <future>
 #include <sstream>
 
-#include "example_config.h"
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
-#include "quotum/store/sqlite/sqlite_store.h"
-#include "quotum/testing/server_process.h"
+#include "store_backend.h"
+#include "unit/example_config.h"
 
 namespace quotum::engine {
 namespace {
@@ -41,18 +40,24 @@ messages_sent = 1
 sessions_active = 1
 )";
 
-class RulesTest : public ::testing::Test {
+class RulesTest : public contract::StoreBackendTest {
  protected:
   void SetUp() override {
+    StoreBackendTest::SetUp();
+    if (HasFatalFailure()) return;
     cfg_ = ::quotum::testing::LoadExampleWith(kExtraPlans);
     ASSERT_TRUE(cfg_);
-    dir_ = testing::MakeTempDir("quotum-rules-");
     Open();
   }
-  void TearDown() override { Close(); }
+  void TearDown() override {
+    Close();
+    StoreBackendTest::TearDown();
+  }
 
   void Open() {
-    store_ = *store::sqlite::SqliteStore::Open({dir_ + "/q.db", false});
+    auto store = OpenStore();
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
     EngineOptions o;
     o.catalog = &cfg_->catalog;
     o.default_plan = "starter";
@@ -122,15 +127,14 @@ class RulesTest : public ::testing::Test {
   }
 
   std::shared_ptr<const config::Config> cfg_;
-  std::string dir_;
   FakeClock clock_{T("2026-11-23T12:00:00Z")};
   ratelimit::RuleSet rules_ = ratelimit::RuleSet::Defaults();
-  std::unique_ptr<store::sqlite::SqliteStore> store_;
+  std::unique_ptr<Store> store_;
   std::unique_ptr<Engine> engine_;
   std::map<std::string, std::string> secrets_, key_ids_;
 };
 
-TEST_F(RulesTest, GeneralRuleBoundaryAndWindowRoll) {
+TEST_P(RulesTest, GeneralRuleBoundaryAndWindowRoll) {
   Principal p = NewTenant("trial", "starter");  // trial profile: general 50/min
   for (int i = 0; i < 49; ++i) ASSERT_TRUE(Consume(p, "leads_detected")->allowed) << i;  // limit-1
   auto at = Consume(p, "leads_detected");                                                // limit
@@ -151,7 +155,7 @@ TEST_F(RulesTest, GeneralRuleBoundaryAndWindowRoll) {
   EXPECT_TRUE(Consume(p, "leads_detected")->allowed);
 }
 
-TEST_F(RulesTest, MessagesRuleIsPerSessionAndAllOrNothing) {
+TEST_P(RulesTest, MessagesRuleIsPerSessionAndAllOrNothing) {
   Principal p = NewTenant("pro", "pro");  // standard: messages 30/min per session
   RaiseGeneral("pro");
   p = Who("pro");
@@ -180,7 +184,7 @@ TEST_F(RulesTest, MessagesRuleIsPerSessionAndAllOrNothing) {
   EXPECT_EQ(next->rates[1].remaining, 28u) << "s2 sent twice; the refused send did not count";
 }
 
-TEST_F(RulesTest, SendsNeedAWorkingSessionOfTheTenant) {
+TEST_P(RulesTest, SendsNeedAWorkingSessionOfTheTenant) {
   Principal p = NewTenant("s", "pro");
   EXPECT_EQ(MachineCode(Send(p, "nope").status()), "session_not_found");
   ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
@@ -194,7 +198,7 @@ TEST_F(RulesTest, SendsNeedAWorkingSessionOfTheTenant) {
   EXPECT_EQ(Used(p, "messages_sent"), 0u);
 }
 
-TEST_F(RulesTest, FourthWorkingSessionOnAThreeSessionPlanIsRefused) {
+TEST_P(RulesTest, FourthWorkingSessionOnAThreeSessionPlanIsRefused) {
   Principal p = NewTenant("three", "pro");  // sessions_active limit 3
   Working(p, "a");
   Working(p, "b");
@@ -214,7 +218,7 @@ TEST_F(RulesTest, FourthWorkingSessionOnAThreeSessionPlanIsRefused) {
   EXPECT_EQ(Used(p, "sessions_active"), 3u);
 }
 
-TEST_F(RulesTest, LeasesExpireWithoutHeartbeatsAndRecordAnEvent) {
+TEST_P(RulesTest, LeasesExpireWithoutHeartbeatsAndRecordAnEvent) {
   Principal p = NewTenant("lease", "pro");
   Working(p, "kept");
   Working(p, "lost");
@@ -237,7 +241,7 @@ TEST_F(RulesTest, LeasesExpireWithoutHeartbeatsAndRecordAnEvent) {
   EXPECT_EQ((*events)[0].subject, "lost");
 }
 
-TEST_F(RulesTest, WarmupCapsRampPerDayThenStop) {
+TEST_P(RulesTest, WarmupCapsRampPerDayThenStop) {
   Principal p = NewTenant("new-number", "warm");  // warmup = [2, 3]
   Working(p, "fresh");
   ASSERT_TRUE(Send(p, "fresh")->allowed);
@@ -263,7 +267,7 @@ TEST_F(RulesTest, WarmupCapsRampPerDayThenStop) {
   EXPECT_EQ(Used(p, "messages_sent"), 25u);
 }
 
-TEST_F(RulesTest, ShadowModeDecidesRecordsAndNeverDenies) {
+TEST_P(RulesTest, ShadowModeDecidesRecordsAndNeverDenies) {
   Principal p = NewTenant("shadow", "shadowy");  // messages_sent 1, sessions_active 1, shadowed
   Working(p, "one");
   auto second = Wait<Admitted<SessionView>>(
@@ -287,7 +291,7 @@ TEST_F(RulesTest, ShadowModeDecidesRecordsAndNeverDenies) {
   EXPECT_EQ(text.find("outcome=\"denied\""), std::string::npos) << text;
 }
 
-TEST_F(RulesTest, ShadowGeneralRule) {
+TEST_P(RulesTest, ShadowGeneralRule) {
   rules_[Category::kGeneral].shadow = true;
   Reopen();
   Principal p = NewTenant("loud", "starter");
@@ -299,7 +303,7 @@ TEST_F(RulesTest, ShadowGeneralRule) {
   EXPECT_EQ(engine_->stats().decisions.Value({"none", "allowed", "none"}), 51u);
 }
 
-TEST_F(RulesTest, CustomKeyLimitsApplyAtOnceAndPersist) {
+TEST_P(RulesTest, CustomKeyLimitsApplyAtOnceAndPersist) {
   Principal p = NewTenant("custom", "starter");
   KeyRateLimits l;
   l.general = 3;
@@ -325,7 +329,7 @@ TEST_F(RulesTest, CustomKeyLimitsApplyAtOnceAndPersist) {
   EXPECT_EQ(Who("custom").limits.general, 3u);
 }
 
-TEST_F(RulesTest, QrPollingIsOnePerFiveSecondsPerSession) {
+TEST_P(RulesTest, QrPollingIsOnePerFiveSecondsPerSession) {
   Principal p = NewTenant("qr", "pro");
   ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
                 engine_->CreateSession(p, "scan", "", std::move(cb));
@@ -349,7 +353,7 @@ TEST_F(RulesTest, QrPollingIsOnePerFiveSecondsPerSession) {
   }
 }
 
-TEST_F(RulesTest, SessionCreationRuleIsPerKeyPerHour) {
+TEST_P(RulesTest, SessionCreationRuleIsPerKeyPerHour) {
   Principal p = NewTenant("maker", "starter");  // trial: sessions 2/hour
   for (const char* id : {"x1", "x2"}) {
     ASSERT_TRUE(Wait<Admitted<SessionView>>([&](auto cb) {
@@ -363,7 +367,7 @@ TEST_F(RulesTest, SessionCreationRuleIsPerKeyPerHour) {
   EXPECT_EQ(engine_->ListSessions(p).size(), 2u);
 }
 
-TEST_F(RulesTest, GroupsAndSubscribersAreConcurrentLimits) {
+TEST_P(RulesTest, GroupsAndSubscribersAreConcurrentLimits) {
   Principal p = NewTenant("groups", "starter");  // groups_active 5
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(Wait<Admitted<GroupView>>([&](auto cb) {
@@ -395,6 +399,8 @@ TEST_F(RulesTest, GroupsAndSubscribersAreConcurrentLimits) {
   EXPECT_EQ(Used(p, "subscribers"), 4u);
   EXPECT_EQ(engine_->ListGroups(p).size(), 5u);
 }
+
+QUOTUM_FOR_EVERY_STORE(RulesTest);
 
 }  // namespace
 }  // namespace quotum::engine

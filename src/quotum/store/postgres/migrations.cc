@@ -1,0 +1,203 @@
+#include "quotum/store/postgres/migrations.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace quotum::store::postgres {
+namespace {
+
+// Version 1 mirrors the SQLite schema (store/sqlite/schema.h), with these
+// choices:
+//  - Instants are BIGINT Unix seconds (UTC), as in SQLite: the engine keeps
+//    whole seconds, every absl::Time it stores round-trips exactly (also far
+//    past/future ones a TIMESTAMPTZ cannot hold), and no session time zone or
+//    DateStyle can change a value. Hours are BIGINT seconds on an hour; days
+//    (usage_daily.day) are DATE.
+//  - Values the engine treats as unsigned 64-bit (counters, fingerprints,
+//    limits, remaining = UINT64_MAX for unlimited) are stored bit-for-bit in
+//    signed BIGINT.
+//  - Identifiers and channel/meter names are TEXT COLLATE "C": byte order,
+//    which the start-up stream follows like SQLite's, and that an index
+//    serves whatever the database's default collation is.
+//  - tenants and api_keys have an identity column `seq`: the start-up
+//    stream sends them in creation order (SQLite's rowid order).
+//  - The SQLite key hash (BLOB) is BYTEA; booleans are BOOLEAN.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE tenants(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+  id TEXT COLLATE "C" PRIMARY KEY,
+  name TEXT NOT NULL,
+  plan TEXT NOT NULL,
+  subscription_start BIGINT NOT NULL,
+  created_at BIGINT NOT NULL);
+CREATE TABLE api_keys(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+  key_id TEXT COLLATE "C" PRIMARY KEY,
+  tenant_id TEXT COLLATE "C" NOT NULL REFERENCES tenants(id),
+  hash BYTEA NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT);
+CREATE TABLE tenant_limits(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  limit_value BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, meter));
+CREATE TABLE counters(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  period_start BIGINT NOT NULL,
+  value BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, meter, period_start));
+CREATE TABLE usage_hourly(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  channel TEXT COLLATE "C" NOT NULL,
+  hour BIGINT NOT NULL,
+  value BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, meter, hour, channel));
+CREATE TABLE usage_daily(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  day DATE NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  channel TEXT COLLATE "C" NOT NULL,
+  value BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, day, meter, channel));
+CREATE TABLE idempotency(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  key TEXT COLLATE "C" NOT NULL,
+  fingerprint BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  allowed BOOLEAN NOT NULL,
+  requested BIGINT NOT NULL,
+  consumed BIGINT NOT NULL,
+  remaining BIGINT NOT NULL,
+  limit_value BIGINT,
+  overage BIGINT NOT NULL,
+  period_start BIGINT NOT NULL,
+  reset_at BIGINT NOT NULL,
+  meter TEXT NOT NULL,
+  reason SMALLINT NOT NULL,
+  PRIMARY KEY(tenant_id, key));
+CREATE INDEX idempotency_created ON idempotency(created_at);
+CREATE TABLE sessions(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  phone TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  first_working_at BIGINT,
+  last_heartbeat BIGINT NOT NULL,
+  warmup_day BIGINT NOT NULL,
+  warmup_count BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, id));
+CREATE TABLE groups_monitored(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  name TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, id));
+CREATE TABLE key_rate_limits(
+  key_id TEXT COLLATE "C" PRIMARY KEY,
+  general BIGINT,
+  messages BIGINT,
+  sessions BIGINT);
+CREATE TABLE gauges(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  value BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, meter));
+CREATE TABLE events(
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  at BIGINT NOT NULL);
+CREATE INDEX events_tenant ON events(tenant_id, id);
+CREATE TABLE messages(
+  id TEXT COLLATE "C" PRIMARY KEY,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  channel TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  body TEXT NOT NULL,
+  status TEXT NOT NULL,
+  created_at BIGINT NOT NULL);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
+};
+
+constexpr char kCreateMigrationsTable[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations("
+    "version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+    "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())";
+
+absl::StatusOr<int> CurrentVersion(PgConnection& conn) {
+  auto r = conn.Exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!r.ok()) return r.status();
+  return static_cast<int>(r->row(0).Int(0));
+}
+
+absl::Status Apply(PgConnection& conn, const Migration& m) {
+  if (auto r = conn.Exec(m.sql); !r.ok()) {
+    return absl::Status(
+        r.status().code(),
+        absl::StrCat("migration ", m.version, " (", m.description, "): ", r.status().message()));
+  }
+  return conn
+      .Exec("INSERT INTO schema_migrations(version, description) VALUES($1, $2)",
+            {IntParam(m.version), TextParam(m.description)})
+      .status();
+}
+
+// The body of the migration transaction, after the lock is held.
+absl::StatusOr<MigrationResult> MigrateLocked(PgConnection& conn) {
+  if (auto r = conn.Exec(kCreateMigrationsTable); !r.ok()) return r.status();
+  auto current = CurrentVersion(conn);
+  if (!current.ok()) return current.status();
+  MigrationResult result{*current, LatestSchemaVersion()};
+  if (result.from_version > result.to_version) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("postgres: the database schema is at version ", result.from_version,
+                     ", newer than this build of quotum knows (", result.to_version,
+                     "): run a newer quotum, or restore a database of this version"));
+  }
+  for (const Migration& m : Migrations()) {
+    if (m.version <= result.from_version) continue;
+    if (absl::Status s = Apply(conn, m); !s.ok()) return s;
+  }
+  return result;
+}
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+int LatestSchemaVersion() { return Migrations().back().version; }
+
+absl::StatusOr<MigrationResult> Migrate(PgConnection& conn) {
+  // READ COMMITTED: each statement after the lock sees what a migration run
+  // that held the lock before committed.
+  if (auto r = conn.Exec("BEGIN ISOLATION LEVEL READ COMMITTED"); !r.ok()) return r.status();
+  auto result = [&]() -> absl::StatusOr<MigrationResult> {
+    auto locked = conn.Exec("SELECT pg_advisory_xact_lock($1)", {IntParam(kMigrationLockKey)});
+    if (!locked.ok()) return locked.status();
+    return MigrateLocked(conn);
+  }();
+  if (result.ok()) {
+    if (auto r = conn.Exec("COMMIT"); !r.ok()) return r.status();
+  } else if (!conn.broken()) {
+    (void)conn.Exec("ROLLBACK");
+  }
+  return result;
+}
+
+absl::StatusOr<MigrationResult> Migrate(const std::string& conninfo,
+                                        absl::Duration connect_timeout) {
+  auto conn = PgConnection::Connect(conninfo, connect_timeout);
+  if (!conn.ok()) return conn.status();
+  return Migrate(**conn);
+}
+
+}  // namespace quotum::store::postgres

@@ -1,0 +1,409 @@
+#include "quotum/store/postgres/pg_commit.h"
+
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/civil_time.h"
+#include "quotum/core/billing_period.h"
+
+namespace quotum::store::postgres {
+namespace {
+
+using engine::CommitBatch;
+
+int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
+int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
+// `secs` rounded down to a multiple of `unit` (also before 1970).
+int64_t FloorTo(int64_t secs, int64_t unit) { return secs - ((secs % unit) + unit) % unit; }
+std::string DayText(int64_t day_start) {
+  return FormatDate(absl::ToCivilDay(absl::FromUnixSeconds(day_start), absl::UTCTimeZone()));
+}
+
+#define RETURN_IF_ERROR(expr) \
+  do {                        \
+    absl::Status _s = (expr); \
+    if (!_s.ok()) return _s;  \
+  } while (0)
+
+/// A prepared statement whose parameters are arrays, one per column.
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// Inserts keep the batch's order (WITH ORDINALITY) where an identity column
+// records it; upserts and deletes get rows unique per key (see LastPerKey).
+constexpr Statement kTenants{
+    "w_tenants",
+    "INSERT INTO tenants(id,name,plan,subscription_start,created_at) "
+    "SELECT id,name,plan,subscription_start,created_at FROM "
+    "unnest($1::text[],$2::text[],$3::text[],$4::bigint[],$5::bigint[]) WITH ORDINALITY "
+    "AS r(id,name,plan,subscription_start,created_at,ord) ORDER BY ord"};
+constexpr Statement kKeys{"w_keys",
+                          "INSERT INTO api_keys(key_id,tenant_id,hash,created_at) "
+                          "SELECT key_id,tenant_id,hash,created_at FROM "
+                          "unnest($1::text[],$2::text[],$3::bytea[],$4::bigint[]) WITH ORDINALITY "
+                          "AS r(key_id,tenant_id,hash,created_at,ord) ORDER BY ord"};
+constexpr Statement kRevoke{
+    "w_revoke",
+    "UPDATE api_keys SET revoked_at=$2 WHERE key_id=ANY($1::text[]) AND revoked_at IS NULL"};
+constexpr Statement kSetLimits{
+    "w_set_limits",
+    "INSERT INTO tenant_limits(tenant_id,meter,limit_value) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[]) "
+    "ON CONFLICT(tenant_id,meter) DO UPDATE SET limit_value=excluded.limit_value"};
+constexpr Statement kClearLimits{
+    "w_clear_limits",
+    "DELETE FROM tenant_limits t USING unnest($1::text[],$2::text[]) AS d(tenant_id,meter) "
+    "WHERE t.tenant_id=d.tenant_id AND t.meter=d.meter"};
+constexpr Statement kCounters{
+    "w_counters",
+    "INSERT INTO counters(tenant_id,meter,period_start,value) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[]) "
+    "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=counters.value+excluded.value"};
+constexpr Statement kHourly{
+    "w_hourly",
+    "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::bigint[],$5::bigint[]) "
+    "ON CONFLICT(tenant_id,meter,hour,channel) "
+    "DO UPDATE SET value=usage_hourly.value+excluded.value"};
+constexpr Statement kDaily{
+    "w_daily",
+    "INSERT INTO usage_daily(tenant_id,day,meter,channel,value) "
+    "SELECT * FROM unnest($1::text[],$2::date[],$3::text[],$4::text[],$5::bigint[]) "
+    "ON CONFLICT(tenant_id,day,meter,channel) "
+    "DO UPDATE SET value=usage_daily.value+excluded.value"};
+constexpr Statement kIdempotency{
+    "w_idempotency",
+    "INSERT INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,consumed,"
+    "remaining,limit_value,overage,period_start,reset_at,meter,reason) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[],$5::boolean[],"
+    "$6::bigint[],$7::bigint[],$8::bigint[],$9::bigint[],$10::bigint[],$11::bigint[],"
+    "$12::bigint[],$13::text[],$14::smallint[]) "
+    "ON CONFLICT(tenant_id,key) DO UPDATE SET fingerprint=excluded.fingerprint,"
+    "created_at=excluded.created_at,allowed=excluded.allowed,requested=excluded.requested,"
+    "consumed=excluded.consumed,remaining=excluded.remaining,limit_value=excluded.limit_value,"
+    "overage=excluded.overage,period_start=excluded.period_start,reset_at=excluded.reset_at,"
+    "meter=excluded.meter,reason=excluded.reason"};
+constexpr Statement kMessages{
+    "w_messages",
+    "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::text[],$6::text[],"
+    "$7::bigint[])"};
+constexpr Statement kSessions{
+    "w_sessions",
+    "INSERT INTO sessions(tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
+    "last_heartbeat,warmup_day,warmup_count) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::bigint[],"
+    "$6::bigint[],$7::bigint[],$8::bigint[],$9::bigint[],$10::bigint[]) "
+    "ON CONFLICT(tenant_id,id) DO UPDATE SET phone=excluded.phone,status=excluded.status,"
+    "created_at=excluded.created_at,updated_at=excluded.updated_at,"
+    "first_working_at=excluded.first_working_at,last_heartbeat=excluded.last_heartbeat,"
+    "warmup_day=excluded.warmup_day,warmup_count=excluded.warmup_count"};
+constexpr Statement kDeleteSessions{
+    "w_delete_sessions",
+    "DELETE FROM sessions s USING unnest($1::text[],$2::text[]) AS d(tenant_id,id) "
+    "WHERE s.tenant_id=d.tenant_id AND s.id=d.id"};
+constexpr Statement kGroups{"w_groups",
+                            "INSERT INTO groups_monitored(tenant_id,id,name,created_at) "
+                            "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::bigint[])"};
+constexpr Statement kDeleteGroups{
+    "w_delete_groups",
+    "DELETE FROM groups_monitored g USING unnest($1::text[],$2::text[]) AS d(tenant_id,id) "
+    "WHERE g.tenant_id=d.tenant_id AND g.id=d.id"};
+constexpr Statement kKeyRateLimits{
+    "w_key_rate_limits",
+    "INSERT INTO key_rate_limits(key_id,general,messages,sessions) "
+    "SELECT * FROM unnest($1::text[],$2::bigint[],$3::bigint[],$4::bigint[]) "
+    "ON CONFLICT(key_id) DO UPDATE SET general=excluded.general,messages=excluded.messages,"
+    "sessions=excluded.sessions"};
+constexpr Statement kGauges{"w_gauges",
+                            "INSERT INTO gauges(tenant_id,meter,value) "
+                            "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[]) "
+                            "ON CONFLICT(tenant_id,meter) DO UPDATE SET value=excluded.value"};
+constexpr Statement kEvents{
+    "w_events",
+    "INSERT INTO events(tenant_id,type,subject,detail,at) "
+    "SELECT tenant_id,type,subject,detail,at FROM "
+    "unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::bigint[]) WITH ORDINALITY "
+    "AS r(tenant_id,type,subject,detail,at,ord) ORDER BY ord"};
+
+/// The rows of one statement, column by column.
+class Columns {
+ public:
+  explicit Columns(size_t n) : cols_(n) {}
+  PgArray& operator[](size_t i) { return cols_[i]; }
+  PgParams Params() const {
+    PgParams out;
+    for (const auto& c : cols_) out.push_back(c.Literal());
+    return out;
+  }
+
+ private:
+  std::vector<PgArray> cols_;
+};
+
+absl::Status Run(PgConnection& conn, const Statement& st, const Columns& cols) {
+  return conn.ExecPrepared(st.name, st.sql, cols.Params()).status();
+}
+
+/// The records of `rows` that applying them in order leaves: the last one of
+/// each key, in the order keys first appear. An upsert statement may touch a
+/// row only once.
+template <typename T, typename KeyFn>
+std::vector<const T*> LastPerKey(const std::vector<T>& rows, KeyFn key) {
+  absl::flat_hash_map<std::invoke_result_t<KeyFn, const T&>, size_t> index;
+  std::vector<const T*> out;
+  for (const T& r : rows) {
+    auto [it, inserted] = index.try_emplace(key(r), out.size());
+    if (inserted) {
+      out.push_back(&r);
+    } else {
+      out[it->second] = &r;
+    }
+  }
+  return out;
+}
+
+using TextPair = std::pair<absl::string_view, absl::string_view>;
+using TextPairs = std::vector<std::pair<std::string, std::string>>;
+
+// Deletes the (tenant, id) rows of `pairs` with `st`.
+absl::Status DeletePairs(PgConnection& conn, const Statement& st, const TextPairs& pairs) {
+  if (pairs.empty()) return absl::OkStatus();
+  Columns c(2);
+  for (const auto& [tenant, id] : pairs) {
+    c[0].AddText(tenant);
+    c[1].AddText(id);
+  }
+  return Run(conn, st, c);
+}
+
+absl::Status WriteTenants(PgConnection& conn, const CommitBatch& b) {
+  if (b.tenants.empty()) return absl::OkStatus();
+  Columns c(5);
+  for (const auto& t : b.tenants) {
+    c[0].AddText(t.id);
+    c[1].AddText(t.name);
+    c[2].AddText(t.plan);
+    c[3].AddInt(Secs(t.subscription_start));
+    c[4].AddInt(Secs(t.created_at));
+  }
+  return Run(conn, kTenants, c);
+}
+
+absl::Status WriteKeys(PgConnection& conn, const CommitBatch& b) {
+  if (!b.keys.empty()) {
+    Columns c(4);
+    for (const auto& k : b.keys) {
+      c[0].AddText(k.key_id);
+      c[1].AddText(k.tenant_id);
+      c[2].AddBytea(k.hash);
+      c[3].AddInt(Secs(k.created_at));
+    }
+    RETURN_IF_ERROR(Run(conn, kKeys, c));
+  }
+  if (b.revoked_key_ids.empty()) return absl::OkStatus();
+  PgArray ids;
+  for (const auto& id : b.revoked_key_ids) ids.AddText(id);
+  return conn.ExecPrepared(kRevoke.name, kRevoke.sql, {ids.Literal(), IntParam(Secs(absl::Now()))})
+      .status();
+}
+
+absl::Status WriteOverrides(PgConnection& conn, const CommitBatch& b) {
+  Columns set(3), clear(2);
+  bool any_set = false, any_clear = false;
+  for (const engine::LimitOverride* o :
+       LastPerKey(b.overrides, [](const auto& o) { return TextPair(o.tenant_id, o.meter); })) {
+    if (o->limit) {
+      set[0].AddText(o->tenant_id);
+      set[1].AddText(o->meter);
+      set[2].AddInt(AsStored(*o->limit));
+      any_set = true;
+    } else {
+      clear[0].AddText(o->tenant_id);
+      clear[1].AddText(o->meter);
+      any_clear = true;
+    }
+  }
+  if (any_set) RETURN_IF_ERROR(Run(conn, kSetLimits, set));
+  if (any_clear) RETURN_IF_ERROR(Run(conn, kClearLimits, clear));
+  return absl::OkStatus();
+}
+
+// Sums the batch's deltas per row first, so each counter, hour and day row
+// is upserted once (keys view the batch's strings).
+absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
+  if (b.usage.empty()) return absl::OkStatus();
+  using Text = absl::string_view;
+  absl::flat_hash_map<std::tuple<Text, Text, int64_t>, uint64_t> counters;
+  absl::flat_hash_map<std::tuple<Text, Text, Text, int64_t>, uint64_t> hours, days;
+  for (const auto& u : b.usage) {
+    const int64_t hour = FloorTo(Secs(u.at), 3600);
+    counters[{u.tenant_id, u.meter, Secs(u.period_start)}] += u.quantity;
+    hours[{u.tenant_id, u.meter, u.channel, hour}] += u.quantity;
+    days[{u.tenant_id, u.meter, u.channel, FloorTo(hour, 86400)}] += u.quantity;
+  }
+  Columns c(4), h(5), d(5);
+  for (const auto& [k, v] : counters) {
+    c[0].AddText(std::get<0>(k));
+    c[1].AddText(std::get<1>(k));
+    c[2].AddInt(std::get<2>(k));
+    c[3].AddInt(AsStored(v));
+  }
+  for (const auto& [k, v] : hours) {
+    h[0].AddText(std::get<0>(k));
+    h[1].AddText(std::get<1>(k));
+    h[2].AddText(std::get<2>(k));
+    h[3].AddInt(std::get<3>(k));
+    h[4].AddInt(AsStored(v));
+  }
+  for (const auto& [k, v] : days) {
+    d[0].AddText(std::get<0>(k));
+    d[1].AddText(DayText(std::get<3>(k)));
+    d[2].AddText(std::get<1>(k));
+    d[3].AddText(std::get<2>(k));
+    d[4].AddInt(AsStored(v));
+  }
+  RETURN_IF_ERROR(Run(conn, kCounters, c));
+  RETURN_IF_ERROR(Run(conn, kHourly, h));
+  return Run(conn, kDaily, d);
+}
+
+absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
+  if (b.idempotency.empty()) return absl::OkStatus();
+  Columns c(14);
+  for (const engine::IdempotencyRecord* r :
+       LastPerKey(b.idempotency, [](const auto& r) { return TextPair(r.tenant_id, r.key); })) {
+    const engine::Decision& d = r->decision;
+    c[0].AddText(r->tenant_id);
+    c[1].AddText(r->key);
+    c[2].AddInt(AsStored(r->fingerprint));
+    c[3].AddInt(Secs(r->created_at));
+    c[4].AddBool(d.allowed);
+    c[5].AddInt(AsStored(d.requested));
+    c[6].AddInt(AsStored(d.consumed));
+    c[7].AddInt(AsStored(d.remaining));
+    c[8].AddOptionalInt(d.limit ? std::optional<int64_t>(AsStored(*d.limit)) : std::nullopt);
+    c[9].AddInt(AsStored(d.overage));
+    c[10].AddInt(Secs(d.period_start));
+    c[11].AddInt(Secs(d.reset_at));
+    c[12].AddText(d.meter);
+    c[13].AddInt(static_cast<int64_t>(d.reason));
+  }
+  return Run(conn, kIdempotency, c);
+}
+
+absl::Status WriteMessages(PgConnection& conn, const CommitBatch& b) {
+  if (b.messages.empty()) return absl::OkStatus();
+  Columns c(7);
+  for (const auto& m : b.messages) {
+    c[0].AddText(m.id);
+    c[1].AddText(m.tenant_id);
+    c[2].AddText(m.channel);
+    c[3].AddText(m.to);
+    c[4].AddText(m.text);
+    c[5].AddText(m.status);
+    c[6].AddInt(Secs(m.created_at));
+  }
+  return Run(conn, kMessages, c);
+}
+
+absl::Status WriteSessions(PgConnection& conn, const CommitBatch& b) {
+  if (!b.sessions.empty()) {
+    Columns c(10);
+    for (const engine::SessionRecord* s :
+         LastPerKey(b.sessions, [](const auto& s) { return TextPair(s.tenant_id, s.id); })) {
+      c[0].AddText(s->tenant_id);
+      c[1].AddText(s->id);
+      c[2].AddText(s->phone);
+      c[3].AddText(s->status);
+      c[4].AddInt(Secs(s->created_at));
+      c[5].AddInt(Secs(s->updated_at));
+      c[6].AddOptionalInt(s->first_working_at ? std::optional<int64_t>(Secs(*s->first_working_at))
+                                              : std::nullopt);
+      c[7].AddInt(Secs(s->last_heartbeat));
+      c[8].AddInt(s->warmup_day);
+      c[9].AddInt(AsStored(s->warmup_count));
+    }
+    RETURN_IF_ERROR(Run(conn, kSessions, c));
+  }
+  return DeletePairs(conn, kDeleteSessions, b.deleted_sessions);
+}
+
+absl::Status WriteGroups(PgConnection& conn, const CommitBatch& b) {
+  if (!b.groups.empty()) {
+    Columns c(4);
+    for (const auto& g : b.groups) {
+      c[0].AddText(g.tenant_id);
+      c[1].AddText(g.id);
+      c[2].AddText(g.name);
+      c[3].AddInt(Secs(g.created_at));
+    }
+    RETURN_IF_ERROR(Run(conn, kGroups, c));
+  }
+  return DeletePairs(conn, kDeleteGroups, b.deleted_groups);
+}
+
+absl::Status WriteKeyRateLimits(PgConnection& conn, const CommitBatch& b) {
+  if (b.key_rate_limits.empty()) return absl::OkStatus();
+  auto opt = [](std::optional<uint32_t> v) -> std::optional<int64_t> {
+    if (!v) return std::nullopt;
+    return static_cast<int64_t>(*v);
+  };
+  Columns c(4);
+  for (const engine::KeyRateLimitsRecord* k :
+       LastPerKey(b.key_rate_limits, [](const auto& k) { return absl::string_view(k.key_id); })) {
+    c[0].AddText(k->key_id);
+    c[1].AddOptionalInt(opt(k->limits.general));
+    c[2].AddOptionalInt(opt(k->limits.messages));
+    c[3].AddOptionalInt(opt(k->limits.sessions));
+  }
+  return Run(conn, kKeyRateLimits, c);
+}
+
+absl::Status WriteGauges(PgConnection& conn, const CommitBatch& b) {
+  if (b.gauges.empty()) return absl::OkStatus();
+  Columns c(3);
+  for (const engine::GaugeRecord* g :
+       LastPerKey(b.gauges, [](const auto& g) { return TextPair(g.tenant_id, g.meter); })) {
+    c[0].AddText(g->tenant_id);
+    c[1].AddText(g->meter);
+    c[2].AddInt(AsStored(g->value));
+  }
+  return Run(conn, kGauges, c);
+}
+
+absl::Status WriteEvents(PgConnection& conn, const CommitBatch& b) {
+  if (b.events.empty()) return absl::OkStatus();
+  Columns c(5);
+  for (const auto& e : b.events) {
+    c[0].AddText(e.tenant_id);
+    c[1].AddText(e.type);
+    c[2].AddText(e.subject);
+    c[3].AddText(e.detail);
+    c[4].AddInt(Secs(e.at));
+  }
+  return Run(conn, kEvents, c);
+}
+
+}  // namespace
+
+absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteTenants(conn, b));
+  RETURN_IF_ERROR(WriteKeys(conn, b));
+  RETURN_IF_ERROR(WriteOverrides(conn, b));
+  RETURN_IF_ERROR(WriteUsage(conn, b));
+  RETURN_IF_ERROR(WriteIdempotency(conn, b));
+  RETURN_IF_ERROR(WriteMessages(conn, b));
+  RETURN_IF_ERROR(WriteSessions(conn, b));
+  RETURN_IF_ERROR(WriteGroups(conn, b));
+  RETURN_IF_ERROR(WriteKeyRateLimits(conn, b));
+  RETURN_IF_ERROR(WriteGauges(conn, b));
+  return WriteEvents(conn, b);
+}
+
+}  // namespace quotum::store::postgres

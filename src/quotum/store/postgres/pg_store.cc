@@ -1,0 +1,384 @@
+#include "quotum/store/postgres/pg_store.h"
+
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "quotum/core/billing_period.h"
+#include "quotum/store/postgres/migrations.h"
+#include "quotum/store/postgres/pg_commit.h"
+
+namespace quotum::store::postgres {
+namespace {
+
+using engine::SnapshotSink;
+
+int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
+absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
+uint64_t AsUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
+PgParam SecsParam(absl::Time t) { return IntParam(Secs(t)); }
+
+#define RETURN_IF_ERROR(expr) \
+  do {                        \
+    absl::Status _s = (expr); \
+    if (!_s.ok()) return _s;  \
+  } while (0)
+
+// ---- Rows of the start-up stream, in the column order of the queries below.
+
+engine::TenantRecord TenantFrom(const PgRow& r) {
+  return {r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3)), FromSecs(r.Int(4))};
+}
+
+engine::ApiKeyRecord KeyFrom(const PgRow& r) {
+  return {r.Text(0), r.Text(1), r.Bytea(2), FromSecs(r.Int(3)), !r.IsNull(4)};
+}
+
+engine::IdempotencyRecord IdempotencyFrom(const PgRow& r) {
+  engine::IdempotencyRecord rec;
+  rec.tenant_id = r.Text(0);
+  rec.key = r.Text(1);
+  rec.fingerprint = AsUnsigned(r.Int(2));
+  rec.created_at = FromSecs(r.Int(3));
+  engine::Decision& d = rec.decision;
+  d.allowed = r.Bool(4);
+  d.requested = AsUnsigned(r.Int(5));
+  d.consumed = AsUnsigned(r.Int(6));
+  d.remaining = AsUnsigned(r.Int(7));
+  if (!r.IsNull(8)) d.limit = AsUnsigned(r.Int(8));
+  d.overage = AsUnsigned(r.Int(9));
+  d.period_start = FromSecs(r.Int(10));
+  d.reset_at = FromSecs(r.Int(11));
+  d.meter = r.Text(12);
+  d.reason = static_cast<engine::DenyReason>(r.Int(13));
+  return rec;
+}
+
+engine::SessionRecord SessionFrom(const PgRow& r) {
+  engine::SessionRecord s{r.Text(0),          r.Text(1),           r.Text(2),    r.Text(3),
+                          FromSecs(r.Int(4)), FromSecs(r.Int(5)),  std::nullopt, FromSecs(r.Int(7)),
+                          r.Int(8),           AsUnsigned(r.Int(9))};
+  if (!r.IsNull(6)) s.first_working_at = FromSecs(r.Int(6));
+  return s;
+}
+
+engine::KeyRateLimitsRecord KeyRateLimitsFrom(const PgRow& r) {
+  engine::KeyRateLimitsRecord rec{r.Text(0), {}};
+  if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
+  if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
+  if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
+  return rec;
+}
+
+// Streams every row of `sql` to `fn`, which takes a record it may move from.
+template <typename Fn>
+absl::Status Each(PgConnection& conn, const char* sql, const PgParams& params, Fn fn) {
+  return conn.ForEachRow(sql, params, [&](const PgRow& r) -> absl::Status {
+    if constexpr (std::is_void_v<decltype(fn(r))>) {
+      fn(r);
+      return absl::OkStatus();
+    } else {
+      return fn(r);
+    }
+  });
+}
+
+// Sizes, tenants (creation order), keys (creation order), overrides.
+absl::Status StreamTenantsAndKeys(PgConnection& conn, SnapshotSink& sink) {
+  auto sizes = conn.Exec("SELECT (SELECT COUNT(*) FROM tenants), (SELECT COUNT(*) FROM api_keys)");
+  if (!sizes.ok()) return sizes.status();
+  sink.Sizes(static_cast<size_t>(sizes->row(0).Int(0)), static_cast<size_t>(sizes->row(0).Int(1)));
+  RETURN_IF_ERROR(
+      Each(conn, "SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY seq", {},
+           [&](const PgRow& r) {
+             engine::TenantRecord rec = TenantFrom(r);
+             return sink.Tenant(rec);
+           }));
+  RETURN_IF_ERROR(
+      Each(conn, "SELECT key_id,tenant_id,hash,created_at,revoked_at FROM api_keys ORDER BY seq",
+           {}, [&](const PgRow& r) {
+             engine::ApiKeyRecord rec = KeyFrom(r);
+             sink.Key(rec);
+           }));
+  return Each(conn, "SELECT tenant_id,meter,limit_value FROM tenant_limits ORDER BY 1,2", {},
+              [&](const PgRow& r) {
+                engine::LimitOverride rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
+                sink.Override(rec);
+              });
+}
+
+// Counters (a tenant's rows together, in id order) and the idempotency
+// records created at or after `since`.
+absl::Status StreamCountersAndIdempotency(PgConnection& conn, absl::Time since,
+                                          SnapshotSink& sink) {
+  RETURN_IF_ERROR(
+      Each(conn, "SELECT tenant_id,meter,period_start,value FROM counters ORDER BY 1,2,3", {},
+           [&](const PgRow& r) {
+             engine::CounterRow rec{r.Text(0), r.Text(1), FromSecs(r.Int(2)), AsUnsigned(r.Int(3))};
+             sink.Counter(rec);
+           }));
+  return Each(conn,
+              "SELECT tenant_id,key,fingerprint,created_at,allowed,requested,consumed,remaining,"
+              "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency "
+              "WHERE created_at>=$1 ORDER BY 1,2",
+              {SecsParam(since)}, [&](const PgRow& r) {
+                engine::IdempotencyRecord rec = IdempotencyFrom(r);
+                sink.Idempotency(rec);
+              });
+}
+
+// Sessions, groups, key rate limits and gauges, each in tenant id order.
+absl::Status StreamLeasesAndGauges(PgConnection& conn, SnapshotSink& sink) {
+  RETURN_IF_ERROR(Each(conn,
+                       "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
+                       "last_heartbeat,warmup_day,warmup_count FROM sessions ORDER BY 1,2",
+                       {}, [&](const PgRow& r) {
+                         engine::SessionRecord rec = SessionFrom(r);
+                         sink.Session(rec);
+                       }));
+  RETURN_IF_ERROR(
+      Each(conn, "SELECT tenant_id,id,name,created_at FROM groups_monitored ORDER BY 1,2", {},
+           [&](const PgRow& r) {
+             engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
+             sink.Group(rec);
+           }));
+  RETURN_IF_ERROR(Each(conn,
+                       "SELECT key_id,general,messages,sessions FROM key_rate_limits ORDER BY 1",
+                       {}, [&](const PgRow& r) {
+                         engine::KeyRateLimitsRecord rec = KeyRateLimitsFrom(r);
+                         sink.KeyRateLimits(rec);
+                       }));
+  return Each(conn, "SELECT tenant_id,meter,value FROM gauges ORDER BY 1,2", {},
+              [&](const PgRow& r) {
+                engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
+                sink.Gauge(rec);
+              });
+}
+
+// The whole stream from one snapshot of the database, then the purge of
+// idempotency records older than `since`.
+absl::Status LoadSnapshot(PgConnection& conn, absl::Time since, SnapshotSink& sink) {
+  auto begin = conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  if (!begin.ok()) return begin.status();
+  absl::Status s = StreamTenantsAndKeys(conn, sink);
+  if (s.ok()) s = StreamCountersAndIdempotency(conn, since, sink);
+  if (s.ok()) s = StreamLeasesAndGauges(conn, sink);
+  if (!s.ok()) {
+    if (!conn.broken()) (void)conn.Exec("ROLLBACK");
+    return s;
+  }
+  RETURN_IF_ERROR(conn.Exec("COMMIT").status());
+  return conn.Exec("DELETE FROM idempotency WHERE created_at<$1", {SecsParam(since)}).status();
+}
+
+}  // namespace
+
+// ---- The reader pool.
+
+PgReaderPool::PgReaderPool(std::string conninfo, int size, absl::Duration connect_timeout)
+    : conninfo_(std::move(conninfo)), connect_timeout_(connect_timeout), unopened_(size) {}
+
+PgReaderPool::~PgReaderPool() = default;
+
+absl::StatusOr<std::unique_ptr<PgConnection>> PgReaderPool::Acquire() {
+  {
+    MutexLock lock(&mu_);
+    while (idle_.empty() && unopened_ == 0) freed_.Wait(&mu_);
+    if (!idle_.empty()) {
+      auto conn = std::move(idle_.back());
+      idle_.pop_back();
+      return conn;
+    }
+    --unopened_;
+  }
+  auto conn = PgConnection::Connect(conninfo_, connect_timeout_);  // without the lock
+  if (!conn.ok()) {
+    MutexLock lock(&mu_);
+    ++unopened_;
+    freed_.Signal();
+  }
+  return conn;
+}
+
+void PgReaderPool::Release(std::unique_ptr<PgConnection> conn) {
+  MutexLock lock(&mu_);
+  idle_.push_back(std::move(conn));
+  freed_.Signal();
+}
+
+absl::Status PgReaderPool::With(absl::FunctionRef<absl::Status(PgConnection&)> work, bool retry) {
+  auto conn = Acquire();
+  if (!conn.ok()) return conn.status();
+  absl::Status s = (*conn)->EnsureLive();
+  if (s.ok()) {
+    s = work(**conn);
+    if (!s.ok() && retry && (*conn)->broken() && (*conn)->Reconnect().ok()) s = work(**conn);
+  }
+  Release(std::move(*conn));
+  return s;
+}
+
+// ---- The store.
+
+PgStore::PgStore(const PgOptions& options)
+    : readers_(options.conninfo, options.reader_pool_size, options.connect_timeout) {}
+
+PgStore::~PgStore() = default;
+
+absl::StatusOr<std::unique_ptr<PgStore>> PgStore::Open(const PgOptions& options) {
+  if (options.reader_pool_size < 1) {
+    return absl::InvalidArgumentError("postgres: reader_pool_size must be at least 1");
+  }
+  auto writer = PgConnection::Connect(options.conninfo, options.connect_timeout);
+  if (!writer.ok()) return writer.status();
+  if (auto migrated = Migrate(**writer); !migrated.ok()) return migrated.status();
+  std::unique_ptr<PgStore> store(new PgStore(options));
+  MutexLock lock(&store->write_mu_);
+  store->writer_ = std::move(*writer);
+  return store;
+}
+
+absl::Status PgStore::Read(absl::FunctionRef<absl::Status(PgConnection&)> work) {
+  return readers_.With(work, /*retry=*/true);
+}
+
+absl::Status PgStore::Load(absl::Time idempotency_since, SnapshotSink& sink) {
+  // Never retried: by the time a stream fails the sink holds part of it.
+  return readers_.With(
+      [&](PgConnection& conn) { return LoadSnapshot(conn, idempotency_since, sink); },
+      /*retry=*/false);
+}
+
+absl::Status PgStore::Commit(const engine::CommitBatch& batch) {
+  MutexLock lock(&write_mu_);
+  RETURN_IF_ERROR(writer_->EnsureLive());
+  return CommitOnce(batch);
+}
+
+absl::Status PgStore::CommitOnce(const engine::CommitBatch& batch) {
+  auto begin = writer_->Exec("BEGIN");
+  if (!begin.ok() && writer_->broken()) {
+    // Lost before anything was sent in this transaction: safe to begin again.
+    RETURN_IF_ERROR(writer_->Reconnect());
+    begin = writer_->Exec("BEGIN");
+  }
+  if (!begin.ok()) return begin.status();
+  absl::Status s = WriteBatch(*writer_, batch);
+  // A connection lost during COMMIT leaves the outcome unknown; it is
+  // reported as kUnavailable like any other failure.
+  if (s.ok()) s = writer_->Exec("COMMIT").status();
+  if (!s.ok() && !writer_->broken()) (void)writer_->Exec("ROLLBACK");
+  return s;
+}
+
+absl::StatusOr<std::vector<engine::DailyRow>> PgStore::Daily(const std::string& tenant_id,
+                                                             absl::CivilDay from,
+                                                             absl::CivilDay to) {
+  std::vector<engine::DailyRow> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT to_char(day,'YYYY-MM-DD'),meter,SUM(value)::bigint FROM usage_daily "
+        "WHERE tenant_id=$1 AND day>=$2::date AND day<=$3::date GROUP BY day,meter "
+        "ORDER BY day,meter",
+        {TextParam(tenant_id), TextParam(FormatDate(from)), TextParam(FormatDate(to))});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      absl::CivilDay day;
+      if (!absl::ParseCivilTime(r->row(i).Text(0), &day)) continue;
+      out.push_back({day, r->row(i).Text(1), AsUnsigned(r->row(i).Int(2))});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::CounterRow>> PgStore::Periods(const std::string& tenant_id,
+                                                                 absl::Time since) {
+  std::vector<engine::CounterRow> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT meter,period_start,value FROM counters WHERE tenant_id=$1 AND period_start>=$2 "
+        "ORDER BY meter,period_start",
+        {TextParam(tenant_id), SecsParam(since)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      const PgRow row = r->row(i);
+      out.push_back({tenant_id, row.Text(0), FromSecs(row.Int(1)), AsUnsigned(row.Int(2))});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> PgStore::Channels(
+    const std::string& tenant_id, const std::string& meter, absl::Time from, absl::Time to) {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  // Hourly buckets: the one holding `from` counts whole, as in SQLite.
+  const int64_t from_hour = Secs(from) - ((Secs(from) % 3600) + 3600) % 3600;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT channel,SUM(value)::bigint FROM usage_hourly WHERE tenant_id=$1 AND meter=$2 "
+        "AND hour>=$3 AND hour<$4 GROUP BY channel ORDER BY channel",
+        {TextParam(tenant_id), TextParam(meter), IntParam(from_hour), SecsParam(to)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      out.emplace_back(r->row(i).Text(0), AsUnsigned(r->row(i).Int(1)));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::optional<engine::MessageRecord>> PgStore::FindMessage(
+    const std::string& tenant_id, const std::string& id) {
+  std::optional<engine::MessageRecord> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    auto r = conn.Exec(
+        "SELECT id,tenant_id,channel,recipient,body,status,created_at FROM messages "
+        "WHERE id=$1 AND tenant_id=$2",
+        {TextParam(id), TextParam(tenant_id)});
+    if (!r.ok()) return r.status();
+    if (r->rows() == 0) return absl::OkStatus();
+    const PgRow row = r->row(0);
+    out = engine::MessageRecord{row.Text(0), row.Text(1), row.Text(2),         row.Text(3),
+                                row.Text(4), row.Text(5), FromSecs(row.Int(6))};
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::EventRecord>> PgStore::Events(const std::string& tenant_id,
+                                                                 size_t limit) {
+  std::vector<engine::EventRecord> out;
+  const auto max = static_cast<size_t>(std::numeric_limits<int64_t>::max());
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT tenant_id,type,subject,detail,at FROM events WHERE tenant_id=$1 "
+        "ORDER BY id DESC LIMIT $2",
+        {TextParam(tenant_id), IntParam(static_cast<int64_t>(std::min(limit, max)))});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      const PgRow row = r->row(i);
+      out.push_back({row.Text(0), row.Text(1), row.Text(2), row.Text(3), FromSecs(row.Int(4))});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status PgStore::CheckWritable() {
+  return Read([&](PgConnection& conn) -> absl::Status {
+    auto r = conn.Exec("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')");
+    if (!r.ok()) return r.status();
+    if (r->row(0).Bool(0) || r->row(0).Text(1) == "on") {
+      return absl::UnavailableError(
+          "postgres: the database is read-only (a standby, or default_transaction_read_only)");
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace quotum::store::postgres

@@ -1,0 +1,94 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "quotum/base/mutex.h"
+#include "quotum/engine/store.h"
+#include "quotum/store/postgres/pg_connection.h"
+
+namespace quotum::store::postgres {
+
+struct PgOptions {
+  /// Where the database is: "host=... dbname=..." or a postgresql:// URL
+  /// (libpq's syntax; its PG* environment variables fill in the rest).
+  std::string conninfo;
+  /// Connections for the read methods (and Load), opened as they are needed;
+  /// Commit has its own.
+  int reader_pool_size = 2;
+  /// How long opening a connection may take (libpq's connect_timeout, whole
+  /// seconds, unless `conninfo` sets it).
+  absl::Duration connect_timeout = absl::Seconds(5);
+};
+
+/// A fixed-size set of reader connections, handed out one per call.
+/// Thread-safe.
+class PgReaderPool {
+ public:
+  PgReaderPool(std::string conninfo, int size, absl::Duration connect_timeout);
+  ~PgReaderPool();
+
+  /// Runs `work` on a live connection of its own (waiting for a free one,
+  /// opening or reconnecting it as needed). When `work` fails because the
+  /// connection was lost and `retry` is set, reconnects and runs it once
+  /// more: only for work that may safely run twice.
+  absl::Status With(absl::FunctionRef<absl::Status(PgConnection&)> work, bool retry);
+
+ private:
+  absl::StatusOr<std::unique_ptr<PgConnection>> Acquire();
+  void Release(std::unique_ptr<PgConnection> conn);
+
+  const std::string conninfo_;
+  const absl::Duration connect_timeout_;
+  Mutex mu_;
+  CondVar freed_;
+  std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
+  int unopened_ ABSL_GUARDED_BY(mu_);  ///< connections that may still be opened
+};
+
+/// The PostgreSQL store, for several Quotum instances on one database.
+/// Open() migrates the schema (see migrations.h). Commit runs on the engine's
+/// writer thread on its own connection, one transaction per batch with one
+/// statement per record kind (array parameters, ON CONFLICT upserts); the
+/// read methods and Load use a pool of reader connections and see only
+/// committed data. A connection the server dropped (restart, failover) is
+/// reopened on the next call: while the server is away calls fail with
+/// kUnavailable, afterwards they work again without reopening the store.
+class PgStore final : public engine::Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<PgStore>> Open(const PgOptions& options);
+  ~PgStore() override;
+
+  absl::Status Load(absl::Time idempotency_since, engine::SnapshotSink& sink) override;
+  absl::Status Commit(const engine::CommitBatch& batch) override;
+  absl::StatusOr<std::vector<engine::DailyRow>> Daily(const std::string& tenant_id,
+                                                      absl::CivilDay from,
+                                                      absl::CivilDay to) override;
+  absl::StatusOr<std::vector<engine::CounterRow>> Periods(const std::string& tenant_id,
+                                                          absl::Time since) override;
+  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
+      const std::string& tenant_id, const std::string& meter, absl::Time from,
+      absl::Time to) override;
+  absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
+                                                                   const std::string& id) override;
+  absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
+                                                          size_t limit) override;
+  /// OK when the server answers and accepts writes (not a read-only standby).
+  absl::Status CheckWritable() override;
+
+ private:
+  explicit PgStore(const PgOptions& options);
+  /// Commit's transaction on a live writer connection.
+  absl::Status CommitOnce(const engine::CommitBatch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  /// A read (retried once on a fresh connection if the old one was lost).
+  absl::Status Read(absl::FunctionRef<absl::Status(PgConnection&)> work);
+
+  Mutex write_mu_;  // Commit is single-threaded by contract; this makes it certain
+  std::unique_ptr<PgConnection> writer_ ABSL_GUARDED_BY(write_mu_);
+  PgReaderPool readers_;
+};
+
+}  // namespace quotum::store::postgres

@@ -1,0 +1,565 @@
+// The engine::Store port's contract (src/quotum/engine/store.h), checked on
+// every store: SQLite and PostgreSQL must behave the same.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "quotum/core/billing_period.h"
+#include "store_backend.h"
+
+namespace quotum::contract {
+namespace {
+
+using engine::ApiKeyRecord;
+using engine::CommitBatch;
+using engine::CounterRow;
+using engine::Decision;
+using engine::DenyReason;
+using engine::EventRecord;
+using engine::GaugeRecord;
+using engine::GroupRecord;
+using engine::IdempotencyRecord;
+using engine::KeyRateLimitsRecord;
+using engine::LimitOverride;
+using engine::MessageRecord;
+using engine::SessionRecord;
+using engine::TenantRecord;
+using engine::UsageDelta;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+absl::Time T(const char* s) { return *ParseRfc3339(s); }
+
+// ---- Records as comparable tuples.
+
+auto Fields(const TenantRecord& r) {
+  return std::make_tuple(r.id, r.name, r.plan, r.subscription_start, r.created_at);
+}
+auto Fields(const ApiKeyRecord& r) {
+  return std::make_tuple(r.key_id, r.tenant_id, r.hash, r.created_at, r.revoked);
+}
+auto Fields(const LimitOverride& r) { return std::make_tuple(r.tenant_id, r.meter, r.limit); }
+auto Fields(const CounterRow& r) {
+  return std::make_tuple(r.tenant_id, r.meter, r.period_start, r.value);
+}
+auto Fields(const Decision& d) {
+  return std::make_tuple(d.allowed, d.requested, d.consumed, d.remaining, d.limit, d.overage,
+                         d.period_start, d.reset_at, d.meter, static_cast<int>(d.reason));
+}
+auto Fields(const IdempotencyRecord& r) {
+  return std::make_tuple(r.tenant_id, r.key, r.fingerprint, r.created_at, Fields(r.decision));
+}
+auto Fields(const SessionRecord& r) {
+  return std::make_tuple(r.tenant_id, r.id, r.phone, r.status, r.created_at, r.updated_at,
+                         r.first_working_at, r.last_heartbeat, r.warmup_day, r.warmup_count);
+}
+auto Fields(const GroupRecord& r) {
+  return std::make_tuple(r.tenant_id, r.id, r.name, r.created_at);
+}
+auto Fields(const KeyRateLimitsRecord& r) {
+  return std::make_tuple(r.key_id, r.limits.general, r.limits.messages, r.limits.sessions);
+}
+auto Fields(const GaugeRecord& r) { return std::make_tuple(r.tenant_id, r.meter, r.value); }
+auto Fields(const EventRecord& r) {
+  return std::make_tuple(r.tenant_id, r.type, r.subject, r.detail, r.at);
+}
+auto Fields(const MessageRecord& r) {
+  return std::make_tuple(r.id, r.tenant_id, r.channel, r.to, r.text, r.status, r.created_at);
+}
+
+template <typename T>
+auto AllFields(const std::vector<T>& rows) {
+  std::vector<decltype(Fields(rows.front()))> out;
+  for (const auto& r : rows) out.push_back(Fields(r));
+  return out;
+}
+// The same, sorted: for streams whose order the contract leaves open.
+template <typename T>
+auto SortedFields(const std::vector<T>& rows) {
+  auto out = AllFields(rows);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+/// Keeps the whole start-up stream, and the order the record kinds came in.
+class RecordingSink final : public engine::SnapshotSink {
+ public:
+  void Sizes(size_t t, size_t k) override {
+    Note("sizes");
+    sizes = {t, k};
+  }
+  absl::Status Tenant(TenantRecord& r) override {
+    Note("tenants");
+    tenants.push_back(r);
+    return absl::OkStatus();
+  }
+  void Key(ApiKeyRecord& r) override {
+    Note("keys");
+    keys.push_back(r);
+  }
+  void Override(LimitOverride& r) override {
+    Note("overrides");
+    overrides.push_back(r);
+  }
+  void Counter(CounterRow& r) override {
+    Note("counters");
+    counters.push_back(r);
+  }
+  void Idempotency(IdempotencyRecord& r) override {
+    Note("idempotency");
+    idempotency.push_back(r);
+  }
+  void Session(SessionRecord& r) override {
+    Note("sessions");
+    sessions.push_back(r);
+  }
+  void Group(GroupRecord& r) override {
+    Note("groups");
+    groups.push_back(r);
+  }
+  void KeyRateLimits(KeyRateLimitsRecord& r) override {
+    Note("key_rate_limits");
+    key_rate_limits.push_back(r);
+  }
+  void Gauge(GaugeRecord& r) override {
+    Note("gauges");
+    gauges.push_back(r);
+  }
+
+  std::vector<std::string> order;  ///< record kinds, consecutive repeats folded
+  std::pair<size_t, size_t> sizes;
+  std::vector<TenantRecord> tenants;
+  std::vector<ApiKeyRecord> keys;
+  std::vector<LimitOverride> overrides;
+  std::vector<CounterRow> counters;
+  std::vector<IdempotencyRecord> idempotency;
+  std::vector<SessionRecord> sessions;
+  std::vector<GroupRecord> groups;
+  std::vector<KeyRateLimitsRecord> key_rate_limits;
+  std::vector<GaugeRecord> gauges;
+
+ private:
+  void Note(const char* kind) {
+    if (order.empty() || order.back() != kind) order.push_back(kind);
+  }
+};
+
+// Text that trips naive quoting: SQL and array-literal quotes, separators,
+// backslashes, braces, the word NULL, non-ASCII.
+const std::string kOddText = "He said \"hi\", {x} 'y' \\ NULL; Zo\xc3\xab \xe2\x98\x83";
+
+std::string KeyHash(char seed) {
+  std::string h(32, seed);
+  h[0] = '\0';
+  h[1] = '\xff';
+  h[2] = '"';
+  h[3] = '\\';
+  h[4] = ',';
+  return h;
+}
+
+Decision SomeDecision() {
+  Decision d;
+  d.allowed = true;
+  d.requested = 5;
+  d.consumed = 5;
+  d.remaining = std::numeric_limits<uint64_t>::max();  // unlimited
+  d.overage = 0;
+  d.period_start = T("2026-11-08T10:00:00Z");
+  d.reset_at = T("2026-12-08T10:00:00Z");
+  d.meter = "messages_sent";
+  return d;
+}
+
+// One record of every kind; tenants created out of id order.
+CommitBatch FullBatch() {
+  CommitBatch b;
+  b.tenants = {{"t-b", kOddText, "pro", T("2026-11-08T10:00:00Z"), T("2026-11-08T10:00:01Z")},
+               {"t-a", "A", "starter", T("2026-11-01T00:00:00Z"), T("2026-11-08T10:00:02Z")}};
+  b.keys = {{"k-b", "t-b", KeyHash('b'), T("2026-11-08T10:00:01Z")},
+            {"k-a", "t-a", KeyHash('a'), T("2026-11-08T10:00:02Z")}};
+  b.overrides = {{"t-b", "messages_sent", 12345}};
+  b.usage = {{"t-b", "messages_sent", "whatsapp", T("2026-11-08T10:00:00Z"),
+              T("2026-11-23T12:10:00Z"), 5}};
+  Decision denied = SomeDecision();
+  denied.allowed = false;
+  denied.consumed = 0;
+  denied.remaining = 0;
+  denied.limit = 1000;
+  denied.overage = 3;
+  denied.reason = DenyReason::kQuotaExceeded;
+  b.idempotency = {
+      {"t-b", kOddText, 0xF000000000000001ULL, SomeDecision(), T("2026-11-23T12:00:00Z")},
+      {"t-a", "k2", 7, denied, T("2026-11-23T12:00:01Z")}};
+  b.messages = {
+      {"m-1", "t-b", "whatsapp", "+15550001", kOddText, "queued", T("2026-11-23T12:00:00Z")}};
+  b.sessions = {{"t-b", "s-1", "+1555", "starting", T("2026-11-23T12:00:00Z"),
+                 T("2026-11-23T12:00:00Z"), std::nullopt, T("2026-11-23T12:00:00Z"), -1, 0},
+                {"t-b", "s-2", "", "working", T("2026-11-20T12:00:00Z"), T("2026-11-23T12:00:00Z"),
+                 T("2026-11-21T00:00:00Z"), T("2026-11-23T11:59:00Z"), 3, (uint64_t{1} << 53) - 1}};
+  b.groups = {{"t-a", "g-1", kOddText, T("2026-11-23T12:00:00Z")}};
+  b.key_rate_limits = {{"k-a", {100, std::nullopt, std::numeric_limits<uint32_t>::max()}}};
+  b.gauges = {{"t-a", "subscribers", 77}};
+  b.events = {{"t-b", "lease_expired", "s-1", kOddText, T("2026-11-23T12:00:00Z")}};
+  return b;
+}
+
+class StoreContractTest : public StoreBackendTest {
+ protected:
+  void SetUp() override {
+    StoreBackendTest::SetUp();
+    if (HasFatalFailure()) return;
+    Reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    StoreBackendTest::TearDown();
+  }
+  void Reopen() {
+    store_.reset();
+    auto store = OpenStore();
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  void Commit(const CommitBatch& b) { ASSERT_EQ(store_->Commit(b), absl::OkStatus()); }
+  RecordingSink Load(absl::Time idempotency_since = absl::InfinitePast()) {
+    RecordingSink sink;
+    EXPECT_EQ(store_->Load(idempotency_since, sink), absl::OkStatus());
+    return sink;
+  }
+  // A tenant (and nothing else) for the tests that need one.
+  void AddTenants(std::initializer_list<const char*> ids) {
+    CommitBatch b;
+    for (const char* id : ids) b.tenants.push_back({id, id, "pro", T("2026-11-08T10:00:00Z"), {}});
+    Commit(b);
+  }
+
+  std::unique_ptr<engine::Store> store_;
+};
+
+TEST_P(StoreContractTest, AnEmptyStoreLoadsNothing) {
+  RecordingSink s = Load();
+  EXPECT_THAT(s.order, ElementsAre("sizes"));
+  EXPECT_EQ(s.sizes, std::make_pair(size_t{0}, size_t{0}));
+  EXPECT_EQ(store_->CheckWritable(), absl::OkStatus());
+}
+
+TEST_P(StoreContractTest, CommitThenLoadRoundTripsEveryRecordKindInTheDocumentedOrder) {
+  const CommitBatch b = FullBatch();
+  Commit(b);
+  RecordingSink s = Load();
+  EXPECT_THAT(s.order,
+              ElementsAre("sizes", "tenants", "keys", "overrides", "counters", "idempotency",
+                          "sessions", "groups", "key_rate_limits", "gauges"));
+  EXPECT_EQ(s.sizes, std::make_pair(size_t{2}, size_t{2}));
+  EXPECT_EQ(AllFields(s.tenants), AllFields(b.tenants)) << "tenants come in creation order";
+  EXPECT_EQ(AllFields(s.keys), AllFields(b.keys)) << "keys come in creation order";
+  EXPECT_EQ(AllFields(s.overrides), AllFields(b.overrides));
+  EXPECT_EQ(
+      AllFields(s.counters),
+      AllFields(std::vector<CounterRow>{{"t-b", "messages_sent", T("2026-11-08T10:00:00Z"), 5}}));
+  EXPECT_EQ(SortedFields(s.idempotency), SortedFields(b.idempotency));
+  EXPECT_EQ(SortedFields(s.sessions), SortedFields(b.sessions));
+  EXPECT_EQ(AllFields(s.groups), AllFields(b.groups));
+  EXPECT_EQ(AllFields(s.key_rate_limits), AllFields(b.key_rate_limits));
+  EXPECT_EQ(AllFields(s.gauges), AllFields(b.gauges));
+  auto message = store_->FindMessage("t-b", "m-1");
+  ASSERT_TRUE(message.ok()) << message.status();
+  ASSERT_TRUE(message->has_value());
+  EXPECT_EQ(Fields(**message), Fields(b.messages[0]));
+  auto events = store_->Events("t-b", 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  EXPECT_EQ(AllFields(*events), AllFields(b.events));
+}
+
+TEST_P(StoreContractTest, ABatchWithAnInvalidRowChangesNothing) {
+  Commit(FullBatch());
+  const RecordingSink before = Load();
+  CommitBatch bad;
+  bad.tenants = {{"t-new", "N", "pro", T("2026-11-08T10:00:00Z"), {}}};
+  bad.usage = {{"t-b", "messages_sent", "whatsapp", T("2026-11-08T10:00:00Z"),
+                T("2026-11-23T12:10:00Z"), 1000}};
+  bad.overrides = {{"t-b", "messages_sent", std::nullopt}};
+  bad.sessions = {{"t-b", "s-9", "", "starting", {}, {}, std::nullopt, {}, -1, 0}};
+  bad.deleted_groups = {{"t-a", "g-1"}};
+  bad.gauges = {{"t-a", "subscribers", 1}};
+  bad.events = {{"t-b", "x", "y", "z", T("2026-11-23T13:00:00Z")}};
+  bad.keys = {{"k-ghost", "no-such-tenant", KeyHash('g'), {}}};  // violates the foreign key
+  EXPECT_FALSE(store_->Commit(bad).ok());
+  CommitBatch duplicate;
+  duplicate.usage = bad.usage;
+  duplicate.tenants = {{"t-a", "again", "pro", {}, {}}};  // an existing id
+  EXPECT_FALSE(store_->Commit(duplicate).ok());
+
+  const RecordingSink after = Load();
+  EXPECT_EQ(AllFields(after.tenants), AllFields(before.tenants));
+  EXPECT_EQ(AllFields(after.keys), AllFields(before.keys));
+  EXPECT_EQ(AllFields(after.overrides), AllFields(before.overrides));
+  EXPECT_EQ(AllFields(after.counters), AllFields(before.counters));
+  EXPECT_EQ(SortedFields(after.sessions), SortedFields(before.sessions));
+  EXPECT_EQ(AllFields(after.groups), AllFields(before.groups));
+  EXPECT_EQ(AllFields(after.gauges), AllFields(before.gauges));
+  EXPECT_EQ(store_->Events("t-b", 10)->size(), 1u);
+  EXPECT_THAT(*store_->Channels("t-b", "messages_sent", T("2026-11-23T00:00:00Z"),
+                                T("2026-11-24T00:00:00Z")),
+              ElementsAre(Pair("whatsapp", 5u)));
+  // The store is still usable: the same batch without the bad key commits.
+  bad.keys.clear();
+  EXPECT_EQ(store_->Commit(bad), absl::OkStatus());
+  EXPECT_EQ(Load().tenants.size(), 3u);
+}
+
+TEST_P(StoreContractTest, UsageAccumulatesIntoCountersDailyAndHourlyRows) {
+  AddTenants({"u", "other"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z"), p0 = T("2026-10-08T10:00:00Z");
+  CommitBatch first;
+  first.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:10:00Z"), 3},
+                 {"u", "sent", "sms", p1, T("2026-11-23T12:50:00Z"), 4},
+                 {"u", "sent", "whatsapp", p1, T("2026-11-23T13:05:00Z"), 5},
+                 {"u", "received", "", p1, T("2026-11-24T00:30:00Z"), 7},
+                 {"u", "sent", "whatsapp", p0, T("2026-10-20T08:00:00Z"), 100},
+                 {"other", "sent", "whatsapp", p1, T("2026-11-23T12:10:00Z"), 1000}};
+  Commit(first);
+  CommitBatch second;
+  second.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:20:00Z"), 10},
+                  {"u", "sent", "sms", p1, T("2026-11-23T23:59:59Z"), 1},
+                  {"u", "sent", "sms", p1, T("2026-11-23T23:00:00Z"), 2}};
+  Commit(second);
+
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)),
+            SortedFields(std::vector<CounterRow>{{"u", "received", p1, 7}, {"u", "sent", p1, 25}}));
+  EXPECT_EQ(store_->Periods("u", p0)->size(), 3u);
+  EXPECT_THAT(*store_->Periods("u", p1 + absl::Seconds(1)), IsEmpty());
+
+  const absl::CivilDay nov23(2026, 11, 23), nov24(2026, 11, 24), oct20(2026, 10, 20);
+  auto daily = store_->Daily("u", nov23, nov24);
+  ASSERT_TRUE(daily.ok()) << daily.status();
+  std::vector<std::tuple<absl::CivilDay, std::string, uint64_t>> days;
+  for (const auto& d : *daily) days.emplace_back(d.day, d.meter, d.value);
+  EXPECT_THAT(days, UnorderedElementsAre(std::make_tuple(nov23, "sent", 25u),
+                                         std::make_tuple(nov24, "received", 7u)));
+  EXPECT_EQ(store_->Daily("u", oct20, oct20)->size(), 1u);
+  EXPECT_EQ(store_->Daily("u", oct20, oct20)->front().value, 100u);
+  EXPECT_THAT(*store_->Daily("u", nov23 + 2, nov23 + 9), IsEmpty());
+
+  // Hourly rows: the bucket holding `from` counts whole; `to` is exclusive.
+  EXPECT_THAT(*store_->Channels("u", "sent", T("2026-11-23T12:00:00Z"), T("2026-11-23T13:00:00Z")),
+              ElementsAre(Pair("sms", 4u), Pair("whatsapp", 13u)));
+  EXPECT_THAT(*store_->Channels("u", "sent", T("2026-11-23T12:30:00Z"), T("2026-11-23T13:00:00Z")),
+              ElementsAre(Pair("sms", 4u), Pair("whatsapp", 13u)));
+  EXPECT_THAT(*store_->Channels("u", "sent", T("2026-11-23T00:00:00Z"), T("2026-11-24T00:00:00Z")),
+              ElementsAre(Pair("sms", 7u), Pair("whatsapp", 18u)));
+  EXPECT_THAT(
+      *store_->Channels("u", "received", T("2026-11-24T00:00:00Z"), T("2026-11-25T00:00:00Z")),
+      ElementsAre(Pair("", 7u)));
+
+  EXPECT_EQ(SortedFields(Load().counters),
+            SortedFields(std::vector<CounterRow>{{"other", "sent", p1, 1000},
+                                                 {"u", "received", p1, 7},
+                                                 {"u", "sent", p0, 100},
+                                                 {"u", "sent", p1, 25}}));
+}
+
+TEST_P(StoreContractTest, CounterRowsOfOneTenantArriveTogether) {
+  AddTenants({"c", "a", "b"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z"), p0 = T("2026-10-08T10:00:00Z");
+  for (const char* t : {"c", "a", "b", "a", "c", "b"}) {
+    CommitBatch b;
+    b.usage = {{t, absl::StrCat("m", t), "", p1, T("2026-11-23T12:00:00Z"), 1},
+               {t, "shared", "", p0, T("2026-10-23T12:00:00Z"), 1}};
+    Commit(b);
+  }
+  std::vector<std::string> tenants_met;
+  for (const auto& c : Load().counters) {
+    if (tenants_met.empty() || tenants_met.back() != c.tenant_id) {
+      tenants_met.push_back(c.tenant_id);
+    }
+  }
+  EXPECT_THAT(tenants_met, UnorderedElementsAre("a", "b", "c")) << "each tenant's rows together";
+}
+
+TEST_P(StoreContractTest, EventsAreNewestFirstPerTenantUpToTheLimit) {
+  AddTenants({"a", "b"});
+  CommitBatch first;
+  first.events = {{"a", "e", "1", "", T("2026-11-23T12:00:00Z")},
+                  {"b", "e", "b1", "", T("2026-11-23T12:00:00Z")},
+                  {"a", "e", "2", "", T("2026-11-23T12:00:00Z")}};
+  Commit(first);
+  CommitBatch second;
+  second.events = {{"a", "e", "3", "", T("2026-11-23T11:00:00Z")}};  // older `at`, newer record
+  Commit(second);
+  auto subjects = [&](const std::string& tenant, size_t limit) {
+    std::vector<std::string> out;
+    auto events = store_->Events(tenant, limit);
+    EXPECT_TRUE(events.ok()) << events.status();
+    for (const auto& e : events.value_or(std::vector<EventRecord>{})) out.push_back(e.subject);
+    return out;
+  };
+  EXPECT_THAT(subjects("a", 10), ElementsAre("3", "2", "1"));
+  EXPECT_THAT(subjects("a", 2), ElementsAre("3", "2"));
+  EXPECT_THAT(subjects("b", 10), ElementsAre("b1"));
+  EXPECT_THAT(subjects("nobody", 10), IsEmpty());
+}
+
+TEST_P(StoreContractTest, FindMessageAnswersOnlyTheOwningTenant) {
+  AddTenants({"a", "b"});
+  CommitBatch b;
+  b.messages = {{"m-1", "a", "whatsapp", "+1", "hi", "queued", T("2026-11-23T12:00:00Z")}};
+  Commit(b);
+  auto found = store_->FindMessage("a", "m-1");
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ(Fields(**found), Fields(b.messages[0]));
+  EXPECT_FALSE(store_->FindMessage("b", "m-1")->has_value());
+  EXPECT_FALSE(store_->FindMessage("a", "m-2")->has_value());
+}
+
+TEST_P(StoreContractTest, IdempotencyRecordsOlderThanTheCutOffAreNotLoaded) {
+  AddTenants({"a"});
+  const absl::Time now = T("2026-11-23T12:00:00Z");
+  CommitBatch b;
+  b.idempotency = {{"a", "old", 1, SomeDecision(), now - absl::Hours(25)},
+                   {"a", "edge", 2, SomeDecision(), now - absl::Hours(24)},
+                   {"a", "new", 3, SomeDecision(), now}};
+  Commit(b);
+  std::vector<std::string> keys;
+  for (const auto& r : Load(now - absl::Hours(24)).idempotency) keys.push_back(r.key);
+  EXPECT_THAT(keys, UnorderedElementsAre("edge", "new"));
+  // A record committed again under the same key replaces the first.
+  CommitBatch again;
+  again.idempotency = {{"a", "new", 4, SomeDecision(), now}};
+  Commit(again);
+  std::vector<std::pair<std::string, uint64_t>> fingerprints;
+  for (const auto& r : Load(now - absl::Hours(24)).idempotency) {
+    fingerprints.emplace_back(r.key, r.fingerprint);
+  }
+  EXPECT_THAT(fingerprints, UnorderedElementsAre(Pair("edge", 2u), Pair("new", 4u)));
+}
+
+TEST_P(StoreContractTest, OverridesAreSetReplacedAndCleared) {
+  AddTenants({"a", "b"});
+  CommitBatch first;
+  first.overrides = {{"a", "sent", 5}, {"a", "received", 6}, {"b", "sent", 7}};
+  Commit(first);
+  CommitBatch second;
+  second.overrides = {{"a", "sent", std::nullopt},  // cleared
+                      {"b", "sent", 8},             // replaced
+                      {"a", "x", 1},                // set then cleared in one batch
+                      {"a", "x", std::nullopt},
+                      {"a", "y", std::nullopt},  // cleared (absent) then set
+                      {"a", "y", 2}};
+  Commit(second);
+  EXPECT_EQ(SortedFields(Load().overrides),
+            SortedFields(
+                std::vector<LimitOverride>{{"a", "received", 6}, {"a", "y", 2}, {"b", "sent", 8}}));
+}
+
+TEST_P(StoreContractTest, SessionsGroupsKeyLimitsAndGaugesAreUpsertedAndDeleted) {
+  Commit(FullBatch());
+  SessionRecord s1 = FullBatch().sessions[0];
+  s1.status = "working";
+  s1.first_working_at = T("2026-11-23T12:05:00Z");
+  s1.warmup_day = 4;
+  s1.warmup_count = 9;
+  SessionRecord s3 = s1;
+  s3.id = "s-3";
+  CommitBatch second;
+  second.sessions = {FullBatch().sessions[0], s1, s3};  // the last upsert of s-1 wins
+  second.deleted_sessions = {{"t-b", "s-2"}, {"t-b", "s-3"}};
+  second.groups = {{"t-a", "g-2", "two", T("2026-11-23T12:00:00Z")}};
+  second.deleted_groups = {{"t-a", "g-1"}};
+  second.key_rate_limits = {{"k-a", {1, 2, 3}}, {"k-b", {std::nullopt, 5, std::nullopt}}};
+  second.gauges = {
+      {"t-a", "subscribers", 78}, {"t-a", "subscribers", 80}, {"t-b", "subscribers", 0}};
+  Commit(second);
+  RecordingSink s = Load();
+  EXPECT_EQ(AllFields(s.sessions), AllFields(std::vector<SessionRecord>{s1}));
+  EXPECT_EQ(AllFields(s.groups), AllFields(second.groups));
+  EXPECT_EQ(SortedFields(s.key_rate_limits), SortedFields(second.key_rate_limits));
+  EXPECT_EQ(SortedFields(s.gauges), SortedFields(std::vector<GaugeRecord>{
+                                        {"t-a", "subscribers", 80}, {"t-b", "subscribers", 0}}));
+}
+
+TEST_P(StoreContractTest, RevokedKeysLoadRevoked) {
+  Commit(FullBatch());
+  CommitBatch b;
+  b.keys = {{"k-new", "t-a", KeyHash('n'), T("2026-11-23T12:00:00Z")}};
+  b.revoked_key_ids = {"k-b", "k-new", "no-such-key"};
+  Commit(b);
+  std::vector<std::pair<std::string, bool>> keys;
+  for (const auto& k : Load().keys) keys.emplace_back(k.key_id, k.revoked);
+  EXPECT_THAT(keys, ElementsAre(Pair("k-b", true), Pair("k-a", false), Pair("k-new", true)));
+}
+
+TEST_P(StoreContractTest, ReopeningKeepsEverything) {
+  Commit(FullBatch());
+  const RecordingSink before = Load();
+  Reopen();
+  Reopen();  // opening an up-to-date store twice changes nothing either
+  const RecordingSink after = Load();
+  EXPECT_EQ(after.order, before.order);
+  EXPECT_EQ(AllFields(after.tenants), AllFields(before.tenants));
+  EXPECT_EQ(AllFields(after.keys), AllFields(before.keys));
+  EXPECT_EQ(AllFields(after.overrides), AllFields(before.overrides));
+  EXPECT_EQ(AllFields(after.counters), AllFields(before.counters));
+  EXPECT_EQ(SortedFields(after.idempotency), SortedFields(before.idempotency));
+  EXPECT_EQ(SortedFields(after.sessions), SortedFields(before.sessions));
+  EXPECT_EQ(AllFields(after.groups), AllFields(before.groups));
+  EXPECT_EQ(AllFields(after.key_rate_limits), AllFields(before.key_rate_limits));
+  EXPECT_EQ(AllFields(after.gauges), AllFields(before.gauges));
+  EXPECT_TRUE(store_->FindMessage("t-b", "m-1")->has_value());
+  EXPECT_EQ(store_->Events("t-b", 10)->size(), 1u);
+}
+
+TEST_P(StoreContractTest, ReadsRunConcurrentlyWithCommitsAndSeeOnlyCommittedData) {
+  AddTenants({"a"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z");
+  constexpr int kCommits = 100;
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0}, reads{0};
+  auto reader = [&] {
+    uint64_t last = 0;
+    while (!done.load()) {
+      auto rows = store_->Periods("a", p1);
+      auto daily = store_->Daily("a", absl::CivilDay(2026, 11, 23), absl::CivilDay(2026, 11, 23));
+      if (!rows.ok() || !daily.ok() || !store_->CheckWritable().ok()) ++failures;
+      // Each commit adds 1 to the counter and 1 to the day: never a torn batch.
+      const uint64_t v = rows.ok() && !rows->empty() ? rows->front().value : 0;
+      if (v < last) ++failures;
+      last = v;
+      ++reads;
+    }
+  };
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 3; ++i) readers.emplace_back(reader);
+  for (int i = 0; i < kCommits; ++i) {
+    CommitBatch b;
+    b.usage = {{"a", "sent", "", p1, T("2026-11-23T12:00:00Z"), 1}};
+    b.events = {{"a", "tick", absl::StrCat(i), "", T("2026-11-23T12:00:00Z")}};
+    absl::Status committed = store_->Commit(b);
+    if (!committed.ok()) {
+      ADD_FAILURE() << committed;
+      break;
+    }
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(store_->Periods("a", p1)->front().value, uint64_t{kCommits});
+  EXPECT_EQ(store_->Events("a", 1000)->size(), size_t{kCommits});
+}
+
+QUOTUM_FOR_EVERY_STORE(StoreContractTest);
+
+}  // namespace
+}  // namespace quotum::contract
