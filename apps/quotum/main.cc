@@ -24,6 +24,8 @@
 #include "quotum/http/api.h"
 #include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
+#include "quotum/store/postgres/migrations.h"
+#include "quotum/store/postgres/pg_store.h"
 #include "quotum/store/redis/redis_ledger.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
@@ -35,6 +37,7 @@ struct ServeFlags {
   std::string data_dir;
   std::string admin_key;
   std::string redis_url;
+  std::string postgres_url;
 };
 
 // The start-up snapshot is transient: give its pages back to the OS.
@@ -104,6 +107,29 @@ absl::StatusOr<std::unique_ptr<quotum::store::redis::RedisLedger>> OpenSharedLed
   return ledger;
 }
 
+// The cold store: PostgreSQL when a URL is configured (migrated at open,
+// under an advisory lock), else the embedded SQLite file in data_dir.
+absl::StatusOr<std::unique_ptr<quotum::engine::Store>> OpenColdStore(
+    const quotum::config::Config& cfg) {
+  if (!cfg.storage.postgres_url.empty()) {
+    auto pg = quotum::store::postgres::PgStore::Open({cfg.storage.postgres_url});
+    if (!pg.ok()) return pg.status();
+    std::cerr << "quotum: cold store in PostgreSQL" << std::endl;
+    return std::unique_ptr<quotum::engine::Store>(std::move(*pg));
+  }
+  auto sqlite = quotum::store::sqlite::SqliteStore::Open(
+      {cfg.data_dir + "/quotum.db", cfg.durability == quotum::config::Durability::kFsync});
+  if (!sqlite.ok()) return sqlite.status();
+  return std::unique_ptr<quotum::engine::Store>(std::move(*sqlite));
+}
+
+int RunMigrate(const std::string& postgres_url) {
+  auto done = quotum::store::postgres::Migrate(postgres_url);
+  if (!done.ok()) return Fail(quotum::ToStd(done.status().message()));
+  std::cout << "schema version " << done->from_version << " -> " << done->to_version << std::endl;
+  return 0;
+}
+
 int Serve(const ServeFlags& flags) {
   auto loaded = quotum::config::LoadFile(flags.config);
   if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
@@ -111,6 +137,7 @@ int Serve(const ServeFlags& flags) {
   if (!flags.listen.empty()) cfg->listen = flags.listen;
   if (!flags.data_dir.empty()) cfg->data_dir = flags.data_dir;
   if (!flags.redis_url.empty()) cfg->storage.redis_url = flags.redis_url;
+  if (!flags.postgres_url.empty()) cfg->storage.postgres_url = flags.postgres_url;
 
   quotum::http::ServerOptions server_opts;
   if (!SplitHostPort(cfg->listen, &server_opts.host, &server_opts.port)) {
@@ -134,8 +161,7 @@ int Serve(const ServeFlags& flags) {
         quotum::ToStd(absl::StrCat("cannot create data dir ", cfg->data_dir, ": ", ec.message())));
   const std::string admin_key = ResolveAdminKey(flags, cfg->data_dir);
 
-  auto store = quotum::store::sqlite::SqliteStore::Open(
-      {cfg->data_dir + "/quotum.db", cfg->durability == quotum::config::Durability::kFsync});
+  auto store = OpenColdStore(*cfg);
   if (!store.ok()) return Fail(quotum::ToStd(store.status().message()));
 
   auto shared_ledger = OpenSharedLedger(*cfg);
@@ -218,9 +244,17 @@ int main(int argc, char** argv) {
   serve->add_option("--redis-url", flags.redis_url,
                     "redis://HOST[:PORT][/DB]: decide in this Redis, shared by every instance "
                     "(scale-out mode; [storage] redis_url)");
+  serve->add_option("--postgres-url", flags.postgres_url,
+                    "postgresql://USER@HOST:PORT/DB: the cold store in PostgreSQL, shared by "
+                    "every instance ([storage] postgres_url)");
+  std::string migrate_url;
+  CLI::App* migrate =
+      app.add_subcommand("migrate", "Apply the PostgreSQL schema migrations and exit");
+  migrate->add_option("--postgres-url", migrate_url, "postgresql://USER@HOST:PORT/DB")->required();
   CLI::App* routes = app.add_subcommand("routes", "Print every HTTP route: METHOD PATTERN ACCESS");
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);
   if (routes->parsed()) return PrintRoutes();
+  if (migrate->parsed()) return RunMigrate(migrate_url);
   return 2;
 }

@@ -1,13 +1,19 @@
-// Scale-out mode (`quotum serve --redis-url`) against a real redis-server
-// started here: instances decide together in Redis, and Redis going away and
+// Scale-out mode (`quotum serve --redis-url --postgres-url`) against a real
+// redis-server and PostgreSQL started here: instances share tenants and keys
+// through PostgreSQL and decide together in Redis; Redis going away and
 // coming back is handled without a restart.
+#include <sys/wait.h>
+
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include "gtest/gtest.h"
 #include "harness.h"
 #include "quotum/testing/http_client.h"
+#include "quotum/testing/postgres_server.h"
 #include "quotum/testing/redis_server.h"
 #include "quotum/testing/server_process.h"
 
@@ -18,17 +24,29 @@ using testing::HttpClient;
 
 class ScaleOutTest : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() {
+    postgres_ = std::make_unique<testing::PostgresServer>();
+    postgres_error_ = postgres_->Start() ? "" : postgres_->error();
+  }
+  static void TearDownTestSuite() { postgres_.reset(); }
+
   void SetUp() override {
+    ASSERT_TRUE(postgres_error_.empty()) << postgres_error_;
+    ASSERT_TRUE(postgres_->ResetDatabase("quotum")) << postgres_->error();
     ASSERT_TRUE(redis_.Start()) << redis_.error();
     redis_url_ = "redis://127.0.0.1:" + std::to_string(redis_.port());
     dir_ = testing::MakeTempDir("quotum-scale-out");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<testing::ServerProcess> Instance(const std::string& data_dir) {
-    return StartServer(data_dir, {"--redis-url", redis_url_});
+  /// An instance on the shared Redis and PostgreSQL; `name` is its own data dir.
+  std::unique_ptr<testing::ServerProcess> Instance(const std::string& name) {
+    return StartServer(dir_ + "/" + name,
+                       {"--redis-url", redis_url_, "--postgres-url", postgres_->url()});
   }
 
+  inline static std::unique_ptr<testing::PostgresServer> postgres_;
+  inline static std::string postgres_error_;
   testing::RedisServer redis_;
   std::string redis_url_;
   std::string dir_;
@@ -42,21 +60,17 @@ Tenant RaceTenant(HttpClient& c) {
   return t;
 }
 
-// Two instances on the same Redis, 64 clients split across them, a limit of
-// 1,000: exactly 1,000 admitted, and both instances report 1,000 used. (The
-// tenant is made on one instance and its database copied for the other: the
-// shared cold store that will carry tenants and keys is not built yet.)
+// Two instances on the same Redis and PostgreSQL, the tenant made through one,
+// 64 clients split across both, a limit of 1,000: exactly 1,000 admitted,
+// and both instances report 1,000 used.
 TEST_F(ScaleOutTest, TwoInstancesAdmitExactlyTheLimitTogether) {
+  auto a = Instance("a");
+  auto b = Instance("b");
   Tenant t;
   {
-    auto first = Instance(dir_ + "/a");
-    HttpClient c(first->port());
+    HttpClient c(a->port());
     t = RaceTenant(c);
-    ASSERT_EQ(first->Stop(), 0);
   }
-  std::filesystem::copy(dir_ + "/a", dir_ + "/b", std::filesystem::copy_options::recursive);
-  auto a = Instance(dir_ + "/a");
-  auto b = Instance(dir_ + "/b");
   std::atomic<int> ok{0}, limited{0}, other{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 64; ++i) {
@@ -82,7 +96,7 @@ TEST_F(ScaleOutTest, TwoInstancesAdmitExactlyTheLimitTogether) {
 // which dependency is down. Redis comes back: everything recovers without a
 // restart, and nothing acknowledged was lost.
 TEST_F(ScaleOutTest, RedisDownFailsClosedReadsFallBackAndRecoveryIsAutomatic) {
-  auto server = Instance(dir_ + "/a");
+  auto server = Instance("a");
   HttpClient c(server->port());
   Tenant t = CreateTenant(c, "down", "starter");
   for (int i = 0; i < 5; ++i) {
@@ -121,7 +135,8 @@ TEST_F(ScaleOutTest, CountersLostByRedisAreRebuiltFromTheColdStore) {
   testing::RedisServer volatile_redis(no_aof);
   ASSERT_TRUE(volatile_redis.Start()) << volatile_redis.error();
   auto server = StartServer(
-      dir_ + "/a", {"--redis-url", "redis://127.0.0.1:" + std::to_string(volatile_redis.port())});
+      dir_ + "/a", {"--redis-url", "redis://127.0.0.1:" + std::to_string(volatile_redis.port()),
+                    "--postgres-url", postgres_->url()});
   HttpClient c(server->port());
   Tenant t = CreateTenant(c, "lost", "starter");  // messages_sent limit 1000
   SetKeyLimits(c, t, 1000000);
@@ -140,17 +155,10 @@ TEST_F(ScaleOutTest, CountersLostByRedisAreRebuiltFromTheColdStore) {
 }
 
 TEST_F(ScaleOutTest, IdempotentRetriesOnAnotherInstanceCountOnce) {
-  Tenant t;
-  {
-    auto first = Instance(dir_ + "/a");
-    HttpClient c(first->port());
-    t = CreateTenant(c, "idem", "pro");
-    ASSERT_EQ(first->Stop(), 0);
-  }
-  std::filesystem::copy(dir_ + "/a", dir_ + "/b", std::filesystem::copy_options::recursive);
-  auto a = Instance(dir_ + "/a");
-  auto b = Instance(dir_ + "/b");
+  auto a = Instance("a");
+  auto b = Instance("b");
   HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "idem", "pro");
   auto h = Bearer(t.key);
   h["Idempotency-Key"] = "order-7";
   auto first = ca.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 3), h);
@@ -161,6 +169,80 @@ TEST_F(ScaleOutTest, IdempotentRetriesOnAnotherInstanceCountOnce) {
   EXPECT_EQ(UsageField(cb, t, "messages_sent"), 3u);
   auto reused = cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 4), h);
   EXPECT_EQ(reused.status, 422) << reused.body;
+}
+
+// PostgreSQL stops: decisions go on (Redis holds them; keys this instance
+// knows keep working), /readyz names the store as down; PostgreSQL comes
+// back: no restart needed.
+TEST_F(ScaleOutTest, PostgresDownLeavesDecisionsGoingOn) {
+  auto server = Instance("a");
+  HttpClient c(server->port());
+  Tenant t = CreateTenant(c, "pgdown", "starter");
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            200);
+  ASSERT_EQ(postgres_->Stop(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past the key recheck
+  auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 2), Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = c.Get("/readyz");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.json().at("dependencies").at("store"), "down");
+  EXPECT_EQ(r.json().at("dependencies").at("redis"), "up");
+  ASSERT_TRUE(postgres_->Start()) << postgres_->error();
+  EXPECT_EQ(c.Get("/readyz").status, 200);
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 3u);
+}
+
+/// Runs `quotum ARGS...`; returns its exit status and stdout.
+std::pair<int, std::string> RunQuotum(const std::string& args) {
+  std::string out;
+  FILE* p = popen((BinaryPath() + " " + args + " 2>&1").c_str(), "r");
+  if (p == nullptr) return {-1, ""};
+  char buf[256];
+  while (fgets(buf, sizeof buf, p) != nullptr) out += buf;
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST_F(ScaleOutTest, MigrateBringsAnEmptyDatabaseToTheSchemaOnce) {
+  const std::string url = postgres_->CreateDatabase();
+  ASSERT_FALSE(url.empty()) << postgres_->error();
+  auto [status, out] = RunQuotum("migrate --postgres-url " + url);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("schema version 0 -> "), std::string::npos) << out;
+  std::tie(status, out) = RunQuotum("migrate --postgres-url " + url);
+  EXPECT_EQ(status, 0) << out;
+  EXPECT_EQ(out.find("schema version 0 -> "), std::string::npos) << out;
+  std::tie(status, out) = RunQuotum("migrate --postgres-url postgresql://nobody@127.0.0.1:1/x");
+  EXPECT_NE(status, 0) << out;
+}
+
+// What one instance changes, the other applies on its next request (within
+// the one-second key recheck): a new key works there, an override and a key's
+// rate limit apply there, and a revoked key stops working there.
+TEST_F(ScaleOutTest, KeysAndLimitsChangedOnOneInstanceApplyOnTheOther) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "shared", "starter");
+  ASSERT_EQ(cb.Get("/api/v2/usage/current", Bearer(t.key)).status, 200);
+  auto r = ca.Send("PUT", "/admin/tenants/shared/limits", R"({"messages_sent": 5})", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = ca.Send("PUT", "/admin/api-keys/" + t.key_id + "/rate-limits", R"({"general": 2000})",
+              Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 5), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("limit"), 5) << r.body;
+  EXPECT_NE(r.header("ratelimit-policy").find("\"general\";q=2000;"), std::string::npos)
+      << r.header("ratelimit-policy");
+  EXPECT_EQ(cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            429);
+  r = ca.Send("DELETE", "/admin/api-keys/" + t.key_id, "", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(cb.Get("/api/v2/usage/current", Bearer(t.key)).status, 401);
 }
 
 }  // namespace

@@ -27,6 +27,9 @@ struct Storage {
   int redis_timeout_ms = 500;
   /// Redis connections per instance.
   int redis_pool_size = 8;
+  /// postgresql://USER@HOST:PORT/DB: the cold store (tenants, keys, rollups,
+  /// events) in PostgreSQL, shared by every instance. Empty = SQLite in data_dir.
+  std::string postgres_url;
 };
 
 /// Everything `quotum serve` needs, validated. Immutable once loaded.

@@ -152,7 +152,8 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
 void LoadStorage(Checker& c, const toml::table& root, Storage& st) {
   const toml::table* s = c.Table(root, "storage", "storage");
   if (!s) return;
-  c.OnlyKeys(*s, "storage", {"redis_url", "redis_timeout_ms", "redis_pool_size"});
+  c.OnlyKeys(*s, "storage", {"redis_url", "redis_timeout_ms", "redis_pool_size", "postgres_url"});
+  if (auto v = c.Str(*s, "postgres_url", "storage.postgres_url")) st.postgres_url = *v;
   if (auto v = c.Str(*s, "redis_url", "storage.redis_url")) {
     if (!v->starts_with("redis://")) {
       c.Fail(s->get("redis_url"), "storage.redis_url", "must be redis://HOST[:PORT][/DB]");

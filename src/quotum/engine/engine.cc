@@ -242,12 +242,14 @@ Engine::KeyEntry* Engine::FindKeyByIdLocked(absl::string_view key_id) const {
   return it == keys_by_id_.end() ? nullptr : it->second;
 }
 
-absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) const {
+absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) {
   if (secret.empty()) {
     return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
                  "Missing API key: send it as \"Authorization: Bearer <key>\" or \"X-API-Key\".");
   }
-  const KeyHash hash = ToKeyHash(HashSecret(secret));
+  const std::string raw_hash = HashSecret(secret);
+  const KeyHash hash = ToKeyHash(raw_hash);
+  if (store_->Shared()) return AuthenticateShared(hash, raw_hash);
   ReaderMutexLock lock(&registry_mu_);
   auto it = keys_by_hash_.find(hash);
   if (it == keys_by_hash_.end() ||

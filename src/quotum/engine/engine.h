@@ -182,7 +182,11 @@ class Engine {
 
   // ---- Authentication
   /// Resolves a tenant API key; Unauthenticated when unknown or revoked.
-  absl::StatusOr<Principal> Authenticate(absl::string_view secret) const;
+  /// With a store shared by several instances, a key this instance does not
+  /// know, or last checked over a second ago, is read from the store, so a
+  /// key made, revoked or changed (its limits, its tenant's overrides) on
+  /// another instance applies here within a second.
+  absl::StatusOr<Principal> Authenticate(absl::string_view secret);
 
   // ---- Metering
   /// Atomic check-and-consume (or check only with dry_run). Denials are
@@ -273,7 +277,18 @@ class Engine {
     bool revoked = false;
     bool committed = false;
     KeyRateLimits limits;
+    /// Shared store only: when the store last confirmed this entry.
+    absl::Time checked_at = absl::InfinitePast();
   };
+  /// Authenticate against a shared store (see Authenticate).
+  absl::StatusOr<Principal> AuthenticateShared(const KeyHash& hash, const std::string& raw_hash);
+  /// Makes this instance's tenant and key match `snap`; returns the entry.
+  KeyEntry& AdoptKey(const KeySnapshot& snap, const KeyHash& hash, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  /// The tenant of `snap`, created or updated (plan, overrides) from it; null
+  /// when its plan is not in this instance's catalog.
+  TenantState* AdoptTenant(const KeySnapshot& snap, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
 
   /// One short-window rule to apply: category, who it is counted for, cost.
   /// `subject` (a key id or session id) must outlive the RatePass built from it.

@@ -181,6 +181,17 @@ struct DailyRow {
   uint64_t value = 0;
 };
 
+/// One API key as the cold store holds it now, with everything an instance
+/// needs to serve it: what another instance made or changed reaches this one
+/// through it.
+struct KeySnapshot {
+  ApiKeyRecord key;
+  KeyRateLimits limits;
+  TenantRecord tenant;
+  /// The tenant's limit overrides (limit always set).
+  std::vector<LimitOverride> overrides;
+};
+
 /// The persistence port. Commit is called from one writer thread only; the
 /// read methods may be called concurrently from any thread.
 class Store {
@@ -215,6 +226,14 @@ class Store {
 
   /// OK when the store accepts writes.
   virtual absl::Status CheckWritable() = 0;
+  /// True when several instances share this store (their engines then read
+  /// keys through FindKey instead of trusting the start-up snapshot alone).
+  virtual bool Shared() const { return false; }
+  /// The key whose SHA-256 is `hash` (raw 32 bytes), with its tenant;
+  /// nullopt when unknown. Shared stores implement it.
+  virtual absl::StatusOr<std::optional<KeySnapshot>> FindKey(const std::string& hash) {
+    return absl::UnimplementedError("this store is not shared by several instances");
+  }
 };
 
 }  // namespace quotum::engine

@@ -183,26 +183,37 @@ void Api::Handle(const Request& req, Respond respond) {
       call.who = *who;
       if (match.route->access == Access::kTenantDecides) break;
       // Plain routes: the general rule alone decides; its headers go on every reply.
-      absl::StatusOr<engine::Decision> admitted = engine_->AdmitRequest(call.who);
-      if (!admitted.ok() && ReadsOnly(req) &&
-          admitted.status().code() == absl::StatusCode::kUnavailable) {
-        // Scale-out mode with Redis away: reads still answer (from the
-        // aggregates); the general rule cannot be decided until it is back.
-        break;
-      }
-      if (!admitted.ok()) return call.respond(ReplyForStatus(admitted.status()));
-      engine::Decision admission = std::move(*admitted);
-      const Clock* clock = &engine_->clock();
-      if (!admission.allowed) return call.respond(DenialReply(admission, clock->Now()));
-      call.respond = [admission = std::move(admission), clock,
-                      inner = std::move(call.respond)](Reply r) mutable {
-        AddDecisionHeaders(r, admission, clock->Now());
-        inner(std::move(r));
-      };
+      if (!AdmitPlainRoute(req, call)) return;
       break;
     }
   }
   (this->*(match.route->handler))(call);
+}
+
+bool Api::AdmitPlainRoute(const Request& req, Call& call) {
+  absl::StatusOr<engine::Decision> admitted = engine_->AdmitRequest(call.who);
+  if (!admitted.ok() && ReadsOnly(req) &&
+      admitted.status().code() == absl::StatusCode::kUnavailable) {
+    // Scale-out mode with Redis away: reads still answer (from the
+    // aggregates); the general rule cannot be decided until it is back.
+    return true;
+  }
+  if (!admitted.ok()) {
+    call.respond(ReplyForStatus(admitted.status()));
+    return false;
+  }
+  engine::Decision admission = std::move(*admitted);
+  const Clock* clock = &engine_->clock();
+  if (!admission.allowed) {
+    call.respond(DenialReply(admission, clock->Now()));
+    return false;
+  }
+  call.respond = [admission = std::move(admission), clock,
+                  inner = std::move(call.respond)](Reply r) mutable {
+    AddDecisionHeaders(r, admission, clock->Now());
+    inner(std::move(r));
+  };
+  return true;
 }
 
 void Api::Healthz(Call& c) {

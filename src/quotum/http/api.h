@@ -54,6 +54,9 @@ class Api {
   }
 
  private:
+  /// Decides the general rule for a plain tenant route and wraps call.respond
+  /// to add its headers; false when it has answered (refused or failed).
+  bool AdmitPlainRoute(const Request& req, Call& call);
   using Handler = std::function<void(Api&, Call&)>;
   void Route(boost::beast::http::verb method, std::string_view pattern, Access access,
              void (Api::*fn)(Call&));

@@ -349,6 +349,41 @@ absl::StatusOr<std::optional<engine::MessageRecord>> PgStore::FindMessage(
   return out;
 }
 
+absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::string& hash) {
+  std::optional<engine::KeySnapshot> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.reset();
+    auto k = conn.Exec(
+        "SELECT k.key_id,k.tenant_id,k.hash,k.created_at,k.revoked_at,"
+        "t.id,t.name,t.plan,t.subscription_start,t.created_at,l.general,l.messages,l.sessions "
+        "FROM api_keys k JOIN tenants t ON t.id=k.tenant_id "
+        "LEFT JOIN key_rate_limits l ON l.key_id=k.key_id WHERE k.hash=$1",
+        {ByteaHex(hash)});
+    if (!k.ok()) return k.status();
+    if (k->rows() == 0) return absl::OkStatus();
+    const PgRow row = k->row(0);
+    engine::KeySnapshot snap;
+    snap.key = KeyFrom(row);
+    snap.tenant = engine::TenantRecord{row.Text(5), row.Text(6), row.Text(7), FromSecs(row.Int(8)),
+                                       FromSecs(row.Int(9))};
+    auto limit = [&](int col) -> std::optional<uint32_t> {
+      if (row.IsNull(col)) return std::nullopt;
+      return static_cast<uint32_t>(row.Int(col));
+    };
+    snap.limits = engine::KeyRateLimits{limit(10), limit(11), limit(12)};
+    auto o = conn.Exec("SELECT tenant_id,meter,limit_value FROM tenant_limits WHERE tenant_id=$1",
+                       {TextParam(snap.tenant.id)});
+    if (!o.ok()) return o.status();
+    for (int i = 0; i < o->rows(); ++i) {
+      const PgRow r = o->row(i);
+      snap.overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+    }
+    out = std::move(snap);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<std::vector<engine::EventRecord>> PgStore::Events(const std::string& tenant_id,
                                                                  size_t limit) {
   std::vector<engine::EventRecord> out;

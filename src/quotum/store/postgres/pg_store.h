@@ -59,6 +59,8 @@ class PgReaderPool {
 class PgStore final : public engine::Store {
  public:
   static absl::StatusOr<std::unique_ptr<PgStore>> Open(const PgOptions& options);
+  bool Shared() const override { return true; }
+  absl::StatusOr<std::optional<engine::KeySnapshot>> FindKey(const std::string& hash) override;
   ~PgStore() override;
 
   absl::Status Load(absl::Time idempotency_since, engine::SnapshotSink& sink) override;

@@ -1,0 +1,99 @@
+// Engine: API keys read through a cold store that several instances share.
+// Each instance keeps its start-up snapshot of tenants and keys in memory;
+// a key it does not know, or has not had confirmed for a second, is read
+// from the store again, so what another instance made, revoked or changed
+// reaches this one within a second.
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+namespace {
+
+/// How long a key confirmed by the shared store is trusted without asking again.
+constexpr absl::Duration kKeyRecheck = absl::Seconds(1);
+
+absl::Status InvalidKey() {
+  return Error(absl::StatusCode::kUnauthenticated, "unauthorized", "Invalid or revoked API key.");
+}
+
+}  // namespace
+
+absl::StatusOr<Principal> Engine::AuthenticateShared(const KeyHash& hash,
+                                                     const std::string& raw_hash) {
+  const absl::Time now = clock_->Now();
+  std::optional<Principal> cached;
+  {
+    ReaderMutexLock lock(&registry_mu_);
+    auto it = keys_by_hash_.find(hash);
+    if (it != keys_by_hash_.end() && it->second.committed) {
+      const KeyEntry& e = it->second;
+      if (now - e.checked_at < kKeyRecheck) {
+        if (e.revoked) return InvalidKey();
+        return Principal{e.tenant, e.key_id, e.limits};
+      }
+      if (!e.revoked) cached = Principal{e.tenant, e.key_id, e.limits};
+    }
+  }
+  absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindKey(raw_hash);
+  if (!snap.ok()) {
+    // The store is away: keep serving the keys this instance knows.
+    if (cached) return *cached;
+    return StoreUnavailable("The key store");
+  }
+  if (!*snap) return InvalidKey();
+  MutexLock lock(&registry_mu_);
+  if (TenantState* t = FindTenant((*snap)->tenant.id); t == nullptr) {
+    if (AdoptTenant(**snap, now) == nullptr) return InvalidKey();
+  } else {
+    AdoptTenant(**snap, now);
+  }
+  const KeyEntry& e = AdoptKey(**snap, hash, now);
+  if (e.revoked) return InvalidKey();
+  return Principal{e.tenant, e.key_id, e.limits};
+}
+
+Engine::KeyEntry& Engine::AdoptKey(const KeySnapshot& snap, const KeyHash& hash, absl::Time now) {
+  KeyEntry* e = FindKeyLocked(hash);
+  if (e == nullptr) {
+    AddKeyLocked(hash, KeyEntry{snap.key.key_id, FindTenant(snap.tenant.id), false, true, {}});
+    e = FindKeyLocked(hash);
+  }
+  e->revoked = snap.key.revoked;
+  e->limits = snap.limits;
+  e->committed = true;
+  e->checked_at = now;
+  return *e;
+}
+
+TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
+  const Catalog& cat = *opts_.catalog;
+  const Plan* plan = cat.FindPlan(snap.tenant.plan);
+  if (plan == nullptr) return nullptr;
+  TenantState* t = FindTenant(snap.tenant.id);
+  if (t == nullptr) {
+    auto owned = std::make_unique<TenantState>(snap.tenant.id);
+    t = owned.get();
+    MutexLock lock(&t->mu);
+    t->subscription_start = snap.tenant.subscription_start;
+    t->created_at = snap.tenant.created_at;
+    t->period = PeriodAt(snap.tenant.subscription_start, plan->interval, now);
+    t->used.assign(cat.meter_count(), 0);
+    t->committed = true;
+    tenants_[t->id] = std::move(owned);
+    tenant_order_.push_back(t);
+  }
+  MutexLock lock(&t->mu);
+  t->name = snap.tenant.name;
+  t->plan = plan;
+  t->profile = cat.FindProfile(plan->rate_limit_profile);
+  t->overrides.clear();
+  for (const LimitOverride& o : snap.overrides) {
+    auto m = cat.FindMeter(o.meter);
+    if (!m) continue;
+    if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);
+    t->overrides[*m] = o.limit;
+  }
+  return t;
+}
+
+}  // namespace quotum::engine
