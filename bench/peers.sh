@@ -195,8 +195,9 @@ TENANT_BYTES=$(redis-cli -p 18805 --scan --pattern '{bench}*' | while read -r k;
   redis-cli -p 18805 MEMORY USAGE "$k"; done | awk '{ n += $1 } END { print n + 0 }')
 TENANT_KEYS=$(redis-cli -p 18805 --scan --pattern '{bench}*' | wc -l)
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
-# Two instances: the second gets a copy of the first's tenant (tenants are not
-# shared through PostgreSQL yet), both decide in the same Redis.
+# Two instances: the second gets a copy of the first's SQLite cold store (the
+# decision path is the same as with a shared PostgreSQL, which this script
+# does not set up), both decide in the same Redis.
 cp -r "$WORK/quotum-process-18806" "$WORK/quotum-process-18807"
 launch_quotum 18806 "$WORK/quotum-process-18806" process --redis-url redis://127.0.0.1:18805
 launch_quotum 18807 "$WORK/quotum-process-18807" process --redis-url redis://127.0.0.1:18805

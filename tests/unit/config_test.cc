@@ -113,6 +113,7 @@ TEST(Config, StorageIsEmbeddedByDefaultAndTakesARedisUrl) {
   EXPECT_EQ((*cfg)->storage.redis_url, "redis://10.0.0.5:6380/2");
   EXPECT_EQ((*cfg)->storage.redis_timeout_ms, 250);
   EXPECT_EQ((*cfg)->storage.redis_pool_size, 8);
+  EXPECT_EQ((*cfg)->storage.postgres_url, "");
   EXPECT_NE(Error(std::string("[storage]\nredis_url = \"http://x\"\n") + kMinimal), "");
   EXPECT_NE(Error(std::string("[storage]\nredis_timeout_ms = 0\n") + kMinimal), "");
   EXPECT_NE(Error(std::string("[storage]\npostgres = 1\n") + kMinimal), "");
