@@ -130,7 +130,7 @@ kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 # that of 1,000 synchronous 4 KiB writes in the same data directory's file system.
 FSYNC_N=1000
 T0=$(date +%s%N)
-dd if=/dev/zero of="$WORK/quotum-fsync/fsync.bin" bs=4k count=$FSYNC_N oflag=dsync 2>/dev/null
+dd if=/dev/zero of="$WORK/quotum-fsync-18802/fsync.bin" bs=4k count=$FSYNC_N oflag=dsync 2>/dev/null
 T1=$(date +%s%N)
 FSYNC_US=$(awk -v ns=$((T1 - T0)) -v n=$FSYNC_N 'BEGIN { printf "%.1f", ns / 1000 / n }')
 FSYNC_BOUND=$(awk -v us="$FSYNC_US" -v c=$CONNS 'BEGIN { printf "%d", (us > 0) ? c * 1e6 / us : 0 }')
