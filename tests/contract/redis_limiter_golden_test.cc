@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/string_views.h"
 #include "quotum/ratelimit/limiter.h"
+#include "quotum/ratelimit/rules.h"
 #include "quotum/store/redis/lua_library.h"
 #include "redis_fixture.h"
 
@@ -23,6 +24,7 @@ namespace quotum::contract {
 namespace {
 
 using ratelimit::Algorithm;
+using ratelimit::AlgorithmName;
 using ratelimit::Decide;
 using ratelimit::Result;
 using ratelimit::Rule;
@@ -35,24 +37,6 @@ constexpr int64_t kSecond = 1'000'000'000;
 constexpr int64_t kDay = 86'400 * kSecond;
 // The realistic epoch offset of tests/unit/ratelimit_test.cc.
 constexpr int64_t kBase = 1'796'724'000LL * kSecond;
-
-Algorithm AlgorithmOf(std::string_view name) {
-  if (name == "fixed_window") return Algorithm::kFixedWindow;
-  if (name == "token_bucket") return Algorithm::kTokenBucket;
-  return Algorithm::kSlidingWindow;
-}
-
-std::string NameOf(Algorithm a) {
-  switch (a) {
-    case Algorithm::kFixedWindow:
-      return "fixed_window";
-    case Algorithm::kTokenBucket:
-      return "token_bucket";
-    case Algorithm::kSlidingWindow:
-      break;
-  }
-  return "sliding_window";
-}
 
 // The Lua encoding (limiter.lua) of a C++ state returned as `next` by Decide.
 std::string EncodeState(const Rule& rule, const State& s) {
@@ -113,7 +97,7 @@ class LuaLimiter {
 
  private:
   static std::vector<std::string> Args(const Rule& rule, int64_t now, uint64_t cost) {
-    return {NameOf(rule.algorithm),         std::to_string(rule.limit),
+    return {AlgorithmName(rule.algorithm),  std::to_string(rule.limit),
             std::to_string(rule.window_ns), std::to_string(now / kSecond),
             std::to_string(now % kSecond),  std::to_string(cost)};
   }
@@ -186,7 +170,8 @@ int RedisLimiterTest::RunCases(int64_t base) {
   const boost::json::value golden = LoadGolden();
   for (const auto& c : golden.at("cases").as_array()) {
     const std::string name(c.at("name").as_string());
-    const Rule rule{AlgorithmOf(c.at("algorithm").as_string()), c.at("limit").to_number<uint64_t>(),
+    const Rule rule{ratelimit::AlgorithmFromName(c.at("algorithm").as_string()).value(),
+                    c.at("limit").to_number<uint64_t>(),
                     c.at("window_ms").to_number<int64_t>() * kMs};
     const std::string key = absl::StrCat("golden:", base, ":", name);
     State state;  // the C++ side, for the next-state encoding
@@ -223,7 +208,8 @@ int RedisLimiterTest::RunSteadyPolls(int64_t base) {
   int cases = 0;
   const boost::json::value golden = LoadGolden();
   for (const auto& c : golden.at("steady_polls").as_array()) {
-    const Rule rule{AlgorithmOf(c.at("algorithm").as_string()), c.at("limit").to_number<uint64_t>(),
+    const Rule rule{ratelimit::AlgorithmFromName(c.at("algorithm").as_string()).value(),
+                    c.at("limit").to_number<uint64_t>(),
                     c.at("window_ms").to_number<int64_t>() * kMs};
     const int64_t every = c.at("every_ms").to_number<int64_t>() * kMs;
     int64_t now = base + c.at("phase_ms").to_number<int64_t>() * kMs;
@@ -303,7 +289,7 @@ class Comparer {
  private:
   std::string Describe(uint64_t cost, const std::string& lua_in, const Result& cpp,
                        const LuaDecision& lua) const {
-    return absl::StrCat(NameOf(rule_.algorithm), " limit ", rule_.limit, " window_ns ",
+    return absl::StrCat(AlgorithmName(rule_.algorithm), " limit ", rule_.limit, " window_ns ",
                         rule_.window_ns, " now ", now_, " cost ", cost, " lua state '", lua_in,
                         "'\n  C++: allowed ", cpp.allowed, " remaining ", cpp.remaining, " reset ",
                         cpp.reset_ns, " retry ", cpp.retry_ns, " next ",
@@ -421,7 +407,7 @@ TEST_F(RedisLimiterTest, LongWindowsAndHugeLimitsMatchDecide) {
        {Algorithm::kSlidingWindow, Algorithm::kTokenBucket, Algorithm::kFixedWindow}) {
     for (int64_t window : {kDay, 30 * kDay}) {
       for (uint64_t limit : {999'999'937ULL, 1'000'000'000ULL}) {
-        SCOPED_TRACE(absl::StrCat(NameOf(a), " window ", window, " limit ", limit));
+        SCOPED_TRACE(absl::StrCat(AlgorithmName(a), " window ", window, " limit ", limit));
         Comparer cmp(*lua_, Rule{a, limit, window}, odd_start);
         cmp.Step(0, limit - 1);               // nearly the whole limit at once
         cmp.Step(1, 2);                       // one over: denied, exact retry

@@ -390,8 +390,8 @@ TEST_F(ApiTest, ServerCountedMetersAreNotReportableAndCountersNeverWrap) {
              R"({"meter":"leads_detected","quantity":18446744073709551610})", Bearer(t.key));
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(r.json().at("code"), "quantity_overflow");
-  r = c.Post("/api/v2/quota/consume",
-             R"({"meter":"leads_detected","quantity":9007199254740990})", Bearer(t.key));
+  r = c.Post("/api/v2/quota/consume", R"({"meter":"leads_detected","quantity":9007199254740990})",
+             Bearer(t.key));
   EXPECT_EQ(r.status, 200) << r.body;
   r = c.Post("/api/v2/quota/consume", R"({"meter":"leads_detected","quantity":2})", Bearer(t.key));
   EXPECT_EQ(r.status, 422) << r.body;

@@ -37,18 +37,15 @@ absl::Time At(const json::object& o, const char* field, int64_t fallback_ms) {
 }
 
 ratelimit::Category CategoryOf(json::string_view name) {
-  for (int c = 0; c < ratelimit::kCategoryCount; ++c) {
-    const auto category = static_cast<ratelimit::Category>(c);
-    if (name == ratelimit::CategoryName(category)) return category;
-  }
-  ADD_FAILURE() << "unknown category " << name;
-  return ratelimit::Category::kGeneral;
+  auto c = ratelimit::CategoryFromName(std::string_view(name.data(), name.size()));
+  if (!c) ADD_FAILURE() << "unknown category " << name;
+  return c.value_or(ratelimit::Category::kGeneral);
 }
 
 ratelimit::Algorithm AlgorithmOf(json::string_view name) {
-  if (name == "fixed_window") return ratelimit::Algorithm::kFixedWindow;
-  if (name == "token_bucket") return ratelimit::Algorithm::kTokenBucket;
-  return ratelimit::Algorithm::kSlidingWindow;
+  auto a = ratelimit::AlgorithmFromName(std::string_view(name.data(), name.size()));
+  if (!a) ADD_FAILURE() << "unknown algorithm " << name;
+  return a.value_or(ratelimit::Algorithm::kSlidingWindow);
 }
 
 engine::RateCheck RateOf(const json::object& o, Strings& s) {

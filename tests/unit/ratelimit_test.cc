@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "quotum/ratelimit/limiter.h"
+#include "quotum/ratelimit/rules.h"
 
 namespace quotum::ratelimit {
 namespace {
@@ -14,12 +15,6 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 // A realistic epoch offset, aligned to a whole second, so vectors run at real timestamps.
 constexpr int64_t kBase = 1'796'724'000LL * 1'000'000'000LL;
-
-Algorithm AlgorithmOf(std::string_view name) {
-  if (name == "fixed_window") return Algorithm::kFixedWindow;
-  if (name == "token_bucket") return Algorithm::kTokenBucket;
-  return Algorithm::kSlidingWindow;
-}
 
 TEST(RateLimitGolden, EveryVectorMatches) {
   std::ifstream in(QUOTUM_GOLDEN_DIR "/ratelimit.json");
@@ -30,8 +25,8 @@ TEST(RateLimitGolden, EveryVectorMatches) {
   int checked = 0;
   for (const auto& c : doc.at("cases").as_array()) {
     const std::string name(c.at("name").as_string());
-    Rule rule{AlgorithmOf(c.at("algorithm").as_string()), c.at("limit").to_number<uint64_t>(),
-              c.at("window_ms").to_number<int64_t>() * kMs};
+    Rule rule{AlgorithmFromName(c.at("algorithm").as_string()).value(),
+              c.at("limit").to_number<uint64_t>(), c.at("window_ms").to_number<int64_t>() * kMs};
     State state;
     int i = 0;
     for (const auto& step : c.at("steps").as_array()) {
@@ -68,8 +63,8 @@ TEST(RateLimitGolden, SteadyPollersAreNeverRefused) {
   auto doc = boost::json::parse(ss.str());
   int cases = 0;
   for (const auto& c : doc.at("steady_polls").as_array()) {
-    Rule rule{AlgorithmOf(c.at("algorithm").as_string()), c.at("limit").to_number<uint64_t>(),
-              c.at("window_ms").to_number<int64_t>() * kMs};
+    Rule rule{AlgorithmFromName(c.at("algorithm").as_string()).value(),
+              c.at("limit").to_number<uint64_t>(), c.at("window_ms").to_number<int64_t>() * kMs};
     const int64_t every = c.at("every_ms").to_number<int64_t>() * kMs;
     int64_t now = kBase + c.at("phase_ms").to_number<int64_t>() * kMs;
     State state;

@@ -261,11 +261,7 @@ void LoadRateRules(Checker& c, const toml::table& root, Config& cfg) {
   using ratelimit::Category;
   for (const auto& [name, node] : *r) {
     std::string key = Cat("rate_limits.", name.str());
-    std::optional<Category> cat;
-    for (int i = 0; i < ratelimit::kCategoryCount; ++i) {
-      if (name.str() == ratelimit::CategoryName(static_cast<Category>(i)))
-        cat = static_cast<Category>(i);
-    }
+    const std::optional<Category> cat = ratelimit::CategoryFromName(name.str());
     const toml::table* t = node.as_table();
     if (!cat || !t) {
       c.Fail(&node, key, "must be a table named general, messages, sessions or qr");
@@ -274,12 +270,8 @@ void LoadRateRules(Checker& c, const toml::table& root, Config& cfg) {
     c.OnlyKeys(*t, key, {"algorithm", "window_seconds", "limit", "shadow"});
     ratelimit::RuleSpec& spec = cfg.rate_rules[*cat];
     if (auto a = c.Str(*t, "algorithm", key + ".algorithm")) {
-      if (*a == "sliding_window") {
-        spec.algorithm = ratelimit::Algorithm::kSlidingWindow;
-      } else if (*a == "token_bucket") {
-        spec.algorithm = ratelimit::Algorithm::kTokenBucket;
-      } else if (*a == "fixed_window") {
-        spec.algorithm = ratelimit::Algorithm::kFixedWindow;
+      if (auto algorithm = ratelimit::AlgorithmFromName(*a)) {
+        spec.algorithm = *algorithm;
       } else {
         c.Fail(t->get("algorithm"), key + ".algorithm",
                "must be \"sliding_window\", \"token_bucket\" or \"fixed_window\"");

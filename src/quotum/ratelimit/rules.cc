@@ -16,6 +16,34 @@ const char* CategoryName(Category c) {
   return "general";
 }
 
+std::optional<Category> CategoryFromName(std::string_view name) {
+  for (int i = 0; i < kCategoryCount; ++i) {
+    const auto c = static_cast<Category>(i);
+    if (name == CategoryName(c)) return c;
+  }
+  return std::nullopt;
+}
+
+const char* AlgorithmName(Algorithm a) {
+  switch (a) {
+    case Algorithm::kFixedWindow:
+      return "fixed_window";
+    case Algorithm::kTokenBucket:
+      return "token_bucket";
+    case Algorithm::kSlidingWindow:
+      break;
+  }
+  return "sliding_window";
+}
+
+std::optional<Algorithm> AlgorithmFromName(std::string_view name) {
+  for (Algorithm a :
+       {Algorithm::kSlidingWindow, Algorithm::kTokenBucket, Algorithm::kFixedWindow}) {
+    if (name == AlgorithmName(a)) return a;
+  }
+  return std::nullopt;
+}
+
 RuleSet RuleSet::Defaults() {
   constexpr int64_t kSecond = 1'000'000'000;
   RuleSet s;

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "quotum/ratelimit/limiter.h"
 
@@ -19,6 +20,14 @@ inline constexpr int kCategoryCount = 4;
 
 /// "general", "messages", "sessions", "qr".
 const char* CategoryName(Category c);
+/// The category named `name` (as CategoryName spells it); nullopt if none.
+std::optional<Category> CategoryFromName(std::string_view name);
+
+/// "sliding_window", "token_bucket", "fixed_window": the names config files,
+/// the golden vectors and the Redis limiter script use.
+const char* AlgorithmName(Algorithm a);
+/// The algorithm named `name` (as AlgorithmName spells it); nullopt if none.
+std::optional<Algorithm> AlgorithmFromName(std::string_view name);
 
 /// How one category is limited. The unit count per window comes from the
 /// tenant's rate-limit profile or the key's custom limits, unless `limit` fixes it.

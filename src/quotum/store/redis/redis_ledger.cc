@@ -25,18 +25,6 @@ constexpr uint64_t kMaxRateArgument = uint64_t{1} << 52;
 
 std::string UnixMillisText(absl::Time t) { return absl::StrCat(absl::ToUnixMillis(t)); }
 
-const char* AlgorithmName(ratelimit::Algorithm a) {
-  switch (a) {
-    case ratelimit::Algorithm::kFixedWindow:
-      return "fixed_window";
-    case ratelimit::Algorithm::kTokenBucket:
-      return "token_bucket";
-    case ratelimit::Algorithm::kSlidingWindow:
-      break;
-  }
-  return "sliding_window";
-}
-
 std::string Flags(const CheckProgram& p) {
   std::string f;
   for (bool b :
@@ -52,7 +40,7 @@ void AppendRateArguments(const CheckProgram& p, std::vector<std::string>& a) {
     // Above the limit every cost is refused alike (retry never): cap it so
     // the script's arithmetic stays exact.
     const uint64_t limit = std::min(r.rule.limit, kMaxRateArgument);
-    a.push_back(AlgorithmName(r.rule.algorithm));
+    a.push_back(ratelimit::AlgorithmName(r.rule.algorithm));
     a.push_back(absl::StrCat(limit));
     a.push_back(absl::StrCat(r.rule.window_ns));
     a.push_back(absl::StrCat(std::min(r.cost, limit + 1)));
