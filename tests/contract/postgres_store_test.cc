@@ -20,6 +20,7 @@
 #include "quotum/store/postgres/pg_connection.h"
 #include "quotum/store/postgres/pg_store.h"
 #include "quotum/testing/postgres_server.h"
+#include "quotum/testing/server_process.h"
 
 namespace quotum::contract {
 namespace {
@@ -72,22 +73,6 @@ std::string ExpectedMigrationRows() {
     absl::StrAppend(&out, m.version, ":", m.description, ";");
   }
   return out;
-}
-
-// A TCP port on 127.0.0.1 that nothing listens on (0 on failure).
-int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
 }
 
 /// One server for the suite; each test starts on an emptied "quotum" database.
@@ -182,7 +167,7 @@ TEST_F(PostgresStoreTest, AMalformedConninfoIsAnInvalidArgument) {
 }
 
 TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailableWithLibpqsMessage) {
-  const int port = ClosedPort();
+  const int port = testing::PickFreePort();  // nothing listens there
   ASSERT_NE(port, 0);
   auto store = PgStore::Open({absl::StrCat("postgresql://postgres@127.0.0.1:", port, "/quotum")});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();

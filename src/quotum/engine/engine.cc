@@ -59,13 +59,8 @@ class Engine::Loader final : public SnapshotSink {
     auto t = std::make_unique<TenantState>(rec.id);
     MutexLock lock(&t->mu);
     t->name = std::move(rec.name);
-    t->plan = plan;
-    t->profile = cat_.FindProfile(plan->rate_limit_profile);
-    t->subscription_start = rec.subscription_start;
-    t->created_at = rec.created_at;
+    e_.SetUpTenant(*t, *plan, rec.subscription_start, rec.created_at, now_);
     t->committed = true;
-    t->period = PeriodAt(rec.subscription_start, plan->interval, now_);
-    t->used.assign(cat_.meter_count(), 0);
     e_.tenant_order_.push_back(t.get());
     const absl::string_view id = t->id;
     e_.tenants_[id] = std::move(t);
@@ -196,6 +191,21 @@ absl::Status Engine::Start() {
 }
 
 void Engine::Stop() { queue_.Stop(); }
+
+void Engine::SetUpTenant(TenantState& t, const Plan& plan, absl::Time subscription_start,
+                         absl::Time created_at, absl::Time now) const {
+  const Catalog& cat = *opts_.catalog;
+  t.plan = &plan;
+  t.profile = cat.FindProfile(plan.rate_limit_profile);
+  t.subscription_start = subscription_start;
+  t.created_at = created_at;
+  t.period = PeriodAt(subscription_start, plan.interval, now);
+  t.used.assign(cat.meter_count(), 0);
+}
+
+UsageDelta Engine::ApiCallRow(const TenantState& t, absl::Time period_start, absl::Time now) {
+  return UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1};
+}
 
 absl::Status Engine::Ready() const {
   for (auto& [name, status] : Dependencies()) {

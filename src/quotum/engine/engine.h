@@ -336,6 +336,12 @@ class Engine {
                                     int64_t* day) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
   class Loader;  // the start-up SnapshotSink (engine.cc)
+  /// Fills a new tenant's plan, profile, dates, current period and zeroed
+  /// counters (the same for a created, loaded or adopted tenant).
+  void SetUpTenant(TenantState& t, const Plan& plan, absl::Time subscription_start,
+                   absl::Time created_at, absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// The api_call row of one request of `t` in the period starting at `period_start`.
+  static UsageDelta ApiCallRow(const TenantState& t, absl::Time period_start, absl::Time now);
   TenantState* FindTenant(absl::string_view id) const;
   /// The key index: both maps change together.
   void AddKeyLocked(const KeyHash& hash, KeyEntry entry)

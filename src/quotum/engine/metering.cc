@@ -234,8 +234,7 @@ void Engine::WriteBehind(TenantState& t, const CheckProgram& p, MeterRequest& re
           b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, period_start, at, units});
         }
         if (api_call) {
-          b.usage.push_back(
-              UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+          b.usage.push_back(ApiCallRow(t, period_start, now));
         }
         if (write_message) b.messages.push_back(std::move(*req.message));
       },
@@ -334,8 +333,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
           b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, c.period_start, at, c.units});
         }
         if (c.api_call) {
-          b.usage.push_back(
-              UsageDelta{t.id, std::string(meters::kApiCalls), "", c.period_start, now, 1});
+          b.usage.push_back(ApiCallRow(t, c.period_start, now));
         }
         if (idem_rec) b.idempotency.push_back(std::move(*idem_rec));
         if (write_message) b.messages.push_back(std::move(*req.message));
@@ -398,11 +396,7 @@ void Engine::PersistApiCallLocked(TenantState& t, absl::Time now) {
       tp->used[api_calls_meter_] -= 1;
   };
   bool queued = queue_.Enqueue(
-      [&](CommitBatch& b) {
-        b.usage.push_back(
-            UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
-      },
-      undo);
+      [&](CommitBatch& b) { b.usage.push_back(ApiCallRow(t, period_start, now)); }, undo);
   if (!queued && t.used[api_calls_meter_] > 0) t.used[api_calls_meter_] -= 1;
 }
 

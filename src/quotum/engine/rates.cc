@@ -94,12 +94,8 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
   CountDecision(d);
   const absl::Time period_start = p.quota.period.start;
   CommitQueue::Done count_failure = CountUnwrittenRows();
-  queue_.Enqueue(
-      [&](CommitBatch& b) {
-        b.usage.push_back(
-            UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
-      },
-      count_failure);
+  queue_.Enqueue([&](CommitBatch& b) { b.usage.push_back(ApiCallRow(t, period_start, now)); },
+                 count_failure);
   return d;
 }
 
@@ -111,8 +107,7 @@ absl::AnyInvocable<void()> Engine::CommitWithApiCall(TenantState& t,
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         fill(b);
-        b.usage.push_back(
-            UsageDelta{t.id, std::string(meters::kApiCalls), "", period_start, now, 1});
+        b.usage.push_back(ApiCallRow(t, period_start, now));
       },
       done);
   if (queued) {

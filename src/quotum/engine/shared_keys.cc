@@ -74,10 +74,7 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
     auto owned = std::make_unique<TenantState>(snap.tenant.id);
     t = owned.get();
     MutexLock lock(&t->mu);
-    t->subscription_start = snap.tenant.subscription_start;
-    t->created_at = snap.tenant.created_at;
-    t->period = PeriodAt(snap.tenant.subscription_start, plan->interval, now);
-    t->used.assign(cat.meter_count(), 0);
+    SetUpTenant(*t, *plan, snap.tenant.subscription_start, snap.tenant.created_at, now);
     t->committed = true;
     tenants_[t->id] = std::move(owned);
     tenant_order_.push_back(t);

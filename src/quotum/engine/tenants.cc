@@ -55,12 +55,7 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   {
     MutexLock lock(&t->mu);
     t->name = spec.name.empty() ? spec.id : spec.name;
-    t->plan = plan;
-    t->profile = cat.FindProfile(plan->rate_limit_profile);
-    t->subscription_start = start;
-    t->created_at = absl::FromUnixSeconds(absl::ToUnixSeconds(now));
-    t->period = PeriodAt(start, plan->interval, now);
-    t->used.assign(cat.meter_count(), 0);
+    SetUpTenant(*t, *plan, start, absl::FromUnixSeconds(absl::ToUnixSeconds(now)), now);
     view = ViewOf(*t);
   }
   {

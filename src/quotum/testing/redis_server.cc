@@ -26,23 +26,6 @@ namespace {
 
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 
-// A TCP port on 127.0.0.1 that was free a moment ago (0 on failure).
-int PickFreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // True when 127.0.0.1:port answers an inline PING with +PONG within 500 ms
 // (a server still loading its AOF answers -LOADING instead).
 bool AnswersPing(int port) {

@@ -55,4 +55,8 @@ class ServerProcess {
 /// A fresh empty directory under $TMPDIR (or /tmp).
 std::string MakeTempDir(const std::string& prefix);
 
+/// A TCP port on 127.0.0.1 that was free a moment ago, so nothing listens on
+/// it (0 on failure).
+int PickFreePort();
+
 }  // namespace quotum::testing
