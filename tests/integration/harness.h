@@ -2,9 +2,11 @@
 
 // Shared helpers for tests that drive the real `quotum` binary over HTTP.
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "quotum/testing/http_client.h"
@@ -36,6 +38,19 @@ inline std::unique_ptr<testing::ServerProcess> StartServer(const std::string& da
   auto s = std::make_unique<testing::ServerProcess>(o);
   EXPECT_TRUE(s->Start()) << s->error();
   return s;
+}
+
+/// Sliding-window rules weigh in the previous minute's requests, so a test
+/// that fills a per-minute rule and then expects a 429 sees one more request
+/// admitted if it straddles a whole minute (the previous minute's 30 weigh
+/// 29.99, which rounds down). Call this first: it waits, when needed, until
+/// at least `need` is left before the next whole minute of the wall clock
+/// (the clock the server's windows are aligned to).
+inline void StayInsideOneMinute(std::chrono::seconds need = std::chrono::seconds(10)) {
+  using namespace std::chrono;
+  const auto now = system_clock::now();
+  const auto next_minute = ceil<minutes>(now + nanoseconds(1));
+  if (next_minute - now < need) std::this_thread::sleep_until(next_minute + milliseconds(20));
 }
 
 inline std::map<std::string, std::string> Admin() { return {{"X-API-Key", kAdminKey}}; }

@@ -44,6 +44,8 @@ class RulesHttpTest : public ::testing::Test {
     delete server_;
     delete dir_;
   }
+  // Every test here fills per-minute windows and counts what is left.
+  void SetUp() override { StayInsideOneMinute(); }
   HttpClient Client() { return HttpClient(server_->port()); }
 
   static std::string* dir_;
