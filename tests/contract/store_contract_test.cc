@@ -369,6 +369,30 @@ TEST_P(StoreContractTest, UsageAccumulatesIntoCountersDailyAndHourlyRows) {
                                                  {"u", "sent", p1, 25}}));
 }
 
+TEST_P(StoreContractTest, AnEntryDeliveredTwiceIsAppliedOnce) {
+  AddTenants({"u"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z"), at = T("2026-11-23T12:10:00Z");
+  auto batch = [&](std::vector<std::string> entries, uint64_t units) {
+    CommitBatch b;
+    b.usage = {{"u", "sent", "whatsapp", p1, at, units}};
+    b.applied_entries = std::move(entries);
+    return b;
+  };
+  ASSERT_TRUE(store_->Commit(batch({"u/1-0", "u/1-1"}, 5)).ok());
+  // Once one id of a batch is known, the whole batch is refused and changes nothing.
+  EXPECT_EQ(store_->Commit(batch({"u/2-0", "u/1-1"}, 7)).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->Commit(batch({"u/1-0"}, 7)).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->Commit(batch({"u/3-0", "u/3-0"}, 7)).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->Periods("u", p1)->front().value, 5u);
+  // The refused batch's new ids were not recorded: they apply on their own.
+  ASSERT_TRUE(store_->Commit(batch({"u/2-0"}, 11)).ok());
+  ASSERT_TRUE(store_->Commit(batch({"u/3-0"}, 13)).ok());
+  EXPECT_EQ(store_->Periods("u", p1)->front().value, 29u);
+  // Batches without ids are never refused for them.
+  ASSERT_TRUE(store_->Commit(batch({}, 1)).ok());
+  EXPECT_EQ(store_->Periods("u", p1)->front().value, 30u);
+}
+
 TEST_P(StoreContractTest, CounterRowsOfOneTenantArriveTogether) {
   AddTenants({"c", "a", "b"});
   const absl::Time p1 = T("2026-11-08T10:00:00Z"), p0 = T("2026-10-08T10:00:00Z");

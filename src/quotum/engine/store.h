@@ -134,13 +134,23 @@ struct CommitBatch {
   std::vector<KeyRateLimitsRecord> key_rate_limits;                   ///< upserts
   std::vector<GaugeRecord> gauges;                                    ///< absolute values
   std::vector<EventRecord> events;
+  /// Ids of the shared ledger's stream entries this batch applies (the facts
+  /// drain, scale-out). The store records each id with the batch; a batch
+  /// naming an id it has recorded before is refused whole with
+  /// kAlreadyExists, so an entry delivered twice is applied once. Ids are
+  /// kept for at least kAppliedEntryRetention.
+  std::vector<std::string> applied_entries;
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
-           key_rate_limits.empty() && gauges.empty() && events.empty();
+           key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty();
   }
 };
+
+/// How long a store remembers an applied entry id: far longer than an entry
+/// can wait unacknowledged in the stream.
+inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
 
 struct CounterRow {
   std::string tenant_id;

@@ -124,8 +124,17 @@ CREATE TABLE messages(
   created_at BIGINT NOT NULL);
 )sql";
 
+// The ids of Redis stream entries already applied (CommitBatch::applied_entries).
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE applied_entries(
+  id TEXT COLLATE "C" PRIMARY KEY,
+  applied_at BIGINT NOT NULL);
+CREATE INDEX applied_entries_at ON applied_entries(applied_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
+    {2, "applied stream entries (the facts drain)", kSchemaV2},
 };
 
 constexpr char kCreateMigrationsTable[] =

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/civil_time.h"
 #include "quotum/core/billing_period.h"
 
@@ -130,6 +131,12 @@ constexpr Statement kEvents{
     "SELECT tenant_id,type,subject,detail,at FROM "
     "unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::bigint[]) WITH ORDINALITY "
     "AS r(tenant_id,type,subject,detail,at,ord) ORDER BY ord"};
+
+constexpr Statement kApplied{"w_applied",
+                             "INSERT INTO applied_entries(id,applied_at) "
+                             "SELECT unnest($1::text[]),$2 ON CONFLICT DO NOTHING"};
+constexpr Statement kForgetApplied{"w_forget_applied",
+                                   "DELETE FROM applied_entries WHERE applied_at<$1"};
 
 /// The rows of one statement, column by column.
 class Columns {
@@ -390,9 +397,30 @@ absl::Status WriteEvents(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kEvents, c);
 }
 
+// Records the batch's entry ids; kAlreadyExists when one was recorded before
+// (the caller rolls the whole batch back). Forgets ids past their retention.
+absl::Status WriteAppliedEntries(PgConnection& conn, const CommitBatch& b) {
+  if (b.applied_entries.empty()) return absl::OkStatus();
+  absl::flat_hash_set<absl::string_view> distinct(b.applied_entries.begin(),
+                                                  b.applied_entries.end());
+  PgArray ids;
+  for (absl::string_view id : distinct) ids.AddText(id);
+  const int64_t now = Secs(absl::Now());
+  auto r = conn.ExecPrepared(kApplied.name, kApplied.sql, {ids.Literal(), IntParam(now)});
+  if (!r.ok()) return r.status();
+  if (r->affected() != static_cast<int64_t>(distinct.size()) ||
+      distinct.size() != b.applied_entries.size()) {
+    return absl::AlreadyExistsError("an entry of this batch was applied before");
+  }
+  const int64_t forget_before = now - absl::ToInt64Seconds(engine::kAppliedEntryRetention);
+  return conn.ExecPrepared(kForgetApplied.name, kForgetApplied.sql, {IntParam(forget_before)})
+      .status();
+}
+
 }  // namespace
 
 absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteAppliedEntries(conn, b));
   RETURN_IF_ERROR(WriteTenants(conn, b));
   RETURN_IF_ERROR(WriteKeys(conn, b));
   RETURN_IF_ERROR(WriteOverrides(conn, b));

@@ -104,6 +104,10 @@ CREATE TABLE IF NOT EXISTS messages(
   body TEXT NOT NULL,
   status TEXT NOT NULL,
   created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS applied_entries(
+  id TEXT PRIMARY KEY,
+  applied_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS applied_entries_at ON applied_entries(applied_at);
 )sql";
 
 }  // namespace quotum::store::sqlite

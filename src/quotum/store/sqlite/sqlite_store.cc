@@ -38,6 +38,7 @@ struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
+  Stmt applied, forget_applied;
 };
 
 SqliteStore::~SqliteStore() {
@@ -134,6 +135,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
        "INSERT OR REPLACE INTO key_rate_limits(key_id,general,messages,sessions) VALUES(?,?,?,?)"},
       {&ws->gauge, "INSERT OR REPLACE INTO gauges(tenant_id,meter,value) VALUES(?,?,?)"},
       {&ws->event, "INSERT INTO events(tenant_id,type,subject,detail,at) VALUES(?,?,?,?,?)"},
+      {&ws->applied, "INSERT OR IGNORE INTO applied_entries(id,applied_at) VALUES(?,?)"},
+      {&ws->forget_applied, "DELETE FROM applied_entries WHERE applied_at<?"},
       {&ws->message,
        "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
        "VALUES(?,?,?,?,?,?,?)"},
@@ -274,7 +277,21 @@ absl::Status SqliteStore::Commit(const CommitBatch& batch) {
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::WriteAppliedEntries(const CommitBatch& b) {
+  if (b.applied_entries.empty()) return absl::OkStatus();
+  WriteStatements& w = *w_;
+  const int64_t now = Secs(absl::Now());
+  for (const std::string& id : b.applied_entries) {
+    RETURN_IF_ERROR(w.applied.Bind(1, id).Bind(2, now).Run());
+    if (sqlite3_changes(writer_->raw()) == 0) {
+      return absl::AlreadyExistsError("an entry of this batch was applied before");
+    }
+  }
+  return w.forget_applied.Bind(1, now - absl::ToInt64Seconds(engine::kAppliedEntryRetention)).Run();
+}
+
 absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteAppliedEntries(b));
   WriteStatements& w = *w_;
   for (const auto& t : b.tenants) {
     RETURN_IF_ERROR(w.tenant.Bind(1, t.id)

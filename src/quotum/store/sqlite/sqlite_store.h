@@ -47,6 +47,8 @@ class SqliteStore final : public engine::Store {
   struct WriteStatements;
   SqliteStore() = default;
   absl::Status WriteBatch(const engine::CommitBatch& batch);
+  /// Records batch.applied_entries; kAlreadyExists when one is known.
+  absl::Status WriteAppliedEntries(const engine::CommitBatch& batch);
 
   void RunCheckpoints();
 
