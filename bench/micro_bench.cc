@@ -45,6 +45,9 @@ class NullStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string&, size_t) override {
     return std::vector<engine::EventRecord>{};
   }
+  absl::StatusOr<std::vector<std::string>> TenantIds() override {
+    return std::vector<std::string>{};
+  }
   absl::Status CheckWritable() override { return absl::OkStatus(); }
 };
 

@@ -26,6 +26,7 @@
 #include "quotum/http/server.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_store.h"
+#include "quotum/store/redis/redis_facts_stream.h"
 #include "quotum/store/redis/redis_ledger.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
@@ -167,9 +168,17 @@ int Serve(const ServeFlags& flags) {
   auto shared_ledger = OpenSharedLedger(*cfg);
   if (!shared_ledger.ok()) return Fail(quotum::ToStd(shared_ledger.status().message()));
 
+  std::unique_ptr<quotum::store::redis::RedisFactsStream> facts_stream;
+  if (*shared_ledger) {
+    facts_stream = std::make_unique<quotum::store::redis::RedisFactsStream>(
+        (*shared_ledger)->client_options(),
+        quotum::store::redis::RedisFactsStream::UniqueConsumerName());
+  }
+
   quotum::SystemClock clock;
   quotum::engine::EngineOptions eopts;
   eopts.shared_ledger = shared_ledger->get();
+  eopts.facts_stream = facts_stream.get();
   eopts.catalog = &cfg->catalog;
   eopts.idempotency_ttl = cfg->idempotency_ttl;
   eopts.default_plan = cfg->default_plan;

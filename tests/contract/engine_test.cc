@@ -51,6 +51,7 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<EventRecord>> Events(const std::string& t, size_t limit) override {
     return inner_->Events(t, limit);
   }
+  absl::StatusOr<std::vector<std::string>> TenantIds() override { return inner_->TenantIds(); }
   absl::Status CheckWritable() override { return inner_->CheckWritable(); }
 
  private:

@@ -20,33 +20,7 @@ using engine::LedgerResult;
 using store::redis::RedisLedger;
 using store::redis::RedisLedgerOptions;
 
-class RedisLedgerTest : public RedisSuite {
- protected:
-  void SetUp() override {
-    RedisSuite::SetUp();
-    auto flushed = conn().Command({"FLUSHALL"});
-    ASSERT_TRUE(flushed.ok()) << flushed.status();
-  }
-
-  std::unique_ptr<RedisLedger> Ledger(bool redis_time = true) {
-    RedisLedgerOptions o;
-    o.client.endpoint.host = "127.0.0.1";
-    o.client.endpoint.port = server_->port();
-    o.redis_time = redis_time;
-    auto ledger = RedisLedger::Connect(o);
-    EXPECT_TRUE(ledger.ok()) << ledger.status();
-    return ledger.ok() ? std::move(*ledger) : nullptr;
-  }
-};
-
-/// Execute, giving an empty baseline first when the ledger asks (a fresh
-/// Redis: the cold store of these tests holds nothing).
-absl::StatusOr<LedgerResult> Decide(RedisLedger& ledger, const CheckProgram& p, absl::Time now) {
-  auto r = ledger.Execute(p, now);
-  if (!r.ok() || !r->needs_baseline) return r;
-  if (absl::Status s = ledger.SetBaseline(p.tenant_id, p.quota.period, {}); !s.ok()) return s;
-  return ledger.Execute(p, now);
-}
+using RedisLedgerTest = RedisLedgerSuite;
 
 class RedisUnderTest : public testing::LedgerUnderTest {
  public:
@@ -58,18 +32,6 @@ class RedisUnderTest : public testing::LedgerUnderTest {
  private:
   std::unique_ptr<RedisLedger> ledger_;
 };
-
-/// A plain program: `quantity` units of messages_sent against `limit`.
-CheckProgram Charge(absl::string_view tenant, uint64_t quantity, uint64_t limit, absl::Time now) {
-  CheckProgram p;
-  p.tenant_id = tenant;
-  p.quota.meter = 1;
-  p.quota.meter_name = "messages_sent";
-  p.quota.quantity = quantity;
-  p.quota.limit = limit;
-  p.quota.period = {now - absl::Hours(1), now + absl::Hours(24 * 29)};
-  return p;
-}
 
 TEST_F(RedisLedgerTest, MatchesEveryDecisionVector) {
   const int steps =
@@ -87,7 +49,7 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
-  ASSERT_EQ(keys.size(), 6u);
+  ASSERT_EQ(keys.size(), 7u);
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 

@@ -369,6 +369,12 @@ TEST_P(StoreContractTest, UsageAccumulatesIntoCountersDailyAndHourlyRows) {
                                                  {"u", "sent", p1, 25}}));
 }
 
+TEST_P(StoreContractTest, TenantIdsListsEveryTenantInIdOrder) {
+  EXPECT_THAT(*store_->TenantIds(), IsEmpty());
+  AddTenants({"zeta", "alpha", "mid"});
+  EXPECT_THAT(*store_->TenantIds(), ElementsAre("alpha", "mid", "zeta"));
+}
+
 TEST_P(StoreContractTest, AnEntryDeliveredTwiceIsAppliedOnce) {
   AddTenants({"u"});
   const absl::Time p1 = T("2026-11-08T10:00:00Z"), at = T("2026-11-23T12:10:00Z");

@@ -10,6 +10,8 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "harness.h"
 #include "quotum/testing/http_client.h"
@@ -60,6 +62,24 @@ Tenant RaceTenant(HttpClient& c) {
   return t;
 }
 
+/// Today's units of `meter` in the daily report (PostgreSQL's rows, which
+/// the facts drain fills from Redis' stream), once they reach `expected` or
+/// after `patience`, whichever is first.
+uint64_t DailyToday(HttpClient& c, const Tenant& t, const char* meter, uint64_t expected,
+                    absl::Duration patience = absl::Seconds(10)) {
+  const absl::Time give_up = absl::Now() + patience;
+  uint64_t seen = 0;
+  do {
+    auto r = c.Get("/api/v2/usage/daily?days=1", Bearer(t.key));
+    if (r.status == 200 && r.json().is_array() && !r.json().as_array().empty()) {
+      seen = r.json().as_array()[0].at(meter).to_number<uint64_t>();
+      if (seen >= expected) return seen;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (absl::Now() < give_up);
+  return seen;
+}
+
 // Two instances on the same Redis and PostgreSQL, the tenant made through one,
 // 64 clients split across both, a limit of 1,000: exactly 1,000 admitted,
 // and both instances report 1,000 used.
@@ -89,6 +109,10 @@ TEST_F(ScaleOutTest, TwoInstancesAdmitExactlyTheLimitTogether) {
   HttpClient ca(a->port()), cb(b->port());
   EXPECT_EQ(UsageField(ca, t, "messages_sent"), 1000u);
   EXPECT_EQ(UsageField(cb, t, "messages_sent"), 1000u);
+  // Both instances drain the stream; each entry reaches PostgreSQL once.
+  EXPECT_EQ(DailyToday(ca, t, "messages_sent", 1000), 1000u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(DailyToday(cb, t, "messages_sent", 1001, absl::ZeroDuration()), 1000u);
 }
 
 // Redis stops mid-run: decisions fail closed (503 store_unavailable),
@@ -104,6 +128,8 @@ TEST_F(ScaleOutTest, RedisDownFailsClosedReadsFallBackAndRecoveryIsAutomatic) {
         c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 2), Bearer(t.key)).status,
         200);
   }
+  // The drain has moved the charges into PostgreSQL's aggregates.
+  ASSERT_EQ(DailyToday(c, t, "messages_sent", 10), 10u);
   ASSERT_EQ(redis_.Stop(), 0);
   auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
   EXPECT_EQ(r.status, 503) << r.body;
@@ -142,8 +168,8 @@ TEST_F(ScaleOutTest, CountersLostByRedisAreRebuiltFromTheColdStore) {
   SetKeyLimits(c, t, 1000000);
   auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 998), Bearer(t.key));
   ASSERT_EQ(r.status, 200) << r.body;
-  // The written-behind rows reach the cold store within a group commit.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The charge reaches the cold store through the facts stream (a tick).
+  ASSERT_EQ(DailyToday(c, t, "messages_sent", 998), 998u);
   ASSERT_EQ(volatile_redis.Stop(), 0);
   ASSERT_TRUE(volatile_redis.Start()) << volatile_redis.error();
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 998u);
@@ -191,6 +217,8 @@ TEST_F(ScaleOutTest, PostgresDownLeavesDecisionsGoingOn) {
   ASSERT_TRUE(postgres_->Start()) << postgres_->error();
   EXPECT_EQ(c.Get("/readyz").status, 200);
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 3u);
+  // What was decided while PostgreSQL was down waited in Redis' stream.
+  EXPECT_EQ(DailyToday(c, t, "messages_sent", 3), 3u);
 }
 
 /// Runs `quotum ARGS...`; returns its exit status and stdout.

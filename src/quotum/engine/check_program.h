@@ -22,6 +22,7 @@ namespace quotum::engine {
 
 struct MeterRequest;
 struct SessionState;
+struct UsageFacts;
 
 /// One short-window rule to charge: a sliding window, fixed window or GCRA
 /// (rule.algorithm) over `subject`'s state in `category`.
@@ -95,6 +96,11 @@ struct CheckProgram {
   /// Stable hash of the request's identity; a reused key must match it. 0
   /// when `idempotency_key` is empty.
   uint64_t fingerprint = 0;
+  /// What a shared ledger appends to its facts stream with the charge (when
+  /// the decision charges units or counts the api_call); null: nothing. Set
+  /// by the engine after compiling, never by CompileChecks; the embedded
+  /// ledger ignores it.
+  const UsageFacts* facts = nullptr;
 };
 
 /// What compiling reads besides the request: configuration and the facts of

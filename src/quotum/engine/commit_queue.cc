@@ -57,31 +57,48 @@ bool CommitQueue::Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done
   return true;
 }
 
+bool CommitQueue::CommitAlone(CommitBatch batch, Done& done) {
+  {
+    MutexLock lock(&mu_);
+    if (!running_ || stopping_) return false;
+    alone_.emplace_back(std::move(batch), std::move(done));
+  }
+  wake_.Signal();
+  return true;
+}
+
 void CommitQueue::Run() {
   for (;;) {
     CommitBatch batch;
     std::vector<Done> done;
+    std::vector<std::pair<CommitBatch, Done>> alone;
     {
       MutexLock lock(&mu_);
-      while (!stopping_ && waiting_.empty()) wake_.Wait(&mu_);
-      if (waiting_.empty() && stopping_) return;
+      while (!stopping_ && waiting_.empty() && alone_.empty()) wake_.Wait(&mu_);
+      if (waiting_.empty() && alone_.empty() && stopping_) return;
       batch = std::move(pending_);
       pending_ = CommitBatch();
       done.swap(waiting_);
+      alone.swap(alone_);
     }
-    const auto started = std::chrono::steady_clock::now();
-    absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
-    if (observer_) {
-      observer_(done.size(),
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-                status.ok());
-    }
-    if (!status.ok()) {
-      status = Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                     "The store could not commit this request; nothing was recorded. Retry.");
-    }
-    for (auto& d : done) d(status);
+    if (!done.empty()) CommitGroup(std::move(batch), std::move(done));
+    for (auto& [b, d] : alone) d(store_->Commit(b));
   }
+}
+
+void CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done) {
+  const auto started = std::chrono::steady_clock::now();
+  absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
+  if (observer_) {
+    observer_(done.size(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+              status.ok());
+  }
+  if (!status.ok()) {
+    status = Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                   "The store could not commit this request; nothing was recorded. Retry.");
+  }
+  for (auto& d : done) d(status);
 }
 
 }  // namespace quotum::engine

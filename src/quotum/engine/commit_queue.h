@@ -39,11 +39,20 @@ class CommitQueue {
   /// Returns false, and leaves `done` untouched, when the queue is stopped.
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
 
+  /// Commits `batch` in a transaction of its own, after the group pending
+  /// now, and runs `done` on the writer thread with the store's own status
+  /// (e.g. kAlreadyExists, see CommitBatch::applied_entries). For writers
+  /// whose refusal must not fail other requests. Returns false, leaving
+  /// `done` untouched, when the queue is stopped.
+  bool CommitAlone(CommitBatch batch, Done& done);
+
   /// Requests waiting for the next commit.
   size_t pending() const;
 
  private:
   void Run();
+  /// Commits one group and runs its completions.
+  void CommitGroup(CommitBatch batch, std::vector<Done> done);
 
   Store* store_;
   Observer observer_;
@@ -52,6 +61,7 @@ class CommitQueue {
   CondVar wake_;
   CommitBatch pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<CommitBatch, Done>> alone_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;

@@ -187,10 +187,21 @@ absl::Status Engine::Start() {
     }
   }
   queue_.Start();
+  if (opts_.shared_ledger) {
+    if (!opts_.facts_stream) return absl::InvalidArgumentError("scale-out needs a facts stream");
+    FactsDrainStore drained{[this](CommitBatch b) { return CommitDrained(std::move(b)); },
+                            [this] { return store_->TenantIds(); }};
+    drain_ = std::make_unique<FactsDrain>(opts_.facts_stream, std::move(drained), opts_.facts_drain,
+                                          &stats_);
+    drain_->Start();
+  }
   return absl::OkStatus();
 }
 
-void Engine::Stop() { queue_.Stop(); }
+void Engine::Stop() {
+  if (drain_) drain_->Stop();
+  queue_.Stop();
+}
 
 void Engine::SetUpTenant(TenantState& t, const Plan& plan, absl::Time subscription_start,
                          absl::Time created_at, absl::Time now) const {

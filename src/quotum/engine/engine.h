@@ -24,6 +24,7 @@
 #include "quotum/engine/commit_queue.h"
 #include "quotum/engine/decision.h"
 #include "quotum/engine/engine_stats.h"
+#include "quotum/engine/facts_drain.h"
 #include "quotum/engine/memory_ledger.h"
 #include "quotum/engine/store.h"
 #include "quotum/engine/tenant_state.h"
@@ -44,6 +45,10 @@ struct EngineOptions {
   /// shared with every other instance, instead of in memory. Must outlive
   /// the engine; null = embedded mode.
   SharedLedger* shared_ledger = nullptr;
+  /// Scale-out mode (required with shared_ledger): the stream the shared
+  /// ledger appends decisions' facts to; the engine drains it into the store.
+  FactsStream* facts_stream = nullptr;
+  FactsDrainOptions facts_drain;
 };
 
 /// Who is calling: resolved from an API key. Cheap to copy.
@@ -399,11 +404,12 @@ class Engine {
     MeterId meter = 0;
     absl::Time now, at;
     CheckProgram program;
+    UsageFacts facts;  ///< program.facts points here
     Callback<Decision> done;
   };
   /// Consume in scale-out mode: compiled under the tenant lock, executed by
-  /// the shared ledger outside it (asynchronously); the usage rows are
-  /// written behind.
+  /// the shared ledger outside it (asynchronously); the ledger appends the
+  /// usage rows and message to its stream with the charge.
   void ConsumeShared(const Principal& who, MeterId m, MeterRequest req, Callback<Decision> done);
   /// Answers a scale-out consume from the ledger's result (after giving the
   /// ledger the tenant's baseline and executing again, once, if it asks).
@@ -418,11 +424,8 @@ class Engine {
   absl::StatusOr<CheckProgram> CompileLocked(const Principal& who, TenantState& t, MeterId m,
                                              const MeterRequest& req, absl::Time now,
                                              absl::Status* sending);
-  /// Queues the usage rows of a shared-ledger decision, without waiting.
-  void WriteBehind(TenantState& t, const CheckProgram& p, MeterRequest& req, absl::Time at,
-                   const LedgerResult& x, absl::Time now);
-  /// A write-behind completion: counts a failed write in usage_rows_lost.
-  CommitQueue::Done CountUnwrittenRows();
+  /// Commits a batch of the facts drain in a transaction of its own.
+  absl::Status CommitDrained(CommitBatch batch);
   /// The embedded ledger for `t` (locked by the caller) and a send's session.
   MemoryLedger LedgerFor(TenantState& t, SessionState* session) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
@@ -457,6 +460,8 @@ class Engine {
   const Clock* clock_;
   EngineStats stats_;
   CommitQueue queue_;
+  /// Scale-out mode only; started after queue_, stopped before it.
+  std::unique_ptr<FactsDrain> drain_;
   MeterId api_calls_meter_ = 0;
   MeterId messages_sent_meter_ = 0;
   MeterId sessions_meter_ = 0;

@@ -23,10 +23,15 @@ struct EngineStats {
       "quotum_store_commit_failures_total",
       "Group commits that failed; their requests were answered 503 and undone.",
       {}};
-  obs::CounterFamily usage_rows_lost{
-      "quotum_usage_rows_unwritten_total",
-      "Scale-out mode: usage rows (for daily and hourly reports) whose write to the cold store "
-      "failed after Redis had charged them; the period counters in Redis are unaffected.",
+  obs::CounterFamily facts_applied{
+      "quotum_facts_applied_total",
+      "Scale-out mode: decisions' facts (usage rows, messages) moved from the Redis stream into "
+      "the cold store by this instance.",
+      {}};
+  obs::CounterFamily facts_drain_failures{
+      "quotum_facts_drain_failures_total",
+      "Scale-out mode: drain rounds that stopped on a Redis or cold-store error; what they had "
+      "not applied waits in the stream and is retried.",
       {}};
   obs::CounterFamily lease_expiries{
       "quotum_session_lease_expiries_total",

@@ -151,6 +151,10 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
       CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
   if (!program.ok()) return done(program.status());
   c->program = std::move(*program);
+  c->facts = UsageFacts{c->req.meter, c->req.channel, c->program.quota.period.start,
+                        c->at,        c->now,         c->req.quantity};
+  c->facts.message = std::move(c->req.message);
+  c->program.facts = &c->facts;
   c->done = std::move(done);
   SharedLedger& ledger = *opts_.shared_ledger;
   if (!sending.ok()) {
@@ -175,7 +179,7 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
   if (x->replay == LedgerResult::Replay::kKeyReused) return c->done(KeyReused());
   if (x->replay == LedgerResult::Replay::kReplayed) return c->done(std::move(x->decision));
   CountDecision(x->decision, c->meter);
-  WriteBehind(*c->who.tenant, c->program, c->req, c->at, *x, c->now);
+  drain_->Notify(c->who.tenant->id);
   c->done(std::move(x->decision));
 }
 
@@ -220,31 +224,21 @@ absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantS
   return CompileChecks(CompileInputOf(t, who, session, now), req, m);
 }
 
-void Engine::WriteBehind(TenantState& t, const CheckProgram& p, MeterRequest& req, absl::Time at,
-                         const LedgerResult& x, absl::Time now) {
-  const uint64_t units = x.verdicts.charged;
-  const bool api_call = p.count_api_call && (!p.dry_run || x.decision.allowed);
-  const bool write_message = req.message && x.decision.allowed && units == req.quantity;
-  if (units == 0 && !api_call && !write_message) return;
-  CommitQueue::Done count_failure = CountUnwrittenRows();
-  queue_.Enqueue(
-      [&](CommitBatch& b) {
-        const absl::Time period_start = p.quota.period.start;
-        if (units > 0) {
-          b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, period_start, at, units});
-        }
-        if (api_call) {
-          b.usage.push_back(ApiCallRow(t, period_start, now));
-        }
-        if (write_message) b.messages.push_back(std::move(*req.message));
-      },
-      count_failure);
-}
-
-CommitQueue::Done Engine::CountUnwrittenRows() {
-  return [this](const absl::Status& s) {
-    if (!s.ok()) stats_.usage_rows_lost.Add({});
+absl::Status Engine::CommitDrained(CommitBatch batch) {
+  Mutex mu;
+  CondVar committed;
+  std::optional<absl::Status> status;
+  CommitQueue::Done done = [&](const absl::Status& s) {
+    MutexLock lock(&mu);
+    status = s;
+    committed.Signal();
   };
+  if (!queue_.CommitAlone(std::move(batch), done)) {
+    return absl::UnavailableError("the engine is stopping");
+  }
+  MutexLock lock(&mu);
+  while (!status) committed.Wait(&mu);
+  return *status;
 }
 
 CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,

@@ -85,6 +85,8 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
     p.quota.meter_name = meters::kApiCalls;
     p.quota.period = t.period;
   }
+  const UsageFacts facts{std::string(meters::kApiCalls), "", p.quota.period.start, now, now, 0};
+  p.facts = &facts;
   absl::StatusOr<LedgerResult> x = ExecuteShared(t, p, now);
   if (!x.ok()) return x.status();
   Decision d = std::move(x->decision);
@@ -92,10 +94,7 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
   d.requested = 0;
   d.limit.reset();
   CountDecision(d);
-  const absl::Time period_start = p.quota.period.start;
-  CommitQueue::Done count_failure = CountUnwrittenRows();
-  queue_.Enqueue([&](CommitBatch& b) { b.usage.push_back(ApiCallRow(t, period_start, now)); },
-                 count_failure);
+  drain_->Notify(t.id);
   return d;
 }
 

@@ -234,6 +234,9 @@ class Store {
   virtual absl::StatusOr<std::vector<EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) = 0;
 
+  /// The ids of every tenant, in id order.
+  virtual absl::StatusOr<std::vector<std::string>> TenantIds() = 0;
+
   /// OK when the store accepts writes.
   virtual absl::Status CheckWritable() = 0;
   /// True when several instances share this store (their engines then read

@@ -404,6 +404,18 @@ absl::StatusOr<std::vector<engine::EventRecord>> PgStore::Events(const std::stri
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> PgStore::TenantIds() {
+  std::vector<std::string> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec("SELECT id FROM tenants ORDER BY id");
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) out.push_back(r->row(i).Text(0));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::Status PgStore::CheckWritable() {
   return Read([&](PgConnection& conn) -> absl::Status {
     auto r = conn.Exec("SELECT pg_is_in_recovery(), current_setting('transaction_read_only')");

@@ -77,6 +77,7 @@ class PgStore final : public engine::Store {
                                                                    const std::string& id) override;
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
+  absl::StatusOr<std::vector<std::string>> TenantIds() override;
   /// OK when the server answers and accepts writes (not a read-only standby).
   absl::Status CheckWritable() override;
 

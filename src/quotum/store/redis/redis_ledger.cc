@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
+#include "quotum/store/redis/facts_codec.h"
 #include "quotum/store/redis/lua_library.h"
+#include "quotum/store/redis/redis_facts_stream.h"
 
 namespace quotum::store::redis {
 namespace {
@@ -155,7 +157,7 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   const std::string tag = absl::StrCat("{", p.tenant_id, "}");
   const int64_t period = absl::ToUnixSeconds(p.quota.period.start);
   std::vector<std::string> keys;
-  keys.reserve(5 + p.rates.size());
+  keys.reserve(6 + p.rates.size());
   keys.push_back(absl::StrCat(tag, ":u:", period, ":", p.quota.meter_name));
   keys.push_back(absl::StrCat(tag, ":u:", period, ":api_calls"));
   // A warm-up day is named by its end: a session made again under the same id
@@ -166,6 +168,7 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   keys.push_back(p.idempotency_key.empty() ? absl::StrCat(tag, ":i:-")
                                            : absl::StrCat(tag, ":i:", p.idempotency_key));
   keys.push_back(BaselineKey(p.tenant_id));
+  keys.push_back(FactsStreamKey(p.tenant_id));
   for (const engine::RateCheck& r : p.rates) {
     keys.push_back(absl::StrCat(tag, ":r:", ratelimit::CategoryName(r.category), ":",
                                 r.rule.window_ns, ":", r.subject));
@@ -278,7 +281,7 @@ absl::StatusOr<RedisReply> RedisLedger::Call(std::span<const std::string_view> a
 std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Time now,
                                                 absl::string_view mode) const {
   std::vector<std::string> a;
-  a.reserve(15 + 5 * p.rates.size());
+  a.reserve(16 + 5 * p.rates.size());
   const int64_t now_ns = absl::ToUnixNanos(now);
   a.emplace_back(mode);
   a.push_back(opts_.redis_time ? "" : absl::StrCat(now_ns / 1'000'000'000));
@@ -294,6 +297,7 @@ std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Tim
   a.push_back(p.warmup ? absl::StrCat(p.warmup->cap) : "0");
   a.push_back(p.warmup && p.warmup->shadow ? "1" : "0");
   a.push_back(p.warmup ? UnixMillisText(p.warmup->day_end + absl::Hours(1)) : "0");
+  a.push_back(p.facts && mode == "x" ? EncodeFacts(*p.facts) : "");
   AppendRateArguments(p, a);
   return a;
 }

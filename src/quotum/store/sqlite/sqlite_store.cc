@@ -518,6 +518,16 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> SqliteStore::TenantIds() {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare("SELECT id FROM tenants ORDER BY id");
+  if (!st.ok()) return st.status();
+  std::vector<std::string> out;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) { out.push_back(r.Text(0)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status SqliteStore::CheckWritable() {
   MutexLock lock(&read_mu_);
   RETURN_IF_ERROR(reader_->Exec("BEGIN IMMEDIATE"));

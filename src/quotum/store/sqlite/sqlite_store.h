@@ -41,6 +41,7 @@ class SqliteStore final : public engine::Store {
                                                                    const std::string& id) override;
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
+  absl::StatusOr<std::vector<std::string>> TenantIds() override;
   absl::Status CheckWritable() override;
 
  private:

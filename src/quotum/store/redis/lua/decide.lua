@@ -9,7 +9,8 @@
 --   3 the session's warm-up day count 4 the idempotency record
 --   5 the tenant's baseline mark: present once its counters hold at least what
 --     the cold store has (see RedisLedger::SetBaseline)
---   6.. one limiter state per rate check, in program order
+--   6 the tenant's facts stream (see engine/usage_facts.h)
+--   7.. one limiter state per rate check, in program order
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -19,13 +20,17 @@
 --   7 quantity, 8 limit ("" = unlimited), 9 on_limit allow ("1"),
 --   10 quota shadow ("1"), 11 when the counters expire (Unix ms)
 --   12 warm-up cap, 13 warm-up shadow ("1"), 14 when the warm-up count expires (Unix ms)
---   15 number of rate checks n, then 5 fields each: algorithm, limit, window_ns, cost, shadow
+--   15 the decision's facts (facts_codec.h; "" = append nothing)
+--   16 number of rate checks n, then 5 fields each: algorithm, limit, window_ns, cost, shadow
 -- Reply (an array of integers; the first says which kind):
 --   {0, counter_before, warmup_used, charged, refused, shadow_bits, then per rate
 --      check: allowed, remaining, reset_ns, retry_ns}    decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
+-- A decision that charges units or counts the api_call appends one entry to
+-- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
+-- ok = allowed ("1"/"0"), f = ARGV[15]. Nothing else appends.
 
 local MAX_COUNTER = 9007199254740991 -- 2^53 - 1, kMaxCounter
 
@@ -86,13 +91,13 @@ end
 -- check (1-based, 0 = none), shadow bits and the states to store.
 local function decide_rates(now_s, now_n)
   local fields, refused, bits, writes = {}, 0, 0, {}
-  for i = 1, tonumber(ARGV[15]) do
-    local a = 15 + (i - 1) * 5
+  for i = 1, tonumber(ARGV[16]) do
+    local a = 16 + (i - 1) * 5
     local ok, remaining, reset, retry, next_state, ttl =
-      rl_decide(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], redis.call("GET", KEYS[5 + i]),
+      rl_decide(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], redis.call("GET", KEYS[6 + i]),
                 now_s, now_n, ARGV[a + 4])
     if ok == 1 then
-      writes[#writes + 1] = {KEYS[5 + i], next_state, ttl}
+      writes[#writes + 1] = {KEYS[6 + i], next_state, ttl}
     elseif ARGV[a + 5] == "1" then
       bits = bits + 2 ^ (i - 1)
     elseif refused == 0 then
@@ -110,9 +115,18 @@ local function add_to(key, units, expire_at)
   end
 end
 
+-- Counts one api_call; false when the counter is full.
 local function count_api_call()
   local calls = tonumber(redis.call("GET", KEYS[2]) or "0")
-  if calls < MAX_COUNTER then add_to(KEYS[2], 1, ARGV[11]) end
+  if calls >= MAX_COUNTER then return false end
+  add_to(KEYS[2], 1, ARGV[11])
+  return true
+end
+
+local function append_facts(charged, api_call, allowed)
+  if ARGV[15] == "" or (charged == 0 and not api_call) then return end
+  redis.call("XADD", KEYS[6], "*", "c", int_text(charged), "a", api_call and "1" or "0",
+             "ok", allowed and "1" or "0", "f", ARGV[15])
 end
 
 local function store_rates(writes)
@@ -134,9 +148,9 @@ local function execute()
   if not units then return {3} end
   local rate_fields, refused, bits, writes = decide_rates(now_s, now_n)
   local allowed = refused == 0 and not quota_denied
-  local charged = 0
+  local charged, api_call = 0, false
   if flag(1) then
-    if allowed and flag(3) then store_rates(writes); count_api_call() end
+    if allowed and flag(3) then store_rates(writes); api_call = count_api_call() end
   else
     if allowed then
       store_rates(writes)
@@ -144,8 +158,9 @@ local function execute()
       add_to(KEYS[1], units, ARGV[11])
       if flag(4) then add_to(KEYS[3], units, ARGV[14]) end
     end
-    if flag(3) then count_api_call() end
+    if flag(3) then api_call = count_api_call() end
   end
+  append_facts(charged, api_call, allowed)
   local reply = {0, used, warm_used, charged, refused, bits + quota_bits}
   for _, v in ipairs(rate_fields) do reply[#reply + 1] = v end
   if flag(5) and not flag(1) then remember(fingerprint, reply) end

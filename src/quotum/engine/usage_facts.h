@@ -1,0 +1,69 @@
+// The facts of scale-out decisions on their way to the cold store. A shared
+// ledger appends the facts of each decision that charges units or counts an
+// api_call to a stream, in the same atomic step as the charge (RedisLedger:
+// decide.lua's XADD); the FactsDrain reads them back through the FactsStream
+// port and applies them to the Store, each entry once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "quotum/engine/store.h"
+
+namespace quotum::engine {
+
+/// What the cold store keeps of one decision, known before it is made.
+struct UsageFacts {
+  std::string meter;  ///< the metered meter's name
+  std::string channel;
+  absl::Time period_start;
+  absl::Time at;          ///< the hour and day the units count in
+  absl::Time now;         ///< the hour and day the api_call counts in
+  uint64_t quantity = 0;  ///< units requested
+  /// The message sent, kept when the decision charged all `quantity` units.
+  std::optional<MessageRecord> message;
+};
+
+/// One appended entry, read back with what its decision did.
+struct FactsEntry {
+  std::string tenant_id;
+  std::string stream_id;  ///< the entry's id within its tenant's stream
+  UsageFacts facts;
+  uint64_t charged = 0;   ///< units charged to facts.meter
+  bool api_call = false;  ///< one api_call was counted
+  bool allowed = false;
+
+  /// Unique across tenants: "<tenant>/<stream id>" (CommitBatch::applied_entries).
+  std::string Id() const { return tenant_id + "/" + stream_id; }
+};
+
+/// Adds the rows entry `e` makes to `b`: the charged units, the api_call and
+/// the message; not its id. Pure.
+void AppendRows(const FactsEntry& e, CommitBatch& b);
+
+/// Where the facts wait for the drain: a stream per tenant with one consumer
+/// group shared by every instance, so each entry is delivered to one of them
+/// until it is acknowledged. Thread-compatible: one drain uses it.
+class FactsStream {
+ public:
+  virtual ~FactsStream() = default;
+  /// Entries of `tenants` never delivered to any consumer, oldest first per
+  /// tenant, at most about `max` in all; they are now this consumer's until
+  /// acknowledged. A tenant's stream and group are made on first use.
+  virtual absl::StatusOr<std::vector<FactsEntry>> ReadNew(std::span<const std::string> tenants,
+                                                          size_t max) = 0;
+  /// Entries of `tenant` delivered but not acknowledged for at least
+  /// `min_idle` (their consumer died or stalled), now this consumer's.
+  virtual absl::StatusOr<std::vector<FactsEntry>> ClaimStale(const std::string& tenant,
+                                                             absl::Duration min_idle,
+                                                             size_t max) = 0;
+  /// Acknowledges `entries` (applied) and removes them from their streams.
+  virtual absl::Status Acknowledge(std::span<const FactsEntry> entries) = 0;
+};
+
+}  // namespace quotum::engine

@@ -1,0 +1,87 @@
+#include "quotum/store/redis/facts_codec.h"
+
+#include <boost/json.hpp>
+
+namespace quotum::store::redis {
+namespace {
+
+namespace json = boost::json;
+
+int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
+
+json::object MessageObject(const engine::MessageRecord& m) {
+  return {{"id", m.id},     {"tenant", m.tenant_id}, {"channel", m.channel},    {"to", m.to},
+          {"text", m.text}, {"status", m.status},    {"at", Secs(m.created_at)}};
+}
+
+// The text of o[key], or an error naming it.
+absl::StatusOr<std::string> Text(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (!v || !v->is_string()) return absl::InvalidArgumentError("facts: no " + std::string(key));
+  return std::string(v->get_string());
+}
+
+absl::StatusOr<int64_t> Int(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  if (!v || !v->is_int64()) return absl::InvalidArgumentError("facts: no " + std::string(key));
+  return v->get_int64();
+}
+
+absl::StatusOr<engine::MessageRecord> MessageOf(const json::object& o) {
+  engine::MessageRecord m;
+  for (auto [key, field] : {std::pair<std::string_view, std::string*>{"id", &m.id},
+                            {"tenant", &m.tenant_id},
+                            {"channel", &m.channel},
+                            {"to", &m.to},
+                            {"text", &m.text},
+                            {"status", &m.status}}) {
+    absl::StatusOr<std::string> v = Text(o, key);
+    if (!v.ok()) return v.status();
+    *field = std::move(*v);
+  }
+  absl::StatusOr<int64_t> at = Int(o, "at");
+  if (!at.ok()) return at.status();
+  m.created_at = absl::FromUnixSeconds(*at);
+  return m;
+}
+
+}  // namespace
+
+std::string EncodeFacts(const engine::UsageFacts& f) {
+  json::object o{
+      {"meter", f.meter}, {"channel", f.channel}, {"period", Secs(f.period_start)},
+      {"at", Secs(f.at)}, {"now", Secs(f.now)},   {"qty", static_cast<int64_t>(f.quantity)}};
+  if (f.message) o["message"] = MessageObject(*f.message);
+  return json::serialize(o);
+}
+
+absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
+  if (ec || !v.is_object()) return absl::InvalidArgumentError("facts: not a JSON object");
+  const json::object& o = v.get_object();
+  engine::UsageFacts f;
+  absl::StatusOr<std::string> meter = Text(o, "meter"), channel = Text(o, "channel");
+  absl::StatusOr<int64_t> period = Int(o, "period"), at = Int(o, "at"), now = Int(o, "now"),
+                          qty = Int(o, "qty");
+  for (const absl::Status& s : {meter.status(), channel.status(), period.status(), at.status(),
+                                now.status(), qty.status()}) {
+    if (!s.ok()) return s;
+  }
+  if (*qty < 0) return absl::InvalidArgumentError("facts: negative qty");
+  f.meter = std::move(*meter);
+  f.channel = std::move(*channel);
+  f.period_start = absl::FromUnixSeconds(*period);
+  f.at = absl::FromUnixSeconds(*at);
+  f.now = absl::FromUnixSeconds(*now);
+  f.quantity = static_cast<uint64_t>(*qty);
+  if (const json::value* m = o.if_contains("message")) {
+    if (!m->is_object()) return absl::InvalidArgumentError("facts: message is not an object");
+    absl::StatusOr<engine::MessageRecord> message = MessageOf(m->get_object());
+    if (!message.ok()) return message.status();
+    f.message = std::move(*message);
+  }
+  return f;
+}
+
+}  // namespace quotum::store::redis

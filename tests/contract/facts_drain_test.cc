@@ -1,0 +1,221 @@
+// Scale-out's path from Redis to the cold store: decisions append their facts
+// to the tenant's stream in the same script call that charges them
+// (decide.lua), and the FactsDrain applies each entry to the store once —
+// also when an instance applied entries and died before acknowledging them,
+// when the store refuses a commit, and when Redis lost its streams.
+#include "quotum/engine/facts_drain.h"
+
+#include <filesystem>
+
+#include "gmock/gmock.h"
+#include "quotum/store/redis/redis_facts_stream.h"
+#include "quotum/store/sqlite/sqlite_store.h"
+#include "quotum/testing/server_process.h"
+#include "redis_fixture.h"
+
+namespace quotum::contract {
+namespace {
+
+using engine::CommitBatch;
+using engine::FactsDrain;
+using engine::UsageFacts;
+using store::redis::RedisFactsStream;
+
+class FactsDrainTest : public RedisLedgerSuite {
+ protected:
+  void SetUp() override {
+    RedisLedgerSuite::SetUp();
+    dir_ = testing::MakeTempDir("quotum-facts-");
+    auto store = store::sqlite::SqliteStore::Open({dir_ + "/quotum.db"});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    ledger_ = Ledger();
+    ASSERT_TRUE(ledger_);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  /// A drain on its own consumer; its commits go straight to the store,
+  /// refused while `refuse_commits` is set.
+  std::unique_ptr<FactsDrain> Drain(RedisFactsStream& stream, absl::Duration claim_after) {
+    engine::FactsDrainStore to_store{[this](CommitBatch b) {
+                                       if (refuse_commits)
+                                         return absl::UnavailableError("the store is down");
+                                       return store_->Commit(b);
+                                     },
+                                     [this] { return store_->TenantIds(); }};
+    engine::FactsDrainOptions o;
+    o.claim_after = claim_after;
+    return std::make_unique<FactsDrain>(&stream, std::move(to_store), o, &stats_);
+  }
+  std::unique_ptr<RedisFactsStream> Stream(const std::string& consumer) {
+    return std::make_unique<RedisFactsStream>(Client(), consumer);
+  }
+
+  void AddTenant(const std::string& id) {
+    CommitBatch b;
+    b.tenants.push_back({id, id, "pro", now_ - absl::Hours(24), now_ - absl::Hours(24)});
+    ASSERT_TRUE(store_->Commit(b).ok());
+  }
+
+  /// Charges `quantity` units of messages_sent (limit 10) with facts; a send
+  /// carries a message.
+  engine::LedgerResult Charge(const std::string& tenant, uint64_t quantity, bool partial = false,
+                              bool with_message = false) {
+    engine::CheckProgram p = contract::Charge(tenant, quantity, 10, now_);
+    p.partial = partial;
+    UsageFacts facts{"messages_sent", "whatsapp", p.quota.period.start, now_, now_, quantity};
+    if (with_message) {
+      facts.message =
+          engine::MessageRecord{absl::StrCat("msg_", ++messages_), tenant, "whatsapp", "+15550001",
+                                "h\xC3\xA9llo \"you\"\n",          "sent", now_};
+    }
+    p.facts = &facts;
+    auto r = Decide(*ledger_, p, now_);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : engine::LedgerResult{};
+  }
+
+  uint64_t Stored(const std::string& tenant, const std::string& meter) {
+    auto rows = store_->Periods(tenant, now_ - absl::Hours(1));
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    for (const auto& r : *rows) {
+      if (r.meter == meter) return r.value;
+    }
+    return 0;
+  }
+  long long StreamLength(const std::string& tenant) {
+    return conn().Command({"XLEN", store::redis::FactsStreamKey(tenant)})->view().integer();
+  }
+
+  const absl::Time now_ = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  std::string dir_;
+  std::unique_ptr<engine::Store> store_;
+  std::unique_ptr<store::redis::RedisLedger> ledger_;
+  engine::EngineStats stats_;
+  bool refuse_commits = false;
+  int messages_ = 0;
+};
+
+TEST_F(FactsDrainTest, EveryChargeReachesTheStoreOnceWithItsMessage) {
+  AddTenant("acme");
+  auto stream = Stream("a");
+  auto drain = Drain(*stream, absl::Seconds(30));
+  EXPECT_EQ(Charge("acme", 4, false, /*with_message=*/true).decision.consumed, 4u);
+  EXPECT_EQ(Charge("acme", 4).decision.consumed, 4u);
+  EXPECT_EQ(Charge("acme", 5, /*partial=*/true, true).decision.consumed, 2u);  // no message
+  EXPECT_FALSE(Charge("acme", 1, false, true).decision.allowed);               // the api_call only
+  drain->Notify("acme");
+  auto applied = drain->RunOnce(/*sweep=*/false);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 4u);
+  EXPECT_EQ(Stored("acme", "messages_sent"), 10u);
+  EXPECT_EQ(Stored("acme", "api_calls"), 4u);
+  auto first = store_->FindMessage("acme", "msg_1");
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->text, "h\xC3\xA9llo \"you\"\n");
+  EXPECT_EQ((*first)->created_at, now_);
+  EXPECT_FALSE(store_->FindMessage("acme", "msg_2")->has_value());  // partly charged
+  EXPECT_FALSE(store_->FindMessage("acme", "msg_3")->has_value());  // refused
+  EXPECT_EQ(StreamLength("acme"), 0);  // acknowledged entries are deleted
+  // Nothing new: nothing applied again.
+  drain->Notify("acme");
+  EXPECT_EQ(*drain->RunOnce(true), 0u);
+  EXPECT_EQ(Stored("acme", "messages_sent"), 10u);
+}
+
+TEST_F(FactsDrainTest, EntriesAppliedByAnInstanceThatDiedBeforeAcknowledgingAreAppliedOnce) {
+  AddTenant("acme");
+  Charge("acme", 3);
+  Charge("acme", 2);
+  // Instance A reads and applies both, then dies before acknowledging.
+  auto dead = Stream("a");
+  auto read = dead->ReadNew(std::vector<std::string>{"acme"}, 100);
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 2u);
+  CommitBatch b;
+  for (const auto& e : *read) {
+    engine::AppendRows(e, b);
+    b.applied_entries.push_back(e.Id());
+  }
+  ASSERT_TRUE(store_->Commit(b).ok());
+  Charge("acme", 1);  // a third entry, never delivered
+  // Instance B takes the stale two over (they were applied: acknowledged
+  // only) and reads the new one.
+  auto stream = Stream("b");
+  auto drain = Drain(*stream, absl::ZeroDuration());
+  auto applied = drain->RunOnce(/*sweep=*/true);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1u);
+  EXPECT_EQ(Stored("acme", "messages_sent"), 6u);
+  EXPECT_EQ(Stored("acme", "api_calls"), 3u);
+  EXPECT_EQ(StreamLength("acme"), 0);
+  auto pending = conn().Command({"XPENDING", store::redis::FactsStreamKey("acme"), "quotum"});
+  EXPECT_EQ((**pending)[0].integer(), 0);
+}
+
+TEST_F(FactsDrainTest, ARefusedCommitKeepsTheEntriesForTheNextRound) {
+  AddTenant("acme");
+  auto stream = Stream("a");
+  auto drain = Drain(*stream, absl::Seconds(30));
+  Charge("acme", 7);
+  drain->Notify("acme");
+  refuse_commits = true;
+  EXPECT_FALSE(drain->RunOnce(false).ok());
+  EXPECT_EQ(Stored("acme", "messages_sent"), 0u);
+  EXPECT_FALSE(drain->RunOnce(false).ok());
+  refuse_commits = false;
+  auto applied = drain->RunOnce(false);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1u);
+  EXPECT_EQ(Stored("acme", "messages_sent"), 7u);
+  EXPECT_EQ(StreamLength("acme"), 0);
+}
+
+TEST_F(FactsDrainTest, TheSweepFindsTenantsNoDecisionHereNotified) {
+  AddTenant("acme");
+  AddTenant("other");
+  Charge("acme", 1);
+  Charge("other", 2);
+  auto stream = Stream("a");
+  auto drain = Drain(*stream, absl::Seconds(30));
+  EXPECT_EQ(*drain->RunOnce(/*sweep=*/false), 0u);
+  EXPECT_EQ(*drain->RunOnce(/*sweep=*/true), 2u);
+  EXPECT_EQ(Stored("acme", "messages_sent"), 1u);
+  EXPECT_EQ(Stored("other", "messages_sent"), 2u);
+}
+
+TEST_F(FactsDrainTest, StreamsLostByRedisAreMadeAgain) {
+  AddTenant("acme");
+  auto stream = Stream("a");
+  auto drain = Drain(*stream, absl::Seconds(30));
+  Charge("acme", 1);
+  drain->Notify("acme");
+  EXPECT_EQ(*drain->RunOnce(false), 1u);
+  ASSERT_TRUE(conn().Command({"FLUSHALL"}).ok());  // groups and streams gone
+  Charge("acme", 2);
+  drain->Notify("acme");
+  auto applied = drain->RunOnce(false);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 1u);
+  EXPECT_EQ(Stored("acme", "messages_sent"), 3u);
+}
+
+TEST_F(FactsDrainTest, ReplaysAndUnknownKeysAppendNothing) {
+  AddTenant("acme");
+  engine::CheckProgram p = contract::Charge("acme", 3, 10, now_);
+  p.idempotency_key = "k1";
+  p.fingerprint = 42;
+  UsageFacts facts{"messages_sent", "", p.quota.period.start, now_, now_, 3};
+  p.facts = &facts;
+  ASSERT_TRUE(Decide(*ledger_, p, now_).ok());
+  auto again = Decide(*ledger_, p, now_);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->replay, engine::LedgerResult::Replay::kReplayed);
+  EXPECT_EQ(StreamLength("acme"), 1);
+}
+
+}  // namespace
+}  // namespace quotum::contract
