@@ -168,17 +168,18 @@ int Serve(const ServeFlags& flags) {
   auto shared_ledger = OpenSharedLedger(*cfg);
   if (!shared_ledger.ok()) return Fail(quotum::ToStd(shared_ledger.status().message()));
 
+  const std::string instance_name = quotum::store::redis::RedisFactsStream::UniqueConsumerName();
   std::unique_ptr<quotum::store::redis::RedisFactsStream> facts_stream;
   if (*shared_ledger) {
     facts_stream = std::make_unique<quotum::store::redis::RedisFactsStream>(
-        (*shared_ledger)->client_options(),
-        quotum::store::redis::RedisFactsStream::UniqueConsumerName());
+        (*shared_ledger)->client_options(), instance_name);
   }
 
   quotum::SystemClock clock;
   quotum::engine::EngineOptions eopts;
   eopts.shared_ledger = shared_ledger->get();
   eopts.facts_stream = facts_stream.get();
+  eopts.instance_name = instance_name;
   eopts.catalog = &cfg->catalog;
   eopts.idempotency_ttl = cfg->idempotency_ttl;
   eopts.default_plan = cfg->default_plan;

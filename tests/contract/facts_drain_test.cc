@@ -38,14 +38,16 @@ class FactsDrainTest : public RedisLedgerSuite {
   }
 
   /// A drain on its own consumer; its commits go straight to the store,
-  /// refused while `refuse_commits` is set.
-  std::unique_ptr<FactsDrain> Drain(RedisFactsStream& stream, absl::Duration claim_after) {
+  /// refused while `refuse_commits` is set. It leads the sweep when `leads`.
+  std::unique_ptr<FactsDrain> Drain(RedisFactsStream& stream, absl::Duration claim_after,
+                                    bool leads = true) {
     engine::FactsDrainStore to_store{[this](CommitBatch b) {
                                        if (refuse_commits)
                                          return absl::UnavailableError("the store is down");
                                        return store_->Commit(b);
                                      },
-                                     [this] { return store_->TenantIds(); }};
+                                     [this] { return store_->TenantIds(); },
+                                     [leads]() -> absl::StatusOr<bool> { return leads; }};
     engine::FactsDrainOptions o;
     o.claim_after = claim_after;
     return std::make_unique<FactsDrain>(&stream, std::move(to_store), o, &stats_);
@@ -174,15 +176,19 @@ TEST_F(FactsDrainTest, ARefusedCommitKeepsTheEntriesForTheNextRound) {
   EXPECT_EQ(StreamLength("acme"), 0);
 }
 
-TEST_F(FactsDrainTest, TheSweepFindsTenantsNoDecisionHereNotified) {
+TEST_F(FactsDrainTest, TheLeadersSweepFindsTenantsNoDecisionHereNotified) {
   AddTenant("acme");
   AddTenant("other");
   Charge("acme", 1);
   Charge("other", 2);
-  auto stream = Stream("a");
+  auto stream = Stream("a"), other_stream = Stream("b");
   auto drain = Drain(*stream, absl::Seconds(30));
+  auto follower = Drain(*other_stream, absl::Seconds(30), /*leads=*/false);
   EXPECT_EQ(*drain->RunOnce(/*sweep=*/false), 0u);
+  EXPECT_EQ(*follower->RunOnce(/*sweep=*/true), 0u);  // another instance leads the sweep
+  EXPECT_EQ(stats_.facts_sweeps.Value({}), 0u);
   EXPECT_EQ(*drain->RunOnce(/*sweep=*/true), 2u);
+  EXPECT_EQ(stats_.facts_sweeps.Value({}), 1u);
   EXPECT_EQ(Stored("acme", "messages_sent"), 1u);
   EXPECT_EQ(Stored("other", "messages_sent"), 2u);
 }

@@ -117,6 +117,31 @@ TEST_F(PostgresStoreTest, TwoInstancesOpeningAFreshDatabaseTogetherMigrateItOnce
   }
 }
 
+// A lease call's answer; a failed call fails the test.
+bool Held(const absl::StatusOr<bool>& held) {
+  EXPECT_TRUE(held.ok()) << held.status();
+  return held.ok() && *held;
+}
+
+// Two instances (two stores on one database) race for one lease: one holds
+// it and renews it; the other takes it only once it has run out.
+TEST_F(PostgresStoreTest, ALeaseHasOneHolderUntilItRunsOut) {
+  auto a = PgStore::Open({url_});
+  auto b = PgStore::Open({url_});
+  ASSERT_TRUE(a.ok() && b.ok());
+  const absl::Duration ttl = absl::Milliseconds(400);
+  EXPECT_TRUE(Held((*a)->HoldLease("sweep", "a", ttl)));
+  EXPECT_FALSE(Held((*b)->HoldLease("sweep", "b", ttl)));
+  EXPECT_TRUE(Held((*b)->HoldLease("other", "b", ttl)));  // leases are by name
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_TRUE(Held((*a)->HoldLease("sweep", "a", ttl)));  // renewed
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  EXPECT_FALSE(Held((*b)->HoldLease("sweep", "b", ttl)));  // still a's
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(Held((*b)->HoldLease("sweep", "b", ttl)));  // a's ran out
+  EXPECT_FALSE(Held((*a)->HoldLease("sweep", "a", ttl)));
+}
+
 TEST_F(PostgresStoreTest, MigrateReportsTheVersionsAndIsIdempotent) {
   const std::string& url = url_;
   auto first = Migrate(url);

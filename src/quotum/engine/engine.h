@@ -49,6 +49,8 @@ struct EngineOptions {
   /// ledger appends decisions' facts to; the engine drains it into the store.
   FactsStream* facts_stream = nullptr;
   FactsDrainOptions facts_drain;
+  /// Names this instance among those sharing the store (leases' holder).
+  std::string instance_name = "quotum";
 };
 
 /// Who is calling: resolved from an API key. Cheap to copy.

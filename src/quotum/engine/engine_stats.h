@@ -28,6 +28,11 @@ struct EngineStats {
       "Scale-out mode: decisions' facts (usage rows, messages) moved from the Redis stream into "
       "the cold store by this instance.",
       {}};
+  obs::CounterFamily facts_sweeps{
+      "quotum_facts_sweeps_total",
+      "Scale-out mode: sweeps of every tenant's facts stream this instance ran while holding "
+      "the sweep lease (one instance at a time).",
+      {}};
   obs::CounterFamily facts_drain_failures{
       "quotum_facts_drain_failures_total",
       "Scale-out mode: drain rounds that stopped on a Redis or cold-store error; what they had "

@@ -73,12 +73,18 @@ absl::StatusOr<size_t> FactsDrain::RunOnce(bool sweep) {
     notified_.clear();
   }
   if (sweep) {
+    absl::StatusOr<bool> leading = store_.lead_sweep();
+    if (!leading.ok()) return leading.status();
+    sweep = *leading;
+  }
+  if (sweep) {
     absl::StatusOr<std::vector<std::string>> all = store_.tenant_ids();
     if (!all.ok()) return all.status();
     tenants = std::move(*all);
     absl::StatusOr<size_t> stale = DrainStale(tenants);
     if (!stale.ok()) return stale.status();
     applied += *stale;
+    stats_->facts_sweeps.Add({});
   }
   absl::StatusOr<size_t> fresh = DrainNew(tenants);
   if (!fresh.ok()) {

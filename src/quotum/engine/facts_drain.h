@@ -22,7 +22,8 @@ struct FactsDrainOptions {
   /// How often the tenants this instance decided for are read.
   absl::Duration tick = absl::Milliseconds(100);
   /// How often every tenant's stream is read too (entries appended through
-  /// an instance that stopped), and stale entries taken over.
+  /// an instance that stopped), and stale entries taken over, by the one
+  /// instance that holds the sweep lease (FactsDrainStore::lead_sweep).
   absl::Duration sweep_every = absl::Seconds(10);
   /// An entry delivered but unacknowledged this long is taken over.
   absl::Duration claim_after = absl::Seconds(30);
@@ -37,6 +38,9 @@ struct FactsDrainStore {
   std::function<absl::Status(CommitBatch)> commit_alone;
   /// Every tenant the cold store knows.
   std::function<absl::StatusOr<std::vector<std::string>>()> tenant_ids;
+  /// True when this instance holds the sweep's lease now (taking or renewing
+  /// it): the sweep runs on one instance at a time.
+  std::function<absl::StatusOr<bool>()> lead_sweep;
 };
 
 class FactsDrain {
@@ -53,9 +57,9 @@ class FactsDrain {
   void Notify(absl::string_view tenant_id);
 
   /// One round on the caller's thread: entries that failed to apply before,
-  /// then the notified tenants' new entries; with `sweep`, every tenant's
-  /// new and stale entries too. Returns the entries applied; an error when
-  /// the stream or the store failed (what was not applied is retried on the
+  /// then the notified tenants' new entries; with `sweep`, and when this
+  /// instance leads the sweep, every tenant's new and stale entries too. Returns the entries
+  /// applied; an error when the stream or the store failed (what was not applied is retried on the
   /// next round, or taken over by another instance).
   absl::StatusOr<size_t> RunOnce(bool sweep);
 

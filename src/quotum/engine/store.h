@@ -247,6 +247,16 @@ class Store {
   virtual absl::StatusOr<std::optional<KeySnapshot>> FindKey(const std::string& hash) {
     return absl::UnimplementedError("this store is not shared by several instances");
   }
+  /// Takes or renews the lease `name` for `holder` until `ttl` from now (on
+  /// the store's clock): true when `holder` holds it now, false while another
+  /// holder's lease runs. Work that must run once across the instances
+  /// sharing the store runs only while its lease is held; a holder that dies
+  /// loses it after `ttl`. A store not shared by several instances has one
+  /// instance: always true.
+  virtual absl::StatusOr<bool> HoldLease(const std::string& name, const std::string& holder,
+                                         absl::Duration ttl) {
+    return true;
+  }
 };
 
 }  // namespace quotum::engine

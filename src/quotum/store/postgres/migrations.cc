@@ -132,9 +132,18 @@ CREATE TABLE applied_entries(
 CREATE INDEX applied_entries_at ON applied_entries(applied_at);
 )sql";
 
+// Leases for background work that runs once across instances (Store::HoldLease).
+constexpr char kSchemaV3[] = R"sql(
+CREATE TABLE leases(
+  name TEXT COLLATE "C" PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires_at_ms BIGINT NOT NULL);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
+    {3, "leases for background work run once across instances", kSchemaV3},
 };
 
 constexpr char kCreateMigrationsTable[] =

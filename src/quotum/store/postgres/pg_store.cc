@@ -404,6 +404,26 @@ absl::StatusOr<std::vector<engine::EventRecord>> PgStore::Events(const std::stri
   return out;
 }
 
+absl::StatusOr<bool> PgStore::HoldLease(const std::string& name, const std::string& holder,
+                                        absl::Duration ttl) {
+  bool held = false;
+  // Expiry on the server's clock, so instances' clocks need not agree.
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    auto r = conn.Exec(
+        "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms) "
+        "INSERT INTO leases(name,holder,expires_at_ms) SELECT $1,$2,ms+$3 FROM now "
+        "ON CONFLICT(name) DO UPDATE SET holder=excluded.holder,"
+        "expires_at_ms=excluded.expires_at_ms "
+        "WHERE leases.holder=excluded.holder OR leases.expires_at_ms<(SELECT ms FROM now) "
+        "RETURNING holder",
+        {TextParam(name), TextParam(holder), IntParam(absl::ToInt64Milliseconds(ttl))});
+    if (!r.ok()) return r.status();
+    held = r->rows() == 1;
+    return absl::OkStatus();
+  }));
+  return held;
+}
+
 absl::StatusOr<std::vector<std::string>> PgStore::TenantIds() {
   std::vector<std::string> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
