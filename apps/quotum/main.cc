@@ -24,6 +24,7 @@
 #include "quotum/http/api.h"
 #include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
+#include "quotum/store/migrate/sqlite_to_postgres.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_store.h"
 #include "quotum/store/redis/redis_facts_stream.h"
@@ -119,15 +120,33 @@ absl::StatusOr<std::unique_ptr<quotum::engine::Store>> OpenColdStore(
     return std::unique_ptr<quotum::engine::Store>(std::move(*pg));
   }
   auto sqlite = quotum::store::sqlite::SqliteStore::Open(
-      {cfg.data_dir + "/quotum.db", cfg.durability == quotum::config::Durability::kFsync});
+      {cfg.data_dir + "/" + quotum::store::sqlite::kDatabaseFileName,
+       cfg.durability == quotum::config::Durability::kFsync});
   if (!sqlite.ok()) return sqlite.status();
   return std::unique_ptr<quotum::engine::Store>(std::move(*sqlite));
 }
 
-int RunMigrate(const std::string& postgres_url) {
-  auto done = quotum::store::postgres::Migrate(postgres_url);
-  if (!done.ok()) return Fail(quotum::ToStd(done.status().message()));
-  std::cout << "schema version " << done->from_version << " -> " << done->to_version << std::endl;
+struct MigrateFlags {
+  std::string postgres_url;
+  std::string from_sqlite;  ///< an embedded deployment's data dir, or ""
+};
+
+// `quotum migrate`: the PostgreSQL schema; with --from-sqlite, also the data
+// of an embedded deployment (store/migrate/sqlite_to_postgres.h).
+int RunMigrate(const MigrateFlags& flags) {
+  if (flags.from_sqlite.empty()) {
+    auto done = quotum::store::postgres::Migrate(flags.postgres_url);
+    if (!done.ok()) return Fail(quotum::ToStd(done.status().message()));
+    std::cout << "schema version " << done->from_version << " -> " << done->to_version << std::endl;
+    return 0;
+  }
+  quotum::store::migrate::SqliteToPostgresOptions options;
+  options.data_dir = flags.from_sqlite;
+  options.postgres_url = flags.postgres_url;
+  auto counts = quotum::store::migrate::CopySqliteToPostgres(options);
+  if (!counts.ok()) return Fail(quotum::ToStd(counts.status().message()));
+  std::cout << "copied " << flags.from_sqlite
+            << " into PostgreSQL: " << quotum::store::migrate::FormatCounts(*counts) << std::endl;
   return 0;
 }
 
@@ -257,14 +276,21 @@ int main(int argc, char** argv) {
   serve->add_option("--postgres-url", flags.postgres_url,
                     "postgresql://USER@HOST:PORT/DB: the cold store in PostgreSQL, shared by "
                     "every instance ([storage] postgres_url)");
-  std::string migrate_url;
-  CLI::App* migrate =
-      app.add_subcommand("migrate", "Apply the PostgreSQL schema migrations and exit");
-  migrate->add_option("--postgres-url", migrate_url, "postgresql://USER@HOST:PORT/DB")->required();
+  MigrateFlags migrate_flags;
+  CLI::App* migrate = app.add_subcommand(
+      "migrate",
+      "Apply the PostgreSQL schema migrations and exit; with --from-sqlite, also copy an "
+      "embedded deployment's data into PostgreSQL");
+  migrate
+      ->add_option("--postgres-url", migrate_flags.postgres_url, "postgresql://USER@HOST:PORT/DB")
+      ->required();
+  migrate->add_option("--from-sqlite", migrate_flags.from_sqlite,
+                      "DIR: the data dir of a stopped embedded server; copies its quotum.db "
+                      "(opened read-only) into the empty PostgreSQL database in one transaction");
   CLI::App* routes = app.add_subcommand("routes", "Print every HTTP route: METHOD PATTERN ACCESS");
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);
   if (routes->parsed()) return PrintRoutes();
-  if (migrate->parsed()) return RunMigrate(migrate_url);
+  if (migrate->parsed()) return RunMigrate(migrate_flags);
   return 2;
 }

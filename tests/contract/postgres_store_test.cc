@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "postgres_fixture.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_connection.h"
@@ -76,21 +77,9 @@ std::string ExpectedMigrationRows() {
 }
 
 /// One server for the suite; each test starts on an emptied "quotum" database.
-class PostgresStoreTest : public ::testing::Test {
+class PostgresStoreTest : public PostgresSuite {
  protected:
-  static void SetUpTestSuite() {
-    server_ = std::make_unique<testing::PostgresServer>();
-    start_error_ = server_->Start() ? "" : server_->error();
-  }
-  static void TearDownTestSuite() { server_.reset(); }
-  void SetUp() override {
-    ASSERT_TRUE(start_error_.empty()) << start_error_;
-    ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
-  }
-
   const std::string url_ = server_->url();
-  inline static std::unique_ptr<testing::PostgresServer> server_;
-  inline static std::string start_error_;
 };
 
 TEST_F(PostgresStoreTest, TwoInstancesOpeningAFreshDatabaseTogetherMigrateItOnce) {

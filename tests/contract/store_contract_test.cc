@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "quotum/core/billing_period.h"
 #include "store_backend.h"
+#include "store_records.h"
 
 namespace quotum::contract {
 namespace {
@@ -38,134 +39,6 @@ using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
 
 absl::Time T(const char* s) { return *ParseRfc3339(s); }
-
-// ---- Records as comparable tuples.
-
-auto Fields(const TenantRecord& r) {
-  return std::make_tuple(r.id, r.name, r.plan, r.subscription_start, r.created_at);
-}
-auto Fields(const ApiKeyRecord& r) {
-  return std::make_tuple(r.key_id, r.tenant_id, r.hash, r.created_at, r.revoked);
-}
-auto Fields(const LimitOverride& r) { return std::make_tuple(r.tenant_id, r.meter, r.limit); }
-auto Fields(const CounterRow& r) {
-  return std::make_tuple(r.tenant_id, r.meter, r.period_start, r.value);
-}
-auto Fields(const Decision& d) {
-  return std::make_tuple(d.allowed, d.requested, d.consumed, d.remaining, d.limit, d.overage,
-                         d.period_start, d.reset_at, d.meter, static_cast<int>(d.reason));
-}
-auto Fields(const IdempotencyRecord& r) {
-  return std::make_tuple(r.tenant_id, r.key, r.fingerprint, r.created_at, Fields(r.decision));
-}
-auto Fields(const SessionRecord& r) {
-  return std::make_tuple(r.tenant_id, r.id, r.phone, r.status, r.created_at, r.updated_at,
-                         r.first_working_at, r.last_heartbeat, r.warmup_day, r.warmup_count);
-}
-auto Fields(const GroupRecord& r) {
-  return std::make_tuple(r.tenant_id, r.id, r.name, r.created_at);
-}
-auto Fields(const KeyRateLimitsRecord& r) {
-  return std::make_tuple(r.key_id, r.limits.general, r.limits.messages, r.limits.sessions);
-}
-auto Fields(const GaugeRecord& r) { return std::make_tuple(r.tenant_id, r.meter, r.value); }
-auto Fields(const EventRecord& r) {
-  return std::make_tuple(r.tenant_id, r.type, r.subject, r.detail, r.at);
-}
-auto Fields(const MessageRecord& r) {
-  return std::make_tuple(r.id, r.tenant_id, r.channel, r.to, r.text, r.status, r.created_at);
-}
-
-template <typename T>
-auto AllFields(const std::vector<T>& rows) {
-  std::vector<decltype(Fields(rows.front()))> out;
-  for (const auto& r : rows) out.push_back(Fields(r));
-  return out;
-}
-// The same, sorted: for streams whose order the contract leaves open.
-template <typename T>
-auto SortedFields(const std::vector<T>& rows) {
-  auto out = AllFields(rows);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-/// Keeps the whole start-up stream, and the order the record kinds came in.
-class RecordingSink final : public engine::SnapshotSink {
- public:
-  void Sizes(size_t t, size_t k) override {
-    Note("sizes");
-    sizes = {t, k};
-  }
-  absl::Status Tenant(TenantRecord& r) override {
-    Note("tenants");
-    tenants.push_back(r);
-    return absl::OkStatus();
-  }
-  void Key(ApiKeyRecord& r) override {
-    Note("keys");
-    keys.push_back(r);
-  }
-  void Override(LimitOverride& r) override {
-    Note("overrides");
-    overrides.push_back(r);
-  }
-  void Counter(CounterRow& r) override {
-    Note("counters");
-    counters.push_back(r);
-  }
-  void Idempotency(IdempotencyRecord& r) override {
-    Note("idempotency");
-    idempotency.push_back(r);
-  }
-  void Session(SessionRecord& r) override {
-    Note("sessions");
-    sessions.push_back(r);
-  }
-  void Group(GroupRecord& r) override {
-    Note("groups");
-    groups.push_back(r);
-  }
-  void KeyRateLimits(KeyRateLimitsRecord& r) override {
-    Note("key_rate_limits");
-    key_rate_limits.push_back(r);
-  }
-  void Gauge(GaugeRecord& r) override {
-    Note("gauges");
-    gauges.push_back(r);
-  }
-
-  std::vector<std::string> order;  ///< record kinds, consecutive repeats folded
-  std::pair<size_t, size_t> sizes;
-  std::vector<TenantRecord> tenants;
-  std::vector<ApiKeyRecord> keys;
-  std::vector<LimitOverride> overrides;
-  std::vector<CounterRow> counters;
-  std::vector<IdempotencyRecord> idempotency;
-  std::vector<SessionRecord> sessions;
-  std::vector<GroupRecord> groups;
-  std::vector<KeyRateLimitsRecord> key_rate_limits;
-  std::vector<GaugeRecord> gauges;
-
- private:
-  void Note(const char* kind) {
-    if (order.empty() || order.back() != kind) order.push_back(kind);
-  }
-};
-
-// Text that trips naive quoting: SQL and array-literal quotes, separators,
-// backslashes, braces, the word NULL, non-ASCII.
-const std::string kOddText = "He said \"hi\", {x} 'y' \\ NULL; Zo\xc3\xab \xe2\x98\x83";
-
-std::string KeyHash(char seed) {
-  std::string h(32, seed);
-  h[0] = '\0';
-  h[1] = '\xff';
-  h[2] = '"';
-  h[3] = '\\';
-  h[4] = ',';
-  return h;
-}
 
 Decision SomeDecision() {
   Decision d;

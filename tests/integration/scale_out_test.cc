@@ -245,6 +245,44 @@ TEST_F(ScaleOutTest, MigrateBringsAnEmptyDatabaseToTheSchemaOnce) {
   EXPECT_NE(status, 0) << out;
 }
 
+// An embedded deployment moved to scale-out mode: its tenant, key and usage
+// carry over (the Redis counters are rebuilt from PostgreSQL's on the first
+// request), the limit still holds, and a second move into the same database
+// is refused.
+TEST_F(ScaleOutTest, MigrateFromSqliteMovesAnEmbeddedDeployment) {
+  const std::string embedded = dir_ + "/embedded";
+  Tenant t;
+  {
+    auto server = StartServer(embedded);
+    HttpClient c(server->port());
+    t = CreateTenant(c, "moved", "starter");  // messages_sent limit 1000
+    auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 995), Bearer(t.key));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(server->Stop(), 0);
+  }
+  const std::string args =
+      "migrate --from-sqlite " + embedded + " --postgres-url " + postgres_->url();
+  auto [status, out] = RunQuotum(args);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_NE(out.find("tenants 1, api_keys 1, "), std::string::npos) << out;
+  {
+    auto server = Instance("a");
+    HttpClient c(server->port());
+    EXPECT_EQ(UsageField(c, t, "messages_sent"), 995u);
+    auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 5), Bearer(t.key));
+    EXPECT_EQ(r.status, 200) << r.body;
+    r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
+    EXPECT_EQ(r.status, 429) << r.body;
+  }
+  std::tie(status, out) = RunQuotum(args);
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("already holds Quotum data"), std::string::npos) << out;
+  std::tie(status, out) =
+      RunQuotum("migrate --from-sqlite " + dir_ + "/nowhere --postgres-url " + postgres_->url());
+  EXPECT_NE(status, 0) << out;
+  EXPECT_NE(out.find("is not a directory"), std::string::npos) << out;
+}
+
 // What one instance changes, the other applies on its next request (within
 // the one-second key recheck): a new key works there, an override and a key's
 // rate limit apply there, and a revoked key stops working there.

@@ -138,22 +138,7 @@ constexpr Statement kApplied{"w_applied",
 constexpr Statement kForgetApplied{"w_forget_applied",
                                    "DELETE FROM applied_entries WHERE applied_at<$1"};
 
-/// The rows of one statement, column by column.
-class Columns {
- public:
-  explicit Columns(size_t n) : cols_(n) {}
-  PgArray& operator[](size_t i) { return cols_[i]; }
-  PgParams Params() const {
-    PgParams out;
-    for (const auto& c : cols_) out.push_back(c.Literal());
-    return out;
-  }
-
- private:
-  std::vector<PgArray> cols_;
-};
-
-absl::Status Run(PgConnection& conn, const Statement& st, const Columns& cols) {
+absl::Status Run(PgConnection& conn, const Statement& st, const PgColumns& cols) {
   return conn.ExecPrepared(st.name, st.sql, cols.Params()).status();
 }
 
@@ -181,7 +166,7 @@ using TextPairs = std::vector<std::pair<std::string, std::string>>;
 // Deletes the (tenant, id) rows of `pairs` with `st`.
 absl::Status DeletePairs(PgConnection& conn, const Statement& st, const TextPairs& pairs) {
   if (pairs.empty()) return absl::OkStatus();
-  Columns c(2);
+  PgColumns c(2);
   for (const auto& [tenant, id] : pairs) {
     c[0].AddText(tenant);
     c[1].AddText(id);
@@ -191,7 +176,7 @@ absl::Status DeletePairs(PgConnection& conn, const Statement& st, const TextPair
 
 absl::Status WriteTenants(PgConnection& conn, const CommitBatch& b) {
   if (b.tenants.empty()) return absl::OkStatus();
-  Columns c(5);
+  PgColumns c(5);
   for (const auto& t : b.tenants) {
     c[0].AddText(t.id);
     c[1].AddText(t.name);
@@ -204,7 +189,7 @@ absl::Status WriteTenants(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteKeys(PgConnection& conn, const CommitBatch& b) {
   if (!b.keys.empty()) {
-    Columns c(4);
+    PgColumns c(4);
     for (const auto& k : b.keys) {
       c[0].AddText(k.key_id);
       c[1].AddText(k.tenant_id);
@@ -221,7 +206,7 @@ absl::Status WriteKeys(PgConnection& conn, const CommitBatch& b) {
 }
 
 absl::Status WriteOverrides(PgConnection& conn, const CommitBatch& b) {
-  Columns set(3), clear(2);
+  PgColumns set(3), clear(2);
   bool any_set = false, any_clear = false;
   for (const engine::LimitOverride* o :
        LastPerKey(b.overrides, [](const auto& o) { return TextPair(o.tenant_id, o.meter); })) {
@@ -254,7 +239,7 @@ absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
     hours[{u.tenant_id, u.meter, u.channel, hour}] += u.quantity;
     days[{u.tenant_id, u.meter, u.channel, FloorTo(hour, 86400)}] += u.quantity;
   }
-  Columns c(4), h(5), d(5);
+  PgColumns c(4), h(5), d(5);
   for (const auto& [k, v] : counters) {
     c[0].AddText(std::get<0>(k));
     c[1].AddText(std::get<1>(k));
@@ -282,7 +267,7 @@ absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
   if (b.idempotency.empty()) return absl::OkStatus();
-  Columns c(14);
+  PgColumns c(14);
   for (const engine::IdempotencyRecord* r :
        LastPerKey(b.idempotency, [](const auto& r) { return TextPair(r.tenant_id, r.key); })) {
     const engine::Decision& d = r->decision;
@@ -306,7 +291,7 @@ absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteMessages(PgConnection& conn, const CommitBatch& b) {
   if (b.messages.empty()) return absl::OkStatus();
-  Columns c(7);
+  PgColumns c(7);
   for (const auto& m : b.messages) {
     c[0].AddText(m.id);
     c[1].AddText(m.tenant_id);
@@ -321,7 +306,7 @@ absl::Status WriteMessages(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteSessions(PgConnection& conn, const CommitBatch& b) {
   if (!b.sessions.empty()) {
-    Columns c(10);
+    PgColumns c(10);
     for (const engine::SessionRecord* s :
          LastPerKey(b.sessions, [](const auto& s) { return TextPair(s.tenant_id, s.id); })) {
       c[0].AddText(s->tenant_id);
@@ -343,7 +328,7 @@ absl::Status WriteSessions(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteGroups(PgConnection& conn, const CommitBatch& b) {
   if (!b.groups.empty()) {
-    Columns c(4);
+    PgColumns c(4);
     for (const auto& g : b.groups) {
       c[0].AddText(g.tenant_id);
       c[1].AddText(g.id);
@@ -361,7 +346,7 @@ absl::Status WriteKeyRateLimits(PgConnection& conn, const CommitBatch& b) {
     if (!v) return std::nullopt;
     return static_cast<int64_t>(*v);
   };
-  Columns c(4);
+  PgColumns c(4);
   for (const engine::KeyRateLimitsRecord* k :
        LastPerKey(b.key_rate_limits, [](const auto& k) { return absl::string_view(k.key_id); })) {
     c[0].AddText(k->key_id);
@@ -374,7 +359,7 @@ absl::Status WriteKeyRateLimits(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteGauges(PgConnection& conn, const CommitBatch& b) {
   if (b.gauges.empty()) return absl::OkStatus();
-  Columns c(3);
+  PgColumns c(3);
   for (const engine::GaugeRecord* g :
        LastPerKey(b.gauges, [](const auto& g) { return TextPair(g.tenant_id, g.meter); })) {
     c[0].AddText(g->tenant_id);
@@ -386,7 +371,7 @@ absl::Status WriteGauges(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteEvents(PgConnection& conn, const CommitBatch& b) {
   if (b.events.empty()) return absl::OkStatus();
-  Columns c(5);
+  PgColumns c(5);
   for (const auto& e : b.events) {
     c[0].AddText(e.tenant_id);
     c[1].AddText(e.type);

@@ -135,6 +135,22 @@ class PgArray {
   std::string body_;
 };
 
+/// The rows of one statement, column by column: one PgArray per column, each
+/// sent as one array parameter ($1 = column 0, ...).
+class PgColumns {
+ public:
+  explicit PgColumns(size_t n) : cols_(n) {}
+  PgArray& operator[](size_t i) { return cols_[i]; }
+  PgParams Params() const {
+    PgParams out;
+    for (const auto& c : cols_) out.push_back(c.Literal());
+    return out;
+  }
+
+ private:
+  std::vector<PgArray> cols_;
+};
+
 /// The status code of a failed statement's SQLSTATE: kUnavailable for
 /// connection, shutdown, resource and read-only errors, kAborted for a
 /// serialization failure or deadlock, kFailedPrecondition for a violated

@@ -80,6 +80,16 @@ std::string Stmt::Blob(int col) const {
 }
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+  return OpenWith(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, absl::Seconds(5));
+}
+
+absl::StatusOr<std::unique_ptr<Db>> Db::OpenReadOnly(const std::string& path,
+                                                     absl::Duration busy_timeout) {
+  return OpenWith(path, SQLITE_OPEN_READONLY, busy_timeout);
+}
+
+absl::StatusOr<std::unique_ptr<Db>> Db::OpenWith(const std::string& path, int flags,
+                                                 absl::Duration busy_timeout) {
   // Once, before SQLite initialises: no global allocation statistics, whose
   // mutex every SQLite malloc and free would take (a tenth of start-up with a
   // million tenants). sqlite3_config refuses once SQLite is initialised; then
@@ -87,14 +97,13 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   (void)configured;
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", msg));
   }
-  sqlite3_busy_timeout(db, 5000);
+  sqlite3_busy_timeout(db, static_cast<int>(absl::ToInt64Milliseconds(busy_timeout)));
   return std::unique_ptr<Db>(new Db(db));
 }
 

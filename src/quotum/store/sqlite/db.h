@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace quotum::store::sqlite {
 
@@ -40,6 +41,8 @@ class Stmt {
   void Reset();
 
   int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  /// The storage class of a column's value: SQLITE_INTEGER, SQLITE_TEXT, SQLITE_BLOB, ...
+  int Type(int col) const { return sqlite3_column_type(s_, col); }
   bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
   std::string Text(int col) const;
   std::string Blob(int col) const;
@@ -51,7 +54,13 @@ class Stmt {
 /// One SQLite connection. Not thread-safe; guard it or give each thread its own.
 class Db {
  public:
+  /// Opens `path` for reading and writing, creating it if missing; waits up to
+  /// 5 s for another connection's lock.
   static absl::StatusOr<std::unique_ptr<Db>> Open(const std::string& path);
+  /// Opens an existing database read-only (never creates it); waits up to
+  /// `busy_timeout` for another connection's lock, then fails with SQLITE_BUSY.
+  static absl::StatusOr<std::unique_ptr<Db>> OpenReadOnly(const std::string& path,
+                                                          absl::Duration busy_timeout);
   ~Db();
 
   absl::Status Exec(absl::string_view sql);
@@ -61,6 +70,8 @@ class Db {
 
  private:
   explicit Db(sqlite3* db) : db_(db) {}
+  static absl::StatusOr<std::unique_ptr<Db>> OpenWith(const std::string& path, int flags,
+                                                      absl::Duration busy_timeout);
   sqlite3* db_;
 };
 

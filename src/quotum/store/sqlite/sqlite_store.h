@@ -10,6 +10,9 @@
 
 namespace quotum::store::sqlite {
 
+/// The embedded database's file in a data dir.
+inline constexpr char kDatabaseFileName[] = "quotum.db";
+
 struct SqliteOptions {
   /// Path of the database file (created if missing).
   std::string path;
