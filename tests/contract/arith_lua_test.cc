@@ -130,6 +130,36 @@ TEST_F(ArithLuaTest, FloorAndCeilOfProductsMatchInt128) {
   EXPECT_EQ(Check("muldiv_ceil", ceils), 2000);
 }
 
+// Quotients below 2^50 (ar_muladd_divmod's rounded estimate, corrected by an
+// exact remainder), including products that are exact multiples of c, one
+// below and c - 1 above: there the estimate is most often off by one.
+TEST_F(ArithLuaTest, SmallQuotientsOfWideProductsMatchInt128) {
+  std::vector<Call> calls;
+  for (int i = 0; i < 4000; ++i) {
+    const int64_t a = std::max<int64_t>(1, AnyBelowBits(53));
+    const int64_t c = std::max<int64_t>(1, std::min(kTwo52, AnyBelowBits(53)));
+    const i128 target = static_cast<i128>(AnyBelowBits(50)) * c;
+    const int64_t b = static_cast<int64_t>(std::min<i128>(kTwo53 - 1, target / a));
+    const i128 rest = target - static_cast<i128>(a) * b;  // >= 0, < a unless b was capped
+    i128 d = AnyBelowBits(53);
+    switch (i % 4) {
+      case 0:
+        d = rest;
+        break;
+      case 1:
+        d = rest - 1;
+        break;
+      case 2:
+        d = rest + c - 1;
+        break;
+    }
+    if (d < 0 || d >= kTwo53) d = AnyBelowBits(53);
+    const i128 p = static_cast<i128>(a) * b + d;
+    calls.push_back({{a, b, static_cast<int64_t>(d), c}, Expect({p / c, p % c})});
+  }
+  EXPECT_EQ(Check("muladd_divmod", calls), 4000);
+}
+
 // Absolute times (s, n) around today and centuries ahead, against windows
 // from 1 us to 2^52 ns.
 TEST_F(ArithLuaTest, TimeDivModMatchesInt128) {
