@@ -175,31 +175,6 @@ TEST_F(ArithLuaTest, TimeDivModMatchesInt128) {
   EXPECT_EQ(Check("time_divmod", calls), 4000);
 }
 
-// (s, n) + off against __int128, with carries into the seconds exactly at and
-// around 10^9 ns. (The limiter compares and subtracts time pairs inline.)
-TEST_F(ArithLuaTest, TimePairAdditionMatchesInt128) {
-  std::vector<Call> adds;
-  for (int i = 0; i < 2000; ++i) {
-    const int64_t s1 = Uniform(1'796'724'000, 1'796'724'000 + 20'000'000), n1 = Uniform(0, kNs - 1);
-    const int64_t off = AnyBelowBits(53);
-    const i128 sum = static_cast<i128>(s1) * kNs + n1 + off;
-    adds.push_back({{s1, n1, off}, Expect({sum / kNs, sum % kNs})});
-  }
-  for (const auto& [n, off] : std::vector<std::pair<int64_t, int64_t>>{{999'999'999, 1},
-                                                                       {500'000'000, 500'000'000},
-                                                                       {0, kNs},
-                                                                       {999'999'999, 0},
-                                                                       {999'999'999, kNs},
-                                                                       {1, kNs - 1},
-                                                                       {999'999'999, kTwo53 - 1}}) {
-    const i128 sum = static_cast<i128>(1'796'724'000) * kNs + n + off;
-    adds.push_back({{1'796'724'000, n, off}, Expect({sum / kNs, sum % kNs})});
-  }
-  // An offset of 2^53 is outside the contract.
-  adds.push_back({{1'796'724'000, 0, kTwo53}, "error"});
-  EXPECT_EQ(Check("time_add", adds), 2008);
-}
-
 // The expected muladd_divmod reply for in-contract operands.
 std::string DivMod(int64_t a, int64_t b, int64_t d, int64_t c) {
   const i128 p = static_cast<i128>(a) * b + d;

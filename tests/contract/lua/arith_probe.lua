@@ -6,7 +6,8 @@
 -- integers separated by spaces, or "error" when the helper raised.
 --
 -- The floors and ceilings of products are not helpers of their own: the
--- limiter takes them from ar_muladd_divmod's q and r as below.
+-- limiter takes them from ar_muladd_divmod's q and r as below. (It adds,
+-- compares and subtracts time pairs inline.)
 local AR_EXACT_PROBE = 9007199254740992
 local function muldiv_floor(a, b, c)
   local q = ar_muladd_divmod(a, b, 0, c)
@@ -23,7 +24,6 @@ local AR_PROBES = {
   muldiv_floor = {3, muldiv_floor},
   muldiv_ceil = {3, muldiv_ceil},
   time_divmod = {3, ar_time_divmod},
-  time_add = {3, ar_time_add},
 }
 local probe = AR_PROBES[ARGV[1]]
 if not probe then return redis.error_reply("unknown helper " .. tostring(ARGV[1])) end
@@ -35,7 +35,7 @@ for i = 2, #ARGV - arity + 1, arity do
   local results = {pcall(helper, unpack(args))}
   if results[1] then
     local parts = {}
-    for j = 2, #results do parts[#parts + 1] = ar_fmt(results[j]) end
+    for j = 2, #results do parts[#parts + 1] = string.format("%.0f", results[j]) end
     out[#out + 1] = table.concat(parts, " ")
   else
     out[#out + 1] = "error"

@@ -9,8 +9,8 @@
 -- 0..999999999, because Unix nanoseconds (~1.8e18) exceed 2^53. Durations and
 -- offsets are plain nanosecond counts below 2^53 (~104 days).
 --
--- Print integers with ar_fmt or string.format("%d"), never tostring (which
--- gives "1.8e+15").
+-- Print integers with string.format("%d") (exact below 2^63) or "%.0f", never
+-- tostring (which gives "1.8e+15").
 --
 -- This file is concatenated with limiter.lua and a decision script into one
 -- script body, so it defines only top-level locals and returns nothing.
@@ -23,20 +23,15 @@
 -- exactly so (x % 1 is x - floor(x), which is exact).
 --
 -- Floor of a quotient: for integers v < 2^53 and 1 <= c < 2^53, the double
--- v / c rounds to floor(v / c) + f with f < 1 (it would reach the next integer
--- m only if c * m >= 2^53 with v = c * m - 1, and then c is a power of two and
--- v / c is exact), so floor(v / c) is floor of the rounded quotient.
+-- v / c rounds to floor(v / c) + f with f < 1 (it could round up to the next
+-- integer m only if v = c * m - 1 and c * m = 2^53; but then c is a power of
+-- two and v / c is exact), so floor(v / c) is floor of the rounded quotient.
 
 local AR_EXACT = 9007199254740992 -- 2^53: integers below it are exact
 local AR_MAX_DIVISOR = 4503599627370496 -- 2^52: largest divisor accepted
 local AR_LIMB = 16777216 -- 2^24: limb base of wide products
 local AR_LIMB2 = 281474976710656 -- 2^48
 local AR_NS = 1000000000 -- nanoseconds per second
-
--- The integer x formatted in full ("1796724000000000000" style, no exponent).
-local function ar_fmt(x)
-  return string.format("%.0f", x)
-end
 
 -- q, r with a * b + d = q * c + r and 0 <= r < c.
 -- Contract: a, b, d integers in [0, 2^53); c integer in [1, 2^52]; q < 2^53
@@ -130,7 +125,9 @@ local function ar_muladd_divmod(a, b, d, c)
         qd = qd - 1
         r = r + c
       end
-      if q >= q_limit then error("arith: quotient reaches 2^53 (divisor " .. ar_fmt(c) .. ")") end
+      if q >= q_limit then
+        error("arith: quotient reaches 2^53 (divisor " .. string.format("%.0f", c) .. ")")
+      end
       q = q * base + qd
     end
   end
@@ -150,12 +147,4 @@ local function ar_time_divmod(s, n, w)
     return k, (s - k * ws) * AR_NS + n
   end
   return ar_muladd_divmod(s, AR_NS, n, w) -- also raises on bad operands
-end
-
--- (s, n) + off for 0 <= off < 2^53 ns; returns the normalised pair.
-local function ar_time_add(s, n, off)
-  local q, r = ar_muladd_divmod(off, 1, 0, AR_NS)
-  s, n = s + q, n + r
-  if n >= AR_NS then s, n = s + 1, n - AR_NS end
-  return s, n
 end

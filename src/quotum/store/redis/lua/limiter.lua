@@ -29,19 +29,10 @@
 --
 -- Concatenated into one script body with arith.lua and a decision script:
 -- top-level locals only, no return at the end. Like arith.lua, written for
--- the cost of a call: two functions, no tables, one string.format per state,
+-- the cost of a call: one function, no tables, one string.format per state,
 -- arithmetic instead of C functions (see arith.lua's top).
 
 local rl_match, rl_format = string.match, string.format
-
--- ceil(x ns / 1 ms), at least 1; x < 2^53.
-local function rl_ttl_ms(x)
-  if x <= 0 then return 1 end
-  local q = x / 1000000
-  q = q - q % 1 -- floor, exact (arith.lua's top)
-  if q * 1000000 < x then return q + 1 end
-  return q
-end
 
 local function rl_decide(algo, limit, W, state, now_s, now_n, cost)
   -- Arithmetic converts numeric strings as tonumber does, and raises on others.
@@ -53,6 +44,8 @@ local function rl_decide(algo, limit, W, state, now_s, now_n, cost)
     error(rl_format("rl_decide: an argument is out of range: limit %s window_ns %s now_s %s "
       .. "now_n %s cost %s", limit, W, now_s, now_n, cost))
   end
+  -- Every branch sets these; ttl is in ns until the end.
+  local allowed, remaining, reset, retry, next_state, ttl
 
   if algo == "sliding_window" then
     -- Two aligned buckets, the previous one weighted by its overlap with the
@@ -80,37 +73,35 @@ local function rl_decide(algo, limit, W, state, now_s, now_n, cost)
     else
       est = ar_muladd_divmod(b, W - e, 0, W) + c
     end
-    local reset = (c > 0 and 2 * W or W) - e
+    reset = (c > 0 and 2 * W or W) - e
     if cost <= limit and est <= limit - cost then
-      c = c + cost
-      -- The stored state matters until bucket k + 2 when c > 0, else until k + 1.
-      return 1, limit - est - cost, reset, 0, rl_format("S:%d:%d:%d", k, b, c),
-        rl_ttl_ms((c > 0 and 2 * W or W) - e)
-    end
-    local retry = -1
-    if cost <= limit then
-      -- When the request could pass: the smallest elapsed e2 in a bucket with
-      -- `prev` units at which floor(prev * (W - e2) / W) <= room is
-      -- W + 1 - ceil((room + 1) * W / prev) (limiter.cc ElapsedWhenWeightFits);
-      -- room + 1 <= prev in both cases below, so that ceiling is at most W.
-      local room = limit - cost -- the estimate must drop to this
-      local prev = c
-      if c <= room then
-        -- Denied with c <= room means b > 0: wait for the weighted previous bucket.
-        room, prev = room - c, b
-      end
-      local e2, rem = ar_muladd_divmod(room + 1, W, 0, prev)
-      e2 = W + 1 - (rem > 0 and e2 + 1 or e2)
-      if c <= limit - cost then
-        retry = e2 - e
-        if retry < 1 then retry = 1 end
-      else
-        -- Next bucket: b' = c, c' = 0; need floor(c * (W - e2) / W) <= room.
-        retry = (W - e) + (e2 > 0 and e2 or 0)
+      c, allowed, remaining, retry = c + cost, 1, limit - est - cost, 0
+    else
+      allowed, remaining, retry = 0, est >= limit and 0 or limit - est, -1
+      if cost <= limit then
+        -- When the request could pass: the smallest elapsed e2 in a bucket
+        -- with `prev` units at which floor(prev * (W - e2) / W) <= room is
+        -- W + 1 - ceil((room + 1) * W / prev) (limiter.cc
+        -- ElapsedWhenWeightFits); room + 1 <= prev below, so that is >= 1.
+        local room, prev = limit - cost, c -- the estimate must drop to room
+        if c <= room then
+          -- Denied with c <= room means b > 0: wait for the weighted previous bucket.
+          room, prev = room - c, b
+        end
+        local e2, rest = ar_muladd_divmod(room + 1, W, 0, prev)
+        e2 = W + 1 - (rest > 0 and e2 + 1 or e2)
+        if c <= limit - cost then
+          retry = e2 - e
+          if retry < 1 then retry = 1 end
+        else
+          -- Next bucket: b' = c, c' = 0; need floor(c * (W - e2) / W) <= room.
+          retry = (W - e) + (e2 > 0 and e2 or 0)
+        end
       end
     end
-    return 0, est >= limit and 0 or limit - est, reset, retry, rl_format("S:%d:%d:%d", k, b, c),
-      rl_ttl_ms(reset)
+    next_state = rl_format("S:%d:%d:%d", k, b, c)
+    -- The stored state matters until bucket k + 2 when c > 0, else until k + 1.
+    ttl = (c > 0 and 2 * W or W) - e
 
   elseif algo == "token_bucket" then
     -- GCRA: bursts up to `limit`, then one unit per ceil(W / limit).
@@ -132,29 +123,34 @@ local function rl_decide(algo, limit, W, state, now_s, now_n, cost)
     else
       ahead = ts - now_s
       if ahead >= 9007198 then -- ahead in ns would reach 2^53
-        error("rl_decide: TAT too far ahead: " .. ar_fmt(ahead) .. " s")
+        error("rl_decide: TAT too far ahead: " .. rl_format("%d", ahead) .. " s")
       end
       ahead = ahead * AR_NS + (tn - now_n)
     end
-    local retry = -1
+    -- A denial keeps the input state.
+    allowed, reset, retry = 0, ahead, -1
     if cost <= limit then
       -- interval * cost < (W / limit + 1) * limit = W + limit <= 2^53: exact.
       local step = interval * cost
       if step <= W - ahead then -- new_tat - now <= W
-        local reset = ahead + step
-        local left = (W - reset) / interval
-        tat_s, tat_n = ar_time_add(tat_s, tat_n, step)
-        return 1, left - left % 1, reset, 0, rl_format("G:%d:%d", tat_s, tat_n), rl_ttl_ms(reset)
+        allowed, reset, retry = 1, ahead + step, 0
+        -- The new TAT, tat + step (step < 2^52: the floor is exact).
+        local q = step / AR_NS
+        q = q - q % 1
+        ts, tn = tat_s + q, tat_n + (step - q * AR_NS)
+        if tn >= AR_NS then ts, tn = ts + 1, tn - AR_NS end
+      else
+        retry = step - (W - ahead) -- new_tat - now - W
       end
-      retry = step - (W - ahead) -- new_tat - now - W
     end
-    -- Denied: the input state is kept.
-    local left = 0
-    if ahead < W then
-      left = (W - ahead) / interval
-      left = left - left % 1
+    -- floor((W - reset) / interval), or 0 when reset >= W.
+    remaining = 0
+    if reset < W then
+      remaining = (W - reset) / interval
+      remaining = remaining - remaining % 1
     end
-    return 0, left, ahead, retry, rl_format("G:%d:%d", ts, tn), rl_ttl_ms(ahead)
+    next_state = rl_format("G:%d:%d", ts, tn)
+    ttl = reset
 
   elseif algo == "fixed_window" then
     -- A counter per aligned window [kW, (k+1)W).
@@ -167,15 +163,24 @@ local function rl_decide(algo, limit, W, state, now_s, now_n, cost)
         if sc < AR_EXACT then c = sc end
       end
     end
-    local reset = W - e
-    local allowed, retry = 0, reset
+    reset = W - e
+    allowed, retry = 0, reset
     if cost <= limit and c <= limit - cost then
       c, allowed, retry = c + cost, 1, 0
     elseif cost > limit then
       retry = -1
     end
-    return allowed, c >= limit and 0 or limit - c, reset, retry, rl_format("F:%d:%d", k, c),
-      rl_ttl_ms(reset)
+    remaining = c >= limit and 0 or limit - c
+    next_state = rl_format("F:%d:%d", k, c)
+    ttl = reset
+
+  else
+    error("rl_decide: unknown algorithm: " .. tostring(algo))
   end
-  error("rl_decide: unknown algorithm: " .. tostring(algo))
+  -- ttl_ms = ceil(ttl / 1 ms), at least 1 (ttl < 2^53: the floor is exact).
+  if ttl <= 0 then return allowed, remaining, reset, retry, next_state, 1 end
+  local ms = ttl / 1000000
+  ms = ms - ms % 1
+  if ms * 1000000 < ttl then ms = ms + 1 end
+  return allowed, remaining, reset, retry, next_state, ms
 end
