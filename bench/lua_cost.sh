@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
-# The cost inside Redis of the decision script (store/redis/lua/), per call:
-# INFO commandstats' usec_per_call for EVALSHA, which counts the script's CPU
-# time in Redis (its redis.call()s included) and not the client's.
+# The cost inside Redis of the decision script (store/redis/lua/), per call,
+# two ways:
+#   us/call  INFO commandstats' usec_per_call for EVALSHA: the wall time of the
+#            script in Redis (its redis.call()s included, the client's not).
+#            A busy machine that preempts Redis mid-script inflates it.
+#   cpu/call the CPU time of Redis' main thread (INFO cpu, used_cpu_*_main_thread)
+#            over the run, divided by the calls: the script plus reading the
+#            requests and writing the replies (pipelined 10 deep, so little),
+#            and not inflated by preemption.
+#   instr/call  with -V: Redis runs under valgrind (callgrind), and the column
+#            is the instructions Redis executed per call: the same on a loaded
+#            machine as on an idle one, the measure to compare variants by.
+#            (Slow: use -n 1000 or so.)
 #
-#   bench/lua_cost.sh [-n CALLS] [-r ROUNDS] [-p PORT] DIR...
+#   bench/lua_cost.sh [-n CALLS] [-r ROUNDS] [-p PORT] [-P PROGRAMS] [-V] DIR...
 #
 # Each DIR holds arith.lua, limiter.lua and decide.lua (e.g. the tree's
 # src/quotum/store/redis/lua, or a copy taken with `git show`). The body is
@@ -28,12 +38,14 @@ CALLS=20000
 ROUNDS=5
 PORT=
 PROGRAMS="empty library norate sliding sliding-big bucket-fixed"
-while getopts "n:r:p:P:" opt; do
+VALGRIND=
+while getopts "n:r:p:P:V" opt; do
   case $opt in
     n) CALLS=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     p) PORT=$OPTARG ;;
     P) PROGRAMS=$OPTARG ;;
+    V) VALGRIND=1 ;;
     *) exit 2 ;;
   esac
 done
@@ -45,12 +57,13 @@ if [ -z "$PORT" ]; then
   while ss -ltn | awk '{print $4}' | grep -q ":$PORT\$"; do PORT=$((PORT + 1)); done
 fi
 WORK=$(mktemp -d)
-redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+${VALGRIND:+valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out"} \
+  redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   --dir "$WORK" > "$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 trap 'kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 cli() { redis-cli -p "$PORT" "$@"; }
-for _ in $(seq 50); do cli PING >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 200); do cli PING >/dev/null 2>&1 && break; sleep 0.1; done
 
 # The body as cmake/EmbedText.cmake + DecisionScript() compose it.
 library() { printf -- '-- arith.lua\n%s\n-- limiter.lua\n%s\n' "$(cat "$1/arith.lua")" "$(cat "$1/limiter.lua")"; }
@@ -98,7 +111,19 @@ run() {
     cli SET "${RKEYS[0]}" "S:$k:1000000:0" >/dev/null
   fi
   cli CONFIG RESETSTAT >/dev/null
+  local cpu0 cpu1
+  cpu0=$(cpu)
+  [ -z "$VALGRIND" ] || callgrind_control -z "$REDIS_PID" >/dev/null
   redis-benchmark -p "$PORT" -c 1 -P 10 -n "$CALLS" -q "${cmd[@]}" >/dev/null
+  if [ -n "$VALGRIND" ]; then
+    rm -f "$WORK"/callgrind.out.*
+    callgrind_control -d "$REDIS_PID" >/dev/null
+  fi
+  cpu1=$(cpu)
+  if [ -n "$VALGRIND" ]; then
+    cpu0=0
+    cpu1=$(awk '/^totals:/ { print $2 / 1e6 }' "$WORK"/callgrind.out.*)
+  fi
   local stats
   stats=$(cli INFO commandstats | tr -d '\r')
   if ! grep -q '^cmdstat_evalsha:calls='"$CALLS"',' <<<"$stats"; then
@@ -111,14 +136,22 @@ run() {
     run "$@"
     return
   fi
-  grep '^cmdstat_evalsha:' <<<"$stats" | sed 's/.*usec_per_call=\([0-9.]*\).*/\1/'
+  local us
+  us=$(grep '^cmdstat_evalsha:' <<<"$stats" | sed 's/.*usec_per_call=\([0-9.]*\).*/\1/')
+  echo "$us $(awk -v a="$cpu0" -v b="$cpu1" -v n="$CALLS" 'BEGIN { printf "%.2f", (b - a) * 1e6 / n }')"
+}
+# Seconds of CPU of Redis' main thread so far.
+cpu() {
+  cli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user)_main_thread:/ { t += $2 } END { printf "%.6f", t }'
 }
 
-declare -A RESULTS
+declare -A US CPU
 for r in $(seq "$ROUNDS"); do
   for prog in $PROGRAMS; do
     for dir in "$@"; do
-      RESULTS["$dir|$prog"]+="$(run "$dir" "$prog") "
+      read -r us cpu_us < <(run "$dir" "$prog")
+      US["$dir|$prog"]+="$us "
+      CPU["$dir|$prog"]+="$cpu_us "
     done
   done
   echo "round $r done" >&2
@@ -127,10 +160,14 @@ done
 stat() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END {
   m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
   printf "%.2f (%.2f-%.2f)", m, v[1], v[NR] }'; }
-printf '%s\n' "EVALSHA usec_per_call in Redis, median (min-max) of $ROUNDS rounds of $CALLS calls"
-printf '| program |'; for dir in "$@"; do printf ' %s |' "$dir"; done; printf '\n'
+COL=${VALGRIND:+instr/call}
+COL=${COL:-cpu/call}
+printf '%s\n' "Per EVALSHA in Redis, median (min-max) of $ROUNDS rounds of $CALLS calls: us/call | $COL"
+printf '| program |'; for dir in "$@"; do printf ' %s us/call | %s |' "$dir" "$COL"; done; printf '\n'
 for prog in $PROGRAMS; do
   printf '| %s |' "$prog"
-  for dir in "$@"; do printf ' %s |' "$(stat <<<"${RESULTS["$dir|$prog"]}")"; done
+  for dir in "$@"; do
+    printf ' %s | %s |' "$(stat <<<"${US["$dir|$prog"]}")" "$(stat <<<"${CPU["$dir|$prog"]}")"
+  done
   printf '\n'
 done
