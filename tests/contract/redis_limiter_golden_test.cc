@@ -485,12 +485,26 @@ TEST_F(RedisLimiterTest, ForeignStatesAreEmptyAndBadArgumentsAreErrors) {
       {"fixed_window", "5", "1000", "1", "0", "-1", ""},
       // A 1 ns window at a real epoch: the window index exceeds 2^53.
       {"fixed_window", "5", "1", "1796724000", "0", "1", ""},
+      // A stored TAT 9007198 s (~104 days) ahead: the difference reaches 2^53 ns.
+      {"token_bucket", "5", "1000000000", "1796724000", "0", "1", "G:1805731198:0"},
   };
   for (const auto& args : bad) {
     auto reply = conn().EvalSha(*sha, body, {}, args);
     ASSERT_TRUE(reply.ok()) << reply.status();
     EXPECT_TRUE((*reply)->is_error()) << args[0] << " " << args[1] << " " << args[2];
   }
+  // One second less ahead is inside the contract: denied as in C++.
+  const Rule gcra{Algorithm::kTokenBucket, 5, kSecond};
+  const int64_t at = 1'796'724'000 * kSecond;
+  const LuaDecision ahead = lua_->Pure(gcra, "G:1805731197:0", at, 1);
+  const Result cpp = Decide(gcra, State{.a = 1'805'731'197 * kSecond}, at, 1);
+  EXPECT_FALSE(ahead.allowed);
+  EXPECT_FALSE(cpp.allowed);
+  EXPECT_EQ(ahead.retry_ns, cpp.retry_ns);
+  EXPECT_EQ(ahead.retry_ns, 9'007'197 * kSecond - kSecond + 200 * kMs);
+  EXPECT_EQ(ahead.remaining, cpp.remaining);
+  EXPECT_EQ(ahead.reset_ns, cpp.reset_ns);
+  EXPECT_EQ(ahead.next_state, "G:1805731197:0");
 }
 
 }  // namespace

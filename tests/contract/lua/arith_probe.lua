@@ -4,16 +4,26 @@
 -- ARGV[1] = the helper's name, then the operands of each call in turn (the
 -- helper's arity each). Returns one string per call: its results as decimal
 -- integers separated by spaces, or "error" when the helper raised.
+--
+-- The floors and ceilings of products are not helpers of their own: the
+-- limiter takes them from ar_muladd_divmod's q and r as below. (It adds,
+-- compares and subtracts time pairs inline.)
+local AR_EXACT_PROBE = 9007199254740992
+local function muldiv_floor(a, b, c)
+  local q = ar_muladd_divmod(a, b, 0, c)
+  return q
+end
+local function muldiv_ceil(a, b, c)
+  local q, r = ar_muladd_divmod(a, b, 0, c)
+  if r > 0 then q = q + 1 end
+  if q >= AR_EXACT_PROBE then error("ceil quotient reaches 2^53") end
+  return q
+end
 local AR_PROBES = {
   muladd_divmod = {4, ar_muladd_divmod},
-  muldiv_floor = {3, ar_muldiv_floor},
-  muldiv_ceil = {3, ar_muldiv_ceil},
-  div_floor = {2, ar_div_floor},
-  div_ceil = {2, ar_div_ceil},
+  muldiv_floor = {3, muldiv_floor},
+  muldiv_ceil = {3, muldiv_ceil},
   time_divmod = {3, ar_time_divmod},
-  time_cmp = {4, ar_time_cmp},
-  time_diff = {4, ar_time_diff},
-  time_add = {3, ar_time_add},
 }
 local probe = AR_PROBES[ARGV[1]]
 if not probe then return redis.error_reply("unknown helper " .. tostring(ARGV[1])) end
@@ -25,7 +35,7 @@ for i = 2, #ARGV - arity + 1, arity do
   local results = {pcall(helper, unpack(args))}
   if results[1] then
     local parts = {}
-    for j = 2, #results do parts[#parts + 1] = ar_fmt(results[j]) end
+    for j = 2, #results do parts[#parts + 1] = string.format("%.0f", results[j]) end
     out[#out + 1] = table.concat(parts, " ")
   else
     out[#out + 1] = "error"

@@ -14,6 +14,6 @@ local allowed, remaining, reset_ns, retry_ns, next_state, ttl_ms =
   rl_decide(ARGV[1], ARGV[2], ARGV[3], state, ARGV[4], ARGV[5], ARGV[6])
 if allowed == 1 then
   local scale = tonumber(ARGV[7] or "1")
-  redis.call("SET", KEYS[1], next_state, "PX", ar_fmt(ttl_ms * scale))
+  redis.call("SET", KEYS[1], next_state, "PX", string.format("%d", ttl_ms * scale))
 end
 return {allowed, remaining, reset_ns, retry_ns, next_state, ttl_ms}

@@ -28,146 +28,159 @@
 -- A stored TAT must not be more than ~104 days from now.
 --
 -- Concatenated into one script body with arith.lua and a decision script:
--- top-level locals only, no return at the end.
+-- top-level locals only, no return at the end. Like arith.lua, written for
+-- the cost of a call: one function, no tables, one string.format per state,
+-- arithmetic instead of C functions (see arith.lua's top).
 
--- ceil(x ns / 1 ms), at least 1.
-local function rl_ttl_ms(x_ns)
-  if x_ns <= 0 then return 1 end
-  return ar_div_ceil(x_ns, 1000000)
-end
+local rl_match, rl_format = string.match, string.format
 
--- The argument as a number satisfying lo <= x <= hi and integral; raises with
--- its name otherwise.
-local function rl_arg(x, name, lo, hi)
-  local v = tonumber(x)
-  if not v or v < lo or v > hi or ar_floor(v) ~= v then
-    error("rl_decide: " .. name .. " out of range: " .. tostring(x))
+local function rl_decide(algo, limit, W, state, now_s, now_n, cost)
+  -- Arithmetic converts numeric strings as tonumber does, and raises on others.
+  limit, W, now_s, now_n, cost = limit + 0, W + 0, now_s + 0, now_n + 0, cost + 0
+  if not (limit >= 1 and limit <= AR_MAX_DIVISOR and limit % 1 == 0 and W >= 1
+      and W < AR_MAX_DIVISOR and W % 1 == 0 and now_s >= 0 and now_s < AR_EXACT
+      and now_s % 1 == 0 and now_n >= 0 and now_n < AR_NS and now_n % 1 == 0 and cost >= 0
+      and cost <= AR_MAX_DIVISOR and cost % 1 == 0) then
+    error(rl_format("rl_decide: an argument is out of range: limit %s window_ns %s now_s %s "
+      .. "now_n %s cost %s", limit, W, now_s, now_n, cost))
   end
-  return v
-end
+  -- Every branch sets these; ttl is in ns until the end.
+  local allowed, remaining, reset, retry, next_state, ttl
 
-local RL_STATE_PATTERNS = {
-  S = "^S:(%d+):(%d+):(%d+)$",
-  F = "^F:(%d+):(%d+)$",
-  G = "^G:(%d+):(%d+)$",
-}
+  if algo == "sliding_window" then
+    -- Two aligned buckets, the previous one weighted by its overlap with the
+    -- window ending now; the estimate is rounded down.
+    local k, e = ar_time_divmod(now_s, now_n, W)
+    local b, c = 0, 0
+    if state then
+      local sk, sb, sc = rl_match(state, "^S:(%d+):(%d+):(%d+)$")
+      if sk then
+        sk, sb, sc = sk + 0, sb + 0, sc + 0
+        if sb < AR_EXACT and sc < AR_EXACT then
+          if sk == k then
+            b, c = sb, sc
+          elseif sk == k - 1 then
+            b = sc
+          end
+        end
+      end
+    end
+    -- floor(b * (W - e) / W) + c; below 2^52 the product is exact.
+    local est = b * (W - e)
+    if est < AR_MAX_DIVISOR then
+      est = est / W
+      est = est - est % 1 + c
+    else
+      est = ar_muladd_divmod(b, W - e, 0, W) + c
+    end
+    reset = (c > 0 and 2 * W or W) - e
+    if cost <= limit and est <= limit - cost then
+      c, allowed, remaining, retry = c + cost, 1, limit - est - cost, 0
+    else
+      allowed, remaining, retry = 0, est >= limit and 0 or limit - est, -1
+      if cost <= limit then
+        -- When the request could pass: the smallest elapsed e2 in a bucket
+        -- with `prev` units at which floor(prev * (W - e2) / W) <= room is
+        -- W + 1 - ceil((room + 1) * W / prev) (limiter.cc
+        -- ElapsedWhenWeightFits); room + 1 <= prev below, so that is >= 1.
+        local room, prev = limit - cost, c -- the estimate must drop to room
+        if c <= room then
+          -- Denied with c <= room means b > 0: wait for the weighted previous bucket.
+          room, prev = room - c, b
+        end
+        local e2, rest = ar_muladd_divmod(room + 1, W, 0, prev)
+        e2 = W + 1 - (rest > 0 and e2 + 1 or e2)
+        if c <= limit - cost then
+          retry = e2 - e
+          if retry < 1 then retry = 1 end
+        else
+          -- Next bucket: b' = c, c' = 0; need floor(c * (W - e2) / W) <= room.
+          retry = (W - e) + (e2 > 0 and e2 or 0)
+        end
+      end
+    end
+    next_state = rl_format("S:%d:%d:%d", k, b, c)
+    -- The stored state matters until bucket k + 2 when c > 0, else until k + 1.
+    ttl = (c > 0 and 2 * W or W) - e
 
--- The integer fields of a state of tag `tag` ("S:1:2:3" -> 1, 2, 3), or nil
--- when the state is missing, malformed or has another tag.
-local function rl_parse(state, tag)
-  if type(state) ~= "string" then return nil end
-  local a, b, c = state:match(RL_STATE_PATTERNS[tag])
-  a, b, c = tonumber(a), tonumber(b), tonumber(c)
-  if not (ar_is_uint(a) and ar_is_uint(b)) or (tag == "S" and not ar_is_uint(c)) then
-    return nil
-  end
-  return a, b, c
-end
+  elseif algo == "token_bucket" then
+    -- GCRA: bursts up to `limit`, then one unit per ceil(W / limit).
+    local interval = W / limit
+    interval = interval - interval % 1
+    if interval * limit < W then interval = interval + 1 end
+    local ts, tn = 0, 0
+    if state then
+      local s, n = rl_match(state, "^G:(%d+):(%d+)$")
+      if s then
+        s, n = s + 0, n + 0
+        if s < AR_EXACT and n < AR_NS then ts, tn = s, n end
+      end
+    end
+    -- ahead = max(tat, now) - now >= 0, in ns.
+    local tat_s, tat_n, ahead = ts, tn, 0
+    if ts < now_s or (ts == now_s and tn < now_n) then
+      tat_s, tat_n = now_s, now_n
+    else
+      ahead = ts - now_s
+      if ahead >= 9007198 then -- ahead in ns would reach 2^53
+        error("rl_decide: TAT too far ahead: " .. rl_format("%d", ahead) .. " s")
+      end
+      ahead = ahead * AR_NS + (tn - now_n)
+    end
+    -- A denial keeps the input state.
+    allowed, reset, retry = 0, ahead, -1
+    if cost <= limit then
+      -- interval * cost < (W / limit + 1) * limit = W + limit <= 2^53: exact.
+      local step = interval * cost
+      if step <= W - ahead then -- new_tat - now <= W
+        allowed, reset, retry = 1, ahead + step, 0
+        -- The new TAT, tat + step (step < 2^52: the floor is exact).
+        local q = step / AR_NS
+        q = q - q % 1
+        ts, tn = tat_s + q, tat_n + (step - q * AR_NS)
+        if tn >= AR_NS then ts, tn = ts + 1, tn - AR_NS end
+      else
+        retry = step - (W - ahead) -- new_tat - now - W
+      end
+    end
+    -- floor((W - reset) / interval), or 0 when reset >= W.
+    remaining = 0
+    if reset < W then
+      remaining = (W - reset) / interval
+      remaining = remaining - remaining % 1
+    end
+    next_state = rl_format("G:%d:%d", ts, tn)
+    ttl = reset
 
--- Fixed window: a counter per aligned window [kW, (k+1)W).
-local function rl_fixed(limit, W, state, now_s, now_n, cost)
-  local k, e = ar_time_divmod(now_s, now_n, W)
-  local sk, sc = rl_parse(state, "F")
-  local c = sk == k and sc or 0
-  local reset = W - e
-  local allowed, retry = 0, reset
-  if cost <= limit and c <= limit - cost then
-    c, allowed, retry = c + cost, 1, 0
-  elseif cost > limit then
-    retry = -1
-  end
-  local remaining = c >= limit and 0 or limit - c
-  return allowed, remaining, reset, retry, "F:" .. ar_fmt(k) .. ":" .. ar_fmt(c), rl_ttl_ms(reset)
-end
+  elseif algo == "fixed_window" then
+    -- A counter per aligned window [kW, (k+1)W).
+    local k, e = ar_time_divmod(now_s, now_n, W)
+    local c = 0
+    if state then
+      local sk, sc = rl_match(state, "^F:(%d+):(%d+)$")
+      if sk and sk + 0 == k then
+        sc = sc + 0
+        if sc < AR_EXACT then c = sc end
+      end
+    end
+    reset = W - e
+    allowed, retry = 0, reset
+    if cost <= limit and c <= limit - cost then
+      c, allowed, retry = c + cost, 1, 0
+    elseif cost > limit then
+      retry = -1
+    end
+    remaining = c >= limit and 0 or limit - c
+    next_state = rl_format("F:%d:%d", k, c)
+    ttl = reset
 
--- Smallest elapsed e in a bucket with `prev` units at which
--- floor(prev * (W - e) / W) <= room (limiter.cc ElapsedWhenWeightFits).
-local function rl_elapsed_when_weight_fits(prev, room, W)
-  return W + 1 - ar_muldiv_ceil(room + 1, W, prev)
-end
-
--- When a sliding-window request of `cost` (<= limit) denied at elapsed e
--- could pass: b, c are the rolled-over counts of bucket k.
-local function rl_sliding_retry(limit, W, b, c, e, cost)
-  local room_now = limit - cost -- the estimate must drop to this
-  if c <= room_now then
-    -- Denied with c <= room means b > 0: wait for the weighted previous bucket.
-    local e2 = rl_elapsed_when_weight_fits(b, room_now - c, W)
-    return math.max(1, e2 - e)
-  end
-  -- Next bucket: b' = c, c' = 0; need floor(c * (W - e) / W) <= room.
-  local e2 = rl_elapsed_when_weight_fits(c, room_now, W)
-  return (W - e) + math.max(0, e2)
-end
-
--- Sliding window: two aligned buckets, the previous one weighted by its
--- overlap with the window ending now; the estimate is rounded down.
-local function rl_sliding(limit, W, state, now_s, now_n, cost)
-  local k, e = ar_time_divmod(now_s, now_n, W)
-  local sk, sb, sc = rl_parse(state, "S")
-  local b, c = 0, 0
-  if sk == k then
-    b, c = sb, sc
-  elseif sk == k - 1 then
-    b = sc
-  end
-  local est = ar_muldiv_floor(b, W - e, W) + c
-  local reset = (c > 0 and 2 * W or W) - e
-  local allowed, remaining, retry = 0, 0, -1
-  if cost <= limit and est <= limit - cost then
-    c, allowed, remaining, retry = c + cost, 1, limit - est - cost, 0
   else
-    remaining = est >= limit and 0 or limit - est
-    if cost <= limit then retry = rl_sliding_retry(limit, W, b, c, e, cost) end
+    error("rl_decide: unknown algorithm: " .. tostring(algo))
   end
-  -- The stored state matters until bucket k + 2 when c > 0, else until k + 1.
-  local ttl = rl_ttl_ms((c > 0 and 2 * W or W) - e)
-  local next_state = "S:" .. ar_fmt(k) .. ":" .. ar_fmt(b) .. ":" .. ar_fmt(c)
-  return allowed, remaining, reset, retry, next_state, ttl
-end
-
--- floor((W - ahead) / interval), or 0 when ahead >= W.
-local function rl_gcra_remaining(W, ahead, interval)
-  if ahead >= W then return 0 end
-  return ar_div_floor(W - ahead, interval)
-end
-
--- GCRA (token bucket): bursts up to `limit`, then one unit per ceil(W / limit).
-local function rl_gcra(limit, W, state, now_s, now_n, cost)
-  local interval = ar_div_ceil(W, limit)
-  local ts, tn = rl_parse(state, "G")
-  if not ts or tn >= AR_NS then ts, tn = 0, 0 end
-  local kept = "G:" .. ar_fmt(ts) .. ":" .. ar_fmt(tn) -- the input, for denials
-  local tat_s, tat_n = ts, tn
-  if ar_time_cmp(ts, tn, now_s, now_n) < 0 then tat_s, tat_n = now_s, now_n end
-  local ahead = ar_time_diff(tat_s, tat_n, now_s, now_n) -- tat - now >= 0
-  local ttl = rl_ttl_ms(ahead)
-  if cost > limit then
-    return 0, rl_gcra_remaining(W, ahead, interval), ahead, -1, kept, ttl
-  end
-  -- interval * cost < (W / limit + 1) * limit = W + limit <= 2^53: exact.
-  local step = interval * cost
-  if step <= W - ahead then -- new_tat - now <= W
-    local reset = ahead + step
-    local new_s, new_n = ar_time_add(tat_s, tat_n, step)
-    return 1, ar_div_floor(W - reset, interval), reset, 0,
-        "G:" .. ar_fmt(new_s) .. ":" .. ar_fmt(new_n), rl_ttl_ms(reset)
-  end
-  local retry = step - (W - ahead) -- new_tat - now - W
-  return 0, rl_gcra_remaining(W, ahead, interval), ahead, retry, kept, ttl
-end
-
-local RL_ALGORITHMS = {
-  sliding_window = rl_sliding,
-  token_bucket = rl_gcra,
-  fixed_window = rl_fixed,
-}
-
-local function rl_decide(algo, limit, window_ns, state, now_s, now_n, cost)
-  local decide = RL_ALGORITHMS[algo]
-  if not decide then error("rl_decide: unknown algorithm: " .. tostring(algo)) end
-  return decide(rl_arg(limit, "limit", 1, AR_MAX_DIVISOR),
-    rl_arg(window_ns, "window_ns", 1, AR_MAX_DIVISOR - 1), state,
-    rl_arg(now_s, "now_s", 0, AR_EXACT - 1), rl_arg(now_n, "now_n", 0, AR_NS - 1),
-    rl_arg(cost, "cost", 0, AR_MAX_DIVISOR))
+  -- ttl_ms = ceil(ttl / 1 ms), at least 1 (ttl < 2^53: the floor is exact).
+  if ttl <= 0 then return allowed, remaining, reset, retry, next_state, 1 end
+  local ms = ttl / 1000000
+  ms = ms - ms % 1
+  if ms * 1000000 < ttl then ms = ms + 1 end
+  return allowed, remaining, reset, retry, next_state, ms
 end
