@@ -81,7 +81,7 @@ function start(client: Client, first: CurrentUsage): void {
   drawUsage(first);
   show(true);
   poller = new Poller(client, hooks);
-  poller.start();
+  poller.start(true);
   select.onchange = () => void readChannels().catch(() => undefined);
   const refresh = byId<HTMLButtonElement>('refresh');
   refresh.onclick = () => {

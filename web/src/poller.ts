@@ -29,8 +29,10 @@ export class Poller {
     document.addEventListener('visibilitychange', this.onVisibility);
   }
 
-  start(): void {
-    void this.runUsage();
+  /** Starts both loops; `usageJustRead`: the first usage read waits one interval. */
+  start(usageJustRead = false): void {
+    if (usageJustRead) this.schedule();
+    else void this.runUsage();
     void this.runPanels();
   }
 
@@ -80,7 +82,11 @@ export class Poller {
   private async runUsage(): Promise<void> {
     if (this.stopped || document.visibilityState === 'hidden') return;
     if (this.waitMs() === 0) await this.guarded(this.hooks.usage);
-    if (this.stopped) return;
+    if (!this.stopped) this.schedule();
+  }
+
+  /** The next usage read, at the budget's interval (backed off when the rule runs low). */
+  private schedule(): void {
     const rule = this.client.general;
     let ms = usageIntervalMs(rule);
     if (rule) ms = backedOffMs(ms, rule.remaining, rule.limit);
