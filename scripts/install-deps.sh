@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages Quotum builds and tests with, if missing,
 # and any extra packages named as arguments (scripts/fuzz.sh adds clang).
+# --web adds what the dashboard's build and browser tests need (scripts/test-web.sh):
+# chromium, and nodejs + npm unless an npm is on PATH already (a NodeSource nodejs
+# carries its own npm and conflicts with Debian's npm package).
 set -euo pipefail
+extra=()
+for arg in "$@"; do
+  if [ "$arg" = "--web" ]; then
+    extra+=(chromium)
+    command -v npm >/dev/null 2>&1 || extra+=(nodejs npm)
+  else
+    extra+=("$arg")
+  fi
+done
 packages=(
   build-essential cmake ninja-build pkg-config curl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
@@ -9,7 +21,7 @@ packages=(
   libgtest-dev libgmock-dev libgoogle-perftools-dev
   prometheus
   redis-server libhiredis-dev postgresql libpq-dev
-  "$@"
+  ${extra[@]+"${extra[@]}"}
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -39,6 +39,47 @@ TEST_F(ApiTest, HealthAndReadiness) {
   EXPECT_EQ(r.json().at("status"), "ready");
 }
 
+// GET / is the dashboard's page; the files it names are served with their
+// types and cached for good; no key is needed for either.
+TEST_F(ApiTest, TheDashboardIsServedFromTheBinary) {
+  auto c = Client();
+  auto page = c.Get("/");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_EQ(page.header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page.header("Content-Security-Policy").find("default-src 'self'"), std::string::npos);
+  EXPECT_EQ(page.header("Cache-Control"), "no-cache");
+  EXPECT_NE(page.body.find("<title>Quotum dashboard</title>"), std::string::npos);
+  EXPECT_EQ(page.body.find("http://"), std::string::npos) << "the page loads something remote";
+  EXPECT_EQ(page.body.find("https://"), std::string::npos) << "the page loads something remote";
+  int scripts = 0, styles = 0;
+  for (size_t at = page.body.find("/assets/"); at != std::string::npos;
+       at = page.body.find("/assets/", at + 1)) {
+    const std::string path = page.body.substr(at, page.body.find('"', at) - at);
+    auto a = c.Get(path);
+    ASSERT_EQ(a.status, 200) << path;
+    EXPECT_EQ(a.header("Cache-Control"), "public, max-age=31536000, immutable") << path;
+    EXPECT_EQ(a.header("X-Content-Type-Options"), "nosniff") << path;
+    EXPECT_EQ(std::to_string(a.body.size()), a.header("Content-Length")) << path;
+    if (path.ends_with(".js")) {
+      ++scripts;
+      EXPECT_EQ(a.header("Content-Type"), "text/javascript; charset=utf-8");
+    } else if (path.ends_with(".css")) {
+      ++styles;
+      EXPECT_EQ(a.header("Content-Type"), "text/css; charset=utf-8");
+    }
+  }
+  EXPECT_EQ(scripts, 1);
+  EXPECT_EQ(styles, 1);
+  auto missing = c.Get("/assets/app-00000000.js");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.json().at("code"), "not_found");
+  EXPECT_EQ(c.Get("/assets/x/y.js").status, 404);
+  EXPECT_EQ(c.Get("/assets/..%2Findex.html").status, 404);
+  auto post = c.Post("/", "{}");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(post.header("Allow"), "GET, HEAD");
+}
+
 TEST_F(ApiTest, SeedScenario) {
   auto c = Client();
   Tenant t = CreateTenant(c, "seed-pro", "pro", "2026-11-08T10:00:00Z");

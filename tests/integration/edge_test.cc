@@ -238,7 +238,7 @@ TEST_F(EdgeTest, HostAndCredentialsMustBeUnambiguous) {
 TEST_F(EdgeTest, HeadIsServedOnGetRoutesWithoutABody) {
   testing::HttpClient http(server_->port());
   Tenant t = CreateTenant(http, "heady", "pro");
-  for (const std::string target : {"/healthz", "/api/v2/usage/current", "/metrics"}) {
+  for (const std::string target : {"/healthz", "/api/v2/usage/current", "/metrics", "/"}) {
     RawConnection c(server_->port());
     ASSERT_TRUE(c.Send("HEAD " + target + " HTTP/1.1\r\nHost: q\r\nAuthorization: Bearer " + t.key +
                        "\r\n\r\nGET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));

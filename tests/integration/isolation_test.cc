@@ -33,6 +33,8 @@ const Row kRoutes[] = {
     {"GET", "/healthz", "public", "/healthz", "", 0},
     {"GET", "/readyz", "public", "/readyz", "", 0},
     {"GET", "/metrics", "public", "/metrics", "", 0},
+    {"GET", "/", "public", "/", "", 0},
+    {"GET", "/assets/{file}", "public", "/assets/<asset>", "", 0},
 
     {"POST", "/admin/tenants", "admin", "/admin/tenants", R"({"id":"iso-new","plan":"starter"})", 0},
     {"GET", "/admin/tenants", "admin", "/admin/tenants", "", 0},
@@ -108,8 +110,9 @@ struct World {
   HttpClient admin{server->port()};
   Tenant a, b;
   std::string message_id;
-  std::string spare_key_id;                     ///< a second key of A, for the admin key routes
-  std::string doomed_key_id;                    ///< a third, revoked by the admin route's own row
+  std::string asset;          ///< a file the dashboard page loads, e.g. "app-<hash>.js"
+  std::string spare_key_id;   ///< a second key of A, for the admin key routes
+  std::string doomed_key_id;  ///< a third, revoked by the admin route's own row
   std::vector<std::string> keys = {kAdminKey};  ///< every secret the server has seen
   int fresh = 0;
 
@@ -131,6 +134,9 @@ struct World {
     if (r.status == 200) message_id = std::string(r.json().at("message_id").as_string());
     spare_key_id = MintKey().second;
     doomed_key_id = MintKey().second;
+    const std::string page = admin.Get("/").body;
+    const size_t at = page.find("/assets/");
+    if (at != std::string::npos) asset = page.substr(at + 8, page.find('"', at) - at - 8);
   }
 
   /// A new key of A: {secret, key_id}.
@@ -144,9 +150,9 @@ struct World {
   }
 
   Vars AVars() const {
-    return {{"<ses>", "alpha-ses"},   {"<dup-ses>", "dup-ses"},       {"<grp>", "alpha-grp"},
-            {"<dup-grp>", "dup-grp"}, {"<msg>", message_id},          {"<tenant>", "iso-a"},
-            {"<key>", spare_key_id},  {"<doomed-key>", doomed_key_id}};
+    return {{"<ses>", "alpha-ses"},   {"<dup-ses>", "dup-ses"},        {"<grp>", "alpha-grp"},
+            {"<dup-grp>", "dup-grp"}, {"<msg>", message_id},           {"<tenant>", "iso-a"},
+            {"<key>", spare_key_id},  {"<doomed-key>", doomed_key_id}, {"<asset>", asset}};
   }
   /// Ids nobody has, never used before.
   Vars FreshVars() {
@@ -293,6 +299,7 @@ void ExpectNoKeyInMetricsOrLogs(World& w) {
 TEST(Isolation, EveryRouteRefusesWhomItMustAndLeaksNothingAcrossTenants) {
   World w;
   ASSERT_FALSE(w.message_id.empty());
+  ASSERT_FALSE(w.asset.empty()) << "GET / names no /assets/ file";
   const Vars a_vars = w.AVars();
   w.keys.push_back(kUnknownKey);
   w.keys.push_back(kWrongAdminKey);

@@ -81,6 +81,8 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits);
   Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits);
   Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics);
+  Route(verb::get, "/", Access::kPublic, &Api::DashboardPage);
+  Route(verb::get, "/assets/{file}", Access::kPublic, &Api::DashboardAsset);
 
   for (const auto& r : router_.routes()) {
     auto m = std::make_unique<RouteMetrics>();

@@ -103,6 +103,9 @@ class Api {
   void GetKeyRateLimits(Call& c);
   // ops
   void Metrics(Call& c);
+  // the dashboard's page and built files (routes_web.cc)
+  void DashboardPage(Call& c);
+  void DashboardAsset(Call& c);
 
   /// Runs one metering request and answers with its decision (200/429).
   void Meter(Call& c, engine::MeterRequest req,

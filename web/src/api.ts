@@ -1,0 +1,145 @@
+// The tenant API as the dashboard reads it: same origin, the key in the
+// Authorization header only, and the general rate rule read off each reply.
+
+export type Band = 'green' | 'yellow' | 'red';
+
+export interface MeterUsage {
+  kind: 'counter' | 'gauge';
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  percentage: number;
+  band: Band;
+  enforced: boolean;
+  on_limit: string;
+}
+
+export interface CurrentUsage {
+  tenant_id: string;
+  plan: string;
+  period: string;
+  period_start: string;
+  period_end: string;
+  source: 'live' | 'aggregate';
+  usage_percentage: number;
+  band: Band;
+  meters: Record<string, MeterUsage>;
+}
+
+export type DailyRow = { date: string } & Record<string, number>;
+
+export interface HistoryPeriod {
+  period: string;
+  period_start: string;
+  period_end: string;
+  status: 'current' | 'closed';
+  [meter: string]: string | number;
+}
+
+export interface Channels {
+  meter: string;
+  total: number;
+  channels: Record<string, number>;
+}
+
+export interface Session {
+  id: string;
+  phone: string;
+  status: string;
+  created_at: string;
+  last_heartbeat: string;
+  lease_expires_at: string | null;
+  warmup: { cap_today: number; sent_today: number } | null;
+}
+
+export interface QuotumEvent {
+  type: string;
+  subject: string;
+  detail: string;
+  at: string;
+}
+
+export interface Plan {
+  name: string;
+  display_name: string;
+  price_cents: number;
+  rate_limit_profile: string;
+}
+
+/// The general rule as the last reply's RateLimit-Policy and RateLimit headers told it.
+export interface GeneralRule {
+  limit: number;
+  windowSeconds: number;
+  remaining: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Seconds to wait before asking again (429), else 0. */
+    readonly retryAfter: number,
+  ) {
+    super(message);
+  }
+}
+
+type Params = Record<string, string>;
+
+/// Parses a structured list such as `"general";q=100;w=60, "quota";q=10;w=2592000`
+/// into name -> parameters.
+export function parseRateHeader(value: string | null): Map<string, Params> {
+  const out = new Map<string, Params>();
+  if (!value) return out;
+  for (const item of value.split(',')) {
+    const [rawName, ...rest] = item.trim().split(';');
+    const name = rawName.trim().replace(/^"|"$/g, '');
+    const params: Params = {};
+    for (const p of rest) {
+      const [k, v] = p.split('=');
+      if (k && v !== undefined) params[k.trim()] = v.trim();
+    }
+    if (name) out.set(name, params);
+  }
+  return out;
+}
+
+export function generalRuleOf(headers: Headers): GeneralRule | null {
+  const policy = parseRateHeader(headers.get('RateLimit-Policy')).get('general');
+  const state = parseRateHeader(headers.get('RateLimit')).get('general');
+  const limit = Number(policy?.q);
+  const windowSeconds = Number(policy?.w);
+  if (!(limit > 0) || !(windowSeconds > 0)) return null;
+  const remaining = Number(state?.r);
+  return { limit, windowSeconds, remaining: Number.isFinite(remaining) ? remaining : limit };
+}
+
+export class Client {
+  /** The general rule from the latest reply that carried it. */
+  general: GeneralRule | null = null;
+
+  constructor(private readonly key: string) {}
+
+  async get<T>(path: string): Promise<T> {
+    const res = await fetch(path, {
+      headers: { Authorization: `Bearer ${this.key}`, Accept: 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+    });
+    const rule = generalRuleOf(res.headers);
+    if (rule) this.general = rule;
+    const body: unknown = await res.json().catch(() => null);
+    if (!res.ok) {
+      const err = (body ?? {}) as { code?: string; error?: string };
+      const retry = Number(res.headers.get('Retry-After') ?? 0);
+      throw new ApiError(
+        res.status,
+        err.code ?? 'http_error',
+        err.error ?? `The server answered ${res.status}.`,
+        Number.isFinite(retry) ? retry : 0,
+      );
+    }
+    return body as T;
+  }
+}

@@ -1,0 +1,131 @@
+// The Quotum dashboard: sign in with a tenant key, then poll within the key's
+// rate-limit budget (budget.ts) and draw the panels the API has routes for.
+import './style.css';
+import { ApiError, Client } from './api';
+import type { Channels, CurrentUsage, DailyRow, HistoryPeriod, QuotumEvent, Session } from './api';
+import { MANUAL_REFRESH_GAP_MS, perMinute } from './budget';
+import { byId, clockTime } from './format';
+import { clearCharts, renderDaily, renderHistory, watchChartWidths } from './panels/charts';
+import { fillChannelMeters, renderChannels, renderEvents, renderSessions } from './panels/lists';
+import { clearMeters, renderMeters, renderPeriod } from './panels/meters';
+import { Poller } from './poller';
+
+/** sessionStorage only: gone when the tab closes, never in a URL or a log. */
+const KEY_SLOT = 'quotum.api_key';
+
+let poller: Poller | null = null;
+
+function show(signedIn: boolean): void {
+  byId('sign-in').hidden = signedIn;
+  byId('dashboard').hidden = !signedIn;
+  byId('sign-out').hidden = !signedIn;
+  byId('who').hidden = !signedIn;
+}
+
+function signOut(message = ''): void {
+  poller?.stop();
+  poller = null;
+  sessionStorage.removeItem(KEY_SLOT);
+  clearMeters();
+  clearCharts();
+  show(false);
+  byId('sign-in-error').textContent = message;
+  byId<HTMLInputElement>('api-key').value = '';
+  byId('api-key').focus();
+}
+
+function counterMeters(u: CurrentUsage): string[] {
+  return Object.entries(u.meters)
+    .filter(([, m]) => m.kind === 'counter')
+    .map(([name]) => name);
+}
+
+function start(client: Client, first: CurrentUsage): void {
+  const select = byId<HTMLSelectElement>('channel-meter');
+  const drawUsage = (u: CurrentUsage): void => {
+    const now = new Date();
+    byId('who').textContent = `${u.tenant_id} · ${u.plan} plan`;
+    renderPeriod(u, now);
+    renderMeters(u);
+    fillChannelMeters(select, counterMeters(u));
+    byId('updated').textContent =
+      `Updated ${clockTime(now)}` +
+      (u.source === 'aggregate' ? ' (from the stored aggregates: the live store is away)' : '');
+  };
+  const readChannels = async (): Promise<void> => {
+    const meter = encodeURIComponent(select.value || 'messages_sent');
+    renderChannels(await client.get<Channels>(`/api/v2/usage/channels?meter=${meter}`));
+  };
+  const hooks = {
+    usage: async () => drawUsage(await client.get<CurrentUsage>('/api/v2/usage/current')),
+    panels: async () => {
+      renderDaily(await client.get<DailyRow[]>('/api/v2/usage/daily?days=30'));
+      renderHistory((await client.get<{ periods: HistoryPeriod[] }>('/api/v2/usage/history?months=12')).periods);
+      await readChannels();
+      renderSessions((await client.get<{ sessions: Session[] }>('/api/v2/sessions')).sessions);
+      renderEvents((await client.get<{ events: QuotumEvent[] }>('/api/v2/events')).events);
+      byId('panels-updated').textContent = `Charts and lists updated ${clockTime(new Date())}; every minute.`;
+    },
+    problem: (message: string | null) => {
+      byId('status').textContent = message ?? '';
+    },
+    unauthorized: (message: string) => signOut(`Signed out: ${message}`),
+    interval: (ms: number) => {
+      const rule = client.general;
+      byId('status').dataset.interval = String(ms);
+      byId('updated').title = rule
+        ? `Usage is read every ${ms / 1000} s, within half of this key's ${perMinute(rule.limit, rule.windowSeconds)} requests per minute.`
+        : '';
+    },
+  };
+  drawUsage(first);
+  show(true);
+  poller = new Poller(client, hooks);
+  poller.start(true);
+  select.onchange = () => void readChannels().catch(() => undefined);
+  const refresh = byId<HTMLButtonElement>('refresh');
+  refresh.onclick = () => {
+    poller?.refreshPanels();
+    refresh.disabled = true;
+    window.setTimeout(() => (refresh.disabled = false), MANUAL_REFRESH_GAP_MS);
+  };
+}
+
+/** Checks the key with one read of usage/current, then starts polling. */
+async function signIn(key: string): Promise<void> {
+  const client = new Client(key);
+  try {
+    const first = await client.get<CurrentUsage>('/api/v2/usage/current');
+    sessionStorage.setItem(KEY_SLOT, key);
+    byId('sign-in-error').textContent = '';
+    start(client, first);
+  } catch (e) {
+    sessionStorage.removeItem(KEY_SLOT);
+    show(false);
+    byId('sign-in-error').textContent =
+      e instanceof ApiError && e.status === 401
+        ? 'That key was not accepted. Check it and try again.'
+        : `Could not sign in: ${e instanceof Error ? e.message : 'the server could not be reached'}.`;
+  }
+}
+
+function main(): void {
+  byId('sign-in-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const input = byId<HTMLInputElement>('api-key');
+    const key = input.value.trim();
+    if (!key) {
+      byId('sign-in-error').textContent = 'Enter a tenant API key.';
+      return;
+    }
+    input.value = '';
+    void signIn(key);
+  });
+  byId('sign-out').addEventListener('click', () => signOut());
+  watchChartWidths();
+  const kept = sessionStorage.getItem(KEY_SLOT);
+  if (kept) void signIn(kept);
+  else show(false);
+}
+
+main();

@@ -1,0 +1,121 @@
+// The 30-day daily chart and the 12-period history chart, drawn with uPlot.
+// Each chart box is role="img" with a sentence that summarises its data.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import type { DailyRow, HistoryPeriod } from '../api';
+import { byId, num } from '../format';
+
+const SENT = '#0b5cad';
+const RECEIVED = '#8a4baf';
+const HEIGHT = 220;
+
+const charts = new Map<string, uPlot>();
+
+function widthOf(box: HTMLElement): number {
+  return Math.max(200, Math.floor(box.clientWidth));
+}
+
+function draw(id: string, opts: Omit<uPlot.Options, 'width' | 'height'>, data: uPlot.AlignedData) {
+  const box = byId(id);
+  const old = charts.get(id);
+  if (old && old.series.length === opts.series.length) {
+    old.setData(data);
+    return;
+  }
+  old?.destroy();
+  const chart = new uPlot({ ...opts, width: widthOf(box), height: HEIGHT }, data, box);
+  charts.set(id, chart);
+}
+
+const bars = uPlot.paths.bars!({ size: [0.7, 40] });
+
+function axes(): uPlot.Axis[] {
+  const grid = { stroke: '#d0d7de', width: 1 };
+  return [
+    { stroke: '#24292f', grid: { show: false }, ticks: grid },
+    { stroke: '#24292f', grid, ticks: grid, size: 50 },
+  ];
+}
+
+/// Days oldest first; x is the UTC midnight of each day in seconds.
+export function renderDaily(rows: DailyRow[]): void {
+  const days = [...rows].reverse();
+  const x = days.map((r) => Date.parse(`${r.date}T00:00:00Z`) / 1000);
+  const sent = days.map((r) => r.messages_sent ?? 0);
+  const received = days.map((r) => r.messages_received ?? 0);
+  draw(
+    'daily-chart',
+    {
+      legend: { show: false },
+      cursor: { show: true, drag: { x: false, y: false } },
+      scales: {
+        x: { time: true, range: (_u, min, max) => [min - 43_200, max + 43_200] },
+        y: { range: (_u, _min, max) => [0, Math.max(10, max)] },
+      },
+      axes: axes(),
+      series: [
+        {},
+        { label: 'Messages sent', stroke: SENT, fill: `${SENT}cc`, paths: bars, points: { show: false } },
+        { label: 'Messages received', stroke: RECEIVED, width: 2, points: { show: false } },
+      ],
+    },
+    [x, sent, received],
+  );
+  const total = sent.reduce((a, b) => a + b, 0);
+  const peak = Math.max(0, ...sent);
+  const peakDay = days[sent.indexOf(peak)]?.date ?? '';
+  byId('daily-chart').setAttribute(
+    'aria-label',
+    `Messages per day over the last ${days.length} days: ${num(total)} sent` +
+      (peak > 0 ? `, most on ${peakDay} (${num(peak)})` : '') +
+      `; ${num(received.reduce((a, b) => a + b, 0))} received.`,
+  );
+}
+
+/// Periods oldest first, one bar each at x = 0, 1, ... labelled by the period.
+export function renderHistory(periods: HistoryPeriod[]): void {
+  const ps = [...periods].reverse();
+  const x = ps.map((_p, i) => i);
+  const sent = ps.map((p) => Number(p.messages_sent ?? 0));
+  const [xAxis, yAxis] = axes();
+  draw(
+    'history-chart',
+    {
+      legend: { show: false },
+      cursor: { show: true, drag: { x: false, y: false } },
+      scales: {
+        x: { time: false, range: () => [-0.5, Math.max(ps.length, 6) - 0.5] },
+        y: { range: (_u, _min, max) => [0, Math.max(10, max)] },
+      },
+      axes: [
+        {
+          ...xAxis,
+          splits: () => x,
+          values: (_u, splits) => splits.map((i) => ps[i]?.period ?? ''),
+        },
+        yAxis,
+      ],
+      series: [{}, { label: 'Messages sent', stroke: SENT, fill: `${SENT}cc`, paths: bars, points: { show: false } }],
+    },
+    [x, sent],
+  );
+  const parts = ps.map((p, i) => `${p.period}: ${num(sent[i])}`);
+  byId('history-chart').setAttribute(
+    'aria-label',
+    `Messages sent per billing period, oldest first. ${parts.join('; ')}.`,
+  );
+}
+
+/** Charts follow their box's width (the 375 px layout among others). */
+export function watchChartWidths(): void {
+  const ro = new ResizeObserver(() => {
+    for (const [id, chart] of charts) chart.setSize({ width: widthOf(byId(id)), height: HEIGHT });
+  });
+  ro.observe(byId('daily-chart'));
+  ro.observe(byId('history-chart'));
+}
+
+export function clearCharts(): void {
+  for (const c of charts.values()) c.destroy();
+  charts.clear();
+}

@@ -1,0 +1,200 @@
+// Browser tests of the dashboard served by a real `quotum serve`, driven by
+// playwright-core in Debian's Chromium (headless, --no-sandbox: CI runs as root;
+// no browser is downloaded). Run: `npm test` in web/ (scripts/test-web.sh).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { client, startServer } from './server.mjs';
+
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const docs = join(dirname(fileURLToPath(import.meta.url)), '../../docs');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+// Band colours of style.css (--green, --yellow, --red).
+const COLOURS = { green: 'rgb(26, 127, 55)', yellow: 'rgb(154, 103, 0)', red: 'rgb(207, 34, 46)' };
+// The usage poll is every 1.5 s on the Pro plan (100 requests/min), so that a
+// change shows within 2 s: one interval plus the request and the drawing.
+const LIVE_MS = 2_000;
+
+let server, api, browser, context, page, key;
+const consoleErrors = [];
+const requests = [];
+
+async function consume(quantity, channel = 'whatsapp') {
+  const r = await api.tenant(key, 'POST', '/api/v2/quota/consume', { meter: 'messages_sent', quantity, channel });
+  assert.equal(r.status, 200, r.text);
+}
+
+const card = (meter) => page.locator(`#meter-cards [data-meter="${meter}"]`);
+
+/** Waits until the messages_sent card shows `band`; returns the time it took. */
+async function waitForBand(band) {
+  const started = Date.now();
+  await card('messages_sent').and(page.locator(`[data-band="${band}"]`)).waitFor({ timeout: 10_000 });
+  return Date.now() - started;
+}
+
+async function fillColour(meter) {
+  return card(meter).locator('.fill').evaluate((e) => getComputedStyle(e).backgroundColor);
+}
+
+describe('dashboard', () => {
+  before(async () => {
+    server = await startServer();
+    api = client(server.base);
+    const t = await api.admin('POST', '/admin/tenants', {
+      id: 'webtest', name: 'Web Test Ltd', plan: 'pro', subscription_start: new Date().toISOString(),
+    });
+    assert.equal(t.status, 201, t.text);
+    key = t.json.api_key;
+    let r = await api.tenant(key, 'POST', '/api/v2/sessions', { id: 'main', phone: '+15550100' });
+    assert.equal(r.status, 201, r.text);
+    r = await api.tenant(key, 'PATCH', '/api/v2/sessions/main', { status: 'working' });
+    assert.equal(r.status, 200, r.text);
+    r = await api.tenant(key, 'POST', '/api/v2/messages/received', { channel: 'telegram', quantity: 40 });
+    assert.equal(r.status, 200, r.text);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await context.newPage();
+    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    page.on('pageerror', (e) => consoleErrors.push(String(e)));
+    page.on('request', (r) => requests.push({ url: r.url(), at: Date.now(), headers: r.headers() }));
+  });
+
+  after(async () => {
+    await browser?.close().catch(() => {});
+    if (server) {
+      const code = await server.stop();
+      assert.equal(code, 0, `quotum did not exit cleanly:\n${server.log()}`);
+    }
+  });
+
+  it('serves the page with a CSP and signs in with the keyboard', async () => {
+    const res = await page.goto(server.base + '/');
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-security-policy'], /default-src 'self'/);
+    await page.locator('#api-key').waitFor();
+    // Tab from the top reaches the key field (skip link first), Enter submits.
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'api-key');
+    await page.keyboard.type(key);
+    await page.keyboard.press('Enter');
+    await card('messages_sent').waitFor();
+    assert.equal((await card('messages_sent').locator('.value').textContent()).trim(), '0 / 10,000');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('quotum.api_key')), key);
+    assert.ok(!page.url().includes(key), 'the key is in the URL');
+    assert.match(await page.locator('#period-reset').textContent(), /^Resets in \d+ d \d+ h$/);
+    assert.equal(await fillColour('messages_sent'), COLOURS.green);
+    // Gauges for the concurrent meters, sessions among them (one working session).
+    const sessions = page.locator('#gauges [data-meter="sessions_active"] .value');
+    assert.equal((await sessions.textContent()).trim(), '1 / 3');
+  });
+
+  it('turns the bar amber past 70 % and red past 90 %, live within 2 s', async () => {
+    await consume(7100);
+    const amber = await waitForBand('yellow');
+    assert.ok(amber <= LIVE_MS, `the amber band showed after ${amber} ms`);
+    assert.equal(await fillColour('messages_sent'), COLOURS.yellow);
+    assert.match(await card('messages_sent').locator('.badge').textContent(), /Warning/);
+    await consume(1900, 'telegram');
+    const red = await waitForBand('red');
+    assert.ok(red <= LIVE_MS, `the red band showed after ${red} ms`);
+    assert.equal(await fillColour('messages_sent'), COLOURS.red);
+    assert.equal((await card('messages_sent').locator('.value').textContent()).trim(), '9,000 / 10,000');
+    console.log(`# live update: amber after ${amber} ms, red after ${red} ms`);
+  });
+
+  it('draws the charts, channels, sessions and events on refresh', async () => {
+    await page.locator('#refresh').click();
+    await page.locator('#channels table').filter({ hasText: '9,000' }).waitFor({ timeout: 10_000 });
+    const channels = await page.locator('#channels tbody').innerText();
+    assert.match(channels, /WhatsApp\s+7,100/);
+    assert.match(channels, /Telegram\s+1,900/);
+    assert.equal(await page.locator('#daily-chart canvas').count(), 1);
+    assert.equal(await page.locator('#history-chart canvas').count(), 1);
+    assert.match(await page.locator('#daily-chart').getAttribute('aria-label'), /9,000 sent/);
+    const session = await page.locator('#sessions tbody tr').first().innerText();
+    assert.match(session, /main\s+\+15550100\s+working/);
+    await page.locator('#channel-meter').selectOption('messages_received');
+    await page.locator('#channels tbody').filter({ hasText: '40 (100 %)' }).waitFor();
+    await page.locator('#channel-meter').selectOption('messages_sent');
+    await page.locator('#channels tbody').filter({ hasText: '9,000' }).waitFor();
+    assert.ok(await page.locator('#refresh').isDisabled(), 'refresh is not limited');
+  });
+
+  it('stays within its rate-limit budget and never puts the key in a URL', async () => {
+    const since = Date.now();
+    await page.waitForTimeout(6_500);
+    const recent = requests.filter((r) => r.at >= since && r.url.includes('/api/'));
+    const usage = recent.filter((r) => r.url.endsWith('/api/v2/usage/current'));
+    assert.ok(usage.length >= 4 && usage.length <= 5, `usage/current read ${usage.length} times in 6.5 s`);
+    assert.equal(recent.length, usage.length, 'the panels were read between their minutes');
+    assert.equal(await page.locator('#status').getAttribute('data-interval'), '1500');
+    for (const r of requests) {
+      assert.ok(!r.url.includes(key), `key in ${r.url}`);
+      if (r.url.includes('/api/')) assert.equal(r.headers.authorization, `Bearer ${key}`);
+    }
+  });
+
+  it('has no serious or critical axe violations', async () => {
+    await page.evaluate(axeSource);
+    const result = await page.evaluate(() =>
+      // eslint-disable-next-line no-undef
+      axe.run(document, { resultTypes: ['violations'] }),
+    );
+    const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(
+      bad.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+      [],
+    );
+  });
+
+  it('fits 375 px without horizontal scrolling (and takes the screenshot)', async () => {
+    // docs/dashboard.png is rewritten only on request, so a test run leaves the tree clean.
+    const shot = process.env.UPDATE_SCREENSHOT ? join(docs, 'dashboard.png') : join(tmpdir(), 'quotum-dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    await page.setViewportSize({ width: 375, height: 812 });
+    await page.waitForTimeout(300);
+    const { scroll, client: width } = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      client: document.documentElement.clientWidth,
+    }));
+    assert.ok(scroll <= width, `the page is ${scroll} px wide in a ${width} px viewport`);
+    const cardWidth = await card('messages_sent').evaluate((e) => e.getBoundingClientRect().width);
+    assert.ok(cardWidth <= 375, `a card is ${cardWidth} px wide`);
+    if (process.env.MOBILE_SHOT) await page.screenshot({ path: process.env.MOBILE_SHOT, fullPage: true });
+  });
+
+  it('logged no console errors', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('refuses a wrong key, keeps the key to its tab, and signs out', async () => {
+    const other = await context.newPage();
+    await other.goto(server.base + '/');
+    // Another tab has its own session storage: it is not signed in.
+    await other.locator('#api-key').waitFor();
+    assert.ok(await other.locator('#dashboard').isHidden());
+    await other.locator('#api-key').fill('qk_00000000000000000000000000000000');
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await other.locator('#sign-in-error').filter({ hasText: 'not accepted' }).waitFor();
+    assert.ok(await other.locator('#dashboard').isHidden());
+    await other.close();
+
+    await page.locator('#sign-out').click();
+    await page.locator('#api-key').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('quotum.api_key')), null);
+    assert.equal(await page.locator('#meter-cards .card').count(), 0);
+  });
+});

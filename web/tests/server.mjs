@@ -1,0 +1,85 @@
+// Starts a real `quotum serve` for the browser tests: port 0, a temporary data
+// dir, the example config, an admin key from the environment. The caller must
+// call stop(), which is also done on process exit as a fallback.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const ADMIN_KEY = 'qa_web_tests_admin_key_0123456789';
+
+export function binaryPath() {
+  const bin = process.env.QUOTUM_BINARY ?? join(root, 'build/dev/apps/quotum/quotum');
+  if (!existsSync(bin)) {
+    throw new Error(`no quotum binary at ${bin}: build it (cmake --build --preset dev --target quotum) or set QUOTUM_BINARY`);
+  }
+  return bin;
+}
+
+export async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'quotum-web-'));
+  const child = spawn(
+    binaryPath(),
+    ['serve', '--config', join(root, 'examples/quotum.toml'), '--data-dir', join(dir, 'data'),
+      '--listen', '127.0.0.1:0'],
+    { env: { ...process.env, QUOTUM_ADMIN_KEY: ADMIN_KEY }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const onExit = () => child.kill('SIGKILL');
+  process.on('exit', onExit);
+  const base = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`no 'listening on' within 20 s:\n${output}`)), 20_000);
+    const read = (chunk) => {
+      output += chunk;
+      const m = /listening on (\S+)/.exec(output);
+      if (m) {
+        clearTimeout(timer);
+        ok(`http://${m[1]}`);
+      }
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', (c) => (output += c));
+    child.on('exit', (code) => fail(new Error(`quotum exited with ${code}:\n${output}`)));
+  });
+  return {
+    base,
+    log: () => output,
+    async stop() {
+      process.off('exit', onExit);
+      if (child.exitCode === null) {
+        const exited = new Promise((ok) => child.once('exit', ok));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+      return child.exitCode;
+    },
+  };
+}
+
+/// A small JSON client for the API (admin key or tenant key).
+export function client(base) {
+  async function call(method, path, body, headers) {
+    const res = await fetch(base + path, {
+      method,
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, json, text, headers: res.headers };
+  }
+  return {
+    admin: (method, path, body) => call(method, path, body, { 'X-API-Key': ADMIN_KEY }),
+    tenant: (key, method, path, body) => call(method, path, body, { Authorization: `Bearer ${key}` }),
+  };
+}
