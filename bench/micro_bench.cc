@@ -48,6 +48,9 @@ class NullStore final : public engine::Store {
   absl::StatusOr<std::vector<std::string>> TenantIds() override {
     return std::vector<std::string>{};
   }
+  absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t) override {
+    return std::vector<engine::FailOpenCharge>{};
+  }
   absl::Status CheckWritable() override { return absl::OkStatus(); }
 };
 

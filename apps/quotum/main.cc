@@ -133,6 +133,19 @@ struct MigrateFlags {
 
 // `quotum migrate`: the PostgreSQL schema; with --from-sqlite, also the data
 // of an embedded deployment (store/migrate/sqlite_to_postgres.h).
+// The engine's options that come from the config alone.
+quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg) {
+  quotum::engine::EngineOptions o;
+  o.catalog = &cfg.catalog;
+  o.idempotency_ttl = cfg.idempotency_ttl;
+  o.default_plan = cfg.default_plan;
+  o.rate_rules = cfg.rate_rules;
+  o.session_lease_ttl = cfg.session_lease_ttl;
+  o.fail_open = cfg.storage.fail_open;
+  o.facts_drain.sweep_every = absl::Seconds(cfg.storage.facts_sweep_seconds);
+  return o;
+}
+
 int RunMigrate(const MigrateFlags& flags) {
   if (flags.from_sqlite.empty()) {
     auto done = quotum::store::postgres::Migrate(flags.postgres_url);
@@ -195,15 +208,10 @@ int Serve(const ServeFlags& flags) {
   }
 
   quotum::SystemClock clock;
-  quotum::engine::EngineOptions eopts;
+  quotum::engine::EngineOptions eopts = EngineOptionsOf(*cfg);
   eopts.shared_ledger = shared_ledger->get();
   eopts.facts_stream = facts_stream.get();
   eopts.instance_name = instance_name;
-  eopts.catalog = &cfg->catalog;
-  eopts.idempotency_ttl = cfg->idempotency_ttl;
-  eopts.default_plan = cfg->default_plan;
-  eopts.rate_rules = cfg->rate_rules;
-  eopts.session_lease_ttl = cfg->session_lease_ttl;
   quotum::engine::Engine engine(eopts, store->get(), &clock);
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
   ReleaseStartupMemory();

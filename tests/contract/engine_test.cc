@@ -52,6 +52,9 @@ class FlakyStore final : public Store {
     return inner_->Events(t, limit);
   }
   absl::StatusOr<std::vector<std::string>> TenantIds() override { return inner_->TenantIds(); }
+  absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) override {
+    return inner_->PendingFailOpen(max);
+  }
   absl::Status CheckWritable() override { return inner_->CheckWritable(); }
 
  private:

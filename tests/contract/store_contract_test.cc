@@ -248,6 +248,37 @@ TEST_P(StoreContractTest, TenantIdsListsEveryTenantInIdOrder) {
   EXPECT_THAT(*store_->TenantIds(), ElementsAre("alpha", "mid", "zeta"));
 }
 
+TEST_P(StoreContractTest, FailOpenChargesWaitInOrderUntilReconciled) {
+  AddTenants({"u"});
+  const absl::Time p0 = T("2026-11-08T10:00:00Z"), p1 = T("2026-12-08T10:00:00Z");
+  const absl::Time at = T("2026-11-23T12:10:00Z");
+  CommitBatch b;
+  b.fail_open = {{"i/2", "u", "sent", "whatsapp", p0, p1, at, at + absl::Seconds(1), 5, true},
+                 {"i/1", "u", "api_calls", "", p0, p1, at, at, 0, true},
+                 {"i/3", "u", "sent", "", p0, p1, at, at, 9007199254740991u, false}};
+  Commit(b);
+  auto fields = [](const std::vector<engine::FailOpenCharge>& v) {
+    std::vector<std::tuple<std::string, std::string, std::string, std::string, absl::Time,
+                           absl::Time, absl::Time, absl::Time, uint64_t, bool>>
+        out;
+    for (const auto& f : v) {
+      out.emplace_back(f.id, f.tenant_id, f.meter, f.channel, f.period_start, f.period_end, f.at,
+                       f.now, f.units, f.api_call);
+    }
+    return out;
+  };
+  EXPECT_EQ(fields(*store_->PendingFailOpen(10)), fields(b.fail_open));  // in commit order
+  EXPECT_EQ(store_->PendingFailOpen(1)->size(), 1u);
+  // They are not usage: no counter moved.
+  EXPECT_THAT(*store_->Periods("u", p0), IsEmpty());
+  CommitBatch done;
+  done.reconciled_fail_open = {"i/2", "i/3"};
+  Commit(done);
+  auto left = store_->PendingFailOpen(10);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().id, "i/1");
+}
+
 TEST_P(StoreContractTest, AnEntryDeliveredTwiceIsAppliedOnce) {
   AddTenants({"u"});
   const absl::Time p1 = T("2026-11-08T10:00:00Z"), at = T("2026-11-23T12:10:00Z");

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 #include <tuple>
 
@@ -45,6 +47,26 @@ class ScaleOutTest : public ::testing::Test {
   std::unique_ptr<testing::ServerProcess> Instance(const std::string& name) {
     return StartServer(dir_ + "/" + name,
                        {"--redis-url", redis_url_, "--postgres-url", postgres_->url()});
+  }
+
+  /// An instance as Instance() does, whose config ends with `storage` (a
+  /// [storage] table's keys).
+  std::unique_ptr<testing::ServerProcess> InstanceWithStorage(const std::string& name,
+                                                              const std::string& storage) {
+    std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
+    std::stringstream text;
+    text << in.rdbuf() << "\n[storage]\n" << storage;
+    const std::string config = dir_ + "/" + name + ".toml";
+    std::ofstream(config) << text.str();
+    testing::ServerProcess::Options o;
+    o.binary = BinaryPath();
+    o.config = config;
+    o.data_dir = dir_ + "/" + name;
+    o.admin_key = kAdminKey;
+    o.extra_args = {"--redis-url", redis_url_, "--postgres-url", postgres_->url()};
+    auto s = std::make_unique<testing::ServerProcess>(o);
+    EXPECT_TRUE(s->Start()) << s->error();
+    return s;
   }
 
   inline static std::unique_ptr<testing::PostgresServer> postgres_;
@@ -219,6 +241,43 @@ TEST_F(ScaleOutTest, PostgresDownLeavesDecisionsGoingOn) {
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 3u);
   // What was decided while PostgreSQL was down waited in Redis' stream.
   EXPECT_EQ(DailyToday(c, t, "messages_sent", 3), 3u);
+}
+
+// The fail-open policy: while Redis is down, consumes are admitted unchecked
+// (marked fail_open, remaining unknown) and recorded in PostgreSQL; once
+// Redis is back the sweep counts them into Redis once, and they reach the
+// reports through the facts stream.
+TEST_F(ScaleOutTest, FailOpenAdmitsWhileRedisIsDownAndReconcilesOnceItIsBack) {
+  auto server =
+      InstanceWithStorage("open", "redis_unavailable = \"fail_open\"\nfacts_sweep_seconds = 1\n");
+  HttpClient c(server->port());
+  Tenant t = RaceTenant(c);  // messages_sent limit 1,000
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 2), Bearer(t.key)).status,
+            200);
+  ASSERT_EQ(DailyToday(c, t, "messages_sent", 2), 2u);
+  ASSERT_EQ(redis_.Stop(), 0);
+  auto r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 3), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("fail_open"), true);
+  EXPECT_TRUE(r.json().at("remaining").is_null()) << r.body;
+  EXPECT_EQ(r.json().at("consumed"), 3);
+  EXPECT_NE(c.Get("/metrics").body.find("quotum_fail_open_decisions_total 1"), std::string::npos);
+  // A check fails open too, charging nothing.
+  r = c.Post("/api/v2/quota/check", ConsumeBody("messages_sent", 1), Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("consumed"), 0);
+
+  ASSERT_TRUE(redis_.Start()) << redis_.error();
+  EXPECT_EQ(DailyToday(c, t, "messages_sent", 5), 5u);
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 5u);
+  // Counted once: 995 more fit, the next does not.
+  r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 995), Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            429);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // another sweep: nothing again
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 1000u);
+  EXPECT_NE(c.Get("/metrics").body.find("quotum_fail_open_reconciled_total 2"), std::string::npos);
 }
 
 /// Runs `quotum ARGS...`; returns its exit status and stdout.

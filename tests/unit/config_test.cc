@@ -117,6 +117,14 @@ TEST(Config, StorageIsEmbeddedByDefaultAndTakesARedisUrl) {
   EXPECT_NE(Error(std::string("[storage]\nredis_url = \"http://x\"\n") + kMinimal), "");
   EXPECT_NE(Error(std::string("[storage]\nredis_timeout_ms = 0\n") + kMinimal), "");
   EXPECT_NE(Error(std::string("[storage]\npostgres = 1\n") + kMinimal), "");
+  EXPECT_FALSE((*cfg)->storage.fail_open);
+  cfg = LoadString(std::string("[storage]\nredis_unavailable = \"fail_open\"\n") + kMinimal,
+                   "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE((*cfg)->storage.fail_open);
+  EXPECT_NE(Error(std::string("[storage]\nredis_unavailable = \"open\"\n") + kMinimal), "");
+  EXPECT_EQ((*cfg)->storage.facts_sweep_seconds, 10);
+  EXPECT_NE(Error(std::string("[storage]\nfacts_sweep_seconds = 0\n") + kMinimal), "");
 }
 
 TEST(Config, MinimalConfigGetsDefaults) {

@@ -27,6 +27,13 @@ struct Storage {
   int redis_timeout_ms = 500;
   /// Redis connections per instance.
   int redis_pool_size = 8;
+  /// While Redis is unavailable: false (default, "fail_closed") refuses
+  /// metering with 503; true ("fail_open") admits it unchecked, records it
+  /// in the cold store and reconciles it into Redis once Redis is back.
+  bool fail_open = false;
+  /// How often one instance sweeps every tenant's facts stream and
+  /// reconciles fail-open charges (docs/scale-out.md).
+  int facts_sweep_seconds = 10;
   /// postgresql://USER@HOST:PORT/DB: the cold store (tenants, keys, rollups,
   /// events) in PostgreSQL, shared by every instance. Empty = SQLite in data_dir.
   std::string postgres_url;

@@ -152,7 +152,19 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
 void LoadStorage(Checker& c, const toml::table& root, Storage& st) {
   const toml::table* s = c.Table(root, "storage", "storage");
   if (!s) return;
-  c.OnlyKeys(*s, "storage", {"redis_url", "redis_timeout_ms", "redis_pool_size", "postgres_url"});
+  c.OnlyKeys(*s, "storage",
+             {"redis_url", "redis_timeout_ms", "redis_pool_size", "postgres_url",
+              "redis_unavailable", "facts_sweep_seconds"});
+  if (auto v = c.Int(*s, "facts_sweep_seconds", "storage.facts_sweep_seconds", 1, 3600))
+    st.facts_sweep_seconds = int(*v);
+  if (auto v = c.Str(*s, "redis_unavailable", "storage.redis_unavailable")) {
+    if (*v == "fail_open" || *v == "fail_closed") {
+      st.fail_open = *v == "fail_open";
+    } else {
+      c.Fail(s->get("redis_unavailable"), "storage.redis_unavailable",
+             "must be \"fail_closed\" or \"fail_open\"");
+    }
+  }
   if (auto v = c.Str(*s, "postgres_url", "storage.postgres_url")) st.postgres_url = *v;
   if (auto v = c.Str(*s, "redis_url", "storage.redis_url")) {
     if (!v->starts_with("redis://")) {

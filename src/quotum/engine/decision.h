@@ -69,6 +69,9 @@ struct Decision {
   std::vector<std::string> shadow_denied;
   /// True when this decision was answered from the idempotency store.
   bool replayed = false;
+  /// Scale-out, fail-open policy: admitted unchecked while the shared ledger
+  /// (Redis) was unavailable; `remaining` is then not known (0).
+  bool fail_open = false;
 };
 
 }  // namespace quotum::engine

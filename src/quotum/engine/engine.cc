@@ -189,13 +189,15 @@ absl::Status Engine::Start() {
   queue_.Start();
   if (opts_.shared_ledger) {
     if (!opts_.facts_stream) return absl::InvalidArgumentError("scale-out needs a facts stream");
-    FactsDrainStore drained{[this](CommitBatch b) { return CommitDrained(std::move(b)); },
-                            [this] { return store_->TenantIds(); },
-                            [this] {
-                              // Held for three sweeps: a leader that stops is replaced within that.
-                              return store_->HoldLease("facts-sweep", opts_.instance_name,
-                                                       3 * opts_.facts_drain.sweep_every);
-                            }};
+    FactsDrainStore drained;
+    drained.commit_alone = [this](CommitBatch b) { return CommitDrained(std::move(b)); };
+    drained.tenant_ids = [this] { return store_->TenantIds(); };
+    drained.lead_sweep = [this] {
+      // Held for three sweeps: a leader that stops is replaced within that.
+      return store_->HoldLease("facts-sweep", opts_.instance_name,
+                               3 * opts_.facts_drain.sweep_every);
+    };
+    drained.reconcile = [this] { return ReconcileFailOpen(); };
     drain_ = std::make_unique<FactsDrain>(opts_.facts_stream, std::move(drained), opts_.facts_drain,
                                           &stats_);
     drain_->Start();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -51,6 +52,10 @@ struct EngineOptions {
   FactsDrainOptions facts_drain;
   /// Names this instance among those sharing the store (leases' holder).
   std::string instance_name = "quotum";
+  /// Scale-out: while the shared ledger is unavailable, admit metering
+  /// unchecked and record it for reconciliation (fail_open.cc) instead of
+  /// refusing it with 503.
+  bool fail_open = false;
 };
 
 /// Who is calling: resolved from an API key. Cheap to copy.
@@ -428,6 +433,24 @@ class Engine {
                                              absl::Status* sending);
   /// Commits a batch of the facts drain in a transaction of its own.
   absl::Status CommitDrained(CommitBatch batch);
+  /// Runs `submit` (which hands the completion to the commit queue; false
+  /// when the queue is stopped) and waits for the commit's status.
+  static absl::Status AwaitCommit(absl::FunctionRef<bool(CommitQueue::Done&)> submit);
+
+  // ---- Fail-open (fail_open.cc)
+  /// True when `s` is the shared ledger's unavailability and the policy is to fail open.
+  bool FailsOpen(const absl::Status& s) const;
+  /// The answer to `p` admitted unchecked.
+  Decision FailOpenDecision(const CheckProgram& p) const;
+  /// The charge to record for `p` admitted unchecked; a fresh id.
+  FailOpenCharge FailOpenChargeOf(const CheckProgram& p, const UsageFacts& facts);
+  /// Admits a consume unchecked: answers once its charge is committed.
+  void ConsumeFailOpen(std::unique_ptr<PendingConsume> c);
+  /// AdmitRequest's fail-open path: commits the api_call's charge, then answers.
+  absl::StatusOr<Decision> AdmitFailOpen(const CheckProgram& p, const UsageFacts& facts);
+  /// Reconciles pending fail-open charges into the shared ledger (the sweep
+  /// leader's drain calls it); returns how many were counted.
+  absl::StatusOr<size_t> ReconcileFailOpen();
   /// The embedded ledger for `t` (locked by the caller) and a send's session.
   MemoryLedger LedgerFor(TenantState& t, SessionState* session) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
@@ -464,6 +487,7 @@ class Engine {
   CommitQueue queue_;
   /// Scale-out mode only; started after queue_, stopped before it.
   std::unique_ptr<FactsDrain> drain_;
+  std::atomic<uint64_t> fail_open_seq_{0};
   MeterId api_calls_meter_ = 0;
   MeterId messages_sent_meter_ = 0;
   MeterId sessions_meter_ = 0;

@@ -28,6 +28,15 @@ struct EngineStats {
       "Scale-out mode: decisions' facts (usage rows, messages) moved from the Redis stream into "
       "the cold store by this instance.",
       {}};
+  obs::CounterFamily fail_open_decisions{
+      "quotum_fail_open_decisions_total",
+      "Scale-out mode, fail-open policy: requests admitted unchecked while Redis was "
+      "unavailable, recorded in the cold store for reconciliation.",
+      {}};
+  obs::CounterFamily fail_open_reconciled{
+      "quotum_fail_open_reconciled_total",
+      "Scale-out mode: fail-open charges this instance counted into Redis once it was back.",
+      {}};
   obs::CounterFamily facts_sweeps{
       "quotum_facts_sweeps_total",
       "Scale-out mode: sweeps of every tenant's facts stream this instance ran while holding "

@@ -85,6 +85,10 @@ absl::StatusOr<size_t> FactsDrain::RunOnce(bool sweep) {
     if (!stale.ok()) return stale.status();
     applied += *stale;
     stats_->facts_sweeps.Add({});
+    if (store_.reconcile) {
+      // Before reading new entries: a reconciled charge appends one.
+      if (absl::StatusOr<size_t> r = store_.reconcile(); !r.ok()) return r.status();
+    }
   }
   absl::StatusOr<size_t> fresh = DrainNew(tenants);
   if (!fresh.ok()) {

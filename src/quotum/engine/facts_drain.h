@@ -41,6 +41,9 @@ struct FactsDrainStore {
   /// True when this instance holds the sweep's lease now (taking or renewing
   /// it): the sweep runs on one instance at a time.
   std::function<absl::StatusOr<bool>()> lead_sweep;
+  /// Reconciles charges admitted while the ledger was unavailable (fail-open);
+  /// run by the sweep. Returns how many; may be empty (nothing to do).
+  std::function<absl::StatusOr<size_t>()> reconcile;
 };
 
 class FactsDrain {

@@ -16,6 +16,7 @@
 #include "quotum/core/quota.h"
 #include "quotum/engine/check_program.h"
 #include "quotum/engine/decision.h"
+#include "quotum/engine/store.h"
 
 namespace quotum::engine {
 
@@ -105,6 +106,12 @@ class SharedLedger : public Ledger {
   /// to do it.
   virtual absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
                                    const std::vector<std::pair<std::string, uint64_t>>& values) = 0;
+  /// Counts fail-open charge `c` (admitted while this ledger was unavailable)
+  /// in its tenant's counters and appends it to the facts stream like a
+  /// decision, once per c.id however often it is called. False, changing
+  /// nothing, while the tenant has no baseline (its next decision gives it
+  /// one; reconcile later).
+  virtual absl::StatusOr<bool> Reconcile(const FailOpenCharge& c) = 0;
 };
 
 /// The decision for verdicts `v` of program `p` at `now`. Pure; the same for

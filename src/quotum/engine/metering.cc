@@ -160,7 +160,8 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   if (!sending.ok()) {
     // The session cannot send; only a replay of an earlier send is answered.
     absl::StatusOr<LedgerResult> known = ledger.Replay(c->program, c->now);
-    if (known.ok() && known->replay == LedgerResult::Replay::kNone) return c->done(sending);
+    if (!known.ok()) return c->done(known.status());  // never fails open: it cannot send
+    if (known->replay == LedgerResult::Replay::kNone) return c->done(sending);
     return FinishShared(std::move(c), std::move(known));
   }
   PendingConsume* pending = c.get();
@@ -175,6 +176,7 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
     // Rare (a tenant's first decision, or Redis came back empty): on this thread.
     x = ExecuteShared(*c->who.tenant, c->program, c->now);
   }
+  if (!x.ok() && FailsOpen(x.status())) return ConsumeFailOpen(std::move(c));
   if (!x.ok()) return c->done(x.status());
   if (x->replay == LedgerResult::Replay::kKeyReused) return c->done(KeyReused());
   if (x->replay == LedgerResult::Replay::kReplayed) return c->done(std::move(x->decision));
@@ -225,6 +227,11 @@ absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantS
 }
 
 absl::Status Engine::CommitDrained(CommitBatch batch) {
+  return AwaitCommit(
+      [&](CommitQueue::Done& done) { return queue_.CommitAlone(std::move(batch), done); });
+}
+
+absl::Status Engine::AwaitCommit(absl::FunctionRef<bool(CommitQueue::Done&)> submit) {
   Mutex mu;
   CondVar committed;
   std::optional<absl::Status> status;
@@ -233,9 +240,7 @@ absl::Status Engine::CommitDrained(CommitBatch batch) {
     status = s;
     committed.Signal();
   };
-  if (!queue_.CommitAlone(std::move(batch), done)) {
-    return absl::UnavailableError("the engine is stopping");
-  }
+  if (!submit(done)) return absl::UnavailableError("the engine is stopping");
   MutexLock lock(&mu);
   while (!status) committed.Wait(&mu);
   return *status;

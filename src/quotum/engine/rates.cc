@@ -88,6 +88,7 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
   const UsageFacts facts{std::string(meters::kApiCalls), "", p.quota.period.start, now, now, 0};
   p.facts = &facts;
   absl::StatusOr<LedgerResult> x = ExecuteShared(t, p, now);
+  if (!x.ok() && FailsOpen(x.status())) return AdmitFailOpen(p, facts);
   if (!x.ok()) return x.status();
   Decision d = std::move(x->decision);
   d.meter.clear();

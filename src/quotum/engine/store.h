@@ -118,6 +118,23 @@ struct EventRecord {
   absl::Time at;
 };
 
+/// Scale-out, fail-open policy: units admitted unchecked while the shared
+/// ledger (Redis) was unavailable. Kept in the cold store until reconciled
+/// into the ledger, which then counts them and carries them to the reports
+/// like any decision's (the facts stream).
+struct FailOpenCharge {
+  std::string id;  ///< unique across instances
+  std::string tenant_id;
+  std::string meter;
+  std::string channel;
+  absl::Time period_start;
+  absl::Time period_end;
+  absl::Time at;   ///< the units' hour and day
+  absl::Time now;  ///< the api_call's hour and day
+  uint64_t units = 0;
+  bool api_call = false;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -140,11 +157,14 @@ struct CommitBatch {
   /// kAlreadyExists, so an entry delivered twice is applied once. Ids are
   /// kept for at least kAppliedEntryRetention.
   std::vector<std::string> applied_entries;
+  std::vector<FailOpenCharge> fail_open;          ///< inserts
+  std::vector<std::string> reconciled_fail_open;  ///< ids deleted
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
-           key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty();
+           key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
+           fail_open.empty() && reconciled_fail_open.empty();
   }
 };
 
@@ -236,6 +256,9 @@ class Store {
 
   /// The ids of every tenant, in id order.
   virtual absl::StatusOr<std::vector<std::string>> TenantIds() = 0;
+
+  /// Fail-open charges not yet reconciled, oldest first, at most `max`.
+  virtual absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) = 0;
 
   /// OK when the store accepts writes.
   virtual absl::Status CheckWritable() = 0;

@@ -256,6 +256,11 @@ void Api::Metrics(Call& c) {
   es.commit_batch.Render(out);
   es.commit_failures.Render(out);
   es.lease_expiries.Render(out);
+  for (const obs::CounterFamily* scale_out :
+       {&es.facts_applied, &es.facts_sweeps, &es.facts_drain_failures, &es.fail_open_decisions,
+        &es.fail_open_reconciled}) {
+    scale_out->Render(out);
+  }
   obs::RenderGauge(out, "quotum_commit_queue_depth", "Requests waiting for the next group commit.",
                    static_cast<double>(engine_->commit_queue_depth()));
   Reply r;

@@ -18,12 +18,15 @@ boost::json::object DecisionJson(const engine::Decision& d) {
   o["allowed"] = d.allowed;
   o["consumed"] = d.consumed;
   o["requested"] = d.requested;
-  o["remaining"] = d.limit ? boost::json::value(d.remaining) : boost::json::value(nullptr);
+  // Unknown when admitted unchecked (fail-open).
+  o["remaining"] =
+      d.limit && !d.fail_open ? boost::json::value(d.remaining) : boost::json::value(nullptr);
   o["limit"] = OptionalNumber(d.limit);
   o["reset_at"] = FormatRfc3339(d.reset_at);
   o["meter"] = d.meter;
   if (d.overage > 0) o["overage"] = d.overage;
   if (d.replayed) o["replayed"] = true;
+  if (d.fail_open) o["fail_open"] = true;
   return o;
 }
 
@@ -87,7 +90,12 @@ std::string DecisionBody(const engine::Decision& d) {
   absl::StrAppend(&out, "{\"allowed\":", d.allowed ? "true" : "false", ",\"consumed\":", d.consumed,
                   ",\"requested\":", d.requested, ",\"remaining\":");
   if (d.limit) {
-    absl::StrAppend(&out, d.remaining, ",\"limit\":", *d.limit);
+    // Unknown when admitted unchecked (fail-open).
+    if (d.fail_open) {
+      absl::StrAppend(&out, "null,\"limit\":", *d.limit);
+    } else {
+      absl::StrAppend(&out, d.remaining, ",\"limit\":", *d.limit);
+    }
   } else {
     out += "null,\"limit\":null";
   }
@@ -95,6 +103,7 @@ std::string DecisionBody(const engine::Decision& d) {
                   ToAbsl(d.meter), "\"");
   if (d.overage > 0) absl::StrAppend(&out, ",\"overage\":", d.overage);
   if (d.replayed) out += ",\"replayed\":true";
+  if (d.fail_open) out += ",\"fail_open\":true";
   out += "}";
   return out;
 }

@@ -140,10 +140,27 @@ CREATE TABLE leases(
   expires_at_ms BIGINT NOT NULL);
 )sql";
 
+// Charges admitted under the fail-open policy, until reconciled into Redis.
+constexpr char kSchemaV4[] = R"sql(
+CREATE TABLE fail_open_charges(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT COLLATE "C" NOT NULL UNIQUE,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  period_end BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  now BIGINT NOT NULL,
+  units BIGINT NOT NULL,
+  api_call BOOLEAN NOT NULL);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
     {3, "leases for background work run once across instances", kSchemaV3},
+    {4, "fail-open charges awaiting reconciliation", kSchemaV4},
 };
 
 constexpr char kCreateMigrationsTable[] =

@@ -138,6 +138,17 @@ constexpr Statement kApplied{"w_applied",
 constexpr Statement kForgetApplied{"w_forget_applied",
                                    "DELETE FROM applied_entries WHERE applied_at<$1"};
 
+constexpr Statement kFailOpen{
+    "w_fail_open",
+    "INSERT INTO fail_open_charges(id,tenant_id,meter,channel,period_start,period_end,at,now,"
+    "units,api_call) SELECT id,tenant_id,meter,channel,period_start,period_end,at,now,units,"
+    "api_call FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::bigint[],$6::bigint[],"
+    "$7::bigint[],$8::bigint[],$9::bigint[],$10::boolean[]) WITH ORDINALITY "
+    "AS r(id,tenant_id,meter,channel,period_start,period_end,at,now,units,api_call,ord) "
+    "ORDER BY ord"};
+constexpr Statement kReconciled{"w_reconciled",
+                                "DELETE FROM fail_open_charges WHERE id=ANY($1::text[])"};
+
 absl::Status Run(PgConnection& conn, const Statement& st, const PgColumns& cols) {
   return conn.ExecPrepared(st.name, st.sql, cols.Params()).status();
 }
@@ -402,6 +413,29 @@ absl::Status WriteAppliedEntries(PgConnection& conn, const CommitBatch& b) {
       .status();
 }
 
+absl::Status WriteFailOpen(PgConnection& conn, const CommitBatch& b) {
+  if (!b.fail_open.empty()) {
+    PgColumns c(10);
+    for (const engine::FailOpenCharge& f : b.fail_open) {
+      c[0].AddText(f.id);
+      c[1].AddText(f.tenant_id);
+      c[2].AddText(f.meter);
+      c[3].AddText(f.channel);
+      c[4].AddInt(Secs(f.period_start));
+      c[5].AddInt(Secs(f.period_end));
+      c[6].AddInt(Secs(f.at));
+      c[7].AddInt(Secs(f.now));
+      c[8].AddInt(AsStored(f.units));
+      c[9].AddBool(f.api_call);
+    }
+    RETURN_IF_ERROR(Run(conn, kFailOpen, c));
+  }
+  if (b.reconciled_fail_open.empty()) return absl::OkStatus();
+  PgArray ids;
+  for (const std::string& id : b.reconciled_fail_open) ids.AddText(id);
+  return conn.ExecPrepared(kReconciled.name, kReconciled.sql, {ids.Literal()}).status();
+}
+
 }  // namespace
 
 absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
@@ -416,6 +450,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteGroups(conn, b));
   RETURN_IF_ERROR(WriteKeyRateLimits(conn, b));
   RETURN_IF_ERROR(WriteGauges(conn, b));
+  RETURN_IF_ERROR(WriteFailOpen(conn, b));
   return WriteEvents(conn, b);
 }
 

@@ -424,6 +424,26 @@ absl::StatusOr<bool> PgStore::HoldLease(const std::string& name, const std::stri
   return held;
 }
 
+absl::StatusOr<std::vector<engine::FailOpenCharge>> PgStore::PendingFailOpen(size_t max) {
+  std::vector<engine::FailOpenCharge> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT id,tenant_id,meter,channel,period_start,period_end,at,now,units,api_call "
+        "FROM fail_open_charges ORDER BY seq LIMIT $1",
+        {IntParam(static_cast<int64_t>(std::min<size_t>(max, 1 << 30)))});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      const PgRow row = r->row(i);
+      out.push_back({row.Text(0), row.Text(1), row.Text(2), row.Text(3), FromSecs(row.Int(4)),
+                     FromSecs(row.Int(5)), FromSecs(row.Int(6)), FromSecs(row.Int(7)),
+                     AsUnsigned(row.Int(8)), row.Bool(9)});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> PgStore::TenantIds() {
   std::vector<std::string> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {

@@ -78,6 +78,7 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
+  absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::StatusOr<bool> HoldLease(const std::string& name, const std::string& holder,
                                  absl::Duration ttl) override;
   /// OK when the server answers and accepts writes (not a read-only standby).

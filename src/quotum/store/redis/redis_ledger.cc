@@ -74,6 +74,25 @@ redis.call("SET", KEYS[1], "1")
 return 1
 )lua";
 
+// KEYS: the baseline mark, the meter's counter, the api_calls counter, the
+// facts stream, the charge's done mark. ARGV: units, api_call ("1"/"0"), the
+// counters' expiry (Unix ms), the facts, the done mark's TTL (ms). Returns 0
+// without the baseline mark, else 1 (counted now or before).
+constexpr std::string_view kReconcileLua = R"lua(
+if redis.call("EXISTS", KEYS[5]) == 1 then return 1 end
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+local units = tonumber(ARGV[1])
+if units > 0 and redis.call("INCRBY", KEYS[2], ARGV[1]) == units then
+  redis.call("PEXPIREAT", KEYS[2], ARGV[3])
+end
+if ARGV[2] == "1" and redis.call("INCRBY", KEYS[3], 1) == 1 then
+  redis.call("PEXPIREAT", KEYS[3], ARGV[3])
+end
+redis.call("XADD", KEYS[4], "*", "c", ARGV[1], "a", ARGV[2], "ok", "1", "f", ARGV[4])
+redis.call("SET", KEYS[5], "1", "PX", ARGV[5])
+return 1
+)lua";
+
 absl::Status Unavailable(const absl::Status& cause) {
   return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
                        absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));
@@ -261,6 +280,24 @@ absl::Status RedisLedger::SetBaseline(absl::string_view tenant_id, const Billing
   argv.insert(argv.end(), keys.begin(), keys.end());
   argv.insert(argv.end(), args.begin(), args.end());
   return Call(argv).status();
+}
+
+absl::StatusOr<bool> RedisLedger::Reconcile(const engine::FailOpenCharge& c) {
+  const std::string keys[] = {
+      BaselineKey(c.tenant_id), CounterKey(c.tenant_id, c.period_start, c.meter),
+      CounterKey(c.tenant_id, c.period_start, "api_calls"), FactsStreamKey(c.tenant_id),
+      absl::StrCat("{", c.tenant_id, "}:o:", c.id)};
+  const engine::UsageFacts facts{c.meter, c.channel, c.period_start, c.at, c.now, c.units};
+  const std::string args[] = {absl::StrCat(c.units), c.api_call ? "1" : "0",
+                              UnixMillisText(c.period_end + opts_.counter_retention),
+                              EncodeFacts(facts),
+                              absl::StrCat(absl::ToInt64Milliseconds(absl::Hours(24 * 7)))};
+  std::vector<std::string_view> argv{"EVAL", kReconcileLua, "5"};
+  argv.insert(argv.end(), std::begin(keys), std::end(keys));
+  argv.insert(argv.end(), std::begin(args), std::end(args));
+  absl::StatusOr<RedisReply> reply = Call(argv);
+  if (!reply.ok()) return reply.status();
+  return (*reply)->integer() == 1;
 }
 
 absl::Status RedisLedger::Ping() {

@@ -52,6 +52,7 @@ class RedisLedger final : public engine::SharedLedger {
                                                  absl::Time period_start,
                                                  const std::vector<std::string>& meters) override;
   absl::Status Ping() override;
+  absl::StatusOr<bool> Reconcile(const engine::FailOpenCharge& c) override;
   /// Where and how this ledger reaches Redis (for other clients of the same server).
   const RedisClientOptions& client_options() const { return opts_.client; }
   absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,

@@ -108,6 +108,18 @@ CREATE TABLE IF NOT EXISTS applied_entries(
   id TEXT PRIMARY KEY,
   applied_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS applied_entries_at ON applied_entries(applied_at);
+CREATE TABLE IF NOT EXISTS fail_open_charges(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  period_start INTEGER NOT NULL,
+  period_end INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  now INTEGER NOT NULL,
+  units INTEGER NOT NULL,
+  api_call INTEGER NOT NULL);
 )sql";
 
 }  // namespace quotum::store::sqlite

@@ -38,7 +38,7 @@ struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
-  Stmt applied, forget_applied;
+  Stmt applied, forget_applied, fail_open, reconciled;
 };
 
 SqliteStore::~SqliteStore() {
@@ -137,6 +137,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
       {&ws->event, "INSERT INTO events(tenant_id,type,subject,detail,at) VALUES(?,?,?,?,?)"},
       {&ws->applied, "INSERT OR IGNORE INTO applied_entries(id,applied_at) VALUES(?,?)"},
       {&ws->forget_applied, "DELETE FROM applied_entries WHERE applied_at<?"},
+      {&ws->fail_open,
+       "INSERT INTO fail_open_charges(id,tenant_id,meter,channel,period_start,period_end,at,now,"
+       "units,api_call) VALUES(?,?,?,?,?,?,?,?,?,?)"},
+      {&ws->reconciled, "DELETE FROM fail_open_charges WHERE id=?"},
       {&ws->message,
        "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
        "VALUES(?,?,?,?,?,?,?)"},
@@ -290,8 +294,30 @@ absl::Status SqliteStore::WriteAppliedEntries(const CommitBatch& b) {
   return w.forget_applied.Bind(1, now - absl::ToInt64Seconds(engine::kAppliedEntryRetention)).Run();
 }
 
+absl::Status SqliteStore::WriteFailOpen(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const engine::FailOpenCharge& f : b.fail_open) {
+    RETURN_IF_ERROR(w.fail_open.Bind(1, f.id)
+                        .Bind(2, f.tenant_id)
+                        .Bind(3, f.meter)
+                        .Bind(4, f.channel)
+                        .Bind(5, Secs(f.period_start))
+                        .Bind(6, Secs(f.period_end))
+                        .Bind(7, Secs(f.at))
+                        .Bind(8, Secs(f.now))
+                        .Bind(9, AsStored(f.units))
+                        .Bind(10, int64_t{f.api_call})
+                        .Run());
+  }
+  for (const std::string& id : b.reconciled_fail_open) {
+    RETURN_IF_ERROR(w.reconciled.Bind(1, id).Run());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   RETURN_IF_ERROR(WriteAppliedEntries(b));
+  RETURN_IF_ERROR(WriteFailOpen(b));
   WriteStatements& w = *w_;
   for (const auto& t : b.tenants) {
     RETURN_IF_ERROR(w.tenant.Bind(1, t.id)
@@ -513,6 +539,23 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
   std::vector<engine::EventRecord> out;
   absl::Status s = st->ForEachRow([&](const Stmt& r) {
     out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4))});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::FailOpenCharge>> SqliteStore::PendingFailOpen(size_t max) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT id,tenant_id,meter,channel,period_start,period_end,at,now,units,api_call "
+      "FROM fail_open_charges ORDER BY seq LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, static_cast<int64_t>(std::min<size_t>(max, 1 << 30)));
+  std::vector<engine::FailOpenCharge> out;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
+    out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4)),
+                   FromSecs(r.Int(5)), FromSecs(r.Int(6)), FromSecs(r.Int(7)),
+                   static_cast<uint64_t>(r.Int(8)), r.Int(9) != 0});
   });
   if (!s.ok()) return s;
   return out;

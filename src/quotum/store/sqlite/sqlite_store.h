@@ -45,6 +45,7 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
+  absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 
  private:
@@ -53,6 +54,7 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteBatch(const engine::CommitBatch& batch);
   /// Records batch.applied_entries; kAlreadyExists when one is known.
   absl::Status WriteAppliedEntries(const engine::CommitBatch& batch);
+  absl::Status WriteFailOpen(const engine::CommitBatch& batch);
 
   void RunCheckpoints();
 
