@@ -202,7 +202,9 @@ TEST_F(ApiTest, TenantsAreIsolated) {
                      R"({"session":"a-phone","to":"+15550001","text":"hi"})", Bearer(a.key));
   ASSERT_EQ(sent.status, 200) << sent.body;
   std::string id(sent.json().at("message_id").as_string());
-  EXPECT_EQ(c.Get("/api/v2/messages/" + id, Bearer(a.key)).status, 200);
+  auto found = GetEventually(c, "/api/v2/messages/" + id, Bearer(a.key),
+                             [](const testing::HttpResponse& r) { return r.status == 200; });
+  EXPECT_EQ(found.status, 200);
   EXPECT_EQ(c.Get("/api/v2/messages/" + id, Bearer(b.key)).status, 404);
   EXPECT_EQ(UsageField(c, a, "messages_sent"), 1u);
   EXPECT_EQ(UsageField(c, b, "messages_sent"), 0u);
@@ -465,7 +467,11 @@ TEST_F(ApiTest, DailyAndHistoryReads) {
   Tenant t = CreateTenant(c, "reads", "pro");
   ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 11), Bearer(t.key)).status,
             200);
-  auto d = c.Get("/api/v2/usage/daily?days=3", Bearer(t.key));
+  auto d = GetEventually(c, "/api/v2/usage/daily?days=3", Bearer(t.key),
+                         [](const testing::HttpResponse& r) {
+                           return r.json().is_array() && !r.json().as_array().empty() &&
+                                  r.json().as_array()[0].at("messages_sent") == 11;
+                         });
   ASSERT_EQ(d.status, 200);
   auto rows = d.json().as_array();
   ASSERT_EQ(rows.size(), 3u);

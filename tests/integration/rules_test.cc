@@ -36,6 +36,7 @@ class RulesHttpTest : public ::testing::Test {
     o.config = *dir_ + "/quotum.toml";
     o.data_dir = *dir_ + "/data";
     o.admin_key = kAdminKey;
+    o.extra_args = BackendArgs();
     server_ = new testing::ServerProcess(o);
     ASSERT_TRUE(server_->Start()) << server_->error();
   }

@@ -431,6 +431,11 @@ class Engine {
   absl::StatusOr<CheckProgram> CompileLocked(const Principal& who, TenantState& t, MeterId m,
                                              const MeterRequest& req, absl::Time now,
                                              absl::Status* sending);
+  /// Scale-out: replaces `values` (per MeterId) of the counter meters with
+  /// the shared ledger's counters of `period`; leaves them when it cannot
+  /// answer (unavailable, or no baseline yet).
+  void OverlaySharedCounters(const std::string& tenant_id, const BillingPeriod& period,
+                             std::vector<uint64_t>& values);
   /// Commits a batch of the facts drain in a transaction of its own.
   absl::Status CommitDrained(CommitBatch batch);
   /// Runs `submit` (which hands the completion to the commit queue; false

@@ -29,15 +29,24 @@ absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
   return v;
 }
 
-absl::Status Engine::ReadSharedCounters(TenantState& t, UsageView& v) {
-  const Catalog& cat = *opts_.catalog;
-  std::vector<std::string> names;
-  std::vector<MeterId> ids;
+namespace {
+
+// The catalog's counter meters: their names and ids, in id order.
+void CounterMeters(const Catalog& cat, std::vector<std::string>& names, std::vector<MeterId>& ids) {
   for (MeterId m = 0; m < cat.meter_count(); ++m) {
     if (cat.meters[m].kind != MeterKind::kCounter) continue;
     names.push_back(cat.meters[m].name);
     ids.push_back(m);
   }
+}
+
+}  // namespace
+
+absl::Status Engine::ReadSharedCounters(TenantState& t, UsageView& v) {
+  const Catalog& cat = *opts_.catalog;
+  std::vector<std::string> names;
+  std::vector<MeterId> ids;
+  CounterMeters(cat, names, ids);
   auto live = opts_.shared_ledger->Counters(v.tenant.id, v.tenant.period.start, names);
   if (live.status().code() == absl::StatusCode::kFailedPrecondition) {
     if (absl::Status s = GiveBaseline(t); s.ok()) {
@@ -86,6 +95,18 @@ absl::StatusOr<std::vector<DayUsage>> Engine::Daily(const Principal& who, absl::
   return out;
 }
 
+void Engine::OverlaySharedCounters(const std::string& tenant_id, const BillingPeriod& period,
+                                   std::vector<uint64_t>& values) {
+  const Catalog& cat = *opts_.catalog;
+  std::vector<std::string> names;
+  std::vector<MeterId> ids;
+  CounterMeters(cat, names, ids);
+  absl::StatusOr<std::vector<uint64_t>> counters =
+      opts_.shared_ledger->Counters(tenant_id, period.start, names);
+  if (!counters.ok()) return;
+  for (size_t i = 0; i < ids.size(); ++i) values[ids[i]] = (*counters)[i];
+}
+
 absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, int months) {
   if (months < 1 || months > 24) {
     return BadRequest("invalid_months", "months must be between 1 and 24.");
@@ -119,8 +140,16 @@ absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, i
     auto m = cat.FindMeter(r.meter);
     if (!m || cat.meters[*m].kind != MeterKind::kCounter) continue;
     for (auto& p : out) {
-      if (p.period.start == r.period_start && !p.current) p.values[*m] = r.value;
+      if (p.period.start == r.period_start && (!p.current || opts_.shared_ledger)) {
+        p.values[*m] = r.value;
+      }
     }
+  }
+  if (opts_.shared_ledger) {
+    // Scale-out: the current period from Redis when it answers (the
+    // aggregates trail it by a drain round), else the aggregates.
+    OverlaySharedCounters(t.id, current, out.front().values);
+    return out;
   }
   // The current period is answered from memory: it includes what is still committing.
   for (MeterId m = 0; m < cat.meter_count(); ++m) {
