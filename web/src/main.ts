@@ -2,10 +2,12 @@
 // rate-limit budget (budget.ts) and draw the panels the API has routes for.
 import './style.css';
 import { ApiError, Client } from './api';
-import type { Channels, CurrentUsage, DailyRow, HistoryPeriod, QuotumEvent, Session } from './api';
+import type { Channels, CurrentUsage, DailyRow, HistoryPeriod, HourRow, QuotumEvent, Session } from './api';
 import { MANUAL_REFRESH_GAP_MS, perMinute } from './budget';
 import { byId, clockTime } from './format';
-import { clearCharts, renderDaily, renderHistory, watchChartWidths } from './panels/charts';
+import { clearCharts, renderDaily, renderHistory, renderHourly, watchChartWidths } from './panels/charts';
+import { watchExports } from './panels/exports';
+import { rangeLabel, rangeQuery, watchFilter } from './panels/filter';
 import { fillChannelMeters, renderChannels, renderEvents, renderSessions } from './panels/lists';
 import { clearMeters, renderMeters, renderPeriod } from './panels/meters';
 import { Poller } from './poller';
@@ -52,16 +54,25 @@ function start(client: Client, first: CurrentUsage): void {
       `Updated ${clockTime(now)}` +
       (u.source === 'aggregate' ? ' (from the stored aggregates: the live store is away)' : '');
   };
+  // The filter's range; the last valid one while a custom range is being edited.
+  let range = rangeQuery() ?? 'range=30d';
   const readChannels = async (): Promise<void> => {
     const meter = encodeURIComponent(select.value || 'messages_sent');
-    renderChannels(await client.get<Channels>(`/api/v2/usage/channels?meter=${meter}`));
+    renderChannels(await client.get<Channels>(`/api/v2/usage/channels?meter=${meter}&${range}`));
+  };
+  const readRange = async (): Promise<void> => {
+    const words = rangeLabel();
+    renderDaily(await client.get<DailyRow[]>(`/api/v2/usage/daily?${range}`), words);
+    await readChannels();
+    byId('daily-title').textContent = `Per day, ${words}`;
+    byId('channels-title').textContent = `By channel, ${words}`;
   };
   const hooks = {
     usage: async () => drawUsage(await client.get<CurrentUsage>('/api/v2/usage/current')),
     panels: async () => {
-      renderDaily(await client.get<DailyRow[]>('/api/v2/usage/daily?days=30'));
+      renderHourly(await client.get<HourRow[]>('/api/v2/usage/hourly'));
       renderHistory((await client.get<{ periods: HistoryPeriod[] }>('/api/v2/usage/history?months=12')).periods);
-      await readChannels();
+      await readRange();
       renderSessions((await client.get<{ sessions: Session[] }>('/api/v2/sessions')).sessions);
       renderEvents((await client.get<{ events: QuotumEvent[] }>('/api/v2/events')).events);
       byId('panels-updated').textContent = `Charts and lists updated ${clockTime(new Date())}; every minute.`;
@@ -83,6 +94,16 @@ function start(client: Client, first: CurrentUsage): void {
   poller = new Poller(client, hooks);
   poller.start(true);
   select.onchange = () => void readChannels().catch(() => undefined);
+  // A filter change reads its two routes once (a user action, like the meter choice).
+  watchFilter(() => {
+    const q = rangeQuery();
+    if (q === null) return;
+    range = q;
+    void readRange().catch((e: unknown) => {
+      byId('range-note').textContent = e instanceof Error ? e.message : 'The range could not be read.';
+    });
+  });
+  watchExports(client, rangeQuery);
   const refresh = byId<HTMLButtonElement>('refresh');
   refresh.onclick = () => {
     poller?.refreshPanels();
