@@ -16,6 +16,8 @@ import { Poller } from './poller';
 const KEY_SLOT = 'quotum.api_key';
 
 let poller: Poller | null = null;
+/** Bumped by signOut: a read that was in flight then draws nothing when it lands. */
+let generation = 0;
 
 function show(signedIn: boolean): void {
   byId('sign-in').hidden = signedIn;
@@ -25,6 +27,7 @@ function show(signedIn: boolean): void {
 }
 
 function signOut(message = ''): void {
+  generation += 1;
   poller?.stop();
   poller = null;
   sessionStorage.removeItem(KEY_SLOT);
@@ -44,6 +47,12 @@ function counterMeters(u: CurrentUsage): string[] {
 
 function start(client: Client, first: CurrentUsage): void {
   const select = byId<HTMLSelectElement>('channel-meter');
+  const mine = generation;
+  /** Reads a route and hands its answer on, unless the tab signed out meanwhile. */
+  const read = async <T>(path: string, use: (value: T) => void): Promise<void> => {
+    const value = await client.get<T>(path);
+    if (mine === generation) use(value);
+  };
   const drawUsage = (u: CurrentUsage): void => {
     const now = new Date();
     byId('who').textContent = `${u.tenant_id} · ${u.plan} plan`;
@@ -58,23 +67,24 @@ function start(client: Client, first: CurrentUsage): void {
   let range = rangeQuery() ?? 'range=30d';
   const readChannels = async (): Promise<void> => {
     const meter = encodeURIComponent(select.value || 'messages_sent');
-    renderChannels(await client.get<Channels>(`/api/v2/usage/channels?meter=${meter}&${range}`));
+    await read<Channels>(`/api/v2/usage/channels?meter=${meter}&${range}`, renderChannels);
   };
   const readRange = async (): Promise<void> => {
     const words = rangeLabel();
-    renderDaily(await client.get<DailyRow[]>(`/api/v2/usage/daily?${range}`), words);
+    await read<DailyRow[]>(`/api/v2/usage/daily?${range}`, (rows) => renderDaily(rows, words));
     await readChannels();
     byId('daily-title').textContent = `Per day, ${words}`;
     byId('channels-title').textContent = `By channel, ${words}`;
   };
   const hooks = {
-    usage: async () => drawUsage(await client.get<CurrentUsage>('/api/v2/usage/current')),
+    usage: () => read<CurrentUsage>('/api/v2/usage/current', drawUsage),
     panels: async () => {
-      renderHourly(await client.get<HourRow[]>('/api/v2/usage/hourly'));
-      renderHistory((await client.get<{ periods: HistoryPeriod[] }>('/api/v2/usage/history?months=12')).periods);
+      await read<HourRow[]>('/api/v2/usage/hourly', renderHourly);
+      await read<{ periods: HistoryPeriod[] }>('/api/v2/usage/history?months=12', (h) => renderHistory(h.periods));
       await readRange();
-      renderSessions((await client.get<{ sessions: Session[] }>('/api/v2/sessions')).sessions);
-      renderEvents((await client.get<{ events: QuotumEvent[] }>('/api/v2/events')).events);
+      await read<{ sessions: Session[] }>('/api/v2/sessions', (s) => renderSessions(s.sessions));
+      await read<{ events: QuotumEvent[] }>('/api/v2/events', (e) => renderEvents(e.events));
+      if (mine !== generation) return;
       byId('panels-updated').textContent = `Charts and lists updated ${clockTime(new Date())}; every minute.`;
     },
     problem: (message: string | null) => {
