@@ -24,7 +24,9 @@ function draw(id: string, opts: Omit<uPlot.Options, 'width' | 'height'>, data: u
     return;
   }
   old?.destroy();
-  const chart = new uPlot({ ...opts, width: widthOf(box), height: HEIGHT }, data, box);
+  // Time axes in UTC, as the routes count days and hours, whatever the browser's zone.
+  const tzDate = (ts: number) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
+  const chart = new uPlot({ ...opts, tzDate, width: widthOf(box), height: HEIGHT }, data, box);
   charts.set(id, chart);
 }
 
