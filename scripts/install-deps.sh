@@ -21,6 +21,7 @@ packages=(
   libgtest-dev libgmock-dev libgoogle-perftools-dev
   prometheus
   redis-server libhiredis-dev postgresql libpq-dev
+  libcairo2-dev fonts-dejavu-core poppler-utils
   ${extra[@]+"${extra[@]}"}
 )
 missing=()

@@ -24,6 +24,7 @@
 #include "quotum/http/api.h"
 #include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
+#include "quotum/report/usage_statement.h"
 #include "quotum/store/migrate/sqlite_to_postgres.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_store.h"
@@ -239,6 +240,7 @@ int Serve(const ServeFlags& flags) {
   api.BeginDrain();
   server.Shutdown(cfg->drain_timeout);
   engine.Stop();
+  quotum::report::ReleaseStatementCaches();
   std::cerr << "quotum: stopped cleanly" << std::endl;
   return 0;
 }

@@ -35,6 +35,15 @@ class FlakyStore final : public Store {
                                               absl::CivilDay to) override {
     return inner_->Daily(t, f, to);
   }
+  absl::StatusOr<std::vector<HourlyRow>> Hourly(const std::string& t, absl::Time f,
+                                                absl::Time to) override {
+    return inner_->Hourly(t, f, to);
+  }
+  absl::StatusOr<std::vector<DailyChannelRow>> DailyByChannel(const std::string& t,
+                                                              absl::CivilDay f,
+                                                              absl::CivilDay to) override {
+    return inner_->DailyByChannel(t, f, to);
+  }
   absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& t, absl::Time s) override {
     return inner_->Periods(t, s);
   }

@@ -242,6 +242,45 @@ TEST_P(StoreContractTest, UsageAccumulatesIntoCountersDailyAndHourlyRows) {
                                                  {"u", "sent", p1, 25}}));
 }
 
+// The report reads: hourly and daily rows per meter and channel, in order.
+TEST_P(StoreContractTest, HourlyAndDailyByChannelRowsAreKeptPerMeterAndChannel) {
+  AddTenants({"u", "other"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z");
+  CommitBatch b;
+  b.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:10:00Z"), 3},
+             {"u", "sent", "sms", p1, T("2026-11-23T12:50:00Z"), 4},
+             {"u", "sent", "whatsapp", p1, T("2026-11-23T12:20:00Z"), 10},
+             {"u", "sent", "whatsapp", p1, T("2026-11-23T13:05:00Z"), 5},
+             {"u", "received", "", p1, T("2026-11-24T00:30:00Z"), 7},
+             {"u", "sent", "sms", p1, T("2026-11-23T23:59:59Z"), 1},
+             {"other", "sent", "whatsapp", p1, T("2026-11-23T12:10:00Z"), 1000}};
+  Commit(b);
+
+  auto hours = store_->Hourly("u", T("2026-11-23T00:00:00Z"), T("2026-11-24T00:00:00Z"));
+  ASSERT_TRUE(hours.ok()) << hours.status();
+  std::vector<std::tuple<absl::Time, std::string, std::string, uint64_t>> got;
+  for (const auto& h : *hours) got.emplace_back(h.hour, h.meter, h.channel, h.value);
+  EXPECT_THAT(got, ElementsAre(std::make_tuple(T("2026-11-23T12:00:00Z"), "sent", "sms", 4u),
+                               std::make_tuple(T("2026-11-23T12:00:00Z"), "sent", "whatsapp", 13u),
+                               std::make_tuple(T("2026-11-23T13:00:00Z"), "sent", "whatsapp", 5u),
+                               std::make_tuple(T("2026-11-23T23:00:00Z"), "sent", "sms", 1u)));
+  // Hours starting in [from, to): the 12:00 bucket does not start at or after 12:30.
+  EXPECT_EQ(store_->Hourly("u", T("2026-11-23T12:30:00Z"), T("2026-11-23T23:00:00Z"))->size(), 1u);
+  EXPECT_THAT(*store_->Hourly("u", T("2026-11-25T00:00:00Z"), T("2026-11-26T00:00:00Z")),
+              IsEmpty());
+
+  const absl::CivilDay nov23(2026, 11, 23), nov24(2026, 11, 24);
+  auto days = store_->DailyByChannel("u", nov23, nov24);
+  ASSERT_TRUE(days.ok()) << days.status();
+  std::vector<std::tuple<absl::CivilDay, std::string, std::string, uint64_t>> daily;
+  for (const auto& d : *days) daily.emplace_back(d.day, d.meter, d.channel, d.value);
+  EXPECT_THAT(daily, ElementsAre(std::make_tuple(nov23, "sent", "sms", 5u),
+                                 std::make_tuple(nov23, "sent", "whatsapp", 18u),
+                                 std::make_tuple(nov24, "received", "", 7u)));
+  EXPECT_EQ(store_->DailyByChannel("u", nov24, nov24)->size(), 1u);
+  EXPECT_THAT(*store_->DailyByChannel("u", nov23 - 5, nov23 - 1), IsEmpty());
+}
+
 TEST_P(StoreContractTest, TenantIdsListsEveryTenantInIdOrder) {
   EXPECT_THAT(*store_->TenantIds(), IsEmpty());
   AddTenants({"zeta", "alpha", "mid"});

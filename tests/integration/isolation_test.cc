@@ -66,6 +66,8 @@ const Row kRoutes[] = {
     {"GET", "/api/v2/usage/history", "tenant", "/api/v2/usage/history?months=2", "", 0},
     {"GET", "/api/v2/usage/channels", "tenant", "/api/v2/usage/channels?meter=messages_sent", "",
      0},
+    {"GET", "/api/v2/usage/hourly", "tenant", "/api/v2/usage/hourly", "", 0},
+    {"GET", "/api/v2/usage/export", "tenant", "/api/v2/usage/export?format=csv&range=30d", "", 0},
     {"GET", "/api/v2/plans", "tenant", "/api/v2/plans", "", 0},
     {"GET", "/api/v2/events", "tenant", "/api/v2/events", "", 0},
 

@@ -36,10 +36,22 @@ export interface HistoryPeriod {
   [meter: string]: string | number;
 }
 
+export type HourRow = { hour: string } & Record<string, number>;
+
 export interface Channels {
   meter: string;
   total: number;
   channels: Record<string, number>;
+  /** The range's first and last UTC days. */
+  from: string;
+  to: string;
+  meters: Record<string, { total: number; channels: Record<string, number> }>;
+}
+
+/** A file the server sent as an attachment. */
+export interface Download {
+  blob: Blob;
+  filename: string;
 }
 
 export interface Session {
@@ -122,15 +134,28 @@ export class Client {
   constructor(private readonly key: string) {}
 
   async get<T>(path: string): Promise<T> {
+    const res = await this.fetch(path, 'application/json');
+    return (await res.json()) as T;
+  }
+
+  /** An export, as a Blob with the file name of its Content-Disposition. */
+  async download(path: string, fallbackName: string): Promise<Download> {
+    const res = await this.fetch(path, '*/*');
+    const named = /filename="([^"]+)"/.exec(res.headers.get('Content-Disposition') ?? '');
+    return { blob: await res.blob(), filename: named?.[1] ?? fallbackName };
+  }
+
+  /** Sends the key in the Authorization header only; throws ApiError unless 2xx. */
+  private async fetch(path: string, accept: string): Promise<Response> {
     const res = await fetch(path, {
-      headers: { Authorization: `Bearer ${this.key}`, Accept: 'application/json' },
+      headers: { Authorization: `Bearer ${this.key}`, Accept: accept },
       cache: 'no-store',
       credentials: 'omit',
     });
     const rule = generalRuleOf(res.headers);
     if (rule) this.general = rule;
-    const body: unknown = await res.json().catch(() => null);
     if (!res.ok) {
+      const body: unknown = await res.json().catch(() => null);
       const err = (body ?? {}) as { code?: string; error?: string };
       const retry = Number(res.headers.get('Retry-After') ?? 0);
       throw new ApiError(
@@ -140,6 +165,6 @@ export class Client {
         Number.isFinite(retry) ? retry : 0,
       );
     }
-    return body as T;
+    return res;
   }
 }

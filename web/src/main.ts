@@ -2,10 +2,12 @@
 // rate-limit budget (budget.ts) and draw the panels the API has routes for.
 import './style.css';
 import { ApiError, Client } from './api';
-import type { Channels, CurrentUsage, DailyRow, HistoryPeriod, QuotumEvent, Session } from './api';
+import type { Channels, CurrentUsage, DailyRow, HistoryPeriod, HourRow, QuotumEvent, Session } from './api';
 import { MANUAL_REFRESH_GAP_MS, perMinute } from './budget';
 import { byId, clockTime } from './format';
-import { clearCharts, renderDaily, renderHistory, watchChartWidths } from './panels/charts';
+import { clearCharts, renderDaily, renderHistory, renderHourly, watchChartWidths } from './panels/charts';
+import { watchExports } from './panels/exports';
+import { rangeLabel, rangeQuery, watchFilter } from './panels/filter';
 import { fillChannelMeters, renderChannels, renderEvents, renderSessions } from './panels/lists';
 import { clearMeters, renderMeters, renderPeriod } from './panels/meters';
 import { Poller } from './poller';
@@ -14,6 +16,8 @@ import { Poller } from './poller';
 const KEY_SLOT = 'quotum.api_key';
 
 let poller: Poller | null = null;
+/** Bumped by signOut: a read that was in flight then draws nothing when it lands. */
+let generation = 0;
 
 function show(signedIn: boolean): void {
   byId('sign-in').hidden = signedIn;
@@ -23,6 +27,7 @@ function show(signedIn: boolean): void {
 }
 
 function signOut(message = ''): void {
+  generation += 1;
   poller?.stop();
   poller = null;
   sessionStorage.removeItem(KEY_SLOT);
@@ -42,6 +47,12 @@ function counterMeters(u: CurrentUsage): string[] {
 
 function start(client: Client, first: CurrentUsage): void {
   const select = byId<HTMLSelectElement>('channel-meter');
+  const mine = generation;
+  /** Reads a route and hands its answer on, unless the tab signed out meanwhile. */
+  const read = async <T>(path: string, use: (value: T) => void): Promise<void> => {
+    const value = await client.get<T>(path);
+    if (mine === generation) use(value);
+  };
   const drawUsage = (u: CurrentUsage): void => {
     const now = new Date();
     byId('who').textContent = `${u.tenant_id} · ${u.plan} plan`;
@@ -52,18 +63,28 @@ function start(client: Client, first: CurrentUsage): void {
       `Updated ${clockTime(now)}` +
       (u.source === 'aggregate' ? ' (from the stored aggregates: the live store is away)' : '');
   };
+  // The filter's range; the last valid one while a custom range is being edited.
+  let range = rangeQuery() ?? 'range=30d';
   const readChannels = async (): Promise<void> => {
     const meter = encodeURIComponent(select.value || 'messages_sent');
-    renderChannels(await client.get<Channels>(`/api/v2/usage/channels?meter=${meter}`));
+    await read<Channels>(`/api/v2/usage/channels?meter=${meter}&${range}`, renderChannels);
+  };
+  const readRange = async (): Promise<void> => {
+    const words = rangeLabel();
+    await read<DailyRow[]>(`/api/v2/usage/daily?${range}`, (rows) => renderDaily(rows, words));
+    await readChannels();
+    byId('daily-title').textContent = `Per day, ${words}`;
+    byId('channels-title').textContent = `By channel, ${words}`;
   };
   const hooks = {
-    usage: async () => drawUsage(await client.get<CurrentUsage>('/api/v2/usage/current')),
+    usage: () => read<CurrentUsage>('/api/v2/usage/current', drawUsage),
     panels: async () => {
-      renderDaily(await client.get<DailyRow[]>('/api/v2/usage/daily?days=30'));
-      renderHistory((await client.get<{ periods: HistoryPeriod[] }>('/api/v2/usage/history?months=12')).periods);
-      await readChannels();
-      renderSessions((await client.get<{ sessions: Session[] }>('/api/v2/sessions')).sessions);
-      renderEvents((await client.get<{ events: QuotumEvent[] }>('/api/v2/events')).events);
+      await read<HourRow[]>('/api/v2/usage/hourly', renderHourly);
+      await read<{ periods: HistoryPeriod[] }>('/api/v2/usage/history?months=12', (h) => renderHistory(h.periods));
+      await readRange();
+      await read<{ sessions: Session[] }>('/api/v2/sessions', (s) => renderSessions(s.sessions));
+      await read<{ events: QuotumEvent[] }>('/api/v2/events', (e) => renderEvents(e.events));
+      if (mine !== generation) return;
       byId('panels-updated').textContent = `Charts and lists updated ${clockTime(new Date())}; every minute.`;
     },
     problem: (message: string | null) => {
@@ -83,6 +104,16 @@ function start(client: Client, first: CurrentUsage): void {
   poller = new Poller(client, hooks);
   poller.start(true);
   select.onchange = () => void readChannels().catch(() => undefined);
+  // A filter change reads its two routes once (a user action, like the meter choice).
+  watchFilter(() => {
+    const q = rangeQuery();
+    if (q === null) return;
+    range = q;
+    void readRange().catch((e: unknown) => {
+      byId('range-note').textContent = e instanceof Error ? e.message : 'The range could not be read.';
+    });
+  });
+  watchExports(client, rangeQuery);
   const refresh = byId<HTMLButtonElement>('refresh');
   refresh.onclick = () => {
     poller?.refreshPanels();

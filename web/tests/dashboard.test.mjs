@@ -133,6 +133,40 @@ describe('dashboard', () => {
     assert.ok(await page.locator('#refresh').isDisabled(), 'refresh is not limited');
   });
 
+  it('filters by date and exports CSV and PDF with the key in a header only', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    await page.locator('#range-preset').selectOption('today');
+    await page.locator('#daily-title').filter({ hasText: 'Per day, today' }).waitFor();
+    assert.match(await page.locator('#daily-chart').getAttribute('aria-label'), /today \(1 day\): 9,000 sent/);
+    assert.match(await page.locator('#channels-title').textContent(), /By channel, today/);
+    assert.match(await page.locator('#channels tbody').innerText(), /WhatsApp\s+7,100/);
+    assert.match(await page.locator('#hourly-chart').getAttribute('aria-label'), /per hour today \(UTC\): 9,000/);
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.locator('#export-csv').click()]);
+    assert.equal(csv.suggestedFilename(), `quotum-usage-webtest-${today}-${today}.csv`);
+    const lines = readFileSync(await csv.path(), 'utf8').split('\r\n');
+    assert.equal(lines[0], 'date,meter,channel,units');
+    assert.equal(lines.at(-1), '', 'the last record ends with CRLF');
+    for (const row of [`${today},messages_sent,whatsapp,7100`, `${today},messages_sent,telegram,1900`,
+      `${today},messages_received,telegram,40`]) {
+      assert.ok(lines.includes(row), `${row} not in:\n${lines.join('\n')}`);
+    }
+    const [pdf] = await Promise.all([page.waitForEvent('download'), page.locator('#export-pdf').click()]);
+    assert.equal(pdf.suggestedFilename(), `quotum-usage-webtest-${today}-${today}.pdf`);
+    assert.equal(readFileSync(await pdf.path()).subarray(0, 5).toString(), '%PDF-');
+    const exports = requests.filter((r) => r.url.includes('/api/v2/usage/export'));
+    assert.equal(exports.length, 2);
+    for (const r of exports) assert.equal(r.headers.authorization, `Bearer ${key}`);
+    // A reversed custom range is refused on the page, before any request.
+    await page.locator('#range-preset').selectOption('custom');
+    await page.locator('#range-from').fill('2026-02-10');
+    await page.locator('#range-to').fill('2026-02-01');
+    await page.locator('#range-apply').click();
+    await page.locator('#range-note').filter({ hasText: 'must not be after' }).waitFor();
+    await page.locator('#range-preset').selectOption('30d');
+    await page.locator('#daily-title').filter({ hasText: 'the last 30 days' }).waitFor();
+    await page.locator('#export-status').filter({ hasText: 'PDF file downloaded' }).waitFor();
+  });
+
   it('stays within its rate-limit budget and never puts the key in a URL', async () => {
     const since = Date.now();
     await page.waitForTimeout(6_500);

@@ -166,6 +166,22 @@ struct DayUsage {
   std::vector<uint64_t> values;  ///< per MeterId
 };
 
+/// The longest range a report covers, in days (inclusive of both ends).
+inline constexpr int kMaxReportDays = 366;
+
+/// One hour of one UTC day, summed over channels.
+struct HourUsage {
+  absl::Time hour;               ///< the hour's start
+  std::vector<uint64_t> values;  ///< per MeterId
+};
+
+/// Units of one counter meter on one channel.
+struct ChannelUsage {
+  MeterId meter = 0;
+  std::string channel;  ///< empty when the meter has no channel dimension
+  uint64_t value = 0;
+};
+
 struct PeriodUsage {
   BillingPeriod period;
   bool current = false;
@@ -252,9 +268,23 @@ class Engine {
   /// subscription started), newest first.
   absl::StatusOr<std::vector<PeriodUsage>> History(const Principal& who, int months);
 
-  /// Units of `meter` per channel in the current period.
-  absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> ChannelBreakdown(
-      const Principal& who, absl::string_view meter);
+  /// The id of counter meter `meter`; 422 `unknown_meter` or `gauge_meter` otherwise.
+  absl::StatusOr<MeterId> CounterMeter(absl::string_view meter) const;
+  // ---- Reports (reports.cc)
+  /// The tenant's current billing period (rolled over if due).
+  BillingPeriod CurrentPeriod(const Principal& who);
+  /// The 24 hours of the UTC day `day`, oldest first, one entry per hour even when empty.
+  absl::StatusOr<std::vector<HourUsage>> Hourly(const Principal& who, absl::CivilDay day);
+  /// Units per counter meter and channel within [from, to) (whole hours: the
+  /// hour holding `from` counts whole), ordered by meter id then channel;
+  /// only non-zero entries.
+  absl::StatusOr<std::vector<ChannelUsage>> ChannelsBetween(const Principal& who, absl::Time from,
+                                                            absl::Time to);
+  /// Stored daily rows per meter and channel for days in [from, to], ordered
+  /// by day, meter, channel; at most kMaxReportDays days.
+  absl::StatusOr<std::vector<DailyChannelRow>> DailyByChannel(const Principal& who,
+                                                              absl::CivilDay from,
+                                                              absl::CivilDay to);
   /// A message of the caller's tenant (NotFound for another tenant's).
   absl::StatusOr<MessageRecord> FindMessage(const Principal& who, absl::string_view id);
 

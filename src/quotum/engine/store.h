@@ -211,6 +211,22 @@ struct DailyRow {
   uint64_t value = 0;
 };
 
+/// One hour's units of one meter on one channel.
+struct HourlyRow {
+  absl::Time hour;  ///< the hour's start (UTC, a whole hour)
+  std::string meter;
+  std::string channel;  ///< empty when the meter has no channel dimension
+  uint64_t value = 0;
+};
+
+/// One day's units of one meter on one channel.
+struct DailyChannelRow {
+  absl::CivilDay day;  ///< UTC
+  std::string meter;
+  std::string channel;  ///< empty when the meter has no channel dimension
+  uint64_t value = 0;
+};
+
 /// One API key as the cold store holds it now, with everything an instance
 /// needs to serve it: what another instance made or changed reaches this one
 /// through it.
@@ -238,6 +254,18 @@ class Store {
   /// Daily totals per meter for days in [from, to], summed over channels.
   virtual absl::StatusOr<std::vector<DailyRow>> Daily(const std::string& tenant_id,
                                                       absl::CivilDay from, absl::CivilDay to) = 0;
+
+  /// Hourly rows of one tenant for the hours starting in [from, to), every
+  /// meter and channel, ordered by hour, meter, channel (byte order). Rows
+  /// with value 0 may be absent.
+  virtual absl::StatusOr<std::vector<HourlyRow>> Hourly(const std::string& tenant_id,
+                                                        absl::Time from, absl::Time to) = 0;
+
+  /// Daily rows of one tenant for days in [from, to], per meter and channel,
+  /// ordered by day, meter, channel (byte order). Rows with value 0 may be absent.
+  virtual absl::StatusOr<std::vector<DailyChannelRow>> DailyByChannel(const std::string& tenant_id,
+                                                                      absl::CivilDay from,
+                                                                      absl::CivilDay to) = 0;
 
   /// Period counters of one tenant with period_start >= since, all meters.
   virtual absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& tenant_id,

@@ -74,8 +74,9 @@ absl::StatusOr<std::vector<DayUsage>> Engine::Daily(const Principal& who, absl::
   if (to < from) {
     return BadRequest("invalid_range", "\"from\" must not be after \"to\".");
   }
-  if (to - from >= 366) {
-    return BadRequest("invalid_range", "A daily range covers at most 366 days.");
+  if (to - from >= kMaxReportDays) {
+    return BadRequest("invalid_range",
+                      absl::StrCat("A daily range covers at most ", kMaxReportDays, " days."));
   }
   const Catalog& cat = *opts_.catalog;
   auto rows = store_->Daily(who.tenant->id, from, to);
@@ -162,8 +163,7 @@ absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, i
 
 namespace quotum::engine {
 
-absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBreakdown(
-    const Principal& who, absl::string_view meter) {
+absl::StatusOr<MeterId> Engine::CounterMeter(absl::string_view meter) const {
   const std::optional<MeterId> m = opts_.catalog->FindMeter(meter);
   if (!m) return Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", meter, "\"."));
   if (opts_.catalog->meters[*m].kind != MeterKind::kCounter) {
@@ -172,17 +172,7 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Engine::ChannelBre
                                       "\" is a concurrent (gauge) meter: it has a current value, "
                                       "not usage by channel."));
   }
-  BillingPeriod period;
-  {
-    MutexLock lock(&who.tenant->mu);
-    Touch(*who.tenant, clock_->Now());
-    period = who.tenant->period;
-  }
-  auto rows = store_->Channels(who.tenant->id, std::string(meter), period.start, period.end);
-  if (!rows.ok()) {
-    return StoreUnavailable("Usage history");
-  }
-  return rows;
+  return *m;
 }
 
 absl::StatusOr<MessageRecord> Engine::FindMessage(const Principal& who, absl::string_view id) {

@@ -63,6 +63,8 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/api/v2/usage/daily", Access::kTenant, &Api::UsageDaily);
   Route(verb::get, "/api/v2/usage/history", Access::kTenant, &Api::UsageHistory);
   Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels);
+  Route(verb::get, "/api/v2/usage/hourly", Access::kTenant, &Api::UsageHourly);
+  Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport);
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
   Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
 

@@ -17,6 +17,13 @@
 
 namespace quotum::http {
 
+struct ReportRange;
+}  // namespace quotum::http
+namespace quotum::report {
+struct UsageStatement;
+}  // namespace quotum::report
+namespace quotum::http {
+
 /// One routed request as seen by a handler.
 struct Call {
   const Request& req;
@@ -84,6 +91,17 @@ class Api {
   void UsageDaily(Call& c);
   void UsageHistory(Call& c);
   void UsageChannels(Call& c);
+  void UsageHourly(Call& c);
+  // exports (routes_export.cc)
+  void UsageExport(Call& c);
+  void ExportCsv(Call& c, const ReportRange& range);
+  void ExportPdf(Call& c, const ReportRange& range);
+  /// The PDF statement's contents: the current period's totals, and the
+  /// daily series and channel table of `range`.
+  absl::StatusOr<report::UsageStatement> BuildStatement(const engine::Principal& who,
+                                                        const ReportRange& range);
+  /// Today's UTC date on the engine's clock.
+  absl::CivilDay Today() const;
   void Plans(Call& c);
   void ListEvents(Call& c);
   // sessions, groups, subscribers (routes_sessions.cc)

@@ -8,8 +8,17 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace quotum::http {
+
+/// Produces a streamed body a piece at a time, on the connection's I/O
+/// thread: appends the next piece to `out` (the caller keeps each piece
+/// small, e.g. a page of rows) and returns true while more follows, false
+/// once the body is complete. An error, once the headers are sent, can only
+/// abort the response: the connection closes without the final chunk, so the
+/// client sees an incomplete transfer rather than a short file.
+using BodySource = absl::AnyInvocable<absl::StatusOr<bool>(std::string& out)>;
 
 /// An HTTP response before it is put on the wire.
 struct Reply {
@@ -21,6 +30,10 @@ struct Reply {
   std::string headers;
   /// Close the connection after this reply (framing the server cannot trust).
   bool close_connection = false;
+  /// When set, the body is `stream`'s pieces instead of `body`: sent with
+  /// "Transfer-Encoding: chunked" to HTTP/1.1 clients (one chunk per piece),
+  /// or delimited by closing the connection for HTTP/1.0; never for HEAD.
+  BodySource stream;
 
   Reply& Header(std::string_view name, std::string_view value) {
     headers.append(name).append(": ").append(value).append("\r\n");

@@ -1,4 +1,4 @@
-// Usage routes: current period, daily series, history, channels, plans.
+// Usage routes: current period, daily and hourly series, history, channels, plans.
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "quotum/core/billing_period.h"
@@ -7,23 +7,10 @@
 #include "quotum/http/api.h"
 #include "quotum/http/call_util.h"
 #include "quotum/http/render.h"
+#include "quotum/http/report_query.h"
 
 namespace quotum::http {
 namespace {
-
-std::optional<std::string> QueryParam(const boost::urls::params_view& q, std::string_view name) {
-  auto it = q.find(name);
-  if (it == q.end()) return std::nullopt;
-  return std::string((*it).value);
-}
-
-absl::StatusOr<absl::CivilDay> ParseDay(std::string_view name, const std::string& text) {
-  absl::CivilDay d;
-  if (text.size() != 10 || !absl::ParseCivilTime(text, &d)) {
-    return engine::BadRequest("invalid_query", Cat("\"", name, "\" must be a date YYYY-MM-DD."));
-  }
-  return d;
-}
 
 absl::StatusOr<int> IntParam(const boost::urls::params_view& q, std::string_view name, int dflt,
                              int lo, int hi) {
@@ -37,6 +24,13 @@ absl::StatusOr<int> IntParam(const boost::urls::params_view& q, std::string_view
   return n;
 }
 
+// Adds every counter meter's value, by name.
+void AddCounters(const Catalog& cat, const std::vector<uint64_t>& values, boost::json::object& o) {
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind == MeterKind::kCounter) o[cat.meters[m].name] = values[m];
+  }
+}
+
 }  // namespace
 
 void Api::UsageCurrent(Call& c) {
@@ -44,23 +38,25 @@ void Api::UsageCurrent(Call& c) {
   c.respond(JsonReply(200, UsageJson(engine_->catalog(), u)));
 }
 
+absl::CivilDay Api::Today() const {
+  return absl::ToCivilDay(engine_->clock().Now(), absl::UTCTimeZone());
+}
+
 void Api::UsageDaily(Call& c) {
-  const absl::CivilDay today = absl::ToCivilDay(engine_->clock().Now(), absl::UTCTimeZone());
+  const absl::CivilDay today = Today();
+  const bool ranged =
+      QueryParam(c.query, "range") || QueryParam(c.query, "from") || QueryParam(c.query, "to");
   absl::CivilDay from, to;
-  auto from_text = QueryParam(c.query, "from");
-  auto to_text = QueryParam(c.query, "to");
-  if (from_text || to_text) {
+  if (ranged) {
     if (QueryParam(c.query, "days")) {
-      return c.respond(ErrorReply(400, "invalid_query", "Use either days or from/to, not both."));
+      return c.respond(
+          ErrorReply(400, "invalid_query", "Use either days or range/from/to, not both."));
     }
-    ASSIGN_OR_REPLY(
-        f, from_text ? ParseDay("from", *from_text) : absl::StatusOr<absl::CivilDay>(today), c);
-    ASSIGN_OR_REPLY(t, to_text ? ParseDay("to", *to_text) : absl::StatusOr<absl::CivilDay>(today),
-                    c);
-    from = f;
-    to = t;
+    ASSIGN_OR_REPLY(r, ParseReportRange(c.query, today, engine_->CurrentPeriod(c.who)), c);
+    from = r.from;
+    to = r.to;
   } else {
-    ASSIGN_OR_REPLY(days, IntParam(c.query, "days", 30, 1, 366), c);
+    ASSIGN_OR_REPLY(days, IntParam(c.query, "days", 30, 1, engine::kMaxReportDays), c);
     to = today;
     from = today - (days - 1);
   }
@@ -70,9 +66,25 @@ void Api::UsageDaily(Call& c) {
   for (const auto& day : rows) {
     boost::json::object o;
     o["date"] = FormatDate(day.day);
-    for (MeterId m = 0; m < cat.meter_count(); ++m) {
-      if (cat.meters[m].kind == MeterKind::kCounter) o[cat.meters[m].name] = day.values[m];
-    }
+    AddCounters(cat, day.values, o);
+    arr.push_back(std::move(o));
+  }
+  c.respond(JsonReply(200, arr));
+}
+
+void Api::UsageHourly(Call& c) {
+  absl::CivilDay day = Today();
+  if (auto text = QueryParam(c.query, "date")) {
+    ASSIGN_OR_REPLY(d, ParseDay("date", *text), c);
+    day = d;
+  }
+  ASSIGN_OR_REPLY(hours, engine_->Hourly(c.who, day), c);
+  const Catalog& cat = engine_->catalog();
+  boost::json::array arr;
+  for (const auto& h : hours) {
+    boost::json::object o;
+    o["hour"] = FormatRfc3339(h.hour);
+    AddCounters(cat, h.values, o);
     arr.push_back(std::move(o));
   }
   c.respond(JsonReply(200, arr));
@@ -89,9 +101,7 @@ void Api::UsageHistory(Call& c) {
     o["period_start"] = FormatRfc3339(p.period.start);
     o["period_end"] = FormatRfc3339(p.period.end);
     o["status"] = p.current ? "current" : "closed";
-    for (MeterId m = 0; m < cat.meter_count(); ++m) {
-      if (cat.meters[m].kind == MeterKind::kCounter) o[cat.meters[m].name] = p.values[m];
-    }
+    AddCounters(cat, p.values, o);
     arr.push_back(std::move(o));
   }
   boost::json::object out;
@@ -101,18 +111,30 @@ void Api::UsageHistory(Call& c) {
 
 void Api::UsageChannels(Call& c) {
   std::string meter = QueryParam(c.query, "meter").value_or(std::string(meters::kMessagesSent));
-  ASSIGN_OR_REPLY(rows, engine_->ChannelBreakdown(c.who, meter), c);
-  boost::json::object channels;
-  for (const auto& ch : engine_->catalog().channels) channels[ch] = 0;
-  uint64_t total = 0;
-  for (const auto& [ch, v] : rows) {
-    if (!ch.empty()) channels[ch] = v;
-    total += v;
+  ASSIGN_OR_REPLY(chosen, engine_->CounterMeter(meter), c);
+  ASSIGN_OR_REPLY(range, ParseReportRange(c.query, Today(), engine_->CurrentPeriod(c.who)), c);
+  ASSIGN_OR_REPLY(rows, engine_->ChannelsBetween(c.who, range.start, range.end), c);
+  const Catalog& cat = engine_->catalog();
+  // Per counter meter: its total and every catalog channel (0 when unused).
+  boost::json::object by_meter;
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind != MeterKind::kCounter) continue;
+    boost::json::object channels;
+    for (const auto& ch : cat.channels) channels[ch] = 0;
+    by_meter[cat.meters[m].name] = boost::json::object{{"total", 0}, {"channels", channels}};
   }
-  boost::json::object out;
+  for (const engine::ChannelUsage& r : rows) {
+    boost::json::object& e = by_meter[cat.meters[r.meter].name].as_object();
+    e["total"] = e["total"].to_number<uint64_t>() + r.value;
+    if (!r.channel.empty()) e["channels"].as_object()[r.channel] = r.value;
+  }
+  boost::json::object out = by_meter[cat.meters[chosen].name].as_object();
   out["meter"] = meter;
-  out["total"] = total;
-  out["channels"] = std::move(channels);
+  out["from"] = FormatDate(range.from);
+  out["to"] = FormatDate(range.to);
+  out["start"] = FormatRfc3339(range.start);
+  out["end"] = FormatRfc3339(range.end);
+  out["meters"] = std::move(by_meter);
   c.respond(JsonReply(200, out));
 }
 

@@ -164,6 +164,9 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   void Refuse();
   void OnRequest();
   void Write(Reply r);
+  /// Writes out_, then the next piece of a streamed body or OnWritten.
+  void WriteOut();
+  void WriteNextPiece();
   void OnWritten(beast::error_code ec);
 
   Socket socket_;
@@ -182,6 +185,10 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   Request req_;
   std::optional<Reply> refused_;
   std::string out_;
+  /// The streamed body being written, if any; piece_ receives its next piece.
+  BodySource stream_;
+  bool chunked_ = false;
+  std::string piece_;
   bool keep_alive_ = true;
   bool counted_ = false;
   bool head_ = false;
@@ -287,15 +294,23 @@ void Server::Session::OnRequest() {
   });
 }
 
-// Formats the whole response into one buffer and writes it with one call.
+// Formats the head (and a whole body) into one buffer and writes it with one
+// call; a streamed body follows piece by piece (WriteNextPiece).
 void Server::Session::Write(Reply r) {
   if (r.close_connection) keep_alive_ = false;
+  stream_ = head_ ? nullptr : std::move(r.stream);  // HEAD: a GET's headers, no body
+  chunked_ = stream_ && version_ != 10;
+  if (stream_ && !chunked_) keep_alive_ = false;  // HTTP/1.0: the close ends the body
   out_.clear();
   const auto status = static_cast<bhttp::status>(r.status);
   absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
                   ToAbsl(std::string_view(bhttp::obsolete_reason(status))),
-                  "\r\nServer: quotum\r\n", "Content-Type: ", ToAbsl(r.content_type),
-                  "\r\nContent-Length: ", r.body.size(), "\r\n");
+                  "\r\nServer: quotum\r\n", "Content-Type: ", ToAbsl(r.content_type), "\r\n");
+  if (chunked_) {
+    out_ += "Transfer-Encoding: chunked\r\n";
+  } else if (!stream_) {
+    absl::StrAppend(&out_, "Content-Length: ", r.body.size(), "\r\n");
+  }
   out_ += r.headers;
   if (!keep_alive_) {
     out_ += "Connection: close\r\n";
@@ -303,10 +318,38 @@ void Server::Session::Write(Reply r) {
     out_ += "Connection: keep-alive\r\n";
   }
   out_ += "\r\n";
-  if (!head_) out_ += r.body;  // HEAD: a GET's headers, no body (RFC 9110 §9.3.2)
-  net::async_write(
-      socket_, net::buffer(out_),
-      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWritten(ec); });
+  if (!head_ && !stream_) out_ += r.body;  // HEAD: a GET's headers, no body (RFC 9110 §9.3.2)
+  WriteOut();
+}
+
+void Server::Session::WriteOut() {
+  net::async_write(socket_, net::buffer(out_),
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (!ec && self->stream_) return self->WriteNextPiece();
+                     self->OnWritten(ec);
+                   });
+}
+
+void Server::Session::WriteNextPiece() {
+  piece_.clear();
+  absl::StatusOr<bool> more = stream_(piece_);
+  if (!more.ok()) {
+    // The status line is gone: all that is left is not to end the body.
+    stream_ = nullptr;
+    keep_alive_ = false;
+    return OnWritten(net::error::operation_aborted);
+  }
+  out_.clear();
+  if (!chunked_) {
+    out_.swap(piece_);
+  } else if (!piece_.empty()) {
+    absl::StrAppend(&out_, absl::Hex(piece_.size()), "\r\n", piece_, "\r\n");
+  }
+  if (!*more) {
+    stream_ = nullptr;
+    if (chunked_) out_ += "0\r\n\r\n";
+  }
+  WriteOut();
 }
 
 void Server::Session::OnWritten(beast::error_code ec) {

@@ -1,8 +1,9 @@
-// The 30-day daily chart and the 12-period history chart, drawn with uPlot.
+// The daily chart (the filter's range), today's hourly chart and the 12-period
+// history chart, drawn with uPlot.
 // Each chart box is role="img" with a sentence that summarises its data.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { DailyRow, HistoryPeriod } from '../api';
+import type { DailyRow, HistoryPeriod, HourRow } from '../api';
 import { byId, num } from '../format';
 
 const SENT = '#0b5cad';
@@ -23,7 +24,9 @@ function draw(id: string, opts: Omit<uPlot.Options, 'width' | 'height'>, data: u
     return;
   }
   old?.destroy();
-  const chart = new uPlot({ ...opts, width: widthOf(box), height: HEIGHT }, data, box);
+  // Time axes in UTC, as the routes count days and hours, whatever the browser's zone.
+  const tzDate = (ts: number) => uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC');
+  const chart = new uPlot({ ...opts, tzDate, width: widthOf(box), height: HEIGHT }, data, box);
   charts.set(id, chart);
 }
 
@@ -38,7 +41,8 @@ function axes(): uPlot.Axis[] {
 }
 
 /// Days oldest first; x is the UTC midnight of each day in seconds.
-export function renderDaily(rows: DailyRow[]): void {
+/// `range` names the days in words for the chart's summary.
+export function renderDaily(rows: DailyRow[], range: string): void {
   const days = [...rows].reverse();
   const x = days.map((r) => Date.parse(`${r.date}T00:00:00Z`) / 1000);
   const sent = days.map((r) => r.messages_sent ?? 0);
@@ -66,9 +70,38 @@ export function renderDaily(rows: DailyRow[]): void {
   const peakDay = days[sent.indexOf(peak)]?.date ?? '';
   byId('daily-chart').setAttribute(
     'aria-label',
-    `Messages per day over the last ${days.length} days: ${num(total)} sent` +
+    `Messages per day, ${range} (${days.length} ${days.length === 1 ? 'day' : 'days'}): ${num(total)} sent` +
       (peak > 0 ? `, most on ${peakDay} (${num(peak)})` : '') +
       `; ${num(received.reduce((a, b) => a + b, 0))} received.`,
+  );
+}
+
+/// Today's 24 UTC hours, oldest first; x is each hour's start in seconds.
+export function renderHourly(rows: HourRow[]): void {
+  const x = rows.map((r) => Date.parse(r.hour) / 1000);
+  const sent = rows.map((r) => r.messages_sent ?? 0);
+  draw(
+    'hourly-chart',
+    {
+      legend: { show: false },
+      cursor: { show: true, drag: { x: false, y: false } },
+      scales: {
+        x: { time: true, range: (_u, min, max) => [min - 1_800, max + 1_800] },
+        y: { range: (_u, _min, max) => [0, Math.max(10, max)] },
+      },
+      axes: axes(),
+      series: [{}, { label: 'Messages sent', stroke: SENT, fill: `${SENT}cc`, paths: bars, points: { show: false } }],
+    },
+    [x, sent],
+  );
+  const total = sent.reduce((a, b) => a + b, 0);
+  const peak = Math.max(0, ...sent);
+  const peakHour = rows[sent.indexOf(peak)]?.hour.slice(11, 16) ?? '';
+  byId('hourly-chart').setAttribute(
+    'aria-label',
+    `Messages sent per hour today (UTC): ${num(total)}` +
+      (peak > 0 ? `, most at ${peakHour} (${num(peak)})` : '') +
+      '.',
   );
 }
 
@@ -112,6 +145,7 @@ export function watchChartWidths(): void {
     for (const [id, chart] of charts) chart.setSize({ width: widthOf(byId(id)), height: HEIGHT });
   });
   ro.observe(byId('daily-chart'));
+  ro.observe(byId('hourly-chart'));
   ro.observe(byId('history-chart'));
 }
 

@@ -292,6 +292,46 @@ absl::StatusOr<std::vector<engine::DailyRow>> PgStore::Daily(const std::string& 
   return out;
 }
 
+absl::StatusOr<std::vector<engine::HourlyRow>> PgStore::Hourly(const std::string& tenant_id,
+                                                               absl::Time from, absl::Time to) {
+  std::vector<engine::HourlyRow> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT hour,meter,channel,SUM(value)::bigint FROM usage_hourly WHERE tenant_id=$1 "
+        "AND hour>=$2 AND hour<$3 GROUP BY hour,meter,channel ORDER BY hour,meter,channel",
+        {TextParam(tenant_id), SecsParam(from), SecsParam(to)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      const PgRow row = r->row(i);
+      out.push_back({FromSecs(row.Int(0)), row.Text(1), row.Text(2), AsUnsigned(row.Int(3))});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::DailyChannelRow>> PgStore::DailyByChannel(
+    const std::string& tenant_id, absl::CivilDay from, absl::CivilDay to) {
+  std::vector<engine::DailyChannelRow> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT to_char(day,'YYYY-MM-DD'),meter,channel,value FROM usage_daily "
+        "WHERE tenant_id=$1 AND day>=$2::date AND day<=$3::date ORDER BY day,meter,channel",
+        {TextParam(tenant_id), TextParam(FormatDate(from)), TextParam(FormatDate(to))});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      const PgRow row = r->row(i);
+      absl::CivilDay day;
+      if (!absl::ParseCivilTime(row.Text(0), &day)) continue;
+      out.push_back({day, row.Text(1), row.Text(2), AsUnsigned(row.Int(3))});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<std::vector<engine::CounterRow>> PgStore::Periods(const std::string& tenant_id,
                                                                  absl::Time since) {
   std::vector<engine::CounterRow> out;

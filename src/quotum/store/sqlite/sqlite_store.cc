@@ -483,6 +483,40 @@ absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::stri
   return out;
 }
 
+absl::StatusOr<std::vector<engine::HourlyRow>> SqliteStore::Hourly(const std::string& tenant_id,
+                                                                   absl::Time from, absl::Time to) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT hour,meter,channel,SUM(value) FROM usage_hourly WHERE tenant_id=? AND hour>=? "
+      "AND hour<? GROUP BY hour,meter,channel ORDER BY hour,meter,channel");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, Secs(from)).Bind(3, Secs(to));
+  std::vector<engine::HourlyRow> out;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
+    out.push_back({FromSecs(r.Int(0)), r.Text(1), r.Text(2), AsUnsigned(r.Int(3))});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::DailyChannelRow>> SqliteStore::DailyByChannel(
+    const std::string& tenant_id, absl::CivilDay from, absl::CivilDay to) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT day,meter,channel,value FROM usage_daily WHERE tenant_id=? AND day>=? AND day<=? "
+      "ORDER BY day,meter,channel");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, FormatDate(from)).Bind(3, FormatDate(to));
+  std::vector<engine::DailyChannelRow> out;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
+    absl::CivilDay d;
+    if (!absl::ParseCivilTime(r.Text(0), &d)) return;
+    out.push_back({d, r.Text(1), r.Text(2), AsUnsigned(r.Int(3))});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::StatusOr<std::vector<engine::CounterRow>> SqliteStore::Periods(const std::string& tenant_id,
                                                                      absl::Time since) {
   MutexLock lock(&read_mu_);

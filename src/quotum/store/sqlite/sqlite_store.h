@@ -35,6 +35,11 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::DailyRow>> Daily(const std::string& tenant_id,
                                                       absl::CivilDay from,
                                                       absl::CivilDay to) override;
+  absl::StatusOr<std::vector<engine::HourlyRow>> Hourly(const std::string& tenant_id,
+                                                        absl::Time from, absl::Time to) override;
+  absl::StatusOr<std::vector<engine::DailyChannelRow>> DailyByChannel(const std::string& tenant_id,
+                                                                      absl::CivilDay from,
+                                                                      absl::CivilDay to) override;
   absl::StatusOr<std::vector<engine::CounterRow>> Periods(const std::string& tenant_id,
                                                           absl::Time since) override;
   absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
