@@ -49,6 +49,12 @@ class ReportsTest : public ::testing::Test {
                       Bearer(t.key));
       EXPECT_EQ(r.status, 200) << r.body;
     }
+    // Scale-out: the reports trail the decisions by a facts-drain round.
+    GetEventually(c, "/api/v2/usage/daily?days=1", Bearer(t.key),
+                  [](const testing::HttpResponse& r) {
+                    return r.json().is_array() && !r.json().as_array().empty() &&
+                           r.json().as_array()[0].at("messages_sent") == 8;
+                  });
     return t;
   }
 
