@@ -20,7 +20,9 @@
 # composed as RedisLedger::DecisionScript() does, and KEYS/ARGV are those
 # RedisLedger::DecisionKeys/Arguments send for a consume of 1 unit with a
 # quota limit, count_api_call, no warm-up, no idempotency key, now from Redis
-# TIME. Programs:
+# TIME, and the decision's facts (a 102-byte payload like EncodeFacts' for a
+# consume without a message), so that every call appends one entry to the
+# tenant's facts stream. Programs:
 #   empty     `return 1`
 #   library   arith.lua + limiter.lua + `return 1`
 #   norate    a decision without rate checks
@@ -77,8 +79,9 @@ body() {
 
 T='{bench}'
 PERIOD=1796083200
-KEYS=("$T:u:$PERIOD:messages_sent" "$T:u:$PERIOD:api_calls" "$T:w:-" "$T:i:-" "$T:baseline")
-ARGS=(x "" "" 00100 1234567890123 86400000 1 1000000000000000 0 0 1801000000000 0 0 0)
+KEYS=("$T:u:$PERIOD:messages_sent" "$T:u:$PERIOD:api_calls" "$T:w:-" "$T:i:-" "$T:baseline" "$T:f")
+FACTS='{"meter":"messages_sent","channel":"sms","period":1796083200,"at":1796126400,"now":1796126400,"qty":1}'
+ARGS=(x "" "" 00100 1234567890123 86400000 1 1000000000000000 0 0 1801000000000 0 0 0 "$FACTS")
 W=60000000000
 rates() {  # the rate keys and arguments of a program
   case $1 in
@@ -102,7 +105,7 @@ run() {
     cmd+=(0)
   else
     rates "$prog"
-    cmd+=($((5 + ${#RKEYS[@]})) "${KEYS[@]}" "${RKEYS[@]}" "${ARGS[@]}" "${RARGS[@]}")
+    cmd+=($((${#KEYS[@]} + ${#RKEYS[@]})) "${KEYS[@]}" "${RKEYS[@]}" "${ARGS[@]}" "${RARGS[@]}")
   fi
   if [ "$prog" = sliding-big ]; then
     # Bucket k of Redis' clock; a run that crosses into k + 1 is redone.

@@ -31,140 +31,121 @@
 -- A decision that charges units or counts the api_call appends one entry to
 -- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
 -- ok = allowed ("1"/"0"), f = ARGV[15]. Nothing else appends.
+--
+-- Written for the cost of a call, like arith.lua (see its top and
+-- docs/performance.md): Redis runs the whole body on every EVALSHA, so this is
+-- straight-line code without local functions, the flags are read once, TIME
+-- is called only when there are rate checks, and the api_calls count is one
+-- INCRBY (taken back by a DECRBY when it passes 2^53 - 1, so it saturates).
 
 local MAX_COUNTER = 9007199254740991 -- 2^53 - 1, kMaxCounter
-
-local function flag(i) return string.sub(ARGV[4], i, i) == "1" end
-
-local function now_pair()
-  if ARGV[2] ~= "" then return tonumber(ARGV[2]), tonumber(ARGV[3]) end
-  local t = redis.call("TIME")
-  return tonumber(t[1]), tonumber(t[2]) * 1000
-end
-
-local function int_text(x) return string.format("%.0f", x) end
+local A, K, fmt = ARGV, KEYS, string.format
+-- The flags as bytes; 49 is "1".
+local dry_run, partial, count_api_call, has_warmup, has_idempotency = string.byte(A[4], 1, 5)
+dry_run, partial, count_api_call = dry_run == 49, partial == 49, count_api_call == 49
+has_warmup, has_idempotency = has_warmup == 49, has_idempotency == 49
+local fingerprint = A[5]
 
 -- The stored record: "<fingerprint>|<reply fields 2..n separated by spaces>".
-local function replay(fingerprint)
-  local stored = redis.call("GET", KEYS[4])
-  if not stored then return nil end
-  local bar = string.find(stored, "|", 1, true)
-  if string.sub(stored, 1, bar - 1) ~= fingerprint then return {2} end
-  local reply = {1}
-  for field in string.gmatch(string.sub(stored, bar + 1), "%S+") do
-    reply[#reply + 1] = tonumber(field)
-  end
-  return reply
-end
-
-local function remember(fingerprint, reply)
-  local fields = {}
-  for i = 2, #reply do fields[#fields + 1] = int_text(reply[i]) end
-  redis.call("SET", KEYS[4], fingerprint .. "|" .. table.concat(fields, " "), "PX", ARGV[6])
-end
-
--- The quota and warm-up verdicts (JudgeQuota): units to charge if allowed,
--- whether either refuses, and the shadow bits they add (bit 30: warm-up, 31: quota).
-local function judge(used, warm_used)
-  local qty, partial = tonumber(ARGV[7]), flag(2)
-  local denied, bits = false, 0
-  if flag(4) then
-    local cap = tonumber(ARGV[12])
-    local left = cap > warm_used and cap - warm_used or 0
-    if qty > left then
-      if ARGV[13] == "1" then bits = bits + 2 ^ 30
-      elseif partial and left > 0 then qty = left
-      else denied = true end
+if has_idempotency then
+  local stored = redis.call("GET", K[4])
+  if stored then
+    local bar = string.find(stored, "|", 1, true)
+    if string.sub(stored, 1, bar - 1) ~= fingerprint then return {2} end
+    local reply = {1}
+    for field in string.gmatch(string.sub(stored, bar + 1), "%S+") do
+      reply[#reply + 1] = tonumber(field)
     end
+    return reply
   end
-  if qty > MAX_COUNTER - used then return nil end
-  if ARGV[8] == "" then return qty, denied, bits end
-  local limit = tonumber(ARGV[8])
+end
+if A[1] == "r" then return {4} end
+if redis.call("EXISTS", K[5]) == 0 then return {5} end
+local used = tonumber(redis.call("GET", K[1]) or "0")
+local warm_used = has_warmup and tonumber(redis.call("GET", K[3]) or "0") or 0
+
+-- The quota and warm-up verdicts (JudgeQuota): the units to charge if allowed,
+-- whether either refuses, and the shadow bits they add (bit 30: warm-up, 31:
+-- quota; the rate checks add bits 0.. below).
+local units, denied, bits = tonumber(A[7]), false, 0
+if has_warmup then
+  local cap = tonumber(A[12])
+  local left = cap > warm_used and cap - warm_used or 0
+  if units > left then
+    if A[13] == "1" then bits = bits + 2 ^ 30
+    elseif partial and left > 0 then units = left
+    else denied = true end
+  end
+end
+if units > MAX_COUNTER - used then return {3} end
+if A[8] ~= "" then
+  local limit = tonumber(A[8])
   local left = used >= limit and 0 or limit - used
-  if qty <= left or ARGV[9] == "1" then return qty, denied, bits end
-  if partial and left > 0 then return left, denied, bits end
-  if ARGV[10] == "1" then return qty, denied, bits + 2 ^ 31 end
-  return 0, true, bits
+  if units <= left or A[9] == "1" then -- all of them
+  elseif partial and left > 0 then units = left
+  elseif A[10] == "1" then bits = bits + 2 ^ 31
+  else units, denied = 0, true end
 end
 
--- Decides every rate check; returns the reply fields, the first refusing
--- check (1-based, 0 = none), shadow bits and the states to store.
-local function decide_rates(now_s, now_n)
-  local fields, refused, bits, writes = {}, 0, 0, {}
-  for i = 1, tonumber(ARGV[16]) do
-    local a = 16 + (i - 1) * 5
+-- Every rate check, in order; the new states of the allowed ones (key index,
+-- state, TTL in ms) are stored below if the decision stores them.
+local reply, refused, writes = {0, used, warm_used, 0, 0, 0}, 0, nil
+local n = tonumber(A[16])
+if n > 0 then
+  local now_s, now_n = A[2], A[3]
+  if now_s == "" then
+    local t = redis.call("TIME")
+    now_s, now_n = t[1], t[2] * 1000
+  end
+  writes = {}
+  for i = 1, n do
+    local a = 11 + 5 * i -- ARGV[a + 1 .. a + 5]: this check's five fields
     local ok, remaining, reset, retry, next_state, ttl =
-      rl_decide(ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], redis.call("GET", KEYS[6 + i]),
-                now_s, now_n, ARGV[a + 4])
+      rl_decide(A[a + 1], A[a + 2], A[a + 3], redis.call("GET", K[6 + i]), now_s, now_n, A[a + 4])
     if ok == 1 then
-      writes[#writes + 1] = {KEYS[6 + i], next_state, ttl}
-    elseif ARGV[a + 5] == "1" then
+      writes[#writes + 1] = 6 + i
+      writes[#writes + 1] = next_state
+      writes[#writes + 1] = ttl
+    elseif A[a + 5] == "1" then
       bits = bits + 2 ^ (i - 1)
     elseif refused == 0 then
       refused = i
     end
-    for _, v in ipairs({ok, remaining, reset, retry}) do fields[#fields + 1] = v end
-  end
-  return fields, refused, bits, writes
-end
-
-local function add_to(key, units, expire_at)
-  if units <= 0 then return end
-  if redis.call("INCRBY", key, int_text(units)) == units then
-    redis.call("PEXPIREAT", key, expire_at)
+    reply[3 + 4 * i], reply[4 + 4 * i], reply[5 + 4 * i], reply[6 + 4 * i] = ok, remaining, reset, retry
   end
 end
 
--- Counts one api_call; false when the counter is full.
-local function count_api_call()
-  local calls = tonumber(redis.call("GET", KEYS[2]) or "0")
-  if calls >= MAX_COUNTER then return false end
-  add_to(KEYS[2], 1, ARGV[11])
-  return true
-end
-
-local function append_facts(charged, api_call, allowed)
-  if ARGV[15] == "" or (charged == 0 and not api_call) then return end
-  redis.call("XADD", KEYS[6], "*", "c", int_text(charged), "a", api_call and "1" or "0",
-             "ok", allowed and "1" or "0", "f", ARGV[15])
-end
-
-local function store_rates(writes)
-  for _, w in ipairs(writes) do redis.call("SET", w[1], w[2], "PX", int_text(w[3])) end
-end
-
-local function execute()
-  local fingerprint = ARGV[5]
-  if flag(5) then
-    local known = replay(fingerprint)
-    if known then return known end
+-- An allowed decision stores the rate states and charges the units, a dry run
+-- only when it counts the api_call; a refused one counts the api_call unless
+-- it is a dry run.
+local allowed = refused == 0 and not denied
+if writes and allowed and (count_api_call or not dry_run) then
+  for j = 1, #writes, 3 do
+    redis.call("SET", K[writes[j]], writes[j + 1], "PX", fmt("%d", writes[j + 2]))
   end
-  if ARGV[1] == "r" then return {4} end
-  if redis.call("EXISTS", KEYS[5]) == 0 then return {5} end
-  local now_s, now_n = now_pair()
-  local used = tonumber(redis.call("GET", KEYS[1]) or "0")
-  local warm_used = flag(4) and tonumber(redis.call("GET", KEYS[3]) or "0") or 0
-  local units, quota_denied, quota_bits = judge(used, warm_used)
-  if not units then return {3} end
-  local rate_fields, refused, bits, writes = decide_rates(now_s, now_n)
-  local allowed = refused == 0 and not quota_denied
-  local charged, api_call = 0, false
-  if flag(1) then
-    if allowed and flag(3) then store_rates(writes); api_call = count_api_call() end
-  else
-    if allowed then
-      store_rates(writes)
-      charged = units
-      add_to(KEYS[1], units, ARGV[11])
-      if flag(4) then add_to(KEYS[3], units, ARGV[14]) end
-    end
-    if flag(3) then api_call = count_api_call() end
-  end
-  append_facts(charged, api_call, allowed)
-  local reply = {0, used, warm_used, charged, refused, bits + quota_bits}
-  for _, v in ipairs(rate_fields) do reply[#reply + 1] = v end
-  if flag(5) and not flag(1) then remember(fingerprint, reply) end
-  return reply
 end
-
-return execute()
+local charged, counted = 0, false
+if allowed and not dry_run and units > 0 then
+  charged = units
+  local by = fmt("%d", units)
+  if redis.call("INCRBY", K[1], by) == units then redis.call("PEXPIREAT", K[1], A[11]) end
+  if has_warmup and redis.call("INCRBY", K[3], by) == units then
+    redis.call("PEXPIREAT", K[3], A[14])
+  end
+end
+if count_api_call and (allowed or not dry_run) then
+  local calls = redis.call("INCRBY", K[2], 1)
+  if calls == 1 then redis.call("PEXPIREAT", K[2], A[11]) end
+  if calls > MAX_COUNTER then redis.call("DECRBY", K[2], 1) else counted = true end
+end
+if A[15] ~= "" and (charged > 0 or counted) then
+  redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+             "ok", allowed and "1" or "0", "f", A[15])
+end
+reply[4], reply[5], reply[6] = charged, refused, bits
+if has_idempotency and not dry_run then
+  local fields = {}
+  for i = 2, #reply do fields[i - 1] = fmt("%d", reply[i]) end
+  redis.call("SET", K[4], fingerprint .. "|" .. table.concat(fields, " "), "PX", A[6])
+end
+return reply
