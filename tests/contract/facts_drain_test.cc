@@ -47,7 +47,7 @@ class FactsDrainTest : public RedisLedgerSuite {
                                        return store_->Commit(b);
                                      },
                                      [this] { return store_->TenantIds(); },
-                                     [leads]() -> absl::StatusOr<bool> { return leads; }};
+                                     [leads]() -> absl::StatusOr<bool> { return leads; }, nullptr};
     engine::FactsDrainOptions o;
     o.claim_after = claim_after;
     return std::make_unique<FactsDrain>(&stream, std::move(to_store), o, &stats_);
@@ -68,7 +68,8 @@ class FactsDrainTest : public RedisLedgerSuite {
                               bool with_message = false) {
     engine::CheckProgram p = contract::Charge(tenant, quantity, 10, now_);
     p.partial = partial;
-    UsageFacts facts{"messages_sent", "whatsapp", p.quota.period.start, now_, now_, quantity};
+    UsageFacts facts{"messages_sent", "whatsapp",  p.quota.period.start, now_, now_,
+                     quantity,        std::nullopt};
     if (with_message) {
       facts.message =
           engine::MessageRecord{absl::StrCat("msg_", ++messages_), tenant, "whatsapp", "+15550001",
@@ -214,7 +215,7 @@ TEST_F(FactsDrainTest, ReplaysAndUnknownKeysAppendNothing) {
   engine::CheckProgram p = contract::Charge("acme", 3, 10, now_);
   p.idempotency_key = "k1";
   p.fingerprint = 42;
-  UsageFacts facts{"messages_sent", "", p.quota.period.start, now_, now_, 3};
+  UsageFacts facts{"messages_sent", "", p.quota.period.start, now_, now_, 3, std::nullopt};
   p.facts = &facts;
   ASSERT_TRUE(Decide(*ledger_, p, now_).ok());
   auto again = Decide(*ledger_, p, now_);

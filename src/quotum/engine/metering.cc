@@ -151,8 +151,9 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
       CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
   if (!program.ok()) return done(program.status());
   c->program = std::move(*program);
-  c->facts = UsageFacts{c->req.meter, c->req.channel, c->program.quota.period.start,
-                        c->at,        c->now,         c->req.quantity};
+  c->facts =
+      UsageFacts{c->req.meter,    c->req.channel, c->program.quota.period.start, c->at, c->now,
+                 c->req.quantity, std::nullopt};
   c->facts.message = std::move(c->req.message);
   c->program.facts = &c->facts;
   c->done = std::move(done);
