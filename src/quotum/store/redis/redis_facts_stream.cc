@@ -89,6 +89,20 @@ absl::StatusOr<RedisReply> RedisFactsStream::Call(std::span<const std::string_vi
   return reply;
 }
 
+absl::Status RedisFactsStream::RunPipeline(std::span<const std::vector<std::string_view>> commands,
+                                           std::string_view harmless) {
+  absl::StatusOr<RedisConnection*> c = Connection();
+  if (!c.ok()) return c.status();
+  absl::StatusOr<std::vector<RedisReply>> replies = (*c)->Pipeline(commands);
+  if (!replies.ok()) return replies.status();
+  for (const RedisReply& r : *replies) {
+    if (!r->is_error()) continue;
+    if (!harmless.empty() && IsErrorReply(*r, harmless)) continue;
+    return ErrorReplyStatus(*r);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RedisFactsStream::EnsureGroups(std::span<const std::string> tenants) {
   std::vector<std::string> keys;
   for (const std::string& t : tenants) {
@@ -99,13 +113,7 @@ absl::Status RedisFactsStream::EnsureGroups(std::span<const std::string> tenants
   for (const std::string& k : keys) {
     commands.push_back({"XGROUP", "CREATE", k, kGroup, "0", "MKSTREAM"});
   }
-  absl::StatusOr<RedisConnection*> c = Connection();
-  if (!c.ok()) return c.status();
-  absl::StatusOr<std::vector<RedisReply>> replies = (*c)->Pipeline(commands);
-  if (!replies.ok()) return replies.status();
-  for (const RedisReply& r : *replies) {
-    if (r->is_error() && !IsErrorReply(*r, "BUSYGROUP")) return ErrorReplyStatus(*r);
-  }
+  if (absl::Status s = RunPipeline(commands, "BUSYGROUP"); !s.ok()) return s;
   grouped_.insert(tenants.begin(), tenants.end());
   return absl::OkStatus();
 }
@@ -194,14 +202,7 @@ absl::Status RedisFactsStream::Acknowledge(std::span<const engine::FactsEntry> e
     commands.push_back(std::move(del));
   }
   if (commands.empty()) return absl::OkStatus();
-  absl::StatusOr<RedisConnection*> c = Connection();
-  if (!c.ok()) return c.status();
-  absl::StatusOr<std::vector<RedisReply>> replies = (*c)->Pipeline(commands);
-  if (!replies.ok()) return replies.status();
-  for (const RedisReply& r : *replies) {
-    if (r->is_error()) return ErrorReplyStatus(*r);
-  }
-  return absl::OkStatus();
+  return RunPipeline(commands, "");
 }
 
 }  // namespace quotum::store::redis

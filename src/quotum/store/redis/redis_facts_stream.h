@@ -38,6 +38,10 @@ class RedisFactsStream final : public engine::FactsStream {
   absl::StatusOr<RedisConnection*> Connection();
   /// Runs one command; transport errors and error replies are statuses.
   absl::StatusOr<RedisReply> Call(std::span<const std::string_view> argv);
+  /// Sends `commands` as one pipeline; the first error reply is the status,
+  /// except replies starting with `harmless` (when not empty).
+  absl::Status RunPipeline(std::span<const std::vector<std::string_view>> commands,
+                           std::string_view harmless);
   /// Makes each tenant's stream and group unless made before by this object.
   absl::Status EnsureGroups(std::span<const std::string> tenants);
   /// The entries of one stream's reply entries [[id, [field, value, ...]], ...];
