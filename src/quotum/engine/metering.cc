@@ -238,7 +238,10 @@ absl::Status Engine::AwaitCommit(absl::FunctionRef<bool(CommitQueue::Done&)> sub
   std::optional<absl::Status> status;
   CommitQueue::Done done = [&](const absl::Status& s) {
     MutexLock lock(&mu);
-    status = s;
+    // A copy of its own: a shared error payload's reference count lives in
+    // Debian's uninstrumented Abseil, where ThreadSanitizer cannot see that
+    // the writer's last reference is dropped only after this one is taken.
+    status = absl::Status(s.code(), s.message());
     committed.Signal();
   };
   if (!submit(done)) return absl::UnavailableError("the engine is stopping");
