@@ -61,6 +61,9 @@ class FlakyStore final : public Store {
     return inner_->Events(t, limit);
   }
   absl::StatusOr<std::vector<std::string>> TenantIds() override { return inner_->TenantIds(); }
+  absl::StatusOr<TenantLeaseRows> LeaseRows(const std::string& t) override {
+    return inner_->LeaseRows(t);
+  }
   absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) override {
     return inner_->PendingFailOpen(max);
   }
@@ -255,10 +258,10 @@ TEST_P(EngineTest, RestartRestoresSessionsGroupsAndGaugesOfEveryTenant) {
     EXPECT_EQ(Used(p, "messages_sent"), ids[i] == "m" ? 0u : 10 + i);
     EXPECT_EQ(Used(p, "subscribers"), 100 + i);
     EXPECT_EQ(Used(p, "groups_active"), 1u);
-    auto sessions = engine_->ListSessions(p);
+    auto sessions = *engine_->ListSessions(p);
     ASSERT_EQ(sessions.size(), 1u);
     EXPECT_EQ(sessions[0].id, "s-" + ids[i]);
-    auto groups = engine_->ListGroups(p);
+    auto groups = *engine_->ListGroups(p);
     ASSERT_EQ(groups.size(), 1u);
     EXPECT_EQ(groups[0].id, "g-" + ids[i]);
   }

@@ -49,7 +49,7 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
-  ASSERT_EQ(keys.size(), 7u);
+  ASSERT_EQ(keys.size(), 9u);
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 

@@ -364,7 +364,7 @@ TEST_P(RulesTest, SessionCreationRuleIsPerKeyPerHour) {
       [&](auto cb) { engine_->CreateSession(p, "x3", "", std::move(cb)); });
   EXPECT_FALSE(third->decision.allowed);
   EXPECT_EQ(third->decision.rule, "sessions");
-  EXPECT_EQ(engine_->ListSessions(p).size(), 2u);
+  EXPECT_EQ(engine_->ListSessions(p)->size(), 2u);
 }
 
 TEST_P(RulesTest, GroupsAndSubscribersAreConcurrentLimits) {
@@ -397,7 +397,7 @@ TEST_P(RulesTest, GroupsAndSubscribersAreConcurrentLimits) {
   p = Who("groups");
   EXPECT_EQ(Used(p, "groups_active"), 5u);
   EXPECT_EQ(Used(p, "subscribers"), 4u);
-  EXPECT_EQ(engine_->ListGroups(p).size(), 5u);
+  EXPECT_EQ(engine_->ListGroups(p)->size(), 5u);
 }
 
 QUOTUM_FOR_EVERY_STORE(RulesTest);

@@ -287,6 +287,32 @@ TEST_P(StoreContractTest, TenantIdsListsEveryTenantInIdOrder) {
   EXPECT_THAT(*store_->TenantIds(), ElementsAre("alpha", "mid", "zeta"));
 }
 
+TEST_P(StoreContractTest, LeaseRowsAreOneTenantsSessionsGroupsAndGauges) {
+  AddTenants({"u", "v"});
+  const absl::Time at = T("2026-11-23T12:10:00Z");
+  CommitBatch b;
+  b.sessions = {{"u", "s2", "+1555", "working", at, at, at, at, -1, 0},
+                {"u", "s1", "", "starting", at, at, std::nullopt, at, -1, 0},
+                {"v", "s9", "", "starting", at, at, std::nullopt, at, -1, 0}};
+  b.groups = {{"u", "g1", "Sales", at}, {"v", "g9", "Other", at}};
+  b.gauges = {{"u", "subscribers", 42}, {"v", "subscribers", 7}};
+  Commit(b);
+  absl::StatusOr<engine::TenantLeaseRows> rows = store_->LeaseRows("u");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<std::tuple<std::string, std::string, std::optional<absl::Time>>> sessions;
+  for (const SessionRecord& s : rows->sessions) {
+    EXPECT_EQ(s.tenant_id, "u");
+    sessions.emplace_back(s.id, s.status, s.first_working_at);
+  }
+  EXPECT_THAT(sessions, ElementsAre(std::make_tuple("s1", "starting", std::nullopt),
+                                    std::make_tuple("s2", "working", at)));
+  ASSERT_EQ(rows->groups.size(), 1u);
+  EXPECT_EQ(rows->groups[0].name, "Sales");
+  ASSERT_EQ(rows->gauges.size(), 1u);
+  EXPECT_EQ(rows->gauges[0].value, 42u);
+  EXPECT_THAT(store_->LeaseRows("nobody")->sessions, IsEmpty());
+}
+
 TEST_P(StoreContractTest, FailOpenChargesWaitInOrderUntilReconciled) {
   AddTenants({"u"});
   const absl::Time p0 = T("2026-11-08T10:00:00Z"), p1 = T("2026-12-08T10:00:00Z");

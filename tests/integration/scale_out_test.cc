@@ -4,10 +4,12 @@
 // coming back is handled without a restart.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -53,11 +55,26 @@ class ScaleOutTest : public ::testing::Test {
   /// [storage] table's keys).
   std::unique_ptr<testing::ServerProcess> InstanceWithStorage(const std::string& name,
                                                               const std::string& storage) {
+    return InstanceWithConfig(name, "\n[storage]\n" + storage);
+  }
+
+  /// An instance on the example config with `from` replaced by `to` (once),
+  /// then `extra` appended.
+  std::unique_ptr<testing::ServerProcess> InstanceWithConfig(const std::string& name,
+                                                             const std::string& extra,
+                                                             const std::string& from = "",
+                                                             const std::string& to = "") {
     std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
-    std::stringstream text;
-    text << in.rdbuf() << "\n[storage]\n" << storage;
+    std::stringstream read;
+    read << in.rdbuf();
+    std::string text = read.str();
+    if (!from.empty()) {
+      const size_t at = text.find(from);
+      EXPECT_NE(at, std::string::npos) << from;
+      if (at != std::string::npos) text.replace(at, from.size(), to);
+    }
     const std::string config = dir_ + "/" + name + ".toml";
-    std::ofstream(config) << text.str();
+    std::ofstream(config) << text << extra;
     testing::ServerProcess::Options o;
     o.binary = BinaryPath();
     o.config = config;
@@ -200,6 +217,141 @@ TEST_F(ScaleOutTest, CountersLostByRedisAreRebuiltFromTheColdStore) {
   r = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 2), Bearer(t.key));
   EXPECT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 1000u);
+}
+
+/// PATCHes session `id`'s status through `c`.
+testing::HttpResponse SetStatus(HttpClient& c, const Tenant& t, const std::string& id,
+                                const std::string& status) {
+  return c.Send("PATCH", "/api/v2/sessions/" + id, R"({"status":")" + status + R"("})",
+                Bearer(t.key));
+}
+
+// Sessions and groups live in Redis, shared by every instance: made on one,
+// seen, started, sent through and stopped on the other; counted once against
+// the plan's sessions_active and groups_active.
+TEST_F(ScaleOutTest, SessionsAndGroupsAreOneSetAcrossInstances) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "sess", "pro");  // sessions_active 3, groups_active 20
+  SetKeyLimits(ca, t, 1000000);
+  auto r = ca.Post("/api/v2/sessions", R"({"id":"s1","phone":"+15550001"})", Bearer(t.key));
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = cb.Get("/api/v2/sessions/s1", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("phone"), "+15550001");
+  EXPECT_EQ(cb.Post("/api/v2/sessions", R"({"id":"s1"})", Bearer(t.key)).status, 409);
+  // Not working yet: a send through the other instance is refused.
+  const std::string send = R"({"session":"s1","to":"+15550009"})";
+  EXPECT_EQ(ca.Post("/api/v2/messages/send", send, Bearer(t.key)).status, 409);
+  ASSERT_EQ(SetStatus(cb, t, "s1", "working").status, 200);
+  r = ca.Post("/api/v2/messages/send", send, Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  // Three working sessions in all, whichever instance started them.
+  StartSession(ca, t, "s2");
+  StartSession(cb, t, "s3");
+  ASSERT_EQ(cb.Post("/api/v2/sessions", R"({"id":"s4"})", Bearer(t.key)).status, 201);
+  r = SetStatus(ca, t, "s4", "working");
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.json().at("meter"), "sessions_active") << r.body;
+  EXPECT_EQ(UsageField(ca, t, "sessions_active"), 3u);
+  EXPECT_EQ(UsageField(cb, t, "sessions_active"), 3u);
+  // Stopped on one instance: the other's next send through it is refused,
+  // and the freed lease lets s4 start there.
+  ASSERT_EQ(SetStatus(cb, t, "s1", "stopped").status, 200);
+  EXPECT_EQ(ca.Post("/api/v2/messages/send", send, Bearer(t.key)).status, 409);
+  EXPECT_EQ(SetStatus(ca, t, "s4", "working").status, 200);
+  ASSERT_EQ(ca.Send("DELETE", "/api/v2/sessions/s2", "", Bearer(t.key)).status, 200);
+  EXPECT_EQ(cb.Get("/api/v2/sessions/s2", Bearer(t.key)).status, 404);
+  EXPECT_EQ(UsageField(cb, t, "sessions_active"), 2u);
+  ASSERT_EQ(cb.Get("/api/v2/sessions", Bearer(t.key)).json().at("sessions").as_array().size(), 3u);
+  // Groups: 20 in all across both instances, then one more is refused.
+  for (int i = 0; i < 20; ++i) {
+    HttpClient& c = i % 2 == 0 ? ca : cb;
+    const std::string body = R"({"id":"g)" + std::to_string(i) + R"("})";
+    ASSERT_EQ(c.Post("/api/v2/groups", body, Bearer(t.key)).status, 201) << i;
+  }
+  EXPECT_EQ(ca.Post("/api/v2/groups", R"({"id":"g20"})", Bearer(t.key)).status, 429);
+  EXPECT_EQ(ca.Post("/api/v2/groups", R"({"id":"g3"})", Bearer(t.key)).status, 409);
+  EXPECT_EQ(UsageField(ca, t, "groups_active"), 20u);
+  ASSERT_EQ(cb.Send("DELETE", "/api/v2/groups/g3", "", Bearer(t.key)).status, 200);
+  EXPECT_EQ(UsageField(ca, t, "groups_active"), 19u);
+  EXPECT_EQ(ca.Get("/api/v2/groups", Bearer(t.key)).json().at("groups").as_array().size(), 19u);
+  // The subscribers gauge too.
+  EXPECT_EQ(ca.Send("PUT", "/api/v2/subscribers/count", R"({"count":40})", Bearer(t.key)).status,
+            200);
+  auto usage = cb.Get("/api/v2/usage/current", Bearer(t.key));
+  ASSERT_EQ(usage.status, 200) << usage.body;
+  EXPECT_EQ(usage.json().at("meters").at("subscribers").at("used"), 40) << usage.body;
+}
+
+// A lease that runs out is stopped once, whichever instance looks first, with
+// one event; sessions and groups lost by Redis come back from PostgreSQL.
+TEST_F(ScaleOutTest, LapsedLeasesStopOnceAndLostLeasesComeBackFromTheColdStore) {
+  testing::RedisServer::Options no_aof;
+  no_aof.appendonly = false;
+  testing::RedisServer volatile_redis(no_aof);
+  ASSERT_TRUE(volatile_redis.Start()) << volatile_redis.error();
+  redis_url_ = "redis://127.0.0.1:" + std::to_string(volatile_redis.port());
+  const std::string ttl = "session_lease_ttl_seconds = 300";
+  auto a = InstanceWithConfig("a", "", ttl, "session_lease_ttl_seconds = 3");
+  auto b = InstanceWithConfig("b", "", ttl, "session_lease_ttl_seconds = 3");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "lapse", "pro");
+  SetKeyLimits(ca, t, 1000000);
+  StartSession(ca, t, "short");
+  StartSession(cb, t, "kept");
+  ASSERT_EQ(ca.Post("/api/v2/groups", R"({"id":"g1"})", Bearer(t.key)).status, 201);
+  for (int i = 0; i < 8; ++i) {  // "kept" heartbeats; "short" does not
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ASSERT_EQ(cb.Post("/api/v2/sessions/kept/heartbeat", "", Bearer(t.key)).status, 200);
+  }
+  // Both instances look at once: one stop, one event.
+  std::thread other([&] {
+    HttpClient c(b->port());
+    c.Get("/api/v2/sessions", Bearer(t.key));
+  });
+  auto r = ca.Get("/api/v2/sessions/short", Bearer(t.key));
+  other.join();
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("status"), "stopped");
+  EXPECT_EQ(UsageField(cb, t, "sessions_active"), 1u);
+  int expired = 0;
+  for (int attempt = 0; attempt < 50 && expired == 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto events = ca.Get("/api/v2/events", Bearer(t.key));
+    ASSERT_EQ(events.status, 200) << events.body;
+    const boost::json::value body = events.json();
+    expired = static_cast<int>(
+        std::count_if(body.at("events").as_array().begin(), body.at("events").as_array().end(),
+                      [](const auto& e) { return e.at("type") == "session.lease_expired"; }));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a duplicate would show by now
+  const boost::json::value later = cb.Get("/api/v2/events", Bearer(t.key)).json();
+  const boost::json::array& events = later.at("events").as_array();
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const auto& e) { return e.at("type") == "session.lease_expired"; }),
+            1);
+  // Redis restarts empty: the sessions and the group come back from PostgreSQL
+  // (the last heartbeat first reaches it through the stream).
+  ASSERT_EQ(cb.Post("/api/v2/sessions/kept/heartbeat", "", Bearer(t.key)).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ASSERT_EQ(volatile_redis.Stop(), 0);
+  ASSERT_TRUE(volatile_redis.Start()) << volatile_redis.error();
+  r = cb.Get("/api/v2/sessions", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::map<std::string, std::string> status;
+  const boost::json::value listed = r.json();
+  for (const auto& s : listed.at("sessions").as_array()) {
+    status[std::string(s.at("id").as_string())] = std::string(s.at("status").as_string());
+  }
+  EXPECT_EQ(status,
+            (std::map<std::string, std::string>{{"kept", "working"}, {"short", "stopped"}}));
+  EXPECT_EQ(ca.Get("/api/v2/groups", Bearer(t.key)).json().at("groups").as_array().size(), 1u);
+  EXPECT_EQ(
+      ca.Post("/api/v2/messages/send", R"({"session":"kept","to":"+15550009"})", Bearer(t.key))
+          .status,
+      200);
 }
 
 TEST_F(ScaleOutTest, IdempotentRetriesOnAnotherInstanceCountOnce) {

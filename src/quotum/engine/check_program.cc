@@ -72,6 +72,10 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   p.dry_run = req.dry_run;
   p.count_api_call = req.count_api_call;
   p.sends = in.session != nullptr && meter == in.messages_sent_meter && !req.dry_run;
+  if (in.session) {
+    p.sending_session = req.session_id;
+    if (in.session->first_working_at) p.sending_first_working = *in.session->first_working_at;
+  }
   if (!req.idempotency_key.empty() && !req.dry_run) {
     p.idempotency_key = req.idempotency_key;
     p.fingerprint = FingerprintOf(req);

@@ -91,6 +91,13 @@ struct CheckProgram {
   bool count_api_call = true;
   /// Sending a message through a working session (messages rule and warm-up apply).
   bool sends = false;
+  /// The working session a send goes through (views the request's id;
+  /// empty when not sending), and its first_working_at as compiled. A shared
+  /// ledger checks that the session still works, with that first_working_at
+  /// (so the warm-up was compiled right); the embedded engine checks the
+  /// session before executing, and its ledger ignores these.
+  absl::string_view sending_session;
+  std::optional<absl::Time> sending_first_working;
   /// Empty when the request is not idempotent (no key, or a dry run).
   absl::string_view idempotency_key;
   /// Stable hash of the request's identity; a reused key must match it. 0

@@ -26,6 +26,7 @@
 #include "quotum/engine/decision.h"
 #include "quotum/engine/engine_stats.h"
 #include "quotum/engine/facts_drain.h"
+#include "quotum/engine/lease_program.h"
 #include "quotum/engine/memory_ledger.h"
 #include "quotum/engine/store.h"
 #include "quotum/engine/tenant_state.h"
@@ -243,12 +244,12 @@ class Engine {
   void Heartbeat(const Principal& who, std::string id, Callback<Admitted<SessionView>> done);
   /// General and qr rules for one QR poll of a session.
   absl::StatusOr<Admitted<SessionView>> PollQr(const Principal& who, absl::string_view id);
-  std::vector<SessionView> ListSessions(const Principal& who);
+  absl::StatusOr<std::vector<SessionView>> ListSessions(const Principal& who);
   absl::StatusOr<SessionView> GetSession(const Principal& who, absl::string_view id);
   void CreateGroup(const Principal& who, std::string id, std::string name,
                    Callback<Admitted<GroupView>> done);
   void DeleteGroup(const Principal& who, std::string id, Callback<Admitted<GroupView>> done);
-  std::vector<GroupView> ListGroups(const Principal& who);
+  absl::StatusOr<std::vector<GroupView>> ListGroups(const Principal& who);
   /// Sets the subscribers gauge; a value above its limit is denied.
   void SetSubscribers(const Principal& who, uint64_t count, Callback<Decision> done);
   /// Recorded events (lease expiry, ...), newest first.
@@ -451,6 +452,10 @@ class Engine {
   /// Answers a scale-out consume from the ledger's result (after giving the
   /// ledger the tenant's baseline and executing again, once, if it asks).
   void FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x);
+  /// A scale-out send whose session the ledger found changed: reads the
+  /// tenant's sessions again and compiles `c` afresh; the send's error when
+  /// the session cannot send.
+  absl::Status ResendShared(PendingConsume& c);
   /// Raises the shared ledger's counters of t's current period to what the
   /// cold store holds (after Redis lost data or on a tenant's first use).
   absl::Status GiveBaseline(TenantState& t);
@@ -471,6 +476,27 @@ class Engine {
   /// Runs `submit` (which hands the completion to the commit queue; false
   /// when the queue is stopped) and waits for the commit's status.
   static absl::Status AwaitCommit(absl::FunctionRef<bool(CommitQueue::Done&)> submit);
+
+  // ---- Sessions, groups and subscribers in scale-out mode (shared_leases.cc)
+  /// Compiles `rules` and the limit of `gauge` into `op` and runs it on the
+  /// shared ledger, giving it the tenant's baseline first if it asks.
+  absl::StatusOr<LeaseResult> RunSharedLease(const Principal& who, LeaseOp& op,
+                                             std::vector<RuleTarget> rules,
+                                             std::optional<MeterId> gauge);
+  /// The decision of a decided lease operation (done or refused).
+  Decision SharedLeaseDecision(const LeaseOp& op, const LeaseResult& x,
+                               std::optional<MeterId> gauge);
+  /// Refreshes this instance's cache of the sessions in `x` (`all`: x holds
+  /// every session of the tenant).
+  void CacheSessions(TenantState& t, const LeaseResult& x, bool deleted, bool all);
+  absl::StatusOr<Admitted<SessionView>> SharedSessionOp(const Principal& who, LeaseOpKind kind,
+                                                        absl::string_view id,
+                                                        absl::string_view text);
+  absl::StatusOr<Admitted<GroupView>> SharedGroupOp(const Principal& who, LeaseOpKind kind,
+                                                    absl::string_view id, absl::string_view name);
+  absl::StatusOr<Decision> SharedSetSubscribers(const Principal& who, uint64_t count);
+  absl::StatusOr<std::vector<SessionView>> SharedSessions(const Principal& who);
+  absl::StatusOr<std::vector<GroupView>> SharedGroups(const Principal& who);
 
   // ---- Fail-open (fail_open.cc)
   /// True when `s` is the shared ledger's unavailability and the policy is to fail open.

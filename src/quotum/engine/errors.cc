@@ -55,4 +55,24 @@ absl::Status QuantityOverflow(absl::string_view meter) {
                                     kMaxCounter, " units; nothing was counted."));
 }
 
+absl::Status SessionNotFound(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "session_not_found",
+               absl::StrCat("No session \"", id, "\"."));
+}
+
+absl::Status GroupNotFound(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "group_not_found",
+               absl::StrCat("No group \"", id, "\"."));
+}
+
+absl::Status SessionExists(absl::string_view id) {
+  return Error(absl::StatusCode::kAlreadyExists, "session_exists",
+               absl::StrCat("Session \"", id, "\" already exists."));
+}
+
+absl::Status GroupExists(absl::string_view id) {
+  return Error(absl::StatusCode::kAlreadyExists, "group_exists",
+               absl::StrCat("Group \"", id, "\" already exists."));
+}
+
 }  // namespace quotum::engine

@@ -34,4 +34,10 @@ absl::Status QuantityOverflow(absl::string_view meter);
 /// The store could not serve a read (HTTP 503); `what` names it ("Usage history").
 absl::Status StoreUnavailable(absl::string_view what);
 
+/// No session or group `id` (HTTP 404), or one already exists (HTTP 409).
+absl::Status SessionNotFound(absl::string_view id);
+absl::Status GroupNotFound(absl::string_view id);
+absl::Status SessionExists(absl::string_view id);
+absl::Status GroupExists(absl::string_view id);
+
 }  // namespace quotum::engine

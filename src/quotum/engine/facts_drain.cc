@@ -6,6 +6,9 @@
 #include <iostream>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+
 namespace quotum::engine {
 namespace {
 
@@ -136,6 +139,38 @@ absl::StatusOr<size_t> FactsDrain::DrainStale(const std::vector<std::string>& te
 }
 
 absl::StatusOr<size_t> FactsDrain::Apply(std::vector<FactsEntry> entries) {
+  size_t applied = 0;
+  while (!entries.empty()) {
+    const size_t cut = RunLength(entries);
+    std::vector<FactsEntry> rest(std::make_move_iterator(entries.begin() + cut),
+                                 std::make_move_iterator(entries.end()));
+    entries.resize(cut);
+    absl::StatusOr<size_t> done = ApplyRun(std::move(entries));
+    if (!done.ok()) {
+      // Retried next round, after what ApplyRun left unapplied.
+      unapplied_.insert(unapplied_.end(), std::make_move_iterator(rest.begin()),
+                        std::make_move_iterator(rest.end()));
+      return done.status();
+    }
+    applied += *done;
+    entries = std::move(rest);
+  }
+  return applied;
+}
+
+size_t FactsDrain::RunLength(const std::vector<FactsEntry>& entries) {
+  absl::flat_hash_set<std::string> subjects;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].lease) continue;
+    if (!subjects.insert(absl::StrCat(entries[i].tenant_id, "/", entries[i].lease->Subject()))
+             .second) {
+      return i;
+    }
+  }
+  return entries.size();
+}
+
+absl::StatusOr<size_t> FactsDrain::ApplyRun(std::vector<FactsEntry> entries) {
   if (entries.empty()) return 0;
   CommitBatch batch;
   for (const FactsEntry& e : entries) {

@@ -68,9 +68,14 @@ class FactsDrain {
 
  private:
   void Loop();
+  /// Applies `entries` in order, in as few transactions as runs of them in
+  /// which no lease change's subject repeats (RunLength).
+  absl::StatusOr<size_t> Apply(std::vector<FactsEntry> entries);
+  /// How many of `entries`, from the first, change no lease subject twice.
+  static size_t RunLength(const std::vector<FactsEntry>& entries);
   /// Applies `entries` in one transaction, or one by one when some were
   /// applied before; acknowledges the applied ones.
-  absl::StatusOr<size_t> Apply(std::vector<FactsEntry> entries);
+  absl::StatusOr<size_t> ApplyRun(std::vector<FactsEntry> entries);
   absl::StatusOr<size_t> ApplyOneByOne(std::vector<FactsEntry> entries);
   /// Reads and applies the new entries of `tenants`, a chunk at a time.
   absl::StatusOr<size_t> DrainNew(const std::vector<std::string>& tenants);

@@ -16,6 +16,7 @@
 #include "quotum/core/quota.h"
 #include "quotum/engine/check_program.h"
 #include "quotum/engine/decision.h"
+#include "quotum/engine/lease_program.h"
 #include "quotum/engine/store.h"
 
 namespace quotum::engine {
@@ -61,6 +62,11 @@ struct LedgerResult {
   /// decided nothing: give it the tenant's baseline (SharedLedger::SetBaseline)
   /// and execute again.
   bool needs_baseline = false;
+  /// A shared ledger found p.sending_session unable to send and decided
+  /// nothing: gone, not working (its lease ran out), or made again since the
+  /// program was compiled (kStale: compile again with the session as it is).
+  enum class SessionCheck { kOk, kNotFound, kNotWorking, kStale };
+  SessionCheck session = SessionCheck::kOk;
 };
 
 /// Executes CheckPrograms. Implementations are bound to a store of counters;
@@ -101,11 +107,26 @@ class SharedLedger : public Ledger {
   /// OK when the ledger answers.
   virtual absl::Status Ping() = 0;
   /// Raises the tenant's counters of `period` to at least `values` (meter
-  /// name, units: what the cold store holds) and marks the tenant as having
-  /// its baseline. Idempotent; never lowers a counter, so instances may race
-  /// to do it.
+  /// name, units: what the cold store holds), gives it `leases` unless it
+  /// holds the tenant's leases already (never over them), and marks the
+  /// tenant as having its baseline. Idempotent; never lowers a counter, so
+  /// instances may race to do it.
   virtual absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
-                                   const std::vector<std::pair<std::string, uint64_t>>& values) = 0;
+                                   const std::vector<std::pair<std::string, uint64_t>>& values,
+                                   const LeaseBaseline& leases) = 0;
+  /// SetBaseline without sessions, groups or gauges.
+  absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
+                           const std::vector<std::pair<std::string, uint64_t>>& values) {
+    return SetBaseline(tenant_id, period, values, LeaseBaseline{});
+  }
+  /// Decides and applies one session, group or gauge operation with its rate
+  /// checks, all or nothing, appending the change to the facts stream; or
+  /// reads the tenant's sessions or groups (lease_program.h).
+  virtual absl::StatusOr<LeaseResult> RunLease(const LeaseOp& op, absl::Time now) = 0;
+  /// The tenant's gauges as the ledger holds them: working sessions whose
+  /// lease runs past `now`, groups, subscribers. kFailedPrecondition without
+  /// the tenant's lease baseline.
+  virtual absl::StatusOr<LeaseGauges> Gauges(absl::string_view tenant_id, absl::Time now) = 0;
   /// Counts fail-open charge `c` (admitted while this ledger was unavailable)
   /// in its tenant's counters and appends it to the facts stream like a
   /// decision, once per c.id however often it is called. False, changing

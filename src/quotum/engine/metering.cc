@@ -149,6 +149,11 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   absl::Status sending;
   absl::StatusOr<CheckProgram> program =
       CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
+  if (program.ok() && !sending.ok()) {
+    // This instance's view of the session may be old: look again.
+    if (absl::Status s = SharedSessions(who).status(); !s.ok()) return done(s);
+    program = CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
+  }
   if (!program.ok()) return done(program.status());
   c->program = std::move(*program);
   c->facts =
@@ -177,6 +182,15 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
     // Rare (a tenant's first decision, or Redis came back empty): on this thread.
     x = ExecuteShared(*c->who.tenant, c->program, c->now);
   }
+  if (x.ok() && x->session != LedgerResult::SessionCheck::kOk) {
+    // Rare: the session changed on another instance since this one saw it.
+    if (absl::Status s = ResendShared(*c); !s.ok()) return c->done(s);
+    x = ExecuteShared(*c->who.tenant, c->program, c->now);
+    if (x.ok() && x->session != LedgerResult::SessionCheck::kOk) {
+      return c->done(Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                           "The session kept changing while this send was decided; retry."));
+    }
+  }
   if (!x.ok() && FailsOpen(x.status())) return ConsumeFailOpen(std::move(c));
   if (!x.ok()) return c->done(x.status());
   if (x->replay == LedgerResult::Replay::kKeyReused) return c->done(KeyReused());
@@ -184,6 +198,18 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
   CountDecision(x->decision, c->meter);
   drain_->Notify(c->who.tenant->id);
   c->done(std::move(x->decision));
+}
+
+absl::Status Engine::ResendShared(PendingConsume& c) {
+  if (absl::Status s = SharedSessions(c.who).status(); !s.ok()) return s;
+  absl::Status sending;
+  absl::StatusOr<CheckProgram> program =
+      CompileLocked(c.who, *c.who.tenant, c.meter, c.req, c.now, &sending);
+  if (!program.ok()) return program.status();
+  if (!sending.ok()) return sending;
+  c.program = std::move(*program);
+  c.program.facts = &c.facts;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<LedgerResult> Engine::ExecuteShared(TenantState& t, const CheckProgram& p,
@@ -213,7 +239,10 @@ absl::Status Engine::GiveBaseline(TenantState& t) {
     if (!m || opts_.catalog->meters[*m].kind != MeterKind::kCounter) continue;
     if (r.period_start == period.start) values.emplace_back(r.meter, r.value);
   }
-  return opts_.shared_ledger->SetBaseline(t.id, period, values);
+  absl::StatusOr<TenantLeaseRows> leases = store_->LeaseRows(t.id);
+  if (!leases.ok()) return StoreUnavailable("The sessions and groups");
+  return opts_.shared_ledger->SetBaseline(
+      t.id, period, values, LeaseBaseline{std::move(*leases), opts_.session_lease_ttl});
 }
 
 absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantState& t, MeterId m,

@@ -14,16 +14,6 @@ constexpr char kWorking[] = "working";
 
 bool IsSessionStatus(absl::string_view s) { return !SessionStatusLiteral(s).empty(); }
 
-absl::Status NoSession(absl::string_view id) {
-  return Error(absl::StatusCode::kNotFound, "session_not_found",
-               absl::StrCat("No session \"", id, "\"."));
-}
-
-absl::Status NoGroup(absl::string_view id) {
-  return Error(absl::StatusCode::kNotFound, "group_not_found",
-               absl::StrCat("No group \"", id, "\"."));
-}
-
 // Runs `done(result)` later, outside the lock.
 template <typename T>
 absl::AnyInvocable<void()> Later(Engine::Callback<T>& done, absl::StatusOr<T> result) {
@@ -179,13 +169,13 @@ void Engine::CreateSession(const Principal& who, std::string id, std::string pho
   }
   if (phone.size() > 32)
     return done(BadRequest("invalid_phone", "phone is at most 32 characters."));
+  if (opts_.shared_ledger) {
+    return done(SharedSessionOp(who, LeaseOpKind::kCreateSession, id, phone));
+  }
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}, {Category::kSessions, who.key_id}},
       [&](TenantState& t) {
-        return t.Leases().sessions.contains(id)
-                   ? Error(absl::StatusCode::kAlreadyExists, "session_exists",
-                           absl::StrCat("Session \"", id, "\" already exists."))
-                   : absl::OkStatus();
+        return t.Leases().sessions.contains(id) ? SessionExists(id) : absl::OkStatus();
       },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
@@ -214,10 +204,11 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
     return done(Unprocessable(
         "invalid_status", "status must be one of starting, scan_qr, working, stopped, failed."));
   }
+  if (opts_.shared_ledger) return done(SharedSessionOp(who, LeaseOpKind::kSetStatus, id, status));
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Leases().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+        return t.Leases().sessions.contains(id) ? absl::OkStatus() : SessionNotFound(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass,
           Decision& d) -> absl::AnyInvocable<void()> {
@@ -268,10 +259,11 @@ void Engine::UpdateSession(const Principal& who, std::string id, std::string sta
 
 void Engine::DeleteSession(const Principal& who, std::string id,
                            Callback<Admitted<SessionView>> done) {
+  if (opts_.shared_ledger) return done(SharedSessionOp(who, LeaseOpKind::kDeleteSession, id, ""));
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Leases().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+        return t.Leases().sessions.contains(id) ? absl::OkStatus() : SessionNotFound(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
@@ -301,10 +293,11 @@ void Engine::DeleteSession(const Principal& who, std::string id,
 }
 
 void Engine::Heartbeat(const Principal& who, std::string id, Callback<Admitted<SessionView>> done) {
+  if (opts_.shared_ledger) return done(SharedSessionOp(who, LeaseOpKind::kHeartbeat, id, ""));
   TenantOp<SessionView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Leases().sessions.contains(id) ? absl::OkStatus() : NoSession(id);
+        return t.Leases().sessions.contains(id) ? absl::OkStatus() : SessionNotFound(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
@@ -322,6 +315,7 @@ void Engine::Heartbeat(const Principal& who, std::string id, Callback<Admitted<S
 }
 
 absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl::string_view id) {
+  if (opts_.shared_ledger) return SharedSessionOp(who, LeaseOpKind::kPollQr, id, "");
   TenantState& t = *who.tenant;
   Admitted<SessionView> out;
   {
@@ -329,7 +323,7 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
     const absl::Time now = clock_->Now();
     Touch(t, now);
     auto it = t.Leases().sessions.find(id);
-    if (it == t.Leases().sessions.end()) return NoSession(id);
+    if (it == t.Leases().sessions.end()) return SessionNotFound(id);
     RatePass pass =
         EvaluateRates(t, who, {{Category::kGeneral, who.key_id}, {Category::kQr, id}}, now);
     CountApiCallLocked(t, now);
@@ -347,7 +341,8 @@ absl::StatusOr<Admitted<SessionView>> Engine::PollQr(const Principal& who, absl:
   return out;
 }
 
-std::vector<SessionView> Engine::ListSessions(const Principal& who) {
+absl::StatusOr<std::vector<SessionView>> Engine::ListSessions(const Principal& who) {
+  if (opts_.shared_ledger) return SharedSessions(who);
   TenantState& t = *who.tenant;
   MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
@@ -361,12 +356,20 @@ std::vector<SessionView> Engine::ListSessions(const Principal& who) {
 }
 
 absl::StatusOr<SessionView> Engine::GetSession(const Principal& who, absl::string_view id) {
+  if (opts_.shared_ledger) {
+    absl::StatusOr<std::vector<SessionView>> all = SharedSessions(who);
+    if (!all.ok()) return all.status();
+    for (SessionView& v : *all) {
+      if (v.id == id) return std::move(v);
+    }
+    return SessionNotFound(id);
+  }
   TenantState& t = *who.tenant;
   MutexLock lock(&t.mu);
   const absl::Time now = clock_->Now();
   Touch(t, now);
   auto it = t.Leases().sessions.find(id);
-  if (it == t.Leases().sessions.end()) return NoSession(id);
+  if (it == t.Leases().sessions.end()) return SessionNotFound(id);
   return SessionViewOf(t, it->first, it->second, now);
 }
 
@@ -378,13 +381,11 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
                    "Group id must be 1-64 characters of letters, digits, '_', '-' or '.'."));
   }
   if (name.size() > 200) return done(BadRequest("invalid_name", "name is at most 200 characters."));
+  if (opts_.shared_ledger) return done(SharedGroupOp(who, LeaseOpKind::kCreateGroup, id, name));
   TenantOp<GroupView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Leases().groups.contains(id)
-                   ? Error(absl::StatusCode::kAlreadyExists, "group_exists",
-                           absl::StrCat("Group \"", id, "\" already exists."))
-                   : absl::OkStatus();
+        return t.Leases().groups.contains(id) ? GroupExists(id) : absl::OkStatus();
       },
       [&](TenantState& t, absl::Time now, RatePass& pass,
           Decision& d) -> absl::AnyInvocable<void()> {
@@ -413,10 +414,11 @@ void Engine::CreateGroup(const Principal& who, std::string id, std::string name,
 }
 
 void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted<GroupView>> done) {
+  if (opts_.shared_ledger) return done(SharedGroupOp(who, LeaseOpKind::kDeleteGroup, id, ""));
   TenantOp<GroupView>(
       who, done, {{Category::kGeneral, who.key_id}},
       [&](TenantState& t) {
-        return t.Leases().groups.contains(id) ? absl::OkStatus() : NoGroup(id);
+        return t.Leases().groups.contains(id) ? absl::OkStatus() : GroupNotFound(id);
       },
       [&](TenantState& t, absl::Time now, RatePass& pass, Decision& d) {
         ApplyRates(t, pass);
@@ -441,7 +443,8 @@ void Engine::DeleteGroup(const Principal& who, std::string id, Callback<Admitted
       });
 }
 
-std::vector<GroupView> Engine::ListGroups(const Principal& who) {
+absl::StatusOr<std::vector<GroupView>> Engine::ListGroups(const Principal& who) {
+  if (opts_.shared_ledger) return SharedGroups(who);
   TenantState& t = *who.tenant;
   MutexLock lock(&t.mu);
   std::vector<GroupView> out;
@@ -453,6 +456,7 @@ std::vector<GroupView> Engine::ListGroups(const Principal& who) {
 }
 
 void Engine::SetSubscribers(const Principal& who, uint64_t count, Callback<Decision> done) {
+  if (opts_.shared_ledger) return done(SharedSetSubscribers(who, count));
   TenantState& t = *who.tenant;
   absl::AnyInvocable<void()> after;
   Decision counted;

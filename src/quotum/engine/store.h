@@ -108,6 +108,13 @@ struct GaugeRecord {
   uint64_t value = 0;
 };
 
+/// A tenant's sessions, groups and gauges as the cold store holds them.
+struct TenantLeaseRows {
+  std::vector<SessionRecord> sessions;
+  std::vector<GroupRecord> groups;
+  std::vector<GaugeRecord> gauges;
+};
+
 /// Something worth telling someone about (lease expired, ...). The one place
 /// events are produced; part 5 delivers them through the outbox.
 struct EventRecord {
@@ -281,6 +288,10 @@ class Store {
   /// Recorded events of one tenant, newest first, at most `limit`.
   virtual absl::StatusOr<std::vector<EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) = 0;
+
+  /// One tenant's sessions, groups and gauges (scale-out: what a shared
+  /// ledger that lost them is given back).
+  virtual absl::StatusOr<TenantLeaseRows> LeaseRows(const std::string& tenant_id) = 0;
 
   /// The ids of every tenant, in id order.
   virtual absl::StatusOr<std::vector<std::string>> TenantIds() = 0;

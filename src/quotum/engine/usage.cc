@@ -55,6 +55,11 @@ absl::Status Engine::ReadSharedCounters(TenantState& t, UsageView& v) {
   }
   if (live.ok()) {
     for (size_t i = 0; i < ids.size(); ++i) v.used[ids[i]] = (*live)[i];
+    absl::StatusOr<LeaseGauges> gauges = opts_.shared_ledger->Gauges(t.id, clock_->Now());
+    if (!gauges.ok()) return gauges.status();
+    v.used[sessions_meter_] = gauges->sessions_active;
+    v.used[groups_meter_] = gauges->groups_active;
+    v.used[subscribers_meter_] = gauges->subscribers;
     return absl::OkStatus();
   }
   // The seed's fallback: the aggregate table, marked as such.

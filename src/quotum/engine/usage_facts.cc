@@ -1,8 +1,47 @@
 #include "quotum/engine/usage_facts.h"
 
+#include "absl/strings/str_cat.h"
 #include "quotum/core/catalog.h"
 
 namespace quotum::engine {
+namespace {
+
+void AppendLeaseChange(const LeaseChange& c, CommitBatch& b) {
+  switch (c.kind) {
+    case LeaseChange::Kind::kSession:
+      b.sessions.push_back(c.session);
+      break;
+    case LeaseChange::Kind::kSessionDeleted:
+      b.deleted_sessions.emplace_back(c.session.tenant_id, c.session.id);
+      break;
+    case LeaseChange::Kind::kGroup:
+      b.groups.push_back(c.group);
+      break;
+    case LeaseChange::Kind::kGroupDeleted:
+      b.deleted_groups.emplace_back(c.group.tenant_id, c.group.id);
+      break;
+    case LeaseChange::Kind::kGauge:
+      b.gauges.push_back(c.gauge);
+      break;
+  }
+  if (c.event) b.events.push_back(*c.event);
+}
+
+}  // namespace
+
+std::string LeaseChange::Subject() const {
+  switch (kind) {
+    case Kind::kSession:
+    case Kind::kSessionDeleted:
+      return absl::StrCat("s/", session.id);
+    case Kind::kGroup:
+    case Kind::kGroupDeleted:
+      return absl::StrCat("g/", group.id);
+    case Kind::kGauge:
+      return absl::StrCat("v/", gauge.meter);
+  }
+  return "";
+}
 
 void AppendRows(const FactsEntry& e, CommitBatch& b) {
   const UsageFacts& f = e.facts;
@@ -14,6 +53,7 @@ void AppendRows(const FactsEntry& e, CommitBatch& b) {
         UsageDelta{e.tenant_id, std::string(meters::kApiCalls), "", f.period_start, f.now, 1});
   }
   if (f.message && e.allowed && e.charged == f.quantity) b.messages.push_back(*f.message);
+  if (e.lease) AppendLeaseChange(*e.lease, b);
 }
 
 }  // namespace quotum::engine

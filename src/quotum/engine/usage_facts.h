@@ -29,6 +29,25 @@ struct UsageFacts {
   std::optional<MessageRecord> message;
 };
 
+/// A session, group or gauge change carried by an entry (lease.lua): what
+/// the cold store must write for it.
+struct LeaseChange {
+  enum class Kind { kSession, kSessionDeleted, kGroup, kGroupDeleted, kGauge };
+  Kind kind = Kind::kSession;
+  /// kSession: the whole record; kSessionDeleted: tenant and id.
+  SessionRecord session;
+  /// kGroup: the whole record; kGroupDeleted: tenant and id.
+  GroupRecord group;
+  GaugeRecord gauge;  ///< kGauge
+  /// A lease that ran out (session.lease_expired).
+  std::optional<EventRecord> event;
+  /// What the change is to: "s/<id>" for a session, "g/<id>" for a group,
+  /// "v/<meter>" for a gauge. Two changes of one subject must be applied in
+  /// order, so they never share a batch (the store writes a batch's upserts
+  /// before its deletes).
+  std::string Subject() const;
+};
+
 /// One appended entry, read back with what its decision did.
 struct FactsEntry {
   std::string tenant_id;
@@ -37,13 +56,15 @@ struct FactsEntry {
   uint64_t charged = 0;   ///< units charged to facts.meter
   bool api_call = false;  ///< one api_call was counted
   bool allowed = false;
+  /// Set when the entry records a session, group or gauge change.
+  std::optional<LeaseChange> lease;
 
   /// Unique across tenants: "<tenant>/<stream id>" (CommitBatch::applied_entries).
   std::string Id() const { return tenant_id + "/" + stream_id; }
 };
 
-/// Adds the rows entry `e` makes to `b`: the charged units, the api_call and
-/// the message; not its id. Pure.
+/// Adds the rows entry `e` makes to `b`: the charged units, the api_call,
+/// the message and the lease change; not its id. Pure.
 void AppendRows(const FactsEntry& e, CommitBatch& b);
 
 /// Where the facts wait for the drain: a stream per tenant with one consumer

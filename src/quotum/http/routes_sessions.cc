@@ -69,8 +69,9 @@ void Api::CreateSession(Call& c) {
 }
 
 void Api::ListSessions(Call& c) {
+  ASSIGN_OR_REPLY(sessions, engine_->ListSessions(c.who), c);
   boost::json::array arr;
-  for (const auto& s : engine_->ListSessions(c.who)) arr.push_back(SessionJson(s));
+  for (const auto& s : sessions) arr.push_back(SessionJson(s));
   c.respond(JsonReply(200, boost::json::object{{"sessions", std::move(arr)}}));
 }
 
@@ -126,8 +127,9 @@ void Api::CreateGroup(Call& c) {
 }
 
 void Api::ListGroups(Call& c) {
+  ASSIGN_OR_REPLY(groups, engine_->ListGroups(c.who), c);
   boost::json::array arr;
-  for (const auto& g : engine_->ListGroups(c.who)) arr.push_back(GroupJson(g));
+  for (const auto& g : groups) arr.push_back(GroupJson(g));
   c.respond(JsonReply(200, boost::json::object{{"groups", std::move(arr)}}));
 }
 

@@ -484,6 +484,30 @@ absl::StatusOr<std::vector<engine::FailOpenCharge>> PgStore::PendingFailOpen(siz
   return out;
 }
 
+absl::StatusOr<engine::TenantLeaseRows> PgStore::LeaseRows(const std::string& tenant_id) {
+  engine::TenantLeaseRows out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out = {};
+    const std::vector<PgParam> id{TextParam(tenant_id)};
+    RETURN_IF_ERROR(Each(conn,
+                         "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
+                         "last_heartbeat,warmup_day,warmup_count FROM sessions WHERE tenant_id=$1 "
+                         "ORDER BY id",
+                         id, [&](const PgRow& r) { out.sessions.push_back(SessionFrom(r)); }));
+    RETURN_IF_ERROR(Each(
+        conn,
+        "SELECT tenant_id,id,name,created_at FROM groups_monitored WHERE tenant_id=$1 ORDER BY id",
+        id, [&](const PgRow& r) {
+          out.groups.push_back({r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))});
+        }));
+    return Each(conn, "SELECT tenant_id,meter,value FROM gauges WHERE tenant_id=$1 ORDER BY meter",
+                id, [&](const PgRow& r) {
+                  out.gauges.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+                });
+  }));
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> PgStore::TenantIds() {
   std::vector<std::string> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {

@@ -83,6 +83,7 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
+  absl::StatusOr<engine::TenantLeaseRows> LeaseRows(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::StatusOr<bool> HoldLease(const std::string& name, const std::string& holder,
                                  absl::Duration ttl) override;

@@ -14,4 +14,8 @@ std::string_view LimiterLuaLibrary();
 /// the library (RedisLedger's script body).
 std::string_view DecideLuaText();
 
+/// src/quotum/store/redis/lua/lease.lua: the session and group script,
+/// appended to the library (RedisLedger::RunLease).
+std::string_view LeaseLuaText();
+
 }  // namespace quotum::store::redis

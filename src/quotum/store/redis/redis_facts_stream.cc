@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/string_views.h"
 #include "quotum/store/redis/facts_codec.h"
+#include "quotum/store/redis/lease_codec.h"
 
 namespace quotum::store::redis {
 namespace {
@@ -20,6 +21,8 @@ constexpr std::string_view kGroup = "quotum";
 // The fields of one entry: [field, value, field, value, ...].
 struct EntryFields {
   std::string_view charged, api_call, allowed, facts;
+  // A lease change (lease.lua): kind, id, record, event.
+  std::string_view kind, id, record, event;
 };
 
 EntryFields FieldsOf(ReplyView fields) {
@@ -30,6 +33,10 @@ EntryFields FieldsOf(ReplyView fields) {
     if (name == "a") f.api_call = value;
     if (name == "ok") f.allowed = value;
     if (name == "f") f.facts = value;
+    if (name == "k") f.kind = value;
+    if (name == "id") f.id = value;
+    if (name == "r") f.record = value;
+    if (name == "ev") f.event = value;
   }
   return f;
 }
@@ -48,6 +55,11 @@ absl::StatusOr<engine::FactsEntry> EntryOf(const std::string& tenant, ReplyView 
   absl::StatusOr<engine::UsageFacts> facts = DecodeFacts(f.facts);
   if (!facts.ok()) return facts.status();
   e.facts = std::move(*facts);
+  if (f.kind.empty()) return e;
+  absl::StatusOr<engine::LeaseChange> lease =
+      DecodeLeaseChange(tenant, f.kind, f.id, f.record, f.event);
+  if (!lease.ok()) return lease.status();
+  e.lease = std::move(*lease);
   return e;
 }
 

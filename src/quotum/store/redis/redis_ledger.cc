@@ -9,6 +9,8 @@
 #include "quotum/store/redis/facts_codec.h"
 #include "quotum/store/redis/lua_library.h"
 #include "quotum/store/redis/redis_facts_stream.h"
+#include "quotum/store/redis/redis_keys.h"
+#include "quotum/store/redis/redis_script_args.h"
 
 namespace quotum::store::redis {
 namespace {
@@ -18,14 +20,10 @@ using engine::LedgerResult;
 
 // Reply kinds of decide.lua.
 constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4,
-                    kNoBaseline = 5;
+                    kNoBaseline = 5, kNoSession = 6, kNotWorking = 7, kStaleSession = 8;
 // decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
 // shadow bits, then four fields per rate check.
 constexpr size_t kHeaderFields = 6, kRateFields = 4;
-// The limiter script accepts limits and costs up to 2^52.
-constexpr uint64_t kMaxRateArgument = uint64_t{1} << 52;
-
-std::string UnixMillisText(absl::Time t) { return absl::StrCat(absl::ToUnixMillis(t)); }
 
 std::string Flags(const CheckProgram& p) {
   std::string f;
@@ -35,44 +33,6 @@ std::string Flags(const CheckProgram& p) {
   }
   return f;
 }
-
-void AppendRateArguments(const CheckProgram& p, std::vector<std::string>& a) {
-  a.push_back(absl::StrCat(p.rates.size()));
-  for (const engine::RateCheck& r : p.rates) {
-    // Above the limit every cost is refused alike (retry never): cap it so
-    // the script's arithmetic stays exact.
-    const uint64_t limit = std::min(r.rule.limit, kMaxRateArgument);
-    a.push_back(ratelimit::AlgorithmName(r.rule.algorithm));
-    a.push_back(absl::StrCat(limit));
-    a.push_back(absl::StrCat(r.rule.window_ns));
-    a.push_back(absl::StrCat(std::min(r.cost, limit + 1)));
-    a.push_back(r.shadow ? "1" : "0");
-  }
-}
-
-std::string CounterKey(absl::string_view tenant_id, absl::Time period_start,
-                       absl::string_view meter) {
-  return absl::StrCat("{", tenant_id, "}:u:", absl::ToUnixSeconds(period_start), ":", meter);
-}
-
-std::string BaselineKey(absl::string_view tenant_id) {
-  return absl::StrCat("{", tenant_id, "}:baseline");
-}
-
-// KEYS: the baseline mark, then counters; ARGV: the counters' expiry (Unix
-// ms), then one value per counter. Raises each counter to its value, then
-// sets the mark.
-constexpr std::string_view kBaselineLua = R"lua(
-for i = 2, #KEYS do
-  local have = tonumber(redis.call("GET", KEYS[i]) or "0")
-  if tonumber(ARGV[i]) > have then
-    redis.call("SET", KEYS[i], ARGV[i])
-    redis.call("PEXPIREAT", KEYS[i], ARGV[1])
-  end
-end
-redis.call("SET", KEYS[1], "1")
-return 1
-)lua";
 
 // KEYS: the baseline mark, the meter's counter, the api_calls counter, the
 // facts stream, the charge's done mark. ARGV: units, api_call ("1"/"0"), the
@@ -92,31 +52,6 @@ redis.call("XADD", KEYS[4], "*", "c", ARGV[1], "a", ARGV[2], "ok", "1", "f", ARG
 redis.call("SET", KEYS[5], "1", "PX", ARGV[5])
 return 1
 )lua";
-
-absl::Status Unavailable(const absl::Status& cause) {
-  return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
-                       absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));
-}
-
-/// An error reply as a status: a server that cannot serve now (LOADING, BUSY,
-/// ...) is 503 store_unavailable like a lost connection.
-absl::Status StatusOfError(ReplyView reply) {
-  const absl::Status s = ErrorReplyStatus(reply);
-  return s.code() == absl::StatusCode::kUnavailable ? Unavailable(s) : s;
-}
-
-engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at) {
-  engine::RateOutcome o;
-  o.category = check.category;
-  o.limit = check.rule.limit;
-  o.window_ns = check.rule.window_ns;
-  o.shadow = check.shadow;
-  o.allowed = reply[at].integer() == 1;
-  o.remaining = static_cast<uint64_t>(reply[at + 1].integer());
-  o.reset_ns = reply[at + 2].integer();
-  o.retry_ns = reply[at + 3].integer();
-  return o;
-}
 
 /// The verdicts of a decided (or replayed) reply; the quota part is judged
 /// again here, exactly, from the counters the script read.
@@ -143,7 +78,13 @@ absl::StatusOr<LedgerResult> ResultOf(const CheckProgram& p, ReplyView reply, ab
   if (kind == kKeyReused) r.replay = LedgerResult::Replay::kKeyReused;
   if (kind == kOverflow) return engine::QuantityOverflow(p.quota.meter_name);
   if (kind == kNoBaseline) r.needs_baseline = true;
-  if (kind == kKeyReused || kind == kUnknownKey || kind == kNoBaseline) return r;
+  if (kind == kNoSession) r.session = LedgerResult::SessionCheck::kNotFound;
+  if (kind == kNotWorking) r.session = LedgerResult::SessionCheck::kNotWorking;
+  if (kind == kStaleSession) r.session = LedgerResult::SessionCheck::kStale;
+  if (kind == kKeyReused || kind == kUnknownKey || kind == kNoBaseline || kind == kNoSession ||
+      kind == kNotWorking || kind == kStaleSession) {
+    return r;
+  }
   if (kind != kDecided && kind != kReplayed) {
     return absl::InternalError(absl::StrCat("decide.lua answered kind ", kind));
   }
@@ -176,7 +117,7 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   const std::string tag = absl::StrCat("{", p.tenant_id, "}");
   const int64_t period = absl::ToUnixSeconds(p.quota.period.start);
   std::vector<std::string> keys;
-  keys.reserve(6 + p.rates.size());
+  keys.reserve(8 + p.rates.size());
   keys.push_back(absl::StrCat(tag, ":u:", period, ":", p.quota.meter_name));
   keys.push_back(absl::StrCat(tag, ":u:", period, ":api_calls"));
   // A warm-up day is named by its end: a session made again under the same id
@@ -188,15 +129,14 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
                                            : absl::StrCat(tag, ":i:", p.idempotency_key));
   keys.push_back(BaselineKey(p.tenant_id));
   keys.push_back(FactsStreamKey(p.tenant_id));
-  for (const engine::RateCheck& r : p.rates) {
-    keys.push_back(absl::StrCat(tag, ":r:", ratelimit::CategoryName(r.category), ":",
-                                r.rule.window_ns, ":", r.subject));
-  }
+  keys.push_back(SessionsKey(p.tenant_id));
+  keys.push_back(LeasesKey(p.tenant_id));
+  for (const engine::RateCheck& r : p.rates) keys.push_back(RateKey(p.tenant_id, r));
   return keys;
 }
 
 RedisLedger::RedisLedger(RedisLedgerOptions options)
-    : opts_(std::move(options)), script_(DecisionScript()) {}
+    : opts_(std::move(options)), script_(DecisionScript()), lease_script_(LeaseScript()) {}
 
 absl::StatusOr<std::unique_ptr<RedisLedger>> RedisLedger::Connect(RedisLedgerOptions options) {
   std::unique_ptr<RedisLedger> ledger(new RedisLedger(std::move(options)));
@@ -205,6 +145,9 @@ absl::StatusOr<std::unique_ptr<RedisLedger>> RedisLedger::Connect(RedisLedgerOpt
   absl::StatusOr<std::string> sha = c->LoadScript(ledger->script_);
   if (!sha.ok()) return sha.status();
   ledger->sha_ = *sha;
+  absl::StatusOr<std::string> lease_sha = c->LoadScript(ledger->lease_script_);
+  if (!lease_sha.ok()) return lease_sha.status();
+  ledger->lease_sha_ = *lease_sha;
   ledger->Release(std::move(*c));
   RedisPipelineOptions po;
   po.client = ledger->opts_.client;
@@ -267,21 +210,6 @@ absl::StatusOr<std::vector<uint64_t>> RedisLedger::Counters(
   return values;
 }
 
-absl::Status RedisLedger::SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
-                                      const std::vector<std::pair<std::string, uint64_t>>& values) {
-  std::vector<std::string> keys{BaselineKey(tenant_id)};
-  std::vector<std::string> args{UnixMillisText(period.end + opts_.counter_retention)};
-  for (const auto& [meter, units] : values) {
-    keys.push_back(CounterKey(tenant_id, period.start, meter));
-    args.push_back(absl::StrCat(units));
-  }
-  const std::string numkeys = absl::StrCat(keys.size());
-  std::vector<std::string_view> argv{"EVAL", kBaselineLua, numkeys};
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  return Call(argv).status();
-}
-
 absl::StatusOr<bool> RedisLedger::Reconcile(const engine::FailOpenCharge& c) {
   const std::string keys[] = {
       BaselineKey(c.tenant_id), CounterKey(c.tenant_id, c.period_start, c.meter),
@@ -319,7 +247,7 @@ absl::StatusOr<RedisReply> RedisLedger::Call(std::span<const std::string_view> a
 std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Time now,
                                                 absl::string_view mode) const {
   std::vector<std::string> a;
-  a.reserve(16 + 5 * p.rates.size());
+  a.reserve(18 + 5 * p.rates.size());
   const int64_t now_ns = absl::ToUnixNanos(now);
   a.emplace_back(mode);
   a.push_back(opts_.redis_time ? "" : absl::StrCat(now_ns / 1'000'000'000));
@@ -336,7 +264,9 @@ std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Tim
   a.push_back(p.warmup && p.warmup->shadow ? "1" : "0");
   a.push_back(p.warmup ? UnixMillisText(p.warmup->day_end + absl::Hours(1)) : "0");
   a.push_back(p.facts && mode == "x" ? EncodeFacts(*p.facts) : "");
-  AppendRateArguments(p, a);
+  a.emplace_back(p.sending_session);
+  a.push_back(p.sending_first_working ? UnixMillisText(*p.sending_first_working) : "");
+  AppendRateArguments(p.rates, a);
   return a;
 }
 

@@ -34,6 +34,9 @@ struct RedisLedgerOptions {
 /// The script body the ledger runs: the limiter library, then decide.lua.
 std::string DecisionScript();
 
+/// The body of RedisLedger::RunLease's script: the limiter library, then lease.lua.
+std::string LeaseScript();
+
 /// The Redis keys of program `p`, in the order decide.lua reads them. Every
 /// key starts with the tenant's hash tag "{tenant}". Pure.
 std::vector<std::string> DecisionKeys(const engine::CheckProgram& p);
@@ -55,8 +58,13 @@ class RedisLedger final : public engine::SharedLedger {
   absl::StatusOr<bool> Reconcile(const engine::FailOpenCharge& c) override;
   /// Where and how this ledger reaches Redis (for other clients of the same server).
   const RedisClientOptions& client_options() const { return opts_.client; }
+  using engine::SharedLedger::SetBaseline;
   absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
-                           const std::vector<std::pair<std::string, uint64_t>>& values) override;
+                           const std::vector<std::pair<std::string, uint64_t>>& values,
+                           const engine::LeaseBaseline& leases) override;
+  // Sessions, groups and gauges (redis_leases.cc).
+  absl::StatusOr<engine::LeaseResult> RunLease(const engine::LeaseOp& op, absl::Time now) override;
+  absl::StatusOr<engine::LeaseGauges> Gauges(absl::string_view tenant_id, absl::Time now) override;
 
  private:
   explicit RedisLedger(RedisLedgerOptions options);
@@ -68,6 +76,8 @@ class RedisLedger final : public engine::SharedLedger {
   absl::StatusOr<RedisReply> Call(std::span<const std::string_view> argv);
   std::vector<std::string> Arguments(const engine::CheckProgram& p, absl::Time now,
                                      absl::string_view mode) const;
+  /// lease.lua's ARGV for `op`.
+  std::vector<std::string> LeaseArguments(const engine::LeaseOp& op, absl::Time now) const;
 
   /// An idle connection, or a new one while fewer than pool_size exist;
   /// waits otherwise.
@@ -82,6 +92,8 @@ class RedisLedger final : public engine::SharedLedger {
   const RedisLedgerOptions opts_;
   const std::string script_;
   std::string sha_;
+  const std::string lease_script_;
+  std::string lease_sha_;
   std::unique_ptr<RedisPipeline> pipeline_;
   Mutex mu_;
   CondVar idle_cv_;

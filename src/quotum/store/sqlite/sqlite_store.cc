@@ -578,6 +578,37 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
   return out;
 }
 
+absl::StatusOr<engine::TenantLeaseRows> SqliteStore::LeaseRows(const std::string& tenant_id) {
+  MutexLock lock(&read_mu_);
+  engine::TenantLeaseRows out;
+  auto each = [&](const char* sql, absl::FunctionRef<void(const Stmt&)> row) -> absl::Status {
+    auto st = reader_->Prepare(sql);
+    if (!st.ok()) return st.status();
+    st->Bind(1, tenant_id);
+    return st->ForEachRow(row);
+  };
+  RETURN_IF_ERROR(each(
+      "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,last_heartbeat,"
+      "warmup_day,warmup_count FROM sessions WHERE tenant_id=? ORDER BY id",
+      [&](const Stmt& r) {
+        engine::SessionRecord rec{
+            r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
+            FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
+        if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
+        out.sessions.push_back(std::move(rec));
+      }));
+  RETURN_IF_ERROR(each(
+      "SELECT tenant_id,id,name,created_at FROM groups_monitored WHERE tenant_id=? ORDER BY id",
+      [&](const Stmt& r) {
+        out.groups.push_back({r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))});
+      }));
+  RETURN_IF_ERROR(each("SELECT tenant_id,meter,value FROM gauges WHERE tenant_id=? ORDER BY meter",
+                       [&](const Stmt& r) {
+                         out.gauges.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+                       }));
+  return out;
+}
+
 absl::StatusOr<std::vector<engine::FailOpenCharge>> SqliteStore::PendingFailOpen(size_t max) {
   MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(

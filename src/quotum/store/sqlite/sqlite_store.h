@@ -50,6 +50,7 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
+  absl::StatusOr<engine::TenantLeaseRows> LeaseRows(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 

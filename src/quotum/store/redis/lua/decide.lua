@@ -10,7 +10,8 @@
 --   5 the tenant's baseline mark: present once its counters hold at least what
 --     the cold store has (see RedisLedger::SetBaseline)
 --   6 the tenant's facts stream (see engine/usage_facts.h)
---   7.. one limiter state per rate check, in program order
+--   7 the tenant's sessions, 8 their leases (lease.lua's KEYS 4 and 5)
+--   9.. one limiter state per rate check, in program order
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -21,13 +22,18 @@
 --   10 quota shadow ("1"), 11 when the counters expire (Unix ms)
 --   12 warm-up cap, 13 warm-up shadow ("1"), 14 when the warm-up count expires (Unix ms)
 --   15 the decision's facts (facts_codec.h; "" = append nothing)
---   16 number of rate checks n, then 5 fields each: algorithm, limit, window_ns, cost, shadow
+--   16 the session a send goes through ("" = none), 17 its first working
+--      instant as compiled (Unix ms; "" = never)
+--   18 number of rate checks n, then 5 fields each: algorithm, limit, window_ns, cost, shadow
 -- Reply (an array of integers; the first says which kind):
 --   {0, counter_before, warmup_used, charged, refused, shadow_bits, then per rate
 --      check: allowed, remaining, reset_ns, retry_ns}    decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
+--   {6} no session ARGV[16]   {7} it is not working (no lease past now)
+--   {8} it works, but first worked at another instant than ARGV[17] (it was
+--       made again): compile again; nothing was decided in these three
 -- A decision that charges units or counts the api_call appends one entry to
 -- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
 -- ok = allowed ("1"/"0"), f = ARGV[15]. Nothing else appends.
@@ -61,6 +67,19 @@ if has_idempotency then
 end
 if A[1] == "r" then return {4} end
 if redis.call("EXISTS", K[5]) == 0 then return {5} end
+-- Now, when a rate check or a session needs it.
+local n, sending, now_s, now_n = tonumber(A[18]), A[16], A[2], A[3]
+if now_s == "" and (n > 0 or sending ~= "") then
+  local t = redis.call("TIME")
+  now_s, now_n = t[1], t[2] * 1000
+end
+if sending ~= "" then
+  local record = redis.call("HGET", K[7], sending)
+  if not record then return {6} end
+  local lease = redis.call("ZSCORE", K[8], sending)
+  if not lease or tonumber(lease) <= now_s * 1000 + math.floor(now_n / 1000000) then return {7} end
+  if (string.match(record, '"f":(%d+)') or "") ~= A[17] then return {8} end
+end
 local used = tonumber(redis.call("GET", K[1]) or "0")
 local warm_used = has_warmup and tonumber(redis.call("GET", K[3]) or "0") or 0
 
@@ -90,20 +109,14 @@ end
 -- Every rate check, in order; the new states of the allowed ones (key index,
 -- state, TTL in ms) are stored below if the decision stores them.
 local reply, refused, writes = {0, used, warm_used, 0, 0, 0}, 0, nil
-local n = tonumber(A[16])
 if n > 0 then
-  local now_s, now_n = A[2], A[3]
-  if now_s == "" then
-    local t = redis.call("TIME")
-    now_s, now_n = t[1], t[2] * 1000
-  end
   writes = {}
   for i = 1, n do
-    local a = 11 + 5 * i -- ARGV[a + 1 .. a + 5]: this check's five fields
+    local a = 13 + 5 * i -- ARGV[a + 1 .. a + 5]: this check's five fields
     local ok, remaining, reset, retry, next_state, ttl =
-      rl_decide(A[a + 1], A[a + 2], A[a + 3], redis.call("GET", K[6 + i]), now_s, now_n, A[a + 4])
+      rl_decide(A[a + 1], A[a + 2], A[a + 3], redis.call("GET", K[8 + i]), now_s, now_n, A[a + 4])
     if ok == 1 then
-      writes[#writes + 1] = 6 + i
+      writes[#writes + 1] = 8 + i
       writes[#writes + 1] = next_state
       writes[#writes + 1] = ttl
     elseif A[a + 5] == "1" then

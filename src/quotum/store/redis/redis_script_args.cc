@@ -1,0 +1,55 @@
+#include "quotum/store/redis/redis_script_args.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::store::redis {
+namespace {
+
+// The limiter script accepts limits and costs up to 2^52.
+constexpr uint64_t kMaxRateArgument = uint64_t{1} << 52;
+
+}  // namespace
+
+std::string UnixMillisText(absl::Time t) { return absl::StrCat(absl::ToUnixMillis(t)); }
+
+void AppendRateArguments(const engine::RateChecks& rates, std::vector<std::string>& a) {
+  a.push_back(absl::StrCat(rates.size()));
+  for (const engine::RateCheck& r : rates) {
+    // Above the limit every cost is refused alike (retry never): cap it so
+    // the script's arithmetic stays exact.
+    const uint64_t limit = std::min(r.rule.limit, kMaxRateArgument);
+    a.push_back(ratelimit::AlgorithmName(r.rule.algorithm));
+    a.push_back(absl::StrCat(limit));
+    a.push_back(absl::StrCat(r.rule.window_ns));
+    a.push_back(absl::StrCat(std::min(r.cost, limit + 1)));
+    a.push_back(r.shadow ? "1" : "0");
+  }
+}
+
+absl::Status Unavailable(const absl::Status& cause) {
+  return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
+                       absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));
+}
+
+absl::Status StatusOfError(ReplyView reply) {
+  const absl::Status s = ErrorReplyStatus(reply);
+  return s.code() == absl::StatusCode::kUnavailable ? Unavailable(s) : s;
+}
+
+engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at) {
+  engine::RateOutcome o;
+  o.category = check.category;
+  o.limit = check.rule.limit;
+  o.window_ns = check.rule.window_ns;
+  o.shadow = check.shadow;
+  o.allowed = reply[at].integer() == 1;
+  o.remaining = static_cast<uint64_t>(reply[at + 1].integer());
+  o.reset_ns = reply[at + 2].integer();
+  o.retry_ns = reply[at + 3].integer();
+  return o;
+}
+
+}  // namespace quotum::store::redis

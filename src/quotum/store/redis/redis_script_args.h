@@ -1,0 +1,36 @@
+// What the ledger's scripts (decide.lua, lease.lua) share on the C++ side:
+// how rate checks are passed and read back, instants as text, and how
+// failures become statuses.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "quotum/engine/check_program.h"
+#include "quotum/engine/decision.h"
+#include "quotum/store/redis/redis_connection.h"
+
+namespace quotum::store::redis {
+
+/// `t` as Unix milliseconds in decimal.
+std::string UnixMillisText(absl::Time t);
+
+/// Appends the count of `rates`, then five arguments per check: algorithm,
+/// limit, window_ns, cost, shadow ("1"/"0"). Limits and costs are capped so
+/// the limiter script's arithmetic stays exact.
+void AppendRateArguments(const engine::RateChecks& rates, std::vector<std::string>& a);
+
+/// Rate check `check`'s outcome from the four reply fields at `at`:
+/// allowed, remaining, reset_ns, retry_ns.
+engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at);
+
+/// 503 store_unavailable, naming `cause`.
+absl::Status Unavailable(const absl::Status& cause);
+
+/// An error reply as a status: a server that cannot serve now (LOADING, BUSY,
+/// ...) is 503 store_unavailable like a lost connection.
+absl::Status StatusOfError(ReplyView reply);
+
+}  // namespace quotum::store::redis
