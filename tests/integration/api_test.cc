@@ -1,5 +1,7 @@
 // HTTP API tests against one real server started on port 0.
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -78,6 +80,20 @@ TEST_F(ApiTest, TheDashboardIsServedFromTheBinary) {
   auto post = c.Post("/", "{}");
   EXPECT_EQ(post.status, 405);
   EXPECT_EQ(post.header("Allow"), "GET, HEAD");
+}
+
+// GET /openapi.yaml is docs/openapi.yaml byte for byte, public, as YAML.
+TEST_F(ApiTest, TheOpenApiDescriptionIsServedFromTheBinary) {
+  auto c = Client();
+  auto r = c.Get("/openapi.yaml");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("Content-Type"), "application/yaml");
+  EXPECT_EQ(r.header("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(r.header("Cache-Control"), "no-cache");
+  std::stringstream file;
+  file << std::ifstream(QUOTUM_OPENAPI_YAML, std::ios::binary).rdbuf();
+  ASSERT_FALSE(file.str().empty()) << QUOTUM_OPENAPI_YAML;
+  EXPECT_EQ(r.body, file.str()) << "the binary embeds a stale docs/openapi.yaml: rebuild";
 }
 
 TEST_F(ApiTest, SeedScenario) {

@@ -35,6 +35,7 @@ const Row kRoutes[] = {
     {"GET", "/metrics", "public", "/metrics", "", 0},
     {"GET", "/", "public", "/", "", 0},
     {"GET", "/assets/{file}", "public", "/assets/<asset>", "", 0},
+    {"GET", "/openapi.yaml", "public", "/openapi.yaml", "", 0},
 
     {"POST", "/admin/tenants", "admin", "/admin/tenants", R"({"id":"iso-new","plan":"starter"})", 0},
     {"GET", "/admin/tenants", "admin", "/admin/tenants", "", 0},

@@ -61,7 +61,7 @@ export async function startServer() {
   };
 }
 
-/// A small JSON client for the API (admin key or tenant key).
+/// A small JSON client for the API (admin key, tenant key, or `call` with any headers).
 export function client(base) {
   async function call(method, path, body, headers) {
     const res = await fetch(base + path, {
@@ -79,6 +79,7 @@ export function client(base) {
     return { status: res.status, json, text, headers: res.headers };
   }
   return {
+    call,
     admin: (method, path, body) => call(method, path, body, { 'X-API-Key': ADMIN_KEY }),
     tenant: (key, method, path, body) => call(method, path, body, { Authorization: `Bearer ${key}` }),
   };

@@ -85,6 +85,7 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics);
   Route(verb::get, "/", Access::kPublic, &Api::DashboardPage);
   Route(verb::get, "/assets/{file}", Access::kPublic, &Api::DashboardAsset);
+  Route(verb::get, "/openapi.yaml", Access::kPublic, &Api::ApiDescription);
 
   for (const auto& r : router_.routes()) {
     auto m = std::make_unique<RouteMetrics>();

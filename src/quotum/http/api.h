@@ -124,6 +124,8 @@ class Api {
   // the dashboard's page and built files (routes_web.cc)
   void DashboardPage(Call& c);
   void DashboardAsset(Call& c);
+  // docs/openapi.yaml, the API's OpenAPI description (routes_web.cc)
+  void ApiDescription(Call& c);
 
   /// Runs one metering request and answers with its decision (200/429).
   void Meter(Call& c, engine::MeterRequest req,

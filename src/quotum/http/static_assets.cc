@@ -87,4 +87,18 @@ Reply StaticFileReply(std::string_view path) {
   return ErrorReply(404, "not_found", Cat("No asset named ", SafeText(path, kMaxEchoedName), "."));
 }
 
+Reply ApiDescriptionReply() {
+  for (const auto& [name, bytes] : EmbeddedApiDescription()) {
+    if (name != "openapi.yaml") continue;
+    Reply r;
+    r.status = 200;
+    r.content_type = "application/yaml";
+    r.body.assign(bytes);
+    r.Header("X-Content-Type-Options", "nosniff");
+    r.Header("Cache-Control", "no-cache");
+    return r;
+  }
+  return ErrorReply(404, "not_found", "The API description was not built into this binary.");
+}
+
 }  // namespace quotum::http

@@ -13,6 +13,13 @@ namespace quotum::http {
 /// {"index.html", ...}, {"assets/app-<hash>.js", ...}. Static storage.
 std::span<const std::pair<std::string_view, std::string_view>> EmbeddedWebFiles();
 
+/// docs/openapi.yaml, embedded at build time the same way: {"openapi.yaml", bytes}.
+std::span<const std::pair<std::string_view, std::string_view>> EmbeddedApiDescription();
+
+/// GET /openapi.yaml: the embedded description as `application/yaml`, nosniff,
+/// no-cache (it changes with the binary).
+Reply ApiDescriptionReply();
+
 /// The reply for the embedded file at `path` ("index.html" or "assets/<name>"):
 /// its bytes with the Content-Type of its extension, nosniff, and
 /// - index.html: no-cache and the page's Content-Security-Policy;

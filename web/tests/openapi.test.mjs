@@ -1,0 +1,185 @@
+// Live responses of a real `quotum serve` against docs/openapi.yaml: every answer
+// below, success or error, must have a status the description lists for its route,
+// one of its media types, and a JSON body that validates against its schema
+// (openapi.mjs, ajv draft 2020-12). Run: `npm test` in web/ (scripts/test-web.sh).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { DESCRIPTION_PATH, loadDescription, responseChecker } from './openapi.mjs';
+import { ADMIN_KEY, client, startServer } from './server.mjs';
+
+const check = responseChecker(loadDescription());
+const NO_KEY = 'qk_00000000000000000000000000000000';
+
+let server, api, key, other;
+
+/**
+ * Sends `body` to `path` with `who`'s key ('admin', a tenant key, or null for none) and
+ * the `headers`; the answer must have the status `expect` and match the description of
+ * the operation at `template`.
+ */
+async function as(who, method, path, template, expect, body, headers = {}) {
+  const auth = who === 'admin' ? { 'X-API-Key': ADMIN_KEY } : who ? { Authorization: `Bearer ${who}` } : {};
+  const res = await api.call(method, path, body, { ...auth, ...headers });
+  assert.equal(res.status, expect, `${method} ${path}: ${res.text}`);
+  check(method, template, res);
+  return res;
+}
+const tenant = (method, path, template, expect, body, extra) =>
+  as(key, method, path, template, expect, body, extra);
+const admin = (method, path, template, expect, body) => as('admin', method, path, template, expect, body);
+
+describe('live responses match docs/openapi.yaml', () => {
+  before(async () => {
+    server = await startServer();
+    api = client(server.base);
+    const created = await api.admin('POST', '/admin/tenants', { id: 'oa', name: 'OpenAPI Ltd', plan: 'business' });
+    assert.equal(created.status, 201, created.text);
+    key = created.json.api_key;
+    const full = await api.admin('POST', '/admin/tenants', { id: 'oa-full', plan: 'starter' });
+    assert.equal(full.status, 201, full.text);
+    other = full.json.api_key;
+  });
+  after(async () => {
+    assert.equal(await server.stop(), 0, server.log());
+  });
+
+  it('serves itself, byte for byte, as application/yaml', async () => {
+    const res = await api.call('GET', '/openapi.yaml');
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/yaml');
+    assert.equal(res.text, readFileSync(DESCRIPTION_PATH, 'utf8'), 'the binary embeds a stale docs/openapi.yaml');
+    assert.equal(parse(res.text).openapi, '3.1.0');
+    check('GET', '/openapi.yaml', res);
+  });
+
+  it('operations: healthz, readyz, metrics, the dashboard', async () => {
+    await as(null, 'GET', '/healthz', '/healthz', 200);
+    await as(null, 'GET', '/readyz', '/readyz', 200);
+    await as(null, 'GET', '/metrics', '/metrics', 200);
+    await as(null, 'GET', '/', '/', 200);
+    await as(null, 'GET', '/assets/app-00000000.js', '/assets/{file}', 404);
+  });
+
+  it('admin: tenants, keys, limits, rate limits', async () => {
+    await admin('POST', '/admin/tenants', '/admin/tenants', 201, { id: 'oa-2', subscription_start: '2026-01-01T00:00:00Z' });
+    await admin('POST', '/admin/tenants', '/admin/tenants', 409, { id: 'oa-2' });
+    await admin('POST', '/admin/tenants', '/admin/tenants', 400, { name: 'no id' });
+    await admin('POST', '/admin/tenants', '/admin/tenants', 422, { id: 'oa-3', plan: 'platinum' });
+    await as(key, 'POST', '/admin/tenants', '/admin/tenants', 403, { id: 'oa-4' });
+    await as(null, 'GET', '/admin/tenants', '/admin/tenants', 401);
+    await admin('GET', '/admin/tenants', '/admin/tenants', 200);
+    await admin('GET', '/admin/tenants/oa', '/admin/tenants/{id}', 200);
+    await admin('GET', '/admin/tenants/nobody', '/admin/tenants/{id}', 404);
+    await admin('PUT', '/admin/tenants/oa-2/limits', '/admin/tenants/{id}/limits', 200, { messages_sent: 5, chatbot_sessions: null });
+    await admin('PUT', '/admin/tenants/oa-2/limits', '/admin/tenants/{id}/limits', 422, { warp_drive: 5 });
+    const minted = await admin('POST', '/admin/tenants/oa-2/keys', '/admin/tenants/{id}/keys', 201);
+    await admin('POST', '/admin/tenants/nobody/keys', '/admin/tenants/{id}/keys', 404);
+    const rl = `/admin/api-keys/${minted.json.key_id}/rate-limits`;
+    await admin('GET', rl, '/admin/api-keys/{key_id}/rate-limits', 200);
+    await admin('PUT', rl, '/admin/api-keys/{key_id}/rate-limits', 200, { rateLimits: { general: 400 } });
+    await admin('PUT', rl, '/admin/api-keys/{key_id}/rate-limits', 422, { bursts: 4 });
+    await admin('GET', '/admin/api-keys/key_nobody/rate-limits', '/admin/api-keys/{key_id}/rate-limits', 404);
+    await admin('DELETE', `/admin/api-keys/${minted.json.key_id}`, '/admin/api-keys/{key_id}', 200);
+    await admin('DELETE', '/admin/api-keys/key_nobody', '/admin/api-keys/{key_id}', 404);
+  });
+
+  it('metering: consume, check, events, received, chatbot', async () => {
+    const consume = { meter: 'messages_sent', quantity: 2, channel: 'whatsapp' };
+    const once = { 'Idempotency-Key': 'oa-1' };
+    await tenant('POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 200, consume, once);
+    const replay = await tenant('POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 200, consume, once);
+    assert.equal(replay.json.replayed, true);
+    await tenant('POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 422, { meter: 'warp_drive' });
+    await tenant('POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 400, { meter: 'messages_sent', quantity: 'two' });
+    await tenant('POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 403, { meter: 'api_calls' });
+    await as(NO_KEY, 'POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 401, consume);
+    await tenant('POST', '/api/v2/quota/check', '/api/v2/quota/check', 200, { meter: 'ai_tokens', quantity: 7 });
+    await tenant('POST', '/api/v2/quota/check', '/api/v2/quota/check', 404, { meter: 'messages_sent', session: 'nope' });
+    await as(other, 'POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 200, { meter: 'messages_sent', quantity: 1000 });
+    const denied = await as(other, 'POST', '/api/v2/quota/consume', '/api/v2/quota/consume', 429, { meter: 'messages_sent' });
+    assert.equal(denied.json.code, 'quota_exceeded');
+    await tenant('POST', '/api/v2/messages/received', '/api/v2/messages/received', 200, { channel: 'telegram', quantity: 3 });
+    await tenant('POST', '/api/v2/chatbot/trigger', '/api/v2/chatbot/trigger', 200, {});
+    await tenant('POST', '/api/v2/chatbot/trigger', '/api/v2/chatbot/trigger', 422, { channel: 'pigeon' });
+  });
+
+  it('metering: event batches', async () => {
+    // A second ahead: within the period, which began when the tenant was made, and the
+    // server's 5 minutes of allowed clock skew.
+    const soon = new Date(Date.now() + 1000).toISOString().slice(0, 19) + 'Z';
+    const ok = { events: [{ meter: 'messages_sent', quantity: 1 }, { meter: 'leads_detected', timestamp: soon }] };
+    const batch = await tenant('POST', '/api/v2/events', '/api/v2/events', 200, ok);
+    assert.equal(batch.json.accepted, 2);
+    const bad = { events: [{ meter: 'messages_sent' }, { meter: 'warp_drive' }, { quantity: 1 }] };
+    const invalid = await tenant('POST', '/api/v2/events', '/api/v2/events', 422, bad);
+    assert.equal(invalid.json.errors.length, 2);
+    await tenant('POST', '/api/v2/events', '/api/v2/events', 403, { events: [{ meter: 'api_calls' }] });
+    await tenant('POST', '/api/v2/events', '/api/v2/events', 400, { events: [] });
+    await tenant('GET', '/api/v2/events', '/api/v2/events', 200);
+  });
+
+  it('sessions, messages, groups and subscribers', async () => {
+    await tenant('POST', '/api/v2/sessions', '/api/v2/sessions', 201, { id: 'main', phone: '+15550100' });
+    await tenant('POST', '/api/v2/sessions', '/api/v2/sessions', 409, { id: 'main' });
+    await tenant('POST', '/api/v2/sessions', '/api/v2/sessions', 201);
+    await tenant('POST', '/api/v2/messages/send', '/api/v2/messages/send', 409, { session: 'main', to: '+15550199' });
+    await tenant('PATCH', '/api/v2/sessions/main', '/api/v2/sessions/{id}', 200, { status: 'working' });
+    await tenant('PATCH', '/api/v2/sessions/main', '/api/v2/sessions/{id}', 422, { status: 'asleep' });
+    await tenant('POST', '/api/v2/sessions/main/heartbeat', '/api/v2/sessions/{id}/heartbeat', 200);
+    await tenant('GET', '/api/v2/sessions', '/api/v2/sessions', 200);
+    await tenant('GET', '/api/v2/sessions/main', '/api/v2/sessions/{id}', 200);
+    await tenant('GET', '/api/v2/sessions/nope', '/api/v2/sessions/{id}', 404);
+    await tenant('GET', '/api/v2/sessions/main/qr', '/api/v2/sessions/{id}/qr', 200);
+    const polled = await tenant('GET', '/api/v2/sessions/main/qr', '/api/v2/sessions/{id}/qr', 429);
+    assert.equal(polled.json.code, 'rate_limited');
+    const sent = await tenant('POST', '/api/v2/messages/send', '/api/v2/messages/send', 200, { session: 'main', to: '+15550199', text: 'Hi' });
+    await tenant('GET', `/api/v2/messages/${sent.json.message_id}`, '/api/v2/messages/{id}', 200);
+    await tenant('GET', '/api/v2/messages/msg_nope', '/api/v2/messages/{id}', 404);
+    await tenant('POST', '/api/v2/messages/send', '/api/v2/messages/send', 400, { session: 'main' });
+    await tenant('DELETE', '/api/v2/sessions/main', '/api/v2/sessions/{id}', 200);
+    await tenant('POST', '/api/v2/groups', '/api/v2/groups', 201, { id: 'team', name: 'Team' });
+    await tenant('POST', '/api/v2/groups', '/api/v2/groups', 409, { id: 'team' });
+    await tenant('GET', '/api/v2/groups', '/api/v2/groups', 200);
+    await tenant('DELETE', '/api/v2/groups/team', '/api/v2/groups/{id}', 200);
+    await tenant('DELETE', '/api/v2/groups/team', '/api/v2/groups/{id}', 404);
+    await tenant('PUT', '/api/v2/subscribers/count', '/api/v2/subscribers/count', 200, { count: 120 });
+    await tenant('PUT', '/api/v2/subscribers/count', '/api/v2/subscribers/count', 400, {});
+  });
+
+  it('usage: current, daily, hourly, history, channels, export, plans', async () => {
+    await tenant('GET', '/api/v2/usage/current', '/api/v2/usage/current', 200);
+    await as(null, 'GET', '/api/v2/usage/current', '/api/v2/usage/current', 401);
+    await tenant('GET', '/api/v2/usage/daily', '/api/v2/usage/daily', 200);
+    await tenant('GET', '/api/v2/usage/daily?range=7d', '/api/v2/usage/daily', 200);
+    await tenant('GET', '/api/v2/usage/daily?days=0', '/api/v2/usage/daily', 400);
+    await tenant('GET', '/api/v2/usage/daily?from=2026-02-01&to=2026-01-01', '/api/v2/usage/daily', 400);
+    await tenant('GET', '/api/v2/usage/hourly', '/api/v2/usage/hourly', 200);
+    await tenant('GET', '/api/v2/usage/hourly?date=yesterday', '/api/v2/usage/hourly', 400);
+    await tenant('GET', '/api/v2/usage/history?months=2', '/api/v2/usage/history', 200);
+    await tenant('GET', '/api/v2/usage/history?months=25', '/api/v2/usage/history', 400);
+    await tenant('GET', '/api/v2/usage/channels?range=period', '/api/v2/usage/channels', 200);
+    await tenant('GET', '/api/v2/usage/channels?meter=sessions_active', '/api/v2/usage/channels', 422);
+    await tenant('GET', '/api/v2/usage/export?format=csv&range=7d', '/api/v2/usage/export', 200);
+    await tenant('GET', '/api/v2/usage/export?format=xls', '/api/v2/usage/export', 400);
+    await tenant('GET', '/api/v2/plans', '/api/v2/plans', 200);
+  });
+
+  it('rules: a key over its general limit gets the 429 body and headers', async () => {
+    const minted = await admin('POST', '/admin/tenants/oa/keys', '/admin/tenants/{id}/keys', 201);
+    await admin('PUT', `/admin/api-keys/${minted.json.key_id}/rate-limits`, '/admin/api-keys/{key_id}/rate-limits', 200, { general: 1 });
+    await as(minted.json.api_key, 'GET', '/api/v2/plans', '/api/v2/plans', 200);
+    const refused = await as(minted.json.api_key, 'GET', '/api/v2/plans', '/api/v2/plans', 429);
+    assert.equal(refused.json.code, 'rate_limited');
+    assert.equal(refused.headers.get('x-quotum-rule'), 'general');
+  });
+
+  it('unrouted requests: 404 and 405 are Errors', async () => {
+    for (const [method, path, status] of [['POST', '/api/v2/messages/bulk', 404], ['PUT', '/api/v2/plans', 405]]) {
+      const res = await api.tenant(key, method, path, {});
+      assert.equal(res.status, status, res.text);
+      check.schema('Error', res);
+    }
+  });
+});
