@@ -63,6 +63,9 @@ SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
 }
 
 void Engine::ExpireLeases(TenantState& t, absl::Time now) {
+  // Scale-out: lease.lua expires leases in Redis, once for every instance;
+  // the sessions here are only this instance's cache of them.
+  if (opts_.shared_ledger) return;
   if (!t.leases || now < t.leases->next_lease_expiry) return;
   absl::Time next = absl::InfiniteFuture();
   std::vector<SessionRecord> changed;
