@@ -164,7 +164,21 @@ int RunMigrate(const MigrateFlags& flags) {
   return 0;
 }
 
+// SIGTERM and SIGINT, blocked in the calling thread: Serve takes them
+// synchronously (sigwait). Called before any thread starts, so every thread
+// inherits the mask, and a signal sent before Serve waits stays pending
+// instead of killing the process from a thread that does not block it.
+sigset_t BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
 int Serve(const ServeFlags& flags) {
+  sigset_t set = BlockShutdownSignals();
   auto loaded = quotum::config::LoadFile(flags.config);
   if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
   auto cfg = std::make_shared<quotum::config::Config>(**loaded);
@@ -225,12 +239,6 @@ int Serve(const ServeFlags& flags) {
   auto bound = server.Listen();
   if (!bound.ok()) return Fail(quotum::ToStd(bound.status().message()));
 
-  // Signals are taken synchronously by this thread only.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
   server.Run();
   std::cout << "listening on " << *bound << std::endl;
 
