@@ -14,24 +14,7 @@ namespace {
 
 using testing::HttpClient;
 
-class ApiTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(testing::MakeTempDir("quotum-api-"));
-    server_ = StartServer(*dir_).release();
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->Stop(), 0);
-    delete server_;
-    delete dir_;
-  }
-  HttpClient Client() { return HttpClient(server_->port()); }
-
-  static std::string* dir_;
-  static testing::ServerProcess* server_;
-};
-std::string* ApiTest::dir_ = nullptr;
-testing::ServerProcess* ApiTest::server_ = nullptr;
+class ApiTest : public OneServerSuite<ApiTest> {};
 
 TEST_F(ApiTest, HealthAndReadiness) {
   auto c = Client();

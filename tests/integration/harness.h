@@ -146,4 +146,25 @@ inline uint64_t UsageField(testing::HttpClient& c, const Tenant& t, const std::s
   return r.json().at(field).to_number<uint64_t>();
 }
 
+/// A suite sharing one server (on the backend BackendArgs picks) for all its
+/// tests: started before the first, stopped, cleanly, after the last.
+/// `Name` keeps each suite's server its own.
+template <typename Name>
+class OneServerSuite : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(testing::MakeTempDir("quotum-suite-"));
+    server_ = StartServer(*dir_).release();
+  }
+  static void TearDownTestSuite() {
+    EXPECT_EQ(server_->Stop(), 0);
+    delete server_;
+    delete dir_;
+  }
+  testing::HttpClient Client() { return testing::HttpClient(server_->port()); }
+
+  inline static std::string* dir_ = nullptr;
+  inline static testing::ServerProcess* server_ = nullptr;
+};
+
 }  // namespace quotum::itest

@@ -26,19 +26,8 @@ std::string Today() {
   return absl::FormatCivilTime(absl::ToCivilDay(absl::Now(), absl::UTCTimeZone()));
 }
 
-class ReportsTest : public ::testing::Test {
+class ReportsTest : public OneServerSuite<ReportsTest> {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new std::string(testing::MakeTempDir("quotum-reports-"));
-    server_ = StartServer(*dir_).release();
-  }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->Stop(), 0);
-    delete server_;
-    delete dir_;
-  }
-  HttpClient Client() { return HttpClient(server_->port()); }
-
   /// A Pro tenant that sent 5 messages on whatsapp and 3 on telegram.
   static Tenant WithUsage(HttpClient& c, const std::string& id) {
     Tenant t = CreateTenant(c, id, "pro");
@@ -57,12 +46,7 @@ class ReportsTest : public ::testing::Test {
                   });
     return t;
   }
-
-  static std::string* dir_;
-  static testing::ServerProcess* server_;
 };
-std::string* ReportsTest::dir_ = nullptr;
-testing::ServerProcess* ReportsTest::server_ = nullptr;
 
 TEST_F(ReportsTest, DailyTakesRangesPresetsAndStillDays) {
   auto c = Client();
