@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/errors.h"
@@ -16,6 +17,8 @@
 
 namespace quotum::engine {
 namespace {
+
+using ::testing::ElementsAre;
 
 absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
@@ -63,6 +66,13 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<std::string>> TenantIds() override { return inner_->TenantIds(); }
   absl::StatusOr<TenantLeaseRows> LeaseRows(const std::string& t) override {
     return inner_->LeaseRows(t);
+  }
+  absl::StatusOr<std::vector<SubscriptionChange>> SubscriptionChanges(
+      const std::string& t) override {
+    return inner_->SubscriptionChanges(t);
+  }
+  absl::StatusOr<std::vector<SubscriptionChange>> PendingPlanChanges() override {
+    return inner_->PendingPlanChanges();
   }
   absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) override {
     return inner_->PendingFailOpen(max);
@@ -406,6 +416,130 @@ TEST_P(EngineTest, KeysAreRevocableAndTenantsUnique) {
   Reopen();
   EXPECT_FALSE(engine_->Authenticate(r->key.secret).ok());
   EXPECT_EQ(engine_->ListTenants().size(), 1u);
+}
+
+// ---- Plan changes (issue 11): the ledger, on both cold stores, with a fake clock.
+
+absl::StatusOr<SubscriptionChange> ChangePlanOf(Engine& e, const Principal& who,
+                                                const std::string& plan) {
+  return Wait<SubscriptionChange>([&](auto cb) { e.ChangePlan(who, plan, std::move(cb)); });
+}
+
+TEST_P(EngineTest, AnUpgradeAppliesAtOnceProRataAndKeepsTheCounters) {
+  // Period [Nov 8 10:00, Dec 8 10:00): 30 days; half of it is left on Nov 23 10:00.
+  Principal p = NewTenant("up", "pro");
+  clock_.Set(T("2026-11-23T10:00:00Z"));
+  ASSERT_TRUE(Consume(p, "messages_sent", 9000)->allowed);
+  auto preview = engine_->PreviewPlanChange(p, "business");
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_EQ(preview->kind, PlanChangeKind::kUpgrade);
+  EXPECT_EQ(preview->proration_cents, 3500);
+  EXPECT_EQ(Used(p, "messages_sent"), 9000u);                // the preview changed nothing
+  EXPECT_FALSE(Consume(p, "messages_sent", 2000)->allowed);  // still pro's 10,000
+  auto c = ChangePlanOf(*engine_, p, "business");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->state, "applied");
+  EXPECT_EQ(c->amount_cents, 3500);
+  EXPECT_EQ(c->actor, "tenant");
+  EXPECT_EQ(Used(p, "messages_sent"), 9000u);               // not reset
+  EXPECT_TRUE(Consume(p, "messages_sent", 2000)->allowed);  // business's 50,000
+  Reopen();
+  EXPECT_EQ(engine_->CurrentUsage(Who("up")).tenant.plan, "business");
+  auto sub = engine_->Subscription(Who("up"));
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  ASSERT_EQ(sub->changes.size(), 1u);
+  EXPECT_EQ(sub->changes[0].from_plan, "pro");
+  EXPECT_EQ(sub->changes[0].amount_cents, 3500);
+}
+
+TEST_P(EngineTest, ADowngradeWaitsForThePeriodsEndAndSurvivesARestart) {
+  Principal p = NewTenant("down", "business");
+  clock_.Set(T("2026-11-23T10:00:00Z"));
+  auto c = ChangePlanOf(*engine_, p, "pro");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->state, "pending");
+  EXPECT_EQ(c->amount_cents, 0);
+  EXPECT_EQ(c->effective_at, T("2026-12-08T10:00:00Z"));
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "business");
+  ASSERT_TRUE(engine_->CurrentUsage(p).pending_plan.has_value());
+  Reopen();
+  p = Who("down");
+  ASSERT_TRUE(engine_->CurrentUsage(p).pending_plan.has_value());
+  // One second before the boundary: still business; at the boundary: pro.
+  clock_.Set(T("2026-12-08T09:59:59Z"));
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "business");
+  clock_.Set(T("2026-12-08T10:00:00Z"));
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "pro");
+  EXPECT_FALSE(engine_->CurrentUsage(p).pending_plan.has_value());
+  Reopen();  // the applied change was committed
+  EXPECT_EQ(engine_->CurrentUsage(Who("down")).tenant.plan, "pro");
+  auto sub = engine_->Subscription(Who("down"));
+  ASSERT_TRUE(sub.ok());
+  ASSERT_EQ(sub->changes.size(), 1u);
+  EXPECT_EQ(sub->changes[0].state, "applied");
+}
+
+TEST_P(EngineTest, AnUpgradeAfterAScheduledDowngradeReplacesIt) {
+  Principal p = NewTenant("both", "pro");
+  clock_.Set(T("2026-11-23T10:00:00Z"));
+  ASSERT_EQ(ChangePlanOf(*engine_, p, "starter")->state, "pending");
+  auto up = ChangePlanOf(*engine_, p, "business");
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_EQ(up->amount_cents, 3500);  // from pro, the plan it has
+  EXPECT_FALSE(engine_->CurrentUsage(p).pending_plan.has_value());
+  clock_.Set(T("2026-12-08T10:00:01Z"));
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "business");
+  auto sub = engine_->Subscription(p);
+  ASSERT_TRUE(sub.ok());
+  std::vector<std::string> states;
+  for (const auto& ch : sub->changes) states.push_back(ch.to_plan + ":" + ch.state);
+  EXPECT_THAT(states, ElementsAre("business:applied", "starter:cancelled"));
+}
+
+TEST_P(EngineTest, CancellingAPendingDowngradeKeepsThePlan) {
+  Principal p = NewTenant("keep", "business");
+  ASSERT_EQ(ChangePlanOf(*engine_, p, "pro")->state, "pending");
+  auto cancelled =
+      Wait<SubscriptionChange>([&](auto cb) { engine_->CancelPendingPlan(p, std::move(cb)); });
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state, "cancelled");
+  auto again =
+      Wait<SubscriptionChange>([&](auto cb) { engine_->CancelPendingPlan(p, std::move(cb)); });
+  EXPECT_EQ(MachineCode(again.status()), "no_pending_change");
+  clock_.Set(T("2026-12-09T00:00:00Z"));
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "business");
+}
+
+TEST_P(EngineTest, BadPlanChangesAreRefusedAndChangeNothing) {
+  Principal p = NewTenant("bad", "pro");
+  EXPECT_EQ(MachineCode(ChangePlanOf(*engine_, p, "warp").status()), "unknown_plan");
+  EXPECT_EQ(MachineCode(ChangePlanOf(*engine_, p, "enterprise").status()), "plan_not_selectable");
+  EXPECT_EQ(ChangePlanOf(*engine_, p, "enterprise").status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(MachineCode(ChangePlanOf(*engine_, p, "pro").status()), "same_plan");
+  EXPECT_EQ(engine_->PreviewPlanChange(p, "pro")->kind, PlanChangeKind::kSame);
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "pro");
+  EXPECT_TRUE(engine_->Subscription(p)->changes.empty());
+  // An admin may move it anywhere, at once; a downgrade is then credited.
+  clock_.Set(T("2026-11-23T10:00:00Z"));
+  auto moved = Wait<SubscriptionChange>(
+      [&](auto cb) { engine_->AdminChangePlan("bad", "starter", std::move(cb)); });
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->state, "applied");
+  EXPECT_EQ(moved->amount_cents, -1450);
+  EXPECT_EQ(moved->actor, "admin");
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "starter");
+  auto missing = Wait<SubscriptionChange>(
+      [&](auto cb) { engine_->AdminChangePlan("nobody", "pro", std::move(cb)); });
+  EXPECT_EQ(MachineCode(missing.status()), "tenant_not_found");
+}
+
+TEST_P(EngineTest, AFailedCommitTakesThePlanChangeBack) {
+  Principal p = NewTenant("flaky", "pro");
+  flaky_->fail = true;
+  EXPECT_FALSE(ChangePlanOf(*engine_, p, "business").ok());
+  flaky_->fail = false;
+  EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "pro");
 }
 
 QUOTUM_FOR_EVERY_STORE(EngineTest);

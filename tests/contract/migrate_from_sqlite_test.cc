@@ -113,7 +113,22 @@ CommitBatch Activity() {
               {"t-a", "lease_expired", "s-3", "{}", kNovember},
               {"t-b", "limit_reached", "messages_sent", "{\"limit\":1}", kNovember},
               {"t-b", "lease_expired", "s-2", "", T("2026-11-09T00:00:00Z")}};
+  b.subscription_changes = {
+      {"chg-1", "t-b", "tenant", "starter", "pro", "upgrade", 3500, kOctober, kOctober, "applied"},
+      {"chg-2", "t-b", "admin", "pro", "starter", "downgrade", -12, kNovember,
+       T("2026-12-08T10:00:00Z"), "pending"}};
   return b;
+}
+
+// A subscription ledger as text, line by line.
+std::string LedgerText(const std::vector<engine::SubscriptionChange>& changes) {
+  std::string out;
+  for (const engine::SubscriptionChange& c : changes) {
+    absl::StrAppend(&out, c.id, " ", c.tenant_id, " ", c.actor, " ", c.from_plan, ">", c.to_plan,
+                    " ", c.kind, " ", c.amount_cents, " ", absl::ToUnixSeconds(c.requested_at), " ",
+                    absl::ToUnixSeconds(c.effective_at), " ", c.state, ";");
+  }
+  return out;
 }
 
 CommitBatch Revocation() {
@@ -185,7 +200,7 @@ class MigrateFromSqliteTest : public PostgresSuite {
 constexpr char kExpectedCounts[] =
     "tenants 3, api_keys 4, tenant_limits 2, counters 4, usage_hourly 7, usage_daily 6, "
     "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, events 4, "
-    "messages 2";
+    "messages 2, subscription_changes 2";
 
 // The start-up stream of both stores: the same records (tenants in creation
 // order in both).
@@ -226,7 +241,13 @@ void ExpectSameReads(Store& sqlite, Store& pg) {
     }
     EXPECT_EQ(AllFields(*sqlite.Events(tenant, 100)), AllFields(*pg.Events(tenant, 100)));
     EXPECT_EQ(AllFields(*sqlite.Events(tenant, 2)), AllFields(*pg.Events(tenant, 2)));
+    EXPECT_EQ(LedgerText(*sqlite.SubscriptionChanges(tenant)),
+              LedgerText(*pg.SubscriptionChanges(tenant)));
   }
+  EXPECT_EQ(LedgerText(*pg.SubscriptionChanges("t-b")),
+            "chg-2 t-b admin pro>starter downgrade -12 1794132000 1796724000 pending;"
+            "chg-1 t-b tenant starter>pro upgrade 3500 1791453600 1791453600 applied;");
+  EXPECT_EQ(LedgerText(*sqlite.PendingPlanChanges()), LedgerText(*pg.PendingPlanChanges()));
   EXPECT_EQ(DailyText(*pg.Daily("t-b", absl::CivilDay(2026, 10, 20), absl::CivilDay(2026, 10, 21))),
             "2026-10-20 messages_sent 5;2026-10-21 messages_sent 7;");
   for (auto [tenant, id] : {std::pair("t-b", "m-1"), std::pair("t-a", "m-2"),
@@ -303,7 +324,7 @@ TEST_F(MigrateFromSqliteTest, OneRowPerStatementAndAnEmptyStoreAreCopiedToo) {
   ASSERT_NE(OpenSqlite(), nullptr);  // an embedded deployment that never made a tenant
   auto counts = Migrate(1);
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->size(), 13u);
+  EXPECT_EQ(counts->size(), 14u);
   for (const auto& c : *counts) EXPECT_EQ(c.rows, 0) << c.table;
   ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
   FillSqlite();

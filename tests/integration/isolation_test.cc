@@ -48,6 +48,8 @@ const Row kRoutes[] = {
      R"({"general":400})", 0},
     {"GET", "/admin/api-keys/{key_id}/rate-limits", "admin", "/admin/api-keys/<key>/rate-limits",
      "", 0},
+    {"POST", "/admin/tenants/{id}/plan", "admin", "/admin/tenants/<tenant>/plan",
+     R"({"plan":"enterprise"})", 0},
 
     {"POST", "/api/v2/quota/check", "tenant_decides", "/api/v2/quota/check",
      R"({"meter":"messages_sent","quantity":1,"session":"<ses>"})", 404},
@@ -71,6 +73,13 @@ const Row kRoutes[] = {
     {"GET", "/api/v2/usage/export", "tenant", "/api/v2/usage/export?format=csv&range=30d", "", 0},
     {"GET", "/api/v2/plans", "tenant", "/api/v2/plans", "", 0},
     {"GET", "/api/v2/events", "tenant", "/api/v2/events", "", 0},
+    // B's own subscription: a downgrade is scheduled, then cancelled.
+    {"GET", "/api/v2/subscription", "tenant", "/api/v2/subscription", "", 0},
+    {"POST", "/api/v2/subscription/preview", "tenant", "/api/v2/subscription/preview",
+     R"({"plan":"pro"})", 0},
+    {"POST", "/api/v2/subscription/change", "tenant", "/api/v2/subscription/change",
+     R"({"plan":"pro"})", 0},
+    {"DELETE", "/api/v2/subscription/pending", "tenant", "/api/v2/subscription/pending", "", 0},
 
     // B creating a session or group under an id A uses is B's own: 201, and A's stays A's.
     {"POST", "/api/v2/sessions", "tenant_decides", "/api/v2/sessions", R"({"id":"<dup-ses>"})",

@@ -166,6 +166,28 @@ describe('live responses match docs/openapi.yaml', () => {
     await tenant('GET', '/api/v2/plans', '/api/v2/plans', 200);
   });
 
+  it('subscription: preview, change, pending, cancel, the ledger, an admin move', async () => {
+    const S = '/api/v2/subscription';
+    await tenant('GET', S, S, 200);
+    const preview = await tenant('POST', `${S}/preview`, `${S}/preview`, 200, { plan: 'pro' });
+    assert.equal(preview.json.kind, 'downgrade');
+    await tenant('POST', `${S}/preview`, `${S}/preview`, 403, { plan: 'enterprise' });
+    await tenant('POST', `${S}/preview`, `${S}/preview`, 422, { plan: 'warp' });
+    await tenant('POST', `${S}/change`, `${S}/change`, 400, {});
+    const pending = await tenant('POST', `${S}/change`, `${S}/change`, 200, { plan: 'pro' });
+    assert.equal(pending.json.state, 'pending');
+    const usage = await tenant('GET', '/api/v2/usage/current', '/api/v2/usage/current', 200);
+    assert.equal(usage.json.pending_plan.plan, 'pro');
+    const ledger = await tenant('GET', S, S, 200);
+    assert.equal(ledger.json.pending_plan.plan, 'pro');
+    await tenant('DELETE', `${S}/pending`, `${S}/pending`, 200);
+    await tenant('DELETE', `${S}/pending`, `${S}/pending`, 404);
+    await tenant('POST', `${S}/change`, `${S}/change`, 422, { plan: 'business' });
+    const moved = await admin('POST', '/admin/tenants/oa-full/plan', '/admin/tenants/{id}/plan', 200, { plan: 'pro' });
+    assert.equal(moved.json.actor, 'admin');
+    await admin('POST', '/admin/tenants/nobody/plan', '/admin/tenants/{id}/plan', 404, { plan: 'pro' });
+  });
+
   it('rules: a key over its general limit gets the 429 body and headers', async () => {
     const minted = await admin('POST', '/admin/tenants/oa/keys', '/admin/tenants/{id}/keys', 201);
     await admin('PUT', `/admin/api-keys/${minted.json.key_id}/rate-limits`, '/admin/api-keys/{key_id}/rate-limits', 200, { general: 1 });

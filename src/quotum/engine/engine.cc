@@ -185,6 +185,14 @@ absl::Status Engine::Start() {
     if (absl::Status s = store_->Load(now - opts_.idempotency_ttl, loader); !s.ok()) {
       return s;
     }
+    absl::StatusOr<std::vector<SubscriptionChange>> pending = store_->PendingPlanChanges();
+    if (!pending.ok()) return pending.status();
+    for (SubscriptionChange& c : *pending) {
+      TenantState* t = FindTenant(c.tenant_id);
+      if (!t || !opts_.catalog->FindPlan(c.to_plan)) continue;
+      MutexLock lock(&t->mu);
+      t->pending_plan = std::move(c);
+    }
   }
   queue_.Start();
   if (opts_.shared_ledger) {
@@ -292,6 +300,7 @@ absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) {
 void Engine::Touch(TenantState& t, absl::Time now) {
   ExpireLeases(t, now);
   if (t.period.Contains(now)) return;
+  ApplyDuePlanChange(t, now);
   BillingPeriod next = PeriodAt(t.subscription_start, t.plan->interval, now);
   if (next == t.period) return;
   t.period = next;

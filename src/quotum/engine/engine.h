@@ -19,6 +19,7 @@
 #include "quotum/base/mutex.h"
 #include "quotum/core/catalog.h"
 #include "quotum/core/clock.h"
+#include "quotum/core/plan_change.h"
 #include "quotum/core/quota.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/check_program.h"
@@ -160,6 +161,28 @@ struct UsageView {
   /// Scale-out mode with Redis unavailable: the counters come from the cold
   /// store's aggregates, which may lag the last decisions.
   bool from_aggregate = false;
+  /// A downgrade waiting for the period's end.
+  std::optional<SubscriptionChange> pending_plan;
+};
+
+/// What moving to another plan would do now (subscriptions.cc).
+struct PlanChangeQuote {
+  PlanChangeKind kind = PlanChangeKind::kSame;
+  const Plan* from = nullptr;
+  const Plan* to = nullptr;
+  /// Now for an upgrade; the period's end for a downgrade.
+  absl::Time effective_at;
+  /// Charged now (an admin's immediate downgrade: negative, credited).
+  int64_t proration_cents = 0;
+};
+
+/// A tenant's subscription: its plan and period, the pending change, and
+/// the ledger of changes, newest first.
+struct SubscriptionView {
+  TenantView tenant;
+  const Plan* plan = nullptr;
+  std::optional<SubscriptionChange> pending;
+  std::vector<SubscriptionChange> changes;
 };
 
 struct DayUsage {
@@ -288,6 +311,21 @@ class Engine {
                                                               absl::CivilDay to);
   /// A message of the caller's tenant (NotFound for another tenant's).
   absl::StatusOr<MessageRecord> FindMessage(const Principal& who, absl::string_view id);
+
+  // ---- Subscriptions (subscriptions.cc)
+  /// What changing the caller's plan to `plan` would do, changing nothing.
+  /// 422 unknown_plan or interval_mismatch; 403 plan_not_selectable for a
+  /// plan priced by contract (either side).
+  absl::StatusOr<PlanChangeQuote> PreviewPlanChange(const Principal& who, absl::string_view plan);
+  /// Changes the caller's plan as PreviewPlanChange says (422 same_plan for
+  /// the plan it has); replaces a pending change.
+  void ChangePlan(const Principal& who, std::string plan, Callback<SubscriptionChange> done);
+  /// Cancels the pending change (404 no_pending_change).
+  void CancelPendingPlan(const Principal& who, Callback<SubscriptionChange> done);
+  /// Moves a tenant to any plan at once, charged or credited pro rata.
+  void AdminChangePlan(absl::string_view tenant_id, std::string plan,
+                       Callback<SubscriptionChange> done);
+  absl::StatusOr<SubscriptionView> Subscription(const Principal& who);
 
   // ---- Tenants and keys (admin)
   void CreateTenant(TenantSpec spec, Callback<CreatedTenant> done);
@@ -497,6 +535,23 @@ class Engine {
   absl::StatusOr<Decision> SharedSetSubscribers(const Principal& who, uint64_t count);
   absl::StatusOr<std::vector<SessionView>> SharedSessions(const Principal& who);
   absl::StatusOr<std::vector<GroupView>> SharedGroups(const Principal& who);
+
+  // ---- Plan changes (subscriptions.cc)
+  absl::StatusOr<PlanChangeQuote> QuoteLocked(const TenantState& t, absl::string_view plan,
+                                              bool admin, absl::Time now) const
+      ABSL_SHARED_LOCKS_REQUIRED(t.mu);
+  void ApplyPlanChange(TenantState& t, absl::string_view plan, absl::string_view actor,
+                       Callback<SubscriptionChange> done);
+  /// Applies `c` in memory (an applied change sets the plan, a pending one
+  /// waits) and queues its commit with the pending change it replaces;
+  /// returns what to run after unlocking.
+  absl::AnyInvocable<void()> CommitPlanChangeLocked(TenantState& t, SubscriptionChange c,
+                                                    absl::Time now,
+                                                    Callback<SubscriptionChange> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  void SetPlanLocked(TenantState& t, const Plan& plan) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Applies t's pending change once `now` reached it (the period rollover).
+  void ApplyDuePlanChange(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
   // ---- Fail-open (fail_open.cc)
   /// True when `s` is the shared ledger's unavailability and the policy is to fail open.

@@ -55,6 +55,11 @@ absl::Status QuantityOverflow(absl::string_view meter) {
                                     kMaxCounter, " units; nothing was counted."));
 }
 
+absl::Status TenantNotFound(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "tenant_not_found",
+               absl::StrCat("No tenant \"", id, "\"."));
+}
+
 absl::Status SessionNotFound(absl::string_view id) {
   return Error(absl::StatusCode::kNotFound, "session_not_found",
                absl::StrCat("No session \"", id, "\"."));

@@ -34,6 +34,9 @@ absl::Status QuantityOverflow(absl::string_view meter);
 /// The store could not serve a read (HTTP 503); `what` names it ("Usage history").
 absl::Status StoreUnavailable(absl::string_view what);
 
+/// No tenant `id` (HTTP 404).
+absl::Status TenantNotFound(absl::string_view id);
+
 /// No session or group `id` (HTTP 404), or one already exists (HTTP 409).
 absl::Status SessionNotFound(absl::string_view id);
 absl::Status GroupNotFound(absl::string_view id);

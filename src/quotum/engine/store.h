@@ -142,6 +142,22 @@ struct FailOpenCharge {
   bool api_call = false;
 };
 
+/// One change of a tenant's plan: a line of the subscription ledger.
+struct SubscriptionChange {
+  std::string id;  ///< unique
+  std::string tenant_id;
+  std::string actor;  ///< "tenant" or "admin"
+  std::string from_plan;
+  std::string to_plan;
+  std::string kind;  ///< upgrade | downgrade | same
+  /// Charged (negative: credited) for the rest of the period when applied.
+  int64_t amount_cents = 0;
+  absl::Time requested_at;
+  /// When it applies (applied: when it did).
+  absl::Time effective_at;
+  std::string state;  ///< pending | applied | cancelled
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -166,12 +182,14 @@ struct CommitBatch {
   std::vector<std::string> applied_entries;
   std::vector<FailOpenCharge> fail_open;          ///< inserts
   std::vector<std::string> reconciled_fail_open;  ///< ids deleted
+  /// Upserts by id; an applied change also sets its tenant's plan.
+  std::vector<SubscriptionChange> subscription_changes;
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
            key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
-           fail_open.empty() && reconciled_fail_open.empty();
+           fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty();
   }
 };
 
@@ -243,6 +261,8 @@ struct KeySnapshot {
   TenantRecord tenant;
   /// The tenant's limit overrides (limit always set).
   std::vector<LimitOverride> overrides;
+  /// The tenant's pending plan change, if any.
+  std::optional<SubscriptionChange> pending_plan;
 };
 
 /// The persistence port. Commit is called from one writer thread only; the
@@ -292,6 +312,12 @@ class Store {
   /// One tenant's sessions, groups and gauges (scale-out: what a shared
   /// ledger that lost them is given back).
   virtual absl::StatusOr<TenantLeaseRows> LeaseRows(const std::string& tenant_id) = 0;
+
+  /// One tenant's subscription ledger, newest first.
+  virtual absl::StatusOr<std::vector<SubscriptionChange>> SubscriptionChanges(
+      const std::string& tenant_id) = 0;
+  /// Every tenant's pending plan change (at most one each).
+  virtual absl::StatusOr<std::vector<SubscriptionChange>> PendingPlanChanges() = 0;
 
   /// The ids of every tenant, in id order.
   virtual absl::StatusOr<std::vector<std::string>> TenantIds() = 0;

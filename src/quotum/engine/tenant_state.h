@@ -14,6 +14,7 @@
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
+#include "quotum/engine/store.h"
 #include "quotum/ratelimit/limiter.h"
 #include "quotum/ratelimit/rules.h"
 
@@ -111,6 +112,8 @@ struct TenantState {
   /// Per MeterId: admin override replacing the plan's limit; empty when the
   /// tenant has none.
   std::vector<std::optional<uint64_t>> overrides ABSL_GUARDED_BY(mu);
+  /// A downgrade waiting for the period's end (Touch applies it).
+  std::optional<SubscriptionChange> pending_plan ABSL_GUARDED_BY(mu);
   /// Both created on first use, so an idle tenant costs a few hundred bytes.
   std::unique_ptr<TenantTraffic> traffic ABSL_GUARDED_BY(mu);
   std::unique_ptr<TenantLeases> leases ABSL_GUARDED_BY(mu);

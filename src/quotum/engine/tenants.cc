@@ -133,8 +133,7 @@ absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) {
       return ViewOf(*t);
     }
   }
-  return Error(absl::StatusCode::kNotFound, "tenant_not_found",
-               absl::StrCat("No tenant \"", id, "\"."));
+  return TenantNotFound(id);
 }
 
 void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
@@ -214,15 +213,13 @@ void Engine::SetLimits(absl::string_view tenant_id,
     t = FindTenant(tenant_id);
   }
   if (!t) {
-    return done(Error(absl::StatusCode::kNotFound, "tenant_not_found",
-                      absl::StrCat("No tenant \"", tenant_id, "\".")));
+    return done(TenantNotFound(tenant_id));
   }
   absl::AnyInvocable<void()> after;
   {
     MutexLock lock(&t->mu);
     if (!t->committed) {
-      return done(Error(absl::StatusCode::kNotFound, "tenant_not_found",
-                        absl::StrCat("No tenant \"", tenant_id, "\".")));
+      return done(TenantNotFound(tenant_id));
     }
     auto previous = t->overrides;
     if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);

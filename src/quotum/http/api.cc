@@ -67,6 +67,11 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport);
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
   Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
+  Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
+  Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
+  Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);
+  Route(verb::delete_, "/api/v2/subscription/pending", Access::kTenant, &Api::CancelPendingPlan);
+  Route(verb::post, "/admin/tenants/{id}/plan", Access::kAdmin, &Api::AdminChangePlan);
 
   Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession);
   Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions);

@@ -104,6 +104,12 @@ class Api {
   absl::CivilDay Today() const;
   void Plans(Call& c);
   void ListEvents(Call& c);
+  // the subscription (routes_subscription.cc)
+  void SubscriptionPreview(Call& c);
+  void SubscriptionChange(Call& c);
+  void CancelPendingPlan(Call& c);
+  void GetSubscription(Call& c);
+  void AdminChangePlan(Call& c);
   // sessions, groups, subscribers (routes_sessions.cc)
   void CreateSession(Call& c);
   void ListSessions(Call& c);

@@ -205,6 +205,14 @@ boost::json::object TenantJson(const Catalog& cat, const engine::TenantView& t) 
   return o;
 }
 
+boost::json::value PendingPlanJson(const std::optional<engine::SubscriptionChange>& c) {
+  if (!c) return nullptr;
+  return boost::json::object{{"id", c->id},
+                             {"plan", c->to_plan},
+                             {"requested_at", FormatRfc3339(c->requested_at)},
+                             {"effective_at", FormatRfc3339(c->effective_at)}};
+}
+
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   auto id = [&](absl::string_view name) { return *cat.FindMeter(name); };
   auto used = [&](absl::string_view name) { return u.used[id(name)]; };
@@ -254,7 +262,7 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   }
   o["meters"] = std::move(all);
   o["addons"] = boost::json::array();
-  o["pending_plan_change"] = nullptr;
+  o["pending_plan"] = PendingPlanJson(u.pending_plan);
   return o;
 }
 

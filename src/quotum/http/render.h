@@ -31,6 +31,10 @@ void AddDecisionHeaders(Reply& r, const engine::Decision& d, absl::Time now);
 Reply DenialReply(const engine::Decision& d, absl::Time now);
 
 /// usage/current body.
+/// A pending plan change as usage/current and the subscription show it
+/// ({id, plan, requested_at, effective_at}), or null.
+boost::json::value PendingPlanJson(const std::optional<engine::SubscriptionChange>& c);
+
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u);
 
 boost::json::object TenantJson(const Catalog& cat, const engine::TenantView& t);

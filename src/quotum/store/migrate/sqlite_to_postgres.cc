@@ -109,6 +109,11 @@ constexpr Column kMessages[] = {{"id", Kind::kText},       {"tenant_id", Kind::k
                                 {"channel", Kind::kText},  {"recipient", Kind::kText},
                                 {"body", Kind::kText},     {"status", Kind::kText},
                                 {"created_at", Kind::kInt}};
+constexpr Column kSubscriptionChanges[] = {
+    {"seq", Kind::kInt},          {"id", Kind::kText},          {"tenant_id", Kind::kText},
+    {"actor", Kind::kText},       {"from_plan", Kind::kText},   {"to_plan", Kind::kText},
+    {"kind", Kind::kText},        {"amount_cents", Kind::kInt}, {"requested_at", Kind::kInt},
+    {"effective_at", Kind::kInt}, {"state", Kind::kText}};
 
 // Every table of store/sqlite/schema.h, in copy order (tenants before the
 // keys that reference them). Not copied: SQLite's own sqlite_sequence (the
@@ -128,6 +133,7 @@ constexpr Table kTables[] = {
     {"gauges", kGauges, "", false},
     {"events", kEvents, "id", true},
     {"messages", kMessages, "", false},
+    {"subscription_changes", kSubscriptionChanges, "seq", true},
 };
 
 // Values buffered before an INSERT is sent, whatever the row count.

@@ -156,11 +156,29 @@ CREATE TABLE fail_open_charges(
   api_call BOOLEAN NOT NULL);
 )sql";
 
+// The subscription ledger: plan changes, applied, pending or cancelled.
+constexpr char kSchemaV5[] = R"sql(
+CREATE TABLE subscription_changes(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT COLLATE "C" NOT NULL UNIQUE,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  actor TEXT NOT NULL,
+  from_plan TEXT NOT NULL,
+  to_plan TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  amount_cents BIGINT NOT NULL,
+  requested_at BIGINT NOT NULL,
+  effective_at BIGINT NOT NULL,
+  state TEXT NOT NULL);
+CREATE INDEX subscription_changes_tenant ON subscription_changes(tenant_id, seq);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
     {3, "leases for background work run once across instances", kSchemaV3},
     {4, "fail-open charges awaiting reconciliation", kSchemaV4},
+    {5, "the subscription ledger (plan changes)", kSchemaV5},
 };
 
 constexpr char kCreateMigrationsTable[] =

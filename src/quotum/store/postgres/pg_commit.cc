@@ -148,6 +148,19 @@ constexpr Statement kFailOpen{
     "ORDER BY ord"};
 constexpr Statement kReconciled{"w_reconciled",
                                 "DELETE FROM fail_open_charges WHERE id=ANY($1::text[])"};
+constexpr Statement kPlanChanges{
+    "w_plan_changes",
+    "INSERT INTO subscription_changes(id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,"
+    "requested_at,effective_at,state) SELECT id,tenant_id,actor,from_plan,to_plan,kind,"
+    "amount_cents,requested_at,effective_at,state FROM unnest($1::text[],$2::text[],$3::text[],"
+    "$4::text[],$5::text[],$6::text[],$7::bigint[],$8::bigint[],$9::bigint[],$10::text[]) "
+    "WITH ORDINALITY AS r(id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,requested_at,"
+    "effective_at,state,ord) ORDER BY ord ON CONFLICT(id) DO UPDATE SET "
+    "amount_cents=excluded.amount_cents,effective_at=excluded.effective_at,state=excluded.state"};
+constexpr Statement kSetPlans{
+    "w_set_plans",
+    "UPDATE tenants t SET plan=p.plan FROM unnest($1::text[],$2::text[]) AS p(id,plan) "
+    "WHERE t.id=p.id"};
 
 absl::Status Run(PgConnection& conn, const Statement& st, const PgColumns& cols) {
   return conn.ExecPrepared(st.name, st.sql, cols.Params()).status();
@@ -436,6 +449,37 @@ absl::Status WriteFailOpen(PgConnection& conn, const CommitBatch& b) {
   return conn.ExecPrepared(kReconciled.name, kReconciled.sql, {ids.Literal()}).status();
 }
 
+// The last state of each change; applied ones set their tenant's plan (the
+// last applied change per tenant).
+absl::Status WritePlanChanges(PgConnection& conn, const CommitBatch& b) {
+  if (b.subscription_changes.empty()) return absl::OkStatus();
+  PgColumns c(10), plans(2);
+  absl::flat_hash_map<std::string, std::string> plan_of;
+  for (const engine::SubscriptionChange* p :
+       LastPerKey(b.subscription_changes, [](const auto& p) { return p.id; })) {
+    c[0].AddText(p->id);
+    c[1].AddText(p->tenant_id);
+    c[2].AddText(p->actor);
+    c[3].AddText(p->from_plan);
+    c[4].AddText(p->to_plan);
+    c[5].AddText(p->kind);
+    c[6].AddInt(p->amount_cents);
+    c[7].AddInt(Secs(p->requested_at));
+    c[8].AddInt(Secs(p->effective_at));
+    c[9].AddText(p->state);
+  }
+  for (const engine::SubscriptionChange& p : b.subscription_changes) {
+    if (p.state == "applied") plan_of[p.tenant_id] = p.to_plan;
+  }
+  RETURN_IF_ERROR(Run(conn, kPlanChanges, c));
+  if (plan_of.empty()) return absl::OkStatus();
+  for (const auto& [tenant, plan] : plan_of) {
+    plans[0].AddText(tenant);
+    plans[1].AddText(plan);
+  }
+  return Run(conn, kSetPlans, plans);
+}
+
 }  // namespace
 
 absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
@@ -451,6 +495,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteKeyRateLimits(conn, b));
   RETURN_IF_ERROR(WriteGauges(conn, b));
   RETURN_IF_ERROR(WriteFailOpen(conn, b));
+  RETURN_IF_ERROR(WritePlanChanges(conn, b));
   return WriteEvents(conn, b);
 }
 

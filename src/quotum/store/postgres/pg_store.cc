@@ -389,6 +389,19 @@ absl::StatusOr<std::optional<engine::MessageRecord>> PgStore::FindMessage(
   return out;
 }
 
+namespace {
+
+constexpr char kPlanChangeColumns[] =
+    "SELECT id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,requested_at,effective_at,state "
+    "FROM subscription_changes ";
+
+engine::SubscriptionChange PlanChangeOf(const PgRow& r) {
+  return {r.Text(0), r.Text(1), r.Text(2),          r.Text(3),          r.Text(4),
+          r.Text(5), r.Int(6),  FromSecs(r.Int(7)), FromSecs(r.Int(8)), r.Text(9)};
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::string& hash) {
   std::optional<engine::KeySnapshot> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
@@ -418,6 +431,10 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::s
       const PgRow r = o->row(i);
       snap.overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
     }
+    const std::string pending =
+        std::string(kPlanChangeColumns) + "WHERE tenant_id=$1 AND state='pending'";
+    RETURN_IF_ERROR(Each(conn, pending.c_str(), {TextParam(snap.tenant.id)},
+                         [&](const PgRow& r) { snap.pending_plan = PlanChangeOf(r); }));
     out = std::move(snap);
     return absl::OkStatus();
   }));
@@ -480,6 +497,29 @@ absl::StatusOr<std::vector<engine::FailOpenCharge>> PgStore::PendingFailOpen(siz
                      AsUnsigned(row.Int(8)), row.Bool(9)});
     }
     return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::SubscriptionChange>> PgStore::SubscriptionChanges(
+    const std::string& tenant_id) {
+  std::vector<engine::SubscriptionChange> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    const std::string sql =
+        std::string(kPlanChangeColumns) + "WHERE tenant_id=$1 ORDER BY seq DESC";
+    return Each(conn, sql.c_str(), {TextParam(tenant_id)},
+                [&](const PgRow& r) { out.push_back(PlanChangeOf(r)); });
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::SubscriptionChange>> PgStore::PendingPlanChanges() {
+  std::vector<engine::SubscriptionChange> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    const std::string sql = std::string(kPlanChangeColumns) + "WHERE state='pending' ORDER BY seq";
+    return Each(conn, sql.c_str(), {}, [&](const PgRow& r) { out.push_back(PlanChangeOf(r)); });
   }));
   return out;
 }

@@ -84,6 +84,9 @@ class PgStore final : public engine::Store {
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
   absl::StatusOr<engine::TenantLeaseRows> LeaseRows(const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<engine::SubscriptionChange>> SubscriptionChanges(
+      const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<engine::SubscriptionChange>> PendingPlanChanges() override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::StatusOr<bool> HoldLease(const std::string& name, const std::string& holder,
                                  absl::Duration ttl) override;

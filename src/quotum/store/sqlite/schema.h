@@ -120,6 +120,19 @@ CREATE TABLE IF NOT EXISTS fail_open_charges(
   now INTEGER NOT NULL,
   units INTEGER NOT NULL,
   api_call INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS subscription_changes(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  from_plan TEXT NOT NULL,
+  to_plan TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  amount_cents INTEGER NOT NULL,
+  requested_at INTEGER NOT NULL,
+  effective_at INTEGER NOT NULL,
+  state TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS subscription_changes_tenant ON subscription_changes(tenant_id, seq);
 )sql";
 
 }  // namespace quotum::store::sqlite

@@ -38,7 +38,7 @@ struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
-  Stmt applied, forget_applied, fail_open, reconciled;
+  Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan;
 };
 
 SqliteStore::~SqliteStore() {
@@ -141,6 +141,12 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
        "INSERT INTO fail_open_charges(id,tenant_id,meter,channel,period_start,period_end,at,now,"
        "units,api_call) VALUES(?,?,?,?,?,?,?,?,?,?)"},
       {&ws->reconciled, "DELETE FROM fail_open_charges WHERE id=?"},
+      {&ws->plan_change,
+       "INSERT INTO subscription_changes(id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,"
+       "requested_at,effective_at,state) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+       "amount_cents=excluded.amount_cents,effective_at=excluded.effective_at,"
+       "state=excluded.state"},
+      {&ws->set_plan, "UPDATE tenants SET plan=? WHERE id=?"},
       {&ws->message,
        "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
        "VALUES(?,?,?,?,?,?,?)"},
@@ -315,9 +321,30 @@ absl::Status SqliteStore::WriteFailOpen(const CommitBatch& b) {
   return absl::OkStatus();
 }
 
+absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const engine::SubscriptionChange& c : b.subscription_changes) {
+    RETURN_IF_ERROR(w.plan_change.Bind(1, c.id)
+                        .Bind(2, c.tenant_id)
+                        .Bind(3, c.actor)
+                        .Bind(4, c.from_plan)
+                        .Bind(5, c.to_plan)
+                        .Bind(6, c.kind)
+                        .Bind(7, c.amount_cents)
+                        .Bind(8, Secs(c.requested_at))
+                        .Bind(9, Secs(c.effective_at))
+                        .Bind(10, c.state)
+                        .Run());
+    if (c.state == "applied")
+      RETURN_IF_ERROR(w.set_plan.Bind(1, c.to_plan).Bind(2, c.tenant_id).Run());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   RETURN_IF_ERROR(WriteAppliedEntries(b));
   RETURN_IF_ERROR(WriteFailOpen(b));
+  RETURN_IF_ERROR(WritePlanChanges(b));
   WriteStatements& w = *w_;
   for (const auto& t : b.tenants) {
     RETURN_IF_ERROR(w.tenant.Bind(1, t.id)
@@ -575,6 +602,41 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
     out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4))});
   });
   if (!s.ok()) return s;
+  return out;
+}
+
+namespace {
+
+constexpr char kPlanChangeColumns[] =
+    "SELECT id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,requested_at,effective_at,state "
+    "FROM subscription_changes ";
+
+engine::SubscriptionChange PlanChangeOf(const Stmt& r) {
+  return {r.Text(0), r.Text(1), r.Text(2),          r.Text(3),          r.Text(4),
+          r.Text(5), r.Int(6),  FromSecs(r.Int(7)), FromSecs(r.Int(8)), r.Text(9)};
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<engine::SubscriptionChange>> SqliteStore::SubscriptionChanges(
+    const std::string& tenant_id) {
+  MutexLock lock(&read_mu_);
+  auto st =
+      reader_->Prepare(std::string(kPlanChangeColumns) + "WHERE tenant_id=? ORDER BY seq DESC");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id);
+  std::vector<engine::SubscriptionChange> out;
+  RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) { out.push_back(PlanChangeOf(r)); }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::SubscriptionChange>> SqliteStore::PendingPlanChanges() {
+  MutexLock lock(&read_mu_);
+  auto st =
+      reader_->Prepare(std::string(kPlanChangeColumns) + "WHERE state='pending' ORDER BY seq");
+  if (!st.ok()) return st.status();
+  std::vector<engine::SubscriptionChange> out;
+  RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) { out.push_back(PlanChangeOf(r)); }));
   return out;
 }
 

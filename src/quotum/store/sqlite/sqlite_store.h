@@ -51,6 +51,9 @@ class SqliteStore final : public engine::Store {
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
   absl::StatusOr<engine::TenantLeaseRows> LeaseRows(const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<engine::SubscriptionChange>> SubscriptionChanges(
+      const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<engine::SubscriptionChange>> PendingPlanChanges() override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 
@@ -61,6 +64,7 @@ class SqliteStore final : public engine::Store {
   /// Records batch.applied_entries; kAlreadyExists when one is known.
   absl::Status WriteAppliedEntries(const engine::CommitBatch& batch);
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
+  absl::Status WritePlanChanges(const engine::CommitBatch& batch);
 
   void RunCheckpoints();
 

@@ -1,0 +1,163 @@
+// Plan changes over HTTP against the real binary, on the embedded backend and
+// (scale-out/SubscriptionHttpTest) on Redis + PostgreSQL: preview, upgrade,
+// downgrade, cancel, the ledger, an admin's move, and every refusal.
+#include <boost/json.hpp>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "harness.h"
+#include "quotum/core/billing_period.h"
+#include "quotum/core/plan_change.h"
+
+namespace quotum::itest {
+namespace {
+
+using testing::HttpResponse;
+
+class SubscriptionHttpTest : public OneServerSuite<SubscriptionHttpTest> {};
+
+std::string PlanBody(const std::string& plan) { return R"({"plan":")" + plan + R"("})"; }
+
+absl::Time TimeOf(const boost::json::value& v) { return *ParseRfc3339(std::string(v.as_string())); }
+
+TEST_F(SubscriptionHttpTest, EveryPlanListsItsCreditsAndAiTokens) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "plans", "starter");
+  auto r = c.Get("/api/v2/plans", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value plans = r.json();
+  for (const auto& p : plans.at("plans").as_array()) {
+    if (p.at("price_cents").as_int64() < 0) continue;  // enterprise: set by contract
+    EXPECT_TRUE(p.at("limits").as_object().contains("credits")) << p;
+    EXPECT_TRUE(p.at("limits").as_object().contains("ai_tokens")) << p;
+  }
+}
+
+// Half a month in (the subscription started 15 days ago), Pro -> Business
+// costs about half of the 70.00 difference, and the counters carry over.
+TEST_F(SubscriptionHttpTest, AnUpgradeIsPreviewedAppliedAtOnceAndLedgered) {
+  auto c = Client();
+  const absl::Time start =
+      absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now())) - absl::Hours(24 * 15);
+  Tenant t = CreateTenant(c, "upgrader", "pro", FormatRfc3339(start));
+  ASSERT_EQ(
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 9000), Bearer(t.key)).status,
+      200);
+  const absl::Time before = absl::Now();
+  auto preview = c.Post("/api/v2/subscription/preview", PlanBody("business"), Bearer(t.key));
+  ASSERT_EQ(preview.status, 200) << preview.body;
+  auto p = preview.json();
+  EXPECT_EQ(p.at("kind"), "upgrade");
+  EXPECT_EQ(p.at("new_limits").at("messages_sent"), 50000);
+  auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  const BillingPeriod period{TimeOf(usage.at("period_start")), TimeOf(usage.at("period_end")), 0};
+  // The server's instant lies between ours before and after the call.
+  const int64_t most = ProrationCents(2900, 9900, period, before);
+  const int64_t least = ProrationCents(2900, 9900, period, absl::Now() + absl::Seconds(1));
+  EXPECT_LE(p.at("proration_cents").as_int64(), most);
+  EXPECT_GE(p.at("proration_cents").as_int64(), least);
+  EXPECT_EQ(usage.at("plan"), "pro");  // the preview changed nothing
+
+  auto change = c.Post("/api/v2/subscription/change", PlanBody("business"), Bearer(t.key));
+  ASSERT_EQ(change.status, 200) << change.body;
+  EXPECT_EQ(change.json().at("state"), "applied");
+  EXPECT_GE(change.json().at("proration_cents").as_int64(), least);
+  usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("plan"), "business");
+  EXPECT_EQ(usage.at("messages_sent"), 9000);  // not reset
+  EXPECT_EQ(usage.at("limit_messages"), 50000);
+  ASSERT_EQ(
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 2000), Bearer(t.key)).status,
+      200);
+  auto sub = c.Get("/api/v2/subscription", Bearer(t.key));
+  ASSERT_EQ(sub.status, 200) << sub.body;
+  auto changes = sub.json().at("changes").as_array();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].at("from"), "pro");
+  EXPECT_EQ(changes[0].at("to"), "business");
+  EXPECT_EQ(changes[0].at("actor"), "tenant");
+  EXPECT_EQ(sub.json().at("plan"), "business");
+  auto events = c.Get("/api/v2/events", Bearer(t.key));
+  EXPECT_NE(events.body.find("subscription.changed"), std::string::npos) << events.body;
+}
+
+TEST_F(SubscriptionHttpTest, ADowngradeWaitsForThePeriodsEndUntilCancelled) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "downgrader", "business");
+  auto change = c.Post("/api/v2/subscription/change", PlanBody("pro"), Bearer(t.key));
+  ASSERT_EQ(change.status, 200) << change.body;
+  EXPECT_EQ(change.json().at("state"), "pending");
+  EXPECT_EQ(change.json().at("proration_cents"), 0);
+  auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("plan"), "business");
+  ASSERT_TRUE(usage.at("pending_plan").is_object()) << usage;
+  EXPECT_EQ(usage.at("pending_plan").at("plan"), "pro");
+  EXPECT_EQ(usage.at("pending_plan").at("effective_at"), usage.at("period_end"));
+  auto cancel = c.Send("DELETE", "/api/v2/subscription/pending", "", Bearer(t.key));
+  ASSERT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_EQ(cancel.json().at("state"), "cancelled");
+  EXPECT_TRUE(c.Get("/api/v2/usage/current", Bearer(t.key)).json().at("pending_plan").is_null());
+  auto again = c.Send("DELETE", "/api/v2/subscription/pending", "", Bearer(t.key));
+  EXPECT_EQ(again.status, 404) << again.body;
+  EXPECT_EQ(again.json().at("code"), "no_pending_change");
+  auto sub = c.Get("/api/v2/subscription", Bearer(t.key)).json();
+  ASSERT_EQ(sub.at("changes").as_array().size(), 1u);
+  EXPECT_EQ(sub.at("changes").as_array()[0].at("state"), "cancelled");
+}
+
+TEST_F(SubscriptionHttpTest, BadChangesAreRefusedClearlyAndChangeNothing) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "picky", "pro");
+  struct Case {
+    const char* path;
+    std::string body;
+    int status;
+    const char* code;
+  };
+  const Case cases[] = {
+      {"/api/v2/subscription/change", PlanBody("warp"), 422, "unknown_plan"},
+      {"/api/v2/subscription/preview", PlanBody("warp"), 422, "unknown_plan"},
+      {"/api/v2/subscription/change", PlanBody("enterprise"), 403, "plan_not_selectable"},
+      {"/api/v2/subscription/preview", PlanBody("enterprise"), 403, "plan_not_selectable"},
+      {"/api/v2/subscription/change", PlanBody("pro"), 422, "same_plan"},
+      {"/api/v2/subscription/change", "{}", 400, "missing_field"},
+      {"/api/v2/subscription/change", R"({"plan":7})", 400, "invalid_field"},
+      {"/api/v2/subscription/change", "not json", 400, "invalid_json"},
+  };
+  for (const Case& k : cases) {
+    HttpResponse r = c.Post(k.path, k.body, Bearer(t.key));
+    EXPECT_EQ(r.status, k.status) << k.body << " " << r.body;
+    EXPECT_EQ(r.json().at("code"), k.code) << r.body;
+  }
+  auto same = c.Post("/api/v2/subscription/preview", PlanBody("pro"), Bearer(t.key));
+  ASSERT_EQ(same.status, 200) << same.body;
+  EXPECT_EQ(same.json().at("kind"), "same");
+  EXPECT_EQ(same.json().at("proration_cents"), 0);
+  EXPECT_EQ(c.Get("/api/v2/usage/current", Bearer(t.key)).json().at("plan"), "pro");
+  EXPECT_TRUE(c.Get("/api/v2/subscription", Bearer(t.key)).json().at("changes").as_array().empty());
+}
+
+TEST_F(SubscriptionHttpTest, AnAdminMovesAnyTenantAtOnce) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "moved", "pro");
+  auto r = c.Post("/admin/tenants/moved/plan", PlanBody("enterprise"), Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("actor"), "admin");
+  EXPECT_EQ(r.json().at("state"), "applied");
+  EXPECT_EQ(c.Get("/api/v2/usage/current", Bearer(t.key)).json().at("plan"), "enterprise");
+  // A tenant on a contract plan cannot leave it by itself.
+  r = c.Post("/api/v2/subscription/change", PlanBody("starter"), Bearer(t.key));
+  EXPECT_EQ(r.status, 403) << r.body;
+  r = c.Post("/admin/tenants/moved/plan", PlanBody("starter"), Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("kind"), "downgrade");
+  EXPECT_EQ(r.json().at("state"), "applied");
+  EXPECT_EQ(c.Post("/admin/tenants/nobody/plan", PlanBody("pro"), Admin()).status, 404);
+  EXPECT_EQ(c.Post("/admin/tenants/moved/plan", PlanBody("warp"), Admin()).status, 422);
+  EXPECT_EQ(c.Get("/api/v2/subscription", Bearer(t.key)).json().at("changes").as_array().size(),
+            2u);
+}
+
+}  // namespace
+}  // namespace quotum::itest
