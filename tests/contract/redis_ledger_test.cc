@@ -174,6 +174,21 @@ TEST_F(RedisLedgerTest, LostDataIsNotDecidedUntilTheBaselineIsBack) {
   EXPECT_TRUE(ledger->Execute(p, now)->needs_baseline);
 }
 
+// Redis at its maxmemory refuses the script's writes (OOM): 503
+// store_unavailable, changing nothing, not a quota's 429.
+TEST_F(RedisLedgerTest, OutOfMemoryIsUnavailableAndChargesNothing) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  const absl::Time now = absl::Now();
+  const CheckProgram p = Charge("oom", 3, 10, now);
+  ASSERT_TRUE(Decide(*ledger, p, now).ok());
+  ASSERT_TRUE(conn().Command({"CONFIG", "SET", "maxmemory", "1"}).ok());
+  auto r = ledger->Execute(p, now);
+  ASSERT_TRUE(conn().Command({"CONFIG", "SET", "maxmemory", "0"}).ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_EQ(engine::MachineCode(r.status()), "store_unavailable");
+  EXPECT_EQ((*ledger->Counters("oom", p.quota.period.start, {"messages_sent"}))[0], 3u);
+}
+
 // The windows run on Redis' clock: an instance whose clock is a year off
 // still shares one window with the others.
 TEST_F(RedisLedgerTest, WindowsRunOnRedisClockNotTheInstances) {

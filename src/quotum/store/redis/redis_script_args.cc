@@ -36,7 +36,13 @@ absl::Status Unavailable(const absl::Status& cause) {
 
 absl::Status StatusOfError(ReplyView reply) {
   const absl::Status s = ErrorReplyStatus(reply);
-  return s.code() == absl::StatusCode::kUnavailable ? Unavailable(s) : s;
+  // Out of memory (OOM, maxmemory reached) wrote nothing either: the
+  // request may be retried, like any unavailability (not a 429 of a quota).
+  if (s.code() == absl::StatusCode::kUnavailable ||
+      s.code() == absl::StatusCode::kResourceExhausted) {
+    return Unavailable(s);
+  }
+  return s;
 }
 
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at) {

@@ -30,7 +30,8 @@ engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView repl
 absl::Status Unavailable(const absl::Status& cause);
 
 /// An error reply as a status: a server that cannot serve now (LOADING, BUSY,
-/// ...) is 503 store_unavailable like a lost connection.
+/// ...) or is out of memory (OOM) is 503 store_unavailable like a lost
+/// connection.
 absl::Status StatusOfError(ReplyView reply);
 
 }  // namespace quotum::store::redis
