@@ -74,6 +74,9 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<SubscriptionChange>> PendingPlanChanges() override {
     return inner_->PendingPlanChanges();
   }
+  absl::StatusOr<std::vector<AddonRecord>> Addons(const std::string& t, absl::Time now) override {
+    return inner_->Addons(t, now);
+  }
   absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) override {
     return inner_->PendingFailOpen(max);
   }
@@ -540,6 +543,71 @@ TEST_P(EngineTest, AFailedCommitTakesThePlanChangeBack) {
   EXPECT_FALSE(ChangePlanOf(*engine_, p, "business").ok());
   flaky_->fail = false;
   EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "pro");
+}
+
+// ---- Add-ons (issue 11 item 3): recurring packs that follow the base cycle.
+
+absl::StatusOr<BoughtAddon> Buy(Engine& e, const Principal& who, const std::string& meter,
+                                uint64_t units) {
+  return Wait<BoughtAddon>([&](auto cb) { e.BuyAddon(who, meter, units, std::move(cb)); });
+}
+
+TEST_P(EngineTest, AnAddonRaisesTheLimitAtOnceAndRenewsUntilCancelled) {
+  // Period [Nov 8 10:00, Dec 8 10:00); half of it left on Nov 23 10:00.
+  Principal p = NewTenant("packs", "pro");  // chatbot_sessions 2000
+  clock_.Set(T("2026-11-23T10:00:00Z"));
+  ASSERT_TRUE(Consume(p, "chatbot_sessions", 2000)->allowed);
+  EXPECT_FALSE(Consume(p, "chatbot_sessions", 1)->allowed);
+  auto bought = Buy(*engine_, p, "chatbot_sessions", 1000);  // 30.00 a month
+  ASSERT_TRUE(bought.ok()) << bought.status();
+  EXPECT_EQ(bought->proration_cents, 1500);
+  EXPECT_EQ(engine_->CurrentUsage(p).limits[*cfg_->catalog.FindMeter("chatbot_sessions")], 3000u);
+  EXPECT_TRUE(Consume(p, "chatbot_sessions", 1000)->allowed);
+  EXPECT_FALSE(Consume(p, "chatbot_sessions", 1)->allowed);
+  Reopen();
+  p = Who("packs");
+  ASSERT_EQ(engine_->ListAddons(p).size(), 1u);
+  // Renewed in the next period, until cancelled; then it ends with the period.
+  clock_.Set(T("2026-12-10T00:00:00Z"));
+  EXPECT_TRUE(Consume(p, "chatbot_sessions", 3000)->allowed);
+  auto cancelled =
+      Wait<AddonRecord>([&](auto cb) { engine_->CancelAddon(p, bought->addon.id, std::move(cb)); });
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->ends_at, T("2027-01-08T10:00:00Z"));
+  auto again =
+      Wait<AddonRecord>([&](auto cb) { engine_->CancelAddon(p, bought->addon.id, std::move(cb)); });
+  EXPECT_EQ(MachineCode(again.status()), "addon_cancelled");
+  Reopen();
+  p = Who("packs");
+  EXPECT_EQ(engine_->ListAddons(p).size(), 1u);  // counts until the period's end
+  clock_.Set(T("2027-01-08T10:00:00Z"));
+  EXPECT_TRUE(engine_->ListAddons(p).empty());
+  EXPECT_EQ(engine_->CurrentUsage(p).limits[*cfg_->catalog.FindMeter("chatbot_sessions")], 2000u);
+  Reopen();
+  EXPECT_TRUE(engine_->ListAddons(Who("packs")).empty());
+  auto sub = engine_->Subscription(Who("packs"));
+  ASSERT_TRUE(sub.ok());
+  std::vector<std::string> kinds;
+  for (const auto& ch : sub->changes) kinds.push_back(ch.kind);
+  EXPECT_THAT(kinds, ElementsAre("addon_cancelled", "addon_added"));
+}
+
+TEST_P(EngineTest, AddonsComeOnlyInThePacksTheCatalogSells) {
+  Principal p = NewTenant("sizes", "pro");
+  auto wrong = Buy(*engine_, p, "chatbot_sessions", 1500);
+  EXPECT_EQ(MachineCode(wrong.status()), "invalid_pack_size");
+  EXPECT_NE(wrong.status().message().find("1000, 2000, 3000"), absl::string_view::npos)
+      << wrong.status();
+  EXPECT_EQ(MachineCode(Buy(*engine_, p, "messages_sent", 1000).status()), "no_addon_packs");
+  EXPECT_EQ(MachineCode(Buy(*engine_, p, "warp", 1000).status()), "unknown_meter");
+  auto missing =
+      Wait<AddonRecord>([&](auto cb) { engine_->CancelAddon(p, "addon_nope", std::move(cb)); });
+  EXPECT_EQ(MachineCode(missing.status()), "addon_not_found");
+  EXPECT_TRUE(engine_->ListAddons(p).empty());
+  flaky_->fail = true;
+  EXPECT_FALSE(Buy(*engine_, p, "chatbot_sessions", 1000).ok());
+  flaky_->fail = false;
+  EXPECT_TRUE(engine_->ListAddons(p).empty());
 }
 
 QUOTUM_FOR_EVERY_STORE(EngineTest);

@@ -117,6 +117,8 @@ CommitBatch Activity() {
       {"chg-1", "t-b", "tenant", "starter", "pro", "upgrade", 3500, kOctober, kOctober, "applied"},
       {"chg-2", "t-b", "admin", "pro", "starter", "downgrade", -12, kNovember,
        T("2026-12-08T10:00:00Z"), "pending"}};
+  b.addons = {{"addon-1", "t-b", "chatbot_sessions", 1000, 3000, kOctober, std::nullopt},
+              {"addon-2", "t-b", "chatbot_sessions", kMax, 1, kOctober, kNovember}};
   return b;
 }
 
@@ -200,7 +202,7 @@ class MigrateFromSqliteTest : public PostgresSuite {
 constexpr char kExpectedCounts[] =
     "tenants 3, api_keys 4, tenant_limits 2, counters 4, usage_hourly 7, usage_daily 6, "
     "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, events 4, "
-    "messages 2, subscription_changes 2";
+    "messages 2, subscription_changes 2, addons 2";
 
 // The start-up stream of both stores: the same records (tenants in creation
 // order in both).
@@ -248,6 +250,21 @@ void ExpectSameReads(Store& sqlite, Store& pg) {
             "chg-2 t-b admin pro>starter downgrade -12 1794132000 1796724000 pending;"
             "chg-1 t-b tenant starter>pro upgrade 3500 1791453600 1791453600 applied;");
   EXPECT_EQ(LedgerText(*sqlite.PendingPlanChanges()), LedgerText(*pg.PendingPlanChanges()));
+  for (absl::Time at : {kOctober, kNovember}) {
+    auto text = [](const std::vector<engine::AddonRecord>& v) {
+      std::string out;
+      for (const auto& a : v) {
+        absl::StrAppend(&out, a.id, " ", a.tenant_id, " ", a.meter, " ", a.units, " ",
+                        a.price_cents, " ", absl::ToUnixSeconds(a.started_at), " ",
+                        a.ends_at ? absl::ToUnixSeconds(*a.ends_at) : -1, ";");
+      }
+      return out;
+    };
+    EXPECT_EQ(text(*sqlite.Addons("", at)), text(*pg.Addons("", at)));
+    EXPECT_EQ(text(*sqlite.Addons("t-b", at)), text(*pg.Addons("t-b", at)));
+  }
+  EXPECT_EQ(pg.Addons("", kOctober)->size(), 2u);
+  EXPECT_EQ(pg.Addons("", kNovember)->size(), 1u);  // addon-2 ended then
   EXPECT_EQ(DailyText(*pg.Daily("t-b", absl::CivilDay(2026, 10, 20), absl::CivilDay(2026, 10, 21))),
             "2026-10-20 messages_sent 5;2026-10-21 messages_sent 7;");
   for (auto [tenant, id] : {std::pair("t-b", "m-1"), std::pair("t-a", "m-2"),
@@ -324,7 +341,7 @@ TEST_F(MigrateFromSqliteTest, OneRowPerStatementAndAnEmptyStoreAreCopiedToo) {
   ASSERT_NE(OpenSqlite(), nullptr);  // an embedded deployment that never made a tenant
   auto counts = Migrate(1);
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->size(), 14u);
+  EXPECT_EQ(counts->size(), 15u);
   for (const auto& c : *counts) EXPECT_EQ(c.rows, 0) << c.table;
   ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
   FillSqlite();

@@ -80,6 +80,10 @@ const Row kRoutes[] = {
     {"POST", "/api/v2/subscription/change", "tenant", "/api/v2/subscription/change",
      R"({"plan":"pro"})", 0},
     {"DELETE", "/api/v2/subscription/pending", "tenant", "/api/v2/subscription/pending", "", 0},
+    {"POST", "/api/v2/addons", "tenant", "/api/v2/addons",
+     R"({"meter":"chatbot_sessions","quantity":1000})", 0},
+    {"GET", "/api/v2/addons", "tenant", "/api/v2/addons", "", 0},
+    {"DELETE", "/api/v2/addons/{id}", "tenant", "/api/v2/addons/<addon>", "", 404},
 
     // B creating a session or group under an id A uses is B's own: 201, and A's stays A's.
     {"POST", "/api/v2/sessions", "tenant_decides", "/api/v2/sessions", R"({"id":"<dup-ses>"})",
@@ -122,6 +126,7 @@ struct World {
   HttpClient admin{server->port()};
   Tenant a, b;
   std::string message_id;
+  std::string addon_id;       ///< A's chatbot_sessions pack
   std::string asset;          ///< a file the dashboard page loads, e.g. "app-<hash>.js"
   std::string spare_key_id;   ///< a second key of A, for the admin key routes
   std::string doomed_key_id;  ///< a third, revoked by the admin route's own row
@@ -144,6 +149,10 @@ struct World {
                    Bearer(a.key));
     EXPECT_EQ(r.status, 200) << r.body;
     if (r.status == 200) message_id = std::string(r.json().at("message_id").as_string());
+    r = admin.Post("/api/v2/addons", R"({"meter":"chatbot_sessions","quantity":1000})",
+                   Bearer(a.key));
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status == 201) addon_id = std::string(r.json().at("id").as_string());
     spare_key_id = MintKey().second;
     doomed_key_id = MintKey().second;
     const std::string page = admin.Get("/").body;
@@ -164,20 +173,19 @@ struct World {
   Vars AVars() const {
     return {{"<ses>", "alpha-ses"},   {"<dup-ses>", "dup-ses"},        {"<grp>", "alpha-grp"},
             {"<dup-grp>", "dup-grp"}, {"<msg>", message_id},           {"<tenant>", "iso-a"},
-            {"<key>", spare_key_id},  {"<doomed-key>", doomed_key_id}, {"<asset>", asset}};
+            {"<key>", spare_key_id},  {"<doomed-key>", doomed_key_id}, {"<asset>", asset},
+            {"<addon>", addon_id}};
   }
   /// Ids nobody has, never used before.
   Vars FreshVars() {
     const std::string n = std::to_string(++fresh);
-    return {{"<ses>", "zz-ses-" + n},
-            {"<dup-ses>", "zz-dup-ses-" + n},
-            {"<grp>", "zz-grp-" + n},
-            {"<dup-grp>", "zz-dup-grp-" + n},
-            {"<msg>", "msg_zz" + n}};
+    return {{"<ses>", "zz-ses-" + n}, {"<dup-ses>", "zz-dup-ses-" + n},
+            {"<grp>", "zz-grp-" + n}, {"<dup-grp>", "zz-dup-grp-" + n},
+            {"<msg>", "msg_zz" + n},  {"<addon>", "addon_zz" + n}};
   }
   /// What B must never see of A.
   std::vector<std::string> ASecrets() const {
-    return {"iso-a", "alpha-ses", "alpha-grp", message_id, a.key_id, spare_key_id};
+    return {"iso-a", "alpha-ses", "alpha-grp", message_id, a.key_id, spare_key_id, addon_id};
   }
 };
 

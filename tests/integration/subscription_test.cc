@@ -138,6 +138,36 @@ TEST_F(SubscriptionHttpTest, BadChangesAreRefusedClearlyAndChangeNothing) {
   EXPECT_TRUE(c.Get("/api/v2/subscription", Bearer(t.key)).json().at("changes").as_array().empty());
 }
 
+TEST_F(SubscriptionHttpTest, AddonsRaiseTheLimitAreListedAndEndWithThePeriod) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "packer", "pro");  // chatbot_sessions 2000
+  auto r =
+      c.Post("/api/v2/addons", R"({"meter":"chatbot_sessions","quantity":1500})", Bearer(t.key));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json().at("code"), "invalid_pack_size");
+  EXPECT_NE(r.body.find("1000, 2000"), std::string::npos) << r.body;
+  EXPECT_EQ(c.Post("/api/v2/addons", R"({"meter":"chatbot_sessions"})", Bearer(t.key)).status, 400);
+  r = c.Post("/api/v2/addons", R"({"meter":"chatbot_sessions","quantity":1000})", Bearer(t.key));
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id(r.json().at("id").as_string());
+  EXPECT_TRUE(r.json().at("ends_at").is_null());
+  EXPECT_GE(r.json().at("proration_cents").as_int64(), 0);
+  EXPECT_LE(r.json().at("proration_cents").as_int64(), 3000);
+  auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("meters").at("chatbot_sessions").at("limit"), 3000);
+  ASSERT_EQ(usage.at("addons").as_array().size(), 1u);
+  EXPECT_EQ(usage.at("addons").as_array()[0].at("units"), 1000);
+  EXPECT_EQ(c.Get("/api/v2/addons", Bearer(t.key)).json().at("addons").as_array().size(), 1u);
+  auto cancelled = c.Send("DELETE", "/api/v2/addons/" + id, "", Bearer(t.key));
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(cancelled.json().at("ends_at"), usage.at("period_end"));
+  EXPECT_EQ(c.Send("DELETE", "/api/v2/addons/" + id, "", Bearer(t.key)).status, 409);
+  EXPECT_EQ(c.Send("DELETE", "/api/v2/addons/addon_nope", "", Bearer(t.key)).status, 404);
+  // It counts until the period's end.
+  usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("meters").at("chatbot_sessions").at("limit"), 3000);
+}
+
 TEST_F(SubscriptionHttpTest, AnAdminMovesAnyTenantAtOnce) {
   auto c = Client();
   Tenant t = CreateTenant(c, "moved", "pro");

@@ -183,6 +183,15 @@ describe('live responses match docs/openapi.yaml', () => {
     await tenant('DELETE', `${S}/pending`, `${S}/pending`, 200);
     await tenant('DELETE', `${S}/pending`, `${S}/pending`, 404);
     await tenant('POST', `${S}/change`, `${S}/change`, 422, { plan: 'business' });
+    const A = '/api/v2/addons';
+    await tenant('POST', A, A, 422, { meter: 'chatbot_sessions', quantity: 7 });
+    const bought = await tenant('POST', A, A, 201, { meter: 'chatbot_sessions', quantity: 1000 });
+    await tenant('GET', A, A, 200);
+    await tenant('GET', '/api/v2/usage/current', '/api/v2/usage/current', 200);
+    await tenant('DELETE', `${A}/${bought.json.id}`, `${A}/{id}`, 200);
+    await tenant('DELETE', `${A}/${bought.json.id}`, `${A}/{id}`, 409);
+    await tenant('DELETE', `${A}/addon_nope`, `${A}/{id}`, 404);
+    await tenant('GET', S, S, 200);
     const moved = await admin('POST', '/admin/tenants/oa-full/plan', '/admin/tenants/{id}/plan', 200, { plan: 'pro' });
     assert.equal(moved.json.actor, 'admin');
     await admin('POST', '/admin/tenants/nobody/plan', '/admin/tenants/{id}/plan', 404, { plan: 'pro' });

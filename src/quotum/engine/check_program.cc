@@ -31,9 +31,16 @@ uint64_t FingerprintOf(const MeterRequest& r) {
 }  // namespace
 
 std::optional<uint64_t> LimitOf(const Plan& plan,
-                                const std::vector<std::optional<uint64_t>>* overrides, MeterId m) {
-  if (overrides && !overrides->empty() && (*overrides)[m]) return (*overrides)[m];
-  return plan.limits[m];
+                                const std::vector<std::optional<uint64_t>>* overrides, MeterId m,
+                                const Catalog* catalog, const std::vector<AddonRecord>* addons) {
+  std::optional<uint64_t> limit = plan.limits[m];
+  if (overrides && !overrides->empty() && (*overrides)[m]) limit = (*overrides)[m];
+  if (!limit || !catalog || !addons) return limit;
+  for (const AddonRecord& a : *addons) {
+    if (a.meter != catalog->meters[m].name) continue;
+    limit = *limit > kMaxCounter - a.units ? kMaxCounter : *limit + a.units;
+  }
+  return limit;
 }
 
 RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& profile,
@@ -95,7 +102,7 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.meter = meter;
   q.meter_name = req.meter;
   q.quantity = req.quantity;
-  q.limit = LimitOf(*in.plan, in.overrides, meter);
+  q.limit = LimitOf(*in.plan, in.overrides, meter, in.catalog, in.addons);
   q.on_limit = in.plan->on_limit[meter];
   q.shadow = in.plan->shadow[meter];
   q.period = in.period;

@@ -121,6 +121,9 @@ struct CompileInput {
   const RateLimitProfile* profile = nullptr;
   /// Per MeterId admin overrides of the plan's limits; may be empty.
   const std::vector<std::optional<uint64_t>>* overrides = nullptr;
+  /// The catalog and the tenant's add-ons that have not ended; may be null.
+  const Catalog* catalog = nullptr;
+  const std::vector<AddonRecord>* addons = nullptr;
   BillingPeriod period;
   /// The calling key: its id (the general rule's subject) and custom limits.
   absl::string_view key_id;
@@ -131,9 +134,14 @@ struct CompileInput {
 };
 
 /// A meter's effective period limit: the tenant's override when it has one,
-/// else the plan's; nullopt = unlimited. `overrides` may be null or empty.
+/// else the plan's, plus the units of the tenant's add-ons of that meter
+/// (given with the catalog that names meters); nullopt = unlimited.
+/// `overrides` and `addons` may be null or empty. The one place a limit is
+/// made of its parts.
 std::optional<uint64_t> LimitOf(const Plan& plan,
-                                const std::vector<std::optional<uint64_t>>* overrides, MeterId m);
+                                const std::vector<std::optional<uint64_t>>* overrides, MeterId m,
+                                const Catalog* catalog = nullptr,
+                                const std::vector<AddonRecord>* addons = nullptr);
 
 /// One short-window rule resolved against the tenant's profile and the key's
 /// custom limits. Pure.

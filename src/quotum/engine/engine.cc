@@ -193,6 +193,14 @@ absl::Status Engine::Start() {
       MutexLock lock(&t->mu);
       t->pending_plan = std::move(c);
     }
+    absl::StatusOr<std::vector<AddonRecord>> addons = store_->Addons("", now);
+    if (!addons.ok()) return addons.status();
+    for (AddonRecord& a : *addons) {
+      TenantState* t = FindTenant(a.tenant_id);
+      if (!t) continue;
+      MutexLock lock(&t->mu);
+      t->addons.push_back(std::move(a));
+    }
   }
   queue_.Start();
   if (opts_.shared_ledger) {
@@ -301,6 +309,8 @@ void Engine::Touch(TenantState& t, absl::Time now) {
   ExpireLeases(t, now);
   if (t.period.Contains(now)) return;
   ApplyDuePlanChange(t, now);
+  // Add-ons cancelled in the period that ended stop counting.
+  std::erase_if(t.addons, [&](const AddonRecord& a) { return a.ends_at && *a.ends_at <= now; });
   BillingPeriod next = PeriodAt(t.subscription_start, t.plan->interval, now);
   if (next == t.period) return;
   t.period = next;
@@ -311,7 +321,7 @@ void Engine::Touch(TenantState& t, absl::Time now) {
 }
 
 std::optional<uint64_t> Engine::EffectiveLimit(const TenantState& t, MeterId m) const {
-  return LimitOf(*t.plan, &t.overrides, m);
+  return LimitOf(*t.plan, &t.overrides, m, opts_.catalog, &t.addons);
 }
 
 TenantView Engine::ViewOf(const TenantState& t) const {

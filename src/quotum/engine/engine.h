@@ -163,6 +163,14 @@ struct UsageView {
   bool from_aggregate = false;
   /// A downgrade waiting for the period's end.
   std::optional<SubscriptionChange> pending_plan;
+  /// Add-ons that have not ended (their units are in `limits`).
+  std::vector<AddonRecord> addons;
+};
+
+/// An add-on bought: the pack and what it was charged for the rest of the period.
+struct BoughtAddon {
+  AddonRecord addon;
+  int64_t proration_cents = 0;
 };
 
 /// What moving to another plan would do now (subscriptions.cc).
@@ -326,6 +334,16 @@ class Engine {
   void AdminChangePlan(absl::string_view tenant_id, std::string plan,
                        Callback<SubscriptionChange> done);
   absl::StatusOr<SubscriptionView> Subscription(const Principal& who);
+  /// Buys a recurring pack of `meter` (addons.cc): `quantity` must be one of
+  /// the catalog's pack sizes (422 invalid_pack_size listing them); the limit
+  /// rises at once, the rest of the period is charged pro rata in the ledger.
+  void BuyAddon(const Principal& who, std::string meter, uint64_t quantity,
+                Callback<BoughtAddon> done);
+  /// Ends add-on `id` at the end of the current period (404 addon_not_found;
+  /// 409 addon_cancelled when it is ending already).
+  void CancelAddon(const Principal& who, std::string id, Callback<AddonRecord> done);
+  /// The add-ons that have not ended, oldest first.
+  std::vector<AddonRecord> ListAddons(const Principal& who);
 
   // ---- Tenants and keys (admin)
   void CreateTenant(TenantSpec spec, Callback<CreatedTenant> done);
@@ -550,6 +568,14 @@ class Engine {
                                                     Callback<SubscriptionChange> done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void SetPlanLocked(TenantState& t, const Plan& plan) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Commits `addon` and its ledger line `line` (in memory already);
+  /// `undo` takes them back if the commit fails. Returns what to run after
+  /// unlocking.
+  template <typename T>
+  absl::AnyInvocable<void()> CommitAddonLocked(TenantState& t, const AddonRecord& addon,
+                                               const SubscriptionChange& line, T answer,
+                                               absl::AnyInvocable<void()> undo, Callback<T> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Applies t's pending change once `now` reached it (the period rollover).
   void ApplyDuePlanChange(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 

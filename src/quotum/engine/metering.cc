@@ -288,6 +288,8 @@ CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
   in.plan = t.plan;
   in.profile = t.profile;
   in.overrides = &t.overrides;
+  in.catalog = opts_.catalog;
+  in.addons = &t.addons;
   in.period = t.period;
   in.key_id = who.key_id;
   in.key_limits = who.limits;

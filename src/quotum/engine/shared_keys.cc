@@ -84,6 +84,7 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   t->plan = plan;
   t->profile = cat.FindProfile(plan->rate_limit_profile);
   t->pending_plan = snap.pending_plan;
+  t->addons = snap.addons;
   t->overrides.clear();
   for (const LimitOverride& o : snap.overrides) {
     auto m = cat.FindMeter(o.meter);

@@ -158,6 +158,19 @@ struct SubscriptionChange {
   std::string state;  ///< pending | applied | cancelled
 };
 
+/// A recurring add-on pack of a tenant: `units` more of `meter` in every
+/// period from `started_at` until `ends_at`.
+struct AddonRecord {
+  std::string id;  ///< unique
+  std::string tenant_id;
+  std::string meter;
+  uint64_t units = 0;
+  int64_t price_cents = 0;  ///< per period
+  absl::Time started_at;
+  /// Set when cancelled: the end of the period it was cancelled in.
+  std::optional<absl::Time> ends_at;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -184,12 +197,14 @@ struct CommitBatch {
   std::vector<std::string> reconciled_fail_open;  ///< ids deleted
   /// Upserts by id; an applied change also sets its tenant's plan.
   std::vector<SubscriptionChange> subscription_changes;
+  std::vector<AddonRecord> addons;  ///< upserts by id
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
            key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
-           fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty();
+           fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
+           addons.empty();
   }
 };
 
@@ -263,6 +278,8 @@ struct KeySnapshot {
   std::vector<LimitOverride> overrides;
   /// The tenant's pending plan change, if any.
   std::optional<SubscriptionChange> pending_plan;
+  /// The tenant's add-ons that have not ended.
+  std::vector<AddonRecord> addons;
 };
 
 /// The persistence port. Commit is called from one writer thread only; the
@@ -318,6 +335,10 @@ class Store {
       const std::string& tenant_id) = 0;
   /// Every tenant's pending plan change (at most one each).
   virtual absl::StatusOr<std::vector<SubscriptionChange>> PendingPlanChanges() = 0;
+  /// Add-ons that have not ended at `now` (every tenant's when `tenant_id`
+  /// is empty), oldest first.
+  virtual absl::StatusOr<std::vector<AddonRecord>> Addons(const std::string& tenant_id,
+                                                          absl::Time now) = 0;
 
   /// The ids of every tenant, in id order.
   virtual absl::StatusOr<std::vector<std::string>> TenantIds() = 0;

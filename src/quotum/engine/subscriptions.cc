@@ -1,4 +1,4 @@
-// Engine: plan changes (the subscription ledger). An upgrade applies at once
+// Engine: plan changes and add-ons (the subscription ledger). An upgrade applies at once
 // and is charged pro rata for the rest of the period; a downgrade waits for
 // the period's end (Touch applies it at the rollover); the period's counters
 // are never reset by a change. Admins move a tenant at once, to any plan.
@@ -13,6 +13,11 @@
 namespace quotum::engine {
 namespace {
 
+absl::Status AddonNotFound(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "addon_not_found",
+               absl::StrCat("No add-on \"", id, "\"."));
+}
+
 absl::Status NoPendingChange() {
   return Error(absl::StatusCode::kNotFound, "no_pending_change",
                "There is no pending plan change to cancel.");
@@ -20,9 +25,11 @@ absl::Status NoPendingChange() {
 
 // The event the billing system hears of a change in.
 EventRecord EventOf(const SubscriptionChange& c, absl::Time at) {
-  const std::string type = c.state == "pending"     ? "subscription.change_scheduled"
-                           : c.state == "cancelled" ? "subscription.change_cancelled"
-                                                    : "subscription.changed";
+  const std::string type = c.kind == "addon_added"       ? "subscription.addon_added"
+                           : c.kind == "addon_cancelled" ? "subscription.addon_cancelled"
+                           : c.state == "pending"        ? "subscription.change_scheduled"
+                           : c.state == "cancelled"      ? "subscription.change_cancelled"
+                                                         : "subscription.changed";
   return EventRecord{
       c.tenant_id, type, c.id,
       absl::StrCat(c.from_plan, " -> ", c.to_plan, " (", c.kind, ", ", c.amount_cents,
@@ -234,6 +241,139 @@ absl::StatusOr<SubscriptionView> Engine::Subscription(const Principal& who) {
   if (!changes.ok()) return StoreUnavailable("The subscription ledger");
   v.changes = std::move(*changes);
   return v;
+}
+
+// ---- Add-ons: recurring packs that follow the base cycle.
+
+void Engine::BuyAddon(const Principal& who, std::string meter, uint64_t quantity,
+                      Callback<BoughtAddon> done) {
+  const Catalog& cat = *opts_.catalog;
+  if (!cat.FindMeter(meter)) {
+    return done(Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", meter, "\".")));
+  }
+  const AddonPack* pack = nullptr;
+  std::string sizes;
+  for (const AddonPack& p : cat.addons) {
+    if (p.meter != meter) continue;
+    absl::StrAppend(&sizes, sizes.empty() ? "" : ", ", p.units);
+    if (p.units == quantity) pack = &p;
+  }
+  if (sizes.empty()) {
+    return done(
+        Unprocessable("no_addon_packs", absl::StrCat("\"", meter, "\" has no add-on packs.")));
+  }
+  if (!pack) {
+    return done(Unprocessable("invalid_pack_size", absl::StrCat("Add-on packs of \"", meter,
+                                                                "\" come in ", sizes, " units.")));
+  }
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  {
+    MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    AddonRecord a{absl::StrCat("addon_", RandomHex(8)),
+                  t.id,
+                  meter,
+                  pack->units,
+                  pack->price_cents,
+                  now,
+                  std::nullopt};
+    const int64_t charge = ProrationCents(0, pack->price_cents, t.period, now);
+    SubscriptionChange line{absl::StrCat("chg_", RandomHex(8)),
+                            t.id,
+                            "tenant",
+                            t.plan->name,
+                            t.plan->name,
+                            "addon_added",
+                            charge,
+                            now,
+                            now,
+                            "applied"};
+    t.addons.push_back(a);
+    auto undo = [this, tp = &t, id = a.id] {
+      MutexLock l(&tp->mu);
+      std::erase_if(tp->addons, [&](const AddonRecord& x) { return x.id == id; });
+    };
+    after = CommitAddonLocked<BoughtAddon>(t, a, line, BoughtAddon{a, charge}, std::move(undo),
+                                           std::move(done));
+  }
+  if (after) after();
+}
+
+void Engine::CancelAddon(const Principal& who, std::string id, Callback<AddonRecord> done) {
+  TenantState& t = *who.tenant;
+  absl::AnyInvocable<void()> after;
+  {
+    MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    Touch(t, now);
+    auto it = std::find_if(t.addons.begin(), t.addons.end(),
+                           [&](const AddonRecord& a) { return a.id == id; });
+    if (it == t.addons.end()) {
+      after = [done = std::move(done), id]() mutable { done(AddonNotFound(id)); };
+    } else if (it->ends_at) {
+      after = [done = std::move(done), id]() mutable {
+        done(Error(absl::StatusCode::kAlreadyExists, "addon_cancelled",
+                   absl::StrCat("Add-on \"", id, "\" ends at the period's end already.")));
+      };
+    } else {
+      it->ends_at = t.period.end;
+      const AddonRecord a = *it;
+      SubscriptionChange line{absl::StrCat("chg_", RandomHex(8)),
+                              t.id,
+                              "tenant",
+                              t.plan->name,
+                              t.plan->name,
+                              "addon_cancelled",
+                              0,
+                              now,
+                              t.period.end,
+                              "applied"};
+      auto undo = [this, tp = &t, id] {
+        MutexLock l(&tp->mu);
+        for (AddonRecord& x : tp->addons) {
+          if (x.id == id) x.ends_at.reset();
+        }
+      };
+      after = CommitAddonLocked<AddonRecord>(t, a, line, a, std::move(undo), std::move(done));
+    }
+  }
+  if (after) after();
+}
+
+template <typename T>
+absl::AnyInvocable<void()> Engine::CommitAddonLocked(TenantState& t, const AddonRecord& addon,
+                                                     const SubscriptionChange& line, T answer,
+                                                     absl::AnyInvocable<void()> undo,
+                                                     Callback<T> done) {
+  CommitQueue::Done finish = [answer = std::move(answer), undo = std::move(undo),
+                              done = std::move(done)](const absl::Status& s) mutable {
+    if (!s.ok()) {
+      undo();
+      return done(s);
+    }
+    done(std::move(answer));
+  };
+  const absl::Time now = clock_->Now();
+  const bool queued = queue_.Enqueue(
+      [&](CommitBatch& b) {
+        b.addons.push_back(addon);
+        b.subscription_changes.push_back(line);
+        EventRecord e = EventOf(line, now);
+        absl::StrAppend(&e.detail, ": ", addon.units, " ", addon.meter, " (", addon.id, ")");
+        b.events.push_back(std::move(e));
+      },
+      finish);
+  if (queued) return nullptr;
+  return [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };
+}
+
+std::vector<AddonRecord> Engine::ListAddons(const Principal& who) {
+  TenantState& t = *who.tenant;
+  MutexLock lock(&t.mu);
+  Touch(t, clock_->Now());
+  return t.addons;
 }
 
 }  // namespace quotum::engine

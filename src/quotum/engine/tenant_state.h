@@ -114,6 +114,8 @@ struct TenantState {
   std::vector<std::optional<uint64_t>> overrides ABSL_GUARDED_BY(mu);
   /// A downgrade waiting for the period's end (Touch applies it).
   std::optional<SubscriptionChange> pending_plan ABSL_GUARDED_BY(mu);
+  /// Add-ons that have not ended, oldest first (their units raise the limits).
+  std::vector<AddonRecord> addons ABSL_GUARDED_BY(mu);
   /// Both created on first use, so an idle tenant costs a few hundred bytes.
   std::unique_ptr<TenantTraffic> traffic ABSL_GUARDED_BY(mu);
   std::unique_ptr<TenantLeases> leases ABSL_GUARDED_BY(mu);

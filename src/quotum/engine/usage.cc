@@ -20,6 +20,7 @@ absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
     v.tenant = ViewOf(t);
     v.plan = t.plan;
     v.pending_plan = t.pending_plan;
+    v.addons = t.addons;
     v.used = t.used;
     v.limits.resize(cat.meter_count());
     for (MeterId m = 0; m < cat.meter_count(); ++m) v.limits[m] = EffectiveLimit(t, m);

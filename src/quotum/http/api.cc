@@ -72,6 +72,9 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);
   Route(verb::delete_, "/api/v2/subscription/pending", Access::kTenant, &Api::CancelPendingPlan);
   Route(verb::post, "/admin/tenants/{id}/plan", Access::kAdmin, &Api::AdminChangePlan);
+  Route(verb::post, "/api/v2/addons", Access::kTenant, &Api::BuyAddon);
+  Route(verb::get, "/api/v2/addons", Access::kTenant, &Api::ListAddons);
+  Route(verb::delete_, "/api/v2/addons/{id}", Access::kTenant, &Api::CancelAddon);
 
   Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession);
   Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions);

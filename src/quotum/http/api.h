@@ -110,6 +110,9 @@ class Api {
   void CancelPendingPlan(Call& c);
   void GetSubscription(Call& c);
   void AdminChangePlan(Call& c);
+  void BuyAddon(Call& c);
+  void ListAddons(Call& c);
+  void CancelAddon(Call& c);
   // sessions, groups, subscribers (routes_sessions.cc)
   void CreateSession(Call& c);
   void ListSessions(Call& c);

@@ -213,6 +213,15 @@ boost::json::value PendingPlanJson(const std::optional<engine::SubscriptionChang
                              {"effective_at", FormatRfc3339(c->effective_at)}};
 }
 
+boost::json::object AddonJson(const engine::AddonRecord& a) {
+  return {{"id", a.id},
+          {"meter", a.meter},
+          {"units", a.units},
+          {"price_cents", a.price_cents},
+          {"started_at", FormatRfc3339(a.started_at)},
+          {"ends_at", a.ends_at ? boost::json::value(FormatRfc3339(*a.ends_at)) : nullptr}};
+}
+
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   auto id = [&](absl::string_view name) { return *cat.FindMeter(name); };
   auto used = [&](absl::string_view name) { return u.used[id(name)]; };
@@ -261,7 +270,9 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
     all[def.name] = std::move(e);
   }
   o["meters"] = std::move(all);
-  o["addons"] = boost::json::array();
+  boost::json::array addons;
+  for (const engine::AddonRecord& a : u.addons) addons.push_back(AddonJson(a));
+  o["addons"] = std::move(addons);
   o["pending_plan"] = PendingPlanJson(u.pending_plan);
   return o;
 }

@@ -35,6 +35,9 @@ Reply DenialReply(const engine::Decision& d, absl::Time now);
 /// ({id, plan, requested_at, effective_at}), or null.
 boost::json::value PendingPlanJson(const std::optional<engine::SubscriptionChange>& c);
 
+/// {id, meter, units, price_cents, started_at, ends_at (null until cancelled)}.
+boost::json::object AddonJson(const engine::AddonRecord& a);
+
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u);
 
 boost::json::object TenantJson(const Catalog& cat, const engine::TenantView& t);

@@ -88,6 +88,39 @@ void Api::GetSubscription(Call& c) {
   c.respond(JsonReply(200, o));
 }
 
+void Api::BuyAddon(Call& c) {
+  PARSE_BODY_OR_REPLY(body, c);
+  Fields f(body);
+  ASSIGN_OR_REPLY(meter, f.String("meter", 64), c);
+  ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
+  if (!meter || !quantity) {
+    return c.respond(ErrorReply(400, "missing_field", "\"meter\" and \"quantity\" are required."));
+  }
+  engine_->BuyAddon(
+      c.who, *meter, *quantity,
+      [respond = std::move(c.respond)](absl::StatusOr<engine::BoughtAddon> r) mutable {
+        if (!r.ok()) return respond(ReplyForStatus(r.status()));
+        boost::json::object o = AddonJson(r->addon);
+        o["proration_cents"] = r->proration_cents;
+        respond(JsonReply(201, o));
+      });
+}
+
+void Api::ListAddons(Call& c) {
+  boost::json::array arr;
+  for (const engine::AddonRecord& a : engine_->ListAddons(c.who)) arr.push_back(AddonJson(a));
+  c.respond(JsonReply(200, boost::json::object{{"addons", std::move(arr)}}));
+}
+
+void Api::CancelAddon(Call& c) {
+  engine_->CancelAddon(
+      c.who, c.params[0],
+      [respond = std::move(c.respond)](absl::StatusOr<engine::AddonRecord> r) mutable {
+        if (!r.ok()) return respond(ReplyForStatus(r.status()));
+        respond(JsonReply(200, AddonJson(*r)));
+      });
+}
+
 void Api::AdminChangePlan(Call& c) {
   PARSE_BODY_OR_REPLY(body, c);
   ASSIGN_OR_REPLY(plan, PlanField(body), c);

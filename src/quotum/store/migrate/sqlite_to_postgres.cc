@@ -114,6 +114,10 @@ constexpr Column kSubscriptionChanges[] = {
     {"actor", Kind::kText},       {"from_plan", Kind::kText},   {"to_plan", Kind::kText},
     {"kind", Kind::kText},        {"amount_cents", Kind::kInt}, {"requested_at", Kind::kInt},
     {"effective_at", Kind::kInt}, {"state", Kind::kText}};
+constexpr Column kAddons[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
+                              {"tenant_id", Kind::kText}, {"meter", Kind::kText},
+                              {"units", Kind::kInt},      {"price_cents", Kind::kInt},
+                              {"started_at", Kind::kInt}, {"ends_at", Kind::kInt}};
 
 // Every table of store/sqlite/schema.h, in copy order (tenants before the
 // keys that reference them). Not copied: SQLite's own sqlite_sequence (the
@@ -134,6 +138,7 @@ constexpr Table kTables[] = {
     {"events", kEvents, "id", true},
     {"messages", kMessages, "", false},
     {"subscription_changes", kSubscriptionChanges, "seq", true},
+    {"addons", kAddons, "seq", true},
 };
 
 // Values buffered before an INSERT is sent, whatever the row count.

@@ -156,7 +156,8 @@ CREATE TABLE fail_open_charges(
   api_call BOOLEAN NOT NULL);
 )sql";
 
-// The subscription ledger: plan changes, applied, pending or cancelled.
+// The subscription ledger (plan changes, applied, pending or cancelled) and
+// add-on packs.
 constexpr char kSchemaV5[] = R"sql(
 CREATE TABLE subscription_changes(
   seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -171,6 +172,16 @@ CREATE TABLE subscription_changes(
   effective_at BIGINT NOT NULL,
   state TEXT NOT NULL);
 CREATE INDEX subscription_changes_tenant ON subscription_changes(tenant_id, seq);
+CREATE TABLE addons(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT COLLATE "C" NOT NULL UNIQUE,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT NOT NULL,
+  units BIGINT NOT NULL,
+  price_cents BIGINT NOT NULL,
+  started_at BIGINT NOT NULL,
+  ends_at BIGINT);
+CREATE INDEX addons_tenant ON addons(tenant_id, seq);
 )sql";
 
 constexpr Migration kMigrations[] = {
@@ -178,7 +189,7 @@ constexpr Migration kMigrations[] = {
     {2, "applied stream entries (the facts drain)", kSchemaV2},
     {3, "leases for background work run once across instances", kSchemaV3},
     {4, "fail-open charges awaiting reconciliation", kSchemaV4},
-    {5, "the subscription ledger (plan changes)", kSchemaV5},
+    {5, "the subscription ledger (plan changes) and add-ons", kSchemaV5},
 };
 
 constexpr char kCreateMigrationsTable[] =

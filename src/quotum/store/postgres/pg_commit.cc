@@ -157,6 +157,13 @@ constexpr Statement kPlanChanges{
     "WITH ORDINALITY AS r(id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,requested_at,"
     "effective_at,state,ord) ORDER BY ord ON CONFLICT(id) DO UPDATE SET "
     "amount_cents=excluded.amount_cents,effective_at=excluded.effective_at,state=excluded.state"};
+constexpr Statement kAddons{
+    "w_addons",
+    "INSERT INTO addons(id,tenant_id,meter,units,price_cents,started_at,ends_at) "
+    "SELECT id,tenant_id,meter,units,price_cents,started_at,ends_at FROM unnest($1::text[],"
+    "$2::text[],$3::text[],$4::bigint[],$5::bigint[],$6::bigint[],$7::bigint[]) WITH ORDINALITY "
+    "AS r(id,tenant_id,meter,units,price_cents,started_at,ends_at,ord) ORDER BY ord "
+    "ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"};
 constexpr Statement kSetPlans{
     "w_set_plans",
     "UPDATE tenants t SET plan=p.plan FROM unnest($1::text[],$2::text[]) AS p(id,plan) "
@@ -480,6 +487,26 @@ absl::Status WritePlanChanges(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kSetPlans, plans);
 }
 
+// The last state of each add-on (its end, once cancelled).
+absl::Status WriteAddons(PgConnection& conn, const CommitBatch& b) {
+  if (b.addons.empty()) return absl::OkStatus();
+  PgColumns c(7);
+  for (const engine::AddonRecord* a : LastPerKey(b.addons, [](const auto& a) { return a.id; })) {
+    c[0].AddText(a->id);
+    c[1].AddText(a->tenant_id);
+    c[2].AddText(a->meter);
+    c[3].AddInt(AsStored(a->units));
+    c[4].AddInt(a->price_cents);
+    c[5].AddInt(Secs(a->started_at));
+    if (a->ends_at) {
+      c[6].AddInt(Secs(*a->ends_at));
+    } else {
+      c[6].AddNull();
+    }
+  }
+  return Run(conn, kAddons, c);
+}
+
 }  // namespace
 
 absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
@@ -496,6 +523,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteGauges(conn, b));
   RETURN_IF_ERROR(WriteFailOpen(conn, b));
   RETURN_IF_ERROR(WritePlanChanges(conn, b));
+  RETURN_IF_ERROR(WriteAddons(conn, b));
   return WriteEvents(conn, b);
 }
 

@@ -395,6 +395,16 @@ constexpr char kPlanChangeColumns[] =
     "SELECT id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,requested_at,effective_at,state "
     "FROM subscription_changes ";
 
+constexpr char kAddonColumns[] =
+    "SELECT id,tenant_id,meter,units,price_cents,started_at,ends_at FROM addons ";
+
+engine::AddonRecord AddonOf(const PgRow& r) {
+  engine::AddonRecord a{r.Text(0), r.Text(1),          r.Text(2),   AsUnsigned(r.Int(3)),
+                        r.Int(4),  FromSecs(r.Int(5)), std::nullopt};
+  if (!r.IsNull(6)) a.ends_at = FromSecs(r.Int(6));
+  return a;
+}
+
 engine::SubscriptionChange PlanChangeOf(const PgRow& r) {
   return {r.Text(0), r.Text(1), r.Text(2),          r.Text(3),          r.Text(4),
           r.Text(5), r.Int(6),  FromSecs(r.Int(7)), FromSecs(r.Int(8)), r.Text(9)};
@@ -435,6 +445,11 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::s
         std::string(kPlanChangeColumns) + "WHERE tenant_id=$1 AND state='pending'";
     RETURN_IF_ERROR(Each(conn, pending.c_str(), {TextParam(snap.tenant.id)},
                          [&](const PgRow& r) { snap.pending_plan = PlanChangeOf(r); }));
+    const std::string addons = std::string(kAddonColumns) +
+                               "WHERE tenant_id=$1 AND (ends_at IS NULL OR "
+                               "ends_at>extract(epoch FROM now())::bigint) ORDER BY seq";
+    RETURN_IF_ERROR(Each(conn, addons.c_str(), {TextParam(snap.tenant.id)},
+                         [&](const PgRow& r) { snap.addons.push_back(AddonOf(r)); }));
     out = std::move(snap);
     return absl::OkStatus();
   }));
@@ -510,6 +525,20 @@ absl::StatusOr<std::vector<engine::SubscriptionChange>> PgStore::SubscriptionCha
         std::string(kPlanChangeColumns) + "WHERE tenant_id=$1 ORDER BY seq DESC";
     return Each(conn, sql.c_str(), {TextParam(tenant_id)},
                 [&](const PgRow& r) { out.push_back(PlanChangeOf(r)); });
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::AddonRecord>> PgStore::Addons(const std::string& tenant_id,
+                                                                 absl::Time now) {
+  std::vector<engine::AddonRecord> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    const std::string sql = std::string(kAddonColumns) +
+                            "WHERE ($1='' OR tenant_id=$1) AND (ends_at IS NULL OR ends_at>$2) "
+                            "ORDER BY seq";
+    return Each(conn, sql.c_str(), {TextParam(tenant_id), IntParam(absl::ToUnixSeconds(now))},
+                [&](const PgRow& r) { out.push_back(AddonOf(r)); });
   }));
   return out;
 }

@@ -133,6 +133,16 @@ CREATE TABLE IF NOT EXISTS subscription_changes(
   effective_at INTEGER NOT NULL,
   state TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS subscription_changes_tenant ON subscription_changes(tenant_id, seq);
+CREATE TABLE IF NOT EXISTS addons(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  units INTEGER NOT NULL,
+  price_cents INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  ends_at INTEGER);
+CREATE INDEX IF NOT EXISTS addons_tenant ON addons(tenant_id, seq);
 )sql";
 
 }  // namespace quotum::store::sqlite

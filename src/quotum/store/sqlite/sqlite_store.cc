@@ -38,7 +38,7 @@ struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
-  Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan;
+  Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
 };
 
 SqliteStore::~SqliteStore() {
@@ -147,6 +147,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
        "amount_cents=excluded.amount_cents,effective_at=excluded.effective_at,"
        "state=excluded.state"},
       {&ws->set_plan, "UPDATE tenants SET plan=? WHERE id=?"},
+      {&ws->addon,
+       "INSERT INTO addons(id,tenant_id,meter,units,price_cents,started_at,ends_at) "
+       "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"},
       {&ws->message,
        "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
        "VALUES(?,?,?,?,?,?,?)"},
@@ -337,6 +340,18 @@ absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
                         .Run());
     if (c.state == "applied")
       RETURN_IF_ERROR(w.set_plan.Bind(1, c.to_plan).Bind(2, c.tenant_id).Run());
+  }
+  for (const engine::AddonRecord& a : b.addons) {
+    std::optional<int64_t> ends;
+    if (a.ends_at) ends = Secs(*a.ends_at);
+    RETURN_IF_ERROR(w.addon.Bind(1, a.id)
+                        .Bind(2, a.tenant_id)
+                        .Bind(3, a.meter)
+                        .Bind(4, AsStored(a.units))
+                        .Bind(5, a.price_cents)
+                        .Bind(6, Secs(a.started_at))
+                        .Bind(7, ends)
+                        .Run());
   }
   return absl::OkStatus();
 }
@@ -627,6 +642,24 @@ absl::StatusOr<std::vector<engine::SubscriptionChange>> SqliteStore::Subscriptio
   st->Bind(1, tenant_id);
   std::vector<engine::SubscriptionChange> out;
   RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) { out.push_back(PlanChangeOf(r)); }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::AddonRecord>> SqliteStore::Addons(const std::string& tenant_id,
+                                                                     absl::Time now) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT id,tenant_id,meter,units,price_cents,started_at,ends_at FROM addons "
+      "WHERE (?='' OR tenant_id=?) AND (ends_at IS NULL OR ends_at>?) ORDER BY seq");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, tenant_id).Bind(3, Secs(now));
+  std::vector<engine::AddonRecord> out;
+  RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) {
+    engine::AddonRecord a{r.Text(0), r.Text(1),          r.Text(2),   AsUnsigned(r.Int(3)),
+                          r.Int(4),  FromSecs(r.Int(5)), std::nullopt};
+    if (!r.IsNull(6)) a.ends_at = FromSecs(r.Int(6));
+    out.push_back(std::move(a));
+  }));
   return out;
 }
 

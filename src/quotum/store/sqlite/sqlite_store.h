@@ -54,6 +54,8 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::SubscriptionChange>> SubscriptionChanges(
       const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::SubscriptionChange>> PendingPlanChanges() override;
+  absl::StatusOr<std::vector<engine::AddonRecord>> Addons(const std::string& tenant_id,
+                                                          absl::Time now) override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 
