@@ -24,6 +24,10 @@ export interface CurrentUsage {
   usage_percentage: number;
   band: Band;
   meters: Record<string, MeterUsage>;
+  /** Add-ons that have not ended; their units are in the meters' limits already. */
+  addons: Addon[];
+  /** A downgrade waiting for the period's end. */
+  pending_plan: PendingPlan | null;
 }
 
 export type DailyRow = { date: string } & Record<string, number>;
@@ -74,8 +78,68 @@ export interface QuotumEvent {
 export interface Plan {
   name: string;
   display_name: string;
+  /** Per period; -1: priced by contract (an administrator changes it). */
   price_cents: number;
+  /** The plan's limit per meter; a meter not listed has none. */
+  limits: Record<string, number>;
   rate_limit_profile: string;
+}
+
+export interface PendingPlan {
+  id: string;
+  plan: string;
+  requested_at: string;
+  effective_at: string;
+}
+
+export interface Addon {
+  id: string;
+  meter: string;
+  units: number;
+  /** Per period. */
+  price_cents: number;
+  started_at: string;
+  /** Null while it renews; once cancelled, the end of the period it was cancelled in. */
+  ends_at: string | null;
+}
+
+export type ChangeKind = 'upgrade' | 'downgrade' | 'addon_added' | 'addon_cancelled';
+
+/** A line of the subscription's ledger. */
+export interface SubscriptionChange {
+  id: string;
+  kind: ChangeKind;
+  from: string;
+  to: string;
+  actor: 'tenant' | 'admin';
+  requested_at: string;
+  effective_at: string;
+  /** Charged (negative: credited) when applied. */
+  proration_cents: number;
+  state: 'pending' | 'applied' | 'cancelled';
+}
+
+export interface Subscription {
+  tenant_id: string;
+  plan: string;
+  price_cents: number;
+  period_start: string;
+  period_end: string;
+  pending_plan: PendingPlan | null;
+  /** Newest first. */
+  changes: SubscriptionChange[];
+}
+
+export interface PlanChangePreview {
+  kind: 'upgrade' | 'downgrade' | 'same';
+  from: string;
+  to: string;
+  effective_at: string;
+  /** Charged now: 0 for a downgrade or the same plan. */
+  proration_cents: number;
+  new_price_cents: number;
+  /** Every limitable meter's limit on the new plan; null: unlimited. */
+  new_limits: Record<string, number | null>;
 }
 
 /// The general rule as the last reply's RateLimit-Policy and RateLimit headers told it.
@@ -138,6 +202,12 @@ export class Client {
     return (await res.json()) as T;
   }
 
+  /** A POST or DELETE with an optional JSON body; the JSON answer. */
+  async send<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const res = await this.fetch(path, 'application/json', method, body);
+    return (await res.json()) as T;
+  }
+
   /** An export, as a Blob with the file name of its Content-Disposition. */
   async download(path: string, fallbackName: string): Promise<Download> {
     const res = await this.fetch(path, '*/*');
@@ -146,9 +216,13 @@ export class Client {
   }
 
   /** Sends the key in the Authorization header only; throws ApiError unless 2xx. */
-  private async fetch(path: string, accept: string): Promise<Response> {
+  private async fetch(path: string, accept: string, method = 'GET', body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.key}`, Accept: accept };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await fetch(path, {
-      headers: { Authorization: `Bearer ${this.key}`, Accept: accept },
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
       credentials: 'omit',
     });

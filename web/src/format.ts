@@ -7,11 +7,20 @@ const utc = new Intl.DateTimeFormat('en-GB', {
   timeStyle: 'short',
   timeZone: 'UTC',
 });
+const utcDay = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeZone: 'UTC' });
 const clock = new Intl.DateTimeFormat('en-GB', { timeStyle: 'medium' });
+const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 
 export const num = (n: number): string => numbers.format(n);
 export const when = (iso: string): string => `${utc.format(new Date(iso))} UTC`;
+/** The UTC day only: "14 Dec 2026". */
+export const day = (iso: string): string => utcDay.format(new Date(iso));
 export const clockTime = (d: Date): string => clock.format(d);
+/** Cents as currency: 3500 -> "$35.00", -150 -> "-$1.50". */
+export const money = (cents: number): string => dollars.format(cents / 100);
+/** A plan's price per period: -1 is "priced by contract". */
+export const price = (cents: number): string =>
+  cents < 0 ? 'Priced by contract' : `${money(cents)} per period`;
 
 /// "12 d 3 h", "3 h 20 min", "45 s".
 export function duration(ms: number): string {

@@ -10,6 +10,7 @@ import { watchExports } from './panels/exports';
 import { rangeLabel, rangeQuery, watchFilter } from './panels/filter';
 import { fillChannelMeters, renderChannels, renderEvents, renderSessions } from './panels/lists';
 import { clearMeters, renderMeters, renderPeriod } from './panels/meters';
+import { clearPlan, PlanPanel } from './panels/plan';
 import { Poller } from './poller';
 
 /** sessionStorage only: gone when the tab closes, never in a URL or a log. */
@@ -33,6 +34,7 @@ function signOut(message = ''): void {
   sessionStorage.removeItem(KEY_SLOT);
   clearMeters();
   clearCharts();
+  clearPlan();
   show(false);
   byId('sign-in-error').textContent = message;
   byId<HTMLInputElement>('api-key').value = '';
@@ -53,11 +55,17 @@ function start(client: Client, first: CurrentUsage): void {
     const value = await client.get<T>(path);
     if (mine === generation) use(value);
   };
+  const plan = new PlanPanel(client, {
+    refreshUsage: () => read<CurrentUsage>('/api/v2/usage/current', drawUsage),
+    unauthorized: (message) => signOut(`Signed out: ${message}`),
+    alive: () => mine === generation,
+  });
   const drawUsage = (u: CurrentUsage): void => {
     const now = new Date();
     byId('who').textContent = `${u.tenant_id} · ${u.plan} plan`;
     renderPeriod(u, now);
     renderMeters(u);
+    plan.update(u);
     fillChannelMeters(select, counterMeters(u));
     byId('updated').textContent =
       `Updated ${clockTime(now)}` +
@@ -101,6 +109,7 @@ function start(client: Client, first: CurrentUsage): void {
   };
   drawUsage(first);
   show(true);
+  void plan.load();
   poller = new Poller(client, hooks);
   poller.start(true);
   select.onchange = () => void readChannels().catch(() => undefined);
