@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { client, startServer } from './server.mjs';
+import { client, dashboardFromDist, startServer } from './server.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -58,6 +58,9 @@ describe('dashboard', () => {
     assert.equal(r.status, 200, r.text);
     r = await api.tenant(key, 'POST', '/api/v2/messages/received', { channel: 'telegram', quantity: 40 });
     assert.equal(r.status, 200, r.text);
+    // A chatbot-session pack, so that the plan panel (and the screenshot) lists an add-on.
+    r = await api.tenant(key, 'POST', '/api/v2/addons', { meter: 'chatbot_sessions', quantity: 1000 });
+    assert.equal(r.status, 201, r.text);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -65,6 +68,9 @@ describe('dashboard', () => {
         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    if (await dashboardFromDist(context, server.base)) {
+      console.log('# the binary embeds another web/dist: the page is served from web/dist (the API from quotum)');
+    }
     page = await context.newPage();
     page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -99,6 +105,12 @@ describe('dashboard', () => {
     // Gauges for the concurrent meters, sessions among them (one working session).
     const sessions = page.locator('#gauges [data-meter="sessions_active"] .value');
     assert.equal((await sessions.textContent()).trim(), '1 / 3');
+    // The plan panel (plan.test.mjs drives it): the plan, its price and the add-on, whose
+    // units are in the chatbot sessions' limit (2,000 on Pro).
+    await page.locator('#plan-name').filter({ hasText: 'Pro' }).waitFor();
+    await page.locator('#plan-price').filter({ hasText: '$29.00 per period' }).waitFor();
+    assert.match(await page.locator('#plan-addons tbody').innerText(), /Chatbot sessions\s+1,000\s+\$30\.00/);
+    assert.equal((await card('chatbot_sessions').locator('.value').textContent()).trim(), '0 / 3,000');
   });
 
   it('turns the bar amber past 70 % and red past 90 %, live within 2 s', async () => {

@@ -2,9 +2,9 @@
 // dir, the example config, an admin key from the environment. The caller must
 // call stop(), which is also done on process exit as a fallback.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -83,4 +83,40 @@ export function client(base) {
     admin: (method, path, body) => call(method, path, body, { 'X-API-Key': ADMIN_KEY }),
     tenant: (key, method, path, body) => call(method, path, body, { Authorization: `Bearer ${key}` }),
   };
+}
+
+const DIST = join(root, 'web/dist');
+const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+
+/**
+ * The browser tests drive the dashboard of web/dist, the committed build. The binary
+ * embeds web/dist when it is compiled, so a binary built before the last change to
+ * web/dist serves an older page. When `GET /` differs from web/dist/index.html, this
+ * serves `/` and `/assets/*` of `context`'s pages from web/dist (with the headers the
+ * server sends for `/`, its CSP among them); the API requests still go to the server.
+ * Returns whether it did (the caller prints a note).
+ */
+export async function dashboardFromDist(context, base) {
+  const res = await fetch(base + '/');
+  const served = await res.text();
+  const built = readFileSync(join(DIST, 'index.html'), 'utf8');
+  if (served === built) return false;
+  const pageHeaders = {};
+  for (const [k, v] of res.headers) if (k !== 'content-length' && k !== 'date') pageHeaders[k] = v;
+  const origin = new URL(base).origin;
+  await context.route(
+    (url) => url.origin === origin && (url.pathname === '/' || url.pathname.startsWith('/assets/')),
+    async (route) => {
+      const { pathname } = new URL(route.request().url());
+      if (pathname === '/') return route.fulfill({ status: 200, headers: pageHeaders, body: built });
+      const file = join(DIST, 'assets', pathname.slice('/assets/'.length));
+      if (!file.startsWith(join(DIST, 'assets') + '/') || !existsSync(file)) return route.continue();
+      return route.fulfill({
+        status: 200,
+        headers: { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff' },
+        body: readFileSync(file),
+      });
+    },
+  );
+  return true;
 }
