@@ -157,8 +157,8 @@ describe('plan panel', () => {
     assert.equal(line.state, 'applied');
     await page.locator('#plan-name').filter({ hasText: 'Business' }).waitFor();
     assert.equal(await text('#plan-price'), '$99.00 per period');
-    // The cards are read again at once, not at the next poll.
-    await messagesCard().filter({ hasText: '0 / 50,000' }).waitFor({ timeout: 1_000 });
+    // The upgrade's limits apply at once: the page reads usage/current right after the change.
+    await messagesCard().filter({ hasText: '0 / 50,000' }).waitFor({ timeout: 5_000 });
     assert.equal(await text('#plan-status'), `Changed to Business: ${money(line.proration_cents)} charged now; the new limits apply.`);
     await page.locator('#plan-changes tbody tr').first().filter({ hasText: 'Pro to Business' }).waitFor();
     assert.match(await page.locator('#plan-changes tbody tr').first().innerText(),
