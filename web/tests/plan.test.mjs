@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { client, dashboardFromDist, startServer } from './server.mjs';
+import { client, expectEmbeddedDashboard, startServer } from './server.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -80,9 +80,7 @@ describe('plan panel', () => {
         '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    if (await dashboardFromDist(context, server.base)) {
-      console.log('# the binary embeds another web/dist: the page is served from web/dist (the API from quotum)');
-    }
+    await expectEmbeddedDashboard(server.base);
     page = await context.newPage();
     page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
     page.on('pageerror', (e) => consoleErrors.push(String(e)));

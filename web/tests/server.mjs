@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, extname, join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -86,37 +86,18 @@ export function client(base) {
 }
 
 const DIST = join(root, 'web/dist');
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
 
 /**
- * The browser tests drive the dashboard of web/dist, the committed build. The binary
- * embeds web/dist when it is compiled, so a binary built before the last change to
- * web/dist serves an older page. When `GET /` differs from web/dist/index.html, this
- * serves `/` and `/assets/*` of `context`'s pages from web/dist (with the headers the
- * server sends for `/`, its CSP among them); the API requests still go to the server.
- * Returns whether it did (the caller prints a note).
+ * Checks that the server at `base` serves the committed build: the binary embeds
+ * web/dist when it is compiled, so a binary built before the last change to web/dist
+ * serves an older page, and the browser tests would test that instead. Throws then.
  */
-export async function dashboardFromDist(context, base) {
-  const res = await fetch(base + '/');
-  const served = await res.text();
+export async function expectEmbeddedDashboard(base) {
+  const served = await (await fetch(base + '/')).text();
   const built = readFileSync(join(DIST, 'index.html'), 'utf8');
-  if (served === built) return false;
-  const pageHeaders = {};
-  for (const [k, v] of res.headers) if (k !== 'content-length' && k !== 'date') pageHeaders[k] = v;
-  const origin = new URL(base).origin;
-  await context.route(
-    (url) => url.origin === origin && (url.pathname === '/' || url.pathname.startsWith('/assets/')),
-    async (route) => {
-      const { pathname } = new URL(route.request().url());
-      if (pathname === '/') return route.fulfill({ status: 200, headers: pageHeaders, body: built });
-      const file = join(DIST, 'assets', pathname.slice('/assets/'.length));
-      if (!file.startsWith(join(DIST, 'assets') + '/') || !existsSync(file)) return route.continue();
-      return route.fulfill({
-        status: 200,
-        headers: { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'x-content-type-options': 'nosniff' },
-        body: readFileSync(file),
-      });
-    },
+  if (served === built) return;
+  throw new Error(
+    'the quotum binary serves another dashboard than web/dist/index.html: ' +
+      'rebuild it (cmake --build --preset dev) after changing web/dist',
   );
-  return true;
 }
