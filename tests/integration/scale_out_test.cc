@@ -522,5 +522,40 @@ TEST_F(ScaleOutTest, KeysAndLimitsChangedOnOneInstanceApplyOnTheOther) {
   EXPECT_EQ(cb.Get("/api/v2/usage/current", Bearer(t.key)).status, 401);
 }
 
+// A plan change, a pending downgrade and an add-on made through one instance
+// apply on the other within a second (its next key check reads them).
+TEST_F(ScaleOutTest, PlanChangesAndAddonsMadeOnOneInstanceApplyOnTheOther) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "subscriber", "pro");  // messages_sent 10,000
+  SetKeyLimits(ca, t, 1000000);
+  ASSERT_EQ(
+      cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 10000), Bearer(t.key)).status,
+      200);
+  EXPECT_EQ(cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            429);
+  auto r = ca.Post("/api/v2/subscription/change", R"({"plan":"business"})", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = ca.Post("/api/v2/addons", R"({"meter":"chatbot_sessions","quantity":2000})", Bearer(t.key));
+  ASSERT_EQ(r.status, 201) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("limit"), 50000) << r.body;
+  auto usage = cb.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("plan"), "business");
+  EXPECT_EQ(usage.at("meters").at("chatbot_sessions").at("limit"), 7000);  // 5,000 + 2,000
+  EXPECT_EQ(usage.at("addons").as_array().size(), 1u);
+  r = ca.Post("/api/v2/subscription/change", R"({"plan":"pro"})", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  usage = cb.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  ASSERT_TRUE(usage.at("pending_plan").is_object()) << usage;
+  EXPECT_EQ(usage.at("pending_plan").at("plan"), "pro");
+  EXPECT_EQ(cb.Get("/api/v2/subscription", Bearer(t.key)).json().at("changes").as_array().size(),
+            3u);
+}
+
 }  // namespace
 }  // namespace quotum::itest
