@@ -27,6 +27,10 @@ using SteadyClock = std::chrono::steady_clock;
 
 namespace {
 int64_t NowNanos() { return SteadyClock::now().time_since_epoch().count(); }
+/// How long, and for how many bytes, a connection answered before its
+/// request was read reads and discards the rest (Session::Linger).
+constexpr std::chrono::seconds kLinger{2};
+constexpr size_t kMaxLingerBytes = 16 << 20;
 }  // namespace
 
 // One I/O thread: its io_context, the inbox where other threads leave replies
@@ -168,6 +172,13 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   void WriteOut();
   void WriteNextPiece();
   void OnWritten(beast::error_code ec);
+  /// After answering a request whose body was not read (413, a refused or
+  /// malformed request): ends the sending side, then reads and discards what
+  /// the client still sends, for at most kLinger, before closing. Closing at
+  /// once with unread bytes makes the kernel reset the connection, and the
+  /// client may lose the answer.
+  void Linger();
+  void DiscardSome();
 
   Socket socket_;
   Server& server_;
@@ -190,6 +201,11 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   bool chunked_ = false;
   std::string piece_;
   bool keep_alive_ = true;
+  /// The request's bytes were not all read: linger before closing.
+  bool unread_input_ = false;
+  bool lingering_ = false;
+  SteadyClock::time_point linger_until_;
+  size_t lingered_bytes_ = 0;
   bool counted_ = false;
   bool head_ = false;
   unsigned version_ = 11;
@@ -259,6 +275,7 @@ void Server::Session::Parse(beast::error_code& ec) {
 
 void Server::Session::Refuse() {
   keep_alive_ = false;
+  unread_input_ = true;
   phase_.store(Phase::kHandling, std::memory_order_release);
   version_ = parser_->get().version();
   Reply r = *std::move(refused_);
@@ -268,6 +285,7 @@ void Server::Session::Refuse() {
 
 void Server::Session::OnParseError(beast::error_code ec) {
   keep_alive_ = false;
+  unread_input_ = true;
   phase_.store(Phase::kHandling, std::memory_order_release);
   if (ec == bhttp::error::body_limit) {
     return Write(ErrorReply(413, "payload_too_large",
@@ -358,8 +376,30 @@ void Server::Session::OnWritten(beast::error_code ec) {
     worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
   }
   head_ = false;
+  if (!ec && !keep_alive_ && unread_input_) return Linger();
   if (ec || !keep_alive_) return Close();
   BeginRequest();
+}
+
+void Server::Session::Linger() {
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) return Close();
+  lingering_ = true;
+  linger_until_ = SteadyClock::now() + kLinger;
+  DiscardSome();
+}
+
+void Server::Session::DiscardSome() {
+  buffer_.clear();
+  socket_.async_read_some(buffer_.prepare(65536), [self = shared_from_this()](beast::error_code ec,
+                                                                              size_t n) {
+    self->lingered_bytes_ += n;
+    if (ec || SteadyClock::now() > self->linger_until_ || self->lingered_bytes_ > kMaxLingerBytes) {
+      return self->Close();
+    }
+    self->DiscardSome();
+  });
 }
 
 void Server::Session::Sweep(SteadyClock::time_point now) {
@@ -379,6 +419,7 @@ void Server::Session::Sweep(SteadyClock::time_point now) {
       return;
     }
     default:
+      if (lingering_ && now > linger_until_) Close();  // a client that neither sends nor closes
       return;
   }
 }
