@@ -115,14 +115,28 @@ struct TenantLeaseRows {
   std::vector<GaugeRecord> gauges;
 };
 
-/// Something worth telling someone about (lease expired, ...). The one place
-/// events are produced; part 5 delivers them through the outbox.
+/// One typed field of an event beyond the common ones (a threshold's meter,
+/// value, limit, ...). Names are fixed by the code that makes the event;
+/// values never contain control characters.
+struct EventField {
+  std::string name;
+  std::string value;    ///< text, or a decimal integer when `number`
+  bool number = false;  ///< rendered as a JSON number
+};
+
+/// Something worth telling someone about (lease expired, threshold reached,
+/// plan changed, ...). Stored in the commit of the change that caused it and
+/// delivered from there (the outbox).
 struct EventRecord {
   std::string tenant_id;
   std::string type;
   std::string subject;
-  std::string detail;
+  std::string detail;  ///< one human sentence
   absl::Time at;
+  /// Unique across tenants ("evt_" + hex). Deterministic where a retry could
+  /// make the event again (EventId), so a store keeps it once.
+  std::string id;
+  std::vector<EventField> fields;
 };
 
 /// Scale-out, fail-open policy: units admitted unchecked while the shared
