@@ -60,6 +60,10 @@ class FlakyStore final : public Store {
                                                            const std::string& id) override {
     return inner_->FindMessage(t, id);
   }
+  absl::StatusOr<std::vector<AlertRecord>> Alerts(const std::string& t, absl::Time from,
+                                                  absl::Time to) override {
+    return inner_->Alerts(t, from, to);
+  }
   absl::StatusOr<std::vector<EventRecord>> Events(const std::string& t, size_t limit) override {
     return inner_->Events(t, limit);
   }

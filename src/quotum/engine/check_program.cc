@@ -105,6 +105,7 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.limit = LimitOf(*in.plan, in.overrides, meter, in.catalog, in.addons);
   q.on_limit = in.plan->on_limit[meter];
   q.shadow = in.plan->shadow[meter];
+  q.alert_thresholds = in.plan->alert_thresholds;
   q.period = in.period;
   return p;
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,8 @@ struct QuotaCheck {
   bool shadow = false;
   /// The period the counter belongs to; its end is when the quota resets.
   BillingPeriod period;
+  /// The plan's alert thresholds in percent (views the catalog's plan).
+  std::span<const int> alert_thresholds;
 };
 
 /// Every check one metering request needs, decided all or nothing: when any

@@ -285,6 +285,9 @@ class Engine {
   void SetSubscribers(const Principal& who, uint64_t count, Callback<Decision> done);
   /// Recorded events (lease expiry, ...), newest first.
   absl::StatusOr<std::vector<EventRecord>> Events(const Principal& who, size_t limit);
+  /// The caller's tenant's alerts reached in [from, to), oldest first.
+  absl::StatusOr<std::vector<AlertRecord>> Alerts(const Principal& who, absl::Time from,
+                                                  absl::Time to);
 
   // ---- Reads
   /// Scale-out mode: counters from the shared ledger, or, while it is
@@ -554,6 +557,21 @@ class Engine {
   absl::StatusOr<std::vector<SessionView>> SharedSessions(const Principal& who);
   absl::StatusOr<std::vector<GroupView>> SharedGroups(const Principal& who);
 
+  // ---- Alerts (alerts_engine.cc)
+  /// What resolving a tenant's alerts needs beyond its memory: its alerts of
+  /// the current period and, scale-out, the counters of their meters.
+  struct FiredAlerts {
+    absl::Time period_start;
+    std::vector<AlertRecord> alerts;
+    std::vector<uint64_t> shared_used;  ///< scale-out: per alert, its meter's counter
+  };
+  /// Reads them (a store read, a shared-ledger read); call without t.mu.
+  absl::StatusOr<FiredAlerts> ReadFiredAlerts(TenantState& t);
+  /// The alerts of `fired` that t's limits as they are now no longer hold
+  /// (usage.threshold_resolved), resolved at `now`.
+  std::vector<AlertRecord> ResolvedLocked(const TenantState& t, const FiredAlerts& fired,
+                                          absl::Time now) const ABSL_SHARED_LOCKS_REQUIRED(t.mu);
+
   // ---- Plan changes (subscriptions.cc)
   absl::StatusOr<PlanChangeQuote> QuoteLocked(const TenantState& t, absl::string_view plan,
                                               bool admin, absl::Time now) const
@@ -564,7 +582,7 @@ class Engine {
   /// waits) and queues its commit with the pending change it replaces;
   /// returns what to run after unlocking.
   absl::AnyInvocable<void()> CommitPlanChangeLocked(TenantState& t, SubscriptionChange c,
-                                                    absl::Time now,
+                                                    absl::Time now, const FiredAlerts& fired,
                                                     Callback<SubscriptionChange> done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   void SetPlanLocked(TenantState& t, const Plan& plan) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
@@ -573,7 +591,8 @@ class Engine {
   /// unlocking.
   template <typename T>
   absl::AnyInvocable<void()> CommitAddonLocked(TenantState& t, const AddonRecord& addon,
-                                               const SubscriptionChange& line, T answer,
+                                               const SubscriptionChange& line,
+                                               std::vector<AlertRecord> resolved, T answer,
                                                absl::AnyInvocable<void()> undo, Callback<T> done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Applies t's pending change once `now` reached it (the period rollover).

@@ -3,6 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quotum/core/quota.h"
+#include "quotum/engine/alerts.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
 
@@ -160,6 +161,12 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
       UsageFacts{c->req.meter,    c->req.channel, c->program.quota.period.start, c->at, c->now,
                  c->req.quantity, std::nullopt};
   c->facts.message = std::move(c->req.message);
+  if (c->program.quota.limit) {
+    c->facts.limit = c->program.quota.limit;
+    c->facts.period_end = c->program.quota.period.end;
+    c->facts.thresholds.assign(c->program.quota.alert_thresholds.begin(),
+                               c->program.quota.alert_thresholds.end());
+  }
   c->program.facts = &c->facts;
   c->done = std::move(done);
   SharedLedger& ledger = *opts_.shared_ledger;
@@ -360,6 +367,9 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
     idem_rec = IdempotencyRecord{t.id, req.idempotency_key, p.fingerprint, x.decision, now};
   }
   const bool write_message = req.message && x.decision.allowed && charged == req.quantity;
+  std::vector<AlertRecord> alerts =
+      AlertsOfCharge(ChargeOfMeter{t.id, req.meter, p.quota.period, x.verdicts.quota_before,
+                                   charged, p.quota.limit, p.quota.alert_thresholds, now});
   CommitQueue::Done finish = ConsumeCompletion(t, c, std::move(x.decision), std::move(done));
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
@@ -372,6 +382,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
         if (idem_rec) b.idempotency.push_back(std::move(*idem_rec));
         if (write_message) b.messages.push_back(std::move(*req.message));
         if (session_rec) b.sessions.push_back(*session_rec);
+        AppendReached(alerts, b);
       },
       finish);
   if (queued) return nullptr;

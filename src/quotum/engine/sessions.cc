@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/ids.h"
 #include "quotum/engine/engine.h"
+#include "quotum/engine/events.h"
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
@@ -86,7 +87,7 @@ void Engine::ExpireLeases(TenantState& t, absl::Time now) {
         EventRecord{t.id, "session.lease_expired", id,
                     absl::StrCat("no heartbeat since ", FormatRfc3339(s.last_heartbeat),
                                  "; stopped counting toward sessions_active"),
-                    now});
+                    now, LeaseExpiredEventId(t.id, id, s.last_heartbeat)});
   }
   t.Leases().next_lease_expiry = next;
   if (changed.empty()) return;

@@ -134,7 +134,8 @@ struct EventRecord {
   std::string detail;  ///< one human sentence
   absl::Time at;
   /// Unique across tenants ("evt_" + hex). Deterministic where a retry could
-  /// make the event again (EventId), so a store keeps it once.
+  /// make the event again (EventId), so a store keeps it once. Empty: the
+  /// store gives it a random one.
   std::string id;
   std::vector<EventField> fields;
 };
@@ -185,6 +186,21 @@ struct AddonRecord {
   std::optional<absl::Time> ends_at;
 };
 
+/// A usage threshold reached: at most one per tenant, meter, period and
+/// threshold (the store keeps the first and ignores the others).
+struct AlertRecord {
+  std::string tenant_id;
+  std::string meter;
+  absl::Time period_start;
+  absl::Time period_end;
+  int threshold = 0;  ///< percent of the limit
+  uint64_t value = 0;  ///< the counter after the decision that crossed it
+  uint64_t limit = 0;  ///< the limit that decision was held to
+  absl::Time at;
+  /// When it stopped holding because the limit grew (usage.threshold_resolved).
+  std::optional<absl::Time> resolved_at;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -212,13 +228,19 @@ struct CommitBatch {
   /// Upserts by id; an applied change also sets its tenant's plan.
   std::vector<SubscriptionChange> subscription_changes;
   std::vector<AddonRecord> addons;  ///< upserts by id
+  /// Inserted unless the store holds one of the same tenant, meter, period
+  /// and threshold; resolved_at is ignored.
+  std::vector<AlertRecord> alerts;
+  /// Sets resolved_at (from each record) on the stored alert with its key
+  /// when it has none.
+  std::vector<AlertRecord> resolved_alerts;
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
            key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
            fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
-           addons.empty();
+           addons.empty() && alerts.empty() && resolved_alerts.empty();
   }
 };
 
@@ -339,6 +361,10 @@ class Store {
   /// Recorded events of one tenant, newest first, at most `limit`.
   virtual absl::StatusOr<std::vector<EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) = 0;
+
+  /// One tenant's alerts reached in [from, to), oldest first.
+  virtual absl::StatusOr<std::vector<AlertRecord>> Alerts(const std::string& tenant_id,
+                                                          absl::Time from, absl::Time to) = 0;
 
   /// One tenant's sessions, groups and gauges (scale-out: what a shared
   /// ledger that lost them is given back).

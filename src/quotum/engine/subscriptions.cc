@@ -7,8 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/ids.h"
 #include "quotum/core/plan_change.h"
+#include "quotum/engine/alerts.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
+#include "quotum/engine/events.h"
 
 namespace quotum::engine {
 namespace {
@@ -34,7 +36,15 @@ EventRecord EventOf(const SubscriptionChange& c, absl::Time at) {
       c.tenant_id, type, c.id,
       absl::StrCat(c.from_plan, " -> ", c.to_plan, " (", c.kind, ", ", c.amount_cents,
                    " cents, by ", c.actor, ", effective ", FormatRfc3339(c.effective_at), ")"),
-      at};
+      at,
+      EventId({c.tenant_id, type, c.id}),
+      {{"change", c.id, false},
+       {"from_plan", c.from_plan, false},
+       {"to_plan", c.to_plan, false},
+       {"kind", c.kind, false},
+       {"amount_cents", absl::StrCat(c.amount_cents), true},
+       {"actor", c.actor, false},
+       {"effective_at", FormatRfc3339(c.effective_at), false}}};
 }
 
 }  // namespace
@@ -92,6 +102,8 @@ void Engine::AdminChangePlan(absl::string_view tenant_id, std::string plan,
 
 void Engine::ApplyPlanChange(TenantState& t, absl::string_view plan, absl::string_view actor,
                              Callback<SubscriptionChange> done) {
+  absl::StatusOr<FiredAlerts> fired = ReadFiredAlerts(t);
+  if (!fired.ok()) return done(fired.status());
   absl::AnyInvocable<void()> after;
   {
     MutexLock lock(&t.mu);
@@ -117,7 +129,7 @@ void Engine::ApplyPlanChange(TenantState& t, absl::string_view plan, absl::strin
                            now,
                            q->effective_at,
                            q->effective_at > now ? "pending" : "applied"};
-      after = CommitPlanChangeLocked(t, std::move(c), now, std::move(done));
+      after = CommitPlanChangeLocked(t, std::move(c), now, *fired, std::move(done));
     }
   }
   if (after) after();
@@ -125,6 +137,7 @@ void Engine::ApplyPlanChange(TenantState& t, absl::string_view plan, absl::strin
 
 absl::AnyInvocable<void()> Engine::CommitPlanChangeLocked(TenantState& t, SubscriptionChange c,
                                                           absl::Time now,
+                                                          const FiredAlerts& fired,
                                                           Callback<SubscriptionChange> done) {
   const Plan* before = t.plan;
   std::optional<SubscriptionChange> pending_before = t.pending_plan;
@@ -136,9 +149,11 @@ absl::AnyInvocable<void()> Engine::CommitPlanChangeLocked(TenantState& t, Subscr
     rows.push_back(std::move(cancelled));
   }
   rows.push_back(c);
+  std::vector<AlertRecord> resolved;
   if (c.state == "applied") {
     SetPlanLocked(t, *opts_.catalog->FindPlan(c.to_plan));
     t.pending_plan.reset();
+    resolved = ResolvedLocked(t, fired, now);
   } else {
     t.pending_plan = c;
   }
@@ -160,6 +175,7 @@ absl::AnyInvocable<void()> Engine::CommitPlanChangeLocked(TenantState& t, Subscr
           b.subscription_changes.push_back(r);
           b.events.push_back(EventOf(r, now));
         }
+        AppendResolved(resolved, b);
       },
       finish);
   if (queued) return nullptr;
@@ -267,6 +283,8 @@ void Engine::BuyAddon(const Principal& who, std::string meter, uint64_t quantity
                                                                 "\" come in ", sizes, " units.")));
   }
   TenantState& t = *who.tenant;
+  absl::StatusOr<FiredAlerts> fired = ReadFiredAlerts(t);
+  if (!fired.ok()) return done(fired.status());
   absl::AnyInvocable<void()> after;
   {
     MutexLock lock(&t.mu);
@@ -295,7 +313,8 @@ void Engine::BuyAddon(const Principal& who, std::string meter, uint64_t quantity
       MutexLock l(&tp->mu);
       std::erase_if(tp->addons, [&](const AddonRecord& x) { return x.id == id; });
     };
-    after = CommitAddonLocked<BoughtAddon>(t, a, line, BoughtAddon{a, charge}, std::move(undo),
+    after = CommitAddonLocked<BoughtAddon>(t, a, line, ResolvedLocked(t, *fired, now),
+                                           BoughtAddon{a, charge}, std::move(undo),
                                            std::move(done));
   }
   if (after) after();
@@ -336,7 +355,7 @@ void Engine::CancelAddon(const Principal& who, std::string id, Callback<AddonRec
           if (x.id == id) x.ends_at.reset();
         }
       };
-      after = CommitAddonLocked<AddonRecord>(t, a, line, a, std::move(undo), std::move(done));
+      after = CommitAddonLocked<AddonRecord>(t, a, line, {}, a, std::move(undo), std::move(done));
     }
   }
   if (after) after();
@@ -344,7 +363,8 @@ void Engine::CancelAddon(const Principal& who, std::string id, Callback<AddonRec
 
 template <typename T>
 absl::AnyInvocable<void()> Engine::CommitAddonLocked(TenantState& t, const AddonRecord& addon,
-                                                     const SubscriptionChange& line, T answer,
+                                                     const SubscriptionChange& line,
+                                                     std::vector<AlertRecord> resolved, T answer,
                                                      absl::AnyInvocable<void()> undo,
                                                      Callback<T> done) {
   CommitQueue::Done finish = [answer = std::move(answer), undo = std::move(undo),
@@ -362,7 +382,11 @@ absl::AnyInvocable<void()> Engine::CommitAddonLocked(TenantState& t, const Addon
         b.subscription_changes.push_back(line);
         EventRecord e = EventOf(line, now);
         absl::StrAppend(&e.detail, ": ", addon.units, " ", addon.meter, " (", addon.id, ")");
+        e.fields.push_back({"addon", addon.id, false});
+        e.fields.push_back({"meter", addon.meter, false});
+        e.fields.push_back({"units", absl::StrCat(addon.units), true});
         b.events.push_back(std::move(e));
+        AppendResolved(resolved, b);
       },
       finish);
   if (queued) return nullptr;

@@ -1,6 +1,7 @@
 // Engine: tenants, API keys and limit overrides (admin use cases).
 #include "absl/strings/str_cat.h"
 #include "quotum/core/ids.h"
+#include "quotum/engine/alerts.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
 
@@ -215,6 +216,8 @@ void Engine::SetLimits(absl::string_view tenant_id,
   if (!t) {
     return done(TenantNotFound(tenant_id));
   }
+  absl::StatusOr<FiredAlerts> fired = ReadFiredAlerts(*t);
+  if (!fired.ok()) return done(fired.status());
   absl::AnyInvocable<void()> after;
   {
     MutexLock lock(&t->mu);
@@ -224,6 +227,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
     auto previous = t->overrides;
     if (t->overrides.empty()) t->overrides.assign(cat.meter_count(), std::nullopt);
     for (auto& [m, v] : resolved) t->overrides[m] = v;
+    const std::vector<AlertRecord> no_longer = ResolvedLocked(*t, *fired, clock_->Now());
     TenantView view = ViewOf(*t);
     CommitQueue::Done finish = [t, previous = std::move(previous), view,
                                 done = std::move(done)](const absl::Status& s) mutable {
@@ -239,6 +243,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
     bool queued = queue_.Enqueue(
         [&](CommitBatch& b) {
           for (auto& [name, value] : limits) b.overrides.push_back({t->id, name, value});
+          AppendResolved(no_longer, b);
         },
         finish);
     if (!queued) after = [finish = std::move(finish)]() mutable { finish(ShuttingDown()); };

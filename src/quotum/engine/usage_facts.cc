@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quotum/core/catalog.h"
+#include "quotum/engine/alerts.h"
 
 namespace quotum::engine {
 namespace {
@@ -53,6 +54,13 @@ void AppendRows(const FactsEntry& e, CommitBatch& b) {
         UsageDelta{e.tenant_id, std::string(meters::kApiCalls), "", f.period_start, f.now, 1});
   }
   if (f.message && e.allowed && e.charged == f.quantity) b.messages.push_back(*f.message);
+  if (e.counter_before) {
+    AppendReached(AlertsOfCharge(ChargeOfMeter{e.tenant_id, f.meter,
+                                               BillingPeriod{f.period_start, f.period_end},
+                                               *e.counter_before, e.charged, f.limit,
+                                               f.thresholds, f.now}),
+                  b);
+  }
   if (e.lease) AppendLeaseChange(*e.lease, b);
 }
 

@@ -27,6 +27,12 @@ struct UsageFacts {
   uint64_t quantity = 0;  ///< units requested
   /// The message sent, kept when the decision charged all `quantity` units.
   std::optional<MessageRecord> message;
+  /// The limit the decision is held to (nullopt: unlimited), the period's
+  /// end and the plan's alert thresholds: what the drain needs to turn the
+  /// entry's counter_before and charge into alerts (engine/alerts.h).
+  std::optional<uint64_t> limit;
+  absl::Time period_end;
+  std::vector<int> thresholds;
 };
 
 /// A session, group or gauge change carried by an entry (lease.lua): what
@@ -56,6 +62,9 @@ struct FactsEntry {
   uint64_t charged = 0;   ///< units charged to facts.meter
   bool api_call = false;  ///< one api_call was counted
   bool allowed = false;
+  /// The meter's period counter before the charge (decide.lua's "b"); unset
+  /// for entries that carry none (fail-open reconciliations, leases).
+  std::optional<uint64_t> counter_before;
   /// Set when the entry records a session, group or gauge change.
   std::optional<LeaseChange> lease;
 
@@ -64,7 +73,8 @@ struct FactsEntry {
 };
 
 /// Adds the rows entry `e` makes to `b`: the charged units, the api_call,
-/// the message and the lease change; not its id. Pure.
+/// the message, the alerts the charge reached and the lease change; not its
+/// id. Pure.
 void AppendRows(const FactsEntry& e, CommitBatch& b);
 
 /// Where the facts wait for the drain: a stream per tenant with one consumer

@@ -67,6 +67,7 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport);
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
   Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
+  Route(verb::get, "/api/v2/alerts", Access::kTenant, &Api::ListAlerts);
   Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
   Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
   Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);

@@ -104,6 +104,8 @@ class Api {
   absl::CivilDay Today() const;
   void Plans(Call& c);
   void ListEvents(Call& c);
+  // alerts and webhooks (routes_alerts.cc)
+  void ListAlerts(Call& c);
   // the subscription (routes_subscription.cc)
   void SubscriptionPreview(Call& c);
   void SubscriptionChange(Call& c);

@@ -118,6 +118,28 @@ constexpr Column kAddons[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
                               {"tenant_id", Kind::kText}, {"meter", Kind::kText},
                               {"units", Kind::kInt},      {"price_cents", Kind::kInt},
                               {"started_at", Kind::kInt}, {"ends_at", Kind::kInt}};
+constexpr Column kAlerts[] = {{"tenant_id", Kind::kText},   {"meter", Kind::kText},
+                              {"period_start", Kind::kInt}, {"threshold", Kind::kInt},
+                              {"period_end", Kind::kInt},   {"value", Kind::kInt},
+                              {"limit_value", Kind::kInt},  {"at", Kind::kInt},
+                              {"resolved_at", Kind::kInt}};
+constexpr Column kOutbox[] = {{"seq", Kind::kInt},       {"id", Kind::kText},
+                              {"tenant_id", Kind::kText}, {"type", Kind::kText},
+                              {"subject", Kind::kText},   {"detail", Kind::kText},
+                              {"fields", Kind::kText},    {"at", Kind::kInt},
+                              {"relayed", Kind::kBool}};
+constexpr Column kWebhooks[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
+                                {"tenant_id", Kind::kText}, {"url", Kind::kText},
+                                {"events", Kind::kText},    {"secret", Kind::kText},
+                                {"created_at", Kind::kInt}, {"deleted_at", Kind::kInt}};
+constexpr Column kDeliveries[] = {
+    {"seq", Kind::kInt},         {"id", Kind::kText},          {"webhook_id", Kind::kText},
+    {"tenant_id", Kind::kText},  {"event_id", Kind::kText},    {"state", Kind::kText},
+    {"attempts", Kind::kInt},    {"next_at", Kind::kInt},      {"last_status", Kind::kInt},
+    {"last_error", Kind::kText}, {"created_at", Kind::kInt},   {"finished_at", Kind::kInt}};
+constexpr Column kDeliveryAttempts[] = {{"delivery_id", Kind::kText}, {"attempt", Kind::kInt},
+                                        {"at", Kind::kInt},           {"status", Kind::kInt},
+                                        {"error", Kind::kText},       {"took_ms", Kind::kInt}};
 
 // Every table of store/sqlite/schema.h, in copy order (tenants before the
 // keys that reference them). Not copied: SQLite's own sqlite_sequence (the
@@ -139,6 +161,11 @@ constexpr Table kTables[] = {
     {"messages", kMessages, "", false},
     {"subscription_changes", kSubscriptionChanges, "seq", true},
     {"addons", kAddons, "seq", true},
+    {"alerts", kAlerts, "", false},
+    {"outbox", kOutbox, "seq", true},
+    {"webhooks", kWebhooks, "seq", true},
+    {"deliveries", kDeliveries, "seq", true},
+    {"delivery_attempts", kDeliveryAttempts, "", false},
 };
 
 // Values buffered before an INSERT is sent, whatever the row count.

@@ -184,12 +184,78 @@ CREATE TABLE addons(
 CREATE INDEX addons_tenant ON addons(tenant_id, seq);
 )sql";
 
+// Alerts, the outbox (events move into it, as relayed: they were never meant
+// for webhooks), webhooks and their deliveries.
+constexpr char kSchemaV6[] = R"sql(
+CREATE TABLE alerts(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  period_start BIGINT NOT NULL,
+  threshold INTEGER NOT NULL,
+  period_end BIGINT NOT NULL,
+  value BIGINT NOT NULL,
+  limit_value BIGINT NOT NULL,
+  at BIGINT NOT NULL,
+  resolved_at BIGINT,
+  PRIMARY KEY(tenant_id, meter, period_start, threshold));
+CREATE INDEX alerts_at ON alerts(tenant_id, at);
+CREATE TABLE outbox(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT COLLATE "C" NOT NULL UNIQUE,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  fields TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  relayed BOOLEAN NOT NULL DEFAULT false);
+CREATE INDEX outbox_tenant ON outbox(tenant_id, seq);
+CREATE INDEX outbox_unrelayed ON outbox(seq) WHERE NOT relayed;
+INSERT INTO outbox(id, tenant_id, type, subject, detail, fields, at, relayed)
+  SELECT 'evt_legacy_' || id, tenant_id, type, subject, detail, '', at, true FROM events ORDER BY id;
+DELETE FROM events;
+CREATE TABLE webhooks(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT COLLATE "C" NOT NULL UNIQUE,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  deleted_at BIGINT);
+CREATE INDEX webhooks_tenant ON webhooks(tenant_id, seq);
+CREATE TABLE deliveries(
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id TEXT COLLATE "C" NOT NULL UNIQUE,
+  webhook_id TEXT COLLATE "C" NOT NULL,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  event_id TEXT COLLATE "C" NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_at BIGINT NOT NULL,
+  last_status INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  finished_at BIGINT,
+  UNIQUE(webhook_id, event_id));
+CREATE INDEX deliveries_pending ON deliveries(webhook_id, seq) WHERE state = 'pending';
+CREATE TABLE delivery_attempts(
+  delivery_id TEXT COLLATE "C" NOT NULL,
+  attempt INTEGER NOT NULL,
+  at BIGINT NOT NULL,
+  status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  took_ms BIGINT NOT NULL,
+  PRIMARY KEY(delivery_id, attempt));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
     {3, "leases for background work run once across instances", kSchemaV3},
     {4, "fail-open charges awaiting reconciliation", kSchemaV4},
     {5, "the subscription ledger (plan changes) and add-ons", kSchemaV5},
+    {6, "alerts, the event outbox, webhooks and their deliveries", kSchemaV6},
 };
 
 constexpr char kCreateMigrationsTable[] =

@@ -9,6 +9,8 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/time/civil_time.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/engine/api_keys.h"
+#include "quotum/engine/events.h"
 
 namespace quotum::store::postgres {
 namespace {
@@ -126,11 +128,24 @@ constexpr Statement kGauges{"w_gauges",
                             "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[]) "
                             "ON CONFLICT(tenant_id,meter) DO UPDATE SET value=excluded.value"};
 constexpr Statement kEvents{
-    "w_events",
-    "INSERT INTO events(tenant_id,type,subject,detail,at) "
-    "SELECT tenant_id,type,subject,detail,at FROM "
-    "unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::bigint[]) WITH ORDINALITY "
-    "AS r(tenant_id,type,subject,detail,at,ord) ORDER BY ord"};
+    "w_outbox",
+    "INSERT INTO outbox(id,tenant_id,type,subject,detail,fields,at) "
+    "SELECT id,tenant_id,type,subject,detail,fields,at FROM "
+    "unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::text[],$6::text[],$7::bigint[]) "
+    "WITH ORDINALITY AS r(id,tenant_id,type,subject,detail,fields,at,ord) ORDER BY ord "
+    "ON CONFLICT(id) DO NOTHING"};
+constexpr Statement kAlerts{
+    "w_alerts",
+    "INSERT INTO alerts(tenant_id,meter,period_start,threshold,period_end,value,limit_value,at) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::int[],$5::bigint[],$6::bigint[],"
+    "$7::bigint[],$8::bigint[]) ON CONFLICT DO NOTHING"};
+constexpr Statement kResolveAlerts{
+    "w_resolve_alerts",
+    "UPDATE alerts a SET resolved_at=r.resolved_at FROM "
+    "unnest($1::text[],$2::text[],$3::bigint[],$4::int[],$5::bigint[]) "
+    "AS r(tenant_id,meter,period_start,threshold,resolved_at) WHERE a.tenant_id=r.tenant_id AND "
+    "a.meter=r.meter AND a.period_start=r.period_start AND a.threshold=r.threshold AND "
+    "a.resolved_at IS NULL"};
 
 constexpr Statement kApplied{"w_applied",
                              "INSERT INTO applied_entries(id,applied_at) "
@@ -400,15 +415,46 @@ absl::Status WriteGauges(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kGauges, c);
 }
 
-absl::Status WriteEvents(PgConnection& conn, const CommitBatch& b) {
-  if (b.events.empty()) return absl::OkStatus();
+absl::Status WriteAlerts(PgConnection& conn, const CommitBatch& b) {
+  if (!b.alerts.empty()) {
+    PgColumns c(8);
+    for (const engine::AlertRecord& a : b.alerts) {
+      c[0].AddText(a.tenant_id);
+      c[1].AddText(a.meter);
+      c[2].AddInt(Secs(a.period_start));
+      c[3].AddInt(a.threshold);
+      c[4].AddInt(Secs(a.period_end));
+      c[5].AddInt(AsStored(a.value));
+      c[6].AddInt(AsStored(a.limit));
+      c[7].AddInt(Secs(a.at));
+    }
+    RETURN_IF_ERROR(Run(conn, kAlerts, c));
+  }
+  if (b.resolved_alerts.empty()) return absl::OkStatus();
   PgColumns c(5);
+  for (const engine::AlertRecord& a : b.resolved_alerts) {
+    c[0].AddText(a.tenant_id);
+    c[1].AddText(a.meter);
+    c[2].AddInt(Secs(a.period_start));
+    c[3].AddInt(a.threshold);
+    c[4].AddInt(Secs(a.resolved_at.value_or(a.at)));
+  }
+  return Run(conn, kResolveAlerts, c);
+}
+
+// Events go to the outbox once per id (a second one is ignored).
+absl::Status WriteEvents(PgConnection& conn, const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteAlerts(conn, b));
+  if (b.events.empty()) return absl::OkStatus();
+  PgColumns c(7);
   for (const auto& e : b.events) {
-    c[0].AddText(e.tenant_id);
-    c[1].AddText(e.type);
-    c[2].AddText(e.subject);
-    c[3].AddText(e.detail);
-    c[4].AddInt(Secs(e.at));
+    c[0].AddText(e.id.empty() ? "evt_" + engine::RandomHex(12) : e.id);
+    c[1].AddText(e.tenant_id);
+    c[2].AddText(e.type);
+    c[3].AddText(e.subject);
+    c[4].AddText(e.detail);
+    c[5].AddText(engine::EncodeEventFields(e.fields));
+    c[6].AddInt(Secs(e.at));
   }
   return Run(conn, kEvents, c);
 }

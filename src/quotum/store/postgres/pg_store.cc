@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/engine/events.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_commit.h"
 
@@ -463,13 +464,38 @@ absl::StatusOr<std::vector<engine::EventRecord>> PgStore::Events(const std::stri
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.clear();
     auto r = conn.Exec(
-        "SELECT tenant_id,type,subject,detail,at FROM events WHERE tenant_id=$1 "
-        "ORDER BY id DESC LIMIT $2",
+        "SELECT tenant_id,type,subject,detail,at,id,fields FROM outbox WHERE tenant_id=$1 "
+        "ORDER BY seq DESC LIMIT $2",
         {TextParam(tenant_id), IntParam(static_cast<int64_t>(std::min(limit, max)))});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
       const PgRow row = r->row(i);
-      out.push_back({row.Text(0), row.Text(1), row.Text(2), row.Text(3), FromSecs(row.Int(4))});
+      out.push_back(
+          {row.Text(0), row.Text(1), row.Text(2), row.Text(3), FromSecs(row.Int(4)), row.Text(5),
+           engine::DecodeEventFields(row.Text(6)).value_or(std::vector<engine::EventField>{})});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::AlertRecord>> PgStore::Alerts(const std::string& tenant_id,
+                                                                 absl::Time from, absl::Time to) {
+  std::vector<engine::AlertRecord> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT meter,period_start,period_end,threshold,value,limit_value,at,resolved_at "
+        "FROM alerts WHERE tenant_id=$1 AND at>=$2 AND at<$3 ORDER BY at,meter,threshold",
+        {TextParam(tenant_id), IntParam(Secs(from)), IntParam(Secs(to))});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      const PgRow row = r->row(i);
+      std::optional<absl::Time> resolved;
+      if (!row.IsNull(7)) resolved = FromSecs(row.Int(7));
+      out.push_back({tenant_id, row.Text(0), FromSecs(row.Int(1)), FromSecs(row.Int(2)),
+                     static_cast<int>(row.Int(3)), AsUnsigned(row.Int(4)), AsUnsigned(row.Int(5)),
+                     FromSecs(row.Int(6)), resolved});
     }
     return absl::OkStatus();
   }));

@@ -80,6 +80,8 @@ class PgStore final : public engine::Store {
       absl::Time to) override;
   absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) override;
+  absl::StatusOr<std::vector<engine::AlertRecord>> Alerts(const std::string& tenant_id,
+                                                          absl::Time from, absl::Time to) override;
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;

@@ -45,6 +45,27 @@ absl::StatusOr<engine::MessageRecord> MessageOf(const json::object& o) {
   return m;
 }
 
+// `f` with the limit, period end and thresholds of `o` (EncodeFacts writes
+// them together).
+absl::StatusOr<engine::UsageFacts> WithLimit(const json::object& o, engine::UsageFacts f) {
+  const json::value* limit = o.if_contains("limit");
+  const json::value* thresholds = o.if_contains("thr");
+  absl::StatusOr<int64_t> end = Int(o, "end");
+  if (!end.ok()) return end.status();
+  if (!limit->is_number() || !thresholds || !thresholds->is_array()) {
+    return absl::InvalidArgumentError("facts: a limit without its thresholds");
+  }
+  boost::system::error_code ec;
+  f.limit = limit->to_number<uint64_t>(ec);
+  if (ec) return absl::InvalidArgumentError("facts: limit is not a count");
+  f.period_end = absl::FromUnixSeconds(*end);
+  for (const json::value& t : thresholds->get_array()) {
+    if (!t.is_int64()) return absl::InvalidArgumentError("facts: a threshold is not an integer");
+    f.thresholds.push_back(static_cast<int>(t.get_int64()));
+  }
+  return f;
+}
+
 }  // namespace
 
 std::string EncodeFacts(const engine::UsageFacts& f) {
@@ -52,6 +73,13 @@ std::string EncodeFacts(const engine::UsageFacts& f) {
       {"meter", f.meter}, {"channel", f.channel}, {"period", Secs(f.period_start)},
       {"at", Secs(f.at)}, {"now", Secs(f.now)},   {"qty", static_cast<int64_t>(f.quantity)}};
   if (f.message) o["message"] = MessageObject(*f.message);
+  if (f.limit) {
+    o["limit"] = *f.limit;
+    o["end"] = Secs(f.period_end);
+    json::array thresholds;
+    for (int t : f.thresholds) thresholds.push_back(t);
+    o["thr"] = std::move(thresholds);
+  }
   return json::serialize(o);
 }
 
@@ -81,6 +109,7 @@ absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
     if (!message.ok()) return message.status();
     f.message = std::move(*message);
   }
+  if (o.contains("limit")) return WithLimit(o, std::move(f));
   return f;
 }
 

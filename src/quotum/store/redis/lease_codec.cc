@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/string_views.h"
+#include "quotum/engine/events.h"
 
 namespace quotum::store::redis {
 namespace {
@@ -108,7 +109,8 @@ absl::StatusOr<engine::LeaseChange> SessionChange(std::string_view tenant_id, st
       c.session.tenant_id, std::string(event), c.session.id,
       absl::StrCat("no heartbeat since ", FormatRfc3339(c.session.last_heartbeat),
                    "; stopped counting toward sessions_active"),
-      c.session.updated_at};
+      c.session.updated_at,
+      engine::LeaseExpiredEventId(c.session.tenant_id, c.session.id, c.session.last_heartbeat)};
   return c;
 }
 

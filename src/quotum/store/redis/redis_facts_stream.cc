@@ -20,7 +20,7 @@ constexpr std::string_view kGroup = "quotum";
 
 // The fields of one entry: [field, value, field, value, ...].
 struct EntryFields {
-  std::string_view charged, api_call, allowed, facts;
+  std::string_view charged, api_call, allowed, facts, before;
   // A lease change (lease.lua): kind, id, record, event.
   std::string_view kind, id, record, event;
 };
@@ -33,6 +33,7 @@ EntryFields FieldsOf(ReplyView fields) {
     if (name == "a") f.api_call = value;
     if (name == "ok") f.allowed = value;
     if (name == "f") f.facts = value;
+    if (name == "b") f.before = value;
     if (name == "k") f.kind = value;
     if (name == "id") f.id = value;
     if (name == "r") f.record = value;
@@ -52,6 +53,12 @@ absl::StatusOr<engine::FactsEntry> EntryOf(const std::string& tenant, ReplyView 
   }
   e.api_call = f.api_call == "1";
   e.allowed = f.allowed == "1";
+  if (uint64_t before = 0; !f.before.empty()) {
+    if (!absl::SimpleAtoi(ToAbsl(f.before), &before)) {
+      return absl::InvalidArgumentError("the counter before (b) is not a count");
+    }
+    e.counter_before = before;
+  }
   absl::StatusOr<engine::UsageFacts> facts = DecodeFacts(f.facts);
   if (!facts.ok()) return facts.status();
   e.facts = std::move(*facts);

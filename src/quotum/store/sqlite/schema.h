@@ -143,6 +143,72 @@ CREATE TABLE IF NOT EXISTS addons(
   started_at INTEGER NOT NULL,
   ends_at INTEGER);
 CREATE INDEX IF NOT EXISTS addons_tenant ON addons(tenant_id, seq);
+CREATE TABLE IF NOT EXISTS alerts(
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  period_start INTEGER NOT NULL,
+  threshold INTEGER NOT NULL,
+  period_end INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  limit_value INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  resolved_at INTEGER,
+  PRIMARY KEY(tenant_id, meter, period_start, threshold)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alerts_at ON alerts(tenant_id, at);
+-- Every event, in the commit of the change that made it: the tenant's event
+-- log and the outbox the relay delivers from (relayed = 0 until it has
+-- handed the event to the tenant's webhooks).
+CREATE TABLE IF NOT EXISTS outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  fields TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  relayed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS outbox_tenant ON outbox(tenant_id, seq);
+CREATE INDEX IF NOT EXISTS outbox_unrelayed ON outbox(seq) WHERE relayed = 0;
+-- Events of stores made before the outbox move into it, as relayed: they
+-- were never meant for webhooks.
+INSERT OR IGNORE INTO outbox(id,tenant_id,type,subject,detail,fields,at,relayed)
+  SELECT 'evt_legacy_' || id, tenant_id, type, subject, detail, '', at, 1 FROM events ORDER BY id;
+DELETE FROM events;
+CREATE TABLE IF NOT EXISTS webhooks(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  tenant_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  deleted_at INTEGER);
+CREATE INDEX IF NOT EXISTS webhooks_tenant ON webhooks(tenant_id, seq);
+CREATE TABLE IF NOT EXISTS deliveries(
+  seq INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  webhook_id TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_at INTEGER NOT NULL,
+  last_status INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  finished_at INTEGER,
+  UNIQUE(webhook_id, event_id));
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(webhook_id, seq)
+  WHERE state = 'pending';
+CREATE TABLE IF NOT EXISTS delivery_attempts(
+  delivery_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  took_ms INTEGER NOT NULL,
+  PRIMARY KEY(delivery_id, attempt)) WITHOUT ROWID;
 )sql";
 
 }  // namespace quotum::store::sqlite

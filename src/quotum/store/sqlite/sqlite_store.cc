@@ -9,6 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/engine/api_keys.h"
+#include "quotum/engine/events.h"
 #include "quotum/store/sqlite/schema.h"
 
 namespace quotum::store::sqlite {
@@ -39,6 +41,7 @@ struct SqliteStore::WriteStatements {
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
   Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
+  Stmt alert, resolve_alert;
 };
 
 SqliteStore::~SqliteStore() {
@@ -134,7 +137,15 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
       {&ws->key_limits,
        "INSERT OR REPLACE INTO key_rate_limits(key_id,general,messages,sessions) VALUES(?,?,?,?)"},
       {&ws->gauge, "INSERT OR REPLACE INTO gauges(tenant_id,meter,value) VALUES(?,?,?)"},
-      {&ws->event, "INSERT INTO events(tenant_id,type,subject,detail,at) VALUES(?,?,?,?,?)"},
+      {&ws->event,
+       "INSERT OR IGNORE INTO outbox(id,tenant_id,type,subject,detail,fields,at) "
+       "VALUES(?,?,?,?,?,?,?)"},
+      {&ws->alert,
+       "INSERT OR IGNORE INTO alerts(tenant_id,meter,period_start,threshold,period_end,value,"
+       "limit_value,at) VALUES(?,?,?,?,?,?,?,?)"},
+      {&ws->resolve_alert,
+       "UPDATE alerts SET resolved_at=? WHERE tenant_id=? AND meter=? AND period_start=? AND "
+       "threshold=? AND resolved_at IS NULL"},
       {&ws->applied, "INSERT OR IGNORE INTO applied_entries(id,applied_at) VALUES(?,?)"},
       {&ws->forget_applied, "DELETE FROM applied_entries WHERE applied_at<?"},
       {&ws->fail_open,
@@ -495,12 +506,38 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   for (const auto& g : b.gauges) {
     RETURN_IF_ERROR(w.gauge.Bind(1, g.tenant_id).Bind(2, g.meter).Bind(3, AsStored(g.value)).Run());
   }
+  return WriteAlertsAndEvents(b);
+}
+
+absl::Status SqliteStore::WriteAlertsAndEvents(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const engine::AlertRecord& a : b.alerts) {
+    RETURN_IF_ERROR(w.alert.Bind(1, a.tenant_id)
+                        .Bind(2, a.meter)
+                        .Bind(3, Secs(a.period_start))
+                        .Bind(4, int64_t{a.threshold})
+                        .Bind(5, Secs(a.period_end))
+                        .Bind(6, AsStored(a.value))
+                        .Bind(7, AsStored(a.limit))
+                        .Bind(8, Secs(a.at))
+                        .Run());
+  }
+  for (const engine::AlertRecord& a : b.resolved_alerts) {
+    RETURN_IF_ERROR(w.resolve_alert.Bind(1, Secs(a.resolved_at.value_or(a.at)))
+                        .Bind(2, a.tenant_id)
+                        .Bind(3, a.meter)
+                        .Bind(4, Secs(a.period_start))
+                        .Bind(5, int64_t{a.threshold})
+                        .Run());
+  }
   for (const auto& e : b.events) {
-    RETURN_IF_ERROR(w.event.Bind(1, e.tenant_id)
-                        .Bind(2, e.type)
-                        .Bind(3, e.subject)
-                        .Bind(4, e.detail)
-                        .Bind(5, Secs(e.at))
+    RETURN_IF_ERROR(w.event.Bind(1, e.id.empty() ? "evt_" + engine::RandomHex(12) : e.id)
+                        .Bind(2, e.tenant_id)
+                        .Bind(3, e.type)
+                        .Bind(4, e.subject)
+                        .Bind(5, e.detail)
+                        .Bind(6, engine::EncodeEventFields(e.fields))
+                        .Bind(7, Secs(e.at))
                         .Run());
   }
   return absl::OkStatus();
@@ -608,13 +645,35 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
                                                                      size_t limit) {
   MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
-      "SELECT tenant_id,type,subject,detail,at FROM events WHERE tenant_id=? ORDER BY id DESC "
-      "LIMIT ?");
+      "SELECT tenant_id,type,subject,detail,at,id,fields FROM outbox WHERE tenant_id=? "
+      "ORDER BY seq DESC LIMIT ?");
   if (!st.ok()) return st.status();
   st->Bind(1, tenant_id).Bind(2, static_cast<int64_t>(limit));
   std::vector<engine::EventRecord> out;
   absl::Status s = st->ForEachRow([&](const Stmt& r) {
-    out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4))});
+    out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4)), r.Text(5),
+                   engine::DecodeEventFields(r.Text(6)).value_or(std::vector<engine::EventField>{})});
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::AlertRecord>> SqliteStore::Alerts(const std::string& tenant_id,
+                                                                     absl::Time from,
+                                                                     absl::Time to) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT meter,period_start,period_end,threshold,value,limit_value,at,resolved_at FROM alerts "
+      "WHERE tenant_id=? AND at>=? AND at<? ORDER BY at,meter,threshold");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, Secs(from)).Bind(3, Secs(to));
+  std::vector<engine::AlertRecord> out;
+  absl::Status s = st->ForEachRow([&](const Stmt& r) {
+    std::optional<absl::Time> resolved;
+    if (!r.IsNull(7)) resolved = FromSecs(r.Int(7));
+    out.push_back({tenant_id, r.Text(0), FromSecs(r.Int(1)), FromSecs(r.Int(2)),
+                   static_cast<int>(r.Int(3)), AsUnsigned(r.Int(4)), AsUnsigned(r.Int(5)),
+                   FromSecs(r.Int(6)), resolved});
   });
   if (!s.ok()) return s;
   return out;

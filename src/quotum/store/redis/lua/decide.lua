@@ -36,7 +36,9 @@
 --       made again): compile again; nothing was decided in these three
 -- A decision that charges units or counts the api_call appends one entry to
 -- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
--- ok = allowed ("1"/"0"), f = ARGV[15]. Nothing else appends.
+-- ok = allowed ("1"/"0"), b = the meter's counter before the charge (the
+-- drain finds the alert thresholds it crossed from b, c and the limit in f),
+-- f = ARGV[15]. Nothing else appends.
 --
 -- Written for the cost of a call, like arith.lua (see its top and
 -- docs/performance.md): Redis runs the whole body on every EVALSHA, so this is
@@ -153,7 +155,7 @@ if count_api_call and (allowed or not dry_run) then
 end
 if A[15] ~= "" and (charged > 0 or counted) then
   redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
-             "ok", allowed and "1" or "0", "f", A[15])
+             "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15])
 end
 reply[4], reply[5], reply[6] = charged, refused, bits
 if has_idempotency and not dry_run then
