@@ -113,6 +113,8 @@ CommitBatch Activity() {
               {"t-a", "lease_expired", "s-3", "{}", kNovember},
               {"t-b", "limit_reached", "messages_sent", "{\"limit\":1}", kNovember},
               {"t-b", "lease_expired", "s-2", "", T("2026-11-09T00:00:00Z")}};
+  b.events[2].fields = {{"limit", "1", true}, {"meter", kOddText, false}};
+  b.alerts = {{"t-b", "messages_sent", kOctober, kNovember, 80, 800, 1000, kOctober, std::nullopt}};
   b.subscription_changes = {
       {"chg-1", "t-b", "tenant", "starter", "pro", "upgrade", 3500, kOctober, kOctober, "applied"},
       {"chg-2", "t-b", "admin", "pro", "starter", "downgrade", -12, kNovember,
@@ -201,8 +203,9 @@ class MigrateFromSqliteTest : public PostgresSuite {
 
 constexpr char kExpectedCounts[] =
     "tenants 3, api_keys 4, tenant_limits 2, counters 4, usage_hourly 7, usage_daily 6, "
-    "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, events 4, "
-    "messages 2, subscription_changes 2, addons 2";
+    "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, events 0, "
+    "messages 2, subscription_changes 2, addons 2, alerts 1, outbox 4, webhooks 0, deliveries 0, "
+    "delivery_attempts 0";
 
 // The start-up stream of both stores: the same records (tenants in creation
 // order in both).
@@ -243,6 +246,8 @@ void ExpectSameReads(Store& sqlite, Store& pg) {
     }
     EXPECT_EQ(AllFields(*sqlite.Events(tenant, 100)), AllFields(*pg.Events(tenant, 100)));
     EXPECT_EQ(AllFields(*sqlite.Events(tenant, 2)), AllFields(*pg.Events(tenant, 2)));
+    EXPECT_EQ(AllFields(*sqlite.Alerts(tenant, absl::InfinitePast(), absl::InfiniteFuture())),
+              AllFields(*pg.Alerts(tenant, absl::InfinitePast(), absl::InfiniteFuture())));
     EXPECT_EQ(LedgerText(*sqlite.SubscriptionChanges(tenant)),
               LedgerText(*pg.SubscriptionChanges(tenant)));
   }
@@ -341,7 +346,7 @@ TEST_F(MigrateFromSqliteTest, OneRowPerStatementAndAnEmptyStoreAreCopiedToo) {
   ASSERT_NE(OpenSqlite(), nullptr);  // an embedded deployment that never made a tenant
   auto counts = Migrate(1);
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->size(), 15u);
+  EXPECT_EQ(counts->size(), 20u);
   for (const auto& c : *counts) EXPECT_EQ(c.rows, 0) << c.table;
   ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
   FillSqlite();
@@ -366,7 +371,7 @@ TEST_F(MigrateFromSqliteTest, ASecondMigrationIntoTheSameDatabaseIsRefusedAndCha
       absl::StrContains(again.status().message(), "already holds Quotum data (in tenants, "))
       << again.status();
   EXPECT_EQ(PgValue("SELECT COUNT(*) FROM tenants"), "3");
-  EXPECT_EQ(PgValue("SELECT COUNT(*) FROM events"), "4");
+  EXPECT_EQ(PgValue("SELECT COUNT(*) FROM outbox"), "4");
   EXPECT_EQ(PgValue("SELECT string_agg(id, ',' ORDER BY seq) FROM tenants"), "t-b,t-a,t-c");
 }
 

@@ -82,7 +82,13 @@ CommitBatch FullBatch() {
   b.groups = {{"t-a", "g-1", kOddText, T("2026-11-23T12:00:00Z")}};
   b.key_rate_limits = {{"k-a", {100, std::nullopt, std::numeric_limits<uint32_t>::max()}}};
   b.gauges = {{"t-a", "subscribers", 77}};
-  b.events = {{"t-b", "lease_expired", "s-1", kOddText, T("2026-11-23T12:00:00Z")}};
+  b.events = {{"t-b",
+               "lease_expired",
+               "s-1",
+               kOddText,
+               T("2026-11-23T12:00:00Z"),
+               "evt_full_1",
+               {{"meter", kOddText, false}, {"limit", "18446744073709551615", true}}}};
   return b;
 }
 
@@ -152,6 +158,48 @@ TEST_P(StoreContractTest, CommitThenLoadRoundTripsEveryRecordKindInTheDocumented
   auto events = store_->Events("t-b", 10);
   ASSERT_TRUE(events.ok()) << events.status();
   EXPECT_EQ(AllFields(*events), AllFields(b.events));
+}
+
+TEST_P(StoreContractTest, AnAlertAndAnEventAreKeptOnceAndAnAlertIsResolvedOnce) {
+  Commit(FullBatch());
+  const engine::AlertRecord a{"t-b",
+                              "messages_sent",
+                              T("2026-11-08T10:00:00Z"),
+                              T("2026-12-08T10:00:00Z"),
+                              80,
+                              800,
+                              1000,
+                              T("2026-11-23T12:00:00Z"),
+                              std::nullopt};
+  EventRecord e{"t-b", "usage.threshold_reached", "messages_sent", "d", a.at, "evt_alert_80", {}};
+  CommitBatch first;
+  first.alerts = {a};
+  first.events = {e};
+  Commit(first);
+  CommitBatch again = first;  // a retry, or another instance: the same key and id
+  again.alerts[0].value = 999;
+  again.events[0].detail = "other";
+  Commit(again);
+  auto alerts = store_->Alerts("t-b", T("2026-11-01T00:00:00Z"), T("2026-12-01T00:00:00Z"));
+  ASSERT_TRUE(alerts.ok()) << alerts.status();
+  EXPECT_EQ(AllFields(*alerts), AllFields(std::vector<engine::AlertRecord>{a}));
+  auto events = store_->Events("t-b", 10);
+  ASSERT_TRUE(events.ok()) << events.status();
+  ASSERT_EQ(events->size(), 2u);  // FullBatch's and this one
+  EXPECT_EQ(Fields(events->front()), Fields(e));
+  // Resolved once: a second resolution keeps the first instant.
+  CommitBatch resolve;
+  resolve.resolved_alerts = {a};
+  resolve.resolved_alerts[0].resolved_at = T("2026-11-24T00:00:00Z");
+  Commit(resolve);
+  resolve.resolved_alerts[0].resolved_at = T("2026-11-25T00:00:00Z");
+  Commit(resolve);
+  alerts = store_->Alerts("t-b", T("2026-11-23T12:00:00Z"), T("2026-11-23T12:00:01Z"));
+  ASSERT_TRUE(alerts.ok() && alerts->size() == 1u);
+  EXPECT_EQ(alerts->front().resolved_at, T("2026-11-24T00:00:00Z"));
+  // The range is half-open on `at`, and tenants do not see each other's.
+  EXPECT_TRUE(store_->Alerts("t-b", T("2026-11-23T12:00:01Z"), absl::InfiniteFuture())->empty());
+  EXPECT_TRUE(store_->Alerts("t-a", absl::InfinitePast(), absl::InfiniteFuture())->empty());
 }
 
 TEST_P(StoreContractTest, ABatchWithAnInvalidRowChangesNothing) {

@@ -63,8 +63,17 @@ inline auto Fields(const engine::KeyRateLimitsRecord& r) {
 inline auto Fields(const engine::GaugeRecord& r) {
   return std::make_tuple(r.tenant_id, r.meter, r.value);
 }
+inline auto Fields(const engine::EventField& f) {
+  return std::make_tuple(f.name, f.value, f.number);
+}
 inline auto Fields(const engine::EventRecord& r) {
-  return std::make_tuple(r.tenant_id, r.type, r.subject, r.detail, r.at);
+  std::vector<std::tuple<std::string, std::string, bool>> fields;
+  for (const auto& f : r.fields) fields.push_back(Fields(f));
+  return std::make_tuple(r.tenant_id, r.type, r.subject, r.detail, r.at, r.id, fields);
+}
+inline auto Fields(const engine::AlertRecord& r) {
+  return std::make_tuple(r.tenant_id, r.meter, r.period_start, r.period_end, r.threshold, r.value,
+                         r.limit, r.at, r.resolved_at);
 }
 inline auto Fields(const engine::MessageRecord& r) {
   return std::make_tuple(r.id, r.tenant_id, r.channel, r.to, r.text, r.status, r.created_at);

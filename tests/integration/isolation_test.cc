@@ -73,6 +73,7 @@ const Row kRoutes[] = {
     {"GET", "/api/v2/usage/export", "tenant", "/api/v2/usage/export?format=csv&range=30d", "", 0},
     {"GET", "/api/v2/plans", "tenant", "/api/v2/plans", "", 0},
     {"GET", "/api/v2/events", "tenant", "/api/v2/events", "", 0},
+    {"GET", "/api/v2/alerts", "tenant", "/api/v2/alerts", "", 0},
     // B's own subscription: a downgrade is scheduled, then cancelled.
     {"GET", "/api/v2/subscription", "tenant", "/api/v2/subscription", "", 0},
     {"POST", "/api/v2/subscription/preview", "tenant", "/api/v2/subscription/preview",

@@ -48,14 +48,14 @@ EventRecord ReachedEvent(const AlertRecord& a) {
 
 EventRecord ResolvedEvent(const AlertRecord& a) {
   const absl::Time at = a.resolved_at.value_or(a.at);
-  EventRecord e{a.tenant_id,
-                "usage.threshold_resolved",
-                a.meter,
-                absl::StrCat(a.meter, " is below ", a.threshold,
-                             "% of its limit again: the limit grew"),
-                at,
-                EventId({a.tenant_id, "usage.threshold_resolved", KeyOf(a)}),
-                FieldsOf(a)};
+  EventRecord e{
+      a.tenant_id,
+      "usage.threshold_resolved",
+      a.meter,
+      absl::StrCat(a.meter, " is below ", a.threshold, "% of its limit again: the limit grew"),
+      at,
+      EventId({a.tenant_id, "usage.threshold_resolved", KeyOf(a)}),
+      FieldsOf(a)};
   return e;
 }
 

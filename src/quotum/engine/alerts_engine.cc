@@ -49,7 +49,11 @@ std::vector<AlertRecord> Engine::ResolvedLocked(const TenantState& t, const Fire
     const uint64_t used = fired.shared_used.empty() ? t.used[*m] : fired.shared_used[i];
     const std::optional<uint64_t> limit = EffectiveLimit(t, *m);
     std::vector<AlertRecord> one = ResolvedAlerts(
-        {a}, [&](std::string_view) { return MeterNow{used, limit}; }, now);
+        {a},
+        [&](std::string_view) {
+          return MeterNow{used, limit};
+        },
+        now);
     out.insert(out.end(), one.begin(), one.end());
   }
   return out;

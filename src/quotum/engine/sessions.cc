@@ -4,8 +4,8 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/ids.h"
 #include "quotum/engine/engine.h"
-#include "quotum/engine/events.h"
 #include "quotum/engine/errors.h"
+#include "quotum/engine/events.h"
 
 namespace quotum::engine {
 namespace {

@@ -193,7 +193,7 @@ struct AlertRecord {
   std::string meter;
   absl::Time period_start;
   absl::Time period_end;
-  int threshold = 0;  ///< percent of the limit
+  int threshold = 0;   ///< percent of the limit
   uint64_t value = 0;  ///< the counter after the decision that crossed it
   uint64_t limit = 0;  ///< the limit that decision was held to
   absl::Time at;

@@ -33,7 +33,9 @@ EventRecord EventOf(const SubscriptionChange& c, absl::Time at) {
                            : c.state == "cancelled"      ? "subscription.change_cancelled"
                                                          : "subscription.changed";
   return EventRecord{
-      c.tenant_id, type, c.id,
+      c.tenant_id,
+      type,
+      c.id,
       absl::StrCat(c.from_plan, " -> ", c.to_plan, " (", c.kind, ", ", c.amount_cents,
                    " cents, by ", c.actor, ", effective ", FormatRfc3339(c.effective_at), ")"),
       at,
@@ -136,8 +138,7 @@ void Engine::ApplyPlanChange(TenantState& t, absl::string_view plan, absl::strin
 }
 
 absl::AnyInvocable<void()> Engine::CommitPlanChangeLocked(TenantState& t, SubscriptionChange c,
-                                                          absl::Time now,
-                                                          const FiredAlerts& fired,
+                                                          absl::Time now, const FiredAlerts& fired,
                                                           Callback<SubscriptionChange> done) {
   const Plan* before = t.plan;
   std::optional<SubscriptionChange> pending_before = t.pending_plan;
@@ -313,9 +314,9 @@ void Engine::BuyAddon(const Principal& who, std::string meter, uint64_t quantity
       MutexLock l(&tp->mu);
       std::erase_if(tp->addons, [&](const AddonRecord& x) { return x.id == id; });
     };
-    after = CommitAddonLocked<BoughtAddon>(t, a, line, ResolvedLocked(t, *fired, now),
-                                           BoughtAddon{a, charge}, std::move(undo),
-                                           std::move(done));
+    after =
+        CommitAddonLocked<BoughtAddon>(t, a, line, ResolvedLocked(t, *fired, now),
+                                       BoughtAddon{a, charge}, std::move(undo), std::move(done));
   }
   if (after) after();
 }

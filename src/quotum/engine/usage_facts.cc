@@ -55,10 +55,9 @@ void AppendRows(const FactsEntry& e, CommitBatch& b) {
   }
   if (f.message && e.allowed && e.charged == f.quantity) b.messages.push_back(*f.message);
   if (e.counter_before) {
-    AppendReached(AlertsOfCharge(ChargeOfMeter{e.tenant_id, f.meter,
-                                               BillingPeriod{f.period_start, f.period_end},
-                                               *e.counter_before, e.charged, f.limit,
-                                               f.thresholds, f.now}),
+    AppendReached(AlertsOfCharge(ChargeOfMeter{
+                      e.tenant_id, f.meter, BillingPeriod{f.period_start, f.period_end},
+                      *e.counter_before, e.charged, f.limit, f.thresholds, f.now}),
                   b);
   }
   if (e.lease) AppendLeaseChange(*e.lease, b);

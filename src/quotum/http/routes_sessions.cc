@@ -164,7 +164,8 @@ void Api::ListEvents(Call& c) {
   ASSIGN_OR_REPLY(events, engine_->Events(c.who, 100), c);
   boost::json::array arr;
   for (const auto& e : events) {
-    arr.push_back(boost::json::object{{"type", e.type},
+    arr.push_back(boost::json::object{{"id", e.id},
+                                      {"type", e.type},
                                       {"subject", e.subject},
                                       {"detail", e.detail},
                                       {"at", FormatRfc3339(e.at)}});

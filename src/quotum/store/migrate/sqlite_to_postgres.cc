@@ -118,25 +118,23 @@ constexpr Column kAddons[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
                               {"tenant_id", Kind::kText}, {"meter", Kind::kText},
                               {"units", Kind::kInt},      {"price_cents", Kind::kInt},
                               {"started_at", Kind::kInt}, {"ends_at", Kind::kInt}};
-constexpr Column kAlerts[] = {{"tenant_id", Kind::kText},   {"meter", Kind::kText},
-                              {"period_start", Kind::kInt}, {"threshold", Kind::kInt},
-                              {"period_end", Kind::kInt},   {"value", Kind::kInt},
-                              {"limit_value", Kind::kInt},  {"at", Kind::kInt},
-                              {"resolved_at", Kind::kInt}};
-constexpr Column kOutbox[] = {{"seq", Kind::kInt},       {"id", Kind::kText},
-                              {"tenant_id", Kind::kText}, {"type", Kind::kText},
-                              {"subject", Kind::kText},   {"detail", Kind::kText},
-                              {"fields", Kind::kText},    {"at", Kind::kInt},
-                              {"relayed", Kind::kBool}};
+constexpr Column kAlerts[] = {
+    {"tenant_id", Kind::kText},  {"meter", Kind::kText},     {"period_start", Kind::kInt},
+    {"threshold", Kind::kInt},   {"period_end", Kind::kInt}, {"value", Kind::kInt},
+    {"limit_value", Kind::kInt}, {"at", Kind::kInt},         {"resolved_at", Kind::kInt}};
+constexpr Column kOutbox[] = {
+    {"seq", Kind::kInt},     {"id", Kind::kText},      {"tenant_id", Kind::kText},
+    {"type", Kind::kText},   {"subject", Kind::kText}, {"detail", Kind::kText},
+    {"fields", Kind::kText}, {"at", Kind::kInt},       {"relayed", Kind::kBool}};
 constexpr Column kWebhooks[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
                                 {"tenant_id", Kind::kText}, {"url", Kind::kText},
                                 {"events", Kind::kText},    {"secret", Kind::kText},
                                 {"created_at", Kind::kInt}, {"deleted_at", Kind::kInt}};
 constexpr Column kDeliveries[] = {
-    {"seq", Kind::kInt},         {"id", Kind::kText},          {"webhook_id", Kind::kText},
-    {"tenant_id", Kind::kText},  {"event_id", Kind::kText},    {"state", Kind::kText},
-    {"attempts", Kind::kInt},    {"next_at", Kind::kInt},      {"last_status", Kind::kInt},
-    {"last_error", Kind::kText}, {"created_at", Kind::kInt},   {"finished_at", Kind::kInt}};
+    {"seq", Kind::kInt},         {"id", Kind::kText},        {"webhook_id", Kind::kText},
+    {"tenant_id", Kind::kText},  {"event_id", Kind::kText},  {"state", Kind::kText},
+    {"attempts", Kind::kInt},    {"next_at", Kind::kInt},    {"last_status", Kind::kInt},
+    {"last_error", Kind::kText}, {"created_at", Kind::kInt}, {"finished_at", Kind::kInt}};
 constexpr Column kDeliveryAttempts[] = {{"delivery_id", Kind::kText}, {"attempt", Kind::kInt},
                                         {"at", Kind::kInt},           {"status", Kind::kInt},
                                         {"error", Kind::kText},       {"took_ms", Kind::kInt}};

@@ -106,7 +106,9 @@ absl::StatusOr<engine::LeaseChange> SessionChange(std::string_view tenant_id, st
     return absl::InvalidArgumentError(absl::StrCat("lease change: unknown event ", ToAbsl(event)));
   }
   c.event = engine::EventRecord{
-      c.session.tenant_id, std::string(event), c.session.id,
+      c.session.tenant_id,
+      std::string(event),
+      c.session.id,
       absl::StrCat("no heartbeat since ", FormatRfc3339(c.session.last_heartbeat),
                    "; stopped counting toward sessions_active"),
       c.session.updated_at,

@@ -651,8 +651,9 @@ absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::
   st->Bind(1, tenant_id).Bind(2, static_cast<int64_t>(limit));
   std::vector<engine::EventRecord> out;
   absl::Status s = st->ForEachRow([&](const Stmt& r) {
-    out.push_back({r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4)), r.Text(5),
-                   engine::DecodeEventFields(r.Text(6)).value_or(std::vector<engine::EventField>{})});
+    out.push_back(
+        {r.Text(0), r.Text(1), r.Text(2), r.Text(3), FromSecs(r.Int(4)), r.Text(5),
+         engine::DecodeEventFields(r.Text(6)).value_or(std::vector<engine::EventField>{})});
   });
   if (!s.ok()) return s;
   return out;
