@@ -24,6 +24,7 @@
 #include "quotum/http/api.h"
 #include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
+#include "quotum/notify/curl_transport.h"
 #include "quotum/report/usage_statement.h"
 #include "quotum/store/migrate/sqlite_to_postgres.h"
 #include "quotum/store/postgres/migrations.h"
@@ -144,6 +145,7 @@ quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg)
   o.session_lease_ttl = cfg.session_lease_ttl;
   o.fail_open = cfg.storage.fail_open;
   o.facts_drain.sweep_every = absl::Seconds(cfg.storage.facts_sweep_seconds);
+  o.max_webhooks_per_tenant = static_cast<size_t>(cfg.webhooks.max_per_tenant);
   return o;
 }
 
@@ -162,6 +164,23 @@ int RunMigrate(const MigrateFlags& flags) {
   std::cout << "copied " << flags.from_sqlite
             << " into PostgreSQL: " << quotum::store::migrate::FormatCounts(*counts) << std::endl;
   return 0;
+}
+
+quotum::notify::SendOptions WebhookSendOptions(const quotum::config::Config& cfg) {
+  quotum::notify::SendOptions o;
+  o.timeout = absl::Milliseconds(cfg.webhooks.timeout_ms);
+  o.connect_timeout = std::min(o.connect_timeout, o.timeout);
+  o.policy.allow_hosts = cfg.webhooks.allow_hosts;
+  return o;
+}
+
+quotum::engine::RelayOptions RelayOptionsOf(const quotum::config::Config& cfg,
+                                            const std::string& instance_name) {
+  quotum::engine::RelayOptions o;
+  o.max_attempts = cfg.webhooks.max_attempts;
+  o.retry_base = absl::Milliseconds(cfg.webhooks.retry_base_ms);
+  o.instance_name = instance_name;
+  return o;
 }
 
 // SIGTERM and SIGINT, blocked in the calling thread: Serve takes them
@@ -230,8 +249,12 @@ int Serve(const ServeFlags& flags) {
   quotum::engine::Engine engine(eopts, store->get(), &clock);
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
   ReleaseStartupMemory();
+  quotum::notify::CurlTransport transport(WebhookSendOptions(*cfg));
+  quotum::engine::OutboxRelay relay(store->get(), &engine, &transport, &clock,
+                                    RelayOptionsOf(*cfg, instance_name));
+  relay.Start();
 
-  quotum::http::Api api(&engine, {admin_key});
+  quotum::http::Api api(&engine, {admin_key, cfg->webhooks.allow_hosts});
   quotum::http::Server server(
       server_opts, [&api](const quotum::http::Request& req, quotum::http::Respond respond) {
         api.Handle(req, std::move(respond));
@@ -247,6 +270,7 @@ int Serve(const ServeFlags& flags) {
   std::cerr << "quotum: signal " << sig << ", draining" << std::endl;
   api.BeginDrain();
   server.Shutdown(cfg->drain_timeout);
+  relay.Stop();
   engine.Stop();
   quotum::report::ReleaseStatementCaches();
   std::cerr << "quotum: stopped cleanly" << std::endl;

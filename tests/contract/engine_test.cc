@@ -67,6 +67,29 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<EventRecord>> Events(const std::string& t, size_t limit) override {
     return inner_->Events(t, limit);
   }
+  absl::StatusOr<std::vector<WebhookRecord>> Webhooks(const std::string& t) override {
+    return inner_->Webhooks(t);
+  }
+  absl::StatusOr<std::vector<EventRecord>> UnrelayedEvents(size_t max) override {
+    return inner_->UnrelayedEvents(max);
+  }
+  absl::StatusOr<std::optional<EventRecord>> FindEvent(const std::string& id) override {
+    return inner_->FindEvent(id);
+  }
+  absl::StatusOr<std::vector<DeliveryRecord>> NextDeliveries(size_t max) override {
+    return inner_->NextDeliveries(max);
+  }
+  absl::StatusOr<std::vector<DeliveryRecord>> Deliveries(const std::string& w,
+                                                         size_t limit) override {
+    return inner_->Deliveries(w, limit);
+  }
+  absl::StatusOr<std::optional<DeliveryRecord>> FindDelivery(const std::string& id) override {
+    return inner_->FindDelivery(id);
+  }
+  absl::StatusOr<std::vector<AttemptRecord>> Attempts(const std::string& d) override {
+    return inner_->Attempts(d);
+  }
+  absl::StatusOr<uint64_t> OutboxBacklog() override { return inner_->OutboxBacklog(); }
   absl::StatusOr<std::vector<std::string>> TenantIds() override { return inner_->TenantIds(); }
   absl::StatusOr<TenantLeaseRows> LeaseRows(const std::string& t) override {
     return inner_->LeaseRows(t);

@@ -74,6 +74,13 @@ const Row kRoutes[] = {
     {"GET", "/api/v2/plans", "tenant", "/api/v2/plans", "", 0},
     {"GET", "/api/v2/events", "tenant", "/api/v2/events", "", 0},
     {"GET", "/api/v2/alerts", "tenant", "/api/v2/alerts", "", 0},
+    {"POST", "/api/v2/webhooks", "tenant", "/api/v2/webhooks",
+     R"({"url":"http://127.0.0.1:9/iso","events":["*"]})", 0},
+    {"GET", "/api/v2/webhooks", "tenant", "/api/v2/webhooks", "", 0},
+    {"GET", "/api/v2/webhooks/{id}/deliveries", "tenant", "/api/v2/webhooks/<hook>/deliveries", "",
+     404},
+    {"DELETE", "/api/v2/webhooks/{id}", "tenant", "/api/v2/webhooks/<hook>", "", 404},
+    {"POST", "/admin/outbox/{id}/retry", "admin", "/admin/outbox/<delivery>/retry", "", 0},
     // B's own subscription: a downgrade is scheduled, then cancelled.
     {"GET", "/api/v2/subscription", "tenant", "/api/v2/subscription", "", 0},
     {"POST", "/api/v2/subscription/preview", "tenant", "/api/v2/subscription/preview",
@@ -128,6 +135,8 @@ struct World {
   Tenant a, b;
   std::string message_id;
   std::string addon_id;       ///< A's chatbot_sessions pack
+  std::string hook_id;        ///< A's webhook
+  std::string delivery_id;    ///< a delivery to it
   std::string asset;          ///< a file the dashboard page loads, e.g. "app-<hash>.js"
   std::string spare_key_id;   ///< a second key of A, for the admin key routes
   std::string doomed_key_id;  ///< a third, revoked by the admin route's own row
@@ -150,15 +159,32 @@ struct World {
                    Bearer(a.key));
     EXPECT_EQ(r.status, 200) << r.body;
     if (r.status == 200) message_id = std::string(r.json().at("message_id").as_string());
+    r = admin.Post("/api/v2/webhooks", R"({"url":"http://127.0.0.1:9/a","events":["*"]})",
+                   Bearer(a.key));
+    EXPECT_EQ(r.status, 201) << r.body;
+    if (r.status == 201) hook_id = std::string(r.json().at("id").as_string());
     r = admin.Post("/api/v2/addons", R"({"meter":"chatbot_sessions","quantity":1000})",
                    Bearer(a.key));
     EXPECT_EQ(r.status, 201) << r.body;
     if (r.status == 201) addon_id = std::string(r.json().at("id").as_string());
+    delivery_id = AwaitDelivery();
     spare_key_id = MintKey().second;
     doomed_key_id = MintKey().second;
     const std::string page = admin.Get("/").body;
     const size_t at = page.find("/assets/");
     if (at != std::string::npos) asset = page.substr(at + 8, page.find('"', at) - at - 8);
+  }
+
+  /// The id of a delivery to A's webhook (the add-on's event makes one).
+  std::string AwaitDelivery() {
+    HttpResponse r =
+        GetEventually(admin, "/api/v2/webhooks/" + hook_id + "/deliveries", Bearer(a.key),
+                      [](const HttpResponse& r) {
+                        return r.status == 200 && !r.json().at("deliveries").as_array().empty();
+                      });
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status != 200 || r.json().at("deliveries").as_array().empty()) return "";
+    return std::string(r.json().at("deliveries").as_array()[0].at("id").as_string());
   }
 
   /// A new key of A: {secret, key_id}.
@@ -172,21 +198,25 @@ struct World {
   }
 
   Vars AVars() const {
-    return {{"<ses>", "alpha-ses"},   {"<dup-ses>", "dup-ses"},        {"<grp>", "alpha-grp"},
-            {"<dup-grp>", "dup-grp"}, {"<msg>", message_id},           {"<tenant>", "iso-a"},
-            {"<key>", spare_key_id},  {"<doomed-key>", doomed_key_id}, {"<asset>", asset},
-            {"<addon>", addon_id}};
+    return {{"<ses>", "alpha-ses"},  {"<dup-ses>", "dup-ses"},
+            {"<grp>", "alpha-grp"},  {"<dup-grp>", "dup-grp"},
+            {"<msg>", message_id},   {"<tenant>", "iso-a"},
+            {"<key>", spare_key_id}, {"<doomed-key>", doomed_key_id},
+            {"<asset>", asset},      {"<addon>", addon_id},
+            {"<hook>", hook_id},     {"<delivery>", delivery_id}};
   }
   /// Ids nobody has, never used before.
   Vars FreshVars() {
     const std::string n = std::to_string(++fresh);
     return {{"<ses>", "zz-ses-" + n}, {"<dup-ses>", "zz-dup-ses-" + n},
             {"<grp>", "zz-grp-" + n}, {"<dup-grp>", "zz-dup-grp-" + n},
-            {"<msg>", "msg_zz" + n},  {"<addon>", "addon_zz" + n}};
+            {"<msg>", "msg_zz" + n},  {"<addon>", "addon_zz" + n},
+            {"<hook>", "wh_zz" + n},  {"<delivery>", "dlv_zz" + n}};
   }
   /// What B must never see of A.
   std::vector<std::string> ASecrets() const {
-    return {"iso-a", "alpha-ses", "alpha-grp", message_id, a.key_id, spare_key_id, addon_id};
+    return {"iso-a",      "alpha-ses", "alpha-grp", message_id, a.key_id,
+            spare_key_id, addon_id,    hook_id,     delivery_id};
   }
 };
 

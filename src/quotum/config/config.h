@@ -39,6 +39,21 @@ struct Storage {
   std::string postgres_url;
 };
 
+/// Webhook delivery ([webhooks]; docs/alerts.md).
+struct Webhooks {
+  /// Host names, IP literals or CIDRs a webhook may target although they are
+  /// loopback or private (refused by default: a tenant must not reach the
+  /// operator's internal network through Quotum).
+  std::vector<std::string> allow_hosts;
+  int max_per_tenant = 10;
+  /// Attempts before a delivery is dead (an admin can send it again).
+  int max_attempts = 8;
+  /// The first retry waits up to this; each next one up to twice as long (1 h at most).
+  int retry_base_ms = 1000;
+  /// One attempt's whole time (connect included).
+  int timeout_ms = 5000;
+};
+
 /// Everything `quotum serve` needs, validated. Immutable once loaded.
 struct Config {
   std::string source_path;
@@ -67,6 +82,7 @@ struct Config {
   /// Algorithm, window and shadow flag per rate-limit category.
   ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
   Storage storage;
+  Webhooks webhooks;
   Catalog catalog;
 };
 

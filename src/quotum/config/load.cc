@@ -178,6 +178,29 @@ void LoadStorage(Checker& c, const toml::table& root, Storage& st) {
     st.redis_pool_size = int(*v);
 }
 
+void LoadWebhooks(Checker& c, const toml::table& root, Webhooks& w) {
+  const toml::table* t = c.Table(root, "webhooks", "webhooks");
+  if (!t) return;
+  c.OnlyKeys(*t, "webhooks",
+             {"allow_hosts", "max_per_tenant", "max_attempts", "retry_base_ms", "timeout_ms"});
+  if (const toml::array* arr = c.Array(*t, "allow_hosts", "webhooks.allow_hosts")) {
+    for (const auto& n : *arr) {
+      auto v = n.value<std::string>();
+      if (!v || v->empty()) {
+        c.Fail(&n, "webhooks.allow_hosts", "each entry must be a host name, an IP or a CIDR");
+        return;
+      }
+      w.allow_hosts.push_back(*v);
+    }
+  }
+  if (auto v = c.Int(*t, "max_per_tenant", "webhooks.max_per_tenant", 1, 1000))
+    w.max_per_tenant = int(*v);
+  if (auto v = c.Int(*t, "max_attempts", "webhooks.max_attempts", 1, 100)) w.max_attempts = int(*v);
+  if (auto v = c.Int(*t, "retry_base_ms", "webhooks.retry_base_ms", 10, 3'600'000))
+    w.retry_base_ms = int(*v);
+  if (auto v = c.Int(*t, "timeout_ms", "webhooks.timeout_ms", 100, 60'000)) w.timeout_ms = int(*v);
+}
+
 void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
   cat.meters = Catalog::BuiltinMeters();
   const toml::table* m = c.Table(root, "meters", "meters");
@@ -456,10 +479,11 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
   c.OnlyKeys(root, "",
-             {"server", "storage", "channels", "meters", "rate_limit_profiles", "rate_limits",
-              "plans", "addons"});
+             {"server", "storage", "webhooks", "channels", "meters", "rate_limit_profiles",
+              "rate_limits", "plans", "addons"});
   LoadServer(c, root, *cfg);
   LoadStorage(c, root, cfg->storage);
+  LoadWebhooks(c, root, cfg->webhooks);
   LoadRateRules(c, root, *cfg);
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);

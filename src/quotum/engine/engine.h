@@ -36,6 +36,8 @@ namespace quotum::engine {
 
 struct EngineOptions {
   const Catalog* catalog = nullptr;  ///< must outlive the engine
+  /// Webhooks a tenant may have at once.
+  size_t max_webhooks_per_tenant = 10;
   absl::Duration idempotency_ttl = absl::Hours(24);
   std::string default_plan;
   /// Latest an event's `timestamp` may lie ahead of the clock.
@@ -371,6 +373,26 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   /// Requests waiting for the next group commit.
   size_t commit_queue_depth() const { return queue_.pending(); }
+
+  /// Commits a batch of the outbox relay in a transaction of its own.
+  absl::Status CommitOutbox(CommitBatch batch) { return CommitDrained(std::move(batch)); }
+
+  // ---- Webhooks (webhooks.cc). Their URL is checked by the caller (the
+  // operator's target policy, notify/webhook_target.h).
+  /// Registers a webhook for `events` (KnownEventType each; "*" = all):
+  /// 422 unknown_event_type, 409 too_many_webhooks past max_webhooks_per_tenant.
+  absl::StatusOr<WebhookRecord> CreateWebhook(const Principal& who, std::string url,
+                                              std::vector<std::string> events, std::string secret);
+  absl::StatusOr<std::vector<WebhookRecord>> ListWebhooks(const Principal& who);
+  /// Deletes one: nothing more is delivered to it (404 webhook_not_found).
+  absl::Status DeleteWebhook(const Principal& who, const std::string& id);
+  /// A webhook's latest deliveries, newest first, each with its attempts.
+  absl::StatusOr<std::vector<std::pair<DeliveryRecord, std::vector<AttemptRecord>>>>
+  WebhookDeliveries(const Principal& who, const std::string& id, size_t limit);
+  /// Admin: sends a delivery again (dead or delivered: with max_attempts
+  /// more attempts; pending: now rather than after its backoff). 404
+  /// delivery_not_found.
+  absl::StatusOr<DeliveryRecord> RetryDelivery(const std::string& id);
 
  private:
   struct KeyEntry {

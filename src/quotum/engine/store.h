@@ -201,6 +201,44 @@ struct AlertRecord {
   std::optional<absl::Time> resolved_at;
 };
 
+/// A tenant's webhook endpoint.
+struct WebhookRecord {
+  std::string id;  ///< unique
+  std::string tenant_id;
+  std::string url;
+  /// Event types delivered to it; {"*"} = every type.
+  std::vector<std::string> events;
+  std::string secret;  ///< the HMAC key its deliveries are signed with
+  absl::Time created_at;
+  std::optional<absl::Time> deleted_at;  ///< set: nothing more is delivered
+};
+
+/// One event on its way to one webhook. A webhook's deliveries go out one at
+/// a time, oldest first: the next waits until this one is delivered or dead.
+struct DeliveryRecord {
+  std::string id;  ///< unique
+  std::string webhook_id;
+  std::string tenant_id;
+  std::string event_id;
+  std::string state;  ///< pending | delivered | dead
+  int attempts = 0;
+  absl::Time next_at;   ///< pending: when the next attempt may run
+  int last_status = 0;  ///< the last attempt's HTTP status; 0 = no answer
+  std::string last_error;
+  absl::Time created_at;
+  std::optional<absl::Time> finished_at;  ///< delivered or dead
+};
+
+/// One attempt at a delivery.
+struct AttemptRecord {
+  std::string delivery_id;
+  int attempt = 0;  ///< 1 for the first
+  absl::Time at;
+  int status = 0;  ///< HTTP status; 0 = no answer
+  std::string error;
+  int64_t took_ms = 0;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -234,13 +272,20 @@ struct CommitBatch {
   /// Sets resolved_at (from each record) on the stored alert with its key
   /// when it has none.
   std::vector<AlertRecord> resolved_alerts;
+  std::vector<WebhookRecord> webhooks;  ///< upserts by id (deleted_at is what changes)
+  /// Upserts by id; a new delivery of a (webhook, event) that has one already
+  /// is ignored.
+  std::vector<DeliveryRecord> deliveries;
+  std::vector<AttemptRecord> attempts;      ///< inserts
+  std::vector<std::string> relayed_events;  ///< event ids the relay has fanned out
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
            key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
            fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
-           addons.empty() && alerts.empty() && resolved_alerts.empty();
+           addons.empty() && alerts.empty() && resolved_alerts.empty() && webhooks.empty() &&
+           deliveries.empty() && attempts.empty() && relayed_events.empty();
   }
 };
 
@@ -365,6 +410,23 @@ class Store {
   /// One tenant's alerts reached in [from, to), oldest first.
   virtual absl::StatusOr<std::vector<AlertRecord>> Alerts(const std::string& tenant_id,
                                                           absl::Time from, absl::Time to) = 0;
+
+  // ---- The outbox (webhooks)
+  /// Webhooks not deleted, of one tenant (every tenant's when empty), oldest first.
+  virtual absl::StatusOr<std::vector<WebhookRecord>> Webhooks(const std::string& tenant_id) = 0;
+  /// Events not yet fanned out to webhooks, oldest first, at most `max`.
+  virtual absl::StatusOr<std::vector<EventRecord>> UnrelayedEvents(size_t max) = 0;
+  virtual absl::StatusOr<std::optional<EventRecord>> FindEvent(const std::string& id) = 0;
+  /// The oldest pending delivery of each webhook (at most `max` webhooks).
+  virtual absl::StatusOr<std::vector<DeliveryRecord>> NextDeliveries(size_t max) = 0;
+  /// One webhook's deliveries, newest first, at most `limit`.
+  virtual absl::StatusOr<std::vector<DeliveryRecord>> Deliveries(const std::string& webhook_id,
+                                                                 size_t limit) = 0;
+  virtual absl::StatusOr<std::optional<DeliveryRecord>> FindDelivery(const std::string& id) = 0;
+  /// A delivery's attempts, oldest first.
+  virtual absl::StatusOr<std::vector<AttemptRecord>> Attempts(const std::string& delivery_id) = 0;
+  /// Events not yet fanned out plus deliveries pending.
+  virtual absl::StatusOr<uint64_t> OutboxBacklog() = 0;
 
   /// One tenant's sessions, groups and gauges (scale-out: what a shared
   /// ledger that lost them is given back).

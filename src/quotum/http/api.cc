@@ -68,6 +68,11 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
   Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
   Route(verb::get, "/api/v2/alerts", Access::kTenant, &Api::ListAlerts);
+  Route(verb::post, "/api/v2/webhooks", Access::kTenant, &Api::CreateWebhook);
+  Route(verb::get, "/api/v2/webhooks", Access::kTenant, &Api::ListWebhooks);
+  Route(verb::delete_, "/api/v2/webhooks/{id}", Access::kTenant, &Api::DeleteWebhook);
+  Route(verb::get, "/api/v2/webhooks/{id}/deliveries", Access::kTenant, &Api::WebhookDeliveries);
+  Route(verb::post, "/admin/outbox/{id}/retry", Access::kAdmin, &Api::RetryDelivery);
   Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
   Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
   Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);

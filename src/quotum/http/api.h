@@ -39,6 +39,8 @@ class Api {
  public:
   struct Options {
     std::string admin_key;
+    /// Loopback and private hosts webhooks may target ([webhooks] allow_hosts).
+    std::vector<std::string> webhook_allow_hosts;
   };
   Api(engine::Engine* engine, Options options);
 
@@ -106,6 +108,11 @@ class Api {
   void ListEvents(Call& c);
   // alerts and webhooks (routes_alerts.cc)
   void ListAlerts(Call& c);
+  void CreateWebhook(Call& c);
+  void ListWebhooks(Call& c);
+  void DeleteWebhook(Call& c);
+  void WebhookDeliveries(Call& c);
+  void RetryDelivery(Call& c);
   // the subscription (routes_subscription.cc)
   void SubscriptionPreview(Call& c);
   void SubscriptionChange(Call& c);

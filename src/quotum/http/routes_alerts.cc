@@ -1,9 +1,13 @@
-// Alert routes: the thresholds a tenant's usage reached.
+// Alert and webhook routes: the thresholds a tenant reached, and where its events go.
 #include "quotum/core/billing_period.h"
+#include "quotum/engine/errors.h"
 #include "quotum/http/api.h"
 #include "quotum/http/call_util.h"
+#include "quotum/http/json_input.h"
 #include "quotum/http/render.h"
 #include "quotum/http/report_query.h"
+#include "quotum/notify/signature.h"
+#include "quotum/notify/webhook_target.h"
 
 namespace quotum::http {
 namespace {
@@ -31,6 +35,112 @@ void Api::ListAlerts(Call& c) {
   c.respond(JsonReply(200, boost::json::object{{"from", FormatDate(range.from)},
                                                {"to", FormatDate(range.to)},
                                                {"alerts", std::move(arr)}}));
+}
+
+}  // namespace quotum::http
+
+// ---- Webhooks
+
+namespace quotum::http {
+namespace {
+
+constexpr size_t kMaxDeliveriesListed = 50;
+
+boost::json::object WebhookObject(const engine::WebhookRecord& w) {
+  boost::json::array events;
+  for (const std::string& e : w.events) events.push_back(boost::json::string(e));
+  return {{"id", w.id},
+          {"url", w.url},
+          {"events", std::move(events)},
+          {"created_at", FormatRfc3339(w.created_at)}};
+}
+
+boost::json::object DeliveryObject(const engine::DeliveryRecord& d,
+                                   const std::vector<engine::AttemptRecord>& attempts) {
+  boost::json::array tries;
+  for (const engine::AttemptRecord& a : attempts) {
+    tries.push_back(boost::json::object{{"attempt", a.attempt},
+                                        {"at", FormatRfc3339(a.at)},
+                                        {"status", a.status},
+                                        {"error", a.error},
+                                        {"took_ms", a.took_ms}});
+  }
+  boost::json::object o{{"id", d.id},
+                        {"event_id", d.event_id},
+                        {"state", d.state},
+                        {"attempts", d.attempts},
+                        {"last_status", d.last_status},
+                        {"last_error", d.last_error},
+                        {"created_at", FormatRfc3339(d.created_at)},
+                        {"attempt_log", std::move(tries)}};
+  o["next_attempt_at"] =
+      d.state == "pending" ? boost::json::value(FormatRfc3339(d.next_at)) : nullptr;
+  o["finished_at"] = d.finished_at ? boost::json::value(FormatRfc3339(*d.finished_at)) : nullptr;
+  return o;
+}
+
+// The body's "events": an array of strings.
+absl::StatusOr<std::vector<std::string>> EventsField(const boost::json::object& body) {
+  const boost::json::value* v = body.if_contains("events");
+  if (!v || !v->is_array()) {
+    return engine::BadRequest("invalid_events",
+                              "\"events\" must be an array of event types, or [\"*\"] for all.");
+  }
+  std::vector<std::string> out;
+  for (const boost::json::value& e : v->get_array()) {
+    if (!e.is_string() || e.get_string().size() > 64) {
+      return engine::BadRequest("invalid_events", "Each of \"events\" must be an event type.");
+    }
+    out.emplace_back(e.get_string());
+  }
+  return out;
+}
+
+}  // namespace
+
+void Api::CreateWebhook(Call& c) {
+  PARSE_BODY_OR_REPLY(body, c);
+  ASSIGN_OR_REPLY(url, Fields(body).String("url", 2048), c);
+  if (!url)
+    return c.respond(ReplyForStatus(engine::BadRequest("missing_field", "\"url\" is required.")));
+  ASSIGN_OR_REPLY(events, EventsField(body), c);
+  absl::StatusOr<notify::WebhookTarget> target =
+      notify::ParseWebhookUrl(*url, notify::TargetPolicy{opts_.webhook_allow_hosts});
+  if (!target.ok()) {
+    return c.respond(ReplyForStatus(
+        engine::Unprocessable("invalid_webhook_url", std::string(target.status().message()))));
+  }
+  const std::string secret = notify::NewWebhookSecret();
+  ASSIGN_OR_REPLY(w, engine_->CreateWebhook(c.who, *url, std::move(events), secret), c);
+  boost::json::object o = WebhookObject(w);
+  o["secret"] = secret;  // shown once
+  c.respond(JsonReply(201, o));
+}
+
+void Api::ListWebhooks(Call& c) {
+  ASSIGN_OR_REPLY(hooks, engine_->ListWebhooks(c.who), c);
+  boost::json::array arr;
+  for (const engine::WebhookRecord& w : hooks) arr.push_back(WebhookObject(w));
+  c.respond(JsonReply(200, boost::json::object{{"webhooks", std::move(arr)}}));
+}
+
+void Api::DeleteWebhook(Call& c) {
+  if (absl::Status s = engine_->DeleteWebhook(c.who, c.params[0]); !s.ok()) {
+    return c.respond(ReplyForStatus(s));
+  }
+  c.respond(JsonReply(200, boost::json::object{{"deleted", c.params[0]}}));
+}
+
+void Api::WebhookDeliveries(Call& c) {
+  ASSIGN_OR_REPLY(rows, engine_->WebhookDeliveries(c.who, c.params[0], kMaxDeliveriesListed), c);
+  boost::json::array arr;
+  for (const auto& [d, attempts] : rows) arr.push_back(DeliveryObject(d, attempts));
+  c.respond(JsonReply(200, boost::json::object{{"deliveries", std::move(arr)}}));
+}
+
+void Api::RetryDelivery(Call& c) {
+  ASSIGN_OR_REPLY(d, engine_->RetryDelivery(c.params[0]), c);
+  c.respond(JsonReply(200, DeliveryObject(d, {})));
 }
 
 }  // namespace quotum::http

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/api_keys.h"
@@ -442,6 +443,90 @@ absl::Status WriteAlerts(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kResolveAlerts, c);
 }
 
+constexpr Statement kWebhooks{
+    "w_webhooks",
+    "INSERT INTO webhooks(id,tenant_id,url,events,secret,created_at,deleted_at) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::text[],$6::bigint[],"
+    "$7::bigint[]) ON CONFLICT(id) DO UPDATE SET deleted_at=excluded.deleted_at"};
+// A new delivery of a (webhook, event) that has one already is skipped.
+constexpr Statement kDeliveries{
+    "w_deliveries",
+    "INSERT INTO deliveries(id,webhook_id,tenant_id,event_id,state,attempts,next_at,last_status,"
+    "last_error,created_at,finished_at) SELECT * FROM unnest($1::text[],$2::text[],$3::text[],"
+    "$4::text[],$5::text[],$6::int[],$7::bigint[],$8::int[],$9::text[],$10::bigint[],"
+    "$11::bigint[]) AS r(id,webhook_id,tenant_id,event_id,state,attempts,next_at,last_status,"
+    "last_error,created_at,finished_at) WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+    "d.webhook_id=r.webhook_id AND d.event_id=r.event_id AND d.id<>r.id) ON CONFLICT(id) DO "
+    "UPDATE SET state=excluded.state,attempts=excluded.attempts,next_at=excluded.next_at,"
+    "last_status=excluded.last_status,last_error=excluded.last_error,"
+    "finished_at=excluded.finished_at"};
+constexpr Statement kAttempts{
+    "w_attempts",
+    "INSERT INTO delivery_attempts(delivery_id,attempt,at,status,error,took_ms) SELECT * FROM "
+    "unnest($1::text[],$2::int[],$3::bigint[],$4::int[],$5::text[],$6::bigint[]) "
+    "ON CONFLICT DO NOTHING"};
+constexpr Statement kRelayed{"w_relayed",
+                             "UPDATE outbox SET relayed=true WHERE id=ANY($1::text[])"};
+
+std::optional<int64_t> OptSecs(const std::optional<absl::Time>& t) {
+  if (!t) return std::nullopt;
+  return Secs(*t);
+}
+
+absl::Status WriteWebhooksAndDeliveries(PgConnection& conn, const CommitBatch& b) {
+  if (!b.webhooks.empty()) {
+    PgColumns c(7);
+    for (const engine::WebhookRecord* w :
+         LastPerKey(b.webhooks, [](const auto& w) { return w.id; })) {
+      c[0].AddText(w->id);
+      c[1].AddText(w->tenant_id);
+      c[2].AddText(w->url);
+      c[3].AddText(absl::StrJoin(w->events, ","));
+      c[4].AddText(w->secret);
+      c[5].AddInt(Secs(w->created_at));
+      c[6].AddOptionalInt(OptSecs(w->deleted_at));
+    }
+    RETURN_IF_ERROR(Run(conn, kWebhooks, c));
+  }
+  if (b.deliveries.empty()) return absl::OkStatus();
+  PgColumns c(11);
+  for (const engine::DeliveryRecord* d :
+       LastPerKey(b.deliveries, [](const auto& d) { return d.id; })) {
+    c[0].AddText(d->id);
+    c[1].AddText(d->webhook_id);
+    c[2].AddText(d->tenant_id);
+    c[3].AddText(d->event_id);
+    c[4].AddText(d->state);
+    c[5].AddInt(d->attempts);
+    c[6].AddInt(Secs(d->next_at));
+    c[7].AddInt(d->last_status);
+    c[8].AddText(d->last_error);
+    c[9].AddInt(Secs(d->created_at));
+    c[10].AddOptionalInt(OptSecs(d->finished_at));
+  }
+  return Run(conn, kDeliveries, c);
+}
+
+absl::Status WriteOutbox(PgConnection& conn, const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteWebhooksAndDeliveries(conn, b));
+  if (!b.attempts.empty()) {
+    PgColumns c(6);
+    for (const engine::AttemptRecord& a : b.attempts) {
+      c[0].AddText(a.delivery_id);
+      c[1].AddInt(a.attempt);
+      c[2].AddInt(Secs(a.at));
+      c[3].AddInt(a.status);
+      c[4].AddText(a.error);
+      c[5].AddInt(a.took_ms);
+    }
+    RETURN_IF_ERROR(Run(conn, kAttempts, c));
+  }
+  if (b.relayed_events.empty()) return absl::OkStatus();
+  PgArray ids;
+  for (const std::string& id : b.relayed_events) ids.AddText(id);
+  return conn.ExecPrepared(kRelayed.name, kRelayed.sql, {ids.Literal()}).status();
+}
+
 // Events go to the outbox once per id (a second one is ignored).
 absl::Status WriteEvents(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteAlerts(conn, b));
@@ -570,7 +655,8 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteFailOpen(conn, b));
   RETURN_IF_ERROR(WritePlanChanges(conn, b));
   RETURN_IF_ERROR(WriteAddons(conn, b));
-  return WriteEvents(conn, b);
+  RETURN_IF_ERROR(WriteEvents(conn, b));
+  return WriteOutbox(conn, b);
 }
 
 }  // namespace quotum::store::postgres

@@ -80,6 +80,18 @@ class PgStore final : public engine::Store {
       absl::Time to) override;
   absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) override;
+  absl::StatusOr<std::vector<engine::WebhookRecord>> Webhooks(
+      const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<engine::EventRecord>> UnrelayedEvents(size_t max) override;
+  absl::StatusOr<std::optional<engine::EventRecord>> FindEvent(const std::string& id) override;
+  absl::StatusOr<std::vector<engine::DeliveryRecord>> NextDeliveries(size_t max) override;
+  absl::StatusOr<std::vector<engine::DeliveryRecord>> Deliveries(const std::string& webhook_id,
+                                                                 size_t limit) override;
+  absl::StatusOr<std::optional<engine::DeliveryRecord>> FindDelivery(
+      const std::string& id) override;
+  absl::StatusOr<std::vector<engine::AttemptRecord>> Attempts(
+      const std::string& delivery_id) override;
+  absl::StatusOr<uint64_t> OutboxBacklog() override;
   absl::StatusOr<std::vector<engine::AlertRecord>> Alerts(const std::string& tenant_id,
                                                           absl::Time from, absl::Time to) override;
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
@@ -104,6 +116,9 @@ class PgStore final : public engine::Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   /// A read (retried once on a fresh connection if the old one was lost).
   absl::Status Read(absl::FunctionRef<absl::Status(PgConnection&)> work);
+  /// Every row of `sql` made into a T by `of` (pg_outbox.cc).
+  template <typename T, typename Of>
+  absl::StatusOr<std::vector<T>> Rows(const std::string& sql, std::vector<PgParam> params, Of of);
 
   Mutex write_mu_;  // Commit is single-threaded by contract; this makes it certain
   std::unique_ptr<PgConnection> writer_ ABSL_GUARDED_BY(write_mu_);

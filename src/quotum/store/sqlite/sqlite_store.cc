@@ -540,7 +540,7 @@ absl::Status SqliteStore::WriteAlertsAndEvents(const CommitBatch& b) {
                         .Bind(7, Secs(e.at))
                         .Run());
   }
-  return absl::OkStatus();
+  return WriteOutbox(b);
 }
 
 absl::StatusOr<std::vector<engine::DailyRow>> SqliteStore::Daily(const std::string& tenant_id,

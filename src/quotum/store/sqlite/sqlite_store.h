@@ -47,6 +47,18 @@ class SqliteStore final : public engine::Store {
       absl::Time to) override;
   absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) override;
+  absl::StatusOr<std::vector<engine::WebhookRecord>> Webhooks(
+      const std::string& tenant_id) override;
+  absl::StatusOr<std::vector<engine::EventRecord>> UnrelayedEvents(size_t max) override;
+  absl::StatusOr<std::optional<engine::EventRecord>> FindEvent(const std::string& id) override;
+  absl::StatusOr<std::vector<engine::DeliveryRecord>> NextDeliveries(size_t max) override;
+  absl::StatusOr<std::vector<engine::DeliveryRecord>> Deliveries(const std::string& webhook_id,
+                                                                 size_t limit) override;
+  absl::StatusOr<std::optional<engine::DeliveryRecord>> FindDelivery(
+      const std::string& id) override;
+  absl::StatusOr<std::vector<engine::AttemptRecord>> Attempts(
+      const std::string& delivery_id) override;
+  absl::StatusOr<uint64_t> OutboxBacklog() override;
   absl::StatusOr<std::vector<engine::AlertRecord>> Alerts(const std::string& tenant_id,
                                                           absl::Time from, absl::Time to) override;
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
@@ -70,6 +82,9 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
   absl::Status WriteAlertsAndEvents(const engine::CommitBatch& batch);
+  // the outbox (sqlite_outbox.cc)
+  absl::Status WriteOutbox(const engine::CommitBatch& batch);
+  absl::Status WriteAttemptsAndRelayed(const engine::CommitBatch& batch);
 
   void RunCheckpoints();
 
