@@ -140,5 +140,36 @@ TEST_F(AlertsHttpTest, AnUnlimitedOrUntouchedMeterHasNoAlertsAndBadRangesAreRefu
   EXPECT_EQ(reversed.status, 400) << reversed.body;
 }
 
+TEST_F(AlertsHttpTest, UsageCurrentCarriesAForecastPerCounter) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "forecast-new", "starter");  // its period starts now
+  ASSERT_EQ(
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 900), Bearer(t.key)).status,
+      200);
+  auto r = c.Get("/api/v2/usage/current", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value u = r.json();
+  const boost::json::value& f = u.at("forecast");
+  ASSERT_TRUE(f.is_object()) << r.body;
+  // Minutes of data: today's pace (at least an hour counted) over a month.
+  EXPECT_EQ(f.at("method"), "today_pace");
+  EXPECT_GT(f.at("projected_period_end").to_number<uint64_t>(), 900u * 24);
+  EXPECT_GT(f.at("projected_percentage").to_number<double>(), 100.0);
+  EXPECT_TRUE(f.at("limit_reached_at").is_string()) << f;
+  EXPECT_EQ(f.at("headroom_percent"), 20);
+  EXPECT_TRUE(f.at("recommended_plan").is_null() || f.at("recommended_plan").is_string());
+  const boost::json::object& meters = u.at("meters").as_object();
+  EXPECT_TRUE(meters.at("messages_received").at("forecast").is_object());
+  EXPECT_TRUE(meters.at("messages_received").at("forecast").at("projected_percentage").is_null());
+  EXPECT_FALSE(meters.at("sessions_active").as_object().contains("forecast"));
+
+  Tenant idle = CreateTenant(c, "forecast-idle", "starter");
+  const boost::json::value quiet = c.Get("/api/v2/usage/current", Bearer(idle.key)).json();
+  EXPECT_EQ(quiet.at("forecast").at("method"), "no_data");
+  EXPECT_EQ(quiet.at("forecast").at("projected_period_end"), 0);
+  EXPECT_TRUE(quiet.at("forecast").at("limit_reached_at").is_null());
+  EXPECT_EQ(quiet.at("forecast").at("recommended_plan"), "starter");  // it fits: stay
+}
+
 }  // namespace
 }  // namespace quotum::itest

@@ -168,6 +168,11 @@ TEST_F(WebhooksHttpTest, AThresholdEventArrivesSignedOnceAfterARefusedFirstAttem
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[0].at("status"), 500);
   EXPECT_EQ(log[1].at("status"), 200);
+  const std::string metrics = c.Get("/metrics").body;
+  EXPECT_NE(metrics.find("quotum_webhook_attempts_total{outcome=\"delivered\"}"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("quotum_webhook_attempts_total{outcome=\"retry\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("\nquotum_outbox_backlog "), std::string::npos);
 }
 
 TEST_F(WebhooksHttpTest, ADeadDeliveryWaitsForAnAdminAndOnlyWantedEventsGo) {

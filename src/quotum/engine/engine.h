@@ -19,6 +19,7 @@
 #include "quotum/base/mutex.h"
 #include "quotum/core/catalog.h"
 #include "quotum/core/clock.h"
+#include "quotum/core/forecast.h"
 #include "quotum/core/plan_change.h"
 #include "quotum/core/quota.h"
 #include "quotum/engine/api_keys.h"
@@ -167,6 +168,12 @@ struct UsageView {
   std::optional<SubscriptionChange> pending_plan;
   /// Add-ons that have not ended (their units are in `limits`).
   std::vector<AddonRecord> addons;
+  /// Per MeterId, counter meters only: the projection to the period's end
+  /// (core/forecast.h). Empty when the daily series could not be read.
+  std::vector<std::optional<Forecast>> forecasts;
+  /// The smallest plan whose limits fit every projected counter with 20 %
+  /// headroom (RecommendPlan); nullopt when none does or without forecasts.
+  std::optional<std::string> recommended_plan;
 };
 
 /// An add-on bought: the pack and what it was charged for the rest of the period.
@@ -371,6 +378,11 @@ class Engine {
   /// Each dependency ("store"; "redis" in scale-out mode) and whether it answers.
   std::vector<std::pair<std::string, absl::Status>> Dependencies() const;
   const EngineStats& stats() const { return stats_; }
+  /// Counts one webhook attempt's outcome (the outbox relay).
+  void CountWebhookAttempt(const std::string& outcome) { stats_.webhook_attempts.Add({outcome}); }
+  /// Events not yet fanned out plus deliveries pending; an error when the
+  /// store cannot say.
+  absl::StatusOr<uint64_t> OutboxBacklog() { return store_->OutboxBacklog(); }
   /// Requests waiting for the next group commit.
   size_t commit_queue_depth() const { return queue_.pending(); }
 
@@ -515,6 +527,8 @@ class Engine {
   /// Replaces v's counter values with the shared ledger's (or, when it is
   /// unavailable, the cold store's aggregates, marking v).
   absl::Status ReadSharedCounters(TenantState& t, UsageView& v);
+  /// Fills v.forecasts and v.recommended_plan from the period's daily series.
+  void AddForecasts(UsageView& v);
   /// A scale-out consume waiting for the shared ledger: owns everything its
   /// program views (heap-allocated, so the views stay put).
   struct PendingConsume {

@@ -51,6 +51,11 @@ struct EngineStats {
       "quotum_session_lease_expiries_total",
       "Working sessions that stopped counting for lack of heartbeats.",
       {}};
+  obs::CounterFamily webhook_attempts{
+      "quotum_webhook_attempts_total",
+      "Webhook delivery attempts by outcome: delivered (a 2xx), retry (failed, tried again "
+      "later) or dead (failed for the last time).",
+      {"outcome"}};
 };
 
 }  // namespace quotum::engine

@@ -67,11 +67,6 @@ void OutboxRelay::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-RelayStats OutboxRelay::stats() const {
-  MutexLock lock(&mu_);
-  return stats_;
-}
-
 void OutboxRelay::Loop() {
   for (;;) {
     {
@@ -163,12 +158,7 @@ absl::Status OutboxRelay::Attempt(DeliveryRecord d, const WebhookRecord& w) {
   } else {
     d.next_at = now + RetryDelay(d.attempts, opts_.retry_base, opts_.retry_cap);
   }
-  {
-    MutexLock lock(&mu_);
-    if (a.delivered) stats_.delivered++;
-    if (!a.delivered) stats_.failed_attempts++;
-    if (d.state == "dead") stats_.dead++;
-  }
+  engine_->CountWebhookAttempt(a.delivered ? "delivered" : d.state == "dead" ? "dead" : "retry");
   CommitBatch b;
   b.attempts.push_back(AttemptRecord{d.id, d.attempts, now, a.status, d.last_error,
                                      absl::ToInt64Milliseconds(a.took)});

@@ -45,11 +45,6 @@ struct RelayOptions {
   std::string instance_name;  ///< the lease holder's name (scale-out)
 };
 
-/// Delivery counts since start, for /metrics.
-struct RelayStats {
-  uint64_t delivered = 0, failed_attempts = 0, dead = 0;
-};
-
 class OutboxRelay {
  public:
   OutboxRelay(Store* store, Engine* engine, WebhookTransport* transport, const Clock* clock,
@@ -59,7 +54,6 @@ class OutboxRelay {
   void Stop();
   /// One round: fan out, then one attempt per due webhook. Exposed for tests.
   absl::Status RunOnce();
-  RelayStats stats() const;
 
  private:
   absl::Status FanOut();
@@ -76,7 +70,6 @@ class OutboxRelay {
   mutable Mutex mu_;
   CondVar wake_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  RelayStats stats_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

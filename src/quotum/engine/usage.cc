@@ -28,7 +28,32 @@ absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
   if (opts_.shared_ledger) {
     if (absl::Status s = ReadSharedCounters(t, v); !s.ok()) return s;
   }
+  AddForecasts(v);
   return v;
+}
+
+void Engine::AddForecasts(UsageView& v) {
+  const Catalog& cat = *opts_.catalog;
+  const absl::Time now = clock_->Now();
+  const absl::CivilDay first = absl::ToCivilDay(v.tenant.period.start, absl::UTCTimeZone());
+  const absl::CivilDay today = absl::ToCivilDay(now, absl::UTCTimeZone());
+  absl::StatusOr<std::vector<DailyRow>> rows = store_->Daily(v.tenant.id, first, today);
+  if (!rows.ok()) return;  // usage is still answered, without a forecast
+  std::vector<std::vector<uint64_t>> series(cat.meter_count(),
+                                            std::vector<uint64_t>(today - first + 1, 0));
+  for (const DailyRow& r : *rows) {
+    std::optional<MeterId> m = cat.FindMeter(r.meter);
+    if (m && r.day >= first && r.day <= today) series[*m][r.day - first] += r.value;
+  }
+  v.forecasts.assign(cat.meter_count(), std::nullopt);
+  std::vector<std::pair<MeterId, uint64_t>> projected;
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind != MeterKind::kCounter) continue;
+    v.forecasts[m] = ProjectUsage(ForecastInput{v.tenant.period.start, v.tenant.period.end, now,
+                                                v.used[m], v.limits[m], std::move(series[m])});
+    if (v.limits[m]) projected.emplace_back(m, v.forecasts[m]->projected_period_end);
+  }
+  v.recommended_plan = RecommendPlan(cat, *v.plan, projected);
 }
 
 namespace {

@@ -273,6 +273,13 @@ void Api::Metrics(Call& c) {
   es.commit_batch.Render(out);
   es.commit_failures.Render(out);
   es.lease_expiries.Render(out);
+  es.webhook_attempts.Render(out);
+  if (absl::StatusOr<uint64_t> backlog = engine_->OutboxBacklog(); backlog.ok()) {
+    obs::RenderGauge(out, "quotum_outbox_backlog",
+                     "Events not yet handed to webhooks plus deliveries pending (dead ones are "
+                     "not counted).",
+                     static_cast<double>(*backlog));
+  }
   for (const obs::CounterFamily* scale_out :
        {&es.facts_applied, &es.facts_sweeps, &es.facts_drain_failures, &es.fail_open_decisions,
         &es.fail_open_reconciled}) {

@@ -222,6 +222,20 @@ boost::json::object AddonJson(const engine::AddonRecord& a) {
           {"ends_at", a.ends_at ? boost::json::value(FormatRfc3339(*a.ends_at)) : nullptr}};
 }
 
+namespace {
+
+boost::json::value ForecastJson(const std::optional<Forecast>& f) {
+  if (!f) return nullptr;
+  boost::json::object o{{"projected_period_end", f->projected_period_end}, {"method", f->method}};
+  o["projected_percentage"] =
+      f->projected_percentage ? boost::json::value(*f->projected_percentage) : nullptr;
+  o["limit_reached_at"] =
+      f->limit_reached_at ? boost::json::value(FormatRfc3339(*f->limit_reached_at)) : nullptr;
+  return o;
+}
+
+}  // namespace
+
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   auto id = [&](absl::string_view name) { return *cat.FindMeter(name); };
   auto used = [&](absl::string_view name) { return u.used[id(name)]; };
@@ -267,9 +281,22 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
     e["band"] = ToStd(BandName(BandFor(pct, u.plan->bands)));
     e["enforced"] = u.limits[m].has_value();
     e["on_limit"] = ToStd(OnLimitName(u.plan->on_limit[m]));
+    if (def.kind == MeterKind::kCounter) {
+      e["forecast"] = m < u.forecasts.size() ? ForecastJson(u.forecasts[m]) : nullptr;
+    }
     all[def.name] = std::move(e);
   }
   o["meters"] = std::move(all);
+  // The primary meter's forecast, with the plan that fits every projection.
+  boost::json::value forecast = id(meters::kMessagesSent) < u.forecasts.size()
+                                    ? ForecastJson(u.forecasts[id(meters::kMessagesSent)])
+                                    : nullptr;
+  if (forecast.is_object()) {
+    forecast.as_object()["recommended_plan"] =
+        u.recommended_plan ? boost::json::value(*u.recommended_plan) : nullptr;
+    forecast.as_object()["headroom_percent"] = 20;
+  }
+  o["forecast"] = std::move(forecast);
   boost::json::array addons;
   for (const engine::AddonRecord& a : u.addons) addons.push_back(AddonJson(a));
   o["addons"] = std::move(addons);
