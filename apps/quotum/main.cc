@@ -228,6 +228,10 @@ int Serve(const ServeFlags& flags) {
         quotum::ToStd(absl::StrCat("cannot create data dir ", cfg->data_dir, ": ", ec.message())));
   const std::string admin_key = ResolveAdminKey(flags, cfg->data_dir);
 
+  if (absl::Status s = quotum::notify::CheckTargetPolicy({cfg->webhooks.allow_hosts}); !s.ok()) {
+    return Fail(
+        quotum::ToStd(absl::StrCat(cfg->source_path, ": [webhooks] allow_hosts: ", s.message())));
+  }
   auto store = OpenColdStore(*cfg);
   if (!store.ok()) return Fail(quotum::ToStd(store.status().message()));
 

@@ -76,8 +76,8 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::optional<EventRecord>> FindEvent(const std::string& id) override {
     return inner_->FindEvent(id);
   }
-  absl::StatusOr<std::vector<DeliveryRecord>> NextDeliveries(size_t max) override {
-    return inner_->NextDeliveries(max);
+  absl::StatusOr<std::vector<DeliveryRecord>> NextDeliveries(absl::Time now, size_t max) override {
+    return inner_->NextDeliveries(now, max);
   }
   absl::StatusOr<std::vector<DeliveryRecord>> Deliveries(const std::string& w,
                                                          size_t limit) override {

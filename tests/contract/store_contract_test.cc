@@ -160,6 +160,96 @@ TEST_P(StoreContractTest, CommitThenLoadRoundTripsEveryRecordKindInTheDocumented
   EXPECT_EQ(AllFields(*events), AllFields(b.events));
 }
 
+std::vector<std::string> IdsOf(const std::vector<engine::DeliveryRecord>& ds) {
+  std::vector<std::string> out;
+  for (const auto& d : ds) out.push_back(d.id);
+  return out;
+}
+
+engine::DeliveryRecord PendingDelivery(const std::string& id, const std::string& event,
+                                       absl::Time next_at) {
+  engine::DeliveryRecord d;
+  d.id = id;
+  d.webhook_id = "wh-1";
+  d.tenant_id = "t-b";
+  d.event_id = event;
+  d.state = "pending";
+  d.next_at = next_at;
+  d.created_at = T("2026-11-23T12:00:00Z");
+  return d;
+}
+
+TEST_P(StoreContractTest, TheOutboxKeepsOneDeliveryPerWebhookAndEventAndHandsOutEachHeadInTurn) {
+  Commit(FullBatch());  // its event evt_full_1 waits to be fanned out
+  auto unrelayed = store_->UnrelayedEvents(10);
+  ASSERT_TRUE(unrelayed.ok()) << unrelayed.status();
+  ASSERT_EQ(unrelayed->size(), 1u);
+  EXPECT_EQ(Fields(unrelayed->front()), Fields(FullBatch().events[0]));
+
+  CommitBatch hooks;
+  hooks.webhooks = {{"wh-1",
+                     "t-b",
+                     "http://127.0.0.1:9/x",
+                     {"usage.threshold_reached", "*"},
+                     "whsec_1",
+                     T("2026-11-23T11:00:00Z"),
+                     std::nullopt}};
+  hooks.events = {
+      {"t-b", "usage.threshold_reached", "m", "d", T("2026-11-23T12:00:01Z"), "evt_2", {}}};
+  Commit(hooks);
+  ASSERT_EQ(store_->Webhooks("t-b")->size(), 1u);
+  EXPECT_EQ(store_->Webhooks("t-b")->front().events, hooks.webhooks[0].events);
+  EXPECT_EQ(store_->Webhooks("")->size(), 1u);
+  EXPECT_TRUE(store_->Webhooks("t-a")->empty());
+
+  const absl::Time t0 = absl::FromUnixMillis(1795000000123);  // milliseconds are kept
+  CommitBatch fan;
+  fan.deliveries = {PendingDelivery("d-1", "evt_full_1", t0),
+                    PendingDelivery("d-2", "evt_2", t0 - absl::Seconds(5))};
+  fan.relayed_events = {"evt_full_1", "evt_2"};
+  Commit(fan);
+  EXPECT_TRUE(store_->UnrelayedEvents(10)->empty());
+  CommitBatch again;  // a second relay fanning evt_full_1 out to wh-1 again
+  again.deliveries = {PendingDelivery("d-3", "evt_full_1", t0)};
+  Commit(again);
+  EXPECT_EQ(IdsOf(*store_->Deliveries("wh-1", 10)), (std::vector<std::string>{"d-2", "d-1"}));
+  EXPECT_EQ(*store_->OutboxBacklog(), 2u);
+
+  // Only the oldest pending delivery of a webhook, and only once its turn has come.
+  EXPECT_TRUE(store_->NextDeliveries(t0 - absl::Milliseconds(1), 10)->empty());
+  EXPECT_EQ(IdsOf(*store_->NextDeliveries(t0, 10)), std::vector<std::string>{"d-1"});
+  engine::DeliveryRecord done = PendingDelivery("d-1", "evt_full_1", t0);
+  done.state = "delivered";
+  done.attempts = 2;
+  done.last_status = 200;
+  done.finished_at = T("2026-11-23T12:00:09Z");
+  CommitBatch attempt;
+  attempt.deliveries = {done};
+  attempt.attempts = {{"d-1", 1, T("2026-11-23T12:00:02Z"), 500, "HTTP 500", 12},
+                      {"d-1", 2, T("2026-11-23T12:00:09Z"), 200, "", 3}};
+  Commit(attempt);
+  EXPECT_EQ(IdsOf(*store_->NextDeliveries(t0, 10)), std::vector<std::string>{"d-2"});
+  auto found = store_->FindDelivery("d-1");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->state, "delivered");
+  EXPECT_EQ((*found)->attempts, 2);
+  EXPECT_EQ((*found)->next_at, t0);
+  EXPECT_EQ((*found)->finished_at, done.finished_at);
+  auto attempts = store_->Attempts("d-1");
+  ASSERT_TRUE(attempts.ok() && attempts->size() == 2u);
+  EXPECT_EQ((*attempts)[0].status, 500);
+  EXPECT_EQ((*attempts)[1].took_ms, 3);
+  EXPECT_EQ(*store_->OutboxBacklog(), 1u);
+  EXPECT_EQ((*store_->FindEvent("evt_2"))->type, "usage.threshold_reached");
+  EXPECT_FALSE(store_->FindEvent("evt_nope")->has_value());
+  EXPECT_FALSE(store_->FindDelivery("d-nope")->has_value());
+
+  hooks.webhooks[0].deleted_at = T("2026-11-24T00:00:00Z");
+  hooks.events.clear();
+  Commit(hooks);
+  EXPECT_TRUE(store_->Webhooks("t-b")->empty());
+}
+
 TEST_P(StoreContractTest, AnAlertAndAnEventAreKeptOnceAndAnAlertIsResolvedOnce) {
   Commit(FullBatch());
   const engine::AlertRecord a{"t-b",

@@ -1,11 +1,11 @@
 // Delivery retry backoff: exponential, capped, with equal jitter.
-#include "quotum/notify/retry_policy.h"
+#include "quotum/core/retry_policy.h"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
 
-namespace quotum::notify {
+namespace quotum {
 namespace {
 
 constexpr uint64_t kMax = UINT64_MAX;
@@ -66,4 +66,4 @@ TEST(RetryDelayTest, SameArgumentsSameDelay) {
 }
 
 }  // namespace
-}  // namespace quotum::notify
+}  // namespace quotum

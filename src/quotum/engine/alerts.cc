@@ -46,6 +46,8 @@ EventRecord ReachedEvent(const AlertRecord& a) {
   return e;
 }
 
+// A resolved alert's limit is the grown one; 0 stands for unlimited now, and
+// the event then has no "limit".
 EventRecord ResolvedEvent(const AlertRecord& a) {
   const absl::Time at = a.resolved_at.value_or(a.at);
   EventRecord e{
@@ -56,6 +58,9 @@ EventRecord ResolvedEvent(const AlertRecord& a) {
       at,
       EventId({a.tenant_id, "usage.threshold_resolved", KeyOf(a)}),
       FieldsOf(a)};
+  if (a.limit == 0) {
+    std::erase_if(e.fields, [](const EventField& f) { return f.name == "limit"; });
+  }
   return e;
 }
 

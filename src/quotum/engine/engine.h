@@ -380,6 +380,7 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   /// Counts one webhook attempt's outcome (the outbox relay).
   void CountWebhookAttempt(const std::string& outcome) { stats_.webhook_attempts.Add({outcome}); }
+  void CountRelayFailure() { stats_.relay_failures.Add({}); }
   /// Events not yet fanned out plus deliveries pending; an error when the
   /// store cannot say.
   absl::StatusOr<uint64_t> OutboxBacklog() { return store_->OutboxBacklog(); }
@@ -404,7 +405,8 @@ class Engine {
   /// Admin: sends a delivery again (dead or delivered: with max_attempts
   /// more attempts; pending: now rather than after its backoff). 404
   /// delivery_not_found.
-  absl::StatusOr<DeliveryRecord> RetryDelivery(const std::string& id);
+  absl::StatusOr<std::pair<DeliveryRecord, std::vector<AttemptRecord>>> RetryDelivery(
+      const std::string& id);
 
  private:
   struct KeyEntry {

@@ -56,6 +56,10 @@ struct EngineStats {
       "Webhook delivery attempts by outcome: delivered (a 2xx), retry (failed, tried again "
       "later) or dead (failed for the last time).",
       {"outcome"}};
+  obs::CounterFamily relay_failures{
+      "quotum_outbox_relay_failures_total",
+      "Outbox relay rounds that failed (the store away, a commit refused); retried next round.",
+      {}};
 };
 
 }  // namespace quotum::engine

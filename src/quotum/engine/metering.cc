@@ -157,9 +157,16 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   }
   if (!program.ok()) return done(program.status());
   c->program = std::move(*program);
-  c->facts =
-      UsageFacts{c->req.meter,    c->req.channel, c->program.quota.period.start, c->at, c->now,
-                 c->req.quantity, std::nullopt};
+  c->facts = UsageFacts{c->req.meter,
+                        c->req.channel,
+                        c->program.quota.period.start,
+                        c->at,
+                        c->now,
+                        c->req.quantity,
+                        std::nullopt,
+                        std::nullopt,
+                        {},
+                        {}};
   c->facts.message = std::move(c->req.message);
   if (c->program.quota.limit) {
     c->facts.limit = c->program.quota.limit;

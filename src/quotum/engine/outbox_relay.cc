@@ -1,11 +1,13 @@
 #include "quotum/engine/outbox_relay.h"
 
 #include <algorithm>
+#include <iostream>
 #include <random>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "quotum/core/retry_policy.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/engine.h"
 
@@ -27,15 +29,11 @@ bool Wants(const WebhookRecord& w, const std::string& type) {
                      [&](const std::string& e) { return e == "*" || e == type; });
 }
 
-// Exponential backoff with equal jitter: half of base x 2^(attempts-1)
-// (capped) is fixed, the other half random.
-absl::Duration RetryDelay(int attempts, absl::Duration base, absl::Duration cap) {
-  absl::Duration ceiling = base;
-  for (int i = 1; i < attempts && ceiling < cap; ++i) ceiling *= 2;
-  ceiling = std::min(ceiling, cap);
+// The wait before attempt `attempts` + 1 (core/retry_policy.h: exponential,
+// with equal jitter).
+absl::Duration NextWait(int attempts, const RelayOptions& o) {
   thread_local std::mt19937_64 random{std::random_device{}()};
-  const double share = std::uniform_real_distribution<double>(0.0, 1.0)(random);
-  return ceiling / 2 + (ceiling / 2) * share;
+  return RetryDelay(attempts, o.retry_base, o.retry_cap, random());
 }
 
 }  // namespace
@@ -68,29 +66,44 @@ void OutboxRelay::Stop() {
 }
 
 void OutboxRelay::Loop() {
+  bool busy = false;
   for (;;) {
     {
       MutexLock lock(&mu_);
-      if (!stop_) wake_.WaitWithTimeout(&mu_, opts_.every);
+      // A round that found work goes again at once; an idle one waits.
+      if (!stop_ && !busy) wake_.WaitWithTimeout(&mu_, opts_.every);
       if (stop_) return;
     }
-    // A failed round (the store away) is simply tried again next round.
-    RunOnce().IgnoreError();
+    absl::StatusOr<bool> worked = Round();
+    busy = worked.ok() && *worked;
+    if (!worked.ok()) {
+      // Tried again next round (the store away, a commit refused).
+      engine_->CountRelayFailure();
+      std::cerr << "quotum: outbox relay: " << worked.status().message() << std::endl;
+    }
   }
 }
 
-absl::Status OutboxRelay::RunOnce() {
-  absl::StatusOr<bool> held = store_->HoldLease("outbox", opts_.instance_name, kLeaseTtl);
-  if (!held.ok()) return held.status();
-  if (!*held) return absl::OkStatus();
-  if (absl::Status s = FanOut(); !s.ok()) return s;
-  return DeliverDue();
+absl::Status OutboxRelay::RunOnce() { return Round().status(); }
+
+absl::StatusOr<bool> OutboxRelay::Round() {
+  absl::StatusOr<bool> held = HoldLease();
+  if (!held.ok() || !*held) return held;
+  absl::StatusOr<bool> fanned = FanOut();
+  if (!fanned.ok()) return fanned;
+  absl::StatusOr<bool> attempted = DeliverDue();
+  if (!attempted.ok()) return attempted;
+  return *fanned || *attempted;
 }
 
-absl::Status OutboxRelay::FanOut() {
+absl::StatusOr<bool> OutboxRelay::HoldLease() {
+  return store_->HoldLease("outbox", opts_.instance_name, kLeaseTtl);
+}
+
+absl::StatusOr<bool> OutboxRelay::FanOut() {
   absl::StatusOr<std::vector<EventRecord>> events = store_->UnrelayedEvents(kFanOutBatch);
   if (!events.ok()) return events.status();
-  if (events->empty()) return absl::OkStatus();
+  if (events->empty()) return false;
   absl::flat_hash_map<std::string, std::vector<WebhookRecord>> hooks;
   const absl::Time now = clock_->Now();
   CommitBatch b;
@@ -104,37 +117,43 @@ absl::Status OutboxRelay::FanOut() {
     for (const WebhookRecord& w : it->second) {
       if (!Wants(w, e.type) || w.created_at > e.at) continue;  // not for events before it
       b.deliveries.push_back(DeliveryRecord{absl::StrCat("dlv_", RandomHex(8)), w.id, e.tenant_id,
-                                            e.id, "pending", 0, now, 0, "", now, std::nullopt});
+                                            e.id, "pending", 0, 0, now, 0, "", now, std::nullopt});
     }
     b.relayed_events.push_back(e.id);
   }
-  return engine_->CommitOutbox(std::move(b));
+  if (absl::Status s = engine_->CommitOutbox(std::move(b)); !s.ok()) return s;
+  return true;
 }
 
-absl::Status OutboxRelay::DeliverDue() {
-  absl::StatusOr<std::vector<DeliveryRecord>> next = store_->NextDeliveries(kWebhooksPerRound);
+absl::StatusOr<bool> OutboxRelay::DeliverDue() {
+  absl::StatusOr<std::vector<DeliveryRecord>> next =
+      store_->NextDeliveries(clock_->Now(), kWebhooksPerRound);
   if (!next.ok()) return next.status();
-  if (next->empty()) return absl::OkStatus();
+  if (next->empty()) return false;
   absl::StatusOr<std::vector<WebhookRecord>> all = store_->Webhooks("");
   if (!all.ok()) return all.status();
   absl::flat_hash_map<std::string, const WebhookRecord*> by_id;
   for (const WebhookRecord& w : *all) by_id[w.id] = &w;
-  const absl::Time now = clock_->Now();
   for (DeliveryRecord& d : *next) {
-    if (d.next_at > now) continue;
+    // Attempts take time (up to the timeout each): keep the lease, or stop
+    // and leave the rest to its new holder.
+    absl::StatusOr<bool> held = HoldLease();
+    if (!held.ok()) return held.status();
+    if (!*held) return false;
     auto w = by_id.find(d.webhook_id);
-    if (w == by_id.end()) {  // deleted since: nothing more goes to it
-      d.state = "dead";
-      d.last_error = "the webhook was deleted";
-      d.finished_at = now;
-      CommitBatch b;
-      b.deliveries.push_back(d);
-      if (absl::Status s = engine_->CommitOutbox(std::move(b)); !s.ok()) return s;
-      continue;
-    }
-    if (absl::Status s = Attempt(std::move(d), *w->second); !s.ok()) return s;
+    absl::Status s = w == by_id.end() ? Abandon(std::move(d)) : Attempt(std::move(d), *w->second);
+    if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  return true;
+}
+
+absl::Status OutboxRelay::Abandon(DeliveryRecord d) {
+  d.state = "dead";
+  d.last_error = "the webhook was deleted";
+  d.finished_at = clock_->Now();
+  CommitBatch b;
+  b.deliveries.push_back(std::move(d));
+  return engine_->CommitOutbox(std::move(b));
 }
 
 absl::Status OutboxRelay::Attempt(DeliveryRecord d, const WebhookRecord& w) {
@@ -150,13 +169,12 @@ absl::Status OutboxRelay::Attempt(DeliveryRecord d, const WebhookRecord& w) {
   d.attempts += 1;
   d.last_status = a.status;
   d.last_error = a.delivered ? "" : a.error;
-  // Dead after max_attempts; an admin's retry (Engine::RetryDelivery) grants
-  // max_attempts more.
-  if (a.delivered || d.attempts % opts_.max_attempts == 0 || !*event) {
+  // Dead after max_attempts since it was made or an admin last sent it again.
+  if (a.delivered || d.attempts - d.budget_from >= opts_.max_attempts || !*event) {
     d.state = a.delivered ? "delivered" : "dead";
     d.finished_at = now;
   } else {
-    d.next_at = now + RetryDelay(d.attempts, opts_.retry_base, opts_.retry_cap);
+    d.next_at = now + NextWait(d.attempts - d.budget_from, opts_);
   }
   engine_->CountWebhookAttempt(a.delivered ? "delivered" : d.state == "dead" ? "dead" : "retry");
   CommitBatch b;

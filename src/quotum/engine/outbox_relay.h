@@ -56,10 +56,17 @@ class OutboxRelay {
   absl::Status RunOnce();
 
  private:
-  absl::Status FanOut();
-  absl::Status DeliverDue();
+  /// One round: true when it found work (another round goes at once).
+  absl::StatusOr<bool> Round();
+  absl::StatusOr<bool> HoldLease();
+  /// Fans unrelayed events out to deliveries: true when there were any.
+  absl::StatusOr<bool> FanOut();
+  /// One attempt per webhook whose turn has come: true when there was one.
+  absl::StatusOr<bool> DeliverDue();
   /// One attempt at `d`, recorded with its outcome in one commit.
   absl::Status Attempt(DeliveryRecord d, const WebhookRecord& w);
+  /// Ends `d` (its webhook was deleted).
+  absl::Status Abandon(DeliveryRecord d);
   void Loop();
 
   Store* store_;

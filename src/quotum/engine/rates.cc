@@ -85,8 +85,16 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
     p.quota.meter_name = meters::kApiCalls;
     p.quota.period = t.period;
   }
-  const UsageFacts facts{
-      std::string(meters::kApiCalls), "", p.quota.period.start, now, now, 0, std::nullopt};
+  const UsageFacts facts{std::string(meters::kApiCalls),
+                         "",
+                         p.quota.period.start,
+                         now,
+                         now,
+                         0,
+                         std::nullopt,
+                         std::nullopt,
+                         {},
+                         {}};
   p.facts = &facts;
   absl::StatusOr<LedgerResult> x = ExecuteShared(t, p, now);
   if (!x.ok() && FailsOpen(x.status())) return AdmitFailOpen(p, facts);

@@ -84,10 +84,14 @@ void Engine::ExpireLeases(TenantState& t, absl::Time now) {
     changed.push_back(SessionRecordOf(t, id, s));
     stats_.lease_expiries.Add({});
     events.push_back(
-        EventRecord{t.id, "session.lease_expired", id,
+        EventRecord{t.id,
+                    "session.lease_expired",
+                    id,
                     absl::StrCat("no heartbeat since ", FormatRfc3339(s.last_heartbeat),
                                  "; stopped counting toward sessions_active"),
-                    now, LeaseExpiredEventId(t.id, id, s.last_heartbeat)});
+                    now,
+                    LeaseExpiredEventId(t.id, id, s.last_heartbeat),
+                    {}});
   }
   t.Leases().next_lease_expiry = next;
   if (changed.empty()) return;

@@ -50,8 +50,16 @@ absl::StatusOr<LeaseResult> Engine::RunSharedLease(const Principal& who, LeaseOp
   }
   op.tenant_id = t.id;
   op.lease_ttl = opts_.session_lease_ttl;
-  const UsageFacts facts{
-      std::string(meters::kApiCalls), "", op.period.start, now, now, 0, std::nullopt};
+  const UsageFacts facts{std::string(meters::kApiCalls),
+                         "",
+                         op.period.start,
+                         now,
+                         now,
+                         0,
+                         std::nullopt,
+                         std::nullopt,
+                         {},
+                         {}};
   op.api_call = &facts;
   absl::StatusOr<LeaseResult> x = opts_.shared_ledger->RunLease(op, now);
   if (x.ok() && x->outcome == LeaseResult::Outcome::kNeedsBaseline) {

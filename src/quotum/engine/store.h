@@ -221,8 +221,11 @@ struct DeliveryRecord {
   std::string tenant_id;
   std::string event_id;
   std::string state;  ///< pending | delivered | dead
-  int attempts = 0;
-  absl::Time next_at;   ///< pending: when the next attempt may run
+  int attempts = 0;  ///< every attempt made, retries included
+  /// `attempts` when an admin last sent it again: the relay gives it
+  /// max_attempts after that.
+  int budget_from = 0;
+  absl::Time next_at;  ///< pending: when the next attempt may run (kept to the millisecond)
   int last_status = 0;  ///< the last attempt's HTTP status; 0 = no answer
   std::string last_error;
   absl::Time created_at;
@@ -417,8 +420,11 @@ class Store {
   /// Events not yet fanned out to webhooks, oldest first, at most `max`.
   virtual absl::StatusOr<std::vector<EventRecord>> UnrelayedEvents(size_t max) = 0;
   virtual absl::StatusOr<std::optional<EventRecord>> FindEvent(const std::string& id) = 0;
-  /// The oldest pending delivery of each webhook (at most `max` webhooks).
-  virtual absl::StatusOr<std::vector<DeliveryRecord>> NextDeliveries(size_t max) = 0;
+  /// The oldest pending delivery of each webhook whose turn has come
+  /// (next_at <= now), oldest first, at most `max`. A webhook whose oldest
+  /// pending delivery waits has none here: its later ones wait behind it.
+  virtual absl::StatusOr<std::vector<DeliveryRecord>> NextDeliveries(absl::Time now,
+                                                                     size_t max) = 0;
   /// One webhook's deliveries, newest first, at most `limit`.
   virtual absl::StatusOr<std::vector<DeliveryRecord>> Deliveries(const std::string& webhook_id,
                                                                  size_t limit) = 0;

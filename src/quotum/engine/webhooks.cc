@@ -94,7 +94,8 @@ Engine::WebhookDeliveries(const Principal& who, const std::string& id, size_t li
   return out;
 }
 
-absl::StatusOr<DeliveryRecord> Engine::RetryDelivery(const std::string& id) {
+absl::StatusOr<std::pair<DeliveryRecord, std::vector<AttemptRecord>>> Engine::RetryDelivery(
+    const std::string& id) {
   absl::StatusOr<std::optional<DeliveryRecord>> d = store_->FindDelivery(id);
   if (!d.ok()) return StoreUnavailable("The deliveries");
   if (!*d) {
@@ -102,15 +103,18 @@ absl::StatusOr<DeliveryRecord> Engine::RetryDelivery(const std::string& id) {
                  absl::StrCat("No delivery \"", id, "\"."));
   }
   DeliveryRecord r = **d;
+  if (r.state != "pending") r.budget_from = r.attempts;
   r.state = "pending";
   r.next_at = clock_->Now();
   r.finished_at.reset();
-  // Attempts keep counting (their rows are kept); the relay gives a dead
-  // delivery's retry max_attempts more. A pending one just goes next round.
+  // Attempts keep counting (their rows are kept); a finished delivery gets
+  // max_attempts more from here. A pending one just goes next round.
   CommitBatch b;
   b.deliveries.push_back(r);
   if (absl::Status s = CommitOutbox(std::move(b)); !s.ok()) return s;
-  return r;
+  absl::StatusOr<std::vector<AttemptRecord>> attempts = store_->Attempts(id);
+  if (!attempts.ok()) return StoreUnavailable("The delivery attempts");
+  return std::make_pair(std::move(r), std::move(*attempts));
 }
 
 }  // namespace quotum::engine

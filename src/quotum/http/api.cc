@@ -274,6 +274,7 @@ void Api::Metrics(Call& c) {
   es.commit_failures.Render(out);
   es.lease_expiries.Render(out);
   es.webhook_attempts.Render(out);
+  es.relay_failures.Render(out);
   if (absl::StatusOr<uint64_t> backlog = engine_->OutboxBacklog(); backlog.ok()) {
     obs::RenderGauge(out, "quotum_outbox_backlog",
                      "Events not yet handed to webhooks plus deliveries pending (dead ones are "

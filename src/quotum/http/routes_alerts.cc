@@ -140,7 +140,7 @@ void Api::WebhookDeliveries(Call& c) {
 
 void Api::RetryDelivery(Call& c) {
   ASSIGN_OR_REPLY(d, engine_->RetryDelivery(c.params[0]), c);
-  c.respond(JsonReply(200, DeliveryObject(d, {})));
+  c.respond(JsonReply(200, DeliveryObject(d.first, d.second)));
 }
 
 }  // namespace quotum::http

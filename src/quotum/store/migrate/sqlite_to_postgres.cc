@@ -131,10 +131,11 @@ constexpr Column kWebhooks[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
                                 {"events", Kind::kText},    {"secret", Kind::kText},
                                 {"created_at", Kind::kInt}, {"deleted_at", Kind::kInt}};
 constexpr Column kDeliveries[] = {
-    {"seq", Kind::kInt},         {"id", Kind::kText},        {"webhook_id", Kind::kText},
-    {"tenant_id", Kind::kText},  {"event_id", Kind::kText},  {"state", Kind::kText},
-    {"attempts", Kind::kInt},    {"next_at", Kind::kInt},    {"last_status", Kind::kInt},
-    {"last_error", Kind::kText}, {"created_at", Kind::kInt}, {"finished_at", Kind::kInt}};
+    {"seq", Kind::kInt},         {"id", Kind::kText},         {"webhook_id", Kind::kText},
+    {"tenant_id", Kind::kText},  {"event_id", Kind::kText},   {"state", Kind::kText},
+    {"attempts", Kind::kInt},    {"budget_from", Kind::kInt}, {"next_at_ms", Kind::kInt},
+    {"last_status", Kind::kInt}, {"last_error", Kind::kText}, {"created_at", Kind::kInt},
+    {"finished_at", Kind::kInt}};
 constexpr Column kDeliveryAttempts[] = {{"delivery_id", Kind::kText}, {"attempt", Kind::kInt},
                                         {"at", Kind::kInt},           {"status", Kind::kInt},
                                         {"error", Kind::kText},       {"took_ms", Kind::kInt}};

@@ -451,13 +451,15 @@ constexpr Statement kWebhooks{
 // A new delivery of a (webhook, event) that has one already is skipped.
 constexpr Statement kDeliveries{
     "w_deliveries",
-    "INSERT INTO deliveries(id,webhook_id,tenant_id,event_id,state,attempts,next_at,last_status,"
-    "last_error,created_at,finished_at) SELECT * FROM unnest($1::text[],$2::text[],$3::text[],"
-    "$4::text[],$5::text[],$6::int[],$7::bigint[],$8::int[],$9::text[],$10::bigint[],"
-    "$11::bigint[]) AS r(id,webhook_id,tenant_id,event_id,state,attempts,next_at,last_status,"
-    "last_error,created_at,finished_at) WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+    "INSERT INTO deliveries(id,webhook_id,tenant_id,event_id,state,attempts,budget_from,"
+    "next_at_ms,last_status,last_error,created_at,finished_at) SELECT * FROM unnest($1::text[],"
+    "$2::text[],$3::text[],$4::text[],$5::text[],$6::int[],$7::int[],$8::bigint[],$9::int[],"
+    "$10::text[],$11::bigint[],$12::bigint[]) AS r(id,webhook_id,tenant_id,event_id,state,"
+    "attempts,budget_from,next_at_ms,last_status,last_error,created_at,finished_at) "
+    "WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
     "d.webhook_id=r.webhook_id AND d.event_id=r.event_id AND d.id<>r.id) ON CONFLICT(id) DO "
-    "UPDATE SET state=excluded.state,attempts=excluded.attempts,next_at=excluded.next_at,"
+    "UPDATE SET state=excluded.state,attempts=excluded.attempts,budget_from=excluded.budget_from,"
+    "next_at_ms=excluded.next_at_ms,"
     "last_status=excluded.last_status,last_error=excluded.last_error,"
     "finished_at=excluded.finished_at"};
 constexpr Statement kAttempts{
@@ -489,7 +491,7 @@ absl::Status WriteWebhooksAndDeliveries(PgConnection& conn, const CommitBatch& b
     RETURN_IF_ERROR(Run(conn, kWebhooks, c));
   }
   if (b.deliveries.empty()) return absl::OkStatus();
-  PgColumns c(11);
+  PgColumns c(12);
   for (const engine::DeliveryRecord* d :
        LastPerKey(b.deliveries, [](const auto& d) { return d.id; })) {
     c[0].AddText(d->id);
@@ -498,11 +500,12 @@ absl::Status WriteWebhooksAndDeliveries(PgConnection& conn, const CommitBatch& b
     c[3].AddText(d->event_id);
     c[4].AddText(d->state);
     c[5].AddInt(d->attempts);
-    c[6].AddInt(Secs(d->next_at));
-    c[7].AddInt(d->last_status);
-    c[8].AddText(d->last_error);
-    c[9].AddInt(Secs(d->created_at));
-    c[10].AddOptionalInt(OptSecs(d->finished_at));
+    c[6].AddInt(d->budget_from);
+    c[7].AddInt(absl::ToUnixMillis(d->next_at));
+    c[8].AddInt(d->last_status);
+    c[9].AddText(d->last_error);
+    c[10].AddInt(Secs(d->created_at));
+    c[11].AddOptionalInt(OptSecs(d->finished_at));
   }
   return Run(conn, kDeliveries, c);
 }

@@ -24,15 +24,24 @@ engine::WebhookRecord WebhookOf(const PgRow& r) {
 }
 
 constexpr char kDeliveryColumns[] =
-    "SELECT id,webhook_id,tenant_id,event_id,state,attempts,next_at,last_status,last_error,"
+    "SELECT id,webhook_id,tenant_id,event_id,state,attempts,budget_from,next_at_ms,last_status,"
+    "last_error,"
     "created_at,finished_at FROM deliveries ";
 engine::DeliveryRecord DeliveryOf(const PgRow& r) {
-  return {r.Text(0),          r.Text(1),
-          r.Text(2),          r.Text(3),
-          r.Text(4),          static_cast<int>(r.Int(5)),
-          FromSecs(r.Int(6)), static_cast<int>(r.Int(7)),
-          r.Text(8),          FromSecs(r.Int(9)),
-          OptTime(r, 10)};
+  engine::DeliveryRecord d;
+  d.id = r.Text(0);
+  d.webhook_id = r.Text(1);
+  d.tenant_id = r.Text(2);
+  d.event_id = r.Text(3);
+  d.state = r.Text(4);
+  d.attempts = static_cast<int>(r.Int(5));
+  d.budget_from = static_cast<int>(r.Int(6));
+  d.next_at = absl::FromUnixMillis(r.Int(7));
+  d.last_status = static_cast<int>(r.Int(8));
+  d.last_error = r.Text(9);
+  d.created_at = FromSecs(r.Int(10));
+  d.finished_at = OptTime(r, 11);
+  return d;
 }
 
 constexpr char kEventColumns[] = "SELECT tenant_id,type,subject,detail,at,id,fields FROM outbox ";
@@ -89,12 +98,13 @@ absl::StatusOr<std::optional<engine::EventRecord>> PgStore::FindEvent(const std:
   return rows->front();
 }
 
-absl::StatusOr<std::vector<engine::DeliveryRecord>> PgStore::NextDeliveries(size_t max) {
+absl::StatusOr<std::vector<engine::DeliveryRecord>> PgStore::NextDeliveries(absl::Time now,
+                                                                            size_t max) {
   return Rows<engine::DeliveryRecord>(
       std::string(kDeliveryColumns) +
           "WHERE seq IN (SELECT MIN(seq) FROM deliveries WHERE state='pending' GROUP BY "
-          "webhook_id) ORDER BY seq LIMIT $1",
-      {IntParam(Limit(max))}, DeliveryOf);
+          "webhook_id) AND next_at_ms<=$1 ORDER BY seq LIMIT $2",
+      {IntParam(absl::ToUnixMillis(now)), IntParam(Limit(max))}, DeliveryOf);
 }
 
 absl::StatusOr<std::vector<engine::DeliveryRecord>> PgStore::Deliveries(

@@ -35,15 +35,24 @@ engine::WebhookRecord WebhookOf(const Stmt& r) {
 }
 
 constexpr char kDeliveryColumns[] =
-    "SELECT id,webhook_id,tenant_id,event_id,state,attempts,next_at,last_status,last_error,"
+    "SELECT id,webhook_id,tenant_id,event_id,state,attempts,budget_from,next_at_ms,last_status,"
+    "last_error,"
     "created_at,finished_at FROM deliveries ";
 engine::DeliveryRecord DeliveryOf(const Stmt& r) {
-  return {r.Text(0),          r.Text(1),
-          r.Text(2),          r.Text(3),
-          r.Text(4),          static_cast<int>(r.Int(5)),
-          FromSecs(r.Int(6)), static_cast<int>(r.Int(7)),
-          r.Text(8),          FromSecs(r.Int(9)),
-          OptTime(r, 10)};
+  engine::DeliveryRecord d;
+  d.id = r.Text(0);
+  d.webhook_id = r.Text(1);
+  d.tenant_id = r.Text(2);
+  d.event_id = r.Text(3);
+  d.state = r.Text(4);
+  d.attempts = static_cast<int>(r.Int(5));
+  d.budget_from = static_cast<int>(r.Int(6));
+  d.next_at = absl::FromUnixMillis(r.Int(7));
+  d.last_status = static_cast<int>(r.Int(8));
+  d.last_error = r.Text(9);
+  d.created_at = FromSecs(r.Int(10));
+  d.finished_at = OptTime(r, 11);
+  return d;
 }
 
 constexpr char kEventColumns[] = "SELECT tenant_id,type,subject,detail,at,id,fields FROM outbox ";
@@ -79,10 +88,12 @@ absl::Status SqliteStore::WriteOutbox(const engine::CommitBatch& b) {
   }
   if (!b.deliveries.empty()) {
     auto st = db.Prepare(
-        "INSERT INTO deliveries(id,webhook_id,tenant_id,event_id,state,attempts,next_at,"
-        "last_status,last_error,created_at,finished_at) VALUES(?,?,?,?,?,?,?,?,?,?,?) "
+        "INSERT INTO deliveries(id,webhook_id,tenant_id,event_id,state,attempts,budget_from,"
+        "next_at_ms,last_status,last_error,created_at,finished_at) "
+        "VALUES(?,?,?,?,?,?,?,?,?,?,?,?) "
         "ON CONFLICT(id) DO UPDATE SET state=excluded.state,attempts=excluded.attempts,"
-        "next_at=excluded.next_at,last_status=excluded.last_status,"
+        "budget_from=excluded.budget_from,next_at_ms=excluded.next_at_ms,"
+        "last_status=excluded.last_status,"
         "last_error=excluded.last_error,finished_at=excluded.finished_at "
         "ON CONFLICT(webhook_id,event_id) DO NOTHING");
     if (!st.ok()) return st.status();
@@ -93,11 +104,12 @@ absl::Status SqliteStore::WriteOutbox(const engine::CommitBatch& b) {
                           .Bind(4, d.event_id)
                           .Bind(5, d.state)
                           .Bind(6, int64_t{d.attempts})
-                          .Bind(7, Secs(d.next_at))
-                          .Bind(8, int64_t{d.last_status})
-                          .Bind(9, d.last_error)
-                          .Bind(10, Secs(d.created_at))
-                          .Bind(11, OptSecs(d.finished_at))
+                          .Bind(7, int64_t{d.budget_from})
+                          .Bind(8, absl::ToUnixMillis(d.next_at))
+                          .Bind(9, int64_t{d.last_status})
+                          .Bind(10, d.last_error)
+                          .Bind(11, Secs(d.created_at))
+                          .Bind(12, OptSecs(d.finished_at))
                           .Run());
     }
   }
@@ -161,13 +173,14 @@ absl::StatusOr<std::optional<engine::EventRecord>> SqliteStore::FindEvent(const 
   return out;
 }
 
-absl::StatusOr<std::vector<engine::DeliveryRecord>> SqliteStore::NextDeliveries(size_t max) {
+absl::StatusOr<std::vector<engine::DeliveryRecord>> SqliteStore::NextDeliveries(absl::Time now,
+                                                                                size_t max) {
   MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(std::string(kDeliveryColumns) +
                              "WHERE seq IN (SELECT MIN(seq) FROM deliveries WHERE state='pending' "
-                             "GROUP BY webhook_id) ORDER BY seq LIMIT ?");
+                             "GROUP BY webhook_id) AND next_at_ms<=? ORDER BY seq LIMIT ?");
   if (!st.ok()) return st.status();
-  st->Bind(1, static_cast<int64_t>(max));
+  st->Bind(1, absl::ToUnixMillis(now)).Bind(2, static_cast<int64_t>(max));
   std::vector<engine::DeliveryRecord> out;
   RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) { out.push_back(DeliveryOf(r)); }));
   return out;

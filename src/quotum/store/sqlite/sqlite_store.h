@@ -51,7 +51,8 @@ class SqliteStore final : public engine::Store {
       const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::EventRecord>> UnrelayedEvents(size_t max) override;
   absl::StatusOr<std::optional<engine::EventRecord>> FindEvent(const std::string& id) override;
-  absl::StatusOr<std::vector<engine::DeliveryRecord>> NextDeliveries(size_t max) override;
+  absl::StatusOr<std::vector<engine::DeliveryRecord>> NextDeliveries(absl::Time now,
+                                                                     size_t max) override;
   absl::StatusOr<std::vector<engine::DeliveryRecord>> Deliveries(const std::string& webhook_id,
                                                                  size_t limit) override;
   absl::StatusOr<std::optional<engine::DeliveryRecord>> FindDelivery(

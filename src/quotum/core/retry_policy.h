@@ -4,7 +4,7 @@
 
 #include "absl/time/time.h"
 
-namespace quotum::notify {
+namespace quotum {
 
 /// How long to wait before the next delivery attempt, after
 /// `attempts_so_far` failed ones (below 1 counts as 1).
@@ -21,4 +21,4 @@ namespace quotum::notify {
 absl::Duration RetryDelay(int attempts_so_far, absl::Duration base, absl::Duration cap,
                           uint64_t random);
 
-}  // namespace quotum::notify
+}  // namespace quotum

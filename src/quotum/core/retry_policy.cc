@@ -1,10 +1,10 @@
-#include "quotum/notify/retry_policy.h"
+#include "quotum/core/retry_policy.h"
 
 #include <algorithm>
 
 #include "absl/numeric/int128.h"
 
-namespace quotum::notify {
+namespace quotum {
 namespace {
 
 /// min(base * 2^(attempts - 1), cap) in nanoseconds, without overflow.
@@ -30,4 +30,4 @@ absl::Duration RetryDelay(int attempts_so_far, absl::Duration base, absl::Durati
   return absl::Nanoseconds(fixed + static_cast<int64_t>(share));
 }
 
-}  // namespace quotum::notify
+}  // namespace quotum
