@@ -166,6 +166,19 @@ int RunMigrate(const MigrateFlags& flags) {
   return 0;
 }
 
+// The HTTP server's limits from `cfg`, the open-file limit raised first.
+void FillServerOptions(const quotum::config::Config& cfg, quotum::http::ServerOptions& o) {
+  o.threads = cfg.io_threads;
+  o.max_body_bytes = cfg.max_body_bytes;
+  const quotum::http::FileLimit files = quotum::http::RaiseOpenFileLimit();
+  o.max_connections = cfg.max_connections > 0 ? cfg.max_connections
+                                              : quotum::http::DefaultMaxConnections(files.soft);
+  o.idle_timeout = cfg.idle_timeout;
+  o.header_timeout = cfg.header_timeout;
+  std::cerr << "quotum: open-file limit " << files.soft_before << " -> " << files.soft << " (hard "
+            << files.hard << "); max_connections " << o.max_connections << std::endl;
+}
+
 quotum::notify::SendOptions WebhookSendOptions(const quotum::config::Config& cfg) {
   quotum::notify::SendOptions o;
   o.timeout = absl::Milliseconds(cfg.webhooks.timeout_ms);
@@ -210,16 +223,7 @@ int Serve(const ServeFlags& flags) {
   if (!SplitHostPort(cfg->listen, &server_opts.host, &server_opts.port)) {
     return Fail(absl::StrCat("--listen \"", cfg->listen, "\" must be HOST:PORT"));
   }
-  server_opts.threads = cfg->io_threads;
-  server_opts.max_body_bytes = cfg->max_body_bytes;
-  const quotum::http::FileLimit files = quotum::http::RaiseOpenFileLimit();
-  server_opts.max_connections = cfg->max_connections > 0
-                                    ? cfg->max_connections
-                                    : quotum::http::DefaultMaxConnections(files.soft);
-  server_opts.idle_timeout = cfg->idle_timeout;
-  server_opts.header_timeout = cfg->header_timeout;
-  std::cerr << "quotum: open-file limit " << files.soft_before << " -> " << files.soft << " (hard "
-            << files.hard << "); max_connections " << server_opts.max_connections << std::endl;
+  FillServerOptions(*cfg, server_opts);
 
   std::error_code ec;
   std::filesystem::create_directories(cfg->data_dir, ec);
