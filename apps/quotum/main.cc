@@ -146,6 +146,7 @@ quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg)
   o.fail_open = cfg.storage.fail_open;
   o.facts_drain.sweep_every = absl::Seconds(cfg.storage.facts_sweep_seconds);
   o.max_webhooks_per_tenant = static_cast<size_t>(cfg.webhooks.max_per_tenant);
+  o.forecast_every = absl::Seconds(cfg.webhooks.forecast_check_seconds);
   return o;
 }
 
@@ -257,12 +258,16 @@ int Serve(const ServeFlags& flags) {
   quotum::engine::Engine engine(eopts, store->get(), &clock);
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
   ReleaseStartupMemory();
-  quotum::notify::CurlTransport transport(WebhookSendOptions(*cfg));
+  quotum::notify::CurlTransport transport(
+      WebhookSendOptions(*cfg),
+      quotum::notify::SmtpOptions{cfg->email.smtp_url, cfg->email.starttls, cfg->email.user,
+                                  cfg->email.password, cfg->email.from});
   quotum::engine::OutboxRelay relay(store->get(), &engine, &transport, &clock,
                                     RelayOptionsOf(*cfg, instance_name));
   relay.Start();
 
-  quotum::http::Api api(&engine, {admin_key, cfg->webhooks.allow_hosts});
+  quotum::http::Api api(&engine,
+                        {admin_key, cfg->webhooks.allow_hosts, !cfg->email.smtp_url.empty()});
   quotum::http::Server server(
       server_opts, [&api](const quotum::http::Request& req, quotum::http::Respond respond) {
         api.Handle(req, std::move(respond));

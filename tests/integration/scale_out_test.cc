@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -152,6 +153,19 @@ TEST_F(ScaleOutTest, TwoInstancesAdmitExactlyTheLimitTogether) {
   EXPECT_EQ(DailyToday(ca, t, "messages_sent", 1000), 1000u);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_EQ(DailyToday(cb, t, "messages_sent", 1001, absl::ZeroDuration()), 1000u);
+  // 1,000 decisions on two instances crossed 80, 90 and 100 % once each.
+  for (HttpClient* c : {&ca, &cb}) {
+    auto r = c->Get("/api/v2/alerts", Bearer(t.key));
+    ASSERT_EQ(r.status, 200) << r.body;
+    std::multiset<int64_t> thresholds;
+    const boost::json::value alerts = r.json();
+    for (const auto& a : alerts.at("alerts").as_array()) {
+      thresholds.insert(a.at("threshold").as_int64());
+      // The decision that crossed t% charged one unit: its counter is exactly t% of 1,000.
+      EXPECT_EQ(a.at("value").as_int64(), a.at("threshold").as_int64() * 10) << a;
+    }
+    EXPECT_EQ(thresholds, (std::multiset<int64_t>{80, 90, 100})) << r.body;
+  }
 }
 
 // Redis stops mid-run: decisions fail closed (503 store_unavailable),

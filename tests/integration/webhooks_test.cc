@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "harness.h"
 #include "support/http_receiver.h"
+#include "support/smtp_sink.h"
 
 namespace quotum::itest {
 namespace {
@@ -29,24 +30,27 @@ using testing::HttpResponse;
 using testing::Receiver;
 namespace http = boost::beast::http;
 
-// The example config with fast retries: 2 attempts, 50 ms apart at most.
-std::string FastRetryConfig(const std::string& dir) {
+// The example config with fast retries: 2 attempts, 50 ms apart at most;
+// and `extra` appended.
+std::string FastRetryConfig(const std::string& dir, const std::string& extra = "") {
   std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
   std::stringstream text;
   text << in.rdbuf();
   std::string config = absl::StrReplaceAll(
-      text.str(),
-      {{"max_attempts = 8", "max_attempts = 2"}, {"retry_base_ms = 1000", "retry_base_ms = 50"}});
+      text.str(), {{"max_attempts = 8", "max_attempts = 2"},
+                   {"retry_base_ms = 1000", "retry_base_ms = 50"},
+                   {"forecast_check_seconds = 600", "forecast_check_seconds = 1"}});
   EXPECT_NE(config, text.str()) << "the example's [webhooks] section changed";
   const std::string path = dir + "/quotum.toml";
-  std::ofstream(path) << config;
+  std::ofstream(path) << config << "\n" << extra;
   return path;
 }
 
-std::unique_ptr<testing::ServerProcess> StartFastRetryServer(const std::string& dir) {
+std::unique_ptr<testing::ServerProcess> StartFastRetryServer(const std::string& dir,
+                                                             const std::string& extra = "") {
   testing::ServerProcess::Options o;
   o.binary = BinaryPath();
-  o.config = FastRetryConfig(dir);
+  o.config = FastRetryConfig(dir, extra);
   o.data_dir = dir + "/data";
   o.admin_key = kAdminKey;
   o.extra_args = BackendArgs();
@@ -212,6 +216,33 @@ TEST_F(WebhooksHttpTest, ADeadDeliveryWaitsForAnAdminAndOnlyWantedEventsGo) {
   EXPECT_EQ(c.Post("/admin/outbox/" + id + "/retry", "", Bearer(t.key)).status, 403);
 }
 
+TEST_F(WebhooksHttpTest, AForecastOverTheLimitIsAnnouncedOncePerPeriod) {
+  Receiver receiver(Statuses({}));
+  auto c = Client();
+  Tenant t = CreateTenant(c, "hook-forecast", "starter");
+  Tenant calm = CreateTenant(c, "hook-calm", "starter");
+  Hook h = CreateHook(c, t, receiver.Url(), R"(["usage.forecast_exceeds_limit"])");
+  CreateHook(c, calm, receiver.Url(), R"(["usage.forecast_exceeds_limit"])");
+  // Minutes into its period, 300 of 1,000 projects far past the limit; the
+  // calm tenant used nothing.
+  ASSERT_EQ(
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 300), Bearer(t.key)).status,
+      200);
+  ASSERT_EQ(AwaitRequests(receiver, 1).size(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two more checks
+  const auto got = receiver.requests();
+  ASSERT_EQ(got.size(), 1u) << "announced more than once";
+  const boost::json::value e = boost::json::parse(got[0].body());
+  EXPECT_EQ(e.at("type"), "usage.forecast_exceeds_limit");
+  EXPECT_EQ(e.at("tenant"), "hook-forecast");
+  EXPECT_EQ(e.at("meter"), "messages_sent");
+  EXPECT_EQ(e.at("limit"), 1000);
+  EXPECT_GT(e.at("projected_period_end").to_number<int64_t>(), 1000);
+  EXPECT_TRUE(e.at("limit_reached_at").is_string());
+  EXPECT_EQ(e.at("method"), "today_pace");
+  EXPECT_EQ(Deliveries(c, t, h).size(), 1u);
+}
+
 TEST_F(WebhooksHttpTest, BadWebhooksAreRefusedAndNothingIsStored) {
   auto c = Client();
   Tenant t = CreateTenant(c, "hook-bad", "starter");
@@ -228,11 +259,14 @@ TEST_F(WebhooksHttpTest, BadWebhooksAreRefusedAndNothingIsStored) {
       {R"({"url":"http://127.0.0.1:9/x"})", 400, "invalid_events"},
       {R"({"events":["*"]})", 400, "missing_field"},
       {R"({"url":7,"events":["*"]})", 400, "invalid_field"},
+      {R"({"url":"mailto:ops@example.com","events":["*"]})", 422, "email_not_configured"},
   };
   for (const Case& k : cases) {
     auto r = c.Post("/api/v2/webhooks", k.body, Bearer(t.key));
     EXPECT_EQ(r.status, k.status) << k.body << " -> " << r.body;
-    if (r.status >= 400) EXPECT_EQ(r.json().at("code"), k.code.c_str()) << r.body;
+    if (r.status >= 400) {
+      EXPECT_EQ(r.json().at("code"), k.code.c_str()) << r.body;
+    }
   }
   auto list = c.Get("/api/v2/webhooks", Bearer(t.key));
   ASSERT_EQ(list.status, 200);
@@ -288,6 +322,48 @@ TEST(WebhooksRestartTest, ADeliveryInFlightAtKillNineIsSentAgainAndEveryEventOnc
   EXPECT_EQ(after_restart.size(), 3u) << "an event was lost";
   EXPECT_TRUE(after_restart.contains(std::string(got[0]["X-Quotum-Event-Id"])))
       << "the event in flight at the kill was not sent again";
+  EXPECT_EQ(server->Stop(), 0);
+}
+
+// E-mail: a mailto: webhook gets the alert through the operator's SMTP server.
+TEST(EmailAlertsTest, AThresholdAlertIsMailedThroughTheConfiguredSmtpServer) {
+  testing::SmtpSink sink;
+  const std::string dir = testing::MakeTempDir("quotum-email-");
+  auto server = StartFastRetryServer(
+      dir, "[email]\nsmtp_url = \"smtp://127.0.0.1:" + std::to_string(sink.port()) +
+               "\"\nfrom = \"alerts@quotum.test\"\n");
+  testing::HttpClient c(server->port());
+  Tenant t = CreateTenant(c, "mail-me", "starter");
+  for (const char* bad : {"mailto:", "mailto:a@b@c", "mailto:ops@example.com,x@y.z",
+                          "mailto:ops@example.com\r\nBcc: x@y.z"}) {
+    auto r = c.Post("/api/v2/webhooks",
+                    boost::json::serialize(boost::json::object{{"url", bad}, {"events", {"*"}}}),
+                    Bearer(t.key));
+    EXPECT_EQ(r.status, 422) << bad << " -> " << r.body;
+  }
+  CreateHook(c, t, "mailto:ops@example.com");
+  ASSERT_EQ(
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 900), Bearer(t.key)).status,
+      200);  // 80 and 90 %
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (sink.messages().size() < 2 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const auto mail = sink.messages();
+  ASSERT_EQ(mail.size(), 2u);
+  EXPECT_EQ(mail[0].from, "<alerts@quotum.test>");
+  EXPECT_EQ(mail[0].to, std::vector<std::string>{"<ops@example.com>"});
+  std::set<std::string> subjects;
+  for (const auto& m : mail) {
+    const size_t at = m.data.find("\r\nSubject: ");
+    ASSERT_NE(at, std::string::npos) << m.data;
+    subjects.insert(m.data.substr(at + 11, m.data.find("\r\n", at + 2) - at - 11));
+    EXPECT_NE(m.data.find("Message-ID: <evt_"), std::string::npos) << m.data;
+    EXPECT_NE(m.data.find("\r\nmeter: messages_sent\r\n"), std::string::npos) << m.data;
+  }
+  EXPECT_EQ(subjects,
+            (std::set<std::string>{"[Quotum] mail-me: messages_sent reached 80% of its limit",
+                                   "[Quotum] mail-me: messages_sent reached 90% of its limit"}));
   EXPECT_EQ(server->Stop(), 0);
 }
 

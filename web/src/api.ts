@@ -12,6 +12,24 @@ export interface MeterUsage {
   band: Band;
   enforced: boolean;
   on_limit: string;
+  /** Counter meters only; null when the daily series could not be read. */
+  forecast?: Forecast | null;
+}
+
+/** How the forecast found its daily pace (docs/alerts.md, "Forecast"). */
+export type ForecastMethod = 'no_data' | 'today_pace' | 'ewma7+today' | 'ewma7' | 'ewma7+weekday';
+
+/** A counter projected to its period's end. */
+export interface Forecast {
+  projected_period_end: number;
+  /** Of the limit, one decimal; null when unlimited. */
+  projected_percentage: number | null;
+  /** Null when the projection stays within the limit, when unlimited, or when the limit is reached already. */
+  limit_reached_at: string | null;
+  method: ForecastMethod | string;
+  /** Top-level forecast only: the plan that fits the projection with headroom_percent to spare; null when none does. */
+  recommended_plan?: string | null;
+  headroom_percent?: number;
 }
 
 export interface CurrentUsage {
@@ -28,6 +46,8 @@ export interface CurrentUsage {
   addons: Addon[];
   /** A downgrade waiting for the period's end. */
   pending_plan: PendingPlan | null;
+  /** messages_sent's forecast with recommended_plan; null when the daily series could not be read. */
+  forecast?: Forecast | null;
 }
 
 export type DailyRow = { date: string } & Record<string, number>;
@@ -140,6 +160,64 @@ export interface PlanChangePreview {
   new_price_cents: number;
   /** Every limitable meter's limit on the new plan; null: unlimited. */
   new_limits: Record<string, number | null>;
+}
+
+/** A usage threshold reached (GET /api/v2/alerts). */
+export interface Alert {
+  meter: string;
+  /** Percent of the limit. */
+  threshold: number;
+  /** The counter after the decision that crossed the threshold. */
+  value: number;
+  limit: number;
+  period: string;
+  period_start: string;
+  period_end: string;
+  at: string;
+  /** Set when a grown limit made the threshold stop holding. */
+  resolved_at: string | null;
+}
+
+export interface AlertList {
+  /** The range's first and last UTC days. */
+  from: string;
+  to: string;
+  /** Oldest first. */
+  alerts: Alert[];
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  events: string[];
+  created_at: string;
+}
+
+/** POST /api/v2/webhooks's answer: the only time the signing secret is shown. */
+export interface CreatedWebhook extends Webhook {
+  secret: string;
+}
+
+export interface DeliveryAttempt {
+  attempt: number;
+  at: string;
+  status: number;
+  error: string;
+  took_ms: number;
+}
+
+export interface Delivery {
+  id: string;
+  event_id: string;
+  state: 'pending' | 'delivered' | 'dead';
+  attempts: number;
+  /** The last attempt's HTTP status; 0 when no answer came. */
+  last_status: number;
+  last_error: string;
+  created_at: string;
+  next_attempt_at: string | null;
+  finished_at: string | null;
+  attempt_log: DeliveryAttempt[];
 }
 
 /// The general rule as the last reply's RateLimit-Policy and RateLimit headers told it.

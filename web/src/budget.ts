@@ -9,8 +9,8 @@ export const BUDGET_SHARE = 0.5;
 export const FASTEST_MS = 1_500;
 /** ... nor less often than this, whatever the limit. */
 export const SLOWEST_MS = 30_000;
-/** The panels' routes (daily, hourly, history, channels, sessions, events), asked together. */
-export const PANEL_ROUTES = 6;
+/** The panels' routes (daily, hourly, history, channels, sessions, events, alerts), asked together. */
+export const PANEL_ROUTES = 7;
 export const PANEL_PERIOD_MS = 60_000;
 /** A manual refresh of the panels is allowed once per this. */
 export const MANUAL_REFRESH_GAP_MS = 10_000;

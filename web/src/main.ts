@@ -5,6 +5,7 @@ import { ApiError, Client } from './api';
 import type { Channels, CurrentUsage, DailyRow, HistoryPeriod, HourRow, QuotumEvent, Session } from './api';
 import { MANUAL_REFRESH_GAP_MS, perMinute } from './budget';
 import { byId, clockTime } from './format';
+import { AlertsPanel, clearAlerts } from './panels/alerts';
 import { clearCharts, renderDaily, renderHistory, renderHourly, watchChartWidths } from './panels/charts';
 import { watchExports } from './panels/exports';
 import { rangeLabel, rangeQuery, watchFilter } from './panels/filter';
@@ -35,6 +36,7 @@ function signOut(message = ''): void {
   clearMeters();
   clearCharts();
   clearPlan();
+  clearAlerts();
   show(false);
   byId('sign-in-error').textContent = message;
   byId<HTMLInputElement>('api-key').value = '';
@@ -60,12 +62,18 @@ function start(client: Client, first: CurrentUsage): void {
     unauthorized: (message) => signOut(`Signed out: ${message}`),
     alive: () => mine === generation,
   });
+  const alerts = new AlertsPanel(client, {
+    unauthorized: (message) => signOut(`Signed out: ${message}`),
+    alive: () => mine === generation,
+    planName: (name) => plan.displayName(name),
+  });
   const drawUsage = (u: CurrentUsage): void => {
     const now = new Date();
     byId('who').textContent = `${u.tenant_id} · ${u.plan} plan`;
     renderPeriod(u, now);
     renderMeters(u);
     plan.update(u);
+    alerts.update(u);
     fillChannelMeters(select, counterMeters(u));
     byId('updated').textContent =
       `Updated ${clockTime(now)}` +
@@ -92,6 +100,7 @@ function start(client: Client, first: CurrentUsage): void {
       await readRange();
       await read<{ sessions: Session[] }>('/api/v2/sessions', (s) => renderSessions(s.sessions));
       await read<{ events: QuotumEvent[] }>('/api/v2/events', (e) => renderEvents(e.events));
+      await alerts.readAlerts();
       if (mine !== generation) return;
       byId('panels-updated').textContent = `Charts and lists updated ${clockTime(new Date())}; every minute.`;
     },
@@ -110,6 +119,7 @@ function start(client: Client, first: CurrentUsage): void {
   drawUsage(first);
   show(true);
   void plan.load();
+  void alerts.load();
   poller = new Poller(client, hooks);
   poller.start(true);
   select.onchange = () => void readChannels().catch(() => undefined);

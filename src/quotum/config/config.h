@@ -52,6 +52,17 @@ struct Webhooks {
   int retry_base_ms = 1000;
   /// One attempt's whole time (connect included).
   int timeout_ms = 5000;
+  /// How often the forecasts are checked for usage.forecast_exceeds_limit.
+  int forecast_check_seconds = 600;
+};
+
+/// Alert e-mail through the operator's SMTP server ([email]; docs/alerts.md).
+/// Tenants get e-mail by registering a webhook whose url is mailto:ADDRESS.
+struct Email {
+  std::string smtp_url;   ///< smtp://HOST[:PORT] or smtps://HOST[:PORT]; empty = off
+  bool starttls = false;  ///< require STARTTLS on smtp://
+  std::string user, password;
+  std::string from;  ///< required when smtp_url is set
 };
 
 /// Everything `quotum serve` needs, validated. Immutable once loaded.
@@ -83,6 +94,7 @@ struct Config {
   ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
   Storage storage;
   Webhooks webhooks;
+  Email email;
   Catalog catalog;
 };
 

@@ -37,6 +37,14 @@ class Checker {
     return std::nullopt;
   }
 
+  std::optional<bool> Bool(const toml::table& t, std::string_view name, std::string_view key) {
+    const toml::node* n = t.get(name);
+    if (!n) return std::nullopt;
+    if (auto v = n->value<bool>()) return *v;
+    Fail(n, key, "must be true or false");
+    return std::nullopt;
+  }
+
   // Optional integer at `t[name]` within [lo, hi].
   std::optional<int64_t> Int(const toml::table& t, std::string_view name, std::string_view key,
                              int64_t lo, int64_t hi) {
@@ -182,7 +190,8 @@ void LoadWebhooks(Checker& c, const toml::table& root, Webhooks& w) {
   const toml::table* t = c.Table(root, "webhooks", "webhooks");
   if (!t) return;
   c.OnlyKeys(*t, "webhooks",
-             {"allow_hosts", "max_per_tenant", "max_attempts", "retry_base_ms", "timeout_ms"});
+             {"allow_hosts", "max_per_tenant", "max_attempts", "retry_base_ms", "timeout_ms",
+              "forecast_check_seconds"});
   if (const toml::array* arr = c.Array(*t, "allow_hosts", "webhooks.allow_hosts")) {
     for (const auto& n : *arr) {
       auto v = n.value<std::string>();
@@ -199,6 +208,28 @@ void LoadWebhooks(Checker& c, const toml::table& root, Webhooks& w) {
   if (auto v = c.Int(*t, "retry_base_ms", "webhooks.retry_base_ms", 10, 3'600'000))
     w.retry_base_ms = int(*v);
   if (auto v = c.Int(*t, "timeout_ms", "webhooks.timeout_ms", 100, 60'000)) w.timeout_ms = int(*v);
+  if (auto v = c.Int(*t, "forecast_check_seconds", "webhooks.forecast_check_seconds", 1, 86'400))
+    w.forecast_check_seconds = int(*v);
+}
+
+void LoadEmail(Checker& c, const toml::table& root, Email& e) {
+  const toml::table* t = c.Table(root, "email", "email");
+  if (!t) return;
+  c.OnlyKeys(*t, "email", {"smtp_url", "starttls", "user", "password", "from"});
+  if (auto v = c.Str(*t, "smtp_url", "email.smtp_url")) {
+    if (!v->starts_with("smtp://") && !v->starts_with("smtps://")) {
+      c.Fail(t->get("smtp_url"), "email.smtp_url",
+             "must be smtp://HOST[:PORT] or smtps://HOST[:PORT]");
+    }
+    e.smtp_url = *v;
+  }
+  if (auto v = c.Bool(*t, "starttls", "email.starttls")) e.starttls = *v;
+  if (auto v = c.Str(*t, "user", "email.user")) e.user = *v;
+  if (auto v = c.Str(*t, "password", "email.password")) e.password = *v;
+  if (auto v = c.Str(*t, "from", "email.from")) e.from = *v;
+  if (!e.smtp_url.empty() && e.from.empty()) {
+    c.Fail(t->get("smtp_url"), "email.from", "is required with smtp_url");
+  }
 }
 
 void LoadMeters(Checker& c, const toml::table& root, Catalog& cat) {
@@ -479,11 +510,12 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
   c.OnlyKeys(root, "",
-             {"server", "storage", "webhooks", "channels", "meters", "rate_limit_profiles",
+             {"server", "storage", "webhooks", "email", "channels", "meters", "rate_limit_profiles",
               "rate_limits", "plans", "addons"});
   LoadServer(c, root, *cfg);
   LoadStorage(c, root, cfg->storage);
   LoadWebhooks(c, root, cfg->webhooks);
+  LoadEmail(c, root, cfg->email);
   LoadRateRules(c, root, *cfg);
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);

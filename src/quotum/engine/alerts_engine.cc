@@ -4,6 +4,7 @@
 #include "quotum/engine/alerts.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
+#include "quotum/engine/events.h"
 
 namespace quotum::engine {
 
@@ -57,6 +58,60 @@ std::vector<AlertRecord> Engine::ResolvedLocked(const TenantState& t, const Fire
     out.insert(out.end(), one.begin(), one.end());
   }
   return out;
+}
+
+namespace {
+
+// usage.forecast_exceeds_limit for meter `m` of `u`.
+EventRecord ForecastEvent(const Catalog& cat, const UsageView& u, MeterId m, absl::Time now) {
+  const Forecast& f = *u.forecasts[m];
+  const std::string& meter = cat.meters[m].name;
+  const BillingPeriod& p = u.tenant.period;
+  std::vector<EventField> fields{
+      {"meter", meter, false},
+      {"projected_period_end", absl::StrCat(f.projected_period_end), true},
+      {"limit", absl::StrCat(*u.limits[m]), true},
+      {"used", absl::StrCat(u.used[m]), true},
+      {"method", f.method, false},
+      {"period", p.Label(), false},
+      {"period_end", FormatRfc3339(p.end), false}};
+  if (f.limit_reached_at)
+    fields.push_back({"limit_reached_at", FormatRfc3339(*f.limit_reached_at), false});
+  return EventRecord{u.tenant.id,
+                     "usage.forecast_exceeds_limit",
+                     meter,
+                     absl::StrCat(meter, " is projected to reach ", f.projected_period_end,
+                                  " by the period's end, over its limit of ", *u.limits[m]),
+                     now,
+                     EventId({u.tenant.id, "usage.forecast_exceeds_limit", meter,
+                              absl::StrCat(absl::ToUnixSeconds(p.start))}),
+                     std::move(fields)};
+}
+
+}  // namespace
+
+absl::Status Engine::CheckForecasts() {
+  std::vector<TenantState*> tenants;
+  {
+    ReaderMutexLock lock(&registry_mu_);
+    for (const auto& [id, t] : tenants_) tenants.push_back(t.get());
+  }
+  const Catalog& cat = *opts_.catalog;
+  CommitBatch b;
+  for (TenantState* t : tenants) {
+    {
+      MutexLock lock(&t->mu);
+      if (!t->committed) continue;
+    }
+    absl::StatusOr<UsageView> u = UsageOf(*t);
+    if (!u.ok()) return u.status();
+    for (MeterId m = 0; m < u->forecasts.size(); ++m) {
+      if (!u->forecasts[m] || !u->limits[m] || !ForecastExceedsLimit(*u->forecasts[m])) continue;
+      b.events.push_back(ForecastEvent(cat, *u, m, clock_->Now()));
+    }
+  }
+  if (b.events.empty()) return absl::OkStatus();
+  return CommitOutbox(std::move(b));
 }
 
 }  // namespace quotum::engine

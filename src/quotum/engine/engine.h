@@ -39,6 +39,8 @@ struct EngineOptions {
   const Catalog* catalog = nullptr;  ///< must outlive the engine
   /// Webhooks a tenant may have at once.
   size_t max_webhooks_per_tenant = 10;
+  /// How often the forecasts are checked for usage.forecast_exceeds_limit.
+  absl::Duration forecast_every = absl::Minutes(10);
   absl::Duration idempotency_ttl = absl::Hours(24);
   std::string default_plan;
   /// Latest an event's `timestamp` may lie ahead of the clock.
@@ -247,6 +249,7 @@ class Engine {
   void Stop();
 
   const Catalog& catalog() const { return *opts_.catalog; }
+  absl::Duration forecast_every() const { return opts_.forecast_every; }
   const Clock& clock() const { return *clock_; }
 
   // ---- Authentication
@@ -303,6 +306,11 @@ class Engine {
   /// unavailable, from the cold store's aggregates (from_aggregate); an
   /// error when neither answers.
   absl::StatusOr<UsageView> ReadCurrentUsage(const Principal& who);
+  /// Records usage.forecast_exceeds_limit for every meter of every tenant
+  /// this instance holds whose projection (AddForecasts) passes its limit:
+  /// once per tenant, meter and period (the event id says which). The outbox
+  /// relay calls it every forecast_every on the lease holder (alerts_engine.cc).
+  absl::Status CheckForecasts();
   /// ReadCurrentUsage for callers that know it cannot fail (embedded mode).
   UsageView CurrentUsage(const Principal& who);
   /// Days in [from, to], newest first, one entry per day even when empty.
@@ -529,6 +537,8 @@ class Engine {
   /// Replaces v's counter values with the shared ledger's (or, when it is
   /// unavailable, the cold store's aggregates, marking v).
   absl::Status ReadSharedCounters(TenantState& t, UsageView& v);
+  /// t's usage now, with its forecasts (ReadCurrentUsage).
+  absl::StatusOr<UsageView> UsageOf(TenantState& t);
   /// Fills v.forecasts and v.recommended_plan from the period's daily series.
   void AddForecasts(UsageView& v);
   /// A scale-out consume waiting for the shared ledger: owns everything its

@@ -17,7 +17,7 @@ namespace {
 constexpr const char* kEventTypes[] = {
     "usage.threshold_reached",  "usage.threshold_resolved",      "session.lease_expired",
     "subscription.changed",     "subscription.change_scheduled", "subscription.change_cancelled",
-    "subscription.addon_added", "subscription.addon_cancelled"};
+    "subscription.addon_added", "subscription.addon_cancelled",  "usage.forecast_exceeds_limit"};
 
 constexpr size_t kFanOutBatch = 500;
 constexpr size_t kWebhooksPerRound = 100;
@@ -89,6 +89,10 @@ absl::Status OutboxRelay::RunOnce() { return Round().status(); }
 absl::StatusOr<bool> OutboxRelay::Round() {
   absl::StatusOr<bool> held = HoldLease();
   if (!held.ok() || !*held) return held;
+  if (const absl::Time now = clock_->Now(); now >= next_forecast_check_) {
+    next_forecast_check_ = now + engine_->forecast_every();
+    if (absl::Status s = engine_->CheckForecasts(); !s.ok()) return s;
+  }
   absl::StatusOr<bool> fanned = FanOut();
   if (!fanned.ok()) return fanned;
   absl::StatusOr<bool> attempted = DeliverDue();

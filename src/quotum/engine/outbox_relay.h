@@ -77,6 +77,8 @@ class OutboxRelay {
   mutable Mutex mu_;
   CondVar wake_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  /// The relay thread's own: when it next checks the forecasts.
+  absl::Time next_forecast_check_ = absl::InfinitePast();
   std::thread thread_;
 };
 

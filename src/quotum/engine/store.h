@@ -221,11 +221,11 @@ struct DeliveryRecord {
   std::string tenant_id;
   std::string event_id;
   std::string state;  ///< pending | delivered | dead
-  int attempts = 0;  ///< every attempt made, retries included
+  int attempts = 0;   ///< every attempt made, retries included
   /// `attempts` when an admin last sent it again: the relay gives it
   /// max_attempts after that.
   int budget_from = 0;
-  absl::Time next_at;  ///< pending: when the next attempt may run (kept to the millisecond)
+  absl::Time next_at;   ///< pending: when the next attempt may run (kept to the millisecond)
   int last_status = 0;  ///< the last attempt's HTTP status; 0 = no answer
   std::string last_error;
   absl::Time created_at;

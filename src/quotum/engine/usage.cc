@@ -11,7 +11,10 @@ UsageView Engine::CurrentUsage(const Principal& who) {
 }
 
 absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
-  TenantState& t = *who.tenant;
+  return UsageOf(*who.tenant);
+}
+
+absl::StatusOr<UsageView> Engine::UsageOf(TenantState& t) {
   const Catalog& cat = *opts_.catalog;
   UsageView v;
   {

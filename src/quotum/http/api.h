@@ -41,6 +41,8 @@ class Api {
     std::string admin_key;
     /// Loopback and private hosts webhooks may target ([webhooks] allow_hosts).
     std::vector<std::string> webhook_allow_hosts;
+    /// [email] is configured: mailto: webhooks are accepted.
+    bool email_enabled = false;
   };
   Api(engine::Engine* engine, Options options);
 
@@ -113,6 +115,9 @@ class Api {
   void DeleteWebhook(Call& c);
   void WebhookDeliveries(Call& c);
   void RetryDelivery(Call& c);
+  /// A webhook URL this server can deliver to: http(s) under the target
+  /// policy, or mailto: when e-mail is configured (422 otherwise).
+  absl::Status CheckWebhookUrl(const std::string& url) const;
   // the subscription (routes_subscription.cc)
   void SubscriptionPreview(Call& c);
   void SubscriptionChange(Call& c);

@@ -6,7 +6,9 @@
 #include "quotum/http/json_input.h"
 #include "quotum/http/render.h"
 #include "quotum/http/report_query.h"
+#include "quotum/notify/curl_transport.h"
 #include "quotum/notify/signature.h"
+#include "quotum/notify/smtp_sender.h"
 #include "quotum/notify/webhook_target.h"
 
 namespace quotum::http {
@@ -104,17 +106,33 @@ void Api::CreateWebhook(Call& c) {
   if (!url)
     return c.respond(ReplyForStatus(engine::BadRequest("missing_field", "\"url\" is required.")));
   ASSIGN_OR_REPLY(events, EventsField(body), c);
-  absl::StatusOr<notify::WebhookTarget> target =
-      notify::ParseWebhookUrl(*url, notify::TargetPolicy{opts_.webhook_allow_hosts});
-  if (!target.ok()) {
-    return c.respond(ReplyForStatus(
-        engine::Unprocessable("invalid_webhook_url", std::string(target.status().message()))));
-  }
+  if (absl::Status s = CheckWebhookUrl(*url); !s.ok()) return c.respond(ReplyForStatus(s));
   const std::string secret = notify::NewWebhookSecret();
   ASSIGN_OR_REPLY(w, engine_->CreateWebhook(c.who, *url, std::move(events), secret), c);
   boost::json::object o = WebhookObject(w);
   o["secret"] = secret;  // shown once
   c.respond(JsonReply(201, o));
+}
+
+absl::Status Api::CheckWebhookUrl(const std::string& url) const {
+  if (url.starts_with(notify::kMailtoScheme)) {
+    if (!opts_.email_enabled) {
+      return engine::Unprocessable(
+          "email_not_configured",
+          "This server sends no e-mail: its operator has not configured [email].");
+    }
+    if (!notify::IsPlainAddress(url.substr(notify::kMailtoScheme.size()))) {
+      return engine::Unprocessable("invalid_webhook_url",
+                                   "A mailto: webhook names one plain e-mail address.");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<notify::WebhookTarget> target =
+      notify::ParseWebhookUrl(url, notify::TargetPolicy{opts_.webhook_allow_hosts});
+  if (!target.ok()) {
+    return engine::Unprocessable("invalid_webhook_url", std::string(target.status().message()));
+  }
+  return absl::OkStatus();
 }
 
 void Api::ListWebhooks(Call& c) {

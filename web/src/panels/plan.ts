@@ -137,7 +137,8 @@ export class PlanPanel {
     this.draw();
   }
 
-  private displayName(name: string): string {
+  /** A plan's display name from the catalog ("Pro" for "pro"); the name itself until it is read. */
+  displayName(name: string): string {
     return this.plans.find((p) => p.name === name)?.display_name ?? name;
   }
 

@@ -112,7 +112,8 @@ absl::StatusOr<engine::LeaseChange> SessionChange(std::string_view tenant_id, st
       absl::StrCat("no heartbeat since ", FormatRfc3339(c.session.last_heartbeat),
                    "; stopped counting toward sessions_active"),
       c.session.updated_at,
-      engine::LeaseExpiredEventId(c.session.tenant_id, c.session.id, c.session.last_heartbeat)};
+      engine::LeaseExpiredEventId(c.session.tenant_id, c.session.id, c.session.last_heartbeat),
+      {}};
   return c;
 }
 
