@@ -147,6 +147,7 @@ quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg)
   o.facts_drain.sweep_every = absl::Seconds(cfg.storage.facts_sweep_seconds);
   o.max_webhooks_per_tenant = static_cast<size_t>(cfg.webhooks.max_per_tenant);
   o.forecast_every = absl::Seconds(cfg.webhooks.forecast_check_seconds);
+  o.reconcile_flag_percent = cfg.reconcile.flag_percent;
   return o;
 }
 
@@ -194,6 +195,7 @@ quotum::engine::RelayOptions RelayOptionsOf(const quotum::config::Config& cfg,
   o.max_attempts = cfg.webhooks.max_attempts;
   o.retry_base = absl::Milliseconds(cfg.webhooks.retry_base_ms);
   o.instance_name = instance_name;
+  o.reconcile_at = absl::Minutes(cfg.reconcile.at_minutes);
   return o;
 }
 

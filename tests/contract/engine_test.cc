@@ -240,6 +240,51 @@ TEST_P(EngineTest, ConcurrentConsumersAdmitExactlyTheLimit) {
   EXPECT_EQ(Used(Who("busy"), "messages_sent"), 1000u);
 }
 
+// The nightly sync sets a drifted aggregate to its counter while decisions
+// of the same tenant keep coming: the repaired aggregate equals the counter
+// afterwards, so no decision was lost or counted twice by the repair.
+TEST_P(EngineTest, TheSyncRepairsAPlantedDriftExactlyWhileDecisionsRun) {
+  Principal who = NewTenant("drifty", "business");
+  ASSERT_TRUE(Consume(who, "messages_sent", 1000)->allowed);
+  ASSERT_EQ(ExecSql("UPDATE counters SET value=value-300 WHERE tenant_id='drifty' AND "
+                    "meter='messages_sent'"),
+            absl::OkStatus());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> admitted{1000};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      // At least a few decisions each, then until the repair has happened.
+      for (int i = 0; i < 20 || !stop.load(); ++i) {
+        auto d = Consume(who, "messages_sent", 1);
+        if (d.ok() && d->allowed) admitted += d->consumed;
+      }
+    });
+  }
+  size_t repaired = 0;
+  for (int round = 0; round < 50 && repaired == 0; ++round) {
+    auto report = engine_->SyncAggregates();
+    ASSERT_TRUE(report.ok()) << report.status();
+    repaired = report->repaired;
+  }
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_GE(repaired, 1u);  // messages_sent, and api_calls when it was in flight
+  auto after = engine_->Reconcile(false);
+  ASSERT_TRUE(after.ok()) << after.status();
+  bool seen = false;
+  for (const ReconcileRow& r : after->rows) {
+    if (r.tenant_id != "drifty" || r.meter != "messages_sent") continue;
+    seen = true;
+    EXPECT_EQ(r.counter, admitted.load());
+    EXPECT_EQ(r.aggregate, admitted.load());
+    EXPECT_FALSE(r.drift.flagged);
+  }
+  EXPECT_TRUE(seen);
+  Reopen();
+  EXPECT_EQ(Used(Who("drifty"), "messages_sent"), admitted.load());
+}
+
 TEST_P(EngineTest, IdempotentRetryCountsOnce) {
   Principal p = NewTenant("idem", "pro");
   auto first = Consume(p, "messages_sent", 5, false, "k1");

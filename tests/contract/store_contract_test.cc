@@ -380,6 +380,32 @@ TEST_P(StoreContractTest, UsageAccumulatesIntoCountersDailyAndHourlyRows) {
                                                  {"u", "sent", p1, 25}}));
 }
 
+// The reconciliation's repair: a counter set to a value, then the batch's
+// usage added on top; the hour and day buckets are left alone.
+TEST_P(StoreContractTest, ACounterSetReplacesTheValueBeforeTheBatchsUsageIsAdded) {
+  AddTenants({"u"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z");
+  CommitBatch first;
+  first.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:10:00Z"), 30}};
+  Commit(first);
+  CommitBatch repair;
+  repair.counter_sets = {{"u", "sent", p1, 100}, {"u", "received", p1, 9}};
+  repair.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:20:00Z"), 5}};
+  Commit(repair);
+  EXPECT_EQ(
+      SortedFields(*store_->Periods("u", p1)),
+      SortedFields(std::vector<CounterRow>{{"u", "received", p1, 9}, {"u", "sent", p1, 105}}));
+  auto daily = store_->Daily("u", absl::CivilDay(2026, 11, 23), absl::CivilDay(2026, 11, 23));
+  ASSERT_TRUE(daily.ok()) << daily.status();
+  ASSERT_EQ(daily->size(), 1u);
+  EXPECT_EQ(daily->front().value, 35u) << "only usage reaches the day buckets";
+  CommitBatch lower;
+  lower.counter_sets = {{"u", "sent", p1, 7}};
+  Commit(lower);
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)),
+            SortedFields(std::vector<CounterRow>{{"u", "received", p1, 9}, {"u", "sent", p1, 7}}));
+}
+
 // The report reads: hourly and daily rows per meter and channel, in order.
 TEST_P(StoreContractTest, HourlyAndDailyByChannelRowsAreKeptPerMeterAndChannel) {
   AddTenants({"u", "other"});

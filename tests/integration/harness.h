@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "quotum/store/postgres/pg_connection.h"
+#include "quotum/store/sqlite/db.h"
+#include "quotum/store/sqlite/sqlite_store.h"
 #include "quotum/testing/http_client.h"
 #include "quotum/testing/postgres_server.h"
 #include "quotum/testing/redis_server.h"
@@ -30,11 +33,17 @@ inline std::string BinaryPath() {
 /// store in a real PostgreSQL, both started once per test process and
 /// stopped at its exit: the same HTTP tests, on the other backend. Empty
 /// otherwise (embedded).
-inline std::vector<std::string> BackendArgs() {
+inline bool ScaleOut() {
   const char* backend = std::getenv("QUOTUM_TEST_BACKEND");
-  if (!backend || std::string(backend) != "scale-out") return {};
-  static std::unique_ptr<testing::RedisServer> redis;
-  static std::unique_ptr<testing::PostgresServer> postgres;
+  return backend && std::string(backend) == "scale-out";
+}
+
+/// The scale-out backend's servers (started by the first BackendArgs call).
+inline std::unique_ptr<testing::RedisServer> redis;
+inline std::unique_ptr<testing::PostgresServer> postgres;
+
+inline std::vector<std::string> BackendArgs() {
+  if (!ScaleOut()) return {};
   if (!redis) {
     redis = std::make_unique<testing::RedisServer>();
     postgres = std::make_unique<testing::PostgresServer>();
@@ -43,6 +52,20 @@ inline std::vector<std::string> BackendArgs() {
   }
   return {"--redis-url", "redis://127.0.0.1:" + std::to_string(redis->port()), "--postgres-url",
           postgres->url()};
+}
+
+/// Runs `sql` on the cold store of the server whose data dir is `data_dir`
+/// (embedded: its SQLite file; scale-out: the PostgreSQL database), behind
+/// its back: for tests that plant what the server must find.
+inline absl::Status ExecColdStoreSql(const std::string& data_dir, const std::string& sql) {
+  if (ScaleOut()) {
+    auto conn = store::postgres::PgConnection::Connect(postgres->url(), absl::Seconds(5));
+    if (!conn.ok()) return conn.status();
+    return (*conn)->Exec(sql).status();
+  }
+  auto db = store::sqlite::Db::Open(data_dir + "/" + store::sqlite::kDatabaseFileName);
+  if (!db.ok()) return db.status();
+  return (*db)->Exec(sql);
 }
 
 /// Starts `quotum serve` on the example config (on the backend BackendArgs

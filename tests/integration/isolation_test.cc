@@ -81,6 +81,8 @@ const Row kRoutes[] = {
      404},
     {"DELETE", "/api/v2/webhooks/{id}", "tenant", "/api/v2/webhooks/<hook>", "", 404},
     {"POST", "/admin/outbox/{id}/retry", "admin", "/admin/outbox/<delivery>/retry", "", 0},
+    {"GET", "/admin/reconcile", "admin", "/admin/reconcile", "", 0},
+    {"POST", "/admin/reconcile", "admin", "/admin/reconcile", "", 0},
     // B's own subscription: a downgrade is scheduled, then cancelled.
     {"GET", "/api/v2/subscription", "tenant", "/api/v2/subscription", "", 0},
     {"POST", "/api/v2/subscription/preview", "tenant", "/api/v2/subscription/preview",

@@ -127,6 +127,25 @@ TEST(Config, StorageIsEmbeddedByDefaultAndTakesARedisUrl) {
   EXPECT_NE(Error(std::string("[storage]\nfacts_sweep_seconds = 0\n") + kMinimal), "");
 }
 
+TEST(Config, ReconcileRunsAtATimeOfDayAndFlagsAPercentage) {
+  auto cfg = LoadString(kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->reconcile.at_minutes, 0);
+  EXPECT_EQ((*cfg)->reconcile.flag_percent, 5);
+  cfg = LoadString(std::string("[reconcile]\nat = \"02:30\"\nflag_percent = 10\n") + kMinimal,
+                   "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->reconcile.at_minutes, 150);
+  EXPECT_EQ((*cfg)->reconcile.flag_percent, 10);
+  EXPECT_EQ(Error("[reconcile]\nat = \"24:00\"\n[plans.a]\n"),
+            "test.toml:2: reconcile.at: must be a UTC time of day \"HH:MM\" (00:00 to 23:59)");
+  for (const char* bad : {"\"2:30\"", "\"02:3x\"", "\"+1:30\"", "\"02-30\"", "230"}) {
+    EXPECT_NE(Error(std::string("[reconcile]\nat = ") + bad + "\n[plans.a]\n"), "") << bad;
+  }
+  EXPECT_NE(Error("[reconcile]\nflag_percent = 0\n[plans.a]\n"), "");
+  EXPECT_NE(Error("[reconcile]\nwhen = \"00:00\"\n[plans.a]\n"), "");
+}
+
 TEST(Config, MinimalConfigGetsDefaults) {
   auto cfg = LoadString(kMinimal, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();

@@ -65,6 +65,15 @@ struct Email {
   std::string from;  ///< required when smtp_url is set
 };
 
+/// The nightly sync of the hot counters into the aggregates and the drift
+/// report ([reconcile]; docs/reconcile.md).
+struct Reconcile {
+  /// When the sync runs: minutes after midnight UTC ("HH:MM" in the file).
+  int at_minutes = 0;
+  /// GET /admin/reconcile flags a drift above this percentage.
+  int flag_percent = 5;
+};
+
 /// Everything `quotum serve` needs, validated. Immutable once loaded.
 struct Config {
   std::string source_path;
@@ -95,6 +104,7 @@ struct Config {
   Storage storage;
   Webhooks webhooks;
   Email email;
+  Reconcile reconcile;
   Catalog catalog;
 };
 

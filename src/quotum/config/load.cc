@@ -4,6 +4,8 @@
 #include <sstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "quotum/config/config.h"
@@ -210,6 +212,24 @@ void LoadWebhooks(Checker& c, const toml::table& root, Webhooks& w) {
   if (auto v = c.Int(*t, "timeout_ms", "webhooks.timeout_ms", 100, 60'000)) w.timeout_ms = int(*v);
   if (auto v = c.Int(*t, "forecast_check_seconds", "webhooks.forecast_check_seconds", 1, 86'400))
     w.forecast_check_seconds = int(*v);
+}
+
+void LoadReconcile(Checker& c, const toml::table& root, Reconcile& r) {
+  const toml::table* t = c.Table(root, "reconcile", "reconcile");
+  if (!t) return;
+  c.OnlyKeys(*t, "reconcile", {"at", "flag_percent"});
+  if (auto v = c.Str(*t, "at", "reconcile.at")) {
+    int hours = 0, minutes = 0;
+    if (v->size() != 5 || (*v)[2] != ':' || !absl::SimpleAtoi(v->substr(0, 2), &hours) ||
+        !absl::SimpleAtoi(v->substr(3, 2), &minutes) || hours > 23 || minutes > 59 ||
+        !absl::ascii_isdigit((*v)[0]) || !absl::ascii_isdigit((*v)[3])) {
+      c.Fail(t->get("at"), "reconcile.at", "must be a UTC time of day \"HH:MM\" (00:00 to 23:59)");
+    } else {
+      r.at_minutes = hours * 60 + minutes;
+    }
+  }
+  if (auto v = c.Int(*t, "flag_percent", "reconcile.flag_percent", 1, 100))
+    r.flag_percent = int(*v);
 }
 
 void LoadEmail(Checker& c, const toml::table& root, Email& e) {
@@ -510,12 +530,13 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
   c.OnlyKeys(root, "",
-             {"server", "storage", "webhooks", "email", "channels", "meters", "rate_limit_profiles",
-              "rate_limits", "plans", "addons"});
+             {"server", "storage", "webhooks", "email", "reconcile", "channels", "meters",
+              "rate_limit_profiles", "rate_limits", "plans", "addons"});
   LoadServer(c, root, *cfg);
   LoadStorage(c, root, cfg->storage);
   LoadWebhooks(c, root, cfg->webhooks);
   LoadEmail(c, root, cfg->email);
+  LoadReconcile(c, root, cfg->reconcile);
   LoadRateRules(c, root, *cfg);
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);

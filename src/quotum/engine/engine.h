@@ -22,6 +22,7 @@
 #include "quotum/core/forecast.h"
 #include "quotum/core/plan_change.h"
 #include "quotum/core/quota.h"
+#include "quotum/core/reconcile.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/check_program.h"
 #include "quotum/engine/commit_queue.h"
@@ -41,6 +42,8 @@ struct EngineOptions {
   size_t max_webhooks_per_tenant = 10;
   /// How often the forecasts are checked for usage.forecast_exceeds_limit.
   absl::Duration forecast_every = absl::Minutes(10);
+  /// Reconciliation: a drift above this percentage is flagged.
+  int reconcile_flag_percent = 5;
   absl::Duration idempotency_ttl = absl::Hours(24);
   std::string default_plan;
   /// Latest an event's `timestamp` may lie ahead of the clock.
@@ -225,6 +228,28 @@ struct ChannelUsage {
   uint64_t value = 0;
 };
 
+/// One counter of one tenant's current period, as the reconciliation found it.
+struct ReconcileRow {
+  std::string tenant_id;
+  std::string meter;
+  absl::Time period_start;
+  uint64_t counter = 0;    ///< the hot counter enforcement reads
+  uint64_t aggregate = 0;  ///< the cold store's counter row
+  Drift drift;
+  bool repaired = false;  ///< the aggregate was set to the counter
+};
+
+struct ReconcileReport {
+  absl::Time at;
+  /// Where the hot counters live: "memory" (embedded) or "redis" (scale-out).
+  std::string counters_from;
+  /// Rows whose counter or aggregate is not zero.
+  std::vector<ReconcileRow> rows;
+  size_t tenants = 0;
+  size_t flagged = 0;
+  size_t repaired = 0;
+};
+
 struct PeriodUsage {
   BillingPeriod period;
   bool current = false;
@@ -311,6 +336,20 @@ class Engine {
   /// once per tenant, meter and period (the event id says which). The outbox
   /// relay calls it every forecast_every on the lease holder (alerts_engine.cc).
   absl::Status CheckForecasts();
+  /// Compares every counter of every tenant this instance holds with its
+  /// aggregate in the cold store (reconcile.cc). With `repair` (the nightly
+  /// sync), embedded mode sets each aggregate that differs to the counter,
+  /// exactly (no decision of the tenant is lost or counted twice); scale-out
+  /// repairs nothing, since the facts drain keeps the aggregates and a write
+  /// would race the facts still in flight. Unavailable while the counters
+  /// cannot be read (scale-out: Redis away).
+  absl::StatusOr<ReconcileReport> Reconcile(bool repair);
+  /// The drift percentage above which a row is flagged.
+  int reconcile_flag_percent() const { return opts_.reconcile_flag_percent; }
+  /// The last nightly sync this instance ran, if any.
+  std::optional<ReconcileReport> LastSync() const;
+  /// Runs the nightly sync (Reconcile(true)) and keeps its report for LastSync.
+  absl::StatusOr<ReconcileReport> SyncAggregates();
   /// ReadCurrentUsage for callers that know it cannot fail (embedded mode).
   UsageView CurrentUsage(const Principal& who);
   /// Days in [from, to], newest first, one entry per day even when empty.
@@ -539,6 +578,16 @@ class Engine {
   absl::Status ReadSharedCounters(TenantState& t, UsageView& v);
   /// t's usage now, with its forecasts (ReadCurrentUsage).
   absl::StatusOr<UsageView> UsageOf(TenantState& t);
+  /// UsageOf without the forecasts.
+  absl::StatusOr<UsageView> CountersOf(TenantState& t);
+  /// Committed tenants, in no particular order.
+  std::vector<TenantState*> CommittedTenants();
+  /// Sets the aggregates of `rows` (one tenant's, drifted) to their counters
+  /// as they are now, exactly, and marks them repaired (a row of a period
+  /// that has ended since is left alone).
+  absl::Status RepairAggregates(TenantState& t, std::vector<ReconcileRow*>& rows);
+  /// Returns once everything enqueued before the call has committed.
+  absl::Status WaitForCommits();
   /// Fills v.forecasts and v.recommended_plan from the period's daily series.
   void AddForecasts(UsageView& v);
   /// A scale-out consume waiting for the shared ledger: owns everything its
@@ -704,6 +753,9 @@ class Engine {
   MeterId subscribers_meter_ = 0;
   /// Per MeterId (last: no meter): the "allowed" decisions counter.
   std::vector<std::atomic<uint64_t>*> allowed_counters_;
+
+  mutable Mutex last_sync_mu_;
+  std::optional<ReconcileReport> last_sync_ ABSL_GUARDED_BY(last_sync_mu_);
 
   mutable SharedMutex registry_mu_;
   /// Keyed by a view of the state's own id (TenantState never moves).

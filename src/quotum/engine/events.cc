@@ -26,7 +26,7 @@ std::string LeaseExpiredEventId(std::string_view tenant_id, std::string_view ses
 std::string EncodeEventFields(const std::vector<EventField>& fields) {
   std::string out;
   for (const EventField& f : fields) {
-    out += f.number ? 'n' : 's';
+    out += f.json ? 'j' : f.number ? 'n' : 's';
     out += f.name;
     out += '\x1f';
     out += f.value;
@@ -41,11 +41,12 @@ absl::StatusOr<std::vector<EventField>> DecodeEventFields(std::string_view text)
     const size_t end = text.find('\x1e');
     const size_t sep = text.find('\x1f');
     if (end == std::string_view::npos || sep == std::string_view::npos || sep > end ||
-        (text[0] != 'n' && text[0] != 's')) {
+        (text[0] != 'n' && text[0] != 's' && text[0] != 'j')) {
       return absl::InvalidArgumentError("event fields: not what EncodeEventFields writes");
     }
     out.push_back(EventField{std::string(text.substr(1, sep - 1)),
-                             std::string(text.substr(sep + 1, end - sep - 1)), text[0] == 'n'});
+                             std::string(text.substr(sep + 1, end - sep - 1)), text[0] == 'n',
+                             text[0] == 'j'});
     text.remove_prefix(end + 1);
   }
   return out;

@@ -22,7 +22,7 @@ std::string EventId(std::initializer_list<std::string_view> parts);
 std::string LeaseExpiredEventId(std::string_view tenant_id, std::string_view session_id,
                                 absl::Time last_heartbeat);
 
-/// `fields` as one text column: per field "s" or "n", the name, US (0x1F),
+/// `fields` as one text column: per field "s", "n" or "j", the name, US (0x1F),
 /// the value, RS (0x1E). Names and values never hold those bytes
 /// (EventField's contract).
 std::string EncodeEventFields(const std::vector<EventField>& fields);

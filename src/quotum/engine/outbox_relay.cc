@@ -48,7 +48,14 @@ std::string KnownEventTypes() { return absl::StrJoin(kEventTypes, ", "); }
 
 OutboxRelay::OutboxRelay(Store* store, Engine* engine, WebhookTransport* transport,
                          const Clock* clock, RelayOptions options)
-    : store_(store), engine_(engine), transport_(transport), clock_(clock), opts_(options) {}
+    : store_(store),
+      engine_(engine),
+      transport_(transport),
+      clock_(clock),
+      opts_(options),
+      jobs_(
+          store, engine, clock,
+          ScheduleOptions{engine->forecast_every(), options.reconcile_at, options.instance_name}) {}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
@@ -89,10 +96,7 @@ absl::Status OutboxRelay::RunOnce() { return Round().status(); }
 absl::StatusOr<bool> OutboxRelay::Round() {
   absl::StatusOr<bool> held = HoldLease();
   if (!held.ok() || !*held) return held;
-  if (const absl::Time now = clock_->Now(); now >= next_forecast_check_) {
-    next_forecast_check_ = now + engine_->forecast_every();
-    if (absl::Status s = engine_->CheckForecasts(); !s.ok()) return s;
-  }
+  if (absl::Status s = jobs_.RunDue(); !s.ok()) return s;
   absl::StatusOr<bool> fanned = FanOut();
   if (!fanned.ok()) return fanned;
   absl::StatusOr<bool> attempted = DeliverDue();

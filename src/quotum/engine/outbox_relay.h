@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "quotum/base/mutex.h"
 #include "quotum/core/clock.h"
+#include "quotum/engine/scheduled_jobs.h"
 #include "quotum/engine/store.h"
 
 namespace quotum::engine {
@@ -43,6 +44,9 @@ struct RelayOptions {
   absl::Duration retry_base = absl::Seconds(1);    ///< the first retry's ceiling
   absl::Duration retry_cap = absl::Hours(1);
   std::string instance_name;  ///< the lease holder's name (scale-out)
+  /// The nightly reconciliation's time of day after midnight UTC (the relay
+  /// runs the scheduled jobs, scheduled_jobs.h).
+  absl::Duration reconcile_at = absl::ZeroDuration();
 };
 
 class OutboxRelay {
@@ -77,8 +81,8 @@ class OutboxRelay {
   mutable Mutex mu_;
   CondVar wake_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  /// The relay thread's own: when it next checks the forecasts.
-  absl::Time next_forecast_check_ = absl::InfinitePast();
+  /// The relay thread's own.
+  ScheduledJobs jobs_;
   std::thread thread_;
 };
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -119,9 +120,14 @@ struct TenantLeaseRows {
 /// value, limit, ...). Names are fixed by the code that makes the event;
 /// values never contain control characters.
 struct EventField {
+  EventField() = default;
+  EventField(std::string name, std::string value, bool number = false, bool json = false)
+      : name(std::move(name)), value(std::move(value)), number(number), json(json) {}
   std::string name;
   std::string value;    ///< text, or a decimal integer when `number`
   bool number = false;  ///< rendered as a JSON number
+  /// `value` is compact JSON (an object or array), rendered as it is.
+  bool json = false;
 };
 
 /// Something worth telling someone about (lease expired, threshold reached,
@@ -242,12 +248,23 @@ struct AttemptRecord {
   int64_t took_ms = 0;
 };
 
+/// One period counter's value.
+struct CounterRow {
+  std::string tenant_id;
+  std::string meter;
+  absl::Time period_start;
+  uint64_t value = 0;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
   std::vector<ApiKeyRecord> keys;
   std::vector<std::string> revoked_key_ids;
   std::vector<LimitOverride> overrides;
+  /// Absolute values of period counters (the reconciliation's repair),
+  /// written before this batch's usage is added.
+  std::vector<CounterRow> counter_sets;
   std::vector<UsageDelta> usage;
   std::vector<IdempotencyRecord> idempotency;
   std::vector<MessageRecord> messages;
@@ -283,25 +300,19 @@ struct CommitBatch {
   std::vector<std::string> relayed_events;  ///< event ids the relay has fanned out
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
-           usage.empty() && idempotency.empty() && messages.empty() && sessions.empty() &&
-           deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
-           key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
-           fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
-           addons.empty() && alerts.empty() && resolved_alerts.empty() && webhooks.empty() &&
-           deliveries.empty() && attempts.empty() && relayed_events.empty();
+           counter_sets.empty() && usage.empty() && idempotency.empty() && messages.empty() &&
+           sessions.empty() && deleted_sessions.empty() && groups.empty() &&
+           deleted_groups.empty() && key_rate_limits.empty() && gauges.empty() && events.empty() &&
+           applied_entries.empty() && fail_open.empty() && reconciled_fail_open.empty() &&
+           subscription_changes.empty() && addons.empty() && alerts.empty() &&
+           resolved_alerts.empty() && webhooks.empty() && deliveries.empty() && attempts.empty() &&
+           relayed_events.empty();
   }
 };
 
 /// How long a store remembers an applied entry id: far longer than an entry
 /// can wait unacknowledged in the stream.
 inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
-
-struct CounterRow {
-  std::string tenant_id;
-  std::string meter;
-  absl::Time period_start;
-  uint64_t value = 0;
-};
 
 /// State needed to rebuild the engine's memory at start-up.
 /// Receives the start-up snapshot one record at a time, each lent for the call

@@ -15,6 +15,12 @@ absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
 }
 
 absl::StatusOr<UsageView> Engine::UsageOf(TenantState& t) {
+  absl::StatusOr<UsageView> v = CountersOf(t);
+  if (v.ok()) AddForecasts(*v);
+  return v;
+}
+
+absl::StatusOr<UsageView> Engine::CountersOf(TenantState& t) {
   const Catalog& cat = *opts_.catalog;
   UsageView v;
   {
@@ -31,7 +37,6 @@ absl::StatusOr<UsageView> Engine::UsageOf(TenantState& t) {
   if (opts_.shared_ledger) {
     if (absl::Status s = ReadSharedCounters(t, v); !s.ok()) return s;
   }
-  AddForecasts(v);
   return v;
 }
 

@@ -73,6 +73,8 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::delete_, "/api/v2/webhooks/{id}", Access::kTenant, &Api::DeleteWebhook);
   Route(verb::get, "/api/v2/webhooks/{id}/deliveries", Access::kTenant, &Api::WebhookDeliveries);
   Route(verb::post, "/admin/outbox/{id}/retry", Access::kAdmin, &Api::RetryDelivery);
+  Route(verb::get, "/admin/reconcile", Access::kAdmin, &Api::GetReconcile);
+  Route(verb::post, "/admin/reconcile", Access::kAdmin, &Api::RunReconcile);
   Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
   Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
   Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);

@@ -115,6 +115,9 @@ class Api {
   void DeleteWebhook(Call& c);
   void WebhookDeliveries(Call& c);
   void RetryDelivery(Call& c);
+  // reconciliation (routes_reconcile.cc)
+  void GetReconcile(Call& c);
+  void RunReconcile(Call& c);
   /// A webhook URL this server can deliver to: http(s) under the target
   /// policy, or mailto: when e-mail is configured (422 otherwise).
   absl::Status CheckWebhookUrl(const std::string& url) const;

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "absl/time/time.h"
+#include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
 #include "boost/json/value.hpp"
 
@@ -19,6 +20,11 @@ bool ParseWhole(std::string_view text, Int& out) {
 }
 
 boost::json::value FieldValue(const quotum::engine::EventField& field) {
+  if (field.json) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(field.value, ec);
+    if (!ec) return v;
+  }
   if (field.number) {
     if (int64_t i = 0; ParseWhole(field.value, i)) return boost::json::value(i);
     if (uint64_t u = 0; ParseWhole(field.value, u)) return boost::json::value(u);

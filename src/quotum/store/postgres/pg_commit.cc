@@ -68,6 +68,11 @@ constexpr Statement kCounters{
     "INSERT INTO counters(tenant_id,meter,period_start,value) "
     "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[]) "
     "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=counters.value+excluded.value"};
+constexpr Statement kCounterSets{
+    "w_counter_sets",
+    "INSERT INTO counters(tenant_id,meter,period_start,value) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[]) "
+    "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"};
 constexpr Statement kHourly{
     "w_hourly",
     "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) "
@@ -271,6 +276,19 @@ absl::Status WriteOverrides(PgConnection& conn, const CommitBatch& b) {
   if (any_set) RETURN_IF_ERROR(Run(conn, kSetLimits, set));
   if (any_clear) RETURN_IF_ERROR(Run(conn, kClearLimits, clear));
   return absl::OkStatus();
+}
+
+// Absolute counter values, written before the batch's usage is added.
+absl::Status WriteCounterSets(PgConnection& conn, const CommitBatch& b) {
+  if (b.counter_sets.empty()) return absl::OkStatus();
+  PgColumns c(4);
+  for (const engine::CounterRow& r : b.counter_sets) {
+    c[0].AddText(r.tenant_id);
+    c[1].AddText(r.meter);
+    c[2].AddInt(Secs(r.period_start));
+    c[3].AddInt(AsStored(r.value));
+  }
+  return Run(conn, kCounterSets, c);
 }
 
 // Sums the batch's deltas per row first, so each counter, hour and day row
@@ -648,6 +666,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteTenants(conn, b));
   RETURN_IF_ERROR(WriteKeys(conn, b));
   RETURN_IF_ERROR(WriteOverrides(conn, b));
+  RETURN_IF_ERROR(WriteCounterSets(conn, b));
   RETURN_IF_ERROR(WriteUsage(conn, b));
   RETURN_IF_ERROR(WriteIdempotency(conn, b));
   RETURN_IF_ERROR(WriteMessages(conn, b));

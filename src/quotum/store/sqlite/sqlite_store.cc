@@ -38,7 +38,8 @@ int64_t HourOf(absl::Time t) { return FloorTo(Secs(t), 3600); }
 
 struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
-  Stmt tenant, key, revoke, set_limit, clear_limit, counter, hourly, daily, idem, message;
+  Stmt tenant, key, revoke, set_limit, clear_limit, counter, counter_set, hourly, daily, idem,
+      message;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
   Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
   Stmt alert, resolve_alert;
@@ -118,6 +119,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
       {&ws->counter,
        "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
        "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=value+excluded.value"},
+      {&ws->counter_set,
+       "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
+       "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"},
       {&ws->hourly,
        "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) VALUES(?,?,?,?,?) "
        "ON CONFLICT(tenant_id,meter,hour,channel) DO UPDATE SET value=value+excluded.value"},
@@ -367,36 +371,16 @@ absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
-  RETURN_IF_ERROR(WriteAppliedEntries(b));
-  RETURN_IF_ERROR(WriteFailOpen(b));
-  RETURN_IF_ERROR(WritePlanChanges(b));
+// Absolute counter values first (the reconciliation's repair), then the
+// batch's usage added to the counters and the hour and day buckets.
+absl::Status SqliteStore::WriteUsage(const CommitBatch& b) {
   WriteStatements& w = *w_;
-  for (const auto& t : b.tenants) {
-    RETURN_IF_ERROR(w.tenant.Bind(1, t.id)
-                        .Bind(2, t.name)
-                        .Bind(3, t.plan)
-                        .Bind(4, Secs(t.subscription_start))
-                        .Bind(5, Secs(t.created_at))
+  for (const engine::CounterRow& r : b.counter_sets) {
+    RETURN_IF_ERROR(w.counter_set.Bind(1, r.tenant_id)
+                        .Bind(2, r.meter)
+                        .Bind(3, Secs(r.period_start))
+                        .Bind(4, AsStored(r.value))
                         .Run());
-  }
-  for (const auto& k : b.keys) {
-    RETURN_IF_ERROR(w.key.Bind(1, k.key_id)
-                        .Bind(2, k.tenant_id)
-                        .BindBlob(3, k.hash)
-                        .Bind(4, Secs(k.created_at))
-                        .Run());
-  }
-  for (const auto& id : b.revoked_key_ids) {
-    RETURN_IF_ERROR(w.revoke.Bind(1, Secs(absl::Now())).Bind(2, id).Run());
-  }
-  for (const auto& o : b.overrides) {
-    if (o.limit) {
-      RETURN_IF_ERROR(
-          w.set_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Bind(3, AsStored(*o.limit)).Run());
-    } else {
-      RETURN_IF_ERROR(w.clear_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Run());
-    }
   }
   // Sum the batch's deltas per row first: a hot tenant's hundred requests
   // become one upsert per table. Keys view the batch's strings (no copies);
@@ -436,6 +420,41 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
                         .Bind(5, AsStored(v))
                         .Run());
   }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteAppliedEntries(b));
+  RETURN_IF_ERROR(WriteFailOpen(b));
+  RETURN_IF_ERROR(WritePlanChanges(b));
+  WriteStatements& w = *w_;
+  for (const auto& t : b.tenants) {
+    RETURN_IF_ERROR(w.tenant.Bind(1, t.id)
+                        .Bind(2, t.name)
+                        .Bind(3, t.plan)
+                        .Bind(4, Secs(t.subscription_start))
+                        .Bind(5, Secs(t.created_at))
+                        .Run());
+  }
+  for (const auto& k : b.keys) {
+    RETURN_IF_ERROR(w.key.Bind(1, k.key_id)
+                        .Bind(2, k.tenant_id)
+                        .BindBlob(3, k.hash)
+                        .Bind(4, Secs(k.created_at))
+                        .Run());
+  }
+  for (const auto& id : b.revoked_key_ids) {
+    RETURN_IF_ERROR(w.revoke.Bind(1, Secs(absl::Now())).Bind(2, id).Run());
+  }
+  for (const auto& o : b.overrides) {
+    if (o.limit) {
+      RETURN_IF_ERROR(
+          w.set_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Bind(3, AsStored(*o.limit)).Run());
+    } else {
+      RETURN_IF_ERROR(w.clear_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Run());
+    }
+  }
+  RETURN_IF_ERROR(WriteUsage(b));
   for (const auto& r : b.idempotency) {
     const auto& d = r.decision;
     w.idem.Bind(1, r.tenant_id)

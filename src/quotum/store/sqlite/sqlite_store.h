@@ -82,6 +82,7 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteAppliedEntries(const engine::CommitBatch& batch);
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
+  absl::Status WriteUsage(const engine::CommitBatch& batch);
   absl::Status WriteAlertsAndEvents(const engine::CommitBatch& batch);
   // the outbox (sqlite_outbox.cc)
   absl::Status WriteOutbox(const engine::CommitBatch& batch);

@@ -1,0 +1,157 @@
+// Reconciliation: the hot counters against the cold store's aggregates, and
+// the nightly sync that writes the one into the other (SPEC §2
+// "Reconciliation"; docs/reconcile.md).
+#include <algorithm>
+#include <future>
+
+#include "absl/container/flat_hash_map.h"
+#include "quotum/engine/engine.h"
+#include "quotum/engine/errors.h"
+
+namespace quotum::engine {
+
+std::vector<TenantState*> Engine::CommittedTenants() {
+  std::vector<TenantState*> all;
+  {
+    ReaderMutexLock lock(&registry_mu_);
+    for (const auto& [id, t] : tenants_) all.push_back(t.get());
+  }
+  std::vector<TenantState*> out;
+  for (TenantState* t : all) {
+    MutexLock lock(&t->mu);
+    if (t->committed) out.push_back(t);
+  }
+  return out;
+}
+
+absl::Status Engine::WaitForCommits() {
+  std::promise<absl::Status> committed;
+  CommitQueue::Done done = [&committed](const absl::Status& s) { committed.set_value(s); };
+  if (!queue_.Enqueue([](CommitBatch&) {}, done)) return ShuttingDown();
+  return committed.get_future().get();
+}
+
+absl::Status Engine::RepairAggregates(TenantState& t, std::vector<ReconcileRow*>& rows) {
+  const Catalog& cat = *opts_.catalog;
+  std::promise<absl::Status> committed;
+  std::vector<CounterRow> sets;
+  std::vector<ReconcileRow*> repairing;
+  {
+    MutexLock lock(&t.mu);
+    for (ReconcileRow* r : rows) {
+      std::optional<MeterId> m = cat.FindMeter(r->meter);
+      if (m && t.period.start == r->period_start) {
+        sets.push_back({t.id, r->meter, r->period_start, t.used[*m]});
+        repairing.push_back(r);
+      }
+    }
+    if (sets.empty()) return absl::OkStatus();
+    CommitQueue::Done done = [&committed](const absl::Status& s) { committed.set_value(s); };
+    // Under the tenant's lock, the counter holds every decision of the tenant
+    // enqueued so far. Those in an earlier group commit before this one; those
+    // in the group pending now (`b`) are added after the set (the store
+    // writes sets first), so the set leaves them out; later ones follow.
+    const bool queued = queue_.Enqueue(
+        [&](CommitBatch& b) {
+          for (CounterRow& set : sets) {
+            for (const UsageDelta& u : b.usage) {
+              if (u.tenant_id == set.tenant_id && u.meter == set.meter &&
+                  u.period_start == set.period_start) {
+                set.value -= std::min(set.value, u.quantity);
+              }
+            }
+            b.counter_sets.push_back(std::move(set));
+          }
+        },
+        done);
+    if (!queued) return ShuttingDown();
+  }
+  absl::Status s = committed.get_future().get();
+  if (!s.ok()) return s;
+  for (ReconcileRow* r : repairing) r->repaired = true;
+  return absl::OkStatus();
+}
+
+namespace {
+
+// The rows of one tenant's counter meters, counters from `v`, aggregates
+// from `stored` (the cold store's rows of the current period).
+std::vector<ReconcileRow> RowsOf(const Catalog& cat, const UsageView& v,
+                                 const std::vector<CounterRow>& stored, int flag_percent) {
+  absl::flat_hash_map<std::string, uint64_t> aggregate;
+  for (const CounterRow& r : stored) {
+    if (r.period_start == v.tenant.period.start) aggregate[r.meter] = r.value;
+  }
+  std::vector<ReconcileRow> out;
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (cat.meters[m].kind != MeterKind::kCounter) continue;
+    auto it = aggregate.find(cat.meters[m].name);
+    const uint64_t agg = it == aggregate.end() ? 0 : it->second;
+    if (v.used[m] == 0 && agg == 0) continue;
+    out.push_back(ReconcileRow{v.tenant.id, cat.meters[m].name, v.tenant.period.start, v.used[m],
+                               agg, MeasureDrift(v.used[m], agg, flag_percent), false});
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<ReconcileReport> Engine::Reconcile(bool repair) {
+  const Catalog& cat = *opts_.catalog;
+  ReconcileReport report;
+  report.at = clock_->Now();
+  report.counters_from = opts_.shared_ledger ? "redis" : "memory";
+  const std::vector<TenantState*> tenants = CommittedTenants();
+  report.tenants = tenants.size();
+  std::vector<UsageView> counters;
+  counters.reserve(tenants.size());
+  for (TenantState* t : tenants) {
+    absl::StatusOr<UsageView> v = CountersOf(*t);
+    if (!v.ok()) return v.status();
+    if (v->from_aggregate) {
+      return Error(absl::StatusCode::kUnavailable, "counters_unavailable",
+                   "The counter store (Redis) is unavailable: there is nothing to reconcile "
+                   "the aggregates with. Retry once it is back.");
+    }
+    counters.push_back(std::move(*v));
+  }
+  // Embedded: the usage of every decision counted above is in the store now.
+  if (!opts_.shared_ledger) {
+    if (absl::Status s = WaitForCommits(); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < tenants.size(); ++i) {
+    auto stored = store_->Periods(tenants[i]->id, counters[i].tenant.period.start);
+    if (!stored.ok()) return stored.status();
+    std::vector<ReconcileRow> rows =
+        RowsOf(cat, counters[i], *stored, opts_.reconcile_flag_percent);
+    std::vector<ReconcileRow*> drifted;
+    for (ReconcileRow& r : rows) {
+      if (r.drift.units != 0) drifted.push_back(&r);
+    }
+    if (repair && !opts_.shared_ledger && !drifted.empty()) {
+      if (absl::Status s = RepairAggregates(*tenants[i], drifted); !s.ok()) return s;
+    }
+    for (ReconcileRow& r : rows) {
+      report.flagged += r.drift.flagged ? 1 : 0;
+      report.repaired += r.repaired ? 1 : 0;
+      report.rows.push_back(std::move(r));
+    }
+  }
+  return report;
+}
+
+absl::StatusOr<ReconcileReport> Engine::SyncAggregates() {
+  absl::StatusOr<ReconcileReport> report = Reconcile(true);
+  if (report.ok()) {
+    MutexLock lock(&last_sync_mu_);
+    last_sync_ = *report;
+  }
+  return report;
+}
+
+std::optional<ReconcileReport> Engine::LastSync() const {
+  MutexLock lock(&last_sync_mu_);
+  return last_sync_;
+}
+
+}  // namespace quotum::engine
