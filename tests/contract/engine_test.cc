@@ -13,6 +13,9 @@
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/errors.h"
+#include "quotum/engine/outbox_relay.h"
+#include "quotum/engine/scheduled_jobs.h"
+#include "quotum/engine/usage_reports.h"
 #include "store_backend.h"
 
 namespace quotum::engine {
@@ -283,6 +286,79 @@ TEST_P(EngineTest, TheSyncRepairsAPlantedDriftExactlyWhileDecisionsRun) {
   EXPECT_TRUE(seen);
   Reopen();
   EXPECT_EQ(Used(Who("drifty"), "messages_sent"), admitted.load());
+}
+
+// The weekly report: made once the week is over, for a tenant with a webhook
+// asking for it, from the stored days, alerts and the forecast; once only,
+// across rounds and restarts; nothing for a tenant without such a webhook.
+TEST_P(EngineTest, AFinishedWeekGivesEachSubscribedTenantOneReport) {
+  clock_.Set(T("2026-11-23T12:00:00Z"));  // a Monday
+  Principal who = NewTenant("weekly", "pro");
+  Principal quiet = NewTenant("quiet", "pro");
+  ASSERT_TRUE(
+      engine_->CreateWebhook(who, "http://127.0.0.1:9/r", {"usage.report.weekly"}, "s").ok());
+  auto send = [&](const char* at, uint64_t q, const char* channel) {
+    clock_.Set(T(at));
+    MeterRequest req;
+    req.meter = "messages_sent";
+    req.quantity = q;
+    req.channel = channel;
+    req.operation = "test";
+    auto d = Wait<Decision>([&](auto cb) { engine_->Consume(who, req, std::move(cb)); });
+    ASSERT_TRUE(d.ok() && d->allowed);
+  };
+  send("2026-11-23T13:00:00Z", 100, "whatsapp");
+  send("2026-11-25T09:00:00Z", 8000, "telegram");  // crosses 80 % of 10,000
+  send("2026-11-29T23:59:00Z", 50, "whatsapp");
+  ASSERT_TRUE(Consume(quiet, "messages_sent", 5)->allowed);
+
+  clock_.Set(T("2026-11-30T00:05:00Z"));
+  ScheduledJobs jobs(store_.get(), engine_.get(), &clock_, ScheduleOptions{});
+  ASSERT_EQ(jobs.RunDue(), absl::OkStatus());
+  ASSERT_EQ(jobs.RunDue(), absl::OkStatus());
+  ScheduledJobs restarted(store_.get(), engine_.get(), &clock_, ScheduleOptions{});
+  ASSERT_EQ(restarted.RunDue(), absl::OkStatus());
+
+  const DayRange week{absl::CivilDay(2026, 11, 23), absl::CivilDay(2026, 11, 29)};
+  auto made = store_->FindEvent(ReportEventId("weekly", kWeeklyReport, week));
+  ASSERT_TRUE(made.ok() && made->has_value()) << made.status();
+  const EventRecord& e = **made;
+  EXPECT_EQ(e.type, "usage.report.weekly");
+  EXPECT_EQ(e.detail, "Weekly usage 2026-11-23 to 2026-11-29: 3 api_calls, 8150 messages_sent");
+  std::map<std::string, EventField> f;
+  for (const EventField& field : e.fields) f.emplace(field.name, field);
+  EXPECT_EQ(f.at("from").value, "2026-11-23");
+  EXPECT_EQ(f.at("to").value, "2026-11-29");
+  EXPECT_EQ(f.at("plan").value, "pro");
+  EXPECT_TRUE(f.at("totals").json);
+  EXPECT_EQ(f.at("totals").value,
+            R"({"api_calls":{"total":3,"channels":{},"peak_day":"2026-11-23","peak_value":1},)"
+            R"("messages_sent":{"total":8150,"channels":{"telegram":8000,"whatsapp":150},)"
+            R"("peak_day":"2026-11-25","peak_value":8000}})");
+  EXPECT_THAT(f.at("alerts").value, ::testing::HasSubstr(R"("threshold":80,"value":8100)"));
+  EXPECT_THAT(f.at("forecast").value, ::testing::HasSubstr(R"("meter":"messages_sent")"));
+
+  size_t reports = 0;
+  for (const char* tenant : {"weekly", "quiet"}) {
+    auto events = store_->Events(tenant, 100);
+    ASSERT_TRUE(events.ok());
+    for (const EventRecord& each : *events)
+      reports += each.type.starts_with("usage.report") ? 1 : 0;
+  }
+  EXPECT_EQ(reports, 1u) << "one weekly report, no monthly one (not asked for), none for quiet";
+
+  // The relay hands it to the webhook (and nothing else: it asked for reports only).
+  struct Recording final : WebhookTransport {
+    std::vector<std::string> delivered;
+    WebhookAnswer Deliver(const WebhookRecord& w, const EventRecord& event) override {
+      delivered.push_back(w.url + " " + event.type + " " + event.id);
+      return WebhookAnswer{200, true, "", absl::Milliseconds(1)};
+    }
+  } transport;
+  OutboxRelay relay(store_.get(), engine_.get(), &transport, &clock_, RelayOptions{});
+  ASSERT_EQ(relay.RunOnce(), absl::OkStatus());
+  ASSERT_EQ(relay.RunOnce(), absl::OkStatus());
+  EXPECT_THAT(transport.delivered, ElementsAre("http://127.0.0.1:9/r usage.report.weekly " + e.id));
 }
 
 TEST_P(EngineTest, IdempotentRetryCountsOnce) {

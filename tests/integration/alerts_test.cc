@@ -125,6 +125,24 @@ TEST_F(AlertsHttpTest, AGrownLimitResolvesFiredThresholdsOnceAndTheyDoNotFireAga
   EXPECT_EQ(Thresholds(AlertsOnce(c, t, 2)), (std::multiset<int64_t>{80, 90}));
 }
 
+// The demo catalog's business plan colours usage as XpressBot does: yellow
+// from 50 %, red from 80 % (the other plans: 70 and 90).
+TEST_F(AlertsHttpTest, BandsFollowThePlanFiftyAndEightyOnBusiness) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "bands-xb", "business");  // messages_sent limit 50,000
+  auto band_after = [&](uint64_t q) {
+    EXPECT_EQ(
+        c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", q), Bearer(t.key)).status,
+        200);
+    HttpResponse r = c.Get("/api/v2/usage/current", Bearer(t.key));
+    EXPECT_EQ(r.status, 200) << r.body;
+    return std::string(r.json().at("meters").at("messages_sent").at("band").as_string());
+  };
+  EXPECT_EQ(band_after(20000), "green");   // 40 %
+  EXPECT_EQ(band_after(10000), "yellow");  // 60 %: green on a 70 / 90 plan
+  EXPECT_EQ(band_after(12000), "red");     // 84 %
+}
+
 TEST_F(AlertsHttpTest, AnUnlimitedOrUntouchedMeterHasNoAlertsAndBadRangesAreRefused) {
   auto c = Client();
   Tenant t = CreateTenant(c, "alerts-none", "starter");

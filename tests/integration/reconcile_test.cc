@@ -122,6 +122,9 @@ TEST_F(ReconcileHttpTest, APlantedDriftIsReportedFlaggedAndRepairedBySyncEmbedde
     EXPECT_EQ(row.at("drift"), 0) << row;
     EXPECT_TRUE(r.json().at("last_sync").is_object()) << r.body;
   }
+  const std::string metrics = c.Get("/metrics").body;
+  EXPECT_NE(metrics.find("\nquotum_reconcile_syncs_total "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("\nquotum_reconcile_flagged_total "), std::string::npos) << metrics;
   // Later decisions add to the repaired aggregate.
   ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 7), Bearer(t.key)).status,
             200);

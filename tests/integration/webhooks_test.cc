@@ -364,6 +364,12 @@ TEST(EmailAlertsTest, AThresholdAlertIsMailedThroughTheConfiguredSmtpServer) {
   EXPECT_EQ(subjects,
             (std::set<std::string>{"[Quotum] mail-me: messages_sent reached 80% of its limit",
                                    "[Quotum] mail-me: messages_sent reached 90% of its limit"}));
+  // Counted as e-mails as well as attempts (the count follows the SMTP reply).
+  auto metrics = GetEventually(c, "/metrics", {}, [](const testing::HttpResponse& r) {
+    return r.body.find("quotum_emails_total{outcome=\"sent\"} 2\n") != std::string::npos;
+  });
+  EXPECT_NE(metrics.body.find("quotum_emails_total{outcome=\"sent\"} 2\n"), std::string::npos)
+      << metrics.body;
   EXPECT_EQ(server->Stop(), 0);
 }
 

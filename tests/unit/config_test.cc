@@ -48,6 +48,11 @@ TEST(Config, ExampleCarriesTheSpecCatalog) {
     EXPECT_EQ(p->rate_limit_profile, r.profile);
     EXPECT_TRUE(p->warmup.empty()) << "warm-up is opt-in and off in the demo catalog";
     EXPECT_EQ(p->alert_thresholds, (std::vector<int>{80, 90, 100}));
+    // Business shows XpressBot's 50 / 80 scheme; the others the default 70 / 90.
+    const bool xpressbot = std::string(r.plan) == "business";
+    EXPECT_EQ(p->bands.yellow, xpressbot ? 50.0 : 70.0) << r.plan;
+    EXPECT_EQ(p->bands.red, xpressbot ? 80.0 : 90.0) << r.plan;
+    EXPECT_EQ(BandName(BandFor(60.0, p->bands)), xpressbot ? "yellow" : "green") << r.plan;
   }
   ASSERT_EQ(cat.addons.size(), 16u);
   EXPECT_EQ(cat.addons.front().units, 1000u);

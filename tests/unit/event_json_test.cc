@@ -67,6 +67,19 @@ TEST(EventJsonTest, AFieldCannotReplaceACommonKeyOrAnEarlierField) {
   EXPECT_EQ(o.size(), 7u);
 }
 
+TEST(EventJsonTest, JsonFieldsAreNestedAndBrokenOnesStayText) {
+  quotum::engine::EventRecord e = Threshold();
+  e.fields = {{"totals", R"({"messages_sent":{"total":5}})", false, true},
+              {"alerts", "[]", false, true},
+              {"forecast", "null", false, true},
+              {"broken", "{\"a\":", false, true}};
+  boost::json::object o = boost::json::parse(EventJson(e)).as_object();
+  EXPECT_EQ(o.at("totals").at("messages_sent").at("total").as_int64(), 5);
+  EXPECT_TRUE(o.at("alerts").as_array().empty());
+  EXPECT_TRUE(o.at("forecast").is_null());
+  EXPECT_EQ(o.at("broken").as_string(), "{\"a\":");
+}
+
 TEST(EventJsonTest, EscapesTextAndKeepsUtf8) {
   quotum::engine::EventRecord e = Threshold();
   e.fields.clear();

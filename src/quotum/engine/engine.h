@@ -23,6 +23,7 @@
 #include "quotum/core/plan_change.h"
 #include "quotum/core/quota.h"
 #include "quotum/core/reconcile.h"
+#include "quotum/core/schedule.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/check_program.h"
 #include "quotum/engine/commit_queue.h"
@@ -350,6 +351,11 @@ class Engine {
   std::optional<ReconcileReport> LastSync() const;
   /// Runs the nightly sync (Reconcile(true)) and keeps its report for LastSync.
   absl::StatusOr<ReconcileReport> SyncAggregates();
+  /// Records the report `type` (usage.report.weekly or .monthly) of `range`
+  /// for every tenant this instance holds that existed before the range's
+  /// end and has a webhook asking for it, unless it was made before (its id
+  /// is deterministic): the scheduled jobs call it after each week or month.
+  absl::Status MakeReports(std::string_view type, const DayRange& range);
   /// ReadCurrentUsage for callers that know it cannot fail (embedded mode).
   UsageView CurrentUsage(const Principal& who);
   /// Days in [from, to], newest first, one entry per day even when empty.
@@ -427,6 +433,7 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   /// Counts one webhook attempt's outcome (the outbox relay).
   void CountWebhookAttempt(const std::string& outcome) { stats_.webhook_attempts.Add({outcome}); }
+  void CountEmail(const std::string& outcome) { stats_.emails.Add({outcome}); }
   void CountRelayFailure() { stats_.relay_failures.Add({}); }
   /// Events not yet fanned out plus deliveries pending; an error when the
   /// store cannot say.
@@ -580,6 +587,10 @@ class Engine {
   absl::StatusOr<UsageView> UsageOf(TenantState& t);
   /// UsageOf without the forecasts.
   absl::StatusOr<UsageView> CountersOf(TenantState& t);
+  /// True when a webhook of the tenant asks for `type` and its report of
+  /// `range` has not been made yet.
+  absl::StatusOr<bool> WantsReport(const std::string& tenant_id, std::string_view type,
+                                   const DayRange& range);
   /// Committed tenants, in no particular order.
   std::vector<TenantState*> CommittedTenants();
   /// Sets the aggregates of `rows` (one tenant's, drifted) to their counters

@@ -56,6 +56,18 @@ struct EngineStats {
       "Webhook delivery attempts by outcome: delivered (a 2xx), retry (failed, tried again "
       "later) or dead (failed for the last time).",
       {"outcome"}};
+  obs::CounterFamily emails{
+      "quotum_emails_total",
+      "Alert and report e-mails (mailto: webhooks) by outcome: sent (the SMTP server accepted "
+      "it) or failed (an attempt that did not get through; it is retried like any delivery).",
+      {"outcome"}};
+  obs::CounterFamily reconcile_runs{"quotum_reconcile_syncs_total",
+                                    "Nightly syncs this instance ran (and POST /admin/reconcile).",
+                                    {}};
+  obs::CounterFamily reconcile_flagged{
+      "quotum_reconcile_flagged_total",
+      "Counters found drifted past [reconcile] flag_percent by the syncs this instance ran.",
+      {}};
   obs::CounterFamily relay_failures{
       "quotum_outbox_relay_failures_total",
       "Outbox relay rounds that failed (the store away, a commit refused); retried next round.",

@@ -1,5 +1,7 @@
 #include "quotum/engine/events.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "quotum/engine/api_keys.h"
@@ -21,6 +23,11 @@ std::string LeaseExpiredEventId(std::string_view tenant_id, std::string_view ses
                                 absl::Time last_heartbeat) {
   return EventId({tenant_id, "session.lease_expired", session_id,
                   absl::StrCat(absl::ToUnixMillis(last_heartbeat))});
+}
+
+bool WebhookWants(const WebhookRecord& webhook, std::string_view type) {
+  return std::any_of(webhook.events.begin(), webhook.events.end(),
+                     [&](const std::string& e) { return e == "*" || e == type; });
 }
 
 std::string EncodeEventFields(const std::vector<EventField>& fields) {

@@ -22,6 +22,9 @@ std::string EventId(std::initializer_list<std::string_view> parts);
 std::string LeaseExpiredEventId(std::string_view tenant_id, std::string_view session_id,
                                 absl::Time last_heartbeat);
 
+/// True when `webhook` asked for events of `type` (or for every type, "*").
+bool WebhookWants(const WebhookRecord& webhook, std::string_view type);
+
 /// `fields` as one text column: per field "s", "n" or "j", the name, US (0x1F),
 /// the value, RS (0x1E). Names and values never hold those bytes
 /// (EventField's contract).

@@ -10,6 +10,7 @@
 #include "quotum/core/retry_policy.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/engine.h"
+#include "quotum/engine/events.h"
 
 namespace quotum::engine {
 namespace {
@@ -17,17 +18,13 @@ namespace {
 constexpr const char* kEventTypes[] = {
     "usage.threshold_reached",  "usage.threshold_resolved",      "session.lease_expired",
     "subscription.changed",     "subscription.change_scheduled", "subscription.change_cancelled",
-    "subscription.addon_added", "subscription.addon_cancelled",  "usage.forecast_exceeds_limit"};
+    "subscription.addon_added", "subscription.addon_cancelled",  "usage.forecast_exceeds_limit",
+    "usage.report.weekly",      "usage.report.monthly"};
 
 constexpr size_t kFanOutBatch = 500;
 constexpr size_t kWebhooksPerRound = 100;
 // A holder that dies (kill -9) hands the relay on after this.
 constexpr absl::Duration kLeaseTtl = absl::Seconds(5);
-
-bool Wants(const WebhookRecord& w, const std::string& type) {
-  return std::any_of(w.events.begin(), w.events.end(),
-                     [&](const std::string& e) { return e == "*" || e == type; });
-}
 
 // The wait before attempt `attempts` + 1 (core/retry_policy.h: exponential,
 // with equal jitter).
@@ -123,7 +120,7 @@ absl::StatusOr<bool> OutboxRelay::FanOut() {
       it->second = std::move(*w);
     }
     for (const WebhookRecord& w : it->second) {
-      if (!Wants(w, e.type) || w.created_at > e.at) continue;  // not for events before it
+      if (!WebhookWants(w, e.type) || w.created_at > e.at) continue;  // not for events before it
       b.deliveries.push_back(DeliveryRecord{absl::StrCat("dlv_", RandomHex(8)), w.id, e.tenant_id,
                                             e.id, "pending", 0, 0, now, 0, "", now, std::nullopt});
     }
@@ -185,6 +182,7 @@ absl::Status OutboxRelay::Attempt(DeliveryRecord d, const WebhookRecord& w) {
     d.next_at = now + NextWait(d.attempts - d.budget_from, opts_);
   }
   engine_->CountWebhookAttempt(a.delivered ? "delivered" : d.state == "dead" ? "dead" : "retry");
+  if (w.url.starts_with("mailto:")) engine_->CountEmail(a.delivered ? "sent" : "failed");
   CommitBatch b;
   b.attempts.push_back(AttemptRecord{d.id, d.attempts, now, a.status, d.last_error,
                                      absl::ToInt64Milliseconds(a.took)});

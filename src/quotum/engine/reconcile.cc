@@ -143,6 +143,8 @@ absl::StatusOr<ReconcileReport> Engine::Reconcile(bool repair) {
 absl::StatusOr<ReconcileReport> Engine::SyncAggregates() {
   absl::StatusOr<ReconcileReport> report = Reconcile(true);
   if (report.ok()) {
+    stats_.reconcile_runs.Add({});
+    stats_.reconcile_flagged.Add({}, report->flagged);
     MutexLock lock(&last_sync_mu_);
     last_sync_ = *report;
   }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quotum/engine/engine.h"
+#include "quotum/engine/usage_reports.h"
 
 namespace quotum::engine {
 
@@ -48,6 +49,20 @@ absl::Status ScheduledJobs::SyncIfDue(absl::Time now) {
   return absl::OkStatus();
 }
 
-absl::Status ScheduledJobs::ReportIfDue(absl::Time now) { return absl::OkStatus(); }
+absl::Status ScheduledJobs::ReportIfDue(absl::Time now) {
+  // Each finished week and month once per start; the event ids keep each
+  // tenant's report once across restarts and instances.
+  const DayRange week = LastCompletedWeek(now);
+  if (week != reported_week_) {
+    if (absl::Status s = engine_->MakeReports(kWeeklyReport, week); !s.ok()) return s;
+    reported_week_ = week;
+  }
+  const DayRange month = LastCompletedMonth(now);
+  if (month != reported_month_) {
+    if (absl::Status s = engine_->MakeReports(kMonthlyReport, month); !s.ok()) return s;
+    reported_month_ = month;
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace quotum::engine

@@ -277,6 +277,9 @@ void Api::Metrics(Call& c) {
   es.lease_expiries.Render(out);
   es.webhook_attempts.Render(out);
   es.relay_failures.Render(out);
+  es.emails.Render(out);
+  es.reconcile_runs.Render(out);
+  es.reconcile_flagged.Render(out);
   if (absl::StatusOr<uint64_t> backlog = engine_->OutboxBacklog(); backlog.ok()) {
     obs::RenderGauge(out, "quotum_outbox_backlog",
                      "Events not yet handed to webhooks plus deliveries pending (dead ones are "

@@ -1,0 +1,50 @@
+// Engine: the scheduled usage reports (usage_reports.h), made by the
+// scheduled jobs once per tenant and range.
+#include "quotum/engine/engine.h"
+#include "quotum/engine/events.h"
+#include "quotum/engine/usage_reports.h"
+
+namespace quotum::engine {
+
+absl::StatusOr<bool> Engine::WantsReport(const std::string& tenant_id, std::string_view type,
+                                         const DayRange& range) {
+  absl::StatusOr<std::vector<WebhookRecord>> hooks = store_->Webhooks(tenant_id);
+  if (!hooks.ok()) return hooks.status();
+  bool wanted = false;
+  for (const WebhookRecord& w : *hooks) wanted = wanted || WebhookWants(w, type);
+  if (!wanted) return false;
+  absl::StatusOr<std::optional<EventRecord>> made =
+      store_->FindEvent(ReportEventId(tenant_id, type, range));
+  if (!made.ok()) return made.status();
+  return !made->has_value();
+}
+
+absl::Status Engine::MakeReports(std::string_view type, const DayRange& range) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::Time range_end = absl::FromCivil(range.last + 1, utc);
+  CommitBatch b;
+  for (TenantState* t : CommittedTenants()) {
+    {
+      MutexLock lock(&t->mu);
+      const absl::Time created = t->created_at;
+      if (created >= range_end) continue;  // it did not exist then
+    }
+    absl::StatusOr<bool> wanted = WantsReport(t->id, type, range);
+    if (!wanted.ok()) return wanted.status();
+    if (!*wanted) continue;
+    absl::StatusOr<UsageView> usage = UsageOf(*t);
+    if (!usage.ok()) return usage.status();
+    ReportInput in{type, range, clock_->Now(), &*usage, messages_sent_meter_, {}, {}};
+    auto days = store_->DailyByChannel(t->id, range.first, range.last);
+    if (!days.ok()) return days.status();
+    in.days = std::move(*days);
+    auto alerts = store_->Alerts(t->id, absl::FromCivil(range.first, utc), range_end);
+    if (!alerts.ok()) return alerts.status();
+    in.alerts = std::move(*alerts);
+    b.events.push_back(ReportEvent(*opts_.catalog, in));
+  }
+  if (b.events.empty()) return absl::OkStatus();
+  return CommitOutbox(std::move(b));
+}
+
+}  // namespace quotum::engine
