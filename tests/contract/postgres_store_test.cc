@@ -255,6 +255,30 @@ TEST_F(PostgresStoreTest, TextWithANulByteIsRefusedAndChangesNothing) {
   EXPECT_EQ(Sent(**store, "a").value_or(99), 5u);
 }
 
+// FindTenant: the tenant with its overrides and live add-ons, no key; an
+// unknown id is nullopt.
+TEST_F(PostgresStoreTest, FindTenantReadsATenantWithItsOverridesAndAddons) {
+  auto store = PgStore::Open({url_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  CommitBatch b = NewTenant("t-find");
+  b.overrides = {{"t-find", "messages_sent", 777}};
+  b.addons = {{"ad-1", "t-find", "chatbot_sessions", 1000, 3000, kPeriod, std::nullopt}};
+  ASSERT_EQ((*store)->Commit(b), absl::OkStatus());
+  auto found = (*store)->FindTenant("t-find");
+  ASSERT_TRUE(found.ok()) << found.status();
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((*found)->tenant.id, "t-find");
+  EXPECT_EQ((*found)->tenant.plan, b.tenants[0].plan);
+  EXPECT_TRUE((*found)->key.key_id.empty());
+  ASSERT_EQ((*found)->overrides.size(), 1u);
+  EXPECT_EQ((*found)->overrides[0].limit, 777u);
+  ASSERT_EQ((*found)->addons.size(), 1u);
+  EXPECT_EQ((*found)->addons[0].id, "ad-1");
+  auto unknown = (*store)->FindTenant("nobody");
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(unknown->has_value());
+}
+
 TEST(PostgresSqlState, MapsToStatusCodes) {
   using absl::StatusCode;
   using store::postgres::CodeForSqlState;

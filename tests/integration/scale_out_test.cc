@@ -385,6 +385,38 @@ TEST_F(ScaleOutTest, IdempotentRetriesOnAnotherInstanceCountOnce) {
   EXPECT_EQ(reused.status, 422) << reused.body;
 }
 
+// A tenant made and used through b only, after a started: a's reconcile
+// report (and with it the jobs that go over every tenant: forecasts,
+// reports) takes it in from the shared store and reads its Redis counter.
+TEST_F(ScaleOutTest, AnInstanceReconcilesATenantMadeOnAnother) {
+  auto a = Instance("a");
+  // Past a's first rounds of scheduled jobs (which take in every tenant there is then).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(cb, "made-on-b", "pro");
+  ASSERT_EQ(
+      cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 42), Bearer(t.key)).status,
+      200);
+  auto r = GetEventually(ca, "/admin/reconcile", Admin(), [](const testing::HttpResponse& r) {
+    return r.status == 200 &&
+           r.body.find(R"("tenant":"made-on-b","meter":"messages_sent")") != std::string::npos &&
+           r.body.find(R"("aggregate":42)") != std::string::npos;
+  });
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value body = r.json();
+  bool seen = false;
+  for (const auto& row : body.at("rows").as_array()) {
+    if (row.at("tenant") != "made-on-b" || row.at("meter") != "messages_sent") continue;
+    seen = true;
+    EXPECT_EQ(row.at("counter"), 42) << row;
+    EXPECT_EQ(row.at("aggregate"), 42) << row;
+    EXPECT_EQ(row.at("flagged"), false) << row;
+  }
+  EXPECT_TRUE(seen) << r.body;
+  EXPECT_EQ(body.at("counters_from"), "redis");
+}
+
 // PostgreSQL stops: decisions go on (Redis holds them; keys this instance
 // knows keep working), /readyz names the store as down; PostgreSQL comes
 // back: no restart needed.

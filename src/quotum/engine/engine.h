@@ -351,6 +351,11 @@ class Engine {
   std::optional<ReconcileReport> LastSync() const;
   /// Runs the nightly sync (Reconcile(true)) and keeps its report for LastSync.
   absl::StatusOr<ReconcileReport> SyncAggregates();
+  /// Scale-out: takes in every tenant of the shared store this instance has
+  /// not seen yet (made through another instance since this one started), so
+  /// the jobs that go over every tenant (forecasts, reports, reconciliation)
+  /// miss none. Embedded: nothing to do (every tenant is loaded at start).
+  absl::Status AdoptEveryTenant();
   /// Records the report `type` (usage.report.weekly or .monthly) of `range`
   /// for every tenant this instance holds that existed before the range's
   /// end and has a webhook asking for it, unless it was made before (its id

@@ -101,6 +101,7 @@ absl::StatusOr<ReconcileReport> Engine::Reconcile(bool repair) {
   ReconcileReport report;
   report.at = clock_->Now();
   report.counters_from = opts_.shared_ledger ? "redis" : "memory";
+  if (absl::Status s = AdoptEveryTenant(); !s.ok()) return s;
   const std::vector<TenantState*> tenants = CommittedTenants();
   report.tenants = tenants.size();
   std::vector<UsageView> counters;

@@ -22,6 +22,7 @@ absl::StatusOr<bool> Engine::WantsReport(const std::string& tenant_id, std::stri
 absl::Status Engine::MakeReports(std::string_view type, const DayRange& range) {
   const absl::TimeZone utc = absl::UTCTimeZone();
   const absl::Time range_end = absl::FromCivil(range.last + 1, utc);
+  if (absl::Status s = AdoptEveryTenant(); !s.ok()) return s;
   CommitBatch b;
   for (TenantState* t : CommittedTenants()) {
     {

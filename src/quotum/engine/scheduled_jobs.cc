@@ -20,6 +20,7 @@ absl::Status ScheduledJobs::RunDue() {
   const absl::Time now = clock_->Now();
   if (now >= next_forecast_check_) {
     next_forecast_check_ = now + opts_.forecast_every;
+    if (absl::Status s = engine_->AdoptEveryTenant(); !s.ok()) return s;
     if (absl::Status s = engine_->CheckForecasts(); !s.ok()) return s;
   }
   if (absl::Status s = SyncIfDue(now); !s.ok()) return s;

@@ -65,6 +65,27 @@ Engine::KeyEntry& Engine::AdoptKey(const KeySnapshot& snap, const KeyHash& hash,
   return *e;
 }
 
+absl::Status Engine::AdoptEveryTenant() {
+  if (!store_->Shared()) return absl::OkStatus();
+  absl::StatusOr<std::vector<std::string>> ids = store_->TenantIds();
+  if (!ids.ok()) return ids.status();
+  std::vector<std::string> unknown;
+  {
+    ReaderMutexLock lock(&registry_mu_);
+    for (std::string& id : *ids) {
+      if (FindTenant(id) == nullptr) unknown.push_back(std::move(id));
+    }
+  }
+  for (const std::string& id : unknown) {
+    absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(id);
+    if (!snap.ok()) return snap.status();
+    if (!*snap) continue;  // deleted meanwhile
+    MutexLock lock(&registry_mu_);
+    AdoptTenant(**snap, clock_->Now());  // nullptr: a plan this config lacks; left out
+  }
+  return absl::OkStatus();
+}
+
 TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   const Catalog& cat = *opts_.catalog;
   const Plan* plan = cat.FindPlan(snap.tenant.plan);

@@ -475,6 +475,11 @@ class Store {
   virtual absl::StatusOr<std::optional<KeySnapshot>> FindKey(const std::string& hash) {
     return absl::UnimplementedError("this store is not shared by several instances");
   }
+  /// The tenant `id` as the cold store holds it now (`key` left empty);
+  /// nullopt when unknown. Shared stores implement it.
+  virtual absl::StatusOr<std::optional<KeySnapshot>> FindTenant(const std::string& id) {
+    return absl::UnimplementedError("this store is not shared by several instances");
+  }
   /// Takes or renews the lease `name` for `holder` until `ttl` from now (on
   /// the store's clock): true when `holder` holds it now, false while another
   /// holder's lease runs. Work that must run once across the instances

@@ -413,6 +413,30 @@ engine::SubscriptionChange PlanChangeOf(const PgRow& r) {
 
 }  // namespace
 
+namespace {
+
+// The tenant's overrides, pending plan change and live add-ons into `snap`.
+absl::Status ReadTenantParts(PgConnection& conn, engine::KeySnapshot& snap) {
+  auto o = conn.Exec("SELECT tenant_id,meter,limit_value FROM tenant_limits WHERE tenant_id=$1",
+                     {TextParam(snap.tenant.id)});
+  if (!o.ok()) return o.status();
+  for (int i = 0; i < o->rows(); ++i) {
+    const PgRow r = o->row(i);
+    snap.overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+  }
+  const std::string pending =
+      std::string(kPlanChangeColumns) + "WHERE tenant_id=$1 AND state='pending'";
+  RETURN_IF_ERROR(Each(conn, pending.c_str(), {TextParam(snap.tenant.id)},
+                       [&](const PgRow& r) { snap.pending_plan = PlanChangeOf(r); }));
+  const std::string addons = std::string(kAddonColumns) +
+                             "WHERE tenant_id=$1 AND (ends_at IS NULL OR "
+                             "ends_at>extract(epoch FROM now())::bigint) ORDER BY seq";
+  return Each(conn, addons.c_str(), {TextParam(snap.tenant.id)},
+              [&](const PgRow& r) { snap.addons.push_back(AddonOf(r)); });
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::string& hash) {
   std::optional<engine::KeySnapshot> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
@@ -435,22 +459,26 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::s
       return static_cast<uint32_t>(row.Int(col));
     };
     snap.limits = engine::KeyRateLimits{limit(10), limit(11), limit(12)};
-    auto o = conn.Exec("SELECT tenant_id,meter,limit_value FROM tenant_limits WHERE tenant_id=$1",
-                       {TextParam(snap.tenant.id)});
-    if (!o.ok()) return o.status();
-    for (int i = 0; i < o->rows(); ++i) {
-      const PgRow r = o->row(i);
-      snap.overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
-    }
-    const std::string pending =
-        std::string(kPlanChangeColumns) + "WHERE tenant_id=$1 AND state='pending'";
-    RETURN_IF_ERROR(Each(conn, pending.c_str(), {TextParam(snap.tenant.id)},
-                         [&](const PgRow& r) { snap.pending_plan = PlanChangeOf(r); }));
-    const std::string addons = std::string(kAddonColumns) +
-                               "WHERE tenant_id=$1 AND (ends_at IS NULL OR "
-                               "ends_at>extract(epoch FROM now())::bigint) ORDER BY seq";
-    RETURN_IF_ERROR(Each(conn, addons.c_str(), {TextParam(snap.tenant.id)},
-                         [&](const PgRow& r) { snap.addons.push_back(AddonOf(r)); }));
+    RETURN_IF_ERROR(ReadTenantParts(conn, snap));
+    out = std::move(snap);
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindTenant(const std::string& id) {
+  std::optional<engine::KeySnapshot> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.reset();
+    auto t = conn.Exec("SELECT id,name,plan,subscription_start,created_at FROM tenants WHERE id=$1",
+                       {TextParam(id)});
+    if (!t.ok()) return t.status();
+    if (t->rows() == 0) return absl::OkStatus();
+    const PgRow row = t->row(0);
+    engine::KeySnapshot snap;
+    snap.tenant = engine::TenantRecord{row.Text(0), row.Text(1), row.Text(2), FromSecs(row.Int(3)),
+                                       FromSecs(row.Int(4))};
+    RETURN_IF_ERROR(ReadTenantParts(conn, snap));
     out = std::move(snap);
     return absl::OkStatus();
   }));

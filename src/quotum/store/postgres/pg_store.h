@@ -61,6 +61,7 @@ class PgStore final : public engine::Store {
   static absl::StatusOr<std::unique_ptr<PgStore>> Open(const PgOptions& options);
   bool Shared() const override { return true; }
   absl::StatusOr<std::optional<engine::KeySnapshot>> FindKey(const std::string& hash) override;
+  absl::StatusOr<std::optional<engine::KeySnapshot>> FindTenant(const std::string& id) override;
   ~PgStore() override;
 
   absl::Status Load(absl::Time idempotency_since, engine::SnapshotSink& sink) override;
