@@ -99,6 +99,7 @@ void CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done) {
                    "The store could not commit this request; nothing was recorded. Retry.");
   }
   for (auto& d : done) d(status);
+  if (!status.ok()) failed_groups_.fetch_add(1, std::memory_order_release);
 }
 
 }  // namespace quotum::engine

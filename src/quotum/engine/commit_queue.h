@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <thread>
@@ -49,6 +50,11 @@ class CommitQueue {
   /// Requests waiting for the next commit.
   size_t pending() const;
 
+  /// Groups whose commit failed so far, counted once their completions have
+  /// run (so a caller that sees the count unchanged across a span knows no
+  /// group failed, and no undo ran, in it).
+  uint64_t failed_groups() const { return failed_groups_.load(std::memory_order_acquire); }
+
  private:
   void Run();
   /// Commits one group and runs its completions.
@@ -56,6 +62,7 @@ class CommitQueue {
 
   Store* store_;
   Observer observer_;
+  std::atomic<uint64_t> failed_groups_{0};
   mutable Mutex mu_;
   /// Signalled when waiting_ stops being empty and when stopping_ is set.
   CondVar wake_;

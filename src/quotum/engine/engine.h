@@ -251,6 +251,13 @@ struct ReconcileReport {
   size_t repaired = 0;
 };
 
+/// What GET /admin/reconcile says of the last sync.
+struct SyncSummary {
+  absl::Time at;
+  size_t flagged = 0;
+  size_t repaired = 0;
+};
+
 struct PeriodUsage {
   BillingPeriod period;
   bool current = false;
@@ -348,7 +355,7 @@ class Engine {
   /// The drift percentage above which a row is flagged.
   int reconcile_flag_percent() const { return opts_.reconcile_flag_percent; }
   /// The last nightly sync this instance ran, if any.
-  std::optional<ReconcileReport> LastSync() const;
+  std::optional<SyncSummary> LastSync() const;
   /// Runs the nightly sync (Reconcile(true)) and keeps its report for LastSync.
   absl::StatusOr<ReconcileReport> SyncAggregates();
   /// Scale-out: takes in every tenant of the shared store this instance has
@@ -602,6 +609,10 @@ class Engine {
   /// as they are now, exactly, and marks them repaired (a row of a period
   /// that has ended since is left alone).
   absl::Status RepairAggregates(TenantState& t, std::vector<ReconcileRow*>& rows);
+  /// One attempt of RepairAggregates: sets the aggregates and lists in
+  /// `repairing` the rows it set (not yet marked).
+  absl::Status SetAggregates(TenantState& t, const std::vector<ReconcileRow*>& rows,
+                             std::vector<ReconcileRow*>& repairing);
   /// Returns once everything enqueued before the call has committed.
   absl::Status WaitForCommits();
   /// Fills v.forecasts and v.recommended_plan from the period's daily series.
@@ -770,8 +781,9 @@ class Engine {
   /// Per MeterId (last: no meter): the "allowed" decisions counter.
   std::vector<std::atomic<uint64_t>*> allowed_counters_;
 
+  Mutex sync_mu_;  ///< held through a sync
   mutable Mutex last_sync_mu_;
-  std::optional<ReconcileReport> last_sync_ ABSL_GUARDED_BY(last_sync_mu_);
+  std::optional<SyncSummary> last_sync_ ABSL_GUARDED_BY(last_sync_mu_);
 
   mutable SharedMutex registry_mu_;
   /// Keyed by a view of the state's own id (TenantState never moves).

@@ -50,7 +50,7 @@ void Api::GetReconcile(Call& c) {
   ASSIGN_OR_REPLY(flagged_only, FlaggedOnly(c.query), c);
   ASSIGN_OR_REPLY(report, engine_->Reconcile(false), c);
   boost::json::object o = ReportObject(report, flagged_only, engine_->reconcile_flag_percent());
-  std::optional<engine::ReconcileReport> last = engine_->LastSync();
+  std::optional<engine::SyncSummary> last = engine_->LastSync();
   if (last) {
     o["last_sync"] = boost::json::object{
         {"at", FormatRfc3339(last->at)}, {"flagged", last->flagged}, {"repaired", last->repaired}};

@@ -282,7 +282,12 @@ absl::Status WriteOverrides(PgConnection& conn, const CommitBatch& b) {
 absl::Status WriteCounterSets(PgConnection& conn, const CommitBatch& b) {
   if (b.counter_sets.empty()) return absl::OkStatus();
   PgColumns c(4);
-  for (const engine::CounterRow& r : b.counter_sets) {
+  // One row per counter (the last set wins): ON CONFLICT refuses a row twice.
+  for (const engine::CounterRow* rp : LastPerKey(b.counter_sets, [](const auto& r) {
+         return std::make_tuple(absl::string_view(r.tenant_id), absl::string_view(r.meter),
+                                r.period_start);
+       })) {
+    const engine::CounterRow& r = *rp;
     c[0].AddText(r.tenant_id);
     c[1].AddText(r.meter);
     c[2].AddInt(Secs(r.period_start));

@@ -83,6 +83,87 @@ void SqliteStore::RunCheckpoints() {
   checkpointer_->Exec("PRAGMA wal_checkpoint(PASSIVE)").IgnoreError();
 }
 
+namespace {
+
+using WriteStatements = SqliteStore::WriteStatements;
+
+struct StatementSql {
+  Stmt WriteStatements::*stmt;
+  const char* sql;
+};
+
+// The writer's statements, prepared once at Open.
+const StatementSql kWriteSql[] = {
+    {&WriteStatements::begin, "BEGIN IMMEDIATE"},
+    {&WriteStatements::commit, "COMMIT"},
+    {&WriteStatements::rollback, "ROLLBACK"},
+    {&WriteStatements::tenant,
+     "INSERT INTO tenants(id,name,plan,subscription_start,created_at) VALUES(?,?,?,?,?)"},
+    {&WriteStatements::key,
+     "INSERT INTO api_keys(key_id,tenant_id,hash,created_at) VALUES(?,?,?,?)"},
+    {&WriteStatements::revoke,
+     "UPDATE api_keys SET revoked_at=? WHERE key_id=? AND revoked_at IS NULL"},
+    {&WriteStatements::set_limit,
+     "INSERT INTO tenant_limits(tenant_id,meter,limit_value) VALUES(?,?,?) "
+     "ON CONFLICT(tenant_id,meter) DO UPDATE SET limit_value=excluded.limit_value"},
+    {&WriteStatements::clear_limit, "DELETE FROM tenant_limits WHERE tenant_id=? AND meter=?"},
+    {&WriteStatements::counter,
+     "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
+     "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=value+excluded.value"},
+    {&WriteStatements::counter_set,
+     "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
+     "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"},
+    {&WriteStatements::hourly,
+     "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) VALUES(?,?,?,?,?) "
+     "ON CONFLICT(tenant_id,meter,hour,channel) DO UPDATE SET value=value+excluded.value"},
+    {&WriteStatements::daily,
+     "INSERT INTO usage_daily(tenant_id,day,meter,channel,value) VALUES(?,?,?,?,?) "
+     "ON CONFLICT(tenant_id,day,meter,channel) DO UPDATE SET value=value+excluded.value"},
+    {&WriteStatements::idem,
+     "INSERT OR REPLACE INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,"
+     "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason) "
+     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+    {&WriteStatements::session,
+     "INSERT OR REPLACE INTO sessions(tenant_id,id,phone,status,created_at,updated_at,"
+     "first_working_at,last_heartbeat,warmup_day,warmup_count) VALUES(?,?,?,?,?,?,?,?,?,?)"},
+    {&WriteStatements::delete_session, "DELETE FROM sessions WHERE tenant_id=? AND id=?"},
+    {&WriteStatements::group,
+     "INSERT INTO groups_monitored(tenant_id,id,name,created_at) VALUES(?,?,?,?)"},
+    {&WriteStatements::delete_group, "DELETE FROM groups_monitored WHERE tenant_id=? AND id=?"},
+    {&WriteStatements::key_limits,
+     "INSERT OR REPLACE INTO key_rate_limits(key_id,general,messages,sessions) VALUES(?,?,?,?)"},
+    {&WriteStatements::gauge, "INSERT OR REPLACE INTO gauges(tenant_id,meter,value) VALUES(?,?,?)"},
+    {&WriteStatements::event,
+     "INSERT OR IGNORE INTO outbox(id,tenant_id,type,subject,detail,fields,at) "
+     "VALUES(?,?,?,?,?,?,?)"},
+    {&WriteStatements::alert,
+     "INSERT OR IGNORE INTO alerts(tenant_id,meter,period_start,threshold,period_end,value,"
+     "limit_value,at) VALUES(?,?,?,?,?,?,?,?)"},
+    {&WriteStatements::resolve_alert,
+     "UPDATE alerts SET resolved_at=? WHERE tenant_id=? AND meter=? AND period_start=? AND "
+     "threshold=? AND resolved_at IS NULL"},
+    {&WriteStatements::applied, "INSERT OR IGNORE INTO applied_entries(id,applied_at) VALUES(?,?)"},
+    {&WriteStatements::forget_applied, "DELETE FROM applied_entries WHERE applied_at<?"},
+    {&WriteStatements::fail_open,
+     "INSERT INTO fail_open_charges(id,tenant_id,meter,channel,period_start,period_end,at,now,"
+     "units,api_call) VALUES(?,?,?,?,?,?,?,?,?,?)"},
+    {&WriteStatements::reconciled, "DELETE FROM fail_open_charges WHERE id=?"},
+    {&WriteStatements::plan_change,
+     "INSERT INTO subscription_changes(id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,"
+     "requested_at,effective_at,state) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+     "amount_cents=excluded.amount_cents,effective_at=excluded.effective_at,"
+     "state=excluded.state"},
+    {&WriteStatements::set_plan, "UPDATE tenants SET plan=? WHERE id=?"},
+    {&WriteStatements::addon,
+     "INSERT INTO addons(id,tenant_id,meter,units,price_cents,started_at,ends_at) "
+     "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"},
+    {&WriteStatements::message,
+     "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
+     "VALUES(?,?,?,?,?,?,?)"},
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptions& options) {
   std::unique_ptr<SqliteStore> s(new SqliteStore());
   auto w = Db::Open(options.path);
@@ -101,78 +182,10 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   RETURN_IF_ERROR(db.Exec(kSchema));
 
   auto ws = std::make_unique<WriteStatements>();
-  struct {
-    Stmt* stmt;
-    const char* sql;
-  } prep[] = {
-      {&ws->begin, "BEGIN IMMEDIATE"},
-      {&ws->commit, "COMMIT"},
-      {&ws->rollback, "ROLLBACK"},
-      {&ws->tenant,
-       "INSERT INTO tenants(id,name,plan,subscription_start,created_at) VALUES(?,?,?,?,?)"},
-      {&ws->key, "INSERT INTO api_keys(key_id,tenant_id,hash,created_at) VALUES(?,?,?,?)"},
-      {&ws->revoke, "UPDATE api_keys SET revoked_at=? WHERE key_id=? AND revoked_at IS NULL"},
-      {&ws->set_limit,
-       "INSERT INTO tenant_limits(tenant_id,meter,limit_value) VALUES(?,?,?) "
-       "ON CONFLICT(tenant_id,meter) DO UPDATE SET limit_value=excluded.limit_value"},
-      {&ws->clear_limit, "DELETE FROM tenant_limits WHERE tenant_id=? AND meter=?"},
-      {&ws->counter,
-       "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
-       "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=value+excluded.value"},
-      {&ws->counter_set,
-       "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
-       "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"},
-      {&ws->hourly,
-       "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) VALUES(?,?,?,?,?) "
-       "ON CONFLICT(tenant_id,meter,hour,channel) DO UPDATE SET value=value+excluded.value"},
-      {&ws->daily,
-       "INSERT INTO usage_daily(tenant_id,day,meter,channel,value) VALUES(?,?,?,?,?) "
-       "ON CONFLICT(tenant_id,day,meter,channel) DO UPDATE SET value=value+excluded.value"},
-      {&ws->idem,
-       "INSERT OR REPLACE INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,"
-       "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason) "
-       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
-      {&ws->session,
-       "INSERT OR REPLACE INTO sessions(tenant_id,id,phone,status,created_at,updated_at,"
-       "first_working_at,last_heartbeat,warmup_day,warmup_count) VALUES(?,?,?,?,?,?,?,?,?,?)"},
-      {&ws->delete_session, "DELETE FROM sessions WHERE tenant_id=? AND id=?"},
-      {&ws->group, "INSERT INTO groups_monitored(tenant_id,id,name,created_at) VALUES(?,?,?,?)"},
-      {&ws->delete_group, "DELETE FROM groups_monitored WHERE tenant_id=? AND id=?"},
-      {&ws->key_limits,
-       "INSERT OR REPLACE INTO key_rate_limits(key_id,general,messages,sessions) VALUES(?,?,?,?)"},
-      {&ws->gauge, "INSERT OR REPLACE INTO gauges(tenant_id,meter,value) VALUES(?,?,?)"},
-      {&ws->event,
-       "INSERT OR IGNORE INTO outbox(id,tenant_id,type,subject,detail,fields,at) "
-       "VALUES(?,?,?,?,?,?,?)"},
-      {&ws->alert,
-       "INSERT OR IGNORE INTO alerts(tenant_id,meter,period_start,threshold,period_end,value,"
-       "limit_value,at) VALUES(?,?,?,?,?,?,?,?)"},
-      {&ws->resolve_alert,
-       "UPDATE alerts SET resolved_at=? WHERE tenant_id=? AND meter=? AND period_start=? AND "
-       "threshold=? AND resolved_at IS NULL"},
-      {&ws->applied, "INSERT OR IGNORE INTO applied_entries(id,applied_at) VALUES(?,?)"},
-      {&ws->forget_applied, "DELETE FROM applied_entries WHERE applied_at<?"},
-      {&ws->fail_open,
-       "INSERT INTO fail_open_charges(id,tenant_id,meter,channel,period_start,period_end,at,now,"
-       "units,api_call) VALUES(?,?,?,?,?,?,?,?,?,?)"},
-      {&ws->reconciled, "DELETE FROM fail_open_charges WHERE id=?"},
-      {&ws->plan_change,
-       "INSERT INTO subscription_changes(id,tenant_id,actor,from_plan,to_plan,kind,amount_cents,"
-       "requested_at,effective_at,state) VALUES(?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-       "amount_cents=excluded.amount_cents,effective_at=excluded.effective_at,"
-       "state=excluded.state"},
-      {&ws->set_plan, "UPDATE tenants SET plan=? WHERE id=?"},
-      {&ws->addon,
-       "INSERT INTO addons(id,tenant_id,meter,units,price_cents,started_at,ends_at) "
-       "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"},
-      {&ws->message,
-       "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
-       "VALUES(?,?,?,?,?,?,?)"},
-  };
-  for (auto& p : prep) {
+  for (const StatementSql& p : kWriteSql) {
     auto st = db.Prepare(p.sql);
     if (!st.ok()) return st.status();
-    *p.stmt = std::move(*st);
+    (*ws).*p.stmt = std::move(*st);
   }
   s->w_ = std::move(ws);
 
@@ -423,10 +436,8 @@ absl::Status SqliteStore::WriteUsage(const CommitBatch& b) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
-  RETURN_IF_ERROR(WriteAppliedEntries(b));
-  RETURN_IF_ERROR(WriteFailOpen(b));
-  RETURN_IF_ERROR(WritePlanChanges(b));
+// Tenants, keys, revocations and limit overrides.
+absl::Status SqliteStore::WriteTenantsAndKeys(const CommitBatch& b) {
   WriteStatements& w = *w_;
   for (const auto& t : b.tenants) {
     RETURN_IF_ERROR(w.tenant.Bind(1, t.id)
@@ -454,7 +465,11 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
       RETURN_IF_ERROR(w.clear_limit.Bind(1, o.tenant_id).Bind(2, o.meter).Run());
     }
   }
-  RETURN_IF_ERROR(WriteUsage(b));
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::WriteIdempotencyAndMessages(const CommitBatch& b) {
+  WriteStatements& w = *w_;
   for (const auto& r : b.idempotency) {
     const auto& d = r.decision;
     w.idem.Bind(1, r.tenant_id)
@@ -483,6 +498,12 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
                         .Bind(7, Secs(m.created_at))
                         .Run());
   }
+  return absl::OkStatus();
+}
+
+// Sessions, groups, key rate limits and gauges.
+absl::Status SqliteStore::WriteLeasesAndLimits(const CommitBatch& b) {
+  WriteStatements& w = *w_;
   for (const auto& s : b.sessions) {
     std::optional<int64_t> first;
     if (s.first_working_at) first = Secs(*s.first_working_at);
@@ -525,6 +546,17 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   for (const auto& g : b.gauges) {
     RETURN_IF_ERROR(w.gauge.Bind(1, g.tenant_id).Bind(2, g.meter).Bind(3, AsStored(g.value)).Run());
   }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteAppliedEntries(b));
+  RETURN_IF_ERROR(WriteFailOpen(b));
+  RETURN_IF_ERROR(WritePlanChanges(b));
+  RETURN_IF_ERROR(WriteTenantsAndKeys(b));
+  RETURN_IF_ERROR(WriteUsage(b));
+  RETURN_IF_ERROR(WriteIdempotencyAndMessages(b));
+  RETURN_IF_ERROR(WriteLeasesAndLimits(b));
   return WriteAlertsAndEvents(b);
 }
 

@@ -74,8 +74,10 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 
- private:
+ /// The writer's prepared statements (sqlite_store.cc); opaque outside it.
   struct WriteStatements;
+
+ private:
   SqliteStore() = default;
   absl::Status WriteBatch(const engine::CommitBatch& batch);
   /// Records batch.applied_entries; kAlreadyExists when one is known.
@@ -83,6 +85,9 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
   absl::Status WriteUsage(const engine::CommitBatch& batch);
+  absl::Status WriteTenantsAndKeys(const engine::CommitBatch& batch);
+  absl::Status WriteIdempotencyAndMessages(const engine::CommitBatch& batch);
+  absl::Status WriteLeasesAndLimits(const engine::CommitBatch& batch);
   absl::Status WriteAlertsAndEvents(const engine::CommitBatch& batch);
   // the outbox (sqlite_outbox.cc)
   absl::Status WriteOutbox(const engine::CommitBatch& batch);
