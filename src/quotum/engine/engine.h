@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -599,10 +600,10 @@ class Engine {
   absl::StatusOr<UsageView> UsageOf(TenantState& t);
   /// UsageOf without the forecasts.
   absl::StatusOr<UsageView> CountersOf(TenantState& t);
-  /// True when a webhook of the tenant asks for `type` and its report of
+  /// The tenants a live webhook of which asks for `type` and whose report of
   /// `range` has not been made yet.
-  absl::StatusOr<bool> WantsReport(const std::string& tenant_id, std::string_view type,
-                                   const DayRange& range);
+  absl::StatusOr<absl::flat_hash_set<std::string>> TenantsWantingReport(std::string_view type,
+                                                                        const DayRange& range);
   /// Committed tenants, in no particular order.
   std::vector<TenantState*> CommittedTenants();
   /// Sets the aggregates of `rows` (one tenant's, drifted) to their counters

@@ -113,17 +113,26 @@ absl::AnyInvocable<void()> Engine::CommitWithApiCall(TenantState& t,
                                                      CommitQueue::Done done) {
   const absl::Time now = clock_->Now();
   const absl::Time period_start = t.period.start;
+  // A failed commit takes the call back out of memory too: the counter holds
+  // only what the store holds (the nightly sync writes it back into the store).
+  CommitQueue::Done counted = [this, &t, period_start,
+                               done = std::move(done)](const absl::Status& s) mutable {
+    if (!s.ok()) {
+      MutexLock lock(&t.mu);
+      uint64_t& calls = t.used[api_calls_meter_];
+      if (t.period.start == period_start && calls > 0) --calls;
+    }
+    done(s);
+  };
+  SaturatingIncrement(t.used[api_calls_meter_]);
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         fill(b);
         b.usage.push_back(ApiCallRow(t, period_start, now));
       },
-      done);
-  if (queued) {
-    SaturatingIncrement(t.used[api_calls_meter_]);
-    return nullptr;
-  }
-  return FailLater(std::move(done));
+      counted);
+  if (queued) return nullptr;
+  return FailLater(std::move(counted));  // fails it, which takes the call back
 }
 
 std::optional<uint64_t> Engine::WarmupCap(const TenantState& t, const SessionState& s,

@@ -2,7 +2,6 @@
 // the nightly sync that writes the one into the other (SPEC §2
 // "Reconciliation"; docs/reconcile.md).
 #include <algorithm>
-#include <future>
 
 #include "absl/container/flat_hash_map.h"
 #include "quotum/engine/engine.h"
@@ -25,10 +24,8 @@ std::vector<TenantState*> Engine::CommittedTenants() {
 }
 
 absl::Status Engine::WaitForCommits() {
-  std::promise<absl::Status> committed;
-  CommitQueue::Done done = [&committed](const absl::Status& s) { committed.set_value(s); };
-  if (!queue_.Enqueue([](CommitBatch&) {}, done)) return ShuttingDown();
-  return committed.get_future().get();
+  return AwaitCommit(
+      [this](CommitQueue::Done& done) { return queue_.Enqueue([](CommitBatch&) {}, done); });
 }
 
 absl::Status Engine::RepairAggregates(TenantState& t, std::vector<ReconcileRow*>& rows) {
@@ -50,10 +47,9 @@ absl::Status Engine::RepairAggregates(TenantState& t, std::vector<ReconcileRow*>
 absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRow*>& rows,
                                    std::vector<ReconcileRow*>& repairing) {
   const Catalog& cat = *opts_.catalog;
-  std::promise<absl::Status> committed;
-  std::vector<CounterRow> sets;
-  {
+  return AwaitCommit([&](CommitQueue::Done& done) {
     MutexLock lock(&t.mu);
+    std::vector<CounterRow> sets;
     for (ReconcileRow* r : rows) {
       std::optional<MeterId> m = cat.FindMeter(r->meter);
       if (m && t.period.start == r->period_start) {
@@ -61,13 +57,11 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
         repairing.push_back(r);
       }
     }
-    if (sets.empty()) return absl::OkStatus();
-    CommitQueue::Done done = [&committed](const absl::Status& s) { committed.set_value(s); };
     // Under the tenant's lock, the counter holds every decision of the tenant
     // enqueued so far. Those in an earlier group commit before this one; those
     // in the group pending now (`b`) are added after the set (the store
     // writes sets first), so the set leaves them out; later ones follow.
-    const bool queued = queue_.Enqueue(
+    return queue_.Enqueue(
         [&](CommitBatch& b) {
           for (CounterRow& set : sets) {
             for (const UsageDelta& u : b.usage) {
@@ -80,9 +74,7 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
           }
         },
         done);
-    if (!queued) return ShuttingDown();
-  }
-  return committed.get_future().get();
+  });
 }
 
 namespace {
