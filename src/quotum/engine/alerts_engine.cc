@@ -91,18 +91,9 @@ EventRecord ForecastEvent(const Catalog& cat, const UsageView& u, MeterId m, abs
 }  // namespace
 
 absl::Status Engine::CheckForecasts() {
-  std::vector<TenantState*> tenants;
-  {
-    ReaderMutexLock lock(&registry_mu_);
-    for (const auto& [id, t] : tenants_) tenants.push_back(t.get());
-  }
   const Catalog& cat = *opts_.catalog;
   CommitBatch b;
-  for (TenantState* t : tenants) {
-    {
-      MutexLock lock(&t->mu);
-      if (!t->committed) continue;
-    }
+  for (TenantState* t : CommittedTenants()) {
     absl::StatusOr<UsageView> u = UsageOf(*t);
     if (!u.ok()) return u.status();
     for (MeterId m = 0; m < u->forecasts.size(); ++m) {

@@ -74,7 +74,7 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 
- /// The writer's prepared statements (sqlite_store.cc); opaque outside it.
+  /// The writer's prepared statements (sqlite_store.cc); opaque outside it.
   struct WriteStatements;
 
  private:
