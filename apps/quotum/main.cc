@@ -140,6 +140,7 @@ quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg)
   quotum::engine::EngineOptions o;
   o.catalog = &cfg.catalog;
   o.idempotency_ttl = cfg.idempotency_ttl;
+  o.late_event_grace = cfg.late_event_grace;
   o.default_plan = cfg.default_plan;
   o.rate_rules = cfg.rate_rules;
   o.session_lease_ttl = cfg.session_lease_ttl;

@@ -582,6 +582,76 @@ TEST_P(EngineTest, CountersResetAtThePeriodBoundaryAndHistoryKeepsThem) {
   EXPECT_EQ(Used(Who("roll"), "messages_sent"), 3u);
 }
 
+TEST_P(EngineTest, ALateEventCountsInTheClosedPeriodUnenforcedWithinTheGrace) {
+  // Period [Oct 31 08:00, Nov 30 08:00); the grace runs until Nov 30 09:00.
+  Principal p = NewTenant("late", "starter", "2026-10-31T08:00:00Z");
+  const uint64_t limit = *Consume(p, "messages_sent", 1)->limit;
+  ASSERT_TRUE(Consume(p, "messages_sent", limit - 1)->allowed);  // the period is full
+  clock_.Set(T("2026-11-30T08:30:00Z"));
+  ASSERT_TRUE(Consume(p, "messages_sent", 2)->allowed);
+  auto at = [&](const char* when, uint64_t q, const std::string& key = "",
+                const std::string& session = "") {
+    MeterRequest req;
+    req.meter = "messages_sent";
+    req.quantity = q;
+    req.at = T(when);
+    req.idempotency_key = key;
+    req.session_id = session;
+    req.operation = "test";
+    return Wait<Decision>([&](auto cb) { engine_->Consume(p, req, std::move(cb)); });
+  };
+  absl::StatusOr<Decision> late = at("2026-11-30T07:59:00Z", 5, "late-1");
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_TRUE(late->allowed);  // past the closed period's limit: never enforced
+  EXPECT_EQ(late->consumed, 5u);
+  EXPECT_TRUE(late->late);
+  EXPECT_FALSE(late->limit.has_value());
+  EXPECT_EQ(late->period_start, T("2026-10-31T08:00:00Z"));
+  EXPECT_EQ(late->reset_at, T("2026-11-30T08:00:00Z"));
+  absl::StatusOr<Decision> again = at("2026-11-30T07:59:00Z", 5, "late-1");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_TRUE(again->late);
+
+  // Refused, changing nothing: after the grace, before the closed period,
+  // and a send through a session (which happens now).
+  EXPECT_EQ(MachineCode(at("2026-10-31T07:59:59Z", 1).status()), "timestamp_out_of_period");
+  EXPECT_EQ(MachineCode(at("2026-11-30T07:00:00Z", 1, "", "s1").status()), "late_send");
+  clock_.Set(T("2026-11-30T09:00:00Z"));
+  EXPECT_EQ(MachineCode(at("2026-11-30T07:59:00Z", 1).status()), "late_event_too_late");
+
+  const MeterId sent = *cfg_->catalog.FindMeter("messages_sent");
+  auto check = [&](const Principal& who) {
+    EXPECT_EQ(Used(who, "messages_sent"), 2u);  // the live counter is left alone
+    EXPECT_EQ(Used(who, "api_calls"), 2u);      // the late call counts now
+    auto h = engine_->History(who, 2);
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_EQ(h->size(), 2u);
+    EXPECT_EQ((*h)[1].values[sent], limit + 5);  // the closed period's aggregate, amended
+    const absl::CivilDay day(2026, 11, 30);
+    auto d = engine_->Daily(who, day, day);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->front().values[sent], 7u);  // the late units on the day they happened
+  };
+  check(p);
+  Reopen();
+  check(Who("late"));
+  clock_.Set(T("2026-11-30T08:40:00Z"));  // a retry after a restart, within the grace
+  absl::StatusOr<Decision> replay = [&] {
+    MeterRequest req;
+    req.meter = "messages_sent";
+    req.quantity = 5;
+    req.at = T("2026-11-30T07:59:00Z");
+    req.idempotency_key = "late-1";
+    req.operation = "test";
+    return Wait<Decision>([&](auto cb) { engine_->Consume(Who("late"), req, std::move(cb)); });
+  }();
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_TRUE(replay->late);
+  EXPECT_EQ(engine_->History(Who("late"), 2)->back().values[sent], limit + 5);
+}
+
 TEST_P(EngineTest, RestartInANewPeriodStartsItAtZero) {
   Principal p = NewTenant("idle", "pro", "2026-10-31T08:00:00Z");
   ASSERT_TRUE(Consume(p, "messages_sent", 700)->allowed);

@@ -69,7 +69,8 @@ class FactsDrainTest : public RedisLedgerSuite {
     engine::CheckProgram p = contract::Charge(tenant, quantity, 10, now_);
     p.partial = partial;
     UsageFacts facts{"messages_sent", "whatsapp",   p.quota.period.start, now_, now_,
-                     quantity,        std::nullopt, std::nullopt,         {},   {}};
+                     quantity,        std::nullopt, std::nullopt,         {},   {},
+                     std::nullopt};
     if (with_message) {
       facts.message =
           engine::MessageRecord{absl::StrCat("msg_", ++messages_), tenant, "whatsapp", "+15550001",
@@ -216,7 +217,8 @@ TEST_F(FactsDrainTest, ReplaysAndUnknownKeysAppendNothing) {
   p.idempotency_key = "k1";
   p.fingerprint = 42;
   UsageFacts facts{
-      "messages_sent", "", p.quota.period.start, now_, now_, 3, std::nullopt, std::nullopt, {}, {}};
+      "messages_sent", "", p.quota.period.start, now_, now_, 3, std::nullopt, std::nullopt, {}, {},
+      std::nullopt};
   p.facts = &facts;
   ASSERT_TRUE(Decide(*ledger_, p, now_).ok());
   auto again = Decide(*ledger_, p, now_);

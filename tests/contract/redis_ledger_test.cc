@@ -81,6 +81,35 @@ TEST_F(RedisLedgerTest, TwoLedgersTogetherAdmitExactlyTheLimit) {
   EXPECT_FALSE(r->decision.allowed);
 }
 
+// A late event's units go to the closed period's counter, unenforced; its
+// api_call to the request's period; the live counter is left alone.
+TEST_F(RedisLedgerTest, ALateEventChargesTheClosedPeriodAndTheCallTheCurrentOne) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  ASSERT_TRUE(ledger);
+  const absl::Time now = absl::Now();
+  CheckProgram p = Charge("late", 7, 10, now);
+  const BillingPeriod closed{p.quota.period.start - absl::Hours(24 * 30), p.quota.period.start};
+  p.quota.late_period = closed;
+  p.quota.limit = std::nullopt;  // what CompileChecks gives a late event
+  for (int i = 0; i < 2; ++i) {  // 14 units: past the live limit of 10
+    auto r = Decide(*ledger, p, now);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->decision.allowed);
+    EXPECT_TRUE(r->decision.late);
+    EXPECT_EQ(r->decision.consumed, 7u);
+    EXPECT_EQ(r->decision.period_start, closed.start);
+  }
+  auto old = ledger->Counters("late", closed.start, {"messages_sent", "api_calls"});
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(*old, (std::vector<uint64_t>{14, 0}));
+  auto live = ledger->Counters("late", p.quota.period.start, {"messages_sent", "api_calls"});
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(*live, (std::vector<uint64_t>{0, 2}));
+  auto fits = Decide(*ledger, Charge("late", 10, 10, now), now);  // the live limit is whole
+  ASSERT_TRUE(fits.ok()) << fits.status();
+  EXPECT_TRUE(fits->decision.allowed);
+}
+
 /// Runs ExecuteAsync and waits for its answer.
 absl::StatusOr<LedgerResult> ExecuteAndWait(RedisLedger& ledger, const CheckProgram& p,
                                             absl::Time now) {

@@ -168,6 +168,86 @@ TEST_F(SubscriptionHttpTest, AddonsRaiseTheLimitAreListedAndEndWithThePeriod) {
   EXPECT_EQ(usage.at("meters").at("chatbot_sessions").at("limit"), 3000);
 }
 
+/// A monthly subscription instant whose current period began `ago` before
+/// now (whole seconds): the anchor k months back on the same day and time,
+/// for the first k whose month has that day.
+absl::Time AnchorOfAPeriodBegun(absl::Duration ago) {
+  const absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  const absl::Time begun = now - ago;
+  const absl::CivilSecond b = absl::ToCivilSecond(begun, absl::UTCTimeZone());
+  for (int k = 1; k <= 3; ++k) {
+    const absl::CivilSecond a(b.year(), b.month() - k, b.day(), b.hour(), b.minute(), b.second());
+    const absl::Time anchor = absl::FromCivil(a, absl::UTCTimeZone());
+    if (a.day() == b.day() && PeriodAt(anchor, BillingInterval{}, now).start == begun)
+      return anchor;
+  }
+  ADD_FAILURE() << "no anchor for a period begun at " << FormatRfc3339(begun);
+  return begun;
+}
+
+/// POST /api/v2/events with one event of 5 messages_sent at `at`.
+std::string LateBody(absl::Time at, const std::string& key = "") {
+  boost::json::object e{
+      {"meter", "messages_sent"}, {"quantity", 5}, {"timestamp", FormatRfc3339(at)}};
+  if (!key.empty()) e["idempotency_key"] = key;
+  return boost::json::serialize(boost::json::object{{"events", boost::json::array{e}}});
+}
+
+/// The code of the first invalid event of a refused batch.
+std::string FirstEventCode(const HttpResponse& r) {
+  auto j = r.json();
+  if (!j.is_object() || !j.as_object().contains("errors")) return "";
+  return std::string(j.at("errors").at(0).at("code").as_string());
+}
+
+// The period began 20 minutes ago: an event of 25 minutes ago is late,
+// counted in the closed period (even past its limit), and within the hour's
+// grace; the live counter is left alone.
+TEST_F(SubscriptionHttpTest, ALateEventCountsInTheClosedPeriodWithinTheGrace) {
+  auto c = Client();
+  const absl::Time anchor = AnchorOfAPeriodBegun(absl::Minutes(20));
+  Tenant t = CreateTenant(c, "latecomer", "starter", FormatRfc3339(anchor));
+  const absl::Time begun = PeriodAt(anchor, BillingInterval{}, absl::Now()).start;
+  auto r = c.Post("/api/v2/events", LateBody(begun - absl::Minutes(5), "late-1"), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto d = r.json().at("results").at(0);
+  EXPECT_EQ(d.at("late"), true);
+  EXPECT_EQ(d.at("consumed"), 5);
+  EXPECT_TRUE(d.at("limit").is_null());
+  EXPECT_EQ(TimeOf(d.at("reset_at")), begun);
+  const absl::Time closed_start = TimeOf(d.at("period_start"));
+  EXPECT_LT(closed_start, begun - absl::Hours(24 * 27));
+  r = c.Post("/api/v2/events", LateBody(begun - absl::Minutes(5), "late-1"), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("results").at(0).at("replayed"), true) << r.body;
+
+  auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("meters").at("messages_sent").at("used"), 0);
+  auto h = GetEventually(c, "/api/v2/usage/history?months=2", Bearer(t.key), [](auto& r) {
+    auto j = r.json();
+    return j.at("periods").as_array().size() == 2 && j.at("periods").at(1).at("messages_sent") == 5;
+  });
+  ASSERT_EQ(h.status, 200) << h.body;
+  auto closed = h.json().at("periods").at(1);
+  EXPECT_EQ(closed.at("messages_sent"), 5) << h.body;  // counted once
+
+  auto bad = c.Post("/api/v2/events", LateBody(closed_start - absl::Seconds(1)), Bearer(t.key));
+  EXPECT_EQ(bad.status, 422) << bad.body;
+  EXPECT_EQ(FirstEventCode(bad), "timestamp_out_of_period");
+
+  // Two hours after the boundary the grace of one hour is over.
+  const absl::Time old_anchor = AnchorOfAPeriodBegun(absl::Hours(2));
+  Tenant late = CreateTenant(c, "toolate", "starter", FormatRfc3339(old_anchor));
+  const absl::Time old_begun = PeriodAt(old_anchor, BillingInterval{}, absl::Now()).start;
+  bad = c.Post("/api/v2/events", LateBody(old_begun - absl::Minutes(1)), Bearer(late.key));
+  EXPECT_EQ(bad.status, 422) << bad.body;
+  EXPECT_EQ(FirstEventCode(bad), "late_event_too_late");
+  EXPECT_NE(bad.body.find(FormatRfc3339(old_begun + absl::Hours(1))), std::string::npos)
+      << bad.body;
+  auto none = c.Get("/api/v2/usage/history?months=2", Bearer(late.key)).json();
+  for (const auto& p : none.at("periods").as_array()) EXPECT_EQ(p.at("messages_sent"), 0) << p;
+}
+
 TEST_F(SubscriptionHttpTest, AnAdminMovesAnyTenantAtOnce) {
   auto c = Client();
   Tenant t = CreateTenant(c, "moved", "pro");

@@ -62,6 +62,25 @@ class CompileChecksTest : public ::testing::Test {
   std::string key_id_ = "key-1";
 };
 
+TEST_F(CompileChecksTest, ALateEventCountsInTheClosedPeriodUnenforced) {
+  CompileInput in = Input("starter");
+  const BillingPeriod closed{T("2025-02-01T00:00:00Z"), T("2025-03-01T00:00:00Z")};
+  in.late_period = closed;
+  const CheckProgram p = CompileChecks(in, Request(meters::kMessagesSent, 3), sent_);
+  ASSERT_TRUE(p.quota.late_period.has_value());
+  EXPECT_EQ(p.quota.UnitsPeriod(), closed);
+  EXPECT_EQ(p.quota.period, in.period);  // the api_call's
+  EXPECT_FALSE(p.quota.limit.has_value());
+  EXPECT_TRUE(p.quota.alert_thresholds.empty());
+  EXPECT_EQ(p.rates.size(), 1u);  // the general rule still applies to the call
+
+  const CheckProgram now =
+      CompileChecks(Input("starter"), Request(meters::kMessagesSent, 3), sent_);
+  EXPECT_FALSE(now.quota.late_period.has_value());
+  EXPECT_EQ(now.quota.UnitsPeriod(), now.quota.period);
+  EXPECT_TRUE(now.quota.limit.has_value());
+}
+
 TEST_F(CompileChecksTest, PlainRequestPaysTheGeneralRuleAndThePeriodQuota) {
   MeterRequest req = Request(meters::kMessagesSent, 3);
   const CompileInput in = Input("starter");

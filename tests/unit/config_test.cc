@@ -151,6 +151,18 @@ TEST(Config, ReconcileRunsAtATimeOfDayAndFlagsAPercentage) {
   EXPECT_NE(Error("[reconcile]\nwhen = \"00:00\"\n[plans.a]\n"), "");
 }
 
+TEST(Config, LateEventsHaveAGraceOfAnHourByDefault) {
+  auto cfg = LoadString(kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->late_event_grace, absl::Hours(1));
+  cfg = LoadString(std::string("[server]\nlate_event_grace_minutes = 0\n") + kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->late_event_grace, absl::ZeroDuration());
+  EXPECT_EQ(Error("[server]\nlate_event_grace_minutes = -1\n[plans.a]\n"),
+            "test.toml:2: server.late_event_grace_minutes: must be between 0 and 10080");
+  EXPECT_NE(Error("[server]\nlate_event_grace_minutes = 10081\n[plans.a]\n"), "");
+}
+
 TEST(Config, MinimalConfigGetsDefaults) {
   auto cfg = LoadString(kMinimal, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();

@@ -95,6 +95,9 @@ struct Config {
   std::chrono::seconds drain_timeout{10};
   /// How long an Idempotency-Key is remembered.
   absl::Duration idempotency_ttl = absl::Hours(24);
+  /// How long after a billing period ends an event timestamped in it is
+  /// still counted in it (a late event); 0 refuses every late event.
+  absl::Duration late_event_grace = absl::Hours(1);
   /// Plan given to tenants created without one.
   std::string default_plan;
   /// A working session that sends no heartbeat for this long stops counting.

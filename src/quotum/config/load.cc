@@ -128,7 +128,7 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
       *s, "server",
       {"listen", "data_dir", "durability", "max_body_bytes", "io_threads", "idempotency_ttl_hours",
        "default_plan", "session_lease_ttl_seconds", "max_connections", "idle_timeout_seconds",
-       "header_timeout_seconds", "drain_timeout_seconds"});
+       "header_timeout_seconds", "drain_timeout_seconds", "late_event_grace_minutes"});
   if (auto v = c.Str(*s, "listen", "server.listen")) cfg.listen = *v;
   if (auto v = c.Str(*s, "data_dir", "server.data_dir")) cfg.data_dir = *v;
   if (auto v = c.Str(*s, "durability", "server.durability")) {
@@ -157,6 +157,9 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
     cfg.header_timeout = std::chrono::seconds(*v);
   if (auto v = c.Int(*s, "drain_timeout_seconds", "server.drain_timeout_seconds", 1, 3600))
     cfg.drain_timeout = std::chrono::seconds(*v);
+  if (auto v =
+          c.Int(*s, "late_event_grace_minutes", "server.late_event_grace_minutes", 0, 7 * 24 * 60))
+    cfg.late_event_grace = absl::Minutes(*v);
 }
 
 void LoadStorage(Checker& c, const toml::table& root, Storage& st) {

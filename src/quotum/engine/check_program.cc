@@ -107,6 +107,12 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.shadow = in.plan->shadow[meter];
   q.alert_thresholds = in.plan->alert_thresholds;
   q.period = in.period;
+  if (in.late_period) {
+    q.late_period = in.late_period;
+    q.limit = std::nullopt;
+    q.shadow = false;
+    q.alert_thresholds = {};
+  }
   return p;
 }
 

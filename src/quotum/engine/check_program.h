@@ -71,8 +71,15 @@ struct QuotaCheck {
   OnLimit on_limit = OnLimit::kReject;
   /// The plan keeps this meter's limit in shadow mode.
   bool shadow = false;
-  /// The period the counter belongs to; its end is when the quota resets.
+  /// The request's period: the counter belongs to it (and the api_call);
+  /// its end is when the quota resets.
   BillingPeriod period;
+  /// A late event: the units are counted in this closed period before
+  /// `period` instead, never enforced (no limit, no alert); the live
+  /// counter of `period` is left alone.
+  std::optional<BillingPeriod> late_period;
+  /// The period the units are counted in.
+  const BillingPeriod& UnitsPeriod() const { return late_period ? *late_period : period; }
   /// The plan's alert thresholds in percent (views the catalog's plan).
   std::span<const int> alert_thresholds;
 };
@@ -128,6 +135,9 @@ struct CompileInput {
   const Catalog* catalog = nullptr;
   const std::vector<AddonRecord>* addons = nullptr;
   BillingPeriod period;
+  /// Set when the request's timestamp lies in the closed period before
+  /// `period`, within the late-event grace: the units count there, unenforced.
+  std::optional<BillingPeriod> late_period;
   /// The calling key: its id (the general rule's subject) and custom limits.
   absl::string_view key_id;
   KeyRateLimits key_limits;

@@ -72,6 +72,9 @@ struct Decision {
   /// Scale-out, fail-open policy: admitted unchecked while the shared ledger
   /// (Redis) was unavailable; `remaining` is then not known (0).
   bool fail_open = false;
+  /// A late event: counted in the closed period [period_start, reset_at)
+  /// before the request's, unenforced.
+  bool late = false;
 };
 
 }  // namespace quotum::engine

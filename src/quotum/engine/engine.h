@@ -48,6 +48,9 @@ struct EngineOptions {
   int reconcile_flag_percent = 5;
   absl::Duration idempotency_ttl = absl::Hours(24);
   std::string default_plan;
+  /// How long after a billing period's end an event timestamped in it is
+  /// still counted in it, unenforced (a late event).
+  absl::Duration late_event_grace = absl::Hours(1);
   /// Latest an event's `timestamp` may lie ahead of the clock.
   absl::Duration max_clock_skew = absl::Minutes(5);
   /// Algorithm, window and shadow flag per short-window category.
@@ -563,8 +566,15 @@ class Engine {
   absl::Status Validate(const MeterRequest& req, MeterId* meter) const;
   /// A subscription may not start in the future (usage would fall before it) or before 1970.
   absl::Status CheckSubscriptionStart(const TenantSpec& spec, absl::Time now) const;
-  /// A usage instant must lie in the tenant's current period, and not ahead of `now`.
-  absl::Status CheckTimestamp(const TenantState& t, absl::Time at, absl::Time now) const
+  /// Where req's usage instant (`at`, else now) counts: nullopt for the
+  /// tenant's current period; the closed period before it for a late event,
+  /// timestamped there and reported within late_event_grace of its end (never
+  /// a send through a session, which happens now). Errors (422): ahead of
+  /// `now` beyond the clock skew, before the previous period or the
+  /// subscription, or in the previous period after the grace.
+  absl::StatusOr<std::optional<BillingPeriod>> LatePeriodOf(const TenantState& t,
+                                                            const MeterRequest& req,
+                                                            absl::Time now) const
       ABSL_SHARED_LOCKS_REQUIRED(t.mu);
   /// The working session `id` sends through (null when `id` is empty).
   absl::Status FindSendingSession(TenantState& t, const std::string& id,
@@ -583,7 +593,10 @@ class Engine {
   struct ConsumeCharge {
     MeterId meter = 0;
     uint64_t units = 0;
-    absl::Time period_start;
+    absl::Time period_start;  ///< the request's period (its api_call's)
+    /// The units went to the closed period before (a late event), not to
+    /// the live counter.
+    bool late = false;
     bool api_call = false;
     std::string warm_session;  ///< empty when no warm-up count was charged
     int64_t warm_day = 0;
@@ -591,7 +604,8 @@ class Engine {
   };
   /// The tenant, key and session facts CompileChecks reads; views t and who.
   CompileInput CompileInputOf(const TenantState& t, const Principal& who,
-                              const SessionState* session, absl::Time now) const
+                              const SessionState* session, absl::Time now,
+                              std::optional<BillingPeriod> late_period = std::nullopt) const
       ABSL_SHARED_LOCKS_REQUIRED(t.mu);
   /// Replaces v's counter values with the shared ledger's (or, when it is
   /// unavailable, the cold store's aggregates, marking v).

@@ -62,8 +62,9 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   d.meter = std::string(p.quota.meter_name);
   d.requested = p.quota.quantity;
   d.limit = p.quota.limit;
-  d.period_start = p.quota.period.start;
-  d.reset_at = p.quota.period.end;
+  d.period_start = p.quota.UnitsPeriod().start;
+  d.reset_at = p.quota.UnitsPeriod().end;
+  d.late = p.quota.late_period.has_value();
   if (p.warmup) d.warmup_cap = p.warmup->cap;
   d.warmup_used = v.warmup_used;
   d.rates = v.rates;

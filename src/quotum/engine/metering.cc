@@ -56,12 +56,34 @@ absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
   return absl::OkStatus();
 }
 
-absl::Status Engine::CheckTimestamp(const TenantState& t, absl::Time at, absl::Time now) const {
-  if (at >= t.period.start && at <= now + opts_.max_clock_skew) return absl::OkStatus();
-  return Unprocessable(
-      "timestamp_out_of_period",
-      absl::StrCat("timestamp must lie in the current billing period [",
-                   FormatRfc3339(t.period.start), ", now]; usage of other periods is closed."));
+absl::StatusOr<std::optional<BillingPeriod>> Engine::LatePeriodOf(const TenantState& t,
+                                                                  const MeterRequest& req,
+                                                                  absl::Time now) const {
+  const absl::Time at = req.at.value_or(now);
+  if (at >= t.period.start && at <= now + opts_.max_clock_skew) return std::nullopt;
+  const BillingPeriod previous =
+      PeriodAt(t.subscription_start, t.plan->interval, t.period.start - absl::Nanoseconds(1));
+  const absl::Time grace_end = t.period.start + opts_.late_event_grace;
+  if (at > now || at < previous.start || at < t.subscription_start) {
+    return Unprocessable(
+        "timestamp_out_of_period",
+        absl::StrCat("timestamp must lie in the current billing period [",
+                     FormatRfc3339(t.period.start), ", now], or in the one before until ",
+                     FormatRfc3339(grace_end), "; usage of other periods is closed."));
+  }
+  if (now >= grace_end) {
+    return Unprocessable(
+        "late_event_too_late",
+        absl::StrCat("timestamp lies in the billing period that ended at ",
+                     FormatRfc3339(t.period.start), "; its late events were accepted until ",
+                     FormatRfc3339(grace_end), "."));
+  }
+  if (!req.session_id.empty()) {
+    return Unprocessable("late_send",
+                         "A send through a session happens now: its timestamp must lie in the "
+                         "current billing period.");
+  }
+  return previous;
 }
 
 absl::Status Engine::FindSendingSession(TenantState& t, const std::string& id,
@@ -93,7 +115,7 @@ std::vector<std::pair<size_t, absl::Status>> Engine::ValidateBatch(
     MeterId m = 0;
     SessionState* session = nullptr;
     absl::Status s = Validate(reqs[i], &m);
-    if (s.ok()) s = CheckTimestamp(t, reqs[i].at.value_or(now), now);
+    if (s.ok()) s = LatePeriodOf(t, reqs[i], now).status();
     if (s.ok()) s = FindSendingSession(t, reqs[i].session_id, &session);
     if (!s.ok()) bad.emplace_back(i, std::move(s));
   }
@@ -119,12 +141,13 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
   const absl::Time now = clock_->Now();
   Touch(t, now);
   const absl::Time at = req.at.value_or(now);
-  if (absl::Status s = CheckTimestamp(t, at, now); !s.ok()) return ReplyLater(done, s);
+  absl::StatusOr<std::optional<BillingPeriod>> late = LatePeriodOf(t, req, now);
+  if (!late.ok()) return ReplyLater(done, late.status());
   // Sending through a session: it must exist and be working (a replay is
   // answered whatever the session became since).
   SessionState* session = nullptr;
   const absl::Status sending = FindSendingSession(t, req.session_id, &session);
-  const CheckProgram program = CompileChecks(CompileInputOf(t, who, session, now), req, m);
+  const CheckProgram program = CompileChecks(CompileInputOf(t, who, session, now, *late), req, m);
   MemoryLedger ledger = LedgerFor(t, session);
   absl::StatusOr<LedgerResult> x =
       sending.ok() ? ledger.Execute(program, now) : ledger.Replay(program, now);
@@ -157,17 +180,14 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   }
   if (!program.ok()) return done(program.status());
   c->program = std::move(*program);
-  c->facts = UsageFacts{c->req.meter,
-                        c->req.channel,
-                        c->program.quota.period.start,
-                        c->at,
-                        c->now,
-                        c->req.quantity,
-                        std::nullopt,
-                        std::nullopt,
-                        {},
-                        {}};
+  c->facts = UsageFacts{c->req.meter, c->req.channel, c->program.quota.period.start,
+                        c->at,        c->now,         c->req.quantity,
+                        std::nullopt, std::nullopt,   {},
+                        {},           std::nullopt};
   c->facts.message = std::move(c->req.message);
+  if (c->program.quota.late_period) {
+    c->facts.late_period_start = c->program.quota.late_period->start;
+  }
   if (c->program.quota.limit) {
     c->facts.limit = c->program.quota.limit;
     c->facts.period_end = c->program.quota.period.end;
@@ -205,7 +225,11 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
                            "The session kept changing while this send was decided; retry."));
     }
   }
-  if (!x.ok() && FailsOpen(x.status())) return ConsumeFailOpen(std::move(c));
+  // A late event is never admitted unchecked: its units belong to a closed
+  // period, which fail-open reconciliation does not amend.
+  if (!x.ok() && FailsOpen(x.status()) && !c->program.quota.late_period) {
+    return ConsumeFailOpen(std::move(c));
+  }
   if (!x.ok()) return c->done(x.status());
   if (x->replay == LedgerResult::Replay::kKeyReused) return c->done(KeyReused());
   if (x->replay == LedgerResult::Replay::kReplayed) return c->done(std::move(x->decision));
@@ -264,10 +288,11 @@ absl::StatusOr<CheckProgram> Engine::CompileLocked(const Principal& who, TenantS
                                                    absl::Status* sending) {
   MutexLock lock(&t.mu);
   Touch(t, now);
-  if (absl::Status s = CheckTimestamp(t, req.at.value_or(now), now); !s.ok()) return s;
+  absl::StatusOr<std::optional<BillingPeriod>> late = LatePeriodOf(t, req, now);
+  if (!late.ok()) return late.status();
   SessionState* session = nullptr;
   *sending = FindSendingSession(t, req.session_id, &session);
-  return CompileChecks(CompileInputOf(t, who, session, now), req, m);
+  return CompileChecks(CompileInputOf(t, who, session, now, *late), req, m);
 }
 
 absl::Status Engine::CommitDrained(CommitBatch batch) {
@@ -294,7 +319,8 @@ absl::Status Engine::AwaitCommit(absl::FunctionRef<bool(CommitQueue::Done&)> sub
 }
 
 CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
-                                    const SessionState* session, absl::Time now) const {
+                                    const SessionState* session, absl::Time now,
+                                    std::optional<BillingPeriod> late_period) const {
   CompileInput in;
   in.tenant_id = t.id;
   in.rate_rules = &opts_.rate_rules;
@@ -305,6 +331,7 @@ CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
   in.catalog = opts_.catalog;
   in.addons = &t.addons;
   in.period = t.period;
+  in.late_period = late_period;
   in.key_id = who.key_id;
   in.key_limits = who.limits;
   in.session = session;
@@ -361,6 +388,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
   c.meter = p.quota.meter;
   c.units = charged;
   c.period_start = p.quota.period.start;
+  c.late = p.quota.late_period.has_value();
   c.api_call = p.count_api_call;
   std::optional<SessionRecord> session_rec;
   if (p.warmup && charged > 0) {
@@ -381,7 +409,8 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         if (c.units > 0) {
-          b.usage.push_back(UsageDelta{t.id, req.meter, req.channel, c.period_start, at, c.units});
+          b.usage.push_back(
+              UsageDelta{t.id, req.meter, req.channel, p.quota.UnitsPeriod().start, at, c.units});
         }
         if (c.api_call) {
           b.usage.push_back(ApiCallRow(t, c.period_start, now));
@@ -417,7 +446,7 @@ CommitQueue::Done Engine::ConsumeCompletion(TenantState& t, ConsumeCharge c, Dec
 
 void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
   if (t.period.start == c.period_start) {
-    t.used[c.meter] -= std::min(t.used[c.meter], c.units);
+    if (!c.late) t.used[c.meter] -= std::min(t.used[c.meter], c.units);
     if (c.api_call && t.used[api_calls_meter_] > 0) t.used[api_calls_meter_] -= 1;
   }
   if (!c.warm_session.empty()) {

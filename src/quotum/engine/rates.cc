@@ -94,7 +94,8 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
                          std::nullopt,
                          std::nullopt,
                          {},
-                         {}};
+                         {},
+                         std::nullopt};
   p.facts = &facts;
   absl::StatusOr<LedgerResult> x = ExecuteShared(t, p, now);
   if (!x.ok() && FailsOpen(x.status())) return AdmitFailOpen(p, facts);

@@ -59,7 +59,8 @@ absl::StatusOr<LeaseResult> Engine::RunSharedLease(const Principal& who, LeaseOp
                          std::nullopt,
                          std::nullopt,
                          {},
-                         {}};
+                         {},
+                         std::nullopt};
   op.api_call = &facts;
   absl::StatusOr<LeaseResult> x = opts_.shared_ledger->RunLease(op, now);
   if (x.ok() && x->outcome == LeaseResult::Outcome::kNeedsBaseline) {

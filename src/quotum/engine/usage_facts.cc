@@ -47,7 +47,8 @@ std::string LeaseChange::Subject() const {
 void AppendRows(const FactsEntry& e, CommitBatch& b) {
   const UsageFacts& f = e.facts;
   if (e.charged > 0) {
-    b.usage.push_back(UsageDelta{e.tenant_id, f.meter, f.channel, f.period_start, f.at, e.charged});
+    b.usage.push_back(UsageDelta{e.tenant_id, f.meter, f.channel,
+                                 f.late_period_start.value_or(f.period_start), f.at, e.charged});
   }
   if (e.api_call) {
     b.usage.push_back(

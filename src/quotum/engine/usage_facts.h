@@ -21,6 +21,7 @@ namespace quotum::engine {
 struct UsageFacts {
   std::string meter;  ///< the metered meter's name
   std::string channel;
+  /// The request's period: the api_call's, and the units' unless late.
   absl::Time period_start;
   absl::Time at;          ///< the hour and day the units count in
   absl::Time now;         ///< the hour and day the api_call counts in
@@ -33,6 +34,8 @@ struct UsageFacts {
   std::optional<uint64_t> limit;
   absl::Time period_end;
   std::vector<int> thresholds;
+  /// A late event's units count in this closed period instead (unenforced).
+  std::optional<absl::Time> late_period_start;
 };
 
 /// A session, group or gauge change carried by an entry (lease.lua): what

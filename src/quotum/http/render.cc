@@ -27,6 +27,10 @@ boost::json::object DecisionJson(const engine::Decision& d) {
   if (d.overage > 0) o["overage"] = d.overage;
   if (d.replayed) o["replayed"] = true;
   if (d.fail_open) o["fail_open"] = true;
+  if (d.late) {
+    o["late"] = true;
+    o["period_start"] = FormatRfc3339(d.period_start);
+  }
   return o;
 }
 
@@ -104,6 +108,10 @@ std::string DecisionBody(const engine::Decision& d) {
   if (d.overage > 0) absl::StrAppend(&out, ",\"overage\":", d.overage);
   if (d.replayed) out += ",\"replayed\":true";
   if (d.fail_open) out += ",\"fail_open\":true";
+  if (d.late) {
+    absl::StrAppend(&out, ",\"late\":true,\"period_start\":\"", FormatRfc3339(d.period_start),
+                    "\"");
+  }
   out += "}";
   return out;
 }

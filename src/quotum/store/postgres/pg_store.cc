@@ -49,6 +49,7 @@ engine::IdempotencyRecord IdempotencyFrom(const PgRow& r) {
   d.overage = AsUnsigned(r.Int(9));
   d.period_start = FromSecs(r.Int(10));
   d.reset_at = FromSecs(r.Int(11));
+  d.late = d.reset_at <= rec.created_at;  // only a late event's period had ended
   d.meter = r.Text(12);
   d.reason = static_cast<engine::DenyReason>(r.Int(13));
   return rec;

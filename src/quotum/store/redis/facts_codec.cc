@@ -73,6 +73,7 @@ std::string EncodeFacts(const engine::UsageFacts& f) {
       {"meter", f.meter}, {"channel", f.channel}, {"period", Secs(f.period_start)},
       {"at", Secs(f.at)}, {"now", Secs(f.now)},   {"qty", static_cast<int64_t>(f.quantity)}};
   if (f.message) o["message"] = MessageObject(*f.message);
+  if (f.late_period_start) o["late"] = Secs(*f.late_period_start);
   if (f.limit) {
     o["limit"] = *f.limit;
     o["end"] = Secs(f.period_end);
@@ -103,6 +104,11 @@ absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
   f.at = absl::FromUnixSeconds(*at);
   f.now = absl::FromUnixSeconds(*now);
   f.quantity = static_cast<uint64_t>(*qty);
+  if (o.contains("late")) {
+    absl::StatusOr<int64_t> late = Int(o, "late");
+    if (!late.ok()) return late.status();
+    f.late_period_start = absl::FromUnixSeconds(*late);
+  }
   if (const json::value* m = o.if_contains("message")) {
     if (!m->is_object()) return absl::InvalidArgumentError("facts: message is not an object");
     absl::StatusOr<engine::MessageRecord> message = MessageOf(m->get_object());

@@ -115,11 +115,13 @@ std::string DecisionScript() {
 
 std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   const std::string tag = absl::StrCat("{", p.tenant_id, "}");
-  const int64_t period = absl::ToUnixSeconds(p.quota.period.start);
   std::vector<std::string> keys;
   keys.reserve(8 + p.rates.size());
-  keys.push_back(absl::StrCat(tag, ":u:", period, ":", p.quota.meter_name));
-  keys.push_back(absl::StrCat(tag, ":u:", period, ":api_calls"));
+  // A late event's units go to the closed period's counter; its api_call,
+  // like every request's, to the request's period.
+  keys.push_back(absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.UnitsPeriod().start), ":",
+                              p.quota.meter_name));
+  keys.push_back(absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.period.start), ":api_calls"));
   // A warm-up day is named by its end: a session made again under the same id
   // starts a new ramp, and so new days.
   keys.push_back(p.warmup ? absl::StrCat(tag, ":w:", absl::ToUnixSeconds(p.warmup->day_end), ":",
@@ -215,8 +217,9 @@ absl::StatusOr<bool> RedisLedger::Reconcile(const engine::FailOpenCharge& c) {
       BaselineKey(c.tenant_id), CounterKey(c.tenant_id, c.period_start, c.meter),
       CounterKey(c.tenant_id, c.period_start, "api_calls"), FactsStreamKey(c.tenant_id),
       absl::StrCat("{", c.tenant_id, "}:o:", c.id)};
-  const engine::UsageFacts facts{c.meter, c.channel,    c.period_start, c.at, c.now,
-                                 c.units, std::nullopt, std::nullopt,   {},   {}};
+  const engine::UsageFacts facts{c.meter, c.channel, c.period_start, c.at,
+                                 c.now,   c.units,   std::nullopt,   std::nullopt,
+                                 {},      {},        std::nullopt};
   const std::string args[] = {absl::StrCat(c.units), c.api_call ? "1" : "0",
                               UnixMillisText(c.period_end + opts_.counter_retention),
                               EncodeFacts(facts),

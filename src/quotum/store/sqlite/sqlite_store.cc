@@ -269,6 +269,8 @@ absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSin
         rec.decision.overage = AsUnsigned(row.Int(9));
         rec.decision.period_start = FromSecs(row.Int(10));
         rec.decision.reset_at = FromSecs(row.Int(11));
+        // Only a late event's period had ended when it was decided.
+        rec.decision.late = rec.decision.reset_at <= rec.created_at;
         rec.decision.meter = row.Text(12);
         rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
         sink.Idempotency(rec);
