@@ -207,6 +207,10 @@ class EngineTest : public contract::StoreBackendTest {
     req.quantity = q;
     req.partial = partial;
     req.idempotency_key = key;
+    return Submit(who, std::move(req));
+  }
+  /// Consumes `req` (operation "test") and waits for the decision.
+  absl::StatusOr<Decision> Submit(const Principal& who, MeterRequest req) {
     req.operation = "test";
     return Wait<Decision>([&](auto cb) { engine_->Consume(who, req, std::move(cb)); });
   }
@@ -384,7 +388,9 @@ TEST_P(EngineTest, AFinishedWeekGivesEachSubscribedTenantOneReport) {
   ASSERT_TRUE(made.ok() && made->has_value()) << made.status();
   const EventRecord& e = **made;
   EXPECT_EQ(e.type, "usage.report.weekly");
-  EXPECT_EQ(e.detail, "Weekly usage 2026-11-23 to 2026-11-29: 3 api_calls, 8150 messages_sent");
+  // Pro limits credits: each text message cost one.
+  EXPECT_EQ(e.detail,
+            "Weekly usage 2026-11-23 to 2026-11-29: 3 api_calls, 8150 credits, 8150 messages_sent");
   std::map<std::string, EventField> f;
   for (const EventField& field : e.fields) f.emplace(field.name, field);
   EXPECT_EQ(f.at("from").value, "2026-11-23");
@@ -393,6 +399,8 @@ TEST_P(EngineTest, AFinishedWeekGivesEachSubscribedTenantOneReport) {
   EXPECT_TRUE(f.at("totals").json);
   EXPECT_EQ(f.at("totals").value,
             R"({"api_calls":{"total":3,"channels":{},"peak_day":"2026-11-23","peak_value":1},)"
+            R"("credits":{"total":8150,"channels":{"telegram":8000,"whatsapp":150},)"
+            R"("peak_day":"2026-11-25","peak_value":8000},)"
             R"("messages_sent":{"total":8150,"channels":{"telegram":8000,"whatsapp":150},)"
             R"("peak_day":"2026-11-25","peak_value":8000}})");
   EXPECT_THAT(f.at("alerts").value, ::testing::HasSubstr(R"("threshold":80,"value":8100)"));
@@ -597,8 +605,7 @@ TEST_P(EngineTest, ALateEventCountsInTheClosedPeriodUnenforcedWithinTheGrace) {
     req.at = T(when);
     req.idempotency_key = key;
     req.session_id = session;
-    req.operation = "test";
-    return Wait<Decision>([&](auto cb) { engine_->Consume(p, req, std::move(cb)); });
+    return Submit(p, std::move(req));
   };
   absl::StatusOr<Decision> late = at("2026-11-30T07:59:00Z", 5, "late-1");
   ASSERT_TRUE(late.ok()) << late.status();
@@ -643,13 +650,85 @@ TEST_P(EngineTest, ALateEventCountsInTheClosedPeriodUnenforcedWithinTheGrace) {
     req.quantity = 5;
     req.at = T("2026-11-30T07:59:00Z");
     req.idempotency_key = "late-1";
-    req.operation = "test";
-    return Wait<Decision>([&](auto cb) { engine_->Consume(Who("late"), req, std::move(cb)); });
+    return Submit(Who("late"), std::move(req));
   }();
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_TRUE(replay->replayed);
   EXPECT_TRUE(replay->late);
   EXPECT_EQ(engine_->History(Who("late"), 2)->back().values[sent], limit + 5);
+}
+
+// Pro: 10,000 messages and 20,000 credits; a whatsapp template costs 3
+// credits, a text 1 (the default costs). Both are charged in one decision.
+TEST_P(EngineTest, ASendCostsCreditsByChannelAndTypeInTheSameDecision) {
+  Principal p = NewTenant("credits", "pro");
+  auto send = [&](uint64_t q, MessageType type, const char* channel = "whatsapp",
+                  bool partial = false) {
+    MeterRequest req;
+    req.meter = "messages_sent";
+    req.quantity = q;
+    req.channel = channel;
+    req.type = type;
+    req.partial = partial;
+    return Submit(p, std::move(req));
+  };
+  absl::StatusOr<Decision> d = send(4000, MessageType::kTemplate);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->allowed);
+  ASSERT_TRUE(d->credits.has_value());
+  EXPECT_EQ(d->credits->per_unit, 3u);
+  EXPECT_EQ(d->credits->charged, 12000u);
+  EXPECT_EQ(d->credits->remaining, 8000u);
+  // 3,000 templates need 9,000 credits: refused whole, nothing charged.
+  d = send(3000, MessageType::kTemplate);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->allowed);
+  EXPECT_EQ(d->rule, "credits");
+  EXPECT_EQ(d->reason, DenyReason::kQuotaExceeded);
+  EXPECT_EQ(Used(p, "messages_sent"), 4000u);
+  EXPECT_EQ(Used(p, "credits"), 12000u);
+  // Partial: the whole messages the credits pay for (8,000 / 3 = 2,666).
+  d = send(3000, MessageType::kTemplate, "whatsapp", true);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->allowed);
+  EXPECT_EQ(d->consumed, 2666u);
+  EXPECT_EQ(d->credits->charged, 7998u);
+  EXPECT_EQ(d->remaining, 10000u - 6666u);  // the messages quota's own remaining
+  d = send(2, MessageType::kText, "telegram");
+  ASSERT_TRUE(d.ok() && d->allowed);
+  EXPECT_EQ(d->credits->remaining, 0u);
+  d = send(1, MessageType::kMedia, "telegram");
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->allowed);
+  EXPECT_EQ(d->credits->per_unit, 2u);
+
+  auto check = [&](const Principal& who) {
+    EXPECT_EQ(Used(who, "messages_sent"), 6668u);
+    EXPECT_EQ(Used(who, "credits"), 20000u);
+    auto by_channel =
+        engine_->ChannelsBetween(who, clock_.Now() - absl::Hours(1), clock_.Now() + absl::Hours(1));
+    ASSERT_TRUE(by_channel.ok()) << by_channel.status();
+    const MeterId credits = *cfg_->catalog.FindMeter("credits");
+    std::map<std::string, uint64_t> seen;
+    for (const ChannelUsage& u : *by_channel) {
+      if (u.meter == credits) seen[u.channel] = u.value;
+    }
+    EXPECT_EQ(seen, (std::map<std::string, uint64_t>{{"telegram", 2}, {"whatsapp", 19998}}));
+  };
+  check(p);
+  Reopen();
+  check(Who("credits"));
+
+  // Without a credits limit (enterprise) a send costs no credits.
+  Principal e = NewTenant("nocredits", "enterprise");
+  MeterRequest req;
+  req.meter = "messages_sent";
+  req.quantity = 5;
+  req.type = MessageType::kTemplate;
+  d = Submit(e, std::move(req));
+  ASSERT_TRUE(d.ok() && d->allowed);
+  EXPECT_FALSE(d->credits.has_value());
+  EXPECT_EQ(Used(e, "credits"), 0u);
 }
 
 TEST_P(EngineTest, RestartInANewPeriodStartsItAtZero) {

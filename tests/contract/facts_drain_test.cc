@@ -70,7 +70,7 @@ class FactsDrainTest : public RedisLedgerSuite {
     p.partial = partial;
     UsageFacts facts{"messages_sent", "whatsapp",   p.quota.period.start, now_, now_,
                      quantity,        std::nullopt, std::nullopt,         {},   {},
-                     std::nullopt};
+                     std::nullopt,    std::nullopt};
     if (with_message) {
       facts.message =
           engine::MessageRecord{absl::StrCat("msg_", ++messages_), tenant, "whatsapp", "+15550001",
@@ -216,9 +216,18 @@ TEST_F(FactsDrainTest, ReplaysAndUnknownKeysAppendNothing) {
   engine::CheckProgram p = contract::Charge("acme", 3, 10, now_);
   p.idempotency_key = "k1";
   p.fingerprint = 42;
-  UsageFacts facts{
-      "messages_sent", "", p.quota.period.start, now_, now_, 3, std::nullopt, std::nullopt, {}, {},
-      std::nullopt};
+  UsageFacts facts{"messages_sent",
+                   "",
+                   p.quota.period.start,
+                   now_,
+                   now_,
+                   3,
+                   std::nullopt,
+                   std::nullopt,
+                   {},
+                   {},
+                   std::nullopt,
+                   std::nullopt};
   p.facts = &facts;
   ASSERT_TRUE(Decide(*ledger_, p, now_).ok());
   auto again = Decide(*ledger_, p, now_);

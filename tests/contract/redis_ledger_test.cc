@@ -49,7 +49,7 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
-  ASSERT_EQ(keys.size(), 9u);
+  ASSERT_EQ(keys.size(), 10u);  // 8, the rate check's, the credits counter
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 
@@ -108,6 +108,46 @@ TEST_F(RedisLedgerTest, ALateEventChargesTheClosedPeriodAndTheCallTheCurrentOne)
   auto fits = Decide(*ledger, Charge("late", 10, 10, now), now);  // the live limit is whole
   ASSERT_TRUE(fits.ok()) << fits.status();
   EXPECT_TRUE(fits->decision.allowed);
+}
+
+// A send whose messages cost 3 credits each against 10 credits: one decision
+// charges both counters, all or nothing, or the whole messages that fit.
+TEST_F(RedisLedgerTest, ASendChargesItsCreditsInTheSameDecision) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  ASSERT_TRUE(ledger);
+  const absl::Time now = absl::Now();
+  auto send = [&](uint64_t q, bool partial) {
+    CheckProgram p = Charge("cr", q, 100, now);
+    p.partial = partial;
+    engine::CreditsCheck c;
+    c.meter = 6;
+    c.meter_name = "credits";
+    c.per_unit = 3;
+    c.limit = 10;
+    p.credits = c;
+    return Decide(*ledger, p, now);
+  };
+  auto r = send(2, false);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  ASSERT_TRUE(r->decision.credits.has_value());
+  EXPECT_EQ(r->decision.credits->charged, 6u);
+  EXPECT_EQ(r->verdicts.credits_charged, 6u);
+  r = send(2, false);  // 6 more credits: 4 are left
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->decision.allowed);
+  EXPECT_EQ(r->decision.rule, "credits");
+  EXPECT_EQ(r->decision.credits->remaining, 4u);
+  r = send(2, true);  // one whole message fits
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  EXPECT_EQ(r->decision.consumed, 1u);
+  EXPECT_EQ(r->decision.credits->charged, 3u);
+  EXPECT_EQ(r->decision.credits->remaining, 1u);
+  const BillingPeriod period = Charge("cr", 1, 1, now).quota.period;
+  auto counters = ledger->Counters("cr", period.start, {"messages_sent", "credits"});
+  ASSERT_TRUE(counters.ok()) << counters.status();
+  EXPECT_EQ(*counters, (std::vector<uint64_t>{3, 9}));
 }
 
 /// Runs ExecuteAsync and waits for its answer.

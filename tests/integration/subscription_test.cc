@@ -248,6 +248,47 @@ TEST_F(SubscriptionHttpTest, ALateEventCountsInTheClosedPeriodWithinTheGrace) {
   for (const auto& p : none.at("periods").as_array()) EXPECT_EQ(p.at("messages_sent"), 0) << p;
 }
 
+std::string SendBody(uint64_t q, const std::string& channel, const std::string& type) {
+  return boost::json::serialize(boost::json::object{
+      {"meter", "messages_sent"}, {"quantity", q}, {"channel", channel}, {"type", type}});
+}
+
+// Pro: 20,000 credits; a whatsapp template costs 3 and a telegram text 1
+// (the demo's costs): each send takes its credits in the same decision.
+TEST_F(SubscriptionHttpTest, SendsCostCreditsByChannelAndTypeAllOrNothing) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "creditor", "pro");
+  auto r = c.Post("/api/v2/quota/consume", SendBody(4000, "whatsapp", "template"), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto credits = r.json().at("credits");
+  EXPECT_EQ(credits.at("per_message"), 3);
+  EXPECT_EQ(credits.at("charged"), 12000);
+  EXPECT_EQ(credits.at("remaining"), 8000);
+  r = c.Post("/api/v2/quota/consume", SendBody(3000, "whatsapp", "template"), Bearer(t.key));
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.json().at("meter"), "credits");
+  EXPECT_EQ(r.json().at("remaining"), 8000);
+  EXPECT_EQ(r.header("x-quotum-rule"), "credits");
+  r = c.Post("/api/v2/quota/consume", SendBody(7, "telegram", "text"), Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("credits").at("charged"), 7);
+  r = c.Post("/api/v2/quota/consume", SendBody(1, "telegram", "video"), Bearer(t.key));
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(r.json().at("code"), "unknown_message_type");
+
+  auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
+  EXPECT_EQ(usage.at("meters").at("messages_sent").at("used"), 4007);
+  EXPECT_EQ(usage.at("meters").at("credits").at("used"), 12007);
+  auto ch = GetEventually(c, "/api/v2/usage/channels?range=today", Bearer(t.key), [](auto& r) {
+    auto j = r.json();
+    return j.is_object() && j.at("meters").at("credits").at("channels").at("whatsapp") == 12000 &&
+           j.at("meters").at("credits").at("channels").at("telegram") == 7;
+  });
+  ASSERT_EQ(ch.status, 200);
+  EXPECT_EQ(ch.json().at("meters").at("credits").at("channels").at("whatsapp"), 12000) << ch.body;
+  EXPECT_EQ(ch.json().at("meters").at("credits").at("channels").at("telegram"), 7) << ch.body;
+}
+
 TEST_F(SubscriptionHttpTest, AnAdminMovesAnyTenantAtOnce) {
   auto c = Client();
   Tenant t = CreateTenant(c, "moved", "pro");

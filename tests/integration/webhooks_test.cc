@@ -223,16 +223,23 @@ TEST_F(WebhooksHttpTest, AForecastOverTheLimitIsAnnouncedOncePerPeriod) {
   Tenant calm = CreateTenant(c, "hook-calm", "starter");
   Hook h = CreateHook(c, t, receiver.Url(), R"(["usage.forecast_exceeds_limit"])");
   CreateHook(c, calm, receiver.Url(), R"(["usage.forecast_exceeds_limit"])");
-  // Minutes into its period, 300 of 1,000 projects far past the limit; the
-  // calm tenant used nothing.
+  // Minutes into its period, 300 of 1,000 projects far past the limit, and
+  // the 300 credits they cost past 5,000; the calm tenant used nothing.
   ASSERT_EQ(
       c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 300), Bearer(t.key)).status,
       200);
-  ASSERT_EQ(AwaitRequests(receiver, 1).size(), 1u);
+  ASSERT_EQ(AwaitRequests(receiver, 2).size(), 2u);
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two more checks
   const auto got = receiver.requests();
-  ASSERT_EQ(got.size(), 1u) << "announced more than once";
-  const boost::json::value e = boost::json::parse(got[0].body());
+  ASSERT_EQ(got.size(), 2u) << "announced more than once";
+  std::map<std::string, boost::json::value> by_meter;
+  for (const auto& r : got) {
+    boost::json::value v = boost::json::parse(r.body());
+    by_meter[std::string(v.at("meter").as_string())] = v;
+  }
+  ASSERT_EQ(by_meter.size(), 2u);
+  EXPECT_EQ(by_meter.at("credits").at("limit"), 5000);
+  const boost::json::value e = by_meter.at("messages_sent");
   EXPECT_EQ(e.at("type"), "usage.forecast_exceeds_limit");
   EXPECT_EQ(e.at("tenant"), "hook-forecast");
   EXPECT_EQ(e.at("meter"), "messages_sent");
@@ -240,7 +247,7 @@ TEST_F(WebhooksHttpTest, AForecastOverTheLimitIsAnnouncedOncePerPeriod) {
   EXPECT_GT(e.at("projected_period_end").to_number<int64_t>(), 1000);
   EXPECT_TRUE(e.at("limit_reached_at").is_string());
   EXPECT_EQ(e.at("method"), "today_pace");
-  EXPECT_EQ(Deliveries(c, t, h).size(), 1u);
+  EXPECT_EQ(Deliveries(c, t, h).size(), 2u);
 }
 
 TEST_F(WebhooksHttpTest, BadWebhooksAreRefusedAndNothingIsStored) {

@@ -39,6 +39,7 @@ class CompileChecksTest : public ::testing::Test {
     CompileInput in;
     in.rate_rules = &cfg_->rate_rules;
     in.messages_sent_meter = sent_;
+    in.credits_meter = *catalog().FindMeter(meters::kCredits);
     in.plan = catalog().FindPlan(plan);
     in.profile = catalog().FindProfile(in.plan->rate_limit_profile);
     in.overrides = &overrides_;

@@ -163,6 +163,22 @@ TEST(Config, LateEventsHaveAGraceOfAnHourByDefault) {
   EXPECT_NE(Error("[server]\nlate_event_grace_minutes = 10081\n[plans.a]\n"), "");
 }
 
+TEST(Config, CreditCostsArePerChannelAndTypeWithDefaults) {
+  auto cfg =
+      LoadString(std::string("[credit_costs.telegram]\nmedia = 4\n") + kMinimal, "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  const Catalog& cat = (*cfg)->catalog;
+  EXPECT_EQ(cat.CreditCost("telegram", MessageType::kMedia), 4u);
+  EXPECT_EQ(cat.CreditCost("telegram", MessageType::kText), 1u);  // left out: the default
+  EXPECT_EQ(cat.CreditCost("whatsapp", MessageType::kTemplate), 3u);
+  EXPECT_EQ(Error("[credit_costs.fax]\ntext = 1\n[plans.a]\n"),
+            "test.toml:1: credit_costs.fax: is not one of the channels");
+  EXPECT_NE(Error("[credit_costs.telegram]\nvideo = 1\n[plans.a]\n"), "");
+  EXPECT_NE(Error("[credit_costs.telegram]\ntext = 0\n[plans.a]\n"), "");
+  EXPECT_EQ(ParseMessageType("template"), MessageType::kTemplate);
+  EXPECT_FALSE(ParseMessageType("video").has_value());
+}
+
 TEST(Config, MinimalConfigGetsDefaults) {
   auto cfg = LoadString(kMinimal, "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();

@@ -1,5 +1,6 @@
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -319,6 +320,30 @@ void LoadChannels(Checker& c, const toml::table& root, Catalog& cat) {
   if (cat.channels.empty()) c.Fail(arr, "channels", "must list at least one channel");
 }
 
+// [credit_costs.<channel>] text/media/template: credits per message; a channel
+// or type left out costs kDefaultCreditCosts. After LoadChannels.
+void LoadCreditCosts(Checker& c, const toml::table& root, Catalog& cat) {
+  cat.credit_costs.assign(cat.channels.size(), kDefaultCreditCosts);
+  const toml::table* t = c.Table(root, "credit_costs", "credit_costs");
+  if (!t) return;
+  for (const auto& [channel, node] : *t) {
+    const std::string key = Cat("credit_costs.", channel.str());
+    const auto it = std::find(cat.channels.begin(), cat.channels.end(), channel.str());
+    if (it == cat.channels.end()) {
+      c.Fail(&node, key, "is not one of the channels");
+      continue;
+    }
+    const toml::table* costs = c.Table(*t, channel.str(), key);
+    if (!costs) continue;
+    c.OnlyKeys(*costs, key, {"text", "media", "template"});
+    CreditCosts& out = cat.credit_costs[static_cast<size_t>(it - cat.channels.begin())];
+    for (size_t i = 0; i < kMessageTypeCount; ++i) {
+      const std::string type(MessageTypeName(static_cast<MessageType>(i)));
+      if (auto v = c.Int(*costs, type, Cat(key, ".", type), 1, 1'000'000)) out[i] = uint64_t(*v);
+    }
+  }
+}
+
 void LoadProfiles(Checker& c, const toml::table& root, Catalog& cat) {
   const toml::table* p = c.Table(root, "rate_limit_profiles", "rate_limit_profiles");
   if (!p) {
@@ -533,8 +558,8 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
   c.OnlyKeys(root, "",
-             {"server", "storage", "webhooks", "email", "reconcile", "channels", "meters",
-              "rate_limit_profiles", "rate_limits", "plans", "addons"});
+             {"server", "storage", "webhooks", "email", "reconcile", "channels", "credit_costs",
+              "meters", "rate_limit_profiles", "rate_limits", "plans", "addons"});
   LoadServer(c, root, *cfg);
   LoadStorage(c, root, cfg->storage);
   LoadWebhooks(c, root, cfg->webhooks);
@@ -544,6 +569,7 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   Catalog& cat = cfg->catalog;
   LoadMeters(c, root, cat);
   LoadChannels(c, root, cat);
+  LoadCreditCosts(c, root, cat);
   LoadProfiles(c, root, cat);
   cat.Index();
   if (const toml::table* plans = c.Table(root, "plans", "plans")) {

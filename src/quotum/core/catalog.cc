@@ -68,4 +68,31 @@ bool Catalog::HasChannel(absl::string_view name) const {
   return std::find(channels.begin(), channels.end(), name) != channels.end();
 }
 
+uint64_t Catalog::CreditCost(absl::string_view channel, MessageType type) const {
+  const auto it = std::find(channels.begin(), channels.end(), channel);
+  const size_t i = static_cast<size_t>(it - channels.begin());
+  const CreditCosts& costs = i < credit_costs.size() ? credit_costs[i] : kDefaultCreditCosts;
+  return costs[static_cast<size_t>(type)];
+}
+
+absl::string_view MessageTypeName(MessageType t) {
+  switch (t) {
+    case MessageType::kText:
+      return "text";
+    case MessageType::kMedia:
+      return "media";
+    case MessageType::kTemplate:
+      return "template";
+  }
+  return "text";
+}
+
+std::optional<MessageType> ParseMessageType(absl::string_view name) {
+  for (size_t i = 0; i < kMessageTypeCount; ++i) {
+    const auto t = static_cast<MessageType>(i);
+    if (MessageTypeName(t) == name) return t;
+  }
+  return std::nullopt;
+}
+
 }  // namespace quotum

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -83,6 +84,19 @@ struct AddonPack {
   int64_t price_cents = 0;
 };
 
+/// The kinds of message a send is priced by, in credits (SPEC §1 "credits").
+enum class MessageType : uint8_t { kText = 0, kMedia = 1, kTemplate = 2 };
+inline constexpr size_t kMessageTypeCount = 3;
+/// "text", "media", "template".
+absl::string_view MessageTypeName(MessageType t);
+/// The type named `name`; nullopt for any other name.
+std::optional<MessageType> ParseMessageType(absl::string_view name);
+
+/// Credits one message costs, per message type (index: MessageType).
+using CreditCosts = std::array<uint64_t, kMessageTypeCount>;
+/// What a channel's messages cost when the configuration does not say.
+inline constexpr CreditCosts kDefaultCreditCosts = {1, 2, 3};
+
 /// The immutable product catalog: meters, channels, plans, profiles, add-ons.
 /// Built once by config loading; shared read-only between threads.
 class Catalog {
@@ -95,6 +109,8 @@ class Catalog {
   std::vector<Plan> plans;
   std::vector<RateLimitProfile> profiles;
   std::vector<AddonPack> addons;
+  /// Per channel (index into `channels`): what one message of each type costs.
+  std::vector<CreditCosts> credit_costs;
 
   /// Rebuilds the name indexes; call after filling the vectors.
   void Index();
@@ -103,6 +119,9 @@ class Catalog {
   const Plan* FindPlan(absl::string_view name) const;
   const RateLimitProfile* FindProfile(absl::string_view name) const;
   bool HasChannel(absl::string_view name) const;
+  /// Credits one message of `type` costs on `channel` (a channel of the
+  /// catalog; the default costs for any other).
+  uint64_t CreditCost(absl::string_view channel, MessageType type) const;
   size_t meter_count() const { return meters.size(); }
 
  private:

@@ -24,8 +24,11 @@ uint64_t ProfileLimit(const RateLimitProfile& p, const KeyRateLimits& custom, Ca
 }
 
 uint64_t FingerprintOf(const MeterRequest& r) {
+  // A text message adds nothing: keys stored before types existed still match.
+  const std::string type =
+      r.type == MessageType::kText ? "" : absl::StrCat("|", MessageTypeName(r.type));
   return StableHash(absl::StrCat(r.operation, "|", r.meter, "|", r.quantity, "|", r.channel, "|",
-                                 r.partial ? 1 : 0, "|", r.session_id));
+                                 r.partial ? 1 : 0, "|", r.session_id, type));
 }
 
 }  // namespace
@@ -72,6 +75,24 @@ std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& s
   return w;
 }
 
+std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRequest& req,
+                                           MeterId meter) {
+  if (meter != in.messages_sent_meter || in.catalog == nullptr) return std::nullopt;
+  const MeterId m = in.credits_meter;
+  std::optional<uint64_t> limit = LimitOf(*in.plan, in.overrides, m, in.catalog, in.addons);
+  if (!limit) return std::nullopt;  // the plan does not sell messages by credits
+  CreditsCheck c;
+  c.meter = m;
+  c.meter_name = meters::kCredits;
+  const std::string& channel = req.channel.empty() ? in.catalog->channels.front() : req.channel;
+  c.per_unit = in.catalog->CreditCost(channel, req.type);
+  c.limit = limit;
+  c.on_limit = in.plan->on_limit[m];
+  c.shadow = in.plan->shadow[m];
+  c.alert_thresholds = in.plan->alert_thresholds;
+  return c;
+}
+
 CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, MeterId meter) {
   CheckProgram p;
   p.tenant_id = in.tenant_id;
@@ -107,6 +128,8 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.shadow = in.plan->shadow[meter];
   q.alert_thresholds = in.plan->alert_thresholds;
   q.period = in.period;
+  p.credits = CompileCredits(in, req, meter);
+  if (p.credits && in.late_period) p.credits->limit = std::nullopt;
   if (in.late_period) {
     q.late_period = in.late_period;
     q.limit = std::nullopt;

@@ -84,6 +84,21 @@ struct QuotaCheck {
   std::span<const int> alert_thresholds;
 };
 
+/// The credits a send costs (SPEC §1 "credits"): on a plan that limits the
+/// credits meter, every messages_sent unit also takes `per_unit` credits
+/// (the catalog's cost of the message's channel and type), in the same
+/// decision, all or nothing (or as many whole messages as fit, if partial).
+struct CreditsCheck {
+  MeterId meter = 0;             ///< the credits meter
+  absl::string_view meter_name;  ///< "credits" (static)
+  uint64_t per_unit = 1;
+  /// Effective credits limit; nullopt for a late event (never enforced).
+  std::optional<uint64_t> limit;
+  OnLimit on_limit = OnLimit::kReject;
+  bool shadow = false;
+  std::span<const int> alert_thresholds;
+};
+
 /// Every check one metering request needs, decided all or nothing: when any
 /// non-shadow check refuses, nothing is charged (except the api_call count,
 /// which every request pays).
@@ -93,6 +108,8 @@ struct CheckProgram {
   RateChecks rates;
   std::optional<WarmupCheck> warmup;
   QuotaCheck quota;
+  /// Counted in the same period as the quota's units (UnitsPeriod).
+  std::optional<CreditsCheck> credits;
   /// Admit what fits (warm-up cap, period limit) instead of all or nothing.
   bool partial = false;
   /// Decide only: charge no quota, remember no idempotency key.
@@ -127,6 +144,8 @@ struct CompileInput {
   const ratelimit::RuleSet* rate_rules = nullptr;
   /// The catalog's messages_sent meter (the one a session sends).
   MeterId messages_sent_meter = 0;
+  /// The catalog's credits meter (what messages_sent units cost).
+  MeterId credits_meter = 0;
   const Plan* plan = nullptr;
   const RateLimitProfile* profile = nullptr;
   /// Per MeterId admin overrides of the plan's limits; may be empty.
@@ -166,6 +185,11 @@ RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& p
 /// no warm-up, the session never worked, or its ramp is over. Pure.
 std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& session,
                                          absl::string_view session_id, absl::Time now);
+
+/// The credits check of a request for `meter`: set for messages_sent on a
+/// plan that limits credits (CreditsCheck). Pure.
+std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRequest& req,
+                                           MeterId meter);
 
 /// Compiles a validated request for counter meter `meter`. Pure: reads only
 /// its arguments. The program views strings of `req` and `in.key_id`, which

@@ -34,6 +34,16 @@ struct RateOutcome {
 /// The short-window rules of one decision; a request meets at most two.
 using RateOutcomes = absl::InlinedVector<RateOutcome, 2>;
 
+/// What a send cost in credits (CreditsCheck).
+struct CreditsUse {
+  uint64_t per_unit = 0;  ///< credits one message costs
+  uint64_t charged = 0;   ///< credits charged (0 for a check or a denial)
+  /// The credits limit; nullopt for a late event.
+  std::optional<uint64_t> limit;
+  /// Credits left after this decision (UINT64_MAX without a limit).
+  uint64_t remaining = 0;
+};
+
 /// The result of one decision over every rule that applies to a request. The
 /// period-quota part (meter, limit, remaining, reset_at) is what an
 /// idempotent replay returns; `rates` and `shadow_denied` describe this call.
@@ -72,6 +82,8 @@ struct Decision {
   /// Scale-out, fail-open policy: admitted unchecked while the shared ledger
   /// (Redis) was unavailable; `remaining` is then not known (0).
   bool fail_open = false;
+  /// Set when the send also cost credits.
+  std::optional<CreditsUse> credits;
   /// A late event: counted in the closed period [period_start, reset_at)
   /// before the request's, unenforced.
   bool late = false;

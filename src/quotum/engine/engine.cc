@@ -26,6 +26,7 @@ Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
   const Catalog& cat = *opts_.catalog;
   api_calls_meter_ = *cat.FindMeter(meters::kApiCalls);
   messages_sent_meter_ = *cat.FindMeter(meters::kMessagesSent);
+  credits_meter_ = *cat.FindMeter(meters::kCredits);
   sessions_meter_ = *cat.FindMeter(meters::kSessionsActive);
   groups_meter_ = *cat.FindMeter(meters::kGroupsActive);
   subscribers_meter_ = *cat.FindMeter(meters::kSubscribers);

@@ -86,6 +86,8 @@ struct MeterRequest {
   std::string meter;
   uint64_t quantity = 0;
   std::string channel;  ///< empty = the catalog's first channel
+  /// What a message costs in credits (messages_sent only).
+  MessageType type = MessageType::kText;
   bool partial = false;
   /// Check only: decide, charge nothing, remember nothing.
   bool dry_run = false;
@@ -597,6 +599,9 @@ class Engine {
     /// The units went to the closed period before (a late event), not to
     /// the live counter.
     bool late = false;
+    /// Credits the units cost (0: none, and credits_meter is unused).
+    MeterId credits_meter = 0;
+    uint64_t credits = 0;
     bool api_call = false;
     std::string warm_session;  ///< empty when no warm-up count was charged
     int64_t warm_day = 0;
@@ -790,6 +795,7 @@ class Engine {
   std::atomic<uint64_t> fail_open_seq_{0};
   MeterId api_calls_meter_ = 0;
   MeterId messages_sent_meter_ = 0;
+  MeterId credits_meter_ = 0;
   MeterId sessions_meter_ = 0;
   MeterId groups_meter_ = 0;
   MeterId subscribers_meter_ = 0;

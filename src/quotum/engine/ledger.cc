@@ -2,6 +2,7 @@
 // period quota from two counter values, and building the Decision.
 #include "quotum/engine/ledger.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace quotum::engine {
@@ -26,6 +27,28 @@ void AddShadowDenials(const CheckProgram& p, const Verdicts& v, Decision& d) {
   }
   if (v.warmup_shadow_denied) d.shadow_denied.emplace_back("warmup");
   if (v.quota_shadow_denied) d.shadow_denied.emplace_back(p.quota.meter_name);
+  if (v.credits_shadow_denied) d.shadow_denied.emplace_back(p.credits->meter_name);
+}
+
+/// Takes `cut` admitted units back out of `q`: first from its overage, the
+/// rest back under the limit.
+void TrimAdmitted(QuotaOutcome& q, uint64_t cut) {
+  q.admitted -= cut;
+  const uint64_t over = std::min(q.overage, cut);
+  q.overage -= over;
+  if (q.remaining != std::numeric_limits<uint64_t>::max()) q.remaining += cut - over;
+}
+
+CreditsUse CreditsUseOf(const CreditsCheck& c, const Verdicts& v, uint64_t consumed) {
+  CreditsUse u;
+  u.per_unit = c.per_unit;
+  u.limit = c.limit;
+  u.charged = consumed * c.per_unit;
+  const uint64_t after = v.credits_before + u.charged;
+  u.remaining = !c.limit           ? std::numeric_limits<uint64_t>::max()
+                : *c.limit > after ? *c.limit - after
+                                   : 0;
+  return u;
 }
 
 }  // namespace
@@ -57,6 +80,28 @@ void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, V
   }
 }
 
+void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v) {
+  v.credits_before = counter;
+  if (!p.credits || v.quota.verdict != Verdict::kAdmitted || v.quota.admitted == 0) return;
+  const CreditsCheck& c = *p.credits;
+  const uint64_t units = v.quota.admitted;
+  if (counter > kMaxCounter || units > (kMaxCounter - counter) / c.per_unit) {
+    v.quota.verdict = Verdict::kOverflow;
+    return;
+  }
+  if (!c.limit || c.on_limit == OnLimit::kAllow) return;
+  const uint64_t left = *c.limit > counter ? *c.limit - counter : 0;
+  const uint64_t fit = left / c.per_unit;
+  if (units <= fit) return;
+  if (c.shadow) {
+    v.credits_shadow_denied = true;
+  } else if (p.partial && fit > 0) {
+    TrimAdmitted(v.quota, units - fit);
+  } else {
+    v.credits_denied = true;
+  }
+}
+
 Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   Decision d;
   d.meter = std::string(p.quota.meter_name);
@@ -78,6 +123,9 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   } else if (v.quota.verdict == Verdict::kDenied) {
     d.reason = DenyReason::kQuotaExceeded;
     d.rule = std::string(p.quota.meter_name);
+  } else if (v.credits_denied) {
+    d.reason = DenyReason::kQuotaExceeded;
+    d.rule = std::string(p.credits->meter_name);
   }
   d.allowed = d.reason == DenyReason::kNone;
   d.remaining = v.quota.remaining;
@@ -91,6 +139,7 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
     d.consumed = v.quota.admitted;
     d.overage = v.quota.overage;
   }
+  if (p.credits) d.credits = CreditsUseOf(*p.credits, v, d.consumed);
   return d;
 }
 

@@ -43,6 +43,13 @@ struct Verdicts {
   /// (0 unless the decision was applied; a dry run charges nothing).
   uint64_t quota_before = 0;
   uint64_t charged = 0;
+  /// The credits check's verdict (p.credits): the credits counter before
+  /// this request; refused (not in shadow); would have refused (shadow);
+  /// credits charged (charged x per_unit once applied).
+  uint64_t credits_before = 0;
+  bool credits_denied = false;
+  bool credits_shadow_denied = false;
+  uint64_t credits_charged = 0;
 };
 
 /// What executing a program produced.
@@ -134,6 +141,14 @@ class SharedLedger : public Ledger {
   /// one; reconcile later).
   virtual absl::StatusOr<bool> Reconcile(const FailOpenCharge& c) = 0;
 };
+
+/// Judges p.credits given the credits counter, after JudgeQuota: the units
+/// JudgeQuota admitted must also fit the credits limit at per_unit each,
+/// else the decision is refused (credits_denied), trimmed to the whole
+/// messages that fit (partial), or admitted (shadow: credits_shadow_denied;
+/// on_limit allow). kOverflow in v.quota.verdict when the credits counter
+/// would pass kMaxCounter. Pure; does nothing without p.credits.
+void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v);
 
 /// The decision for verdicts `v` of program `p` at `now`. Pure; the same for
 /// every ledger.

@@ -84,6 +84,7 @@ absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::
   // A late event's closed period is not held in memory; it is never enforced.
   v.quota_before = p.quota.late_period ? 0 : t_.used[p.quota.meter];
   JudgeQuota(p, WarmupUsed(p), v.quota_before, v);
+  if (p.credits) JudgeCredits(p, p.quota.late_period ? 0 : t_.used[p.credits->meter], v);
   if (v.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
     return QuantityOverflow(p.quota.meter_name);
   }
@@ -108,7 +109,11 @@ void MemoryLedger::Charge(const CheckProgram& p, const RatePass& pass, LedgerRes
   const Decision& d = r.decision;
   if (d.allowed) ApplyRates(t_, pass);
   r.verdicts.charged = d.consumed;
-  if (!p.quota.late_period) t_.used[p.quota.meter] += d.consumed;
+  if (p.credits) r.verdicts.credits_charged = d.consumed * p.credits->per_unit;
+  if (!p.quota.late_period) {
+    t_.used[p.quota.meter] += d.consumed;
+    if (p.credits) t_.used[p.credits->meter] += r.verdicts.credits_charged;
+  }
   if (p.count_api_call) SaturatingIncrement(t_.used[opts_.api_calls_meter]);
   if (!p.idempotency_key.empty()) {
     t_.Traffic().idempotency[p.idempotency_key] = IdempotencyEntry{p.fingerprint, d, now, false};

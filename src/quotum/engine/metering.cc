@@ -183,10 +183,17 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   c->facts = UsageFacts{c->req.meter, c->req.channel, c->program.quota.period.start,
                         c->at,        c->now,         c->req.quantity,
                         std::nullopt, std::nullopt,   {},
-                        {},           std::nullopt};
+                        {},           std::nullopt,   std::nullopt};
   c->facts.message = std::move(c->req.message);
   if (c->program.quota.late_period) {
     c->facts.late_period_start = c->program.quota.late_period->start;
+  }
+  if (c->program.credits) {
+    const CreditsCheck& credits = *c->program.credits;
+    c->facts.credits = CreditsFacts{
+        credits.per_unit, credits.limit,
+        std::vector<int>(credits.alert_thresholds.begin(), credits.alert_thresholds.end())};
+    c->facts.period_end = c->program.quota.period.end;
   }
   if (c->program.quota.limit) {
     c->facts.limit = c->program.quota.limit;
@@ -325,6 +332,7 @@ CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
   in.tenant_id = t.id;
   in.rate_rules = &opts_.rate_rules;
   in.messages_sent_meter = messages_sent_meter_;
+  in.credits_meter = credits_meter_;
   in.plan = t.plan;
   in.profile = t.profile;
   in.overrides = &t.overrides;
@@ -405,12 +413,25 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
   std::vector<AlertRecord> alerts =
       AlertsOfCharge(ChargeOfMeter{t.id, req.meter, p.quota.period, x.verdicts.quota_before,
                                    charged, p.quota.limit, p.quota.alert_thresholds, now});
+  if (p.credits) {
+    c.credits_meter = p.credits->meter;
+    c.credits = x.verdicts.credits_charged;
+    for (AlertRecord& a : AlertsOfCharge(
+             ChargeOfMeter{t.id, meters::kCredits, p.quota.period, x.verdicts.credits_before,
+                           c.credits, p.credits->limit, p.credits->alert_thresholds, now})) {
+      alerts.push_back(std::move(a));
+    }
+  }
   CommitQueue::Done finish = ConsumeCompletion(t, c, std::move(x.decision), std::move(done));
   bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         if (c.units > 0) {
           b.usage.push_back(
               UsageDelta{t.id, req.meter, req.channel, p.quota.UnitsPeriod().start, at, c.units});
+        }
+        if (c.credits > 0) {
+          b.usage.push_back(UsageDelta{t.id, std::string(meters::kCredits), req.channel,
+                                       p.quota.UnitsPeriod().start, at, c.credits});
         }
         if (c.api_call) {
           b.usage.push_back(ApiCallRow(t, c.period_start, now));
@@ -446,7 +467,10 @@ CommitQueue::Done Engine::ConsumeCompletion(TenantState& t, ConsumeCharge c, Dec
 
 void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
   if (t.period.start == c.period_start) {
-    if (!c.late) t.used[c.meter] -= std::min(t.used[c.meter], c.units);
+    if (!c.late) {
+      t.used[c.meter] -= std::min(t.used[c.meter], c.units);
+      t.used[c.credits_meter] -= std::min(t.used[c.credits_meter], c.credits);
+    }
     if (c.api_call && t.used[api_calls_meter_] > 0) t.used[api_calls_meter_] -= 1;
   }
   if (!c.warm_session.empty()) {

@@ -95,6 +95,7 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
                          std::nullopt,
                          {},
                          {},
+                         std::nullopt,
                          std::nullopt};
   p.facts = &facts;
   absl::StatusOr<LedgerResult> x = ExecuteShared(t, p, now);

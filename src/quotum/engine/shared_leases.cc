@@ -60,6 +60,7 @@ absl::StatusOr<LeaseResult> Engine::RunSharedLease(const Principal& who, LeaseOp
                          std::nullopt,
                          {},
                          {},
+                         std::nullopt,
                          std::nullopt};
   op.api_call = &facts;
   absl::StatusOr<LeaseResult> x = opts_.shared_ledger->RunLease(op, now);

@@ -54,6 +54,18 @@ void AppendRows(const FactsEntry& e, CommitBatch& b) {
     b.usage.push_back(
         UsageDelta{e.tenant_id, std::string(meters::kApiCalls), "", f.period_start, f.now, 1});
   }
+  if (f.credits && e.charged > 0) {
+    b.usage.push_back(UsageDelta{e.tenant_id, std::string(meters::kCredits), f.channel,
+                                 f.late_period_start.value_or(f.period_start), f.at,
+                                 e.charged * f.credits->per_unit});
+  }
+  if (f.credits && e.credits_before) {
+    AppendReached(AlertsOfCharge(ChargeOfMeter{e.tenant_id, meters::kCredits,
+                                               BillingPeriod{f.period_start, f.period_end},
+                                               *e.credits_before, e.charged * f.credits->per_unit,
+                                               f.credits->limit, f.credits->thresholds, f.now}),
+                  b);
+  }
   if (f.message && e.allowed && e.charged == f.quantity) b.messages.push_back(*f.message);
   if (e.counter_before) {
     AppendReached(AlertsOfCharge(ChargeOfMeter{

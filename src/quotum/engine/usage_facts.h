@@ -17,6 +17,14 @@
 
 namespace quotum::engine {
 
+/// The credits a decision's units cost (CreditsCheck): what the drain needs
+/// to write them per channel and find the credits alerts they reached.
+struct CreditsFacts {
+  uint64_t per_unit = 0;
+  std::optional<uint64_t> limit;
+  std::vector<int> thresholds;
+};
+
 /// What the cold store keeps of one decision, known before it is made.
 struct UsageFacts {
   std::string meter;  ///< the metered meter's name
@@ -36,6 +44,8 @@ struct UsageFacts {
   std::vector<int> thresholds;
   /// A late event's units count in this closed period instead (unenforced).
   std::optional<absl::Time> late_period_start;
+  /// Set when each unit also costs credits.
+  std::optional<CreditsFacts> credits;
 };
 
 /// A session, group or gauge change carried by an entry (lease.lua): what
@@ -68,6 +78,9 @@ struct FactsEntry {
   /// The meter's period counter before the charge (decide.lua's "b"); unset
   /// for entries that carry none (fail-open reconciliations, leases).
   std::optional<uint64_t> counter_before;
+  /// The credits counter before the charge (decide.lua's "cb"), with
+  /// facts.credits.
+  std::optional<uint64_t> credits_before;
   /// Set when the entry records a session, group or gauge change.
   std::optional<LeaseChange> lease;
 

@@ -1,5 +1,6 @@
 #include "quotum/http/render.h"
 
+#include <boost/json/serialize.hpp>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,15 @@ namespace quotum::http {
 boost::json::value OptionalNumber(std::optional<uint64_t> v) {
   if (!v) return nullptr;
   return *v;
+}
+
+boost::json::object CreditsJson(const engine::CreditsUse& c) {
+  boost::json::object o;
+  o["per_message"] = c.per_unit;
+  o["charged"] = c.charged;
+  o["limit"] = OptionalNumber(c.limit);
+  o["remaining"] = c.limit ? boost::json::value(c.remaining) : boost::json::value(nullptr);
+  return o;
 }
 
 boost::json::object DecisionJson(const engine::Decision& d) {
@@ -31,6 +41,7 @@ boost::json::object DecisionJson(const engine::Decision& d) {
     o["late"] = true;
     o["period_start"] = FormatRfc3339(d.period_start);
   }
+  if (d.credits) o["credits"] = CreditsJson(*d.credits);
   return o;
 }
 
@@ -112,6 +123,9 @@ std::string DecisionBody(const engine::Decision& d) {
     absl::StrAppend(&out, ",\"late\":true,\"period_start\":\"", FormatRfc3339(d.period_start),
                     "\"");
   }
+  if (d.credits) {
+    absl::StrAppend(&out, ",\"credits\":", boost::json::serialize(CreditsJson(*d.credits)));
+  }
   out += "}";
   return out;
 }
@@ -171,6 +185,21 @@ Reply DenialReply(const engine::Decision& d, absl::Time now) {
       o["sent_today"] = d.warmup_used;
       break;
     default:
+      if (d.credits && d.rule == meters::kCredits) {
+        const engine::CreditsUse& c = *d.credits;
+        o["error"] =
+            Cat("Not enough credits: ", d.requested, " message(s) cost ", d.requested * c.per_unit,
+                " credits (", c.per_unit, " each); ", c.remaining, " of the ", c.limit.value_or(0),
+                " credits of this billing period are left. The limit resets at ",
+                FormatRfc3339(d.reset_at), ".");
+        o["retryAfter"] = retry;
+        o["code"] = "quota_exceeded";
+        o["meter"] = meters::kCredits;
+        o["limit"] = OptionalNumber(c.limit);
+        o["remaining"] = c.remaining;
+        o["reset_at"] = FormatRfc3339(d.reset_at);
+        break;
+      }
       if (HasQuota(d)) {
         o["error"] = Cat("Quota exceeded for ", d.meter, ": limit ", d.limit.value_or(0),
                          " per billing period, ", d.remaining, " left, ", d.requested,

@@ -12,6 +12,8 @@ namespace quotum::http {
 
 /// {"allowed","consumed","remaining","limit","reset_at",...} of a decision.
 /// Unlimited meters show "limit": null and "remaining": null.
+/// {"per_message", "charged", "limit", "remaining"} of a send's credits.
+boost::json::object CreditsJson(const engine::CreditsUse& c);
 boost::json::object DecisionJson(const engine::Decision& d);
 
 /// The same object serialised directly (the consume hot path). Meter names are

@@ -34,6 +34,19 @@ absl::StatusOr<std::string> ChannelField(const Fields& f) {
   return channel->value_or("");
 }
 
+// "type" of a message (what it costs in credits): text (the default), media or template.
+absl::StatusOr<MessageType> TypeField(const Fields& f) {
+  auto type = f.String("type", 16);
+  if (!type.ok()) return type.status();
+  if (!*type) return MessageType::kText;
+  std::optional<MessageType> t = ParseMessageType(**type);
+  if (!t) {
+    return engine::Unprocessable("unknown_message_type", Cat("Unknown message type \"", **type,
+                                                             "\"; it is text, media or template."));
+  }
+  return *t;
+}
+
 absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool meter_required) {
   auto meter = f.String("meter", 64);
   if (!meter.ok()) return meter.status();
@@ -48,6 +61,9 @@ absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool me
   auto channel = ChannelField(f);
   if (!channel.ok()) return channel.status();
   out.channel = *channel;
+  auto type = TypeField(f);
+  if (!type.ok()) return type.status();
+  out.type = *type;
   auto partial = f.Bool("partial");
   if (!partial.ok()) return partial.status();
   out.partial = partial->value_or(false);
@@ -214,6 +230,7 @@ void Api::SendMessage(Call& c) {
   ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
   ASSIGN_OR_REPLY(channel, ChannelField(f), c);
   ASSIGN_OR_REPLY(session, f.String("session", 64), c);
+  ASSIGN_OR_REPLY(type, TypeField(f), c);
   if (!to || to->empty()) {
     return c.respond(ErrorReply(400, "missing_field", "\"to\" (the recipient) is required."));
   }
@@ -225,6 +242,7 @@ void Api::SendMessage(Call& c) {
   req.meter = std::string(meters::kMessagesSent);
   req.quantity = 1;
   req.channel = channel;
+  req.type = type;
   req.idempotency_key = IdempotencyKeyOf(c.req);
   req.session_id = *session;
   req.operation = Cat("messages.send|", *session, "|", *to, "|", text.value_or(""));

@@ -66,6 +66,37 @@ absl::StatusOr<engine::UsageFacts> WithLimit(const json::object& o, engine::Usag
   return f;
 }
 
+json::object CreditsObject(const engine::CreditsFacts& c) {
+  json::array thresholds;
+  for (int t : c.thresholds) thresholds.push_back(t);
+  json::object o{{"u", c.per_unit}, {"thr", std::move(thresholds)}};
+  if (c.limit) o["limit"] = *c.limit;
+  return o;
+}
+
+absl::StatusOr<engine::CreditsFacts> CreditsOf(const json::value& v) {
+  const json::object* o = v.if_object();
+  const json::value* per_unit = o ? o->if_contains("u") : nullptr;
+  const json::value* thresholds = o ? o->if_contains("thr") : nullptr;
+  if (!per_unit || !per_unit->is_number() || !thresholds || !thresholds->is_array()) {
+    return absl::InvalidArgumentError("facts: credits without their cost or thresholds");
+  }
+  engine::CreditsFacts c;
+  boost::system::error_code ec;
+  c.per_unit = per_unit->to_number<uint64_t>(ec);
+  if (ec || c.per_unit == 0)
+    return absl::InvalidArgumentError("facts: credits cost is not a count");
+  if (const json::value* limit = o->if_contains("limit")) {
+    c.limit = limit->to_number<uint64_t>(ec);
+    if (ec) return absl::InvalidArgumentError("facts: credits limit is not a count");
+  }
+  for (const json::value& t : thresholds->get_array()) {
+    if (!t.is_int64()) return absl::InvalidArgumentError("facts: a threshold is not an integer");
+    c.thresholds.push_back(static_cast<int>(t.get_int64()));
+  }
+  return c;
+}
+
 }  // namespace
 
 std::string EncodeFacts(const engine::UsageFacts& f) {
@@ -74,6 +105,10 @@ std::string EncodeFacts(const engine::UsageFacts& f) {
       {"at", Secs(f.at)}, {"now", Secs(f.now)},   {"qty", static_cast<int64_t>(f.quantity)}};
   if (f.message) o["message"] = MessageObject(*f.message);
   if (f.late_period_start) o["late"] = Secs(*f.late_period_start);
+  if (f.credits) {
+    o["cr"] = CreditsObject(*f.credits);
+    o["end"] = Secs(f.period_end);
+  }
   if (f.limit) {
     o["limit"] = *f.limit;
     o["end"] = Secs(f.period_end);
@@ -108,6 +143,14 @@ absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
     absl::StatusOr<int64_t> late = Int(o, "late");
     if (!late.ok()) return late.status();
     f.late_period_start = absl::FromUnixSeconds(*late);
+  }
+  if (const json::value* c = o.if_contains("cr")) {
+    absl::StatusOr<engine::CreditsFacts> credits = CreditsOf(*c);
+    if (!credits.ok()) return credits.status();
+    f.credits = std::move(*credits);
+    absl::StatusOr<int64_t> end = Int(o, "end");
+    if (!end.ok()) return end.status();
+    f.period_end = absl::FromUnixSeconds(*end);
   }
   if (const json::value* m = o.if_contains("message")) {
     if (!m->is_object()) return absl::InvalidArgumentError("facts: message is not an object");

@@ -20,7 +20,7 @@ constexpr std::string_view kGroup = "quotum";
 
 // The fields of one entry: [field, value, field, value, ...].
 struct EntryFields {
-  std::string_view charged, api_call, allowed, facts, before;
+  std::string_view charged, api_call, allowed, facts, before, credits_before;
   // A lease change (lease.lua): kind, id, record, event.
   std::string_view kind, id, record, event;
 };
@@ -34,6 +34,7 @@ EntryFields FieldsOf(ReplyView fields) {
     if (name == "ok") f.allowed = value;
     if (name == "f") f.facts = value;
     if (name == "b") f.before = value;
+    if (name == "cb") f.credits_before = value;
     if (name == "k") f.kind = value;
     if (name == "id") f.id = value;
     if (name == "r") f.record = value;
@@ -58,6 +59,12 @@ absl::StatusOr<engine::FactsEntry> EntryOf(const std::string& tenant, ReplyView 
       return absl::InvalidArgumentError("the counter before (b) is not a count");
     }
     e.counter_before = before;
+  }
+  if (uint64_t before = 0; !f.credits_before.empty()) {
+    if (!absl::SimpleAtoi(ToAbsl(f.credits_before), &before)) {
+      return absl::InvalidArgumentError("the credits before (cb) is not a count");
+    }
+    e.credits_before = before;
   }
   absl::StatusOr<engine::UsageFacts> facts = DecodeFacts(f.facts);
   if (!facts.ok()) return facts.status();

@@ -22,7 +22,8 @@ using engine::LedgerResult;
 constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4,
                     kNoBaseline = 5, kNoSession = 6, kNotWorking = 7, kStaleSession = 8;
 // decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
-// shadow bits, then four fields per rate check.
+// shadow bits, then four fields per rate check, then the credits counter
+// before (absent from replies stored before credits existed).
 constexpr size_t kHeaderFields = 6, kRateFields = 4;
 
 std::string Flags(const CheckProgram& p) {
@@ -56,7 +57,8 @@ return 1
 /// The verdicts of a decided (or replayed) reply; the quota part is judged
 /// again here, exactly, from the counters the script read.
 absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView reply) {
-  if (reply.size() != kHeaderFields + kRateFields * p.rates.size()) {
+  const size_t size = kHeaderFields + kRateFields * p.rates.size();
+  if (reply.size() != size && reply.size() != size + 1) {
     return absl::InternalError(absl::StrCat("decide.lua answered ", reply.size(), " fields for ",
                                             p.rates.size(), " rate checks"));
   }
@@ -68,7 +70,11 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   v.refused = static_cast<int>(reply[4].integer()) - 1;
   v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 30) - 1));
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
+  const uint64_t credits_before =
+      reply.size() > size ? static_cast<uint64_t>(reply[size].integer()) : 0;
+  engine::JudgeCredits(p, credits_before, v);
   v.charged = static_cast<uint64_t>(reply[3].integer());
+  if (p.credits) v.credits_charged = v.charged * p.credits->per_unit;
   return v;
 }
 
@@ -134,6 +140,10 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   keys.push_back(SessionsKey(p.tenant_id));
   keys.push_back(LeasesKey(p.tenant_id));
   for (const engine::RateCheck& r : p.rates) keys.push_back(RateKey(p.tenant_id, r));
+  keys.push_back(p.credits
+                     ? absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.UnitsPeriod().start),
+                                    ":", p.credits->meter_name)
+                     : absl::StrCat(tag, ":c:-"));
   return keys;
 }
 
@@ -219,7 +229,7 @@ absl::StatusOr<bool> RedisLedger::Reconcile(const engine::FailOpenCharge& c) {
       absl::StrCat("{", c.tenant_id, "}:o:", c.id)};
   const engine::UsageFacts facts{c.meter, c.channel, c.period_start, c.at,
                                  c.now,   c.units,   std::nullopt,   std::nullopt,
-                                 {},      {},        std::nullopt};
+                                 {},      {},        std::nullopt,   std::nullopt};
   const std::string args[] = {absl::StrCat(c.units), c.api_call ? "1" : "0",
                               UnixMillisText(c.period_end + opts_.counter_retention),
                               EncodeFacts(facts),
@@ -250,7 +260,7 @@ absl::StatusOr<RedisReply> RedisLedger::Call(std::span<const std::string_view> a
 std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Time now,
                                                 absl::string_view mode) const {
   std::vector<std::string> a;
-  a.reserve(18 + 5 * p.rates.size());
+  a.reserve(22 + 5 * p.rates.size());
   const int64_t now_ns = absl::ToUnixNanos(now);
   a.emplace_back(mode);
   a.push_back(opts_.redis_time ? "" : absl::StrCat(now_ns / 1'000'000'000));
@@ -270,6 +280,7 @@ std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Tim
   a.emplace_back(p.sending_session);
   a.push_back(p.sending_first_working ? UnixMillisText(*p.sending_first_working) : "");
   AppendRateArguments(p.rates, a);
+  AppendCreditsArguments(p.credits, a);
   return a;
 }
 

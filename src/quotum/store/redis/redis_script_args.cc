@@ -29,6 +29,18 @@ void AppendRateArguments(const engine::RateChecks& rates, std::vector<std::strin
   }
 }
 
+void AppendCreditsArguments(const std::optional<engine::CreditsCheck>& c,
+                            std::vector<std::string>& a) {
+  if (!c) {
+    a.insert(a.end(), {"0", "", "0", "0"});
+    return;
+  }
+  a.push_back(absl::StrCat(c->per_unit));
+  a.push_back(c->limit ? absl::StrCat(*c->limit) : "");
+  a.push_back(c->on_limit == OnLimit::kAllow ? "1" : "0");
+  a.push_back(c->shadow ? "1" : "0");
+}
+
 absl::Status Unavailable(const absl::Status& cause) {
   return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
                        absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));

@@ -22,6 +22,12 @@ std::string UnixMillisText(absl::Time t);
 /// the limiter script's arithmetic stays exact.
 void AppendRateArguments(const engine::RateChecks& rates, std::vector<std::string>& a);
 
+/// Appends the four arguments of a credits check: credits per unit ("0"
+/// without a check), limit ("" = unlimited), on_limit allow and shadow
+/// ("1"/"0").
+void AppendCreditsArguments(const std::optional<engine::CreditsCheck>& c,
+                            std::vector<std::string>& a);
+
 /// Rate check `check`'s outcome from the four reply fields at `at`:
 /// allowed, remaining, reset_ns, retry_ns.
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at);

@@ -11,7 +11,8 @@
 --     the cold store has (see RedisLedger::SetBaseline)
 --   6 the tenant's facts stream (see engine/usage_facts.h)
 --   7 the tenant's sessions, 8 their leases (lease.lua's KEYS 4 and 5)
---   9.. one limiter state per rate check, in program order
+--   9.. one limiter state per rate check, in program order; then
+--   9 + n the credits counter (a placeholder without a credits check)
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -25,9 +26,12 @@
 --   16 the session a send goes through ("" = none), 17 its first working
 --      instant as compiled (Unix ms; "" = never)
 --   18 number of rate checks n, then 5 fields each: algorithm, limit, window_ns, cost, shadow
+--   then the credits check (CreditsCheck), 4 fields: credits per unit ("0" =
+--     none), limit ("" = unlimited), on_limit allow ("1"), shadow ("1")
 -- Reply (an array of integers; the first says which kind):
 --   {0, counter_before, warmup_used, charged, refused, shadow_bits, then per rate
---      check: allowed, remaining, reset_ns, retry_ns}    decided (refused: 1-based, 0 = none)
+--      check: allowed, remaining, reset_ns, retry_ns, then the credits counter
+--      before}                                           decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
@@ -38,7 +42,8 @@
 -- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
 -- ok = allowed ("1"/"0"), b = the meter's counter before the charge (the
 -- drain finds the alert thresholds it crossed from b, c and the limit in f),
--- f = ARGV[15]. Nothing else appends.
+-- f = ARGV[15]; with a credits check, cb = the credits counter before.
+-- Nothing else appends.
 --
 -- Written for the cost of a call, like arith.lua (see its top and
 -- docs/performance.md): Redis runs the whole body on every EVALSHA, so this is
@@ -107,6 +112,24 @@ if A[8] ~= "" then
   elseif A[10] == "1" then bits = bits + 2 ^ 31
   else units, denied = 0, true end
 end
+-- The credits the units cost (JudgeCredits): whole units that fit the credits
+-- limit at `per_unit` each; shadow bit 29.
+local cr = 19 + 5 * n
+local per_unit, credits_used = tonumber(A[cr]), 0
+if per_unit > 0 then
+  credits_used = tonumber(redis.call("GET", K[9 + n]) or "0")
+  if not denied and units > 0 then
+    if units > math.floor((MAX_COUNTER - credits_used) / per_unit) then return {3} end
+    if A[cr + 1] ~= "" and A[cr + 2] ~= "1" then
+      local climit = tonumber(A[cr + 1])
+      local fit = math.floor((climit > credits_used and climit - credits_used or 0) / per_unit)
+      if units <= fit then -- all of them
+      elseif A[cr + 3] == "1" then bits = bits + 2 ^ 29
+      elseif partial and fit > 0 then units = fit
+      else units, denied = 0, true end
+    end
+  end
+end
 
 -- Every rate check, in order; the new states of the allowed ones (key index,
 -- state, TTL in ms) are stored below if the decision stores them.
@@ -147,6 +170,12 @@ if allowed and not dry_run and units > 0 then
   if has_warmup and redis.call("INCRBY", K[3], by) == units then
     redis.call("PEXPIREAT", K[3], A[14])
   end
+  if per_unit > 0 then
+    local cost = units * per_unit
+    if redis.call("INCRBY", K[9 + n], fmt("%d", cost)) == cost then
+      redis.call("PEXPIREAT", K[9 + n], A[11])
+    end
+  end
 end
 if count_api_call and (allowed or not dry_run) then
   local calls = redis.call("INCRBY", K[2], 1)
@@ -154,9 +183,16 @@ if count_api_call and (allowed or not dry_run) then
   if calls > MAX_COUNTER then redis.call("DECRBY", K[2], 1) else counted = true end
 end
 if A[15] ~= "" and (charged > 0 or counted) then
-  redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
-             "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15])
+  if per_unit > 0 then
+    redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+               "ok", allowed and "1" or "0", "b", fmt("%d", used), "cb", fmt("%d", credits_used),
+               "f", A[15])
+  else
+    redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+               "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15])
+  end
 end
+reply[#reply + 1] = credits_used
 reply[4], reply[5], reply[6] = charged, refused, bits
 if has_idempotency and not dry_run then
   local fields = {}
