@@ -95,6 +95,10 @@ class FlakyStore final : public Store {
   }
   absl::StatusOr<uint64_t> OutboxBacklog() override { return inner_->OutboxBacklog(); }
   absl::StatusOr<std::vector<std::string>> TenantIds() override { return inner_->TenantIds(); }
+  absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> OpenPeriods(
+      absl::Time before) override {
+    return inner_->OpenPeriods(before);
+  }
   absl::StatusOr<TenantLeaseRows> LeaseRows(const std::string& t) override {
     return inner_->LeaseRows(t);
   }
@@ -829,6 +833,40 @@ TEST_P(EngineTest, AnUpgradeAppliesAtOnceProRataAndKeepsTheCounters) {
   ASSERT_EQ(sub->changes.size(), 1u);
   EXPECT_EQ(sub->changes[0].from_plan, "pro");
   EXPECT_EQ(sub->changes[0].amount_cents, 3500);
+}
+
+// Period [Oct 31 08:00, Nov 30 08:00) on Pro, with a downgrade to Starter
+// due at its end: the close waits for the late-event grace, then moves the
+// period into usage_aggregates under Pro's plan and limits; history and a
+// restart read the same numbers, and a second sweep closes nothing.
+TEST_P(EngineTest, AnEndedPeriodClosesAfterTheGraceUnderItsOwnPlan) {
+  Principal p = NewTenant("closer", "pro", "2026-10-31T08:00:00Z");
+  ASSERT_TRUE(Consume(p, "messages_sent", 700)->allowed);
+  ASSERT_TRUE(ChangePlanOf(*engine_, p, "starter").ok());
+  const MeterId sent = *cfg_->catalog.FindMeter("messages_sent");
+  clock_.Set(T("2026-11-30T08:30:00Z"));  // ended, within the grace
+  ASSERT_TRUE(Consume(p, "messages_sent", 3)->allowed);
+  EXPECT_EQ(*engine_->ClosePeriods(), 0u);
+  clock_.Set(T("2026-11-30T09:00:00Z"));  // the grace is over
+  EXPECT_EQ(*engine_->ClosePeriods(), 1u);
+  EXPECT_EQ(*engine_->ClosePeriods(), 0u);
+  auto check = [&](const Principal& who) {
+    auto h = engine_->History(who, 2);
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_EQ(h->size(), 2u);
+    EXPECT_EQ((*h)[0].values[sent], 3u);
+    EXPECT_EQ((*h)[1].values[sent], 700u);
+    EXPECT_EQ(Used(who, "messages_sent"), 3u);
+  };
+  check(p);
+  Reopen();
+  check(Who("closer"));
+  // The closed rows carry Pro (the plan before the boundary) and its limit:
+  // deleting exactly that row empties the closed period.
+  ASSERT_EQ(ExecSql("DELETE FROM usage_aggregates WHERE tenant_id='closer' AND "
+                    "meter='messages_sent' AND plan='pro' AND limit_value=10000 AND value=700"),
+            absl::OkStatus());
+  EXPECT_EQ(engine_->History(Who("closer"), 2)->back().values[sent], 0u);
 }
 
 TEST_P(EngineTest, ADowngradeWaitsForThePeriodsEndAndSurvivesARestart) {

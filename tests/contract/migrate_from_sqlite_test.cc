@@ -135,9 +135,12 @@ std::string LedgerText(const std::vector<engine::SubscriptionChange>& changes) {
   return out;
 }
 
+// A revoked key, and t-b's October closed into usage_aggregates.
 CommitBatch Revocation() {
   CommitBatch b;
   b.revoked_key_ids = {"k-c"};
+  b.period_closes = {
+      {"t-b", {kOctober, kNovember, 0}, "pro", {{"messages_sent", 12345}}, kNovember}};
   return b;
 }
 
@@ -202,7 +205,8 @@ class MigrateFromSqliteTest : public PostgresSuite {
 };
 
 constexpr char kExpectedCounts[] =
-    "tenants 3, api_keys 4, tenant_limits 2, counters 4, usage_hourly 7, usage_daily 6, "
+    "tenants 3, api_keys 4, tenant_limits 2, counters 3, usage_aggregates 1, usage_hourly 7, "
+    "usage_daily 6, "
     "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, events 0, "
     "messages 2, subscription_changes 2, addons 2, alerts 1, outbox 4, webhooks 0, deliveries 0, "
     "delivery_attempts 0";
@@ -346,7 +350,7 @@ TEST_F(MigrateFromSqliteTest, OneRowPerStatementAndAnEmptyStoreAreCopiedToo) {
   ASSERT_NE(OpenSqlite(), nullptr);  // an embedded deployment that never made a tenant
   auto counts = Migrate(1);
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->size(), 20u);
+  EXPECT_EQ(counts->size(), 21u);
   for (const auto& c : *counts) EXPECT_EQ(c.rows, 0) << c.table;
   ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
   FillSqlite();

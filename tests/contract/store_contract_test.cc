@@ -406,6 +406,50 @@ TEST_P(StoreContractTest, ACounterSetReplacesTheValueBeforeTheBatchsUsageIsAdded
             SortedFields(std::vector<CounterRow>{{"u", "received", p1, 9}, {"u", "sent", p1, 7}}));
 }
 
+// A close moves a period's counters into usage_aggregates (with its plan and
+// limits): Periods reads them the same, OpenPeriods and start-up no longer
+// see them, a second close changes nothing, and a row that arrives after
+// the close (a late drain) is folded in by the next one.
+TEST_P(StoreContractTest, AClosedPeriodMovesIntoTheAggregatesOnceAndFoldsLateRows) {
+  AddTenants({"u"});
+  const absl::Time p1 = T("2026-10-08T10:00:00Z"), p2 = T("2026-11-08T10:00:00Z");
+  CommitBatch usage;
+  usage.usage = {{"u", "sent", "whatsapp", p1, T("2026-10-23T12:10:00Z"), 30},
+                 {"u", "credits", "whatsapp", p1, T("2026-10-23T12:10:00Z"), 90},
+                 {"u", "sent", "whatsapp", p2, T("2026-11-23T12:10:00Z"), 4}};
+  Commit(usage);
+  auto open = store_->OpenPeriods(p2 + absl::Seconds(1));
+  ASSERT_TRUE(open.ok()) << open.status();
+  EXPECT_EQ(*open, (std::vector<std::pair<std::string, absl::Time>>{{"u", p1}, {"u", p2}}));
+  const std::vector<CounterRow> all{
+      {"u", "credits", p1, 90}, {"u", "sent", p1, 30}, {"u", "sent", p2, 4}};
+  CommitBatch close;
+  close.period_closes = {{"u", {p1, p2, 0}, "pro", {{"sent", 100}}, T("2026-11-08T11:05:00Z")}};
+  Commit(close);
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)), SortedFields(all));
+  EXPECT_EQ(*store_->OpenPeriods(p2 + absl::Seconds(1)),
+            (std::vector<std::pair<std::string, absl::Time>>{{"u", p2}}));
+  Commit(close);  // again: nothing left to move
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)), SortedFields(all));
+  CommitBatch late;
+  late.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-08T09:59:00Z"), 2}};
+  Commit(late);
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)),
+            SortedFields(std::vector<CounterRow>{
+                {"u", "credits", p1, 90}, {"u", "sent", p1, 32}, {"u", "sent", p2, 4}}));
+  Commit(close);
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)),
+            SortedFields(std::vector<CounterRow>{
+                {"u", "credits", p1, 90}, {"u", "sent", p1, 32}, {"u", "sent", p2, 4}}));
+  EXPECT_EQ(store_->OpenPeriods(p2 + absl::Seconds(1))->size(), 1u);
+  EXPECT_EQ(ExecSql("DELETE FROM usage_aggregates WHERE tenant_id='u' AND meter='sent' AND "
+                    "limit_value=100 AND plan='pro' AND value=32"),
+            absl::OkStatus());
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)),
+            SortedFields(std::vector<CounterRow>{{"u", "credits", p1, 90}, {"u", "sent", p2, 4}}))
+      << "the closed row carried the plan and its limit";
+}
+
 // The report reads: hourly and daily rows per meter and channel, in order.
 TEST_P(StoreContractTest, HourlyAndDailyByChannelRowsAreKeptPerMeterAndChannel) {
   AddTenants({"u", "other"});

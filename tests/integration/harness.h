@@ -8,7 +8,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "quotum/core/billing_period.h"
 #include "quotum/store/postgres/pg_connection.h"
 #include "quotum/store/sqlite/db.h"
 #include "quotum/store/sqlite/sqlite_store.h"
@@ -114,6 +117,23 @@ testing::HttpResponse GetEventually(testing::HttpClient& c, const std::string& p
     if (ready(r) || std::chrono::steady_clock::now() > give_up) return r;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+}
+
+/// A monthly subscription instant whose current period began `ago` before
+/// now (whole seconds): the anchor k months back on the same day and time,
+/// for the first k whose month has that day.
+inline absl::Time AnchorOfAPeriodBegun(absl::Duration ago) {
+  const absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
+  const absl::Time begun = now - ago;
+  const absl::CivilSecond b = absl::ToCivilSecond(begun, absl::UTCTimeZone());
+  for (int k = 1; k <= 3; ++k) {
+    const absl::CivilSecond a(b.year(), b.month() - k, b.day(), b.hour(), b.minute(), b.second());
+    const absl::Time anchor = absl::FromCivil(a, absl::UTCTimeZone());
+    if (a.day() == b.day() && PeriodAt(anchor, BillingInterval{}, now).start == begun)
+      return anchor;
+  }
+  ADD_FAILURE() << "no anchor for a period begun at " << FormatRfc3339(begun);
+  return begun;
 }
 
 inline std::map<std::string, std::string> Admin() { return {{"X-API-Key", kAdminKey}}; }

@@ -5,7 +5,11 @@
 // past 5 %; POST /admin/reconcile (the nightly sync, run now) repairs it
 // embedded and leaves it reported in scale-out (docs/reconcile.md).
 #include <boost/json.hpp>
+#include <chrono>
+#include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -151,6 +155,54 @@ TEST_F(ReconcileHttpTest, BadQueriesAndTenantsAreRefused) {
   EXPECT_EQ(c.Get("/admin/reconcile").status, 401);
   Tenant t = CreateTenant(c, "rec-tenant", "starter");
   EXPECT_EQ(c.Get("/admin/reconcile", Bearer(t.key)).status, 403);
+}
+
+/// Whether `path` contains `text` within `patience`.
+bool LogSays(const std::string& path, const std::string& text,
+             std::chrono::milliseconds patience = std::chrono::seconds(10)) {
+  const auto give_up = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    std::ifstream in(path);
+    std::stringstream all;
+    all << in.rdbuf();
+    if (all.str().find(text) != std::string::npos) return true;
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// A period that ended two hours ago (its late-event grace is over), with 42
+// units planted in the cold store's counters: the scheduled jobs close it
+// when the server starts, and history then reads it from usage_aggregates,
+// so deleting every counter row of the period changes nothing.
+TEST(PeriodCloseHttpTest, AnEndedPeriodIsClosedIntoTheAggregatesWhenItsGraceIsOver) {
+  const std::string dir = testing::MakeTempDir("quotum-close-");
+  auto server = StartServer(dir);
+  testing::HttpClient c(server->port());
+  const absl::Time anchor = AnchorOfAPeriodBegun(absl::Hours(2));
+  Tenant t = CreateTenant(c, "closing", "starter", FormatRfc3339(anchor));
+  const absl::Time begun = PeriodAt(anchor, BillingInterval{}, absl::Now()).start;
+  const int64_t closed_start =
+      absl::ToUnixSeconds(PeriodAt(anchor, BillingInterval{}, begun - absl::Seconds(1)).start);
+  ASSERT_EQ(ExecColdStoreSql(dir, absl::StrCat("INSERT INTO counters(tenant_id,meter,period_start,"
+                                               "value) VALUES('closing','messages_sent',",
+                                               closed_start, ",42)")),
+            absl::OkStatus());
+  EXPECT_EQ(server->Stop(), 0);
+  server = StartServer(dir, {}, dir + "/log");
+  testing::HttpClient again(server->port());
+  ASSERT_TRUE(LogSays(dir + "/log", "quotum: closed 1 billing periods"));
+  ASSERT_EQ(ExecColdStoreSql(dir, absl::StrCat("DELETE FROM counters WHERE tenant_id='closing' "
+                                               "AND period_start=",
+                                               closed_start)),
+            absl::OkStatus());
+  auto h = again.Get("/api/v2/usage/history?months=2", Bearer(t.key));
+  ASSERT_EQ(h.status, 200) << h.body;
+  const boost::json::value periods = h.json().at("periods");
+  ASSERT_EQ(periods.as_array().size(), 2u) << h.body;
+  EXPECT_EQ(periods.at(1).at("messages_sent"), 42) << h.body;
+  EXPECT_EQ(periods.at(1).at("status"), "closed") << h.body;
+  EXPECT_EQ(server->Stop(), 0);
 }
 
 }  // namespace

@@ -168,23 +168,6 @@ TEST_F(SubscriptionHttpTest, AddonsRaiseTheLimitAreListedAndEndWithThePeriod) {
   EXPECT_EQ(usage.at("meters").at("chatbot_sessions").at("limit"), 3000);
 }
 
-/// A monthly subscription instant whose current period began `ago` before
-/// now (whole seconds): the anchor k months back on the same day and time,
-/// for the first k whose month has that day.
-absl::Time AnchorOfAPeriodBegun(absl::Duration ago) {
-  const absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()));
-  const absl::Time begun = now - ago;
-  const absl::CivilSecond b = absl::ToCivilSecond(begun, absl::UTCTimeZone());
-  for (int k = 1; k <= 3; ++k) {
-    const absl::CivilSecond a(b.year(), b.month() - k, b.day(), b.hour(), b.minute(), b.second());
-    const absl::Time anchor = absl::FromCivil(a, absl::UTCTimeZone());
-    if (a.day() == b.day() && PeriodAt(anchor, BillingInterval{}, now).start == begun)
-      return anchor;
-  }
-  ADD_FAILURE() << "no anchor for a period begun at " << FormatRfc3339(begun);
-  return begun;
-}
-
 /// POST /api/v2/events with one event of 5 messages_sent at `at`.
 std::string LateBody(absl::Time at, const std::string& key = "") {
   boost::json::object e{

@@ -369,6 +369,12 @@ class Engine {
   /// the jobs that go over every tenant (forecasts, reports, reconciliation)
   /// miss none. Embedded: nothing to do (every tenant is loaded at start).
   absl::Status AdoptEveryTenant();
+  /// Closes every ended billing period whose late-event grace is over: its
+  /// counter rows move into usage_aggregates with the period's plan and
+  /// limits (PeriodClose), and leave start-up. Idempotent; a crash midway
+  /// leaves each period closed whole or not at all (one batch, one
+  /// transaction). Returns the periods closed. The scheduled jobs run it.
+  absl::StatusOr<size_t> ClosePeriods();
   /// Records the report `type` (usage.report.weekly or .monthly) of `range`
   /// for every tenant this instance holds that existed before the range's
   /// end and has a webhook asking for it, unless it was made before (its id
@@ -676,6 +682,11 @@ class Engine {
                              std::vector<uint64_t>& values);
   /// Commits a batch of the facts drain in a transaction of its own.
   absl::Status CommitDrained(CommitBatch batch);
+  /// The close of t's period starting at `period_start` as of `now`, or
+  /// nullopt while it is open or within the late-event grace. `changes` is
+  /// t's subscription ledger (for the plan of the period).
+  std::optional<PeriodClose> CloseOf(TenantState& t, absl::Time period_start, absl::Time now,
+                                     const std::vector<SubscriptionChange>& changes);
   /// Runs `submit` (which hands the completion to the commit queue; false
   /// when the queue is stopped) and waits for the commit's status.
   static absl::Status AwaitCommit(absl::FunctionRef<bool(CommitQueue::Done&)> submit);

@@ -1,5 +1,6 @@
 // The jobs that run on a clock rather than on a request: the forecast
-// check, the nightly reconciliation and the weekly and monthly usage reports.
+// check, the period close, the nightly reconciliation and the weekly and
+// monthly usage reports.
 // Driven by the outbox relay on the one instance holding its lease.
 #pragma once
 
@@ -42,6 +43,7 @@ class ScheduledJobs {
   const Clock* clock_;
   const ScheduleOptions opts_;
   absl::Time next_forecast_check_ = absl::InfinitePast();
+  absl::Time next_period_close_ = absl::InfinitePast();
   absl::Time last_sync_;
   /// The report ranges already made (nullopt: none yet since start).
   std::optional<DayRange> reported_week_, reported_month_;

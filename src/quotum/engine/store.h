@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "quotum/core/billing_period.h"
 #include "quotum/engine/decision.h"
 
 namespace quotum::engine {
@@ -256,6 +257,20 @@ struct CounterRow {
   uint64_t value = 0;
 };
 
+/// The close of one tenant's billing period: its counter rows move into
+/// usage_aggregates (adding to a row already there, so a row that arrives
+/// after the close is folded in by the next one), with the plan and limits
+/// of the period; the period leaves the counters table (and start-up).
+struct PeriodClose {
+  std::string tenant_id;
+  BillingPeriod period;
+  std::string plan;
+  /// Per meter name, the period's effective limit; meters left out (or
+  /// unlimited) are stored without one.
+  std::vector<std::pair<std::string, uint64_t>> limits;
+  absl::Time closed_at;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -266,6 +281,8 @@ struct CommitBatch {
   /// written before this batch's usage is added.
   std::vector<CounterRow> counter_sets;
   std::vector<UsageDelta> usage;
+  /// Written after this batch's usage.
+  std::vector<PeriodClose> period_closes;
   std::vector<IdempotencyRecord> idempotency;
   std::vector<MessageRecord> messages;
   std::vector<SessionRecord> sessions;                                ///< upserts
@@ -300,8 +317,8 @@ struct CommitBatch {
   std::vector<std::string> relayed_events;  ///< event ids the relay has fanned out
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
-           counter_sets.empty() && usage.empty() && idempotency.empty() && messages.empty() &&
-           sessions.empty() && deleted_sessions.empty() && groups.empty() &&
+           counter_sets.empty() && usage.empty() && period_closes.empty() && idempotency.empty() &&
+           messages.empty() && sessions.empty() && deleted_sessions.empty() && groups.empty() &&
            deleted_groups.empty() && key_rate_limits.empty() && gauges.empty() && events.empty() &&
            applied_entries.empty() && fail_open.empty() && reconciled_fail_open.empty() &&
            subscription_changes.empty() && addons.empty() && alerts.empty() &&
@@ -406,7 +423,9 @@ class Store {
                                                                       absl::CivilDay from,
                                                                       absl::CivilDay to) = 0;
 
-  /// Period counters of one tenant with period_start >= since, all meters.
+  /// Period counters of one tenant with period_start >= since, all meters:
+  /// the counters of open periods and the aggregates of closed ones (a
+  /// period's value is the sum of both while a late row waits to be folded).
   virtual absl::StatusOr<std::vector<CounterRow>> Periods(const std::string& tenant_id,
                                                           absl::Time since) = 0;
 
@@ -461,6 +480,11 @@ class Store {
 
   /// The ids of every tenant, in id order.
   virtual absl::StatusOr<std::vector<std::string>> TenantIds() = 0;
+
+  /// (tenant, period_start) of every period with counter rows that started
+  /// before `before`: the candidates for a PeriodClose.
+  virtual absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> OpenPeriods(
+      absl::Time before) = 0;
 
   /// Fail-open charges not yet reconciled, oldest first, at most `max`.
   virtual absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) = 0;

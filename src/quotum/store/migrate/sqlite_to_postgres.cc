@@ -71,6 +71,10 @@ constexpr Column kCounters[] = {{"tenant_id", Kind::kText},
                                 {"meter", Kind::kText},
                                 {"period_start", Kind::kInt},
                                 {"value", Kind::kInt}};
+constexpr Column kUsageAggregates[] = {{"tenant_id", Kind::kText},   {"meter", Kind::kText},
+                                       {"period_start", Kind::kInt}, {"period_end", Kind::kInt},
+                                       {"value", Kind::kInt},        {"limit_value", Kind::kInt},
+                                       {"plan", Kind::kText},        {"closed_at", Kind::kInt}};
 constexpr Column kUsageHourly[] = {{"tenant_id", Kind::kText},
                                    {"meter", Kind::kText},
                                    {"channel", Kind::kText},
@@ -149,6 +153,7 @@ constexpr Table kTables[] = {
     {"api_keys", kApiKeys, "rowid", false},
     {"tenant_limits", kTenantLimits, "", false},
     {"counters", kCounters, "", false},
+    {"usage_aggregates", kUsageAggregates, "", false},
     {"usage_hourly", kUsageHourly, "", false},
     {"usage_daily", kUsageDaily, "", false},
     {"idempotency", kIdempotency, "", false},

@@ -250,6 +250,20 @@ CREATE TABLE delivery_attempts(
   PRIMARY KEY(delivery_id, attempt));
 )sql";
 
+// Closed billing periods, out of the counters table.
+constexpr char kSchemaV7[] = R"sql(
+CREATE TABLE usage_aggregates(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  period_start BIGINT NOT NULL,
+  period_end BIGINT NOT NULL,
+  value BIGINT NOT NULL,
+  limit_value BIGINT,
+  plan TEXT NOT NULL,
+  closed_at BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, meter, period_start));
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
@@ -257,6 +271,7 @@ constexpr Migration kMigrations[] = {
     {4, "fail-open charges awaiting reconciliation", kSchemaV4},
     {5, "the subscription ledger (plan changes) and add-ons", kSchemaV5},
     {6, "alerts, the event outbox, webhooks and their deliveries", kSchemaV6},
+    {7, "usage_aggregates: closed billing periods", kSchemaV7},
 };
 
 constexpr char kCreateMigrationsTable[] =

@@ -73,6 +73,27 @@ constexpr Statement kCounterSets{
     "INSERT INTO counters(tenant_id,meter,period_start,value) "
     "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[]) "
     "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"};
+// A period close moves its counter rows (adding to aggregates already there),
+// sets the limits, and deletes the rows; at most one close per (tenant,
+// period) in a batch.
+constexpr Statement kCloseMove{
+    "w_close_move",
+    "INSERT INTO usage_aggregates(tenant_id,meter,period_start,period_end,value,limit_value,plan,"
+    "closed_at) SELECT c.tenant_id,c.meter,c.period_start,p.period_end,c.value,NULL,p.plan,"
+    "p.closed_at FROM counters c JOIN unnest($1::text[],$2::bigint[],$3::bigint[],$4::text[],"
+    "$5::bigint[]) AS p(tenant_id,period_start,period_end,plan,closed_at) "
+    "ON c.tenant_id=p.tenant_id AND c.period_start=p.period_start "
+    "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE "
+    "SET value=usage_aggregates.value+excluded.value"};
+constexpr Statement kCloseLimits{
+    "w_close_limits",
+    "UPDATE usage_aggregates a SET limit_value=l.limit_value FROM unnest($1::text[],$2::text[],"
+    "$3::bigint[],$4::bigint[]) AS l(tenant_id,meter,period_start,limit_value) "
+    "WHERE a.tenant_id=l.tenant_id AND a.meter=l.meter AND a.period_start=l.period_start"};
+constexpr Statement kCloseDelete{
+    "w_close_delete",
+    "DELETE FROM counters c USING unnest($1::text[],$2::bigint[]) AS p(tenant_id,period_start) "
+    "WHERE c.tenant_id=p.tenant_id AND c.period_start=p.period_start"};
 constexpr Statement kHourly{
     "w_hourly",
     "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) "
@@ -333,6 +354,29 @@ absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(Run(conn, kCounters, c));
   RETURN_IF_ERROR(Run(conn, kHourly, h));
   return Run(conn, kDaily, d);
+}
+
+absl::Status WritePeriodCloses(PgConnection& conn, const CommitBatch& b) {
+  if (b.period_closes.empty()) return absl::OkStatus();
+  PgColumns move(5), limits(4), drop(2);
+  for (const engine::PeriodClose& c : b.period_closes) {
+    move[0].AddText(c.tenant_id);
+    move[1].AddInt(Secs(c.period.start));
+    move[2].AddInt(Secs(c.period.end));
+    move[3].AddText(c.plan);
+    move[4].AddInt(Secs(c.closed_at));
+    for (const auto& [meter, limit] : c.limits) {
+      limits[0].AddText(c.tenant_id);
+      limits[1].AddText(meter);
+      limits[2].AddInt(Secs(c.period.start));
+      limits[3].AddInt(AsStored(limit));
+    }
+    drop[0].AddText(c.tenant_id);
+    drop[1].AddInt(Secs(c.period.start));
+  }
+  RETURN_IF_ERROR(Run(conn, kCloseMove, move));
+  RETURN_IF_ERROR(Run(conn, kCloseLimits, limits));
+  return Run(conn, kCloseDelete, drop);
 }
 
 absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
@@ -673,6 +717,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteOverrides(conn, b));
   RETURN_IF_ERROR(WriteCounterSets(conn, b));
   RETURN_IF_ERROR(WriteUsage(conn, b));
+  RETURN_IF_ERROR(WritePeriodCloses(conn, b));
   RETURN_IF_ERROR(WriteIdempotency(conn, b));
   RETURN_IF_ERROR(WriteMessages(conn, b));
   RETURN_IF_ERROR(WriteSessions(conn, b));

@@ -340,8 +340,10 @@ absl::StatusOr<std::vector<engine::CounterRow>> PgStore::Periods(const std::stri
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.clear();
     auto r = conn.Exec(
-        "SELECT meter,period_start,value FROM counters WHERE tenant_id=$1 AND period_start>=$2 "
-        "ORDER BY meter,period_start",
+        "SELECT meter,period_start,SUM(value) FROM (SELECT meter,period_start,value FROM counters "
+        "WHERE tenant_id=$1 AND period_start>=$2 UNION ALL SELECT meter,period_start,value FROM "
+        "usage_aggregates WHERE tenant_id=$1 AND period_start>=$2) AS u "
+        "GROUP BY meter,period_start ORDER BY meter,period_start",
         {TextParam(tenant_id), SecsParam(since)});
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) {
@@ -639,6 +641,24 @@ absl::StatusOr<std::vector<std::string>> PgStore::TenantIds() {
     auto r = conn.Exec("SELECT id FROM tenants ORDER BY id");
     if (!r.ok()) return r.status();
     for (int i = 0; i < r->rows(); ++i) out.push_back(r->row(i).Text(0));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> PgStore::OpenPeriods(
+    absl::Time before) {
+  std::vector<std::pair<std::string, absl::Time>> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    auto r = conn.Exec(
+        "SELECT DISTINCT tenant_id,period_start FROM counters WHERE period_start<$1 "
+        "ORDER BY tenant_id,period_start",
+        {SecsParam(before)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < r->rows(); ++i) {
+      out.emplace_back(r->row(i).Text(0), FromSecs(r->row(i).Int(1)));
+    }
     return absl::OkStatus();
   }));
   return out;

@@ -99,6 +99,8 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
+  absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> OpenPeriods(
+      absl::Time before) override;
   absl::StatusOr<engine::TenantLeaseRows> LeaseRows(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::SubscriptionChange>> SubscriptionChanges(
       const std::string& tenant_id) override;

@@ -143,6 +143,16 @@ CREATE TABLE IF NOT EXISTS addons(
   started_at INTEGER NOT NULL,
   ends_at INTEGER);
 CREATE INDEX IF NOT EXISTS addons_tenant ON addons(tenant_id, seq);
+CREATE TABLE IF NOT EXISTS usage_aggregates(
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  period_start INTEGER NOT NULL,
+  period_end INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  limit_value INTEGER,
+  plan TEXT NOT NULL,
+  closed_at INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, meter, period_start)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS alerts(
   tenant_id TEXT NOT NULL,
   meter TEXT NOT NULL,

@@ -43,6 +43,7 @@ struct SqliteStore::WriteStatements {
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
   Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
   Stmt alert, resolve_alert;
+  Stmt close_move, close_limit, close_delete;
 };
 
 SqliteStore::~SqliteStore() {
@@ -113,6 +114,14 @@ const StatementSql kWriteSql[] = {
     {&WriteStatements::counter_set,
      "INSERT INTO counters(tenant_id,meter,period_start,value) VALUES(?,?,?,?) "
      "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"},
+    {&WriteStatements::close_move,
+     "INSERT INTO usage_aggregates(tenant_id,meter,period_start,period_end,value,limit_value,plan,"
+     "closed_at) SELECT tenant_id,meter,period_start,?,value,NULL,?,? FROM counters "
+     "WHERE tenant_id=? AND period_start=? "
+     "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=value+excluded.value"},
+    {&WriteStatements::close_limit,
+     "UPDATE usage_aggregates SET limit_value=? WHERE tenant_id=? AND meter=? AND period_start=?"},
+    {&WriteStatements::close_delete, "DELETE FROM counters WHERE tenant_id=? AND period_start=?"},
     {&WriteStatements::hourly,
      "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) VALUES(?,?,?,?,?) "
      "ON CONFLICT(tenant_id,meter,hour,channel) DO UPDATE SET value=value+excluded.value"},
@@ -435,6 +444,28 @@ absl::Status SqliteStore::WriteUsage(const CommitBatch& b) {
                         .Bind(5, AsStored(v))
                         .Run());
   }
+  return WritePeriodCloses(b);
+}
+
+absl::Status SqliteStore::WritePeriodCloses(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const engine::PeriodClose& c : b.period_closes) {
+    const int64_t start = Secs(c.period.start);
+    RETURN_IF_ERROR(w.close_move.Bind(1, Secs(c.period.end))
+                        .Bind(2, c.plan)
+                        .Bind(3, Secs(c.closed_at))
+                        .Bind(4, c.tenant_id)
+                        .Bind(5, start)
+                        .Run());
+    for (const auto& [meter, limit] : c.limits) {
+      RETURN_IF_ERROR(w.close_limit.Bind(1, AsStored(limit))
+                          .Bind(2, c.tenant_id)
+                          .Bind(3, meter)
+                          .Bind(4, start)
+                          .Run());
+    }
+    RETURN_IF_ERROR(w.close_delete.Bind(1, c.tenant_id).Bind(2, start).Run());
+  }
   return absl::OkStatus();
 }
 
@@ -653,7 +684,9 @@ absl::StatusOr<std::vector<engine::CounterRow>> SqliteStore::Periods(const std::
                                                                      absl::Time since) {
   MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
-      "SELECT meter,period_start,value FROM counters WHERE tenant_id=? AND period_start>=?");
+      "SELECT meter,period_start,SUM(value) FROM (SELECT meter,period_start,value FROM counters "
+      "WHERE tenant_id=?1 AND period_start>=?2 UNION ALL SELECT meter,period_start,value FROM "
+      "usage_aggregates WHERE tenant_id=?1 AND period_start>=?2) GROUP BY meter,period_start");
   if (!st.ok()) return st.status();
   st->Bind(1, tenant_id).Bind(2, Secs(since));
   std::vector<engine::CounterRow> out;
@@ -840,6 +873,21 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::TenantIds() {
   if (!st.ok()) return st.status();
   std::vector<std::string> out;
   absl::Status s = st->ForEachRow([&](const Stmt& r) { out.push_back(r.Text(0)); });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> SqliteStore::OpenPeriods(
+    absl::Time before) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT DISTINCT tenant_id,period_start FROM counters WHERE period_start<? "
+      "ORDER BY tenant_id,period_start");
+  if (!st.ok()) return st.status();
+  st->Bind(1, Secs(before));
+  std::vector<std::pair<std::string, absl::Time>> out;
+  absl::Status s =
+      st->ForEachRow([&](const Stmt& r) { out.emplace_back(r.Text(0), FromSecs(r.Int(1))); });
   if (!s.ok()) return s;
   return out;
 }

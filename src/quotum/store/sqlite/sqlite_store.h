@@ -65,6 +65,8 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::EventRecord>> Events(const std::string& tenant_id,
                                                           size_t limit) override;
   absl::StatusOr<std::vector<std::string>> TenantIds() override;
+  absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> OpenPeriods(
+      absl::Time before) override;
   absl::StatusOr<engine::TenantLeaseRows> LeaseRows(const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::SubscriptionChange>> SubscriptionChanges(
       const std::string& tenant_id) override;
@@ -84,7 +86,9 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteAppliedEntries(const engine::CommitBatch& batch);
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
+  /// Usage deltas, then the period closes (WritePeriodCloses).
   absl::Status WriteUsage(const engine::CommitBatch& batch);
+  absl::Status WritePeriodCloses(const engine::CommitBatch& batch);
   absl::Status WriteTenantsAndKeys(const engine::CommitBatch& batch);
   absl::Status WriteIdempotencyAndMessages(const engine::CommitBatch& batch);
   absl::Status WriteLeasesAndLimits(const engine::CommitBatch& batch);
