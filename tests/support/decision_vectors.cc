@@ -83,6 +83,19 @@ engine::QuotaCheck QuotaOf(const json::object& o, Strings& s, MeterIds& meters) 
   return q;
 }
 
+engine::CreditsCheck CreditsOf(const json::object& o, MeterIds& meters) {
+  engine::CreditsCheck c;
+  c.meter = meters.Of("credits");
+  c.meter_name = meters::kCredits;
+  c.per_unit = o.at("per_unit").to_number<uint64_t>();
+  if (o.contains("limit") && !o.at("limit").is_null())
+    c.limit = o.at("limit").to_number<uint64_t>();
+  c.on_limit = o.contains("on_limit") && o.at("on_limit").as_string() == "allow" ? OnLimit::kAllow
+                                                                                 : OnLimit::kReject;
+  c.shadow = o.contains("shadow") && o.at("shadow").as_bool();
+  return c;
+}
+
 bool Flag(const json::object& o, const char* field) {
   return o.contains(field) && o.at(field).as_bool();
 }
@@ -96,6 +109,11 @@ CheckProgram ProgramOf(const json::object& o, absl::string_view tenant, Strings&
   }
   if (o.contains("warmup")) p.warmup = WarmupOf(o.at("warmup").as_object(), s);
   p.quota = QuotaOf(o.at("quota").as_object(), s, meters);
+  if (o.contains("late_period") && !o.at("late_period").is_null()) {
+    const json::object& late = o.at("late_period").as_object();
+    p.quota.late_period = BillingPeriod{At(late, "start_ms", 0), At(late, "end_ms", 0)};
+  }
+  if (o.contains("credits")) p.credits = CreditsOf(o.at("credits").as_object(), meters);
   p.partial = Flag(o, "partial");
   p.dry_run = Flag(o, "dry_run");
   p.count_api_call = !o.contains("count_api_call") || o.at("count_api_call").as_bool();
@@ -158,6 +176,17 @@ void CheckDecision(const json::object& e, const LedgerResult& r) {
   }
   if (e.contains("replayed")) {
     EXPECT_EQ(d.replayed, e.at("replayed").as_bool());
+  }
+  if (e.contains("late")) {
+    EXPECT_EQ(d.late, e.at("late").as_bool());
+  }
+  if (e.contains("credits_charged")) {
+    ASSERT_TRUE(d.credits.has_value());
+    EXPECT_EQ(d.credits->charged, u64("credits_charged"));
+  }
+  if (e.contains("credits_remaining")) {
+    ASSERT_TRUE(d.credits.has_value());
+    EXPECT_EQ(d.credits->remaining, u64("credits_remaining"));
   }
   if (e.contains("shadow_denied")) {
     std::vector<std::string> want;

@@ -66,7 +66,9 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   for (size_t i = 0; i < p.rates.size(); ++i) {
     v.rates.push_back(RateOutcomeOf(p.rates[i], reply, kHeaderFields + kRateFields * i));
   }
-  v.quota_before = static_cast<uint64_t>(reply[1].integer());
+  // A late event's closed period is never enforced, and its counter is not
+  // held whole here (only what late events added): as in memory, 0.
+  v.quota_before = p.quota.late_period ? 0 : static_cast<uint64_t>(reply[1].integer());
   v.refused = static_cast<int>(reply[4].integer()) - 1;
   v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 30) - 1));
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
