@@ -34,6 +34,9 @@ export const EVENT_TYPES = [
   'subscription.change_cancelled',
   'subscription.addon_added',
   'subscription.addon_cancelled',
+  'usage.forecast_exceeds_limit',
+  'usage.report.weekly',
+  'usage.report.monthly',
 ];
 
 const METHOD_WORDS: Record<string, string> = {
