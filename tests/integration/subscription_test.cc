@@ -155,6 +155,10 @@ TEST_F(SubscriptionHttpTest, AddonsRaiseTheLimitAreListedAndEndWithThePeriod) {
   EXPECT_LE(r.json().at("proration_cents").as_int64(), 3000);
   auto usage = c.Get("/api/v2/usage/current", Bearer(t.key)).json();
   EXPECT_EQ(usage.at("meters").at("chatbot_sessions").at("limit"), 3000);
+  const boost::json::value parts = usage.at("meters").at("chatbot_sessions").at("limit_parts");
+  EXPECT_EQ(parts.at("plan"), 2000);
+  EXPECT_TRUE(parts.at("override").is_null());
+  EXPECT_EQ(parts.at("addons"), 1000);
   ASSERT_EQ(usage.at("addons").as_array().size(), 1u);
   EXPECT_EQ(usage.at("addons").as_array()[0].at("units"), 1000);
   EXPECT_EQ(c.Get("/api/v2/addons", Bearer(t.key)).json().at("addons").as_array().size(), 1u);

@@ -271,6 +271,22 @@ boost::json::value ForecastJson(const std::optional<Forecast>& f) {
   return o;
 }
 
+// What meter m's effective limit is made of (engine::LimitOf): the plan's
+// limit or the admin's override that replaces it, plus the add-ons' units.
+// Null for an unlimited meter.
+boost::json::value LimitPartsJson(const Catalog& cat, const engine::UsageView& u, MeterId m) {
+  if (!u.limits[m]) return nullptr;
+  const std::vector<std::optional<uint64_t>>& overrides = u.tenant.overrides;
+  uint64_t addons = 0;
+  for (const engine::AddonRecord& a : u.addons) {
+    if (a.meter == cat.meters[m].name) addons += a.units;
+  }
+  return boost::json::object{
+      {"plan", OptionalNumber(u.plan->limits[m])},
+      {"override", OptionalNumber(m < overrides.size() ? overrides[m] : std::nullopt)},
+      {"addons", addons}};
+}
+
 }  // namespace
 
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
@@ -317,6 +333,7 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
     e["percentage"] = pct;
     e["band"] = ToStd(BandName(BandFor(pct, u.plan->bands)));
     e["enforced"] = u.limits[m].has_value();
+    e["limit_parts"] = LimitPartsJson(cat, u, m);
     e["on_limit"] = ToStd(OnLimitName(u.plan->on_limit[m]));
     if (def.kind == MeterKind::kCounter) {
       e["forecast"] = m < u.forecasts.size() ? ForecastJson(u.forecasts[m]) : nullptr;
