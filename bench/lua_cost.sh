@@ -79,9 +79,14 @@ body() {
 
 T='{bench}'
 PERIOD=1796083200
-KEYS=("$T:u:$PERIOD:messages_sent" "$T:u:$PERIOD:api_calls" "$T:w:-" "$T:i:-" "$T:baseline" "$T:f")
+KEYS=("$T:u:$PERIOD:messages_sent" "$T:u:$PERIOD:api_calls" "$T:w:-" "$T:i:-" "$T:baseline" "$T:f"
+  "$T:sessions" "$T:leases")
 FACTS='{"meter":"messages_sent","channel":"sms","period":1796083200,"at":1796126400,"now":1796126400,"qty":1}'
-ARGS=(x "" "" 00100 1234567890123 86400000 1 1000000000000000 0 0 1801000000000 0 0 0 "$FACTS")
+# ARGV 1-15, then 16-17: no session.
+ARGS=(x "" "" 00100 1234567890123 86400000 1 1000000000000000 0 0 1801000000000 0 0 0 "$FACTS" "" "")
+# After the rate checks: no credits check (its key, and its four arguments).
+CKEYS=("$T:c:-")
+CARGS=(0 "" 0 0)
 W=60000000000
 rates() {  # the rate keys and arguments of a program
   case $1 in
@@ -105,7 +110,8 @@ run() {
     cmd+=(0)
   else
     rates "$prog"
-    cmd+=($((${#KEYS[@]} + ${#RKEYS[@]})) "${KEYS[@]}" "${RKEYS[@]}" "${ARGS[@]}" "${RARGS[@]}")
+    cmd+=($((${#KEYS[@]} + ${#RKEYS[@]} + ${#CKEYS[@]})) "${KEYS[@]}" "${RKEYS[@]}" "${CKEYS[@]}"
+      "${ARGS[@]}" "${RARGS[@]}" "${CARGS[@]}")
   fi
   if [ "$prog" = sliding-big ]; then
     # Bucket k of Redis' clock; a run that crosses into k + 1 is redone.
