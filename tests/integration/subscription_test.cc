@@ -32,6 +32,19 @@ TEST_F(SubscriptionHttpTest, EveryPlanListsItsCreditsAndAiTokens) {
     EXPECT_TRUE(p.at("limits").as_object().contains("credits")) << p;
     EXPECT_TRUE(p.at("limits").as_object().contains("ai_tokens")) << p;
   }
+  boost::json::value business;
+  for (const auto& p : plans.at("plans").as_array()) {
+    if (p.at("name") == "business") business = p;
+  }
+  ASSERT_TRUE(business.is_object()) << r.body;
+  EXPECT_EQ(business.at("interval"), "month");
+  EXPECT_EQ(business.at("anchor"), "subscription");
+  EXPECT_EQ(business.at("alert_thresholds"), (boost::json::array{80, 90, 100}));
+  EXPECT_EQ(business.at("bands").at("yellow"), 50.0);
+  EXPECT_EQ(business.at("bands").at("red"), 80.0);
+  const boost::json::array& packs = business.at("addon_packs").as_array();
+  ASSERT_FALSE(packs.empty());
+  EXPECT_EQ(packs[0].at("meter"), "chatbot_sessions");
 }
 
 // Half a month in (the subscription started 15 days ago), Pro -> Business

@@ -250,6 +250,34 @@ boost::json::value PendingPlanJson(const std::optional<engine::SubscriptionChang
                              {"effective_at", FormatRfc3339(c->effective_at)}};
 }
 
+boost::json::object PlanJson(const Catalog& cat, const Plan& p) {
+  boost::json::object o;
+  o["name"] = p.name;
+  o["display_name"] = p.display_name;
+  o["price_cents"] = p.price_cents;
+  o["interval"] = p.interval.unit == BillingInterval::Unit::kMonth
+                      ? std::string("month")
+                      : absl::StrCat(p.interval.days, "d");
+  o["anchor"] = p.interval.calendar ? "calendar" : "subscription";
+  boost::json::object limits;
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    if (p.limits[m]) limits[cat.meters[m].name] = *p.limits[m];
+  }
+  o["limits"] = std::move(limits);
+  o["rate_limit_profile"] = p.rate_limit_profile;
+  boost::json::array thresholds;
+  for (int t : p.alert_thresholds) thresholds.push_back(t);
+  o["alert_thresholds"] = std::move(thresholds);
+  o["bands"] = boost::json::object{{"yellow", p.bands.yellow}, {"red", p.bands.red}};
+  boost::json::array packs;
+  for (const AddonPack& a : cat.addons) {
+    packs.push_back(boost::json::object{
+        {"meter", a.meter}, {"units", a.units}, {"price_cents", a.price_cents}});
+  }
+  o["addon_packs"] = std::move(packs);
+  return o;
+}
+
 boost::json::object AddonJson(const engine::AddonRecord& a) {
   return {{"id", a.id},
           {"meter", a.meter},

@@ -14,6 +14,10 @@ namespace quotum::http {
 /// Unlimited meters show "limit": null and "remaining": null.
 /// {"per_message", "charged", "limit", "remaining"} of a send's credits.
 boost::json::object CreditsJson(const engine::CreditsUse& c);
+/// A plan of the catalog as GET /api/v2/plans lists it: price, interval and
+/// anchor, limits, rate-limit profile, alert thresholds, colour bands and
+/// the add-on packs on sale.
+boost::json::object PlanJson(const Catalog& cat, const Plan& p);
 boost::json::object DecisionJson(const engine::Decision& d);
 
 /// The same object serialised directly (the consume hot path). Meter names are

@@ -141,19 +141,7 @@ void Api::UsageChannels(Call& c) {
 void Api::Plans(Call& c) {
   const Catalog& cat = engine_->catalog();
   boost::json::array arr;
-  for (const Plan& p : cat.plans) {
-    boost::json::object o;
-    o["name"] = p.name;
-    o["display_name"] = p.display_name;
-    o["price_cents"] = p.price_cents;
-    boost::json::object limits;
-    for (MeterId m = 0; m < cat.meter_count(); ++m) {
-      if (p.limits[m]) limits[cat.meters[m].name] = *p.limits[m];
-    }
-    o["limits"] = std::move(limits);
-    o["rate_limit_profile"] = p.rate_limit_profile;
-    arr.push_back(std::move(o));
-  }
+  for (const Plan& p : cat.plans) arr.push_back(PlanJson(cat, p));
   boost::json::object out;
   out["plans"] = std::move(arr);
   c.respond(JsonReply(200, out));
