@@ -82,7 +82,12 @@ void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, V
 
 void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v) {
   v.credits_before = counter;
-  if (!p.credits || v.quota.verdict != Verdict::kAdmitted || v.quota.admitted == 0) return;
+  // Like decide.lua: nothing to judge when the warm-up cap or the quota
+  // already refuses.
+  if (!p.credits || v.warmup_denied || v.quota.verdict != Verdict::kAdmitted ||
+      v.quota.admitted == 0) {
+    return;
+  }
   const CreditsCheck& c = *p.credits;
   const uint64_t units = v.quota.admitted;
   if (counter > kMaxCounter || units > (kMaxCounter - counter) / c.per_unit) {

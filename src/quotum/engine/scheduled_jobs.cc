@@ -29,10 +29,13 @@ absl::Status ScheduledJobs::RunDue() {
     next_period_close_ = now + absl::Hours(1);
     absl::StatusOr<size_t> closed = engine_->ClosePeriods();
     if (!closed.ok()) {
-      next_period_close_ = now;  // tried again next round
-      return closed.status();
+      // Logged, not returned: the sync and the reports still run; the close
+      // is tried again in five minutes.
+      next_period_close_ = now + absl::Minutes(5);
+      std::cerr << "quotum: period close failed: " << closed.status() << std::endl;
+    } else if (*closed > 0) {
+      std::cerr << "quotum: closed " << *closed << " billing periods" << std::endl;
     }
-    if (*closed > 0) std::cerr << "quotum: closed " << *closed << " billing periods" << std::endl;
   }
   if (absl::Status s = SyncIfDue(now); !s.ok()) return s;
   return ReportIfDue(now);

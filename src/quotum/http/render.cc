@@ -187,11 +187,10 @@ Reply DenialReply(const engine::Decision& d, absl::Time now) {
     default:
       if (d.credits && d.rule == meters::kCredits) {
         const engine::CreditsUse& c = *d.credits;
-        o["error"] =
-            Cat("Not enough credits: ", d.requested, " message(s) cost ", d.requested * c.per_unit,
-                " credits (", c.per_unit, " each); ", c.remaining, " of the ", c.limit.value_or(0),
-                " credits of this billing period are left. The limit resets at ",
-                FormatRfc3339(d.reset_at), ".");
+        o["error"] = Cat("Not enough credits: ", d.requested, " message(s) at ", c.per_unit,
+                         " credits each; ", c.remaining, " of the ", c.limit.value_or(0),
+                         " credits of this billing period are left. The limit resets at ",
+                         FormatRfc3339(d.reset_at), ".");
         o["retryAfter"] = retry;
         o["code"] = "quota_exceeded";
         o["meter"] = meters::kCredits;

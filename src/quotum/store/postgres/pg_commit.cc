@@ -73,27 +73,27 @@ constexpr Statement kCounterSets{
     "INSERT INTO counters(tenant_id,meter,period_start,value) "
     "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[]) "
     "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE SET value=excluded.value"};
-// A period close moves its counter rows (adding to aggregates already there),
-// sets the limits, and deletes the rows; at most one close per (tenant,
-// period) in a batch.
+// A period close moves its counter rows, adding to aggregates already there:
+// one statement deletes the rows and inserts what it deleted, so a row another
+// transaction writes meanwhile is either moved or left for the next close,
+// never lost. Then the limits are set. At most one close per (tenant, period)
+// in a batch.
 constexpr Statement kCloseMove{
     "w_close_move",
+    "WITH p AS (SELECT * FROM unnest($1::text[],$2::bigint[],$3::bigint[],$4::text[],"
+    "$5::bigint[]) AS p(tenant_id,period_start,period_end,plan,closed_at)), "
+    "moved AS (DELETE FROM counters c USING p WHERE c.tenant_id=p.tenant_id AND "
+    "c.period_start=p.period_start RETURNING c.tenant_id,c.meter,c.period_start,c.value,"
+    "p.period_end,p.plan,p.closed_at) "
     "INSERT INTO usage_aggregates(tenant_id,meter,period_start,period_end,value,limit_value,plan,"
-    "closed_at) SELECT c.tenant_id,c.meter,c.period_start,p.period_end,c.value,NULL,p.plan,"
-    "p.closed_at FROM counters c JOIN unnest($1::text[],$2::bigint[],$3::bigint[],$4::text[],"
-    "$5::bigint[]) AS p(tenant_id,period_start,period_end,plan,closed_at) "
-    "ON c.tenant_id=p.tenant_id AND c.period_start=p.period_start "
-    "ON CONFLICT(tenant_id,meter,period_start) DO UPDATE "
+    "closed_at) SELECT tenant_id,meter,period_start,period_end,value,NULL,plan,closed_at "
+    "FROM moved ON CONFLICT(tenant_id,meter,period_start) DO UPDATE "
     "SET value=usage_aggregates.value+excluded.value"};
 constexpr Statement kCloseLimits{
     "w_close_limits",
     "UPDATE usage_aggregates a SET limit_value=l.limit_value FROM unnest($1::text[],$2::text[],"
     "$3::bigint[],$4::bigint[]) AS l(tenant_id,meter,period_start,limit_value) "
     "WHERE a.tenant_id=l.tenant_id AND a.meter=l.meter AND a.period_start=l.period_start"};
-constexpr Statement kCloseDelete{
-    "w_close_delete",
-    "DELETE FROM counters c USING unnest($1::text[],$2::bigint[]) AS p(tenant_id,period_start) "
-    "WHERE c.tenant_id=p.tenant_id AND c.period_start=p.period_start"};
 constexpr Statement kHourly{
     "w_hourly",
     "INSERT INTO usage_hourly(tenant_id,meter,channel,hour,value) "
@@ -358,7 +358,7 @@ absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WritePeriodCloses(PgConnection& conn, const CommitBatch& b) {
   if (b.period_closes.empty()) return absl::OkStatus();
-  PgColumns move(5), limits(4), drop(2);
+  PgColumns move(5), limits(4);
   for (const engine::PeriodClose& c : b.period_closes) {
     move[0].AddText(c.tenant_id);
     move[1].AddInt(Secs(c.period.start));
@@ -371,12 +371,9 @@ absl::Status WritePeriodCloses(PgConnection& conn, const CommitBatch& b) {
       limits[2].AddInt(Secs(c.period.start));
       limits[3].AddInt(AsStored(limit));
     }
-    drop[0].AddText(c.tenant_id);
-    drop[1].AddInt(Secs(c.period.start));
   }
   RETURN_IF_ERROR(Run(conn, kCloseMove, move));
-  RETURN_IF_ERROR(Run(conn, kCloseLimits, limits));
-  return Run(conn, kCloseDelete, drop);
+  return Run(conn, kCloseLimits, limits);
 }
 
 absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {

@@ -70,7 +70,8 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   // held whole here (only what late events added): as in memory, 0.
   v.quota_before = p.quota.late_period ? 0 : static_cast<uint64_t>(reply[1].integer());
   v.refused = static_cast<int>(reply[4].integer()) - 1;
-  v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 30) - 1));
+  // Bits 0..28: the rate checks (29: credits, 30: warm-up, 31: quota).
+  v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 29) - 1));
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
   const uint64_t credits_before =
       reply.size() > size ? static_cast<uint64_t>(reply[size].integer()) : 0;
