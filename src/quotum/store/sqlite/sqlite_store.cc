@@ -216,6 +216,33 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   return s;
 }
 
+namespace {
+
+// An idempotency row as Load's query selects it (tenant_id, key,
+// fingerprint, created_at, then the decision's fields).
+engine::IdempotencyRecord IdempotencyRecordFrom(const Stmt& row) {
+  engine::IdempotencyRecord rec;
+  rec.tenant_id = row.Text(0);
+  rec.key = row.Text(1);
+  rec.fingerprint = AsUnsigned(row.Int(2));
+  rec.created_at = FromSecs(row.Int(3));
+  rec.decision.allowed = row.Int(4) != 0;
+  rec.decision.requested = AsUnsigned(row.Int(5));
+  rec.decision.consumed = AsUnsigned(row.Int(6));
+  rec.decision.remaining = AsUnsigned(row.Int(7));
+  if (!row.IsNull(8)) rec.decision.limit = AsUnsigned(row.Int(8));
+  rec.decision.overage = AsUnsigned(row.Int(9));
+  rec.decision.period_start = FromSecs(row.Int(10));
+  rec.decision.reset_at = FromSecs(row.Int(11));
+  // Only a late event's period had ended when it was decided.
+  rec.decision.late = rec.decision.reset_at <= rec.created_at;
+  rec.decision.meter = row.Text(12);
+  rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
+  return rec;
+}
+
+}  // namespace
+
 absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSink& sink) {
   MutexLock lock(&read_mu_);
   Db& db = *reader_;
@@ -265,23 +292,7 @@ absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSin
       "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency WHERE "
       "created_at>=?",
       [&](const Stmt& row) {
-        engine::IdempotencyRecord rec;
-        rec.tenant_id = row.Text(0);
-        rec.key = row.Text(1);
-        rec.fingerprint = AsUnsigned(row.Int(2));
-        rec.created_at = FromSecs(row.Int(3));
-        rec.decision.allowed = row.Int(4) != 0;
-        rec.decision.requested = AsUnsigned(row.Int(5));
-        rec.decision.consumed = AsUnsigned(row.Int(6));
-        rec.decision.remaining = AsUnsigned(row.Int(7));
-        if (!row.IsNull(8)) rec.decision.limit = AsUnsigned(row.Int(8));
-        rec.decision.overage = AsUnsigned(row.Int(9));
-        rec.decision.period_start = FromSecs(row.Int(10));
-        rec.decision.reset_at = FromSecs(row.Int(11));
-        // Only a late event's period had ended when it was decided.
-        rec.decision.late = rec.decision.reset_at <= rec.created_at;
-        rec.decision.meter = row.Text(12);
-        rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
+        engine::IdempotencyRecord rec = IdempotencyRecordFrom(row);
         sink.Idempotency(rec);
       },
       Secs(idempotency_since)));
