@@ -84,9 +84,10 @@ KEYS=("$T:u:$PERIOD:messages_sent" "$T:u:$PERIOD:api_calls" "$T:w:-" "$T:i:-" "$
 FACTS='{"meter":"messages_sent","channel":"sms","period":1796083200,"at":1796126400,"now":1796126400,"qty":1}'
 # ARGV 1-15, then 16-17: no session.
 ARGS=(x "" "" 00100 1234567890123 86400000 1 1000000000000000 0 0 1801000000000 0 0 0 "$FACTS" "" "")
-# After the rate checks: no credits check (its key, and its four arguments).
-CKEYS=("$T:c:-")
-CARGS=(0 "" 0 0)
+# After the rate checks: no credits check (its key, and its four arguments),
+# then the reservation placeholders (messages_sent is never held: "-").
+CKEYS=("$T:c:-" "$T:h:-" "$T:hx:-")
+CARGS=(0 "" 0 0 - "" 0)
 W=60000000000
 rates() {  # the rate keys and arguments of a program
   case $1 in

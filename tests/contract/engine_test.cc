@@ -15,6 +15,7 @@
 #include "quotum/config/config.h"
 #include "quotum/engine/errors.h"
 #include "quotum/engine/outbox_relay.h"
+#include "quotum/engine/reservations.h"
 #include "quotum/engine/scheduled_jobs.h"
 #include "quotum/engine/usage_reports.h"
 #include "store_backend.h"
@@ -217,6 +218,21 @@ class EngineTest : public contract::StoreBackendTest {
   absl::StatusOr<Decision> Submit(const Principal& who, MeterRequest req) {
     req.operation = "test";
     return Wait<Decision>([&](auto cb) { engine_->Consume(who, req, std::move(cb)); });
+  }
+
+  /// A reservation operation of tenant `tenant_id` (HoldCheck), waited for.
+  absl::StatusOr<Decision> Hold(const std::string& tenant_id, HoldCheck::Op op,
+                                const std::string& id, uint64_t q, const std::string& key = "",
+                                absl::Duration ttl = absl::Minutes(5),
+                                const std::string& meter = "ai_tokens") {
+    MeterRequest req;
+    req.meter = meter;
+    req.quantity = q;
+    req.hold = op;
+    req.hold_id = id;
+    req.hold_ttl = ttl;
+    req.idempotency_key = key;
+    return Submit(Who(tenant_id), std::move(req));
   }
 
   /// A business tenant that sent 1,000 messages, 300 of which the stored
@@ -733,6 +749,109 @@ TEST_P(EngineTest, ASendCostsCreditsByChannelAndTypeInTheSameDecision) {
   ASSERT_TRUE(d.ok() && d->allowed);
   EXPECT_FALSE(d->credits.has_value());
   EXPECT_EQ(Used(e, "credits"), 0u);
+}
+
+// Reserve -> commit/release (SPEC §2): held units count against the limit,
+// a commit charges the real amount (more than held only if it fits), and
+// holds survive a restart.
+TEST_P(EngineTest, ReservedUnitsCountUntilCommittedAndSurviveARestart) {
+  NewTenant("rsv", "starter");  // ai_tokens: 100,000 a period
+  using Op = HoldCheck::Op;
+  const std::string r1 = ReservationIdFor("rsv", "ai_tokens", "");
+  absl::StatusOr<Decision> d = Hold("rsv", Op::kReserve, r1, 60000);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(d->allowed);
+  EXPECT_EQ(d->consumed, 0u);
+  EXPECT_EQ(d->remaining, 40000u);
+  ASSERT_TRUE(d->reservation.has_value());
+  EXPECT_EQ(d->reservation->id, r1);
+  EXPECT_EQ(d->reservation->units, 60000u);
+  EXPECT_EQ(d->reservation->expires_at, clock_.Now() + absl::Minutes(5));
+  EXPECT_EQ(Used(Who("rsv"), "ai_tokens"), 0u);
+  EXPECT_FALSE(Consume(Who("rsv"), "ai_tokens", 40001)->allowed);  // the held units count
+  ASSERT_TRUE(Consume(Who("rsv"), "ai_tokens", 40000)->allowed);
+
+  // More than held, and it does not fit: refused, and the reservation stands.
+  d = Hold("rsv", Op::kCommit, r1, 70000);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->allowed);
+  EXPECT_EQ(d->reason, DenyReason::kQuotaExceeded);
+  Reopen();  // the hold survives a restart
+  EXPECT_FALSE(Consume(Who("rsv"), "ai_tokens", 1)->allowed);
+  d = Hold("rsv", Op::kCommit, r1, 59000);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_TRUE(d->allowed);
+  EXPECT_EQ(d->consumed, 59000u);
+  EXPECT_EQ(d->remaining, 1000u);
+  EXPECT_EQ(d->reservation->state, ReservationUse::State::kCommitted);
+  EXPECT_EQ(d->reservation->units, 60000u);
+  EXPECT_EQ(Used(Who("rsv"), "ai_tokens"), 99000u);
+  EXPECT_EQ(MachineCode(Hold("rsv", Op::kCommit, r1, 1).status()), "reservation_not_found");
+  EXPECT_EQ(MachineCode(Hold("rsv", Op::kRelease, r1, 0).status()), "reservation_not_found");
+}
+
+// A release or an expiry (exactly at it) gives the units back, a retried
+// reserve is answered once, a failed commit holds nothing, and bad input is
+// refused before anything is decided.
+TEST_P(EngineTest, ReservedUnitsComeBackOnReleaseOrExpiry) {
+  NewTenant("rsv2", "starter");
+  using Op = HoldCheck::Op;
+  const std::string r2 = ReservationIdFor("rsv2", "ai_tokens", "");
+  ASSERT_TRUE(Hold("rsv2", Op::kReserve, r2, 100000, "", absl::Seconds(10))->allowed);
+  EXPECT_FALSE(Consume(Who("rsv2"), "ai_tokens", 1)->allowed);
+  clock_.Advance(absl::Seconds(10) - absl::Milliseconds(1));
+  EXPECT_FALSE(Consume(Who("rsv2"), "ai_tokens", 1)->allowed);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_TRUE(Consume(Who("rsv2"), "ai_tokens", 1)->allowed);
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kCommit, r2, 1).status()), "reservation_not_found");
+
+  const std::string r3 = ReservationIdFor("rsv2", "ai_tokens", "k3");
+  EXPECT_EQ(r3, ReservationIdFor("rsv2", "ai_tokens", "k3"));
+  ASSERT_TRUE(Hold("rsv2", Op::kReserve, r3, 99999, "k3")->allowed);
+  absl::StatusOr<Decision> d = Hold("rsv2", Op::kReserve, r3, 99999, "k3");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->replayed);
+  EXPECT_EQ(d->reservation->id, r3);
+  const absl::Time r3_expires = d->reservation->expires_at;
+  Reopen();  // a replay after a restart answers with the reservation too
+  d = Hold("rsv2", Op::kReserve, r3, 99999, "k3");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(d->replayed);
+  ASSERT_TRUE(d->reservation.has_value());
+  EXPECT_EQ(d->reservation->id, r3);
+  EXPECT_EQ(d->reservation->expires_at, r3_expires);
+  // The same id once its key is forgotten: refused, the hold untouched.
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kReserve, r3, 5).status()), "reservation_exists");
+  EXPECT_FALSE(Consume(Who("rsv2"), "ai_tokens", 1)->allowed);
+  d = Hold("rsv2", Op::kRelease, r3, 0);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->reservation->state, ReservationUse::State::kReleased);
+  EXPECT_EQ(d->reservation->units, 99999u);
+  EXPECT_EQ(d->consumed, 0u);
+  EXPECT_EQ(Used(Who("rsv2"), "ai_tokens"), 1u);
+
+  flaky_->fail = true;
+  const std::string r4 = ReservationIdFor("rsv2", "ai_tokens", "");
+  EXPECT_EQ(Hold("rsv2", Op::kReserve, r4, 99999).status().code(), absl::StatusCode::kUnavailable);
+  flaky_->fail = false;
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kRelease, r4, 0).status()), "reservation_not_found");
+  EXPECT_TRUE(Consume(Who("rsv2"), "ai_tokens", 99999)->allowed);
+
+  const std::string r5 = ReservationIdFor("rsv2", "ai_tokens", "");
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kReserve, r5, 0).status()), "invalid_quantity");
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kReserve, r5, 1, "", absl::ZeroDuration()).status()),
+            "invalid_ttl");
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kReserve, r5, 1, "", absl::Hours(25)).status()),
+            "invalid_ttl");
+  EXPECT_EQ(MachineCode(
+                Hold("rsv2", Op::kReserve, r5, 1, "", absl::Minutes(1), "messages_sent").status()),
+            "not_reservable");
+  EXPECT_EQ(MachineCode(
+                Hold("rsv2", Op::kReserve, r5, 1, "", absl::Minutes(1), "groups_active").status()),
+            "gauge_meter");
+  EXPECT_EQ(MachineCode(Hold("rsv2", Op::kCommit, "rsv_x", 1, "", absl::Minutes(1), "").status()),
+            "reservation_not_found");
+  EXPECT_EQ(Used(Who("rsv2"), "ai_tokens"), 100000u);
 }
 
 TEST_P(EngineTest, RestartInANewPeriodStartsItAtZero) {

@@ -90,6 +90,12 @@ Decision SomeDecision(bool allowed) {
   d.reset_at = T("2026-12-08T10:00:00Z");
   d.meter = "messages_sent";
   d.reason = allowed ? engine::DenyReason::kNone : engine::DenyReason::kQuotaExceeded;
+  if (allowed) {
+    d.credits = engine::CreditsUse{3, 15, 20000, 19985};
+    d.reservation = engine::ReservationUse{engine::ReservationUse::State::kCommitted,
+                                           "rsv_0123456789abcdef01234567_ai_tokens", 40,
+                                           T("2026-11-08T10:35:00.125Z")};
+  }
   return d;
 }
 
@@ -109,6 +115,8 @@ CommitBatch Activity() {
   b.groups = {{"t-b", "g-1", kOddText, kOctober}, {"t-b", "g-2", "two", kNovember}};
   b.deleted_groups = {{"t-b", "g-2"}};
   b.gauges = {{"t-b", "subscribers", kMax}, {"t-a", "subscribers", 9}};
+  b.reservations = {{"t-b", "rsv_0123456789abcdef01234567_ai_tokens", "ai_tokens", kMax / 2,
+                     kNovember, kNovember + absl::Milliseconds(1500)}};
   b.events = {{"t-b", "lease_expired", "s-1", kOddText, kOctober},
               {"t-a", "lease_expired", "s-3", "{}", kNovember},
               {"t-b", "limit_reached", "messages_sent", "{\"limit\":1}", kNovember},
@@ -207,7 +215,8 @@ class MigrateFromSqliteTest : public PostgresSuite {
 constexpr char kExpectedCounts[] =
     "tenants 3, api_keys 4, tenant_limits 2, counters 3, usage_aggregates 1, usage_hourly 7, "
     "usage_daily 6, "
-    "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, events 0, "
+    "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, reservations 1, "
+    "events 0, "
     "messages 2, subscription_changes 2, addons 2, alerts 1, outbox 4, webhooks 0, deliveries 0, "
     "delivery_attempts 0";
 
@@ -228,6 +237,8 @@ void ExpectSameSnapshot(Store& sqlite, Store& pg) {
   EXPECT_EQ(SortedFields(a.groups), SortedFields(b.groups));
   EXPECT_EQ(SortedFields(a.key_rate_limits), SortedFields(b.key_rate_limits));
   EXPECT_EQ(SortedFields(a.gauges), SortedFields(b.gauges));
+  EXPECT_EQ(SortedFields(a.reservations), SortedFields(b.reservations));
+  EXPECT_EQ(a.reservations.size(), 1u);
   EXPECT_EQ(a.tenants.size(), 3u);
   EXPECT_EQ(a.idempotency.size(), 2u);
 }
@@ -350,7 +361,7 @@ TEST_F(MigrateFromSqliteTest, OneRowPerStatementAndAnEmptyStoreAreCopiedToo) {
   ASSERT_NE(OpenSqlite(), nullptr);  // an embedded deployment that never made a tenant
   auto counts = Migrate(1);
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->size(), 21u);
+  EXPECT_EQ(counts->size(), 22u);
   for (const auto& c : *counts) EXPECT_EQ(c.rows, 0) << c.table;
   ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
   FillSqlite();

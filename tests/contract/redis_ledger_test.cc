@@ -49,7 +49,8 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
-  ASSERT_EQ(keys.size(), 10u);  // 8, the rate check's, the credits counter
+  // 8, the rate check's, the credits counter, the meter's holds and their expiries
+  ASSERT_EQ(keys.size(), 12u);
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 
@@ -148,6 +149,73 @@ TEST_F(RedisLedgerTest, ASendChargesItsCreditsInTheSameDecision) {
   auto counters = ledger->Counters("cr", period.start, {"messages_sent", "credits"});
   ASSERT_TRUE(counters.ok()) << counters.status();
   EXPECT_EQ(*counters, (std::vector<uint64_t>{3, 9}));
+}
+
+// Reservations on Redis: held units count against the limit, a release gives
+// them back, and an expired hold gives its units back exactly at its expiry
+// (on the clock the decisions are given here; Redis TIME in production).
+TEST_F(RedisLedgerTest, HeldUnitsCountUntilReleasedOrExpired) {
+  std::unique_ptr<RedisLedger> ledger = Ledger(/*redis_time=*/false);
+  ASSERT_TRUE(ledger);
+  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(absl::Now()));
+  using Op = engine::HoldCheck::Op;
+  auto hold = [&](Op op, const char* id, uint64_t q, absl::Duration ttl, absl::Time at) {
+    CheckProgram p = Charge("hold", q, 100, now);
+    p.hold = engine::HoldCheck{op, id, ttl};
+    return Decide(*ledger, p, at);
+  };
+  auto r = hold(Op::kReserve, "r1", 100, absl::Minutes(5), now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  EXPECT_EQ(r->decision.consumed, 0u);
+  EXPECT_EQ(r->decision.reservation->expires_at, now + absl::Minutes(5));
+  EXPECT_FALSE(hold(Op::kReserve, "r2", 1, absl::Minutes(5), now)->decision.allowed);
+  r = hold(Op::kRelease, "r1", 0, absl::ZeroDuration(), now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  EXPECT_EQ(r->decision.reservation->units, 100u);
+  EXPECT_TRUE(hold(Op::kRelease, "r1", 0, absl::ZeroDuration(), now)->hold_missing);
+
+  ASSERT_TRUE(hold(Op::kReserve, "r3", 100, absl::Seconds(1), now)->decision.allowed);
+  EXPECT_FALSE(Decide(*ledger, Charge("hold", 1, 100, now), now)->decision.allowed);
+  const absl::Time almost = now + absl::Milliseconds(999);
+  EXPECT_FALSE(Decide(*ledger, Charge("hold", 1, 100, now), almost)->decision.allowed);
+  const absl::Time expired = now + absl::Seconds(1);
+  EXPECT_TRUE(Decide(*ledger, Charge("hold", 1, 100, now), expired)->decision.allowed);
+  EXPECT_TRUE(hold(Op::kCommit, "r3", 1, absl::ZeroDuration(), expired)->hold_missing);
+
+  // A commit of more than held is charged only if it fits.
+  ASSERT_TRUE(hold(Op::kReserve, "r4", 50, absl::Minutes(5), expired)->decision.allowed);
+  EXPECT_TRUE(hold(Op::kReserve, "r4", 1, absl::Minutes(5), expired)->hold_exists);
+  EXPECT_FALSE(hold(Op::kCommit, "r4", 100, absl::ZeroDuration(), expired)->decision.allowed);
+  r = hold(Op::kCommit, "r4", 99, absl::ZeroDuration(), expired);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  EXPECT_EQ(r->decision.consumed, 99u);
+  EXPECT_EQ(r->decision.remaining, 0u);
+}
+
+// On Redis's own clock, a hold given a second expires after a second: its
+// units come back although an older, longer hold keeps the keys alive.
+TEST_F(RedisLedgerTest, AHoldExpiresOnRedisClock) {
+  std::unique_ptr<RedisLedger> ledger = Ledger(/*redis_time=*/true);
+  ASSERT_TRUE(ledger);
+  const absl::Time now = absl::Now();
+  using Op = engine::HoldCheck::Op;
+  auto hold = [&](Op op, const char* id, uint64_t q, absl::Duration ttl) {
+    CheckProgram p = Charge("clock", q, 100, now);
+    p.hold = engine::HoldCheck{op, id, ttl};
+    return Decide(*ledger, p, now);
+  };
+  ASSERT_TRUE(hold(Op::kReserve, "long", 1, absl::Minutes(5))->decision.allowed);
+  ASSERT_TRUE(hold(Op::kRelease, "long", 0, absl::ZeroDuration())->decision.allowed);
+  ASSERT_TRUE(hold(Op::kReserve, "short", 100, absl::Seconds(1))->decision.allowed);
+  EXPECT_FALSE(Decide(*ledger, Charge("clock", 1, 100, now), now)->decision.allowed);
+  absl::SleepFor(absl::Milliseconds(1100));
+  auto r = Decide(*ledger, Charge("clock", 1, 100, now), now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  EXPECT_EQ(r->verdicts.held_before, 0u);
 }
 
 /// Runs ExecuteAsync and waits for its answer.

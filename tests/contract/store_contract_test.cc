@@ -30,6 +30,7 @@ using engine::IdempotencyRecord;
 using engine::KeyRateLimitsRecord;
 using engine::LimitOverride;
 using engine::MessageRecord;
+using engine::ReservationRecord;
 using engine::SessionRecord;
 using engine::TenantRecord;
 using engine::UsageDelta;
@@ -69,6 +70,11 @@ CommitBatch FullBatch() {
   denied.remaining = 0;
   denied.limit = 1000;
   denied.overage = 3;
+  // What an idempotent replay after a restart must answer with as well.
+  denied.credits = engine::CreditsUse{2, 0, std::nullopt, 0};
+  denied.reservation = engine::ReservationUse{engine::ReservationUse::State::kHeld,
+                                              "rsv_00112233445566778899aabb_ai:tokens", 7,
+                                              T("2026-11-23T12:00:00.250Z")};
   denied.reason = DenyReason::kQuotaExceeded;
   b.idempotency = {
       {"t-b", kOddText, 0xF000000000000001ULL, SomeDecision(), T("2026-11-23T12:00:00Z")},
@@ -694,6 +700,32 @@ TEST_P(StoreContractTest, SessionsGroupsKeyLimitsAndGaugesAreUpsertedAndDeleted)
   EXPECT_EQ(SortedFields(s.key_rate_limits), SortedFields(second.key_rate_limits));
   EXPECT_EQ(SortedFields(s.gauges), SortedFields(std::vector<GaugeRecord>{
                                         {"t-a", "subscribers", 80}, {"t-b", "subscribers", 0}}));
+}
+
+// Reservations are inserted, ended by (tenant, id), and loaded last; a new
+// one takes its tenant's expired ones out (another tenant's stay).
+TEST_P(StoreContractTest, ReservationsAreKeptUntilEndedOrPurgedOnceExpired) {
+  Commit(FullBatch());
+  const absl::Time t0 = T("2026-11-23T12:00:00.250Z");
+  CommitBatch first;
+  first.reservations = {{"t-a", "rsv-1", "ai_tokens", 600, t0, t0 + absl::Seconds(30)},
+                        {"t-a", "rsv-2", "ai_tokens", 5, t0, t0 + absl::Minutes(5)},
+                        {"t-b", "rsv-1", "credits", 7, t0, t0 + absl::Seconds(30)}};
+  Commit(first);
+  RecordingSink s = Load();
+  EXPECT_EQ(s.order.back(), "reservations");
+  EXPECT_EQ(SortedFields(s.reservations), SortedFields(first.reservations));
+  CommitBatch second;
+  second.ended_reservations = {{"t-a", "rsv-2"}, {"t-a", "nobody"}};
+  second.reservations = {
+      {"t-a", "rsv-3", "ai_tokens", 9, t0 + absl::Minutes(1), t0 + absl::Minutes(2)},
+      {"t-a", "rsv-4", "ai_tokens", 1, t0 + absl::Minutes(1), t0 + absl::Minutes(2)}};
+  second.ended_reservations.emplace_back("t-a", "rsv-4");  // made and ended in one batch
+  Commit(second);
+  s = Load();
+  // t-a's rsv-1 expired before rsv-3 was made; t-b's is another tenant's.
+  EXPECT_EQ(SortedFields(s.reservations), SortedFields(std::vector<ReservationRecord>{
+                                              first.reservations[2], second.reservations[0]}));
 }
 
 TEST_P(StoreContractTest, RevokedKeysLoadRevoked) {

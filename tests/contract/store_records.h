@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "quotum/engine/decision_codec.h"
 #include "quotum/engine/store.h"
 
 namespace quotum::contract {
@@ -45,7 +46,8 @@ inline auto Fields(const engine::CounterRow& r) {
 }
 inline auto Fields(const engine::Decision& d) {
   return std::make_tuple(d.allowed, d.requested, d.consumed, d.remaining, d.limit, d.overage,
-                         d.period_start, d.reset_at, d.meter, static_cast<int>(d.reason));
+                         d.period_start, d.reset_at, d.meter, static_cast<int>(d.reason),
+                         engine::EncodeDecisionExtras(d));
 }
 inline auto Fields(const engine::IdempotencyRecord& r) {
   return std::make_tuple(r.tenant_id, r.key, r.fingerprint, r.created_at, Fields(r.decision));
@@ -62,6 +64,9 @@ inline auto Fields(const engine::KeyRateLimitsRecord& r) {
 }
 inline auto Fields(const engine::GaugeRecord& r) {
   return std::make_tuple(r.tenant_id, r.meter, r.value);
+}
+inline auto Fields(const engine::ReservationRecord& r) {
+  return std::make_tuple(r.tenant_id, r.id, r.meter, r.units, r.created_at, r.expires_at);
 }
 inline auto Fields(const engine::EventField& f) {
   return std::make_tuple(f.name, f.value, f.number);
@@ -137,6 +142,10 @@ class RecordingSink final : public engine::SnapshotSink {
     Note("gauges");
     gauges.push_back(r);
   }
+  void Reservation(engine::ReservationRecord& r) override {
+    Note("reservations");
+    reservations.push_back(r);
+  }
 
   std::vector<std::string> order;  ///< record kinds, consecutive repeats folded
   std::pair<size_t, size_t> sizes;
@@ -148,6 +157,7 @@ class RecordingSink final : public engine::SnapshotSink {
   std::vector<engine::SessionRecord> sessions;
   std::vector<engine::GroupRecord> groups;
   std::vector<engine::KeyRateLimitsRecord> key_rate_limits;
+  std::vector<engine::ReservationRecord> reservations;
   std::vector<engine::GaugeRecord> gauges;
 
  private:

@@ -55,6 +55,12 @@ const Row kRoutes[] = {
      R"({"meter":"messages_sent","quantity":1,"session":"<ses>"})", 404},
     {"POST", "/api/v2/quota/consume", "tenant_decides", "/api/v2/quota/consume",
      R"({"meter":"messages_sent","quantity":1,"session":"<ses>"})", 404},
+    {"POST", "/api/v2/quota/reserve", "tenant_decides", "/api/v2/quota/reserve",
+     R"({"meter":"ai_tokens","quantity":10})", 0},
+    {"POST", "/api/v2/quota/commit", "tenant_decides", "/api/v2/quota/commit",
+     R"({"reservation_id":"<rsv>","quantity":1})", 404},
+    {"POST", "/api/v2/quota/release", "tenant_decides", "/api/v2/quota/release",
+     R"({"reservation_id":"<rsv>"})", 404},
     {"POST", "/api/v2/events", "tenant", "/api/v2/events",
      R"({"events":[{"meter":"messages_sent","quantity":1,"session":"<ses>"}]})", 422},
     {"POST", "/api/v2/messages/send", "tenant_decides", "/api/v2/messages/send",
@@ -137,6 +143,7 @@ struct World {
   Tenant a, b;
   std::string message_id;
   std::string addon_id;       ///< A's chatbot_sessions pack
+  std::string reservation;    ///< A's hold of ai_tokens
   std::string hook_id;        ///< A's webhook
   std::string delivery_id;    ///< a delivery to it
   std::string asset;          ///< a file the dashboard page loads, e.g. "app-<hash>.js"
@@ -169,6 +176,10 @@ struct World {
                    Bearer(a.key));
     EXPECT_EQ(r.status, 201) << r.body;
     if (r.status == 201) addon_id = std::string(r.json().at("id").as_string());
+    r = admin.Post("/api/v2/quota/reserve", R"({"meter":"ai_tokens","quantity":100,"ttl_s":3600})",
+                   Bearer(a.key));
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status == 200) reservation = std::string(r.json().at("reservation_id").as_string());
     delivery_id = AwaitDelivery();
     spare_key_id = MintKey().second;
     doomed_key_id = MintKey().second;
@@ -205,20 +216,26 @@ struct World {
             {"<msg>", message_id},   {"<tenant>", "iso-a"},
             {"<key>", spare_key_id}, {"<doomed-key>", doomed_key_id},
             {"<asset>", asset},      {"<addon>", addon_id},
-            {"<hook>", hook_id},     {"<delivery>", delivery_id}};
+            {"<hook>", hook_id},     {"<delivery>", delivery_id},
+            {"<rsv>", reservation}};
   }
   /// Ids nobody has, never used before.
   Vars FreshVars() {
     const std::string n = std::to_string(++fresh);
-    return {{"<ses>", "zz-ses-" + n}, {"<dup-ses>", "zz-dup-ses-" + n},
-            {"<grp>", "zz-grp-" + n}, {"<dup-grp>", "zz-dup-grp-" + n},
-            {"<msg>", "msg_zz" + n},  {"<addon>", "addon_zz" + n},
-            {"<hook>", "wh_zz" + n},  {"<delivery>", "dlv_zz" + n}};
+    return {{"<ses>", "zz-ses-" + n},
+            {"<dup-ses>", "zz-dup-ses-" + n},
+            {"<grp>", "zz-grp-" + n},
+            {"<dup-grp>", "zz-dup-grp-" + n},
+            {"<msg>", "msg_zz" + n},
+            {"<addon>", "addon_zz" + n},
+            {"<hook>", "wh_zz" + n},
+            {"<delivery>", "dlv_zz" + n},
+            {"<rsv>", "rsv_" + std::string(24 - n.size(), '0') + n + "_ai_tokens"}};
   }
   /// What B must never see of A.
   std::vector<std::string> ASecrets() const {
-    return {"iso-a",      "alpha-ses", "alpha-grp", message_id, a.key_id,
-            spare_key_id, addon_id,    hook_id,     delivery_id};
+    return {"iso-a",      "alpha-ses", "alpha-grp", message_id,  a.key_id,
+            spare_key_id, addon_id,    hook_id,     delivery_id, reservation};
   }
 };
 

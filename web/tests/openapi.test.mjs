@@ -105,6 +105,26 @@ describe('live responses match docs/openapi.yaml', () => {
     await tenant('POST', '/api/v2/chatbot/trigger', '/api/v2/chatbot/trigger', 422, { channel: 'pigeon' });
   });
 
+  it('metering: reserve, commit, release', async () => {
+    const reserve = '/api/v2/quota/reserve', commit = '/api/v2/quota/commit', release = '/api/v2/quota/release';
+    const held = await tenant('POST', reserve, reserve, 200, { meter: 'ai_tokens', quantity: 500, ttl_s: 60 }, { 'Idempotency-Key': 'oa-rsv' });
+    const id = held.json.reservation_id;
+    assert.equal(held.json.reservation.state, 'held');
+    await tenant('POST', reserve, reserve, 200, { meter: 'ai_tokens', quantity: 500, ttl_s: 60 }, { 'Idempotency-Key': 'oa-rsv' });
+    await tenant('POST', reserve, reserve, 422, { meter: 'ai_tokens', quantity: 5, ttl_s: 0 });
+    await tenant('POST', reserve, reserve, 422, { meter: 'messages_sent', quantity: 5 });
+    await tenant('POST', reserve, reserve, 400, { meter: 'ai_tokens' });
+    await tenant('POST', reserve, reserve, 429, { meter: 'ai_tokens', quantity: 1e12 });
+    await tenant('POST', commit, commit, 429, { reservation_id: id, quantity: 1e12 });
+    const done = await tenant('POST', commit, commit, 200, { reservation_id: id, quantity: 320 });
+    assert.equal(done.json.released, 180);
+    await tenant('POST', commit, commit, 404, { reservation_id: id, quantity: 1 });
+    await tenant('POST', commit, commit, 400, { reservation_id: id });
+    const again = await tenant('POST', reserve, reserve, 200, { meter: 'ai_tokens', quantity: 10 });
+    await tenant('POST', release, release, 200, { reservation_id: again.json.reservation_id });
+    await tenant('POST', release, release, 404, { reservation_id: again.json.reservation_id });
+  });
+
   it('metering: event batches', async () => {
     // A second ahead: within the period, which began when the tenant was made, and the
     // server's 5 minutes of allowed clock skew.

@@ -27,8 +27,13 @@ uint64_t FingerprintOf(const MeterRequest& r) {
   // A text message adds nothing: keys stored before types existed still match.
   const std::string type =
       r.type == MessageType::kText ? "" : absl::StrCat("|", MessageTypeName(r.type));
+  // Nor does a plain charge: only a reservation operation names its own.
+  const std::string hold = r.hold
+                               ? absl::StrCat("|hold:", static_cast<int>(*r.hold), ":", r.hold_id,
+                                              ":", absl::ToInt64Milliseconds(r.hold_ttl))
+                               : "";
   return StableHash(absl::StrCat(r.operation, "|", r.meter, "|", r.quantity, "|", r.channel, "|",
-                                 r.partial ? 1 : 0, "|", r.session_id, type));
+                                 r.partial ? 1 : 0, "|", r.session_id, type, hold));
 }
 
 }  // namespace
@@ -128,8 +133,17 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.shadow = in.plan->shadow[meter];
   q.alert_thresholds = in.plan->alert_thresholds;
   q.period = in.period;
+  q.holdable = meter != in.messages_sent_meter;
   p.credits = CompileCredits(in, req, meter);
   if (p.credits && in.late_period) p.credits->limit = std::nullopt;
+  if (req.hold) {
+    // A reservation holds the meter's own units, whole: no credits, no
+    // partial admission, never a dry run.
+    p.hold = HoldCheck{*req.hold, req.hold_id, req.hold_ttl};
+    p.credits = std::nullopt;
+    p.partial = false;
+    p.dry_run = false;
+  }
   if (in.late_period) {
     q.late_period = in.late_period;
     q.limit = std::nullopt;

@@ -82,6 +82,9 @@ struct QuotaCheck {
   const BillingPeriod& UnitsPeriod() const { return late_period ? *late_period : period; }
   /// The plan's alert thresholds in percent (views the catalog's plan).
   std::span<const int> alert_thresholds;
+  /// The meter may have reservations (every counter but messages_sent,
+  /// which is charged when sent); false lets a ledger skip looking for them.
+  bool holdable = true;
 };
 
 /// The credits a send costs (SPEC §1 "credits"): on a plan that limits the
@@ -99,6 +102,29 @@ struct CreditsCheck {
   std::span<const int> alert_thresholds;
 };
 
+/// A reservation (SPEC §2 "reserve -> commit/release"): units held against
+/// the quota's limit until committed, released or expired. Each tenant and
+/// meter has one held sum; a decision judges its quota against the counter
+/// plus that sum (expired holds given back first).
+struct HoldCheck {
+  enum class Op : uint8_t {
+    /// Hold quota.quantity units for `ttl` (judged like a consume, never
+    /// partially); the counter is not charged.
+    kReserve,
+    /// Free the reservation's units and charge quota.quantity: always
+    /// admitted up to the units held; more only if it fits (else refused,
+    /// and the reservation stands).
+    kCommit,
+    /// Free the reservation's units; charges nothing.
+    kRelease,
+  };
+  Op op = Op::kReserve;
+  /// The reservation's id (views the request's).
+  absl::string_view id;
+  /// kReserve: how long the units are held.
+  absl::Duration ttl;
+};
+
 /// Every check one metering request needs, decided all or nothing: when any
 /// non-shadow check refuses, nothing is charged (except the api_call count,
 /// which every request pays).
@@ -110,6 +136,9 @@ struct CheckProgram {
   QuotaCheck quota;
   /// Counted in the same period as the quota's units (UnitsPeriod).
   std::optional<CreditsCheck> credits;
+  /// A reservation operation on the quota's meter (never with credits,
+  /// warm-up, a session, partial or dry_run).
+  std::optional<HoldCheck> hold;
   /// Admit what fits (warm-up cap, period limit) instead of all or nothing.
   bool partial = false;
   /// Decide only: charge no quota, remember no idempotency key.

@@ -44,6 +44,16 @@ struct CreditsUse {
   uint64_t remaining = 0;
 };
 
+/// What a reservation operation did (HoldCheck).
+struct ReservationUse {
+  enum class State : uint8_t { kHeld, kCommitted, kReleased };
+  State state = State::kHeld;
+  std::string id;
+  /// Units the reservation holds (held: what this reserve holds when allowed).
+  uint64_t units = 0;
+  absl::Time expires_at;
+};
+
 /// The result of one decision over every rule that applies to a request. The
 /// period-quota part (meter, limit, remaining, reset_at) is what an
 /// idempotent replay returns; `rates` and `shadow_denied` describe this call.
@@ -84,6 +94,9 @@ struct Decision {
   bool fail_open = false;
   /// Set when the send also cost credits.
   std::optional<CreditsUse> credits;
+  /// Set for a reservation operation; a reserve consumes nothing (its units
+  /// are held: `remaining` counts them as used).
+  std::optional<ReservationUse> reservation;
   /// A late event: counted in the closed period [period_start, reset_at)
   /// before the request's, unenforced.
   bool late = false;

@@ -90,6 +90,14 @@ class Engine::Loader final : public SnapshotSink {
       t->used[*m] = c.value;
   }
 
+  void Reservation(ReservationRecord& r) override {
+    TenantState* t = e_.FindTenant(r.tenant_id);
+    auto m = cat_.FindMeter(r.meter);
+    if (!t || !m || r.expires_at <= now_) return;
+    MutexLock lock(&t->mu);
+    t->Traffic().holds.Add(r.id, HeldUnits{*m, r.units, r.expires_at});
+  }
+
   void Idempotency(IdempotencyRecord& r) override {
     TenantState* t = idempotency_.Find(*this, r.tenant_id);
     if (!t) return;

@@ -106,6 +106,12 @@ struct MeterRequest {
   /// Sending through this session: it must be working; its `messages` rule
   /// and warm-up cap apply to messages_sent.
   std::string session_id;
+  /// A reservation operation instead of a plain charge (HoldCheck):
+  /// reserve `quantity` units for `hold_ttl`, commit `quantity` units of
+  /// reservation `hold_id`, or release it (quantity 0).
+  std::optional<HoldCheck::Op> hold;
+  std::string hold_id;
+  absl::Duration hold_ttl;
 };
 
 /// A decision plus the resource it produced when allowed.
@@ -572,6 +578,8 @@ class Engine {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   absl::Status Validate(const MeterRequest& req, MeterId* meter) const;
+  /// Validate's rules for a reservation operation on counter meter `m`.
+  absl::Status ValidateHold(const MeterRequest& req, MeterId m, MeterId* meter) const;
   /// A subscription may not start in the future (usage would fall before it) or before 1970.
   absl::Status CheckSubscriptionStart(const TenantSpec& spec, absl::Time now) const;
   /// Where req's usage instant (`at`, else now) counts: nullopt for the
@@ -612,6 +620,11 @@ class Engine {
     std::string warm_session;  ///< empty when no warm-up count was charged
     int64_t warm_day = 0;
     std::string idempotency_key;  ///< empty when not idempotent
+    /// The reservation an allowed hold made (`reserved`) or ended; empty id
+    /// when none.
+    std::string hold_id;
+    HeldUnits hold;
+    bool reserved = false;
   };
   /// The tenant, key and session facts CompileChecks reads; views t and who.
   CompileInput CompileInputOf(const TenantState& t, const Principal& who,

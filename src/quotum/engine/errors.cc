@@ -55,6 +55,19 @@ absl::Status QuantityOverflow(absl::string_view meter) {
                                     kMaxCounter, " units; nothing was counted."));
 }
 
+absl::Status ReservationNotFound(absl::string_view id) {
+  return Error(absl::StatusCode::kNotFound, "reservation_not_found",
+               absl::StrCat("No reservation \"", id,
+                            "\" holds units now: it is unknown, expired, committed or released."));
+}
+
+absl::Status ReservationExists(absl::string_view id) {
+  return Error(absl::StatusCode::kAlreadyExists, "reservation_exists",
+               absl::StrCat("Reservation \"", id,
+                            "\" is still held: its Idempotency-Key was used again after the "
+                            "first request was forgotten. Use a new key."));
+}
+
 absl::Status TenantNotFound(absl::string_view id) {
   return Error(absl::StatusCode::kNotFound, "tenant_not_found",
                absl::StrCat("No tenant \"", id, "\"."));

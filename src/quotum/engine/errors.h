@@ -34,6 +34,12 @@ absl::Status QuantityOverflow(absl::string_view meter);
 /// The store could not serve a read (HTTP 503); `what` names it ("Usage history").
 absl::Status StoreUnavailable(absl::string_view what);
 
+/// No reservation `id` held now: unknown, expired, committed or released (HTTP 404).
+absl::Status ReservationNotFound(absl::string_view id);
+
+/// A reserve names reservation `id`, which is held already (HTTP 409).
+absl::Status ReservationExists(absl::string_view id);
+
 /// No tenant `id` (HTTP 404).
 absl::Status TenantNotFound(absl::string_view id);
 

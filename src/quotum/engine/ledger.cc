@@ -51,10 +51,42 @@ CreditsUse CreditsUseOf(const CreditsCheck& c, const Verdicts& v, uint64_t consu
   return u;
 }
 
+/// What reservation operation `h` did; a reserve's admitted units are held,
+/// not consumed (so `d` is changed: consumed 0).
+ReservationUse ReservationUseOf(const HoldCheck& h, const Verdicts& v, Decision& d) {
+  ReservationUse u;
+  u.id = std::string(h.id);
+  u.expires_at = v.hold_expires_at;
+  switch (h.op) {
+    case HoldCheck::Op::kReserve:
+      u.state = ReservationUse::State::kHeld;
+      u.units = d.allowed ? d.consumed : d.requested;
+      d.consumed = 0;
+      d.overage = 0;
+      break;
+    case HoldCheck::Op::kCommit:
+      u.state = ReservationUse::State::kCommitted;
+      u.units = v.hold_units;
+      break;
+    case HoldCheck::Op::kRelease:
+      u.state = ReservationUse::State::kReleased;
+      u.units = v.hold_units;
+      break;
+  }
+  return u;
+}
+
 }  // namespace
 
 void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, Verdicts& v) {
   uint64_t quantity = p.quota.quantity;
+  OnLimit on_limit = p.quota.on_limit;
+  // Held units count as used; a commit or release first frees its own.
+  const bool frees = p.hold && p.hold->op != HoldCheck::Op::kReserve;
+  const uint64_t held =
+      frees ? v.held_before - std::min(v.held_before, v.hold_units) : v.held_before;
+  counter = counter > kMaxCounter - std::min(held, kMaxCounter) ? kMaxCounter + 1 : counter + held;
+  if (frees && quantity <= v.hold_units) on_limit = OnLimit::kAllow;  // held, so it fits
   v.warmup_used = warmup_used;
   if (p.warmup) {
     const uint64_t left = p.warmup->cap > warmup_used ? p.warmup->cap - warmup_used : 0;
@@ -68,8 +100,7 @@ void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, V
       }
     }
   }
-  v.quota =
-      DecideQuota(QuotaRequest{counter, p.quota.limit, quantity, p.partial, p.quota.on_limit});
+  v.quota = DecideQuota(QuotaRequest{counter, p.quota.limit, quantity, p.partial, on_limit});
   if (v.quota.verdict == Verdict::kDenied && p.quota.shadow) {
     // Shadow mode: record the would-be denial, admit like a soft limit.
     v.quota_shadow_denied = true;
@@ -145,6 +176,7 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
     d.overage = v.quota.overage;
   }
   if (p.credits) d.credits = CreditsUseOf(*p.credits, v, d.consumed);
+  if (p.hold) d.reservation = ReservationUseOf(*p.hold, v, d);
   return d;
 }
 

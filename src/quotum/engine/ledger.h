@@ -50,6 +50,14 @@ struct Verdicts {
   bool credits_denied = false;
   bool credits_shadow_denied = false;
   uint64_t credits_charged = 0;
+  /// Units held by the meter's reservations before this request (expired
+  /// ones given back), which the quota is judged with; with p.hold kCommit
+  /// or kRelease, the units and expiry of its reservation, which the
+  /// ledger found (else LedgerResult::hold_missing); with kReserve, when
+  /// the new reservation expires.
+  uint64_t held_before = 0;
+  uint64_t hold_units = 0;
+  absl::Time hold_expires_at;
 };
 
 /// What executing a program produced.
@@ -74,6 +82,12 @@ struct LedgerResult {
   /// program was compiled (kStale: compile again with the session as it is).
   enum class SessionCheck { kOk, kNotFound, kNotWorking, kStale };
   SessionCheck session = SessionCheck::kOk;
+  /// p.hold commits or releases a reservation the ledger does not hold
+  /// (unknown, expired, committed or released): nothing was decided.
+  bool hold_missing = false;
+  /// p.hold reserves under an id that is held already (its Idempotency-Key
+  /// was used again after its record expired): nothing was decided.
+  bool hold_exists = false;
 };
 
 /// Executes CheckPrograms. Implementations are bound to a store of counters;
@@ -156,8 +170,10 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now);
 
 /// Judges the warm-up cap and the period quota of `p`, given the session's
 /// warm-up count today and the meter's counter: fills v's warm-up and quota
-/// fields (not quota_before or charged). Pure; kOverflow in v.quota.verdict
-/// when the charge would pass kMaxCounter.
+/// fields (not quota_before or charged). The quota counts v.held_before as
+/// used (less the units of the reservation p.hold commits or releases); a
+/// commit of at most the units held is always admitted, a release admits 0.
+/// Pure; kOverflow in v.quota.verdict when the charge would pass kMaxCounter.
 void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, Verdicts& v);
 
 }  // namespace quotum::engine

@@ -81,6 +81,10 @@ absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::
   v.rates = pass.outcomes;
   v.refused = pass.refused;
   v.rate_shadow_denied = pass.shadow_bits;
+  if (!FindHold(p, now, v)) {
+    (p.hold->op == HoldCheck::Op::kReserve ? r.hold_exists : r.hold_missing) = true;
+    return known;
+  }
   // A late event's closed period is not held in memory; it is never enforced.
   v.quota_before = p.quota.late_period ? 0 : t_.used[p.quota.meter];
   JudgeQuota(p, WarmupUsed(p), v.quota_before, v);
@@ -99,6 +103,35 @@ absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::
   return known;
 }
 
+bool MemoryLedger::FindHold(const CheckProgram& p, absl::Time now, Verdicts& v) {
+  // No reservation was ever made, or the meter never has any.
+  if (!p.hold && (!t_.traffic || !p.quota.holdable)) return true;
+  Holds& holds = t_.Traffic().holds;
+  holds.GiveBackExpired(now);
+  v.held_before = p.quota.late_period ? 0 : holds.HeldOn(p.quota.meter);
+  if (!p.hold) return true;
+  if (p.hold->op == HoldCheck::Op::kReserve) {
+    v.hold_expires_at = now + p.hold->ttl;
+    return holds.Find(p.hold->id) == nullptr;
+  }
+  const HeldUnits* h = holds.Find(p.hold->id);
+  if (h == nullptr || h->meter != p.quota.meter) return false;
+  v.hold_units = h->units;
+  v.hold_expires_at = h->expires_at;
+  return true;
+}
+
+void MemoryLedger::ApplyHold(const CheckProgram& p, const Decision& d) {
+  if (!p.hold || !d.allowed) return;
+  Holds& holds = t_.Traffic().holds;
+  if (p.hold->op == HoldCheck::Op::kReserve) {
+    holds.Add(std::string(p.hold->id),
+              HeldUnits{p.quota.meter, d.reservation->units, d.reservation->expires_at});
+  } else {
+    holds.Remove(p.hold->id);
+  }
+}
+
 uint64_t MemoryLedger::WarmupUsed(const CheckProgram& p) const {
   if (!p.warmup || session_ == nullptr) return 0;
   return session_->warmup_day == p.warmup->day ? session_->warmup_count : 0;
@@ -114,6 +147,7 @@ void MemoryLedger::Charge(const CheckProgram& p, const RatePass& pass, LedgerRes
     t_.used[p.quota.meter] += d.consumed;
     if (p.credits) t_.used[p.credits->meter] += r.verdicts.credits_charged;
   }
+  ApplyHold(p, d);
   if (p.count_api_call) SaturatingIncrement(t_.used[opts_.api_calls_meter]);
   if (!p.idempotency_key.empty()) {
     t_.Traffic().idempotency[p.idempotency_key] = IdempotencyEntry{p.fingerprint, d, now, false};

@@ -53,6 +53,12 @@ class MemoryLedger final : public Ledger {
 
  private:
   uint64_t WarmupUsed(const CheckProgram& p) const;
+  /// Gives back expired reservations and fills v's held units (and p.hold's
+  /// reservation); false when p.hold commits or releases one not held, or
+  /// reserves one held already.
+  bool FindHold(const CheckProgram& p, absl::Time now, Verdicts& v) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  /// Holds or frees p.hold's units once decision `d` is allowed.
+  void ApplyHold(const CheckProgram& p, const Decision& d) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   /// Charges an applied (non-dry) decision: see Ledger::Execute.
   void Charge(const CheckProgram& p, const RatePass& pass, LedgerResult& r,
               absl::Time now) ABSL_NO_THREAD_SAFETY_ANALYSIS;

@@ -29,6 +29,11 @@ absl::AnyInvocable<void()> ReplyLater(Engine::Callback<Decision>& done,
 absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
   const Catalog& cat = *opts_.catalog;
   auto m = cat.FindMeter(req.meter);
+  const bool ends_hold = req.hold && *req.hold != HoldCheck::Op::kReserve;
+  if (ends_hold && (!m || cat.meters[*m].kind != MeterKind::kCounter ||
+                    cat.meters[*m].reported_by_server || *m == messages_sent_meter_)) {
+    return ReservationNotFound(req.hold_id);  // its id names no meter that can be held
+  }
   if (!m) {
     return Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", req.meter, "\"."));
   }
@@ -43,6 +48,7 @@ absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
                  absl::StrCat("\"", req.meter,
                               "\" is counted by the server itself; it cannot be reported."));
   }
+  if (req.hold) return ValidateHold(req, *m, meter);
   if (req.quantity == 0) {
     return Unprocessable("invalid_quantity", "quantity must be a positive integer.");
   }
@@ -53,6 +59,32 @@ absl::Status Engine::Validate(const MeterRequest& req, MeterId* meter) const {
     return BadRequest("invalid_idempotency_key", "Idempotency-Key is longer than 255 characters.");
   }
   *meter = *m;
+  return absl::OkStatus();
+}
+
+absl::Status Engine::ValidateHold(const MeterRequest& req, MeterId m, MeterId* meter) const {
+  if (m == messages_sent_meter_) {
+    return Unprocessable("not_reservable",
+                         "messages_sent is charged when a message is sent (with its credits); "
+                         "it cannot be reserved.");
+  }
+  if (*req.hold == HoldCheck::Op::kReserve) {
+    if (req.quantity == 0) {
+      return Unprocessable("invalid_quantity", "quantity must be a positive integer.");
+    }
+    if (req.hold_ttl < kMinReservationTtl || req.hold_ttl > kMaxReservationTtl) {
+      return Unprocessable(
+          "invalid_ttl", absl::StrCat("ttl_s must lie in [", kMinReservationTtl / absl::Seconds(1),
+                                      ", ", kMaxReservationTtl / absl::Seconds(1), "] seconds."));
+    }
+  }
+  if (!req.channel.empty() && !opts_.catalog->HasChannel(req.channel)) {
+    return Unprocessable("unknown_channel", absl::StrCat("Unknown channel \"", req.channel, "\"."));
+  }
+  if (req.idempotency_key.size() > kMaxIdempotencyKey) {
+    return BadRequest("invalid_idempotency_key", "Idempotency-Key is longer than 255 characters.");
+  }
+  *meter = m;
   return absl::OkStatus();
 }
 
@@ -153,6 +185,8 @@ absl::AnyInvocable<void()> Engine::ConsumeLocked(const Principal& who, TenantSta
       sending.ok() ? ledger.Execute(program, now) : ledger.Replay(program, now);
   if (!x.ok()) return ReplyLater(done, x.status());
   if (x->replay != LedgerResult::Replay::kNone) return AnswerKnownKey(t, program, *x, done);
+  if (x->hold_missing) return ReplyLater(done, ReservationNotFound(program.hold->id));
+  if (x->hold_exists) return ReplyLater(done, ReservationExists(program.hold->id));
   if (!sending.ok()) return ReplyLater(done, sending);
   CountDecision(x->decision, m);
   if (program.dry_run) {
@@ -233,12 +267,15 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
     }
   }
   // A late event is never admitted unchecked: its units belong to a closed
-  // period, which fail-open reconciliation does not amend.
-  if (!x.ok() && FailsOpen(x.status()) && !c->program.quota.late_period) {
+  // period, which fail-open reconciliation does not amend. Nor is a
+  // reservation operation: its units are held in the ledger that is away.
+  if (!x.ok() && FailsOpen(x.status()) && !c->program.quota.late_period && !c->program.hold) {
     return ConsumeFailOpen(std::move(c));
   }
   if (!x.ok()) return c->done(x.status());
   if (x->replay == LedgerResult::Replay::kKeyReused) return c->done(KeyReused());
+  if (x->hold_missing) return c->done(ReservationNotFound(c->program.hold->id));
+  if (x->hold_exists) return c->done(ReservationExists(c->program.hold->id));
   if (x->replay == LedgerResult::Replay::kReplayed) return c->done(std::move(x->decision));
   CountDecision(x->decision, c->meter);
   drain_->Notify(c->who.tenant->id);
@@ -404,6 +441,17 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
     c.warm_session = req.session_id;
     c.warm_day = p.warmup->day;
   }
+  std::optional<ReservationRecord> reserved;
+  if (p.hold && x.decision.allowed) {
+    c.hold_id = std::string(p.hold->id);
+    c.hold =
+        HeldUnits{p.quota.meter, x.decision.reservation->units, x.decision.reservation->expires_at};
+    c.reserved = p.hold->op == HoldCheck::Op::kReserve;
+    if (c.reserved) {
+      reserved =
+          ReservationRecord{t.id, c.hold_id, req.meter, c.hold.units, now, c.hold.expires_at};
+    }
+  }
   std::optional<IdempotencyRecord> idem_rec;
   if (!p.idempotency_key.empty()) {
     c.idempotency_key = req.idempotency_key;
@@ -437,6 +485,8 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
           b.usage.push_back(ApiCallRow(t, c.period_start, now));
         }
         if (idem_rec) b.idempotency.push_back(std::move(*idem_rec));
+        if (reserved) b.reservations.push_back(std::move(*reserved));
+        if (!c.hold_id.empty() && !c.reserved) b.ended_reservations.emplace_back(t.id, c.hold_id);
         if (write_message) b.messages.push_back(std::move(*req.message));
         if (session_rec) b.sessions.push_back(*session_rec);
         AppendReached(alerts, b);
@@ -480,6 +530,11 @@ void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
     }
   }
   if (!c.idempotency_key.empty()) t.Traffic().idempotency.erase(c.idempotency_key);
+  if (c.reserved) {
+    t.Traffic().holds.Remove(c.hold_id);
+  } else if (!c.hold_id.empty()) {
+    t.Traffic().holds.Add(c.hold_id, c.hold);  // held again
+  }
 }
 
 absl::AnyInvocable<void()> Engine::FailLater(CommitQueue::Done done) {

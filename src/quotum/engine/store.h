@@ -249,6 +249,17 @@ struct AttemptRecord {
   int64_t took_ms = 0;
 };
 
+/// Units of a counter meter held by a reservation until it is committed,
+/// released or expires (embedded mode; scale-out keeps them in Redis).
+struct ReservationRecord {
+  std::string tenant_id;
+  std::string id;  ///< "rsv_..." (reservations.h), unique per tenant
+  std::string meter;
+  uint64_t units = 0;
+  absl::Time created_at;
+  absl::Time expires_at;
+};
+
 /// One period counter's value.
 struct CounterRow {
   std::string tenant_id;
@@ -303,6 +314,10 @@ struct CommitBatch {
   /// Upserts by id; an applied change also sets its tenant's plan.
   std::vector<SubscriptionChange> subscription_changes;
   std::vector<AddonRecord> addons;  ///< upserts by id
+  /// Inserts; each also deletes its tenant's reservations expired at its
+  /// created_at (they were given back, and nothing refers to them).
+  std::vector<ReservationRecord> reservations;
+  std::vector<std::pair<std::string, std::string>> ended_reservations;  ///< (tenant, id) deleted
   /// Inserted unless the store holds one of the same tenant, meter, period
   /// and threshold; resolved_at is ignored.
   std::vector<AlertRecord> alerts;
@@ -321,9 +336,9 @@ struct CommitBatch {
            messages.empty() && sessions.empty() && deleted_sessions.empty() && groups.empty() &&
            deleted_groups.empty() && key_rate_limits.empty() && gauges.empty() && events.empty() &&
            applied_entries.empty() && fail_open.empty() && reconciled_fail_open.empty() &&
-           subscription_changes.empty() && addons.empty() && alerts.empty() &&
-           resolved_alerts.empty() && webhooks.empty() && deliveries.empty() && attempts.empty() &&
-           relayed_events.empty();
+           subscription_changes.empty() && addons.empty() && reservations.empty() &&
+           ended_reservations.empty() && alerts.empty() && resolved_alerts.empty() &&
+           webhooks.empty() && deliveries.empty() && attempts.empty() && relayed_events.empty();
   }
 };
 
@@ -335,7 +350,7 @@ inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
 /// Receives the start-up snapshot one record at a time, each lent for the call
 /// (the sink may move from it). Order: Sizes, tenants, keys, overrides, counters
 /// (the rows of one tenant together), idempotency records, sessions, groups, key
-/// rate limits, gauges. Streaming keeps start-up from holding a second copy of
+/// rate limits, gauges, reservations. Streaming keeps start-up from holding a second copy of
 /// every tenant in memory.
 class SnapshotSink {
  public:
@@ -354,6 +369,8 @@ class SnapshotSink {
   virtual void Group(GroupRecord& r) = 0;
   virtual void KeyRateLimits(KeyRateLimitsRecord& r) = 0;
   virtual void Gauge(GaugeRecord& r) = 0;
+  /// A reservation, sent last; the store may send expired ones too.
+  virtual void Reservation(ReservationRecord& r) {}
 };
 
 /// One day's units of one meter (summed over channels).

@@ -14,6 +14,7 @@
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
+#include "quotum/engine/reservations.h"
 #include "quotum/engine/store.h"
 #include "quotum/ratelimit/limiter.h"
 #include "quotum/ratelimit/rules.h"
@@ -75,6 +76,8 @@ struct TenantTraffic {
   /// In memory only: a restart starts every window afresh.
   std::array<absl::flat_hash_map<std::string, ratelimit::State>, ratelimit::kCategoryCount>
       rate_state;
+  /// Reservations and the units they hold (persisted; loaded at start-up).
+  Holds holds;
 };
 
 /// A tenant's sessions and monitored groups, loaded at start-up. Created with

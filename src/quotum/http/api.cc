@@ -50,6 +50,9 @@ Api::Api(engine::Engine* engine, Options options)
 
   Route(verb::post, "/api/v2/quota/check", Access::kTenantDecides, &Api::QuotaCheck);
   Route(verb::post, "/api/v2/quota/consume", Access::kTenantDecides, &Api::QuotaConsume);
+  Route(verb::post, "/api/v2/quota/reserve", Access::kTenantDecides, &Api::QuotaReserve);
+  Route(verb::post, "/api/v2/quota/commit", Access::kTenantDecides, &Api::QuotaCommit);
+  Route(verb::post, "/api/v2/quota/release", Access::kTenantDecides, &Api::QuotaRelease);
   // A batch is admitted by the general rule once; then each event is decided alone.
   Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events);
   Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);

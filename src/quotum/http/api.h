@@ -90,6 +90,10 @@ class Api {
   void ReceivedMessage(Call& c);
   void GetMessage(Call& c);
   void ChatbotTrigger(Call& c);
+  // reservations (routes_reservations.cc)
+  void QuotaReserve(Call& c);
+  void QuotaCommit(Call& c);
+  void QuotaRelease(Call& c);
   // usage (routes_usage.cc)
   void UsageCurrent(Call& c);
   void UsageDaily(Call& c);

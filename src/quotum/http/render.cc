@@ -23,6 +23,18 @@ boost::json::object CreditsJson(const engine::CreditsUse& c) {
   return o;
 }
 
+boost::json::object ReservationJson(const engine::ReservationUse& r) {
+  using State = engine::ReservationUse::State;
+  boost::json::object o;
+  o["id"] = r.id;
+  o["state"] = r.state == State::kHeld        ? "held"
+               : r.state == State::kCommitted ? "committed"
+                                              : "released";
+  o["units"] = r.units;
+  o["expires_at"] = FormatRfc3339(r.expires_at);
+  return o;
+}
+
 boost::json::object DecisionJson(const engine::Decision& d) {
   boost::json::object o;
   o["allowed"] = d.allowed;
@@ -42,6 +54,7 @@ boost::json::object DecisionJson(const engine::Decision& d) {
     o["period_start"] = FormatRfc3339(d.period_start);
   }
   if (d.credits) o["credits"] = CreditsJson(*d.credits);
+  if (d.reservation) o["reservation"] = ReservationJson(*d.reservation);
   return o;
 }
 
@@ -215,6 +228,12 @@ Reply DenialReply(const engine::Decision& d, absl::Time now) {
       o["remaining"] = d.remaining;
       if (HasQuota(d)) o["reset_at"] = FormatRfc3339(d.reset_at);
       break;
+  }
+  if (d.reservation && d.reservation->state != engine::ReservationUse::State::kHeld) {
+    // A commit of more than was held that does not fit: nothing changed.
+    o["reservation_id"] = d.reservation->id;
+    o["error"] = Cat(o["error"].as_string().c_str(), " The reservation still holds its ",
+                     d.reservation->units, " units.");
   }
   Reply r = JsonReply(429, o);
   r.Header("Retry-After", Cat(retry));

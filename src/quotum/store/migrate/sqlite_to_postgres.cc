@@ -90,7 +90,10 @@ constexpr Column kIdempotency[] = {
     {"created_at", Kind::kInt}, {"allowed", Kind::kBool},     {"requested", Kind::kInt},
     {"consumed", Kind::kInt},   {"remaining", Kind::kInt},    {"limit_value", Kind::kInt},
     {"overage", Kind::kInt},    {"period_start", Kind::kInt}, {"reset_at", Kind::kInt},
-    {"meter", Kind::kText},     {"reason", Kind::kInt}};
+    {"meter", Kind::kText},     {"reason", Kind::kInt},       {"extra", Kind::kText}};
+constexpr Column kReservations[] = {{"tenant_id", Kind::kText},    {"id", Kind::kText},
+                                    {"meter", Kind::kText},        {"units", Kind::kInt},
+                                    {"created_at_ms", Kind::kInt}, {"expires_at_ms", Kind::kInt}};
 constexpr Column kSessions[] = {{"tenant_id", Kind::kText},       {"id", Kind::kText},
                                 {"phone", Kind::kText},           {"status", Kind::kText},
                                 {"created_at", Kind::kInt},       {"updated_at", Kind::kInt},
@@ -161,6 +164,7 @@ constexpr Table kTables[] = {
     {"groups_monitored", kGroups, "", false},
     {"key_rate_limits", kKeyRateLimits, "", false},
     {"gauges", kGauges, "", false},
+    {"reservations", kReservations, "", false},
     {"events", kEvents, "id", true},
     {"messages", kMessages, "", false},
     {"subscription_changes", kSubscriptionChanges, "seq", true},

@@ -264,6 +264,24 @@ CREATE TABLE usage_aggregates(
   PRIMARY KEY(tenant_id, meter, period_start));
 )sql";
 
+// Units held by reservations (embedded mode writes them; scale-out keeps
+// them in Redis). Instants in Unix milliseconds.
+constexpr char kSchemaV8[] = R"sql(
+CREATE TABLE reservations(
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  units BIGINT NOT NULL,
+  created_at_ms BIGINT NOT NULL,
+  expires_at_ms BIGINT NOT NULL,
+  PRIMARY KEY(tenant_id, id));
+)sql";
+
+// The credits and reservation of an idempotent decision (EncodeDecisionExtras).
+constexpr char kSchemaV9[] = R"sql(
+ALTER TABLE idempotency ADD COLUMN extra TEXT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
@@ -272,6 +290,8 @@ constexpr Migration kMigrations[] = {
     {5, "the subscription ledger (plan changes) and add-ons", kSchemaV5},
     {6, "alerts, the event outbox, webhooks and their deliveries", kSchemaV6},
     {7, "usage_aggregates: closed billing periods", kSchemaV7},
+    {8, "reservations: units held until committed, released or expired", kSchemaV8},
+    {9, "idempotency.extra: a replayed decision's credits and reservation", kSchemaV9},
 };
 
 constexpr char kCreateMigrationsTable[] =

@@ -11,6 +11,7 @@
 #include "absl/time/civil_time.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/api_keys.h"
+#include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
 
 namespace quotum::store::postgres {
@@ -109,15 +110,15 @@ constexpr Statement kDaily{
 constexpr Statement kIdempotency{
     "w_idempotency",
     "INSERT INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,consumed,"
-    "remaining,limit_value,overage,period_start,reset_at,meter,reason) "
+    "remaining,limit_value,overage,period_start,reset_at,meter,reason,extra) "
     "SELECT * FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[],$5::boolean[],"
     "$6::bigint[],$7::bigint[],$8::bigint[],$9::bigint[],$10::bigint[],$11::bigint[],"
-    "$12::bigint[],$13::text[],$14::smallint[]) "
+    "$12::bigint[],$13::text[],$14::smallint[],$15::text[]) "
     "ON CONFLICT(tenant_id,key) DO UPDATE SET fingerprint=excluded.fingerprint,"
     "created_at=excluded.created_at,allowed=excluded.allowed,requested=excluded.requested,"
     "consumed=excluded.consumed,remaining=excluded.remaining,limit_value=excluded.limit_value,"
     "overage=excluded.overage,period_start=excluded.period_start,reset_at=excluded.reset_at,"
-    "meter=excluded.meter,reason=excluded.reason"};
+    "meter=excluded.meter,reason=excluded.reason,extra=excluded.extra"};
 constexpr Statement kMessages{
     "w_messages",
     "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
@@ -206,6 +207,22 @@ constexpr Statement kAddons{
     "$2::text[],$3::text[],$4::bigint[],$5::bigint[],$6::bigint[],$7::bigint[]) WITH ORDINALITY "
     "AS r(id,tenant_id,meter,units,price_cents,started_at,ends_at,ord) ORDER BY ord "
     "ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"};
+constexpr Statement kEndReservations{
+    "w_end_reservations",
+    "DELETE FROM reservations r USING unnest($1::text[],$2::text[]) AS e(tenant_id,id) "
+    "WHERE r.tenant_id=e.tenant_id AND r.id=e.id"};
+constexpr Statement kPurgeReservations{
+    "w_purge_reservations",
+    "DELETE FROM reservations r USING unnest($1::text[],$2::bigint[]) AS p(tenant_id,before) "
+    "WHERE r.tenant_id=p.tenant_id AND r.expires_at_ms<=p.before"};
+constexpr Statement kReservations{
+    "w_reservations",
+    "INSERT INTO reservations(tenant_id,id,meter,units,created_at_ms,expires_at_ms) "
+    "SELECT tenant_id,id,meter,units,created_at_ms,expires_at_ms FROM unnest($1::text[],"
+    "$2::text[],$3::text[],$4::bigint[],$5::bigint[],$6::bigint[]) AS r(tenant_id,id,meter,"
+    "units,created_at_ms,expires_at_ms) ON CONFLICT(tenant_id,id) DO UPDATE SET "
+    "meter=excluded.meter,units=excluded.units,created_at_ms=excluded.created_at_ms,"
+    "expires_at_ms=excluded.expires_at_ms"};
 constexpr Statement kSetPlans{
     "w_set_plans",
     "UPDATE tenants t SET plan=p.plan FROM unnest($1::text[],$2::text[]) AS p(id,plan) "
@@ -378,7 +395,7 @@ absl::Status WritePeriodCloses(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
   if (b.idempotency.empty()) return absl::OkStatus();
-  PgColumns c(14);
+  PgColumns c(15);
   for (const engine::IdempotencyRecord* r :
        LastPerKey(b.idempotency, [](const auto& r) { return TextPair(r.tenant_id, r.key); })) {
     const engine::Decision& d = r->decision;
@@ -396,6 +413,12 @@ absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
     c[11].AddInt(Secs(d.reset_at));
     c[12].AddText(d.meter);
     c[13].AddInt(static_cast<int64_t>(d.reason));
+    const std::string extra = engine::EncodeDecisionExtras(d);
+    if (extra.empty()) {
+      c[14].AddNull();
+    } else {
+      c[14].AddText(extra);
+    }
   }
   return Run(conn, kIdempotency, c);
 }
@@ -705,6 +728,39 @@ absl::Status WriteAddons(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kAddons, c);
 }
 
+// Each new reservation, after its tenant's reservations expired by then are
+// purged.
+absl::Status WriteNewReservations(PgConnection& conn, const CommitBatch& b) {
+  if (b.reservations.empty()) return absl::OkStatus();
+  PgColumns purge(2), c(6);
+  for (const engine::ReservationRecord* r :
+       LastPerKey(b.reservations, [](const auto& r) { return r.tenant_id + "\n" + r.id; })) {
+    purge[0].AddText(r->tenant_id);
+    purge[1].AddInt(absl::ToUnixMillis(r->created_at));
+    c[0].AddText(r->tenant_id);
+    c[1].AddText(r->id);
+    c[2].AddText(r->meter);
+    c[3].AddInt(AsStored(r->units));
+    c[4].AddInt(absl::ToUnixMillis(r->created_at));
+    c[5].AddInt(absl::ToUnixMillis(r->expires_at));
+  }
+  RETURN_IF_ERROR(Run(conn, kPurgeReservations, purge));
+  return Run(conn, kReservations, c);
+}
+
+// Ended reservations out, after the new ones are in: one made and ended in a
+// batch is gone after it.
+absl::Status WriteReservations(PgConnection& conn, const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteNewReservations(conn, b));
+  if (b.ended_reservations.empty()) return absl::OkStatus();
+  PgColumns c(2);
+  for (const auto& [tenant, id] : b.ended_reservations) {
+    c[0].AddText(tenant);
+    c[1].AddText(id);
+  }
+  return Run(conn, kEndReservations, c);
+}
+
 }  // namespace
 
 absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
@@ -724,6 +780,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WriteFailOpen(conn, b));
   RETURN_IF_ERROR(WritePlanChanges(conn, b));
   RETURN_IF_ERROR(WriteAddons(conn, b));
+  RETURN_IF_ERROR(WriteReservations(conn, b));
   RETURN_IF_ERROR(WriteEvents(conn, b));
   return WriteOutbox(conn, b);
 }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_commit.h"
@@ -52,6 +53,7 @@ engine::IdempotencyRecord IdempotencyFrom(const PgRow& r) {
   d.late = d.reset_at <= rec.created_at;  // only a late event's period had ended
   d.meter = r.Text(12);
   d.reason = static_cast<engine::DenyReason>(r.Int(13));
+  if (!r.IsNull(14)) engine::DecodeDecisionExtras(r.Text(14), d);
   return rec;
 }
 
@@ -120,7 +122,7 @@ absl::Status StreamCountersAndIdempotency(PgConnection& conn, absl::Time since,
            }));
   return Each(conn,
               "SELECT tenant_id,key,fingerprint,created_at,allowed,requested,consumed,remaining,"
-              "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency "
+              "limit_value,overage,period_start,reset_at,meter,reason,extra FROM idempotency "
               "WHERE created_at>=$1 ORDER BY 1,2",
               {SecsParam(since)}, [&](const PgRow& r) {
                 engine::IdempotencyRecord rec = IdempotencyFrom(r);
@@ -164,6 +166,20 @@ absl::Status LoadSnapshot(PgConnection& conn, absl::Time since, SnapshotSink& si
   absl::Status s = StreamTenantsAndKeys(conn, sink);
   if (s.ok()) s = StreamCountersAndIdempotency(conn, since, sink);
   if (s.ok()) s = StreamLeasesAndGauges(conn, sink);
+  if (s.ok()) {
+    s = Each(conn,
+             "SELECT tenant_id,id,meter,units,created_at_ms,expires_at_ms FROM reservations "
+             "ORDER BY 1,2",
+             {}, [&](const PgRow& r) {
+               engine::ReservationRecord rec{r.Text(0),
+                                             r.Text(1),
+                                             r.Text(2),
+                                             AsUnsigned(r.Int(3)),
+                                             absl::FromUnixMillis(r.Int(4)),
+                                             absl::FromUnixMillis(r.Int(5))};
+               sink.Reservation(rec);
+             });
+  }
   if (!s.ok()) {
     if (!conn.broken()) (void)conn.Exec("ROLLBACK");
     return s;

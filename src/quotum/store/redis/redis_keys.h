@@ -35,6 +35,17 @@ inline std::string RateKey(absl::string_view tenant_id, const engine::RateCheck&
                       r.rule.window_ns, ":", r.subject);
 }
 
+/// HASH of a meter's reservations: "sum" -> units held, and per reservation
+/// id "<units>:<expires Unix ms>" (decide.lua).
+inline std::string HoldsKey(absl::string_view tenant_id, absl::string_view meter) {
+  return absl::StrCat("{", tenant_id, "}:h:", meter);
+}
+
+/// ZSET of a meter's reservation ids scored by expiry (Unix ms).
+inline std::string HoldExpiriesKey(absl::string_view tenant_id, absl::string_view meter) {
+  return absl::StrCat("{", tenant_id, "}:hx:", meter);
+}
+
 /// HASH session id -> record (lease_codec.h).
 inline std::string SessionsKey(absl::string_view tenant_id) {
   return absl::StrCat("{", tenant_id, "}:sessions");

@@ -20,11 +20,14 @@ using engine::LedgerResult;
 
 // Reply kinds of decide.lua.
 constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4,
-                    kNoBaseline = 5, kNoSession = 6, kNotWorking = 7, kStaleSession = 8;
+                    kNoBaseline = 5, kNoSession = 6, kNotWorking = 7, kStaleSession = 8,
+                    kHoldMissing = 9, kHoldExists = 10;
 // decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
-// shadow bits, then four fields per rate check, then the credits counter
-// before (absent from replies stored before credits existed).
-constexpr size_t kHeaderFields = 6, kRateFields = 4;
+// shadow bits, then four fields per rate check, then the trailing fields:
+// the credits counter before, the units held before, the reservation's
+// units and its expiry (replies stored before credits or reservations
+// existed have fewer; a missing one reads 0).
+constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 4;
 
 std::string Flags(const CheckProgram& p) {
   std::string f;
@@ -58,7 +61,7 @@ return 1
 /// again here, exactly, from the counters the script read.
 absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView reply) {
   const size_t size = kHeaderFields + kRateFields * p.rates.size();
-  if (reply.size() != size && reply.size() != size + 1) {
+  if (reply.size() < size || reply.size() > size + kTrailingFields) {
     return absl::InternalError(absl::StrCat("decide.lua answered ", reply.size(), " fields for ",
                                             p.rates.size(), " rate checks"));
   }
@@ -70,12 +73,16 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   // held whole here (only what late events added): as in memory, 0.
   v.quota_before = p.quota.late_period ? 0 : static_cast<uint64_t>(reply[1].integer());
   v.refused = static_cast<int>(reply[4].integer()) - 1;
+  auto trailing = [&](size_t i) -> int64_t {
+    return reply.size() > size + i ? reply[size + i].integer() : 0;
+  };
+  if (!p.quota.late_period) v.held_before = static_cast<uint64_t>(trailing(1));
+  v.hold_units = static_cast<uint64_t>(trailing(2));
+  v.hold_expires_at = absl::FromUnixMillis(trailing(3));
   // Bits 0..28: the rate checks (29: credits, 30: warm-up, 31: quota).
   v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 29) - 1));
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
-  const uint64_t credits_before =
-      reply.size() > size ? static_cast<uint64_t>(reply[size].integer()) : 0;
-  engine::JudgeCredits(p, credits_before, v);
+  engine::JudgeCredits(p, static_cast<uint64_t>(trailing(0)), v);
   v.charged = static_cast<uint64_t>(reply[3].integer());
   if (p.credits) v.credits_charged = v.charged * p.credits->per_unit;
   return v;
@@ -90,8 +97,10 @@ absl::StatusOr<LedgerResult> ResultOf(const CheckProgram& p, ReplyView reply, ab
   if (kind == kNoSession) r.session = LedgerResult::SessionCheck::kNotFound;
   if (kind == kNotWorking) r.session = LedgerResult::SessionCheck::kNotWorking;
   if (kind == kStaleSession) r.session = LedgerResult::SessionCheck::kStale;
+  if (kind == kHoldMissing) r.hold_missing = true;
+  if (kind == kHoldExists) r.hold_exists = true;
   if (kind == kKeyReused || kind == kUnknownKey || kind == kNoBaseline || kind == kNoSession ||
-      kind == kNotWorking || kind == kStaleSession) {
+      kind == kNotWorking || kind == kStaleSession || kind == kHoldMissing || kind == kHoldExists) {
     return r;
   }
   if (kind != kDecided && kind != kReplayed) {
@@ -125,7 +134,7 @@ std::string DecisionScript() {
 std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   const std::string tag = absl::StrCat("{", p.tenant_id, "}");
   std::vector<std::string> keys;
-  keys.reserve(8 + p.rates.size());
+  keys.reserve(11 + p.rates.size());
   // A late event's units go to the closed period's counter; its api_call,
   // like every request's, to the request's period.
   keys.push_back(absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.UnitsPeriod().start), ":",
@@ -147,6 +156,13 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
                      ? absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.UnitsPeriod().start),
                                     ":", p.credits->meter_name)
                      : absl::StrCat(tag, ":c:-"));
+  if (p.quota.holdable) {
+    keys.push_back(HoldsKey(p.tenant_id, p.quota.meter_name));
+    keys.push_back(HoldExpiriesKey(p.tenant_id, p.quota.meter_name));
+  } else {
+    keys.push_back(absl::StrCat(tag, ":h:-"));
+    keys.push_back(absl::StrCat(tag, ":hx:-"));
+  }
   return keys;
 }
 
@@ -263,7 +279,7 @@ absl::StatusOr<RedisReply> RedisLedger::Call(std::span<const std::string_view> a
 std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Time now,
                                                 absl::string_view mode) const {
   std::vector<std::string> a;
-  a.reserve(22 + 5 * p.rates.size());
+  a.reserve(25 + 5 * p.rates.size());
   const int64_t now_ns = absl::ToUnixNanos(now);
   a.emplace_back(mode);
   a.push_back(opts_.redis_time ? "" : absl::StrCat(now_ns / 1'000'000'000));
@@ -284,6 +300,7 @@ std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Tim
   a.push_back(p.sending_first_working ? UnixMillisText(*p.sending_first_working) : "");
   AppendRateArguments(p.rates, a);
   AppendCreditsArguments(p.credits, a);
+  AppendHoldArguments(p.hold, p.quota.holdable, a);
   return a;
 }
 

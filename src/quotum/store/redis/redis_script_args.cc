@@ -41,6 +41,18 @@ void AppendCreditsArguments(const std::optional<engine::CreditsCheck>& c,
   a.push_back(c->shadow ? "1" : "0");
 }
 
+void AppendHoldArguments(const std::optional<engine::HoldCheck>& h, bool holdable,
+                         std::vector<std::string>& a) {
+  if (!h) {
+    a.insert(a.end(), {holdable ? "" : "-", "", "0"});
+    return;
+  }
+  using Op = engine::HoldCheck::Op;
+  a.push_back(h->op == Op::kReserve ? "s" : h->op == Op::kCommit ? "c" : "l");
+  a.emplace_back(h->id);
+  a.push_back(absl::StrCat(absl::ToInt64Milliseconds(h->ttl)));
+}
+
 absl::Status Unavailable(const absl::Status& cause) {
   return engine::Error(absl::StatusCode::kUnavailable, "store_unavailable",
                        absl::StrCat("The counter store (Redis) is unavailable: ", cause.message()));

@@ -28,6 +28,12 @@ void AppendRateArguments(const engine::RateChecks& rates, std::vector<std::strin
 void AppendCreditsArguments(const std::optional<engine::CreditsCheck>& c,
                             std::vector<std::string>& a);
 
+/// Appends the three arguments of a reservation operation: "" (none), "s"
+/// reserve, "c" commit or "l" release, or "-" (none, and the meter is never
+/// held: `holdable` false); the reservation id; a reserve's TTL in ms.
+void AppendHoldArguments(const std::optional<engine::HoldCheck>& h, bool holdable,
+                         std::vector<std::string>& a);
+
 /// Rate check `check`'s outcome from the four reply fields at `at`:
 /// allowed, remaining, reset_ns, retry_ns.
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at);

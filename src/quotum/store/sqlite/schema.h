@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS idempotency(
   reset_at INTEGER NOT NULL,
   meter TEXT NOT NULL,
   reason INTEGER NOT NULL,
+  -- EncodeDecisionExtras: the credits and the reservation of the decision
+  extra TEXT,
   PRIMARY KEY(tenant_id, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency(created_at);
 CREATE TABLE IF NOT EXISTS sessions(
@@ -143,6 +145,16 @@ CREATE TABLE IF NOT EXISTS addons(
   started_at INTEGER NOT NULL,
   ends_at INTEGER);
 CREATE INDEX IF NOT EXISTS addons_tenant ON addons(tenant_id, seq);
+-- Units held against a meter's limit until committed, released or expired
+-- (instants in Unix milliseconds).
+CREATE TABLE IF NOT EXISTS reservations(
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  units INTEGER NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER NOT NULL,
+  PRIMARY KEY(tenant_id, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS usage_aggregates(
   tenant_id TEXT NOT NULL,
   meter TEXT NOT NULL,

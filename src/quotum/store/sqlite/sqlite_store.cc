@@ -6,10 +6,12 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/api_keys.h"
+#include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
 #include "quotum/store/sqlite/schema.h"
 
@@ -44,6 +46,7 @@ struct SqliteStore::WriteStatements {
   Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
   Stmt alert, resolve_alert;
   Stmt close_move, close_limit, close_delete;
+  Stmt reservation, end_reservation, purge_reservations;
 };
 
 SqliteStore::~SqliteStore() {
@@ -130,8 +133,8 @@ const StatementSql kWriteSql[] = {
      "ON CONFLICT(tenant_id,day,meter,channel) DO UPDATE SET value=value+excluded.value"},
     {&WriteStatements::idem,
      "INSERT OR REPLACE INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,"
-     "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason) "
-     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+     "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason,extra) "
+     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
     {&WriteStatements::session,
      "INSERT OR REPLACE INTO sessions(tenant_id,id,phone,status,created_at,updated_at,"
      "first_working_at,last_heartbeat,warmup_day,warmup_count) VALUES(?,?,?,?,?,?,?,?,?,?)"},
@@ -166,6 +169,12 @@ const StatementSql kWriteSql[] = {
     {&WriteStatements::addon,
      "INSERT INTO addons(id,tenant_id,meter,units,price_cents,started_at,ends_at) "
      "VALUES(?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"},
+    {&WriteStatements::reservation,
+     "INSERT OR REPLACE INTO reservations(tenant_id,id,meter,units,created_at_ms,expires_at_ms) "
+     "VALUES(?,?,?,?,?,?)"},
+    {&WriteStatements::end_reservation, "DELETE FROM reservations WHERE tenant_id=? AND id=?"},
+    {&WriteStatements::purge_reservations,
+     "DELETE FROM reservations WHERE tenant_id=? AND expires_at_ms<=?"},
     {&WriteStatements::message,
      "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
      "VALUES(?,?,?,?,?,?,?)"},
@@ -189,6 +198,12 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
   RETURN_IF_ERROR(db.Exec("PRAGMA wal_autocheckpoint=0"));
   RETURN_IF_ERROR(db.Exec("PRAGMA journal_size_limit=67108864"));
   RETURN_IF_ERROR(db.Exec(kSchema));
+  // Stores made before the column existed gain it (the schema's CREATE
+  // TABLE IF NOT EXISTS leaves their table as it was).
+  if (absl::Status s = db.Exec("ALTER TABLE idempotency ADD COLUMN extra TEXT");
+      !s.ok() && !absl::StrContains(s.message(), "duplicate column")) {
+    return s;
+  }
 
   auto ws = std::make_unique<WriteStatements>();
   for (const StatementSql& p : kWriteSql) {
@@ -238,7 +253,60 @@ engine::IdempotencyRecord IdempotencyRecordFrom(const Stmt& row) {
   rec.decision.late = rec.decision.reset_at <= rec.created_at;
   rec.decision.meter = row.Text(12);
   rec.decision.reason = static_cast<engine::DenyReason>(row.Int(13));
+  if (!row.IsNull(14)) engine::DecodeDecisionExtras(row.Text(14), rec.decision);
   return rec;
+}
+
+}  // namespace
+
+namespace {
+
+// The sessions, groups, key rate limits, gauges and reservations of Load.
+absl::Status StreamLeasesAndHolds(Db& db, engine::SnapshotSink& sink) {
+  auto each = [&](const char* sql, absl::FunctionRef<void(const Stmt&)> row) -> absl::Status {
+    auto st = db.Prepare(sql);
+    if (!st.ok()) return st.status();
+    return st->ForEachRow(row);
+  };
+  RETURN_IF_ERROR(each(
+      "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,last_heartbeat,"
+      "warmup_day,warmup_count FROM sessions",
+      [&](const Stmt& r) {
+        engine::SessionRecord rec{
+            r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
+            FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
+        if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
+        sink.Session(rec);
+      }));
+  RETURN_IF_ERROR(
+      each("SELECT tenant_id,id,name,created_at FROM groups_monitored", [&](const Stmt& r) {
+        engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
+        sink.Group(rec);
+      }));
+  RETURN_IF_ERROR(
+      each("SELECT key_id,general,messages,sessions FROM key_rate_limits", [&](const Stmt& r) {
+        engine::KeyRateLimitsRecord rec{r.Text(0), {}};
+        if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
+        if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
+        if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
+        sink.KeyRateLimits(rec);
+      }));
+  RETURN_IF_ERROR(each("SELECT tenant_id,meter,value FROM gauges", [&](const Stmt& r) {
+    engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
+    sink.Gauge(rec);
+  }));
+  RETURN_IF_ERROR(
+      each("SELECT tenant_id,id,meter,units,created_at_ms,expires_at_ms FROM reservations",
+           [&](const Stmt& r) {
+             engine::ReservationRecord rec{r.Text(0),
+                                           r.Text(1),
+                                           r.Text(2),
+                                           AsUnsigned(r.Int(3)),
+                                           absl::FromUnixMillis(r.Int(4)),
+                                           absl::FromUnixMillis(r.Int(5))};
+             sink.Reservation(rec);
+           }));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -289,40 +357,14 @@ absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSin
       }));
   RETURN_IF_ERROR(each(
       "SELECT tenant_id,key,fingerprint,created_at,allowed,requested,consumed,remaining,"
-      "limit_value,overage,period_start,reset_at,meter,reason FROM idempotency WHERE "
+      "limit_value,overage,period_start,reset_at,meter,reason,extra FROM idempotency WHERE "
       "created_at>=?",
       [&](const Stmt& row) {
         engine::IdempotencyRecord rec = IdempotencyRecordFrom(row);
         sink.Idempotency(rec);
       },
       Secs(idempotency_since)));
-  RETURN_IF_ERROR(each(
-      "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,last_heartbeat,"
-      "warmup_day,warmup_count FROM sessions",
-      [&](const Stmt& r) {
-        engine::SessionRecord rec{
-            r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
-            FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
-        if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
-        sink.Session(rec);
-      }));
-  RETURN_IF_ERROR(
-      each("SELECT tenant_id,id,name,created_at FROM groups_monitored", [&](const Stmt& r) {
-        engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
-        sink.Group(rec);
-      }));
-  RETURN_IF_ERROR(
-      each("SELECT key_id,general,messages,sessions FROM key_rate_limits", [&](const Stmt& r) {
-        engine::KeyRateLimitsRecord rec{r.Text(0), {}};
-        if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
-        if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
-        if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
-        sink.KeyRateLimits(rec);
-      }));
-  RETURN_IF_ERROR(each("SELECT tenant_id,meter,value FROM gauges", [&](const Stmt& r) {
-    engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
-    sink.Gauge(rec);
-  }));
+  RETURN_IF_ERROR(StreamLeasesAndHolds(db, sink));
   auto purge = db.Prepare("DELETE FROM idempotency WHERE created_at<?");
   if (!purge.ok()) return purge.status();
   purge->Bind(1, Secs(idempotency_since));
@@ -391,6 +433,7 @@ absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
     if (c.state == "applied")
       RETURN_IF_ERROR(w.set_plan.Bind(1, c.to_plan).Bind(2, c.tenant_id).Run());
   }
+  RETURN_IF_ERROR(WriteReservations(b));
   for (const engine::AddonRecord& a : b.addons) {
     std::optional<int64_t> ends;
     if (a.ends_at) ends = Secs(*a.ends_at);
@@ -402,6 +445,27 @@ absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
                         .Bind(6, Secs(a.started_at))
                         .Bind(7, ends)
                         .Run());
+  }
+  return absl::OkStatus();
+}
+
+// New reservations first, then the ended ones: a reservation made and ended
+// in one batch is gone after it.
+absl::Status SqliteStore::WriteReservations(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const engine::ReservationRecord& r : b.reservations) {
+    RETURN_IF_ERROR(
+        w.purge_reservations.Bind(1, r.tenant_id).Bind(2, absl::ToUnixMillis(r.created_at)).Run());
+    RETURN_IF_ERROR(w.reservation.Bind(1, r.tenant_id)
+                        .Bind(2, r.id)
+                        .Bind(3, r.meter)
+                        .Bind(4, AsStored(r.units))
+                        .Bind(5, absl::ToUnixMillis(r.created_at))
+                        .Bind(6, absl::ToUnixMillis(r.expires_at))
+                        .Run());
+  }
+  for (const auto& [tenant, id] : b.ended_reservations) {
+    RETURN_IF_ERROR(w.end_reservation.Bind(1, tenant).Bind(2, id).Run());
   }
   return absl::OkStatus();
 }
@@ -530,6 +594,12 @@ absl::Status SqliteStore::WriteIdempotencyAndMessages(const CommitBatch& b) {
         .Bind(12, Secs(d.reset_at))
         .Bind(13, d.meter)
         .Bind(14, static_cast<int64_t>(d.reason));
+    const std::string extra = engine::EncodeDecisionExtras(d);
+    if (extra.empty()) {
+      w.idem.BindNull(15);
+    } else {
+      w.idem.Bind(15, extra);
+    }
     RETURN_IF_ERROR(w.idem.Run());
   }
   for (const auto& m : b.messages) {

@@ -86,6 +86,7 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteAppliedEntries(const engine::CommitBatch& batch);
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
+  absl::Status WriteReservations(const engine::CommitBatch& batch);
   /// Usage deltas, then the period closes (WritePeriodCloses).
   absl::Status WriteUsage(const engine::CommitBatch& batch);
   absl::Status WritePeriodCloses(const engine::CommitBatch& batch);

@@ -13,6 +13,9 @@
 --   7 the tenant's sessions, 8 their leases (lease.lua's KEYS 4 and 5)
 --   9.. one limiter state per rate check, in program order; then
 --   9 + n the credits counter (a placeholder without a credits check)
+--   10 + n the meter's reservations: a HASH of "sum" (units held) and, per
+--     reservation id, "<units>:<expires Unix ms>"; 11 + n their expiries (a
+--     ZSET of ids scored by expiry)
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -28,16 +31,25 @@
 --   18 number of rate checks n, then 5 fields each: algorithm, limit, window_ns, cost, shadow
 --   then the credits check (CreditsCheck), 4 fields: credits per unit ("0" =
 --     none), limit ("" = unlimited), on_limit allow ("1"), shadow ("1")
+--   then the reservation operation (HoldCheck), 3 fields: "" none, "s"
+--     reserve, "c" commit, "l" release, or "-" none and the meter is never
+--     held (KEYS 10 + n and 11 + n are placeholders, left unread); the
+--     reservation id; a reserve's TTL (ms)
 -- Reply (an array of integers; the first says which kind):
 --   {0, counter_before, warmup_used, charged, refused, shadow_bits, then per rate
 --      check: allowed, remaining, reset_ns, retry_ns, then the credits counter
---      before}                                           decided (refused: 1-based, 0 = none)
+--      before, the units held on the meter before (expired ones given back),
+--      the units of the reservation committed or released, and its expiry
+--      (a reserve's: the new one's) in Unix ms}          decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
 --   {6} no session ARGV[16]   {7} it is not working (no lease past now)
 --   {8} it works, but first worked at another instant than ARGV[17] (it was
 --       made again): compile again; nothing was decided in these three
+--   {9} the reservation to commit or release is not held (unknown, expired,
+--       committed or released)   {10} the reservation to make is held already;
+--       nothing was decided in these two
 -- A decision that charges units or counts the api_call appends one entry to
 -- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
 -- ok = allowed ("1"/"0"), b = the meter's counter before the charge (the
@@ -90,6 +102,46 @@ end
 local used = tonumber(redis.call("GET", K[1]) or "0")
 local warm_used = has_warmup and tonumber(redis.call("GET", K[3]) or "0") or 0
 
+-- Reservations: expired ones give their units back first; the units held
+-- count as used (a commit or release first frees its own).
+local cr = 19 + 5 * n
+local hop, hid, HK, HX = A[cr + 4], A[cr + 5], K[10 + n], K[11 + n]
+local holding = hop == "s" or hop == "c" or hop == "l"
+local hsum = hop ~= "-" and redis.call("HGET", HK, "sum")
+local held, hunits, hexp, now_ms = 0, 0, 0, 0
+if hsum or holding then
+  if now_s == "" then
+    local t = redis.call("TIME")
+    now_s, now_n = t[1], t[2] * 1000
+  end
+  now_ms = now_s * 1000 + math.floor(now_n / 1000000)
+  held = tonumber(hsum or "0")
+  if hsum then
+    local gone = redis.call("ZRANGEBYSCORE", HX, "-inf", now_ms)
+    for g = 1, #gone do
+      local rec = redis.call("HGET", HK, gone[g])
+      if rec then held = held - tonumber(string.match(rec, "^(%d+)")) end
+      redis.call("HDEL", HK, gone[g])
+      redis.call("ZREM", HX, gone[g])
+    end
+    if #gone > 0 then
+      if held < 0 then held = 0 end
+      redis.call("HSET", HK, "sum", fmt("%d", held))
+    end
+  end
+  if hop == "s" then
+    if redis.call("HEXISTS", HK, hid) == 1 then return {10} end
+    hexp = now_ms + tonumber(A[cr + 6])
+  elseif holding then
+    local rec = redis.call("HGET", HK, hid)
+    if not rec then return {9} end
+    local u, e = string.match(rec, "^(%d+):(%d+)$")
+    hunits, hexp = tonumber(u), tonumber(e)
+  end
+end
+local base = used + held - hunits
+local frees_held = hop == "c" or hop == "l"
+
 -- The quota and warm-up verdicts (JudgeQuota): the units to charge if allowed,
 -- whether either refuses, and the shadow bits they add (bit 30: warm-up, 31:
 -- quota; the rate checks add bits 0.. below).
@@ -103,18 +155,17 @@ if has_warmup then
     else denied = true end
   end
 end
-if units > MAX_COUNTER - used then return {3} end
+if units > MAX_COUNTER - base then return {3} end
 if A[8] ~= "" then
   local limit = tonumber(A[8])
-  local left = used >= limit and 0 or limit - used
-  if units <= left or A[9] == "1" then -- all of them
+  local left = base >= limit and 0 or limit - base
+  if units <= left or A[9] == "1" or (frees_held and units <= hunits) then -- all of them
   elseif partial and left > 0 then units = left
   elseif A[10] == "1" then bits = bits + 2 ^ 31
   else units, denied = 0, true end
 end
 -- The credits the units cost (JudgeCredits): whole units that fit the credits
 -- limit at `per_unit` each; shadow bit 29.
-local cr = 19 + 5 * n
 local per_unit, credits_used = tonumber(A[cr]), 0
 if per_unit > 0 then
   credits_used = tonumber(redis.call("GET", K[9 + n]) or "0")
@@ -163,6 +214,24 @@ if writes and allowed and (count_api_call or not dry_run) then
   end
 end
 local charged, counted = 0, false
+if allowed and holding then
+  -- A reserve holds its units (the counter is not charged); a commit or
+  -- release frees the reservation's.
+  if hop == "s" then
+    redis.call("HSET", HK, hid, fmt("%d:%d", units, hexp), "sum", fmt("%d", held + units))
+    redis.call("ZADD", HX, hexp, hid)
+    -- Both keys expire together at the last reservation's expiry (the highest
+    -- score): the sum never outlives the expiries that take units out of it.
+    local last = redis.call("ZRANGE", HX, -1, -1, "WITHSCORES")[2]
+    redis.call("PEXPIREAT", HK, last)
+    redis.call("PEXPIREAT", HX, last)
+    units = 0
+  else
+    redis.call("HDEL", HK, hid)
+    redis.call("ZREM", HX, hid)
+    redis.call("HSET", HK, "sum", fmt("%d", math.max(held - hunits, 0)))
+  end
+end
 if allowed and not dry_run and units > 0 then
   charged = units
   local by = fmt("%d", units)
@@ -193,6 +262,9 @@ if A[15] ~= "" and (charged > 0 or counted) then
   end
 end
 reply[#reply + 1] = credits_used
+reply[#reply + 1] = held
+reply[#reply + 1] = hunits
+reply[#reply + 1] = hexp
 reply[4], reply[5], reply[6] = charged, refused, bits
 if has_idempotency and not dry_run then
   local fields = {}
