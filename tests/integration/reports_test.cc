@@ -262,5 +262,34 @@ TEST_F(ReportsTest, PdfStatementRendersAsAPageWithAChart) {
   }
 }
 
+// The statement lists the thresholds the period reached (read back as text,
+// as a person's PDF reader would find them).
+TEST_F(ReportsTest, PdfStatementListsThePeriodsAlerts) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "rep-pdf-alerts", "starter");  // 1,000 messages; 80, 90, 100 %
+  ASSERT_EQ(
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 850), Bearer(t.key)).status,
+      200);
+  // Scale-out: alerts are recorded by the facts drain.
+  GetEventually(c, "/api/v2/alerts", Bearer(t.key), [](const testing::HttpResponse& r) {
+    return r.status == 200 && !r.json().at("alerts").as_array().empty();
+  });
+  auto r = c.Get("/api/v2/usage/export?format=pdf", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string dir = testing::MakeTempDir("quotum-pdf-");
+  std::ofstream(dir + "/statement.pdf", std::ios::binary) << r.body;
+  ASSERT_EQ(std::system(
+                ("pdftotext -layout " + dir + "/statement.pdf " + dir + "/statement.txt").c_str()),
+            0)
+      << "pdftotext (poppler-utils, scripts/install-deps.sh) failed";
+  std::stringstream text;
+  text << std::ifstream(dir + "/statement.txt").rdbuf();
+  EXPECT_NE(text.str().find("Alerts this billing period"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("80 %"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("850 / 1,000"), std::string::npos) << text.str();
+  EXPECT_EQ(text.str().find("90 %"), std::string::npos) << text.str();
+  EXPECT_EQ(text.str().find("No threshold was reached."), std::string::npos) << text.str();
+}
+
 }  // namespace
 }  // namespace quotum::itest

@@ -100,6 +100,8 @@ absl::StatusOr<report::UsageStatement> Api::BuildStatement(const engine::Princip
   if (!daily.ok()) return daily.status();
   auto channels = engine_->ChannelsBetween(who, range.start, range.end);
   if (!channels.ok()) return channels.status();
+  auto alerts = engine_->Alerts(who, usage->tenant.period.start, usage->tenant.period.end);
+  if (!alerts.ok()) return alerts.status();
   const Catalog& cat = engine_->catalog();
   report::UsageStatement s;
   s.tenant_id = usage->tenant.id;
@@ -122,6 +124,9 @@ absl::StatusOr<report::UsageStatement> Api::BuildStatement(const engine::Princip
   }
   for (const engine::ChannelUsage& ch : *channels) {
     s.channels.push_back({cat.meters[ch.meter].name, ch.channel, ch.value});
+  }
+  for (const engine::AlertRecord& a : *alerts) {
+    s.alerts.push_back({a.meter, a.threshold, a.value, a.limit, a.at, a.resolved_at});
   }
   s.generated_at = engine_->clock().Now();
   return s;

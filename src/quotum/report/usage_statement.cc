@@ -183,6 +183,31 @@ void DrawChannels(Page& p, const UsageStatement& s) {
   }
 }
 
+void DrawAlerts(Page& p, const UsageStatement& s) {
+  p.Heading("Alerts this billing period");
+  if (s.alerts.empty()) {
+    p.Text(kMargin, p.y(), "No threshold was reached.", 10, false, kMuted);
+    p.Skip(kRow);
+    return;
+  }
+  p.Text(kMargin, p.y(), "Reached", 9, true, kMuted);
+  p.Text(kMargin + 130, p.y(), "Meter", 9, true, kMuted);
+  p.TextRight(kMargin + 300, p.y(), "Threshold", 9, kMuted);
+  p.TextRight(kMargin + 400, p.y(), "Used / limit", 9, kMuted);
+  p.Text(kMargin + 415, p.y(), "Resolved", 9, true, kMuted);
+  p.Skip(kRow);
+  for (const StatementAlert& a : s.alerts) {
+    p.Need(kRow);
+    p.Text(kMargin, p.y(), Utc(a.at), 10, false, kInk);
+    p.Text(kMargin + 130, p.y(), a.meter, 10, false, kInk);
+    p.TextRight(kMargin + 300, p.y(), absl::StrCat(a.threshold, " %"), 10, kInk);
+    p.TextRight(kMargin + 400, p.y(), absl::StrCat(Grouped(a.value), " / ", Grouped(a.limit)), 10,
+                kInk);
+    p.Text(kMargin + 415, p.y(), a.resolved_at ? Utc(*a.resolved_at) : "-", 10, false, kInk);
+    p.Skip(kRow);
+  }
+}
+
 cairo_status_t AppendBytes(void* closure, const unsigned char* data, unsigned int length) {
   static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
   return CAIRO_STATUS_SUCCESS;
@@ -206,6 +231,7 @@ absl::StatusOr<std::string> RenderStatementPdf(const UsageStatement& s) {
     DrawTotals(page, s);
     DrawChart(page, s);
     DrawChannels(page, s);
+    DrawAlerts(page, s);
     cairo_show_page(cr.get());
     if (cairo_status(cr.get()) != CAIRO_STATUS_SUCCESS) {
       return absl::InternalError(absl::StrCat("cannot draw the statement: ",

@@ -31,6 +31,17 @@ struct StatementChannel {
   uint64_t value = 0;
 };
 
+/// A usage threshold reached in the period.
+struct StatementAlert {
+  std::string meter;
+  int threshold = 0;  ///< percent of the limit
+  uint64_t value = 0;
+  uint64_t limit = 0;
+  absl::Time at;
+  /// When it stopped holding because the limit grew.
+  std::optional<absl::Time> resolved_at;
+};
+
 /// Everything a usage statement shows; the caller fills it, the renderer
 /// only draws.
 struct UsageStatement {
@@ -46,6 +57,8 @@ struct UsageStatement {
   std::string chart_meter;         ///< the meter the daily chart draws
   std::vector<StatementDay> days;  ///< oldest first, one per day of the range
   std::vector<StatementChannel> channels;
+  /// The thresholds reached in the billing period, oldest first.
+  std::vector<StatementAlert> alerts;
   absl::Time generated_at;
 };
 
