@@ -6,8 +6,12 @@
 # and the resident set size after start-up. The 1 M directory takes about 12 GB
 # of disk and several minutes to generate; KEEP=DIR keeps it in DIR (generated
 # there unless DIR holds a finished one for the same count) for later runs.
+# CLOSED_PERIODS=12 gives every tenant twelve closed monthly periods as well, in
+# usage_aggregates (where period close leaves them) or, with CLOSED_IN=counters,
+# in the counters table (as before period close existed).
 #   TENANTS=1000000 bench/million.sh
 #   KEEP=/var/tmp/quotum-1m TENANTS=1000000 bench/million.sh
+#   CLOSED_PERIODS=12 TENANTS=1000000 bench/million.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TENANTS="${TENANTS:-1000000}"
@@ -18,8 +22,9 @@ dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q "install ok 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libbenchmark-dev; }
 (cd "$ROOT" && cmake --preset release -DQUOTUM_BENCH=ON -DBUILD_TESTING=OFF >/dev/null &&
   cmake --build --preset release --target quotum quotum_million_tenants >/dev/null)
-# A directory is reused only if its generation finished for the same count.
-if [[ "$(cat "$WORK/generated" 2>/dev/null)" == "$TENANTS" ]]; then
+# A directory is reused only if its generation finished for the same shape.
+SHAPE="$TENANTS ${CLOSED_PERIODS:-0} ${CLOSED_IN:-aggregates}"
+if [[ "$(cat "$WORK/generated" 2>/dev/null)" == "$SHAPE" ]]; then
   echo "reusing $WORK/data; db $(du -h "$WORK/data/quotum.db" | cut -f1)"
 else
   rm -rf "$WORK/data" "$WORK/generated"
@@ -28,7 +33,7 @@ else
   "$ROOT/build/release/bench/quotum_million_tenants" "$WORK/data" "$TENANTS"
   gen_end=$(date +%s.%N)
   echo "generated in $(awk -v a="$gen_start" -v b="$gen_end" 'BEGIN { printf "%.1f", b - a }') s; db $(du -h "$WORK/data/quotum.db" | cut -f1)"
-  echo "$TENANTS" > "$WORK/generated"
+  echo "$SHAPE" > "$WORK/generated"
 fi
 for round in 1 2 3; do
   t0=$(date +%s.%N)

@@ -7,6 +7,11 @@
 // subscribers value. The current state goes through the real
 // SQLite store in large group commits; the 29 earlier days of daily buckets,
 // which no start-up reads, are inserted straight into usage_daily in key order.
+// With CLOSED_PERIODS=N (environment), every subscription began N months
+// before this one and each tenant also has its N closed monthly periods: as
+// period close leaves them, in usage_aggregates (CLOSED_IN=aggregates, the
+// default), or as they were before period close existed, in counters
+// (CLOSED_IN=counters), which start-up scans.
 // bench/million.sh then times `quotum serve` starting on it and reads its RSS.
 #include <algorithm>
 #include <cstdio>
@@ -35,9 +40,69 @@ int Fail(absl::string_view what) {
 // Zero-padded, so that numeric order is the key order of every table.
 std::string TenantId(long i) { return absl::StrFormat("tenant-%07d", i); }
 
+// The closed periods to write (CLOSED_PERIODS) and where (CLOSED_IN).
+struct ClosedPeriods {
+  int count = 0;
+  bool in_counters = false;
+};
+
+ClosedPeriods ClosedPeriodsFromEnvironment() {
+  ClosedPeriods c;
+  if (const char* n = std::getenv("CLOSED_PERIODS")) c.count = std::atoi(n);
+  if (const char* in = std::getenv("CLOSED_IN")) c.in_counters = std::string(in) == "counters";
+  return c;
+}
+
+// The tenants [first, last)'s closed periods, month by month before `start`.
+absl::Status WriteClosedPeriods(quotum::store::sqlite::Db& db, const ClosedPeriods& closed,
+                                const std::vector<std::string>& sorted_counters, long first,
+                                long last, absl::Time start) {
+  if (closed.count == 0) return absl::OkStatus();
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  const absl::CivilMonth month = absl::ToCivilMonth(start, utc);
+  auto insert =
+      db.Prepare(closed.in_counters ? "INSERT INTO counters(tenant_id,meter,period_start,value) "
+                                      "VALUES(?1,?2,?3,?5)"
+                                    : "INSERT INTO usage_aggregates(tenant_id,meter,period_start,"
+                                      "period_end,value,limit_value,plan,closed_at) "
+                                      "VALUES(?1,?2,?3,?4,?5,NULL,'pro',?4)");
+  if (!insert.ok()) return insert.status();
+  for (long i = first; i < last; ++i) {
+    const std::string id = TenantId(i);
+    for (const auto& meter : sorted_counters) {
+      for (int k = closed.count; k >= 1; --k) {
+        const absl::Time from = absl::FromCivil(month - k, utc);
+        const absl::Time to = absl::FromCivil(month - k + 1, utc);
+        insert->Bind(1, id).Bind(2, meter).Bind(3, absl::ToUnixSeconds(from));
+        insert->Bind(4, absl::ToUnixSeconds(to)).Bind(5, static_cast<int64_t>((i + k) % 997));
+        if (absl::Status s = insert->Run(); !s.ok()) return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The channel a meter's usage is recorded under: messages carry one.
 std::string ChannelOf(const std::string& meter) {
   return meter.rfind("messages_", 0) == 0 ? "whatsapp" : "";
+}
+
+// The daily buckets of the days before today of the tenants [first, last).
+absl::Status WriteEarlierDays(quotum::store::sqlite::Stmt& insert,
+                              const std::vector<std::string>& earlier_days,
+                              const std::vector<std::string>& sorted_counters, long first,
+                              long last) {
+  for (long i = first; i < last; ++i) {
+    const std::string id = TenantId(i);
+    for (const auto& day : earlier_days) {
+      for (const auto& meter : sorted_counters) {
+        insert.Bind(1, id).Bind(2, day).Bind(3, meter).Bind(4, ChannelOf(meter));
+        insert.Bind(5, static_cast<int64_t>((i + day.back()) % 997));
+        if (absl::Status s = insert.Run(); !s.ok()) return s;
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -75,6 +140,8 @@ int main(int argc, char** argv) {
   // Subscriptions anchored on the 1st of this month: every tenant's current
   // period starts there, so the loaded counters are live ones.
   const absl::Time start = absl::FromCivil(absl::ToCivilMonth(now, utc), utc);
+  const ClosedPeriods closed = ClosedPeriodsFromEnvironment();
+  const absl::Time subscribed = absl::FromCivil(absl::ToCivilMonth(now, utc) - closed.count, utc);
   const absl::CivilDay today = absl::ToCivilDay(now, utc);
   std::vector<std::string> earlier_days;  // the 29 days before today, oldest first
   for (int d = kDays - 1; d >= 1; --d) earlier_days.push_back(absl::FormatCivilTime(today - d));
@@ -85,7 +152,7 @@ int main(int argc, char** argv) {
     quotum::engine::CommitBatch b;
     for (long i = first; i < last; ++i) {
       const std::string id = TenantId(i);
-      b.tenants.push_back({id, id, i % 10 == 0 ? "business" : "pro", start, start});
+      b.tenants.push_back({id, id, i % 10 == 0 ? "business" : "pro", subscribed, start});
       b.keys.push_back({absl::StrFormat("key_%07d", i), id,
                         quotum::engine::HashSecret(absl::StrCat("qk_bench_", i)), start, false});
       for (size_t m = 0; m < counters.size(); ++m) {
@@ -100,22 +167,23 @@ int main(int argc, char** argv) {
     if (absl::Status s = (*store)->Commit(b); !s.ok()) return Fail(s.message());
 
     if (auto s = (*history)->Exec("BEGIN"); !s.ok()) return Fail(s.message());
-    for (long i = first; i < last; ++i) {
-      const std::string id = TenantId(i);
-      for (const auto& day : earlier_days) {
-        for (const auto& meter : sorted_counters) {
-          insert->Bind(1, id).Bind(2, day).Bind(3, meter).Bind(4, ChannelOf(meter));
-          insert->Bind(5, static_cast<int64_t>((i + day.back()) % 997));
-          if (auto s = insert->Run(); !s.ok()) return Fail(s.message());
-          ++daily_rows;
-        }
-      }
+    if (absl::Status s = WriteEarlierDays(*insert, earlier_days, sorted_counters, first, last);
+        !s.ok()) {
+      return Fail(s.message());
+    }
+    daily_rows += (last - first) * static_cast<long>(earlier_days.size() * sorted_counters.size());
+    if (absl::Status s = WriteClosedPeriods(**history, closed, sorted_counters, first, last, start);
+        !s.ok()) {
+      return Fail(s.message());
     }
     if (auto s = (*history)->Exec("COMMIT"); !s.ok()) return Fail(s.message());
   }
   std::printf(
       "wrote %ld tenants to %s: %zu meters each, %d days of daily buckets (%ld rows before "
-      "today)\n",
-      tenants, path.c_str(), meters, kDays, daily_rows);
+      "today), %d closed periods%s\n",
+      tenants, path.c_str(), meters, kDays, daily_rows, closed.count,
+      closed.count == 0    ? ""
+      : closed.in_counters ? " in counters"
+                           : " in usage_aggregates");
   return 0;
 }

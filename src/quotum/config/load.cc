@@ -404,6 +404,105 @@ void LoadRateRules(Checker& c, const toml::table& root, Config& cfg) {
   }
 }
 
+// plans.<name>.shadow: meters (or "warmup") decided and recorded, never denied.
+void LoadPlanShadow(Checker& c, const toml::table& t, const std::string& key, const Catalog& cat,
+                    Plan& plan) {
+  const toml::array* sh = c.Array(t, "shadow", key + ".shadow");
+  if (!sh) return;
+  for (const auto& v : *sh) {
+    auto name = v.value<std::string>();
+    auto id = name ? cat.FindMeter(ToAbsl(*name)) : std::nullopt;
+    if (name && *name == "warmup") {
+      plan.warmup_shadow = true;
+    } else if (id) {
+      plan.shadow[*id] = true;
+    } else {
+      c.Fail(&v, key + ".shadow", "each entry is a meter name or \"warmup\"");
+      break;
+    }
+  }
+}
+
+// plans.<name>.limits: a non-negative integer per limitable meter.
+void LoadPlanLimits(Checker& c, const toml::table& t, const std::string& key, const Catalog& cat,
+                    Plan& plan) {
+  const toml::table* limits = c.Table(t, "limits", key + ".limits");
+  if (!limits) return;
+  for (const auto& [meter, v] : *limits) {
+    std::string mkey = Cat(key, ".limits.", meter.str());
+    auto id = cat.FindMeter(ToAbsl(meter.str()));
+    if (!id) {
+      c.Fail(&v, mkey, "unknown meter (declare custom meters under [meters])");
+      continue;
+    }
+    if (!cat.meters[*id].limitable) {
+      c.Fail(&v, mkey, "this meter is tracked only and cannot carry a limit");
+      continue;
+    }
+    auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+    if (!n || *n < 0) {
+      c.Fail(&v, mkey, "must be a non-negative integer (omit the key for unlimited)");
+      continue;
+    }
+    plan.limits[*id] = static_cast<uint64_t>(*n);
+  }
+}
+
+// plans.<name>.on_limit: "reject" or "allow" per meter.
+void LoadPlanOnLimit(Checker& c, const toml::table& t, const std::string& key, const Catalog& cat,
+                     Plan& plan) {
+  const toml::table* pol = c.Table(t, "on_limit", key + ".on_limit");
+  if (!pol) return;
+  for (const auto& [meter, v] : *pol) {
+    std::string mkey = Cat(key, ".on_limit.", meter.str());
+    auto id = cat.FindMeter(ToAbsl(meter.str()));
+    auto s = v.value<std::string>();
+    if (!id) {
+      c.Fail(&v, mkey, "unknown meter");
+    } else if (s && *s == "reject") {
+      plan.on_limit[*id] = OnLimit::kReject;
+    } else if (s && *s == "allow") {
+      plan.on_limit[*id] = OnLimit::kAllow;
+    } else if (s && *s == "queue") {
+      c.Fail(&v, mkey, "\"queue\" is not available yet (durable queue is roadmap part 4)");
+    } else {
+      c.Fail(&v, mkey, "must be \"reject\" or \"allow\"");
+    }
+  }
+}
+
+// plans.<name>.alert_thresholds, .bands and .warmup.
+void LoadPlanAlertsAndWarmup(Checker& c, const toml::table& t, const std::string& key, Plan& plan) {
+  if (const toml::array* th = c.Array(t, "alert_thresholds", key + ".alert_thresholds")) {
+    plan.alert_thresholds.clear();
+    for (const auto& v : *th) {
+      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+      if (!n || *n < 1 || *n > 1000) {
+        c.Fail(&v, key + ".alert_thresholds", "each threshold is an integer percentage 1-1000");
+        break;
+      }
+      plan.alert_thresholds.push_back(int(*n));
+    }
+  }
+  if (const toml::table* b = c.Table(t, "bands", key + ".bands")) {
+    c.OnlyKeys(*b, key + ".bands", {"yellow", "red"});
+    plan.bands.yellow = c.Number(*b, "yellow", key + ".bands.yellow", 0, 1000).value_or(70);
+    plan.bands.red = c.Number(*b, "red", key + ".bands.red", 0, 1000).value_or(90);
+    if (plan.bands.red < plan.bands.yellow)
+      c.Fail(b, key + ".bands", "red must not be below yellow");
+  }
+  if (const toml::array* w = c.Array(t, "warmup", key + ".warmup")) {
+    for (const auto& v : *w) {
+      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+      if (!n || *n < 1) {
+        c.Fail(&v, key + ".warmup", "each daily cap is a positive integer");
+        break;
+      }
+      plan.warmup.push_back(uint64_t(*n));
+    }
+  }
+}
+
 void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog& cat) {
   std::string key = Cat("plans.", name);
   const toml::table* t = node.as_table();
@@ -430,91 +529,15 @@ void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog
   plan.limits.assign(cat.meters.size(), std::nullopt);
   plan.on_limit.assign(cat.meters.size(), OnLimit::kReject);
   plan.shadow.assign(cat.meters.size(), false);
-  if (const toml::array* sh = c.Array(*t, "shadow", key + ".shadow")) {
-    for (const auto& v : *sh) {
-      auto name = v.value<std::string>();
-      auto id = name ? cat.FindMeter(ToAbsl(*name)) : std::nullopt;
-      if (name && *name == "warmup") {
-        plan.warmup_shadow = true;
-      } else if (id) {
-        plan.shadow[*id] = true;
-      } else {
-        c.Fail(&v, key + ".shadow", "each entry is a meter name or \"warmup\"");
-        break;
-      }
-    }
-  }
-  if (const toml::table* limits = c.Table(*t, "limits", key + ".limits")) {
-    for (const auto& [meter, v] : *limits) {
-      std::string mkey = Cat(key, ".limits.", meter.str());
-      auto id = cat.FindMeter(ToAbsl(meter.str()));
-      if (!id) {
-        c.Fail(&v, mkey, "unknown meter (declare custom meters under [meters])");
-        continue;
-      }
-      if (!cat.meters[*id].limitable) {
-        c.Fail(&v, mkey, "this meter is tracked only and cannot carry a limit");
-        continue;
-      }
-      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
-      if (!n || *n < 0) {
-        c.Fail(&v, mkey, "must be a non-negative integer (omit the key for unlimited)");
-        continue;
-      }
-      plan.limits[*id] = static_cast<uint64_t>(*n);
-    }
-  }
-  if (const toml::table* pol = c.Table(*t, "on_limit", key + ".on_limit")) {
-    for (const auto& [meter, v] : *pol) {
-      std::string mkey = Cat(key, ".on_limit.", meter.str());
-      auto id = cat.FindMeter(ToAbsl(meter.str()));
-      auto s = v.value<std::string>();
-      if (!id) {
-        c.Fail(&v, mkey, "unknown meter");
-      } else if (s && *s == "reject") {
-        plan.on_limit[*id] = OnLimit::kReject;
-      } else if (s && *s == "allow") {
-        plan.on_limit[*id] = OnLimit::kAllow;
-      } else if (s && *s == "queue") {
-        c.Fail(&v, mkey, "\"queue\" is not available yet (durable queue is roadmap part 4)");
-      } else {
-        c.Fail(&v, mkey, "must be \"reject\" or \"allow\"");
-      }
-    }
-  }
-  if (const toml::array* th = c.Array(*t, "alert_thresholds", key + ".alert_thresholds")) {
-    plan.alert_thresholds.clear();
-    for (const auto& v : *th) {
-      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
-      if (!n || *n < 1 || *n > 1000) {
-        c.Fail(&v, key + ".alert_thresholds", "each threshold is an integer percentage 1-1000");
-        break;
-      }
-      plan.alert_thresholds.push_back(int(*n));
-    }
-  }
-  if (const toml::table* b = c.Table(*t, "bands", key + ".bands")) {
-    c.OnlyKeys(*b, key + ".bands", {"yellow", "red"});
-    plan.bands.yellow = c.Number(*b, "yellow", key + ".bands.yellow", 0, 1000).value_or(70);
-    plan.bands.red = c.Number(*b, "red", key + ".bands.red", 0, 1000).value_or(90);
-    if (plan.bands.red < plan.bands.yellow)
-      c.Fail(b, key + ".bands", "red must not be below yellow");
-  }
+  LoadPlanShadow(c, *t, key, cat, plan);
+  LoadPlanLimits(c, *t, key, cat, plan);
+  LoadPlanOnLimit(c, *t, key, cat, plan);
+  LoadPlanAlertsAndWarmup(c, *t, key, plan);
   plan.rate_limit_profile =
       c.Str(*t, "rate_limit_profile", key + ".rate_limit_profile").value_or("standard");
   if (!cat.FindProfile(plan.rate_limit_profile)) {
     c.Fail(t->get("rate_limit_profile") ? t->get("rate_limit_profile") : &node,
            key + ".rate_limit_profile", "names no profile under [rate_limit_profiles]");
-  }
-  if (const toml::array* w = c.Array(*t, "warmup", key + ".warmup")) {
-    for (const auto& v : *w) {
-      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
-      if (!n || *n < 1) {
-        c.Fail(&v, key + ".warmup", "each daily cap is a positive integer");
-        break;
-      }
-      plan.warmup.push_back(uint64_t(*n));
-    }
   }
   cat.plans.push_back(std::move(plan));
 }

@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "quotum/base/heap_optional.h"
 #include "quotum/base/mutex.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
@@ -115,8 +116,9 @@ struct TenantState {
   /// Per MeterId: admin override replacing the plan's limit; empty when the
   /// tenant has none.
   std::vector<std::optional<uint64_t>> overrides ABSL_GUARDED_BY(mu);
-  /// A downgrade waiting for the period's end (Touch applies it).
-  std::optional<SubscriptionChange> pending_plan ABSL_GUARDED_BY(mu);
+  /// A downgrade waiting for the period's end (Touch applies it); on the
+  /// heap, as few tenants have one.
+  HeapOptional<SubscriptionChange> pending_plan ABSL_GUARDED_BY(mu);
   /// Add-ons that have not ended, oldest first (their units raise the limits).
   std::vector<AddonRecord> addons ABSL_GUARDED_BY(mu);
   /// Both created on first use, so an idle tenant costs a few hundred bytes.
