@@ -113,6 +113,9 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<AddonRecord>> Addons(const std::string& t, absl::Time now) override {
     return inner_->Addons(t, now);
   }
+  absl::StatusOr<std::vector<TopupRecord>> Topups(const std::string& t, absl::Time now) override {
+    return inner_->Topups(t, now);
+  }
   absl::StatusOr<std::vector<FailOpenCharge>> PendingFailOpen(size_t max) override {
     return inner_->PendingFailOpen(max);
   }
@@ -1141,6 +1144,86 @@ TEST_P(EngineTest, AddonsComeOnlyInThePacksTheCatalogSells) {
   EXPECT_FALSE(Buy(*engine_, p, "chatbot_sessions", 1000).ok());
   flaky_->fail = false;
   EXPECT_TRUE(engine_->ListAddons(p).empty());
+}
+
+// ---- Top-ups (issue 11 item 4): one-off packs used after the limit.
+
+absl::StatusOr<TopupRecord> BuyTopup(Engine& e, const Principal& who, const std::string& meter,
+                                     uint64_t units, std::optional<int64_t> days = std::nullopt) {
+  return Wait<TopupRecord>([&](auto cb) { e.BuyTopup(who, meter, units, days, std::move(cb)); });
+}
+
+/// The balance of each top-up, in drawing order.
+std::vector<uint64_t> Balances(Engine& e, const Principal& who) {
+  std::vector<uint64_t> out;
+  absl::StatusOr<std::vector<TopupRecord>> topups = e.ListTopups(who);
+  EXPECT_TRUE(topups.ok()) << topups.status();
+  for (const TopupRecord& r : topups.value_or(std::vector<TopupRecord>{})) out.push_back(r.Left());
+  return out;
+}
+
+TEST_P(EngineTest, TopUpsAreUsedAfterTheLimitOldestExpiryFirstAndOutliveThePeriod) {
+  // Period [Nov 8 10:00, Dec 8 10:00); starter sells 5,000 credits.
+  Principal p = NewTenant("tops", "starter");
+  const MeterId credits = *cfg_->catalog.FindMeter("credits");
+  ASSERT_TRUE(Consume(p, "credits", 4000)->allowed);
+  auto never = BuyTopup(*engine_, p, "credits", 20000);
+  ASSERT_TRUE(never.ok()) << never.status();
+  EXPECT_EQ(never->expires_at, absl::InfiniteFuture());
+  auto soon = BuyTopup(*engine_, p, "credits", 5000, 30);  // lapses Dec 23 12:00
+  ASSERT_TRUE(soon.ok()) << soon.status();
+  EXPECT_EQ(soon->expires_at, T("2026-12-23T12:00:00Z"));
+  EXPECT_EQ(engine_->CurrentUsage(p).limits[credits], 30000u);
+  // 1,000 from the plan, then 1,000 from the top-up that lapses first.
+  auto d = Consume(p, "credits", 2000);
+  ASSERT_TRUE(d->allowed);
+  EXPECT_EQ(d->limit, 30000u);
+  EXPECT_EQ(d->remaining, 24000u);
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(4000u, 20000u));
+  // Bad input changes nothing.
+  EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "credits", 1234).status()), "invalid_pack_size");
+  EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "groups_active", 1).status()), "no_topup_packs");
+  EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "warp", 1).status()), "unknown_meter");
+  EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "credits", 5000, 0).status()), "invalid_expiry");
+  flaky_->fail = true;
+  EXPECT_FALSE(BuyTopup(*engine_, p, "credits", 5000).ok());
+  EXPECT_FALSE(Consume(p, "credits", 10).ok());  // the draw is taken back
+  flaky_->fail = false;
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(4000u, 20000u));
+  // What is drawn is kept across a restart.
+  Reopen();
+  p = Who("tops");
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(4000u, 20000u));
+  EXPECT_FALSE(Consume(p, "credits", 24001)->allowed);
+  // The next period: the plan's 5,000 first, then 4,000 + 1,000 of the top-ups.
+  clock_.Set(T("2026-12-09T00:00:00Z"));
+  ASSERT_TRUE(Consume(p, "credits", 5000)->allowed);
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(4000u, 20000u));
+  ASSERT_TRUE(Consume(p, "credits", 5000)->allowed);
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(0u, 19000u));
+  // A lapsed top-up's units are gone; the rest stay.
+  clock_.Set(T("2026-12-23T12:00:00Z"));
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(19000u));
+  EXPECT_EQ(engine_->CurrentUsage(p).limits[credits], 29000u);
+  auto sub = engine_->Subscription(p);
+  ASSERT_TRUE(sub.ok());
+  std::vector<std::string> kinds;
+  for (const auto& ch : sub->changes) kinds.push_back(ch.kind);
+  EXPECT_THAT(kinds, ElementsAre("topup_added", "topup_added"));
+}
+
+TEST_P(EngineTest, SendsDrawCreditTopUpsInTheSameDecision) {
+  // Starter: 1,000 messages, 5,000 credits; a text on the default channel costs 1.
+  Principal p = NewTenant("sends", "starter");
+  ASSERT_TRUE(Consume(p, "credits", 5000)->allowed);
+  EXPECT_FALSE(Consume(p, "messages_sent", 1)->allowed);  // no credits left
+  ASSERT_TRUE(BuyTopup(*engine_, p, "credits", 5000).ok());
+  auto d = Consume(p, "messages_sent", 10);
+  ASSERT_TRUE(d->allowed);
+  ASSERT_TRUE(d->credits.has_value());
+  EXPECT_EQ(d->credits->limit, 10000u);
+  EXPECT_EQ(d->credits->remaining, 4990u);
+  EXPECT_THAT(Balances(*engine_, p), ElementsAre(4990u));
 }
 
 QUOTUM_FOR_EVERY_STORE(EngineTest);

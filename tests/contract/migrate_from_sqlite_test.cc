@@ -129,6 +129,8 @@ CommitBatch Activity() {
        T("2026-12-08T10:00:00Z"), "pending"}};
   b.addons = {{"addon-1", "t-b", "chatbot_sessions", 1000, 3000, kOctober, std::nullopt},
               {"addon-2", "t-b", "chatbot_sessions", kMax, 1, kOctober, kNovember}};
+  b.topups = {{"top-1", "t-b", "credits", 5000, 1200, 1000, kOctober, kNovember},
+              {"top-2", "t-a", "ai_tokens", kMax / 2, 0, 2000, kOctober}};
   return b;
 }
 
@@ -217,7 +219,8 @@ constexpr char kExpectedCounts[] =
     "usage_daily 6, "
     "idempotency 2, sessions 2, groups_monitored 1, key_rate_limits 2, gauges 2, reservations 1, "
     "events 0, "
-    "messages 2, subscription_changes 2, addons 2, alerts 1, outbox 4, webhooks 0, deliveries 0, "
+    "messages 2, subscription_changes 2, addons 2, topups 2, alerts 1, outbox 4, webhooks 0, "
+    "deliveries 0, "
     "delivery_attempts 0";
 
 // The start-up stream of both stores: the same records (tenants in creation
@@ -282,6 +285,21 @@ void ExpectSameReads(Store& sqlite, Store& pg) {
     };
     EXPECT_EQ(text(*sqlite.Addons("", at)), text(*pg.Addons("", at)));
     EXPECT_EQ(text(*sqlite.Addons("t-b", at)), text(*pg.Addons("t-b", at)));
+  }
+  {
+    auto text = [](const std::vector<engine::TopupRecord>& v) {
+      std::string out;
+      for (const auto& t : v) {
+        absl::StrAppend(&out, t.id, " ", t.tenant_id, " ", t.meter, " ", t.units, " ", t.drawn, " ",
+                        t.price_cents, " ", absl::ToUnixMillis(t.bought_at), " ",
+                        absl::FormatTime(t.expires_at), ";");
+      }
+      return out;
+    };
+    EXPECT_EQ(text(*sqlite.Topups("", kOctober)), text(*pg.Topups("", kOctober)));
+    EXPECT_EQ(pg.Topups("", kOctober)->size(), 2u);
+    EXPECT_EQ(pg.Topups("", kNovember)->size(), 1u);  // top-1 lapsed then
+    EXPECT_EQ(pg.Topups("t-b", kOctober)->front().drawn, 1200u);
   }
   EXPECT_EQ(pg.Addons("", kOctober)->size(), 2u);
   EXPECT_EQ(pg.Addons("", kNovember)->size(), 1u);  // addon-2 ended then
@@ -361,7 +379,7 @@ TEST_F(MigrateFromSqliteTest, OneRowPerStatementAndAnEmptyStoreAreCopiedToo) {
   ASSERT_NE(OpenSqlite(), nullptr);  // an embedded deployment that never made a tenant
   auto counts = Migrate(1);
   ASSERT_TRUE(counts.ok()) << counts.status();
-  EXPECT_EQ(counts->size(), 22u);
+  EXPECT_EQ(counts->size(), 23u);
   for (const auto& c : *counts) EXPECT_EQ(c.rows, 0) << c.table;
   ASSERT_TRUE(server_->ResetDatabase("quotum")) << server_->error();
   FillSqlite();

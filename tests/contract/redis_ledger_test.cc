@@ -3,6 +3,7 @@
 // clock, script reloading, and Redis going away and coming back.
 #include "quotum/store/redis/redis_ledger.h"
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <thread>
@@ -49,8 +50,9 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
-  // 8, the rate check's, the credits counter, the meter's holds and their expiries
-  ASSERT_EQ(keys.size(), 12u);
+  // 8, the rate check's, the credits counter, the meter's holds and their
+  // expiries, what is drawn of the meter's and the credits' top-ups
+  ASSERT_EQ(keys.size(), 14u);
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 
@@ -193,6 +195,48 @@ TEST_F(RedisLedgerTest, HeldUnitsCountUntilReleasedOrExpired) {
   EXPECT_TRUE(r->decision.allowed);
   EXPECT_EQ(r->decision.consumed, 99u);
   EXPECT_EQ(r->decision.remaining, 0u);
+}
+
+// Top-ups: units past the limit are drawn oldest expiry first, in the same
+// call; a lapsed one's units are gone; after Redis lost them, what was drawn
+// comes back from the cold store's records (RestoreTopups), never less.
+TEST_F(RedisLedgerTest, TopUpsAreDrawnPastTheLimitAndRestoredAfterALoss) {
+  std::unique_ptr<RedisLedger> ledger = Ledger(/*redis_time=*/false);
+  ASSERT_TRUE(ledger);
+  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(absl::Now()));
+  auto charge = [&](uint64_t q, absl::Time at) {
+    CheckProgram p = Charge("tops", q, 100, now);
+    p.quota.topups = {{"late", 50, absl::InfiniteFuture()}, {"soon", 30, now + absl::Minutes(1)}};
+    std::sort(p.quota.topups.begin(), p.quota.topups.end(),
+              [](const auto& a, const auto& b) { return a.expires_at < b.expires_at; });
+    return Decide(*ledger, p, at);
+  };
+  auto r = charge(90, now);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->decision.limit, 180u);
+  EXPECT_TRUE(r->decision.allowed);
+  r = charge(40, now);  // 10 under the limit, then 30 of "soon"
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->decision.allowed);
+  EXPECT_EQ(r->decision.remaining, 50u);
+  auto drawn = ledger->TopupsDrawn("tops", {{"messages_sent", "soon"}, {"messages_sent", "late"}});
+  ASSERT_TRUE(drawn.ok()) << drawn.status();
+  EXPECT_EQ(*drawn, (std::vector<uint64_t>{30, 0}));
+  EXPECT_FALSE(charge(51, now)->decision.allowed);
+  ASSERT_TRUE(charge(20, now)->decision.allowed);
+  EXPECT_EQ(*ledger->TopupsDrawn("tops", {{"messages_sent", "late"}}), (std::vector<uint64_t>{20}));
+  // Lost: the cold store says 20 of "late" were drawn; 10 more are never lost.
+  ASSERT_TRUE(conn().Command({"DEL", "{tops}:tu:messages_sent"}).ok());
+  engine::TopupRecord late{"late", "tops", "messages_sent", 50, 20};
+  ASSERT_TRUE(ledger->RestoreTopups("tops", {late}).ok());
+  late.drawn = 10;
+  ASSERT_TRUE(ledger->RestoreTopups("tops", {late}).ok());
+  EXPECT_EQ(*ledger->TopupsDrawn("tops", {{"messages_sent", "late"}}), (std::vector<uint64_t>{20}));
+  r = charge(31, now + absl::Minutes(2));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->decision.allowed);
+  EXPECT_EQ(r->decision.limit, 180u);  // 150 used + the 30 "late" has left
+  EXPECT_TRUE(charge(30, now + absl::Minutes(2))->decision.allowed);
 }
 
 // On Redis's own clock, a hold given a second expires after a second: its

@@ -100,6 +100,9 @@ const Row kRoutes[] = {
      R"({"meter":"chatbot_sessions","quantity":1000})", 0},
     {"GET", "/api/v2/addons", "tenant", "/api/v2/addons", "", 0},
     {"DELETE", "/api/v2/addons/{id}", "tenant", "/api/v2/addons/<addon>", "", 404},
+    {"POST", "/api/v2/topups", "tenant", "/api/v2/topups",
+     R"({"meter":"credits","quantity":5000})", 0},
+    {"GET", "/api/v2/topups", "tenant", "/api/v2/topups", "", 0},
 
     // B creating a session or group under an id A uses is B's own: 201, and A's stays A's.
     {"POST", "/api/v2/sessions", "tenant_decides", "/api/v2/sessions", R"({"id":"<dup-ses>"})",

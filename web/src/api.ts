@@ -44,6 +44,8 @@ export interface CurrentUsage {
   meters: Record<string, MeterUsage>;
   /** Add-ons that have not ended; their units are in the meters' limits already. */
   addons: Addon[];
+  /** Top-ups that have not expired, oldest expiry first; their units are in the meters' limits already. */
+  topups: Topup[];
   /** A downgrade waiting for the period's end. */
   pending_plan: PendingPlan | null;
   /** messages_sent's forecast with recommended_plan; null when the daily series could not be read. */
@@ -123,7 +125,21 @@ export interface Addon {
   ends_at: string | null;
 }
 
-export type ChangeKind = 'upgrade' | 'downgrade' | 'addon_added' | 'addon_cancelled';
+/** A one-off prepaid pack (POST /api/v2/topups). */
+export interface Topup {
+  id: string;
+  meter: string;
+  units: number;
+  /** The units not used yet. */
+  balance: number;
+  /** Charged once, when bought. */
+  price_cents: number;
+  bought_at: string;
+  /** Null: it never lapses. */
+  expires_at: string | null;
+}
+
+export type ChangeKind = 'upgrade' | 'downgrade' | 'addon_added' | 'addon_cancelled' | 'topup_added';
 
 /** A line of the subscription's ledger. */
 export interface SubscriptionChange {

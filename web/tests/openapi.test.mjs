@@ -217,6 +217,35 @@ describe('live responses match docs/openapi.yaml', () => {
     await admin('POST', '/admin/tenants/nobody/plan', '/admin/tenants/{id}/plan', 404, { plan: 'pro' });
   });
 
+  it('subscription: top-ups', async () => {
+    const T = '/api/v2/topups';
+    const bought = await tenant('POST', T, T, 201, { meter: 'credits', quantity: 5000 });
+    assert.match(bought.json.id, /^top_[0-9a-f]{16}$/);
+    assert.equal(bought.json.balance, 5000);
+    assert.equal(bought.json.price_cents, 1000);
+    assert.equal(bought.json.expires_at, null);
+    const lapsing = await tenant('POST', T, T, 201, { meter: 'ai_tokens', quantity: 1000000, expires_in_days: 30 });
+    assert.notEqual(lapsing.json.expires_at, null);
+    const size = await tenant('POST', T, T, 422, { meter: 'credits', quantity: 7 });
+    assert.equal(size.json.code, 'invalid_pack_size');
+    const none = await tenant('POST', T, T, 422, { meter: 'sessions_active', quantity: 1 });
+    assert.equal(none.json.code, 'no_topup_packs');
+    const expiry = await tenant('POST', T, T, 422, { meter: 'credits', quantity: 5000, expires_in_days: 0 });
+    assert.equal(expiry.json.code, 'invalid_expiry');
+    const missing = await tenant('POST', T, T, 400, { meter: 'credits' });
+    assert.equal(missing.json.code, 'missing_field');
+    const listed = await tenant('GET', T, T, 200);
+    // Oldest expiry first; the one that never lapses last.
+    assert.deepEqual(listed.json.topups.map((t) => t.id), [lapsing.json.id, bought.json.id]);
+    const usage = await tenant('GET', '/api/v2/usage/current', '/api/v2/usage/current', 200);
+    assert.deepEqual(usage.json.topups.map((t) => t.id), [lapsing.json.id, bought.json.id]);
+    const S = '/api/v2/subscription';
+    const ledger = await tenant('GET', S, S, 200);
+    const lines = ledger.json.changes.filter((c) => c.kind === 'topup_added');
+    assert.deepEqual(lines.map((c) => c.proration_cents).sort((a, b) => a - b), [1000, 2000]);
+    await tenant('GET', '/api/v2/plans', '/api/v2/plans', 200);
+  });
+
   it('rules: a key over its general limit gets the 429 body and headers', async () => {
     const minted = await admin('POST', '/admin/tenants/oa/keys', '/admin/tenants/{id}/keys', 201);
     await admin('PUT', `/admin/api-keys/${minted.json.key_id}/rate-limits`, '/admin/api-keys/{key_id}/rate-limits', 200, { general: 1 });

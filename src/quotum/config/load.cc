@@ -542,14 +542,17 @@ void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog
   cat.plans.push_back(std::move(plan));
 }
 
-void LoadAddons(Checker& c, const toml::table& root, Catalog& cat) {
-  const toml::table* a = c.Table(root, "addons", "addons");
+/// The packs on sale in `section` ("addons": recurring; "topups": one-off),
+/// per counter meter: an array of {units, price_cents}.
+void LoadPacks(Checker& c, const toml::table& root, const std::string& section, const Catalog& cat,
+               std::vector<AddonPack>& out) {
+  const toml::table* a = c.Table(root, section, section);
   if (!a) return;
   for (const auto& [meter, node] : *a) {
-    std::string key = Cat("addons.", meter.str());
+    std::string key = Cat(section, ".", meter.str());
     auto id = cat.FindMeter(ToAbsl(meter.str()));
     if (!id || cat.meters[*id].kind != MeterKind::kCounter) {
-      c.Fail(&node, key, "add-on packs exist only for counter meters");
+      c.Fail(&node, key, "packs exist only for counter meters");
       continue;
     }
     const toml::array* packs = node.as_array();
@@ -570,7 +573,7 @@ void LoadAddons(Checker& c, const toml::table& root, Catalog& cat) {
         c.Fail(t, key, "each pack needs units and price_cents");
         break;
       }
-      cat.addons.push_back(AddonPack{std::string(meter.str()), uint64_t(*units), *price});
+      out.push_back(AddonPack{std::string(meter.str()), uint64_t(*units), *price});
     }
   }
 }
@@ -582,7 +585,7 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   cfg->source_path = origin;
   c.OnlyKeys(root, "",
              {"server", "storage", "webhooks", "email", "reconcile", "channels", "credit_costs",
-              "meters", "rate_limit_profiles", "rate_limits", "plans", "addons"});
+              "meters", "rate_limit_profiles", "rate_limits", "plans", "addons", "topups"});
   LoadServer(c, root, *cfg);
   LoadStorage(c, root, cfg->storage);
   LoadWebhooks(c, root, cfg->webhooks);
@@ -602,7 +605,8 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
     }
   }
   if (c.ok() && cat.plans.empty()) c.Fail(&root, "plans", "at least one plan is required");
-  LoadAddons(c, root, cat);
+  LoadPacks(c, root, "addons", cat, cat.addons);
+  LoadPacks(c, root, "topups", cat, cat.topups);
   cat.Index();
   if (c.ok()) {
     if (cfg->default_plan.empty()) cfg->default_plan = cat.plans.front().name;

@@ -77,7 +77,8 @@ struct Plan {
   bool warmup_shadow = false;
 };
 
-/// One purchasable add-on pack of a counter meter.
+/// One purchasable pack of a counter meter: a recurring add-on, or a one-off
+/// top-up (same shape).
 struct AddonPack {
   std::string meter;
   uint64_t units = 0;
@@ -109,6 +110,8 @@ class Catalog {
   std::vector<Plan> plans;
   std::vector<RateLimitProfile> profiles;
   std::vector<AddonPack> addons;
+  /// One-off prepaid packs (SPEC §1 "top-up"), from [[topups.<meter>]].
+  std::vector<AddonPack> topups;
   /// Per channel (index into `channels`): what one message of each type costs.
   std::vector<CreditCosts> credit_costs;
 

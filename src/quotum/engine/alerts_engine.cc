@@ -48,7 +48,7 @@ std::vector<AlertRecord> Engine::ResolvedLocked(const TenantState& t, const Fire
     const std::optional<MeterId> m = opts_.catalog->FindMeter(a.meter);
     if (!m) continue;
     const uint64_t used = fired.shared_used.empty() ? t.used[*m] : fired.shared_used[i];
-    const std::optional<uint64_t> limit = EffectiveLimit(t, *m);
+    const std::optional<uint64_t> limit = LimitWithTopupsOf(t, *m, used, now);
     std::vector<AlertRecord> one = ResolvedAlerts(
         {a},
         [&](std::string_view) {

@@ -1,6 +1,9 @@
 // Compiling a metering request into its CheckProgram (pure).
 #include "quotum/engine/check_program.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "absl/strings/str_cat.h"
 #include "quotum/engine/engine.h"
 
@@ -80,6 +83,30 @@ std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& s
   return w;
 }
 
+TopupGrants TopupGrantsOf(const std::vector<TopupRecord>* topups, absl::string_view meter,
+                          absl::Time now) {
+  TopupGrants out;
+  if (topups == nullptr) return out;
+  for (const TopupRecord& t : *topups) {
+    if (t.meter == meter && t.expires_at > now) out.push_back({t.id, t.units, t.expires_at});
+  }
+  std::stable_sort(out.begin(), out.end(), [](const TopupGrant& a, const TopupGrant& b) {
+    return std::tie(a.expires_at, a.id) < std::tie(b.expires_at, b.id);
+  });
+  return out;
+}
+
+TopupBalance TopupBalanceOf(const std::vector<TopupRecord>& topups, absl::string_view meter,
+                            absl::Time now) {
+  TopupBalance b;
+  for (const TopupRecord& t : topups) {
+    if (t.meter != meter || t.expires_at <= now) continue;
+    b.any = true;
+    b.left += t.Left();
+  }
+  return b;
+}
+
 std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRequest& req,
                                            MeterId meter) {
   if (meter != in.messages_sent_meter || in.catalog == nullptr) return std::nullopt;
@@ -92,6 +119,7 @@ std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRe
   const std::string& channel = req.channel.empty() ? in.catalog->channels.front() : req.channel;
   c.per_unit = in.catalog->CreditCost(channel, req.type);
   c.limit = limit;
+  if (!in.late_period) c.topups = TopupGrantsOf(in.topups, c.meter_name, in.now);
   c.on_limit = in.plan->on_limit[m];
   c.shadow = in.plan->shadow[m];
   c.alert_thresholds = in.plan->alert_thresholds;
@@ -129,6 +157,7 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.meter_name = req.meter;
   q.quantity = req.quantity;
   q.limit = LimitOf(*in.plan, in.overrides, meter, in.catalog, in.addons);
+  if (q.limit && !in.late_period) q.topups = TopupGrantsOf(in.topups, req.meter, in.now);
   q.on_limit = in.plan->on_limit[meter];
   q.shadow = in.plan->shadow[meter];
   q.alert_thresholds = in.plan->alert_thresholds;

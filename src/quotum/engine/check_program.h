@@ -60,14 +60,33 @@ struct WarmupCheck {
   bool shadow = false;
 };
 
+/// A top-up a check may draw on (SPEC §1 "top-up"): prepaid units used
+/// after the limit's, oldest expiry first. The ledger keeps how many of its
+/// units are drawn; the program only names it.
+struct TopupGrant {
+  std::string id;
+  uint64_t units = 0;
+  /// InfiniteFuture when it never lapses.
+  absl::Time expires_at = absl::InfiniteFuture();
+};
+
+/// A meter's top-ups that have not expired at compile time, oldest expiry
+/// first (then by id): the order they are drawn in.
+using TopupGrants = std::vector<TopupGrant>;
+
 /// The billing-period quota of the counter meter charged.
 struct QuotaCheck {
   MeterId meter = 0;
   absl::string_view meter_name;  ///< views the request's meter name
   /// Units asked for, before any warm-up cap trims a partial request.
   uint64_t quantity = 0;
-  /// Effective limit (override, else the plan's); nullopt = unlimited.
+  /// Effective limit (override, else the plan's, plus add-ons) before
+  /// top-ups; nullopt = unlimited.
   std::optional<uint64_t> limit;
+  /// Top-ups of the meter (none when unlimited or late). The limit judged is
+  /// max(limit, counter) + their unused units: units past `limit` are drawn
+  /// from them (Ledger: TopupDrawsOf).
+  TopupGrants topups;
   OnLimit on_limit = OnLimit::kReject;
   /// The plan keeps this meter's limit in shadow mode.
   bool shadow = false;
@@ -95,8 +114,11 @@ struct CreditsCheck {
   MeterId meter = 0;             ///< the credits meter
   absl::string_view meter_name;  ///< "credits" (static)
   uint64_t per_unit = 1;
-  /// Effective credits limit; nullopt for a late event (never enforced).
+  /// Effective credits limit before top-ups; nullopt for a late event
+  /// (never enforced).
   std::optional<uint64_t> limit;
+  /// Top-ups of credits, as QuotaCheck::topups.
+  TopupGrants topups;
   OnLimit on_limit = OnLimit::kReject;
   bool shadow = false;
   std::span<const int> alert_thresholds;
@@ -182,6 +204,8 @@ struct CompileInput {
   /// The catalog and the tenant's add-ons that have not ended; may be null.
   const Catalog* catalog = nullptr;
   const std::vector<AddonRecord>* addons = nullptr;
+  /// The tenant's top-ups, oldest expiry first; may be null.
+  const std::vector<TopupRecord>* topups = nullptr;
   BillingPeriod period;
   /// Set when the request's timestamp lies in the closed period before
   /// `period`, within the late-event grace: the units count there, unenforced.
@@ -203,6 +227,20 @@ std::optional<uint64_t> LimitOf(const Plan& plan,
                                 const std::vector<std::optional<uint64_t>>* overrides, MeterId m,
                                 const Catalog* catalog = nullptr,
                                 const std::vector<AddonRecord>* addons = nullptr);
+
+/// The top-ups of `meter` in `topups` (may be null) unexpired at `now`, in
+/// drawing order. Pure.
+TopupGrants TopupGrantsOf(const std::vector<TopupRecord>* topups, absl::string_view meter,
+                          absl::Time now);
+
+/// What a meter's top-ups add at `now`: whether it has any unexpired, and
+/// their unused units (as `topups` records what is drawn). Pure.
+struct TopupBalance {
+  bool any = false;
+  uint64_t left = 0;
+};
+TopupBalance TopupBalanceOf(const std::vector<TopupRecord>& topups, absl::string_view meter,
+                            absl::Time now);
 
 /// One short-window rule resolved against the tenant's profile and the key's
 /// custom limits. Pure.

@@ -210,6 +210,14 @@ absl::Status Engine::Start() {
       MutexLock lock(&t->mu);
       t->addons.push_back(std::move(a));
     }
+    absl::StatusOr<std::vector<TopupRecord>> topups = store_->Topups("", now);
+    if (!topups.ok()) return topups.status();
+    for (TopupRecord& r : *topups) {
+      TenantState* t = FindTenant(r.tenant_id);
+      if (!t) continue;
+      MutexLock lock(&t->mu);
+      t->topups.push_back(std::move(r));
+    }
   }
   queue_.Start();
   if (opts_.shared_ledger) {
@@ -316,6 +324,9 @@ absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) {
 
 void Engine::Touch(TenantState& t, absl::Time now) {
   ExpireLeases(t, now);
+  if (!t.topups.empty()) {
+    std::erase_if(t.topups, [&](const TopupRecord& r) { return r.expires_at <= now; });
+  }
   if (t.period.Contains(now)) return;
   ApplyDuePlanChange(t, now);
   // Add-ons cancelled in the period that ended stop counting.
@@ -331,6 +342,12 @@ void Engine::Touch(TenantState& t, absl::Time now) {
 
 std::optional<uint64_t> Engine::EffectiveLimit(const TenantState& t, MeterId m) const {
   return LimitOf(*t.plan, &t.overrides, m, opts_.catalog, &t.addons);
+}
+
+std::optional<uint64_t> Engine::LimitWithTopupsOf(const TenantState& t, MeterId m, uint64_t used,
+                                                  absl::Time now) const {
+  const TopupBalance b = TopupBalanceOf(t.topups, opts_.catalog->meters[m].name, now);
+  return LimitWithTopups(EffectiveLimit(t, m), b.any, used, b.left);
 }
 
 TenantView Engine::ViewOf(const TenantState& t) const {

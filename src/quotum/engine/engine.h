@@ -186,6 +186,9 @@ struct UsageView {
   std::optional<SubscriptionChange> pending_plan;
   /// Add-ons that have not ended (their units are in `limits`).
   std::vector<AddonRecord> addons;
+  /// Top-ups that have not expired, with what is drawn of them (their
+  /// unused units are in `limits`: ledger.h LimitWithTopups).
+  std::vector<TopupRecord> topups;
   /// Per MeterId, counter meters only: the projection to the period's end
   /// (core/forecast.h). Empty when the daily series could not be read.
   std::vector<std::optional<Forecast>> forecasts;
@@ -439,6 +442,16 @@ class Engine {
   void CancelAddon(const Principal& who, std::string id, Callback<AddonRecord> done);
   /// The add-ons that have not ended, oldest first.
   std::vector<AddonRecord> ListAddons(const Principal& who);
+  /// Buys a one-off prepaid pack of `meter` (topups.cc): `quantity` must be
+  /// one of the catalog's top-up sizes (422 invalid_pack_size listing them;
+  /// no_topup_packs); its units lapse `expires_in_days` days from now (never
+  /// when nullopt). Charged its price in the subscription ledger; usable at
+  /// once, after the limit's units, oldest expiry first.
+  void BuyTopup(const Principal& who, std::string meter, uint64_t quantity,
+                std::optional<int64_t> expires_in_days, Callback<TopupRecord> done);
+  /// The top-ups that have not expired, oldest expiry first, with what is
+  /// drawn of them (scale-out: as the shared ledger counts it).
+  absl::StatusOr<std::vector<TopupRecord>> ListTopups(const Principal& who);
 
   // ---- Tenants and keys (admin)
   void CreateTenant(TenantSpec spec, Callback<CreatedTenant> done);
@@ -576,6 +589,12 @@ class Engine {
   void Touch(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   std::optional<uint64_t> EffectiveLimit(const TenantState& t, MeterId m) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// EffectiveLimit with t's top-ups of `m` (LimitWithTopups at counter `used`).
+  std::optional<uint64_t> LimitWithTopupsOf(const TenantState& t, MeterId m, uint64_t used,
+                                            absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Sets the drawn units of `topups` to what the shared ledger counts.
+  absl::Status ReadSharedTopups(absl::string_view tenant_id, std::vector<TopupRecord>& topups);
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   absl::Status Validate(const MeterRequest& req, MeterId* meter) const;
   /// Validate's rules for a reservation operation on counter meter `m`.
@@ -625,6 +644,8 @@ class Engine {
     std::string hold_id;
     HeldUnits hold;
     bool reserved = false;
+    /// (top-up id, units) the charge drew.
+    std::vector<std::pair<std::string, uint64_t>> topup_draws;
   };
   /// The tenant, key and session facts CompileChecks reads; views t and who.
   CompileInput CompileInputOf(const TenantState& t, const Principal& who,

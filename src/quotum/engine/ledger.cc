@@ -42,11 +42,11 @@ void TrimAdmitted(QuotaOutcome& q, uint64_t cut) {
 CreditsUse CreditsUseOf(const CreditsCheck& c, const Verdicts& v, uint64_t consumed) {
   CreditsUse u;
   u.per_unit = c.per_unit;
-  u.limit = c.limit;
+  u.limit = v.credits_limit;
   u.charged = consumed * c.per_unit;
   const uint64_t after = v.credits_before + u.charged;
-  u.remaining = !c.limit           ? std::numeric_limits<uint64_t>::max()
-                : *c.limit > after ? *c.limit - after
+  u.remaining = !u.limit           ? std::numeric_limits<uint64_t>::max()
+                : *u.limit > after ? *u.limit - after
                                    : 0;
   return u;
 }
@@ -78,8 +78,25 @@ ReservationUse ReservationUseOf(const HoldCheck& h, const Verdicts& v, Decision&
 
 }  // namespace
 
+std::optional<uint64_t> LimitWithTopups(std::optional<uint64_t> limit, bool has_topups,
+                                        uint64_t counter, uint64_t left) {
+  if (!limit || !has_topups) return limit;
+  const uint64_t base = std::max(*limit, counter);
+  return base > kMaxCounter - std::min(left, kMaxCounter) ? kMaxCounter : base + left;
+}
+
+uint64_t TopupDrawOf(std::optional<uint64_t> limit, uint64_t counter, uint64_t units,
+                     uint64_t left) {
+  if (!limit || units == 0) return 0;
+  const uint64_t past_before = counter > *limit ? counter - *limit : 0;
+  const uint64_t after = counter + units;
+  const uint64_t past_after = after > *limit ? after - *limit : 0;
+  return std::min(past_after - past_before, left);
+}
+
 void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, Verdicts& v) {
   uint64_t quantity = p.quota.quantity;
+  v.quota_limit = LimitWithTopups(p.quota.limit, !p.quota.topups.empty(), counter, v.topup_left);
   OnLimit on_limit = p.quota.on_limit;
   // Held units count as used; a commit or release first frees its own.
   const bool frees = p.hold && p.hold->op != HoldCheck::Op::kReserve;
@@ -100,7 +117,7 @@ void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, V
       }
     }
   }
-  v.quota = DecideQuota(QuotaRequest{counter, p.quota.limit, quantity, p.partial, on_limit});
+  v.quota = DecideQuota(QuotaRequest{counter, v.quota_limit, quantity, p.partial, on_limit});
   if (v.quota.verdict == Verdict::kDenied && p.quota.shadow) {
     // Shadow mode: record the would-be denial, admit like a soft limit.
     v.quota_shadow_denied = true;
@@ -113,6 +130,10 @@ void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, V
 
 void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v) {
   v.credits_before = counter;
+  if (p.credits) {
+    v.credits_limit = LimitWithTopups(p.credits->limit, !p.credits->topups.empty(), counter,
+                                      v.credits_topup_left);
+  }
   // Like decide.lua: nothing to judge when the warm-up cap or the quota
   // already refuses.
   if (!p.credits || v.warmup_denied || v.quota.verdict != Verdict::kAdmitted ||
@@ -125,8 +146,8 @@ void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v) {
     v.quota.verdict = Verdict::kOverflow;
     return;
   }
-  if (!c.limit || c.on_limit == OnLimit::kAllow) return;
-  const uint64_t left = *c.limit > counter ? *c.limit - counter : 0;
+  if (!v.credits_limit || c.on_limit == OnLimit::kAllow) return;
+  const uint64_t left = *v.credits_limit > counter ? *v.credits_limit - counter : 0;
   const uint64_t fit = left / c.per_unit;
   if (units <= fit) return;
   if (c.shadow) {
@@ -142,7 +163,7 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   Decision d;
   d.meter = std::string(p.quota.meter_name);
   d.requested = p.quota.quantity;
-  d.limit = p.quota.limit;
+  d.limit = v.quota_limit;
   d.period_start = p.quota.UnitsPeriod().start;
   d.reset_at = p.quota.UnitsPeriod().end;
   d.late = p.quota.late_period.has_value();
@@ -167,10 +188,10 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   d.remaining = v.quota.remaining;
   if (p.dry_run || !d.allowed) {
     // Nothing is charged: what is left now, before the units it would take.
-    if (v.quota.verdict == Verdict::kAdmitted && p.quota.limit) {
+    if (v.quota.verdict == Verdict::kAdmitted && v.quota_limit) {
       d.remaining = v.quota.remaining + v.quota.admitted - v.quota.overage;
     }
-    if (!p.quota.limit) d.remaining = std::numeric_limits<uint64_t>::max();
+    if (!v.quota_limit) d.remaining = std::numeric_limits<uint64_t>::max();
   } else {
     d.consumed = v.quota.admitted;
     d.overage = v.quota.overage;

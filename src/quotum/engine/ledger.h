@@ -7,7 +7,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -58,6 +60,16 @@ struct Verdicts {
   uint64_t held_before = 0;
   uint64_t hold_units = 0;
   absl::Time hold_expires_at;
+  /// Unused units of p.quota.topups (of p.credits->topups) before this
+  /// request, which the ledger found; and the limits judged with them
+  /// (LimitWithTopups), set by JudgeQuota (JudgeCredits).
+  uint64_t topup_left = 0;
+  uint64_t credits_topup_left = 0;
+  std::optional<uint64_t> quota_limit;
+  std::optional<uint64_t> credits_limit;
+  /// (top-up id, units) drawn by the applied decision, in drawing order
+  /// (the embedded ledger's; a shared one appends them to its facts).
+  std::vector<std::pair<std::string, uint64_t>> topup_draws;
 };
 
 /// What executing a program produced.
@@ -135,6 +147,16 @@ class SharedLedger : public Ledger {
   virtual absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
                                    const std::vector<std::pair<std::string, uint64_t>>& values,
                                    const LeaseBaseline& leases) = 0;
+  /// What is drawn of each top-up (meter, id) of `tenant_id` as the ledger
+  /// counts it, in order; 0 for one never drawn.
+  virtual absl::StatusOr<std::vector<uint64_t>> TopupsDrawn(
+      absl::string_view tenant_id,
+      const std::vector<std::pair<std::string, std::string>>& topups) = 0;
+  /// Raises what the ledger counts as drawn of each of `topups` (the cold
+  /// store's records, unexpired) to at least its `drawn`; never lowers.
+  /// Call before SetBaseline: decisions wait for the baseline mark.
+  virtual absl::Status RestoreTopups(absl::string_view tenant_id,
+                                     const std::vector<TopupRecord>& topups) = 0;
   /// SetBaseline without sessions, groups or gauges.
   absl::Status SetBaseline(absl::string_view tenant_id, const BillingPeriod& period,
                            const std::vector<std::pair<std::string, uint64_t>>& values) {
@@ -155,6 +177,17 @@ class SharedLedger : public Ledger {
   /// one; reconcile later).
   virtual absl::StatusOr<bool> Reconcile(const FailOpenCharge& c) = 0;
 };
+
+/// The limit a check with top-ups is judged by: `limit` when it has none
+/// (or is unlimited), else max(limit, counter) + `left` (the top-ups' unused
+/// units; units past `limit` were drawn from them). Pure.
+std::optional<uint64_t> LimitWithTopups(std::optional<uint64_t> limit, bool has_topups,
+                                        uint64_t counter, uint64_t left);
+
+/// Units that charging `units` on `counter` takes from top-ups: those of
+/// them past `limit`, at most `left`. Pure.
+uint64_t TopupDrawOf(std::optional<uint64_t> limit, uint64_t counter, uint64_t units,
+                     uint64_t left);
 
 /// Judges p.credits given the credits counter, after JudgeQuota: the units
 /// JudgeQuota admitted must also fit the credits limit at per_unit each,

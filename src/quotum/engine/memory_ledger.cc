@@ -87,6 +87,8 @@ absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::
   }
   // A late event's closed period is not held in memory; it is never enforced.
   v.quota_before = p.quota.late_period ? 0 : t_.used[p.quota.meter];
+  v.topup_left = TopupLeft(p.quota.topups, now);
+  if (p.credits) v.credits_topup_left = TopupLeft(p.credits->topups, now);
   JudgeQuota(p, WarmupUsed(p), v.quota_before, v);
   if (p.credits) JudgeCredits(p, p.quota.late_period ? 0 : t_.used[p.credits->meter], v);
   if (v.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
@@ -144,8 +146,17 @@ void MemoryLedger::Charge(const CheckProgram& p, const RatePass& pass, LedgerRes
   r.verdicts.charged = d.consumed;
   if (p.credits) r.verdicts.credits_charged = d.consumed * p.credits->per_unit;
   if (!p.quota.late_period) {
-    t_.used[p.quota.meter] += d.consumed;
-    if (p.credits) t_.used[p.credits->meter] += r.verdicts.credits_charged;
+    Verdicts& v = r.verdicts;
+    uint64_t& used = t_.used[p.quota.meter];
+    DrawTopups(p.quota.topups, TopupDrawOf(p.quota.limit, used, d.consumed, v.topup_left), now, v);
+    used += d.consumed;
+    if (p.credits) {
+      uint64_t& credits = t_.used[p.credits->meter];
+      DrawTopups(p.credits->topups,
+                 TopupDrawOf(p.credits->limit, credits, v.credits_charged, v.credits_topup_left),
+                 now, v);
+      credits += v.credits_charged;
+    }
   }
   ApplyHold(p, d);
   if (p.count_api_call) SaturatingIncrement(t_.used[opts_.api_calls_meter]);
@@ -156,6 +167,32 @@ void MemoryLedger::Charge(const CheckProgram& p, const RatePass& pass, LedgerRes
   if (p.warmup && session_ != nullptr && d.consumed > 0) {
     session_->warmup_day = p.warmup->day;
     session_->warmup_count = r.verdicts.warmup_used + d.consumed;
+  }
+}
+
+uint64_t MemoryLedger::TopupLeft(const TopupGrants& grants, absl::Time now) const {
+  uint64_t left = 0;
+  for (const TopupGrant& g : grants) {
+    if (g.expires_at <= now) continue;
+    for (const TopupRecord& t : t_.topups) {
+      if (t.id == g.id) left += t.Left();
+    }
+  }
+  return left;
+}
+
+void MemoryLedger::DrawTopups(const TopupGrants& grants, uint64_t units, absl::Time now,
+                              Verdicts& v) {
+  for (const TopupGrant& g : grants) {
+    if (units == 0) return;
+    if (g.expires_at <= now) continue;
+    for (TopupRecord& t : t_.topups) {
+      if (t.id != g.id || t.Left() == 0) continue;
+      const uint64_t take = std::min(units, t.Left());
+      t.drawn += take;
+      units -= take;
+      v.topup_draws.emplace_back(t.id, take);
+    }
   }
 }
 

@@ -63,6 +63,13 @@ class MemoryLedger final : public Ledger {
   void Charge(const CheckProgram& p, const RatePass& pass, LedgerResult& r,
               absl::Time now) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void SweepIdempotency(absl::Time now) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  /// Unused units at `now` of the tenant's top-ups named by `grants`.
+  uint64_t TopupLeft(const TopupGrants& grants,
+                     absl::Time now) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  /// Draws `units` from `grants` in order (unexpired, unused units first),
+  /// recording each draw in v.topup_draws.
+  void DrawTopups(const TopupGrants& grants, uint64_t units, absl::Time now,
+                  Verdicts& v) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   TenantState& t_;
   SessionState* session_;

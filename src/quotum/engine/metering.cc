@@ -323,6 +323,9 @@ absl::Status Engine::GiveBaseline(TenantState& t) {
   }
   absl::StatusOr<TenantLeaseRows> leases = store_->LeaseRows(t.id);
   if (!leases.ok()) return StoreUnavailable("The sessions and groups");
+  absl::StatusOr<std::vector<TopupRecord>> topups = store_->Topups(t.id, clock_->Now());
+  if (!topups.ok()) return StoreUnavailable("The top-ups");
+  if (absl::Status s = opts_.shared_ledger->RestoreTopups(t.id, *topups); !s.ok()) return s;
   return opts_.shared_ledger->SetBaseline(
       t.id, period, values, LeaseBaseline{std::move(*leases), opts_.session_lease_ttl});
 }
@@ -375,6 +378,7 @@ CompileInput Engine::CompileInputOf(const TenantState& t, const Principal& who,
   in.overrides = &t.overrides;
   in.catalog = opts_.catalog;
   in.addons = &t.addons;
+  in.topups = &t.topups;
   in.period = t.period;
   in.late_period = late_period;
   in.key_id = who.key_id;
@@ -458,15 +462,16 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
     idem_rec = IdempotencyRecord{t.id, req.idempotency_key, p.fingerprint, x.decision, now};
   }
   const bool write_message = req.message && x.decision.allowed && charged == req.quantity;
+  c.topup_draws = std::move(x.verdicts.topup_draws);
   std::vector<AlertRecord> alerts =
       AlertsOfCharge(ChargeOfMeter{t.id, req.meter, p.quota.period, x.verdicts.quota_before,
-                                   charged, p.quota.limit, p.quota.alert_thresholds, now});
+                                   charged, x.verdicts.quota_limit, p.quota.alert_thresholds, now});
   if (p.credits) {
     c.credits_meter = p.credits->meter;
     c.credits = x.verdicts.credits_charged;
-    for (AlertRecord& a : AlertsOfCharge(
-             ChargeOfMeter{t.id, meters::kCredits, p.quota.period, x.verdicts.credits_before,
-                           c.credits, p.credits->limit, p.credits->alert_thresholds, now})) {
+    for (AlertRecord& a : AlertsOfCharge(ChargeOfMeter{
+             t.id, meters::kCredits, p.quota.period, x.verdicts.credits_before, c.credits,
+             x.verdicts.credits_limit, p.credits->alert_thresholds, now})) {
       alerts.push_back(std::move(a));
     }
   }
@@ -485,6 +490,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
           b.usage.push_back(ApiCallRow(t, c.period_start, now));
         }
         if (idem_rec) b.idempotency.push_back(std::move(*idem_rec));
+        for (const auto& [id, units] : c.topup_draws) b.topup_draws.push_back({t.id, id, units});
         if (reserved) b.reservations.push_back(std::move(*reserved));
         if (!c.hold_id.empty() && !c.reserved) b.ended_reservations.emplace_back(t.id, c.hold_id);
         if (write_message) b.messages.push_back(std::move(*req.message));
@@ -530,6 +536,11 @@ void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
     }
   }
   if (!c.idempotency_key.empty()) t.Traffic().idempotency.erase(c.idempotency_key);
+  for (const auto& [id, units] : c.topup_draws) {
+    for (TopupRecord& r : t.topups) {
+      if (r.id == id) r.drawn -= std::min(r.drawn, units);
+    }
+  }
   if (c.reserved) {
     t.Traffic().holds.Remove(c.hold_id);
   } else if (!c.hold_id.empty()) {

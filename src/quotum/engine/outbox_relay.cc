@@ -16,10 +16,12 @@ namespace quotum::engine {
 namespace {
 
 constexpr const char* kEventTypes[] = {
-    "usage.threshold_reached",  "usage.threshold_resolved",      "session.lease_expired",
-    "subscription.changed",     "subscription.change_scheduled", "subscription.change_cancelled",
-    "subscription.addon_added", "subscription.addon_cancelled",  "usage.forecast_exceeds_limit",
-    "usage.report.weekly",      "usage.report.monthly"};
+    "usage.threshold_reached",       "usage.threshold_resolved",
+    "session.lease_expired",         "subscription.changed",
+    "subscription.change_scheduled", "subscription.change_cancelled",
+    "subscription.addon_added",      "subscription.addon_cancelled",
+    "subscription.topup_added",      "usage.forecast_exceeds_limit",
+    "usage.report.weekly",           "usage.report.monthly"};
 
 constexpr size_t kFanOutBatch = 500;
 constexpr size_t kWebhooksPerRound = 100;

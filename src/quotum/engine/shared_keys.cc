@@ -106,6 +106,7 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   t->profile = cat.FindProfile(plan->rate_limit_profile);
   t->pending_plan = snap.pending_plan;
   t->addons = snap.addons;
+  t->topups = snap.topups;
   t->overrides.clear();
   for (const LimitOverride& o : snap.overrides) {
     auto m = cat.FindMeter(o.meter);

@@ -260,6 +260,29 @@ struct ReservationRecord {
   absl::Time expires_at;
 };
 
+/// A one-off prepaid pack of a tenant (SPEC §1 "top-up"): `units` more of
+/// `meter`, used after the limit's units (oldest expiry first) until
+/// `expires_at`; they outlive period resets. `drawn` of them are used.
+struct TopupRecord {
+  std::string id;  ///< "top_..." unique
+  std::string tenant_id;
+  std::string meter;
+  uint64_t units = 0;
+  uint64_t drawn = 0;
+  int64_t price_cents = 0;
+  absl::Time bought_at;
+  /// When the unused units lapse; InfiniteFuture when never.
+  absl::Time expires_at = absl::InfiniteFuture();
+  uint64_t Left() const { return units > drawn ? units - drawn : 0; }
+};
+
+/// Units a decision used of one top-up (added to its `drawn`).
+struct TopupDraw {
+  std::string tenant_id;
+  std::string id;
+  uint64_t units = 0;
+};
+
 /// One period counter's value.
 struct CounterRow {
   std::string tenant_id;
@@ -314,6 +337,10 @@ struct CommitBatch {
   /// Upserts by id; an applied change also sets its tenant's plan.
   std::vector<SubscriptionChange> subscription_changes;
   std::vector<AddonRecord> addons;  ///< upserts by id
+  std::vector<TopupRecord> topups;  ///< inserts (a known id is left alone)
+  /// Added to the named top-ups' drawn (never past their units); after
+  /// this batch's top-up inserts.
+  std::vector<TopupDraw> topup_draws;
   /// Inserts; each also deletes its tenant's reservations expired at its
   /// created_at (they were given back, and nothing refers to them).
   std::vector<ReservationRecord> reservations;
@@ -336,9 +363,10 @@ struct CommitBatch {
            messages.empty() && sessions.empty() && deleted_sessions.empty() && groups.empty() &&
            deleted_groups.empty() && key_rate_limits.empty() && gauges.empty() && events.empty() &&
            applied_entries.empty() && fail_open.empty() && reconciled_fail_open.empty() &&
-           subscription_changes.empty() && addons.empty() && reservations.empty() &&
-           ended_reservations.empty() && alerts.empty() && resolved_alerts.empty() &&
-           webhooks.empty() && deliveries.empty() && attempts.empty() && relayed_events.empty();
+           subscription_changes.empty() && addons.empty() && topups.empty() &&
+           topup_draws.empty() && reservations.empty() && ended_reservations.empty() &&
+           alerts.empty() && resolved_alerts.empty() && webhooks.empty() && deliveries.empty() &&
+           attempts.empty() && relayed_events.empty();
   }
 };
 
@@ -409,6 +437,8 @@ struct KeySnapshot {
   std::optional<SubscriptionChange> pending_plan;
   /// The tenant's add-ons that have not ended.
   std::vector<AddonRecord> addons;
+  /// The tenant's top-ups that have not expired.
+  std::vector<TopupRecord> topups;
 };
 
 /// The persistence port. Commit is called from one writer thread only; the
@@ -493,6 +523,10 @@ class Store {
   /// Add-ons that have not ended at `now` (every tenant's when `tenant_id`
   /// is empty), oldest first.
   virtual absl::StatusOr<std::vector<AddonRecord>> Addons(const std::string& tenant_id,
+                                                          absl::Time now) = 0;
+  /// Top-ups that have not expired at `now` (every tenant's when
+  /// `tenant_id` is empty), by tenant, then expiry, then id.
+  virtual absl::StatusOr<std::vector<TopupRecord>> Topups(const std::string& tenant_id,
                                                           absl::Time now) = 0;
 
   /// The ids of every tenant, in id order.

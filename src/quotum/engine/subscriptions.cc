@@ -11,6 +11,7 @@
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
 #include "quotum/engine/events.h"
+#include "quotum/engine/packs.h"
 
 namespace quotum::engine {
 namespace {
@@ -264,25 +265,11 @@ absl::StatusOr<SubscriptionView> Engine::Subscription(const Principal& who) {
 
 void Engine::BuyAddon(const Principal& who, std::string meter, uint64_t quantity,
                       Callback<BoughtAddon> done) {
-  const Catalog& cat = *opts_.catalog;
-  if (!cat.FindMeter(meter)) {
-    return done(Unprocessable("unknown_meter", absl::StrCat("Unknown meter \"", meter, "\".")));
-  }
-  const AddonPack* pack = nullptr;
-  std::string sizes;
-  for (const AddonPack& p : cat.addons) {
-    if (p.meter != meter) continue;
-    absl::StrAppend(&sizes, sizes.empty() ? "" : ", ", p.units);
-    if (p.units == quantity) pack = &p;
-  }
-  if (sizes.empty()) {
-    return done(
-        Unprocessable("no_addon_packs", absl::StrCat("\"", meter, "\" has no add-on packs.")));
-  }
-  if (!pack) {
-    return done(Unprocessable("invalid_pack_size", absl::StrCat("Add-on packs of \"", meter,
-                                                                "\" come in ", sizes, " units.")));
-  }
+  absl::StatusOr<const AddonPack*> found =
+      FindPack(*opts_.catalog, opts_.catalog->addons, {"add-on packs", "no_addon_packs"}, meter,
+               quantity);
+  if (!found.ok()) return done(found.status());
+  const AddonPack* pack = *found;
   TenantState& t = *who.tenant;
   absl::StatusOr<FiredAlerts> fired = ReadFiredAlerts(t);
   if (!fired.ok()) return done(fired.status());

@@ -121,6 +121,10 @@ struct TenantState {
   HeapOptional<SubscriptionChange> pending_plan ABSL_GUARDED_BY(mu);
   /// Add-ons that have not ended, oldest first (their units raise the limits).
   std::vector<AddonRecord> addons ABSL_GUARDED_BY(mu);
+  /// Top-ups that had not expired when last looked at, oldest expiry first
+  /// (embedded: with what is drawn of them; scale-out: the shared ledger
+  /// keeps that).
+  std::vector<TopupRecord> topups ABSL_GUARDED_BY(mu);
   /// Both created on first use, so an idle tenant costs a few hundred bytes.
   std::unique_ptr<TenantTraffic> traffic ABSL_GUARDED_BY(mu);
   std::unique_ptr<TenantLeases> leases ABSL_GUARDED_BY(mu);

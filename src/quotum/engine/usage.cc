@@ -30,12 +30,21 @@ absl::StatusOr<UsageView> Engine::CountersOf(TenantState& t) {
     v.plan = t.plan;
     v.pending_plan = t.pending_plan;
     v.addons = t.addons;
+    v.topups = t.topups;
     v.used = t.used;
     v.limits.resize(cat.meter_count());
     for (MeterId m = 0; m < cat.meter_count(); ++m) v.limits[m] = EffectiveLimit(t, m);
   }
   if (opts_.shared_ledger) {
     if (absl::Status s = ReadSharedCounters(t, v); !s.ok()) return s;
+    if (!v.from_aggregate) {
+      if (absl::Status s = ReadSharedTopups(t.id, v.topups); !s.ok()) return s;
+    }
+  }
+  const absl::Time now = clock_->Now();
+  for (MeterId m = 0; m < cat.meter_count(); ++m) {
+    const TopupBalance b = TopupBalanceOf(v.topups, cat.meters[m].name, now);
+    v.limits[m] = LimitWithTopups(v.limits[m], b.any, v.used[m], b.left);
   }
   return v;
 }

@@ -60,19 +60,22 @@ void AppendRows(const FactsEntry& e, CommitBatch& b) {
                                  e.charged * f.credits->per_unit});
   }
   if (f.credits && e.credits_before) {
-    AppendReached(AlertsOfCharge(ChargeOfMeter{e.tenant_id, meters::kCredits,
-                                               BillingPeriod{f.period_start, f.period_end},
-                                               *e.credits_before, e.charged * f.credits->per_unit,
-                                               f.credits->limit, f.credits->thresholds, f.now}),
+    AppendReached(AlertsOfCharge(ChargeOfMeter{
+                      e.tenant_id, meters::kCredits, BillingPeriod{f.period_start, f.period_end},
+                      *e.credits_before, e.charged * f.credits->per_unit,
+                      e.credits_limit_judged ? e.credits_limit_judged : f.credits->limit,
+                      f.credits->thresholds, f.now}),
                   b);
   }
   if (f.message && e.allowed && e.charged == f.quantity) b.messages.push_back(*f.message);
   if (e.counter_before) {
-    AppendReached(AlertsOfCharge(ChargeOfMeter{
-                      e.tenant_id, f.meter, BillingPeriod{f.period_start, f.period_end},
-                      *e.counter_before, e.charged, f.limit, f.thresholds, f.now}),
-                  b);
+    AppendReached(
+        AlertsOfCharge(ChargeOfMeter{
+            e.tenant_id, f.meter, BillingPeriod{f.period_start, f.period_end}, *e.counter_before,
+            e.charged, e.limit_judged ? e.limit_judged : f.limit, f.thresholds, f.now}),
+        b);
   }
+  for (const auto& [id, units] : e.topup_draws) b.topup_draws.push_back({e.tenant_id, id, units});
   if (e.lease) AppendLeaseChange(*e.lease, b);
 }
 

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -81,6 +82,12 @@ struct FactsEntry {
   /// The credits counter before the charge (decide.lua's "cb"), with
   /// facts.credits.
   std::optional<uint64_t> credits_before;
+  /// With top-ups: the meter's (credits') limit judged, top-ups included
+  /// (decide.lua's "tl", "ctl"), which alerts are reached against; and what
+  /// the charge drew of them ("td": top-up id, units).
+  std::optional<uint64_t> limit_judged;
+  std::optional<uint64_t> credits_limit_judged;
+  std::vector<std::pair<std::string, uint64_t>> topup_draws;
   /// Set when the entry records a session, group or gauge change.
   std::optional<LeaseChange> lease;
 

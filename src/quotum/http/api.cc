@@ -86,6 +86,8 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::post, "/api/v2/addons", Access::kTenant, &Api::BuyAddon);
   Route(verb::get, "/api/v2/addons", Access::kTenant, &Api::ListAddons);
   Route(verb::delete_, "/api/v2/addons/{id}", Access::kTenant, &Api::CancelAddon);
+  Route(verb::post, "/api/v2/topups", Access::kTenant, &Api::BuyTopup);
+  Route(verb::get, "/api/v2/topups", Access::kTenant, &Api::ListTopups);
 
   Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession);
   Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions);

@@ -133,6 +133,8 @@ class Api {
   void AdminChangePlan(Call& c);
   void BuyAddon(Call& c);
   void ListAddons(Call& c);
+  void BuyTopup(Call& c);
+  void ListTopups(Call& c);
   void CancelAddon(Call& c);
   // sessions, groups, subscribers (routes_sessions.cc)
   void CreateSession(Call& c);

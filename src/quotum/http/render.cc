@@ -293,6 +293,12 @@ boost::json::object PlanJson(const Catalog& cat, const Plan& p) {
         {"meter", a.meter}, {"units", a.units}, {"price_cents", a.price_cents}});
   }
   o["addon_packs"] = std::move(packs);
+  boost::json::array topups;
+  for (const AddonPack& a : cat.topups) {
+    topups.push_back(boost::json::object{
+        {"meter", a.meter}, {"units", a.units}, {"price_cents", a.price_cents}});
+  }
+  o["topup_packs"] = std::move(topups);
   return o;
 }
 
@@ -303,6 +309,18 @@ boost::json::object AddonJson(const engine::AddonRecord& a) {
           {"price_cents", a.price_cents},
           {"started_at", FormatRfc3339(a.started_at)},
           {"ends_at", a.ends_at ? boost::json::value(FormatRfc3339(*a.ends_at)) : nullptr}};
+}
+
+boost::json::object TopupJson(const engine::TopupRecord& t) {
+  return {{"id", t.id},
+          {"meter", t.meter},
+          {"units", t.units},
+          {"balance", t.Left()},
+          {"price_cents", t.price_cents},
+          {"bought_at", FormatRfc3339(t.bought_at)},
+          {"expires_at", t.expires_at == absl::InfiniteFuture()
+                             ? boost::json::value(nullptr)
+                             : boost::json::value(FormatRfc3339(t.expires_at))}};
 }
 
 namespace {
@@ -327,10 +345,15 @@ boost::json::value LimitPartsJson(const Catalog& cat, const engine::UsageView& u
   for (const engine::AddonRecord& a : u.addons) {
     if (a.meter == cat.meters[m].name) addons += a.units;
   }
+  const std::optional<uint64_t> own =
+      m < overrides.size() && overrides[m] ? overrides[m] : u.plan->limits[m];
+  // What the top-ups add: their unused units, and those drawn this period.
+  const uint64_t base = own.value_or(0) + addons;
   return boost::json::object{
       {"plan", OptionalNumber(u.plan->limits[m])},
       {"override", OptionalNumber(m < overrides.size() ? overrides[m] : std::nullopt)},
-      {"addons", addons}};
+      {"addons", addons},
+      {"topups", *u.limits[m] > base ? *u.limits[m] - base : 0}};
 }
 
 }  // namespace
@@ -400,6 +423,9 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   boost::json::array addons;
   for (const engine::AddonRecord& a : u.addons) addons.push_back(AddonJson(a));
   o["addons"] = std::move(addons);
+  boost::json::array topups;
+  for (const engine::TopupRecord& t : u.topups) topups.push_back(TopupJson(t));
+  o["topups"] = std::move(topups);
   o["pending_plan"] = PendingPlanJson(u.pending_plan);
   return o;
 }

@@ -43,6 +43,8 @@ boost::json::value PendingPlanJson(const std::optional<engine::SubscriptionChang
 
 /// {id, meter, units, price_cents, started_at, ends_at (null until cancelled)}.
 boost::json::object AddonJson(const engine::AddonRecord& a);
+/// A top-up with its balance (units - drawn); expires_at null when never.
+boost::json::object TopupJson(const engine::TopupRecord& t);
 
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u);
 

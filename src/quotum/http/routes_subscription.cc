@@ -1,5 +1,7 @@
 // The subscription: its plan, plan changes (preview, change, cancel the
 // pending one), the ledger, and an admin's move of any tenant.
+#include <algorithm>
+
 #include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
 #include "quotum/http/api.h"
@@ -110,6 +112,37 @@ void Api::ListAddons(Call& c) {
   boost::json::array arr;
   for (const engine::AddonRecord& a : engine_->ListAddons(c.who)) arr.push_back(AddonJson(a));
   c.respond(JsonReply(200, boost::json::object{{"addons", std::move(arr)}}));
+}
+
+void Api::BuyTopup(Call& c) {
+  PARSE_BODY_OR_REPLY(body, c);
+  Fields f(body);
+  ASSIGN_OR_REPLY(meter, f.String("meter", 64), c);
+  ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
+  if (!meter || !quantity) {
+    return c.respond(ErrorReply(400, "missing_field", "\"meter\" and \"quantity\" are required."));
+  }
+  auto days = f.Count("expires_in_days");
+  if (!days.ok()) {
+    return c.respond(
+        ErrorReply(422, "invalid_expiry", "\"expires_in_days\" must be a whole number of days."));
+  }
+  std::optional<int64_t> expires_in_days;
+  if (*days) expires_in_days = static_cast<int64_t>(std::min<uint64_t>(**days, uint64_t{1} << 40));
+  engine_->BuyTopup(
+      c.who, *meter, *quantity, expires_in_days,
+      [respond = std::move(c.respond)](absl::StatusOr<engine::TopupRecord> r) mutable {
+        if (!r.ok()) return respond(ReplyForStatus(r.status()));
+        respond(JsonReply(201, TopupJson(*r)));
+      });
+}
+
+void Api::ListTopups(Call& c) {
+  absl::StatusOr<std::vector<engine::TopupRecord>> topups = engine_->ListTopups(c.who);
+  if (!topups.ok()) return c.respond(ReplyForStatus(topups.status()));
+  boost::json::array arr;
+  for (const engine::TopupRecord& r : *topups) arr.push_back(TopupJson(r));
+  c.respond(JsonReply(200, boost::json::object{{"topups", std::move(arr)}}));
 }
 
 void Api::CancelAddon(Call& c) {

@@ -34,6 +34,7 @@ export const EVENT_TYPES = [
   'subscription.change_cancelled',
   'subscription.addon_added',
   'subscription.addon_cancelled',
+  'subscription.topup_added',
   'usage.forecast_exceeds_limit',
   'usage.report.weekly',
   'usage.report.monthly',

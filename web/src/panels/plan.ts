@@ -33,6 +33,7 @@ const KIND_WORDS: Record<ChangeKind, string> = {
   downgrade: 'Downgrade',
   addon_added: 'Add-on bought',
   addon_cancelled: 'Add-on cancelled',
+  topup_added: 'Top-up bought',
 };
 const STATE_WORDS: Record<SubscriptionChange['state'], string> = {
   pending: 'Pending',

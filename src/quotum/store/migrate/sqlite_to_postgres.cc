@@ -125,6 +125,10 @@ constexpr Column kAddons[] = {{"seq", Kind::kInt},        {"id", Kind::kText},
                               {"tenant_id", Kind::kText}, {"meter", Kind::kText},
                               {"units", Kind::kInt},      {"price_cents", Kind::kInt},
                               {"started_at", Kind::kInt}, {"ends_at", Kind::kInt}};
+constexpr Column kTopups[] = {{"id", Kind::kText},          {"tenant_id", Kind::kText},
+                              {"meter", Kind::kText},       {"units", Kind::kInt},
+                              {"drawn", Kind::kInt},        {"price_cents", Kind::kInt},
+                              {"bought_at_ms", Kind::kInt}, {"expires_at_ms", Kind::kInt}};
 constexpr Column kAlerts[] = {
     {"tenant_id", Kind::kText},  {"meter", Kind::kText},     {"period_start", Kind::kInt},
     {"threshold", Kind::kInt},   {"period_end", Kind::kInt}, {"value", Kind::kInt},
@@ -169,6 +173,7 @@ constexpr Table kTables[] = {
     {"messages", kMessages, "", false},
     {"subscription_changes", kSubscriptionChanges, "seq", true},
     {"addons", kAddons, "seq", true},
+    {"topups", kTopups, "", false},
     {"alerts", kAlerts, "", false},
     {"outbox", kOutbox, "seq", true},
     {"webhooks", kWebhooks, "seq", true},

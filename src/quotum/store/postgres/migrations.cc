@@ -282,6 +282,20 @@ constexpr char kSchemaV9[] = R"sql(
 ALTER TABLE idempotency ADD COLUMN extra TEXT;
 )sql";
 
+// One-off prepaid packs; expires_at_ms NULL: never lapses.
+constexpr char kSchemaV10[] = R"sql(
+CREATE TABLE topups(
+  id TEXT COLLATE "C" PRIMARY KEY,
+  tenant_id TEXT COLLATE "C" NOT NULL,
+  meter TEXT COLLATE "C" NOT NULL,
+  units BIGINT NOT NULL,
+  drawn BIGINT NOT NULL,
+  price_cents BIGINT NOT NULL,
+  bought_at_ms BIGINT NOT NULL,
+  expires_at_ms BIGINT);
+CREATE INDEX topups_tenant ON topups(tenant_id, expires_at_ms);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
@@ -292,6 +306,7 @@ constexpr Migration kMigrations[] = {
     {7, "usage_aggregates: closed billing periods", kSchemaV7},
     {8, "reservations: units held until committed, released or expired", kSchemaV8},
     {9, "idempotency.extra: a replayed decision's credits and reservation", kSchemaV9},
+    {10, "topups: one-off prepaid packs and what was drawn of them", kSchemaV10},
 };
 
 constexpr char kCreateMigrationsTable[] =

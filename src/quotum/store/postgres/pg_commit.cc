@@ -1,5 +1,7 @@
 #include "quotum/store/postgres/pg_commit.h"
 
+#include <map>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -207,6 +209,16 @@ constexpr Statement kAddons{
     "$2::text[],$3::text[],$4::bigint[],$5::bigint[],$6::bigint[],$7::bigint[]) WITH ORDINALITY "
     "AS r(id,tenant_id,meter,units,price_cents,started_at,ends_at,ord) ORDER BY ord "
     "ON CONFLICT(id) DO UPDATE SET ends_at=excluded.ends_at"};
+constexpr Statement kTopups{
+    "w_topups",
+    "INSERT INTO topups(id,tenant_id,meter,units,drawn,price_cents,bought_at_ms,expires_at_ms) "
+    "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::bigint[],$5::bigint[],"
+    "$6::bigint[],$7::bigint[],$8::bigint[]) ON CONFLICT(id) DO NOTHING"};
+constexpr Statement kTopupDraws{
+    "w_topup_draws",
+    "UPDATE topups t SET drawn=LEAST(t.units,t.drawn+d.units) FROM unnest($1::text[],"
+    "$2::text[],$3::bigint[]) AS d(tenant_id,id,units) WHERE t.tenant_id=d.tenant_id AND "
+    "t.id=d.id"};
 constexpr Statement kEndReservations{
     "w_end_reservations",
     "DELETE FROM reservations r USING unnest($1::text[],$2::text[]) AS e(tenant_id,id) "
@@ -728,6 +740,39 @@ absl::Status WriteAddons(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kAddons, c);
 }
 
+// Bought top-ups, then what decisions drew of them (summed per top-up: an
+// UPDATE changes a row once).
+absl::Status WriteTopups(PgConnection& conn, const CommitBatch& b) {
+  if (!b.topups.empty()) {
+    PgColumns c(8);
+    for (const engine::TopupRecord& t : b.topups) {
+      c[0].AddText(t.id);
+      c[1].AddText(t.tenant_id);
+      c[2].AddText(t.meter);
+      c[3].AddInt(AsStored(t.units));
+      c[4].AddInt(AsStored(t.drawn));
+      c[5].AddInt(t.price_cents);
+      c[6].AddInt(absl::ToUnixMillis(t.bought_at));
+      if (t.expires_at == absl::InfiniteFuture()) {
+        c[7].AddNull();
+      } else {
+        c[7].AddInt(absl::ToUnixMillis(t.expires_at));
+      }
+    }
+    RETURN_IF_ERROR(Run(conn, kTopups, c));
+  }
+  if (b.topup_draws.empty()) return absl::OkStatus();
+  std::map<std::pair<std::string, std::string>, uint64_t> sums;
+  for (const engine::TopupDraw& d : b.topup_draws) sums[{d.tenant_id, d.id}] += d.units;
+  PgColumns c(3);
+  for (const auto& [key, units] : sums) {
+    c[0].AddText(key.first);
+    c[1].AddText(key.second);
+    c[2].AddInt(AsStored(units));
+  }
+  return Run(conn, kTopupDraws, c);
+}
+
 // Each new reservation, after its tenant's reservations expired by then are
 // purged.
 absl::Status WriteNewReservations(PgConnection& conn, const CommitBatch& b) {
@@ -781,6 +826,7 @@ absl::Status WriteBatch(PgConnection& conn, const CommitBatch& b) {
   RETURN_IF_ERROR(WritePlanChanges(conn, b));
   RETURN_IF_ERROR(WriteAddons(conn, b));
   RETURN_IF_ERROR(WriteReservations(conn, b));
+  RETURN_IF_ERROR(WriteTopups(conn, b));
   RETURN_IF_ERROR(WriteEvents(conn, b));
   return WriteOutbox(conn, b);
 }

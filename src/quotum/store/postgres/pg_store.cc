@@ -425,6 +425,22 @@ engine::AddonRecord AddonOf(const PgRow& r) {
   return a;
 }
 
+constexpr char kTopupColumns[] =
+    "SELECT id,tenant_id,meter,units,drawn,price_cents,bought_at_ms,expires_at_ms FROM topups ";
+constexpr char kTopupOrder[] = " ORDER BY tenant_id, expires_at_ms NULLS LAST, id";
+
+engine::TopupRecord TopupOf(const PgRow& r) {
+  engine::TopupRecord t{r.Text(0),
+                        r.Text(1),
+                        r.Text(2),
+                        AsUnsigned(r.Int(3)),
+                        AsUnsigned(r.Int(4)),
+                        r.Int(5),
+                        absl::FromUnixMillis(r.Int(6))};
+  if (!r.IsNull(7)) t.expires_at = absl::FromUnixMillis(r.Int(7));
+  return t;
+}
+
 engine::SubscriptionChange PlanChangeOf(const PgRow& r) {
   return {r.Text(0), r.Text(1), r.Text(2),          r.Text(3),          r.Text(4),
           r.Text(5), r.Int(6),  FromSecs(r.Int(7)), FromSecs(r.Int(8)), r.Text(9)};
@@ -450,8 +466,14 @@ absl::Status ReadTenantParts(PgConnection& conn, engine::KeySnapshot& snap) {
   const std::string addons = std::string(kAddonColumns) +
                              "WHERE tenant_id=$1 AND (ends_at IS NULL OR "
                              "ends_at>extract(epoch FROM now())::bigint) ORDER BY seq";
-  return Each(conn, addons.c_str(), {TextParam(snap.tenant.id)},
-              [&](const PgRow& r) { snap.addons.push_back(AddonOf(r)); });
+  RETURN_IF_ERROR(Each(conn, addons.c_str(), {TextParam(snap.tenant.id)},
+                       [&](const PgRow& r) { snap.addons.push_back(AddonOf(r)); }));
+  const std::string topups = std::string(kTopupColumns) +
+                             "WHERE tenant_id=$1 AND (expires_at_ms IS NULL OR expires_at_ms>"
+                             "(extract(epoch FROM now())*1000)::bigint)" +
+                             kTopupOrder;
+  return Each(conn, topups.c_str(), {TextParam(snap.tenant.id)},
+              [&](const PgRow& r) { snap.topups.push_back(TopupOf(r)); });
 }
 
 }  // namespace
@@ -612,6 +634,21 @@ absl::StatusOr<std::vector<engine::AddonRecord>> PgStore::Addons(const std::stri
                             "ORDER BY seq";
     return Each(conn, sql.c_str(), {TextParam(tenant_id), IntParam(absl::ToUnixSeconds(now))},
                 [&](const PgRow& r) { out.push_back(AddonOf(r)); });
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::TopupRecord>> PgStore::Topups(const std::string& tenant_id,
+                                                                 absl::Time now) {
+  std::vector<engine::TopupRecord> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    const std::string sql =
+        std::string(kTopupColumns) +
+        "WHERE ($1='' OR tenant_id=$1) AND (expires_at_ms IS NULL OR expires_at_ms>$2)" +
+        kTopupOrder;
+    return Each(conn, sql.c_str(), {TextParam(tenant_id), IntParam(absl::ToUnixMillis(now))},
+                [&](const PgRow& r) { out.push_back(TopupOf(r)); });
   }));
   return out;
 }

@@ -107,6 +107,8 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::SubscriptionChange>> PendingPlanChanges() override;
   absl::StatusOr<std::vector<engine::AddonRecord>> Addons(const std::string& tenant_id,
                                                           absl::Time now) override;
+  absl::StatusOr<std::vector<engine::TopupRecord>> Topups(const std::string& tenant_id,
+                                                          absl::Time now) override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::StatusOr<bool> HoldLease(const std::string& name, const std::string& holder,
                                  absl::Duration ttl) override;

@@ -4,11 +4,13 @@
 
 #include <iostream>
 #include <random>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "quotum/core/string_views.h"
 #include "quotum/store/redis/facts_codec.h"
 #include "quotum/store/redis/lease_codec.h"
@@ -21,6 +23,8 @@ constexpr std::string_view kGroup = "quotum";
 // The fields of one entry: [field, value, field, value, ...].
 struct EntryFields {
   std::string_view charged, api_call, allowed, facts, before, credits_before;
+  // Top-ups: the limits judged, what was drawn.
+  std::string_view limit_judged, credits_limit_judged, topup_draws;
   // A lease change (lease.lua): kind, id, record, event.
   std::string_view kind, id, record, event;
 };
@@ -35,12 +39,39 @@ EntryFields FieldsOf(ReplyView fields) {
     if (name == "f") f.facts = value;
     if (name == "b") f.before = value;
     if (name == "cb") f.credits_before = value;
+    if (name == "tl") f.limit_judged = value;
+    if (name == "ctl") f.credits_limit_judged = value;
+    if (name == "td") f.topup_draws = value;
     if (name == "k") f.kind = value;
     if (name == "id") f.id = value;
     if (name == "r") f.record = value;
     if (name == "ev") f.event = value;
   }
   return f;
+}
+
+// The top-up fields of `f` into `e`: "tl", "ctl" (counts), "td"
+// ("id:units,...").
+absl::Status ReadTopupFields(const EntryFields& f, engine::FactsEntry& e) {
+  for (auto [text, out] : {std::pair{f.limit_judged, &e.limit_judged},
+                           std::pair{f.credits_limit_judged, &e.credits_limit_judged}}) {
+    if (uint64_t v = 0; !text.empty()) {
+      if (!absl::SimpleAtoi(ToAbsl(text), &v)) {
+        return absl::InvalidArgumentError("a limit judged (tl, ctl) is not a count");
+      }
+      *out = v;
+    }
+  }
+  if (f.topup_draws.empty()) return absl::OkStatus();
+  for (absl::string_view draw : absl::StrSplit(ToAbsl(f.topup_draws), ',')) {
+    const size_t colon = draw.rfind(':');
+    uint64_t units = 0;
+    if (colon == absl::string_view::npos || !absl::SimpleAtoi(draw.substr(colon + 1), &units)) {
+      return absl::InvalidArgumentError("a top-up draw (td) is not \"id:units\"");
+    }
+    e.topup_draws.emplace_back(std::string(draw.substr(0, colon)), units);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<engine::FactsEntry> EntryOf(const std::string& tenant, ReplyView entry) {
@@ -66,6 +97,7 @@ absl::StatusOr<engine::FactsEntry> EntryOf(const std::string& tenant, ReplyView 
     }
     e.credits_before = before;
   }
+  if (absl::Status s = ReadTopupFields(f, e); !s.ok()) return s;
   absl::StatusOr<engine::UsageFacts> facts = DecodeFacts(f.facts);
   if (!facts.ok()) return facts.status();
   e.facts = std::move(*facts);

@@ -46,6 +46,11 @@ inline std::string HoldExpiriesKey(absl::string_view tenant_id, absl::string_vie
   return absl::StrCat("{", tenant_id, "}:hx:", meter);
 }
 
+/// HASH of what is drawn of a meter's top-ups: id -> units (decide.lua).
+inline std::string TopupsKey(absl::string_view tenant_id, absl::string_view meter) {
+  return absl::StrCat("{", tenant_id, "}:tu:", meter);
+}
+
 /// HASH session id -> record (lease_codec.h).
 inline std::string SessionsKey(absl::string_view tenant_id) {
   return absl::StrCat("{", tenant_id, "}:sessions");

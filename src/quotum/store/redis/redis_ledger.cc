@@ -1,6 +1,7 @@
 #include "quotum/store/redis/redis_ledger.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,9 +26,10 @@ constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, 
 // decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
 // shadow bits, then four fields per rate check, then the trailing fields:
 // the credits counter before, the units held before, the reservation's
-// units and its expiry (replies stored before credits or reservations
-// existed have fewer; a missing one reads 0).
-constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 4;
+// units and its expiry, the unused units of the meter's and the credits'
+// top-ups (replies stored before credits, reservations or top-ups existed
+// have fewer; a missing one reads 0).
+constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 6;
 
 std::string Flags(const CheckProgram& p) {
   std::string f;
@@ -81,6 +83,8 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   v.hold_expires_at = absl::FromUnixMillis(trailing(3));
   // Bits 0..28: the rate checks (29: credits, 30: warm-up, 31: quota).
   v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 29) - 1));
+  v.topup_left = static_cast<uint64_t>(trailing(4));
+  v.credits_topup_left = static_cast<uint64_t>(trailing(5));
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
   engine::JudgeCredits(p, static_cast<uint64_t>(trailing(0)), v);
   v.charged = static_cast<uint64_t>(reply[3].integer());
@@ -163,6 +167,11 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
     keys.push_back(absl::StrCat(tag, ":h:-"));
     keys.push_back(absl::StrCat(tag, ":hx:-"));
   }
+  keys.push_back(p.quota.topups.empty() ? absl::StrCat(tag, ":tu:-")
+                                        : TopupsKey(p.tenant_id, p.quota.meter_name));
+  keys.push_back(!p.credits || p.credits->topups.empty()
+                     ? absl::StrCat(tag, ":tu:-")
+                     : TopupsKey(p.tenant_id, p.credits->meter_name));
   return keys;
 }
 
@@ -261,6 +270,69 @@ absl::StatusOr<bool> RedisLedger::Reconcile(const engine::FailOpenCharge& c) {
   return (*reply)->integer() == 1;
 }
 
+namespace {
+
+// Restores what is drawn of a meter's top-ups. KEYS[1] their hash; ARGV[1]
+// the last expiry (Unix ms; "" = one never lapses), then (id, drawn) pairs.
+// Raises, never lowers; the hash lives as long as its last top-up.
+constexpr std::string_view kRestoreTopupsLua = R"lua(
+local existed = redis.call("EXISTS", KEYS[1]) == 1
+for i = 2, #ARGV, 2 do
+  local cur = tonumber(redis.call("HGET", KEYS[1], ARGV[i]) or "0")
+  if tonumber(ARGV[i + 1]) > cur then redis.call("HSET", KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+if redis.call("EXISTS", KEYS[1]) == 0 then return 0 end
+if ARGV[1] == "" then redis.call("PERSIST", KEYS[1])
+elseif not existed then redis.call("PEXPIREAT", KEYS[1], ARGV[1])
+else
+  local cur = redis.call("PEXPIRETIME", KEYS[1])
+  if cur >= 0 and cur < tonumber(ARGV[1]) then redis.call("PEXPIREAT", KEYS[1], ARGV[1]) end
+end
+return 1
+)lua";
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint64_t>> RedisLedger::TopupsDrawn(
+    absl::string_view tenant_id, const std::vector<std::pair<std::string, std::string>>& topups) {
+  std::vector<uint64_t> out;
+  for (const auto& [meter, id] : topups) {
+    const std::string key = TopupsKey(tenant_id, meter);
+    const std::string_view argv[] = {"HGET", key, id};
+    absl::StatusOr<RedisReply> reply = Call(argv);
+    if (!reply.ok()) return reply.status();
+    uint64_t drawn = 0;
+    if (!(*reply)->is_nil() && !absl::SimpleAtoi(ToAbsl((*reply)->str()), &drawn)) {
+      return absl::InternalError(absl::StrCat("top-up ", id, " is not a number in ", key));
+    }
+    out.push_back(drawn);
+  }
+  return out;
+}
+
+absl::Status RedisLedger::RestoreTopups(absl::string_view tenant_id,
+                                        const std::vector<engine::TopupRecord>& topups) {
+  std::map<std::string, std::vector<const engine::TopupRecord*>> by_meter;
+  for (const engine::TopupRecord& t : topups) by_meter[t.meter].push_back(&t);
+  for (const auto& [meter, list] : by_meter) {
+    const std::string key = TopupsKey(tenant_id, meter);
+    absl::Time last = absl::InfinitePast();
+    std::vector<std::string> args{""};
+    for (const engine::TopupRecord* t : list) {
+      last = std::max(last, t->expires_at);
+      if (t->drawn == 0) continue;
+      args.push_back(t->id);
+      args.push_back(absl::StrCat(t->drawn));
+    }
+    if (args.size() == 1) continue;
+    if (last != absl::InfiniteFuture()) args[0] = UnixMillisText(last);
+    std::vector<std::string_view> argv{"EVAL", kRestoreTopupsLua, "1", key};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (absl::StatusOr<RedisReply> r = Call(argv); !r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RedisLedger::Ping() {
   const std::string_view ping[] = {"PING"};
   return Call(ping).status();
@@ -301,6 +373,8 @@ std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Tim
   AppendRateArguments(p.rates, a);
   AppendCreditsArguments(p.credits, a);
   AppendHoldArguments(p.hold, p.quota.holdable, a);
+  AppendTopupArguments(p.quota.topups, a);
+  AppendTopupArguments(p.credits ? p.credits->topups : engine::TopupGrants{}, a);
   return a;
 }
 

@@ -56,6 +56,11 @@ class RedisLedger final : public engine::SharedLedger {
                                                  const std::vector<std::string>& meters) override;
   absl::Status Ping() override;
   absl::StatusOr<bool> Reconcile(const engine::FailOpenCharge& c) override;
+  absl::StatusOr<std::vector<uint64_t>> TopupsDrawn(
+      absl::string_view tenant_id,
+      const std::vector<std::pair<std::string, std::string>>& topups) override;
+  absl::Status RestoreTopups(absl::string_view tenant_id,
+                             const std::vector<engine::TopupRecord>& topups) override;
   /// Where and how this ledger reaches Redis (for other clients of the same server).
   const RedisClientOptions& client_options() const { return opts_.client; }
   using engine::SharedLedger::SetBaseline;

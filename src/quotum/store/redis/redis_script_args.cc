@@ -69,6 +69,15 @@ absl::Status StatusOfError(ReplyView reply) {
   return s;
 }
 
+void AppendTopupArguments(const engine::TopupGrants& grants, std::vector<std::string>& a) {
+  a.push_back(absl::StrCat(grants.size()));
+  for (const engine::TopupGrant& g : grants) {
+    a.push_back(g.id);
+    a.push_back(absl::StrCat(g.units));
+    a.push_back(g.expires_at == absl::InfiniteFuture() ? "" : UnixMillisText(g.expires_at));
+  }
+}
+
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at) {
   engine::RateOutcome o;
   o.category = check.category;

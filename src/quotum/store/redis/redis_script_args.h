@@ -34,6 +34,10 @@ void AppendCreditsArguments(const std::optional<engine::CreditsCheck>& c,
 void AppendHoldArguments(const std::optional<engine::HoldCheck>& h, bool holdable,
                          std::vector<std::string>& a);
 
+/// Appends a check's top-ups: their count, then per top-up its id, units
+/// and expiry (Unix ms; "" when it never lapses), in drawing order.
+void AppendTopupArguments(const engine::TopupGrants& grants, std::vector<std::string>& a);
+
 /// Rate check `check`'s outcome from the four reply fields at `at`:
 /// allowed, remaining, reset_ns, retry_ns.
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at);

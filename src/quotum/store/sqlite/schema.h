@@ -147,6 +147,17 @@ CREATE TABLE IF NOT EXISTS addons(
 CREATE INDEX IF NOT EXISTS addons_tenant ON addons(tenant_id, seq);
 -- Units held against a meter's limit until committed, released or expired
 -- (instants in Unix milliseconds).
+-- One-off prepaid packs; expires_at_ms NULL: never lapses.
+CREATE TABLE IF NOT EXISTS topups(
+  id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  meter TEXT NOT NULL,
+  units INTEGER NOT NULL,
+  drawn INTEGER NOT NULL,
+  price_cents INTEGER NOT NULL,
+  bought_at_ms INTEGER NOT NULL,
+  expires_at_ms INTEGER);
+CREATE INDEX IF NOT EXISTS topups_tenant ON topups(tenant_id, expires_at_ms);
 CREATE TABLE IF NOT EXISTS reservations(
   tenant_id TEXT NOT NULL,
   id TEXT NOT NULL,

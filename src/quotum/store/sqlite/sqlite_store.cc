@@ -46,7 +46,7 @@ struct SqliteStore::WriteStatements {
   Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
   Stmt alert, resolve_alert;
   Stmt close_move, close_limit, close_delete;
-  Stmt reservation, end_reservation, purge_reservations;
+  Stmt reservation, end_reservation, purge_reservations, topup, topup_draw;
 };
 
 SqliteStore::~SqliteStore() {
@@ -172,6 +172,11 @@ const StatementSql kWriteSql[] = {
     {&WriteStatements::reservation,
      "INSERT OR REPLACE INTO reservations(tenant_id,id,meter,units,created_at_ms,expires_at_ms) "
      "VALUES(?,?,?,?,?,?)"},
+    {&WriteStatements::topup,
+     "INSERT INTO topups(id,tenant_id,meter,units,drawn,price_cents,bought_at_ms,expires_at_ms) "
+     "VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING"},
+    {&WriteStatements::topup_draw,
+     "UPDATE topups SET drawn=MIN(units,drawn+?) WHERE tenant_id=? AND id=?"},
     {&WriteStatements::end_reservation, "DELETE FROM reservations WHERE tenant_id=? AND id=?"},
     {&WriteStatements::purge_reservations,
      "DELETE FROM reservations WHERE tenant_id=? AND expires_at_ms<=?"},
@@ -434,6 +439,7 @@ absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
       RETURN_IF_ERROR(w.set_plan.Bind(1, c.to_plan).Bind(2, c.tenant_id).Run());
   }
   RETURN_IF_ERROR(WriteReservations(b));
+  RETURN_IF_ERROR(WriteTopups(b));
   for (const engine::AddonRecord& a : b.addons) {
     std::optional<int64_t> ends;
     if (a.ends_at) ends = Secs(*a.ends_at);
@@ -445,6 +451,35 @@ absl::Status SqliteStore::WritePlanChanges(const CommitBatch& b) {
                         .Bind(6, Secs(a.started_at))
                         .Bind(7, ends)
                         .Run());
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+/// An expiry in Unix ms; nullopt (NULL) for a top-up that never lapses.
+std::optional<int64_t> ExpiryMillis(absl::Time t) {
+  if (t == absl::InfiniteFuture()) return std::nullopt;
+  return absl::ToUnixMillis(t);
+}
+}  // namespace
+
+// Bought top-ups first, then what decisions drew of them.
+absl::Status SqliteStore::WriteTopups(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const engine::TopupRecord& t : b.topups) {
+    RETURN_IF_ERROR(w.topup.Bind(1, t.id)
+                        .Bind(2, t.tenant_id)
+                        .Bind(3, t.meter)
+                        .Bind(4, AsStored(t.units))
+                        .Bind(5, AsStored(t.drawn))
+                        .Bind(6, t.price_cents)
+                        .Bind(7, absl::ToUnixMillis(t.bought_at))
+                        .Bind(8, ExpiryMillis(t.expires_at))
+                        .Run());
+  }
+  for (const engine::TopupDraw& d : b.topup_draws) {
+    RETURN_IF_ERROR(
+        w.topup_draw.Bind(1, AsStored(d.units)).Bind(2, d.tenant_id).Bind(3, d.id).Run());
   }
   return absl::OkStatus();
 }
@@ -886,6 +921,30 @@ absl::StatusOr<std::vector<engine::AddonRecord>> SqliteStore::Addons(const std::
                           r.Int(4),  FromSecs(r.Int(5)), std::nullopt};
     if (!r.IsNull(6)) a.ends_at = FromSecs(r.Int(6));
     out.push_back(std::move(a));
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::TopupRecord>> SqliteStore::Topups(const std::string& tenant_id,
+                                                                     absl::Time now) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(
+      "SELECT id,tenant_id,meter,units,drawn,price_cents,bought_at_ms,expires_at_ms FROM topups "
+      "WHERE (?='' OR tenant_id=?) AND (expires_at_ms IS NULL OR expires_at_ms>?) "
+      "ORDER BY tenant_id, expires_at_ms IS NULL, expires_at_ms, id");
+  if (!st.ok()) return st.status();
+  st->Bind(1, tenant_id).Bind(2, tenant_id).Bind(3, absl::ToUnixMillis(now));
+  std::vector<engine::TopupRecord> out;
+  RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) {
+    engine::TopupRecord t{r.Text(0),
+                          r.Text(1),
+                          r.Text(2),
+                          AsUnsigned(r.Int(3)),
+                          AsUnsigned(r.Int(4)),
+                          r.Int(5),
+                          absl::FromUnixMillis(r.Int(6))};
+    if (!r.IsNull(7)) t.expires_at = absl::FromUnixMillis(r.Int(7));
+    out.push_back(std::move(t));
   }));
   return out;
 }

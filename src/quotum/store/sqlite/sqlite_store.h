@@ -73,6 +73,8 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::SubscriptionChange>> PendingPlanChanges() override;
   absl::StatusOr<std::vector<engine::AddonRecord>> Addons(const std::string& tenant_id,
                                                           absl::Time now) override;
+  absl::StatusOr<std::vector<engine::TopupRecord>> Topups(const std::string& tenant_id,
+                                                          absl::Time now) override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
 
@@ -87,6 +89,7 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteFailOpen(const engine::CommitBatch& batch);
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
   absl::Status WriteReservations(const engine::CommitBatch& batch);
+  absl::Status WriteTopups(const engine::CommitBatch& batch);
   /// Usage deltas, then the period closes (WritePeriodCloses).
   absl::Status WriteUsage(const engine::CommitBatch& batch);
   absl::Status WritePeriodCloses(const engine::CommitBatch& batch);

@@ -16,6 +16,8 @@
 --   10 + n the meter's reservations: a HASH of "sum" (units held) and, per
 --     reservation id, "<units>:<expires Unix ms>"; 11 + n their expiries (a
 --     ZSET of ids scored by expiry)
+--   12 + n what is drawn of the meter's top-ups (a HASH id -> units), 13 + n
+--     of the credits' (placeholders when the check has no top-ups)
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -35,12 +37,16 @@
 --     reserve, "c" commit, "l" release, or "-" none and the meter is never
 --     held (KEYS 10 + n and 11 + n are placeholders, left unread); the
 --     reservation id; a reserve's TTL (ms)
+--   then the meter's top-ups (QuotaCheck::topups), then the credits' : each a
+--     count g and 3 fields per top-up, in drawing order: id, units, expiry
+--     (Unix ms; "" = never)
 -- Reply (an array of integers; the first says which kind):
 --   {0, counter_before, warmup_used, charged, refused, shadow_bits, then per rate
 --      check: allowed, remaining, reset_ns, retry_ns, then the credits counter
 --      before, the units held on the meter before (expired ones given back),
 --      the units of the reservation committed or released, and its expiry
---      (a reserve's: the new one's) in Unix ms}          decided (refused: 1-based, 0 = none)
+--      (a reserve's: the new one's) in Unix ms, then the unused units of the
+--      meter's and of the credits' top-ups before}   decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
@@ -54,7 +60,9 @@
 -- the facts stream: c = units charged, a = api_call counted ("1"/"0"),
 -- ok = allowed ("1"/"0"), b = the meter's counter before the charge (the
 -- drain finds the alert thresholds it crossed from b, c and the limit in f),
--- f = ARGV[15]; with a credits check, cb = the credits counter before.
+-- f = ARGV[15]; with a credits check, cb = the credits counter before; with
+-- top-ups, tl (ctl) = the meter's (credits') limit judged, top-ups included,
+-- and td = what was drawn of them, "id:units,..." (when any was).
 -- Nothing else appends.
 --
 -- Written for the cost of a call, like arith.lua (see its top and
@@ -142,6 +150,34 @@ end
 local base = used + held - hunits
 local frees_held = hop == "c" or hop == "l"
 
+-- Top-ups, per pool (1: the meter's, 2: the credits'): the unexpired ones'
+-- ids and unused units, in drawing order, their sum, and the last expiry
+-- (-1: one never lapses). KEYS 12 + n + pool - 1 hold what is drawn.
+local tg, tleft, tlast, ta = {{}, {}}, {0, 0}, {0, 0}, cr + 7
+local tcount = {0, 0}
+for pool = 1, 2 do
+  local g = tonumber(A[ta])
+  tcount[pool] = g
+  if g > 0 and now_s == "" then
+    local t = redis.call("TIME")
+    now_s, now_n = t[1], t[2] * 1000
+  end
+  local tnow = g > 0 and now_s * 1000 + math.floor(now_n / 1000000) or 0
+  for j = 1, g do
+    local id, tunits, texp = A[ta + 3 * j - 2], tonumber(A[ta + 3 * j - 1]), A[ta + 3 * j]
+    if texp == "" then tlast[pool] = -1
+    elseif tlast[pool] >= 0 and tonumber(texp) > tlast[pool] then tlast[pool] = tonumber(texp) end
+    if texp == "" or tonumber(texp) > tnow then
+      local drawn = tonumber(redis.call("HGET", K[11 + n + pool], id) or "0")
+      local tl = tunits > drawn and tunits - drawn or 0
+      tleft[pool] = tleft[pool] + tl
+      local list = tg[pool]
+      list[#list + 1], list[#list + 2] = id, tl
+    end
+  end
+  ta = ta + 1 + 3 * g
+end
+
 -- The quota and warm-up verdicts (JudgeQuota): the units to charge if allowed,
 -- whether either refuses, and the shadow bits they add (bit 30: warm-up, 31:
 -- quota; the rate checks add bits 0.. below).
@@ -156,8 +192,10 @@ if has_warmup then
   end
 end
 if units > MAX_COUNTER - base then return {3} end
-if A[8] ~= "" then
-  local limit = tonumber(A[8])
+local qlimit = A[8] ~= "" and tonumber(A[8])
+if qlimit and tcount[1] > 0 then qlimit = math.max(qlimit, used) + tleft[1] end
+if qlimit then
+  local limit = qlimit
   local left = base >= limit and 0 or limit - base
   if units <= left or A[9] == "1" or (frees_held and units <= hunits) then -- all of them
   elseif partial and left > 0 then units = left
@@ -173,6 +211,7 @@ if per_unit > 0 then
     if units > math.floor((MAX_COUNTER - credits_used) / per_unit) then return {3} end
     if A[cr + 1] ~= "" and A[cr + 2] ~= "1" then
       local climit = tonumber(A[cr + 1])
+      if tcount[2] > 0 then climit = math.max(climit, credits_used) + tleft[2] end
       local fit = math.floor((climit > credits_used and climit - credits_used or 0) / per_unit)
       if units <= fit then -- all of them
       elseif A[cr + 3] == "1" then bits = bits + 2 ^ 29
@@ -246,25 +285,64 @@ if allowed and not dry_run and units > 0 then
     end
   end
 end
+-- What the charge takes from top-ups: its units past the limit (before
+-- top-ups), oldest expiry first; the hash lives as long as its last top-up.
+local td = {}
+if charged > 0 then
+  for pool = 1, 2 do
+    local base_limit = pool == 1 and A[8] or A[cr + 1]
+    local before = pool == 1 and used or credits_used
+    local amount = pool == 1 and charged or charged * per_unit
+    if tcount[pool] > 0 and base_limit ~= "" and (pool == 1 or per_unit > 0) then
+      local bl = tonumber(base_limit)
+      local past = math.max(before + amount - bl, 0) - math.max(before - bl, 0)
+      local draw = math.min(past, tleft[pool])
+      if draw > 0 then
+        local key, list = K[11 + n + pool], tg[pool]
+        local existed = redis.call("EXISTS", key) == 1
+        for j = 1, #list, 2 do
+          local take = math.min(draw, list[j + 1])
+          if take > 0 then
+            redis.call("HINCRBY", key, list[j], take)
+            td[#td + 1] = fmt("%s:%d", list[j], take)
+            draw = draw - take
+          end
+        end
+        if tlast[pool] < 0 then redis.call("PERSIST", key)
+        elseif not existed then redis.call("PEXPIREAT", key, fmt("%d", tlast[pool]))
+        else
+          local cur = redis.call("PEXPIRETIME", key)
+          if cur >= 0 and cur < tlast[pool] then
+            redis.call("PEXPIREAT", key, fmt("%d", tlast[pool]))
+          end
+        end
+      end
+    end
+  end
+end
 if count_api_call and (allowed or not dry_run) then
   local calls = redis.call("INCRBY", K[2], 1)
   if calls == 1 then redis.call("PEXPIREAT", K[2], A[11]) end
   if calls > MAX_COUNTER then redis.call("DECRBY", K[2], 1) else counted = true end
 end
 if A[15] ~= "" and (charged > 0 or counted) then
-  if per_unit > 0 then
-    redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
-               "ok", allowed and "1" or "0", "b", fmt("%d", used), "cb", fmt("%d", credits_used),
-               "f", A[15])
-  else
-    redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
-               "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15])
+  local e = {K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+             "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15]}
+  if per_unit > 0 then e[#e + 1], e[#e + 2] = "cb", fmt("%d", credits_used) end
+  if tcount[1] > 0 and qlimit then e[#e + 1], e[#e + 2] = "tl", fmt("%d", qlimit) end
+  if tcount[2] > 0 and A[cr + 1] ~= "" then
+    e[#e + 1], e[#e + 2] = "ctl",
+      fmt("%d", math.max(tonumber(A[cr + 1]), credits_used) + tleft[2])
   end
+  if #td > 0 then e[#e + 1], e[#e + 2] = "td", table.concat(td, ",") end
+  redis.call("XADD", unpack(e))
 end
 reply[#reply + 1] = credits_used
 reply[#reply + 1] = held
 reply[#reply + 1] = hunits
 reply[#reply + 1] = hexp
+reply[#reply + 1] = tleft[1]
+reply[#reply + 1] = tleft[2]
 reply[4], reply[5], reply[6] = charged, refused, bits
 if has_idempotency and not dry_run then
   local fields = {}
