@@ -85,9 +85,10 @@ FACTS='{"meter":"messages_sent","channel":"sms","period":1796083200,"at":1796126
 # ARGV 1-15, then 16-17: no session.
 ARGS=(x "" "" 00100 1234567890123 86400000 1 1000000000000000 0 0 1801000000000 0 0 0 "$FACTS" "" "")
 # After the rate checks: no credits check (its key, and its four arguments),
-# then the reservation placeholders (messages_sent is never held: "-").
-CKEYS=("$T:c:-" "$T:h:-" "$T:hx:-")
-CARGS=(0 "" 0 0 - "" 0)
+# then the reservation placeholders (messages_sent is never held: "-"), then
+# no top-ups (two placeholder keys, two counts of 0).
+CKEYS=("$T:c:-" "$T:h:-" "$T:hx:-" "$T:tu:-" "$T:tu:-")
+CARGS=(0 "" 0 0 - "" 0 0 0)
 W=60000000000
 rates() {  # the rate keys and arguments of a program
   case $1 in

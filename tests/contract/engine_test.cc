@@ -1185,6 +1185,8 @@ TEST_P(EngineTest, TopUpsAreUsedAfterTheLimitOldestExpiryFirstAndOutliveThePerio
   EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "groups_active", 1).status()), "no_topup_packs");
   EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "warp", 1).status()), "unknown_meter");
   EXPECT_EQ(MachineCode(BuyTopup(*engine_, p, "credits", 5000, 0).status()), "invalid_expiry");
+  Principal contract = NewTenant("tops-unlimited", "enterprise");  // no limits until set
+  EXPECT_EQ(MachineCode(BuyTopup(*engine_, contract, "credits", 5000).status()), "unlimited_meter");
   flaky_->fail = true;
   EXPECT_FALSE(BuyTopup(*engine_, p, "credits", 5000).ok());
   EXPECT_FALSE(Consume(p, "credits", 10).ok());  // the draw is taken back

@@ -69,6 +69,23 @@ engine::WarmupCheck WarmupOf(const json::object& o, Strings& s) {
   return w;
 }
 
+/// A check's top-ups: [{id, units, expires_ms (null or absent: never)}],
+/// in drawing order as given.
+engine::TopupGrants TopupsOf(const json::object& o) {
+  engine::TopupGrants out;
+  if (!o.contains("topups")) return out;
+  for (const auto& t : o.at("topups").as_array()) {
+    const json::object& g = t.as_object();
+    engine::TopupGrant grant{std::string(g.at("id").as_string()),
+                             g.at("units").to_number<uint64_t>()};
+    if (g.contains("expires_ms") && !g.at("expires_ms").is_null()) {
+      grant.expires_at = At(g, "expires_ms", 0);
+    }
+    out.push_back(std::move(grant));
+  }
+  return out;
+}
+
 engine::QuotaCheck QuotaOf(const json::object& o, Strings& s, MeterIds& meters) {
   engine::QuotaCheck q;
   q.meter_name = s.Hold(o.at("meter").as_string());
@@ -80,6 +97,7 @@ engine::QuotaCheck QuotaOf(const json::object& o, Strings& s, MeterIds& meters) 
                                                                                  : OnLimit::kReject;
   q.shadow = o.contains("shadow") && o.at("shadow").as_bool();
   q.period = {At(o, "period_start_ms", 0), At(o, "period_end_ms", 2'592'000'000)};
+  q.topups = TopupsOf(o);
   return q;
 }
 
@@ -93,6 +111,7 @@ engine::CreditsCheck CreditsOf(const json::object& o, MeterIds& meters) {
   c.on_limit = o.contains("on_limit") && o.at("on_limit").as_string() == "allow" ? OnLimit::kAllow
                                                                                  : OnLimit::kReject;
   c.shadow = o.contains("shadow") && o.at("shadow").as_bool();
+  c.topups = TopupsOf(o);
   return c;
 }
 
@@ -167,6 +186,13 @@ void CheckDecision(const json::object& e, const LedgerResult& r) {
   }
   if (e.contains("remaining")) {
     EXPECT_EQ(d.remaining, u64("remaining"));
+  }
+  if (e.contains("limit")) {
+    EXPECT_EQ(d.limit, u64("limit"));
+  }
+  if (e.contains("credits_limit")) {
+    ASSERT_TRUE(d.credits.has_value());
+    EXPECT_EQ(d.credits->limit, u64("credits_limit"));
   }
   if (e.contains("warmup_used")) {
     EXPECT_EQ(d.warmup_used, u64("warmup_used"));

@@ -1,6 +1,8 @@
 // The golden decision vectors against the embedded MemoryLedger.
 #include "support/decision_vectors.h"
 
+#include <algorithm>
+
 #include "absl/container/node_hash_map.h"
 #include "gtest/gtest.h"
 #include "quotum/engine/memory_ledger.h"
@@ -22,6 +24,9 @@ class MemoryUnderTest : public testing::LedgerUnderTest {
       tenant_.period = p.quota.period;
       tenant_.used.assign(16, 0);
     }
+    // The engine's records of the top-ups the program names (bought before).
+    Record(p.quota.topups, p.quota.meter_name);
+    if (p.credits) Record(p.credits->topups, p.credits->meter_name);
     SessionState* session = p.warmup ? &sessions_[std::string(p.warmup->session_id)] : nullptr;
     MemoryLedger ledger(tenant_, session, {/*api_calls_meter=*/0, absl::Hours(24)});
     absl::StatusOr<LedgerResult> r = ledger.Execute(p, now);
@@ -33,6 +38,18 @@ class MemoryUnderTest : public testing::LedgerUnderTest {
   }
 
  private:
+  void Record(const TopupGrants& grants, absl::string_view meter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tenant_.mu) {
+    for (const TopupGrant& g : grants) {
+      const bool known = std::any_of(tenant_.topups.begin(), tenant_.topups.end(),
+                                     [&](const TopupRecord& r) { return r.id == g.id; });
+      if (!known) {
+        tenant_.topups.push_back(
+            {g.id, tenant_.id, std::string(meter), g.units, 0, 0, {}, g.expires_at});
+      }
+    }
+  }
+
   TenantState tenant_;
   absl::node_hash_map<std::string, SessionState> sessions_;
 };

@@ -30,6 +30,7 @@ absl::StatusOr<Engine::FiredAlerts> Engine::ReadFiredAlerts(TenantState& t) {
   });
   f.alerts = std::move(*alerts);
   if (!opts_.shared_ledger || f.alerts.empty()) return f;
+  if (absl::Status s = RefreshSharedTopups(t); !s.ok()) return s;
   std::vector<std::string> meters;
   for (const AlertRecord& a : f.alerts) meters.push_back(a.meter);
   absl::StatusOr<std::vector<uint64_t>> used =

@@ -593,6 +593,12 @@ class Engine {
   std::optional<uint64_t> LimitWithTopupsOf(const TenantState& t, MeterId m, uint64_t used,
                                             absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// OK when `meter` (a known one) has a limit for t: 422 unlimited_meter
+  /// (a top-up of it would never be drawn on).
+  absl::Status CheckLimited(TenantState& t, absl::string_view meter);
+  /// Scale-out: sets the drawn units of t's top-ups to what the shared
+  /// ledger counts now (for limits judged outside a decision). Without t.mu.
+  absl::Status RefreshSharedTopups(TenantState& t);
   /// Sets the drawn units of `topups` to what the shared ledger counts.
   absl::Status ReadSharedTopups(absl::string_view tenant_id, std::vector<TopupRecord>& topups);
   TenantView ViewOf(const TenantState& t) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);

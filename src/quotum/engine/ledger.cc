@@ -96,7 +96,7 @@ uint64_t TopupDrawOf(std::optional<uint64_t> limit, uint64_t counter, uint64_t u
 
 void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, Verdicts& v) {
   uint64_t quantity = p.quota.quantity;
-  v.quota_limit = LimitWithTopups(p.quota.limit, !p.quota.topups.empty(), counter, v.topup_left);
+  v.quota_limit = LimitWithTopups(p.quota.limit, v.quota_topups, counter, v.topup_left);
   OnLimit on_limit = p.quota.on_limit;
   // Held units count as used; a commit or release first frees its own.
   const bool frees = p.hold && p.hold->op != HoldCheck::Op::kReserve;
@@ -131,8 +131,8 @@ void JudgeQuota(const CheckProgram& p, uint64_t warmup_used, uint64_t counter, V
 void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v) {
   v.credits_before = counter;
   if (p.credits) {
-    v.credits_limit = LimitWithTopups(p.credits->limit, !p.credits->topups.empty(), counter,
-                                      v.credits_topup_left);
+    v.credits_limit =
+        LimitWithTopups(p.credits->limit, v.credits_topups, counter, v.credits_topup_left);
   }
   // Like decide.lua: nothing to judge when the warm-up cap or the quota
   // already refuses.

@@ -65,6 +65,10 @@ struct Verdicts {
   /// (LimitWithTopups), set by JudgeQuota (JudgeCredits).
   uint64_t topup_left = 0;
   uint64_t credits_topup_left = 0;
+  /// The check had top-ups when it was decided (a replay is judged as its
+  /// first decision was, whatever the program has now).
+  bool quota_topups = false;
+  bool credits_topups = false;
   std::optional<uint64_t> quota_limit;
   std::optional<uint64_t> credits_limit;
   /// (top-up id, units) drawn by the applied decision, in drawing order

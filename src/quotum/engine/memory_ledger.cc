@@ -87,8 +87,12 @@ absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::
   }
   // A late event's closed period is not held in memory; it is never enforced.
   v.quota_before = p.quota.late_period ? 0 : t_.used[p.quota.meter];
+  v.quota_topups = !p.quota.topups.empty();
   v.topup_left = TopupLeft(p.quota.topups, now);
-  if (p.credits) v.credits_topup_left = TopupLeft(p.credits->topups, now);
+  if (p.credits) {
+    v.credits_topups = !p.credits->topups.empty();
+    v.credits_topup_left = TopupLeft(p.credits->topups, now);
+  }
   JudgeQuota(p, WarmupUsed(p), v.quota_before, v);
   if (p.credits) JudgeCredits(p, p.quota.late_period ? 0 : t_.used[p.credits->meter], v);
   if (v.quota.verdict == QuotaOutcome::Verdict::kOverflow) {

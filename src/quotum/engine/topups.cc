@@ -42,25 +42,36 @@ EventRecord TopupEvent(const TopupRecord& r, const SubscriptionChange& line, abs
                       {"expires_at", expires, false}}};
 }
 
+/// `t` to the millisecond, as stores and the shared ledger keep instants.
+absl::Time WholeMillis(absl::Time t) { return absl::FromUnixMillis(absl::ToUnixMillis(t)); }
+
+/// Inserts `r` where `topups` keeps drawing order: oldest expiry first.
+void InsertInDrawingOrder(std::vector<TopupRecord>& topups, const TopupRecord& r) {
+  auto at = std::upper_bound(topups.begin(), topups.end(), r, [](const auto& a, const auto& b) {
+    return std::tie(a.expires_at, a.id) < std::tie(b.expires_at, b.id);
+  });
+  topups.insert(at, r);
+}
+
 }  // namespace
 
 void Engine::BuyTopup(const Principal& who, std::string meter, uint64_t quantity,
                       std::optional<int64_t> expires_in_days, Callback<TopupRecord> done) {
-  absl::StatusOr<const AddonPack*> pack =
-      FindPack(*opts_.catalog, opts_.catalog->topups, {"top-ups", "no_topup_packs"}, meter,
-               quantity);
+  absl::StatusOr<const AddonPack*> pack = FindPack(*opts_.catalog, opts_.catalog->topups,
+                                                   {"top-ups", "no_topup_packs"}, meter, quantity);
   if (!pack.ok()) return done(pack.status());
   if (expires_in_days && (*expires_in_days < 1 || *expires_in_days > kMaxTopupDays)) {
     return done(Unprocessable(
         "invalid_expiry", absl::StrCat("\"expires_in_days\" runs from 1 to ", kMaxTopupDays, ".")));
   }
   TenantState& t = *who.tenant;
+  if (absl::Status s = CheckLimited(t, meter); !s.ok()) return done(s);
   absl::StatusOr<FiredAlerts> fired = ReadFiredAlerts(t);
   if (!fired.ok()) return done(fired.status());
   absl::AnyInvocable<void()> after;
   {
     MutexLock lock(&t.mu);
-    const absl::Time now = clock_->Now();
+    const absl::Time now = WholeMillis(clock_->Now());
     Touch(t, now);
     TopupRecord r{absl::StrCat("top_", RandomHex(8)),
                   t.id,
@@ -80,21 +91,18 @@ void Engine::BuyTopup(const Principal& who, std::string meter, uint64_t quantity
                                   now,
                                   now,
                                   "applied"};
-    // Drawn oldest expiry first: keep the tenant's list in that order.
-    auto at =
-        std::upper_bound(t.topups.begin(), t.topups.end(), r, [](const auto& a, const auto& b) {
-          return std::tie(a.expires_at, a.id) < std::tie(b.expires_at, b.id);
-        });
-    t.topups.insert(at, r);
+    // The alerts the bigger limit resolves; the top-up is drawn on only once
+    // it is committed (a draw must find its row).
+    InsertInDrawingOrder(t.topups, r);
     std::vector<AlertRecord> resolved = ResolvedLocked(t, *fired, now);
-    CommitQueue::Done finish = [this, tp = &t, r,
-                                done = std::move(done)](const absl::Status& s) mutable {
-      if (s.ok()) return done(std::move(r));
+    std::erase_if(t.topups, [&](const TopupRecord& x) { return x.id == r.id; });
+    CommitQueue::Done finish = [tp = &t, r, done = std::move(done)](const absl::Status& s) mutable {
+      if (!s.ok()) return done(s);
       {
         MutexLock l(&tp->mu);
-        std::erase_if(tp->topups, [&](const TopupRecord& x) { return x.id == r.id; });
+        InsertInDrawingOrder(tp->topups, r);
       }
-      done(s);
+      done(std::move(r));
     };
     const bool queued = queue_.Enqueue(
         [&](CommitBatch& b) {
@@ -109,6 +117,15 @@ void Engine::BuyTopup(const Principal& who, std::string meter, uint64_t quantity
   if (after) after();
 }
 
+absl::Status Engine::CheckLimited(TenantState& t, absl::string_view meter) {
+  const MeterId m = *opts_.catalog->FindMeter(meter);
+  MutexLock lock(&t.mu);
+  if (EffectiveLimit(t, m)) return absl::OkStatus();
+  return Unprocessable("unlimited_meter",
+                       absl::StrCat("\"", meter, "\" is unlimited on your plan: a top-up of it ",
+                                    "would never be used."));
+}
+
 absl::StatusOr<std::vector<TopupRecord>> Engine::ListTopups(const Principal& who) {
   TenantState& t = *who.tenant;
   std::vector<TopupRecord> out;
@@ -121,6 +138,22 @@ absl::StatusOr<std::vector<TopupRecord>> Engine::ListTopups(const Principal& who
     if (absl::Status s = ReadSharedTopups(t.id, out); !s.ok()) return s;
   }
   return out;
+}
+
+absl::Status Engine::RefreshSharedTopups(TenantState& t) {
+  std::vector<TopupRecord> copy;
+  {
+    MutexLock lock(&t.mu);
+    copy = t.topups;
+  }
+  if (absl::Status s = ReadSharedTopups(t.id, copy); !s.ok()) return s;
+  MutexLock lock(&t.mu);
+  for (TopupRecord& r : t.topups) {
+    for (const TopupRecord& fresh : copy) {
+      if (fresh.id == r.id) r.drawn = fresh.drawn;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Engine::ReadSharedTopups(absl::string_view tenant_id,

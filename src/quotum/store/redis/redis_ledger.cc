@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,8 +28,8 @@ constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, 
 // shadow bits, then four fields per rate check, then the trailing fields:
 // the credits counter before, the units held before, the reservation's
 // units and its expiry, the unused units of the meter's and the credits'
-// top-ups (replies stored before credits, reservations or top-ups existed
-// have fewer; a missing one reads 0).
+// top-ups plus one (0: the check had none) (replies stored before credits, reservations or top-ups
+// existed have fewer; a missing one reads 0).
 constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 6;
 
 std::string Flags(const CheckProgram& p) {
@@ -83,8 +84,13 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   v.hold_expires_at = absl::FromUnixMillis(trailing(3));
   // Bits 0..28: the rate checks (29: credits, 30: warm-up, 31: quota).
   v.rate_shadow_denied = static_cast<uint32_t>(reply[5].integer() & ((1 << 29) - 1));
-  v.topup_left = static_cast<uint64_t>(trailing(4));
-  v.credits_topup_left = static_cast<uint64_t>(trailing(5));
+  // Unused top-up units + 1; 0 when the check had no top-ups.
+  for (auto [at, has, left] : {std::tuple{size_t{4}, &v.quota_topups, &v.topup_left},
+                               std::tuple{size_t{5}, &v.credits_topups, &v.credits_topup_left}}) {
+    const int64_t field = trailing(at);
+    *has = field > 0;
+    *left = field > 0 ? static_cast<uint64_t>(field - 1) : 0;
+  }
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
   engine::JudgeCredits(p, static_cast<uint64_t>(trailing(0)), v);
   v.charged = static_cast<uint64_t>(reply[3].integer());

@@ -145,8 +145,6 @@ CREATE TABLE IF NOT EXISTS addons(
   started_at INTEGER NOT NULL,
   ends_at INTEGER);
 CREATE INDEX IF NOT EXISTS addons_tenant ON addons(tenant_id, seq);
--- Units held against a meter's limit until committed, released or expired
--- (instants in Unix milliseconds).
 -- One-off prepaid packs; expires_at_ms NULL: never lapses.
 CREATE TABLE IF NOT EXISTS topups(
   id TEXT PRIMARY KEY,
@@ -158,6 +156,8 @@ CREATE TABLE IF NOT EXISTS topups(
   bought_at_ms INTEGER NOT NULL,
   expires_at_ms INTEGER);
 CREATE INDEX IF NOT EXISTS topups_tenant ON topups(tenant_id, expires_at_ms);
+-- Units held against a meter's limit until committed, released or expired
+-- (instants in Unix milliseconds).
 CREATE TABLE IF NOT EXISTS reservations(
   tenant_id TEXT NOT NULL,
   id TEXT NOT NULL,

@@ -46,7 +46,7 @@
 --      before, the units held on the meter before (expired ones given back),
 --      the units of the reservation committed or released, and its expiry
 --      (a reserve's: the new one's) in Unix ms, then the unused units of the
---      meter's and of the credits' top-ups before}   decided (refused: 1-based, 0 = none)
+--      meter's and of the credits' top-ups before plus one (0: no top-ups)}   decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
@@ -68,7 +68,7 @@
 -- Written for the cost of a call, like arith.lua (see its top and
 -- docs/performance.md): Redis runs the whole body on every EVALSHA, so this is
 -- straight-line code without local functions, the flags are read once, TIME
--- is called only when there are rate checks, and the api_calls count is one
+-- is called only when there are rate checks (or reservations, or top-ups), and the api_calls count is one
 -- INCRBY (taken back by a DECRBY when it passes 2^53 - 1, so it saturates).
 
 local MAX_COUNTER = 9007199254740991 -- 2^53 - 1, kMaxCounter
@@ -153,29 +153,35 @@ local frees_held = hop == "c" or hop == "l"
 -- Top-ups, per pool (1: the meter's, 2: the credits'): the unexpired ones'
 -- ids and unused units, in drawing order, their sum, and the last expiry
 -- (-1: one never lapses). KEYS 12 + n + pool - 1 hold what is drawn.
-local tg, tleft, tlast, ta = {{}, {}}, {0, 0}, {0, 0}, cr + 7
-local tcount = {0, 0}
-for pool = 1, 2 do
-  local g = tonumber(A[ta])
-  tcount[pool] = g
-  if g > 0 and now_s == "" then
-    local t = redis.call("TIME")
-    now_s, now_n = t[1], t[2] * 1000
-  end
-  local tnow = g > 0 and now_s * 1000 + math.floor(now_n / 1000000) or 0
-  for j = 1, g do
-    local id, tunits, texp = A[ta + 3 * j - 2], tonumber(A[ta + 3 * j - 1]), A[ta + 3 * j]
-    if texp == "" then tlast[pool] = -1
-    elseif tlast[pool] >= 0 and tonumber(texp) > tlast[pool] then tlast[pool] = tonumber(texp) end
-    if texp == "" or tonumber(texp) > tnow then
-      local drawn = tonumber(redis.call("HGET", K[11 + n + pool], id) or "0")
-      local tl = tunits > drawn and tunits - drawn or 0
-      tleft[pool] = tleft[pool] + tl
-      local list = tg[pool]
-      list[#list + 1], list[#list + 2] = id, tl
+-- Most decisions have none: two counts of 0, and nothing else to do.
+local ta = cr + 7
+local tg1 = tonumber(A[ta] or "0")
+local has_topups = tg1 > 0 or tonumber(A[ta + 1 + 3 * tg1] or "0") > 0
+local tg, tleft, tlast, tcount
+if has_topups then
+  tg, tleft, tlast, tcount = {{}, {}}, {0, 0}, {0, 0}, {0, 0}
+  for pool = 1, 2 do
+    local g = tonumber(A[ta])
+    tcount[pool] = g
+    if g > 0 and now_s == "" then
+      local t = redis.call("TIME")
+      now_s, now_n = t[1], t[2] * 1000
     end
+    local tnow = g > 0 and now_s * 1000 + math.floor(now_n / 1000000) or 0
+    for j = 1, g do
+      local id, tunits, texp = A[ta + 3 * j - 2], tonumber(A[ta + 3 * j - 1]), A[ta + 3 * j]
+      if texp == "" then tlast[pool] = -1
+      elseif tlast[pool] >= 0 and tonumber(texp) > tlast[pool] then tlast[pool] = tonumber(texp) end
+      if texp == "" or tonumber(texp) > tnow then
+        local drawn = tonumber(redis.call("HGET", K[11 + n + pool], id) or "0")
+        local tl = tunits > drawn and tunits - drawn or 0
+        tleft[pool] = tleft[pool] + tl
+        local list = tg[pool]
+        list[#list + 1], list[#list + 2] = id, tl
+      end
+    end
+    ta = ta + 1 + 3 * g
   end
-  ta = ta + 1 + 3 * g
 end
 
 -- The quota and warm-up verdicts (JudgeQuota): the units to charge if allowed,
@@ -193,7 +199,7 @@ if has_warmup then
 end
 if units > MAX_COUNTER - base then return {3} end
 local qlimit = A[8] ~= "" and tonumber(A[8])
-if qlimit and tcount[1] > 0 then qlimit = math.max(qlimit, used) + tleft[1] end
+if qlimit and has_topups and tcount[1] > 0 then qlimit = math.max(qlimit, used) + tleft[1] end
 if qlimit then
   local limit = qlimit
   local left = base >= limit and 0 or limit - base
@@ -211,7 +217,9 @@ if per_unit > 0 then
     if units > math.floor((MAX_COUNTER - credits_used) / per_unit) then return {3} end
     if A[cr + 1] ~= "" and A[cr + 2] ~= "1" then
       local climit = tonumber(A[cr + 1])
-      if tcount[2] > 0 then climit = math.max(climit, credits_used) + tleft[2] end
+      if has_topups and tcount[2] > 0 then
+        climit = math.max(climit, credits_used) + tleft[2]
+      end
       local fit = math.floor((climit > credits_used and climit - credits_used or 0) / per_unit)
       if units <= fit then -- all of them
       elseif A[cr + 3] == "1" then bits = bits + 2 ^ 29
@@ -287,8 +295,9 @@ if allowed and not dry_run and units > 0 then
 end
 -- What the charge takes from top-ups: its units past the limit (before
 -- top-ups), oldest expiry first; the hash lives as long as its last top-up.
-local td = {}
-if charged > 0 then
+local td = nil
+if has_topups and charged > 0 then
+  td = {}
   for pool = 1, 2 do
     local base_limit = pool == 1 and A[8] or A[cr + 1]
     local before = pool == 1 and used or credits_used
@@ -326,23 +335,32 @@ if count_api_call and (allowed or not dry_run) then
   if calls > MAX_COUNTER then redis.call("DECRBY", K[2], 1) else counted = true end
 end
 if A[15] ~= "" and (charged > 0 or counted) then
-  local e = {K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
-             "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15]}
-  if per_unit > 0 then e[#e + 1], e[#e + 2] = "cb", fmt("%d", credits_used) end
-  if tcount[1] > 0 and qlimit then e[#e + 1], e[#e + 2] = "tl", fmt("%d", qlimit) end
-  if tcount[2] > 0 and A[cr + 1] ~= "" then
-    e[#e + 1], e[#e + 2] = "ctl",
-      fmt("%d", math.max(tonumber(A[cr + 1]), credits_used) + tleft[2])
+  if has_topups then
+    local e = {K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+               "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15]}
+    if per_unit > 0 then e[#e + 1], e[#e + 2] = "cb", fmt("%d", credits_used) end
+    if tcount[1] > 0 and qlimit then e[#e + 1], e[#e + 2] = "tl", fmt("%d", qlimit) end
+    if tcount[2] > 0 and A[cr + 1] ~= "" then
+      e[#e + 1], e[#e + 2] = "ctl",
+        fmt("%d", math.max(tonumber(A[cr + 1]), credits_used) + tleft[2])
+    end
+    if td and #td > 0 then e[#e + 1], e[#e + 2] = "td", table.concat(td, ",") end
+    redis.call("XADD", unpack(e))
+  elseif per_unit > 0 then
+    redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+               "ok", allowed and "1" or "0", "b", fmt("%d", used), "cb", fmt("%d", credits_used),
+               "f", A[15])
+  else
+    redis.call("XADD", K[6], "*", "c", fmt("%d", charged), "a", counted and "1" or "0",
+               "ok", allowed and "1" or "0", "b", fmt("%d", used), "f", A[15])
   end
-  if #td > 0 then e[#e + 1], e[#e + 2] = "td", table.concat(td, ",") end
-  redis.call("XADD", unpack(e))
 end
 reply[#reply + 1] = credits_used
 reply[#reply + 1] = held
 reply[#reply + 1] = hunits
 reply[#reply + 1] = hexp
-reply[#reply + 1] = tleft[1]
-reply[#reply + 1] = tleft[2]
+reply[#reply + 1] = has_topups and tcount[1] > 0 and tleft[1] + 1 or 0
+reply[#reply + 1] = has_topups and tcount[2] > 0 and tleft[2] + 1 or 0
 reply[4], reply[5], reply[6] = charged, refused, bits
 if has_idempotency and not dry_run then
   local fields = {}
