@@ -31,6 +31,8 @@
 #   sliding-big  the same with 10^6 units in the previous minute (the
 #             benchmark's case): b * (W - e) > 2^52
 #   bucket-fixed  + token_bucket and fixed_window checks (1 min, limit 10^9)
+#   topups    norate with a limit of 1 and one top-up that never lapses: every
+#             unit after the first is drawn from it (a top-up's whole path)
 # Every round runs every (DIR, program) once, in turn, so that variants are
 # compared back to back on a loaded machine; the table gives each one's median
 # and range over the rounds. Needs redis-server, redis-cli, redis-benchmark.
@@ -92,7 +94,7 @@ CARGS=(0 "" 0 0 - "" 0 0 0)
 W=60000000000
 rates() {  # the rate keys and arguments of a program
   case $1 in
-    norate) RKEYS=(); RARGS=(0) ;;
+    norate | topups) RKEYS=(); RARGS=(0) ;;
     sliding | sliding-big)
       RKEYS=("$T:r:general:$W:k1"); RARGS=(1 sliding_window 1000000000 $W 1 0) ;;
     bucket-fixed)
@@ -112,8 +114,14 @@ run() {
     cmd+=(0)
   else
     rates "$prog"
-    cmd+=($((${#KEYS[@]} + ${#RKEYS[@]} + ${#CKEYS[@]})) "${KEYS[@]}" "${RKEYS[@]}" "${CKEYS[@]}"
-      "${ARGS[@]}" "${RARGS[@]}" "${CARGS[@]}")
+    local args=("${ARGS[@]}") ckeys=("${CKEYS[@]}") cargs=("${CARGS[@]}")
+    if [ "$prog" = topups ]; then
+      args[7]=1
+      ckeys[3]="$T:tu:messages_sent"
+      cargs=(0 "" 0 0 - "" 0 1 tb 1000000000000 "" 0)
+    fi
+    cmd+=($((${#KEYS[@]} + ${#RKEYS[@]} + ${#ckeys[@]})) "${KEYS[@]}" "${RKEYS[@]}" "${ckeys[@]}"
+      "${args[@]}" "${RARGS[@]}" "${cargs[@]}")
   fi
   if [ "$prog" = sliding-big ]; then
     # Bucket k of Redis' clock; a run that crosses into k + 1 is redone.
