@@ -265,9 +265,8 @@ absl::StatusOr<SubscriptionView> Engine::Subscription(const Principal& who) {
 
 void Engine::BuyAddon(const Principal& who, std::string meter, uint64_t quantity,
                       Callback<BoughtAddon> done) {
-  absl::StatusOr<const AddonPack*> found =
-      FindPack(*opts_.catalog, opts_.catalog->addons, {"add-on packs", "no_addon_packs"}, meter,
-               quantity);
+  absl::StatusOr<const AddonPack*> found = FindPack(
+      *opts_.catalog, opts_.catalog->addons, {"add-on packs", "no_addon_packs"}, meter, quantity);
   if (!found.ok()) return done(found.status());
   const AddonPack* pack = *found;
   TenantState& t = *who.tenant;

@@ -34,6 +34,20 @@ std::string_view ApiKeyOf(const Request& req) {
   return std::string_view(key.data(), key.size());
 }
 
+// The subscription: plan changes, add-ons and top-ups.
+void Api::RouteSubscription() {
+  Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
+  Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
+  Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);
+  Route(verb::delete_, "/api/v2/subscription/pending", Access::kTenant, &Api::CancelPendingPlan);
+  Route(verb::post, "/admin/tenants/{id}/plan", Access::kAdmin, &Api::AdminChangePlan);
+  Route(verb::post, "/api/v2/addons", Access::kTenant, &Api::BuyAddon);
+  Route(verb::get, "/api/v2/addons", Access::kTenant, &Api::ListAddons);
+  Route(verb::delete_, "/api/v2/addons/{id}", Access::kTenant, &Api::CancelAddon);
+  Route(verb::post, "/api/v2/topups", Access::kTenant, &Api::BuyTopup);
+  Route(verb::get, "/api/v2/topups", Access::kTenant, &Api::ListTopups);
+}
+
 Api::Api(engine::Engine* engine, Options options)
     : engine_(engine),
       opts_(std::move(options)),
@@ -78,16 +92,7 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::post, "/admin/outbox/{id}/retry", Access::kAdmin, &Api::RetryDelivery);
   Route(verb::get, "/admin/reconcile", Access::kAdmin, &Api::GetReconcile);
   Route(verb::post, "/admin/reconcile", Access::kAdmin, &Api::RunReconcile);
-  Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
-  Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
-  Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);
-  Route(verb::delete_, "/api/v2/subscription/pending", Access::kTenant, &Api::CancelPendingPlan);
-  Route(verb::post, "/admin/tenants/{id}/plan", Access::kAdmin, &Api::AdminChangePlan);
-  Route(verb::post, "/api/v2/addons", Access::kTenant, &Api::BuyAddon);
-  Route(verb::get, "/api/v2/addons", Access::kTenant, &Api::ListAddons);
-  Route(verb::delete_, "/api/v2/addons/{id}", Access::kTenant, &Api::CancelAddon);
-  Route(verb::post, "/api/v2/topups", Access::kTenant, &Api::BuyTopup);
-  Route(verb::get, "/api/v2/topups", Access::kTenant, &Api::ListTopups);
+  RouteSubscription();
 
   Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession);
   Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions);

@@ -69,6 +69,8 @@ class Api {
   /// to add its headers; false when it has answered (refused or failed).
   bool AdmitPlainRoute(const Request& req, Call& call);
   using Handler = std::function<void(Api&, Call&)>;
+  /// Routes the subscription's endpoints (in the constructor's order).
+  void RouteSubscription();
   void Route(boost::beast::http::verb method, std::string_view pattern, Access access,
              void (Api::*fn)(Call&));
 

@@ -50,6 +50,23 @@ absl::StatusOr<std::string> PlanField(const boost::json::object& body) {
   return **plan;
 }
 
+/// The pack a purchase (add-on or top-up) names: "meter" and "quantity",
+/// both required (400 missing_field).
+struct PackChoice {
+  std::string meter;
+  uint64_t quantity = 0;
+};
+absl::StatusOr<PackChoice> PackChoiceOf(const Fields& f) {
+  absl::StatusOr<std::optional<std::string>> meter = f.String("meter", 64);
+  if (!meter.ok()) return meter.status();
+  absl::StatusOr<std::optional<uint64_t>> quantity = f.Quantity("quantity");
+  if (!quantity.ok()) return quantity.status();
+  if (!*meter || !*quantity) {
+    return engine::BadRequest("missing_field", "\"meter\" and \"quantity\" are required.");
+  }
+  return PackChoice{**meter, **quantity};
+}
+
 }  // namespace
 
 void Api::SubscriptionPreview(Call& c) {
@@ -93,13 +110,9 @@ void Api::GetSubscription(Call& c) {
 void Api::BuyAddon(Call& c) {
   PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
-  ASSIGN_OR_REPLY(meter, f.String("meter", 64), c);
-  ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
-  if (!meter || !quantity) {
-    return c.respond(ErrorReply(400, "missing_field", "\"meter\" and \"quantity\" are required."));
-  }
+  ASSIGN_OR_REPLY(pack, PackChoiceOf(f), c);
   engine_->BuyAddon(
-      c.who, *meter, *quantity,
+      c.who, pack.meter, pack.quantity,
       [respond = std::move(c.respond)](absl::StatusOr<engine::BoughtAddon> r) mutable {
         if (!r.ok()) return respond(ReplyForStatus(r.status()));
         boost::json::object o = AddonJson(r->addon);
@@ -117,11 +130,7 @@ void Api::ListAddons(Call& c) {
 void Api::BuyTopup(Call& c) {
   PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
-  ASSIGN_OR_REPLY(meter, f.String("meter", 64), c);
-  ASSIGN_OR_REPLY(quantity, f.Quantity("quantity"), c);
-  if (!meter || !quantity) {
-    return c.respond(ErrorReply(400, "missing_field", "\"meter\" and \"quantity\" are required."));
-  }
+  ASSIGN_OR_REPLY(pack, PackChoiceOf(f), c);
   auto days = f.Count("expires_in_days");
   if (!days.ok()) {
     return c.respond(
@@ -130,7 +139,7 @@ void Api::BuyTopup(Call& c) {
   std::optional<int64_t> expires_in_days;
   if (*days) expires_in_days = static_cast<int64_t>(std::min<uint64_t>(**days, uint64_t{1} << 40));
   engine_->BuyTopup(
-      c.who, *meter, *quantity, expires_in_days,
+      c.who, pack.meter, pack.quantity, expires_in_days,
       [respond = std::move(c.respond)](absl::StatusOr<engine::TopupRecord> r) mutable {
         if (!r.ok()) return respond(ReplyForStatus(r.status()));
         respond(JsonReply(201, TopupJson(*r)));
