@@ -21,10 +21,12 @@
 #include "quotum/core/string_views.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/engine.h"
+#include "quotum/engine/message_releaser.h"
 #include "quotum/http/api.h"
 #include "quotum/http/fd_limit.h"
 #include "quotum/http/server.h"
 #include "quotum/notify/curl_transport.h"
+#include "quotum/notify/http_provider.h"
 #include "quotum/report/usage_statement.h"
 #include "quotum/store/migrate/sqlite_to_postgres.h"
 #include "quotum/store/postgres/migrations.h"
@@ -149,7 +151,20 @@ quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg)
   o.max_webhooks_per_tenant = static_cast<size_t>(cfg.webhooks.max_per_tenant);
   o.forecast_every = absl::Seconds(cfg.webhooks.forecast_check_seconds);
   o.reconcile_flag_percent = cfg.reconcile.flag_percent;
+  o.delivery_policy = {cfg.delivery.max_attempts, absl::Milliseconds(cfg.delivery.retry_base_ms),
+                       absl::Milliseconds(cfg.delivery.retry_cap_ms)};
   return o;
+}
+
+// [delivery]: the http provider, or null for the log provider.
+std::unique_ptr<quotum::engine::DeliveryProvider> DeliveryProviderOf(
+    const quotum::config::Config& cfg) {
+  if (cfg.delivery.provider != "http") return nullptr;
+  quotum::notify::HttpProviderOptions o;
+  o.url = cfg.delivery.url;
+  o.token = cfg.delivery.token;
+  o.timeout = absl::Milliseconds(cfg.delivery.timeout_ms);
+  return std::make_unique<quotum::notify::HttpProvider>(o);
 }
 
 int RunMigrate(const MigrateFlags& flags) {
@@ -213,15 +228,23 @@ sigset_t BlockShutdownSignals() {
   return set;
 }
 
-int Serve(const ServeFlags& flags) {
-  sigset_t set = BlockShutdownSignals();
+// The config file with the command line's overrides.
+absl::StatusOr<std::shared_ptr<quotum::config::Config>> ServeConfig(const ServeFlags& flags) {
   auto loaded = quotum::config::LoadFile(flags.config);
-  if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
+  if (!loaded.ok()) return loaded.status();
   auto cfg = std::make_shared<quotum::config::Config>(**loaded);
   if (!flags.listen.empty()) cfg->listen = flags.listen;
   if (!flags.data_dir.empty()) cfg->data_dir = flags.data_dir;
   if (!flags.redis_url.empty()) cfg->storage.redis_url = flags.redis_url;
   if (!flags.postgres_url.empty()) cfg->storage.postgres_url = flags.postgres_url;
+  return cfg;
+}
+
+int Serve(const ServeFlags& flags) {
+  sigset_t set = BlockShutdownSignals();
+  auto loaded = ServeConfig(flags);
+  if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
+  std::shared_ptr<quotum::config::Config> cfg = *std::move(loaded);
 
   quotum::http::ServerOptions server_opts;
   if (!SplitHostPort(cfg->listen, &server_opts.host, &server_opts.port)) {
@@ -258,6 +281,8 @@ int Serve(const ServeFlags& flags) {
   eopts.shared_ledger = shared_ledger->get();
   eopts.facts_stream = facts_stream.get();
   eopts.instance_name = instance_name;
+  std::unique_ptr<quotum::engine::DeliveryProvider> provider = DeliveryProviderOf(*cfg);
+  eopts.delivery = provider.get();
   quotum::engine::Engine engine(eopts, store->get(), &clock);
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
   ReleaseStartupMemory();
@@ -268,6 +293,9 @@ int Serve(const ServeFlags& flags) {
   quotum::engine::OutboxRelay relay(store->get(), &engine, &transport, &clock,
                                     RelayOptionsOf(*cfg, instance_name));
   relay.Start();
+  quotum::engine::MessageReleaser releaser(store->get(), &engine, &clock,
+                                           {.instance_name = instance_name});
+  releaser.Start();
 
   quotum::http::Api api(&engine,
                         {admin_key, cfg->webhooks.allow_hosts, !cfg->email.smtp_url.empty()});
@@ -286,6 +314,7 @@ int Serve(const ServeFlags& flags) {
   std::cerr << "quotum: signal " << sig << ", draining" << std::endl;
   api.BeginDrain();
   server.Shutdown(cfg->drain_timeout);
+  releaser.Stop();
   relay.Stop();
   engine.Stop();
   quotum::report::ReleaseStatementCaches();

@@ -68,13 +68,22 @@ class FactsDrainTest : public RedisLedgerSuite {
                               bool with_message = false) {
     engine::CheckProgram p = contract::Charge(tenant, quantity, 10, now_);
     p.partial = partial;
-    UsageFacts facts{"messages_sent", "whatsapp",   p.quota.period.start, now_, now_,
-                     quantity,        std::nullopt, std::nullopt,         {},   {},
+    UsageFacts facts{"messages_sent", "whatsapp",  p.quota.period.start, now_, now_,
+                     quantity,        {},          std::nullopt,         {},   {},
                      std::nullopt,    std::nullopt};
     if (with_message) {
-      facts.message =
-          engine::MessageRecord{absl::StrCat("msg_", ++messages_), tenant, "whatsapp", "+15550001",
-                                "h\xC3\xA9llo \"you\"\n",          "sent", now_};
+      engine::MessageRecord m;
+      m.id = absl::StrCat("msg_", ++messages_);
+      m.tenant_id = tenant;
+      m.channel = "whatsapp";
+      m.to = "+15550001";
+      m.text = "h\xC3\xA9llo \"you\"\n";
+      m.status = "sent";
+      m.created_at = m.updated_at = now_;
+      m.session_id = "s1";
+      m.send_at = now_ - absl::Minutes(1);
+      m.sent_at = now_;
+      facts.messages.push_back(std::move(m));
     }
     p.facts = &facts;
     auto r = Decide(*ledger_, p, now_);
@@ -109,8 +118,9 @@ TEST_F(FactsDrainTest, EveryChargeReachesTheStoreOnceWithItsMessage) {
   auto drain = Drain(*stream, absl::Seconds(30));
   EXPECT_EQ(Charge("acme", 4, false, /*with_message=*/true).decision.consumed, 4u);
   EXPECT_EQ(Charge("acme", 4).decision.consumed, 4u);
-  EXPECT_EQ(Charge("acme", 5, /*partial=*/true, true).decision.consumed, 2u);  // no message
-  EXPECT_FALSE(Charge("acme", 1, false, true).decision.allowed);               // the api_call only
+  // A message per unit charged: the first unit of this one was.
+  EXPECT_EQ(Charge("acme", 5, /*partial=*/true, true).decision.consumed, 2u);
+  EXPECT_FALSE(Charge("acme", 1, false, true).decision.allowed);  // the api_call only
   drain->Notify("acme");
   auto applied = drain->RunOnce(/*sweep=*/false);
   ASSERT_TRUE(applied.ok()) << applied.status();
@@ -121,7 +131,10 @@ TEST_F(FactsDrainTest, EveryChargeReachesTheStoreOnceWithItsMessage) {
   ASSERT_TRUE(first.ok() && first->has_value());
   EXPECT_EQ((*first)->text, "h\xC3\xA9llo \"you\"\n");
   EXPECT_EQ((*first)->created_at, now_);
-  EXPECT_FALSE(store_->FindMessage("acme", "msg_2")->has_value());  // partly charged
+  EXPECT_EQ((*first)->session_id, "s1");  // the queue's fields travel too
+  EXPECT_EQ((*first)->send_at, now_ - absl::Minutes(1));
+  EXPECT_EQ((*first)->sent_at, now_);
+  EXPECT_TRUE(store_->FindMessage("acme", "msg_2")->has_value());   // its unit was charged
   EXPECT_FALSE(store_->FindMessage("acme", "msg_3")->has_value());  // refused
   EXPECT_EQ(StreamLength("acme"), 0);  // acknowledged entries are deleted
   // Nothing new: nothing applied again.
@@ -216,18 +229,9 @@ TEST_F(FactsDrainTest, ReplaysAndUnknownKeysAppendNothing) {
   engine::CheckProgram p = contract::Charge("acme", 3, 10, now_);
   p.idempotency_key = "k1";
   p.fingerprint = 42;
-  UsageFacts facts{"messages_sent",
-                   "",
-                   p.quota.period.start,
-                   now_,
-                   now_,
-                   3,
-                   std::nullopt,
-                   std::nullopt,
-                   {},
-                   {},
-                   std::nullopt,
-                   std::nullopt};
+  UsageFacts facts{
+      "messages_sent", "",          p.quota.period.start, now_, now_, 3, {}, std::nullopt, {}, {},
+      std::nullopt,    std::nullopt};
   p.facts = &facts;
   ASSERT_TRUE(Decide(*ledger_, p, now_).ok());
   auto again = Decide(*ledger_, p, now_);

@@ -310,9 +310,12 @@ TEST_F(EdgeTest, ErrorBodiesAreValidUtf8AndCut) {
 TEST_F(EdgeTest, UnknownSubResourcesAreNotFoundNotMethodNotAllowed) {
   testing::HttpClient http(server_->port());
   Tenant t = CreateTenant(http, "routy", "pro");
-  EXPECT_EQ(http.Post("/api/v2/messages/bulk", "{}", Bearer(t.key)).status, 404);
-  EXPECT_EQ(http.Post("/api/v2/messages/schedule", "{}", Bearer(t.key)).status, 404);
-  EXPECT_EQ(http.Get("/api/v2/messages/bulk", Bearer(t.key)).status, 404);
+  // The sub-resources are routes of their own, never message ids.
+  EXPECT_EQ(http.Post("/api/v2/messages/bulk", "{}", Bearer(t.key)).status, 400);
+  EXPECT_EQ(http.Post("/api/v2/messages/schedule", "{}", Bearer(t.key)).status, 400);
+  auto bulk = http.Get("/api/v2/messages/bulk", Bearer(t.key));
+  EXPECT_EQ(bulk.status, 405);
+  EXPECT_EQ(bulk.header("allow"), "POST");
   auto send = http.Get("/api/v2/messages/send", Bearer(t.key));
   EXPECT_EQ(send.status, 405);
   EXPECT_EQ(send.header("allow"), "POST");

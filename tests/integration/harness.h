@@ -4,7 +4,9 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -84,6 +86,26 @@ inline std::unique_ptr<testing::ServerProcess> StartServer(const std::string& da
   o.extra_args = std::move(extra);
   for (std::string& a : BackendArgs()) o.extra_args.push_back(std::move(a));
   o.log_path = log_path;
+  auto s = std::make_unique<testing::ServerProcess>(o);
+  EXPECT_TRUE(s->Start()) << s->error();
+  return s;
+}
+
+/// StartServer on the example config with `toml` appended (plans of a
+/// suite's own), written next to `data_dir`.
+inline std::unique_ptr<testing::ServerProcess> StartServerWithToml(const std::string& data_dir,
+                                                                   const std::string& toml) {
+  std::ifstream in(QUOTUM_EXAMPLE_CONFIG);
+  std::stringstream text;
+  text << in.rdbuf() << toml;
+  const std::string path = data_dir + ".toml";
+  std::ofstream(path) << text.str();
+  testing::ServerProcess::Options o;
+  o.binary = BinaryPath();
+  o.config = path;
+  o.data_dir = data_dir;
+  o.admin_key = kAdminKey;
+  for (std::string& a : BackendArgs()) o.extra_args.push_back(std::move(a));
   auto s = std::make_unique<testing::ServerProcess>(o);
   EXPECT_TRUE(s->Start()) << s->error();
   return s;

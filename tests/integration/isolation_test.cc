@@ -68,6 +68,12 @@ const Row kRoutes[] = {
     {"POST", "/api/v2/messages/received", "tenant_decides", "/api/v2/messages/received",
      R"({"channel":"telegram"})", 0},
     {"GET", "/api/v2/messages/{id}", "tenant", "/api/v2/messages/<msg>", "", 404},
+    {"DELETE", "/api/v2/messages/{id}", "tenant", "/api/v2/messages/<msg>", "", 404},
+    {"GET", "/api/v2/messages", "tenant", "/api/v2/messages", "", 0},
+    {"POST", "/api/v2/messages/schedule", "tenant", "/api/v2/messages/schedule",
+     R"({"session":"<ses>","to":"+15550100","send_at":"<send-at>"})", 404},
+    {"POST", "/api/v2/messages/bulk", "tenant", "/api/v2/messages/bulk",
+     R"({"session":"<ses>","recipients":["+15550100"],"text":"hello"})", 404},
     {"POST", "/api/v2/chatbot/trigger", "tenant_decides", "/api/v2/chatbot/trigger", "{}", 0},
 
     {"GET", "/api/v2/usage/current", "tenant", "/api/v2/usage/current", "", 0},
@@ -145,6 +151,8 @@ struct World {
   HttpClient admin{server->port()};
   Tenant a, b;
   std::string message_id;
+  /// A valid send_at (within 366 days) for the schedule row.
+  std::string send_at = FormatRfc3339(absl::Now() + absl::Hours(24));
   std::string addon_id;       ///< A's chatbot_sessions pack
   std::string reservation;    ///< A's hold of ai_tokens
   std::string hook_id;        ///< A's webhook
@@ -220,7 +228,7 @@ struct World {
             {"<key>", spare_key_id}, {"<doomed-key>", doomed_key_id},
             {"<asset>", asset},      {"<addon>", addon_id},
             {"<hook>", hook_id},     {"<delivery>", delivery_id},
-            {"<rsv>", reservation}};
+            {"<rsv>", reservation},  {"<send-at>", send_at}};
   }
   /// Ids nobody has, never used before.
   Vars FreshVars() {
@@ -233,7 +241,8 @@ struct World {
             {"<addon>", "addon_zz" + n},
             {"<hook>", "wh_zz" + n},
             {"<delivery>", "dlv_zz" + n},
-            {"<rsv>", "rsv_" + std::string(24 - n.size(), '0') + n + "_ai_tokens"}};
+            {"<rsv>", "rsv_" + std::string(24 - n.size(), '0') + n + "_ai_tokens"},
+            {"<send-at>", send_at}};  // not an id: the same for A and nobody
   }
   /// What B must never see of A.
   std::vector<std::string> ASecrets() const {

@@ -15,6 +15,7 @@
 #include <thread>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -23,6 +24,7 @@
 #include "quotum/testing/postgres_server.h"
 #include "quotum/testing/redis_server.h"
 #include "quotum/testing/server_process.h"
+#include "support/http_receiver.h"
 
 namespace quotum::itest {
 namespace {
@@ -601,6 +603,54 @@ TEST_F(ScaleOutTest, PlanChangesAndAddonsMadeOnOneInstanceApplyOnTheOther) {
   EXPECT_EQ(usage.at("pending_plan").at("plan"), "pro");
   EXPECT_EQ(cb.Get("/api/v2/subscription", Bearer(t.key)).json().at("changes").as_array().size(),
             3u);
+}
+
+// Two instances share one queue: messages scheduled and bulk-queued
+// through either are released by one of them at a time (the
+// "message-queue" lease), each charged once and handed to the upstream once.
+TEST_F(ScaleOutTest, TwoInstancesReleaseOneQueueWithoutDuplicates) {
+  testing::Receiver upstream([](const testing::Receiver::Request& r) {
+    testing::Receiver::Response response(boost::beast::http::status::ok, r.version());
+    response.body() = "{}";
+    return response;
+  });
+  const std::string delivery =
+      "\n[delivery]\nprovider = \"http\"\nurl = \"" + upstream.Url("/send") + "\"\n";
+  auto a = InstanceWithConfig("a", delivery);
+  auto b = InstanceWithConfig("b", delivery);
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "queue2", "business");
+  SetKeyLimits(ca, t, 1000000);
+  StartSession(ca, t, "s1");
+  std::set<std::string> ids;
+  const std::string at = FormatRfc3339(absl::Now() + absl::Seconds(1));
+  for (int i = 0; i < 40; ++i) {
+    HttpClient& c = i % 2 ? cb : ca;
+    auto r = c.Post("/api/v2/messages/schedule",
+                    absl::StrCat(R"({"session":"s1","to":"+1555000)", 1000 + i,
+                                 R"(","text":"x","send_at":")", at, R"("})"),
+                    Bearer(t.key));
+    ASSERT_EQ(r.status, 202) << r.body;
+    ids.insert(std::string(r.json().at("id").as_string()));
+  }
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 200; ++i) {
+    seen.clear();
+    for (const auto& r : upstream.requests()) ++seen[std::string(r["Idempotency-Key"])];
+    if (seen.size() >= ids.size()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // anything more would show
+  seen.clear();
+  for (const auto& r : upstream.requests()) ++seen[std::string(r["Idempotency-Key"])];
+  EXPECT_EQ(seen.size(), ids.size());
+  for (const std::string& id : ids) {
+    EXPECT_EQ(seen[id], 1) << id;
+    auto r = cb.Get("/api/v2/messages/" + id, Bearer(t.key));
+    EXPECT_EQ(r.status, 200) << r.body;
+    if (r.status == 200) EXPECT_EQ(r.json().at("status"), "sent") << r.body;
+  }
+  EXPECT_EQ(UsageField(cb, t, "messages_sent"), ids.size());
 }
 
 }  // namespace

@@ -200,10 +200,33 @@ TEST(Config, ErrorsNameFileLineAndKey) {
             "test.toml:2: server.durability: must be \"process\" or \"fsync\"");
 }
 
+TEST(Config, DeliveryAndQueueingSendsAreChecked) {
+  EXPECT_EQ(Error("[delivery]\nprovider = \"carrier-pigeon\"\n[plans.a]\n"),
+            "test.toml:2: delivery.provider: must be \"log\" or \"http\"");
+  EXPECT_EQ(Error("[delivery]\nprovider = \"http\"\n[plans.a]\n"),
+            "test.toml:2: delivery.url: is required with provider = \"http\"");
+  EXPECT_EQ(Error("[delivery]\nprovider = \"http\"\nurl = \"ftp://x\"\n[plans.a]\n"),
+            "test.toml:3: delivery.url: must be an http:// or https:// URL");
+  auto cfg = config::LoadString(
+      "[delivery]\nprovider = \"http\"\nurl = \"https://wa.example/send\"\nmax_attempts = 4\n"
+      "[plans.a]\n[plans.a.limits]\nmessages_sent = 5\n[plans.a.on_limit]\n"
+      "messages_sent = \"queue\"\ncredits = \"queue\"\n",
+      "test.toml");
+  ASSERT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_EQ((*cfg)->delivery.provider, "http");
+  EXPECT_EQ((*cfg)->delivery.max_attempts, 4);
+  const Plan* a = (*cfg)->catalog.FindPlan("a");
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->on_limit[*(*cfg)->catalog.FindMeter("messages_sent")], OnLimit::kQueue);
+  EXPECT_EQ(a->on_limit[*(*cfg)->catalog.FindMeter("credits")], OnLimit::kQueue);
+}
+
 TEST(Config, RejectsWhatWouldSilentlyMisbehave) {
   EXPECT_NE(Error("[plans.a]\n[plans.a.limits]\nmessages_received = 5\n"), "");
   EXPECT_NE(Error("[plans.a]\n[plans.a.limits]\nmessages_sent = -1\n"), "");
-  EXPECT_NE(Error("[plans.a]\n[plans.a.on_limit]\nmessages_sent = \"queue\"\n"), "");
+  EXPECT_EQ(Error("[plans.a]\n[plans.a.on_limit]\nai_tokens = \"queue\"\n"),
+            "test.toml:3: plans.a.on_limit.ai_tokens: \"queue\" holds sends: only messages_sent "
+            "and credits can queue");
   EXPECT_NE(Error("[plans.a]\nrate_limit_profile = \"gold\"\n"), "");
   EXPECT_NE(Error("[plans.a]\nlimts = {}\n"), "");  // typo
   EXPECT_NE(Error("[server]\ndefault_plan = \"zzz\"\n[plans.a]\n"), "");

@@ -168,6 +168,117 @@ describe('live responses match docs/openapi.yaml', () => {
     await tenant('PUT', '/api/v2/subscribers/count', '/api/v2/subscribers/count', 400, {});
   });
 
+  it('messages: schedule, read, list, cancel', async () => {
+    const M = '/api/v2/messages';
+    // Scheduling needs a session of the tenant, in any status; this one never works, and
+    // the sends are an hour ahead, so both stay queued.
+    await tenant('POST', '/api/v2/sessions', '/api/v2/sessions', 201, { id: 'later' });
+    const at = new Date(Date.now() + 3600_000).toISOString().slice(0, 19) + 'Z';
+    const schedule = { session: 'later', to: '+15550199', text: 'Later', send_at: at };
+    const first = await tenant('POST', `${M}/schedule`, `${M}/schedule`, 202, schedule);
+    assert.equal(first.json.status, 'queued');
+    assert.equal(first.json.reason, 'scheduled');
+    assert.equal(first.json.send_at, at);
+    const second = await tenant('POST', `${M}/schedule`, `${M}/schedule`, 202, { ...schedule, type: 'media' });
+    const read = await tenant('GET', `${M}/${first.json.id}`, `${M}/{id}`, 200);
+    assert.equal(read.json.session, 'later');
+    const unparsable = await tenant('POST', `${M}/schedule`, `${M}/schedule`, 400, { ...schedule, send_at: 'tomorrow' });
+    assert.equal(unparsable.json.code, 'invalid_send_at');
+    const past = await tenant('POST', `${M}/schedule`, `${M}/schedule`, 422, { ...schedule, send_at: '2020-01-01T00:00:00Z' });
+    assert.equal(past.json.code, 'invalid_send_at');
+    const missing = await tenant('POST', `${M}/schedule`, `${M}/schedule`, 400, { session: 'later', to: '+15550199' });
+    assert.equal(missing.json.code, 'missing_field');
+    await tenant('POST', `${M}/schedule`, `${M}/schedule`, 404, { ...schedule, session: 'nope' });
+    const type = await tenant('POST', `${M}/schedule`, `${M}/schedule`, 422, { ...schedule, type: 'poster' });
+    assert.equal(type.json.code, 'unknown_message_type');
+
+    const page = await tenant('GET', `${M}?limit=1`, M, 200);
+    assert.equal(page.json.messages.length, 1);
+    assert.equal(typeof page.json.next_cursor, 'string');
+    await tenant('GET', `${M}?limit=1&cursor=${encodeURIComponent(page.json.next_cursor)}`, M, 200);
+    const queued = await tenant('GET', `${M}?status=queued`, M, 200);
+    assert.deepEqual(queued.json.messages.map((m) => m.id).sort(), [first.json.id, second.json.id].sort());
+    assert.equal(queued.json.next_cursor, null);
+    await tenant('GET', `${M}?status=lost`, M, 422);
+    await tenant('GET', `${M}?limit=501`, M, 422);
+    await tenant('GET', `${M}?cursor=zzz`, M, 400);
+
+    const cancelled = await tenant('DELETE', `${M}/${first.json.id}`, `${M}/{id}`, 200);
+    assert.equal(cancelled.json.status, 'cancelled');
+    assert.equal(cancelled.json.reason, 'cancelled');
+    const again = await tenant('DELETE', `${M}/${first.json.id}`, `${M}/{id}`, 409);
+    assert.equal(again.json.code, 'message_not_queued');
+    await tenant('DELETE', `${M}/msg_nope`, `${M}/{id}`, 404);
+    await as(other, 'DELETE', `${M}/${second.json.id}`, `${M}/{id}`, 404);
+    await as(other, 'GET', `${M}/${second.json.id}`, `${M}/{id}`, 404);
+    await tenant('DELETE', `${M}/${second.json.id}`, `${M}/{id}`, 200);
+    await tenant('DELETE', '/api/v2/sessions/later', '/api/v2/sessions/{id}', 200);
+  });
+
+  it('messages: bulk sends', async () => {
+    const B = '/api/v2/messages/bulk', M = '/api/v2/messages';
+    await tenant('POST', '/api/v2/sessions', '/api/v2/sessions', 201, { id: 'bulk', phone: '+15550110' });
+    await tenant('PATCH', '/api/v2/sessions/bulk', '/api/v2/sessions/{id}', 200, { status: 'working' });
+    // Immediate mode, one invalid recipient: the two valid ones are admitted (charged, released).
+    const body = { session: 'bulk', text: 'Sale', recipients: ['+15550100', '12', '+15550101'] };
+    const once = { 'Idempotency-Key': 'oa-bulk' };
+    const sent = await tenant('POST', B, B, 202, body, once);
+    assert.equal(sent.json.allowed, true);
+    assert.equal(sent.json.requested, 2);
+    assert.equal(sent.json.accepted, 2);
+    assert.equal(sent.json.queued, 0);
+    assert.equal(sent.json.rejected, 1);
+    assert.deepEqual(sent.json.messages.map((m) => [m.index, m.to, m.status]),
+      [[0, '+15550100', 'released'], [2, '+15550101', 'released']]);
+    assert.deepEqual(sent.json.rejections.map((r) => [r.index, r.to, r.code]), [[1, '12', 'invalid_recipient']]);
+    const read = await tenant('GET', `${M}/${sent.json.messages[0].id}`, `${M}/{id}`, 200);
+    assert.equal(read.json.session, 'bulk');
+    assert.ok(['released', 'sent'].includes(read.json.status), read.text);
+    // A retry answers the first decision, naming the same messages.
+    const again = await tenant('POST', B, B, 202, body, once);
+    assert.equal(again.json.replayed, true);
+    assert.equal(again.headers.get('idempotent-replayed'), 'true');
+    assert.deepEqual(again.json.messages.map((m) => m.id), sent.json.messages.map((m) => m.id));
+
+    const many = Array.from({ length: 10001 }, (_, i) => `+1555${1000000 + i}`);
+    const cases = [
+      [413, 'too_many_recipients', { ...body, recipients: many }],
+      [422, 'no_recipients', { ...body, recipients: [] }],
+      [422, 'invalid_recipients', { ...body, recipients: ['abc', 7] }],
+      [422, 'invalid_mode', { ...body, mode: 'later' }],
+      [422, 'unknown_message_type', { ...body, type: 'poster' }],
+      [400, 'missing_field', { session: 'bulk', text: 'Sale' }],
+      [400, 'invalid_field', { ...body, recipients: '+15550100' }],
+      [404, 'session_not_found', { ...body, session: 'nope' }],
+    ];
+    for (const [status, code, bad] of cases) {
+      const res = await tenant('POST', B, B, status, bad);
+      assert.equal(res.json.code, code, res.text);
+    }
+    await tenant('POST', '/api/v2/sessions', '/api/v2/sessions', 201, { id: 'idle' });
+    const idle = await tenant('POST', B, B, 409, { ...body, session: 'idle' });
+    assert.equal(idle.json.code, 'session_not_working');
+
+    // The tenant whose messages are used up (see metering): immediate admits nothing (429,
+    // the bulk's own body); queue mode queues the whole bulk (202).
+    await as(other, 'POST', '/api/v2/sessions', '/api/v2/sessions', 201, { id: 'full', phone: '+15550120' });
+    await as(other, 'PATCH', '/api/v2/sessions/full', '/api/v2/sessions/{id}', 200, { status: 'working' });
+    const full = { ...body, session: 'full' };
+    const none = await as(other, 'POST', B, B, 429, full);
+    assert.equal(none.json.accepted, 0);
+    assert.deepEqual(none.json.rejections.map((r) => r.code), ['invalid_recipient', 'limit_reached', 'limit_reached']);
+    const held = await as(other, 'POST', B, B, 202, { ...full, mode: 'queue' });
+    assert.equal(held.json.accepted, 0);
+    assert.equal(held.json.queued, 2);
+    assert.deepEqual(held.json.messages.map((m) => m.status), ['queued', 'queued']);
+    const queued = await as(other, 'GET', `${M}/${held.json.messages[0].id}`, `${M}/{id}`, 200);
+    assert.equal(queued.json.reason, 'limit_reached');
+    for (const m of held.json.messages) await as(other, 'DELETE', `${M}/${m.id}`, `${M}/{id}`, 200);
+    await as(other, 'DELETE', '/api/v2/sessions/full', '/api/v2/sessions/{id}', 200);
+    await tenant('DELETE', '/api/v2/sessions/idle', '/api/v2/sessions/{id}', 200);
+    await tenant('DELETE', '/api/v2/sessions/bulk', '/api/v2/sessions/{id}', 200);
+  });
+
   it('usage: current, daily, hourly, history, channels, export, plans', async () => {
     await tenant('GET', '/api/v2/usage/current', '/api/v2/usage/current', 200);
     await as(null, 'GET', '/api/v2/usage/current', '/api/v2/usage/current', 401);
@@ -256,8 +367,9 @@ describe('live responses match docs/openapi.yaml', () => {
   });
 
   it('unrouted requests: 404 and 405 are Errors', async () => {
-    for (const [method, path, status] of [['POST', '/api/v2/messages/bulk', 404], ['PUT', '/api/v2/plans', 405]]) {
-      const res = await api.tenant(key, method, path, {});
+    const unrouted = [['POST', '/api/v2/nowhere', 404], ['PUT', '/api/v2/plans', 405], ['GET', '/api/v2/messages/bulk', 405]];
+    for (const [method, path, status] of unrouted) {
+      const res = await api.tenant(key, method, path, method === 'GET' ? undefined : {});
       assert.equal(res.status, status, res.text);
       check.schema('Error', res);
     }

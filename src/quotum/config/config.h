@@ -58,6 +58,17 @@ struct Webhooks {
 
 /// Alert e-mail through the operator's SMTP server ([email]; docs/alerts.md).
 /// Tenants get e-mail by registering a webhook whose url is mailto:ADDRESS.
+/// Who sends released messages ([delivery]; docs/api.md "Delivery").
+struct Delivery {
+  std::string provider = "log";  ///< "log" or "http"
+  std::string url;               ///< http: the upstream (required)
+  std::string token;             ///< http: sent as a Bearer token when set
+  int timeout_ms = 10000;        ///< http: one attempt's whole time
+  int max_attempts = 6;          ///< then the message is failed
+  int retry_base_ms = 1000;      ///< the first retry waits up to this, then doubling
+  int retry_cap_ms = 300000;     ///< no retry waits longer (unless Retry-After says so)
+};
+
 struct Email {
   std::string smtp_url;   ///< smtp://HOST[:PORT] or smtps://HOST[:PORT]; empty = off
   bool starttls = false;  ///< require STARTTLS on smtp://
@@ -106,6 +117,7 @@ struct Config {
   ratelimit::RuleSet rate_rules = ratelimit::RuleSet::Defaults();
   Storage storage;
   Webhooks webhooks;
+  Delivery delivery;
   Email email;
   Reconcile reconcile;
   Catalog catalog;

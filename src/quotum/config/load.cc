@@ -218,6 +218,36 @@ void LoadWebhooks(Checker& c, const toml::table& root, Webhooks& w) {
     w.forecast_check_seconds = int(*v);
 }
 
+void LoadDelivery(Checker& c, const toml::table& root, Delivery& d) {
+  const toml::table* t = c.Table(root, "delivery", "delivery");
+  if (!t) return;
+  c.OnlyKeys(
+      *t, "delivery",
+      {"provider", "url", "token", "timeout_ms", "max_attempts", "retry_base_ms", "retry_cap_ms"});
+  if (auto v = c.Str(*t, "provider", "delivery.provider")) {
+    if (*v != "log" && *v != "http") {
+      c.Fail(t->get("provider"), "delivery.provider", "must be \"log\" or \"http\"");
+    }
+    d.provider = *v;
+  }
+  if (auto v = c.Str(*t, "url", "delivery.url")) {
+    if (!v->starts_with("http://") && !v->starts_with("https://")) {
+      c.Fail(t->get("url"), "delivery.url", "must be an http:// or https:// URL");
+    }
+    d.url = *v;
+  }
+  if (d.provider == "http" && d.url.empty()) {
+    c.Fail(t->get("provider"), "delivery.url", "is required with provider = \"http\"");
+  }
+  if (auto v = c.Str(*t, "token", "delivery.token")) d.token = *v;
+  if (auto v = c.Int(*t, "timeout_ms", "delivery.timeout_ms", 100, 120'000)) d.timeout_ms = int(*v);
+  if (auto v = c.Int(*t, "max_attempts", "delivery.max_attempts", 1, 100)) d.max_attempts = int(*v);
+  if (auto v = c.Int(*t, "retry_base_ms", "delivery.retry_base_ms", 10, 3'600'000))
+    d.retry_base_ms = int(*v);
+  if (auto v = c.Int(*t, "retry_cap_ms", "delivery.retry_cap_ms", 10, 86'400'000))
+    d.retry_cap_ms = int(*v);
+}
+
 void LoadReconcile(Checker& c, const toml::table& root, Reconcile& r) {
   const toml::table* t = c.Table(root, "reconcile", "reconcile");
   if (!t) return;
@@ -448,7 +478,8 @@ void LoadPlanLimits(Checker& c, const toml::table& t, const std::string& key, co
   }
 }
 
-// plans.<name>.on_limit: "reject" or "allow" per meter.
+// plans.<name>.on_limit: "reject" or "allow" per meter, or "queue" for the
+// meters a send charges (messages_sent, credits).
 void LoadPlanOnLimit(Checker& c, const toml::table& t, const std::string& key, const Catalog& cat,
                      Plan& plan) {
   const toml::table* pol = c.Table(t, "on_limit", key + ".on_limit");
@@ -463,10 +494,13 @@ void LoadPlanOnLimit(Checker& c, const toml::table& t, const std::string& key, c
       plan.on_limit[*id] = OnLimit::kReject;
     } else if (s && *s == "allow") {
       plan.on_limit[*id] = OnLimit::kAllow;
+    } else if (s && *s == "queue" &&
+               (meter.str() == meters::kMessagesSent || meter.str() == meters::kCredits)) {
+      plan.on_limit[*id] = OnLimit::kQueue;
     } else if (s && *s == "queue") {
-      c.Fail(&v, mkey, "\"queue\" is not available yet (durable queue is roadmap part 4)");
+      c.Fail(&v, mkey, "\"queue\" holds sends: only messages_sent and credits can queue");
     } else {
-      c.Fail(&v, mkey, "must be \"reject\" or \"allow\"");
+      c.Fail(&v, mkey, "must be \"reject\", \"allow\" or (messages_sent, credits) \"queue\"");
     }
   }
 }
@@ -584,11 +618,13 @@ absl::StatusOr<std::shared_ptr<const Config>> Build(const toml::table& root,
   auto cfg = std::make_shared<Config>();
   cfg->source_path = origin;
   c.OnlyKeys(root, "",
-             {"server", "storage", "webhooks", "email", "reconcile", "channels", "credit_costs",
-              "meters", "rate_limit_profiles", "rate_limits", "plans", "addons", "topups"});
+             {"server", "storage", "webhooks", "delivery", "email", "reconcile", "channels",
+              "credit_costs", "meters", "rate_limit_profiles", "rate_limits", "plans", "addons",
+              "topups"});
   LoadServer(c, root, *cfg);
   LoadStorage(c, root, cfg->storage);
   LoadWebhooks(c, root, cfg->webhooks);
+  LoadDelivery(c, root, cfg->delivery);
   LoadEmail(c, root, cfg->email);
   LoadReconcile(c, root, cfg->reconcile);
   LoadRateRules(c, root, *cfg);

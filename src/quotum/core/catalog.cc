@@ -4,7 +4,16 @@
 
 namespace quotum {
 
-absl::string_view OnLimitName(OnLimit p) { return p == OnLimit::kReject ? "reject" : "allow"; }
+absl::string_view OnLimitName(OnLimit p) {
+  switch (p) {
+    case OnLimit::kAllow:
+      return "allow";
+    case OnLimit::kQueue:
+      return "queue";
+    default:
+      return "reject";
+  }
+}
 
 absl::string_view BandName(Band b) {
   switch (b) {

@@ -33,6 +33,10 @@ struct MeterDef {
 enum class OnLimit {
   kReject,  ///< refuse them (HTTP 429)
   kAllow,   ///< admit them anyway and flag the overage (soft limit)
+  /// Sends only (messages_sent, credits): refused by the decision like
+  /// kReject, then held in the tenant's message queue (HTTP 202) and sent
+  /// when capacity appears.
+  kQueue,
 };
 
 absl::string_view OnLimitName(OnLimit p);

@@ -147,9 +147,11 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
     p.rates.push_back(CompileRate(rules[Category::kGeneral], *in.profile, in.key_limits,
                                   Category::kGeneral, in.key_id, 1));
   }
-  if (p.sends) {
+  if (p.sends && !req.paced_later) {
     p.rates.push_back(CompileRate(rules[Category::kMessages], *in.profile, in.key_limits,
                                   Category::kMessages, req.session_id, req.quantity));
+  }
+  if (p.sends) {
     p.warmup = CompileWarmup(*in.plan, *in.session, req.session_id, in.now);
   }
   QuotaCheck& q = p.quota;

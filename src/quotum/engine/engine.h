@@ -29,6 +29,7 @@
 #include "quotum/engine/check_program.h"
 #include "quotum/engine/commit_queue.h"
 #include "quotum/engine/decision.h"
+#include "quotum/engine/delivery.h"
 #include "quotum/engine/engine_stats.h"
 #include "quotum/engine/facts_drain.h"
 #include "quotum/engine/lease_program.h"
@@ -67,6 +68,10 @@ struct EngineOptions {
   FactsDrainOptions facts_drain;
   /// Names this instance among those sharing the store (leases' holder).
   std::string instance_name = "quotum";
+  /// Hands released messages over; null = the `log` provider (accepted, so
+  /// sent). Must outlive the engine.
+  DeliveryProvider* delivery = nullptr;
+  DeliveryPolicy delivery_policy;
   /// Scale-out: while the shared ledger is unavailable, admit metering
   /// unchecked and record it for reconciliation (fail_open.cc) instead of
   /// refusing it with 503.
@@ -101,8 +106,13 @@ struct MeterRequest {
   std::optional<absl::Time> at;
   /// Also count one api_call for this request in the same commit.
   bool count_api_call = true;
-  /// Written in the same commit when every requested unit is admitted.
-  std::optional<MessageRecord> message;
+  /// Messages written in the decision's commit (send_messages.h): the first
+  /// as many as units are charged; with queue_rest the others as queued.
+  std::vector<MessageRecord> messages;
+  bool queue_rest = false;
+  /// A send whose session's messages rule paces its hand-off to the
+  /// provider instead of refusing it here (bulk and queued sends).
+  bool paced_later = false;
   /// Sending through this session: it must be working; its `messages` rule
   /// and warm-up cap apply to messages_sent.
   std::string session_id;
@@ -112,6 +122,47 @@ struct MeterRequest {
   std::optional<HoldCheck::Op> hold;
   std::string hold_id;
   absl::Duration hold_ttl;
+};
+
+/// A send to hold for later (message_queue.cc): scheduled for `send_at`,
+/// or queued at the limit (send_at nullopt: as soon as it can go).
+struct HeldSend {
+  std::string session_id;
+  std::string to;
+  std::string text;
+  std::string channel;  ///< empty = the catalog's first channel
+  MessageType type = MessageType::kText;
+  std::optional<absl::Time> send_at;
+  /// Why it waits: "scheduled", or the machine code of the refusal.
+  std::string reason;
+  /// Empty = a new random id.
+  std::string id;
+};
+
+/// One page of a tenant's messages, oldest first.
+struct MessagePage {
+  std::vector<MessageRecord> messages;
+  /// Where the next page starts; nullopt on the last page.
+  std::optional<MessageCursor> next;
+};
+
+/// What one attempt at releasing a queued message came to (ReleaseMessage).
+struct ReleaseOutcome {
+  enum class Kind : uint8_t {
+    kSent,        ///< charged, and handed to the provider (log: sent)
+    kReleased,    ///< charged; its hand-off waits (the caller asked for none)
+    kNoCapacity,  ///< the tenant's quota or credits refused it: wait for capacity
+    /// The session cannot take it yet (its warm-up cap; not working): its
+    /// messages wait `retry`.
+    kSessionWaits,
+    /// Charged, but the session's messages rule holds its hand-off: the
+    /// session's released messages wait `retry`.
+    kHandOffPaced,
+    kFailed,  ///< it can never go (its session was deleted): marked failed
+    kGone,    ///< no longer queued (cancelled, or taken by another releaser)
+  };
+  Kind kind = Kind::kGone;
+  absl::Duration retry;
 };
 
 /// A decision plus the resource it produced when allowed.
@@ -297,6 +348,10 @@ class Engine {
   void Stop();
 
   const Catalog& catalog() const { return *opts_.catalog; }
+  /// The delivery provider's name: "log" or "http".
+  std::string_view provider_name() const {
+    return opts_.delivery ? opts_.delivery->name() : std::string_view("log");
+  }
   absl::Duration forecast_every() const { return opts_.forecast_every; }
   const Clock& clock() const { return *clock_; }
 
@@ -415,8 +470,38 @@ class Engine {
   absl::StatusOr<std::vector<DailyChannelRow>> DailyByChannel(const Principal& who,
                                                               absl::CivilDay from,
                                                               absl::CivilDay to);
-  /// A message of the caller's tenant (NotFound for another tenant's).
+  /// A message of the caller's tenant (404 message_not_found for another tenant's).
   absl::StatusOr<MessageRecord> FindMessage(const Principal& who, absl::string_view id);
+
+  // ---- The message queue (message_queue.cc; SPEC §2 "Deferred delivery")
+  /// The record of `send` to queue for who's tenant, not yet stored: 404
+  /// session_not_found, 422 unknown_channel.
+  absl::StatusOr<MessageRecord> HeldMessage(const Principal& who, HeldSend send);
+  /// Stores `messages` (HeldMessage's) as queued, in one commit, in order
+  /// (a bulk's recipients keep theirs); `done` runs once they are durable.
+  void QueueMessages(const Principal& who, std::vector<MessageRecord> messages,
+                     Callback<std::vector<MessageRecord>> done);
+  /// True when `d` (a send refused, or its replay) should be queued instead:
+  /// its plan's on_limit for the refusing meter is `queue`.
+  bool QueuesAtLimit(const Principal& who, const Decision& d) const;
+  /// Cancels a queued message: 404 message_not_found, 409
+  /// message_not_queued once it is released (or cancelled).
+  void CancelMessage(const Principal& who, std::string id, Callback<MessageRecord> done);
+  /// The caller's messages, oldest first; `status` empty = any.
+  absl::StatusOr<MessagePage> ListMessages(const Principal& who, const std::string& status,
+                                           const std::optional<MessageCursor>& after, size_t limit);
+  /// The releaser's step for one message of DueMessages: takes it as far
+  /// as it can go. A queued one is decided as a send through its session
+  /// (quota, credits, warm-up cap) and, when admitted, charged in the commit
+  /// that marks it released; claimed first (queued -> releasing) so a cancel
+  /// cannot cross it, and charged idempotently (key
+  /// release:<id>:<release_attempts>), so a release interrupted by a crash
+  /// is finished, not repeated. A released one is handed to the provider
+  /// once its session's messages rule lets it (unless it was paced when
+  /// sent) and marked sent (the log provider). Blocks until committed: for
+  /// the releaser's thread only.
+  /// `hand_off` false: a queued message is admitted only (kReleased).
+  absl::StatusOr<ReleaseOutcome> ReleaseMessage(const MessageRecord& m, bool hand_off = true);
 
   // ---- Subscriptions (subscriptions.cc)
   /// What changing the caller's plan to `plan` would do, changing nothing.
@@ -569,6 +654,28 @@ class Engine {
   /// Warm-up cap for a session today, if the plan has one and it still ramps.
   std::optional<uint64_t> WarmupCap(const TenantState& t, const SessionState& s, absl::Time now,
                                     int64_t* day) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+
+  /// ReleaseMessage's decision: a send of m through its session, a dry run
+  /// or the charge itself (with m marked released in its commit).
+  absl::StatusOr<Decision> DecideRelease(TenantState& t, const MessageRecord& m, bool dry_run);
+  /// ReleaseMessage for a queued (or stale releasing) message: kSent here
+  /// means admitted and released, not yet handed off.
+  absl::StatusOr<ReleaseOutcome> AdmitQueued(TenantState& t, const MessageRecord& m);
+  /// Where a hand-off of released message `m` that came to `a` leaves it:
+  /// sent, released again after a backoff, or failed.
+  std::pair<MessageTransition, ReleaseOutcome> AfterHandOff(const MessageRecord& m,
+                                                            const DeliveryAnswer& a,
+                                                            absl::Time now) const;
+  /// ReleaseMessage for a released message: paced, then handed off.
+  absl::StatusOr<ReleaseOutcome> HandOff(TenantState& t, const MessageRecord& m);
+  /// One unit of session `session_id`'s messages rule (a hand-off's pace),
+  /// decided and charged alone.
+  absl::StatusOr<Decision> PaceHandOff(TenantState& t, const std::string& session_id);
+  /// Commits one message transition alone: false when the message was not
+  /// in `from` any more.
+  absl::StatusOr<bool> TransitionMessage(MessageTransition change);
+  /// What a refused release waits for.
+  static ReleaseOutcome RefusedRelease(const Decision& d);
 
   class Loader;  // the start-up SnapshotSink (engine.cc)
   /// Fills a new tenant's plan, profile, dates, current period and zeroed

@@ -68,6 +68,16 @@ struct EngineStats {
       "quotum_reconcile_flagged_total",
       "Counters found drifted past [reconcile] flag_percent by the syncs this instance ran.",
       {}};
+  obs::CounterFamily deliveries{
+      "quotum_message_deliveries_total",
+      "Hand-offs of released messages to the delivery provider by provider (log, http) and "
+      "outcome: sent, retry (failed, tried again later) or failed (for the last time).",
+      {"provider", "outcome"}};
+  obs::CounterFamily queue_releases{
+      "quotum_message_releases_total",
+      "Queued messages (scheduled, held at a limit, a bulk's rest) admitted and charged by the "
+      "releaser.",
+      {}};
   obs::CounterFamily relay_failures{
       "quotum_outbox_relay_failures_total",
       "Outbox relay rounds that failed (the store away, a commit refused); retried next round.",

@@ -49,8 +49,8 @@ FailOpenCharge Engine::FailOpenChargeOf(const CheckProgram& p, const UsageFacts&
 void Engine::ConsumeFailOpen(std::unique_ptr<PendingConsume> c) {
   stats_.fail_open_decisions.Add({});
   FailOpenCharge charge = FailOpenChargeOf(c->program, c->facts);
-  std::optional<MessageRecord> message;
-  if (!c->program.dry_run) message = std::move(c->facts.message);
+  std::vector<MessageRecord> messages;
+  if (!c->program.dry_run) messages = std::move(c->facts.messages);
   CommitQueue::Done done = [d = FailOpenDecision(c->program),
                             reply = std::move(c->done)](const absl::Status& s) mutable {
     if (!s.ok()) return reply(s);
@@ -59,7 +59,8 @@ void Engine::ConsumeFailOpen(std::unique_ptr<PendingConsume> c) {
   const bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         b.fail_open.push_back(std::move(charge));
-        if (message) b.messages.push_back(std::move(*message));
+        // Unchecked: every unit is admitted, so every message is written.
+        for (MessageRecord& m : messages) b.messages.push_back(std::move(m));
       },
       done);
   if (!queued) done(StoreUnavailable("The cold store"));

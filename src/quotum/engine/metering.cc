@@ -6,6 +6,7 @@
 #include "quotum/engine/alerts.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
+#include "quotum/engine/send_messages.h"
 
 namespace quotum::engine {
 namespace {
@@ -216,9 +217,10 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   c->program = std::move(*program);
   c->facts = UsageFacts{c->req.meter, c->req.channel, c->program.quota.period.start,
                         c->at,        c->now,         c->req.quantity,
-                        std::nullopt, std::nullopt,   {},
+                        {},           std::nullopt,   {},
                         {},           std::nullopt,   std::nullopt};
-  c->facts.message = std::move(c->req.message);
+  c->facts.messages = std::move(c->req.messages);
+  c->facts.queue_rest = c->req.queue_rest;
   if (c->program.quota.late_period) {
     c->facts.late_period_start = c->program.quota.late_period->start;
   }
@@ -461,7 +463,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
     c.idempotency_key = req.idempotency_key;
     idem_rec = IdempotencyRecord{t.id, req.idempotency_key, p.fingerprint, x.decision, now};
   }
-  const bool write_message = req.message && x.decision.allowed && charged == req.quantity;
+  const uint64_t admitted = x.decision.allowed ? charged : 0;
   c.topup_draws = std::move(x.verdicts.topup_draws);
   std::vector<AlertRecord> alerts =
       AlertsOfCharge(ChargeOfMeter{t.id, req.meter, p.quota.period, x.verdicts.quota_before,
@@ -493,7 +495,7 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
         for (const auto& [id, units] : c.topup_draws) b.topup_draws.push_back({t.id, id, units});
         if (reserved) b.reservations.push_back(std::move(*reserved));
         if (!c.hold_id.empty() && !c.reserved) b.ended_reservations.emplace_back(t.id, c.hold_id);
-        if (write_message) b.messages.push_back(std::move(*req.message));
+        AppendSendMessages(req.messages, admitted, req.queue_rest, b);
         if (session_rec) b.sessions.push_back(*session_rec);
         AppendReached(alerts, b);
       },

@@ -91,7 +91,7 @@ absl::StatusOr<Decision> Engine::AdmitRequest(const Principal& who) {
                          now,
                          now,
                          0,
-                         std::nullopt,
+                         {},
                          std::nullopt,
                          {},
                          {},

@@ -56,7 +56,7 @@ absl::StatusOr<LeaseResult> Engine::RunSharedLease(const Principal& who, LeaseOp
                          now,
                          now,
                          0,
-                         std::nullopt,
+                         {},
                          std::nullopt,
                          {},
                          {},

@@ -59,14 +59,61 @@ struct IdempotencyRecord {
   absl::Time created_at;
 };
 
+/// A message sent, queued or scheduled through a session (SPEC §2
+/// "Deferred delivery"). Instants are kept to the millisecond.
 struct MessageRecord {
   std::string id;
   std::string tenant_id;
   std::string channel;
   std::string to;
   std::string text;
-  std::string status;  ///< queued | released | sent | failed | cancelled
+  /// queued | releasing (a releaser has claimed it) | released (charged,
+  /// waiting for its hand-off to the provider) | sent | failed | cancelled
+  std::string status;
   absl::Time created_at;
+  std::string session_id;
+  std::string type = "text";  ///< the message type its credits are priced by
+  /// Scheduled: not released before this.
+  std::optional<absl::Time> send_at;
+  /// Queued: the instant its turn in the tenant's FIFO is taken from (the
+  /// later of send_at and when it was queued); released: when its hand-off
+  /// is due. With `seq`, the queue order.
+  std::optional<absl::Time> due_at;
+  /// Orders the messages queued by one request (a bulk's recipients).
+  uint32_t seq = 0;
+  /// Why it waits (queued) or failed: a machine code such as quota_exceeded.
+  std::string reason;
+  /// Releases refused after a claim; names the idempotency key of the next.
+  uint32_t release_attempts = 0;
+  /// Released: its session's messages rule already admitted it (a live
+  /// send), so the hand-off to the provider is not paced again.
+  bool paced = false;
+  /// Hand-offs to the provider tried (the http provider's retries).
+  uint32_t delivery_attempts = 0;
+  std::optional<absl::Time> released_at;
+  std::optional<absl::Time> sent_at;
+  absl::Time updated_at;
+};
+
+/// A change of one message's status, applied only when the message is in
+/// `from` (a cancel, a releaser's claim, a refused release going back).
+struct MessageTransition {
+  std::string tenant_id;
+  std::string id;
+  std::string from;
+  std::string to;
+  std::string reason;                 ///< replaces the stored reason
+  absl::Time at;                      ///< becomes updated_at
+  bool count_attempt = false;         ///< release_attempts + 1
+  bool count_delivery = false;        ///< delivery_attempts + 1
+  std::optional<absl::Time> sent_at;  ///< set when given
+  std::optional<absl::Time> due_at;   ///< set when given
+};
+
+/// Where a listing of messages goes on from: the last one listed.
+struct MessageCursor {
+  absl::Time created_at;
+  std::string id;
 };
 
 /// A messaging session (e.g. one connected WhatsApp number) of a tenant.
@@ -318,7 +365,13 @@ struct CommitBatch {
   /// Written after this batch's usage.
   std::vector<PeriodClose> period_closes;
   std::vector<IdempotencyRecord> idempotency;
+  /// Upserts by id. A known message changes (status, reason, release and
+  /// sent instants, updated_at, due_at) only while queued or releasing.
   std::vector<MessageRecord> messages;
+  /// Applied after `messages`. A transition whose message is not in its
+  /// `from` state refuses the whole batch with kFailedPrecondition (commit
+  /// transitions alone: CommitQueue::CommitAlone).
+  std::vector<MessageTransition> message_transitions;
   std::vector<SessionRecord> sessions;                                ///< upserts
   std::vector<std::pair<std::string, std::string>> deleted_sessions;  ///< (tenant, id)
   std::vector<GroupRecord> groups;                                    ///< inserts
@@ -360,13 +413,13 @@ struct CommitBatch {
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            counter_sets.empty() && usage.empty() && period_closes.empty() && idempotency.empty() &&
-           messages.empty() && sessions.empty() && deleted_sessions.empty() && groups.empty() &&
-           deleted_groups.empty() && key_rate_limits.empty() && gauges.empty() && events.empty() &&
-           applied_entries.empty() && fail_open.empty() && reconciled_fail_open.empty() &&
-           subscription_changes.empty() && addons.empty() && topups.empty() &&
-           topup_draws.empty() && reservations.empty() && ended_reservations.empty() &&
-           alerts.empty() && resolved_alerts.empty() && webhooks.empty() && deliveries.empty() &&
-           attempts.empty() && relayed_events.empty();
+           messages.empty() && message_transitions.empty() && sessions.empty() &&
+           deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
+           key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
+           fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
+           addons.empty() && topups.empty() && topup_draws.empty() && reservations.empty() &&
+           ended_reservations.empty() && alerts.empty() && resolved_alerts.empty() &&
+           webhooks.empty() && deliveries.empty() && attempts.empty() && relayed_events.empty();
   }
 };
 
@@ -482,6 +535,19 @@ class Store {
 
   virtual absl::StatusOr<std::optional<MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) = 0;
+  /// One tenant's messages oldest first (created_at, then id), those with
+  /// `status` only unless it is empty, after `after` when given, at most `limit`.
+  virtual absl::StatusOr<std::vector<MessageRecord>> Messages(
+      const std::string& tenant_id, const std::string& status,
+      const std::optional<MessageCursor>& after, size_t limit) = 0;
+  /// What a releaser may take, every tenant's: messages queued or released
+  /// with due_at <= now, and messages left releasing since before `stale` (a
+  /// releaser that died); the first `per_session` released and the first
+  /// `per_session` others of each tenant's session, in queue order (due_at,
+  /// seq, id), at most `limit` in all.
+  virtual absl::StatusOr<std::vector<MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
+                                                                 size_t per_session,
+                                                                 size_t limit) = 0;
 
   /// Recorded events of one tenant, newest first, at most `limit`.
   virtual absl::StatusOr<std::vector<EventRecord>> Events(const std::string& tenant_id,

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/core/catalog.h"
 #include "quotum/engine/alerts.h"
+#include "quotum/engine/send_messages.h"
 
 namespace quotum::engine {
 namespace {
@@ -67,7 +68,7 @@ void AppendRows(const FactsEntry& e, CommitBatch& b) {
                       f.credits->thresholds, f.now}),
                   b);
   }
-  if (f.message && e.allowed && e.charged == f.quantity) b.messages.push_back(*f.message);
+  AppendSendMessages(f.messages, e.allowed ? e.charged : 0, f.queue_rest, b);
   if (e.counter_before) {
     AppendReached(
         AlertsOfCharge(ChargeOfMeter{

@@ -35,8 +35,9 @@ struct UsageFacts {
   absl::Time at;          ///< the hour and day the units count in
   absl::Time now;         ///< the hour and day the api_call counts in
   uint64_t quantity = 0;  ///< units requested
-  /// The message sent, kept when the decision charged all `quantity` units.
-  std::optional<MessageRecord> message;
+  /// The messages of a send (MeterRequest::messages), written as
+  /// AppendSendMessages says.
+  std::vector<MessageRecord> messages;
   /// The limit the decision is held to (nullopt: unlimited), the period's
   /// end and the plan's alert thresholds: what the drain needs to turn the
   /// entry's counter_before and charge into alerts (engine/alerts.h).
@@ -47,6 +48,8 @@ struct UsageFacts {
   std::optional<absl::Time> late_period_start;
   /// Set when each unit also costs credits.
   std::optional<CreditsFacts> credits;
+  /// See `messages`.
+  bool queue_rest = false;
 };
 
 /// A session, group or gauge change carried by an entry (lease.lua): what

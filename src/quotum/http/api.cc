@@ -35,6 +35,16 @@ std::string_view ApiKeyOf(const Request& req) {
 }
 
 // The subscription: plan changes, add-ons and top-ups.
+void Api::RouteMessages() {
+  Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
+  Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
+  Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);
+  Route(verb::delete_, "/api/v2/messages/{id}", Access::kTenant, &Api::CancelMessage);
+  Route(verb::get, "/api/v2/messages", Access::kTenant, &Api::ListMessages);
+  Route(verb::post, "/api/v2/messages/schedule", Access::kTenant, &Api::ScheduleMessage);
+  Route(verb::post, "/api/v2/messages/bulk", Access::kTenant, &Api::BulkSend);
+}
+
 void Api::RouteSubscription() {
   Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
   Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
@@ -69,11 +79,7 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::post, "/api/v2/quota/release", Access::kTenantDecides, &Api::QuotaRelease);
   // A batch is admitted by the general rule once; then each event is decided alone.
   Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events);
-  Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
-  Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
-  Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);
-  // Sub-resources that have no route yet are 404s, not message ids.
-  router_.Reserve("/api/v2/messages", {"bulk", "schedule"});
+  RouteMessages();
   Route(verb::post, "/api/v2/chatbot/trigger", Access::kTenantDecides, &Api::ChatbotTrigger);
 
   Route(verb::get, "/api/v2/usage/current", Access::kTenant, &Api::UsageCurrent);
@@ -286,6 +292,8 @@ void Api::Metrics(Call& c) {
   es.commit_failures.Render(out);
   es.lease_expiries.Render(out);
   es.webhook_attempts.Render(out);
+  es.deliveries.Render(out);
+  es.queue_releases.Render(out);
   es.relay_failures.Render(out);
   es.emails.Render(out);
   es.reconcile_runs.Render(out);

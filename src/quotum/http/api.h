@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/url/params_view.hpp>
 #include <memory>
@@ -71,6 +72,7 @@ class Api {
   using Handler = std::function<void(Api&, Call&)>;
   /// Routes the subscription's endpoints (in the constructor's order).
   void RouteSubscription();
+  void RouteMessages();
   void Route(boost::beast::http::verb method, std::string_view pattern, Access access,
              void (Api::*fn)(Call&));
 
@@ -90,7 +92,28 @@ class Api {
   void Events(Call& c);
   void SendMessage(Call& c);
   void ReceivedMessage(Call& c);
+  // messages and the queue (routes_messages.cc)
   void GetMessage(Call& c);
+  void ScheduleMessage(Call& c);
+  void CancelMessage(Call& c);
+  void ListMessages(Call& c);
+  /// A bulk send's recipients and mode (routes_bulk.cc).
+  struct BulkPlan {
+    std::vector<std::pair<size_t, std::string>> valid;  ///< (index, number)
+    boost::json::array invalid;                         ///< their rejections
+    bool queue = false;
+    std::string idempotency_key;
+  };
+  void BulkSend(Call& c);
+  /// Answers a bulk's decision, queueing the whole bulk first when nothing
+  /// was admitted in queue mode.
+  void FinishBulk(Respond respond, const engine::Principal& who, const BulkPlan& plan,
+                  std::vector<engine::MessageRecord> messages, const engine::Decision& d);
+  Reply BulkReply(const BulkPlan& plan, const std::vector<engine::MessageRecord>& messages,
+                  size_t admitted, const engine::Decision& d) const;
+  /// A send refused at a limit whose on_limit is "queue": held (202).
+  void QueueRefusedSend(Respond respond, const engine::Principal& who, engine::HeldSend send,
+                        const engine::Decision& refused);
   void ChatbotTrigger(Call& c);
   // reservations (routes_reservations.cc)
   void QuotaReserve(Call& c);
@@ -161,9 +184,13 @@ class Api {
   // docs/openapi.yaml, the API's OpenAPI description (routes_web.cc)
   void ApiDescription(Call& c);
 
+  /// Adds a route's own fields to an allowed decision's JSON.
+  using Decorate = std::function<void(boost::json::object&, const engine::Decision&)>;
   /// Runs one metering request and answers with its decision (200/429).
-  void Meter(Call& c, engine::MeterRequest req,
-             std::function<void(boost::json::object&, const engine::Decision&)> decorate = {});
+  void Meter(Call& c, engine::MeterRequest req, Decorate decorate = {});
+  /// The answer to a metering decision: 200 (decorated), 429, or the error's.
+  static Reply DecisionReply(const Clock& clock, absl::StatusOr<engine::Decision> r,
+                             const Decorate& decorate);
   bool IsAdmin(std::string_view key) const;
 
   engine::Engine* engine_;

@@ -10,6 +10,7 @@
 #include "quotum/http/call_util.h"
 #include "quotum/http/json_input.h"
 #include "quotum/http/json_output.h"
+#include "quotum/http/message_fields.h"
 #include "quotum/http/render.h"
 
 namespace quotum::http {
@@ -20,31 +21,6 @@ constexpr size_t kMaxEventsPerBatch = 1000;
 std::string IdempotencyKeyOf(const Request& req) {
   auto k = req["Idempotency-Key"];
   return std::string(k.data(), k.size());
-}
-
-// Reads {meter, quantity, channel, partial} into `out`.
-// "channel" when given must name one; absent means the default channel ("").
-absl::StatusOr<std::string> ChannelField(const Fields& f) {
-  auto channel = f.String("channel", 64);
-  if (!channel.ok()) return channel.status();
-  if (*channel && (*channel)->empty()) {
-    return engine::Unprocessable("unknown_channel",
-                                 "\"channel\" must name a channel; leave it out for the default.");
-  }
-  return channel->value_or("");
-}
-
-// "type" of a message (what it costs in credits): text (the default), media or template.
-absl::StatusOr<MessageType> TypeField(const Fields& f) {
-  auto type = f.String("type", 16);
-  if (!type.ok()) return type.status();
-  if (!*type) return MessageType::kText;
-  std::optional<MessageType> t = ParseMessageType(**type);
-  if (!t) {
-    return engine::Unprocessable("unknown_message_type", Cat("Unknown message type \"", **type,
-                                                             "\"; it is text, media or template."));
-  }
-  return *t;
 }
 
 absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool meter_required) {
@@ -112,26 +88,30 @@ Reply InvalidBatchReply(const std::vector<std::pair<size_t, absl::Status>>& bad,
 
 }  // namespace
 
-void Api::Meter(Call& c, engine::MeterRequest req,
-                std::function<void(boost::json::object&, const engine::Decision&)> decorate) {
+Reply Api::DecisionReply(const Clock& clock, absl::StatusOr<engine::Decision> r,
+                         const Decorate& decorate) {
+  if (!r.ok()) return ReplyForStatus(r.status());
+  const absl::Time now = clock.Now();
+  if (!r->allowed) return DenialReply(*r, now);
+  Reply reply;
+  if (decorate) {
+    boost::json::object o = DecisionJson(*r);
+    decorate(o, *r);
+    reply = JsonReply(200, o);
+  } else {
+    reply.body = DecisionBody(*r);
+  }
+  AddDecisionHeaders(reply, *r, now);
+  if (r->replayed) reply.Header("Idempotent-Replayed", "true");
+  return reply;
+}
+
+void Api::Meter(Call& c, engine::MeterRequest req, Decorate decorate) {
   const Clock* clock = &engine_->clock();
   engine_->Consume(c.who, std::move(req),
                    [clock, decorate = std::move(decorate),
                     respond = std::move(c.respond)](absl::StatusOr<engine::Decision> r) mutable {
-                     if (!r.ok()) return respond(ReplyForStatus(r.status()));
-                     const absl::Time now = clock->Now();
-                     if (!r->allowed) return respond(DenialReply(*r, now));
-                     Reply reply;
-                     if (decorate) {
-                       boost::json::object o = DecisionJson(*r);
-                       decorate(o, *r);
-                       reply = JsonReply(200, o);
-                     } else {
-                       reply.body = DecisionBody(*r);
-                     }
-                     AddDecisionHeaders(reply, *r, now);
-                     if (r->replayed) reply.Header("Idempotent-Replayed", "true");
-                     respond(std::move(reply));
+                     respond(DecisionReply(*clock, std::move(r), decorate));
                    });
 }
 
@@ -223,47 +203,6 @@ void Api::Events(Call& c) {
   }
 }
 
-void Api::SendMessage(Call& c) {
-  PARSE_BODY_OR_REPLY(body, c);
-  Fields f(body);
-  ASSIGN_OR_REPLY(to, f.String("to", 256), c);
-  ASSIGN_OR_REPLY(text, f.String("text", 65536), c);
-  ASSIGN_OR_REPLY(channel, ChannelField(f), c);
-  ASSIGN_OR_REPLY(session, f.String("session", 64), c);
-  ASSIGN_OR_REPLY(type, TypeField(f), c);
-  if (!to || to->empty()) {
-    return c.respond(ErrorReply(400, "missing_field", "\"to\" (the recipient) is required."));
-  }
-  if (!session || session->empty()) {
-    return c.respond(ErrorReply(400, "missing_field",
-                                "\"session\" (a working session of this tenant) is required."));
-  }
-  engine::MeterRequest req;
-  req.meter = std::string(meters::kMessagesSent);
-  req.quantity = 1;
-  req.channel = channel;
-  req.type = type;
-  req.idempotency_key = IdempotencyKeyOf(c.req);
-  req.session_id = *session;
-  req.operation = Cat("messages.send|", *session, "|", *to, "|", text.value_or(""));
-  const std::string id = Cat("msg_", engine::RandomHex(12));
-  req.message =
-      engine::MessageRecord{id,
-                            c.who.tenant->id,
-                            req.channel.empty() ? engine_->catalog().channels.front() : req.channel,
-                            *to,
-                            text.value_or(""),
-                            "sent",
-                            engine_->clock().Now()};
-  Meter(c, std::move(req), [id](boost::json::object& o, const engine::Decision& d) {
-    o["success"] = true;
-    // A replay answers with the first request's decision; its id is not re-sent.
-    if (!d.replayed) o["message_id"] = id;
-    o["status"] = "sent";
-    o["provider"] = "log";
-  });
-}
-
 void Api::ReceivedMessage(Call& c) {
   PARSE_BODY_OR_REPLY(body, c);
   Fields f(body);
@@ -289,18 +228,6 @@ void Api::ChatbotTrigger(Call& c) {
   req.idempotency_key = IdempotencyKeyOf(c.req);
   req.operation = "chatbot.trigger";
   Meter(c, std::move(req));
-}
-
-void Api::GetMessage(Call& c) {
-  ASSIGN_OR_REPLY(m, engine_->FindMessage(c.who, c.params[0]), c);
-  boost::json::object o;
-  o["id"] = m.id;
-  o["channel"] = m.channel;
-  o["to"] = m.to;
-  o["text"] = m.text;
-  o["status"] = m.status;
-  o["created_at"] = FormatRfc3339(m.created_at);
-  c.respond(JsonReply(200, o));
 }
 
 }  // namespace quotum::http

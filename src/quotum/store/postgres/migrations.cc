@@ -296,6 +296,26 @@ CREATE TABLE topups(
 CREATE INDEX topups_tenant ON topups(tenant_id, expires_at_ms);
 )sql";
 
+// The message queue (SPEC §2 "Deferred delivery"); instants in Unix ms.
+constexpr char kSchemaV11[] = R"sql(
+ALTER TABLE messages
+  ADD COLUMN session_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+  ADD COLUMN type TEXT NOT NULL DEFAULT 'text',
+  ADD COLUMN send_at_ms BIGINT,
+  ADD COLUMN due_at_ms BIGINT,
+  ADD COLUMN seq BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN reason TEXT NOT NULL DEFAULT '',
+  ADD COLUMN release_attempts BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN released_at_ms BIGINT,
+  ADD COLUMN sent_at_ms BIGINT,
+  ADD COLUMN updated_at_ms BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN paced BOOLEAN NOT NULL DEFAULT false,
+  ADD COLUMN delivery_attempts BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX messages_due ON messages(due_at_ms, seq, id)
+  WHERE status IN ('queued', 'releasing', 'released');
+CREATE INDEX messages_by_tenant ON messages(tenant_id, created_at, id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
@@ -307,6 +327,7 @@ constexpr Migration kMigrations[] = {
     {8, "reservations: units held until committed, released or expired", kSchemaV8},
     {9, "idempotency.extra: a replayed decision's credits and reservation", kSchemaV9},
     {10, "topups: one-off prepaid packs and what was drawn of them", kSchemaV10},
+    {11, "messages: the queue of scheduled and held sends", kSchemaV11},
 };
 
 constexpr char kCreateMigrationsTable[] =

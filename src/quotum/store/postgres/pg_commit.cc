@@ -123,9 +123,22 @@ constexpr Statement kIdempotency{
     "meter=excluded.meter,reason=excluded.reason,extra=excluded.extra"};
 constexpr Statement kMessages{
     "w_messages",
-    "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
+    "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at,session_id,type,"
+    "send_at_ms,due_at_ms,seq,reason,release_attempts,released_at_ms,sent_at_ms,updated_at_ms,"
+    "paced,delivery_attempts) "
     "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::text[],$6::text[],"
-    "$7::bigint[])"};
+    "$7::bigint[],$8::text[],$9::text[],$10::bigint[],$11::bigint[],$12::bigint[],$13::text[],"
+    "$14::bigint[],$15::bigint[],$16::bigint[],$17::bigint[],$18::boolean[],$19::bigint[]) "
+    "ON CONFLICT(id) DO UPDATE SET "
+    "status=excluded.status,reason=excluded.reason,due_at_ms=excluded.due_at_ms,"
+    "released_at_ms=excluded.released_at_ms,sent_at_ms=excluded.sent_at_ms,"
+    "updated_at_ms=excluded.updated_at_ms WHERE messages.status IN ('queued','releasing')"};
+constexpr Statement kMessageTransition{
+    "w_message_transition",
+    "UPDATE messages SET status=$1,reason=$2,updated_at_ms=$3,"
+    "release_attempts=release_attempts+$4,sent_at_ms=COALESCE($8::bigint,sent_at_ms),"
+    "due_at_ms=COALESCE($9::bigint,due_at_ms),delivery_attempts=delivery_attempts+$10 "
+    "WHERE tenant_id=$5 AND id=$6 AND status=$7"};
 constexpr Statement kSessions{
     "w_sessions",
     "INSERT INTO sessions(tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
@@ -435,19 +448,59 @@ absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kIdempotency, c);
 }
 
-absl::Status WriteMessages(PgConnection& conn, const CommitBatch& b) {
-  if (b.messages.empty()) return absl::OkStatus();
-  PgColumns c(7);
-  for (const auto& m : b.messages) {
-    c[0].AddText(m.id);
-    c[1].AddText(m.tenant_id);
-    c[2].AddText(m.channel);
-    c[3].AddText(m.to);
-    c[4].AddText(m.text);
-    c[5].AddText(m.status);
-    c[6].AddInt(Secs(m.created_at));
+std::optional<int64_t> OptMillis(const std::optional<absl::Time>& t) {
+  if (!t) return std::nullopt;
+  return absl::ToUnixMillis(*t);
+}
+
+absl::Status WriteMessageTransitions(PgConnection& conn, const CommitBatch& b) {
+  for (const engine::MessageTransition& t : b.message_transitions) {
+    auto r = conn.ExecPrepared(
+        kMessageTransition.name, kMessageTransition.sql,
+        {TextParam(t.to), TextParam(t.reason), IntParam(absl::ToUnixMillis(t.at)),
+         IntParam(t.count_attempt ? 1 : 0), TextParam(t.tenant_id), TextParam(t.id),
+         TextParam(t.from), t.sent_at ? IntParam(absl::ToUnixMillis(*t.sent_at)) : PgParam(),
+         t.due_at ? IntParam(absl::ToUnixMillis(*t.due_at)) : PgParam(),
+         IntParam(t.count_delivery ? 1 : 0)});
+    if (!r.ok()) return r.status();
+    if (r->affected() == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("message ", t.id, " is not ", t.from, " any more"));
+    }
   }
-  return Run(conn, kMessages, c);
+  return absl::OkStatus();
+}
+
+// Upserts (engine/store.h CommitBatch::messages), the last of an id only,
+// then the transitions.
+absl::Status WriteMessages(PgConnection& conn, const CommitBatch& b) {
+  if (!b.messages.empty()) {
+    PgColumns c(19);
+    for (const engine::MessageRecord* m :
+         LastPerKey(b.messages, [](const auto& m) { return m.id; })) {
+      c[0].AddText(m->id);
+      c[1].AddText(m->tenant_id);
+      c[2].AddText(m->channel);
+      c[3].AddText(m->to);
+      c[4].AddText(m->text);
+      c[5].AddText(m->status);
+      c[6].AddInt(Secs(m->created_at));
+      c[7].AddText(m->session_id);
+      c[8].AddText(m->type);
+      c[9].AddOptionalInt(OptMillis(m->send_at));
+      c[10].AddOptionalInt(OptMillis(m->due_at));
+      c[11].AddInt(m->seq);
+      c[12].AddText(m->reason);
+      c[13].AddInt(m->release_attempts);
+      c[14].AddOptionalInt(OptMillis(m->released_at));
+      c[15].AddOptionalInt(OptMillis(m->sent_at));
+      c[16].AddInt(absl::ToUnixMillis(m->updated_at));
+      c[17].AddBool(m->paced);
+      c[18].AddInt(m->delivery_attempts);
+    }
+    RETURN_IF_ERROR(Run(conn, kMessages, c));
+  }
+  return WriteMessageTransitions(conn, b);
 }
 
 absl::Status WriteSessions(PgConnection& conn, const CommitBatch& b) {

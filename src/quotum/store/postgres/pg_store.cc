@@ -391,24 +391,6 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> PgStore::Channels(
   return out;
 }
 
-absl::StatusOr<std::optional<engine::MessageRecord>> PgStore::FindMessage(
-    const std::string& tenant_id, const std::string& id) {
-  std::optional<engine::MessageRecord> out;
-  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
-    auto r = conn.Exec(
-        "SELECT id,tenant_id,channel,recipient,body,status,created_at FROM messages "
-        "WHERE id=$1 AND tenant_id=$2",
-        {TextParam(id), TextParam(tenant_id)});
-    if (!r.ok()) return r.status();
-    if (r->rows() == 0) return absl::OkStatus();
-    const PgRow row = r->row(0);
-    out = engine::MessageRecord{row.Text(0), row.Text(1), row.Text(2),         row.Text(3),
-                                row.Text(4), row.Text(5), FromSecs(row.Int(6))};
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
 namespace {
 
 constexpr char kPlanChangeColumns[] =

@@ -79,8 +79,15 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
       const std::string& tenant_id, const std::string& meter, absl::Time from,
       absl::Time to) override;
+  // messages and the queue (pg_messages.cc)
   absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) override;
+  absl::StatusOr<std::vector<engine::MessageRecord>> Messages(
+      const std::string& tenant_id, const std::string& status,
+      const std::optional<engine::MessageCursor>& after, size_t limit) override;
+  absl::StatusOr<std::vector<engine::MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
+                                                                 size_t per_session,
+                                                                 size_t limit) override;
   absl::StatusOr<std::vector<engine::WebhookRecord>> Webhooks(
       const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::EventRecord>> UnrelayedEvents(size_t max) override;
@@ -122,6 +129,9 @@ class PgStore final : public engine::Store {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   /// A read (retried once on a fresh connection if the old one was lost).
   absl::Status Read(absl::FunctionRef<absl::Status(PgConnection&)> work);
+  /// Every row of `sql`, a SELECT of the messages' columns (pg_messages.cc).
+  absl::StatusOr<std::vector<engine::MessageRecord>> MessageRows(const std::string& sql,
+                                                                 std::vector<PgParam> params);
   /// Every row of `sql` made into a T by `of` (pg_outbox.cc).
   template <typename T, typename Of>
   absl::StatusOr<std::vector<T>> Rows(const std::string& sql, std::vector<PgParam> params, Of of);

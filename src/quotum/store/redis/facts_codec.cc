@@ -9,9 +9,30 @@ namespace json = boost::json;
 
 int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
 
+void PutMillis(json::object& o, std::string_view key, const std::optional<absl::Time>& t) {
+  if (t) o[key] = absl::ToUnixMillis(*t);
+}
+
 json::object MessageObject(const engine::MessageRecord& m) {
-  return {{"id", m.id},     {"tenant", m.tenant_id}, {"channel", m.channel},    {"to", m.to},
-          {"text", m.text}, {"status", m.status},    {"at", Secs(m.created_at)}};
+  json::object o{{"id", m.id},
+                 {"tenant", m.tenant_id},
+                 {"channel", m.channel},
+                 {"to", m.to},
+                 {"text", m.text},
+                 {"status", m.status},
+                 {"at", Secs(m.created_at)},
+                 {"session", m.session_id},
+                 {"type", m.type},
+                 {"seq", static_cast<int64_t>(m.seq)},
+                 {"reason", m.reason},
+                 {"attempts", static_cast<int64_t>(m.release_attempts)},
+                 {"updated_ms", absl::ToUnixMillis(m.updated_at)},
+                 {"paced", m.paced}};
+  PutMillis(o, "send_at_ms", m.send_at);
+  PutMillis(o, "due_ms", m.due_at);
+  PutMillis(o, "released_ms", m.released_at);
+  PutMillis(o, "sent_ms", m.sent_at);
+  return o;
 }
 
 // The text of o[key], or an error naming it.
@@ -42,7 +63,45 @@ absl::StatusOr<engine::MessageRecord> MessageOf(const json::object& o) {
   absl::StatusOr<int64_t> at = Int(o, "at");
   if (!at.ok()) return at.status();
   m.created_at = absl::FromUnixSeconds(*at);
+  // Entries written before the queue existed lack the fields below.
+  if (auto v = Text(o, "session"); v.ok()) m.session_id = std::move(*v);
+  if (auto v = Text(o, "type"); v.ok()) m.type = std::move(*v);
+  if (auto v = Text(o, "reason"); v.ok()) m.reason = std::move(*v);
+  if (auto v = Int(o, "seq"); v.ok()) m.seq = static_cast<uint32_t>(*v);
+  if (auto v = Int(o, "attempts"); v.ok()) m.release_attempts = static_cast<uint32_t>(*v);
+  m.updated_at = m.created_at;
+  if (const json::value* paced = o.if_contains("paced"); paced && paced->is_bool()) {
+    m.paced = paced->get_bool();
+  }
+  if (auto v = Int(o, "updated_ms"); v.ok()) m.updated_at = absl::FromUnixMillis(*v);
+  for (auto [key, field] :
+       {std::pair<std::string_view, std::optional<absl::Time>*>{"send_at_ms", &m.send_at},
+        {"due_ms", &m.due_at},
+        {"released_ms", &m.released_at},
+        {"sent_ms", &m.sent_at}}) {
+    if (auto v = Int(o, key); v.ok()) *field = absl::FromUnixMillis(*v);
+  }
   return m;
+}
+
+// f.messages and f.queue_rest from `o` ("message": entries made before
+// bulk sends carry one).
+absl::Status AddMessages(const json::object& o, engine::UsageFacts& f) {
+  std::vector<const json::value*> found;
+  if (const json::value* m = o.if_contains("message")) found.push_back(m);
+  if (const json::value* ms = o.if_contains("messages")) {
+    if (!ms->is_array()) return absl::InvalidArgumentError("facts: messages is not an array");
+    for (const json::value& m : ms->get_array()) found.push_back(&m);
+  }
+  for (const json::value* m : found) {
+    if (!m->is_object()) return absl::InvalidArgumentError("facts: a message is not an object");
+    absl::StatusOr<engine::MessageRecord> message = MessageOf(m->get_object());
+    if (!message.ok()) return message.status();
+    f.messages.push_back(std::move(*message));
+  }
+  const json::value* qr = o.if_contains("qr");
+  f.queue_rest = qr && qr->is_bool() && qr->get_bool();
+  return absl::OkStatus();
 }
 
 // `f` with the limit, period end and thresholds of `o` (EncodeFacts writes
@@ -103,7 +162,12 @@ std::string EncodeFacts(const engine::UsageFacts& f) {
   json::object o{
       {"meter", f.meter}, {"channel", f.channel}, {"period", Secs(f.period_start)},
       {"at", Secs(f.at)}, {"now", Secs(f.now)},   {"qty", static_cast<int64_t>(f.quantity)}};
-  if (f.message) o["message"] = MessageObject(*f.message);
+  if (!f.messages.empty()) {
+    json::array messages;
+    for (const engine::MessageRecord& m : f.messages) messages.push_back(MessageObject(m));
+    o["messages"] = std::move(messages);
+    if (f.queue_rest) o["qr"] = true;
+  }
   if (f.late_period_start) o["late"] = Secs(*f.late_period_start);
   if (f.credits) {
     o["cr"] = CreditsObject(*f.credits);
@@ -152,12 +216,7 @@ absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
     if (!end.ok()) return end.status();
     f.period_end = absl::FromUnixSeconds(*end);
   }
-  if (const json::value* m = o.if_contains("message")) {
-    if (!m->is_object()) return absl::InvalidArgumentError("facts: message is not an object");
-    absl::StatusOr<engine::MessageRecord> message = MessageOf(m->get_object());
-    if (!message.ok()) return message.status();
-    f.message = std::move(*message);
-  }
+  if (absl::Status s = AddMessages(o, f); !s.ok()) return s;
   if (o.contains("limit")) return WithLimit(o, std::move(f));
   return f;
 }

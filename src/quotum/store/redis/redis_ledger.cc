@@ -261,9 +261,9 @@ absl::StatusOr<bool> RedisLedger::Reconcile(const engine::FailOpenCharge& c) {
       BaselineKey(c.tenant_id), CounterKey(c.tenant_id, c.period_start, c.meter),
       CounterKey(c.tenant_id, c.period_start, "api_calls"), FactsStreamKey(c.tenant_id),
       absl::StrCat("{", c.tenant_id, "}:o:", c.id)};
-  const engine::UsageFacts facts{c.meter, c.channel, c.period_start, c.at,
-                                 c.now,   c.units,   std::nullopt,   std::nullopt,
-                                 {},      {},        std::nullopt,   std::nullopt};
+  const engine::UsageFacts facts{c.meter,      c.channel,   c.period_start, c.at, c.now,
+                                 c.units,      {},          std::nullopt,   {},   {},
+                                 std::nullopt, std::nullopt};
   const std::string args[] = {absl::StrCat(c.units), c.api_call ? "1" : "0",
                               UnixMillisText(c.period_end + opts_.counter_retention),
                               EncodeFacts(facts),

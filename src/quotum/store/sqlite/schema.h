@@ -5,6 +5,30 @@ namespace quotum::store::sqlite {
 /// The embedded store's schema. Integers that the engine treats as unsigned
 /// 64-bit are stored bit-for-bit in SQLite's signed INTEGER. Instants are Unix
 /// seconds (UTC); days are 'YYYY-MM-DD'.
+/// Columns the messages table gained with the queue (SPEC §2 "Deferred
+/// delivery"), added to stores made before it; instants in Unix ms.
+inline constexpr const char* kMessageQueueColumns[] = {
+    "session_id TEXT NOT NULL DEFAULT ''",
+    "type TEXT NOT NULL DEFAULT 'text'",
+    "send_at_ms INTEGER",
+    "due_at_ms INTEGER",
+    "seq INTEGER NOT NULL DEFAULT 0",
+    "reason TEXT NOT NULL DEFAULT ''",
+    "release_attempts INTEGER NOT NULL DEFAULT 0",
+    "released_at_ms INTEGER",
+    "sent_at_ms INTEGER",
+    "updated_at_ms INTEGER NOT NULL DEFAULT 0",
+    "paced INTEGER NOT NULL DEFAULT 0",
+    "delivery_attempts INTEGER NOT NULL DEFAULT 0",
+};
+
+/// The queue's indexes, made once its columns exist.
+inline constexpr const char kMessageQueueIndexes[] = R"sql(
+CREATE INDEX IF NOT EXISTS messages_due ON messages(due_at_ms, seq, id)
+  WHERE status IN ('queued', 'releasing', 'released');
+CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages(tenant_id, created_at, id);
+)sql";
+
 inline constexpr const char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS tenants(
   id TEXT PRIMARY KEY,

@@ -29,6 +29,10 @@ std::string DayOf(absl::Time t) { return FormatDate(absl::ToCivilDay(t, absl::UT
 // `secs` rounded down to a multiple of `unit` (also before 1970).
 int64_t FloorTo(int64_t secs, int64_t unit) { return secs - ((secs % unit) + unit) % unit; }
 int64_t HourOf(absl::Time t) { return FloorTo(Secs(t), 3600); }
+std::optional<int64_t> OptMillis(const std::optional<absl::Time>& t) {
+  if (!t) return std::nullopt;
+  return absl::ToUnixMillis(*t);
+}
 
 #define RETURN_IF_ERROR(expr) \
   do {                        \
@@ -181,8 +185,13 @@ const StatementSql kWriteSql[] = {
     {&WriteStatements::purge_reservations,
      "DELETE FROM reservations WHERE tenant_id=? AND expires_at_ms<=?"},
     {&WriteStatements::message,
-     "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at) "
-     "VALUES(?,?,?,?,?,?,?)"},
+     "INSERT INTO messages(id,tenant_id,channel,recipient,body,status,created_at,session_id,type,"
+     "send_at_ms,due_at_ms,seq,reason,release_attempts,released_at_ms,sent_at_ms,updated_at_ms,"
+     "paced,delivery_attempts) "
+     "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+     "status=excluded.status,reason=excluded.reason,due_at_ms=excluded.due_at_ms,"
+     "released_at_ms=excluded.released_at_ms,sent_at_ms=excluded.sent_at_ms,"
+     "updated_at_ms=excluded.updated_at_ms WHERE messages.status IN ('queued','releasing')"},
 };
 
 }  // namespace
@@ -209,6 +218,13 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
       !s.ok() && !absl::StrContains(s.message(), "duplicate column")) {
     return s;
   }
+  for (const char* column : kMessageQueueColumns) {
+    if (absl::Status s = db.Exec(absl::StrCat("ALTER TABLE messages ADD COLUMN ", column));
+        !s.ok() && !absl::StrContains(s.message(), "duplicate column")) {
+      return s;
+    }
+  }
+  RETURN_IF_ERROR(db.Exec(kMessageQueueIndexes));
 
   auto ws = std::make_unique<WriteStatements>();
   for (const StatementSql& p : kWriteSql) {
@@ -645,9 +661,21 @@ absl::Status SqliteStore::WriteIdempotencyAndMessages(const CommitBatch& b) {
                         .Bind(5, m.text)
                         .Bind(6, m.status)
                         .Bind(7, Secs(m.created_at))
+                        .Bind(8, m.session_id)
+                        .Bind(9, m.type)
+                        .Bind(10, OptMillis(m.send_at))
+                        .Bind(11, OptMillis(m.due_at))
+                        .Bind(12, static_cast<int64_t>(m.seq))
+                        .Bind(13, m.reason)
+                        .Bind(14, static_cast<int64_t>(m.release_attempts))
+                        .Bind(15, OptMillis(m.released_at))
+                        .Bind(16, OptMillis(m.sent_at))
+                        .Bind(17, absl::ToUnixMillis(m.updated_at))
+                        .Bind(18, int64_t{m.paced ? 1 : 0})
+                        .Bind(19, static_cast<int64_t>(m.delivery_attempts))
                         .Run());
   }
-  return absl::OkStatus();
+  return WriteMessageTransitions(b);
 }
 
 // Sessions, groups, key rate limits and gauges.
@@ -826,21 +854,6 @@ absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> SqliteStore::Chann
       st->ForEachRow([&](const Stmt& r) { out.emplace_back(r.Text(0), AsUnsigned(r.Int(1))); });
   if (!s.ok()) return s;
   return out;
-}
-
-absl::StatusOr<std::optional<engine::MessageRecord>> SqliteStore::FindMessage(
-    const std::string& tenant_id, const std::string& id) {
-  MutexLock lock(&read_mu_);
-  auto st = reader_->Prepare(
-      "SELECT id,tenant_id,channel,recipient,body,status,created_at FROM messages "
-      "WHERE id=? AND tenant_id=?");
-  if (!st.ok()) return st.status();
-  st->Bind(1, id).Bind(2, tenant_id);
-  auto row = st->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::nullopt;
-  return engine::MessageRecord{st->Text(0), st->Text(1), st->Text(2),         st->Text(3),
-                               st->Text(4), st->Text(5), FromSecs(st->Int(6))};
 }
 
 absl::StatusOr<std::vector<engine::EventRecord>> SqliteStore::Events(const std::string& tenant_id,

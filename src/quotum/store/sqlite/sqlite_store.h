@@ -45,8 +45,15 @@ class SqliteStore final : public engine::Store {
   absl::StatusOr<std::vector<std::pair<std::string, uint64_t>>> Channels(
       const std::string& tenant_id, const std::string& meter, absl::Time from,
       absl::Time to) override;
+  // messages and the queue (sqlite_messages.cc)
   absl::StatusOr<std::optional<engine::MessageRecord>> FindMessage(const std::string& tenant_id,
                                                                    const std::string& id) override;
+  absl::StatusOr<std::vector<engine::MessageRecord>> Messages(
+      const std::string& tenant_id, const std::string& status,
+      const std::optional<engine::MessageCursor>& after, size_t limit) override;
+  absl::StatusOr<std::vector<engine::MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
+                                                                 size_t per_session,
+                                                                 size_t limit) override;
   absl::StatusOr<std::vector<engine::WebhookRecord>> Webhooks(
       const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::EventRecord>> UnrelayedEvents(size_t max) override;
@@ -96,6 +103,8 @@ class SqliteStore final : public engine::Store {
   absl::Status WriteTenantsAndKeys(const engine::CommitBatch& batch);
   absl::Status WriteIdempotencyAndMessages(const engine::CommitBatch& batch);
   absl::Status WriteLeasesAndLimits(const engine::CommitBatch& batch);
+  /// kFailedPrecondition when a transition's message is not in its `from`.
+  absl::Status WriteMessageTransitions(const engine::CommitBatch& batch);
   absl::Status WriteAlertsAndEvents(const engine::CommitBatch& batch);
   // the outbox (sqlite_outbox.cc)
   absl::Status WriteOutbox(const engine::CommitBatch& batch);

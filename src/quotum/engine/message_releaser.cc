@@ -1,0 +1,139 @@
+#include "quotum/engine/message_releaser.h"
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "quotum/engine/engine.h"
+
+namespace quotum::engine {
+namespace {
+
+// A holder that dies (kill -9) hands the queue on after this.
+constexpr absl::Duration kLeaseTtl = absl::Seconds(5);
+
+std::string SessionKey(const MessageRecord& m) {
+  return absl::StrCat(m.tenant_id, "/", m.session_id);
+}
+
+}  // namespace
+
+MessageReleaser::MessageReleaser(Store* store, Engine* engine, const Clock* clock,
+                                 ReleaserOptions options)
+    : store_(store), engine_(engine), clock_(clock), opts_(std::move(options)) {}
+
+MessageReleaser::~MessageReleaser() { Stop(); }
+
+void MessageReleaser::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void MessageReleaser::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  wake_.Signal();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MessageReleaser::Wake(const std::string& tenant_id) {
+  {
+    MutexLock lock(&mu_);
+    woken_tenants_.push_back(tenant_id);
+    woken_ = true;
+  }
+  wake_.Signal();
+}
+
+void MessageReleaser::Loop() {
+  bool busy = false;
+  for (;;) {
+    {
+      MutexLock lock(&mu_);
+      if (!stop_ && !busy && !woken_) wake_.WaitWithTimeout(&mu_, opts_.every);
+      if (stop_) return;
+    }
+    absl::StatusOr<Round> round = RunRound();
+    busy = round.ok() && round->more;
+    if (!round.ok()) {
+      // Tried again next round (the store or the ledger away).
+      std::cerr << "quotum: message releaser: " << round.status().message() << std::endl;
+    }
+  }
+}
+
+absl::StatusOr<size_t> MessageReleaser::RunOnce() {
+  absl::StatusOr<Round> r = RunRound();
+  if (!r.ok()) return r.status();
+  return r->released;
+}
+
+static bool WaitsAt(const absl::flat_hash_map<std::string, absl::Time>& waits,
+                    const std::string& key, absl::Time now) {
+  auto it = waits.find(key);
+  return it != waits.end() && it->second > now;
+}
+
+bool MessageReleaser::Waits(const MessageRecord& m, absl::Time now) const {
+  if (WaitsAt(session_waits_, SessionKey(m), now)) return true;
+  if (m.status == "released") return HandOffWaits(m, now);
+  return WaitsAt(tenant_waits_, m.tenant_id, now);
+}
+
+bool MessageReleaser::HandOffWaits(const MessageRecord& m, absl::Time now) const {
+  return WaitsAt(handoff_waits_, SessionKey(m), now);
+}
+
+void MessageReleaser::Note(const MessageRecord& m, const ReleaseOutcome& r, absl::Time now) {
+  const absl::Duration retry = std::max(r.retry, absl::Milliseconds(1));
+  switch (r.kind) {
+    case ReleaseOutcome::Kind::kNoCapacity:
+      tenant_waits_[m.tenant_id] = now + opts_.recheck;
+      break;
+    case ReleaseOutcome::Kind::kSessionWaits:
+      session_waits_[SessionKey(m)] = now + retry;
+      break;
+    case ReleaseOutcome::Kind::kHandOffPaced:
+      handoff_waits_[SessionKey(m)] = now + retry;
+      break;
+    default:
+      break;
+  }
+}
+
+absl::StatusOr<MessageReleaser::Round> MessageReleaser::RunRound() {
+  {
+    MutexLock lock(&mu_);
+    for (const std::string& t : woken_tenants_) tenant_waits_.erase(t);
+    woken_tenants_.clear();
+    woken_ = false;
+  }
+  absl::StatusOr<bool> held = store_->HoldLease("message-queue", opts_.instance_name, kLeaseTtl);
+  if (!held.ok()) return held.status();
+  if (!*held) return Round{};
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<std::vector<MessageRecord>> due =
+      store_->DueMessages(now, now - opts_.stale_after, opts_.per_session, opts_.batch);
+  if (!due.ok()) return due.status();
+  Round round;
+  size_t moved = 0;
+  for (const MessageRecord& m : *due) {
+    if (Waits(m, now)) continue;
+    absl::StatusOr<ReleaseOutcome> r = engine_->ReleaseMessage(m, !HandOffWaits(m, now));
+    if (!r.ok()) return r.status();
+    if (r->kind == ReleaseOutcome::Kind::kSent) ++round.released;
+    if (r->kind == ReleaseOutcome::Kind::kSent || r->kind == ReleaseOutcome::Kind::kReleased) {
+      ++moved;
+    }
+    Note(m, *r, now);
+  }
+  // Forget waits that are over, so the maps hold only the waiting.
+  for (auto* waits : {&tenant_waits_, &session_waits_, &handoff_waits_}) {
+    absl::erase_if(*waits, [&](const auto& e) { return e.second <= now; });
+  }
+  // A round that moved nothing of a full batch would read the same batch.
+  round.more = due->size() == opts_.batch && moved > 0;
+  return round;
+}
+
+}  // namespace quotum::engine
