@@ -251,6 +251,21 @@ TEST_P(MessageQueueTest, AMessageWhoseSessionIsGoneFailsAndAnIdleSessionWaits) {
   EXPECT_EQ(Used(who, "messages_sent"), 0u);
 }
 
+TEST_P(MessageQueueTest, AMessageThatCanNeverGoFailsAndHoldsUpNoOther) {
+  Principal who = TenantWithSession("stuck", "pro");
+  auto held = Queue(who, {"+1", "+2"});
+  // Its channel left the catalog (an operator's config change).
+  ASSERT_EQ(ExecSql("UPDATE messages SET channel='fax' WHERE id='" + held[0].id + "'"),
+            absl::OkStatus());
+  EXPECT_EQ(Release(), 1u);
+  auto m = engine_->FindMessage(who, held[0].id);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->status, "failed");
+  EXPECT_EQ(m->reason, "unknown_channel");
+  EXPECT_EQ(StatusOf(who, held[1].id), "sent");
+  EXPECT_EQ(Used(who, "messages_sent"), 1u);
+}
+
 TEST_P(MessageQueueTest, TheQueueOutlivesARestartAndListsInPages) {
   Principal who = TenantWithSession("pages", "pro");
   auto held = Queue(who, {"+1", "+2", "+3"}, clock_.Now() + absl::Minutes(1));

@@ -175,6 +175,8 @@ TEST_F(MessagesHttpTest, BadScheduledSendsAreRefusedAndQueueNothing) {
            later + R"("})",
        422, "invalid_field"},
       {"[1,2]", 400, "invalid_json"},
+      {R"({"session":"s1","to":"+1","text":"a\u0000b","send_at":")" + later + R"("})", 422,
+       "invalid_field"},
   };
   for (const Case& k : cases) {
     auto r = c.Post("/api/v2/messages/schedule", k.body, Bearer(t.key));
@@ -298,6 +300,9 @@ TEST_F(MessagesHttpTest, BadBulksAreRefusedAndChargeNothing) {
       {R"({"session":"s1","recipients":"+15550001"})", 400, "invalid_field"},
       {R"({"text":"x","recipients":["+15550001"]})", 400, "missing_field"},
       {R"({"session":"nope","text":"x","recipients":["+15550001"]})", 404, "session_not_found"},
+      {absl::StrCat(R"({"session":"s1","text":")", std::string(65536, 'x'), R"(","recipients":[)",
+                    BulkBody(300, "queue").substr(BulkBody(300, "queue").find('[') + 1)),
+       413, "bulk_too_large"},
   };
   for (const Case& k : cases) {
     auto r = c.Post("/api/v2/messages/bulk", k.body, Bearer(t.key));

@@ -113,6 +113,9 @@ struct MeterRequest {
   /// A send whose session's messages rule paces its hand-off to the
   /// provider instead of refusing it here (bulk and queued sends).
   bool paced_later = false;
+  /// Never admitted unchecked under the fail-open policy (a release of a
+  /// queued message waits for the ledger instead).
+  bool no_fail_open = false;
   /// Sending through this session: it must be working; its `messages` rule
   /// and warm-up cap apply to messages_sent.
   std::string session_id;
@@ -500,6 +503,10 @@ class Engine {
   /// once its session's messages rule lets it (unless it was paced when
   /// sent) and marked sent (the log provider). Blocks until committed: for
   /// the releaser's thread only.
+  /// Marks `m` failed (from whichever of queued, releasing or released it
+  /// is in) with `why`'s machine code as its reason: a message that can
+  /// never go, found by the releaser. kFailed, or kGone when it had moved on.
+  absl::StatusOr<ReleaseOutcome> FailMessage(const MessageRecord& m, const absl::Status& why);
   /// `hand_off` false: a queued message is admitted only (kReleased).
   absl::StatusOr<ReleaseOutcome> ReleaseMessage(const MessageRecord& m, bool hand_off = true);
 

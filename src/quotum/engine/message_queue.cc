@@ -171,6 +171,7 @@ absl::StatusOr<Decision> Engine::DecideRelease(TenantState& t, const MessageReco
   req.count_api_call = false;
   req.dry_run = dry_run;
   req.paced_later = true;
+  req.no_fail_open = true;  // held past a limit: never admitted unchecked
   if (!dry_run) {
     const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(clock_->Now()));
     req.idempotency_key = absl::StrCat("release:", m.id, ":", m.release_attempts);
@@ -259,6 +260,17 @@ std::pair<MessageTransition, ReleaseOutcome> Engine::AfterHandOff(const MessageR
   next.due_at = now + wait;
   // The session's hand-offs wait with it (the upstream is failing).
   return {std::move(next), ReleaseOutcome{ReleaseOutcome::Kind::kHandOffPaced, wait}};
+}
+
+absl::StatusOr<ReleaseOutcome> Engine::FailMessage(const MessageRecord& m,
+                                                   const absl::Status& why) {
+  for (const char* from : {kQueued, kReleasing, kReleased}) {
+    absl::StatusOr<bool> moved = TransitionMessage(
+        Move(m.tenant_id, m.id, from, "failed", std::string(MachineCode(why)), clock_->Now()));
+    if (!moved.ok()) return moved.status();
+    if (*moved) return ReleaseOutcome{ReleaseOutcome::Kind::kFailed, {}};
+  }
+  return ReleaseOutcome{ReleaseOutcome::Kind::kGone, {}};
 }
 
 absl::StatusOr<Decision> Engine::PaceHandOff(TenantState& t, const std::string& session_id) {

@@ -68,6 +68,19 @@ absl::StatusOr<size_t> MessageReleaser::RunOnce() {
   return r->released;
 }
 
+bool MessageReleaser::Stopping() const {
+  MutexLock lock(&mu_);
+  return stop_;
+}
+
+// An error that says nothing of the message: the store or the ledger is
+// away, or the engine is stopping.
+static bool Transient(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kInternal ||
+         s.code() == absl::StatusCode::kDeadlineExceeded ||
+         s.code() == absl::StatusCode::kResourceExhausted;
+}
+
 static bool WaitsAt(const absl::flat_hash_map<std::string, absl::Time>& waits,
                     const std::string& key, absl::Time now) {
   auto it = waits.find(key);
@@ -118,14 +131,29 @@ absl::StatusOr<MessageReleaser::Round> MessageReleaser::RunRound() {
   Round round;
   size_t moved = 0;
   for (const MessageRecord& m : *due) {
-    if (Waits(m, now)) continue;
-    absl::StatusOr<ReleaseOutcome> r = engine_->ReleaseMessage(m, !HandOffWaits(m, now));
-    if (!r.ok()) return r.status();
+    if (Stopping()) break;
+    const absl::Time at = clock_->Now();
+    if (Waits(m, at)) continue;
+    // Hand-offs take time (up to the provider's timeout each): keep the
+    // lease, or stop and leave the rest to its new holder.
+    held = store_->HoldLease("message-queue", opts_.instance_name, kLeaseTtl);
+    if (!held.ok()) return held.status();
+    if (!*held) break;
+    absl::StatusOr<ReleaseOutcome> r = engine_->ReleaseMessage(m, !HandOffWaits(m, at));
+    if (!r.ok() && Transient(r.status())) return r.status();  // the store or ledger away
+    if (!r.ok()) {
+      // This message's own trouble (its channel left the catalog, ...):
+      // it fails, and holds up no other.
+      std::cerr << "quotum: message releaser: " << m.id << ": " << r.status().message()
+                << std::endl;
+      r = engine_->FailMessage(m, r.status());
+      if (!r.ok()) return r.status();
+    }
     if (r->kind == ReleaseOutcome::Kind::kSent) ++round.released;
     if (r->kind == ReleaseOutcome::Kind::kSent || r->kind == ReleaseOutcome::Kind::kReleased) {
       ++moved;
     }
-    Note(m, *r, now);
+    Note(m, *r, at);
   }
   // Forget waits that are over, so the maps hold only the waiting.
   for (auto* waits : {&tenant_waits_, &session_waits_, &handoff_waits_}) {

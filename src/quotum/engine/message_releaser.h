@@ -62,6 +62,7 @@ class MessageReleaser {
   /// Records what `r` makes wait, from `now`.
   void Note(const MessageRecord& m, const ReleaseOutcome& r, absl::Time now);
   void Loop();
+  bool Stopping() const;
 
   Store* store_;
   Engine* engine_;

@@ -271,7 +271,8 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
   // A late event is never admitted unchecked: its units belong to a closed
   // period, which fail-open reconciliation does not amend. Nor is a
   // reservation operation: its units are held in the ledger that is away.
-  if (!x.ok() && FailsOpen(x.status()) && !c->program.quota.late_period && !c->program.hold) {
+  if (!x.ok() && FailsOpen(x.status()) && !c->program.quota.late_period && !c->program.hold &&
+      !c->req.no_fail_open) {
     return ConsumeFailOpen(std::move(c));
   }
   if (!x.ok()) return c->done(x.status());

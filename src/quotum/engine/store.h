@@ -366,7 +366,8 @@ struct CommitBatch {
   std::vector<PeriodClose> period_closes;
   std::vector<IdempotencyRecord> idempotency;
   /// Upserts by id. A known message changes (status, reason, release and
-  /// sent instants, updated_at, due_at) only while queued or releasing.
+  /// sent instants, updated_at, due_at) only while queued or releasing, and
+  /// never back to queued (a queued record only inserts).
   std::vector<MessageRecord> messages;
   /// Applied after `messages`. A transition whose message is not in its
   /// `from` state refuses the whole batch with kFailedPrecondition (commit

@@ -1,5 +1,7 @@
 #include "quotum/http/message_fields.h"
 
+#include <algorithm>
+
 #include "quotum/core/string_views.h"
 #include "quotum/engine/errors.h"
 
@@ -40,6 +42,15 @@ absl::StatusOr<engine::HeldSend> ReadSendFields(const Fields& f, bool with_to) {
   if (!session.ok()) return session.status();
   auto type = TypeField(f);
   if (!type.ok()) return type.status();
+  // No NUL in a text (nor any control character in a recipient): stores
+  // and upstreams take text, not bytes.
+  if (*text && (*text)->find('\0') != std::string::npos) {
+    return engine::Unprocessable("invalid_field", "\"text\" must not contain NUL characters.");
+  }
+  if (*to && std::any_of((*to)->begin(), (*to)->end(),
+                         [](char ch) { return static_cast<unsigned char>(ch) < 0x20; })) {
+    return engine::Unprocessable("invalid_field", "\"to\" must not contain control characters.");
+  }
   if (with_to && (!*to || (*to)->empty())) {
     return engine::BadRequest("missing_field", "\"to\" (the recipient) is required.");
   }

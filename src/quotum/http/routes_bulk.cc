@@ -20,6 +20,8 @@ namespace quotum::http {
 namespace {
 
 constexpr size_t kMaxRecipients = 10000;
+// The text times its recipients: what one bulk may store.
+constexpr size_t kMaxBulkBytes = 16 << 20;
 
 // A phone number as WhatsApp APIs take it: an optional '+' and 7 to 15 digits.
 bool IsPhoneNumber(std::string_view s) {
@@ -92,6 +94,12 @@ void Api::BulkSend(Call& c) {
     return c.respond(ErrorReply(422, "invalid_mode", "\"mode\" is immediate or queue."));
   }
   ASSIGN_OR_REPLY(recipients, ReadRecipients(body), c);
+  if (send.text.size() * recipients.valid.size() > kMaxBulkBytes) {
+    return c.respond(
+        ErrorReply(413, "bulk_too_large",
+                   Cat("A bulk stores its text once per recipient: at most ", kMaxBulkBytes >> 20,
+                       " MiB in all; send fewer recipients or a shorter text.")));
+  }
   const auto key = c.req["Idempotency-Key"];
   BulkPlan plan{std::move(recipients.valid), std::move(recipients.invalid), queue,
                 std::string(key.data(), key.size())};
@@ -136,9 +144,14 @@ void Api::FinishBulk(Respond respond, const engine::Principal& who, const BulkPl
                      std::vector<engine::MessageRecord> messages, const engine::Decision& d) {
   const size_t admitted = d.allowed ? d.consumed : 0;
   // A replay of a bulk queued whole finds it queued (unless that commit failed).
-  const bool queued_before =
-      d.replayed && !messages.empty() && engine_->FindMessage(who, messages.front().id).ok();
-  if (admitted == 0 && plan.queue && !queued_before) {
+  if (d.replayed && admitted == 0 && plan.queue && !messages.empty()) {
+    absl::StatusOr<engine::MessageRecord> first = engine_->FindMessage(who, messages.front().id);
+    if (first.ok()) return respond(BulkReply(plan, messages, 0, d));
+    if (first.status().code() != absl::StatusCode::kNotFound) {
+      return respond(ReplyForStatus(first.status()));
+    }
+  }
+  if (admitted == 0 && plan.queue) {
     // Nothing charged, nothing written: the whole bulk waits in the queue.
     for (engine::MessageRecord& m : messages) {
       m.status = "queued";

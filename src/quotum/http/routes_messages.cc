@@ -165,6 +165,7 @@ void Api::QueueRefusedSend(Respond respond, const engine::Principal& who, engine
     // The first attempt queued it, unless its commit failed.
     absl::StatusOr<engine::MessageRecord> known = engine_->FindMessage(who, send.id);
     if (known.ok()) return held(std::vector<engine::MessageRecord>{*std::move(known)});
+    if (known.status().code() != absl::StatusCode::kNotFound) return held(known.status());
   }
   send.reason = refused.rule == meters::kCredits ? "credits_exhausted" : "quota_exceeded";
   absl::StatusOr<engine::MessageRecord> m = engine_->HeldMessage(who, std::move(send));

@@ -23,6 +23,15 @@ void InitCurlOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// `s` with every byte outside printable ASCII as '?': a reason any store
+// keeps as text (an upstream's body may hold cut UTF-8, or NUL).
+std::string Printable(std::string s) {
+  for (char& c : s) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return s;
+}
+
 long Millis(absl::Duration d) { return static_cast<long>(absl::ToInt64Milliseconds(d)); }
 
 // What one attempt read back: the start of the body and Retry-After.
@@ -59,6 +68,7 @@ HeaderList Headers(const engine::MessageRecord& m, const std::string& token) {
   curl_slist* list = nullptr;
   for (const std::string& line :
        {std::string("Content-Type: application/json"), absl::StrCat("Idempotency-Key: ", m.id),
+        std::string("Expect:"),  // no 100-continue round trip
         token.empty() ? std::string() : absl::StrCat("Authorization: Bearer ", token)}) {
     if (line.empty()) continue;
     curl_slist* grown = curl_slist_append(list, line.c_str());
@@ -76,10 +86,14 @@ engine::DeliveryAnswer AnswerOf(long status, const Reply& reply) {
   a.status = static_cast<int>(status);
   a.delivered = status >= 200 && status < 300;
   if (a.delivered) return a;
-  a.retryable = status == 429 || status >= 500;
+  // Worth another try: the upstream's own trouble (5xx), too many requests,
+  // a timeout, and credentials or routes an operator may be fixing (401,
+  // 403, 404); any other 4xx refuses this message.
+  a.retryable = status >= 500 || status == 429 || status == 408 || status == 425 || status == 401 ||
+                status == 403 || status == 404;
   a.retry_after = ParseRetryAfter(reply.retry_after, absl::Now());
   a.error = absl::StrCat("upstream answered ", status,
-                         reply.body.empty() ? "" : absl::StrCat(": ", reply.body));
+                         reply.body.empty() ? "" : absl::StrCat(": ", Printable(reply.body)));
   return a;
 }
 
@@ -146,8 +160,9 @@ engine::DeliveryAnswer HttpProvider::Deliver(const engine::MessageRecord& m) {
   set(CURLOPT_HEADERDATA, &reply);
   if (rc == CURLE_OK) rc = curl_easy_perform(h);
   if (rc != CURLE_OK) {
-    failed.error = absl::StrCat("no answer from the upstream: ",
-                                error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc));
+    failed.error =
+        Printable(absl::StrCat("no answer from the upstream: ",
+                               error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(rc)));
     return failed;
   }
   long status = 0;

@@ -18,9 +18,10 @@ struct HttpProviderOptions {
   absl::Duration timeout = absl::Seconds(10);  ///< one attempt, connect included
 };
 
-/// A 2xx is delivered; a timeout, no answer, a 5xx or a 429 can be retried
-/// (with the upstream's Retry-After, in seconds or as an HTTP date); any
-/// other answer (a 4xx: the upstream refuses this message) cannot. No
+/// A 2xx is delivered; a timeout, no answer, a 5xx, 429, 408 or 425, and
+/// 401, 403 or 404 (credentials or a route an operator may be fixing) can be
+/// retried (with the upstream's Retry-After, in seconds or as an HTTP date);
+/// any other answer (a 4xx: the upstream refuses this message) cannot. No
 /// redirects. Thread-safe.
 class HttpProvider final : public engine::DeliveryProvider {
  public:

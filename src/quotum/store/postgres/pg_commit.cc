@@ -132,7 +132,8 @@ constexpr Statement kMessages{
     "ON CONFLICT(id) DO UPDATE SET "
     "status=excluded.status,reason=excluded.reason,due_at_ms=excluded.due_at_ms,"
     "released_at_ms=excluded.released_at_ms,sent_at_ms=excluded.sent_at_ms,"
-    "updated_at_ms=excluded.updated_at_ms WHERE messages.status IN ('queued','releasing')"};
+    "updated_at_ms=excluded.updated_at_ms "
+    "WHERE messages.status IN ('queued','releasing') AND excluded.status<>'queued'"};
 constexpr Statement kMessageTransition{
     "w_message_transition",
     "UPDATE messages SET status=$1,reason=$2,updated_at_ms=$3,"

@@ -191,7 +191,8 @@ const StatementSql kWriteSql[] = {
      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
      "status=excluded.status,reason=excluded.reason,due_at_ms=excluded.due_at_ms,"
      "released_at_ms=excluded.released_at_ms,sent_at_ms=excluded.sent_at_ms,"
-     "updated_at_ms=excluded.updated_at_ms WHERE messages.status IN ('queued','releasing')"},
+     "updated_at_ms=excluded.updated_at_ms "
+     "WHERE messages.status IN ('queued','releasing') AND excluded.status<>'queued'"},
 };
 
 }  // namespace
