@@ -51,7 +51,7 @@ std::string BulkOf(int round, int n) {
 
 std::string ScheduleSoon() {
   return absl::StrCat(R"({"session":"s1","to":"+15550100","text":"later","send_at":")",
-                      FormatRfc3339(absl::Now() + absl::Milliseconds(300)), R"("})");
+                      FormatRfc3339(absl::Now() + absl::Seconds(1)), R"("})");
 }
 
 /// Sends scheduled and bulk messages until `stop`; records every id a 202 acknowledged.

@@ -623,9 +623,11 @@ TEST_F(ScaleOutTest, TwoInstancesReleaseOneQueueWithoutDuplicates) {
   SetKeyLimits(ca, t, 1000000);
   StartSession(ca, t, "s1");
   std::set<std::string> ids;
-  const std::string at = FormatRfc3339(absl::Now() + absl::Seconds(1));
   for (int i = 0; i < 40; ++i) {
     HttpClient& c = i % 2 ? cb : ca;
+    // Due soon after each is scheduled, however slow a sanitized build is
+    // (RFC 3339 here is to the second: 2 s keeps it in the future).
+    const std::string at = FormatRfc3339(absl::Now() + absl::Seconds(2));
     auto r = c.Post("/api/v2/messages/schedule",
                     absl::StrCat(R"({"session":"s1","to":"+1555000)", 1000 + i,
                                  R"(","text":"x","send_at":")", at, R"("})"),
