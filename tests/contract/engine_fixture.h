@@ -68,6 +68,10 @@ class FlakyStore final : public Store {
                                                          size_t limit) override {
     return inner_->DueMessages(now, stale, per_session, limit);
   }
+  absl::Status RecentSends(absl::Time since,
+                           absl::FunctionRef<void(const MessageRecord&)> each) override {
+    return inner_->RecentSends(since, each);
+  }
   absl::StatusOr<std::vector<AlertRecord>> Alerts(const std::string& t, absl::Time from,
                                                   absl::Time to) override {
     return inner_->Alerts(t, from, to);
@@ -211,6 +215,19 @@ class EngineTest : public contract::StoreBackendTest {
     secrets_[id] = r->key.secret;
     return *engine_->Authenticate(r->key.secret);
   }
+  /// A tenant on `plan` with working session "s1".
+  Principal TenantWithSession(const std::string& id, const std::string& plan) {
+    Principal who = NewTenant(id, plan);
+    for (auto step : {0, 1}) {
+      auto r = Wait<Admitted<SessionView>>([&](auto cb) {
+        if (step == 0) engine_->CreateSession(who, "s1", "+15550001", std::move(cb));
+        if (step == 1) engine_->UpdateSession(who, "s1", "working", std::move(cb));
+      });
+      EXPECT_TRUE(r.ok() && r->decision.allowed) << r.status();
+    }
+    return Who(id);
+  }
+
   /// The tenant's principal in the current engine (after a Reopen too).
   Principal Who(const std::string& id) { return *engine_->Authenticate(secrets_[id]); }
 

@@ -48,17 +48,8 @@ messages_sent = "queue"
         std::make_unique<MessageReleaser>(flaky_.get(), engine_.get(), &clock_, ReleaserOptions{});
   }
 
-  /// A tenant on `plan` with working session "s1".
   Principal TenantWithSession(const std::string& id, const std::string& plan = "queued") {
-    Principal who = NewTenant(id, plan);
-    for (auto step : {0, 1}) {
-      auto r = Wait<Admitted<SessionView>>([&](auto cb) {
-        if (step == 0) engine_->CreateSession(who, "s1", "+15550001", std::move(cb));
-        if (step == 1) engine_->UpdateSession(who, "s1", "working", std::move(cb));
-      });
-      EXPECT_TRUE(r.ok() && r->decision.allowed) << r.status();
-    }
-    return Who(id);
+    return EngineTest::TenantWithSession(id, plan);
   }
 
   /// Queues sends to each of `to` through s1 (scheduled for `send_at` when given).

@@ -49,10 +49,15 @@ TEST_F(RedisLedgerTest, EveryKeyOfAProgramSharesTheTenantsHashTag) {
   general.subject = "key_1";
   general.rule = {ratelimit::Algorithm::kSlidingWindow, 10, 1'000'000'000};
   p.rates.push_back(general);
+  const TierPolicy tiers;
+  p.tier = engine::TierCheck{"s1", {"+1555"}, &tiers};
   const std::vector<std::string> keys = store::redis::DecisionKeys(p);
   // 8, the rate check's, the credits counter, the meter's holds and their
-  // expiries, what is drawn of the meter's and the credits' top-ups
-  ASSERT_EQ(keys.size(), 14u);
+  // expiries, what is drawn of the meter's and the credits' top-ups, the
+  // session's tier recipients and level
+  ASSERT_EQ(keys.size(), 16u);
+  EXPECT_EQ(keys[14], "{acme}:tr:s1");
+  EXPECT_EQ(keys[15], "{acme}:ts:s1");
   for (const std::string& k : keys) EXPECT_EQ(k.rfind("{acme}:", 0), 0u) << k;
 }
 

@@ -31,6 +31,17 @@ messages_sent = 3
 sessions_active = 5
 [plans.queued.on_limit]
 messages_sent = "queue"
+
+[plans.tiered]
+display_name = "Tiered"
+price_cents = 100
+rate_limit_profile = "standard"
+[plans.tiered.limits]
+messages_sent = 1000
+sessions_active = 5
+[plans.tiered.messaging_tiers]
+steps = [3, 10]
+step_up_delay_seconds = 3600
 )")
                   .release();
   }
@@ -281,6 +292,51 @@ TEST_F(MessagesHttpTest, ABulksHandOffIsPacedByTheSessionsMessagesRule) {
   r = c.Post("/api/v2/messages/send", R"({"session":"s1","to":"+15550100","text":"hi"})",
              Bearer(t.key));
   EXPECT_EQ(r.status, 429) << r.body;
+}
+
+TEST_F(MessagesHttpTest, AMessagingTierCapsUniqueRecipientsAndShowsOnTheSession) {
+  auto c = Client();
+  Tenant t = CreateTenant(c, "msg-tier", "tiered");
+  StartSession(c, t, "s1");
+  auto send = [&](const std::string& to) {
+    return c.Post("/api/v2/messages/send",
+                  absl::StrCat(R"({"session":"s1","to":")", to, R"(","text":"hi"})"),
+                  Bearer(t.key));
+  };
+  ASSERT_EQ(send("+15550301").status, 200);
+  ASSERT_EQ(send("+15550302").status, 200);
+  ASSERT_EQ(send("+15550301").status, 200) << "a recipient of the last 24 h is free";
+  // A bulk to one known and two new recipients: the cap of 3 admits the
+  // first new one and refuses the other.
+  auto r = c.Post("/api/v2/messages/bulk",
+                  R"({"session":"s1","recipients":["+15550302","+15550303","+15550304"],)"
+                  R"("text":"hi","mode":"immediate"})",
+                  Bearer(t.key));
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(r.json().at("accepted"), 2) << r.body;
+  EXPECT_EQ(r.json().at("rejected"), 1) << r.body;
+  r = send("+15550305");
+  ASSERT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.json().at("code"), "tier_limit") << r.body;
+  EXPECT_EQ(r.json().at("limit"), 3) << r.body;
+  EXPECT_EQ(r.json().at("used_24h"), 3) << r.body;
+  EXPECT_GT(r.json().at("retryAfter").as_int64(), 86000) << r.body;
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 5u);
+  r = c.Get("/api/v2/sessions/s1", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value tier = r.json().at("messaging_tier");
+  EXPECT_EQ(tier.at("level"), 0) << r.body;
+  EXPECT_EQ(tier.at("limit"), 3) << r.body;
+  EXPECT_EQ(tier.at("used_24h"), 3) << r.body;
+  EXPECT_EQ(tier.at("unique_7d"), 3) << r.body;
+  EXPECT_EQ(tier.at("next").at("limit"), 10) << r.body;
+  EXPECT_EQ(tier.at("next").at("needed"), 0) << r.body;
+  EXPECT_TRUE(tier.at("next").at("at").is_string()) << r.body;
+  // A plan without tiers shows none.
+  Tenant plain = CreateTenant(c, "msg-no-tier", "pro");
+  StartSession(c, plain, "s1");
+  r = c.Get("/api/v2/sessions/s1", Bearer(plain.key));
+  EXPECT_TRUE(r.json().at("messaging_tier").is_null()) << r.body;
 }
 
 TEST_F(MessagesHttpTest, BadBulksAreRefusedAndChargeNothing) {

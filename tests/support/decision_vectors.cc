@@ -19,6 +19,7 @@ using engine::LedgerResult;
 /// Owns the strings a CheckProgram views, for the whole run.
 struct Strings {
   std::deque<std::string> held;
+  std::deque<TierPolicy> policies;
   absl::string_view Hold(json::string_view s) { return held.emplace_back(s); }
 };
 
@@ -115,6 +116,20 @@ engine::CreditsCheck CreditsOf(const json::object& o, MeterIds& meters) {
   return c;
 }
 
+/// {session, steps, step_up_delay_ms (default 0), recipients}.
+engine::TierCheck TierOf(const json::object& o, Strings& s) {
+  TierPolicy& policy = s.policies.emplace_back();
+  policy.steps.clear();
+  for (const auto& n : o.at("steps").as_array()) policy.steps.push_back(n.to_number<uint64_t>());
+  policy.step_up_delay = absl::Milliseconds(
+      o.contains("step_up_delay_ms") ? o.at("step_up_delay_ms").to_number<int64_t>() : 0);
+  engine::TierCheck t;
+  t.session_id = s.Hold(o.at("session").as_string());
+  t.policy = &policy;
+  for (const auto& r : o.at("recipients").as_array()) t.recipients.push_back(s.Hold(r.as_string()));
+  return t;
+}
+
 bool Flag(const json::object& o, const char* field) {
   return o.contains(field) && o.at(field).as_bool();
 }
@@ -133,6 +148,7 @@ CheckProgram ProgramOf(const json::object& o, absl::string_view tenant, Strings&
     p.quota.late_period = BillingPeriod{At(late, "start_ms", 0), At(late, "end_ms", 0)};
   }
   if (o.contains("credits")) p.credits = CreditsOf(o.at("credits").as_object(), meters);
+  if (o.contains("tier")) p.tier = TierOf(o.at("tier").as_object(), s);
   p.partial = Flag(o, "partial");
   p.dry_run = Flag(o, "dry_run");
   p.count_api_call = !o.contains("count_api_call") || o.at("count_api_call").as_bool();
@@ -151,6 +167,8 @@ std::string ReasonName(engine::DenyReason r) {
       return "rate_limited";
     case engine::DenyReason::kWarmupLimit:
       return "warmup_limit";
+    case engine::DenyReason::kTierLimit:
+      return "tier_limit";
     case engine::DenyReason::kNone:
       break;
   }
@@ -213,6 +231,22 @@ void CheckDecision(const json::object& e, const LedgerResult& r) {
   if (e.contains("credits_remaining")) {
     ASSERT_TRUE(d.credits.has_value());
     EXPECT_EQ(d.credits->remaining, u64("credits_remaining"));
+  }
+  if (e.contains("tier_level")) {
+    ASSERT_TRUE(d.tier.has_value());
+    EXPECT_EQ(d.tier->level, e.at("tier_level").to_number<uint32_t>());
+  }
+  if (e.contains("tier_limit")) {
+    ASSERT_TRUE(d.tier.has_value());
+    if (e.at("tier_limit").is_null()) {
+      EXPECT_FALSE(d.tier->limit.has_value());
+    } else {
+      EXPECT_EQ(d.tier->limit, u64("tier_limit"));
+    }
+  }
+  if (e.contains("tier_used")) {
+    ASSERT_TRUE(d.tier.has_value());
+    EXPECT_EQ(d.tier->used, u64("tier_used"));
   }
   if (e.contains("shadow_denied")) {
     std::vector<std::string> want;

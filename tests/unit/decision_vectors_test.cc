@@ -27,7 +27,9 @@ class MemoryUnderTest : public testing::LedgerUnderTest {
     // The engine's records of the top-ups the program names (bought before).
     Record(p.quota.topups, p.quota.meter_name);
     if (p.credits) Record(p.credits->topups, p.credits->meter_name);
-    SessionState* session = p.warmup ? &sessions_[std::string(p.warmup->session_id)] : nullptr;
+    SessionState* session = p.warmup ? &sessions_[std::string(p.warmup->session_id)]
+                            : p.tier ? &sessions_[std::string(p.tier->session_id)]
+                                     : nullptr;
     MemoryLedger ledger(tenant_, session, {/*api_calls_meter=*/0, absl::Hours(24)});
     absl::StatusOr<LedgerResult> r = ledger.Execute(p, now);
     if (r.ok() && !p.idempotency_key.empty()) {

@@ -537,6 +537,57 @@ void LoadPlanAlertsAndWarmup(Checker& c, const toml::table& t, const std::string
   }
 }
 
+// plans.<name>.messaging_tiers: steps, channels, types, step_up_delay_seconds.
+void LoadPlanTiers(Checker& c, const toml::table& t, const std::string& plan_key,
+                   const Catalog& cat, Plan& plan) {
+  const std::string key = plan_key + ".messaging_tiers";
+  const toml::table* m = c.Table(t, "messaging_tiers", key);
+  if (!m) return;
+  c.OnlyKeys(*m, key, {"steps", "channels", "types", "step_up_delay_seconds"});
+  TierPolicy tiers;
+  if (const toml::array* steps = c.Array(*m, "steps", key + ".steps")) {
+    tiers.steps.clear();
+    for (const auto& v : *steps) {
+      auto n = v.is_integer() ? v.value<int64_t>() : std::nullopt;
+      if (!n || *n < 1 || (!tiers.steps.empty() && uint64_t(*n) <= tiers.steps.back())) {
+        c.Fail(&v, key + ".steps", "each step is a positive integer above the one before");
+        break;
+      }
+      tiers.steps.push_back(uint64_t(*n));
+    }
+    if (steps->empty()) c.Fail(steps, key + ".steps", "must list at least one step");
+  }
+  if (const toml::array* chans = c.Array(*m, "channels", key + ".channels")) {
+    tiers.channels.clear();
+    for (const auto& v : *chans) {
+      auto name = v.value<std::string>();
+      if (!name ||
+          std::find(cat.channels.begin(), cat.channels.end(), *name) == cat.channels.end()) {
+        c.Fail(&v, key + ".channels", "each entry names a channel of [channels]");
+        break;
+      }
+      tiers.channels.push_back(*name);
+    }
+    if (chans->empty()) c.Fail(chans, key + ".channels", "must list at least one channel");
+  }
+  if (const toml::array* types = c.Array(*m, "types", key + ".types")) {
+    tiers.types = {false, false, false};
+    for (const auto& v : *types) {
+      auto name = v.value<std::string>();
+      auto type = name ? ParseMessageType(ToAbsl(*name)) : std::nullopt;
+      if (!type) {
+        c.Fail(&v, key + ".types", "each entry is \"text\", \"media\" or \"template\"");
+        break;
+      }
+      tiers.types[static_cast<size_t>(*type)] = true;
+    }
+  }
+  if (auto d = c.Int(*m, "step_up_delay_seconds", key + ".step_up_delay_seconds", 0, 86400 * 30)) {
+    tiers.step_up_delay = absl::Seconds(*d);
+  }
+  plan.messaging_tiers = std::move(tiers);
+}
+
 void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog& cat) {
   std::string key = Cat("plans.", name);
   const toml::table* t = node.as_table();
@@ -544,9 +595,10 @@ void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog
     c.Fail(&node, key, "must be a table");
     return;
   }
-  c.OnlyKeys(*t, key,
-             {"display_name", "price_cents", "interval", "anchor", "limits", "on_limit",
-              "alert_thresholds", "bands", "rate_limit_profile", "warmup", "shadow"});
+  c.OnlyKeys(
+      *t, key,
+      {"display_name", "price_cents", "interval", "anchor", "limits", "on_limit",
+       "alert_thresholds", "bands", "rate_limit_profile", "warmup", "shadow", "messaging_tiers"});
   Plan plan;
   plan.name = std::string(name);
   plan.display_name = c.Str(*t, "display_name", key + ".display_name").value_or(plan.name);
@@ -567,6 +619,7 @@ void LoadPlan(Checker& c, std::string_view name, const toml::node& node, Catalog
   LoadPlanLimits(c, *t, key, cat, plan);
   LoadPlanOnLimit(c, *t, key, cat, plan);
   LoadPlanAlertsAndWarmup(c, *t, key, plan);
+  LoadPlanTiers(c, *t, key, cat, plan);
   plan.rate_limit_profile =
       c.Str(*t, "rate_limit_profile", key + ".rate_limit_profile").value_or("standard");
   if (!cat.FindProfile(plan.rate_limit_profile)) {

@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/core/messaging_tier.h"
 
 namespace quotum {
 
@@ -79,6 +80,8 @@ struct Plan {
   std::vector<bool> shadow;
   /// The warm-up cap is in shadow mode.
   bool warmup_shadow = false;
+  /// Messaging tiers (opt-in): nullopt = the plan caps no unique recipients.
+  std::optional<TierPolicy> messaging_tiers;
 };
 
 /// One purchasable pack of a counter meter: a recurring add-on, or a one-off

@@ -126,6 +126,26 @@ std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRe
   return c;
 }
 
+std::optional<TierCheck> CompileTier(const CompileInput& in, const MeterRequest& req,
+                                     MeterId meter) {
+  if (in.session == nullptr || meter != in.messages_sent_meter || in.catalog == nullptr ||
+      !in.plan->messaging_tiers || req.quantity == 0 || req.messages.size() < req.quantity) {
+    return std::nullopt;
+  }
+  const TierPolicy& policy = *in.plan->messaging_tiers;
+  const std::string& channel = req.channel.empty() ? in.catalog->channels.front() : req.channel;
+  if (std::find(policy.channels.begin(), policy.channels.end(), channel) == policy.channels.end() ||
+      !policy.types[static_cast<size_t>(req.type)]) {
+    return std::nullopt;
+  }
+  TierCheck t;
+  t.session_id = req.session_id;
+  t.policy = &policy;
+  t.recipients.reserve(req.quantity);
+  for (uint64_t i = 0; i < req.quantity; ++i) t.recipients.push_back(req.messages[i].to);
+  return t;
+}
+
 CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, MeterId meter) {
   CheckProgram p;
   p.tenant_id = in.tenant_id;
@@ -167,6 +187,7 @@ CheckProgram CompileChecks(const CompileInput& in, const MeterRequest& req, Mete
   q.holdable = meter != in.messages_sent_meter;
   p.credits = CompileCredits(in, req, meter);
   if (p.credits && in.late_period) p.credits->limit = std::nullopt;
+  if (!in.late_period && !req.hold) p.tier = CompileTier(in, req, meter);
   if (req.hold) {
     // A reservation holds the meter's own units, whole: no credits, no
     // partial admission, never a dry run.

@@ -147,6 +147,19 @@ struct HoldCheck {
   absl::Duration ttl;
 };
 
+/// A session's messaging tier (SPEC §2 "Messaging tiers"): the recipients of
+/// the units asked for that the session has not messaged in the last 24 h
+/// must fit under its tier's cap of unique recipients. The ledger keeps the
+/// tier's level and the recipients; the program names them.
+struct TierCheck {
+  absl::string_view session_id;  ///< views the request's session id
+  /// The recipient of each unit asked for, in order (view the request's
+  /// messages); a recipient listed twice counts once.
+  std::vector<absl::string_view> recipients;
+  /// The plan's tiers (views the catalog's plan).
+  const TierPolicy* policy = nullptr;
+};
+
 /// Every check one metering request needs, decided all or nothing: when any
 /// non-shadow check refuses, nothing is charged (except the api_call count,
 /// which every request pays).
@@ -158,6 +171,9 @@ struct CheckProgram {
   QuotaCheck quota;
   /// Counted in the same period as the quota's units (UnitsPeriod).
   std::optional<CreditsCheck> credits;
+  /// A send through a session whose plan has messaging tiers, on a channel
+  /// and of a type they count.
+  std::optional<TierCheck> tier;
   /// A reservation operation on the quota's meter (never with credits,
   /// warm-up, a session, partial or dry_run).
   std::optional<HoldCheck> hold;
@@ -257,6 +273,12 @@ std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& s
 /// plan that limits credits (CreditsCheck). Pure.
 std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRequest& req,
                                            MeterId meter);
+
+/// The tier check of a send through `in.session` (TierCheck): set when the
+/// plan has messaging tiers that count the request's channel and type and
+/// the request names a recipient per unit. Pure.
+std::optional<TierCheck> CompileTier(const CompileInput& in, const MeterRequest& req,
+                                     MeterId meter);
 
 /// Compiles a validated request for counter meter `meter`. Pure: reads only
 /// its arguments. The program views strings of `req` and `in.key_id`, which

@@ -17,6 +17,7 @@ enum class DenyReason : uint8_t {
   kQuotaExceeded = 1,  ///< billing-period limit of a counter, or a concurrent (gauge) limit
   kRateLimited = 2,    ///< a short-window rule (general, messages, sessions, qr)
   kWarmupLimit = 3,    ///< a session's daily warm-up cap
+  kTierLimit = 4,      ///< a session's messaging tier (unique recipients per 24 h)
 };
 
 /// How one short-window rule judged a request.
@@ -42,6 +43,15 @@ struct CreditsUse {
   std::optional<uint64_t> limit;
   /// Credits left after this decision (UINT64_MAX without a limit).
   uint64_t remaining = 0;
+};
+
+/// Where a send stood against its session's messaging tier (TierCheck).
+struct TierUse {
+  uint32_t level = 0;
+  /// Unique recipients per rolling 24 h; nullopt = unlimited.
+  std::optional<uint64_t> limit;
+  /// Unique recipients counted before this decision.
+  uint64_t used = 0;
 };
 
 /// What a reservation operation did (HoldCheck).
@@ -94,6 +104,8 @@ struct Decision {
   bool fail_open = false;
   /// Set when the send also cost credits.
   std::optional<CreditsUse> credits;
+  /// Set when the session's messaging tier applied.
+  std::optional<TierUse> tier;
   /// Set for a reservation operation; a reserve consumes nothing (its units
   /// are held: `remaining` counts them as used).
   std::optional<ReservationUse> reservation;

@@ -130,11 +130,17 @@ class Engine::Loader final : public SnapshotSink {
     // A status the engine does not know (edited in the database) loads as failed.
     const absl::string_view status = SessionStatusLiteral(s.status);
     const bool working = status == "working";
+    const std::string rec_id = s.id;
     t->Leases().sessions[std::move(s.id)] =
         SessionState{std::move(s.phone), status.empty() ? absl::string_view("failed") : status,
                      s.created_at,       s.updated_at,
                      s.first_working_at, s.last_heartbeat,
                      s.warmup_day,       s.warmup_count};
+    if (s.tier_level != 0 || s.tier_since_ms != 0 || s.tier_qualified_ms != 0) {
+      SessionTier& tier = t->Leases().sessions[rec_id].Tier();
+      tier.level =
+          TierLevel{static_cast<uint32_t>(s.tier_level), s.tier_since_ms, s.tier_qualified_ms};
+    }
     if (working) {
       t->used[e_.sessions_meter_] += 1;
       t->Leases().next_lease_expiry =
@@ -217,6 +223,9 @@ absl::Status Engine::Start() {
       if (!t) continue;
       MutexLock lock(&t->mu);
       t->topups.push_back(std::move(r));
+    }
+    if (!opts_.shared_ledger) {
+      if (absl::Status s = LoadTierRecipients(now); !s.ok()) return s;
     }
   }
   queue_.Start();

@@ -188,6 +188,8 @@ struct SessionView {
   /// Today's warm-up cap and sends (when the plan has warm-up).
   std::optional<uint64_t> warmup_cap;
   uint64_t warmup_sent = 0;
+  /// Its messaging tier (when the plan has tiers).
+  std::optional<TierView> tier;
 };
 
 struct GroupView {
@@ -766,6 +768,13 @@ class Engine {
     bool reserved = false;
     /// (top-up id, units) the charge drew.
     std::vector<std::pair<std::string, uint64_t>> topup_draws;
+    /// The session whose messaging tier recorded recipients (empty: none),
+    /// and what Verdicts::tier_recorded says to take back.
+    std::string tier_session;
+    std::vector<std::pair<std::string, std::optional<int64_t>>> tier_recorded;
+    int64_t tier_recorded_ms = 0;
+    TierLevel tier_level_before;
+    TierLevel tier_level_after;
   };
   /// The tenant, key and session facts CompileChecks reads; views t and who.
   CompileInput CompileInputOf(const TenantState& t, const Principal& who,
@@ -942,6 +951,18 @@ class Engine {
   CommitQueue::Done ConsumeCompletion(TenantState& t, ConsumeCharge c, Decision d,
                                       Callback<Decision> done);
   void UndoConsume(TenantState& t, const ConsumeCharge& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Notes in `c` what the decision recorded in its session's messaging
+  /// tier (v.tier_recorded), for UndoTier.
+  static void NoteTierRecorded(const std::string& session_id, const SessionState* session,
+                               Verdicts& v, ConsumeCharge& c);
+  /// Takes back the recipients (and qualification) c's decision recorded in
+  /// its session's messaging tier, unless later decisions replaced them.
+  void UndoTier(TenantState& t, const ConsumeCharge& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
+  /// Start-up (embedded): the recipients of the last 7 days' sends that the
+  /// sessions' messaging tiers count, read again from the released messages.
+  absl::Status LoadTierRecipients(absl::Time now);
+  /// Scale-out: v's messaging tier as the shared ledger keeps it.
+  absl::Status FillSharedTier(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
   /// Runs `done` with ShuttingDown: what to do after unlocking when Enqueue failed.
   static absl::AnyInvocable<void()> FailLater(CommitQueue::Done done);
   /// Counts one api_call in memory and persists it (best effort: the caller

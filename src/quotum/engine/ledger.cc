@@ -159,6 +159,18 @@ void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v) {
   }
 }
 
+void JudgeTier(const CheckProgram& p, Verdicts& v) {
+  if (!p.tier || !v.tier_checked || !v.tier_limit || v.warmup_denied || v.credits_denied ||
+      v.quota.verdict != Verdict::kAdmitted || v.quota.admitted <= v.tier_fit) {
+    return;
+  }
+  if (p.partial && v.tier_fit > 0) {
+    TrimAdmitted(v.quota, v.quota.admitted - v.tier_fit);
+  } else {
+    v.tier_denied = true;
+  }
+}
+
 Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   Decision d;
   d.meter = std::string(p.quota.meter_name);
@@ -183,6 +195,12 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   } else if (v.credits_denied) {
     d.reason = DenyReason::kQuotaExceeded;
     d.rule = std::string(p.credits->meter_name);
+  } else if (v.tier_denied) {
+    d.reason = DenyReason::kTierLimit;
+    d.rule = "tier";
+    // Until the oldest recipient counted leaves the 24 h window.
+    const absl::Time frees = absl::FromUnixMillis(v.tier_oldest_ms + kTierWindowMs);
+    d.retry_ns = std::max<int64_t>(absl::ToInt64Nanoseconds(frees - now), 0);
   }
   d.allowed = d.reason == DenyReason::kNone;
   d.remaining = v.quota.remaining;
@@ -198,6 +216,7 @@ Decision DecisionOf(const CheckProgram& p, const Verdicts& v, absl::Time now) {
   }
   if (p.credits) d.credits = CreditsUseOf(*p.credits, v, d.consumed);
   if (p.hold) d.reservation = ReservationUseOf(*p.hold, v, d);
+  if (v.tier_checked) d.tier = TierUse{v.tier_level, v.tier_limit, v.tier_used};
   return d;
 }
 

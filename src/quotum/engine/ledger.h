@@ -74,6 +74,25 @@ struct Verdicts {
   /// (top-up id, units) drawn by the applied decision, in drawing order
   /// (the embedded ledger's; a shared one appends them to its facts).
   std::vector<std::pair<std::string, uint64_t>> topup_draws;
+  /// p.tier as the ledger found it (due step ups applied): the session's
+  /// level and cap (nullopt: unlimited), its unique recipients counted in
+  /// the 24 h before this request, the longest prefix of p.tier's
+  /// recipients that fits the cap, and when the oldest recipient counted
+  /// leaves the window (Unix ms; 0: none). tier_denied: JudgeTier refused.
+  bool tier_checked = false;
+  uint32_t tier_level = 0;
+  std::optional<uint64_t> tier_limit;
+  uint64_t tier_used = 0;
+  uint64_t tier_fit = 0;
+  int64_t tier_oldest_ms = 0;
+  bool tier_denied = false;
+  /// The embedded ledger's record of what the applied decision changed in
+  /// the session's tier, so a failed commit can take it back: each distinct
+  /// recipient recorded with when it was last messaged before (nullopt:
+  /// never, within 7 days), the instant recorded, and the level before.
+  std::vector<std::pair<std::string, std::optional<int64_t>>> tier_recorded;
+  int64_t tier_recorded_ms = 0;
+  TierLevel tier_level_before;
 };
 
 /// What executing a program produced.
@@ -143,6 +162,15 @@ class SharedLedger : public Ledger {
       const std::vector<std::string>& meters) = 0;
   /// OK when the ledger answers.
   virtual absl::Status Ping() = 0;
+  /// A session's messaging tier as the ledger keeps it: its level and the
+  /// unique recipients counted over 24 h and over 7 days at `now`.
+  struct TierState {
+    TierLevel level;
+    uint64_t used_24h = 0;
+    uint64_t unique_7d = 0;
+  };
+  virtual absl::StatusOr<TierState> TierOf(absl::string_view tenant_id,
+                                           absl::string_view session_id, absl::Time now) = 0;
   /// Raises the tenant's counters of `period` to at least `values` (meter
   /// name, units: what the cold store holds), gives it `leases` unless it
   /// holds the tenant's leases already (never over them), and marks the
@@ -200,6 +228,12 @@ uint64_t TopupDrawOf(std::optional<uint64_t> limit, uint64_t counter, uint64_t u
 /// on_limit allow). kOverflow in v.quota.verdict when the credits counter
 /// would pass kMaxCounter. Pure; does nothing without p.credits.
 void JudgeCredits(const CheckProgram& p, uint64_t counter, Verdicts& v);
+
+/// Judges p.tier after JudgeCredits, from v's tier fields: the units admitted
+/// must lie within the recipients that fit (v.tier_fit), else the decision
+/// is refused (tier_denied) or trimmed to them (partial). Pure; does nothing
+/// without p.tier or once another check refused.
+void JudgeTier(const CheckProgram& p, Verdicts& v);
 
 /// The decision for verdicts `v` of program `p` at `now`. Pure; the same for
 /// every ledger.

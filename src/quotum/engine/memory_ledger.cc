@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
@@ -95,6 +96,8 @@ absl::StatusOr<LedgerResult> MemoryLedger::Execute(const CheckProgram& p, absl::
   }
   JudgeQuota(p, WarmupUsed(p), v.quota_before, v);
   if (p.credits) JudgeCredits(p, p.quota.late_period ? 0 : t_.used[p.credits->meter], v);
+  FindTier(p, now, v);
+  JudgeTier(p, v);
   if (v.quota.verdict == QuotaOutcome::Verdict::kOverflow) {
     return QuantityOverflow(p.quota.meter_name);
   }
@@ -138,6 +141,56 @@ void MemoryLedger::ApplyHold(const CheckProgram& p, const Decision& d) {
   }
 }
 
+namespace {
+
+/// The longest prefix of `recipients` whose recipients not counted in
+/// `window` number at most `left` (one listed twice counts once).
+uint64_t TierFitOf(const std::vector<absl::string_view>& recipients, uint64_t left,
+                   const RecipientWindow& window) {
+  absl::flat_hash_set<absl::string_view> fresh;
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    const absl::string_view r = recipients[i];
+    if (window.Counted(r) || fresh.contains(r)) continue;
+    if (fresh.size() == left) return i;
+    fresh.insert(r);
+  }
+  return recipients.size();
+}
+
+}  // namespace
+
+void MemoryLedger::FindTier(const CheckProgram& p, absl::Time now, Verdicts& v) {
+  if (!p.tier || session_ == nullptr) return;
+  SessionTier& st = session_->Tier();
+  const int64_t at = st.window.Advance(absl::ToUnixMillis(now));
+  AdvanceTier(*p.tier->policy, st.window.unique_7d(), at, st.level);
+  v.tier_checked = true;
+  v.tier_level = st.level.level;
+  v.tier_limit = TierLimitAt(*p.tier->policy, st.level.level);
+  v.tier_used = st.window.unique_24h();
+  v.tier_oldest_ms = st.window.OldestCounted().value_or(0);
+  const uint64_t left = !v.tier_limit                 ? UINT64_MAX
+                        : *v.tier_limit > v.tier_used ? *v.tier_limit - v.tier_used
+                                                      : 0;
+  v.tier_fit = TierFitOf(p.tier->recipients, left, st.window);
+}
+
+void MemoryLedger::RecordTier(const CheckProgram& p, LedgerResult& r) {
+  Verdicts& v = r.verdicts;
+  if (!v.tier_checked || session_ == nullptr || r.decision.consumed == 0) return;
+  SessionTier& st = session_->Tier();
+  v.tier_level_before = st.level;
+  v.tier_recorded_ms = st.window.now_ms();
+  absl::flat_hash_set<absl::string_view> seen;
+  for (uint64_t i = 0; i < r.decision.consumed && i < p.tier->recipients.size(); ++i) {
+    const absl::string_view to = p.tier->recipients[i];
+    if (!seen.insert(to).second) continue;
+    v.tier_recorded.emplace_back(std::string(to), st.window.LastSent(to));
+    st.window.Record(to);
+  }
+  MarkQualified(*p.tier->policy, st.window.unique_7d(), st.window.now_ms(), st.level);
+}
+
 uint64_t MemoryLedger::WarmupUsed(const CheckProgram& p) const {
   if (!p.warmup || session_ == nullptr) return 0;
   return session_->warmup_day == p.warmup->day ? session_->warmup_count : 0;
@@ -172,6 +225,7 @@ void MemoryLedger::Charge(const CheckProgram& p, const RatePass& pass, LedgerRes
     session_->warmup_day = p.warmup->day;
     session_->warmup_count = r.verdicts.warmup_used + d.consumed;
   }
+  RecordTier(p, r);
 }
 
 uint64_t MemoryLedger::TopupLeft(const TopupGrants& grants, absl::Time now) const {

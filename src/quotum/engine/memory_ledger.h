@@ -53,6 +53,12 @@ class MemoryLedger final : public Ledger {
 
  private:
   uint64_t WarmupUsed(const CheckProgram& p) const;
+  /// Fills v's tier fields from the session's tier at `now` (due step ups
+  /// applied); nothing without p.tier or a session.
+  void FindTier(const CheckProgram& p, absl::Time now, Verdicts& v);
+  /// Records the recipients of the units an applied decision charged, and
+  /// marks the tier qualified for its next step once they reach it.
+  void RecordTier(const CheckProgram& p, LedgerResult& r);
   /// Gives back expired reservations and fills v's held units (and p.hold's
   /// reservation); false when p.hold commits or releases one not held, or
   /// reserves one held already.

@@ -49,6 +49,7 @@ MessageTransition Move(std::string tenant_id, std::string id, std::string from, 
 std::string RefusalReason(const Decision& d) {
   if (d.reason == DenyReason::kQuotaExceeded) return "quota_exceeded";
   if (d.reason == DenyReason::kWarmupLimit) return "warmup_limit";
+  if (d.reason == DenyReason::kTierLimit) return "tier_limit";
   return "rate_limited";
 }
 
@@ -111,8 +112,12 @@ void Engine::QueueMessages(const Principal& who, std::vector<MessageRecord> mess
 }
 
 bool Engine::QueuesAtLimit(const Principal& who, const Decision& d) const {
-  if (d.allowed || d.reason != DenyReason::kQuotaExceeded) return false;
-  const std::optional<MeterId> m = opts_.catalog->FindMeter(d.rule);
+  if (d.allowed) return false;
+  // A tier refusal queues by the send's own meter's policy.
+  if (d.reason != DenyReason::kQuotaExceeded && d.reason != DenyReason::kTierLimit) return false;
+  const std::optional<MeterId> m = d.reason == DenyReason::kTierLimit
+                                       ? std::optional<MeterId>(messages_sent_meter_)
+                                       : opts_.catalog->FindMeter(d.rule);
   if (!m || (*m != messages_sent_meter_ && *m != credits_meter_)) return false;
   TenantState& t = *who.tenant;
   MutexLock lock(&t.mu);
@@ -172,10 +177,14 @@ absl::StatusOr<Decision> Engine::DecideRelease(TenantState& t, const MessageReco
   req.dry_run = dry_run;
   req.paced_later = true;
   req.no_fail_open = true;  // held past a limit: never admitted unchecked
-  if (!dry_run) {
+  {
+    // A dry run names the message too, so that its tier is judged; it
+    // writes nothing.
     const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(clock_->Now()));
-    req.idempotency_key = absl::StrCat("release:", m.id, ":", m.release_attempts);
-    req.operation = absl::StrCat("messages.release|", m.id);
+    if (!dry_run) {
+      req.idempotency_key = absl::StrCat("release:", m.id, ":", m.release_attempts);
+      req.operation = absl::StrCat("messages.release|", m.id);
+    }
     MessageRecord released = m;
     released.status = kReleased;
     released.reason.clear();

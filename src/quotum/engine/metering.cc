@@ -444,9 +444,12 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
   c.api_call = p.count_api_call;
   std::optional<SessionRecord> session_rec;
   if (p.warmup && charged > 0) {
-    session_rec = SessionRecordOf(t, req.session_id, *session);
     c.warm_session = req.session_id;
     c.warm_day = p.warmup->day;
+  }
+  NoteTierRecorded(req.session_id, session, x.verdicts, c);
+  if (!c.warm_session.empty() || !c.tier_session.empty()) {
+    session_rec = SessionRecordOf(t, req.session_id, *session);
   }
   std::optional<ReservationRecord> reserved;
   if (p.hold && x.decision.allowed) {
@@ -538,6 +541,7 @@ void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
       ws->second.warmup_count -= std::min(ws->second.warmup_count, c.units);
     }
   }
+  if (!c.tier_session.empty()) UndoTier(t, c);
   if (!c.idempotency_key.empty()) t.Traffic().idempotency.erase(c.idempotency_key);
   for (const auto& [id, units] : c.topup_draws) {
     for (TopupRecord& r : t.topups) {
@@ -549,6 +553,26 @@ void Engine::UndoConsume(TenantState& t, const ConsumeCharge& c) {
   } else if (!c.hold_id.empty()) {
     t.Traffic().holds.Add(c.hold_id, c.hold);  // held again
   }
+}
+
+void Engine::NoteTierRecorded(const std::string& session_id, const SessionState* session,
+                              Verdicts& v, ConsumeCharge& c) {
+  if (v.tier_recorded.empty()) return;
+  c.tier_session = session_id;
+  c.tier_recorded = std::move(v.tier_recorded);
+  c.tier_recorded_ms = v.tier_recorded_ms;
+  c.tier_level_before = v.tier_level_before;
+  if (session->tier) c.tier_level_after = session->tier->level;
+}
+
+void Engine::UndoTier(TenantState& t, const ConsumeCharge& c) {
+  auto ws = t.Leases().sessions.find(c.tier_session);
+  if (ws == t.Leases().sessions.end() || !ws->second.tier) return;
+  SessionTier& st = *ws->second.tier;
+  for (const auto& [to, previous] : c.tier_recorded) {
+    st.window.Restore(to, c.tier_recorded_ms, previous);
+  }
+  if (st.level == c.tier_level_after) st.level = c.tier_level_before;
 }
 
 absl::AnyInvocable<void()> Engine::FailLater(CommitQueue::Done done) {

@@ -41,7 +41,10 @@ SessionRecord Engine::SessionRecordOf(const TenantState& t, const std::string& i
                        s.first_working_at,
                        s.last_heartbeat,
                        s.warmup_day,
-                       s.warmup_count};
+                       s.warmup_count,
+                       s.tier ? int64_t{s.tier->level.level} : 0,
+                       s.tier ? s.tier->level.since_ms : 0,
+                       s.tier ? s.tier->level.qualified_ms : 0};
 }
 
 SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
@@ -60,6 +63,16 @@ SessionView Engine::SessionViewOf(const TenantState& t, const std::string& id,
   int64_t day = 0;
   v.warmup_cap = WarmupCap(t, s, now, &day);
   if (v.warmup_cap && s.warmup_day == day) v.warmup_sent = s.warmup_count;
+  if (t.plan->messaging_tiers) {
+    const int64_t at = absl::ToUnixMillis(now);
+    TierLevel level;
+    std::pair<uint64_t, uint64_t> counts{0, 0};
+    if (s.tier) {
+      level = s.tier->level;
+      counts = s.tier->window.CountsAt(std::max(at, s.tier->window.now_ms()));
+    }
+    v.tier = ViewTier(*t.plan->messaging_tiers, level, counts.first, counts.second, at);
+  }
   return v;
 }
 

@@ -153,6 +153,9 @@ absl::StatusOr<Admitted<SessionView>> Engine::SharedSessionOp(const Principal& w
     out.value = SessionViewOf(t, x->sessions[0].id, StateOf(x->sessions[0]), clock_->Now());
     if (deleted) out.value->status = "deleted";
   }
+  if (out.value && out.value->tier) {
+    if (absl::Status s = FillSharedTier(*who.tenant, *out.value); !s.ok()) return s;
+  }
   if (out.decision.allowed && gauge) {
     Decision& d = out.decision;
     d.consumed = x->raised ? 1 : 0;
@@ -213,14 +216,32 @@ absl::StatusOr<std::vector<SessionView>> Engine::SharedSessions(const Principal&
   if (!x.ok()) return x.status();
   CacheSessions(*who.tenant, *x, false, true);
   TenantState& t = *who.tenant;
-  MutexLock lock(&t.mu);
-  const absl::Time now = clock_->Now();
   std::vector<SessionView> out;
-  for (const SessionRecord& r : x->sessions) out.push_back(SessionViewOf(t, r.id, StateOf(r), now));
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
-  });
+  {
+    MutexLock lock(&t.mu);
+    const absl::Time now = clock_->Now();
+    for (const SessionRecord& r : x->sessions)
+      out.push_back(SessionViewOf(t, r.id, StateOf(r), now));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
+    });
+  }
+  for (SessionView& v : out) {
+    if (!v.tier) continue;
+    if (absl::Status s = FillSharedTier(t, v); !s.ok()) return s;
+  }
   return out;
+}
+
+absl::Status Engine::FillSharedTier(TenantState& t, SessionView& v) {
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<SharedLedger::TierState> s = opts_.shared_ledger->TierOf(t.id, v.id, now);
+  if (!s.ok()) return StoreUnavailable("The messaging tier");
+  MutexLock lock(&t.mu);
+  if (!t.plan->messaging_tiers) return absl::OkStatus();
+  v.tier = ViewTier(*t.plan->messaging_tiers, s->level, s->used_24h, s->unique_7d,
+                    absl::ToUnixMillis(now));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<GroupView>> Engine::SharedGroups(const Principal& who) {

@@ -128,6 +128,12 @@ struct SessionRecord {
   absl::Time last_heartbeat;
   int64_t warmup_day = -1;  ///< warm-up day index the count below belongs to
   uint64_t warmup_count = 0;
+  /// Its messaging tier (TierLevel): level, since and qualified (Unix ms).
+  /// The recipients it counts are the released messages' (MessageRecord),
+  /// read again at start-up.
+  int64_t tier_level = 0;
+  int64_t tier_since_ms = 0;
+  int64_t tier_qualified_ms = 0;
 };
 
 struct GroupRecord {
@@ -549,6 +555,12 @@ class Store {
   virtual absl::StatusOr<std::vector<MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
                                                                  size_t per_session,
                                                                  size_t limit) = 0;
+  /// Every message sent through a session and released (charged) after
+  /// `since`, oldest release first, given to `each` (the messaging tiers'
+  /// recipients, read again at start-up). Only its tenant_id, session_id,
+  /// to, channel, type and released_at are set.
+  virtual absl::Status RecentSends(absl::Time since,
+                                   absl::FunctionRef<void(const MessageRecord&)> each) = 0;
 
   /// Recorded events of one tenant, newest first, at most `limit`.
   virtual absl::StatusOr<std::vector<EventRecord>> Events(const std::string& tenant_id,

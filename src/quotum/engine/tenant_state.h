@@ -14,6 +14,8 @@
 #include "quotum/base/mutex.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/catalog.h"
+#include "quotum/core/messaging_tier.h"
+#include "quotum/core/recipient_window.h"
 #include "quotum/engine/decision.h"
 #include "quotum/engine/reservations.h"
 #include "quotum/engine/store.h"
@@ -51,6 +53,13 @@ absl::string_view SessionStatusLiteral(absl::string_view status);
 
 /// A session's live state (see SessionRecord for the fields' meaning). Times
 /// are kept to the millisecond; the store keeps seconds.
+/// A session's messaging tier and the recipients it counts: made on the
+/// first send a tier counts, and at start-up for sessions that have one.
+struct SessionTier {
+  TierLevel level;
+  RecipientWindow window;
+};
+
 struct SessionState {
   std::string phone;
   absl::string_view status;  ///< a SessionStatusLiteral
@@ -60,6 +69,12 @@ struct SessionState {
   CompactTime last_heartbeat;
   int64_t warmup_day = -1;
   uint64_t warmup_count = 0;
+  /// Shared so that a copy kept to undo a status change keeps the same tier.
+  std::shared_ptr<SessionTier> tier;
+  SessionTier& Tier() {
+    if (!tier) tier = std::make_shared<SessionTier>();
+    return *tier;
+  }
 };
 
 struct GroupState {

@@ -197,6 +197,19 @@ Reply DenialReply(const engine::Decision& d, absl::Time now) {
       o["cap"] = d.warmup_cap.value_or(0);
       o["sent_today"] = d.warmup_used;
       break;
+    case engine::DenyReason::kTierLimit:
+      o["error"] = Cat("Messaging tier limit reached: this session may message ",
+                       d.tier && d.tier->limit ? *d.tier->limit : 0,
+                       " unique recipients in 24 hours and has messaged ",
+                       d.tier ? d.tier->used : 0, ". Please wait ", retry,
+                       " seconds before trying again, or message recipients of the last 24 hours.");
+      o["retryAfter"] = retry;
+      o["code"] = "tier_limit";
+      o["rule"] = "tier";
+      o["limit"] = d.tier && d.tier->limit ? boost::json::value(*d.tier->limit) : nullptr;
+      o["used_24h"] = d.tier ? d.tier->used : 0;
+      o["level"] = d.tier ? d.tier->level : 0;
+      break;
     default:
       if (d.credits && d.rule == meters::kCredits) {
         const engine::CreditsUse& c = *d.credits;

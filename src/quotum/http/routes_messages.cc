@@ -167,7 +167,9 @@ void Api::QueueRefusedSend(Respond respond, const engine::Principal& who, engine
     if (known.ok()) return held(std::vector<engine::MessageRecord>{*std::move(known)});
     if (known.status().code() != absl::StatusCode::kNotFound) return held(known.status());
   }
-  send.reason = refused.rule == meters::kCredits ? "credits_exhausted" : "quota_exceeded";
+  send.reason = refused.reason == engine::DenyReason::kTierLimit ? "tier_limit"
+                : refused.rule == meters::kCredits               ? "credits_exhausted"
+                                                                 : "quota_exceeded";
   absl::StatusOr<engine::MessageRecord> m = engine_->HeldMessage(who, std::move(send));
   if (!m.ok()) return held(m.status());
   engine_->QueueMessages(who, {*std::move(m)}, std::move(held));

@@ -14,6 +14,25 @@ boost::json::value OptionalTime(std::optional<absl::Time> t) {
   return boost::json::value(FormatRfc3339(*t));
 }
 
+boost::json::value TierJson(const std::optional<TierView>& t) {
+  if (!t) return nullptr;
+  boost::json::object o{{"level", t->level},
+                        {"limit", t->limit ? boost::json::value(*t->limit) : nullptr},
+                        {"used_24h", t->used_24h},
+                        {"unique_7d", t->unique_7d}};
+  if (t->has_next) {
+    o["next"] = boost::json::object{
+        {"limit", t->next_limit ? boost::json::value(*t->next_limit) : nullptr},
+        {"needed", t->needed},
+        {"at", t->next_at_ms
+                   ? boost::json::value(FormatRfc3339(absl::FromUnixMillis(*t->next_at_ms)))
+                   : nullptr}};
+  } else {
+    o["next"] = nullptr;
+  }
+  return o;
+}
+
 boost::json::object SessionJson(const engine::SessionView& s) {
   boost::json::object o;
   o["id"] = s.id;
@@ -29,6 +48,7 @@ boost::json::object SessionJson(const engine::SessionView& s) {
   } else {
     o["warmup"] = nullptr;
   }
+  o["messaging_tier"] = TierJson(s.tier);
   return o;
 }
 

@@ -98,7 +98,9 @@ constexpr Column kSessions[] = {{"tenant_id", Kind::kText},       {"id", Kind::k
                                 {"phone", Kind::kText},           {"status", Kind::kText},
                                 {"created_at", Kind::kInt},       {"updated_at", Kind::kInt},
                                 {"first_working_at", Kind::kInt}, {"last_heartbeat", Kind::kInt},
-                                {"warmup_day", Kind::kInt},       {"warmup_count", Kind::kInt}};
+                                {"warmup_day", Kind::kInt},       {"warmup_count", Kind::kInt},
+                                {"tier_level", Kind::kInt},       {"tier_since_ms", Kind::kInt},
+                                {"tier_qualified_ms", Kind::kInt}};
 constexpr Column kGroups[] = {{"tenant_id", Kind::kText},
                               {"id", Kind::kText},
                               {"name", Kind::kText},

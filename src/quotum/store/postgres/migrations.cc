@@ -316,6 +316,17 @@ CREATE INDEX messages_due ON messages(due_at_ms, seq, id)
 CREATE INDEX messages_by_tenant ON messages(tenant_id, created_at, id);
 )sql";
 
+// Messaging tiers: a session's level (TierLevel), and the index that finds
+// the recipients of the last 7 days' sends at start-up.
+constexpr char kSchemaV12[] = R"sql(
+ALTER TABLE sessions
+  ADD COLUMN tier_level BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN tier_since_ms BIGINT NOT NULL DEFAULT 0,
+  ADD COLUMN tier_qualified_ms BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX messages_released ON messages(released_at_ms)
+  WHERE released_at_ms IS NOT NULL AND session_id <> '';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
@@ -328,6 +339,7 @@ constexpr Migration kMigrations[] = {
     {9, "idempotency.extra: a replayed decision's credits and reservation", kSchemaV9},
     {10, "topups: one-off prepaid packs and what was drawn of them", kSchemaV10},
     {11, "messages: the queue of scheduled and held sends", kSchemaV11},
+    {12, "sessions: messaging tiers", kSchemaV12},
 };
 
 constexpr char kCreateMigrationsTable[] =

@@ -143,13 +143,16 @@ constexpr Statement kMessageTransition{
 constexpr Statement kSessions{
     "w_sessions",
     "INSERT INTO sessions(tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
-    "last_heartbeat,warmup_day,warmup_count) "
+    "last_heartbeat,warmup_day,warmup_count,tier_level,tier_since_ms,tier_qualified_ms) "
     "SELECT * FROM unnest($1::text[],$2::text[],$3::text[],$4::text[],$5::bigint[],"
-    "$6::bigint[],$7::bigint[],$8::bigint[],$9::bigint[],$10::bigint[]) "
+    "$6::bigint[],$7::bigint[],$8::bigint[],$9::bigint[],$10::bigint[],$11::bigint[],"
+    "$12::bigint[],$13::bigint[]) "
     "ON CONFLICT(tenant_id,id) DO UPDATE SET phone=excluded.phone,status=excluded.status,"
     "created_at=excluded.created_at,updated_at=excluded.updated_at,"
     "first_working_at=excluded.first_working_at,last_heartbeat=excluded.last_heartbeat,"
-    "warmup_day=excluded.warmup_day,warmup_count=excluded.warmup_count"};
+    "warmup_day=excluded.warmup_day,warmup_count=excluded.warmup_count,"
+    "tier_level=excluded.tier_level,tier_since_ms=excluded.tier_since_ms,"
+    "tier_qualified_ms=excluded.tier_qualified_ms"};
 constexpr Statement kDeleteSessions{
     "w_delete_sessions",
     "DELETE FROM sessions s USING unnest($1::text[],$2::text[]) AS d(tenant_id,id) "
@@ -506,7 +509,7 @@ absl::Status WriteMessages(PgConnection& conn, const CommitBatch& b) {
 
 absl::Status WriteSessions(PgConnection& conn, const CommitBatch& b) {
   if (!b.sessions.empty()) {
-    PgColumns c(10);
+    PgColumns c(13);
     for (const engine::SessionRecord* s :
          LastPerKey(b.sessions, [](const auto& s) { return TextPair(s.tenant_id, s.id); })) {
       c[0].AddText(s->tenant_id);
@@ -520,6 +523,9 @@ absl::Status WriteSessions(PgConnection& conn, const CommitBatch& b) {
       c[7].AddInt(Secs(s->last_heartbeat));
       c[8].AddInt(s->warmup_day);
       c[9].AddInt(AsStored(s->warmup_count));
+      c[10].AddInt(s->tier_level);
+      c[11].AddInt(s->tier_since_ms);
+      c[12].AddInt(s->tier_qualified_ms);
     }
     RETURN_IF_ERROR(Run(conn, kSessions, c));
   }

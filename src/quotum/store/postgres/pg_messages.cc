@@ -70,4 +70,18 @@ absl::StatusOr<std::vector<engine::MessageRecord>> PgStore::DueMessages(absl::Ti
        IntParam(static_cast<int64_t>(per_session)), IntParam(static_cast<int64_t>(limit))});
 }
 
+absl::Status PgStore::RecentSends(absl::Time since,
+                                  absl::FunctionRef<void(const engine::MessageRecord&)> each) {
+  return Read([&](PgConnection& conn) {
+    engine::MessageRecord m;
+    return conn.ForEachRow(
+        store::kRecentSendsSql,
+        {IntParam(absl::ToUnixMillis(since))}, [&](const PgRow& r) -> absl::Status {
+          store::RecentSendOfRow(r, m);
+          each(m);
+          return absl::OkStatus();
+        });
+  });
+}
+
 }  // namespace quotum::store::postgres

@@ -1,3 +1,4 @@
+#include "quotum/store/message_columns.h"
 #include "quotum/store/postgres/pg_store.h"
 
 #include <limits>
@@ -55,14 +56,6 @@ engine::IdempotencyRecord IdempotencyFrom(const PgRow& r) {
   d.reason = static_cast<engine::DenyReason>(r.Int(13));
   if (!r.IsNull(14)) engine::DecodeDecisionExtras(r.Text(14), d);
   return rec;
-}
-
-engine::SessionRecord SessionFrom(const PgRow& r) {
-  engine::SessionRecord s{r.Text(0),          r.Text(1),           r.Text(2),    r.Text(3),
-                          FromSecs(r.Int(4)), FromSecs(r.Int(5)),  std::nullopt, FromSecs(r.Int(7)),
-                          r.Int(8),           AsUnsigned(r.Int(9))};
-  if (!r.IsNull(6)) s.first_working_at = FromSecs(r.Int(6));
-  return s;
 }
 
 engine::KeyRateLimitsRecord KeyRateLimitsFrom(const PgRow& r) {
@@ -132,11 +125,9 @@ absl::Status StreamCountersAndIdempotency(PgConnection& conn, absl::Time since,
 
 // Sessions, groups, key rate limits and gauges, each in tenant id order.
 absl::Status StreamLeasesAndGauges(PgConnection& conn, SnapshotSink& sink) {
-  RETURN_IF_ERROR(Each(conn,
-                       "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
-                       "last_heartbeat,warmup_day,warmup_count FROM sessions ORDER BY 1,2",
+  RETURN_IF_ERROR(Each(conn, absl::StrCat(store::kSessionColumns, " FROM sessions ORDER BY 1,2").c_str(),
                        {}, [&](const PgRow& r) {
-                         engine::SessionRecord rec = SessionFrom(r);
+                         engine::SessionRecord rec = store::SessionOfRow(r);
                          sink.Session(rec);
                        }));
   RETURN_IF_ERROR(
@@ -650,11 +641,10 @@ absl::StatusOr<engine::TenantLeaseRows> PgStore::LeaseRows(const std::string& te
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out = {};
     const std::vector<PgParam> id{TextParam(tenant_id)};
-    RETURN_IF_ERROR(Each(conn,
-                         "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,"
-                         "last_heartbeat,warmup_day,warmup_count FROM sessions WHERE tenant_id=$1 "
-                         "ORDER BY id",
-                         id, [&](const PgRow& r) { out.sessions.push_back(SessionFrom(r)); }));
+    RETURN_IF_ERROR(
+        Each(conn,
+             absl::StrCat(store::kSessionColumns, " FROM sessions WHERE tenant_id=$1 ORDER BY id").c_str(),
+             id, [&](const PgRow& r) { out.sessions.push_back(store::SessionOfRow(r)); }));
     RETURN_IF_ERROR(Each(
         conn,
         "SELECT tenant_id,id,name,created_at FROM groups_monitored WHERE tenant_id=$1 ORDER BY id",

@@ -88,6 +88,8 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
                                                                  size_t per_session,
                                                                  size_t limit) override;
+  absl::Status RecentSends(absl::Time since,
+                           absl::FunctionRef<void(const engine::MessageRecord&)> each) override;
   absl::StatusOr<std::vector<engine::WebhookRecord>> Webhooks(
       const std::string& tenant_id) override;
   absl::StatusOr<std::vector<engine::EventRecord>> UnrelayedEvents(size_t max) override;

@@ -47,6 +47,15 @@ inline std::string HoldExpiriesKey(absl::string_view tenant_id, absl::string_vie
 }
 
 /// HASH of what is drawn of a meter's top-ups: id -> units (decide.lua).
+/// A session's messaging tier: the recipients it counts (a ZSET scored by
+/// when each was last messaged) and its level (a HASH l, s, q).
+inline std::string TierRecipientsKey(absl::string_view tenant_id, absl::string_view session) {
+  return absl::StrCat("{", tenant_id, "}:tr:", session);
+}
+inline std::string TierLevelKey(absl::string_view tenant_id, absl::string_view session) {
+  return absl::StrCat("{", tenant_id, "}:ts:", session);
+}
+
 inline std::string TopupsKey(absl::string_view tenant_id, absl::string_view meter) {
   return absl::StrCat("{", tenant_id, "}:tu:", meter);
 }

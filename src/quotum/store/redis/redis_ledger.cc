@@ -30,7 +30,10 @@ constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, 
 // units and its expiry, the unused units of the meter's and the credits'
 // top-ups plus one (0: the check had none) (replies stored before credits, reservations or top-ups
 // existed have fewer; a missing one reads 0).
-constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 6;
+// Then five for the tier check: its level + 1 (0: none), cap + 1 (0:
+// unlimited), unique recipients counted before, the recipients that fit, and
+// when the oldest counted was last messaged (Unix ms).
+constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 11;
 
 std::string Flags(const CheckProgram& p) {
   std::string f;
@@ -93,6 +96,15 @@ absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView rep
   }
   engine::JudgeQuota(p, static_cast<uint64_t>(reply[2].integer()), v.quota_before, v);
   engine::JudgeCredits(p, static_cast<uint64_t>(trailing(0)), v);
+  if (p.tier && trailing(6) > 0) {
+    v.tier_checked = true;
+    v.tier_level = static_cast<uint32_t>(trailing(6) - 1);
+    if (trailing(7) > 0) v.tier_limit = static_cast<uint64_t>(trailing(7) - 1);
+    v.tier_used = static_cast<uint64_t>(trailing(8));
+    v.tier_fit = static_cast<uint64_t>(trailing(9));
+    v.tier_oldest_ms = trailing(10);
+    engine::JudgeTier(p, v);
+  }
   v.charged = static_cast<uint64_t>(reply[3].integer());
   if (p.credits) v.credits_charged = v.charged * p.credits->per_unit;
   return v;
@@ -178,6 +190,10 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   keys.push_back(!p.credits || p.credits->topups.empty()
                      ? absl::StrCat(tag, ":tu:-")
                      : TopupsKey(p.tenant_id, p.credits->meter_name));
+  keys.push_back(p.tier ? TierRecipientsKey(p.tenant_id, p.tier->session_id)
+                        : absl::StrCat(tag, ":tr:-"));
+  keys.push_back(p.tier ? TierLevelKey(p.tenant_id, p.tier->session_id)
+                        : absl::StrCat(tag, ":ts:-"));
   return keys;
 }
 
@@ -381,6 +397,7 @@ std::vector<std::string> RedisLedger::Arguments(const CheckProgram& p, absl::Tim
   AppendHoldArguments(p.hold, p.quota.holdable, a);
   AppendTopupArguments(p.quota.topups, a);
   AppendTopupArguments(p.credits ? p.credits->topups : engine::TopupGrants{}, a);
+  AppendTierArguments(p.tier, a);
   return a;
 }
 
@@ -428,6 +445,36 @@ void RedisLedger::Release(RedisConnection c) {
     idle_.push_back(std::move(c));
   }
   idle_cv_.Signal();
+}
+
+absl::StatusOr<engine::SharedLedger::TierState> RedisLedger::TierOf(absl::string_view tenant_id,
+                                                                    absl::string_view session_id,
+                                                                    absl::Time now) {
+  const std::string level_key = TierLevelKey(tenant_id, session_id);
+  const std::string recipients_key = TierRecipientsKey(tenant_id, session_id);
+  const int64_t at = absl::ToUnixMillis(now);
+  const std::string day = absl::StrCat("(", at - kTierWindowMs);
+  const std::string week = absl::StrCat("(", at - kTierEvaluationMs);
+  TierState out;
+  std::vector<std::string_view> argv{"HMGET", level_key, "l", "s", "q"};
+  absl::StatusOr<RedisReply> level = Call(argv);
+  if (!level.ok()) return level.status();
+  int64_t* fields[] = {nullptr, &out.level.since_ms, &out.level.qualified_ms};
+  for (size_t i = 0; i < 3 && i < (*level)->size(); ++i) {
+    const ReplyView v = (**level)[i];
+    int64_t n = 0;
+    if (v.is_nil() || !absl::SimpleAtoi(ToAbsl(v.str()), &n)) continue;
+    if (i == 0) out.level.level = static_cast<uint32_t>(n);
+    if (i > 0) *fields[i] = n;
+  }
+  for (auto [edge, count] : {std::pair{&day, &out.used_24h}, std::pair{&week, &out.unique_7d}}) {
+    std::vector<std::string_view> zcount{"ZCOUNT", recipients_key, *edge, "+inf"};
+    absl::StatusOr<RedisReply> n = Call(zcount);
+    if (!n.ok()) return n.status();
+    if ((*n)->is_error()) return StatusOfError(**n);
+    *count = static_cast<uint64_t>((*n)->integer());
+  }
+  return out;
 }
 
 }  // namespace quotum::store::redis

@@ -79,6 +79,12 @@ class RedisLedger final : public engine::SharedLedger {
   /// Runs one command on a pooled connection; transport errors and error
   /// replies are 503 store_unavailable (or the reply's own status).
   absl::StatusOr<RedisReply> Call(std::span<const std::string_view> argv);
+
+ public:
+  absl::StatusOr<TierState> TierOf(absl::string_view tenant_id, absl::string_view session_id,
+                                   absl::Time now) override;
+
+ private:
   std::vector<std::string> Arguments(const engine::CheckProgram& p, absl::Time now,
                                      absl::string_view mode) const;
   /// lease.lua's ARGV for `op`.

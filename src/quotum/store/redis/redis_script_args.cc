@@ -91,4 +91,16 @@ engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView repl
   return o;
 }
 
+void AppendTierArguments(const std::optional<engine::TierCheck>& t, std::vector<std::string>& a) {
+  if (!t || t->recipients.empty()) {
+    a.emplace_back("0");
+    return;
+  }
+  a.push_back(absl::StrCat(t->recipients.size()));
+  a.push_back(absl::StrCat(t->policy->steps.size()));
+  for (uint64_t step : t->policy->steps) a.push_back(absl::StrCat(step));
+  a.push_back(absl::StrCat(absl::ToInt64Milliseconds(t->policy->step_up_delay)));
+  for (absl::string_view r : t->recipients) a.emplace_back(r);
+}
+
 }  // namespace quotum::store::redis

@@ -38,6 +38,11 @@ void AppendHoldArguments(const std::optional<engine::HoldCheck>& h, bool holdabl
 /// and expiry (Unix ms; "" when it never lapses), in drawing order.
 void AppendTopupArguments(const engine::TopupGrants& grants, std::vector<std::string>& a);
 
+/// Appends a tier check: the number of recipients ("0" without a check),
+/// then the number of steps, the steps, the step-up delay (ms) and the
+/// recipients.
+void AppendTierArguments(const std::optional<engine::TierCheck>& t, std::vector<std::string>& a);
+
 /// Rate check `check`'s outcome from the four reply fields at `at`:
 /// allowed, remaining, reset_ns, retry_ns.
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at);

@@ -27,7 +27,16 @@ inline constexpr const char kMessageQueueIndexes[] = R"sql(
 CREATE INDEX IF NOT EXISTS messages_due ON messages(due_at_ms, seq, id)
   WHERE status IN ('queued', 'releasing', 'released');
 CREATE INDEX IF NOT EXISTS messages_by_tenant ON messages(tenant_id, created_at, id);
+CREATE INDEX IF NOT EXISTS messages_released ON messages(released_at_ms)
+  WHERE released_at_ms IS NOT NULL AND session_id <> '';
 )sql";
+
+/// Columns the sessions table gained with messaging tiers (TierLevel).
+inline constexpr const char* kSessionTierColumns[] = {
+    "tier_level INTEGER NOT NULL DEFAULT 0",
+    "tier_since_ms INTEGER NOT NULL DEFAULT 0",
+    "tier_qualified_ms INTEGER NOT NULL DEFAULT 0",
+};
 
 inline constexpr const char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS tenants(

@@ -107,4 +107,17 @@ absl::StatusOr<std::vector<engine::MessageRecord>> SqliteStore::DueMessages(absl
   return out;
 }
 
+absl::Status SqliteStore::RecentSends(absl::Time since,
+                                      absl::FunctionRef<void(const engine::MessageRecord&)> each) {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare(store::kRecentSendsSql);
+  if (!st.ok()) return st.status();
+  st->Bind(1, absl::ToUnixMillis(since));
+  engine::MessageRecord m;
+  return st->ForEachRow([&](const Stmt& r) {
+    store::RecentSendOfRow(r, m);
+    each(m);
+  });
+}
+
 }  // namespace quotum::store::sqlite

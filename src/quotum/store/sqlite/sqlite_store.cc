@@ -13,6 +13,7 @@
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/message_columns.h"
 #include "quotum/store/sqlite/schema.h"
 
 namespace quotum::store::sqlite {
@@ -141,7 +142,8 @@ const StatementSql kWriteSql[] = {
      "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
     {&WriteStatements::session,
      "INSERT OR REPLACE INTO sessions(tenant_id,id,phone,status,created_at,updated_at,"
-     "first_working_at,last_heartbeat,warmup_day,warmup_count) VALUES(?,?,?,?,?,?,?,?,?,?)"},
+     "first_working_at,last_heartbeat,warmup_day,warmup_count,tier_level,tier_since_ms,"
+     "tier_qualified_ms) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)"},
     {&WriteStatements::delete_session, "DELETE FROM sessions WHERE tenant_id=? AND id=?"},
     {&WriteStatements::group,
      "INSERT INTO groups_monitored(tenant_id,id,name,created_at) VALUES(?,?,?,?)"},
@@ -225,6 +227,12 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const SqliteOptio
       return s;
     }
   }
+  for (const char* column : kSessionTierColumns) {
+    if (absl::Status s = db.Exec(absl::StrCat("ALTER TABLE sessions ADD COLUMN ", column));
+        !s.ok() && !absl::StrContains(s.message(), "duplicate column")) {
+      return s;
+    }
+  }
   RETURN_IF_ERROR(db.Exec(kMessageQueueIndexes));
 
   auto ws = std::make_unique<WriteStatements>();
@@ -290,16 +298,10 @@ absl::Status StreamLeasesAndHolds(Db& db, engine::SnapshotSink& sink) {
     if (!st.ok()) return st.status();
     return st->ForEachRow(row);
   };
-  RETURN_IF_ERROR(each(
-      "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,last_heartbeat,"
-      "warmup_day,warmup_count FROM sessions",
-      [&](const Stmt& r) {
-        engine::SessionRecord rec{
-            r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
-            FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
-        if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
-        sink.Session(rec);
-      }));
+  RETURN_IF_ERROR(each(absl::StrCat(store::kSessionColumns, " FROM sessions").c_str(), [&](const Stmt& r) {
+    engine::SessionRecord rec = store::SessionOfRow(r);
+    sink.Session(rec);
+  }));
   RETURN_IF_ERROR(
       each("SELECT tenant_id,id,name,created_at FROM groups_monitored", [&](const Stmt& r) {
         engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
@@ -695,6 +697,9 @@ absl::Status SqliteStore::WriteLeasesAndLimits(const CommitBatch& b) {
                         .Bind(8, Secs(s.last_heartbeat))
                         .Bind(9, s.warmup_day)
                         .Bind(10, AsStored(s.warmup_count))
+                        .Bind(11, s.tier_level)
+                        .Bind(12, s.tier_since_ms)
+                        .Bind(13, s.tier_qualified_ms)
                         .Run());
   }
   for (const auto& [tenant, id] : b.deleted_sessions) {
@@ -982,16 +987,9 @@ absl::StatusOr<engine::TenantLeaseRows> SqliteStore::LeaseRows(const std::string
     st->Bind(1, tenant_id);
     return st->ForEachRow(row);
   };
-  RETURN_IF_ERROR(each(
-      "SELECT tenant_id,id,phone,status,created_at,updated_at,first_working_at,last_heartbeat,"
-      "warmup_day,warmup_count FROM sessions WHERE tenant_id=? ORDER BY id",
-      [&](const Stmt& r) {
-        engine::SessionRecord rec{
-            r.Text(0),          r.Text(1),    r.Text(2),          r.Text(3), FromSecs(r.Int(4)),
-            FromSecs(r.Int(5)), std::nullopt, FromSecs(r.Int(7)), r.Int(8),  AsUnsigned(r.Int(9))};
-        if (!r.IsNull(6)) rec.first_working_at = FromSecs(r.Int(6));
-        out.sessions.push_back(std::move(rec));
-      }));
+  RETURN_IF_ERROR(
+      each(absl::StrCat(store::kSessionColumns, " FROM sessions WHERE tenant_id=? ORDER BY id").c_str(),
+           [&](const Stmt& r) { out.sessions.push_back(store::SessionOfRow(r)); }));
   RETURN_IF_ERROR(each(
       "SELECT tenant_id,id,name,created_at FROM groups_monitored WHERE tenant_id=? ORDER BY id",
       [&](const Stmt& r) {

@@ -18,6 +18,10 @@
 --     ZSET of ids scored by expiry)
 --   12 + n what is drawn of the meter's top-ups (a HASH id -> units), 13 + n
 --     of the credits' (placeholders when the check has no top-ups)
+--   14 + n the session's tier recipients (a ZSET of recipients scored by when
+--     last messaged, Unix ms), 15 + n its tier level (a HASH: l level, s since,
+--     q qualified; core/messaging_tier.h TierLevel) (placeholders without a
+--     tier check)
 -- ARGV:
 --   1 mode: "x" execute, "r" look the idempotency key up only
 --   2, 3 now as Unix seconds and nanoseconds; ARGV[2] == "" reads Redis TIME
@@ -40,13 +44,20 @@
 --   then the meter's top-ups (QuotaCheck::topups), then the credits' : each a
 --     count g and 3 fields per top-up, in drawing order: id, units, expiry
 --     (Unix ms; "" = never)
+--   then the tier check (TierCheck): the number of recipients r ("0": none),
+--     then the number of steps k, the k steps, the step-up delay (ms), and
+--     the r recipients in order
 -- Reply (an array of integers; the first says which kind):
 --   {0, counter_before, warmup_used, charged, refused, shadow_bits, then per rate
 --      check: allowed, remaining, reset_ns, retry_ns, then the credits counter
 --      before, the units held on the meter before (expired ones given back),
 --      the units of the reservation committed or released, and its expiry
 --      (a reserve's: the new one's) in Unix ms, then the unused units of the
---      meter's and of the credits' top-ups before plus one (0: no top-ups)}   decided (refused: 1-based, 0 = none)
+--      meter's and of the credits' top-ups before plus one (0: no top-ups),
+--      then the tier's level plus one (0: no tier check), its cap plus one
+--      (0: unlimited), the unique recipients counted before, the longest
+--      prefix of the recipients that fits, and when the oldest counted was
+--      last messaged (Unix ms; 0: none)}   decided (refused: 1-based, 0 = none)
 --   {1, ...the same fields as the first decision}        replayed
 --   {2} key reused for another request   {3} quantity overflow   {4} key unknown (mode "r")
 --   {5} no baseline mark: the counters may have been lost; nothing was decided
@@ -229,6 +240,59 @@ if per_unit > 0 then
   end
 end
 
+-- The messaging tier (MemoryLedger::FindTier, JudgeTier): due step ups
+-- first, then the recipients not messaged within 24 h must fit the cap.
+local TW, TE = 86400000, 604800000 -- kTierWindowMs, kTierEvaluationMs
+local tz = cr + 7
+tz = tz + 1 + 3 * tonumber(A[tz])
+tz = tz + 1 + 3 * tonumber(A[tz])
+local tr = tonumber(A[tz] or "0")
+local tier = {0, 0, 0, 0, 0}
+local TZ, TS, tnow, r0, tlevel, tsince, tqual, tlimit, tchanged
+if tr > 0 then
+  if now_s == "" then
+    local t = redis.call("TIME")
+    now_s, now_n = t[1], t[2] * 1000
+  end
+  tnow = now_s * 1000 + math.floor(now_n / 1000000)
+  TZ, TS = K[14 + n], K[15 + n]
+  local k = tonumber(A[tz + 1])
+  local steps = {}
+  for j = 1, k do steps[j] = tonumber(A[tz + 1 + j]) end
+  local tdelay = tonumber(A[tz + 2 + k])
+  r0 = tz + 2 + k
+  local st = redis.call("HMGET", TS, "l", "s", "q")
+  tlevel, tsince, tqual = tonumber(st[1] or "0"), tonumber(st[2] or "0"), tonumber(st[3] or "0")
+  redis.call("ZREMRANGEBYSCORE", TZ, "-inf", fmt("%d", tnow - TE))
+  local u7 = redis.call("ZCARD", TZ)
+  while tqual ~= 0 and tnow >= tqual + tdelay and tlevel < k do
+    tlevel, tsince, tqual, tchanged = tlevel + 1, tqual + tdelay, 0, true
+    if tlevel < k and u7 >= math.floor((steps[tlevel + 1] + 1) / 2) then tqual = tsince end
+  end
+  tlimit = tlevel < k and steps[tlevel + 1] or nil
+  local edge = fmt("(%d", tnow - TW)
+  local used = redis.call("ZCOUNT", TZ, edge, "+inf")
+  local oldest = redis.call("ZRANGEBYSCORE", TZ, edge, "+inf", "WITHSCORES", "LIMIT", 0, 1)
+  local fit = tr
+  if tlimit then
+    local left, fresh, nfresh = tlimit > used and tlimit - used or 0, {}, 0
+    for j = 1, tr do
+      local r = A[r0 + j]
+      if not fresh[r] then
+        local sc = redis.call("ZSCORE", TZ, r)
+        if not sc or tonumber(sc) <= tnow - TW then
+          if nfresh == left then fit = j - 1 break end
+          nfresh, fresh[r] = nfresh + 1, true
+        end
+      end
+    end
+  end
+  tier = {tlevel + 1, tlimit and tlimit + 1 or 0, used, fit, #oldest > 0 and tonumber(oldest[2]) or 0}
+  if not denied and units > 0 and tlimit and units > fit then
+    if partial and fit > 0 then units = fit else units, denied = 0, true end
+  end
+end
+
 -- Every rate check, in order; the new states of the allowed ones (key index,
 -- state, TTL in ms) are stored below if the decision stores them.
 local reply, refused, writes = {0, used, warm_used, 0, 0, 0}, 0, nil
@@ -292,6 +356,19 @@ if allowed and not dry_run and units > 0 then
       redis.call("PEXPIREAT", K[9 + n], A[11])
     end
   end
+end
+-- The recipients of the units charged count in the session's tier; reaching
+-- half of the cap over 7 days qualifies it for the next step.
+if tr > 0 and charged > 0 then
+  local at = fmt("%d", tnow)
+  for j = 1, charged do redis.call("ZADD", TZ, at, A[r0 + j]) end
+  redis.call("PEXPIRE", TZ, TE)
+  if tqual == 0 and tlimit and redis.call("ZCARD", TZ) >= math.floor((tlimit + 1) / 2) then
+    tqual, tchanged = tnow, true
+  end
+end
+if tchanged then
+  redis.call("HSET", TS, "l", fmt("%d", tlevel), "s", fmt("%d", tsince), "q", fmt("%d", tqual))
 end
 -- What the charge takes from top-ups: its units past the limit (before
 -- top-ups), oldest expiry first; the hash lives as long as its last top-up.
@@ -361,6 +438,7 @@ reply[#reply + 1] = hunits
 reply[#reply + 1] = hexp
 reply[#reply + 1] = has_topups and tcount[1] > 0 and tleft[1] + 1 or 0
 reply[#reply + 1] = has_topups and tcount[2] > 0 and tleft[2] + 1 or 0
+for j = 1, 5 do reply[#reply + 1] = tier[j] end
 reply[4], reply[5], reply[6] = charged, refused, bits
 if has_idempotency and not dry_run then
   local fields = {}
