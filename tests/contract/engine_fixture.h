@@ -63,10 +63,10 @@ class FlakyStore final : public Store {
                                                       size_t limit) override {
     return inner_->Messages(t, status, after, limit);
   }
-  absl::StatusOr<std::vector<MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
-                                                         size_t per_session,
-                                                         size_t limit) override {
-    return inner_->DueMessages(now, stale, per_session, limit);
+  absl::StatusOr<std::vector<MessageRecord>> DueMessages(
+      absl::Time now, absl::Time stale, size_t per_session, size_t limit,
+      const std::optional<DuePosition>& after) override {
+    return inner_->DueMessages(now, stale, per_session, limit, after);
   }
   absl::Status RecentSends(absl::Time since,
                            absl::FunctionRef<void(const MessageRecord&)> each) override {

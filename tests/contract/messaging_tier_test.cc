@@ -166,6 +166,31 @@ TEST_P(MessagingTierTest, LevelAndRecipientsSurviveARestart) {
   EXPECT_TRUE(Send(who, {"+1555502"})->allowed);
 }
 
+TEST_P(MessagingTierTest, ASessionMadeAgainUnderADeletedOnesIdStartsAfresh) {
+  Principal who = TenantWithSession("again");
+  ASSERT_TRUE(Send(who, {"+1555800", "+1555801"})->allowed);
+  auto gone = Wait<Admitted<SessionView>>(
+      [&](auto cb) { engine_->DeleteSession(who, "s1", std::move(cb)); });
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  clock_.Advance(absl::Seconds(1));
+  who = TenantWithSession("again-2");  // a second tenant keeps the first one's rows apart
+  who = Who("again");
+  for (auto step : {0, 1}) {
+    auto r = Wait<Admitted<SessionView>>([&](auto cb) {
+      if (step == 0) engine_->CreateSession(who, "s1", "+15550001", std::move(cb));
+      if (step == 1) engine_->UpdateSession(who, "s1", "working", std::move(cb));
+    });
+    ASSERT_TRUE(r.ok() && r->decision.allowed) << r.status();
+  }
+  EXPECT_TRUE(Send(who, {"+1555802"})->allowed);
+  Reopen();
+  who = Who("again");
+  auto view = TierOf(who);
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->used_24h, 1u) << "the old session's recipients are not the new one's";
+  EXPECT_TRUE(Send(who, {"+1555803"})->allowed);
+}
+
 TEST_P(MessagingTierTest, AFailedCommitTakesItsRecipientsBack) {
   Principal who = TenantWithSession("undo");
   flaky_->fail = true;

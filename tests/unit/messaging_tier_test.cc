@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "quotum/core/recipient_window.h"
+#include "quotum/engine/decision_codec.h"
 
 namespace quotum {
 namespace {
@@ -50,17 +51,21 @@ TEST(RecipientWindow, RestoreUndoesARecordUnlessReplaced) {
   w.Record("a");
   w.Advance(200);
   const auto before = w.LastSent("a");
-  w.Record("a");
-  w.Record("n");
-  w.Restore("a", 200, before);
-  w.Restore("n", 200, std::nullopt);
+  const uint64_t a = w.Record("a");
+  const uint64_t n = w.Record("n");
+  w.Restore("a", a, before);
+  w.Restore("n", n, std::nullopt);
   EXPECT_EQ(w.LastSent("a"), 100);
   EXPECT_FALSE(w.LastSent("n").has_value());
   EXPECT_EQ(w.unique_24h(), 1u);
-  w.Advance(300);
-  w.Record("a");
-  w.Restore("a", 200, std::nullopt);  // replaced since: left alone
-  EXPECT_EQ(w.LastSent("a"), 300);
+  // Recorded again in the same millisecond by a later decision: an undo of
+  // the earlier record leaves it alone.
+  const uint64_t first = w.Record("a");
+  const uint64_t second = w.Record("a");
+  w.Restore("a", first, before);
+  EXPECT_EQ(w.LastSent("a"), 200);
+  w.Restore("a", second, before);
+  EXPECT_EQ(w.LastSent("a"), 100);
 }
 
 TEST(MessagingTier, QualifiesAtHalfAndStepsUpAfterTheDelay) {
@@ -99,6 +104,20 @@ TEST(MessagingTier, ViewsTheNextStep) {
   v = ViewTier(p, TierLevel{0, 0, 1000}, 10, 200, 2000);
   EXPECT_EQ(v.needed, 0u);
   EXPECT_EQ(v.next_at_ms, 1000 + 6 * 3'600'000);
+}
+
+TEST(MessagingTier, AReplayAfterARestartKeepsTheTierOfItsDecision) {
+  engine::Decision d;
+  d.tier = engine::TierUse{1, 1000, 999};
+  engine::Decision back;
+  engine::DecodeDecisionExtras(engine::EncodeDecisionExtras(d), back);
+  ASSERT_TRUE(back.tier.has_value());
+  EXPECT_EQ(back.tier->level, 1u);
+  EXPECT_EQ(back.tier->limit, 1000u);
+  EXPECT_EQ(back.tier->used, 999u);
+  d.tier = engine::TierUse{4, std::nullopt, 7};
+  engine::DecodeDecisionExtras(engine::EncodeDecisionExtras(d), back);
+  EXPECT_FALSE(back.tier->limit.has_value());
 }
 
 }  // namespace

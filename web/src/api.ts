@@ -88,6 +88,27 @@ export interface Session {
   last_heartbeat: string;
   lease_expires_at: string | null;
   warmup: { cap_today: number; sent_today: number } | null;
+  /** On a plan with messaging tiers (docs/api.md "Messaging tiers"); null otherwise. */
+  messaging_tier: MessagingTier | null;
+}
+
+/** A session's cap of unique recipients per rolling 24 hours, and its next step. */
+export interface MessagingTier {
+  /** 0 for the first step. */
+  level: number;
+  /** Unique recipients per rolling 24 hours; null: unlimited. */
+  limit: number | null;
+  used_24h: number;
+  unique_7d: number;
+  /** Null once unlimited. */
+  next: {
+    /** The next level's cap; null: unlimited. */
+    limit: number | null;
+    /** Unique recipients over 7 days still needed to qualify; 0 once qualified. */
+    needed: number;
+    /** When the step takes effect; null while not qualified. */
+    at: string | null;
+  } | null;
 }
 
 export interface QuotumEvent {

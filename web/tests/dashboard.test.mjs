@@ -148,6 +148,14 @@ describe('dashboard', () => {
     assert.match(await page.locator('#daily-chart').getAttribute('aria-label'), /9,000 sent/);
     const session = await page.locator('#sessions tbody tr').first().innerText();
     assert.match(session, /main\s+\+15550100\s+working/);
+    // Pro has no messaging tiers: the session's messaging_tier is null, and the table has
+    // no tier column.
+    const listed = await api.tenant(key, 'GET', '/api/v2/sessions/main');
+    assert.equal(listed.status, 200, listed.text);
+    assert.equal(listed.json.messaging_tier, null);
+    assert.deepEqual(await page.locator('#sessions thead th').allInnerTexts(),
+      ['Session', 'Phone', 'Status', 'Warm-up', 'Lease expires', 'Last heartbeat']);
+    assert.equal(await page.locator('#sessions .tier').count(), 0);
     await page.locator('#channel-meter').selectOption('messages_received');
     await page.locator('#channels tbody').filter({ hasText: '40 (100 %)' }).waitFor();
     await page.locator('#channel-meter').selectOption('messages_sent');
@@ -201,6 +209,61 @@ describe('dashboard', () => {
       assert.ok(!r.url.includes(key), `key in ${r.url}`);
       if (r.url.includes('/api/')) assert.equal(r.headers.authorization, `Bearer ${key}`);
     }
+  });
+
+  it('shows a session\'s messaging tier (the sessions answer rewritten in the browser)', async () => {
+    // No plan of examples/quotum.toml has messaging_tiers, so the server answers null;
+    // the page's rendering of a tier is checked on the real answer with tiers written in
+    // (docs/api.md "Messaging tiers"): a level-0 session short of qualifying, one at its
+    // cap and qualified for the next step, one unlimited, and one without a tier.
+    const at = new Date(Date.now() + 3 * 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    await page.route('**/api/v2/sessions', async (route) => {
+      const response = await route.fetch();
+      const json = await response.json();
+      const main = json.sessions.find((s) => s.id === 'main');
+      main.messaging_tier = { level: 0, limit: 250, used_24h: 12, unique_7d: 40,
+        next: { limit: 1000, needed: 85, at: null } };
+      json.sessions.push(
+        { ...main, id: 'sales', phone: '+15550101', messaging_tier: { level: 1, limit: 1000, used_24h: 1000,
+          unique_7d: 640, next: { limit: 10000, needed: 0, at } } },
+        { ...main, id: 'support', phone: '+15550102', messaging_tier: { level: 4, limit: null, used_24h: 12345,
+          unique_7d: 40000, next: null } },
+        { ...main, id: 'spare', phone: '+15550103', messaging_tier: null },
+      );
+      // The rate-limit headers kept (the page reads them); the length is the new body's.
+      const headers = { ...response.headers() };
+      delete headers['content-length'];
+      await route.fulfill({ response, json, headers });
+    });
+    await page.locator('#refresh:not([disabled])').waitFor({ timeout: 15_000 });
+    await page.locator('#refresh').click();
+    const row = (id) => page.locator('#sessions tbody tr').filter({ has: page.locator(`th:text-is("${id}")`) });
+    await row('spare').waitFor({ timeout: 10_000 });
+    await page.unroute('**/api/v2/sessions');
+    assert.deepEqual(await page.locator('#sessions thead th').allInnerTexts(),
+      ['Session', 'Phone', 'Status', 'Warm-up', 'Messaging tier', 'Lease expires', 'Last heartbeat']);
+
+    const main = row('main').locator('.tier');
+    assert.equal(await main.locator('.tier-value').textContent(), 'Tier 1: 12 / 250 unique recipients (24 h)');
+    assert.equal(await main.locator('.tier-next').textContent(), 'next: 1,000 — 85 more unique recipients in 7 days');
+    const bar = page.getByRole('meter', { name: "Session main: unique recipients in 24 hours against its tier's cap" });
+    assert.equal(await bar.getAttribute('aria-valuenow'), '4.8');
+    assert.equal(await bar.getAttribute('aria-valuetext'), '12 of 250, 4.8 %');
+
+    const sales = row('sales').locator('.tier');
+    assert.equal(await sales.locator('.tier-value').textContent(),
+      'Tier 2: 1,000 / 1,000 unique recipients (24 h), cap reached');
+    assert.equal(await sales.locator('[role="meter"]').getAttribute('aria-valuetext'), '1,000 of 1,000, 100.0 %, cap reached');
+    const utc = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+    assert.equal(await sales.locator('.tier-next').textContent(), `next: 10,000 at ${utc.format(new Date(at))} UTC`);
+    assert.equal(await sales.locator('.tier-next time').getAttribute('datetime'), at);
+
+    const support = row('support').locator('.tier');
+    assert.equal(await support.textContent(), 'Tier 5: 12,345 unique recipients (24 h), unlimited');
+    assert.equal(await support.locator('[role="meter"]').count(), 0);
+
+    assert.equal(await row('spare').locator('td').nth(3).textContent(), '');
+    // The axe checks below (1280 and 375 px) run on this table.
   });
 
   it('has no serious or critical axe violations', async () => {

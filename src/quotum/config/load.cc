@@ -581,6 +581,7 @@ void LoadPlanTiers(Checker& c, const toml::table& t, const std::string& plan_key
       }
       tiers.types[static_cast<size_t>(*type)] = true;
     }
+    if (types->empty()) c.Fail(types, key + ".types", "must list at least one type");
   }
   if (auto d = c.Int(*m, "step_up_delay_seconds", key + ".step_up_delay_seconds", 0, 86400 * 30)) {
     tiers.step_up_delay = absl::Seconds(*d);

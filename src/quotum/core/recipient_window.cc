@@ -25,7 +25,7 @@ int64_t RecipientWindow::Advance(int64_t now_ms) {
 std::optional<int64_t> RecipientWindow::LastSent(absl::string_view recipient) const {
   auto it = last_.find(recipient);
   if (it == last_.end()) return std::nullopt;
-  return it->second;
+  return it->second.at;
 }
 
 bool RecipientWindow::Counted(absl::string_view recipient) const {
@@ -45,25 +45,27 @@ void RecipientWindow::Unfile(int64_t at, const std::string* name) {
   if (recent_.erase({at, name}) == 0) older_.erase({at, name});
 }
 
-void RecipientWindow::Record(absl::string_view recipient) {
-  auto [it, fresh] = last_.try_emplace(std::string(recipient), now_ms_);
+uint64_t RecipientWindow::Record(absl::string_view recipient) {
+  const uint64_t record = ++records_;
+  auto [it, fresh] = last_.try_emplace(std::string(recipient), Last{now_ms_, record});
   if (!fresh) {
-    Unfile(it->second, &it->first);
-    it->second = now_ms_;
+    Unfile(it->second.at, &it->first);
+    it->second = Last{now_ms_, record};
   }
   File(now_ms_, &it->first);
+  return record;
 }
 
-void RecipientWindow::Restore(absl::string_view recipient, int64_t recorded_ms,
+void RecipientWindow::Restore(absl::string_view recipient, uint64_t record,
                               std::optional<int64_t> previous) {
   auto it = last_.find(recipient);
-  if (it == last_.end() || it->second != recorded_ms) return;
-  Unfile(it->second, &it->first);
+  if (it == last_.end() || it->second.record != record) return;
+  Unfile(it->second.at, &it->first);
   if (!previous || *previous <= now_ms_ - kTierEvaluationMs) {
     last_.erase(it);
     return;
   }
-  it->second = *previous;
+  it->second = Last{*previous, 0};
   File(*previous, &it->first);
 }
 

@@ -28,11 +28,13 @@ class RecipientWindow {
   /// Whether `recipient` counts in the 24 h window now (after Advance).
   bool Counted(absl::string_view recipient) const;
 
-  /// Records a message to `recipient` at the window's instant (Advance first).
-  void Record(absl::string_view recipient);
-  /// Undoes a Record made at `recorded_ms`: `recipient` goes back to
-  /// `previous` (nullopt: not kept), unless a later Record replaced it.
-  void Restore(absl::string_view recipient, int64_t recorded_ms, std::optional<int64_t> previous);
+  /// Records a message to `recipient` at the window's instant (Advance
+  /// first); returns the record's number (each Record's is new).
+  uint64_t Record(absl::string_view recipient);
+  /// Undoes Record number `record`: `recipient` goes back to having been
+  /// last messaged at `previous` (nullopt: not kept), unless a later Record
+  /// replaced it.
+  void Restore(absl::string_view recipient, uint64_t record, std::optional<int64_t> previous);
 
   /// The unique recipients over 24 h and 7 d as they would be at `now_ms`
   /// (at least the window's instant), without moving the window.
@@ -52,7 +54,12 @@ class RecipientWindow {
 
   /// Recipient -> when it was last messaged. Nodes are stable: the sets
   /// below point at their keys.
-  absl::node_hash_map<std::string, int64_t> last_;
+  struct Last {
+    int64_t at = 0;
+    uint64_t record = 0;  ///< the Record that set it (0: restored)
+  };
+  absl::node_hash_map<std::string, Last> last_;
+  uint64_t records_ = 0;
   /// (last sent, recipient) within 24 h, and within 7 d but not 24 h.
   absl::btree_set<Entry> recent_;
   absl::btree_set<Entry> older_;

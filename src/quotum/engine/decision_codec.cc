@@ -36,6 +36,24 @@ std::optional<CreditsUse> CreditsFrom(const std::vector<absl::string_view>& f) {
   return c;
 }
 
+// "t:<level>:<limit or ->:<used>"
+std::string TierText(const TierUse& t) {
+  return absl::StrCat("t:", t.level, ":", t.limit ? absl::StrCat(*t.limit) : "-", ":", t.used);
+}
+
+std::optional<TierUse> TierFrom(const std::vector<absl::string_view>& f) {
+  TierUse t;
+  if (f.size() != 4 || !absl::SimpleAtoi(f[1], &t.level) || !absl::SimpleAtoi(f[3], &t.used)) {
+    return std::nullopt;
+  }
+  uint64_t limit = 0;
+  if (f[2] != "-") {
+    if (!absl::SimpleAtoi(f[2], &limit)) return std::nullopt;
+    t.limit = limit;
+  }
+  return t;
+}
+
 std::optional<ReservationUse> ReservationFrom(const std::vector<absl::string_view>& f) {
   ReservationUse r;
   int state = 0;
@@ -56,6 +74,7 @@ std::string EncodeDecisionExtras(const Decision& d) {
   std::string out;
   if (d.credits) out = CreditsText(*d.credits);
   if (d.reservation) absl::StrAppend(&out, out.empty() ? "" : ";", ReservationText(*d.reservation));
+  if (d.tier) absl::StrAppend(&out, out.empty() ? "" : ";", TierText(*d.tier));
   return out;
 }
 
@@ -65,6 +84,7 @@ void DecodeDecisionExtras(absl::string_view text, Decision& d) {
     if (f.empty()) continue;
     if (f[0] == "c") d.credits = CreditsFrom(f);
     if (f[0] == "r") d.reservation = ReservationFrom(f);
+    if (f[0] == "t") d.tier = TierFrom(f);
   }
 }
 

@@ -1,6 +1,7 @@
 // The parts of a Decision that a store keeps in one text column of its
 // idempotency record (`extra`), so that a replay after a restart answers
-// with them too: the credits a send cost and what a reservation operation did.
+// with them too: the credits a send cost, what a reservation operation did,
+// and where a send stood against its session's messaging tier.
 #pragma once
 
 #include <string>

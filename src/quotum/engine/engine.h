@@ -771,8 +771,7 @@ class Engine {
     /// The session whose messaging tier recorded recipients (empty: none),
     /// and what Verdicts::tier_recorded says to take back.
     std::string tier_session;
-    std::vector<std::pair<std::string, std::optional<int64_t>>> tier_recorded;
-    int64_t tier_recorded_ms = 0;
+    std::vector<TierRecord> tier_recorded;
     TierLevel tier_level_before;
     TierLevel tier_level_after;
   };
@@ -961,8 +960,9 @@ class Engine {
   /// Start-up (embedded): the recipients of the last 7 days' sends that the
   /// sessions' messaging tiers count, read again from the released messages.
   absl::Status LoadTierRecipients(absl::Time now);
-  /// Scale-out: v's messaging tier as the shared ledger keeps it.
-  absl::Status FillSharedTier(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
+  /// Scale-out: v's messaging tier as the shared ledger keeps it; none
+  /// (null) when the ledger cannot be read.
+  void FillSharedTier(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
   /// Runs `done` with ShuttingDown: what to do after unlocking when Enqueue failed.
   static absl::AnyInvocable<void()> FailLater(CommitQueue::Done done);
   /// Counts one api_call in memory and persists it (best effort: the caller

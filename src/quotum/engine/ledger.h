@@ -23,6 +23,14 @@
 
 namespace quotum::engine {
 
+/// A recipient a decision recorded in a session's RecipientWindow: the
+/// record's number and when it was last messaged before (nullopt: not kept).
+struct TierRecord {
+  std::string to;
+  uint64_t record = 0;
+  std::optional<int64_t> previous;
+};
+
 /// How each check of a program was judged, as plain numbers: what a ledger
 /// measures, before any Decision is built (DecisionOf builds it, the same way
 /// for every ledger).
@@ -88,10 +96,8 @@ struct Verdicts {
   bool tier_denied = false;
   /// The embedded ledger's record of what the applied decision changed in
   /// the session's tier, so a failed commit can take it back: each distinct
-  /// recipient recorded with when it was last messaged before (nullopt:
-  /// never, within 7 days), the instant recorded, and the level before.
-  std::vector<std::pair<std::string, std::optional<int64_t>>> tier_recorded;
-  int64_t tier_recorded_ms = 0;
+  /// recipient recorded, and the level before.
+  std::vector<TierRecord> tier_recorded;
   TierLevel tier_level_before;
 };
 

@@ -177,16 +177,16 @@ void MemoryLedger::FindTier(const CheckProgram& p, absl::Time now, Verdicts& v) 
 
 void MemoryLedger::RecordTier(const CheckProgram& p, LedgerResult& r) {
   Verdicts& v = r.verdicts;
-  if (!v.tier_checked || session_ == nullptr || r.decision.consumed == 0) return;
+  // An unlimited level has no cap and no next step: nothing to count.
+  if (!v.tier_checked || !v.tier_limit || session_ == nullptr || r.decision.consumed == 0) return;
   SessionTier& st = session_->Tier();
   v.tier_level_before = st.level;
-  v.tier_recorded_ms = st.window.now_ms();
   absl::flat_hash_set<absl::string_view> seen;
   for (uint64_t i = 0; i < r.decision.consumed && i < p.tier->recipients.size(); ++i) {
     const absl::string_view to = p.tier->recipients[i];
     if (!seen.insert(to).second) continue;
-    v.tier_recorded.emplace_back(std::string(to), st.window.LastSent(to));
-    st.window.Record(to);
+    const std::optional<int64_t> previous = st.window.LastSent(to);
+    v.tier_recorded.push_back(TierRecord{std::string(to), st.window.Record(to), previous});
   }
   MarkQualified(*p.tier->policy, st.window.unique_7d(), st.window.now_ms(), st.level);
 }

@@ -125,20 +125,54 @@ absl::StatusOr<MessageReleaser::Round> MessageReleaser::RunRound() {
   if (!held.ok()) return held.status();
   if (!*held) return Round{};
   const absl::Time now = clock_->Now();
-  absl::StatusOr<std::vector<MessageRecord>> due =
-      store_->DueMessages(now, now - opts_.stale_after, opts_.per_session, opts_.batch);
-  if (!due.ok()) return due.status();
   Round round;
-  size_t moved = 0;
+  std::optional<DuePosition> after;
+  // A full page of waiting messages (tenants at their limit, sessions at
+  // their cap) must not hide the ones behind it: read on, a few pages a round.
+  for (int page = 0; page < kPagesPerRound; ++page) {
+    absl::StatusOr<Page> p = RunPage(now, after, round);
+    if (!p.ok()) return p.status();
+    if (p->stopped || p->size < opts_.batch) break;
+    if (p->moved > 0) {
+      round.more = true;  // read the window again from its start
+      break;
+    }
+    after = p->last;
+  }
+  // Forget waits that are over, so the maps hold only the waiting.
+  for (auto* waits : {&tenant_waits_, &session_waits_, &handoff_waits_}) {
+    absl::erase_if(*waits, [&](const auto& e) { return e.second <= now; });
+  }
+  return round;
+}
+
+absl::StatusOr<MessageReleaser::Page> MessageReleaser::RunPage(
+    absl::Time now, const std::optional<DuePosition>& after, Round& round) {
+  absl::StatusOr<std::vector<MessageRecord>> due =
+      store_->DueMessages(now, now - opts_.stale_after, opts_.per_session, opts_.batch, after);
+  if (!due.ok()) return due.status();
+  Page page;
+  page.size = due->size();
+  if (!due->empty()) {
+    const MessageRecord& last = due->back();
+    page.last = DuePosition{last.due_at.value_or(absl::UnixEpoch()), last.seq, last.id};
+  }
+  absl::StatusOr<bool> held;
   for (const MessageRecord& m : *due) {
-    if (Stopping()) break;
+    if (Stopping()) {
+      page.stopped = true;
+      break;
+    }
     const absl::Time at = clock_->Now();
     if (Waits(m, at)) continue;
     // Hand-offs take time (up to the provider's timeout each): keep the
     // lease, or stop and leave the rest to its new holder.
     held = store_->HoldLease("message-queue", opts_.instance_name, kLeaseTtl);
     if (!held.ok()) return held.status();
-    if (!*held) break;
+    if (!*held) {
+      page.stopped = true;
+      break;
+    }
     absl::StatusOr<ReleaseOutcome> r = engine_->ReleaseMessage(m, !HandOffWaits(m, at));
     if (!r.ok() && Transient(r.status())) return r.status();  // the store or ledger away
     if (!r.ok()) {
@@ -151,17 +185,11 @@ absl::StatusOr<MessageReleaser::Round> MessageReleaser::RunRound() {
     }
     if (r->kind == ReleaseOutcome::Kind::kSent) ++round.released;
     if (r->kind == ReleaseOutcome::Kind::kSent || r->kind == ReleaseOutcome::Kind::kReleased) {
-      ++moved;
+      ++page.moved;
     }
     Note(m, *r, at);
   }
-  // Forget waits that are over, so the maps hold only the waiting.
-  for (auto* waits : {&tenant_waits_, &session_waits_, &handoff_waits_}) {
-    absl::erase_if(*waits, [&](const auto& e) { return e.second <= now; });
-  }
-  // A round that moved nothing of a full batch would read the same batch.
-  round.more = due->size() == opts_.batch && moved > 0;
-  return round;
+  return page;
 }
 
 }  // namespace quotum::engine

@@ -55,6 +55,21 @@ class MessageReleaser {
     bool more = false;
   };
   absl::StatusOr<Round> RunRound();
+  /// What one page of due messages did: rows read, messages moved on (sent
+  /// or released), where it ended, and whether it stopped early (stopping,
+  /// or the lease lost).
+  struct Page {
+    size_t size = 0;
+    size_t moved = 0;
+    std::optional<DuePosition> last;
+    bool stopped = false;
+  };
+  /// Releases what may go of the page of due messages after `after`,
+  /// counting sends in `round`.
+  absl::StatusOr<Page> RunPage(absl::Time now, const std::optional<DuePosition>& after,
+                               Round& round);
+  /// Pages of due messages one round reads at most when every one waits.
+  static constexpr int kPagesPerRound = 8;
   /// True when `m` must wait this round (its tenant or session waits).
   bool Waits(const MessageRecord& m, absl::Time now) const;
   /// True when the hand-offs of m's session wait.

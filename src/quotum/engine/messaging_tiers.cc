@@ -27,7 +27,10 @@ absl::Status Engine::LoadTierRecipients(absl::Time now) {
           return;
         }
         auto s = t->Leases().sessions.find(m.session_id);
-        if (s == t->Leases().sessions.end()) return;
+        // A session made again under a deleted one's id starts afresh.
+        if (s == t->Leases().sessions.end() || *m.released_at < absl::Time(s->second.created_at)) {
+          return;
+        }
         RecipientWindow& w = s->second.Tier().window;
         w.Advance(absl::ToUnixMillis(*m.released_at));
         w.Record(m.to);

@@ -288,8 +288,12 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
 absl::Status Engine::ResendShared(PendingConsume& c) {
   if (absl::Status s = SharedSessions(c.who).status(); !s.ok()) return s;
   absl::Status sending;
+  // The messages went to the facts; the tier check is compiled from them
+  // (moving a vector keeps its elements where they are, so views stay valid).
+  c.req.messages = std::move(c.facts.messages);
   absl::StatusOr<CheckProgram> program =
       CompileLocked(c.who, *c.who.tenant, c.meter, c.req, c.now, &sending);
+  c.facts.messages = std::move(c.req.messages);
   if (!program.ok()) return program.status();
   if (!sending.ok()) return sending;
   c.program = std::move(*program);
@@ -560,7 +564,6 @@ void Engine::NoteTierRecorded(const std::string& session_id, const SessionState*
   if (v.tier_recorded.empty()) return;
   c.tier_session = session_id;
   c.tier_recorded = std::move(v.tier_recorded);
-  c.tier_recorded_ms = v.tier_recorded_ms;
   c.tier_level_before = v.tier_level_before;
   if (session->tier) c.tier_level_after = session->tier->level;
 }
@@ -569,10 +572,14 @@ void Engine::UndoTier(TenantState& t, const ConsumeCharge& c) {
   auto ws = t.Leases().sessions.find(c.tier_session);
   if (ws == t.Leases().sessions.end() || !ws->second.tier) return;
   SessionTier& st = *ws->second.tier;
-  for (const auto& [to, previous] : c.tier_recorded) {
-    st.window.Restore(to, c.tier_recorded_ms, previous);
+  for (const TierRecord& r : c.tier_recorded) st.window.Restore(r.to, r.record, r.previous);
+  if (st.level == c.tier_level_after) {
+    st.level = c.tier_level_before;
+    // Decisions since may have reached the threshold on their own.
+    if (t.plan->messaging_tiers) {
+      MarkQualified(*t.plan->messaging_tiers, st.window.unique_7d(), st.window.now_ms(), st.level);
+    }
   }
-  if (st.level == c.tier_level_after) st.level = c.tier_level_before;
 }
 
 absl::AnyInvocable<void()> Engine::FailLater(CommitQueue::Done done) {

@@ -153,9 +153,7 @@ absl::StatusOr<Admitted<SessionView>> Engine::SharedSessionOp(const Principal& w
     out.value = SessionViewOf(t, x->sessions[0].id, StateOf(x->sessions[0]), clock_->Now());
     if (deleted) out.value->status = "deleted";
   }
-  if (out.value && out.value->tier) {
-    if (absl::Status s = FillSharedTier(*who.tenant, *out.value); !s.ok()) return s;
-  }
+  if (out.value && out.value->tier) FillSharedTier(*who.tenant, *out.value);
   if (out.decision.allowed && gauge) {
     Decision& d = out.decision;
     d.consumed = x->raised ? 1 : 0;
@@ -227,21 +225,21 @@ absl::StatusOr<std::vector<SessionView>> Engine::SharedSessions(const Principal&
     });
   }
   for (SessionView& v : out) {
-    if (!v.tier) continue;
-    if (absl::Status s = FillSharedTier(t, v); !s.ok()) return s;
+    if (v.tier) FillSharedTier(t, v);
   }
   return out;
 }
 
-absl::Status Engine::FillSharedTier(TenantState& t, SessionView& v) {
+void Engine::FillSharedTier(TenantState& t, SessionView& v) {
   const absl::Time now = clock_->Now();
   absl::StatusOr<SharedLedger::TierState> s = opts_.shared_ledger->TierOf(t.id, v.id, now);
-  if (!s.ok()) return StoreUnavailable("The messaging tier");
   MutexLock lock(&t.mu);
-  if (!t.plan->messaging_tiers) return absl::OkStatus();
+  if (!s.ok() || !t.plan->messaging_tiers) {
+    v.tier.reset();  // best effort: the operation itself has succeeded
+    return;
+  }
   v.tier = ViewTier(*t.plan->messaging_tiers, s->level, s->used_24h, s->unique_7d,
                     absl::ToUnixMillis(now));
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<GroupView>> Engine::SharedGroups(const Principal& who) {

@@ -116,6 +116,14 @@ struct MessageCursor {
   std::string id;
 };
 
+/// A place in the queue's order (due_at, seq, id): where a page of
+/// Store::DueMessages ended.
+struct DuePosition {
+  absl::Time due_at;
+  uint32_t seq = 0;
+  std::string id;
+};
+
 /// A messaging session (e.g. one connected WhatsApp number) of a tenant.
 struct SessionRecord {
   std::string tenant_id;
@@ -551,10 +559,10 @@ class Store {
   /// with due_at <= now, and messages left releasing since before `stale` (a
   /// releaser that died); the first `per_session` released and the first
   /// `per_session` others of each tenant's session, in queue order (due_at,
-  /// seq, id), at most `limit` in all.
-  virtual absl::StatusOr<std::vector<MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
-                                                                 size_t per_session,
-                                                                 size_t limit) = 0;
+  /// seq, id), after `after` when given, at most `limit` in all.
+  virtual absl::StatusOr<std::vector<MessageRecord>> DueMessages(
+      absl::Time now, absl::Time stale, size_t per_session, size_t limit,
+      const std::optional<DuePosition>& after) = 0;
   /// Every message sent through a session and released (charged) after
   /// `since`, oldest release first, given to `each` (the messaging tiers'
   /// recipients, read again at start-up). Only its tenant_id, session_id,

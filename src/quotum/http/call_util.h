@@ -1,7 +1,20 @@
 #pragma once
 
+#include <string>
+
 #include "quotum/http/json_input.h"
 #include "quotum/http/reply.h"
+#include "quotum/http/server.h"
+
+namespace quotum::http {
+
+/// The request's Idempotency-Key header ("" when it has none).
+inline std::string IdempotencyKeyOf(const Request& req) {
+  auto k = req["Idempotency-Key"];
+  return std::string(k.data(), k.size());
+}
+
+}  // namespace quotum::http
 
 /// Evaluates a StatusOr expression into `lhs`; on error answers `call` with
 /// the mapped error reply and returns from the handler.

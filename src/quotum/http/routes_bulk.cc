@@ -100,9 +100,8 @@ void Api::BulkSend(Call& c) {
                    Cat("A bulk stores its text once per recipient: at most ", kMaxBulkBytes >> 20,
                        " MiB in all; send fewer recipients or a shorter text.")));
   }
-  const auto key = c.req["Idempotency-Key"];
   BulkPlan plan{std::move(recipients.valid), std::move(recipients.invalid), queue,
-                std::string(key.data(), key.size())};
+                IdempotencyKeyOf(c.req)};
   if (plan.idempotency_key.size() > 255) {
     return c.respond(ErrorReply(400, "invalid_idempotency_key",
                                 "Idempotency-Key is longer than 255 characters."));
@@ -182,11 +181,12 @@ Reply Api::BulkReply(const BulkPlan& plan, const std::vector<engine::MessageReco
                                            {"to", messages[i].to},
                                            {"status", i < admitted ? "released" : "queued"}});
     } else {
-      rejected.push_back(boost::json::object{
-          {"index", index},
-          {"to", messages[i].to},
-          {"code", "limit_reached"},
-          {"error", "Past the limit of the quota, credits or warm-up cap (mode immediate)."}});
+      rejected.push_back(boost::json::object{{"index", index},
+                                             {"to", messages[i].to},
+                                             {"code", "limit_reached"},
+                                             {"error",
+                                              "Past the limit of the quota, credits, warm-up cap "
+                                              "or messaging tier (mode immediate)."}});
     }
   }
   const size_t queued = plan.queue ? messages.size() - admitted : 0;

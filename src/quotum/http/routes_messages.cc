@@ -86,11 +86,6 @@ boost::json::object MessageJson(const engine::MessageRecord& m) {
   return o;
 }
 
-std::string IdempotencyKeyOf(const Request& req) {
-  auto k = req["Idempotency-Key"];
-  return std::string(k.data(), k.size());
-}
-
 // A send's id: random, or, with an Idempotency-Key, derived from the tenant
 // and the key, so a retried send names the message its first attempt made
 // (or queued).

@@ -18,11 +18,6 @@ namespace {
 
 constexpr size_t kMaxEventsPerBatch = 1000;
 
-std::string IdempotencyKeyOf(const Request& req) {
-  auto k = req["Idempotency-Key"];
-  return std::string(k.data(), k.size());
-}
-
 absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool meter_required) {
   auto meter = f.String("meter", 64);
   if (!meter.ok()) return meter.status();

@@ -15,11 +15,6 @@
 namespace quotum::http {
 namespace {
 
-std::string IdempotencyKeyOf(const Request& req) {
-  auto k = req["Idempotency-Key"];
-  return std::string(k.data(), k.size());
-}
-
 // "ttl_s" in seconds (default kDefaultReservationTtl); an absurd value is
 // passed on as out of range for the engine to refuse.
 absl::StatusOr<absl::Duration> TtlField(const Fields& f) {

@@ -53,34 +53,41 @@ absl::StatusOr<std::vector<engine::MessageRecord>> PgStore::Messages(
       {TextParam(tenant_id), TextParam(status), at, id, IntParam(static_cast<int64_t>(limit))});
 }
 
-absl::StatusOr<std::vector<engine::MessageRecord>> PgStore::DueMessages(absl::Time now,
-                                                                        absl::Time stale,
-                                                                        size_t per_session,
-                                                                        size_t limit) {
+absl::StatusOr<std::vector<engine::MessageRecord>> PgStore::DueMessages(
+    absl::Time now, absl::Time stale, size_t per_session, size_t limit,
+    const std::optional<engine::DuePosition>& after) {
+  PgParam due, seq, id;
+  if (after) {
+    due = IntParam(absl::ToUnixMillis(after->due_at));
+    seq = IntParam(after->seq);
+    id = TextParam(after->id);
+  }
   return MessageRows(
-      absl::StrCat(kMessageColumns,
-                   "JOIN (SELECT id AS due_id,ROW_NUMBER() OVER (PARTITION BY "
-                   "tenant_id,session_id,status='released' "
-                   "ORDER BY due_at_ms,seq,id) AS place FROM messages "
-                   "WHERE status IN ('queued','releasing','released') AND due_at_ms<=$1 AND "
-                   "(status<>'releasing' OR updated_at_ms<$2)) AS due ON due.due_id=messages.id "
-                   "WHERE due.place<=$3 ORDER BY messages.due_at_ms,messages.seq,messages.id "
-                   "LIMIT $4"),
+      absl::StrCat(
+          kMessageColumns,
+          "JOIN (SELECT id AS due_id,ROW_NUMBER() OVER (PARTITION BY "
+          "tenant_id,session_id,status='released' "
+          "ORDER BY due_at_ms,seq,id) AS place FROM messages "
+          "WHERE status IN ('queued','releasing','released') AND due_at_ms<=$1 AND "
+          "(status<>'releasing' OR updated_at_ms<$2)) AS due ON due.due_id=messages.id "
+          "WHERE due.place<=$3 AND ($5::bigint IS NULL OR "
+          "(messages.due_at_ms,messages.seq,messages.id)>($5::bigint,$6::bigint,$7::text)) "
+          "ORDER BY messages.due_at_ms,messages.seq,messages.id LIMIT $4"),
       {IntParam(absl::ToUnixMillis(now)), IntParam(absl::ToUnixMillis(stale)),
-       IntParam(static_cast<int64_t>(per_session)), IntParam(static_cast<int64_t>(limit))});
+       IntParam(static_cast<int64_t>(per_session)), IntParam(static_cast<int64_t>(limit)), due, seq,
+       id});
 }
 
 absl::Status PgStore::RecentSends(absl::Time since,
                                   absl::FunctionRef<void(const engine::MessageRecord&)> each) {
   return Read([&](PgConnection& conn) {
     engine::MessageRecord m;
-    return conn.ForEachRow(
-        store::kRecentSendsSql,
-        {IntParam(absl::ToUnixMillis(since))}, [&](const PgRow& r) -> absl::Status {
-          store::RecentSendOfRow(r, m);
-          each(m);
-          return absl::OkStatus();
-        });
+    return conn.ForEachRow(store::kRecentSendsSql, {IntParam(absl::ToUnixMillis(since))},
+                           [&](const PgRow& r) -> absl::Status {
+                             store::RecentSendOfRow(r, m);
+                             each(m);
+                             return absl::OkStatus();
+                           });
   });
 }
 

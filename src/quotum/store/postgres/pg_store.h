@@ -85,9 +85,9 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::vector<engine::MessageRecord>> Messages(
       const std::string& tenant_id, const std::string& status,
       const std::optional<engine::MessageCursor>& after, size_t limit) override;
-  absl::StatusOr<std::vector<engine::MessageRecord>> DueMessages(absl::Time now, absl::Time stale,
-                                                                 size_t per_session,
-                                                                 size_t limit) override;
+  absl::StatusOr<std::vector<engine::MessageRecord>> DueMessages(
+      absl::Time now, absl::Time stale, size_t per_session, size_t limit,
+      const std::optional<engine::DuePosition>& after) override;
   absl::Status RecentSends(absl::Time since,
                            absl::FunctionRef<void(const engine::MessageRecord&)> each) override;
   absl::StatusOr<std::vector<engine::WebhookRecord>> Webhooks(

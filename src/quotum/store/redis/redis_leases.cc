@@ -63,6 +63,12 @@ std::vector<std::string> LeaseKeys(const LeaseOp& op) {
                                 GroupsKey(op.tenant_id),
                                 GaugesKey(op.tenant_id)};
   for (const engine::RateCheck& r : op.rates) keys.push_back(RateKey(op.tenant_id, r));
+  // A session deleted leaves no messaging tier to a session made again under its id.
+  const bool session_op = op.kind == LeaseOpKind::kDeleteSession;
+  keys.push_back(session_op ? TierRecipientsKey(op.tenant_id, op.id)
+                            : absl::StrCat("{", op.tenant_id, "}:tr:-"));
+  keys.push_back(session_op ? TierLevelKey(op.tenant_id, op.id)
+                            : absl::StrCat("{", op.tenant_id, "}:ts:-"));
   return keys;
 }
 

@@ -88,19 +88,22 @@ absl::StatusOr<std::vector<engine::MessageRecord>> SqliteStore::Messages(
   return out;
 }
 
-absl::StatusOr<std::vector<engine::MessageRecord>> SqliteStore::DueMessages(absl::Time now,
-                                                                            absl::Time stale,
-                                                                            size_t per_session,
-                                                                            size_t limit) {
+absl::StatusOr<std::vector<engine::MessageRecord>> SqliteStore::DueMessages(
+    absl::Time now, absl::Time stale, size_t per_session, size_t limit,
+    const std::optional<engine::DuePosition>& after) {
   MutexLock lock(&read_mu_);
   auto st = reader_->Prepare(
       absl::StrCat(kMessageColumns, "JOIN (", kDueRanked, ") AS due USING(id) WHERE due.place<=?3 ",
+                   "AND (?5 IS NULL OR (messages.due_at_ms,messages.seq,messages.id)>(?5,?6,?7)) ",
                    "ORDER BY messages.due_at_ms,messages.seq,messages.id LIMIT ?4"));
   if (!st.ok()) return st.status();
   st->Bind(1, absl::ToUnixMillis(now))
       .Bind(2, absl::ToUnixMillis(stale))
       .Bind(3, static_cast<int64_t>(per_session))
-      .Bind(4, static_cast<int64_t>(limit));
+      .Bind(4, static_cast<int64_t>(limit))
+      .Bind(5, after ? std::optional<int64_t>(absl::ToUnixMillis(after->due_at)) : std::nullopt)
+      .Bind(6, static_cast<int64_t>(after ? after->seq : 0))
+      .Bind(7, after ? after->id : std::string());
   std::vector<engine::MessageRecord> out;
   absl::Status s = st->ForEachRow([&](const Stmt& r) { out.push_back(MessageOf(r)); });
   if (!s.ok()) return s;

@@ -359,9 +359,11 @@ if allowed and not dry_run and units > 0 then
 end
 -- The recipients of the units charged count in the session's tier; reaching
 -- half of the cap over 7 days qualifies it for the next step.
-if tr > 0 and charged > 0 then
+-- (An unlimited level counts nothing. GT: an instance whose clock lags never
+-- moves a recipient back.)
+if tr > 0 and charged > 0 and tlimit then
   local at = fmt("%d", tnow)
-  for j = 1, charged do redis.call("ZADD", TZ, at, A[r0 + j]) end
+  for j = 1, charged do redis.call("ZADD", TZ, "GT", at, A[r0 + j]) end
   redis.call("PEXPIRE", TZ, TE)
   if tqual == 0 and tlimit and redis.call("ZCARD", TZ) >= math.floor((tlimit + 1) / 2) then
     tqual, tchanged = tnow, true

@@ -11,7 +11,9 @@
 --   2 the facts stream               3 the api_calls period counter
 --   4 sessions: HASH id -> record    5 working sessions' leases: ZSET id -> expiry (Unix ms)
 --   6 groups: HASH id -> record      7 gauges: HASH meter -> value
---   8.. one limiter state per rate check, in order
+--   8.. one limiter state per rate check, in order; then (8 + n, 9 + n) the
+--     session's messaging tier recipients and level (decide.lua), which a
+--     delete removes (placeholders for other operations)
 -- ARGV:
 --   1 op: cs create session, ss set status, hb heartbeat, ds delete session,
 --     qr poll a QR code, cg create group, dg delete group, sg set the
@@ -166,6 +168,7 @@ elseif op == "hb" then
 elseif op == "ds" then
   redis.call("HDEL", K[4], id)
   redis.call("ZREM", K[5], id)
+  redis.call("DEL", K[#K - 1], K[#K])
   kind, out = "sd", raw
 elseif op == "cg" then
   r = {n = arg, c = now_ms}
