@@ -1,7 +1,7 @@
 // The recipients one session messaged over the last 7 days, each with when it
 // last did: an exact distinct count (no sketch) over the rolling 24 h a
 // messaging tier caps, and over the 7 days its step up is judged on. About
-// 80 bytes per recipient kept. Not thread-safe (its owner's lock guards it).
+// 95 bytes per recipient kept (docs/rate-limits.md). Not thread-safe (its owner's lock guards it).
 #pragma once
 
 #include <cstdint>
