@@ -289,6 +289,11 @@ TenantState* Engine::FindTenant(absl::string_view id) const {
   return it == tenants_.end() ? nullptr : it->second.get();
 }
 
+TenantState* Engine::FindTenantShared(absl::string_view id) const {
+  ReaderMutexLock reg(&registry_mu_);
+  return FindTenant(id);
+}
+
 void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
   KeyEntry& e = keys_by_hash_[hash];
   e = std::move(entry);

@@ -694,6 +694,9 @@ class Engine {
   /// The api_call row of one request of `t` in the period starting at `period_start`.
   static UsageDelta ApiCallRow(const TenantState& t, absl::Time period_start, absl::Time now);
   TenantState* FindTenant(absl::string_view id) const;
+  /// FindTenant under a reader lock of the registry, for background threads
+  /// (the releaser, the period sweep) that hold none.
+  TenantState* FindTenantShared(absl::string_view id) const ABSL_LOCKS_EXCLUDED(registry_mu_);
   /// The key index: both maps change together.
   void AddKeyLocked(const KeyHash& hash, KeyEntry entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);

@@ -207,10 +207,10 @@ ReleaseOutcome Engine::RefusedRelease(const Decision& d) {
 }
 
 absl::StatusOr<ReleaseOutcome> Engine::ReleaseMessage(const MessageRecord& m, bool hand_off) {
-  TenantState* t = FindTenant(m.tenant_id);
+  TenantState* t = FindTenantShared(m.tenant_id);
   if (!t && opts_.shared_ledger) {
     if (absl::Status s = AdoptEveryTenant(); !s.ok()) return s;
-    t = FindTenant(m.tenant_id);
+    t = FindTenantShared(m.tenant_id);
   }
   if (!t) return MessageNotFound(m.id);
   if (m.status == kReleased) return HandOff(*t, m);

@@ -79,7 +79,7 @@ absl::StatusOr<size_t> Engine::ClosePeriods() {
   std::string changes_of;
   absl::StatusOr<std::vector<SubscriptionChange>> changes;
   for (const auto& [tenant_id, start] : *open) {
-    TenantState* t = FindTenant(tenant_id);
+    TenantState* t = FindTenantShared(tenant_id);
     if (!t) continue;  // not (yet) known here; its instance or the next sweep closes it
     if (changes_of != tenant_id) {
       changes = store_->SubscriptionChanges(tenant_id);
