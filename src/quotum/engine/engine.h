@@ -358,6 +358,10 @@ class Engine {
     return opts_.delivery ? opts_.delivery->name() : std::string_view("log");
   }
   absl::Duration forecast_every() const { return opts_.forecast_every; }
+  /// Scale-out: concurrent decisions of one tenant may reach the shared
+  /// ledger in any order (several connections), so a caller that needs an
+  /// order waits for each decision before the next.
+  bool decides_concurrently() const { return opts_.shared_ledger != nullptr; }
   const Clock& clock() const { return *clock_; }
 
   // ---- Authentication

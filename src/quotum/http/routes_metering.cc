@@ -18,6 +18,22 @@ namespace {
 
 constexpr size_t kMaxEventsPerBatch = 1000;
 
+/// A batch's events decided one after another, and what records each answer.
+struct EventChain {
+  std::vector<engine::MeterRequest> reqs;
+  std::function<void(size_t, absl::StatusOr<engine::Decision>)> record;
+  engine::Principal who;
+};
+
+/// Decides event `i` of `chain`, then (from its answer) the next.
+void DecideFrom(engine::Engine* engine, std::shared_ptr<EventChain> chain, size_t i) {
+  engine->Consume(chain->who, std::move(chain->reqs[i]),
+                  [engine, chain, i](absl::StatusOr<engine::Decision> r) mutable {
+                    chain->record(i, std::move(r));
+                    if (i + 1 < chain->reqs.size()) DecideFrom(engine, std::move(chain), i + 1);
+                  });
+}
+
 absl::Status ReadMeterFields(const Fields& f, engine::MeterRequest& out, bool meter_required) {
   auto meter = f.String("meter", 64);
   if (!meter.ok()) return meter.status();
@@ -170,31 +186,38 @@ void Api::Events(Call& c) {
   join->results.resize(reqs.size());
   join->pending.store(reqs.size());
   join->respond = std::move(c.respond);
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    engine_->Consume(c.who, std::move(reqs[i]), [join, i](absl::StatusOr<engine::Decision> r) {
-      boost::json::object o;
+  auto record = [join](size_t i, absl::StatusOr<engine::Decision> r) {
+    boost::json::object o;
+    o["index"] = i;
+    if (r.ok()) {
+      o = DecisionJson(*r);
       o["index"] = i;
-      if (r.ok()) {
-        o = DecisionJson(*r);
-        o["index"] = i;
-        if (r->allowed) join->accepted.fetch_add(1);
-        if (!r->allowed) o["code"] = "quota_exceeded";
-      } else {
-        o["allowed"] = false;
-        o["code"] = engine::MachineCode(r.status());
-        o["error"] = ToStd(r.status().message());
-      }
-      join->results[i] = std::move(o);
-      if (join->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        boost::json::object out;
-        boost::json::array arr;
-        for (auto& x : join->results) arr.push_back(std::move(x));
-        out["accepted"] = join->accepted.load();
-        out["rejected"] = arr.size() - join->accepted.load();
-        out["results"] = std::move(arr);
-        join->respond(JsonReply(200, out));
-      }
-    });
+      if (r->allowed) join->accepted.fetch_add(1);
+      if (!r->allowed) o["code"] = "quota_exceeded";
+    } else {
+      o["allowed"] = false;
+      o["code"] = engine::MachineCode(r.status());
+      o["error"] = ToStd(r.status().message());
+    }
+    join->results[i] = std::move(o);
+    if (join->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      boost::json::object out;
+      boost::json::array arr;
+      for (auto& x : join->results) arr.push_back(std::move(x));
+      out["accepted"] = join->accepted.load();
+      out["rejected"] = arr.size() - join->accepted.load();
+      out["results"] = std::move(arr);
+      join->respond(JsonReply(200, out));
+    }
+  };
+  if (engine_->decides_concurrently()) {
+    // Each event waits for the one before it: a batch is decided in order.
+    auto chain = std::make_shared<EventChain>(EventChain{std::move(reqs), record, c.who});
+    return DecideFrom(engine_, std::move(chain), 0);
+  }
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    engine_->Consume(c.who, std::move(reqs[i]),
+                     [record, i](absl::StatusOr<engine::Decision> r) { record(i, std::move(r)); });
   }
 }
 
