@@ -1,4 +1,3 @@
-#include "quotum/store/message_columns.h"
 #include "quotum/store/postgres/pg_store.h"
 
 #include <limits>
@@ -7,6 +6,7 @@
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/message_columns.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_commit.h"
 
@@ -125,7 +125,8 @@ absl::Status StreamCountersAndIdempotency(PgConnection& conn, absl::Time since,
 
 // Sessions, groups, key rate limits and gauges, each in tenant id order.
 absl::Status StreamLeasesAndGauges(PgConnection& conn, SnapshotSink& sink) {
-  RETURN_IF_ERROR(Each(conn, absl::StrCat(store::kSessionColumns, " FROM sessions ORDER BY 1,2").c_str(),
+  RETURN_IF_ERROR(Each(conn,
+                       absl::StrCat(store::kSessionColumns, " FROM sessions ORDER BY 1,2").c_str(),
                        {}, [&](const PgRow& r) {
                          engine::SessionRecord rec = store::SessionOfRow(r);
                          sink.Session(rec);
@@ -643,7 +644,8 @@ absl::StatusOr<engine::TenantLeaseRows> PgStore::LeaseRows(const std::string& te
     const std::vector<PgParam> id{TextParam(tenant_id)};
     RETURN_IF_ERROR(
         Each(conn,
-             absl::StrCat(store::kSessionColumns, " FROM sessions WHERE tenant_id=$1 ORDER BY id").c_str(),
+             absl::StrCat(store::kSessionColumns, " FROM sessions WHERE tenant_id=$1 ORDER BY id")
+                 .c_str(),
              id, [&](const PgRow& r) { out.sessions.push_back(store::SessionOfRow(r)); }));
     RETURN_IF_ERROR(Each(
         conn,

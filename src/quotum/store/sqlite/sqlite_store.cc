@@ -298,10 +298,11 @@ absl::Status StreamLeasesAndHolds(Db& db, engine::SnapshotSink& sink) {
     if (!st.ok()) return st.status();
     return st->ForEachRow(row);
   };
-  RETURN_IF_ERROR(each(absl::StrCat(store::kSessionColumns, " FROM sessions").c_str(), [&](const Stmt& r) {
-    engine::SessionRecord rec = store::SessionOfRow(r);
-    sink.Session(rec);
-  }));
+  RETURN_IF_ERROR(
+      each(absl::StrCat(store::kSessionColumns, " FROM sessions").c_str(), [&](const Stmt& r) {
+        engine::SessionRecord rec = store::SessionOfRow(r);
+        sink.Session(rec);
+      }));
   RETURN_IF_ERROR(
       each("SELECT tenant_id,id,name,created_at FROM groups_monitored", [&](const Stmt& r) {
         engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
@@ -987,9 +988,9 @@ absl::StatusOr<engine::TenantLeaseRows> SqliteStore::LeaseRows(const std::string
     st->Bind(1, tenant_id);
     return st->ForEachRow(row);
   };
-  RETURN_IF_ERROR(
-      each(absl::StrCat(store::kSessionColumns, " FROM sessions WHERE tenant_id=? ORDER BY id").c_str(),
-           [&](const Stmt& r) { out.sessions.push_back(store::SessionOfRow(r)); }));
+  RETURN_IF_ERROR(each(
+      absl::StrCat(store::kSessionColumns, " FROM sessions WHERE tenant_id=? ORDER BY id").c_str(),
+      [&](const Stmt& r) { out.sessions.push_back(store::SessionOfRow(r)); }));
   RETURN_IF_ERROR(each(
       "SELECT tenant_id,id,name,created_at FROM groups_monitored WHERE tenant_id=? ORDER BY id",
       [&](const Stmt& r) {
