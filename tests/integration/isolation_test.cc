@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_replace.h"
 #include "harness.h"
+#include "quotum/testing/raw_connection.h"
 
 namespace quotum::itest {
 namespace {
@@ -40,6 +41,7 @@ const Row kRoutes[] = {
     {"POST", "/admin/tenants", "admin", "/admin/tenants", R"({"id":"iso-new","plan":"starter"})", 0},
     {"GET", "/admin/tenants", "admin", "/admin/tenants", "", 0},
     {"GET", "/admin/tenants/{id}", "admin", "/admin/tenants/<tenant>", "", 0},
+    {"GET", "/admin/risk", "admin", "/admin/risk?limit=5", "", 0},
     {"POST", "/admin/tenants/{id}/keys", "admin", "/admin/tenants/<tenant>/keys", "", 0},
     {"PUT", "/admin/tenants/{id}/limits", "admin", "/admin/tenants/<tenant>/limits",
      R"({"chatbot_sessions":5000})", 0},
@@ -83,6 +85,7 @@ const Row kRoutes[] = {
      0},
     {"GET", "/api/v2/usage/hourly", "tenant", "/api/v2/usage/hourly", "", 0},
     {"GET", "/api/v2/usage/export", "tenant", "/api/v2/usage/export?format=csv&range=30d", "", 0},
+    {"GET", "/api/v2/usage/stream", "tenant", "/api/v2/usage/stream", "", 0},
     {"GET", "/api/v2/plans", "tenant", "/api/v2/plans", "", 0},
     {"GET", "/api/v2/events", "tenant", "/api/v2/events", "", 0},
     {"GET", "/api/v2/alerts", "tenant", "/api/v2/alerts", "", 0},
@@ -251,13 +254,36 @@ struct World {
   }
 };
 
+/// A GET of the usage stream on its own connection: a 200 never ends, so it
+/// is read up to its first event; any other answer is read whole.
+HttpResponse GetStream(int port, const std::string& target,
+                       const std::map<std::string, std::string>& headers) {
+  testing::RawConnection conn(port);
+  std::string request = "GET " + target + " HTTP/1.1\r\nHost: x\r\n";
+  for (const auto& [name, value] : headers) request += name + ": " + value + "\r\n";
+  EXPECT_TRUE(conn.Send(request + "\r\n"));
+  std::string got;
+  EXPECT_TRUE(conn.ReadUntil(got, "\r\n\r\n", 0, std::chrono::seconds(5))) << got;
+  HttpResponse r;
+  r.status = testing::StatusOf(got);
+  const size_t head = got.find("\r\n\r\n") + 4;
+  // A refusal is one JSON object; a stream's first event ends with a blank line.
+  conn.ReadUntil(got, r.status == 200 ? "event: usage" : "}", head, std::chrono::seconds(5));
+  if (r.status == 200)
+    conn.ReadUntil(got, "\n\n", got.find("event: usage"), std::chrono::seconds(5));
+  r.body = got.substr(std::min(head, got.size()));
+  return r;
+}
+
 /// Sends `row` with `vars` and `key` (Bearer on tenant rows, X-API-Key otherwise);
 /// the answer never repeats the key.
 HttpResponse Send(HttpClient& c, const Row& row, const Vars& vars, const std::string& key) {
   std::map<std::string, std::string> h;
   if (!key.empty())
     h = IsTenant(row) ? Bearer(key) : std::map<std::string, std::string>{{"X-API-Key", key}};
-  HttpResponse r = c.Send(row.method, Fill(row.target, vars), Fill(row.body, vars), h);
+  HttpResponse r = std::string_view(row.pattern) == "/api/v2/usage/stream"
+                       ? GetStream(c.port(), Fill(row.target, vars), h)
+                       : c.Send(row.method, Fill(row.target, vars), Fill(row.body, vars), h);
   if (!key.empty()) {
     EXPECT_EQ(r.body.find(key), std::string::npos) << Line(row) << " echoed its key: " << r.body;
   }

@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "quotum/testing/http_client.h"
 #include "quotum/testing/postgres_server.h"
+#include "quotum/testing/raw_connection.h"
 #include "quotum/testing/redis_server.h"
 #include "quotum/testing/server_process.h"
 #include "support/http_receiver.h"
@@ -417,6 +418,36 @@ TEST_F(ScaleOutTest, AnInstanceReconcilesATenantMadeOnAnother) {
   }
   EXPECT_TRUE(seen) << r.body;
   EXPECT_EQ(body.at("counters_from"), "redis");
+}
+
+TEST_F(ScaleOutTest, AdminReadsAndStreamsSeeATenantMadeOnAnotherInstance) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(cb, "admin-on-b", "starter");
+  ASSERT_EQ(
+      cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 700), Bearer(t.key)).status,
+      200);
+  // a never saw this tenant's key: the admin's reads take it in from the store.
+  auto r = ca.Get("/admin/tenants/admin-on-b", Admin());
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = ca.Get("/api/v2/usage/current", {{"X-API-Key", kAdminKey}, {"X-Quotum-Tenant", t.id}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("messages_sent"), 700) << r.body;  // the shared counter, read through a
+  r = ca.Get("/admin/risk?limit=5", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("id":"admin-on-b")"), std::string::npos) << r.body;
+  // A stream on a sees what b decides (it reads the shared counters).
+  testing::RawConnection conn(a->port());
+  ASSERT_TRUE(conn.Send("GET /api/v2/usage/stream HTTP/1.1\r\nHost: x\r\nX-API-Key: " + t.key +
+                        "\r\n\r\n"));
+  std::string got;
+  ASSERT_TRUE(conn.ReadUntil(got, "\"used\":700", 0, std::chrono::milliseconds(5000))) << got;
+  const size_t before = got.size();
+  ASSERT_EQ(cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 5), Bearer(t.key)).status,
+            200);
+  EXPECT_TRUE(conn.ReadUntil(got, "\"used\":705", before, std::chrono::milliseconds(5000)))
+      << got.substr(before);
 }
 
 // PostgreSQL stops: decisions go on (Redis holds them; keys this instance

@@ -35,6 +35,7 @@
 #include "quotum/engine/lease_program.h"
 #include "quotum/engine/memory_ledger.h"
 #include "quotum/engine/store.h"
+#include "quotum/engine/tenant_risk.h"
 #include "quotum/engine/tenant_state.h"
 
 namespace quotum::engine {
@@ -253,6 +254,21 @@ struct UsageView {
   std::optional<std::string> recommended_plan;
 };
 
+/// One tenant in the admin's risk view (tenant_risk.h): its usage with
+/// forecasts, its score, and the usage-threshold alerts of its period.
+struct TenantRisk {
+  UsageView usage;
+  RiskScore score;
+  size_t alerts = 0;
+};
+
+/// The tenants closest to their limits, highest risk first.
+struct RiskReport {
+  /// Tenants looked at (every tenant this instance holds).
+  size_t considered = 0;
+  std::vector<TenantRisk> tenants;
+};
+
 /// An add-on bought: the pack and what it was charged for the rest of the period.
 struct BoughtAddon {
   AddonRecord addon;
@@ -418,6 +434,9 @@ class Engine {
   /// unavailable, from the cold store's aggregates (from_aggregate); an
   /// error when neither answers.
   absl::StatusOr<UsageView> ReadCurrentUsage(const Principal& who);
+  /// ReadCurrentUsage without the forecasts (no cold-store read): the live
+  /// usage stream reads it every tick.
+  absl::StatusOr<UsageView> ReadCounters(const Principal& who);
   /// Records usage.forecast_exceeds_limit for every meter of every tenant
   /// this instance holds whose projection (AddForecasts) passes its limit:
   /// once per tenant, meter and period (the event id says which). The outbox
@@ -555,6 +574,16 @@ class Engine {
   void CreateTenant(TenantSpec spec, Callback<CreatedTenant> done);
   std::vector<TenantView> ListTenants();
   absl::StatusOr<TenantView> GetTenant(absl::string_view id);
+  /// The `shown` tenants at the highest risk (tenant_risk.h). Every tenant
+  /// is ranked by what it used; the shown × kRiskCandidatesPerShown highest
+  /// are looked at again with their forecasts and alerts (cold-store reads)
+  /// and ranked by risk, then alerts, then id. Scale-out: tenants made
+  /// through other instances are taken in first.
+  absl::StatusOr<RiskReport> TenantsAtRisk(size_t shown);
+  /// The admin reading as tenant `id` (X-Quotum-Tenant): a principal with no
+  /// key. 404 tenant_not_found. Scale-out: a tenant made through another
+  /// instance is taken in.
+  absl::StatusOr<Principal> ActAsTenant(absl::string_view id);
   void CreateKey(absl::string_view tenant_id, Callback<MintedKey> done);
   void RevokeKey(absl::string_view key_id, Callback<std::string> done);
   /// Sets (value) or clears (nullopt) per-meter limit overrides.
@@ -701,6 +730,11 @@ class Engine {
   /// FindTenant under a reader lock of the registry, for background threads
   /// (the releaser, the period sweep) that hold none.
   TenantState* FindTenantShared(absl::string_view id) const ABSL_LOCKS_EXCLUDED(registry_mu_);
+  /// FindTenantShared, and in scale-out a tenant this instance has not seen
+  /// yet is read from the shared store and taken in. Null when there is none
+  /// (or it is not committed); an error when the store does not answer.
+  absl::StatusOr<TenantState*> FindOrAdoptTenant(absl::string_view id)
+      ABSL_LOCKS_EXCLUDED(registry_mu_);
   /// The key index: both maps change together.
   void AddKeyLocked(const KeyHash& hash, KeyEntry entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);

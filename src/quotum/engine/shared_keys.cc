@@ -86,6 +86,21 @@ absl::Status Engine::AdoptEveryTenant() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<TenantState*> Engine::FindOrAdoptTenant(absl::string_view id) {
+  TenantState* t = FindTenantShared(id);
+  if (t == nullptr && store_->Shared()) {
+    absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(std::string(id));
+    if (!snap.ok()) return StoreUnavailable("The tenant");
+    if (*snap) {
+      MutexLock lock(&registry_mu_);
+      t = AdoptTenant(**snap, clock_->Now());
+    }
+  }
+  if (t == nullptr) return nullptr;
+  MutexLock lock(&t->mu);
+  return t->committed ? t : nullptr;
+}
+
 TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   const Catalog& cat = *opts_.catalog;
   const Plan* plan = cat.FindPlan(snap.tenant.plan);

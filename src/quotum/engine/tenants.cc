@@ -122,19 +122,21 @@ std::vector<TenantView> Engine::ListTenants() {
 }
 
 absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) {
-  TenantState* t = nullptr;
-  {
-    ReaderMutexLock reg(&registry_mu_);
-    t = FindTenant(id);
-  }
-  if (t) {
-    MutexLock lock(&t->mu);
-    if (t->committed) {
-      Touch(*t, clock_->Now());
-      return ViewOf(*t);
-    }
-  }
-  return TenantNotFound(id);
+  absl::StatusOr<TenantState*> t = FindOrAdoptTenant(id);
+  if (!t.ok()) return t.status();
+  if (*t == nullptr) return TenantNotFound(id);
+  MutexLock lock(&(*t)->mu);
+  Touch(**t, clock_->Now());
+  return ViewOf(**t);
+}
+
+absl::StatusOr<Principal> Engine::ActAsTenant(absl::string_view id) {
+  absl::StatusOr<TenantState*> t = FindOrAdoptTenant(id);
+  if (!t.ok()) return t.status();
+  if (*t == nullptr) return TenantNotFound(id);
+  Principal who;
+  who.tenant = *t;
+  return who;
 }
 
 void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {

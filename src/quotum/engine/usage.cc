@@ -14,6 +14,10 @@ absl::StatusOr<UsageView> Engine::ReadCurrentUsage(const Principal& who) {
   return UsageOf(*who.tenant);
 }
 
+absl::StatusOr<UsageView> Engine::ReadCounters(const Principal& who) {
+  return CountersOf(*who.tenant);
+}
+
 absl::StatusOr<UsageView> Engine::UsageOf(TenantState& t) {
   absl::StatusOr<UsageView> v = CountersOf(t);
   if (v.ok()) AddForecasts(*v);

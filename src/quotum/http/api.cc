@@ -62,12 +62,19 @@ Api::Api(engine::Engine* engine, Options options)
     : engine_(engine),
       opts_(std::move(options)),
       admin_key_hash_(engine::HashSecret(opts_.admin_key)) {
+  if (engine_) {
+    streams_ = std::make_unique<UsageStreams>(
+        &engine_->catalog(),
+        [engine](const engine::Principal& who) { return engine->ReadCounters(who); },
+        opts_.streams);
+  }
   Route(verb::get, "/healthz", Access::kPublic, &Api::Healthz);
   Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz);
 
   Route(verb::post, "/admin/tenants", Access::kAdmin, &Api::CreateTenant);
   Route(verb::get, "/admin/tenants", Access::kAdmin, &Api::ListTenants);
   Route(verb::get, "/admin/tenants/{id}", Access::kAdmin, &Api::GetTenant);
+  Route(verb::get, "/admin/risk", Access::kAdmin, &Api::AdminRisk);
   Route(verb::post, "/admin/tenants/{id}/keys", Access::kAdmin, &Api::CreateKey);
   Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits);
   Route(verb::delete_, "/admin/api-keys/{key_id}", Access::kAdmin, &Api::RevokeKey);
@@ -88,6 +95,7 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels);
   Route(verb::get, "/api/v2/usage/hourly", Access::kTenant, &Api::UsageHourly);
   Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport);
+  Route(verb::get, "/api/v2/usage/stream", Access::kTenant, &Api::UsageStream);
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
   Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
   Route(verb::get, "/api/v2/alerts", Access::kTenant, &Api::ListAlerts);
@@ -215,6 +223,10 @@ void Api::Handle(const Request& req, Respond respond) {
       break;
     case Access::kTenant:
     case Access::kTenantDecides: {
+      if (!req[kActAsTenantHeader].empty()) {
+        if (!AdmitAdminAsTenant(req, key, match.route->access, call)) return;
+        break;
+      }
       auto who = engine_->Authenticate(ToAbsl(key));
       if (!who.ok()) return call.respond(ReplyForStatus(who.status()));
       call.who = *who;
@@ -225,6 +237,35 @@ void Api::Handle(const Request& req, Respond respond) {
     }
   }
   (this->*(match.route->handler))(call);
+}
+
+bool Api::AdmitAdminAsTenant(const Request& req, std::string_view key, Access access, Call& call) {
+  if (!IsAdmin(key)) {
+    if (key.empty() || !engine_->Authenticate(ToAbsl(key)).ok()) {
+      call.respond(ErrorReply(401, "unauthorized",
+                              "X-Quotum-Tenant needs the admin key in the X-API-Key header."));
+    } else {
+      call.respond(ErrorReply(403, "forbidden",
+                              "X-Quotum-Tenant is for the admin key; a tenant key reads its own "
+                              "tenant without it."));
+    }
+    return false;
+  }
+  if (!ReadsOnly(req) || access != Access::kTenant) {
+    call.respond(ErrorReply(403, "read_only",
+                            "The admin reads as a tenant only: X-Quotum-Tenant is allowed on GET "
+                            "routes that change nothing."));
+    return false;
+  }
+  const auto id = req[kActAsTenantHeader];
+  absl::StatusOr<engine::Principal> who =
+      engine_->ActAsTenant(absl::string_view(id.data(), id.size()));
+  if (!who.ok()) {
+    call.respond(ReplyForStatus(who.status()));
+    return false;
+  }
+  call.who = *who;  // not held to the general rule: that rule is the tenant's keys'
+  return true;
 }
 
 bool Api::AdmitPlainRoute(const Request& req, Call& call) {

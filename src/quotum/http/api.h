@@ -15,6 +15,7 @@
 #include "quotum/http/reply.h"
 #include "quotum/http/router.h"
 #include "quotum/http/server.h"
+#include "quotum/http/usage_streams.h"
 
 namespace quotum::http {
 
@@ -25,12 +26,15 @@ struct UsageStatement;
 }  // namespace quotum::report
 namespace quotum::http {
 
+/// The request header with which the admin key reads as a tenant.
+inline constexpr std::string_view kActAsTenantHeader = "X-Quotum-Tenant";
+
 /// One routed request as seen by a handler.
 struct Call {
   const Request& req;
   std::vector<std::string> params;  ///< path parameters in pattern order
   boost::urls::params_view query;
-  engine::Principal who;  ///< set on tenant routes
+  engine::Principal who;  ///< set on tenant routes (no key_id: the admin as a tenant)
   Respond respond;
 };
 
@@ -44,13 +48,19 @@ class Api {
     std::vector<std::string> webhook_allow_hosts;
     /// [email] is configured: mailto: webhooks are accepted.
     bool email_enabled = false;
+    /// The caps and pace of GET /api/v2/usage/stream.
+    StreamLimits streams;
   };
   Api(engine::Engine* engine, Options options);
 
   /// Entry point for the server.
   void Handle(const Request& req, Respond respond);
   /// From now on /readyz answers 503 (the server is draining).
-  void BeginDrain() { draining_.store(true); }
+  /// The usage streams end (their clients reconnect elsewhere).
+  void BeginDrain() {
+    draining_.store(true);
+    if (streams_) streams_->EndAll();
+  }
 
   struct RouteInfo {
     boost::beast::http::verb method;
@@ -69,6 +79,10 @@ class Api {
   /// Decides the general rule for a plain tenant route and wraps call.respond
   /// to add its headers; false when it has answered (refused or failed).
   bool AdmitPlainRoute(const Request& req, Call& call);
+  /// The admin key with X-Quotum-Tenant on a tenant route: sets call.who to
+  /// that tenant for a GET of a plain route; false when it has answered
+  /// (401 without the admin key, 403 read_only otherwise, 404 for no such tenant).
+  bool AdmitAdminAsTenant(const Request& req, std::string_view key, Access access, Call& call);
   using Handler = std::function<void(Api&, Call&)>;
   /// Routes the subscription's endpoints (in the constructor's order).
   void RouteSubscription();
@@ -125,6 +139,10 @@ class Api {
   void UsageHistory(Call& c);
   void UsageChannels(Call& c);
   void UsageHourly(Call& c);
+  /// GET /admin/risk: the tenants closest to their limits (routes_risk.cc).
+  void AdminRisk(Call& c);
+  /// GET /api/v2/usage/stream: Server-Sent Events of the tenant's usage (usage_streams.h).
+  void UsageStream(Call& c);
   // exports (routes_export.cc)
   void UsageExport(Call& c);
   void ExportCsv(Call& c, const ReportRange& range);
@@ -197,6 +215,8 @@ class Api {
   Options opts_;
   std::atomic<bool> draining_{false};
   std::string admin_key_hash_;
+  /// Null without an engine (Api(nullptr, {}) lists routes only).
+  std::unique_ptr<UsageStreams> streams_;
   Router<void (Api::*)(Call&)> router_;
   HttpStats stats_;
   /// Per route (last: unmatched) metric handles, so that counting a request

@@ -371,6 +371,24 @@ boost::json::value LimitPartsJson(const Catalog& cat, const engine::UsageView& u
 
 }  // namespace
 
+boost::json::object MeterUsageJson(const Catalog& cat, const engine::UsageView& u, MeterId m) {
+  boost::json::object e;
+  e["kind"] = cat.meters[m].kind == MeterKind::kCounter ? "counter" : "gauge";
+  e["used"] = u.used[m];
+  e["limit"] = OptionalNumber(u.limits[m]);
+  if (u.limits[m]) {
+    e["remaining"] = u.used[m] >= *u.limits[m] ? 0 : *u.limits[m] - u.used[m];
+  } else {
+    e["remaining"] = nullptr;
+  }
+  const double pct = UsagePercentage(u.used[m], u.limits[m]);
+  e["percentage"] = pct;
+  e["band"] = ToStd(BandName(BandFor(pct, u.plan->bands)));
+  e["enforced"] = u.limits[m].has_value();
+  e["on_limit"] = ToStd(OnLimitName(u.plan->on_limit[m]));
+  return e;
+}
+
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
   auto id = [&](absl::string_view name) { return *cat.FindMeter(name); };
   auto used = [&](absl::string_view name) { return u.used[id(name)]; };
@@ -401,26 +419,12 @@ boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u) {
       UsagePercentage(used(meters::kMessagesSent), limit(meters::kMessagesSent)), u.plan->bands)));
   boost::json::object all;
   for (MeterId m = 0; m < cat.meter_count(); ++m) {
-    const MeterDef& def = cat.meters[m];
-    boost::json::object e;
-    e["kind"] = def.kind == MeterKind::kCounter ? "counter" : "gauge";
-    e["used"] = u.used[m];
-    e["limit"] = OptionalNumber(u.limits[m]);
-    if (u.limits[m]) {
-      e["remaining"] = u.used[m] >= *u.limits[m] ? 0 : *u.limits[m] - u.used[m];
-    } else {
-      e["remaining"] = nullptr;
-    }
-    double pct = UsagePercentage(u.used[m], u.limits[m]);
-    e["percentage"] = pct;
-    e["band"] = ToStd(BandName(BandFor(pct, u.plan->bands)));
-    e["enforced"] = u.limits[m].has_value();
+    boost::json::object e = MeterUsageJson(cat, u, m);
     e["limit_parts"] = LimitPartsJson(cat, u, m);
-    e["on_limit"] = ToStd(OnLimitName(u.plan->on_limit[m]));
-    if (def.kind == MeterKind::kCounter) {
+    if (cat.meters[m].kind == MeterKind::kCounter) {
       e["forecast"] = m < u.forecasts.size() ? ForecastJson(u.forecasts[m]) : nullptr;
     }
-    all[def.name] = std::move(e);
+    all[cat.meters[m].name] = std::move(e);
   }
   o["meters"] = std::move(all);
   // The primary meter's forecast, with the plan that fits every projection.

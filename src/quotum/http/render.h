@@ -47,6 +47,9 @@ boost::json::object AddonJson(const engine::AddonRecord& a);
 boost::json::object TopupJson(const engine::TopupRecord& t);
 
 boost::json::object UsageJson(const Catalog& cat, const engine::UsageView& u);
+/// Meter m's entry of UsageJson's "meters" without its limit parts and
+/// forecast: kind, used, limit, remaining, percentage, band, enforced, on_limit.
+boost::json::object MeterUsageJson(const Catalog& cat, const engine::UsageView& u, MeterId m);
 
 boost::json::object TenantJson(const Catalog& cat, const engine::TenantView& t);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,8 @@
 #include "absl/status/statusor.h"
 
 namespace quotum::http {
+
+class PushedBody;
 
 /// Produces a streamed body a piece at a time, on the connection's I/O
 /// thread: appends the next piece to `out` (the caller keeps each piece
@@ -34,6 +37,10 @@ struct Reply {
   /// "Transfer-Encoding: chunked" to HTTP/1.1 clients (one chunk per piece),
   /// or delimited by closing the connection for HTTP/1.0; never for HEAD.
   BodySource stream;
+  /// When set (and `stream` is not), the body is what another thread pushes
+  /// into it (pushed_body.h), sent as `stream` is, until it ends or the
+  /// client leaves; the connection is then closed.
+  std::shared_ptr<PushedBody> pushed;
 
   Reply& Header(std::string_view name, std::string_view value) {
     headers.append(name).append(": ").append(value).append("\r\n");

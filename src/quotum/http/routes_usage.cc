@@ -38,6 +38,19 @@ void Api::UsageCurrent(Call& c) {
   c.respond(JsonReply(200, UsageJson(engine_->catalog(), u)));
 }
 
+void Api::UsageStream(Call& c) {
+  // An id is 16 hex digits; anything much longer cannot name a state.
+  const auto header = c.req["Last-Event-ID"];
+  std::string last = header.size() <= 64 ? std::string(header) : std::string();
+  ASSIGN_OR_REPLY(body, streams_->Open(c.who, std::move(last)), c);
+  Reply r;
+  r.content_type = "text/event-stream";
+  r.Header("Cache-Control", "no-store");
+  r.Header("X-Accel-Buffering", "no");  // proxies such as nginx must not hold events back
+  r.pushed = std::move(body);
+  c.respond(std::move(r));
+}
+
 absl::CivilDay Api::Today() const {
   return absl::ToCivilDay(engine_->clock().Now(), absl::UTCTimeZone());
 }

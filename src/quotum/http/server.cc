@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "quotum/base/mutex.h"
 #include "quotum/core/string_views.h"
+#include "quotum/http/pushed_body.h"
 #include "quotum/http/request_checks.h"
 
 namespace quotum::http {
@@ -152,6 +154,7 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   /// in progress answers it with "Connection: close" and then closes.
   void BeginDrain() {
     keep_alive_ = false;
+    if (pushed_) pushed_->End();  // a pushed body ends, then the connection closes
     if (ClaimIdle()) Close();
   }
 
@@ -171,6 +174,10 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   /// Writes out_, then the next piece of a streamed body or OnWritten.
   void WriteOut();
   void WriteNextPiece();
+  /// Starts a pushed body: watches for the client leaving, waits for pieces.
+  void BeginPushed();
+  /// Writes what the pushed body holds, or waits for its wake-up.
+  void WritePushed();
   void OnWritten(beast::error_code ec);
   /// After answering a request whose body was not read (413, a refused or
   /// malformed request): ends the sending side, then reads and discards what
@@ -200,6 +207,12 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   BodySource stream_;
   bool chunked_ = false;
   std::string piece_;
+  /// The pushed body being written, if any (Reply::pushed).
+  std::shared_ptr<PushedBody> pushed_;
+  /// Nothing was queued: the next wake-up writes.
+  bool waiting_for_push_ = false;
+  /// Receives what a client sends while a pushed body runs (nothing is expected).
+  std::array<char, 64> probe_{};
   bool keep_alive_ = true;
   /// The request's bytes were not all read: linger before closing.
   bool unread_input_ = false;
@@ -317,8 +330,11 @@ void Server::Session::OnRequest() {
 void Server::Session::Write(Reply r) {
   if (r.close_connection) keep_alive_ = false;
   stream_ = head_ ? nullptr : std::move(r.stream);  // HEAD: a GET's headers, no body
-  chunked_ = stream_ && version_ != 10;
-  if (stream_ && !chunked_) keep_alive_ = false;  // HTTP/1.0: the close ends the body
+  if (r.pushed && (head_ || stream_)) r.pushed->Detach();
+  pushed_ = head_ || stream_ ? nullptr : std::move(r.pushed);
+  if (pushed_) keep_alive_ = false;  // it lasts until the client or the server ends it
+  const bool piecewise = stream_ || pushed_;
+  chunked_ = piecewise && version_ != 10;
   out_.clear();
   const auto status = static_cast<bhttp::status>(r.status);
   absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
@@ -326,7 +342,7 @@ void Server::Session::Write(Reply r) {
                   "\r\nServer: quotum\r\n", "Content-Type: ", ToAbsl(r.content_type), "\r\n");
   if (chunked_) {
     out_ += "Transfer-Encoding: chunked\r\n";
-  } else if (!stream_) {
+  } else if (!piecewise) {
     absl::StrAppend(&out_, "Content-Length: ", r.body.size(), "\r\n");
   }
   out_ += r.headers;
@@ -336,7 +352,8 @@ void Server::Session::Write(Reply r) {
     out_ += "Connection: keep-alive\r\n";
   }
   out_ += "\r\n";
-  if (!head_ && !stream_) out_ += r.body;  // HEAD: a GET's headers, no body (RFC 9110 §9.3.2)
+  if (!head_ && !piecewise) out_ += r.body;  // HEAD: a GET's headers, no body (RFC 9110 §9.3.2)
+  if (pushed_) return BeginPushed();
   WriteOut();
 }
 
@@ -344,6 +361,7 @@ void Server::Session::WriteOut() {
   net::async_write(socket_, net::buffer(out_),
                    [self = shared_from_this()](beast::error_code ec, size_t) {
                      if (!ec && self->stream_) return self->WriteNextPiece();
+                     if (!ec && self->pushed_) return self->WritePushed();
                      self->OnWritten(ec);
                    });
 }
@@ -365,6 +383,49 @@ void Server::Session::WriteNextPiece() {
   }
   if (!*more) {
     stream_ = nullptr;
+    if (chunked_) out_ += "0\r\n\r\n";
+  }
+  WriteOut();
+}
+
+void Server::Session::BeginPushed() {
+  // The client sends nothing more on this connection: a read that completes
+  // means it left (or broke the protocol), and the body ends with it.
+  socket_.async_read_some(net::buffer(probe_),
+                          [self = shared_from_this()](beast::error_code, size_t) {
+                            if (self->pushed_) self->Close();
+                          });
+  std::weak_ptr<Session> weak = weak_from_this();
+  auto executor = socket_.get_executor();
+  pushed_->Attach([weak, executor] {
+    net::post(executor, [weak] {
+      auto self = weak.lock();
+      if (self && self->pushed_ && self->waiting_for_push_) {
+        self->waiting_for_push_ = false;
+        self->WritePushed();
+      }
+    });
+  });
+  if (server_.draining_.load()) pushed_->End();
+  WriteOut();  // the head, then WritePushed
+}
+
+void Server::Session::WritePushed() {
+  bool ended = false;
+  std::string piece = pushed_->Take(ended);
+  if (piece.empty() && !ended) {
+    waiting_for_push_ = true;
+    return;
+  }
+  out_.clear();
+  if (!chunked_) {
+    out_.swap(piece);
+  } else if (!piece.empty()) {
+    absl::StrAppend(&out_, absl::Hex(piece.size()), "\r\n", piece, "\r\n");
+  }
+  if (ended) {
+    pushed_->Detach();
+    pushed_ = nullptr;
     if (chunked_) out_ += "0\r\n\r\n";
   }
   WriteOut();
@@ -427,6 +488,14 @@ void Server::Session::Sweep(SteadyClock::time_point now) {
 void Server::Session::Close() {
   if (closed_) return;
   closed_ = true;
+  if (pushed_) {
+    pushed_->Detach();
+    pushed_ = nullptr;
+  }
+  if (counted_) {  // a pushed body waiting for its next piece has no write to finish
+    counted_ = false;
+    worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
   phase_.store(Phase::kClosed, std::memory_order_release);
   beast::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);

@@ -44,7 +44,9 @@ struct HttpClient::Impl {
   }
 };
 
-HttpClient::HttpClient(int port) : impl_(std::make_unique<Impl>()) { impl_->port = port; }
+HttpClient::HttpClient(int port) : impl_(std::make_unique<Impl>()), port_(port) {
+  impl_->port = port;
+}
 HttpClient::~HttpClient() = default;
 
 int HttpClient::connections() const { return impl_->connections; }

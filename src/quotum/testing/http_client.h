@@ -35,10 +35,13 @@ class HttpClient {
   }
   /// How many TCP connections this client has opened so far.
   int connections() const;
+  /// The port it talks to.
+  int port() const { return port_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  int port_ = 0;
 };
 
 }  // namespace quotum::testing

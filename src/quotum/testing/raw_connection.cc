@@ -82,6 +82,17 @@ std::string RawConnection::ReadResponse(std::chrono::milliseconds timeout) {
   return out;
 }
 
+bool RawConnection::ReadUntil(std::string& out, std::string_view needle, size_t from,
+                              std::chrono::milliseconds timeout) {
+  const auto deadline = SteadyClock::now() + timeout;
+  while (out.find(needle, std::min(from, out.size())) == std::string::npos) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
+    if (left.count() <= 0 || !ReadSome(out, left)) return false;
+  }
+  return true;
+}
+
 bool RawConnection::PeerClosed(std::chrono::milliseconds timeout) {
   pollfd p{fd_, POLLIN, 0};
   if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;

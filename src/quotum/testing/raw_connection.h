@@ -24,6 +24,10 @@ class RawConnection {
   /// Reads until one whole response (headers and Content-Length body) has
   /// come, the peer closes, or `timeout` passes.
   std::string ReadResponse(std::chrono::milliseconds timeout);
+  /// Appends to `out` until it holds `needle` after `from` (true), or the
+  /// peer closes or `timeout` passes (false): for responses that stream.
+  bool ReadUntil(std::string& out, std::string_view needle, size_t from,
+                 std::chrono::milliseconds timeout);
   /// True when the peer has closed the connection (reads EOF or an error
   /// within `timeout`), false if it is still open.
   bool PeerClosed(std::chrono::milliseconds timeout);
