@@ -246,6 +246,7 @@ TEST_F(RulesHttpTest, WarmupCapsANewNumber) {
   StartSession(c, t, "new");
   auto s = c.Get("/api/v2/sessions/new", Bearer(t.key)).json();
   EXPECT_EQ(s.at("warmup").at("cap_today"), 2);
+  EXPECT_EQ(s.at("warmup").at("sent_today"), 0);
   const std::string body = R"({"session":"new","to":"+15550009"})";
   ASSERT_EQ(c.Post("/api/v2/messages/send", body, Bearer(t.key)).status, 200);
   ASSERT_EQ(c.Post("/api/v2/messages/send", body, Bearer(t.key)).status, 200);
@@ -258,6 +259,12 @@ TEST_F(RulesHttpTest, WarmupCapsANewNumber) {
   EXPECT_LE(j.at("retryAfter").as_int64(), 86400);
   EXPECT_EQ(r.header("Retry-After"), std::to_string(j.at("retryAfter").as_int64()));
   EXPECT_EQ(UsageField(c, t, "messages_sent"), 2u);
+  // The session says what it sent today (scale-out: as Redis counts it), alone and listed.
+  s = c.Get("/api/v2/sessions/new", Bearer(t.key)).json();
+  EXPECT_EQ(s.at("warmup").at("sent_today"), 2) << s;
+  auto listed = c.Get("/api/v2/sessions", Bearer(t.key)).json();
+  ASSERT_TRUE(listed.is_object()) << listed;
+  EXPECT_EQ(listed.at("sessions").as_array()[0].at("warmup").at("sent_today"), 2) << listed;
 }
 
 TEST_F(RulesHttpTest, ShadowModeAdmitsAndSaysSo) {

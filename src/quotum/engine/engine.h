@@ -1001,9 +1001,10 @@ class Engine {
   /// Start-up (embedded): the recipients of the last 7 days' sends that the
   /// sessions' messaging tiers count, read again from the released messages.
   absl::Status LoadTierRecipients(absl::Time now);
-  /// Scale-out: v's messaging tier as the shared ledger keeps it; none
-  /// (null) when the ledger cannot be read.
-  void FillSharedTier(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
+  /// Scale-out: what the shared ledger keeps of session v: its messaging
+  /// tier (none, null, when the ledger cannot be read) and what it sent on
+  /// its warm-up day (left 0 then). Best effort: the operation has succeeded.
+  void FillSharedSession(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
   /// Runs `done` with ShuttingDown: what to do after unlocking when Enqueue failed.
   static absl::AnyInvocable<void()> FailLater(CommitQueue::Done done);
   /// Counts one api_call in memory and persists it (best effort: the caller

@@ -177,6 +177,10 @@ class SharedLedger : public Ledger {
   };
   virtual absl::StatusOr<TierState> TierOf(absl::string_view tenant_id,
                                            absl::string_view session_id, absl::Time now) = 0;
+  /// What a session sent on its warm-up day that ends at `day_end` (0 when
+  /// nothing, or the day's count has expired).
+  virtual absl::StatusOr<uint64_t> WarmupSent(absl::string_view tenant_id,
+                                              absl::string_view session_id, absl::Time day_end) = 0;
   /// Raises the tenant's counters of `period` to at least `values` (meter
   /// name, units: what the cold store holds), gives it `leases` unless it
   /// holds the tenant's leases already (never over them), and marks the

@@ -153,7 +153,7 @@ absl::StatusOr<Admitted<SessionView>> Engine::SharedSessionOp(const Principal& w
     out.value = SessionViewOf(t, x->sessions[0].id, StateOf(x->sessions[0]), clock_->Now());
     if (deleted) out.value->status = "deleted";
   }
-  if (out.value && out.value->tier) FillSharedTier(*who.tenant, *out.value);
+  if (out.value) FillSharedSession(*who.tenant, *out.value);
   if (out.decision.allowed && gauge) {
     Decision& d = out.decision;
     d.consumed = x->raised ? 1 : 0;
@@ -224,14 +224,21 @@ absl::StatusOr<std::vector<SessionView>> Engine::SharedSessions(const Principal&
       return std::tie(a.created_at, a.id) < std::tie(b.created_at, b.id);
     });
   }
-  for (SessionView& v : out) {
-    if (v.tier) FillSharedTier(t, v);
-  }
+  for (SessionView& v : out) FillSharedSession(t, v);
   return out;
 }
 
-void Engine::FillSharedTier(TenantState& t, SessionView& v) {
+void Engine::FillSharedSession(TenantState& t, SessionView& v) {
   const absl::Time now = clock_->Now();
+  if (v.warmup_cap && v.first_working_at) {
+    // The day CompileWarmup charges: 24 h steps from the first working instant.
+    absl::Duration rem;
+    const int64_t day = absl::IDivDuration(now - *v.first_working_at, absl::Hours(24), &rem);
+    absl::StatusOr<uint64_t> sent = opts_.shared_ledger->WarmupSent(
+        t.id, v.id, *v.first_working_at + absl::Hours(24) * (day + 1));
+    if (sent.ok()) v.warmup_sent = *sent;
+  }
+  if (!v.tier) return;
   absl::StatusOr<SharedLedger::TierState> s = opts_.shared_ledger->TierOf(t.id, v.id, now);
   MutexLock lock(&t.mu);
   if (!s.ok() || !t.plan->messaging_tiers) {

@@ -46,7 +46,6 @@ inline std::string HoldExpiriesKey(absl::string_view tenant_id, absl::string_vie
   return absl::StrCat("{", tenant_id, "}:hx:", meter);
 }
 
-/// HASH of what is drawn of a meter's top-ups: id -> units (decide.lua).
 /// A session's messaging tier: the recipients it counts (a ZSET scored by
 /// when each was last messaged) and its level (a HASH l, s, q).
 inline std::string TierRecipientsKey(absl::string_view tenant_id, absl::string_view session) {
@@ -56,8 +55,16 @@ inline std::string TierLevelKey(absl::string_view tenant_id, absl::string_view s
   return absl::StrCat("{", tenant_id, "}:ts:", session);
 }
 
+/// HASH of what is drawn of a meter's top-ups: id -> units (decide.lua).
 inline std::string TopupsKey(absl::string_view tenant_id, absl::string_view meter) {
   return absl::StrCat("{", tenant_id, "}:tu:", meter);
+}
+
+/// STRING: the messages a session sent on its warm-up day. A day is named by
+/// its end, so a session made again under the same id starts a new ramp.
+inline std::string WarmupKey(absl::string_view tenant_id, absl::Time day_end,
+                             absl::string_view session) {
+  return absl::StrCat("{", tenant_id, "}:w:", absl::ToUnixSeconds(day_end), ":", session);
 }
 
 /// HASH session id -> record (lease_codec.h).

@@ -162,10 +162,7 @@ std::vector<std::string> DecisionKeys(const CheckProgram& p) {
   keys.push_back(absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.UnitsPeriod().start), ":",
                               p.quota.meter_name));
   keys.push_back(absl::StrCat(tag, ":u:", absl::ToUnixSeconds(p.quota.period.start), ":api_calls"));
-  // A warm-up day is named by its end: a session made again under the same id
-  // starts a new ramp, and so new days.
-  keys.push_back(p.warmup ? absl::StrCat(tag, ":w:", absl::ToUnixSeconds(p.warmup->day_end), ":",
-                                         p.warmup->session_id)
+  keys.push_back(p.warmup ? WarmupKey(p.tenant_id, p.warmup->day_end, p.warmup->session_id)
                           : absl::StrCat(tag, ":w:-"));
   keys.push_back(p.idempotency_key.empty() ? absl::StrCat(tag, ":i:-")
                                            : absl::StrCat(tag, ":i:", p.idempotency_key));
@@ -475,6 +472,21 @@ absl::StatusOr<engine::SharedLedger::TierState> RedisLedger::TierOf(absl::string
     *count = static_cast<uint64_t>((*n)->integer());
   }
   return out;
+}
+
+absl::StatusOr<uint64_t> RedisLedger::WarmupSent(absl::string_view tenant_id,
+                                                 absl::string_view session_id, absl::Time day_end) {
+  const std::string key = WarmupKey(tenant_id, day_end, session_id);
+  std::vector<std::string_view> argv{"GET", key};
+  absl::StatusOr<RedisReply> r = Call(argv);
+  if (!r.ok()) return r.status();
+  if ((*r)->is_error()) return StatusOfError(**r);
+  uint64_t n = 0;
+  const ReplyView v = **r;
+  if (!v.is_nil() && !absl::SimpleAtoi(ToAbsl(v.str()), &n)) {
+    return absl::InternalError("redis: a warm-up count is not a number");
+  }
+  return n;
 }
 
 }  // namespace quotum::store::redis

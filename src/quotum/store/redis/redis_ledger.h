@@ -81,6 +81,8 @@ class RedisLedger final : public engine::SharedLedger {
   absl::StatusOr<RedisReply> Call(std::span<const std::string_view> argv);
 
  public:
+  absl::StatusOr<uint64_t> WarmupSent(absl::string_view tenant_id, absl::string_view session_id,
+                                      absl::Time day_end) override;
   absl::StatusOr<TierState> TierOf(absl::string_view tenant_id, absl::string_view session_id,
                                    absl::Time now) override;
 
