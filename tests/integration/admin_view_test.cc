@@ -31,15 +31,15 @@ class AdminViewHttpTest : public OneServerSuite<AdminViewHttpTest> {
 
 TEST_F(AdminViewHttpTest, RiskRanksTenantsByHowCloseTheyAreToTheirLimits) {
   auto c = Client();
-  Using(c, "risk-low", 100);
-  Using(c, "risk-high", 900);
-  Using(c, "risk-mid", 500);
+  Using(c, "rank-low", 100);
+  Using(c, "rank-high", 900);
+  Using(c, "rank-mid", 500);
   // Scale-out: the alerts reach the cold store with a facts-drain round.
   auto r = GetEventually(c, "/admin/risk?limit=100", Admin(), [](const testing::HttpResponse& r) {
     if (r.status != 200) return false;
     const boost::json::value body = r.json();
     for (const auto& e : body.at("tenants").as_array()) {
-      if (e.at("id") == "risk-high") return e.at("alerts").to_number<int64_t>() >= 1;
+      if (e.at("id") == "rank-high") return e.at("alerts").to_number<int64_t>() >= 1;
     }
     return false;
   });
@@ -51,20 +51,20 @@ TEST_F(AdminViewHttpTest, RiskRanksTenantsByHowCloseTheyAreToTheirLimits) {
   for (const auto& e : o.at("tenants").as_array()) {
     const auto& t = e.as_object();
     const std::string id(t.at("id").as_string());
-    if (id.rfind("risk-", 0) != 0) continue;
+    if (id.rfind("rank-", 0) != 0) continue;
     order.push_back(id);
     EXPECT_EQ(t.at("meter"), "messages_sent") << e;
     EXPECT_EQ(t.at("limit"), 1000) << e;
     // The risk is at least what is used now; a forecast can only raise it.
     EXPECT_GE(t.at("risk_percent").to_number<double>(), t.at("percentage").to_number<double>());
-    if (id == "risk-high") {
+    if (id == "rank-high") {
       EXPECT_EQ(t.at("used"), 900) << e;
       EXPECT_EQ(t.at("percentage").to_number<double>(), 90.0) << e;
       EXPECT_EQ(t.at("band"), "red") << e;
       EXPECT_GE(t.at("alerts").to_number<int64_t>(), 1) << e;  // 80 % was crossed
     }
   }
-  EXPECT_EQ(order, (std::vector<std::string>{"risk-high", "risk-mid", "risk-low"})) << r.body;
+  EXPECT_EQ(order, (std::vector<std::string>{"rank-high", "rank-mid", "rank-low"})) << r.body;
   auto one = c.Get("/admin/risk?limit=1", Admin());
   ASSERT_EQ(one.status, 200) << one.body;
   EXPECT_EQ(one.json().at("tenants").as_array().size(), 1u);

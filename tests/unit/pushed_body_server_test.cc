@@ -110,7 +110,8 @@ TEST(PushedBodyTest, TheProducerSeesTheClientLeave) {
   for (int i = 0; i < 200 && !body->finished(); ++i) std::this_thread::sleep_for(milliseconds(10));
   EXPECT_TRUE(body->finished());
   EXPECT_FALSE(body->Push("data: late\n\n"));
-  for (int i = 0; i < 200 && s.server().in_flight() != 0; ++i) {
+  for (int i = 0; i < 200 && (s.server().in_flight() != 0 || s.server().open_connections() != 0);
+       ++i) {
     std::this_thread::sleep_for(milliseconds(10));
   }
   EXPECT_EQ(s.server().in_flight(), 0);
@@ -130,6 +131,24 @@ TEST(PushedBodyTest, ADrainEndsTheBodyWithItsFinalChunk) {
   got += conn.ReadUntilClose(milliseconds(2000));
   EXPECT_NE(got.find("0\r\n\r\n"), std::string::npos) << got;
   EXPECT_TRUE(body->finished());
+}
+
+TEST(PushedBodyTest, AClientThatStopsReadingIsCutOffOnceItsQueueOverflows) {
+  PushingServer s;
+  RawConnection conn(s.port());  // sends its request, then never reads
+  std::string got;
+  auto body = s.Ask(conn, got);
+  ASSERT_NE(body, nullptr);
+  const std::string piece(64 * 1024, 'x');
+  bool refused = false;
+  // The kernel's socket buffers take some megabytes; then the queue fills.
+  for (int i = 0; i < 4096 && !refused; ++i) refused = !body->Push(piece);
+  ASSERT_TRUE(refused);
+  EXPECT_TRUE(body->overflowed());
+  for (int i = 0; i < 300 && s.server().open_connections() != 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(s.server().open_connections(), 0);  // the sweep closed it
 }
 
 TEST(PushedBodyTest, AHeadRequestGetsNoBodyAndTheProducerIsTold) {

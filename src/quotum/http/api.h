@@ -59,7 +59,7 @@ class Api {
   /// The usage streams end (their clients reconnect elsewhere).
   void BeginDrain() {
     draining_.store(true);
-    if (streams_) streams_->EndAll();
+    if (streams_) streams_->Stop();
   }
 
   struct RouteInfo {

@@ -15,6 +15,11 @@ bool PushedBody::Push(std::string_view piece) {
   {
     MutexLock lock(&mu_);
     if (gone_ || ended_) return false;
+    if (queued_.size() + piece.size() > kMaxQueuedBytes) {
+      overflowed_ = gone_ = true;
+      queued_.clear();
+      return false;
+    }
     queued_.append(piece);
     WakeLocked(wake);
   }
@@ -36,6 +41,11 @@ void PushedBody::End() {
 bool PushedBody::finished() const {
   MutexLock lock(&mu_);
   return gone_ || ended_;
+}
+
+bool PushedBody::overflowed() const {
+  MutexLock lock(&mu_);
+  return overflowed_;
 }
 
 void PushedBody::Attach(std::function<void()> wake) {

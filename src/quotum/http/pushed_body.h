@@ -19,12 +19,19 @@ namespace quotum::http {
 /// and the server has taken everything before; the server then Takes.
 class PushedBody {
  public:
-  /// Queues `piece`; false when the connection is gone (nothing is queued).
+  /// What may wait unwritten: a client that stops reading is cut off past it.
+  static constexpr size_t kMaxQueuedBytes = 256 * 1024;
+
+  /// Queues `piece`; false when the connection is gone (nothing is queued),
+  /// or when the client has let more than kMaxQueuedBytes pile up: the body
+  /// is then over (overflowed) and the server closes the connection.
   bool Push(std::string_view piece);
   /// Ends the body after what is queued; later pushes are refused.
   void End();
   /// True once the connection closed (Detach) or End was called.
   bool finished() const;
+  /// True once a Push found more than kMaxQueuedBytes waiting.
+  bool overflowed() const;
 
   /// Server side: `wake` is called (on any thread, outside the lock) when a
   /// piece or the end is queued; it must only post work to the connection.
@@ -43,6 +50,7 @@ class PushedBody {
   std::string queued_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
   bool gone_ ABSL_GUARDED_BY(mu_) = false;
+  bool overflowed_ ABSL_GUARDED_BY(mu_) = false;
   /// A wake-up was called and the server has not Taken since.
   bool wake_pending_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void()> wake_ ABSL_GUARDED_BY(mu_);

@@ -39,14 +39,15 @@ void Api::UsageCurrent(Call& c) {
 }
 
 void Api::UsageStream(Call& c) {
-  // An id is 16 hex digits; anything much longer cannot name a state.
-  const auto header = c.req["Last-Event-ID"];
-  std::string last = header.size() <= 64 ? std::string(header) : std::string();
-  ASSIGN_OR_REPLY(body, streams_->Open(c.who, std::move(last)), c);
   Reply r;
   r.content_type = "text/event-stream";
   r.Header("Cache-Control", "no-store");
   r.Header("X-Accel-Buffering", "no");  // proxies such as nginx must not hold events back
+  if (c.req.method() == boost::beast::http::verb::head) return c.respond(std::move(r));
+  // An id is 16 hex digits; anything much longer cannot name a state.
+  const auto header = c.req["Last-Event-ID"];
+  std::string last = header.size() <= 64 ? std::string(header) : std::string();
+  ASSIGN_OR_REPLY(body, streams_->Open(c.who, std::move(last)), c);
   r.pushed = std::move(body);
   c.respond(std::move(r));
 }

@@ -33,6 +33,9 @@ int64_t NowNanos() { return SteadyClock::now().time_since_epoch().count(); }
 /// request was read reads and discards the rest (Session::Linger).
 constexpr std::chrono::seconds kLinger{2};
 constexpr size_t kMaxLingerBytes = 16 << 20;
+/// A pushed body's write that has not completed in this long means a client
+/// that stopped reading: the connection is closed (Session::Sweep).
+constexpr std::chrono::seconds kPushedWriteTimeout{30};
 }  // namespace
 
 // One I/O thread: its io_context, the inbox where other threads leave replies
@@ -120,6 +123,7 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
       : socket_(std::move(socket)), server_(server), worker_(worker) {}
   ~Session() {
     if (registered_) worker_.Unregister(slot_);
+    if (pushed_) pushed_->Detach();
   }
 
   void Start() {
@@ -211,6 +215,9 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   std::shared_ptr<PushedBody> pushed_;
   /// Nothing was queued: the next wake-up writes.
   bool waiting_for_push_ = false;
+  /// A piece of the pushed body is being written, since pushed_write_started_.
+  bool writing_pushed_ = false;
+  SteadyClock::time_point pushed_write_started_;
   /// Receives what a client sends while a pushed body runs (nothing is expected).
   std::array<char, 64> probe_{};
   bool keep_alive_ = true;
@@ -407,16 +414,21 @@ void Server::Session::BeginPushed() {
     });
   });
   if (server_.draining_.load()) pushed_->End();
+  writing_pushed_ = true;
+  pushed_write_started_ = SteadyClock::now();
   WriteOut();  // the head, then WritePushed
 }
 
 void Server::Session::WritePushed() {
+  writing_pushed_ = false;
   bool ended = false;
   std::string piece = pushed_->Take(ended);
   if (piece.empty() && !ended) {
     waiting_for_push_ = true;
     return;
   }
+  writing_pushed_ = true;
+  pushed_write_started_ = SteadyClock::now();
   out_.clear();
   if (!chunked_) {
     out_.swap(piece);
@@ -481,6 +493,11 @@ void Server::Session::Sweep(SteadyClock::time_point now) {
     }
     default:
       if (lingering_ && now > linger_until_) Close();  // a client that neither sends nor closes
+      // A stream whose client stopped reading: its queue overflowed, or a write is stuck.
+      if (pushed_ && (pushed_->overflowed() ||
+                      (writing_pushed_ && now - pushed_write_started_ > kPushedWriteTimeout))) {
+        Close();
+      }
       return;
   }
 }

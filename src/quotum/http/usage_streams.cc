@@ -22,7 +22,9 @@ absl::Status TooManyStreams(const std::string& why) {
 UsageStreams::UsageStreams(const Catalog* catalog, ReadUsage read, StreamLimits limits)
     : catalog_(catalog), read_(std::move(read)), limits_(limits) {}
 
-UsageStreams::~UsageStreams() {
+UsageStreams::~UsageStreams() { Stop(); }
+
+void UsageStreams::Stop() {
   EndAll();
   if (thread_.joinable()) thread_.join();
 }
@@ -38,8 +40,11 @@ absl::StatusOr<std::shared_ptr<PushedBody>> UsageStreams::Open(const engine::Pri
   if (stopping_) return engine::ShuttingDown();
   TenantStreams& t = tenants_[who.tenant->id];
   DropFinished(t);  // a client that left may come back at once
-  if (t.streams.size() >= static_cast<size_t>(limits_.per_tenant) || open_ >= limits_.total) {
-    const bool tenant_cap = t.streams.size() >= static_cast<size_t>(limits_.per_tenant);
+  const bool admin = who.key_id.empty();
+  const auto same_kind = std::count_if(t.streams.begin(), t.streams.end(),
+                                       [admin](const Stream& s) { return s.admin == admin; });
+  const bool tenant_cap = same_kind >= limits_.per_tenant;
+  if (tenant_cap || open_ >= limits_.total) {
     return TooManyStreams(tenant_cap ? absl::StrCat("This tenant already has ", limits_.per_tenant,
                                                     " usage streams open on this instance.")
                                      : absl::StrCat("This instance already has ", limits_.total,
@@ -49,17 +54,18 @@ absl::StatusOr<std::shared_ptr<PushedBody>> UsageStreams::Open(const engine::Pri
   body->Push(kStreamPreamble);
   t.who = who;
   t.idle_since = absl::InfiniteFuture();
-  t.streams.push_back(Stream{body, std::move(last_event_id), false, absl::Now()});
+  t.streams.push_back(Stream{body, std::move(last_event_id), false, absl::Now(), admin});
   ++open_;
-  newcomer_ = true;
+  newcomers_.insert(who.tenant->id);
   StartThread();
   wake_.Signal();
   return body;
 }
 
 void UsageStreams::DropFinished(TenantStreams& t) {
-  const auto left = std::remove_if(t.streams.begin(), t.streams.end(),
-                                   [](const Stream& s) { return s.body->finished(); });
+  const auto left = std::remove_if(t.streams.begin(), t.streams.end(), [](const Stream& s) {
+    return s.body->finished() || s.body.use_count() == 1;
+  });
   open_ -= static_cast<int>(t.streams.end() - left);
   t.streams.erase(left, t.streams.end());
   if (t.streams.empty() && t.idle_since == absl::InfiniteFuture()) t.idle_since = absl::Now();
@@ -85,24 +91,35 @@ void UsageStreams::EndAll() {
 }
 
 void UsageStreams::Run() {
+  absl::Time next_tick = absl::Now() + limits_.tick;
   for (;;) {
+    absl::flat_hash_set<std::string> newcomers;
+    bool due = false;
     {
       MutexLock lock(&mu_);
-      if (!stopping_ && !newcomer_) wake_.WaitWithTimeout(&mu_, limits_.tick);
+      while (!stopping_ && newcomers_.empty() && absl::Now() < next_tick) {
+        wake_.WaitWithTimeout(&mu_, next_tick - absl::Now());
+      }
       if (stopping_) return;
-      newcomer_ = false;
+      due = absl::Now() >= next_tick;
+      newcomers.swap(newcomers_);
     }
-    Tick();
+    if (due) next_tick = absl::Now() + limits_.tick;
+    Tick(due ? nullptr : &newcomers);
   }
 }
 
-void UsageStreams::Tick() {
+void UsageStreams::Tick(const absl::flat_hash_set<std::string>* only) {
   std::vector<std::pair<std::string, engine::Principal>> todo;
   {
     MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     todo.reserve(tenants_.size());
     for (auto it = tenants_.begin(); it != tenants_.end();) {
+      if (only && !only->contains(it->first)) {
+        ++it;
+        continue;
+      }
       if (!it->second.streams.empty()) {
         todo.emplace_back(it->first, it->second.who);
       } else if (now - it->second.idle_since > kKeepIdle) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "quotum/base/mutex.h"
@@ -38,12 +39,13 @@ class UsageStreams {
   using ReadUsage = std::function<absl::StatusOr<engine::UsageView>(const engine::Principal&)>;
 
   UsageStreams(const Catalog* catalog, ReadUsage read, StreamLimits limits = {});
-  /// Ends every stream and stops the thread.
+  /// Stop().
   ~UsageStreams();
   UsageStreams(const UsageStreams&) = delete;
   UsageStreams& operator=(const UsageStreams&) = delete;
 
-  /// A new stream of who's tenant. Its first event comes at once: the whole
+  /// A new stream of who's tenant (who.key_id empty: the admin's, capped
+  /// apart from the tenant's own). Its first event comes at once: the whole
   /// state, or, when `last_event_id` names one of the last states sent, the
   /// meters changed since (nothing if none). 429
   /// too_many_streams at a cap; 503 once EndAll was called.
@@ -52,6 +54,8 @@ class UsageStreams {
   /// Ends every stream (their final chunk is sent) and refuses new ones: the
   /// server is draining.
   void EndAll();
+  /// EndAll, and waits for the thread to finish its last read.
+  void Stop();
   /// Streams open now.
   int open() const;
 
@@ -61,6 +65,7 @@ class UsageStreams {
     std::string last_event_id;  ///< until its first event is decided
     bool started = false;       ///< its first event is decided
     absl::Time last_write;
+    bool admin = false;  ///< opened by the admin reading as the tenant
   };
   struct TenantStreams {
     engine::Principal who;
@@ -76,8 +81,8 @@ class UsageStreams {
   static constexpr absl::Duration kKeepIdle = absl::Seconds(60);
 
   void Run();
-  /// Reads every tenant with streams and serves them.
-  void Tick();
+  /// Reads every tenant with streams (or only those in `only`) and serves them.
+  void Tick(const absl::flat_hash_set<std::string>* only);
   /// Sends t's streams what changed since the last state (a new stream: the
   /// whole state, or what changed since the state it names), heartbeats, and
   /// drops the streams whose client left.
@@ -86,7 +91,8 @@ class UsageStreams {
   /// The first event of a stream that resumes from `last_event_id`.
   static std::string FirstEvent(const TenantStreams& t, const StreamSnapshot& now,
                                 std::string_view last_event_id);
-  /// Forgets t's streams whose client left or whose body ended.
+  /// Forgets t's streams whose client left or whose body ended, and those
+  /// whose reply was never written (only this holds the body).
   void DropFinished(TenantStreams& t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartThread() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -98,8 +104,9 @@ class UsageStreams {
   absl::flat_hash_map<std::string, TenantStreams> tenants_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  /// A stream was opened: the thread serves it without waiting for the tick.
-  bool newcomer_ ABSL_GUARDED_BY(mu_) = false;
+  /// Tenants with a stream just opened: the thread serves them without
+  /// waiting for the tick (and reads no other tenant for them).
+  absl::flat_hash_set<std::string> newcomers_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;  // started by the first Open
 };
 
