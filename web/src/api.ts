@@ -1,5 +1,6 @@
-// The tenant API as the dashboard reads it: same origin, the key in the
-// Authorization header only, and the general rate rule read off each reply.
+// The API as the dashboard reads it: same origin, the key in the Authorization
+// header only, and the general rate rule read off each reply. An admin viewing a
+// tenant sends the admin key plus X-Quotum-Tenant, and may only read.
 
 export type Band = 'green' | 'yellow' | 'red';
 
@@ -257,6 +258,42 @@ export interface Delivery {
   attempt_log: DeliveryAttempt[];
 }
 
+/** A usage event of GET /api/v2/usage/stream: every meter when `full`, else the changed ones. */
+export interface StreamUsage {
+  tenant_id: string;
+  plan: string;
+  period: string;
+  period_start: string;
+  period_end: string;
+  source: 'live' | 'aggregate';
+  full: boolean;
+  meters: Record<string, MeterUsage>;
+}
+
+/** A tenant of GET /admin/risk, at its riskiest limited counter meter. */
+export interface RiskTenant {
+  id: string;
+  name: string;
+  plan: string;
+  /** The highest of the meters' current and projected percentages. */
+  risk_percent: number;
+  meter: string;
+  used: number;
+  limit: number;
+  percentage: number;
+  band: Band;
+  forecast: { meter: string; projected_percentage: number; limit_reached_at: string | null } | null;
+  alerts: number;
+  period_end: string;
+}
+
+export interface RiskReport {
+  generated_at: string;
+  /** Tenants looked at; `tenants` holds the riskiest `limit` of them. */
+  considered: number;
+  tenants: RiskTenant[];
+}
+
 /// The general rule as the last reply's RateLimit-Policy and RateLimit headers told it.
 export interface GeneralRule {
   limit: number;
@@ -310,7 +347,16 @@ export class Client {
   /** The general rule from the latest reply that carried it. */
   general: GeneralRule | null = null;
 
-  constructor(private readonly key: string) {}
+  /** `tenant`: the admin key reads that tenant's routes (X-Quotum-Tenant), read only. */
+  constructor(
+    private readonly key: string,
+    readonly tenant: string | null = null,
+  ) {}
+
+  /** An admin viewing a tenant: GET only (the server answers 403 read_only to the rest). */
+  get readOnly(): boolean {
+    return this.tenant !== null;
+  }
 
   async get<T>(path: string): Promise<T> {
     const res = await this.fetch(path, 'application/json');
@@ -319,6 +365,7 @@ export class Client {
 
   /** A POST or DELETE with an optional JSON body; the JSON answer. */
   async send<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    if (this.readOnly) throw new ApiError(403, 'read_only', 'An admin viewing a tenant may only read.', 0);
     const res = await this.fetch(path, 'application/json', method, body);
     return (await res.json()) as T;
   }
@@ -330,9 +377,23 @@ export class Client {
     return { blob: await res.blob(), filename: named?.[1] ?? fallbackName };
   }
 
+  /** An event stream (its body unread), the last event's id as Last-Event-ID; `signal` ends it. */
+  async stream(path: string, lastEventId: string, signal: AbortSignal): Promise<Response> {
+    const extra: Record<string, string> = lastEventId ? { 'Last-Event-ID': lastEventId } : {};
+    return this.fetch(path, 'text/event-stream', 'GET', undefined, extra, signal);
+  }
+
   /** Sends the key in the Authorization header only; throws ApiError unless 2xx. */
-  private async fetch(path: string, accept: string, method = 'GET', body?: unknown): Promise<Response> {
-    const headers: Record<string, string> = { Authorization: `Bearer ${this.key}`, Accept: accept };
+  private async fetch(
+    path: string,
+    accept: string,
+    method = 'GET',
+    body?: unknown,
+    extra: Record<string, string> = {},
+    signal?: AbortSignal,
+  ): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.key}`, Accept: accept, ...extra };
+    if (this.tenant !== null) headers['X-Quotum-Tenant'] = this.tenant;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await fetch(path, {
       method,
@@ -340,6 +401,7 @@ export class Client {
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: 'no-store',
       credentials: 'omit',
+      signal,
     });
     const rule = generalRuleOf(res.headers);
     if (rule) this.general = rule;

@@ -12,6 +12,9 @@ export const SLOWEST_MS = 30_000;
 /** The panels' routes (daily, hourly, history, channels, sessions, events, alerts), asked together. */
 export const PANEL_ROUTES = 7;
 export const PANEL_PERIOD_MS = 60_000;
+/** Requests per minute kept for the usage stream's (re)connections (stream.ts: at most one a
+ *  minute once its backoff has grown; while it is open, none). */
+export const STREAM_PER_MINUTE = 1;
 /** A manual refresh of the panels is allowed once per this. */
 export const MANUAL_REFRESH_GAP_MS = 10_000;
 
@@ -21,12 +24,14 @@ export function perMinute(limit: number, windowSeconds: number): number {
 }
 
 /// The interval between two reads of usage/current: the share of the general
-/// rule left after the panels' reads, spread evenly, rounded up to 0.5 s.
+/// rule left after the panels' reads and the stream's reserve, spread evenly,
+/// rounded up to 0.5 s. It holds while the stream is live too: the stream's events
+/// carry the meters only, and the polls bring the rest (forecast, add-ons, pending plan).
 /// With no rule known yet (first reply), the fastest interval.
 export function usageIntervalMs(rule: { limit: number; windowSeconds: number } | null): number {
   if (!rule) return FASTEST_MS;
   const panelsPerMinute = (PANEL_ROUTES * 60_000) / PANEL_PERIOD_MS;
-  const forUsage = perMinute(rule.limit, rule.windowSeconds) * BUDGET_SHARE - panelsPerMinute;
+  const forUsage = perMinute(rule.limit, rule.windowSeconds) * BUDGET_SHARE - panelsPerMinute - STREAM_PER_MINUTE;
   if (forUsage <= 0) return SLOWEST_MS;
   const ms = Math.ceil(60_000 / forUsage / 500) * 500;
   return Math.min(SLOWEST_MS, Math.max(FASTEST_MS, ms));

@@ -12,6 +12,9 @@ const clock = new Intl.DateTimeFormat('en-GB', { timeStyle: 'medium' });
 const dollars = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
 
 export const num = (n: number): string => numbers.format(n);
+const oneDecimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+/** A percentage to one decimal: 68494.93 -> "68,494.9 %". */
+export const percent = (n: number): string => `${oneDecimal.format(n)} %`;
 export const when = (iso: string): string => `${utc.format(new Date(iso))} UTC`;
 /** The UTC day only: "14 Dec 2026". */
 export const day = (iso: string): string => utcDay.format(new Date(iso));

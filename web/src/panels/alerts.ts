@@ -143,10 +143,12 @@ export class AlertsPanel {
     await this.loadWebhooks();
   }
 
-  /** Each usage read: the forecast, and the alerts again when a limit or the period changed. */
-  update(u: CurrentUsage): void {
+  /** Each usage read: the forecast (`polled`: it came with this read, not a stream push,
+   *  whose older forecast may not fit a new limit), and the alerts again when a limit or
+   *  the period changed. */
+  update(u: CurrentUsage, polled = true): void {
     this.usage = u;
-    this.drawForecast(u);
+    if (polled) this.drawForecast(u);
     const now = signature(u);
     if (now === this.seen) return;
     const first = this.seen === '';
