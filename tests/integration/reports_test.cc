@@ -52,7 +52,7 @@ TEST_F(ReportsTest, DailyTakesRangesPresetsAndStillDays) {
   auto c = Client();
   Tenant t = WithUsage(c, "rep-daily");
   const std::pair<std::string, size_t> cases[] = {
-      {"", 30},         {"?days=3", 3},     {"?range=today", 1},
+      {"?days=3", 3},   {"?days=30", 30},   {"?range=today", 1},
       {"?range=7d", 7}, {"?range=30d", 30}, {absl::StrCat("?from=", Today(), "&to=", Today()), 1}};
   for (const auto& [query, rows] : cases) {
     auto r = c.Get("/api/v2/usage/daily" + query, Bearer(t.key));
@@ -65,6 +65,15 @@ TEST_F(ReportsTest, DailyTakesRangesPresetsAndStillDays) {
   auto period = c.Get("/api/v2/usage/daily?range=period", Bearer(t.key));
   ASSERT_EQ(period.status, 200) << period.body;
   EXPECT_GE(period.json().as_array().size(), 28u);
+  // Without a range or days: the current period.
+  auto plain = c.Get("/api/v2/usage/daily", Bearer(t.key));
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  const boost::json::value a = plain.json(), b = period.json();
+  ASSERT_EQ(a.as_array().size(), b.as_array().size()) << plain.body;
+  for (size_t i = 0; i < a.as_array().size(); ++i) {  // api_calls differ: each read is one
+    EXPECT_EQ(a.as_array()[i].at("date"), b.as_array()[i].at("date")) << i;
+    EXPECT_EQ(a.as_array()[i].at("messages_sent"), b.as_array()[i].at("messages_sent")) << i;
+  }
 }
 
 TEST_F(ReportsTest, HourlyHasTwentyFourUtcHours) {

@@ -60,12 +60,13 @@ void Api::UsageDaily(Call& c) {
   const absl::CivilDay today = Today();
   const bool ranged =
       QueryParam(c.query, "range") || QueryParam(c.query, "from") || QueryParam(c.query, "to");
+  const bool by_days = QueryParam(c.query, "days").has_value();
   absl::CivilDay from, to;
-  if (ranged) {
-    if (QueryParam(c.query, "days")) {
-      return c.respond(
-          ErrorReply(400, "invalid_query", "Use either days or range/from/to, not both."));
-    }
+  if (ranged && by_days) {
+    return c.respond(
+        ErrorReply(400, "invalid_query", "Use either days or range/from/to, not both."));
+  }
+  if (!by_days) {  // a report range; none: the current period
     ASSIGN_OR_REPLY(r, ParseReportRange(c.query, today, engine_->CurrentPeriod(c.who)), c);
     from = r.from;
     to = r.to;
