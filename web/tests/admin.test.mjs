@@ -6,14 +6,10 @@
 // dashboard.test.mjs. Run: `npm test` in web/ (scripts/test-web.sh).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-import { ADMIN_KEY, client, expectEmbeddedDashboard, startServer } from './server.mjs';
+import {
+  ADMIN_KEY, axeViolations, client, expectEmbeddedDashboard, launchChromium, startServer,
+} from './server.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const DAY_MS = 86_400_000;
 const LIVE_MS = 2_000;
 // The page's day format (src/format.ts): "20 Dec 2026", in UTC.
@@ -40,17 +36,6 @@ async function consume(id, quantity) {
   assert.equal(r.json.allowed, true, r.text);
 }
 
-/** axe-core's serious and critical violations on the page as it is. */
-async function axeViolations() {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { resultTypes: ['violations'] }),
-  );
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
 
 const rows = () => page.locator('#risk-table tbody tr');
 const row = (id) => page.locator(`#risk-table tbody tr[data-tenant="${id}"]`);
@@ -69,12 +54,7 @@ describe('admin view', () => {
       keys[t.id] = r.json.api_key;
       await consume(t.id, t.used);
     }
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await expectEmbeddedDashboard(server.base);
     page = await context.newPage();
@@ -157,7 +137,7 @@ describe('admin view', () => {
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'risk-table');
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'View tenant acme-high (Acme High Ltd)');
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
   });
 
   it('views a tenant read only: the admin key plus X-Quotum-Tenant, a banner, no write controls, live cards', async () => {
@@ -195,7 +175,7 @@ describe('admin view', () => {
       assert.equal(r.headers.authorization, `Bearer ${ADMIN_KEY}`, r.url);
       assert.ok(!r.url.includes(ADMIN_KEY), `key in ${r.url}`);
     }
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
   });
 
   it('goes back to the tenants, the view\'s stream closed, and refreshes them', async () => {
@@ -222,7 +202,7 @@ describe('admin view', () => {
     const box = await row('acme-high').getByRole('button', { name: /^View tenant/ }).boundingBox();
     assert.ok(box.x + box.width <= 375, `the View button ends at ${box.x + box.width} px`);
     // The table scrolls inside its focusable region.
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 

@@ -10,17 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
-import { chromium } from 'playwright-core';
-import { client, expectEmbeddedDashboard, startServer } from './server.mjs';
+import {
+  axeViolations, client, expectEmbeddedDashboard, launchChromium, startServer,
+} from './server.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const src = join(dirname(fileURLToPath(import.meta.url)), '../src');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const LIVE_MS = 2_000;
 const STREAM = '/api/v2/usage/stream';
 const CURRENT = '/api/v2/usage/current';
@@ -162,17 +159,6 @@ const card = (p, meter = 'messages_sent') => p.locator(`#meter-cards [data-meter
 const cardValue = async (p) => (await card(p).locator('.value').textContent()).trim();
 const streamRequests = () => requests.filter((r) => r.url.endsWith(STREAM));
 
-/** axe-core's serious and critical violations on the page as it is. */
-async function axeViolations(p) {
-  if (!(await p.evaluate(() => 'axe' in window))) await p.evaluate(axeSource);
-  const result = await p.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { resultTypes: ['violations'] }),
-  );
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
 
 /** A page of its own that records its console errors, requests and responses. */
 async function newPage(errors = consoleErrors) {
@@ -224,12 +210,7 @@ describe('the live stream in the browser', () => {
     // of what this test is about (the poll stays at 1.5 s, its fastest).
     const limits = await api.admin('PUT', `/admin/api-keys/${t.json.key_id}/rate-limits`, { general: 300 });
     assert.equal(limits.status, 200, limits.text);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await expectEmbeddedDashboard(server.base);
     page = await newPage();
