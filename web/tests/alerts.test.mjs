@@ -6,14 +6,10 @@
 // the alerts. Same browser setup as plan.test.mjs. Run: `npm test` in web/ (scripts/test-web.sh).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-import { client, expectEmbeddedDashboard, startServer } from './server.mjs';
+import {
+  axeViolations, client, expectEmbeddedDashboard, launchChromium, startServer,
+} from './server.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const DAY_MS = 86_400_000;
 const HOOK_URL = 'http://127.0.0.1:9/hook';
 // The page's formats (src/format.ts): instants in UTC.
@@ -26,18 +22,6 @@ const consoleErrors = [];
 const text = async (selector) => (await page.locator(selector).textContent()).trim();
 const alertRow = (threshold) => page.locator(`#alert-list tbody tr[data-meter="messages_sent"][data-threshold="${threshold}"]`);
 const webhookItems = () => page.locator('#webhook-list li[data-webhook]');
-
-/** axe-core's serious and critical violations on the page as it is. */
-async function axeViolations() {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { resultTypes: ['violations'] }),
-  );
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
 
 async function get(path) {
   const r = await api.tenant(key, 'GET', path);
@@ -75,12 +59,7 @@ describe('forecast and alerts panel', () => {
     // the key keeps the rate limiter out of what this test is about.
     const limits = await api.admin('PUT', `/admin/api-keys/${t.json.key_id}/rate-limits`, { general: 300 });
     assert.equal(limits.status, 200, limits.text);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await expectEmbeddedDashboard(server.base);
     page = await context.newPage();
@@ -167,7 +146,7 @@ describe('forecast and alerts panel', () => {
     const { webhooks } = await get('/api/v2/webhooks');
     assert.deepEqual(webhooks.map((w) => [w.id, w.url, w.events]), [[created.id, HOOK_URL, ['*']]]);
     // The panel with the secret box passes axe.
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
 
     // Hidden, it is gone from the page; after a reload (signed in again from the tab's
     // session) the webhook is listed, read from the server, and the secret is nowhere.
@@ -261,7 +240,7 @@ describe('forecast and alerts panel', () => {
     assert.ok(scroll <= width, `the page is ${scroll} px wide in a ${width} px viewport`);
     const panel = await page.locator('#alerts').evaluate((e) => e.getBoundingClientRect().width);
     assert.ok(panel <= 375, `the alerts panel is ${panel} px wide`);
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
     if (process.env.MOBILE_SHOT) await page.locator('#alerts').screenshot({ path: process.env.MOBILE_SHOT.replace(/(\.png)?$/, '-alerts.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
   });

@@ -5,16 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { client, expectEmbeddedDashboard, startServer } from './server.mjs';
+import {
+  axeViolations, client, expectEmbeddedDashboard, launchChromium, startServer,
+} from './server.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const docs = join(dirname(fileURLToPath(import.meta.url)), '../../docs');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // Band colours of style.css (--green, --yellow, --red).
 const COLOURS = { green: 'rgb(26, 127, 55)', yellow: 'rgb(154, 103, 0)', red: 'rgb(207, 34, 46)' };
 // The usage poll is every 1.5 s on the Pro plan (100 requests/min), so that a
@@ -39,18 +36,6 @@ async function waitForBand(band) {
   return Date.now() - started;
 }
 
-/** axe-core's serious and critical violations on the page as it is. */
-async function axeViolations() {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { resultTypes: ['violations'] }),
-  );
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
-
 async function fillColour(meter) {
   return card(meter).locator('.fill').evaluate((e) => getComputedStyle(e).backgroundColor);
 }
@@ -73,12 +58,7 @@ describe('dashboard', () => {
     // A chatbot-session pack, so that the plan panel (and the screenshot) lists an add-on.
     r = await api.tenant(key, 'POST', '/api/v2/addons', { meter: 'chatbot_sessions', quantity: 1000 });
     assert.equal(r.status, 201, r.text);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await expectEmbeddedDashboard(server.base);
     page = await context.newPage();
@@ -267,7 +247,7 @@ describe('dashboard', () => {
   });
 
   it('has no serious or critical axe violations', async () => {
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
   });
 
   it('fits 375 px without horizontal scrolling (and takes the screenshot)', async () => {
@@ -284,7 +264,7 @@ describe('dashboard', () => {
     const cardWidth = await card('messages_sent').evaluate((e) => e.getBoundingClientRect().width);
     assert.ok(cardWidth <= 375, `a card is ${cardWidth} px wide`);
     // Here the wide tables (sessions) scroll inside their box: they must be reachable by keyboard.
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
     if (process.env.MOBILE_SHOT) await page.screenshot({ path: process.env.MOBILE_SHOT, fullPage: true });
   });
 

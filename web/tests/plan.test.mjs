@@ -5,14 +5,10 @@
 // browser setup as dashboard.test.mjs. Run: `npm test` in web/ (scripts/test-web.sh).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-import { client, expectEmbeddedDashboard, startServer } from './server.mjs';
+import {
+  axeViolations, client, expectEmbeddedDashboard, launchChromium, startServer,
+} from './server.mjs';
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const DAY_MS = 86_400_000;
 // The page's formats (src/format.ts): money in US dollars, instants in UTC.
 const usd = new Intl.NumberFormat('en-US', { style: 'currency', currency: 'USD' });
@@ -25,18 +21,6 @@ const consoleErrors = [];
 
 const text = async (selector) => (await page.locator(selector).textContent()).trim();
 const messagesCard = () => page.locator('#meter-cards [data-meter="messages_sent"] .value');
-
-/** axe-core's serious and critical violations on the page as it is. */
-async function axeViolations() {
-  if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(axeSource);
-  const result = await page.evaluate(() =>
-    // eslint-disable-next-line no-undef
-    axe.run(document, { resultTypes: ['violations'] }),
-  );
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-}
 
 async function subscription() {
   const r = await api.tenant(key, 'GET', '/api/v2/subscription');
@@ -73,12 +57,7 @@ describe('plan panel', () => {
     key = t.json.api_key;
     const addon = await api.tenant(key, 'POST', '/api/v2/addons', { meter: 'chatbot_sessions', quantity: 1000 });
     assert.equal(addon.status, 201, addon.text);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     await expectEmbeddedDashboard(server.base);
     page = await context.newPage();
@@ -195,7 +174,7 @@ describe('plan panel', () => {
     await previewInPage('pro');
     assert.match(await page.locator('#plan-quote').innerText(), /replaces the pending change to Starter/);
     // The whole panel (pending change, preview, add-ons, ledger) passes axe.
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
 
     await page.getByRole('button', { name: 'Cancel the downgrade' }).click();
     await page.locator('#plan-pending').waitFor({ state: 'hidden' });
@@ -221,7 +200,7 @@ describe('plan panel', () => {
     const panel = await page.locator('#plan').evaluate((e) => e.getBoundingClientRect().width);
     assert.ok(panel <= 375, `the plan panel is ${panel} px wide`);
     // The tables that scroll inside their box at this width must stay reachable (axe's scrollable-region-focusable).
-    assert.deepEqual(await axeViolations(), []);
+    assert.deepEqual(await axeViolations(page), []);
     if (process.env.MOBILE_SHOT) await page.locator('#plan').screenshot({ path: process.env.MOBILE_SHOT.replace(/(\.png)?$/, '-plan.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
