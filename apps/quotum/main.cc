@@ -152,7 +152,11 @@ quotum::engine::EngineOptions EngineOptionsOf(const quotum::config::Config& cfg)
   o.forecast_every = absl::Seconds(cfg.webhooks.forecast_check_seconds);
   o.reconcile_flag_percent = cfg.reconcile.flag_percent;
   o.delivery_policy = {cfg.delivery.max_attempts, absl::Milliseconds(cfg.delivery.retry_base_ms),
-                       absl::Milliseconds(cfg.delivery.retry_cap_ms)};
+                       absl::Milliseconds(cfg.delivery.retry_cap_ms),
+                       cfg.delivery.give_back == "always" ? quotum::engine::GiveBackPolicy::kAlways
+                       : cfg.delivery.give_back == "refused"
+                           ? quotum::engine::GiveBackPolicy::kRefused
+                           : quotum::engine::GiveBackPolicy::kNever};
   return o;
 }
 
@@ -293,8 +297,13 @@ int Serve(const ServeFlags& flags) {
   quotum::engine::OutboxRelay relay(store->get(), &engine, &transport, &clock,
                                     RelayOptionsOf(*cfg, instance_name));
   relay.Start();
-  quotum::engine::MessageReleaser releaser(store->get(), &engine, &clock,
-                                           {.instance_name = instance_name});
+  // Scale-out, the queue's lease outlasts one hand-off (the http provider's
+  // timeout); embedded, one process holds the data directory anyway.
+  const absl::Duration queue_lease =
+      *shared_ledger ? absl::Milliseconds(cfg->delivery.timeout_ms) + absl::Seconds(5)
+                     : absl::Seconds(5);
+  quotum::engine::MessageReleaser releaser(
+      store->get(), &engine, &clock, {.instance_name = instance_name, .lease_ttl = queue_lease});
   releaser.Start();
 
   quotum::http::Api api(&engine,

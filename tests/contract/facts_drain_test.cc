@@ -143,6 +143,48 @@ TEST_F(FactsDrainTest, EveryChargeReachesTheStoreOnceWithItsMessage) {
   EXPECT_EQ(Stored("acme", "messages_sent"), 10u);
 }
 
+// A failed message's charge given back (RedisLedger::GiveBack): once per
+// message in Redis, and once in the store's counter and day row.
+TEST_F(FactsDrainTest, AGiveBackReachesTheStoreOnceAndLowersItsRows) {
+  AddTenant("refund");
+  auto stream = Stream("a");
+  auto drain = Drain(*stream, absl::Seconds(30));
+  const engine::LedgerResult charged = Charge("refund", 4);
+  ASSERT_EQ(charged.decision.consumed, 4u);
+  engine::GivenBackCharge c;
+  c.tenant_id = "refund";
+  c.meter = "messages_sent";
+  c.channel = "whatsapp";
+  c.period_start = contract::Charge("refund", 1, 1, now_).quota.period.start;
+  c.period_end = c.period_start + absl::Hours(24 * 30);
+  c.at = c.now = now_;
+  c.units = 1;
+  c.reason = "upstream answered 400";
+  for (const char* id : {"msg_a", "msg_a", "msg_b"}) {  // msg_a twice: given back once
+    c.message_id = id;
+    auto given = ledger_->GiveBack(c);
+    ASSERT_TRUE(given.ok()) << given.status();
+    EXPECT_TRUE(*given);
+  }
+  drain->Notify("refund");
+  auto applied = drain->RunOnce(/*sweep=*/false);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(*applied, 3u);  // the charge and two give-backs
+  EXPECT_EQ(Stored("refund", "messages_sent"), 2u);
+  EXPECT_EQ(Stored("refund", "api_calls"), 1u);  // a give-back counts no call
+  const absl::CivilDay today = absl::ToCivilDay(now_, absl::UTCTimeZone());
+  auto daily = store_->Daily("refund", today, today);
+  ASSERT_TRUE(daily.ok()) << daily.status();
+  uint64_t sent_today = 0;
+  for (const auto& d : *daily) {
+    if (d.meter == "messages_sent") sent_today = d.value;
+  }
+  EXPECT_EQ(sent_today, 2u);
+  auto counters = ledger_->Counters("refund", c.period_start, {"messages_sent"});
+  ASSERT_TRUE(counters.ok()) << counters.status();
+  EXPECT_EQ(*counters, std::vector<uint64_t>{2});
+}
+
 TEST_F(FactsDrainTest, EntriesAppliedByAnInstanceThatDiedBeforeAcknowledgingAreAppliedOnce) {
   AddTenant("acme");
   Charge("acme", 3);

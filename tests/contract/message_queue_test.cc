@@ -73,6 +73,14 @@ messages_sent = "queue"
     return r.ok() ? *r : std::vector<MessageRecord>{};
   }
 
+  /// Sends the "queued" plan's three messages of the period.
+  void SendThePeriodsThree(const Principal& who) {
+    MeterRequest send;
+    send.meter = "messages_sent";
+    send.quantity = 3;
+    ASSERT_TRUE(Submit(who, send)->allowed);
+  }
+
   /// Moves the clock on (the sessions' leases outlast it).
   void Advance(absl::Duration d, std::vector<std::string>) { clock_.Advance(d); }
 
@@ -115,10 +123,7 @@ TEST_P(MessageQueueTest, AScheduledSendGoesWhenItsTimeComesAndIsChargedThen) {
 
 TEST_P(MessageQueueTest, HeldSendsWaitForCapacityAndGoInOrder) {
   Principal who = TenantWithSession("held");
-  MeterRequest send;
-  send.meter = "messages_sent";
-  send.quantity = 3;
-  ASSERT_TRUE(Submit(who, send)->allowed);  // the period's three
+  ASSERT_NO_FATAL_FAILURE(SendThePeriodsThree(who));  // the period's three
   auto held = Queue(who, {"+1", "+2", "+3"});
   ASSERT_EQ(held.size(), 3u);
   EXPECT_EQ(Release(), 0u);
@@ -142,10 +147,7 @@ TEST_P(MessageQueueTest, HeldSendsWaitForCapacityAndGoInOrder) {
 
 TEST_P(MessageQueueTest, AnUpgradeReleasesWithinTheRecheck) {
   Principal who = TenantWithSession("upgrade");
-  MeterRequest send;
-  send.meter = "messages_sent";
-  send.quantity = 3;
-  ASSERT_TRUE(Submit(who, send)->allowed);
+  ASSERT_NO_FATAL_FAILURE(SendThePeriodsThree(who));
   auto held = Queue(who, {"+1"});
   EXPECT_EQ(Release(), 0u);
   ASSERT_TRUE(Wait<SubscriptionChange>([&](auto cb) {
@@ -278,6 +280,68 @@ TEST_P(MessageQueueTest, TheQueueOutlivesARestartAndListsInPages) {
 }
 
 QUOTUM_FOR_EVERY_STORE(MessageQueueTest);
+
+// A provider that refuses every message, as an upstream answering 400 does.
+class RefusingProvider final : public DeliveryProvider {
+ public:
+  std::string_view name() const override { return "http"; }
+  DeliveryAnswer Deliver(const MessageRecord& m) override {
+    handed.push_back(m.id);
+    DeliveryAnswer a;
+    a.status = 400;
+    a.error = "upstream answered 400";
+    return a;
+  }
+  std::vector<std::string> handed;
+};
+
+// [delivery] give_back = "refused" with an upstream that refuses.
+class GiveBackQueueTest : public MessageQueueTest {
+ protected:
+  void Configure(EngineOptions& o) const override {
+    MessageQueueTest::Configure(o);
+    o.delivery = &provider_;
+    o.delivery_policy.give_back = GiveBackPolicy::kRefused;
+  }
+  uint64_t StoredUnits(const std::string& tenant, absl::Time from, absl::Time to) {
+    auto rows = store_->Channels(tenant, "messages_sent", from, to);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    uint64_t sum = 0;
+    for (const auto& [channel, units] : *rows) sum += units;
+    return sum;
+  }
+  mutable RefusingProvider provider_;
+};
+
+// A message held at the limit in one period is released (charged) in the
+// next, then refused: the charge is given back in the period, hour and day it
+// was made in, and the full period before keeps its three.
+TEST_P(GiveBackQueueTest, AHeldMessageRefusedAfterItsReleaseGivesBackWhereItWasCharged) {
+  Principal who = TenantWithSession("held-gb");
+  ASSERT_NO_FATAL_FAILURE(SendThePeriodsThree(who));
+  auto held = Queue(who, {"+1"});
+  EXPECT_EQ(Release(), 0u);
+  // The period resets on 2026-12-08; the release comes at 12:30 that day.
+  Advance(absl::Hours(24 * 15) + absl::Minutes(30), {"held-gb"});
+  const absl::Time released_at = clock_.Now();
+  ASSERT_TRUE(releaser_->RunOnce().ok());
+  auto m = engine_->FindMessage(who, held[0].id);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->status, "failed");
+  EXPECT_EQ(m->reason, "upstream answered 400");
+  EXPECT_EQ(m->released_at, released_at);
+  EXPECT_EQ(provider_.handed, std::vector<std::string>{held[0].id});
+  EXPECT_EQ(Used(Who("held-gb"), "messages_sent"), 0u);
+  const absl::Time hour = T("2026-12-08T12:00:00Z");
+  EXPECT_EQ(StoredUnits("held-gb", hour, hour + absl::Hours(1)), 0u);
+  EXPECT_EQ(StoredUnits("held-gb", T("2026-11-23T00:00:00Z"), T("2026-11-24T00:00:00Z")), 3u);
+  ReopenAll();  // the store's counter went down with it
+  EXPECT_EQ(Used(Who("held-gb"), "messages_sent"), 0u);
+  EXPECT_EQ(Release(), 0u);  // failed stays failed: nothing handed over or given back again
+  EXPECT_EQ(provider_.handed.size(), 1u);
+}
+
+QUOTUM_FOR_EVERY_STORE(GiveBackQueueTest);
 
 }  // namespace
 }  // namespace quotum::engine

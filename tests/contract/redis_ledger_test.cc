@@ -23,6 +23,16 @@ using store::redis::RedisLedgerOptions;
 
 using RedisLedgerTest = RedisLedgerSuite;
 
+/// A credits check: `per_unit` credits a message, `limit` credits a period.
+engine::CreditsCheck CreditsAt(uint64_t per_unit, uint64_t limit) {
+  engine::CreditsCheck c;
+  c.meter = 6;
+  c.meter_name = "credits";
+  c.per_unit = per_unit;
+  c.limit = limit;
+  return c;
+}
+
 class RedisUnderTest : public testing::LedgerUnderTest {
  public:
   explicit RedisUnderTest(std::unique_ptr<RedisLedger> ledger) : ledger_(std::move(ledger)) {}
@@ -127,12 +137,7 @@ TEST_F(RedisLedgerTest, ASendChargesItsCreditsInTheSameDecision) {
   auto send = [&](uint64_t q, bool partial) {
     CheckProgram p = Charge("cr", q, 100, now);
     p.partial = partial;
-    engine::CreditsCheck c;
-    c.meter = 6;
-    c.meter_name = "credits";
-    c.per_unit = 3;
-    c.limit = 10;
-    p.credits = c;
+    p.credits = CreditsAt(3, 10);
     return Decide(*ledger, p, now);
   };
   auto r = send(2, false);
@@ -156,6 +161,50 @@ TEST_F(RedisLedgerTest, ASendChargesItsCreditsInTheSameDecision) {
   auto counters = ledger->Counters("cr", period.start, {"messages_sent", "credits"});
   ASSERT_TRUE(counters.ok()) << counters.status();
   EXPECT_EQ(*counters, (std::vector<uint64_t>{3, 9}));
+}
+
+// A failed message's charge given back: units and credits taken out once
+// per message id, never below 0, and nothing without the tenant's baseline.
+TEST_F(RedisLedgerTest, AGiveBackTakesUnitsOutOncePerMessageAndNeverBelowZero) {
+  std::unique_ptr<RedisLedger> ledger = Ledger();
+  ASSERT_TRUE(ledger);
+  const absl::Time now = absl::Now();
+  CheckProgram p = Charge("gb", 2, 100, now);
+  p.credits = CreditsAt(3, 100);
+  auto r = Decide(*ledger, p, now);
+  ASSERT_TRUE(r.ok() && r->decision.allowed) << r.status();
+  engine::GivenBackCharge c{"m1",
+                            "gb",
+                            "messages_sent",
+                            "whatsapp",
+                            p.quota.period.start,
+                            p.quota.period.end,
+                            now,
+                            now,
+                            1,
+                            3,
+                            "upstream answered 400"};
+  auto counters = [&] {
+    return *ledger->Counters("gb", p.quota.period.start, {"messages_sent", "credits"});
+  };
+  for (int i = 0; i < 2; ++i) {
+    auto given = ledger->GiveBack(c);
+    ASSERT_TRUE(given.ok()) << given.status();
+    EXPECT_TRUE(*given);
+    EXPECT_EQ(counters(), (std::vector<uint64_t>{1, 3})) << "attempt " << i;
+  }
+  EXPECT_EQ(*ledger->GivenBackReason("gb", "m1"), "upstream answered 400");
+  EXPECT_EQ(*ledger->GivenBackReason("gb", "m2"), std::nullopt);
+  c.message_id = "m2";
+  c.units = 5;
+  c.credits = 10;
+  ASSERT_TRUE(*ledger->GiveBack(c));
+  EXPECT_EQ(counters(), (std::vector<uint64_t>{0, 0}));
+  c.tenant_id = "never-decided";
+  auto without_baseline = ledger->GiveBack(c);
+  ASSERT_TRUE(without_baseline.ok()) << without_baseline.status();
+  EXPECT_FALSE(*without_baseline);
+  EXPECT_EQ(*ledger->GivenBackReason("never-decided", "m2"), std::nullopt);
 }
 
 // Reservations on Redis: held units count against the limit, a release gives

@@ -386,6 +386,34 @@ TEST_P(StoreContractTest, UsageAccumulatesIntoCountersDailyAndHourlyRows) {
                                                  {"u", "sent", p1, 25}}));
 }
 
+// Units given back (a failed message's charge): each lowers its counter, hour
+// and day, several of one row in one batch add up, no row goes below 0 and
+// none is made.
+TEST_P(StoreContractTest, UnitsGivenBackLowerTheirRowsNeverBelowZeroAndMakeNone) {
+  AddTenants({"u"});
+  const absl::Time p1 = T("2026-11-08T10:00:00Z");
+  CommitBatch charged;
+  charged.usage = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:10:00Z"), 3},
+                   {"u", "sent", "sms", p1, T("2026-11-23T12:10:00Z"), 4}};
+  Commit(charged);
+  CommitBatch given;
+  given.given_back = {{"u", "sent", "whatsapp", p1, T("2026-11-23T12:40:00Z"), 1},
+                      {"u", "sent", "whatsapp", p1, T("2026-11-23T12:20:00Z"), 1},
+                      {"u", "sent", "sms", p1, T("2026-11-23T12:10:00Z"), 9},
+                      {"u", "received", "", p1, T("2026-11-23T12:10:00Z"), 1}};
+  Commit(given);
+  EXPECT_EQ(SortedFields(*store_->Periods("u", p1)),
+            SortedFields(std::vector<CounterRow>{{"u", "sent", p1, 0}}));
+  EXPECT_THAT(*store_->Channels("u", "sent", T("2026-11-23T12:00:00Z"), T("2026-11-23T13:00:00Z")),
+              ElementsAre(Pair("sms", 0u), Pair("whatsapp", 1u)));
+  const absl::CivilDay nov23(2026, 11, 23);
+  std::vector<std::tuple<std::string, uint64_t>> days;
+  auto daily = store_->Daily("u", nov23, nov23);
+  ASSERT_TRUE(daily.ok()) << daily.status();
+  for (const auto& d : *daily) days.emplace_back(d.meter, d.value);
+  EXPECT_THAT(days, UnorderedElementsAre(std::make_tuple("sent", 1u)));
+}
+
 // The reconciliation's repair: a counter set to a value, then the batch's
 // usage added on top; the hour and day buckets are left alone.
 TEST_P(StoreContractTest, ACounterSetReplacesTheValueBeforeTheBatchsUsageIsAdded) {

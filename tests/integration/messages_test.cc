@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "harness.h"
 #include "support/http_receiver.h"
+#include "upstream_suite.h"
 
 namespace quotum::itest {
 namespace {
@@ -372,60 +373,32 @@ TEST_F(MessagesHttpTest, BadBulksAreRefusedAndChargeNothing) {
 // The http provider against a real upstream on loopback: it answers 503
 // with Retry-After to each message's first hand-off, 400 to one recipient,
 // and 200 otherwise.
-class DeliveryHttpTest : public ::testing::Test {
+class DeliveryHttpTest : public UpstreamSuite<class DeliveryHttp> {
  protected:
-  using Receiver = testing::Receiver;
+  // The upstream: refuses +15550400 (a 400); answers any other message's
+  // first attempt with a 503 and Retry-After, and its retry with a 200.
   static void SetUpTestSuite() {
-    upstream_ = new Receiver([](const Receiver::Request& r) {
-      static std::mutex mu;
-      static std::set<std::string> seen;
-      std::lock_guard<std::mutex> lock(mu);
-      const std::string key(r["Idempotency-Key"]);
-      boost::beast::http::status status = boost::beast::http::status::ok;
-      if (r.body().find("+15550400") != std::string::npos) {
-        status = boost::beast::http::status::bad_request;
-      } else if (seen.insert(key).second) {
-        status = boost::beast::http::status::service_unavailable;
-      }
-      Receiver::Response response(status, r.version());
-      if (status == boost::beast::http::status::service_unavailable) {
-        response.set("Retry-After", "1");
-      }
-      response.body() = status == boost::beast::http::status::ok ? "{}" : "{\"error\":\"no\"}";
-      return response;
-    });
-    dir_ = new std::string(testing::MakeTempDir("quotum-delivery-"));
-    server_ = StartServerWithToml(*dir_, absl::StrCat(R"(
-[delivery]
-provider = "http"
-url = ")",
-                                                      upstream_->Url("/messages"), R"("
-token = "upstream-secret"
-retry_base_ms = 100
-max_attempts = 3
-)"))
-                  .release();
+    StartWithUpstream(
+        [](const Receiver::Request& r) {
+          static std::mutex mu;
+          static std::set<std::string> seen;
+          std::lock_guard<std::mutex> lock(mu);
+          const std::string key(r["Idempotency-Key"]);
+          boost::beast::http::status status = boost::beast::http::status::ok;
+          if (r.body().find("+15550400") != std::string::npos) {
+            status = boost::beast::http::status::bad_request;
+          } else if (seen.insert(key).second) {
+            status = boost::beast::http::status::service_unavailable;
+          }
+          Receiver::Response response(status, r.version());
+          if (status == boost::beast::http::status::service_unavailable) {
+            response.set("Retry-After", "1");
+          }
+          response.body() = status == boost::beast::http::status::ok ? "{}" : "{\"error\":\"no\"}";
+          return response;
+        },
+        "token = \"upstream-secret\"\nretry_base_ms = 100\nmax_attempts = 3\n");
   }
-  static void TearDownTestSuite() {
-    EXPECT_EQ(server_->Stop(), 0);
-    delete server_;
-    delete dir_;
-    delete upstream_;
-  }
-  testing::HttpClient Client() { return testing::HttpClient(server_->port()); }
-
-  /// The upstream's requests for message `id`.
-  static std::vector<Receiver::Request> RequestsFor(const std::string& id) {
-    std::vector<Receiver::Request> out;
-    for (const auto& r : upstream_->requests()) {
-      if (std::string(r["Idempotency-Key"]) == id) out.push_back(r);
-    }
-    return out;
-  }
-
-  inline static Receiver* upstream_ = nullptr;
-  inline static std::string* dir_ = nullptr;
-  inline static testing::ServerProcess* server_ = nullptr;
 };
 
 TEST_F(DeliveryHttpTest, AFailedHandOffIsRetriedAndTheMessageSentOnce) {

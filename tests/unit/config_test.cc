@@ -207,14 +207,21 @@ TEST(Config, DeliveryAndQueueingSendsAreChecked) {
             "test.toml:2: delivery.url: is required with provider = \"http\"");
   EXPECT_EQ(Error("[delivery]\nprovider = \"http\"\nurl = \"ftp://x\"\n[plans.a]\n"),
             "test.toml:3: delivery.url: must be an http:// or https:// URL");
+  EXPECT_EQ(Error("[delivery]\ngive_back = \"sometimes\"\n[plans.a]\n"),
+            "test.toml:2: delivery.give_back: must be \"never\", \"refused\" or \"always\"");
+  auto defaults = config::LoadString("[plans.a]\n", "test.toml");
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ((*defaults)->delivery.give_back, "never");
   auto cfg = config::LoadString(
       "[delivery]\nprovider = \"http\"\nurl = \"https://wa.example/send\"\nmax_attempts = 4\n"
+      "give_back = \"refused\"\n"
       "[plans.a]\n[plans.a.limits]\nmessages_sent = 5\n[plans.a.on_limit]\n"
       "messages_sent = \"queue\"\ncredits = \"queue\"\n",
       "test.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_EQ((*cfg)->delivery.provider, "http");
   EXPECT_EQ((*cfg)->delivery.max_attempts, 4);
+  EXPECT_EQ((*cfg)->delivery.give_back, "refused");
   const Plan* a = (*cfg)->catalog.FindPlan("a");
   ASSERT_NE(a, nullptr);
   EXPECT_EQ(a->on_limit[*(*cfg)->catalog.FindMeter("messages_sent")], OnLimit::kQueue);

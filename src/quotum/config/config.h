@@ -67,6 +67,9 @@ struct Delivery {
   int max_attempts = 6;          ///< then the message is failed
   int retry_base_ms = 1000;      ///< the first retry waits up to this, then doubling
   int retry_cap_ms = 300000;     ///< no retry waits longer (unless Retry-After says so)
+  /// Which failed messages get their charge back: "never", "refused" (the
+  /// upstream refused them) or "always".
+  std::string give_back = "never";
 };
 
 struct Email {

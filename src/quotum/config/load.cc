@@ -221,9 +221,9 @@ void LoadWebhooks(Checker& c, const toml::table& root, Webhooks& w) {
 void LoadDelivery(Checker& c, const toml::table& root, Delivery& d) {
   const toml::table* t = c.Table(root, "delivery", "delivery");
   if (!t) return;
-  c.OnlyKeys(
-      *t, "delivery",
-      {"provider", "url", "token", "timeout_ms", "max_attempts", "retry_base_ms", "retry_cap_ms"});
+  c.OnlyKeys(*t, "delivery",
+             {"provider", "url", "token", "timeout_ms", "max_attempts", "retry_base_ms",
+              "retry_cap_ms", "give_back"});
   if (auto v = c.Str(*t, "provider", "delivery.provider")) {
     if (*v != "log" && *v != "http") {
       c.Fail(t->get("provider"), "delivery.provider", "must be \"log\" or \"http\"");
@@ -246,6 +246,13 @@ void LoadDelivery(Checker& c, const toml::table& root, Delivery& d) {
     d.retry_base_ms = int(*v);
   if (auto v = c.Int(*t, "retry_cap_ms", "delivery.retry_cap_ms", 10, 86'400'000))
     d.retry_cap_ms = int(*v);
+  if (auto v = c.Str(*t, "give_back", "delivery.give_back")) {
+    if (*v != "never" && *v != "refused" && *v != "always") {
+      c.Fail(t->get("give_back"), "delivery.give_back",
+             "must be \"never\", \"refused\" or \"always\"");
+    }
+    d.give_back = *v;
+  }
 }
 
 void LoadReconcile(Checker& c, const toml::table& root, Reconcile& r) {

@@ -36,13 +36,27 @@ class DeliveryProvider {
   virtual DeliveryAnswer Deliver(const MessageRecord& m) = 0;
 };
 
+/// Which failed messages get their charge back ([delivery] give_back).
+enum class GiveBackPolicy {
+  /// None (the default): the upstream may have sent a message it failed to
+  /// answer for, and a tenant must not send past its limit that way.
+  kNever,
+  /// Those surely not sent: the upstream refused them (an answer that is
+  /// not retried, such as a 400).
+  kRefused,
+  /// Every failed message, those that ran out of attempts too.
+  kAlways,
+};
+
 /// How failed hand-offs are retried: exponential backoff with jitter from
 /// `retry_base` up to `retry_cap` (or the upstream's Retry-After, if
-/// longer), then `failed` after `max_attempts`.
+/// longer), then `failed` after `max_attempts`; and whether a failed
+/// message's charge is given back.
 struct DeliveryPolicy {
   int max_attempts = 6;
   absl::Duration retry_base = absl::Seconds(1);
   absl::Duration retry_cap = absl::Minutes(5);
+  GiveBackPolicy give_back = GiveBackPolicy::kNever;
 };
 
 }  // namespace quotum::engine

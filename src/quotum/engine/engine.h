@@ -699,10 +699,13 @@ class Engine {
 
   /// ReleaseMessage's decision: a send of m through its session, a dry run
   /// or the charge itself (with m marked released in its commit).
-  absl::StatusOr<Decision> DecideRelease(TenantState& t, const MessageRecord& m, bool dry_run);
+  /// `now` (whole milliseconds) is the charge's instant and the message's released_at.
+  absl::StatusOr<Decision> DecideRelease(TenantState& t, const MessageRecord& m, bool dry_run,
+                                         absl::Time now);
   /// ReleaseMessage for a queued (or stale releasing) message: kSent here
   /// means admitted and released, not yet handed off.
-  absl::StatusOr<ReleaseOutcome> AdmitQueued(TenantState& t, const MessageRecord& m);
+  absl::StatusOr<ReleaseOutcome> AdmitQueued(TenantState& t, const MessageRecord& m,
+                                             absl::Time now);
   /// Where a hand-off of released message `m` that came to `a` leaves it:
   /// sent, released again after a backoff, or failed.
   std::pair<MessageTransition, ReleaseOutcome> AfterHandOff(const MessageRecord& m,
@@ -716,6 +719,30 @@ class Engine {
   /// Commits one message transition alone: false when the message was not
   /// in `from` any more.
   absl::StatusOr<bool> TransitionMessage(MessageTransition change);
+
+  // ---- A failed message's charge given back (give_back.cc)
+  /// Commits `to_failed` (released -> failed) for released message `m`,
+  /// giving its charge back when the policy says so (`surely_unsent`: the
+  /// message cannot have reached anyone). False when `m` was not released
+  /// any more (nothing given back then).
+  absl::StatusOr<bool> FailReleased(TenantState& t, const MessageRecord& m,
+                                    MessageTransition to_failed, bool surely_unsent);
+  /// The charge of released message `m` to give back, with `reason`:
+  /// nullopt when it was charged in a period that has closed since.
+  std::optional<GivenBackCharge> ChargeOf(TenantState& t, const MessageRecord& m,
+                                          std::string reason, absl::Time now);
+  /// FailReleased's give-back on the embedded backend: the failed mark and
+  /// the units taken out of the store in one commit, then out of memory.
+  absl::StatusOr<bool> FailGivingBackLocally(TenantState& t, MessageTransition to_failed,
+                                             const GivenBackCharge& c);
+  /// Scale-out: the give-back on the shared ledger (once per message), then
+  /// the failed mark in the cold store.
+  absl::StatusOr<bool> FailGivingBackShared(TenantState& t, MessageTransition to_failed,
+                                            const GivenBackCharge& c);
+  /// Scale-out: a hand-off interrupted after its message's give-back and
+  /// before the failed mark is finished (failed, not sent): kFailed then,
+  /// nullopt for a message not given back.
+  absl::StatusOr<std::optional<ReleaseOutcome>> FinishGivenBack(const MessageRecord& m);
   /// What a refused release waits for.
   static ReleaseOutcome RefusedRelease(const Decision& d);
 

@@ -73,6 +73,10 @@ struct EngineStats {
       "Hand-offs of released messages to the delivery provider by provider (log, http) and "
       "outcome: sent, retry (failed, tried again later) or failed (for the last time).",
       {"provider", "outcome"}};
+  obs::CounterFamily given_back{
+      "quotum_messages_given_back_total",
+      "Failed messages whose charge was given back ([delivery] give_back).",
+      {}};
   obs::CounterFamily queue_releases{
       "quotum_message_releases_total",
       "Queued messages (scheduled, held at a limit, a bulk's rest) admitted and charged by the "

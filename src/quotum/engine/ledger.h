@@ -218,6 +218,16 @@ class SharedLedger : public Ledger {
   /// nothing, while the tenant has no baseline (its next decision gives it
   /// one; reconcile later).
   virtual absl::StatusOr<bool> Reconcile(const FailOpenCharge& c) = 0;
+  /// Takes charge `c` back out of its tenant's counters (never below 0) and
+  /// appends the give-back to the facts stream, in one atomic step, once per
+  /// c.message_id however often it is called. False, changing nothing,
+  /// while the tenant has no baseline.
+  virtual absl::StatusOr<bool> GiveBack(const GivenBackCharge& c) = 0;
+  /// The reason GiveBack was given for message `message_id` (nullopt: its
+  /// charge was not given back). Lets a hand-off interrupted between the
+  /// give-back and the failed mark finish it instead of sending.
+  virtual absl::StatusOr<std::optional<std::string>> GivenBackReason(
+      absl::string_view tenant_id, absl::string_view message_id) = 0;
 };
 
 /// The limit a check with top-ups is judged by: `limit` when it has none

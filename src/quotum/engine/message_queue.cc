@@ -165,8 +165,8 @@ absl::StatusOr<bool> Engine::TransitionMessage(MessageTransition change) {
   return true;
 }
 
-absl::StatusOr<Decision> Engine::DecideRelease(TenantState& t, const MessageRecord& m,
-                                               bool dry_run) {
+absl::StatusOr<Decision> Engine::DecideRelease(TenantState& t, const MessageRecord& m, bool dry_run,
+                                               absl::Time now) {
   MeterRequest req;
   req.meter = meters::kMessagesSent;
   req.quantity = 1;
@@ -177,10 +177,10 @@ absl::StatusOr<Decision> Engine::DecideRelease(TenantState& t, const MessageReco
   req.dry_run = dry_run;
   req.paced_later = true;
   req.no_fail_open = true;  // held past a limit: never admitted unchecked
+  req.at = now;             // its units count in the hour it is released
   {
     // A dry run names the message too, so that its tier is judged; it
     // writes nothing.
-    const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(clock_->Now()));
     if (!dry_run) {
       req.idempotency_key = absl::StrCat("release:", m.id, ":", m.release_attempts);
       req.operation = absl::StrCat("messages.release|", m.id);
@@ -214,16 +214,22 @@ absl::StatusOr<ReleaseOutcome> Engine::ReleaseMessage(const MessageRecord& m, bo
   }
   if (!t) return MessageNotFound(m.id);
   if (m.status == kReleased) return HandOff(*t, m);
-  absl::StatusOr<ReleaseOutcome> admitted = AdmitQueued(*t, m);
+  // The instant of the release's charge: its hour and day, and the message's released_at.
+  const absl::Time now = absl::FromUnixMillis(absl::ToUnixMillis(clock_->Now()));
+  absl::StatusOr<ReleaseOutcome> admitted = AdmitQueued(*t, m, now);
   if (!admitted.ok() || admitted->kind != ReleaseOutcome::Kind::kReleased) return admitted;
   if (!hand_off) return admitted;
   MessageRecord released = m;
   released.status = kReleased;
   released.paced = false;
+  released.released_at = now;
   return HandOff(*t, released);
 }
 
 absl::StatusOr<ReleaseOutcome> Engine::HandOff(TenantState& t, const MessageRecord& m) {
+  absl::StatusOr<std::optional<ReleaseOutcome>> finished = FinishGivenBack(m);
+  if (!finished.ok()) return finished.status();
+  if (*finished) return **finished;
   if (!m.paced) {
     absl::StatusOr<Decision> pace = PaceHandOff(t, m.session_id);
     if (!pace.ok()) return pace.status();
@@ -240,7 +246,10 @@ absl::StatusOr<ReleaseOutcome> Engine::HandOff(TenantState& t, const MessageReco
   stats_.deliveries.Add({std::string(provider_name()), next.to == "sent"      ? "sent"
                                                        : next.to == kReleased ? "retry"
                                                                               : "failed"});
-  absl::StatusOr<bool> moved = TransitionMessage(std::move(next));
+  // A refusal (no retry) means the upstream did not send it.
+  absl::StatusOr<bool> moved = next.to == "failed"
+                                   ? FailReleased(t, m, std::move(next), !answer.retryable)
+                                   : TransitionMessage(std::move(next));
   if (!moved.ok()) return moved.status();
   if (!*moved) return ReleaseOutcome{ReleaseOutcome::Kind::kGone, {}};
   return outcome;
@@ -258,7 +267,7 @@ std::pair<MessageTransition, ReleaseOutcome> Engine::AfterHandOff(const MessageR
   next.reason = a.error.substr(0, 300);
   const DeliveryPolicy& policy = opts_.delivery_policy;
   if (!a.retryable || static_cast<int>(m.delivery_attempts) + 1 >= policy.max_attempts) {
-    next.to = "failed";  // its quota is not given back: the upstream may have sent it
+    next.to = "failed";  // its charge is given back only as [delivery] give_back says
     return {std::move(next), ReleaseOutcome{ReleaseOutcome::Kind::kFailed, {}}};
   }
   thread_local std::mt19937_64 random{std::random_device{}()};
@@ -274,8 +283,15 @@ std::pair<MessageTransition, ReleaseOutcome> Engine::AfterHandOff(const MessageR
 absl::StatusOr<ReleaseOutcome> Engine::FailMessage(const MessageRecord& m,
                                                    const absl::Status& why) {
   for (const char* from : {kQueued, kReleasing, kReleased}) {
-    absl::StatusOr<bool> moved = TransitionMessage(
-        Move(m.tenant_id, m.id, from, "failed", std::string(MachineCode(why)), clock_->Now()));
+    MessageTransition failed =
+        Move(m.tenant_id, m.id, from, "failed", std::string(MachineCode(why)), clock_->Now());
+    TenantState* t =
+        from == kReleased && m.status == kReleased ? FindTenantShared(m.tenant_id) : nullptr;
+    // Only a released message was charged. Whether it reached anyone is not
+    // known here (the error may have come after a hand-off): only "always"
+    // gives it back.
+    absl::StatusOr<bool> moved =
+        t ? FailReleased(*t, m, std::move(failed), false) : TransitionMessage(std::move(failed));
     if (!moved.ok()) return moved.status();
     if (*moved) return ReleaseOutcome{ReleaseOutcome::Kind::kFailed, {}};
   }
@@ -314,8 +330,8 @@ absl::StatusOr<Decision> Engine::PaceHandOff(TenantState& t, const std::string& 
   return std::move(x->decision);
 }
 
-absl::StatusOr<ReleaseOutcome> Engine::AdmitQueued(TenantState& t, const MessageRecord& m) {
-  const absl::Time now = clock_->Now();
+absl::StatusOr<ReleaseOutcome> Engine::AdmitQueued(TenantState& t, const MessageRecord& m,
+                                                   absl::Time now) {
   auto fail = [&](const std::string& from,
                   const absl::Status& why) -> absl::StatusOr<ReleaseOutcome> {
     absl::StatusOr<bool> moved = TransitionMessage(
@@ -326,7 +342,7 @@ absl::StatusOr<ReleaseOutcome> Engine::AdmitQueued(TenantState& t, const Message
   if (m.status == kQueued) {
     // A dry run first: a tenant waiting for capacity costs no claim, and no
     // refusal is remembered under the release's idempotency key.
-    absl::StatusOr<Decision> check = DecideRelease(t, m, true);
+    absl::StatusOr<Decision> check = DecideRelease(t, m, true, now);
     if (!check.ok() && SessionGone(check.status())) return fail(kQueued, check.status());
     if (!check.ok() && SessionIdle(check.status())) {
       return ReleaseOutcome{ReleaseOutcome::Kind::kSessionWaits, kIdleSessionRecheck};
@@ -338,7 +354,7 @@ absl::StatusOr<ReleaseOutcome> Engine::AdmitQueued(TenantState& t, const Message
     if (!claimed.ok()) return claimed.status();
     if (!*claimed) return ReleaseOutcome{ReleaseOutcome::Kind::kGone, {}};
   }
-  absl::StatusOr<Decision> charged = DecideRelease(t, m, false);
+  absl::StatusOr<Decision> charged = DecideRelease(t, m, false, now);
   if (!charged.ok() && SessionGone(charged.status())) return fail(kReleasing, charged.status());
   if (!charged.ok() || !charged->allowed) {
     // Back in the queue. A refusal is remembered under this attempt's key,
@@ -364,8 +380,9 @@ absl::StatusOr<ReleaseOutcome> Engine::AdmitQueued(TenantState& t, const Message
     // whose `sent` mark found the row still releasing would be handed over
     // again; the drain's late write then changes nothing (only queued or
     // releasing rows take it).
-    absl::StatusOr<bool> s =
-        TransitionMessage(Move(m.tenant_id, m.id, kReleasing, kReleased, "", now));
+    MessageTransition released = Move(m.tenant_id, m.id, kReleasing, kReleased, "", now);
+    released.released_at = now;
+    absl::StatusOr<bool> s = TransitionMessage(std::move(released));
     if (!s.ok()) return s.status();
   }
   stats_.queue_releases.Add({});

@@ -8,9 +8,6 @@
 namespace quotum::engine {
 namespace {
 
-// A holder that dies (kill -9) hands the queue on after this.
-constexpr absl::Duration kLeaseTtl = absl::Seconds(5);
-
 std::string SessionKey(const MessageRecord& m) {
   return absl::StrCat(m.tenant_id, "/", m.session_id);
 }
@@ -121,7 +118,8 @@ absl::StatusOr<MessageReleaser::Round> MessageReleaser::RunRound() {
     woken_tenants_.clear();
     woken_ = false;
   }
-  absl::StatusOr<bool> held = store_->HoldLease("message-queue", opts_.instance_name, kLeaseTtl);
+  absl::StatusOr<bool> held =
+      store_->HoldLease("message-queue", opts_.instance_name, opts_.lease_ttl);
   if (!held.ok()) return held.status();
   if (!*held) return Round{};
   const absl::Time now = clock_->Now();
@@ -167,7 +165,7 @@ absl::StatusOr<MessageReleaser::Page> MessageReleaser::RunPage(
     if (Waits(m, at)) continue;
     // Hand-offs take time (up to the provider's timeout each): keep the
     // lease, or stop and leave the rest to its new holder.
-    held = store_->HoldLease("message-queue", opts_.instance_name, kLeaseTtl);
+    held = store_->HoldLease("message-queue", opts_.instance_name, opts_.lease_ttl);
     if (!held.ok()) return held.status();
     if (!*held) {
       page.stopped = true;

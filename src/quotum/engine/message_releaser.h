@@ -34,6 +34,11 @@ struct ReleaserOptions {
   /// A message left releasing this long belongs to a releaser that died.
   absl::Duration stale_after = absl::Seconds(30);
   std::string instance_name;  ///< the lease holder's name (scale-out)
+  /// How long the queue's lease is held without renewal: a holder that dies
+  /// (kill -9) hands the queue on after this. It must outlast one hand-off
+  /// (the provider's timeout), or another instance could hand the same
+  /// message over while the first still waits for its answer.
+  absl::Duration lease_ttl = absl::Seconds(5);
 };
 
 class MessageReleaser {

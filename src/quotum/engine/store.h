@@ -102,12 +102,13 @@ struct MessageTransition {
   std::string id;
   std::string from;
   std::string to;
-  std::string reason;                 ///< replaces the stored reason
-  absl::Time at;                      ///< becomes updated_at
-  bool count_attempt = false;         ///< release_attempts + 1
-  bool count_delivery = false;        ///< delivery_attempts + 1
-  std::optional<absl::Time> sent_at;  ///< set when given
-  std::optional<absl::Time> due_at;   ///< set when given
+  std::string reason;                     ///< replaces the stored reason
+  absl::Time at;                          ///< becomes updated_at
+  bool count_attempt = false;             ///< release_attempts + 1
+  bool count_delivery = false;            ///< delivery_attempts + 1
+  std::optional<absl::Time> sent_at;      ///< set when given
+  std::optional<absl::Time> due_at;       ///< set when given
+  std::optional<absl::Time> released_at;  ///< set when given (when it was charged)
 };
 
 /// Where a listing of messages goes on from: the last one listed.
@@ -223,6 +224,24 @@ struct FailOpenCharge {
   absl::Time now;  ///< the api_call's hour and day
   uint64_t units = 0;
   bool api_call = false;
+};
+
+/// Scale-out: a failed message's charge given back (SPEC §2 "Delivery
+/// provider"; DeliveryPolicy::give_back): `units` of `meter` and `credits`
+/// credits taken back out of the period counters, and out of the reports'
+/// hour and day of `at`, once per message however often it is asked.
+struct GivenBackCharge {
+  std::string message_id;
+  std::string tenant_id;
+  std::string meter;
+  std::string channel;
+  absl::Time period_start;
+  absl::Time period_end;
+  absl::Time at;   ///< when the units were charged (their hour and day)
+  absl::Time now;  ///< when they are given back
+  uint64_t units = 0;
+  uint64_t credits = 0;
+  std::string reason;  ///< why the message failed (kept with the once-mark)
 };
 
 /// One change of a tenant's plan: a line of the subscription ledger.
@@ -376,6 +395,10 @@ struct CommitBatch {
   /// written before this batch's usage is added.
   std::vector<CounterRow> counter_sets;
   std::vector<UsageDelta> usage;
+  /// Units taken back out (a failed message's charge given back), after
+  /// `usage`: each lowers its counter, hour and day by its quantity, never
+  /// below 0, and never makes a row that does not exist.
+  std::vector<UsageDelta> given_back;
   /// Written after this batch's usage.
   std::vector<PeriodClose> period_closes;
   std::vector<IdempotencyRecord> idempotency;

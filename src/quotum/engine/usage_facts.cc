@@ -29,6 +29,20 @@ void AppendLeaseChange(const LeaseChange& c, CommitBatch& b) {
   if (c.event) b.events.push_back(*c.event);
 }
 
+// A give-back's units (and credits) taken back out of the hour and day
+// they were charged in.
+void AppendGivenBack(const FactsEntry& e, CommitBatch& b) {
+  const UsageFacts& f = e.facts;
+  if (e.charged > 0) {
+    b.given_back.push_back(
+        UsageDelta{e.tenant_id, f.meter, f.channel, f.period_start, f.at, e.charged});
+  }
+  if (e.credits_given_back > 0) {
+    b.given_back.push_back(UsageDelta{e.tenant_id, std::string(meters::kCredits), f.channel,
+                                      f.period_start, f.at, e.credits_given_back});
+  }
+}
+
 }  // namespace
 
 std::string LeaseChange::Subject() const {
@@ -47,6 +61,10 @@ std::string LeaseChange::Subject() const {
 
 void AppendRows(const FactsEntry& e, CommitBatch& b) {
   const UsageFacts& f = e.facts;
+  if (f.give_back) {
+    AppendGivenBack(e, b);
+    return;
+  }
   if (e.charged > 0) {
     b.usage.push_back(UsageDelta{e.tenant_id, f.meter, f.channel,
                                  f.late_period_start.value_or(f.period_start), f.at, e.charged});

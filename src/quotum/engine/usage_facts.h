@@ -50,6 +50,10 @@ struct UsageFacts {
   std::optional<CreditsFacts> credits;
   /// See `messages`.
   bool queue_rest = false;
+  /// A failed message's charge given back (SharedLedger::GiveBack): the
+  /// entry's `charged` units of `meter` and `credits_given_back` credits are
+  /// taken back out, at `at`. Nothing else is charged or counted.
+  bool give_back = false;
 };
 
 /// A session, group or gauge change carried by an entry (lease.lua): what
@@ -76,8 +80,9 @@ struct FactsEntry {
   std::string tenant_id;
   std::string stream_id;  ///< the entry's id within its tenant's stream
   UsageFacts facts;
-  uint64_t charged = 0;   ///< units charged to facts.meter
-  bool api_call = false;  ///< one api_call was counted
+  uint64_t charged = 0;             ///< units charged to facts.meter (given back: taken out)
+  uint64_t credits_given_back = 0;  ///< facts.give_back: credits taken out
+  bool api_call = false;            ///< one api_call was counted
   bool allowed = false;
   /// The meter's period counter before the charge (decide.lua's "b"); unset
   /// for entries that carry none (fail-open reconciliations, leases).

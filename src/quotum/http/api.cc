@@ -334,6 +334,7 @@ void Api::Metrics(Call& c) {
   es.lease_expiries.Render(out);
   es.webhook_attempts.Render(out);
   es.deliveries.Render(out);
+  es.given_back.Render(out);
   es.queue_releases.Render(out);
   es.relay_failures.Render(out);
   es.emails.Render(out);

@@ -109,6 +109,23 @@ constexpr Statement kDaily{
     "SELECT * FROM unnest($1::text[],$2::date[],$3::text[],$4::text[],$5::bigint[]) "
     "ON CONFLICT(tenant_id,day,meter,channel) "
     "DO UPDATE SET value=usage_daily.value+excluded.value"};
+// A give-back's units taken back out: existing rows only, never below 0
+// (one source row per target row: the writer sums them first).
+constexpr Statement kCountersTake{
+    "w_counters_take",
+    "UPDATE counters c SET value=GREATEST(c.value-g.v,0) "
+    "FROM unnest($1::text[],$2::text[],$3::bigint[],$4::bigint[]) AS g(t,m,p,v) "
+    "WHERE c.tenant_id=g.t AND c.meter=g.m AND c.period_start=g.p"};
+constexpr Statement kHourlyTake{
+    "w_hourly_take",
+    "UPDATE usage_hourly h SET value=GREATEST(h.value-g.v,0) "
+    "FROM unnest($1::text[],$2::text[],$3::text[],$4::bigint[],$5::bigint[]) AS g(t,m,c,hr,v) "
+    "WHERE h.tenant_id=g.t AND h.meter=g.m AND h.channel=g.c AND h.hour=g.hr"};
+constexpr Statement kDailyTake{
+    "w_daily_take",
+    "UPDATE usage_daily d SET value=GREATEST(d.value-g.v,0) "
+    "FROM unnest($1::text[],$2::date[],$3::text[],$4::text[],$5::bigint[]) AS g(t,dy,m,c,v) "
+    "WHERE d.tenant_id=g.t AND d.day=g.dy AND d.meter=g.m AND d.channel=g.c"};
 constexpr Statement kIdempotency{
     "w_idempotency",
     "INSERT INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,consumed,"
@@ -138,7 +155,8 @@ constexpr Statement kMessageTransition{
     "w_message_transition",
     "UPDATE messages SET status=$1,reason=$2,updated_at_ms=$3,"
     "release_attempts=release_attempts+$4,sent_at_ms=COALESCE($8::bigint,sent_at_ms),"
-    "due_at_ms=COALESCE($9::bigint,due_at_ms),delivery_attempts=delivery_attempts+$10 "
+    "due_at_ms=COALESCE($9::bigint,due_at_ms),delivery_attempts=delivery_attempts+$10,"
+    "released_at_ms=COALESCE($11::bigint,released_at_ms) "
     "WHERE tenant_id=$5 AND id=$6 AND status=$7"};
 constexpr Statement kSessions{
     "w_sessions",
@@ -363,43 +381,61 @@ absl::Status WriteCounterSets(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kCounterSets, c);
 }
 
-// Sums the batch's deltas per row first, so each counter, hour and day row
-// is upserted once (keys view the batch's strings).
-absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
-  if (b.usage.empty()) return absl::OkStatus();
+// Per row of the counters, the hourly and the daily rollups: the sum of
+// `deltas` (keys view their strings).
+struct UsageSums {
   using Text = absl::string_view;
   absl::flat_hash_map<std::tuple<Text, Text, int64_t>, uint64_t> counters;
   absl::flat_hash_map<std::tuple<Text, Text, Text, int64_t>, uint64_t> hours, days;
-  for (const auto& u : b.usage) {
-    const int64_t hour = FloorTo(Secs(u.at), 3600);
-    counters[{u.tenant_id, u.meter, Secs(u.period_start)}] += u.quantity;
-    hours[{u.tenant_id, u.meter, u.channel, hour}] += u.quantity;
-    days[{u.tenant_id, u.meter, u.channel, FloorTo(hour, 86400)}] += u.quantity;
+
+  explicit UsageSums(const std::vector<engine::UsageDelta>& deltas) {
+    for (const auto& u : deltas) {
+      const int64_t hour = FloorTo(Secs(u.at), 3600);
+      counters[{u.tenant_id, u.meter, Secs(u.period_start)}] += u.quantity;
+      hours[{u.tenant_id, u.meter, u.channel, hour}] += u.quantity;
+      days[{u.tenant_id, u.meter, u.channel, FloorTo(hour, 86400)}] += u.quantity;
+    }
   }
+};
+
+// Writes `deltas` summed per row with `counters`, `hourly` and `daily`
+// (statements taking the columns in the order kCounters, kHourly and kDaily
+// do), so each row is written once.
+absl::Status WriteUsageSums(PgConnection& conn, const std::vector<engine::UsageDelta>& deltas,
+                            const Statement& counters, const Statement& hourly,
+                            const Statement& daily) {
+  if (deltas.empty()) return absl::OkStatus();
+  const UsageSums sums(deltas);
   PgColumns c(4), h(5), d(5);
-  for (const auto& [k, v] : counters) {
+  for (const auto& [k, v] : sums.counters) {
     c[0].AddText(std::get<0>(k));
     c[1].AddText(std::get<1>(k));
     c[2].AddInt(std::get<2>(k));
     c[3].AddInt(AsStored(v));
   }
-  for (const auto& [k, v] : hours) {
+  for (const auto& [k, v] : sums.hours) {
     h[0].AddText(std::get<0>(k));
     h[1].AddText(std::get<1>(k));
     h[2].AddText(std::get<2>(k));
     h[3].AddInt(std::get<3>(k));
     h[4].AddInt(AsStored(v));
   }
-  for (const auto& [k, v] : days) {
+  for (const auto& [k, v] : sums.days) {
     d[0].AddText(std::get<0>(k));
     d[1].AddText(DayText(std::get<3>(k)));
     d[2].AddText(std::get<1>(k));
     d[3].AddText(std::get<2>(k));
     d[4].AddInt(AsStored(v));
   }
-  RETURN_IF_ERROR(Run(conn, kCounters, c));
-  RETURN_IF_ERROR(Run(conn, kHourly, h));
-  return Run(conn, kDaily, d);
+  RETURN_IF_ERROR(Run(conn, counters, c));
+  RETURN_IF_ERROR(Run(conn, hourly, h));
+  return Run(conn, daily, d);
+}
+
+// The batch's usage added, then the units it gives back taken out.
+absl::Status WriteUsage(PgConnection& conn, const CommitBatch& b) {
+  RETURN_IF_ERROR(WriteUsageSums(conn, b.usage, kCounters, kHourly, kDaily));
+  return WriteUsageSums(conn, b.given_back, kCountersTake, kHourlyTake, kDailyTake);
 }
 
 absl::Status WritePeriodCloses(PgConnection& conn, const CommitBatch& b) {
@@ -465,7 +501,8 @@ absl::Status WriteMessageTransitions(PgConnection& conn, const CommitBatch& b) {
          IntParam(t.count_attempt ? 1 : 0), TextParam(t.tenant_id), TextParam(t.id),
          TextParam(t.from), t.sent_at ? IntParam(absl::ToUnixMillis(*t.sent_at)) : PgParam(),
          t.due_at ? IntParam(absl::ToUnixMillis(*t.due_at)) : PgParam(),
-         IntParam(t.count_delivery ? 1 : 0)});
+         IntParam(t.count_delivery ? 1 : 0),
+         t.released_at ? IntParam(absl::ToUnixMillis(*t.released_at)) : PgParam()});
     if (!r.ok()) return r.status();
     if (r->affected() == 0) {
       return absl::FailedPreconditionError(

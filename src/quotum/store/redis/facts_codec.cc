@@ -169,6 +169,7 @@ std::string EncodeFacts(const engine::UsageFacts& f) {
     if (f.queue_rest) o["qr"] = true;
   }
   if (f.late_period_start) o["late"] = Secs(*f.late_period_start);
+  if (f.give_back) o["gb"] = true;
   if (f.credits) {
     o["cr"] = CreditsObject(*f.credits);
     o["end"] = Secs(f.period_end);
@@ -203,6 +204,10 @@ absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
   f.at = absl::FromUnixSeconds(*at);
   f.now = absl::FromUnixSeconds(*now);
   f.quantity = static_cast<uint64_t>(*qty);
+  if (const json::value* gb = o.if_contains("gb")) {
+    if (!gb->is_bool()) return absl::InvalidArgumentError("facts: gb is not a boolean");
+    f.give_back = gb->get_bool();
+  }
   if (o.contains("late")) {
     absl::StatusOr<int64_t> late = Int(o, "late");
     if (!late.ok()) return late.status();

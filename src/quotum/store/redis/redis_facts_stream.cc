@@ -23,6 +23,7 @@ constexpr std::string_view kGroup = "quotum";
 // The fields of one entry: [field, value, field, value, ...].
 struct EntryFields {
   std::string_view charged, api_call, allowed, facts, before, credits_before;
+  std::string_view credits_given_back;  // a give-back's credits (redis_give_back.cc)
   // Top-ups: the limits judged, what was drawn.
   std::string_view limit_judged, credits_limit_judged, topup_draws;
   // A lease change (lease.lua): kind, id, record, event.
@@ -39,6 +40,7 @@ EntryFields FieldsOf(ReplyView fields) {
     if (name == "f") f.facts = value;
     if (name == "b") f.before = value;
     if (name == "cb") f.credits_before = value;
+    if (name == "gc") f.credits_given_back = value;
     if (name == "tl") f.limit_judged = value;
     if (name == "ctl") f.credits_limit_judged = value;
     if (name == "td") f.topup_draws = value;
@@ -96,6 +98,10 @@ absl::StatusOr<engine::FactsEntry> EntryOf(const std::string& tenant, ReplyView 
       return absl::InvalidArgumentError("the credits before (cb) is not a count");
     }
     e.credits_before = before;
+  }
+  if (!f.credits_given_back.empty() &&
+      !absl::SimpleAtoi(ToAbsl(f.credits_given_back), &e.credits_given_back)) {
+    return absl::InvalidArgumentError("the credits given back (gc) are not a count");
   }
   if (absl::Status s = ReadTopupFields(f, e); !s.ok()) return s;
   absl::StatusOr<engine::UsageFacts> facts = DecodeFacts(f.facts);

@@ -23,6 +23,12 @@ inline std::string CounterKey(absl::string_view tenant_id, absl::Time period_sta
   return absl::StrCat("{", tenant_id, "}:u:", absl::ToUnixSeconds(period_start), ":", meter);
 }
 
+/// STRING: present once a failed message's charge was given back
+/// (RedisLedger::GiveBack); holds why the message failed.
+inline std::string GivenBackKey(absl::string_view tenant_id, absl::string_view message_id) {
+  return absl::StrCat("{", tenant_id, "}:gb:", message_id);
+}
+
 /// Present once the tenant's counters (and, when "2", sessions and groups)
 /// hold at least what the cold store has (RedisLedger::SetBaseline).
 inline std::string BaselineKey(absl::string_view tenant_id) {

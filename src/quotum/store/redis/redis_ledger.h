@@ -56,6 +56,10 @@ class RedisLedger final : public engine::SharedLedger {
                                                  const std::vector<std::string>& meters) override;
   absl::Status Ping() override;
   absl::StatusOr<bool> Reconcile(const engine::FailOpenCharge& c) override;
+  // A failed message's charge given back (redis_give_back.cc).
+  absl::StatusOr<bool> GiveBack(const engine::GivenBackCharge& c) override;
+  absl::StatusOr<std::optional<std::string>> GivenBackReason(absl::string_view tenant_id,
+                                                             absl::string_view message_id) override;
   absl::StatusOr<std::vector<uint64_t>> TopupsDrawn(
       absl::string_view tenant_id,
       const std::vector<std::pair<std::string, std::string>>& topups) override;

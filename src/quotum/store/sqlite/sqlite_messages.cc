@@ -30,7 +30,8 @@ absl::Status SqliteStore::WriteMessageTransitions(const engine::CommitBatch& b) 
   auto st = writer_->Prepare(
       "UPDATE messages SET status=?,reason=?,updated_at_ms=?,"
       "release_attempts=release_attempts+?,sent_at_ms=COALESCE(?,sent_at_ms),"
-      "due_at_ms=COALESCE(?,due_at_ms),delivery_attempts=delivery_attempts+? "
+      "due_at_ms=COALESCE(?,due_at_ms),delivery_attempts=delivery_attempts+?,"
+      "released_at_ms=COALESCE(?,released_at_ms) "
       "WHERE tenant_id=? AND id=? AND status=?");
   if (!st.ok()) return st.status();
   for (const engine::MessageTransition& t : b.message_transitions) {
@@ -41,9 +42,10 @@ absl::Status SqliteStore::WriteMessageTransitions(const engine::CommitBatch& b) 
                          .Bind(5, OptMillis(t.sent_at))
                          .Bind(6, OptMillis(t.due_at))
                          .Bind(7, int64_t{t.count_delivery ? 1 : 0})
-                         .Bind(8, t.tenant_id)
-                         .Bind(9, t.id)
-                         .Bind(10, t.from)
+                         .Bind(8, OptMillis(t.released_at))
+                         .Bind(9, t.tenant_id)
+                         .Bind(10, t.id)
+                         .Bind(11, t.from)
                          .Run();
     if (!s.ok()) return s;
     if (sqlite3_changes(writer_->raw()) == 0) {

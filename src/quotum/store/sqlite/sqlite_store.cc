@@ -47,6 +47,7 @@ struct SqliteStore::WriteStatements {
   Stmt begin, commit, rollback;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, counter_set, hourly, daily, idem,
       message;
+  Stmt counter_take, hourly_take, daily_take;
   Stmt session, delete_session, group, delete_group, key_limits, gauge, event;
   Stmt applied, forget_applied, fail_open, reconciled, plan_change, set_plan, addon;
   Stmt alert, resolve_alert;
@@ -136,6 +137,14 @@ const StatementSql kWriteSql[] = {
     {&WriteStatements::daily,
      "INSERT INTO usage_daily(tenant_id,day,meter,channel,value) VALUES(?,?,?,?,?) "
      "ON CONFLICT(tenant_id,day,meter,channel) DO UPDATE SET value=value+excluded.value"},
+    {&WriteStatements::counter_take,
+     "UPDATE counters SET value=max(value-?,0) WHERE tenant_id=? AND meter=? AND period_start=?"},
+    {&WriteStatements::hourly_take,
+     "UPDATE usage_hourly SET value=max(value-?,0) "
+     "WHERE tenant_id=? AND meter=? AND channel=? AND hour=?"},
+    {&WriteStatements::daily_take,
+     "UPDATE usage_daily SET value=max(value-?,0) "
+     "WHERE tenant_id=? AND day=? AND meter=? AND channel=?"},
     {&WriteStatements::idem,
      "INSERT OR REPLACE INTO idempotency(tenant_id,key,fingerprint,created_at,allowed,requested,"
      "consumed,remaining,limit_value,overage,period_start,reset_at,meter,reason,extra) "
@@ -574,7 +583,34 @@ absl::Status SqliteStore::WriteUsage(const CommitBatch& b) {
                         .Bind(5, AsStored(v))
                         .Run());
   }
+  RETURN_IF_ERROR(WriteGivenBack(b));
   return WritePeriodCloses(b);
+}
+
+absl::Status SqliteStore::WriteGivenBack(const CommitBatch& b) {
+  WriteStatements& w = *w_;
+  for (const auto& u : b.given_back) {
+    const int64_t hour = HourOf(u.at);
+    const int64_t units = AsStored(u.quantity);
+    RETURN_IF_ERROR(w.counter_take.Bind(1, units)
+                        .Bind(2, u.tenant_id)
+                        .Bind(3, u.meter)
+                        .Bind(4, Secs(u.period_start))
+                        .Run());
+    RETURN_IF_ERROR(w.hourly_take.Bind(1, units)
+                        .Bind(2, u.tenant_id)
+                        .Bind(3, u.meter)
+                        .Bind(4, u.channel)
+                        .Bind(5, hour)
+                        .Run());
+    RETURN_IF_ERROR(w.daily_take.Bind(1, units)
+                        .Bind(2, u.tenant_id)
+                        .Bind(3, DayOf(absl::FromUnixSeconds(FloorTo(hour, 86400))))
+                        .Bind(4, u.meter)
+                        .Bind(5, u.channel)
+                        .Run());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStore::WritePeriodCloses(const CommitBatch& b) {

@@ -99,8 +99,10 @@ class SqliteStore final : public engine::Store {
   absl::Status WritePlanChanges(const engine::CommitBatch& batch);
   absl::Status WriteReservations(const engine::CommitBatch& batch);
   absl::Status WriteTopups(const engine::CommitBatch& batch);
-  /// Usage deltas, then the period closes (WritePeriodCloses).
+  /// Usage deltas, the units given back (WriteGivenBack), then the period
+  /// closes (WritePeriodCloses).
   absl::Status WriteUsage(const engine::CommitBatch& batch);
+  absl::Status WriteGivenBack(const engine::CommitBatch& batch);
   absl::Status WritePeriodCloses(const engine::CommitBatch& batch);
   absl::Status WriteTenantsAndKeys(const engine::CommitBatch& batch);
   absl::Status WriteIdempotencyAndMessages(const engine::CommitBatch& batch);
