@@ -699,7 +699,8 @@ class Engine {
 
   /// ReleaseMessage's decision: a send of m through its session, a dry run
   /// or the charge itself (with m marked released in its commit).
-  /// `now` (whole milliseconds) is the charge's instant and the message's released_at.
+  /// `now` (whole milliseconds, read just before the charge, which reads the
+  /// clock again) becomes the message's released_at.
   absl::StatusOr<Decision> DecideRelease(TenantState& t, const MessageRecord& m, bool dry_run,
                                          absl::Time now);
   /// ReleaseMessage for a queued (or stale releasing) message: kSent here

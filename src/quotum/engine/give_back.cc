@@ -89,10 +89,11 @@ absl::StatusOr<bool> Engine::FailGivingBackLocally(TenantState& t, MessageTransi
     b.given_back.push_back(UsageDelta{c.tenant_id, std::string(meters::kCredits), c.channel,
                                       c.period_start, c.at, c.credits});
   }
-  // Memory goes down with the commit's submission, under the tenant lock:
-  // a reconciliation's absolute counter set submitted later sees it lowered
-  // and is written after the commit; one submitted earlier is written
-  // before it. Units are not taken again if the period closed meanwhile.
+  // Memory goes down with the commit's submission, under the tenant lock,
+  // so no decision sees the units after the commit without them. A
+  // reconciliation's absolute counter set queued meanwhile may be written
+  // on either side of this commit: the stored counter can then be a unit
+  // off until the next repair. Nothing is taken if the period rolled over.
   uint64_t units = 0, credits = 0;
   absl::Status s = AwaitCommit([&](CommitQueue::Done& done) {
     MutexLock lock(&t.mu);

@@ -177,7 +177,6 @@ absl::StatusOr<Decision> Engine::DecideRelease(TenantState& t, const MessageReco
   req.dry_run = dry_run;
   req.paced_later = true;
   req.no_fail_open = true;  // held past a limit: never admitted unchecked
-  req.at = now;             // its units count in the hour it is released
   {
     // A dry run names the message too, so that its tier is judged; it
     // writes nothing.
@@ -381,7 +380,8 @@ absl::StatusOr<ReleaseOutcome> Engine::AdmitQueued(TenantState& t, const Message
     // again; the drain's late write then changes nothing (only queued or
     // releasing rows take it).
     MessageTransition released = Move(m.tenant_id, m.id, kReleasing, kReleased, "", now);
-    released.released_at = now;
+    // A replay's charge was made earlier (the drain writes its instant).
+    if (!charged->replayed) released.released_at = now;
     absl::StatusOr<bool> s = TransitionMessage(std::move(released));
     if (!s.ok()) return s.status();
   }
