@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "huge_page_heap.h"
 #include "quotum/config/config.h"
 #include "quotum/core/clock.h"
 #include "quotum/core/string_views.h"
@@ -358,6 +359,7 @@ int PrintRoutes() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  quotum::UseHugePagesForHeap();
   CLI::App app{"Quotum: usage metering, plan limits and rate limits for messaging platforms"};
   app.require_subcommand(1);
   ServeFlags flags;

@@ -133,7 +133,9 @@ class StoreContractTest : public StoreBackendTest {
 
 TEST_P(StoreContractTest, AnEmptyStoreLoadsNothing) {
   RecordingSink s = Load();
-  EXPECT_THAT(s.order, ElementsAre("sizes"));
+  EXPECT_THAT(s.order, ElementsAre("sizes", "tenants_loaded"));
+  EXPECT_THAT(s.usage_order, IsEmpty());
+  EXPECT_THAT(s.leases_order, IsEmpty());
   EXPECT_EQ(s.sizes, std::make_pair(size_t{0}, size_t{0}));
   EXPECT_EQ(store_->CheckWritable(), absl::OkStatus());
 }
@@ -142,9 +144,10 @@ TEST_P(StoreContractTest, CommitThenLoadRoundTripsEveryRecordKindInTheDocumented
   const CommitBatch b = FullBatch();
   Commit(b);
   RecordingSink s = Load();
-  EXPECT_THAT(s.order,
-              ElementsAre("sizes", "tenants", "keys", "overrides", "counters", "idempotency",
-                          "sessions", "groups", "key_rate_limits", "gauges"));
+  EXPECT_THAT(s.order, ElementsAre("sizes", "tenants", "tenants_loaded"));
+  EXPECT_THAT(s.usage_order, ElementsAre("overrides", "counters", "idempotency"));
+  EXPECT_THAT(s.leases_order,
+              ElementsAre("keys", "sessions", "groups", "key_rate_limits", "gauges"));
   EXPECT_EQ(s.sizes, std::make_pair(size_t{2}, size_t{2}));
   EXPECT_EQ(AllFields(s.tenants), AllFields(b.tenants)) << "tenants come in creation order";
   EXPECT_EQ(AllFields(s.keys), AllFields(b.keys)) << "keys come in creation order";
@@ -741,7 +744,7 @@ TEST_P(StoreContractTest, ReservationsAreKeptUntilEndedOrPurgedOnceExpired) {
                         {"t-b", "rsv-1", "credits", 7, t0, t0 + absl::Seconds(30)}};
   Commit(first);
   RecordingSink s = Load();
-  EXPECT_EQ(s.order.back(), "reservations");
+  EXPECT_EQ(s.usage_order.back(), "reservations");
   EXPECT_EQ(SortedFields(s.reservations), SortedFields(first.reservations));
   CommitBatch second;
   second.ended_reservations = {{"t-a", "rsv-2"}, {"t-a", "nobody"}};
@@ -774,6 +777,8 @@ TEST_P(StoreContractTest, ReopeningKeepsEverything) {
   Reopen();  // opening an up-to-date store twice changes nothing either
   const RecordingSink after = Load();
   EXPECT_EQ(after.order, before.order);
+  EXPECT_EQ(after.usage_order, before.usage_order);
+  EXPECT_EQ(after.leases_order, before.leases_order);
   EXPECT_EQ(AllFields(after.tenants), AllFields(before.tenants));
   EXPECT_EQ(AllFields(after.keys), AllFields(before.keys));
   EXPECT_EQ(AllFields(after.overrides), AllFields(before.overrides));

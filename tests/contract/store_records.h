@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
+#include "quotum/base/mutex.h"
 #include "quotum/engine/decision_codec.h"
 #include "quotum/engine/store.h"
 
@@ -98,9 +100,30 @@ auto SortedFields(const std::vector<T>& rows) {
   return out;
 }
 
-/// Keeps the whole start-up stream, and the order the record kinds came in.
+/// Keeps the whole start-up stream, and the order the record kinds came in:
+/// the tenants' part and each of the two groups a store may send side by side.
 class RecordingSink final : public engine::SnapshotSink {
  public:
+  RecordingSink() = default;
+  RecordingSink(const RecordingSink& o) { *this = o; }
+  RecordingSink& operator=(const RecordingSink& o) {
+    order = o.order;
+    usage_order = o.usage_order;
+    leases_order = o.leases_order;
+    sizes = o.sizes;
+    tenants = o.tenants;
+    keys = o.keys;
+    overrides = o.overrides;
+    counters = o.counters;
+    idempotency = o.idempotency;
+    sessions = o.sessions;
+    groups = o.groups;
+    key_rate_limits = o.key_rate_limits;
+    reservations = o.reservations;
+    gauges = o.gauges;
+    return *this;
+  }
+  void TenantsLoaded() override { Note("tenants_loaded"); }
   void Sizes(size_t t, size_t k) override {
     Note("sizes");
     sizes = {t, k};
@@ -147,7 +170,10 @@ class RecordingSink final : public engine::SnapshotSink {
     reservations.push_back(r);
   }
 
-  std::vector<std::string> order;  ///< record kinds, consecutive repeats folded
+  /// Record kinds, consecutive repeats folded: sizes, tenants, tenants_loaded.
+  std::vector<std::string> order;
+  std::vector<std::string> usage_order;   ///< overrides, counters, idempotency, reservations
+  std::vector<std::string> leases_order;  ///< keys, sessions, groups, key_rate_limits, gauges
   std::pair<size_t, size_t> sizes;
   std::vector<engine::TenantRecord> tenants;
   std::vector<engine::ApiKeyRecord> keys;
@@ -161,9 +187,19 @@ class RecordingSink final : public engine::SnapshotSink {
   std::vector<engine::GaugeRecord> gauges;
 
  private:
+  // Called from either group's thread: the lock keeps the record lists whole.
   void Note(const char* kind) {
-    if (order.empty() || order.back() != kind) order.push_back(kind);
+    MutexLock lock(&mu_);
+    const absl::string_view k = kind;
+    std::vector<std::string>& list =
+        k == "overrides" || k == "counters" || k == "idempotency" || k == "reservations"
+            ? usage_order
+        : k == "keys" || k == "sessions" || k == "groups" || k == "key_rate_limits" || k == "gauges"
+            ? leases_order
+            : order;
+    if (list.empty() || list.back() != kind) list.push_back(kind);
   }
+  Mutex mu_;
 };
 
 }  // namespace quotum::contract

@@ -1,5 +1,7 @@
 #include "quotum/engine/engine.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "quotum/engine/errors.h"
 
@@ -39,12 +41,17 @@ Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
 Engine::~Engine() { Stop(); }
 
 // Builds the in-memory state from the store's start-up stream. Runs inside
-// Start() with registry_mu_ held.
+// Start() with registry_mu_ held; the two stream groups may call it from two
+// threads at once, and touch disjoint state: the usage group a tenant's
+// counters, overrides and traffic, the other the key maps and a tenant's
+// leases and gauges (each under the tenant's lock). Both only read the
+// tenant registry, which is complete by then.
 class Engine::Loader final : public SnapshotSink {
  public:
   Loader(Engine& e, absl::Time now) : e_(e), cat_(*e.opts_.catalog), now_(now) {}
 
   void Sizes(size_t tenants, size_t keys) override {
+    e_.tenant_arena_.Reserve(tenants);
     e_.tenants_.reserve(tenants);
     e_.tenant_order_.reserve(tenants);
     e_.keys_by_hash_.reserve(keys);
@@ -57,14 +64,13 @@ class Engine::Loader final : public SnapshotSink {
       return absl::FailedPreconditionError(absl::StrCat(
           "tenant \"", rec.id, "\" is on plan \"", rec.plan, "\", which the config no longer has"));
     }
-    auto t = std::make_unique<TenantState>(rec.id);
+    TenantState* t = e_.tenant_arena_.New(std::move(rec.id));
     MutexLock lock(&t->mu);
     t->name = std::move(rec.name);
     e_.SetUpTenant(*t, *plan, rec.subscription_start, rec.created_at, now_);
     t->committed = true;
-    e_.tenant_order_.push_back(t.get());
-    const absl::string_view id = t->id;
-    e_.tenants_[id] = std::move(t);
+    e_.tenant_order_.push_back(t);
+    e_.tenants_.insert(t);
     return absl::OkStatus();
   }
 
@@ -77,12 +83,17 @@ class Engine::Loader final : public SnapshotSink {
     t->overrides[*m] = o.limit;
   }
 
-  // Counter rows arrive grouped by tenant: each tenant is looked up once, and
-  // the order met is kept for the streams after it.
+  // The tenants in id order, which every stream after them follows (see Cursor).
+  void TenantsLoaded() override {
+    by_id_ = e_.tenant_order_;
+    auto id_less = [](const TenantState* a, const TenantState* b) { return a->id < b->id; };
+    if (!std::is_sorted(by_id_.begin(), by_id_.end(), id_less)) {
+      std::sort(by_id_.begin(), by_id_.end(), id_less);
+    }
+  }
+
   void Counter(CounterRow& c) override {
-    TenantState* t = last_ && last_->id == c.tenant_id ? last_ : e_.FindTenant(c.tenant_id);
-    if (t && t != last_) by_id_.push_back(t);
-    last_ = t;
+    TenantState* t = counters_.Find(*this, c.tenant_id);
     auto m = cat_.FindMeter(c.meter);
     if (!t || !m) return;
     MutexLock lock(&t->mu);
@@ -165,14 +176,14 @@ class Engine::Loader final : public SnapshotSink {
   }
 
  private:
-  // Follows one stream along by_id_ (the tenants in the order their counter
-  // rows came, which for the SQLite store is id order, like the streams after
-  // it): a string comparison instead of a hash lookup with its cache misses
-  // (1 M tenants: FindTenant was a fifth of start-up). Any tenant not found
-  // this way is looked up by hash, so the result never depends on the order.
+  // Follows one stream along by_id_ (the tenants in id order, which is the
+  // order of the SQLite store's streams): a string comparison instead of a
+  // hash lookup with its cache misses (1 M tenants: FindTenant was a fifth of
+  // start-up). Any tenant not found this way is looked up by hash, so the
+  // result never depends on the order.
   class Cursor {
    public:
-    TenantState* Find(Loader& l, absl::string_view id) {
+    TenantState* Find(const Loader& l, absl::string_view id) {
       const auto& order = l.by_id_;
       while (next_ < order.size() && absl::string_view(order[next_]->id) < id) ++next_;
       if (next_ < order.size() && order[next_]->id == id) return order[next_];
@@ -186,10 +197,11 @@ class Engine::Loader final : public SnapshotSink {
   Engine& e_;
   const Catalog& cat_;
   const absl::Time now_;
-  TenantState* last_ = nullptr;
-  size_t key_cursor_ = 0;  // index into tenant_order_ of the next key's likely tenant
-  std::vector<TenantState*> by_id_;
-  Cursor idempotency_, sessions_, groups_, gauges_;
+  std::vector<TenantState*> by_id_;  // set by TenantsLoaded, read-only after
+  // Each group's own position (the two groups may run side by side).
+  Cursor counters_, idempotency_;      // usage
+  size_t key_cursor_ = 0;              // keys: next index into tenant_order_
+  Cursor sessions_, groups_, gauges_;  // keys and leases
 };
 
 absl::Status Engine::Start() {
@@ -200,6 +212,7 @@ absl::Status Engine::Start() {
     if (absl::Status s = store_->Load(now - opts_.idempotency_ttl, loader); !s.ok()) {
       return s;
     }
+
     absl::StatusOr<std::vector<SubscriptionChange>> pending = store_->PendingPlanChanges();
     if (!pending.ok()) return pending.status();
     for (SubscriptionChange& c : *pending) {
@@ -228,6 +241,7 @@ absl::Status Engine::Start() {
       if (absl::Status s = LoadTierRecipients(now); !s.ok()) return s;
     }
   }
+
   queue_.Start();
   if (opts_.shared_ledger) {
     if (!opts_.facts_stream) return absl::InvalidArgumentError("scale-out needs a facts stream");
@@ -286,7 +300,7 @@ TenantState* Engine::FindTenant(absl::string_view id) const {
   // Called with or without registry_mu_ held by the caller's context:
   // callers outside Start() take a reader lock first.
   auto it = tenants_.find(id);
-  return it == tenants_.end() ? nullptr : it->second.get();
+  return it == tenants_.end() ? nullptr : *it;
 }
 
 TenantState* Engine::FindTenantShared(absl::string_view id) const {
@@ -296,8 +310,10 @@ TenantState* Engine::FindTenantShared(absl::string_view id) const {
 
 void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
   KeyEntry& e = keys_by_hash_[hash];
+  keys_by_id_.erase(e.key_id);  // the id this entry had, if any
   e = std::move(entry);
-  keys_by_id_[e.key_id] = &e;
+  keys_by_id_.erase(e.key_id);  // an older entry's claim on the id, as a map's assignment would
+  keys_by_id_.insert(&e);
 }
 
 void Engine::EraseKeyLocked(const KeyHash& hash) {
@@ -314,7 +330,7 @@ Engine::KeyEntry* Engine::FindKeyLocked(const KeyHash& hash) {
 
 Engine::KeyEntry* Engine::FindKeyByIdLocked(absl::string_view key_id) const {
   auto it = keys_by_id_.find(key_id);
-  return it == keys_by_id_.end() ? nullptr : it->second;
+  return it == keys_by_id_.end() ? nullptr : *it;
 }
 
 absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) {

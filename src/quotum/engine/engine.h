@@ -35,6 +35,7 @@
 #include "quotum/engine/lease_program.h"
 #include "quotum/engine/memory_ledger.h"
 #include "quotum/engine/store.h"
+#include "quotum/engine/tenant_arena.h"
 #include "quotum/engine/tenant_risk.h"
 #include "quotum/engine/tenant_state.h"
 
@@ -1063,18 +1064,20 @@ class Engine {
   std::optional<SyncSummary> last_sync_ ABSL_GUARDED_BY(last_sync_mu_);
 
   mutable SharedMutex registry_mu_;
-  /// Keyed by a view of the state's own id (TenantState never moves).
-  absl::flat_hash_map<absl::string_view, std::unique_ptr<TenantState>> tenants_
+  /// Owns every tenant, including those whose creation failed to commit
+  /// (kept so that stale pointers stay valid).
+  TenantArena tenant_arena_ ABSL_GUARDED_BY(registry_mu_);
+  /// The tenants, found by id (TenantState never moves).
+  absl::flat_hash_set<TenantState*, ById<&TenantState::id>, ById<&TenantState::id>> tenants_
       ABSL_GUARDED_BY(registry_mu_);
   std::vector<TenantState*> tenant_order_ ABSL_GUARDED_BY(registry_mu_);
-  /// Tenants whose creation failed to commit; kept so stale pointers stay valid.
-  std::vector<std::unique_ptr<TenantState>> retired_ ABSL_GUARDED_BY(registry_mu_);
   /// Node-based, so entries keep their address: keys_by_id_ points into it.
   /// (With a million keys both maps sit at half load; a flat map of whole
   /// entries plus a map of id strings cost 170 bytes more per key.)
   absl::node_hash_map<KeyHash, KeyEntry> keys_by_hash_ ABSL_GUARDED_BY(registry_mu_);
-  /// Keyed by a view of the entry's key_id.
-  absl::flat_hash_map<absl::string_view, KeyEntry*> keys_by_id_ ABSL_GUARDED_BY(registry_mu_);
+  /// The entries of keys_by_hash_, found by key_id.
+  absl::flat_hash_set<KeyEntry*, ById<&KeyEntry::key_id>, ById<&KeyEntry::key_id>> keys_by_id_
+      ABSL_GUARDED_BY(registry_mu_);
 };
 
 /// Stable 64-bit FNV-1a hash (the idempotency fingerprint survives restarts).

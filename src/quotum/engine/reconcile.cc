@@ -13,7 +13,7 @@ std::vector<TenantState*> Engine::CommittedTenants() {
   std::vector<TenantState*> all;
   {
     ReaderMutexLock lock(&registry_mu_);
-    for (const auto& [id, t] : tenants_) all.push_back(t.get());
+    all.assign(tenants_.begin(), tenants_.end());
   }
   std::vector<TenantState*> out;
   for (TenantState* t : all) {

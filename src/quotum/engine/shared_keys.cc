@@ -107,12 +107,11 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   if (plan == nullptr) return nullptr;
   TenantState* t = FindTenant(snap.tenant.id);
   if (t == nullptr) {
-    auto owned = std::make_unique<TenantState>(snap.tenant.id);
-    t = owned.get();
+    t = tenant_arena_.New(snap.tenant.id);
     MutexLock lock(&t->mu);
     SetUpTenant(*t, *plan, snap.tenant.subscription_start, snap.tenant.created_at, now);
     t->committed = true;
-    tenants_[t->id] = std::move(owned);
+    tenants_.insert(t);
     tenant_order_.push_back(t);
   }
   MutexLock lock(&t->mu);

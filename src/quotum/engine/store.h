@@ -467,10 +467,14 @@ inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
 
 /// State needed to rebuild the engine's memory at start-up.
 /// Receives the start-up snapshot one record at a time, each lent for the call
-/// (the sink may move from it). Order: Sizes, tenants, keys, overrides, counters
-/// (the rows of one tenant together), idempotency records, sessions, groups, key
-/// rate limits, gauges, reservations. Streaming keeps start-up from holding a second copy of
-/// every tenant in memory.
+/// (the sink may move from it). Streaming keeps start-up from holding a second
+/// copy of every tenant in memory. Order: Sizes, the tenants, TenantsLoaded;
+/// then two groups, each in its own order, which a store may send side by side
+/// from two threads (one call at a time within a group):
+///  - usage: overrides, counters (the rows of one tenant together),
+///    idempotency records, reservations;
+///  - keys and leases: keys, sessions, groups, key rate limits, gauges.
+/// The groups touch disjoint state, so a sink needs no lock between them.
 class SnapshotSink {
  public:
   virtual ~SnapshotSink() = default;
@@ -478,6 +482,8 @@ class SnapshotSink {
   virtual void Sizes(size_t tenants, size_t keys) = 0;
   /// A non-OK status stops the load, and Load returns it.
   virtual absl::Status Tenant(TenantRecord& r) = 0;
+  /// Sent once, after the last tenant and before either group.
+  virtual void TenantsLoaded() {}
   virtual void Key(ApiKeyRecord& r) = 0;
   virtual void Override(LimitOverride& r) = 0;
   /// A counter row of any period, a tenant's rows together (the engine keeps

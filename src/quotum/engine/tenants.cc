@@ -50,22 +50,22 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
       absl::FromUnixSeconds(absl::ToUnixSeconds(spec.subscription_start.value_or(now)));
   MintedKey key = MintApiKey();
 
-  auto owned = std::make_unique<TenantState>(spec.id);
-  TenantState* t = owned.get();
+  TenantState* t = nullptr;
   TenantView view;
-  {
-    MutexLock lock(&t->mu);
-    t->name = spec.name.empty() ? spec.id : spec.name;
-    SetUpTenant(*t, *plan, start, absl::FromUnixSeconds(absl::ToUnixSeconds(now)), now);
-    view = ViewOf(*t);
-  }
   {
     MutexLock reg(&registry_mu_);
     if (tenants_.contains(spec.id)) {
       return done(Error(absl::StatusCode::kAlreadyExists, "tenant_exists",
                         absl::StrCat("Tenant \"", spec.id, "\" already exists.")));
     }
-    tenants_[t->id] = std::move(owned);
+    t = tenant_arena_.New(spec.id);
+    {
+      MutexLock lock(&t->mu);
+      t->name = spec.name.empty() ? spec.id : spec.name;
+      SetUpTenant(*t, *plan, start, absl::FromUnixSeconds(absl::ToUnixSeconds(now)), now);
+      view = ViewOf(*t);
+    }
+    tenants_.insert(t);
     tenant_order_.push_back(t);
     AddKeyLocked(ToKeyHash(key.hash), KeyEntry{key.key_id, t, false, false, {}});
   }
@@ -77,10 +77,8 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
       MutexLock reg(&registry_mu_);
       EraseKeyLocked(ToKeyHash(key.hash));
       std::erase(tenant_order_, t);
-      // Another thread may have just looked `t` up by id: keep it alive, retired.
-      auto it = tenants_.find(view.id);
-      retired_.push_back(std::move(it->second));
-      tenants_.erase(it);
+      // Another thread may have just looked `t` up by id: the arena keeps it alive.
+      tenants_.erase(view.id);
       return done(s);
     }
     {

@@ -90,6 +90,7 @@ absl::Status StreamTenantsAndKeys(PgConnection& conn, SnapshotSink& sink) {
              engine::TenantRecord rec = TenantFrom(r);
              return sink.Tenant(rec);
            }));
+  sink.TenantsLoaded();
   RETURN_IF_ERROR(
       Each(conn, "SELECT key_id,tenant_id,hash,created_at,revoked_at FROM api_keys ORDER BY seq",
            {}, [&](const PgRow& r) {

@@ -123,6 +123,7 @@ class SqliteStore final : public engine::Store {
   CondVar checkpoint_wake_;  // signalled when stop_checkpoints_ is set
   std::thread checkpoint_thread_;
   std::unique_ptr<WriteStatements> w_;
+  std::string path_;  // the database file, for Load's second connection
   Mutex read_mu_;
   std::unique_ptr<Db> reader_ ABSL_GUARDED_BY(read_mu_);
 };
