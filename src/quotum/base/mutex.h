@@ -6,7 +6,13 @@
 // TSan intercepts. They carry Abseil's thread-safety attributes, so
 // ABSL_GUARDED_BY and friends keep working under Clang's -Wthread-safety.
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <shared_mutex>
 
@@ -30,6 +36,37 @@ class ABSL_LOCKABLE Mutex {
   std::mutex mu_;
 };
 
+/// An exclusive lock in 4 bytes (std::mutex takes 40), for objects there are
+/// millions of, such as tenants. A futex word: 0 free, 1 held, 2 held with
+/// waiters (Drepper, "Futexes Are Tricky", mutex 2). ThreadSanitizer sees its
+/// acquire and release through the atomic. Not recursive; no CondVar waits on it.
+class ABSL_LOCKABLE CompactMutex {
+ public:
+  CompactMutex() = default;
+  CompactMutex(const CompactMutex&) = delete;
+  CompactMutex& operator=(const CompactMutex&) = delete;
+
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    uint32_t seen = 0;
+    if (state_.compare_exchange_strong(seen, 1, std::memory_order_acquire)) return;
+    if (seen != 2) seen = state_.exchange(2, std::memory_order_acquire);
+    while (seen != 0) {
+      Futex(FUTEX_WAIT_PRIVATE, 2);
+      seen = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+  void Unlock() ABSL_UNLOCK_FUNCTION() {
+    if (state_.exchange(0, std::memory_order_release) == 2) Futex(FUTEX_WAKE_PRIVATE, 1);
+  }
+
+ private:
+  void Futex(int op, uint32_t value) {
+    syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), op, value, nullptr, nullptr, 0);
+  }
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  std::atomic<uint32_t> state_{0};
+};
+
 /// A reader-writer lock (std::shared_mutex), for state read far more often
 /// than written. Costs more than Mutex on an exclusive lock.
 class ABSL_LOCKABLE SharedMutex {
@@ -47,7 +84,7 @@ class ABSL_LOCKABLE SharedMutex {
   std::shared_mutex mu_;
 };
 
-/// Holds `*mu` (a Mutex or a SharedMutex) exclusively for its scope:
+/// Holds `*mu` (a Mutex, CompactMutex or SharedMutex) exclusively for its scope:
 /// `MutexLock lock(&mu_);`.
 template <typename M>
 class ABSL_SCOPED_LOCKABLE MutexLock {

@@ -640,8 +640,9 @@ class Engine {
     bool revoked = false;
     bool committed = false;
     KeyRateLimits limits;
-    /// Shared store only: when the store last confirmed this entry.
-    absl::Time checked_at = absl::InfinitePast();
+    /// Shared store only: when the store last confirmed this entry (to the
+    /// millisecond, in 8 bytes: a million entries fit a smaller allocation).
+    CompactTime checked_at = absl::InfinitePast();
   };
   /// Authenticate against a shared store (see Authenticate).
   absl::StatusOr<Principal> AuthenticateShared(const KeyHash& hash, const std::string& raw_hash);
