@@ -1,13 +1,17 @@
 // HTTP API tests against one real server started on port 0.
 #include <atomic>
+#include <chrono>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 #include "harness.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/testing/raw_connection.h"
 
 namespace quotum::itest {
 namespace {
@@ -22,6 +26,54 @@ TEST_F(ApiTest, HealthAndReadiness) {
   auto r = c.Get("/readyz");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.json().at("status"), "ready");
+}
+
+// Issue 10: a read that waits on the store runs on the read pool, so the I/O
+// thread that took it goes on serving its other connections. The store is held
+// from outside while that read is sent on as many connections as there are I/O
+// threads (embedded: SQLite's write lock, which /readyz waits on for up to 5 s;
+// scale-out: an exclusive lock on PostgreSQL's alerts table, which
+// GET /api/v2/alerts waits on); /healthz on further connections, which share
+// those threads, answers meanwhile. Before the pool, it waited behind the read.
+TEST_F(ApiTest, AReadWaitingOnTheStoreHoldsUpNoOtherConnection) {
+  auto c = Client();
+  const Tenant t = CreateTenant(c, "pooled", "pro");
+  std::unique_ptr<store::sqlite::Db> sqlite;
+  std::unique_ptr<store::postgres::PgConnection> pg;
+  auto exec = [&](const char* sql) { return pg ? pg->Exec(sql).status() : sqlite->Exec(sql); };
+  std::string read;
+  if (ScaleOut()) {
+    auto conn = store::postgres::PgConnection::Connect(postgres->url(), absl::Seconds(5));
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    pg = std::move(*conn);
+    ASSERT_EQ(exec("BEGIN"), absl::OkStatus());
+    ASSERT_EQ(exec("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE"), absl::OkStatus());
+    read = "GET /api/v2/alerts HTTP/1.1\r\nHost: q\r\nAuthorization: Bearer " + t.key + "\r\n\r\n";
+  } else {
+    auto db = store::sqlite::Db::Open(*dir_ + "/" + store::sqlite::kDatabaseFileName);
+    ASSERT_TRUE(db.ok()) << db.status();
+    sqlite = std::move(*db);
+    ASSERT_EQ(exec("BEGIN IMMEDIATE"), absl::OkStatus());
+    read = "GET /readyz HTTP/1.1\r\nHost: q\r\n\r\n";
+  }
+  std::vector<std::unique_ptr<testing::RawConnection>> reads, health;
+  for (int i = 0; i < 2; ++i) {
+    reads.push_back(std::make_unique<testing::RawConnection>(server_->port()));
+    ASSERT_TRUE(reads.back()->Send(read));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // both reads are waiting
+  for (int i = 0; i < 2; ++i) {
+    health.push_back(std::make_unique<testing::RawConnection>(server_->port()));
+    ASSERT_TRUE(health.back()->Send("GET /healthz HTTP/1.1\r\nHost: q\r\n\r\n"));
+  }
+  for (auto& h : health) {
+    EXPECT_EQ(testing::StatusOf(h->ReadResponse(std::chrono::milliseconds(2000))), 200);
+  }
+  EXPECT_EQ(reads[0]->ReadResponse(std::chrono::milliseconds(10)), "") << "the read did not wait";
+  ASSERT_EQ(exec("ROLLBACK"), absl::OkStatus());
+  for (auto& r : reads) {
+    EXPECT_EQ(testing::StatusOf(r->ReadResponse(std::chrono::seconds(10))), 200);
+  }
 }
 
 // GET / is the dashboard's page; the files it names are served with their

@@ -20,6 +20,9 @@ using bhttp::verb;
 namespace {
 // Paths quoted in 404 and 405 errors are cut to this many bytes.
 constexpr size_t kMaxEchoedPath = 96;
+// Threads of the read pool: reads wait on I/O, and SQLite serves them one at a
+// time on its read connection.
+constexpr size_t kReadThreads = 2;
 }  // namespace
 
 /// GET and HEAD change nothing.
@@ -38,24 +41,52 @@ std::string_view ApiKeyOf(const Request& req) {
 void Api::RouteMessages() {
   Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
   Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
-  Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage);
-  Route(verb::delete_, "/api/v2/messages/{id}", Access::kTenant, &Api::CancelMessage);
-  Route(verb::get, "/api/v2/messages", Access::kTenant, &Api::ListMessages);
-  Route(verb::post, "/api/v2/messages/schedule", Access::kTenant, &Api::ScheduleMessage);
-  Route(verb::post, "/api/v2/messages/bulk", Access::kTenant, &Api::BulkSend);
+  Route(verb::get, "/api/v2/messages/{id}", Access::kTenant, &Api::GetMessage, Runs::kReadPool);
+  Route(verb::delete_, "/api/v2/messages/{id}", Access::kTenant, &Api::CancelMessage,
+        Runs::kReadPoolWhenShared);
+  Route(verb::get, "/api/v2/messages", Access::kTenant, &Api::ListMessages, Runs::kReadPool);
+  Route(verb::post, "/api/v2/messages/schedule", Access::kTenant, &Api::ScheduleMessage,
+        Runs::kReadPoolWhenShared);
+  Route(verb::post, "/api/v2/messages/bulk", Access::kTenant, &Api::BulkSend,
+        Runs::kReadPoolWhenShared);
 }
 
 void Api::RouteSubscription() {
-  Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription);
-  Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview);
-  Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange);
-  Route(verb::delete_, "/api/v2/subscription/pending", Access::kTenant, &Api::CancelPendingPlan);
-  Route(verb::post, "/admin/tenants/{id}/plan", Access::kAdmin, &Api::AdminChangePlan);
-  Route(verb::post, "/api/v2/addons", Access::kTenant, &Api::BuyAddon);
-  Route(verb::get, "/api/v2/addons", Access::kTenant, &Api::ListAddons);
-  Route(verb::delete_, "/api/v2/addons/{id}", Access::kTenant, &Api::CancelAddon);
-  Route(verb::post, "/api/v2/topups", Access::kTenant, &Api::BuyTopup);
-  Route(verb::get, "/api/v2/topups", Access::kTenant, &Api::ListTopups);
+  Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription, Runs::kReadPool);
+  Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview,
+        Runs::kReadPoolWhenShared);
+  Route(verb::post, "/api/v2/subscription/change", Access::kTenant, &Api::SubscriptionChange,
+        Runs::kReadPool);
+  Route(verb::delete_, "/api/v2/subscription/pending", Access::kTenant, &Api::CancelPendingPlan,
+        Runs::kReadPoolWhenShared);
+  Route(verb::post, "/admin/tenants/{id}/plan", Access::kAdmin, &Api::AdminChangePlan,
+        Runs::kReadPool);
+  Route(verb::post, "/api/v2/addons", Access::kTenant, &Api::BuyAddon, Runs::kReadPool);
+  Route(verb::get, "/api/v2/addons", Access::kTenant, &Api::ListAddons, Runs::kReadPoolWhenShared);
+  Route(verb::delete_, "/api/v2/addons/{id}", Access::kTenant, &Api::CancelAddon,
+        Runs::kReadPoolWhenShared);
+  Route(verb::post, "/api/v2/topups", Access::kTenant, &Api::BuyTopup, Runs::kReadPool);
+  Route(verb::get, "/api/v2/topups", Access::kTenant, &Api::ListTopups, Runs::kReadPoolWhenShared);
+}
+
+// Sessions, groups and subscribers: in memory embedded; in scale-out their
+// leases are decided in Redis, on the read pool.
+void Api::RouteSessions() {
+  constexpr Runs kShared = Runs::kReadPoolWhenShared;
+  Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession, kShared);
+  Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions, kShared);
+  Route(verb::get, "/api/v2/sessions/{id}", Access::kTenant, &Api::GetSession, kShared);
+  Route(verb::patch, "/api/v2/sessions/{id}", Access::kTenantDecides, &Api::UpdateSession, kShared);
+  Route(verb::delete_, "/api/v2/sessions/{id}", Access::kTenantDecides, &Api::DeleteSession,
+        kShared);
+  Route(verb::get, "/api/v2/sessions/{id}/qr", Access::kTenantDecides, &Api::SessionQr, kShared);
+  Route(verb::post, "/api/v2/sessions/{id}/heartbeat", Access::kTenantDecides, &Api::Heartbeat,
+        kShared);
+  Route(verb::post, "/api/v2/groups", Access::kTenantDecides, &Api::CreateGroup, kShared);
+  Route(verb::get, "/api/v2/groups", Access::kTenant, &Api::ListGroups, kShared);
+  Route(verb::delete_, "/api/v2/groups/{id}", Access::kTenantDecides, &Api::DeleteGroup, kShared);
+  Route(verb::put, "/api/v2/subscribers/count", Access::kTenantDecides, &Api::SetSubscribers,
+        kShared);
 }
 
 Api::Api(engine::Engine* engine, Options options)
@@ -63,20 +94,23 @@ Api::Api(engine::Engine* engine, Options options)
       opts_(std::move(options)),
       admin_key_hash_(engine::HashSecret(opts_.admin_key)) {
   if (engine_) {
+    read_pool_ = std::make_unique<ReadPool>(kReadThreads);
     streams_ = std::make_unique<UsageStreams>(
         &engine_->catalog(),
         [engine](const engine::Principal& who) { return engine->ReadCounters(who); },
         opts_.streams);
   }
   Route(verb::get, "/healthz", Access::kPublic, &Api::Healthz);
-  Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz);
+  Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz, Runs::kReadPool);
 
   Route(verb::post, "/admin/tenants", Access::kAdmin, &Api::CreateTenant);
   Route(verb::get, "/admin/tenants", Access::kAdmin, &Api::ListTenants);
-  Route(verb::get, "/admin/tenants/{id}", Access::kAdmin, &Api::GetTenant);
-  Route(verb::get, "/admin/risk", Access::kAdmin, &Api::AdminRisk);
-  Route(verb::post, "/admin/tenants/{id}/keys", Access::kAdmin, &Api::CreateKey);
-  Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits);
+  Route(verb::get, "/admin/tenants/{id}", Access::kAdmin, &Api::GetTenant,
+        Runs::kReadPoolWhenShared);
+  Route(verb::get, "/admin/risk", Access::kAdmin, &Api::AdminRisk, Runs::kReadPool);
+  Route(verb::post, "/admin/tenants/{id}/keys", Access::kAdmin, &Api::CreateKey,
+        Runs::kReadPoolWhenShared);
+  Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits, Runs::kReadPool);
   Route(verb::delete_, "/admin/api-keys/{key_id}", Access::kAdmin, &Api::RevokeKey);
 
   Route(verb::post, "/api/v2/quota/check", Access::kTenantDecides, &Api::QuotaCheck);
@@ -85,44 +119,37 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::post, "/api/v2/quota/commit", Access::kTenantDecides, &Api::QuotaCommit);
   Route(verb::post, "/api/v2/quota/release", Access::kTenantDecides, &Api::QuotaRelease);
   // A batch is admitted by the general rule once; then each event is decided alone.
-  Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events);
+  Route(verb::post, "/api/v2/events", Access::kTenant, &Api::Events, Runs::kReadPoolWhenShared);
   RouteMessages();
   Route(verb::post, "/api/v2/chatbot/trigger", Access::kTenantDecides, &Api::ChatbotTrigger);
 
-  Route(verb::get, "/api/v2/usage/current", Access::kTenant, &Api::UsageCurrent);
-  Route(verb::get, "/api/v2/usage/daily", Access::kTenant, &Api::UsageDaily);
-  Route(verb::get, "/api/v2/usage/history", Access::kTenant, &Api::UsageHistory);
-  Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels);
-  Route(verb::get, "/api/v2/usage/hourly", Access::kTenant, &Api::UsageHourly);
-  Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport);
+  Route(verb::get, "/api/v2/usage/current", Access::kTenant, &Api::UsageCurrent, Runs::kReadPool);
+  Route(verb::get, "/api/v2/usage/daily", Access::kTenant, &Api::UsageDaily, Runs::kReadPool);
+  Route(verb::get, "/api/v2/usage/history", Access::kTenant, &Api::UsageHistory, Runs::kReadPool);
+  Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels, Runs::kReadPool);
+  Route(verb::get, "/api/v2/usage/hourly", Access::kTenant, &Api::UsageHourly, Runs::kReadPool);
+  Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport, Runs::kReadPool);
   Route(verb::get, "/api/v2/usage/stream", Access::kTenant, &Api::UsageStream);
   Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
-  Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents);
-  Route(verb::get, "/api/v2/alerts", Access::kTenant, &Api::ListAlerts);
-  Route(verb::post, "/api/v2/webhooks", Access::kTenant, &Api::CreateWebhook);
-  Route(verb::get, "/api/v2/webhooks", Access::kTenant, &Api::ListWebhooks);
-  Route(verb::delete_, "/api/v2/webhooks/{id}", Access::kTenant, &Api::DeleteWebhook);
-  Route(verb::get, "/api/v2/webhooks/{id}/deliveries", Access::kTenant, &Api::WebhookDeliveries);
-  Route(verb::post, "/admin/outbox/{id}/retry", Access::kAdmin, &Api::RetryDelivery);
-  Route(verb::get, "/admin/reconcile", Access::kAdmin, &Api::GetReconcile);
-  Route(verb::post, "/admin/reconcile", Access::kAdmin, &Api::RunReconcile);
+  Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents, Runs::kReadPool);
+  Route(verb::get, "/api/v2/alerts", Access::kTenant, &Api::ListAlerts, Runs::kReadPool);
+  Route(verb::post, "/api/v2/webhooks", Access::kTenant, &Api::CreateWebhook, Runs::kReadPool);
+  Route(verb::get, "/api/v2/webhooks", Access::kTenant, &Api::ListWebhooks, Runs::kReadPool);
+  Route(verb::delete_, "/api/v2/webhooks/{id}", Access::kTenant, &Api::DeleteWebhook,
+        Runs::kReadPool);
+  Route(verb::get, "/api/v2/webhooks/{id}/deliveries", Access::kTenant, &Api::WebhookDeliveries,
+        Runs::kReadPool);
+  Route(verb::post, "/admin/outbox/{id}/retry", Access::kAdmin, &Api::RetryDelivery,
+        Runs::kReadPool);
+  Route(verb::get, "/admin/reconcile", Access::kAdmin, &Api::GetReconcile, Runs::kReadPool);
+  Route(verb::post, "/admin/reconcile", Access::kAdmin, &Api::RunReconcile, Runs::kReadPool);
   RouteSubscription();
 
-  Route(verb::post, "/api/v2/sessions", Access::kTenantDecides, &Api::CreateSession);
-  Route(verb::get, "/api/v2/sessions", Access::kTenant, &Api::ListSessions);
-  Route(verb::get, "/api/v2/sessions/{id}", Access::kTenant, &Api::GetSession);
-  Route(verb::patch, "/api/v2/sessions/{id}", Access::kTenantDecides, &Api::UpdateSession);
-  Route(verb::delete_, "/api/v2/sessions/{id}", Access::kTenantDecides, &Api::DeleteSession);
-  Route(verb::get, "/api/v2/sessions/{id}/qr", Access::kTenantDecides, &Api::SessionQr);
-  Route(verb::post, "/api/v2/sessions/{id}/heartbeat", Access::kTenantDecides, &Api::Heartbeat);
-  Route(verb::post, "/api/v2/groups", Access::kTenantDecides, &Api::CreateGroup);
-  Route(verb::get, "/api/v2/groups", Access::kTenant, &Api::ListGroups);
-  Route(verb::delete_, "/api/v2/groups/{id}", Access::kTenantDecides, &Api::DeleteGroup);
-  Route(verb::put, "/api/v2/subscribers/count", Access::kTenantDecides, &Api::SetSubscribers);
+  RouteSessions();
 
   Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits);
   Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits);
-  Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics);
+  Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics, Runs::kReadPool);
   Route(verb::get, "/", Access::kPublic, &Api::DashboardPage);
   Route(verb::get, "/assets/{file}", Access::kPublic, &Api::DashboardAsset);
   Route(verb::get, "/openapi.yaml", Access::kPublic, &Api::ApiDescription);
@@ -158,8 +185,11 @@ void Api::CountRequest(RouteMetrics& m, unsigned status, double seconds) {
   stats_.duration.ObserveChild(h, seconds);
 }
 
-void Api::Route(verb method, std::string_view pattern, Access access, void (Api::*fn)(Call&)) {
+void Api::Route(verb method, std::string_view pattern, Access access, void (Api::*fn)(Call&),
+                Runs runs) {
   router_.Add(method, pattern, access, fn);
+  const bool shared = engine_ && engine_->decides_concurrently();
+  off_thread_.push_back(runs == Runs::kReadPool || (runs == Runs::kReadPoolWhenShared && shared));
 }
 
 bool Api::IsAdmin(std::string_view key) const {
@@ -203,8 +233,19 @@ void Api::Handle(const Request& req, Respond respond) {
     return respond(ErrorReply(404, "not_found", Cat("No route for ", shown, ".")));
   }
   Call call{req, std::move(match.params), target->params(), {}, std::move(respond)};
+  const auto& route = *match.route;
+  if (read_pool_ && off_thread_[route.index]) {
+    // The request stays alive until respond is called (the connection waits for it).
+    return read_pool_->Run(
+        [this, &route, call = std::move(call)]() mutable { Dispatch(route, call); });
+  }
+  Dispatch(route, call);
+}
+
+void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call) {
+  const Request& req = call.req;
   const std::string_view key = ApiKeyOf(req);
-  switch (match.route->access) {
+  switch (route.access) {
     case Access::kPublic:
       break;
     case Access::kAdmin:
@@ -224,19 +265,19 @@ void Api::Handle(const Request& req, Respond respond) {
     case Access::kTenant:
     case Access::kTenantDecides: {
       if (!req[kActAsTenantHeader].empty()) {
-        if (!AdmitAdminAsTenant(req, key, match.route->access, call)) return;
+        if (!AdmitAdminAsTenant(req, key, route.access, call)) return;
         break;
       }
       auto who = engine_->Authenticate(ToAbsl(key));
       if (!who.ok()) return call.respond(ReplyForStatus(who.status()));
       call.who = *who;
-      if (match.route->access == Access::kTenantDecides) break;
+      if (route.access == Access::kTenantDecides) break;
       // Plain routes: the general rule alone decides; its headers go on every reply.
       if (!AdmitPlainRoute(req, call)) return;
       break;
     }
   }
-  (this->*(match.route->handler))(call);
+  (this->*(route.handler))(call);
 }
 
 bool Api::AdmitAdminAsTenant(const Request& req, std::string_view key, Access access, Call& call) {

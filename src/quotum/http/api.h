@@ -12,6 +12,7 @@
 
 #include "quotum/engine/engine.h"
 #include "quotum/http/http_stats.h"
+#include "quotum/http/read_pool.h"
 #include "quotum/http/reply.h"
 #include "quotum/http/router.h"
 #include "quotum/http/server.h"
@@ -36,6 +37,17 @@ struct Call {
   boost::urls::params_view query;
   engine::Principal who;  ///< set on tenant routes (no key_id: the admin as a tenant)
   Respond respond;
+};
+
+/// Where a route runs from authentication on: its admission and its handler.
+enum class Runs : uint8_t {
+  /// On the I/O thread that read the request: in memory in both modes.
+  kInline,
+  /// On the read pool: the handler reads the cold store (SQLite, PostgreSQL).
+  kReadPool,
+  /// On the read pool in scale-out, where its admission or its handler waits
+  /// on Redis or PostgreSQL; inline on the embedded store.
+  kReadPoolWhenShared,
 };
 
 /// The HTTP API: routing, authentication, and the mapping between JSON and
@@ -87,8 +99,11 @@ class Api {
   /// Routes the subscription's endpoints (in the constructor's order).
   void RouteSubscription();
   void RouteMessages();
+  void RouteSessions();
   void Route(boost::beast::http::verb method, std::string_view pattern, Access access,
-             void (Api::*fn)(Call&));
+             void (Api::*fn)(Call&), Runs runs = Runs::kInline);
+  /// Authenticates and admits a routed call, then runs its handler.
+  void Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call);
 
   // ops
   void Healthz(Call& c);
@@ -218,6 +233,8 @@ class Api {
   /// Null without an engine (Api(nullptr, {}) lists routes only).
   std::unique_ptr<UsageStreams> streams_;
   Router<void (Api::*)(Call&)> router_;
+  /// Per route: true when it runs on read_pool_ (see Runs).
+  std::vector<bool> off_thread_;
   HttpStats stats_;
   /// Per route (last: unmatched) metric handles, so that counting a request
   /// needs no label strings. Status counters are created on first use.
@@ -229,6 +246,9 @@ class Api {
   };
   std::vector<std::unique_ptr<RouteMetrics>> route_metrics_;
   void CountRequest(RouteMetrics& m, unsigned status, double seconds);
+  /// Null without an engine. Declared last, so that it stops (running what
+  /// it holds) while everything its tasks use still exists.
+  std::unique_ptr<ReadPool> read_pool_;
 };
 
 /// The API key of a request: "Authorization: Bearer <key>" or "X-API-Key".
