@@ -220,6 +220,26 @@ quotum::engine::RelayOptions RelayOptionsOf(const quotum::config::Config& cfg,
   return o;
 }
 
+// Scale-out: this instance's reader of the facts stream; null embedded.
+std::unique_ptr<quotum::store::redis::RedisFactsStream> FactsStreamOf(
+    const quotum::store::redis::RedisLedger* ledger, const std::string& instance_name) {
+  if (!ledger) return nullptr;
+  return std::make_unique<quotum::store::redis::RedisFactsStream>(ledger->client_options(),
+                                                                  instance_name);
+}
+
+quotum::engine::ReleaserOptions ReleaserOptionsOf(const quotum::config::Config& cfg,
+                                                  const std::string& instance_name,
+                                                  bool scale_out) {
+  quotum::engine::ReleaserOptions o;
+  o.instance_name = instance_name;
+  // Scale-out, the queue's lease outlasts one hand-off (the http provider's
+  // timeout); embedded, one process holds the data directory anyway.
+  o.lease_ttl =
+      scale_out ? absl::Milliseconds(cfg.delivery.timeout_ms) + absl::Seconds(5) : absl::Seconds(5);
+  return o;
+}
+
 // SIGTERM and SIGINT, blocked in the calling thread: Serve takes them
 // synchronously (sigwait). Called before any thread starts, so every thread
 // inherits the mask, and a signal sent before Serve waits stays pending
@@ -275,11 +295,7 @@ int Serve(const ServeFlags& flags) {
   if (!shared_ledger.ok()) return Fail(quotum::ToStd(shared_ledger.status().message()));
 
   const std::string instance_name = quotum::store::redis::RedisFactsStream::UniqueConsumerName();
-  std::unique_ptr<quotum::store::redis::RedisFactsStream> facts_stream;
-  if (*shared_ledger) {
-    facts_stream = std::make_unique<quotum::store::redis::RedisFactsStream>(
-        (*shared_ledger)->client_options(), instance_name);
-  }
+  auto facts_stream = FactsStreamOf(shared_ledger->get(), instance_name);
 
   quotum::SystemClock clock;
   quotum::engine::EngineOptions eopts = EngineOptionsOf(*cfg);
@@ -298,13 +314,9 @@ int Serve(const ServeFlags& flags) {
   quotum::engine::OutboxRelay relay(store->get(), &engine, &transport, &clock,
                                     RelayOptionsOf(*cfg, instance_name));
   relay.Start();
-  // Scale-out, the queue's lease outlasts one hand-off (the http provider's
-  // timeout); embedded, one process holds the data directory anyway.
-  const absl::Duration queue_lease =
-      *shared_ledger ? absl::Milliseconds(cfg->delivery.timeout_ms) + absl::Seconds(5)
-                     : absl::Seconds(5);
   quotum::engine::MessageReleaser releaser(
-      store->get(), &engine, &clock, {.instance_name = instance_name, .lease_ttl = queue_lease});
+      store->get(), &engine, &clock,
+      ReleaserOptionsOf(*cfg, instance_name, /*scale_out=*/*shared_ledger != nullptr));
   releaser.Start();
 
   quotum::http::Api api(&engine,

@@ -114,6 +114,10 @@ class Catalog {
 
   std::vector<MeterDef> meters;
   std::vector<std::string> channels;
+  /// `channel`, or the first channel when it is empty (a request that names none).
+  const std::string& ChannelOr(const std::string& channel) const {
+    return channel.empty() ? channels.front() : channel;
+  }
   std::vector<Plan> plans;
   std::vector<RateLimitProfile> profiles;
   std::vector<AddonPack> addons;

@@ -67,18 +67,22 @@ RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& p
   return c;
 }
 
+WarmupDay WarmupDayAt(absl::Time first_working_at, absl::Time now) {
+  absl::Duration rem;
+  const int64_t day = absl::IDivDuration(now - first_working_at, absl::Hours(24), &rem);
+  return WarmupDay{day, first_working_at + absl::Hours(24) * (day + 1)};
+}
+
 std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& session,
                                          absl::string_view session_id, absl::Time now) {
   if (plan.warmup.empty() || !session.first_working_at) return std::nullopt;
-  const absl::Time first = *session.first_working_at;
-  absl::Duration rem;
-  const int64_t day = absl::IDivDuration(now - first, absl::Hours(24), &rem);
-  if (day < 0 || day >= static_cast<int64_t>(plan.warmup.size())) return std::nullopt;
+  const WarmupDay day = WarmupDayAt(*session.first_working_at, now);
+  if (day.index < 0 || day.index >= static_cast<int64_t>(plan.warmup.size())) return std::nullopt;
   WarmupCheck w;
   w.session_id = session_id;
-  w.day = day;
-  w.cap = plan.warmup[static_cast<size_t>(day)];
-  w.day_end = first + absl::Hours(24) * (day + 1);
+  w.day = day.index;
+  w.cap = plan.warmup[static_cast<size_t>(day.index)];
+  w.day_end = day.end;
   w.shadow = plan.warmup_shadow;
   return w;
 }
@@ -116,7 +120,7 @@ std::optional<CreditsCheck> CompileCredits(const CompileInput& in, const MeterRe
   CreditsCheck c;
   c.meter = m;
   c.meter_name = meters::kCredits;
-  const std::string& channel = req.channel.empty() ? in.catalog->channels.front() : req.channel;
+  const std::string& channel = in.catalog->ChannelOr(req.channel);
   c.per_unit = in.catalog->CreditCost(channel, req.type);
   c.limit = limit;
   if (!in.late_period) c.topups = TopupGrantsOf(in.topups, c.meter_name, in.now);
@@ -133,7 +137,7 @@ std::optional<TierCheck> CompileTier(const CompileInput& in, const MeterRequest&
     return std::nullopt;
   }
   const TierPolicy& policy = *in.plan->messaging_tiers;
-  const std::string& channel = req.channel.empty() ? in.catalog->channels.front() : req.channel;
+  const std::string& channel = in.catalog->ChannelOr(req.channel);
   if (std::find(policy.channels.begin(), policy.channels.end(), channel) == policy.channels.end() ||
       !policy.types[static_cast<size_t>(req.type)]) {
     return std::nullopt;

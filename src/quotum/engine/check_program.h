@@ -264,6 +264,15 @@ RateCheck CompileRate(const ratelimit::RuleSpec& spec, const RateLimitProfile& p
                       const KeyRateLimits& key_limits, ratelimit::Category category,
                       absl::string_view subject, uint64_t cost);
 
+/// A session's warm-up day at `now`: `index` counts the whole 24 h steps
+/// from its first working instant to `now` (truncated toward zero; day 0 is
+/// the first 24 h), and `end` is when that day ends. Pure.
+struct WarmupDay {
+  int64_t index = 0;
+  absl::Time end;
+};
+WarmupDay WarmupDayAt(absl::Time first_working_at, absl::Time now);
+
 /// The warm-up day and cap of a session at `now`; nullopt when the plan has
 /// no warm-up, the session never worked, or its ramp is over. Pure.
 std::optional<WarmupCheck> CompileWarmup(const Plan& plan, const SessionState& session,

@@ -72,7 +72,7 @@ std::optional<GivenBackCharge> Engine::ChargeOf(TenantState& t, const MessageRec
   c.now = now;
   c.units = 1;
   if (LimitOf(*t.plan, &t.overrides, credits_meter_, &cat, &t.addons)) {
-    const std::string& channel = m.channel.empty() ? cat.channels.front() : m.channel;
+    const std::string& channel = cat.ChannelOr(m.channel);
     c.credits = cat.CreditCost(channel, ParseMessageType(m.type).value_or(MessageType::kText));
   }
   c.reason = std::move(reason);
@@ -83,12 +83,8 @@ absl::StatusOr<bool> Engine::FailGivingBackLocally(TenantState& t, MessageTransi
                                                    const GivenBackCharge& c) {
   CommitBatch b;
   b.message_transitions.push_back(std::move(to_failed));
-  b.given_back.push_back(
-      UsageDelta{c.tenant_id, c.meter, c.channel, c.period_start, c.at, c.units});
-  if (c.credits > 0) {
-    b.given_back.push_back(UsageDelta{c.tenant_id, std::string(meters::kCredits), c.channel,
-                                      c.period_start, c.at, c.credits});
-  }
+  AppendGivenBackRows(c.tenant_id, c.meter, c.channel, c.period_start, c.at, c.units, c.credits,
+                      b.given_back);
   // Memory goes down with the commit's submission, under the tenant lock,
   // so no decision sees the units after the commit without them. A
   // reconciliation's absolute counter set queued meanwhile may be written

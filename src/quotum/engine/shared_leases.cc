@@ -231,11 +231,9 @@ absl::StatusOr<std::vector<SessionView>> Engine::SharedSessions(const Principal&
 void Engine::FillSharedSession(TenantState& t, SessionView& v) {
   const absl::Time now = clock_->Now();
   if (v.warmup_cap && v.first_working_at) {
-    // The day CompileWarmup charges: 24 h steps from the first working instant.
-    absl::Duration rem;
-    const int64_t day = absl::IDivDuration(now - *v.first_working_at, absl::Hours(24), &rem);
-    absl::StatusOr<uint64_t> sent = opts_.shared_ledger->WarmupSent(
-        t.id, v.id, *v.first_working_at + absl::Hours(24) * (day + 1));
+    // The day CompileWarmup charges.
+    absl::StatusOr<uint64_t> sent =
+        opts_.shared_ledger->WarmupSent(t.id, v.id, WarmupDayAt(*v.first_working_at, now).end);
     if (sent.ok()) v.warmup_sent = *sent;
   }
   if (!v.tier) return;

@@ -10,6 +10,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/core/catalog.h"
 #include "quotum/engine/decision.h"
 
 namespace quotum::engine {
@@ -243,6 +244,19 @@ struct GivenBackCharge {
   uint64_t credits = 0;
   std::string reason;  ///< why the message failed (kept with the once-mark)
 };
+
+/// Appends to `out` the rows a give-back takes out of the counters and
+/// rollups (CommitBatch::given_back): the meter's units, and the credits they
+/// cost; a row of 0 units is left out. `at` is when they were charged.
+inline void AppendGivenBackRows(const std::string& tenant_id, const std::string& meter,
+                                const std::string& channel, absl::Time period_start, absl::Time at,
+                                uint64_t units, uint64_t credits, std::vector<UsageDelta>& out) {
+  if (units > 0) out.push_back(UsageDelta{tenant_id, meter, channel, period_start, at, units});
+  if (credits > 0) {
+    out.push_back(
+        UsageDelta{tenant_id, std::string(meters::kCredits), channel, period_start, at, credits});
+  }
+}
 
 /// One change of a tenant's plan: a line of the subscription ledger.
 struct SubscriptionChange {

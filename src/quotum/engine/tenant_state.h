@@ -79,7 +79,9 @@ struct SessionState {
 
 struct GroupState {
   std::string name;
-  absl::Time created_at;
+  /// To the millisecond (the store keeps seconds): 8 bytes, so a million
+  /// one-group maps fit a smaller allocation.
+  CompactTime created_at;
 };
 
 /// What a tenant's requests leave behind: idempotency keys and short-window

@@ -33,14 +33,8 @@ void AppendLeaseChange(const LeaseChange& c, CommitBatch& b) {
 // they were charged in.
 void AppendGivenBack(const FactsEntry& e, CommitBatch& b) {
   const UsageFacts& f = e.facts;
-  if (e.charged > 0) {
-    b.given_back.push_back(
-        UsageDelta{e.tenant_id, f.meter, f.channel, f.period_start, f.at, e.charged});
-  }
-  if (e.credits_given_back > 0) {
-    b.given_back.push_back(UsageDelta{e.tenant_id, std::string(meters::kCredits), f.channel,
-                                      f.period_start, f.at, e.credits_given_back});
-  }
+  AppendGivenBackRows(e.tenant_id, f.meter, f.channel, f.period_start, f.at, e.charged,
+                      e.credits_given_back, b.given_back);
 }
 
 }  // namespace

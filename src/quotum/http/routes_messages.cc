@@ -113,7 +113,7 @@ void Api::SendMessage(Call& c) {
   engine::MessageRecord sent;
   sent.id = send.id;
   sent.tenant_id = c.who.tenant->id;
-  sent.channel = req.channel.empty() ? engine_->catalog().channels.front() : req.channel;
+  sent.channel = engine_->catalog().ChannelOr(req.channel);
   sent.to = send.to;
   sent.text = send.text;
   sent.created_at = now;
