@@ -71,8 +71,10 @@ class HugePageSysAllocator final : public SysAllocator {
 void UseHugePagesForHeap() {
   if (const char* v = std::getenv("QUOTUM_HUGE_PAGES"); v && std::string_view(v) == "off") return;
   MallocExtension* ext = MallocExtension::instance();
-  static HugePageSysAllocator allocator(ext->GetSystemAllocator());
-  ext->SetSystemAllocator(&allocator);
+  // Never destroyed: tcmalloc may grow the heap during exit, after static
+  // destructors have run.
+  static auto* allocator = new HugePageSysAllocator(ext->GetSystemAllocator());
+  ext->SetSystemAllocator(allocator);
 }
 
 }  // namespace quotum

@@ -336,6 +336,7 @@ int Serve(const ServeFlags& flags) {
   std::cerr << "quotum: signal " << sig << ", draining" << std::endl;
   api.BeginDrain();
   server.Shutdown(cfg->drain_timeout);
+  api.StopPools();  // a read still running past the drain ends before the engine stops
   releaser.Stop();
   relay.Stop();
   engine.Stop();

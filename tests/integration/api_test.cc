@@ -35,6 +35,7 @@ TEST_F(ApiTest, HealthAndReadiness) {
 // scale-out: an exclusive lock on PostgreSQL's alerts table, which
 // GET /api/v2/alerts waits on); /healthz on further connections, which share
 // those threads, answers meanwhile. Before the pool, it waited behind the read.
+// In scale-out, where those reads fill the read pool, /metrics answers too.
 TEST_F(ApiTest, AReadWaitingOnTheStoreHoldsUpNoOtherConnection) {
   auto c = Client();
   const Tenant t = CreateTenant(c, "pooled", "pro");
@@ -68,6 +69,13 @@ TEST_F(ApiTest, AReadWaitingOnTheStoreHoldsUpNoOtherConnection) {
   }
   for (auto& h : health) {
     EXPECT_EQ(testing::StatusOf(h->ReadResponse(std::chrono::milliseconds(2000))), 200);
+  }
+  if (ScaleOut()) {
+    // The two waiting reads fill the read pool; the metrics scrape runs on a
+    // pool of its own and does not queue behind them.
+    testing::RawConnection metrics(server_->port());
+    ASSERT_TRUE(metrics.Send("GET /metrics HTTP/1.1\r\nHost: q\r\n\r\n"));
+    EXPECT_EQ(testing::StatusOf(metrics.ReadResponse(std::chrono::milliseconds(2000))), 200);
   }
   EXPECT_EQ(reads[0]->ReadResponse(std::chrono::milliseconds(10)), "") << "the read did not wait";
   ASSERT_EQ(exec("ROLLBACK"), absl::OkStatus());

@@ -310,7 +310,11 @@ TenantState* Engine::FindTenantShared(absl::string_view id) const {
 
 void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
   KeyEntry& e = keys_by_hash_[hash];
-  keys_by_id_.erase(e.key_id);  // the id this entry had, if any
+  if (!e.key_id.empty()) {  // the id this entry had, if still its own
+    if (auto it = keys_by_id_.find(e.key_id); it != keys_by_id_.end() && *it == &e) {
+      keys_by_id_.erase(it);
+    }
+  }
   e = std::move(entry);
   keys_by_id_.erase(e.key_id);  // an older entry's claim on the id, as a map's assignment would
   keys_by_id_.insert(&e);

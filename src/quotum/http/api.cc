@@ -21,7 +21,7 @@ namespace {
 // Paths quoted in 404 and 405 errors are cut to this many bytes.
 constexpr size_t kMaxEchoedPath = 96;
 // Threads of the read pool: reads wait on I/O, and SQLite serves them one at a
-// time on its read connection.
+// time on its read connection. The probe pool has one.
 constexpr size_t kReadThreads = 2;
 }  // namespace
 
@@ -94,14 +94,15 @@ Api::Api(engine::Engine* engine, Options options)
       opts_(std::move(options)),
       admin_key_hash_(engine::HashSecret(opts_.admin_key)) {
   if (engine_) {
-    read_pool_ = std::make_unique<ReadPool>(kReadThreads);
+    read_pool_ = std::make_unique<ReadPool>(kReadThreads, "quotum-read");
+    probe_pool_ = std::make_unique<ReadPool>(1, "quotum-probe");
     streams_ = std::make_unique<UsageStreams>(
         &engine_->catalog(),
         [engine](const engine::Principal& who) { return engine->ReadCounters(who); },
         opts_.streams);
   }
   Route(verb::get, "/healthz", Access::kPublic, &Api::Healthz);
-  Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz, Runs::kReadPool);
+  Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz, Runs::kProbePool);
 
   Route(verb::post, "/admin/tenants", Access::kAdmin, &Api::CreateTenant);
   Route(verb::get, "/admin/tenants", Access::kAdmin, &Api::ListTenants);
@@ -129,8 +130,9 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/api/v2/usage/channels", Access::kTenant, &Api::UsageChannels, Runs::kReadPool);
   Route(verb::get, "/api/v2/usage/hourly", Access::kTenant, &Api::UsageHourly, Runs::kReadPool);
   Route(verb::get, "/api/v2/usage/export", Access::kTenant, &Api::UsageExport, Runs::kReadPool);
-  Route(verb::get, "/api/v2/usage/stream", Access::kTenant, &Api::UsageStream);
-  Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans);
+  Route(verb::get, "/api/v2/usage/stream", Access::kTenant, &Api::UsageStream,
+        Runs::kReadPoolWhenShared);
+  Route(verb::get, "/api/v2/plans", Access::kTenant, &Api::Plans, Runs::kReadPoolWhenShared);
   Route(verb::get, "/api/v2/events", Access::kTenant, &Api::ListEvents, Runs::kReadPool);
   Route(verb::get, "/api/v2/alerts", Access::kTenant, &Api::ListAlerts, Runs::kReadPool);
   Route(verb::post, "/api/v2/webhooks", Access::kTenant, &Api::CreateWebhook, Runs::kReadPool);
@@ -149,7 +151,7 @@ Api::Api(engine::Engine* engine, Options options)
 
   Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits);
   Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits);
-  Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics, Runs::kReadPool);
+  Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics, Runs::kProbePool);
   Route(verb::get, "/", Access::kPublic, &Api::DashboardPage);
   Route(verb::get, "/assets/{file}", Access::kPublic, &Api::DashboardAsset);
   Route(verb::get, "/openapi.yaml", Access::kPublic, &Api::ApiDescription);
@@ -189,7 +191,8 @@ void Api::Route(verb method, std::string_view pattern, Access access, void (Api:
                 Runs runs) {
   router_.Add(method, pattern, access, fn);
   const bool shared = engine_ && engine_->decides_concurrently();
-  off_thread_.push_back(runs == Runs::kReadPool || (runs == Runs::kReadPoolWhenShared && shared));
+  if (runs == Runs::kReadPoolWhenShared) runs = shared ? Runs::kReadPool : Runs::kInline;
+  runs_of_route_.push_back(runs);
 }
 
 bool Api::IsAdmin(std::string_view key) const {
@@ -234,10 +237,9 @@ void Api::Handle(const Request& req, Respond respond) {
   }
   Call call{req, std::move(match.params), target->params(), {}, std::move(respond)};
   const auto& route = *match.route;
-  if (read_pool_ && off_thread_[route.index]) {
+  if (ReadPool* pool = PoolFor(runs_of_route_[route.index])) {
     // The request stays alive until respond is called (the connection waits for it).
-    return read_pool_->Run(
-        [this, &route, call = std::move(call)]() mutable { Dispatch(route, call); });
+    return pool->Run([this, &route, call = std::move(call)]() mutable { Dispatch(route, call); });
   }
   Dispatch(route, call);
 }

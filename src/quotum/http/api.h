@@ -48,6 +48,9 @@ enum class Runs : uint8_t {
   /// On the read pool in scale-out, where its admission or its handler waits
   /// on Redis or PostgreSQL; inline on the embedded store.
   kReadPoolWhenShared,
+  /// On a thread of their own: the readiness probe and the metrics scrape,
+  /// which must not queue behind slow reads.
+  kProbePool,
 };
 
 /// The HTTP API: routing, authentication, and the mapping between JSON and
@@ -72,6 +75,13 @@ class Api {
   void BeginDrain() {
     draining_.store(true);
     if (streams_) streams_->Stop();
+  }
+  /// Runs what the pools hold and stops them; later calls run inline. Call
+  /// after the server has stopped and before the engine stops, so that no
+  /// pooled handler outlives either.
+  void StopPools() {
+    read_pool_.reset();
+    probe_pool_.reset();
   }
 
   struct RouteInfo {
@@ -233,8 +243,14 @@ class Api {
   /// Null without an engine (Api(nullptr, {}) lists routes only).
   std::unique_ptr<UsageStreams> streams_;
   Router<void (Api::*)(Call&)> router_;
-  /// Per route: true when it runs on read_pool_ (see Runs).
-  std::vector<bool> off_thread_;
+  /// Per route: where it runs, with this backend (kReadPoolWhenShared resolved).
+  std::vector<Runs> runs_of_route_;
+  /// The pool of `runs`, or null to run inline (also once the pools stopped).
+  ReadPool* PoolFor(Runs runs) const {
+    if (runs == Runs::kReadPool) return read_pool_.get();
+    if (runs == Runs::kProbePool) return probe_pool_.get();
+    return nullptr;
+  }
   HttpStats stats_;
   /// Per route (last: unmatched) metric handles, so that counting a request
   /// needs no label strings. Status counters are created on first use.
@@ -246,9 +262,11 @@ class Api {
   };
   std::vector<std::unique_ptr<RouteMetrics>> route_metrics_;
   void CountRequest(RouteMetrics& m, unsigned status, double seconds);
-  /// Null without an engine. Declared last, so that it stops (running what
-  /// it holds) while everything its tasks use still exists.
+  /// Null without an engine, and after StopPools. Declared last, so that
+  /// they stop (running what they hold) while everything their tasks use
+  /// still exists.
   std::unique_ptr<ReadPool> read_pool_;
+  std::unique_ptr<ReadPool> probe_pool_;
 };
 
 /// The API key of a request: "Authorization: Bearer <key>" or "X-API-Key".

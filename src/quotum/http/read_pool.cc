@@ -6,10 +6,10 @@
 
 namespace quotum::http {
 
-ReadPool::ReadPool(size_t threads) {
+ReadPool::ReadPool(size_t threads, const char* name) {
   for (size_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this] {
-      pthread_setname_np(pthread_self(), "quotum-read");
+    threads_.emplace_back([this, name] {
+      pthread_setname_np(pthread_self(), name);
       Work();
     });
   }

@@ -9,13 +9,14 @@
 
 namespace quotum::http {
 
-/// A few threads (`quotum-read`) that run the handlers of routes which may
+/// A few threads (named `name`, e.g. `quotum-read`) that run the handlers of routes which may
 /// block on a store or on Redis, so that the I/O threads go on serving the
 /// other connections meanwhile. Tasks run in the order given, on whichever
 /// thread is free. Stopping runs every task already given, then joins.
 class ReadPool {
  public:
-  explicit ReadPool(size_t threads);
+  /// `name` (at most 15 characters) names the threads for `top -H`.
+  ReadPool(size_t threads, const char* name);
   ReadPool(const ReadPool&) = delete;
   ReadPool& operator=(const ReadPool&) = delete;
   ~ReadPool();

@@ -16,8 +16,10 @@ struct PgOptions {
   /// (libpq's syntax; its PG* environment variables fill in the rest).
   std::string conninfo;
   /// Connections for the read methods (and Load), opened as they are needed;
-  /// Commit has its own.
-  int reader_pool_size = 2;
+  /// Commit has its own. Four: one for each of the API's two read-pool
+  /// threads and its probe thread, so that reads waiting on a lock never hold
+  /// up /metrics, plus one for the I/O threads' key lookups.
+  int reader_pool_size = 4;
   /// How long opening a connection may take (libpq's connect_timeout, whole
   /// seconds, unless `conninfo` sets it).
   absl::Duration connect_timeout = absl::Seconds(5);
