@@ -231,7 +231,7 @@ void ExpectSameSnapshot(Store& sqlite, Store& pg) {
   ASSERT_EQ(pg.Load(absl::InfinitePast(), b), absl::OkStatus());
   EXPECT_EQ(a.order, b.order);
   EXPECT_EQ(a.usage_order, b.usage_order);
-  EXPECT_EQ(a.leases_order, b.leases_order);
+  EXPECT_EQ(a.keys_order, b.keys_order);
   EXPECT_EQ(a.sizes, b.sizes);
   EXPECT_EQ(AllFields(a.tenants), AllFields(b.tenants));
   EXPECT_EQ(AllFields(a.keys), AllFields(b.keys));

@@ -135,7 +135,7 @@ TEST_P(StoreContractTest, AnEmptyStoreLoadsNothing) {
   RecordingSink s = Load();
   EXPECT_THAT(s.order, ElementsAre("sizes", "tenants_loaded"));
   EXPECT_THAT(s.usage_order, IsEmpty());
-  EXPECT_THAT(s.leases_order, IsEmpty());
+  EXPECT_THAT(s.keys_order, IsEmpty());
   EXPECT_EQ(s.sizes, std::make_pair(size_t{0}, size_t{0}));
   EXPECT_EQ(store_->CheckWritable(), absl::OkStatus());
 }
@@ -145,9 +145,9 @@ TEST_P(StoreContractTest, CommitThenLoadRoundTripsEveryRecordKindInTheDocumented
   Commit(b);
   RecordingSink s = Load();
   EXPECT_THAT(s.order, ElementsAre("sizes", "tenants", "tenants_loaded"));
-  EXPECT_THAT(s.usage_order, ElementsAre("overrides", "counters", "idempotency"));
-  EXPECT_THAT(s.leases_order,
-              ElementsAre("keys", "sessions", "groups", "key_rate_limits", "gauges"));
+  EXPECT_THAT(s.usage_order,
+              ElementsAre("overrides", "counters", "idempotency", "groups", "gauges"));
+  EXPECT_THAT(s.keys_order, ElementsAre("keys", "sessions", "key_rate_limits"));
   EXPECT_EQ(s.sizes, std::make_pair(size_t{2}, size_t{2}));
   EXPECT_EQ(AllFields(s.tenants), AllFields(b.tenants)) << "tenants come in creation order";
   EXPECT_EQ(AllFields(s.keys), AllFields(b.keys)) << "keys come in creation order";
@@ -778,7 +778,7 @@ TEST_P(StoreContractTest, ReopeningKeepsEverything) {
   const RecordingSink after = Load();
   EXPECT_EQ(after.order, before.order);
   EXPECT_EQ(after.usage_order, before.usage_order);
-  EXPECT_EQ(after.leases_order, before.leases_order);
+  EXPECT_EQ(after.keys_order, before.keys_order);
   EXPECT_EQ(AllFields(after.tenants), AllFields(before.tenants));
   EXPECT_EQ(AllFields(after.keys), AllFields(before.keys));
   EXPECT_EQ(AllFields(after.overrides), AllFields(before.overrides));

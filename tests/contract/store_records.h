@@ -109,7 +109,7 @@ class RecordingSink final : public engine::SnapshotSink {
   RecordingSink& operator=(const RecordingSink& o) {
     order = o.order;
     usage_order = o.usage_order;
-    leases_order = o.leases_order;
+    keys_order = o.keys_order;
     sizes = o.sizes;
     tenants = o.tenants;
     keys = o.keys;
@@ -172,8 +172,9 @@ class RecordingSink final : public engine::SnapshotSink {
 
   /// Record kinds, consecutive repeats folded: sizes, tenants, tenants_loaded.
   std::vector<std::string> order;
-  std::vector<std::string> usage_order;   ///< overrides, counters, idempotency, reservations
-  std::vector<std::string> leases_order;  ///< keys, sessions, groups, key_rate_limits, gauges
+  /// overrides, counters, idempotency, groups, gauges, reservations
+  std::vector<std::string> usage_order;
+  std::vector<std::string> keys_order;  ///< keys, sessions, key_rate_limits
   std::pair<size_t, size_t> sizes;
   std::vector<engine::TenantRecord> tenants;
   std::vector<engine::ApiKeyRecord> keys;
@@ -191,12 +192,12 @@ class RecordingSink final : public engine::SnapshotSink {
   void Note(const char* kind) {
     MutexLock lock(&mu_);
     const absl::string_view k = kind;
-    std::vector<std::string>& list =
-        k == "overrides" || k == "counters" || k == "idempotency" || k == "reservations"
-            ? usage_order
-        : k == "keys" || k == "sessions" || k == "groups" || k == "key_rate_limits" || k == "gauges"
-            ? leases_order
-            : order;
+    std::vector<std::string>& list = k == "overrides" || k == "counters" || k == "idempotency" ||
+                                             k == "groups" || k == "gauges" || k == "reservations"
+                                         ? usage_order
+                                     : k == "keys" || k == "sessions" || k == "key_rate_limits"
+                                         ? keys_order
+                                         : order;
     if (list.empty() || list.back() != kind) list.push_back(kind);
   }
   Mutex mu_;

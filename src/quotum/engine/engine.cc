@@ -43,8 +43,8 @@ Engine::~Engine() { Stop(); }
 // Builds the in-memory state from the store's start-up stream. Runs inside
 // Start() with registry_mu_ held; the two stream groups may call it from two
 // threads at once, and touch disjoint state: the usage group a tenant's
-// counters, overrides and traffic, the other the key maps and a tenant's
-// leases and gauges (each under the tenant's lock). Both only read the
+// counters, overrides, traffic, groups and gauges, the other the key maps and
+// a tenant's sessions (a tenant's state under its lock). Both only read the
 // tenant registry, which is complete by then.
 class Engine::Loader final : public SnapshotSink {
  public:
@@ -167,10 +167,12 @@ class Engine::Loader final : public SnapshotSink {
     t->used[e_.groups_meter_] += 1;
   }
 
+  // The lease-counted gauges come from their sessions and groups, never from
+  // a gauge row (which the other group's sessions could race with).
   void Gauge(GaugeRecord& g) override {
     TenantState* t = gauges_.Find(*this, g.tenant_id);
     auto m = cat_.FindMeter(g.meter);
-    if (!t || !m) return;
+    if (!t || !m || *m == e_.sessions_meter_ || *m == e_.groups_meter_) return;
     MutexLock lock(&t->mu);
     t->used[*m] = g.value;
   }
@@ -199,9 +201,9 @@ class Engine::Loader final : public SnapshotSink {
   const absl::Time now_;
   std::vector<TenantState*> by_id_;  // set by TenantsLoaded, read-only after
   // Each group's own position (the two groups may run side by side).
-  Cursor counters_, idempotency_;      // usage
-  size_t key_cursor_ = 0;              // keys: next index into tenant_order_
-  Cursor sessions_, groups_, gauges_;  // keys and leases
+  Cursor counters_, idempotency_, groups_, gauges_;  // usage
+  size_t key_cursor_ = 0;                            // keys: next index into tenant_order_
+  Cursor sessions_;                                  // keys and sessions
 };
 
 absl::Status Engine::Start() {

@@ -486,9 +486,11 @@ inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
 /// then two groups, each in its own order, which a store may send side by side
 /// from two threads (one call at a time within a group):
 ///  - usage: overrides, counters (the rows of one tenant together),
-///    idempotency records, reservations;
-///  - keys and leases: keys, sessions, groups, key rate limits, gauges.
-/// The groups touch disjoint state, so a sink needs no lock between them.
+///    idempotency records, groups, gauges, reservations;
+///  - keys and sessions: keys, sessions, key rate limits.
+/// The groups touch disjoint state, so a sink needs no lock between them
+/// (a tenant's own state is under its lock). The split evens out the work:
+/// with 1 M tenants each group takes about half of what follows the tenants.
 class SnapshotSink {
  public:
   virtual ~SnapshotSink() = default;

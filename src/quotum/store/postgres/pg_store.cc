@@ -124,7 +124,9 @@ absl::Status StreamCountersAndIdempotency(PgConnection& conn, absl::Time since,
               });
 }
 
-// Sessions, groups, key rate limits and gauges, each in tenant id order.
+// Sessions, groups, key rate limits and gauges, each in tenant id order
+// (sent one after the other: the sink's two groups interleaved, each in its
+// own order).
 absl::Status StreamLeasesAndGauges(PgConnection& conn, SnapshotSink& sink) {
   RETURN_IF_ERROR(Each(conn,
                        absl::StrCat(store::kSessionColumns, " FROM sessions ORDER BY 1,2").c_str(),

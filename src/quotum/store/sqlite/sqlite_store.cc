@@ -330,7 +330,8 @@ absl::Status StreamTenants(Db& db, engine::SnapshotSink& sink) {
   return refused;
 }
 
-// Load's usage group: overrides, counters, idempotency records, reservations.
+// Load's usage group: overrides, counters, idempotency records, groups,
+// gauges, reservations.
 absl::Status StreamUsage(Db& db, absl::Time idempotency_since, engine::SnapshotSink& sink) {
   RETURN_IF_ERROR(
       EachRow(db, "SELECT tenant_id,meter,limit_value FROM tenant_limits", [&](const Stmt& r) {
@@ -355,6 +356,15 @@ absl::Status StreamUsage(Db& db, absl::Time idempotency_since, engine::SnapshotS
         sink.Idempotency(rec);
       },
       Secs(idempotency_since)));
+  RETURN_IF_ERROR(
+      EachRow(db, "SELECT tenant_id,id,name,created_at FROM groups_monitored", [&](const Stmt& r) {
+        engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
+        sink.Group(rec);
+      }));
+  RETURN_IF_ERROR(EachRow(db, "SELECT tenant_id,meter,value FROM gauges", [&](const Stmt& r) {
+    engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
+    sink.Gauge(rec);
+  }));
   return EachRow(db,
                  "SELECT tenant_id,id,meter,units,created_at_ms,expires_at_ms FROM reservations",
                  [&](const Stmt& r) {
@@ -368,8 +378,8 @@ absl::Status StreamUsage(Db& db, absl::Time idempotency_since, engine::SnapshotS
                  });
 }
 
-// Load's keys-and-leases group: keys, sessions, groups, key rate limits, gauges.
-absl::Status StreamKeysAndLeases(Db& db, engine::SnapshotSink& sink) {
+// Load's keys-and-sessions group: keys, sessions, key rate limits.
+absl::Status StreamKeysAndSessions(Db& db, engine::SnapshotSink& sink) {
   RETURN_IF_ERROR(EachRow(
       db, "SELECT key_id,tenant_id,hash,created_at,revoked_at FROM api_keys", [&](const Stmt& r) {
         engine::ApiKeyRecord rec{r.Text(0), r.Text(1), r.Blob(2), FromSecs(r.Int(3)), !r.IsNull(4)};
@@ -380,23 +390,14 @@ absl::Status StreamKeysAndLeases(Db& db, engine::SnapshotSink& sink) {
                             engine::SessionRecord rec = store::SessionOfRow(r);
                             sink.Session(rec);
                           }));
-  RETURN_IF_ERROR(
-      EachRow(db, "SELECT tenant_id,id,name,created_at FROM groups_monitored", [&](const Stmt& r) {
-        engine::GroupRecord rec{r.Text(0), r.Text(1), r.Text(2), FromSecs(r.Int(3))};
-        sink.Group(rec);
-      }));
-  RETURN_IF_ERROR(EachRow(db, "SELECT key_id,general,messages,sessions FROM key_rate_limits",
-                          [&](const Stmt& r) {
-                            engine::KeyRateLimitsRecord rec{r.Text(0), {}};
-                            if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
-                            if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
-                            if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
-                            sink.KeyRateLimits(rec);
-                          }));
-  return EachRow(db, "SELECT tenant_id,meter,value FROM gauges", [&](const Stmt& r) {
-    engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
-    sink.Gauge(rec);
-  });
+  return EachRow(db, "SELECT key_id,general,messages,sessions FROM key_rate_limits",
+                 [&](const Stmt& r) {
+                   engine::KeyRateLimitsRecord rec{r.Text(0), {}};
+                   if (!r.IsNull(1)) rec.limits.general = static_cast<uint32_t>(r.Int(1));
+                   if (!r.IsNull(2)) rec.limits.messages = static_cast<uint32_t>(r.Int(2));
+                   if (!r.IsNull(3)) rec.limits.sessions = static_cast<uint32_t>(r.Int(3));
+                   sink.KeyRateLimits(rec);
+                 });
 }
 
 }  // namespace
@@ -410,15 +411,15 @@ absl::Status SqliteStore::Load(absl::Time idempotency_since, engine::SnapshotSin
   // (1 M tenants: each group is about half of what follows the tenants).
   auto second = Db::Open(path_);
   if (!second.ok()) return second.status();
-  absl::Status leases;
-  std::thread leases_thread([&] {
+  absl::Status keys;
+  std::thread keys_thread([&] {
     pthread_setname_np(pthread_self(), "quotum-load");
-    leases = StreamKeysAndLeases(**second, sink);
+    keys = StreamKeysAndSessions(**second, sink);
   });
   absl::Status usage = StreamUsage(db, idempotency_since, sink);
-  leases_thread.join();
+  keys_thread.join();
   RETURN_IF_ERROR(usage);
-  RETURN_IF_ERROR(leases);
+  RETURN_IF_ERROR(keys);
   auto purge = db.Prepare("DELETE FROM idempotency WHERE created_at<?");
   if (!purge.ok()) return purge.status();
   purge->Bind(1, Secs(idempotency_since));
