@@ -251,14 +251,19 @@ NG=${RR[nginx]}
   verdict() { awk -v a="$1" -v b="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (a >= b) : (a <= b); print ok ? "met" : "NOT met" }'; }
   Q_NG=$(ratio "${RR[quotum]}" "$NG")
   Q_EX=$(ratio "${RR[quotum]}" "${RR[express]}")
-  F_B=$(ratio "${RR[quotum-fsync]}" "$FSYNC_BOUND")
+  P99_NG=$(ratio "$HALF_P99" "$NP_P99")
+  F_BIND=$(ratio "${RR[quotum-fsync]}" "$BINDING")
+  # "at least 0.9x the process rate, or close to the fsync bound when that is lower"
+  F_NEED=$(awk -v a="$FSYNC_BOUND" -v b="${RR[quotum]}" 'BEGIN { print (a < b) ? 0.8 : 0.9 }')
+  Q_RE=$(ratio "${RR[quotum-redis]}" "$RE_RPS")
+  Q_RE2=$(ratio "${RR[quotum-redis-2]}" "${RR[quotum-redis]}")
   echo
   echo "Targets (SPEC §5), this run:"
   echo "- consume >= 1.0x nginx limit_req: ${Q_NG}x, $(verdict "$Q_NG" 1.0 ">=")"
-  echo "- p99 <= 2 ms at half of the max rate: $HALF_P99 ms, $(verdict "$HALF_P99" 2 "<=")"
-  echo "- >= 15x Express + rate-limiter-flexible: ${Q_EX}x, $(verdict "$Q_EX" 15 ">=")"
-  echo "- fsync mode close to connections / fsync latency (taken as >= 0.8 of it): $F_B, $(verdict "$F_B" 0.8 ">=")"
-  Q_RE=$(ratio "${RR[quotum-redis]}" "$RE_RPS")
-  echo "- scale-out mode (one instance) >= 1.0x unpipelined Redis EVAL: ${Q_RE}x, $(verdict "$Q_RE" 1.0 ">=") (Redis only; the PostgreSQL cold store is not built yet)"
+  echo "- p99 at half of the max rate <= 1.5x nginx's p99 at the same pace: $HALF_P99 ms against $NP_P99 ms, ${P99_NG}x, $(verdict "$P99_NG" 1.5 "<=")"
+  echo "- fsync mode >= $F_NEED of the binding bound ($BINDING/s): ${F_BIND}, $(verdict "$F_BIND" "$F_NEED" ">=")"
+  echo "- Express + rate-limiter-flexible (reported, no target): Quotum ${Q_EX}x"
+  echo "- scale-out, one instance >= 1.0x unpipelined Redis EVAL: ${Q_RE}x, $(verdict "$Q_RE" 1.0 ">=")"
+  echo "- scale-out, two instances >= 2.0x one: ${Q_RE2}x, $(verdict "$Q_RE2" 2.0 ">=")"
 } | tee "$WORK/results.md"
 echo "raw outputs: $WORK" >&2

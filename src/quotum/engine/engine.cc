@@ -85,6 +85,7 @@ class Engine::Loader final : public SnapshotSink {
 
   // The tenants in id order, which every stream after them follows (see Cursor).
   void TenantsLoaded() override {
+    e_.tenant_arena_.WaitForPages();
     by_id_ = e_.tenant_order_;
     auto id_less = [](const TenantState* a, const TenantState* b) { return a->id < b->id; };
     if (!std::is_sorted(by_id_.begin(), by_id_.end(), id_less)) {

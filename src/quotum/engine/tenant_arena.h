@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/hash/hash.h"
@@ -26,12 +27,19 @@ class TenantArena {
 
   /// A new tenant with this id, owned by the arena.
   TenantState* New(std::string id);
-  /// Makes room for `n` more tenants in one chunk.
+  /// Makes room for `n` more tenants in one chunk. The pages of a large one
+  /// (start-up with many tenants) are faulted in by a helper thread meanwhile,
+  /// so that the kernel zeroes them there rather than on the thread making
+  /// the tenants; nothing in them changes.
   void Reserve(size_t n);
+  /// Waits for that helper, if any (the destructor waits too).
+  void WaitForPages();
 
  private:
   static constexpr size_t kMinChunk = 16;
   static constexpr size_t kMaxChunk = 4096;
+  /// A chunk at least this large is faulted in ahead of use.
+  static constexpr size_t kFaultAheadBytes = size_t{32} << 20;
   struct Chunk {
     std::unique_ptr<std::byte[]> bytes;
     size_t capacity = 0;
@@ -40,8 +48,11 @@ class TenantArena {
   };
   void AddChunk(size_t capacity);
 
+  void FaultInAhead(const Chunk& c);
+
   std::vector<Chunk> chunks_;
   size_t total_ = 0;
+  std::thread pages_;  ///< the helper of FaultInAhead, while it runs
 };
 
 /// Hash and equality for a set of pointers to objects that carry their own id
