@@ -31,7 +31,8 @@ TEST_F(ApiTest, HealthAndReadiness) {
 // Issue 10: a read that waits on the store runs on the read pool, so the I/O
 // thread that took it goes on serving its other connections. The store is held
 // from outside while that read is sent on as many connections as there are I/O
-// threads (embedded: SQLite's write lock, which /readyz waits on for up to 5 s;
+// threads (embedded: SQLite's write lock, which /readyz waits on for up to 5 s,
+// on the probe pool since 3ceba37, so this case no longer covers the read pool;
 // scale-out: an exclusive lock on PostgreSQL's alerts table, which
 // GET /api/v2/alerts waits on); /healthz on further connections, which share
 // those threads, answers meanwhile. Before the pool, it waited behind the read.

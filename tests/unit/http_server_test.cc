@@ -7,12 +7,14 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "quotum/http/server.h"
 #include "quotum/testing/http_client.h"
 
@@ -148,6 +150,39 @@ TEST(HttpServerTest, ShutdownWaitsForARequestStillBeingAnswered) {
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "/slow");
   EXPECT_EQ(server.in_flight(), 0);
+}
+
+// A handler that answers only after the drain timed out (a read stuck past
+// drain_timeout, finished as the API's pools stop) delivers into a stopped
+// worker; destroying the server afterwards must free that connection without
+// touching freed memory (AddressSanitizer reported a use after free here).
+TEST(HttpServerTest, AReplyAfterATimedOutDrainIsDroppedSafely) {
+  std::mutex mu;
+  std::optional<Respond> stuck;
+  std::thread client;
+  absl::Cleanup join_client = [&] {
+    if (client.joinable()) client.join();
+  };
+  {
+    Server server({"127.0.0.1", 0, 2, 1 << 20}, [&](const Request&, Respond respond) {
+      std::lock_guard<std::mutex> lock(mu);
+      stuck = std::move(respond);
+    });
+    auto bound = server.Listen();
+    ASSERT_TRUE(bound.ok()) << bound.status();
+    server.Run();
+    client = std::thread([port = PortOf(*bound)] { testing::HttpClient(port).Get("/stuck"); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (server.in_flight() == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(server.in_flight(), 1);
+    server.Shutdown(std::chrono::milliseconds(50));
+    std::lock_guard<std::mutex> lock(mu);
+    ASSERT_TRUE(stuck.has_value());
+    (*stuck)(TextReply("late"));
+    stuck.reset();
+  }  // the server is destroyed with the late reply in a stopped worker's inbox
 }
 
 }  // namespace

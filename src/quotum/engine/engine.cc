@@ -42,10 +42,10 @@ Engine::~Engine() { Stop(); }
 
 // Builds the in-memory state from the store's start-up stream. Runs inside
 // Start() with registry_mu_ held; the two stream groups may call it from two
-// threads at once, and touch disjoint state: the usage group a tenant's
-// counters, overrides, traffic, groups and gauges, the other the key maps and
-// a tenant's sessions (a tenant's state under its lock). Both only read the
-// tenant registry, which is complete by then.
+// threads at once: the usage group changes a tenant's counters, overrides,
+// traffic, groups and gauges, the other the key maps and a tenant's sessions.
+// Both change a tenant's `used` and its leases, so each holds the tenant's
+// lock; both only read the tenant registry, which is complete by then.
 class Engine::Loader final : public SnapshotSink {
  public:
   Loader(Engine& e, absl::Time now) : e_(e), cat_(*e.opts_.catalog), now_(now) {}
@@ -326,7 +326,11 @@ void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
 void Engine::EraseKeyLocked(const KeyHash& hash) {
   auto it = keys_by_hash_.find(hash);
   if (it == keys_by_hash_.end()) return;
-  keys_by_id_.erase(it->second.key_id);
+  // The id's mapping, if it is this entry's own (as in AddKeyLocked).
+  if (auto id = keys_by_id_.find(it->second.key_id);
+      id != keys_by_id_.end() && *id == &it->second) {
+    keys_by_id_.erase(id);
+  }
   keys_by_hash_.erase(it);
 }
 

@@ -488,8 +488,9 @@ inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
 ///  - usage: overrides, counters (the rows of one tenant together),
 ///    idempotency records, groups, gauges, reservations;
 ///  - keys and sessions: keys, sessions, key rate limits.
-/// The groups touch disjoint state, so a sink needs no lock between them
-/// (a tenant's own state is under its lock). The split evens out the work:
+/// Apart from a tenant's own state (its gauges and leases, which both groups
+/// change, under the tenant's lock), the groups touch disjoint state. The
+/// split evens out the work:
 /// with 1 M tenants each group takes about half of what follows the tenants.
 class SnapshotSink {
  public:

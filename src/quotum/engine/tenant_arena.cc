@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <new>
+#include <system_error>
 
 namespace quotum::engine {
 
@@ -43,9 +44,13 @@ void TenantArena::FaultInAhead(const Chunk& c) {
   const uintptr_t first = (begin + kPage - 1) / kPage * kPage;
   const uintptr_t last = (begin + c.capacity * sizeof(TenantState)) / kPage * kPage;
   if (last <= first) return;
-  pages_ = std::thread([first, last] {
-    madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
-  });
+  try {
+    pages_ = std::thread([first, last] {
+      madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
+    });
+  } catch (const std::system_error&) {
+    // No thread to spare (a limit on threads): New faults the pages in itself.
+  }
 #endif
 }
 

@@ -96,6 +96,11 @@ class Server::Worker {
   std::vector<std::shared_ptr<Session>> Snapshot();
 
   const ServerOptions& opts_;
+  /// Declared before everything that can hold a Session (the context's
+  /// pending handlers, the inbox), so that it outlives them: ~Session
+  /// unregisters itself from it.
+  Mutex table_mu_;
+  std::list<Session*> table_ ABSL_GUARDED_BY(table_mu_);
   net::io_context ioc_;
   net::executor_work_guard<Executor> guard_;
   net::steady_timer sweep_timer_;
@@ -103,8 +108,6 @@ class Server::Worker {
   Mutex mu_;
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> inbox_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::shared_ptr<Session>, Reply>> draining_;  // worker thread only
-  Mutex table_mu_;
-  std::list<Session*> table_ ABSL_GUARDED_BY(table_mu_);
 };
 
 // One connection. Everything runs on its worker's thread except ClaimIdle and

@@ -16,9 +16,10 @@ struct PgOptions {
   /// (libpq's syntax; its PG* environment variables fill in the rest).
   std::string conninfo;
   /// Connections for the read methods (and Load), opened as they are needed;
-  /// Commit has its own. Four: one for each of the API's two read-pool
-  /// threads and its probe thread, so that reads waiting on a lock never hold
-  /// up /metrics, plus one for the I/O threads' key lookups.
+  /// Commit has its own. Four, so that the API's two read-pool threads
+  /// waiting on a lock leave connections for its probe thread (/metrics,
+  /// /readyz) and the rest: the I/O threads' key lookups and the background
+  /// work share them too, so this narrows the wait and does not rule it out.
   int reader_pool_size = 4;
   /// How long opening a connection may take (libpq's connect_timeout, whole
   /// seconds, unless `conninfo` sets it).
