@@ -313,11 +313,7 @@ TenantState* Engine::FindTenantShared(absl::string_view id) const {
 
 void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
   KeyEntry& e = keys_by_hash_[hash];
-  if (!e.key_id.empty()) {  // the id this entry had, if still its own
-    if (auto it = keys_by_id_.find(e.key_id); it != keys_by_id_.end() && *it == &e) {
-      keys_by_id_.erase(it);
-    }
-  }
+  ForgetKeyIdLocked(e);  // the id this entry had, if any
   e = std::move(entry);
   keys_by_id_.erase(e.key_id);  // an older entry's claim on the id, as a map's assignment would
   keys_by_id_.insert(&e);
@@ -326,12 +322,15 @@ void Engine::AddKeyLocked(const KeyHash& hash, KeyEntry entry) {
 void Engine::EraseKeyLocked(const KeyHash& hash) {
   auto it = keys_by_hash_.find(hash);
   if (it == keys_by_hash_.end()) return;
-  // The id's mapping, if it is this entry's own (as in AddKeyLocked).
-  if (auto id = keys_by_id_.find(it->second.key_id);
-      id != keys_by_id_.end() && *id == &it->second) {
-    keys_by_id_.erase(id);
-  }
+  ForgetKeyIdLocked(it->second);
   keys_by_hash_.erase(it);
+}
+
+void Engine::ForgetKeyIdLocked(const KeyEntry& e) {
+  if (e.key_id.empty()) return;  // a new entry (start-up: no probe)
+  if (auto it = keys_by_id_.find(e.key_id); it != keys_by_id_.end() && *it == &e) {
+    keys_by_id_.erase(it);
+  }
 }
 
 Engine::KeyEntry* Engine::FindKeyLocked(const KeyHash& hash) {

@@ -769,6 +769,9 @@ class Engine {
   void AddKeyLocked(const KeyHash& hash, KeyEntry entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   void EraseKeyLocked(const KeyHash& hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  /// Drops keys_by_id_'s mapping of `e`'s id if it points at `e` (another
+  /// entry may have claimed the id since).
+  void ForgetKeyIdLocked(const KeyEntry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   KeyEntry* FindKeyLocked(const KeyHash& hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   KeyEntry* FindKeyByIdLocked(absl::string_view key_id) const
       ABSL_SHARED_LOCKS_REQUIRED(registry_mu_);

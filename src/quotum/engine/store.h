@@ -490,8 +490,8 @@ inline constexpr absl::Duration kAppliedEntryRetention = absl::Hours(24 * 7);
 ///  - keys and sessions: keys, sessions, key rate limits.
 /// Apart from a tenant's own state (its gauges and leases, which both groups
 /// change, under the tenant's lock), the groups touch disjoint state. The
-/// split evens out the work:
-/// with 1 M tenants each group takes about half of what follows the tenants.
+/// split evens out the work: with 1 M tenants each group takes about half of
+/// what follows the tenants.
 class SnapshotSink {
  public:
   virtual ~SnapshotSink() = default;

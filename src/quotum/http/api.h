@@ -49,7 +49,7 @@ enum class Runs : uint8_t {
   /// on Redis or PostgreSQL; inline on the embedded store.
   kReadPoolWhenShared,
   /// On a thread of their own: the readiness probe and the metrics scrape,
-  /// which must not queue behind slow reads.
+  /// which must not queue behind the read pool's work.
   kProbePool,
 };
 
