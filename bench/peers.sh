@@ -3,6 +3,8 @@
 # (2 threads, 64 connections, DURATION seconds, ROUNDS rounds, medians):
 #   quotum   POST /api/v2/quota/consume, embedded SQLite, durability "process"
 #   quotum-fsync  the same with durability "fsync"
+#   quotum-group  the same as quotum with journal = false (every decision waits
+#                 for the writer's group commit: the design before the journals)
 #   nginx    limit_req keyed on Authorization, constant JSON (the HTTP floor)
 #   express  Express + rate-limiter-flexible (memory store), one node process
 #   quotum-redis   scale-out mode (--redis-url), one instance, Redis with AOF everysec
@@ -50,7 +52,8 @@ launch_quotum() {
   local port=$1 dir=$2 durability=$3
   shift 3
   mkdir -p "$dir"
-  sed "s/^durability = \"process\"/durability = \"$durability\"/" "$ROOT/examples/quotum.toml" > "$dir/quotum.toml"
+  sed -e "s/^durability = \"process\"/durability = \"$durability\"/" \
+    -e "s/^journal = true/journal = ${JOURNAL:-true}/" "$ROOT/examples/quotum.toml" > "$dir/quotum.toml"
   "$ROOT/build/release/apps/quotum/quotum" serve --config "$dir/quotum.toml" --listen "127.0.0.1:$port" \
     --data-dir "$dir/data" --admin-key bench-admin "$@" > "$dir/out.log" 2>&1 &
   PIDS+=($!)
@@ -123,6 +126,10 @@ kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 start_quotum 18802 fsync
 measure quotum-fsync "http://127.0.0.1:18802/api/v2/quota/consume"
+kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
+
+JOURNAL=false start_quotum 18808 process
+measure quotum-group "http://127.0.0.1:18808/api/v2/quota/consume"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
 # The fsync bound: with group commit, at most every connection's request can
@@ -229,7 +236,7 @@ NG=${RR[nginx]}
   echo
   echo "| peer | requests/s | p50 ms | p99 ms | ratio to nginx | non-2xx |"
   echo "|---|---:|---:|---:|---:|---:|"
-  for n in quotum quotum-fsync nginx express quotum-redis quotum-redis-2; do
+  for n in quotum quotum-fsync quotum-group nginx express quotum-redis quotum-redis-2; do
     echo "| $n | ${RR[$n]} | ${R50[$n]} | ${R99[$n]} | $(ratio "${RR[$n]}" "$NG") | ${NB[$n]} |"
   done
   echo "| redis EVAL (no HTTP) | $RE_RPS | $RE_P50 | $RE_P99 | $(ratio "$RE_RPS" "$NG") | |"
@@ -238,6 +245,7 @@ NG=${RR[nginx]}
   echo "Quotum at half its max rate ($ROUNDS rounds, medians): target $HALF/s ($HALF_CONNS connections, 3 ms apart on average), achieved $HALF_RPS/s, p50 $HALF_P50 ms, p99 $HALF_P99 ms"
   echo "nginx at the same paced load (the machine's floor): achieved $NP_RPS/s, p50 $NP_P50 ms, p99 $NP_P99 ms"
   echo "Quotum / Express: $(ratio "${RR[quotum]}" "${RR[express]}")x"
+  echo "Journals against the group commit alone (journal = false): $(ratio "${RR[quotum]}" "${RR[quotum-group]}")x the rate, p99 ${R99[quotum]} ms against ${R99[quotum-group]} ms"
   echo "Scale-out (Redis, AOF everysec): one instance $(ratio "${RR[quotum-redis]}" "$RE_RPS")x unpipelined Redis EVAL," \
     "two instances $(ratio "${RR[quotum-redis-2]}" "$RE_RPS")x; $CMDS_PER Redis commands per decision;" \
     "$TENANT_BYTES bytes in $TENANT_KEYS keys for the benchmark tenant"

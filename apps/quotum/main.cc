@@ -240,6 +240,25 @@ quotum::engine::ReleaserOptions ReleaserOptionsOf(const quotum::config::Config& 
   return o;
 }
 
+// Embedded mode with `journal = true`: one journal per I/O thread in the
+// data dir (engine/journal.h); none in scale-out.
+quotum::engine::JournalOptions JournalOptionsOf(const quotum::config::Config& cfg, bool scale_out) {
+  quotum::engine::JournalOptions o;
+  if (!cfg.journal || scale_out) return o;
+  o.dir = cfg.data_dir;
+  o.count = static_cast<size_t>(cfg.io_threads);
+  o.fsync = cfg.durability == quotum::config::Durability::kFsync;
+  return o;
+}
+
+// Each I/O thread binds its journal as it starts, and flushes it as it ends.
+void BindJournalsToIoThreads(quotum::engine::Engine& engine, quotum::http::ServerOptions& o) {
+  o.on_thread_start = [&engine](int index, quotum::engine::Journal::Post post) {
+    engine.BindJournal(static_cast<size_t>(index), std::move(post));
+  };
+  o.on_thread_exit = [&engine] { engine.UnbindJournal(); };
+}
+
 // SIGTERM and SIGINT, blocked in the calling thread: Serve takes them
 // synchronously (sigwait). Called before any thread starts, so every thread
 // inherits the mask, and a signal sent before Serve waits stays pending
@@ -267,6 +286,9 @@ absl::StatusOr<std::shared_ptr<quotum::config::Config>> ServeConfig(const ServeF
 
 int Serve(const ServeFlags& flags) {
   sigset_t set = BlockShutdownSignals();
+  // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, which the
+  // journal and the store answer like a full disk, instead of killing us.
+  signal(SIGXFSZ, SIG_IGN);
   auto loaded = ServeConfig(flags);
   if (!loaded.ok()) return Fail(quotum::ToStd(loaded.status().message()));
   std::shared_ptr<quotum::config::Config> cfg = *std::move(loaded);
@@ -304,6 +326,7 @@ int Serve(const ServeFlags& flags) {
   eopts.instance_name = instance_name;
   std::unique_ptr<quotum::engine::DeliveryProvider> provider = DeliveryProviderOf(*cfg);
   eopts.delivery = provider.get();
+  eopts.journal = JournalOptionsOf(*cfg, /*scale_out=*/*shared_ledger != nullptr);
   quotum::engine::Engine engine(eopts, store->get(), &clock);
   if (absl::Status s = engine.Start(); !s.ok()) return Fail(quotum::ToStd(s.message()));
   ReleaseStartupMemory();
@@ -321,6 +344,7 @@ int Serve(const ServeFlags& flags) {
 
   quotum::http::Api api(&engine,
                         {admin_key, cfg->webhooks.allow_hosts, !cfg->email.smtp_url.empty()});
+  BindJournalsToIoThreads(engine, server_opts);
   quotum::http::Server server(
       server_opts, [&api](const quotum::http::Request& req, quotum::http::Respond respond) {
         api.Handle(req, std::move(respond));

@@ -430,6 +430,13 @@ TEST_F(MigrateFromSqliteTest, ADirWithoutAQuotumDatabaseIsRefusedBeforePostgresI
   expect_refused(dir_, absl::StatusCode::kFailedPrecondition, "is not a Quotum database");
   ASSERT_EQ(SqliteExec("CREATE TABLE tenants(id)"), absl::OkStatus());
   expect_refused(dir_, absl::StatusCode::kFailedPrecondition, "has no api_keys table");
+  // A journal with records the database lacks (a server killed before it
+  // folded them) is refused too; an empty one is not in the way.
+  { std::ofstream(dir_ + "/journal-0-a.qj"); }
+  expect_refused(dir_, absl::StatusCode::kFailedPrecondition, "has no api_keys table");
+  { std::ofstream(dir_ + "/journal-0-a.qj") << "records"; }
+  expect_refused(dir_, absl::StatusCode::kFailedPrecondition,
+                 "holds journal records that quotum.db lacks (journal-0-a.qj)");
   EXPECT_EQ(PgValue("SELECT to_regclass('tenants') IS NULL"), "t");  // no schema either
 }
 

@@ -1,4 +1,6 @@
 // Restart tests: what was acknowledged is there after SIGTERM or kill -9.
+#include <sys/resource.h>
+
 #include <atomic>
 #include <chrono>
 #include <fstream>
@@ -84,6 +86,42 @@ TEST(Durability, KillNineUnderLoadLosesNothingAcknowledged) {
   // kill (one per client) committed without their response arriving.
   EXPECT_GE(stored, acknowledged);
   EXPECT_LE(stored, acknowledged + kClients);
+  EXPECT_EQ(again->Stop(), 0);
+}
+
+// A full disk: no file may grow (RLIMIT_FSIZE set on the running server from
+// outside; writes fail with EFBIG as they would with ENOSPC). The journal's
+// write and the store's commit both fail: the request is refused with 503,
+// nothing of it stays in memory or on disk, and once there is room again the
+// server goes on without a restart.
+TEST(Durability, AFullDiskAnswers503AcknowledgesNothingAndRecovers) {
+  std::string dir = testing::MakeTempDir("quotum-full-");
+  auto server = StartServer(dir);
+  HttpClient c(server->port());
+  Tenant t = CreateTenant(c, "full", "pro");
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 5), Bearer(t.key)).status,
+            200);
+  rlimit old{};
+  ASSERT_EQ(prlimit(server->pid(), RLIMIT_FSIZE, nullptr, &old), 0);
+  rlimit full = old;
+  full.rlim_cur = 1;
+  ASSERT_EQ(prlimit(server->pid(), RLIMIT_FSIZE, &full, nullptr), 0);
+  auto h = Bearer(t.key);
+  h["Idempotency-Key"] = "during-full";
+  auto refused = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 7), h);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(refused.json().at("code"), "store_unavailable") << refused.body;
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 5u);  // taken back out of memory
+  ASSERT_EQ(prlimit(server->pid(), RLIMIT_FSIZE, &old, nullptr), 0);
+  // The same key again: the refused first left nothing to replay.
+  auto retried = c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 7), h);
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_FALSE(retried.json().as_object().contains("replayed")) << retried.body;
+  EXPECT_EQ(UsageField(c, t, "messages_sent"), 12u);
+  ASSERT_TRUE(server->Kill9()) << server->error();
+  auto again = StartServer(dir);
+  HttpClient c2(again->port());
+  EXPECT_EQ(UsageField(c2, t, "messages_sent"), 12u);
   EXPECT_EQ(again->Stop(), 0);
 }
 

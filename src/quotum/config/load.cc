@@ -129,7 +129,7 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
       *s, "server",
       {"listen", "data_dir", "durability", "max_body_bytes", "io_threads", "idempotency_ttl_hours",
        "default_plan", "session_lease_ttl_seconds", "max_connections", "idle_timeout_seconds",
-       "header_timeout_seconds", "drain_timeout_seconds", "late_event_grace_minutes"});
+       "header_timeout_seconds", "drain_timeout_seconds", "late_event_grace_minutes", "journal"});
   if (auto v = c.Str(*s, "listen", "server.listen")) cfg.listen = *v;
   if (auto v = c.Str(*s, "data_dir", "server.data_dir")) cfg.data_dir = *v;
   if (auto v = c.Str(*s, "durability", "server.durability")) {
@@ -141,6 +141,7 @@ void LoadServer(Checker& c, const toml::table& root, Config& cfg) {
       c.Fail(s->get("durability"), "server.durability", "must be \"process\" or \"fsync\"");
     }
   }
+  if (auto v = c.Bool(*s, "journal", "server.journal")) cfg.journal = *v;
   if (auto v = c.Int(*s, "max_body_bytes", "server.max_body_bytes", 1024, 64LL << 20))
     cfg.max_body_bytes = static_cast<uint64_t>(*v);
   if (auto v = c.Int(*s, "io_threads", "server.io_threads", 1, 256)) cfg.io_threads = int(*v);

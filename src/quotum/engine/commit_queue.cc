@@ -6,8 +6,42 @@
 #include <utility>
 
 #include "quotum/engine/errors.h"
+#include "quotum/engine/journal_codec.h"
 
 namespace quotum::engine {
+namespace {
+
+// Adds `from`'s marks to `to`, one per journal (the highest).
+void MergeMarks(std::vector<JournalMark>& from, std::vector<JournalMark>& to) {
+  for (const JournalMark& m : from) {
+    auto it = std::find_if(to.begin(), to.end(),
+                           [&](const JournalMark& t) { return t.journal == m.journal; });
+    if (it == to.end()) {
+      to.push_back(m);
+    } else {
+      it->seq = std::max(it->seq, m.seq);
+    }
+  }
+  from.clear();
+}
+
+// The lengths of the four journalable lists of `b`.
+void JournalListSizes(const CommitBatch& b, size_t (&out)[4]) {
+  out[0] = b.usage.size();
+  out[1] = b.idempotency.size();
+  out[2] = b.topup_draws.size();
+  out[3] = b.alerts.size();
+}
+
+// Moves the elements of `from` past `keep` to the end of `to`.
+template <typename T>
+void MoveTail(std::vector<T>& from, size_t keep, std::vector<T>& to) {
+  to.insert(to.end(), std::make_move_iterator(from.begin() + static_cast<ptrdiff_t>(keep)),
+            std::make_move_iterator(from.end()));
+  from.resize(keep);
+}
+
+}  // namespace
 
 CommitQueue::CommitQueue(Store* store, Observer observer)
     : store_(store), observer_(std::move(observer)) {}
@@ -35,19 +69,28 @@ void CommitQueue::Stop() {
     MutexLock lock(&mu_);
     if (!running_) return;
     stopping_ = true;
+    takes_handovers_.store(false, std::memory_order_release);
   }
   wake_.Signal();
   writer_.join();
-  MutexLock lock(&mu_);
-  running_ = false;
+  {
+    MutexLock lock(&mu_);
+    running_ = false;
+  }
+  folded_cv_.SignalAll();
 }
 
 bool CommitQueue::Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done) {
+  return EnqueueSeeingAcked([&](CommitBatch& pending, const CommitBatch&) { fill(pending); }, done);
+}
+
+bool CommitQueue::EnqueueSeeingAcked(
+    absl::FunctionRef<void(CommitBatch& pending, const CommitBatch& acked)> fill, Done& done) {
   bool was_idle;
   {
     MutexLock lock(&mu_);
     if (!running_ || stopping_) return false;
-    fill(pending_);
+    fill(pending_, acked_);
     was_idle = waiting_.empty();
     waiting_.push_back(std::move(done));
   }
@@ -67,28 +110,115 @@ bool CommitQueue::CommitAlone(CommitBatch batch, Done& done) {
   return true;
 }
 
+void CommitQueue::Handover(CommitBatch& acked) {
+  bool wake;
+  {
+    MutexLock lock(&mu_);
+    if (acked_abandoned_) return;  // left in the journal for the next start
+    MoveJournalRecords(acked, acked_);
+    MergeMarks(acked.journal_marks, acked_.journal_marks);
+    if (acked_.usage.size() > kMaxAckedBacklog) {
+      takes_handovers_.store(false, std::memory_order_release);
+    }
+    ++handovers_;
+    wake = !acked_waiting_ && writer_idle_;
+    acked_waiting_ = true;
+  }
+  if (wake) wake_.Signal();
+}
+
+void CommitQueue::WaitUntilFolded(absl::Duration timeout) {
+  MutexLock lock(&mu_);
+  const uint64_t target = handovers_;
+  if (folded_handovers_ >= target || !running_) return;
+  fold_now_ = true;
+  wake_.Signal();
+  const absl::Time give_up = absl::Now() + timeout;
+  while (folded_handovers_ < target && running_ && !acked_abandoned_) {
+    const absl::Duration left = give_up - absl::Now();
+    if (left <= absl::ZeroDuration()) return;
+    folded_cv_.WaitWithTimeout(&mu_, left);
+  }
+}
+
 void CommitQueue::Run() {
   for (;;) {
     CommitBatch batch;
+    CommitBatch acked;
+    uint64_t taking = 0;  // handovers up to here are in `acked`
     std::vector<Done> done;
     std::vector<std::pair<CommitBatch, Done>> alone;
     {
       MutexLock lock(&mu_);
-      while (!stopping_ && waiting_.empty() && alone_.empty()) wake_.Wait(&mu_);
-      if (waiting_.empty() && alone_.empty() && stopping_) return;
+      while (!stopping_ && waiting_.empty() && alone_.empty()) {
+        if (!acked_waiting_) {
+          writer_idle_ = true;
+          wake_.Wait(&mu_);
+          writer_idle_ = false;
+        } else if (wake_.WaitWithTimeout(&mu_, kFoldEvery) || fold_now_) {
+          break;  // handed-over records have waited long enough, or a read waits
+        }
+      }
+      fold_now_ = false;
+      if (waiting_.empty() && alone_.empty() && !acked_waiting_ && stopping_) return;
       batch = std::move(pending_);
       pending_ = CommitBatch();
+      acked = std::move(acked_);
+      acked_ = CommitBatch();
+      acked_waiting_ = false;
+      taking = handovers_;
       done.swap(waiting_);
       alone.swap(alone_);
     }
-    if (!done.empty()) CommitGroup(std::move(batch), std::move(done));
+    if (!done.empty() || !acked.empty()) {
+      if (CommitGroup(std::move(batch), std::move(done), std::move(acked))) {
+        MutexLock lock(&mu_);
+        folded_handovers_ = std::max(folded_handovers_, taking);
+      }
+      folded_cv_.SignalAll();
+    }
     for (auto& [b, d] : alone) d(store_->Commit(b));
   }
 }
 
-void CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done) {
+void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4]) {
+  CommitBatch kept;
+  MoveTail(batch.usage, own[0], kept.usage);
+  MoveTail(batch.idempotency, own[1], kept.idempotency);
+  MoveTail(batch.topup_draws, own[2], kept.topup_draws);
+  MoveTail(batch.alerts, own[3], kept.alerts);
+  kept.journal_marks = std::move(batch.journal_marks);
+  MutexLock lock(&mu_);
+  takes_handovers_.store(false, std::memory_order_release);
+  if (stopping_) {
+    // No later mark may be committed over these: drop every acknowledged
+    // record from here on and leave them all to the journals' replay.
+    acked_abandoned_ = true;
+    acked_ = CommitBatch();
+    acked_waiting_ = false;
+    return;
+  }
+  MoveJournalRecords(acked_, kept);
+  MergeMarks(acked_.journal_marks, kept.journal_marks);
+  acked_ = std::move(kept);
+  acked_waiting_ = true;
+}
+
+bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, CommitBatch acked) {
   const auto started = std::chrono::steady_clock::now();
+  size_t own[4];
+  JournalListSizes(batch, own);
+  MoveJournalRecords(acked, batch);
+  batch.journal_marks = std::move(acked.journal_marks);
   absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
+  if (status.ok() && !batch.journal_marks.empty()) {
+    if (folded_) folded_(batch.journal_marks);
+    MutexLock lock(&mu_);
+    if (!stopping_ && acked_.usage.size() <= kMaxAckedBacklog) {
+      takes_handovers_.store(true, std::memory_order_release);
+    }
+  }
+  if (!status.ok() && !batch.journal_marks.empty()) Retain(batch, own);
   if (observer_) {
     observer_(done.size(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
@@ -100,6 +230,7 @@ void CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done) {
   }
   for (auto& d : done) d(status);
   if (!status.ok()) failed_groups_.fetch_add(1, std::memory_order_release);
+  return status.ok();
 }
 
 }  // namespace quotum::engine

@@ -39,6 +39,10 @@ class CommitQueue {
   /// and takes `done`, run on the writer thread once committed or failed.
   /// Returns false, and leaves `done` untouched, when the queue is stopped.
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
+  /// As Enqueue, with a look at the acknowledged records (Handover) that the
+  /// same transaction writes after the pending group's own.
+  bool EnqueueSeeingAcked(
+      absl::FunctionRef<void(CommitBatch& pending, const CommitBatch& acked)> fill, Done& done);
 
   /// Commits `batch` in a transaction of its own, after the group pending
   /// now, and runs `done` on the writer thread with the store's own status
@@ -46,6 +50,34 @@ class CommitQueue {
   /// whose refusal must not fail other requests. Returns false, leaving
   /// `done` untouched, when the queue is stopped.
   bool CommitAlone(CommitBatch batch, Done& done);
+
+  /// Takes records already acknowledged, durable in a journal (journal.h),
+  /// with their journal_marks: they are committed in the next group's
+  /// transaction, after its own records, and are never failed: a commit that
+  /// fails keeps them for the next one (and Stop leaves them to the journal's
+  /// replay). Without waiters they wait up to kFoldEvery for company.
+  void Handover(CommitBatch& acked);
+
+  /// Called on the writer thread with the marks of each committed batch that
+  /// had any: how far each journal is now in the store.
+  using FoldedObserver = std::function<void(const std::vector<JournalMark>&)>;
+  void SetFoldedObserver(FoldedObserver observer) { folded_ = std::move(observer); }
+
+  /// How long handed-over records wait, at most, when no request waits.
+  static constexpr absl::Duration kFoldEvery = absl::Milliseconds(2);
+  /// Handed-over usage rows waiting past which journals stop acknowledging.
+  static constexpr size_t kMaxAckedBacklog = 100'000;
+
+  /// False while the writer cannot keep up with handovers: after a fold that
+  /// failed (until one succeeds), past kMaxAckedBacklog, and once stopping.
+  /// Journals then send decisions to the group commit, so that they are
+  /// answered with the store's own status instead of piling up.
+  bool TakesHandovers() const { return takes_handovers_.load(std::memory_order_acquire); }
+
+  /// Returns once every record handed over before the call is committed
+  /// (or after `timeout`, when folds fail): what a read of the store needs
+  /// to see every acknowledged decision. Cheap when nothing is waiting.
+  void WaitUntilFolded(absl::Duration timeout = absl::Seconds(1));
 
   /// Requests waiting for the next commit.
   size_t pending() const;
@@ -57,11 +89,17 @@ class CommitQueue {
 
  private:
   void Run();
-  /// Commits one group and runs its completions.
-  void CommitGroup(CommitBatch batch, std::vector<Done> done);
+  /// Commits one group with the acknowledged records handed over meanwhile,
+  /// and runs its completions.
+  /// True when it committed.
+  bool CommitGroup(CommitBatch batch, std::vector<Done> done, CommitBatch acked);
+  /// Puts back acknowledged records whose commit failed, ahead of any
+  /// handed over since.
+  void Retain(CommitBatch& batch, const size_t (&own)[4]);
 
   Store* store_;
   Observer observer_;
+  FoldedObserver folded_;
   std::atomic<uint64_t> failed_groups_{0};
   mutable Mutex mu_;
   /// Signalled when waiting_ stops being empty and when stopping_ is set.
@@ -69,6 +107,18 @@ class CommitQueue {
   CommitBatch pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<CommitBatch, Done>> alone_ ABSL_GUARDED_BY(mu_);
+  CommitBatch acked_ ABSL_GUARDED_BY(mu_);
+  bool acked_waiting_ ABSL_GUARDED_BY(mu_) = false;  ///< acked_ holds records
+  /// A fold failed while stopping: acknowledged records are no longer
+  /// committed (nor marks advanced); the journals' replay brings them in.
+  bool acked_abandoned_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> takes_handovers_{true};
+  uint64_t handovers_ ABSL_GUARDED_BY(mu_) = 0;         ///< Handover calls so far
+  uint64_t folded_handovers_ ABSL_GUARDED_BY(mu_) = 0;  ///< of which committed
+  bool fold_now_ ABSL_GUARDED_BY(mu_) = false;          ///< a reader waits: no batching delay
+  CondVar folded_cv_;
+  /// The writer waits with no timeout (nothing to fold): a handover wakes it.
+  bool writer_idle_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   std::thread writer_;

@@ -208,6 +208,7 @@ class Engine::Loader final : public SnapshotSink {
 };
 
 absl::Status Engine::Start() {
+  if (absl::Status s = OpenJournals(); !s.ok()) return s;
   {
     MutexLock reg(&registry_mu_);
     const absl::Time now = clock_->Now();
@@ -267,6 +268,34 @@ absl::Status Engine::Start() {
 void Engine::Stop() {
   if (drain_) drain_->Stop();
   queue_.Stop();
+  if (journals_) journals_->TruncateFolded();
+}
+
+absl::Status Engine::OpenJournals() {
+  if (opts_.shared_ledger || opts_.journal.count == 0 || opts_.journal.dir.empty() ||
+      !store_->KeepsJournalMarks()) {
+    return absl::OkStatus();
+  }
+  JournalCounters counters{stats_.journal_writes.Child({"ok"}),
+                           stats_.journal_writes.Child({"failed"}),
+                           stats_.journal_records.Child({"acknowledged"})};
+  absl::StatusOr<std::unique_ptr<JournalSet>> set =
+      JournalSet::Open(opts_.journal, store_, &queue_, counters);
+  if (!set.ok()) return set.status();
+  journals_ = std::move(*set);
+  stats_.journal_records.Add({"replayed"}, journals_->replayed());
+  queue_.SetFoldedObserver(
+      [set = journals_.get()](const std::vector<JournalMark>& marks) { set->OnFolded(marks); });
+  return absl::OkStatus();
+}
+
+void Engine::BindJournal(size_t index, Journal::Post post) {
+  if (journals_ && index < journals_->size())
+    journals_->at(index)->BindToThisThread(std::move(post));
+}
+
+void Engine::UnbindJournal() {
+  if (Journal* j = Journal::OfThisThread()) j->Unbind();
 }
 
 void Engine::SetUpTenant(TenantState& t, const Plan& plan, absl::Time subscription_start,

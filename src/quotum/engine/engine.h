@@ -32,6 +32,7 @@
 #include "quotum/engine/delivery.h"
 #include "quotum/engine/engine_stats.h"
 #include "quotum/engine/facts_drain.h"
+#include "quotum/engine/journal.h"
 #include "quotum/engine/lease_program.h"
 #include "quotum/engine/memory_ledger.h"
 #include "quotum/engine/store.h"
@@ -78,6 +79,9 @@ struct EngineOptions {
   /// unchecked and record it for reconciliation (fail_open.cc) instead of
   /// refusing it with 503.
   bool fail_open = false;
+  /// Embedded mode: per-I/O-thread journals (journal.h) when count > 0 and
+  /// dir is set; an I/O thread binds one with BindJournal.
+  JournalOptions journal;
 };
 
 /// Who is calling: resolved from an API key. Cheap to copy.
@@ -368,6 +372,15 @@ class Engine {
   absl::Status Start();
   /// Commits everything pending and stops the writer.
   void Stop();
+
+  /// Binds journal `index` to the calling thread (an I/O thread); `post`
+  /// schedules the journal's flush on that thread. No-op without journals
+  /// or past their count.
+  void BindJournal(size_t index, Journal::Post post);
+  /// On a bound thread: flushes its journal and unbinds it.
+  void UnbindJournal();
+  /// Journal records replayed at start-up (0 without journals).
+  size_t journal_replayed() const { return journals_ ? journals_->replayed() : 0; }
 
   const Catalog& catalog() const { return *opts_.catalog; }
   /// The delivery provider's name: "log" or "http".
@@ -1011,8 +1024,8 @@ class Engine {
   absl::AnyInvocable<void()> AnswerKnownKey(TenantState& t, const CheckProgram& p, LedgerResult r,
                                             Callback<Decision>& done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
-  /// A commit completion that replays the decision of the first request with
-  /// `key` once it has committed (or says it did not).
+  /// A completion, parked on the first request's idempotency entry, that
+  /// replays that request's decision once it is committed (or says it did not).
   static CommitQueue::Done AwaitFirstCommit(TenantState& t, std::string key,
                                             Callback<Decision> done);
   /// Queues what an applied consume persists; its completion marks the key
@@ -1040,6 +1053,18 @@ class Engine {
   void FillSharedSession(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
   /// Runs `done` with ShuttingDown: what to do after unlocking when Enqueue failed.
   static absl::AnyInvocable<void()> FailLater(CommitQueue::Done done);
+  /// Opens the journals (replaying what the store lacks) when configured.
+  absl::Status OpenJournals();
+  /// Before a read of the store's usage rows: waits until every decision
+  /// acknowledged from a journal so far is in the store.
+  void FoldAcknowledged() {
+    if (journals_) queue_.WaitUntilFolded();
+  }
+  /// Hands a decision's records to the calling thread's journal when it has
+  /// one and they are `journalable` (journal_codec.h), else to the writer.
+  /// Called under t.mu. False, leaving `done` untouched, once stopped.
+  bool EnqueueEffects(TenantState& t, bool journalable, absl::FunctionRef<void(CommitBatch&)> fill,
+                      CommitQueue::Done& done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
   /// Counts one api_call in memory and persists it (best effort: the caller
   /// does not wait; a failed commit takes it back).
   void CountApiCallLocked(TenantState& t, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
@@ -1050,6 +1075,9 @@ class Engine {
   Store* store_;
   const Clock* clock_;
   EngineStats stats_;
+  /// Embedded mode with journals: opened by Start before the load. Declared
+  /// before queue_, whose writer reports to it until the queue is destroyed.
+  std::unique_ptr<JournalSet> journals_;
   CommitQueue queue_;
   /// Scale-out mode only; started after queue_, stopped before it.
   std::unique_ptr<FactsDrain> drain_;

@@ -23,6 +23,16 @@ struct EngineStats {
       "quotum_store_commit_failures_total",
       "Group commits that failed; their requests were answered 503 and undone.",
       {}};
+  obs::CounterFamily journal_writes{
+      "quotum_journal_writes_total",
+      "Embedded mode: writes of an I/O thread's journal (one per batch of decisions) by "
+      "outcome: ok, or failed (those decisions waited for the store's group commit instead).",
+      {"outcome"}};
+  obs::CounterFamily journal_records{
+      "quotum_journal_records_total",
+      "Embedded mode: decisions acknowledged once written to a journal; replayed counts the "
+      "records a start-up found in the journals and committed to the store.",
+      {"kind"}};
   obs::CounterFamily facts_applied{
       "quotum_facts_applied_total",
       "Scale-out mode: decisions' facts (usage rows, messages) moved from the Redis stream into "

@@ -405,9 +405,15 @@ absl::AnyInvocable<void()> Engine::AnswerKnownKey(TenantState& t, const CheckPro
     case LedgerResult::Replay::kKeyReused:
       return ReplyLater(done, KeyReused());
     case LedgerResult::Replay::kFirstPending: {
-      // The first request is still committing: answer once its batch is done.
-      CommitQueue::Done wait = AwaitFirstCommit(t, std::string(p.idempotency_key), std::move(done));
-      if (!queue_.Enqueue([](CommitBatch&) {}, wait)) return FailLater(std::move(wait));
+      // The first request is still being written: answer once it is
+      // committed or undone (ConsumeCompletion runs the waiters).
+      IdempotencyEntry& first = t.Traffic().idempotency.find(p.idempotency_key)->second;
+      if (!first.waiters)
+        first.waiters = std::make_unique<std::vector<absl::AnyInvocable<void()>>>();
+      first.waiters->push_back(
+          [wait = AwaitFirstCommit(t, std::string(p.idempotency_key), std::move(done))]() mutable {
+            wait(absl::OkStatus());
+          });
       return nullptr;
     }
     default:
@@ -486,7 +492,12 @@ absl::AnyInvocable<void()> Engine::CommitConsume(TenantState& t, const CheckProg
     }
   }
   CommitQueue::Done finish = ConsumeCompletion(t, c, std::move(x.decision), std::move(done));
-  bool queued = queue_.Enqueue(
+  // What a journal record cannot carry (sessions, reservations, messages,
+  // events) goes through the store's writer.
+  const bool journalable = !session_rec && !reserved && c.hold_id.empty() &&
+                           (req.messages.empty() || admitted == 0) && alerts.empty();
+  bool queued = EnqueueEffects(
+      t, journalable,
       [&](CommitBatch& b) {
         if (c.units > 0) {
           b.usage.push_back(
@@ -517,14 +528,18 @@ CommitQueue::Done Engine::ConsumeCompletion(TenantState& t, ConsumeCharge c, Dec
   return [this, tp = &t, c = std::move(c), d = std::move(d),
           done = std::move(done)](const absl::Status& s) mutable {
     // A plain success has nothing to mark or undo: the tenant lock is left alone.
+    std::unique_ptr<std::vector<absl::AnyInvocable<void()>>> waiters;
     if (!s.ok() || !c.idempotency_key.empty()) {
       MutexLock l(&tp->mu);
-      if (!s.ok()) {
-        UndoConsume(*tp, c);
-      } else if (auto e = tp->Traffic().idempotency.find(c.idempotency_key);
-                 e != tp->Traffic().idempotency.end()) {
-        e->second.committed = true;
+      if (auto e = tp->Traffic().idempotency.find(c.idempotency_key);
+          !c.idempotency_key.empty() && e != tp->Traffic().idempotency.end()) {
+        e->second.committed = s.ok();
+        waiters = std::move(e->second.waiters);
       }
+      if (!s.ok()) UndoConsume(*tp, c);
+    }
+    if (waiters) {
+      for (auto& w : *waiters) w();
     }
     if (!s.ok()) return done(s);
     done(std::move(d));
@@ -580,6 +595,13 @@ void Engine::UndoTier(TenantState& t, const ConsumeCharge& c) {
       MarkQualified(*t.plan->messaging_tiers, st.window.unique_7d(), st.window.now_ms(), st.level);
     }
   }
+}
+
+bool Engine::EnqueueEffects(TenantState& t, bool journalable,
+                            absl::FunctionRef<void(CommitBatch&)> fill, CommitQueue::Done& done) {
+  Journal* j = journalable && journals_ ? Journal::OfThisThread() : nullptr;
+  if (j) return j->Append(t.journaled, fill, done);
+  return queue_.Enqueue(fill, done);
 }
 
 absl::AnyInvocable<void()> Engine::FailLater(CommitQueue::Done done) {

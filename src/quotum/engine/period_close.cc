@@ -44,6 +44,9 @@ std::optional<PeriodClose> Engine::CloseOf(TenantState& t, absl::Time period_sta
   // starts at the latest.
   const absl::Time end = std::min(period.end, t.period.start);
   if (now < end + opts_.late_event_grace) return std::nullopt;  // late events may still come
+  // A late decision still in a journal's buffer would land after the close:
+  // the next sweep closes the period instead.
+  if (t.journaled.load(std::memory_order_acquire) > 0) return std::nullopt;
   PeriodClose c;
   c.tenant_id = t.id;
   c.period = BillingPeriod{period_start, end, period.index};

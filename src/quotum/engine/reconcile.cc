@@ -8,6 +8,10 @@
 #include "quotum/engine/errors.h"
 
 namespace quotum::engine {
+namespace {
+// 50 µs apart: 100 ms for a tenant's journalled decisions to reach the writer.
+constexpr int kJournalWaitTries = 2000;
+}  // namespace
 
 std::vector<TenantState*> Engine::CommittedTenants() {
   std::vector<TenantState*> all;
@@ -49,6 +53,15 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
   const Catalog& cat = *opts_.catalog;
   return AwaitCommit([&](CommitQueue::Done& done) {
     MutexLock lock(&t.mu);
+    // A decision still in a journal's buffer is in the counter but in
+    // neither batch below: wait until the tenant has none (or leave the
+    // repair to the next sync).
+    for (int tries = 0; t.journaled.load(std::memory_order_acquire) > 0; ++tries) {
+      if (tries == kJournalWaitTries) return queue_.Enqueue([](CommitBatch&) {}, done);
+      t.mu.Unlock();
+      absl::SleepFor(absl::Microseconds(50));
+      t.mu.Lock();
+    }
     std::vector<CounterRow> sets;
     for (ReconcileRow* r : rows) {
       std::optional<MeterId> m = cat.FindMeter(r->meter);
@@ -59,17 +72,22 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
     }
     // Under the tenant's lock, the counter holds every decision of the tenant
     // enqueued so far. Those in an earlier group commit before this one; those
-    // in the group pending now (`b`) are added after the set (the store
-    // writes sets first), so the set leaves them out; later ones follow.
-    return queue_.Enqueue(
-        [&](CommitBatch& b) {
+    // in the group pending now (`b`), and the journals' records handed over
+    // (`acked`), are added after the set in its transaction (the store writes
+    // sets first), so the set leaves them out; later ones follow.
+    return queue_.EnqueueSeeingAcked(
+        [&](CommitBatch& b, const CommitBatch& acked) {
           for (CounterRow& set : sets) {
-            for (const UsageDelta& u : b.usage) {
-              if (u.tenant_id == set.tenant_id && u.meter == set.meter &&
-                  u.period_start == set.period_start) {
-                set.value -= std::min(set.value, u.quantity);
+            auto leave_out = [&set](const std::vector<UsageDelta>& usage) {
+              for (const UsageDelta& u : usage) {
+                if (u.tenant_id == set.tenant_id && u.meter == set.meter &&
+                    u.period_start == set.period_start) {
+                  set.value -= std::min(set.value, u.quantity);
+                }
               }
-            }
+            };
+            leave_out(b.usage);
+            leave_out(acked.usage);
             b.counter_sets.push_back(std::move(set));
           }
         },

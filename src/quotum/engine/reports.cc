@@ -16,6 +16,7 @@ BillingPeriod Engine::CurrentPeriod(const Principal& who) {
 }
 
 absl::StatusOr<std::vector<HourUsage>> Engine::Hourly(const Principal& who, absl::CivilDay day) {
+  FoldAcknowledged();
   const Catalog& cat = *opts_.catalog;
   const absl::Time start = absl::FromCivil(day, absl::UTCTimeZone());
   auto rows = store_->Hourly(who.tenant->id, start, start + 24 * kHour);
@@ -36,6 +37,7 @@ absl::StatusOr<std::vector<HourUsage>> Engine::Hourly(const Principal& who, absl
 
 absl::StatusOr<std::vector<ChannelUsage>> Engine::ChannelsBetween(const Principal& who,
                                                                   absl::Time from, absl::Time to) {
+  FoldAcknowledged();
   const Catalog& cat = *opts_.catalog;
   std::vector<ChannelUsage> out;
   for (MeterId m = 0; m < cat.meter_count(); ++m) {
@@ -57,6 +59,7 @@ absl::StatusOr<std::vector<DailyChannelRow>> Engine::DailyByChannel(const Princi
     return BadRequest("invalid_range",
                       absl::StrCat("A range covers at most ", kMaxReportDays, " days."));
   }
+  FoldAcknowledged();
   auto rows = store_->DailyByChannel(who.tenant->id, from, to);
   if (!rows.ok()) return StoreUnavailable("Usage history");
   return rows;

@@ -399,6 +399,13 @@ struct PeriodClose {
   absl::Time closed_at;
 };
 
+/// How far one journal (journal.h) has been folded into the store: its
+/// records up to `seq` are in it.
+struct JournalMark {
+  uint32_t journal = 0;
+  uint64_t seq = 0;
+};
+
 /// Everything one group commit writes, atomically.
 struct CommitBatch {
   std::vector<TenantRecord> tenants;
@@ -462,6 +469,9 @@ struct CommitBatch {
   std::vector<DeliveryRecord> deliveries;
   std::vector<AttemptRecord> attempts;      ///< inserts
   std::vector<std::string> relayed_events;  ///< event ids the relay has fanned out
+  /// Raised (never lowered) in the same transaction as the rest: the journal
+  /// records this batch folds in. Only the embedded store keeps them.
+  std::vector<JournalMark> journal_marks;
   bool empty() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
            counter_sets.empty() && usage.empty() && period_closes.empty() && idempotency.empty() &&
@@ -471,7 +481,8 @@ struct CommitBatch {
            fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
            addons.empty() && topups.empty() && topup_draws.empty() && reservations.empty() &&
            ended_reservations.empty() && alerts.empty() && resolved_alerts.empty() &&
-           webhooks.empty() && deliveries.empty() && attempts.empty() && relayed_events.empty();
+           webhooks.empty() && deliveries.empty() && attempts.empty() && relayed_events.empty() &&
+           journal_marks.empty();
   }
 };
 
@@ -675,6 +686,15 @@ class Store {
 
   /// OK when the store accepts writes.
   virtual absl::Status CheckWritable() = 0;
+  /// True when the store keeps CommitBatch::journal_marks: only then may
+  /// the engine acknowledge from journals (journal.h), since a replay must
+  /// know what the store already holds.
+  virtual bool KeepsJournalMarks() const { return false; }
+  /// How far each journal has been folded in; none for a store that does
+  /// not keep journal marks.
+  virtual absl::StatusOr<std::vector<JournalMark>> JournalMarks() {
+    return std::vector<JournalMark>{};
+  }
   /// True when several instances share this store (their engines then read
   /// keys through FindKey instead of trusting the start-up snapshot alone).
   virtual bool Shared() const { return false; }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "quotum/base/heap_optional.h"
@@ -29,8 +31,12 @@ struct IdempotencyEntry {
   uint64_t fingerprint = 0;
   Decision decision;
   absl::Time created_at;
-  /// False until the decision's transaction has committed.
+  /// False until the decision is durable (its journal record written, or
+  /// its transaction committed).
   bool committed = false;
+  /// Retries that arrived while the first was not yet committed; run (after
+  /// the tenant's lock is released) once it is committed or undone.
+  std::unique_ptr<std::vector<absl::AnyInvocable<void()>>> waiters;
 };
 
 /// A finite instant in 8 bytes, to the millisecond (absl::Time takes 16; a
@@ -120,6 +126,10 @@ struct TenantState {
   mutable CompactMutex mu;
   /// False until the tenant's creation has committed; hidden until then.
   bool committed ABSL_GUARDED_BY(mu) = false;
+  /// Records of this tenant in journal buffers, not yet with the store's
+  /// writer (journal.h); raised under `mu`. Fits in the padding after
+  /// `committed`.
+  std::atomic<uint16_t> journaled{0};
   std::string name ABSL_GUARDED_BY(mu);
   const Plan* plan ABSL_GUARDED_BY(mu) = nullptr;
   /// The plan's rate-limit profile.

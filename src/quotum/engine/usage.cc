@@ -58,6 +58,7 @@ void Engine::AddForecasts(UsageView& v) {
   const absl::Time now = clock_->Now();
   const absl::CivilDay first = absl::ToCivilDay(v.tenant.period.start, absl::UTCTimeZone());
   const absl::CivilDay today = absl::ToCivilDay(now, absl::UTCTimeZone());
+  FoldAcknowledged();
   absl::StatusOr<std::vector<DailyRow>> rows = store_->Daily(v.tenant.id, first, today);
   if (!rows.ok()) return;  // usage is still answered, without a forecast
   std::vector<std::vector<uint64_t>> series(cat.meter_count(),
@@ -132,6 +133,7 @@ absl::StatusOr<std::vector<DayUsage>> Engine::Daily(const Principal& who, absl::
                       absl::StrCat("A daily range covers at most ", kMaxReportDays, " days."));
   }
   const Catalog& cat = *opts_.catalog;
+  FoldAcknowledged();
   auto rows = store_->Daily(who.tenant->id, from, to);
   if (!rows.ok()) {
     return StoreUnavailable("Usage history");
@@ -165,6 +167,7 @@ absl::StatusOr<std::vector<PeriodUsage>> Engine::History(const Principal& who, i
   if (months < 1 || months > 24) {
     return BadRequest("invalid_months", "months must be between 1 and 24.");
   }
+  FoldAcknowledged();
   const Catalog& cat = *opts_.catalog;
   TenantState& t = *who.tenant;
   absl::Time anchor;

@@ -374,6 +374,8 @@ void Api::Metrics(Call& c) {
   es.commit_seconds.Render(out);
   es.commit_batch.Render(out);
   es.commit_failures.Render(out);
+  es.journal_writes.Render(out);
+  es.journal_records.Render(out);
   es.lease_expiries.Render(out);
   es.webhook_attempts.Render(out);
   es.deliveries.Render(out);

@@ -44,15 +44,24 @@ class Server::Worker {
  public:
   using Executor = net::io_context::executor_type;
 
-  explicit Worker(const ServerOptions& opts)
-      : opts_(opts), ioc_(1), guard_(net::make_work_guard(ioc_)), sweep_timer_(ioc_) {}
+  Worker(const ServerOptions& opts, int index)
+      : opts_(opts),
+        index_(index),
+        ioc_(1),
+        guard_(net::make_work_guard(ioc_)),
+        sweep_timer_(ioc_) {}
 
   Executor executor() { return ioc_.get_executor(); }
   void Start() {
     ArmSweep();
     thread_ = std::thread([this] {
       pthread_setname_np(pthread_self(), "quotum-io");
+      if (opts_.on_thread_start) {
+        opts_.on_thread_start(
+            index_, [this](std::function<void()> task) { net::post(ioc_, std::move(task)); });
+      }
       ioc_.run();
+      if (opts_.on_thread_exit) opts_.on_thread_exit();
     });
   }
   void Stop() {
@@ -96,6 +105,7 @@ class Server::Worker {
   std::vector<std::shared_ptr<Session>> Snapshot();
 
   const ServerOptions& opts_;
+  const int index_;
   /// Declared before everything that can hold a Session (the context's
   /// pending handlers, the inbox), so that it outlives them: ~Session
   /// unregisters itself from it.
@@ -576,7 +586,7 @@ Server::Server(ServerOptions options, RequestHandler handler)
       handler_(std::move(handler)),
       workers_([this, n = std::max(1, opts_.threads)] {
         std::vector<std::unique_ptr<Worker>> w;
-        for (int i = 0; i < n; ++i) w.push_back(std::make_unique<Worker>(opts_));
+        for (int i = 0; i < n; ++i) w.push_back(std::make_unique<Worker>(opts_, i));
         return w;
       }()),
       acceptor_(workers_[0]->executor()),

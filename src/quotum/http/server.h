@@ -40,6 +40,12 @@ struct ServerOptions {
   std::chrono::milliseconds header_timeout{10'000};
   /// How often each I/O thread looks for connections past their timeouts.
   std::chrono::milliseconds sweep_interval{500};
+  /// Called on each I/O thread (numbered from 0) before it serves, with a
+  /// function that runs a task on that thread after the handlers already
+  /// queued there (the engine binds the thread's journal with it).
+  std::function<void(int index, std::function<void(std::function<void()>)> post)> on_thread_start;
+  /// Called on each I/O thread once it has stopped serving.
+  std::function<void()> on_thread_exit;
 };
 
 /// HTTP/1.1 server on Boost.Beast: keep-alive, one request at a time per

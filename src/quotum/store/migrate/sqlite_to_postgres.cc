@@ -315,6 +315,24 @@ absl::Status CheckSourceTables(Source& src) {
   return absl::OkStatus();
 }
 
+// Refuses a data dir whose journals (engine/journal.h) hold records: an
+// embedded server killed before it folded them into quotum.db. Its next
+// start replays them; a clean stop leaves the journals empty.
+absl::Status CheckJournalsFolded(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("journal-") || !name.ends_with(".qj")) continue;
+    if (entry.file_size(ec) > 0 && !ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          dir, " holds journal records that ", sqlite::kDatabaseFileName, " lacks (", name,
+          "): start this quotum's `serve` on it once, which folds them in, stop it, and migrate "
+          "again"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Opens `dir`/quotum.db read-only and starts the read transaction every
 // table is read in.
 absl::StatusOr<Source> OpenSource(const std::string& dir, absl::Duration busy_timeout) {
@@ -322,6 +340,7 @@ absl::StatusOr<Source> OpenSource(const std::string& dir, absl::Duration busy_ti
   if (!std::filesystem::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat(dir, " is not a directory"));
   }
+  RETURN_IF_ERROR(CheckJournalsFolded(dir));
   Source src{absl::StrCat(dir, "/", sqlite::kDatabaseFileName), nullptr};
   if (!std::filesystem::is_regular_file(src.path, ec)) {
     return absl::NotFoundError(

@@ -276,6 +276,9 @@ CREATE TABLE IF NOT EXISTS delivery_attempts(
   error TEXT NOT NULL,
   took_ms INTEGER NOT NULL,
   PRIMARY KEY(delivery_id, attempt)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal_marks(
+  journal INTEGER PRIMARY KEY,
+  seq INTEGER NOT NULL);
 )sql";
 
 }  // namespace quotum::store::sqlite

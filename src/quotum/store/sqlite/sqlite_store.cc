@@ -44,7 +44,7 @@ std::optional<int64_t> OptMillis(const std::optional<absl::Time>& t) {
 }  // namespace
 
 struct SqliteStore::WriteStatements {
-  Stmt begin, commit, rollback;
+  Stmt begin, commit, rollback, journal_mark;
   Stmt tenant, key, revoke, set_limit, clear_limit, counter, counter_set, hourly, daily, idem,
       message;
   Stmt counter_take, hourly_take, daily_take;
@@ -105,6 +105,9 @@ struct StatementSql {
 // The writer's statements, prepared once at Open.
 const StatementSql kWriteSql[] = {
     {&WriteStatements::begin, "BEGIN IMMEDIATE"},
+    {&WriteStatements::journal_mark,
+     "INSERT INTO journal_marks(journal,seq) VALUES(?,?) ON CONFLICT(journal) DO UPDATE SET "
+     "seq=MAX(seq,excluded.seq)"},
     {&WriteStatements::commit, "COMMIT"},
     {&WriteStatements::rollback, "ROLLBACK"},
     {&WriteStatements::tenant,
@@ -798,7 +801,11 @@ absl::Status SqliteStore::WriteBatch(const CommitBatch& b) {
   RETURN_IF_ERROR(WriteUsage(b));
   RETURN_IF_ERROR(WriteIdempotencyAndMessages(b));
   RETURN_IF_ERROR(WriteLeasesAndLimits(b));
-  return WriteAlertsAndEvents(b);
+  RETURN_IF_ERROR(WriteAlertsAndEvents(b));
+  for (const engine::JournalMark& m : b.journal_marks) {
+    RETURN_IF_ERROR(w_->journal_mark.Bind(1, int64_t{m.journal}).Bind(2, AsStored(m.seq)).Run());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status SqliteStore::WriteAlertsAndEvents(const CommitBatch& b) {
@@ -1099,6 +1106,17 @@ absl::StatusOr<std::vector<std::pair<std::string, absl::Time>>> SqliteStore::Ope
   absl::Status s =
       st->ForEachRow([&](const Stmt& r) { out.emplace_back(r.Text(0), FromSecs(r.Int(1))); });
   if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<engine::JournalMark>> SqliteStore::JournalMarks() {
+  MutexLock lock(&read_mu_);
+  auto st = reader_->Prepare("SELECT journal,seq FROM journal_marks");
+  if (!st.ok()) return st.status();
+  std::vector<engine::JournalMark> out;
+  RETURN_IF_ERROR(st->ForEachRow([&](const Stmt& r) {
+    out.push_back({static_cast<uint32_t>(r.Int(0)), static_cast<uint64_t>(r.Int(1))});
+  }));
   return out;
 }
 

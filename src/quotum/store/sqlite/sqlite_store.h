@@ -86,6 +86,8 @@ class SqliteStore final : public engine::Store {
                                                           absl::Time now) override;
   absl::StatusOr<std::vector<engine::FailOpenCharge>> PendingFailOpen(size_t max) override;
   absl::Status CheckWritable() override;
+  bool KeepsJournalMarks() const override { return true; }
+  absl::StatusOr<std::vector<engine::JournalMark>> JournalMarks() override;
 
   /// The writer's prepared statements (sqlite_store.cc); opaque outside it.
   struct WriteStatements;

@@ -1,0 +1,294 @@
+#include "quotum/engine/journal.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "quotum/engine/errors.h"
+#include "quotum/engine/journal_codec.h"
+
+namespace quotum::engine {
+namespace {
+
+thread_local Journal* tls_journal = nullptr;
+
+absl::Status ErrnoStatus(const std::string& what) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+// Writes all of `bytes` to `fd` (opened with O_APPEND).
+absl::Status WriteAll(int fd, absl::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("journal write");
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// The journal id and file index of a journal file's name, or false.
+bool ParseJournalFileName(const std::string& name, uint32_t& id, int& which) {
+  // journal-<id>-<a|b>.qj
+  if (!absl::StartsWith(name, "journal-") || !absl::EndsWith(name, ".qj")) return false;
+  std::vector<std::string> parts = absl::StrSplit(name.substr(0, name.size() - 3), '-');
+  if (parts.size() != 3 || (parts[2] != "a" && parts[2] != "b")) return false;
+  which = parts[2] == "a" ? 0 : 1;
+  return absl::SimpleAtoi(parts[1], &id);
+}
+
+absl::StatusOr<std::string> ReadWhole(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::UnavailableError(absl::StrCat("cannot read ", path.string()));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+void SyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::string JournalFileName(uint32_t id, int which) {
+  return absl::StrCat("journal-", id, "-", which == 0 ? "a" : "b", ".qj");
+}
+
+Journal::Journal(uint32_t id, int fds[2], uint64_t next_seq, bool fsync, size_t rotate_bytes,
+                 CommitQueue* queue, JournalCounters counters)
+    : id_(id),
+      fds_{fds[0], fds[1]},
+      next_seq_(next_seq),
+      fsync_(fsync),
+      rotate_bytes_(rotate_bytes),
+      queue_(queue),
+      counters_(counters),
+      folded_(next_seq - 1) {}
+
+Journal::~Journal() {
+  for (int fd : fds_) ::close(fd);
+}
+
+Journal* Journal::OfThisThread() { return tls_journal; }
+
+void Journal::BindToThisThread(Post post) {
+  post_ = std::move(post);
+  tls_journal = this;
+}
+
+void Journal::Unbind() {
+  Flush();
+  tls_journal = nullptr;
+}
+
+bool Journal::Append(std::atomic<uint16_t>& in_flight, absl::FunctionRef<void(CommitBatch&)> fill,
+                     Done& done) {
+  CommitBatch one;
+  fill(one);
+  assert(IsJournalable(one));
+  // A tenant with this many records in buffers, or a writer that is behind,
+  // failing or stopping: the store's group commit decides, as without a
+  // journal.
+  if (!queue_->TakesHandovers() || in_flight.load(std::memory_order_relaxed) == UINT16_MAX) {
+    return queue_->Enqueue([&](CommitBatch& b) { MoveJournalRecords(one, b); }, done);
+  }
+  AppendJournalRecord(next_seq_++, one, buf_);
+  MoveJournalRecords(one, batch_);
+  in_flight.fetch_add(1, std::memory_order_relaxed);
+  in_flight_.push_back(&in_flight);
+  done_.push_back(std::move(done));
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    post_([this] { Flush(); });
+  }
+  return true;
+}
+
+void Journal::Flush() {
+  flush_posted_ = false;
+  if (done_.empty()) return;
+  if (absl::Status s = WriteOut(); !s.ok()) {
+    Count(counters_.writes_failed);
+    return FallBack(s);
+  }
+  Count(counters_.writes_ok);
+  Count(counters_.records, done_.size());
+  last_seq_[active_] = next_seq_ - 1;
+  batch_.journal_marks.push_back({id_, next_seq_ - 1});
+  queue_->Handover(batch_);
+  batch_ = CommitBatch();
+  ReleaseInFlight();
+  std::vector<Done> done;
+  done.swap(done_);
+  for (Done& d : done) d(absl::OkStatus());
+}
+
+void Journal::ReleaseInFlight() {
+  for (std::atomic<uint16_t>* n : in_flight_) n->fetch_sub(1, std::memory_order_release);
+  in_flight_.clear();
+}
+
+void Journal::FallBack(const absl::Status& why) {
+  static std::atomic<int> logged{0};
+  if (logged.fetch_add(1) < 10) {
+    std::cerr << "quotum: journal " << id_ << ": " << why.message()
+              << "; these requests wait for the store's commit instead" << std::endl;
+  }
+  Done all = [done = std::move(done_)](const absl::Status& s) mutable {
+    for (Done& d : done) d(s);
+  };
+  done_.clear();
+  const bool queued = queue_->Enqueue([&](CommitBatch& b) { MoveJournalRecords(batch_, b); }, all);
+  batch_ = CommitBatch();
+  ReleaseInFlight();
+  if (!queued)
+    all(Error(absl::StatusCode::kUnavailable, "shutting_down", "The server is stopping."));
+}
+
+void Journal::MaybeRotate() {
+  const int other = 1 - active_;
+  if (bytes_[active_] < rotate_bytes_) return;
+  if (folded_.load(std::memory_order_acquire) < last_seq_[other]) return;  // not yet in the store
+  if (::ftruncate(fds_[other], 0) != 0) return;
+  bytes_[other] = 0;
+  active_ = other;
+}
+
+absl::Status Journal::WriteOut() {
+  MaybeRotate();
+  const int fd = fds_[active_];
+  absl::Status s = WriteAll(fd, buf_);
+  if (s.ok() && fsync_ && ::fdatasync(fd) != 0) s = ErrnoStatus("journal fdatasync");
+  if (!s.ok()) {
+    // Whatever part reached the file is cut off, so that the next record
+    // follows the last good one. A file that cannot be cut back may hold
+    // records the store will also get (or that were refused): stop, and let
+    // the next start replay what is whole.
+    if (::ftruncate(fd, static_cast<off_t>(bytes_[active_])) != 0) {
+      std::cerr << "quotum: journal " << id_ << ": " << s.message()
+                << ", and the file cannot be cut back: " << std::strerror(errno) << "; stopping"
+                << std::endl;
+      std::abort();
+    }
+  } else {
+    bytes_[active_] += buf_.size();
+  }
+  buf_.clear();
+  return s;
+}
+
+void Journal::NoteFolded(uint64_t seq) {
+  uint64_t seen = folded_.load(std::memory_order_relaxed);
+  while (seen < seq && !folded_.compare_exchange_weak(seen, seq, std::memory_order_release)) {
+  }
+}
+
+void Journal::TruncateIfFolded() {
+  if (!done_.empty()) return;
+  const uint64_t folded = folded_.load(std::memory_order_acquire);
+  if (folded < last_seq_[0] || folded < last_seq_[1]) return;
+  for (int i = 0; i < 2; ++i) {
+    if (::ftruncate(fds_[i], 0) == 0) bytes_[i] = 0;
+  }
+}
+
+absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOptions& o, Store* store,
+                                                             CommitQueue* queue,
+                                                             JournalCounters counters) {
+  absl::StatusOr<std::vector<JournalMark>> marks = store->JournalMarks();
+  if (!marks.ok()) return marks.status();
+  std::map<uint32_t, uint64_t> mark;
+  for (const JournalMark& m : *marks) mark[m.journal] = m.seq;
+
+  auto set = std::make_unique<JournalSet>();
+  const std::string lock_path = (std::filesystem::path(o.dir) / "journal.lock").string();
+  set->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (set->lock_fd_ < 0) return ErrnoStatus(absl::StrCat("cannot open ", lock_path));
+  if (::flock(set->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(o.dir, " is in use by another quotum (", lock_path, " is locked)"));
+  }
+  JournalReplay replay;
+  std::map<uint32_t, uint64_t> last;  // the highest sequence in each journal's files
+  std::vector<std::filesystem::path> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(o.dir, ec)) {
+    uint32_t id = 0;
+    int which = 0;
+    if (!ParseJournalFileName(entry.path().filename().string(), id, which)) continue;
+    absl::StatusOr<std::string> bytes = ReadWhole(entry.path());
+    if (!bytes.ok()) return bytes.status();
+    JournalReplay one;
+    ReadJournalRecords(*bytes, mark[id], one);
+    if (one.torn) {
+      std::cerr << "quotum: " << entry.path().string() << ": dropped a torn record at byte "
+                << one.good_bytes << " of " << bytes->size() << std::endl;
+      set->torn_ = true;
+    }
+    MoveJournalRecords(one.batch, replay.batch);
+    set->replayed_ += one.records;
+    last[id] = std::max(last[id], one.last_seq);
+    found.push_back(entry.path());
+  }
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", o.dir, ": ", ec.message()));
+  for (const auto& [id, seq] : last) {
+    if (seq > mark[id]) replay.batch.journal_marks.push_back({id, seq});
+  }
+  if (!replay.batch.empty()) {
+    if (absl::Status s = store->Commit(replay.batch); !s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("cannot replay the journals into the store: ", s.message()));
+    }
+    std::cerr << "quotum: replayed " << set->replayed_ << " journal records" << std::endl;
+  }
+  for (const auto& path : found) std::filesystem::remove(path, ec);
+
+  for (uint32_t id = 0; id < o.count; ++id) {
+    int fds[2];
+    for (int which = 0; which < 2; ++which) {
+      const std::string path = (std::filesystem::path(o.dir) / JournalFileName(id, which)).string();
+      fds[which] = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_TRUNC, 0600);
+      if (fds[which] < 0) {
+        if (which == 1) ::close(fds[0]);
+        return ErrnoStatus(absl::StrCat("cannot open ", path));
+      }
+    }
+    const uint64_t next = std::max(mark[id], last[id]) + 1;
+    set->journals_.push_back(
+        std::make_unique<Journal>(id, fds, next, o.fsync, o.rotate_bytes, queue, counters));
+  }
+  if (o.fsync) SyncDir(o.dir);  // the files removed and made above
+  return set;
+}
+
+JournalSet::~JournalSet() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void JournalSet::OnFolded(const std::vector<JournalMark>& marks) {
+  for (const JournalMark& m : marks) {
+    if (m.journal < journals_.size()) journals_[m.journal]->NoteFolded(m.seq);
+  }
+}
+
+void JournalSet::TruncateFolded() {
+  for (auto& j : journals_) j->TruncateIfFolded();
+}
+
+}  // namespace quotum::engine

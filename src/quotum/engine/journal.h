@@ -1,0 +1,167 @@
+// The per-I/O-thread journal (issue 15): a decision's effects are
+// acknowledged once they are written to the journal of the thread that
+// decided it, with no hand-off to another thread on the request's path.
+//
+// An I/O thread appends each request's records to its journal's buffer while
+// it handles requests (Append); once the thread has handled what was ready, it
+// writes the buffer with one write(2) (and fdatasync(2) in fsync mode) and only
+// then runs the requests' completions, which send their replies (Flush; the
+// HTTP server posts it behind the handlers already queued, Redis's
+// beforeSleep shape). The written records are then handed to the store's
+// writer (CommitQueue::Handover), which folds them into the store in the
+// background, with the journal's mark in the same transaction. At start-up,
+// the records above each journal's mark are committed to the store before
+// the store is loaded (JournalSet::Open).
+//
+// A failed journal write changes nothing on disk (the file is cut back to
+// its size before the write; a file that cannot be cut back stops the
+// process) and hands the records to the store's writer as an ordinary group
+// instead: the requests are answered with the store commit's status, and a
+// commit that fails too answers 503 and undoes them. While the writer is
+// failing or behind (CommitQueue::TakesHandovers), decisions skip the journal
+// the same way.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "quotum/engine/commit_queue.h"
+#include "quotum/engine/store.h"
+
+namespace quotum::engine {
+
+struct JournalOptions {
+  std::string dir;   ///< where the journal files are kept (the data dir)
+  size_t count = 0;  ///< journals, one per I/O thread
+  bool fsync = false;
+  /// A journal moves to its other file past this size, once everything in
+  /// that other file is in the store (so a file never grows without bound
+  /// while the store keeps up).
+  size_t rotate_bytes = 8 << 20;
+};
+
+/// Where a journal counts its work (each may be null).
+struct JournalCounters {
+  std::atomic<uint64_t>* writes_ok = nullptr;
+  std::atomic<uint64_t>* writes_failed = nullptr;
+  std::atomic<uint64_t>* records = nullptr;
+};
+
+inline void Count(std::atomic<uint64_t>* c, uint64_t n = 1) {
+  if (c) c->fetch_add(n, std::memory_order_relaxed);
+}
+
+/// One thread's journal. Append and Flush run on that thread only; the
+/// writer reports progress through NoteFolded.
+class Journal {
+ public:
+  using Done = CommitQueue::Done;
+  /// Runs a task on the owning thread after the work already queued there.
+  using Post = std::function<void(std::function<void()>)>;
+
+  Journal(uint32_t id, int fds[2], uint64_t next_seq, bool fsync, size_t rotate_bytes,
+          CommitQueue* queue, JournalCounters counters = {});
+  ~Journal();
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  /// The journal bound to the calling thread, or null.
+  static Journal* OfThisThread();
+  /// Binds this journal to the calling thread; `post` schedules its Flush.
+  void BindToThisThread(Post post);
+  /// Flushes what is buffered and unbinds the calling thread.
+  void Unbind();
+
+  /// Appends the records `fill` adds, which must be journalable
+  /// (IsJournalable), and keeps `done` for the flush. `in_flight` (the
+  /// tenant's count of records not yet handed to the writer) is raised now
+  /// and lowered once the records are with the writer. Returns false, and
+  /// leaves `done` untouched, when the writer has stopped.
+  bool Append(std::atomic<uint16_t>& in_flight, absl::FunctionRef<void(CommitBatch&)> fill,
+              Done& done);
+
+  /// Writes the buffered records, hands them over and runs their completions.
+  void Flush();
+
+  /// The writer committed this journal's records up to `seq`.
+  void NoteFolded(uint64_t seq);
+  /// Empties both files when everything written is in the store.
+  void TruncateIfFolded();
+
+  uint32_t id() const { return id_; }
+
+ private:
+  /// Writes buf_ to the active file (rotating first when due); on failure
+  /// the file is cut back to where it was.
+  absl::Status WriteOut();
+  void MaybeRotate();
+  /// The records could not be journalled: the store's commit decides.
+  void FallBack(const absl::Status& why);
+  void ReleaseInFlight();
+
+  const uint32_t id_;
+  int fds_[2];
+  size_t bytes_[2] = {0, 0};
+  uint64_t last_seq_[2] = {0, 0};  ///< the highest sequence written to each file
+  int active_ = 0;
+  uint64_t next_seq_;
+  const bool fsync_;
+  const size_t rotate_bytes_;
+  CommitQueue* queue_;
+  const JournalCounters counters_;
+  std::atomic<uint64_t> folded_{0};
+  Post post_;
+  bool flush_posted_ = false;
+  std::string buf_;
+  CommitBatch batch_;
+  std::vector<Done> done_;
+  std::vector<std::atomic<uint16_t>*> in_flight_;
+};
+
+/// The journals of one data directory.
+class JournalSet {
+ public:
+  /// Locks `o.dir` against a second process, commits to `store` every
+  /// record above its mark found in the journal files there (a torn tail
+  /// dropped), empties those files, and opens `o.count` journals that hand
+  /// over to `queue`. Call before the store is loaded. Fails, and leaves the
+  /// files alone, when the dir is in use or the store cannot take the
+  /// records.
+  static absl::StatusOr<std::unique_ptr<JournalSet>> Open(const JournalOptions& o, Store* store,
+                                                          CommitQueue* queue,
+                                                          JournalCounters counters = {});
+
+  size_t size() const { return journals_.size(); }
+  Journal* at(size_t i) { return journals_[i].get(); }
+  /// Records the writer's progress (CommitQueue's folded observer).
+  void OnFolded(const std::vector<JournalMark>& marks);
+  /// After the writer has stopped: empties the journals it has folded whole.
+  void TruncateFolded();
+
+  /// Records replayed by Open, and whether a torn tail was dropped.
+  size_t replayed() const { return replayed_; }
+  bool dropped_torn_tail() const { return torn_; }
+
+  JournalSet() = default;
+  ~JournalSet();
+  JournalSet(const JournalSet&) = delete;
+  JournalSet& operator=(const JournalSet&) = delete;
+
+ private:
+  /// Holds `journal.lock` in the dir (flock): one process per data dir.
+  int lock_fd_ = -1;
+  std::vector<std::unique_ptr<Journal>> journals_;
+  size_t replayed_ = 0;
+  bool torn_ = false;
+};
+
+/// The name of journal `id`'s file `which` (0 or 1) in a data dir.
+std::string JournalFileName(uint32_t id, int which);
+
+}  // namespace quotum::engine

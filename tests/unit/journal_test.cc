@@ -1,0 +1,474 @@
+// The per-I/O-thread journal (engine/journal.h) on a real SQLite store: its
+// record format and torn tails, the replay at start-up against the store's
+// marks, acknowledgement only after the write, the hand-over to the writer,
+// and the fall-back to the store's commit when the journal cannot be written.
+#include "quotum/engine/journal.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "quotum/engine/journal_codec.h"
+#include "quotum/store/sqlite/sqlite_store.h"
+
+namespace quotum::engine {
+namespace {
+
+namespace fs = std::filesystem;
+
+const absl::Time kPeriod = absl::FromUnixSeconds(1'700'000'000);
+
+CommitBatch OneCharge(uint64_t units, const std::string& idem_key = "") {
+  CommitBatch b;
+  b.usage.push_back(
+      UsageDelta{"acme", "messages_sent", "whatsapp", kPeriod, kPeriod + absl::Minutes(5), units});
+  if (!idem_key.empty()) {
+    Decision d;
+    d.allowed = true;
+    d.requested = d.consumed = units;
+    d.remaining = 100 - units;
+    d.limit = 100;
+    d.meter = "messages_sent";
+    d.period_start = kPeriod;
+    d.reset_at = kPeriod + absl::Hours(24 * 30);
+    d.credits = CreditsUse{1, units, 200, 200 - units};
+    b.idempotency.push_back(IdempotencyRecord{"acme", idem_key, 42, d, kPeriod});
+  }
+  b.topup_draws.push_back(TopupDraw{"acme", "t1", units});
+  return b;
+}
+
+std::string Records(uint64_t from_seq, uint64_t to_seq) {
+  std::string out;
+  for (uint64_t seq = from_seq; seq <= to_seq; ++seq) AppendJournalRecord(seq, OneCharge(seq), out);
+  return out;
+}
+
+TEST(JournalCodecTest, ARecordReadsBackAsWritten) {
+  std::string bytes;
+  AppendJournalRecord(7, OneCharge(3, "k1"), bytes);
+  JournalReplay r;
+  ReadJournalRecords(bytes, 0, r);
+  EXPECT_FALSE(r.torn);
+  EXPECT_EQ(r.records, 1u);
+  EXPECT_EQ(r.last_seq, 7u);
+  ASSERT_EQ(r.batch.usage.size(), 1u);
+  EXPECT_EQ(r.batch.usage[0].channel, "whatsapp");
+  EXPECT_EQ(r.batch.usage[0].quantity, 3u);
+  EXPECT_EQ(r.batch.usage[0].at, kPeriod + absl::Minutes(5));
+  ASSERT_EQ(r.batch.idempotency.size(), 1u);
+  const Decision& d = r.batch.idempotency[0].decision;
+  EXPECT_EQ(r.batch.idempotency[0].fingerprint, 42u);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.limit, std::optional<uint64_t>(100));
+  EXPECT_EQ(d.remaining, 97u);
+  ASSERT_TRUE(d.credits.has_value());
+  EXPECT_EQ(d.credits->charged, 3u);
+  ASSERT_EQ(r.batch.topup_draws.size(), 1u);
+  EXPECT_EQ(r.batch.topup_draws[0].id, "t1");
+}
+
+TEST(JournalCodecTest, ATailCutAnywhereDropsOnlyTheCutRecord) {
+  const std::string whole = Records(1, 3);
+  std::string two = Records(1, 2);
+  for (size_t cut = two.size(); cut < whole.size(); ++cut) {
+    JournalReplay r;
+    ReadJournalRecords(absl::string_view(whole).substr(0, cut), 0, r);
+    EXPECT_EQ(r.records, 2u) << "cut at " << cut;
+    EXPECT_EQ(r.good_bytes, two.size());
+    EXPECT_EQ(r.torn, cut > two.size());
+  }
+}
+
+TEST(JournalCodecTest, ACorruptRecordEndsTheRead) {
+  std::string bytes = Records(1, 3);
+  const size_t second = Records(1, 1).size();
+  bytes[second + 20] ^= 0x40;  // inside the second record's payload
+  JournalReplay r;
+  ReadJournalRecords(bytes, 0, r);
+  EXPECT_TRUE(r.torn);
+  EXPECT_EQ(r.records, 1u);
+  EXPECT_EQ(r.last_seq, 1u);
+}
+
+TEST(JournalCodecTest, RecordsAtOrBelowTheMarkAreSkipped) {
+  JournalReplay r;
+  ReadJournalRecords(Records(1, 5), 3, r);
+  EXPECT_EQ(r.records, 2u);
+  EXPECT_EQ(r.last_seq, 5u);
+  uint64_t units = 0;
+  for (const UsageDelta& u : r.batch.usage) units += u.quantity;
+  EXPECT_EQ(units, 4u + 5u);
+}
+
+TEST(JournalCodecTest, OnlyTheFourCommutingKindsAreJournalable) {
+  CommitBatch b = OneCharge(1, "k");
+  EXPECT_TRUE(IsJournalable(b));
+  b.sessions.push_back({});
+  EXPECT_FALSE(IsJournalable(b));
+}
+
+class JournalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/quotum-journal-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    OpenStore();
+  }
+  void TearDown() override {
+    CloseJournals();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  /// The writer first (it reports to the set until it stops).
+  void CloseJournals() {
+    if (queue_) queue_->Stop();
+    set_.reset();
+    queue_.reset();
+  }
+  void TearDownStoreOnly() { store_.reset(); }
+  void OpenStore() {
+    auto s = store::sqlite::SqliteStore::Open({dir_ + "/quotum.db", false});
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+    CommitBatch b;
+    b.tenants.push_back({"acme", "Acme", "pro", kPeriod, kPeriod});
+    b.topups.push_back(TopupRecord{"t1", "acme", "messages_sent", 1000, 0, 500, kPeriod});
+    store_->Commit(b).IgnoreError();  // already there after a reopen
+  }
+  absl::Status OpenJournals(size_t rotate_bytes = 8 << 20, bool start = true) {
+    CloseJournals();
+    queue_ = std::make_unique<CommitQueue>(store_.get());
+    JournalOptions o{dir_, 1, false, rotate_bytes};
+    auto set = JournalSet::Open(o, store_.get(), queue_.get());
+    if (!set.ok()) return set.status();
+    set_ = std::move(*set);
+    queue_->SetFoldedObserver(
+        [s = set_.get()](const std::vector<JournalMark>& m) { s->OnFolded(m); });
+    if (start) queue_->Start();
+    return absl::OkStatus();
+  }
+  std::string FileBytes(int which) {
+    std::ifstream in(dir_ + "/" + JournalFileName(0, which), std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  uint64_t StoredUnits() {
+    auto rows = store_->Periods("acme", kPeriod - absl::Hours(1));
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    uint64_t n = 0;
+    for (const CounterRow& r : *rows) {
+      if (r.meter == "messages_sent") n += r.value;
+    }
+    return n;
+  }
+  uint64_t Mark(uint32_t journal) {
+    auto marks = store_->JournalMarks();
+    EXPECT_TRUE(marks.ok());
+    for (const JournalMark& m : *marks) {
+      if (m.journal == journal) return m.seq;
+    }
+    return 0;
+  }
+  void WriteFile(const std::string& name, const std::string& bytes) {
+    std::ofstream(dir_ + "/" + name, std::ios::binary) << bytes;
+  }
+  /// Binds journal 0 to this thread; its flushes wait in posted_.
+  Journal* Bind() {
+    Journal* j = set_->at(0);
+    j->BindToThisThread([this](std::function<void()> task) { posted_.push_back(std::move(task)); });
+    return j;
+  }
+  void RunPosted() {
+    std::vector<std::function<void()>> tasks;
+    tasks.swap(posted_);
+    for (auto& t : tasks) t();
+  }
+  bool Append(Journal* j, uint64_t units, std::optional<absl::Status>& answer) {
+    CommitQueue::Done done = [&answer](const absl::Status& s) { answer = s; };
+    return j->Append(
+        in_flight_, [&](CommitBatch& b) { b = OneCharge(units); }, done);
+  }
+  void WaitForMark(uint32_t journal, uint64_t seq) {
+    for (int i = 0; i < 500 && Mark(journal) < seq; ++i) usleep(2000);
+  }
+
+  std::string dir_;
+  std::unique_ptr<store::sqlite::SqliteStore> store_;
+  std::unique_ptr<CommitQueue> queue_;
+  std::unique_ptr<JournalSet> set_;
+  std::vector<std::function<void()>> posted_;
+  std::atomic<uint16_t> in_flight_{0};
+};
+
+TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
+  WriteFile(JournalFileName(0, 0), Records(1, 3));
+  WriteFile(JournalFileName(0, 1), Records(4, 4));
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(set_->replayed(), 4u);
+  EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u);
+  EXPECT_EQ(Mark(0), 4u);
+  EXPECT_EQ(fs::file_size(dir_ + "/" + JournalFileName(0, 0)), 0u);
+  // The same files again (a crash before they were emptied) change nothing.
+  CloseJournals();
+  WriteFile(JournalFileName(0, 0), Records(1, 3));
+  WriteFile(JournalFileName(0, 1), Records(4, 4));
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(set_->replayed(), 0u);
+  EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u);
+}
+
+TEST_F(JournalTest, AFoldCutShortByACrashIsFinishedFromTheMark) {
+  // The writer folded records 1-3 (their units and the mark in one
+  // transaction) and the process died before the files were emptied.
+  CommitBatch folded;
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    CommitBatch one = OneCharge(seq);
+    MoveJournalRecords(one, folded);
+  }
+  folded.journal_marks.push_back({0, 3});
+  ASSERT_TRUE(store_->Commit(folded).ok());
+  WriteFile(JournalFileName(0, 0), Records(1, 5));
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(set_->replayed(), 2u);
+  EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u + 5u);
+  EXPECT_EQ(Mark(0), 5u);
+}
+
+TEST_F(JournalTest, ATornTailIsDroppedAndTheRestReplayed) {
+  std::string bytes = Records(1, 2);
+  const std::string third = Records(3, 3);
+  bytes += third.substr(0, third.size() - 3);
+  WriteFile(JournalFileName(0, 0), bytes);
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_TRUE(set_->dropped_torn_tail());
+  EXPECT_EQ(StoredUnits(), 1u + 2u);
+  // The next record written continues after the last good one.
+  Journal* j = Bind();
+  std::optional<absl::Status> answer;
+  ASSERT_TRUE(Append(j, 10, answer));
+  RunPosted();
+  WaitForMark(0, 3);
+  EXPECT_EQ(Mark(0), 3u);
+  EXPECT_EQ(StoredUnits(), 1u + 2u + 10u);
+  j->Unbind();
+}
+
+TEST_F(JournalTest, ARequestIsAnsweredOnlyAfterItsRecordIsWritten) {
+  ASSERT_TRUE(OpenJournals().ok());
+  Journal* j = Bind();
+  std::optional<absl::Status> first, second;
+  ASSERT_TRUE(Append(j, 2, first));
+  // What the file holds when the first answer is given.
+  size_t records_at_answer = 0;
+  CommitQueue::Done done = [&](const absl::Status& s) {
+    second = s;
+    JournalReplay seen;
+    ReadJournalRecords(FileBytes(0), 0, seen);
+    records_at_answer = seen.records;
+  };
+  ASSERT_TRUE(j->Append(
+      in_flight_, [&](CommitBatch& b) { b = OneCharge(5); }, done));
+  EXPECT_FALSE(first.has_value());  // nothing answered before the flush
+  EXPECT_EQ(in_flight_.load(), 2);
+  EXPECT_EQ(fs::file_size(dir_ + "/" + JournalFileName(0, 0)), 0u);
+  ASSERT_EQ(posted_.size(), 1u);  // one flush for both
+  RunPosted();
+  ASSERT_TRUE(first.has_value() && second.has_value());
+  EXPECT_TRUE(first->ok() && second->ok());
+  EXPECT_EQ(in_flight_.load(), 0);
+  EXPECT_EQ(records_at_answer, 2u);  // both written before any answer
+  // The writer folds them into the store with the mark.
+  WaitForMark(0, 2);
+  EXPECT_EQ(StoredUnits(), 7u);
+  j->Unbind();
+}
+
+// Every file of this process stops growing for the scope's life (writes past
+// 1 byte fail with EFBIG, as they would with ENOSPC on a full disk).
+class NoFileMayGrow {
+ public:
+  NoFileMayGrow() {
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old_);
+    rlimit one = old_;
+    one.rlim_cur = 1;
+    ok_ = setrlimit(RLIMIT_FSIZE, &one) == 0;
+  }
+  ~NoFileMayGrow() { setrlimit(RLIMIT_FSIZE, &old_); }
+  bool ok() const { return ok_; }
+
+ private:
+  rlimit old_{};
+  bool ok_ = false;
+};
+
+TEST_F(JournalTest, AFullJournalDiskLeavesTheAnswerToTheStore) {
+  // The journals on a full 64 KiB tmpfs, the store elsewhere.
+  const std::string small = dir_ + "/small";
+  fs::create_directory(small);
+  if (mount("tmpfs", small.c_str(), "tmpfs", 0, "size=64k") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (" << std::strerror(errno)
+                 << "); AFullDiskAnswers503AndKeepsNothing covers a failed write";
+  }
+  struct Unmount {
+    std::string path;
+    ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  queue_ = std::make_unique<CommitQueue>(store_.get());
+  auto set = JournalSet::Open({small, 1, false}, store_.get(), queue_.get());
+  ASSERT_TRUE(set.ok()) << set.status();
+  set_ = std::move(*set);
+  queue_->Start();
+  { std::ofstream(small + "/filler", std::ios::binary) << std::string(64 << 10, 'x'); }
+  Journal* j = Bind();
+  std::optional<absl::Status> answer;
+  ASSERT_TRUE(Append(j, 4, answer));
+  RunPosted();
+  // The store's commit answers instead, on the writer's thread.
+  for (int i = 0; i < 500 && !answer; ++i) usleep(2000);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_TRUE(answer->ok()) << *answer;
+  EXPECT_EQ(in_flight_.load(), 0);
+  EXPECT_EQ(StoredUnits(), 4u);
+  EXPECT_EQ(fs::file_size(small + "/" + JournalFileName(0, 0)), 0u);  // cut back
+  // Room again: the journal is written again.
+  fs::remove(small + "/filler");
+  std::optional<absl::Status> next;
+  ASSERT_TRUE(Append(j, 1, next));
+  RunPosted();
+  ASSERT_TRUE(next.has_value() && next->ok());
+  EXPECT_GT(fs::file_size(small + "/" + JournalFileName(0, 0)), 0u);
+  j->Unbind();
+  CloseJournals();
+}
+
+TEST_F(JournalTest, AFullDiskAnswers503AndKeepsNothing) {
+  ASSERT_TRUE(OpenJournals().ok());
+  Journal* j = Bind();
+  std::optional<absl::Status> before;
+  ASSERT_TRUE(Append(j, 3, before));
+  RunPosted();
+  ASSERT_TRUE(before && before->ok());
+  WaitForMark(0, 1);
+  const uintmax_t size = fs::file_size(dir_ + "/" + JournalFileName(0, 0));
+  std::optional<absl::Status> full;
+  {
+    NoFileMayGrow no_room;
+    ASSERT_TRUE(no_room.ok());
+    ASSERT_TRUE(Append(j, 7, full));
+    RunPosted();
+    for (int i = 0; i < 500 && !full; ++i) usleep(2000);
+  }
+  ASSERT_TRUE(full.has_value());
+  EXPECT_EQ(full->code(), absl::StatusCode::kUnavailable) << *full;
+  EXPECT_EQ(fs::file_size(dir_ + "/" + JournalFileName(0, 0)), size);  // cut back
+  EXPECT_EQ(StoredUnits(), 3u);
+  // Room again: the journal goes on where it was.
+  std::optional<absl::Status> after;
+  ASSERT_TRUE(Append(j, 1, after));
+  RunPosted();
+  ASSERT_TRUE(after && after->ok());
+  WaitForMark(0, 3);
+  EXPECT_EQ(StoredUnits(), 4u);
+  j->Unbind();
+  // What the journal holds replays to the same: nothing of the refused one.
+  CloseJournals();
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(StoredUnits(), 4u);
+}
+
+TEST_F(JournalTest, AFailedFoldIsRetriedAndNeverFailsTheAcknowledgedRecords) {
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  Journal* j = Bind();
+  std::optional<absl::Status> answer;
+  ASSERT_TRUE(Append(j, 6, answer));
+  RunPosted();  // written and handed over; the writer has not started
+  ASSERT_TRUE(answer && answer->ok());
+  {
+    NoFileMayGrow no_room;
+    ASSERT_TRUE(no_room.ok());
+    queue_->Start();
+    for (int i = 0; i < 500 && queue_->TakesHandovers(); ++i) usleep(2000);
+    EXPECT_FALSE(queue_->TakesHandovers());  // the fold failed
+    EXPECT_EQ(Mark(0), 0u);
+  }
+  WaitForMark(0, 1);  // retried once there is room
+  EXPECT_EQ(StoredUnits(), 6u);
+  EXPECT_TRUE(queue_->TakesHandovers());
+  j->Unbind();
+}
+
+TEST_F(JournalTest, AFoldThatFailsWhileStoppingLeavesEverythingToTheReplay) {
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  Journal* j = Bind();
+  std::optional<absl::Status> answer;
+  ASSERT_TRUE(Append(j, 6, answer));
+  RunPosted();
+  j->Unbind();
+  {
+    NoFileMayGrow no_room;
+    ASSERT_TRUE(no_room.ok());
+    queue_->Start();
+    queue_->Stop();  // its last fold fails: the records stay in the journal
+  }
+  EXPECT_EQ(Mark(0), 0u);
+  EXPECT_EQ(StoredUnits(), 0u);
+  set_->TruncateFolded();  // nothing folded: nothing emptied
+  EXPECT_GT(fs::file_size(dir_ + "/" + JournalFileName(0, 0)), 0u);
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(set_->replayed(), 1u);
+  EXPECT_EQ(StoredUnits(), 6u);
+}
+
+TEST_F(JournalTest, AJournalMovesToItsOtherFileOnceTheFirstIsFolded) {
+  ASSERT_TRUE(OpenJournals(/*rotate_bytes=*/1).ok());
+  Journal* j = Bind();
+  uint64_t units = 0;
+  for (uint64_t n = 1; n <= 4; ++n) {
+    std::optional<absl::Status> answer;
+    ASSERT_TRUE(Append(j, n, answer));
+    RunPosted();
+    ASSERT_TRUE(answer && answer->ok());
+    units += n;
+    WaitForMark(0, n);
+  }
+  // Records 1 and 3 went to file a, 2 and 4 to b; each move emptied the
+  // file it moved to (its records were in the store).
+  JournalReplay a, b;
+  ReadJournalRecords(FileBytes(0), 0, a);
+  ReadJournalRecords(FileBytes(1), 0, b);
+  EXPECT_EQ(a.records + b.records, 2u);
+  EXPECT_EQ(b.last_seq, 4u);
+  j->Unbind();
+  // A crash here: the replay adds nothing the store has.
+  CloseJournals();
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(set_->replayed(), 0u);
+  EXPECT_EQ(StoredUnits(), units);
+}
+
+TEST_F(JournalTest, ASecondProcessCannotOpenTheSameDir) {
+  ASSERT_TRUE(OpenJournals().ok());
+  CommitQueue other(store_.get());
+  auto second = JournalSet::Open({dir_, 1, false}, store_.get(), &other);
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(absl::StrContains(second.status().message(), "in use by another quotum"))
+      << second.status();
+}
+
+}  // namespace
+}  // namespace quotum::engine
