@@ -94,10 +94,11 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
   Durability durability = Durability::kProcess;
-  /// Embedded mode: each I/O thread acknowledges a metering decision once
-  /// its effects are in that thread's journal file (journal-*.qj in
-  /// data_dir), and the store takes them in the background. False: every
-  /// decision waits for the store's group commit.
+  /// Embedded mode with durability "process": each I/O thread acknowledges
+  /// a metering decision once its effects are in that thread's journal file
+  /// (journal-*.qj in data_dir), and the store takes them in the background.
+  /// False (and in "fsync" mode): every decision waits for the store's group
+  /// commit.
   bool journal = true;
   uint64_t max_body_bytes = 1 << 20;
   int io_threads = 2;

@@ -39,6 +39,8 @@ namespace quotum::engine {
 struct JournalOptions {
   std::string dir;   ///< where the journal files are kept (the data dir)
   size_t count = 0;  ///< journals, one per I/O thread
+  /// fdatasync after each write (supported; `quotum serve` uses no journals
+  /// in fsync mode, see apps/quotum/main.cc).
   bool fsync = false;
   /// A journal moves to its other file past this size, once everything in
   /// that other file is in the store (so a file never grows without bound
