@@ -286,6 +286,22 @@ absl::StatusOr<std::shared_ptr<quotum::config::Config>> ServeConfig(const ServeF
   return cfg;
 }
 
+// Checks the webhook policy, creates the data dir and resolves the admin key.
+absl::StatusOr<std::string> PrepareServe(const ServeFlags& flags,
+                                         const quotum::config::Config& cfg) {
+  if (absl::Status s = quotum::notify::CheckTargetPolicy({cfg.webhooks.allow_hosts}); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(cfg.source_path, ": [webhooks] allow_hosts: ", s.message()));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(cfg.data_dir, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create data dir ", cfg.data_dir, ": ", ec.message()));
+  }
+  return ResolveAdminKey(flags, cfg.data_dir);
+}
+
 int Serve(const ServeFlags& flags) {
   sigset_t set = BlockShutdownSignals();
   // A file-size limit (RLIMIT_FSIZE) makes a write fail with EFBIG, which the
@@ -301,17 +317,8 @@ int Serve(const ServeFlags& flags) {
   }
   FillServerOptions(*cfg, server_opts);
 
-  std::error_code ec;
-  std::filesystem::create_directories(cfg->data_dir, ec);
-  if (ec)
-    return Fail(
-        quotum::ToStd(absl::StrCat("cannot create data dir ", cfg->data_dir, ": ", ec.message())));
-  const std::string admin_key = ResolveAdminKey(flags, cfg->data_dir);
-
-  if (absl::Status s = quotum::notify::CheckTargetPolicy({cfg->webhooks.allow_hosts}); !s.ok()) {
-    return Fail(
-        quotum::ToStd(absl::StrCat(cfg->source_path, ": [webhooks] allow_hosts: ", s.message())));
-  }
+  absl::StatusOr<std::string> admin_key = PrepareServe(flags, *cfg);
+  if (!admin_key.ok()) return Fail(quotum::ToStd(admin_key.status().message()));
   auto store = OpenColdStore(*cfg);
   if (!store.ok()) return Fail(quotum::ToStd(store.status().message()));
 
@@ -345,7 +352,7 @@ int Serve(const ServeFlags& flags) {
   releaser.Start();
 
   quotum::http::Api api(&engine,
-                        {admin_key, cfg->webhooks.allow_hosts, !cfg->email.smtp_url.empty()});
+                        {*admin_key, cfg->webhooks.allow_hosts, !cfg->email.smtp_url.empty()});
   BindJournalsToIoThreads(engine, server_opts);
   quotum::http::Server server(
       server_opts, [&api](const quotum::http::Request& req, quotum::http::Respond respond) {

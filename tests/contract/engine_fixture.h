@@ -127,6 +127,10 @@ class FlakyStore final : public Store {
     return inner_->PendingFailOpen(max);
   }
   absl::Status CheckWritable() override { return inner_->CheckWritable(); }
+  bool KeepsJournalMarks() const override { return inner_->KeepsJournalMarks(); }
+  absl::StatusOr<std::vector<JournalMark>> JournalMarks() override {
+    return inner_->JournalMarks();
+  }
 
  private:
   Store* inner_;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "quotum/base/mutex.h"
 #include "quotum/engine/journal_codec.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
@@ -197,10 +198,25 @@ class JournalTest : public ::testing::Test {
     tasks.swap(posted_);
     for (auto& t : tasks) t();
   }
+  /// `answer` is set by the completion, on whichever thread runs it (the
+  /// flush here, or the writer when the store decides), under answer_mu_.
   bool Append(Journal* j, uint64_t units, std::optional<absl::Status>& answer) {
-    CommitQueue::Done done = [&answer](const absl::Status& s) { answer = s; };
+    CommitQueue::Done done = [this, &answer](const absl::Status& s) {
+      MutexLock lock(&answer_mu_);
+      answer = absl::Status(s.code(), s.message());
+    };
     return j->Append(
         in_flight_, [&](CommitBatch& b) { b = OneCharge(units); }, done);
+  }
+  /// Waits up to a second for `answer` (see Append).
+  void WaitForAnswer(const std::optional<absl::Status>& answer) {
+    for (int i = 0; i < 500; ++i) {
+      {
+        MutexLock lock(&answer_mu_);
+        if (answer.has_value()) return;
+      }
+      usleep(2000);
+    }
   }
   void WaitForMark(uint32_t journal, uint64_t seq) {
     for (int i = 0; i < 500 && Mark(journal) < seq; ++i) usleep(2000);
@@ -212,6 +228,7 @@ class JournalTest : public ::testing::Test {
   std::unique_ptr<JournalSet> set_;
   std::vector<std::function<void()>> posted_;
   std::atomic<uint16_t> in_flight_{0};
+  Mutex answer_mu_;
 };
 
 TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
@@ -339,7 +356,7 @@ TEST_F(JournalTest, AFullJournalDiskLeavesTheAnswerToTheStore) {
   ASSERT_TRUE(Append(j, 4, answer));
   RunPosted();
   // The store's commit answers instead, on the writer's thread.
-  for (int i = 0; i < 500 && !answer; ++i) usleep(2000);
+  WaitForAnswer(answer);
   ASSERT_TRUE(answer.has_value());
   EXPECT_TRUE(answer->ok()) << *answer;
   EXPECT_EQ(in_flight_.load(), 0);
@@ -371,7 +388,7 @@ TEST_F(JournalTest, AFullDiskAnswers503AndKeepsNothing) {
     ASSERT_TRUE(no_room.ok());
     ASSERT_TRUE(Append(j, 7, full));
     RunPosted();
-    for (int i = 0; i < 500 && !full; ++i) usleep(2000);
+    WaitForAnswer(full);
   }
   ASSERT_TRUE(full.has_value());
   EXPECT_EQ(full->code(), absl::StatusCode::kUnavailable) << *full;

@@ -141,6 +141,15 @@ class JournalSet {
 
   size_t size() const { return journals_.size(); }
   Journal* at(size_t i) { return journals_[i].get(); }
+  /// True when `j` is one of this set's (a thread bound to another engine's
+  /// journal is not).
+  /// Compares addresses only: `j` may be a destroyed engine's.
+  bool Owns(const Journal* j) const {
+    for (const auto& mine : journals_) {
+      if (mine.get() == j) return true;
+    }
+    return false;
+  }
   /// Records the writer's progress (CommitQueue's folded observer).
   void OnFolded(const std::vector<JournalMark>& marks);
   /// After the writer has stopped: empties the journals it has folded whole.

@@ -600,7 +600,7 @@ void Engine::UndoTier(TenantState& t, const ConsumeCharge& c) {
 bool Engine::EnqueueEffects(TenantState& t, bool journalable,
                             absl::FunctionRef<void(CommitBatch&)> fill, CommitQueue::Done& done) {
   Journal* j = journalable && journals_ ? Journal::OfThisThread() : nullptr;
-  if (j) return j->Append(t.journaled, fill, done);
+  if (j && journals_->Owns(j)) return j->Append(t.journaled, fill, done);
   return queue_.Enqueue(fill, done);
 }
 

@@ -1,0 +1,126 @@
+// The engine with a journal bound to the calling thread (engine/journal.h),
+// on the embedded store (the only one that keeps journal marks): a pending
+// idempotency key's retry is answered once the first is written, and a store
+// that fails makes decisions wait for its own status without losing anything
+// already acknowledged.
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "engine_fixture.h"
+
+namespace quotum::engine {
+namespace {
+
+class JournalEngineTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/quotum-journal-engine-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    journal_dir_ = tmpl;
+    EngineTest::SetUp();
+  }
+  void TearDown() override {
+    if (engine_) engine_->UnbindJournal();
+    EngineTest::TearDown();
+    std::filesystem::remove_all(journal_dir_);
+  }
+  void Configure(EngineOptions& o) const override { o.journal = {journal_dir_, 1, false}; }
+
+  /// Binds the engine's journal to this thread; its flushes wait in posted_.
+  void BindHere() {
+    engine_->BindJournal(
+        0, [this](std::function<void()> task) { posted_.push_back(std::move(task)); });
+  }
+  void RunPosted() {
+    std::vector<std::function<void()>> tasks;
+    tasks.swap(posted_);
+    for (auto& t : tasks) t();
+  }
+  static MeterRequest Request(uint64_t q, const std::string& key = "") {
+    MeterRequest req;
+    req.meter = "messages_sent";
+    req.quantity = q;
+    req.idempotency_key = key;
+    req.operation = "test";
+    return req;
+  }
+  /// Consumes, flushes this thread's journal, and waits for the answer
+  /// (given by the flush, or by the writer when the store decides).
+  absl::StatusOr<Decision> ConsumeAndFlush(const Principal& who, uint64_t q) {
+    Mutex mu;
+    CondVar answered;
+    std::optional<absl::StatusOr<Decision>> out;
+    engine_->Consume(who, Request(q), [&](absl::StatusOr<Decision> d) {
+      if (!d.ok()) d = OwnStatus(d.status());
+      MutexLock lock(&mu);
+      out = std::move(d);
+      answered.Signal();
+    });
+    RunPosted();
+    MutexLock lock(&mu);
+    while (!out) answered.Wait(&mu);
+    return std::move(*out);
+  }
+
+  std::string journal_dir_;
+  std::vector<std::function<void()>> posted_;
+};
+
+TEST_P(JournalEngineTest, ARetryOfAPendingKeyIsAnsweredOnceTheFirstIsWritten) {
+  Principal who = NewTenant("j1", "pro");
+  BindHere();
+  std::optional<absl::StatusOr<Decision>> first, retry;
+  engine_->Consume(who, Request(5, "k1"), [&](absl::StatusOr<Decision> d) { first = d; });
+  engine_->Consume(who, Request(5, "k1"), [&](absl::StatusOr<Decision> d) { retry = d; });
+  EXPECT_FALSE(first.has_value());  // nothing answered before the journal's write
+  EXPECT_FALSE(retry.has_value());
+  ASSERT_EQ(posted_.size(), 1u);
+  RunPosted();
+  ASSERT_TRUE(first.has_value() && first->ok());
+  ASSERT_TRUE(retry.has_value() && retry->ok()) << (retry ? retry->status() : absl::OkStatus());
+  EXPECT_FALSE((*first)->replayed);
+  EXPECT_TRUE((*retry)->replayed);
+  EXPECT_EQ((*retry)->consumed, 5u);
+  EXPECT_EQ(Used(who, "messages_sent"), 5u);
+  engine_->UnbindJournal();
+  Reopen();
+  EXPECT_EQ(Used(Who("j1"), "messages_sent"), 5u);
+}
+
+TEST_P(JournalEngineTest, WhileTheStoreFailsDecisionsGetItsStatusAndNothingAcknowledgedIsLost) {
+  Principal who = NewTenant("j2", "pro");
+  BindHere();
+  uint64_t acknowledged = 0;
+  ASSERT_TRUE(ConsumeAndFlush(who, 3).ok());
+  acknowledged += 3;
+  flaky_->fail = true;
+  // Decisions written to the journal are acknowledged until the writer's
+  // failed fold sends them to the group commit, whose status is the store's.
+  bool refused = false;
+  for (int i = 0; i < 500 && !refused; ++i) {
+    absl::StatusOr<Decision> d = ConsumeAndFlush(who, 1);
+    if (d.ok()) {
+      acknowledged += 1;
+    } else {
+      refused = true;
+      EXPECT_EQ(d.status().code(), absl::StatusCode::kUnavailable) << d.status();
+    }
+    usleep(1000);
+  }
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(Used(who, "messages_sent"), acknowledged);  // the refused one was undone
+  flaky_->fail = false;
+  ASSERT_TRUE(ConsumeAndFlush(who, 2).ok());
+  acknowledged += 2;
+  EXPECT_EQ(Used(who, "messages_sent"), acknowledged);
+  engine_->UnbindJournal();
+  Reopen();
+  EXPECT_EQ(Used(Who("j2"), "messages_sent"), acknowledged);
+}
+
+INSTANTIATE_TEST_SUITE_P(Embedded, JournalEngineTest, ::testing::Values("sqlite"),
+                         contract::StoreName);
+
+}  // namespace
+}  // namespace quotum::engine
