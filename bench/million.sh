@@ -8,10 +8,14 @@
 # there unless DIR holds a finished one for the same count) for later runs.
 # CLOSED_PERIODS=12 gives every tenant twelve closed monthly periods as well, in
 # usage_aggregates (where period close leaves them) or, with CLOSED_IN=counters,
-# in the counters table (as before period close existed).
+# in the counters table (as before period close existed). JOURNAL_RECORDS=N
+# leaves N unfolded journal records in the directory before each start, as a
+# crash under load can (100000 is the most the writer lets wait before the
+# journals give way to the group commit), so the start-up includes their replay.
 #   TENANTS=1000000 bench/million.sh
 #   KEEP=/var/tmp/quotum-1m TENANTS=1000000 bench/million.sh
 #   CLOSED_PERIODS=12 TENANTS=1000000 bench/million.sh
+#   JOURNAL_RECORDS=100000 KEEP=/var/tmp/quotum-1m bench/million.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TENANTS="${TENANTS:-1000000}"
@@ -21,7 +25,7 @@ WORK="${KEEP:-$(mktemp -d /tmp/quotum-million.XXXXXX)}"
 dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q "install ok installed" ||
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libbenchmark-dev; }
 (cd "$ROOT" && cmake --preset release -DQUOTUM_BENCH=ON -DBUILD_TESTING=OFF >/dev/null &&
-  cmake --build --preset release --target quotum quotum_million_tenants >/dev/null)
+  cmake --build --preset release --target quotum quotum_million_tenants quotum_journal_fill >/dev/null)
 # A directory is reused only if its generation finished for the same shape.
 SHAPE="$TENANTS ${CLOSED_PERIODS:-0} ${CLOSED_IN:-aggregates}"
 if [[ "$(cat "$WORK/generated" 2>/dev/null)" == "$SHAPE" ]]; then
@@ -36,6 +40,9 @@ else
   echo "$SHAPE" > "$WORK/generated"
 fi
 for round in 1 2 3; do
+  if ((${JOURNAL_RECORDS:-0} > 0)); then
+    "$ROOT/build/release/bench/quotum_journal_fill" "$WORK/data" "$JOURNAL_RECORDS" "$TENANTS"
+  fi
   t0=$(date +%s.%N)
   "$ROOT/build/release/apps/quotum/quotum" serve --config "$ROOT/examples/quotum.toml" \
     --listen 127.0.0.1:0 --data-dir "$WORK/data" --admin-key bench > "$WORK/out.log" 2>&1 &
@@ -46,6 +53,8 @@ for round in 1 2 3; do
   done
   t1=$(date +%s.%N)
   rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
+  replayed=$(sed -nE 's/.*replayed ([0-9]+) journal records.*/\1/p' "$WORK/out.log")
+  [[ -z "$replayed" ]] || echo "round $round: replayed $replayed journal records"
   echo "round $round: start-up $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, RSS $(awk -v k="$rss_kb" 'BEGIN { printf "%.0f MiB (%.0f bytes/tenant)", k / 1024, k * 1024 / '"$TENANTS"' }')"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

@@ -17,6 +17,7 @@
 #   DURATION=10 ROUNDS=3 bench/peers.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/bench_tenant.sh"
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-3}"
 THREADS=2
@@ -65,18 +66,6 @@ start_quotum() {  # $1 port, $2 durability, then extra serve arguments
   shift 2
   launch_quotum "$port" "$WORK/quotum-$durability-$port" "$durability" "$@"
   create_bench_tenant "$port"
-}
-
-create_bench_tenant() {  # $1 port; sets KEY
-  local created
-  created=$(curl -s -X POST "http://127.0.0.1:$1/admin/tenants" -H "X-API-Key: bench-admin" \
-    -d '{"id":"bench","plan":"enterprise"}')
-  KEY=$(echo "$created" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-  local key_id
-  key_id=$(echo "$created" | sed -E 's/.*"key_id":"([^"]+)".*/\1/')
-  # The quota path is under test, not the general rule: raise the key's limits.
-  curl -s -o /dev/null -X PUT "http://127.0.0.1:$1/admin/api-keys/$key_id/rate-limits" \
-    -H "X-API-Key: bench-admin" -d '{"general":1000000000}'
 }
 
 to_ms() {  # wrk latency like 812.00us, 1.23ms, 1.01s

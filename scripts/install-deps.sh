@@ -17,7 +17,7 @@ done
 packages=(
   build-essential cmake ninja-build pkg-config curl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libsqlite3-dev libssl-dev libcurl4-openssl-dev libtomlplusplus-dev libabsl-dev libcli11-dev
+  libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev libtomlplusplus-dev libabsl-dev libcli11-dev
   libgtest-dev libgmock-dev libgoogle-perftools-dev
   prometheus
   redis-server libhiredis-dev postgresql libpq-dev

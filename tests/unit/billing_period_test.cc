@@ -2,6 +2,8 @@
 
 #include <limits>
 #include <random>
+#include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -113,6 +115,23 @@ TEST(BillingPeriod, ParsesRfc3339WithOffsets) {
   EXPECT_EQ(FormatRfc3339(T("2026-02-01T02:00:00+02:00")), "2026-02-01T00:00:00Z");
   EXPECT_FALSE(ParseRfc3339("2026-02-01").ok());
   EXPECT_FALSE(ParseRfc3339("yesterday").ok());
+}
+
+// FormatRfc3339 keeps the last instant it formatted on the thread: a different
+// second, a fraction of the same second and the infinite instants each still
+// get their own text.
+TEST(BillingPeriod, FormatsEachInstantAfterAnother) {
+  const absl::Time t = absl::FromUnixSeconds(1'780'000'000);
+  EXPECT_EQ(FormatRfc3339(t), "2026-05-28T20:26:40Z");
+  EXPECT_EQ(FormatRfc3339(t + absl::Milliseconds(999)), "2026-05-28T20:26:40Z");
+  EXPECT_EQ(FormatRfc3339(t + absl::Seconds(1)), "2026-05-28T20:26:41Z");
+  EXPECT_EQ(FormatRfc3339(t - absl::Milliseconds(1)), "2026-05-28T20:26:39Z");
+  EXPECT_EQ(FormatRfc3339(absl::InfiniteFuture()), "infinite-future");
+  EXPECT_EQ(FormatRfc3339(t), "2026-05-28T20:26:40Z");
+  std::string other;
+  std::thread([&] { other = FormatRfc3339(t + absl::Hours(1)); }).join();
+  EXPECT_EQ(other, "2026-05-28T21:26:40Z");
+  EXPECT_EQ(FormatRfc3339(t), "2026-05-28T20:26:40Z");
 }
 
 // Found by period_fuzzer: absl also parses years like -5 or 292277026596,

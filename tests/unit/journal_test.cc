@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <boost/crc.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -105,6 +106,24 @@ TEST(JournalCodecTest, ACorruptRecordEndsTheRead) {
   EXPECT_EQ(r.last_seq, 1u);
 }
 
+// The checksum is CRC-32 (ISO-HDLC) of the sequence and payload, exactly as
+// the journals of earlier versions wrote it with boost::crc_32_type: a
+// journal left by a crash replays after an upgrade.
+TEST(JournalCodecTest, TheChecksumIsTheCrc32OfSequenceAndPayload) {
+  const std::string bytes = Records(7, 7);
+  ASSERT_GT(bytes.size(), 16u);
+  uint32_t length = 0, stored = 0;
+  std::memcpy(&length, bytes.data(), 4);
+  std::memcpy(&stored, bytes.data() + 4, 4);
+  ASSERT_EQ(bytes.size(), 16u + length);
+  boost::crc_32_type crc;
+  crc.process_bytes(bytes.data() + 8, bytes.size() - 8);
+  EXPECT_EQ(stored, crc.checksum());
+  boost::crc_32_type check;  // the standard check value of CRC-32
+  check.process_bytes("123456789", 9);
+  EXPECT_EQ(check.checksum(), 0xCBF43926u);
+}
+
 TEST(JournalCodecTest, RecordsAtOrBelowTheMarkAreSkipped) {
   JournalReplay r;
   ReadJournalRecords(Records(1, 5), 3, r);
@@ -154,7 +173,7 @@ class JournalTest : public ::testing::Test {
   absl::Status OpenJournals(size_t rotate_bytes = 8 << 20, bool start = true) {
     CloseJournals();
     queue_ = std::make_unique<CommitQueue>(store_.get());
-    JournalOptions o{dir_, 1, false, rotate_bytes};
+    JournalOptions o{dir_, 1, rotate_bytes};
     auto set = JournalSet::Open(o, store_.get(), queue_.get());
     if (!set.ok()) return set.status();
     set_ = std::move(*set);

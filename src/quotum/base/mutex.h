@@ -49,6 +49,13 @@ class ABSL_LOCKABLE CompactMutex {
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     uint32_t seen = 0;
     if (state_.compare_exchange_strong(seen, 1, std::memory_order_acquire)) return;
+    // Held sections are short (a decision): wait a little before sleeping,
+    // which costs the holder a futex wake and this thread a context switch.
+    for (int spin = 0; spin < kSpins && seen != 2; ++spin) {
+      CpuRelax();
+      seen = state_.load(std::memory_order_relaxed);
+      if (seen == 0 && state_.compare_exchange_strong(seen, 1, std::memory_order_acquire)) return;
+    }
     if (seen != 2) seen = state_.exchange(2, std::memory_order_acquire);
     while (seen != 0) {
       Futex(FUTEX_WAIT_PRIVATE, 2);
@@ -60,6 +67,12 @@ class ABSL_LOCKABLE CompactMutex {
   }
 
  private:
+  static constexpr int kSpins = 100;
+  static void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
   void Futex(int op, uint32_t value) {
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state_), op, value, nullptr, nullptr, 0);
   }

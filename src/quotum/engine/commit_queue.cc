@@ -25,22 +25,6 @@ void MergeMarks(std::vector<JournalMark>& from, std::vector<JournalMark>& to) {
   from.clear();
 }
 
-// The lengths of the four journalable lists of `b`.
-void JournalListSizes(const CommitBatch& b, size_t (&out)[4]) {
-  out[0] = b.usage.size();
-  out[1] = b.idempotency.size();
-  out[2] = b.topup_draws.size();
-  out[3] = b.alerts.size();
-}
-
-// Moves the elements of `from` past `keep` to the end of `to`.
-template <typename T>
-void MoveTail(std::vector<T>& from, size_t keep, std::vector<T>& to) {
-  to.insert(to.end(), std::make_move_iterator(from.begin() + static_cast<ptrdiff_t>(keep)),
-            std::make_move_iterator(from.end()));
-  from.resize(keep);
-}
-
 }  // namespace
 
 CommitQueue::CommitQueue(Store* store, Observer observer)
@@ -183,10 +167,7 @@ void CommitQueue::Run() {
 
 void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4]) {
   CommitBatch kept;
-  MoveTail(batch.usage, own[0], kept.usage);
-  MoveTail(batch.idempotency, own[1], kept.idempotency);
-  MoveTail(batch.topup_draws, own[2], kept.topup_draws);
-  MoveTail(batch.alerts, own[3], kept.alerts);
+  MoveJournalRecords(batch, kept, own);
   kept.journal_marks = std::move(batch.journal_marks);
   MutexLock lock(&mu_);
   takes_handovers_.store(false, std::memory_order_release);

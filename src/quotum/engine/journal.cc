@@ -57,25 +57,17 @@ absl::StatusOr<std::string> ReadWhole(const std::filesystem::path& path) {
   return out.str();
 }
 
-void SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace
 
 std::string JournalFileName(uint32_t id, int which) {
   return absl::StrCat("journal-", id, "-", which == 0 ? "a" : "b", ".qj");
 }
 
-Journal::Journal(uint32_t id, int fds[2], uint64_t next_seq, bool fsync, size_t rotate_bytes,
+Journal::Journal(uint32_t id, int fds[2], uint64_t next_seq, size_t rotate_bytes,
                  CommitQueue* queue, JournalCounters counters)
     : id_(id),
       fds_{fds[0], fds[1]},
       next_seq_(next_seq),
-      fsync_(fsync),
       rotate_bytes_(rotate_bytes),
       queue_(queue),
       counters_(counters),
@@ -174,7 +166,6 @@ absl::Status Journal::WriteOut() {
   MaybeRotate();
   const int fd = fds_[active_];
   absl::Status s = WriteAll(fd, buf_);
-  if (s.ok() && fsync_ && ::fdatasync(fd) != 0) s = ErrnoStatus("journal fdatasync");
   if (!s.ok()) {
     // Whatever part reached the file is cut off, so that the next record
     // follows the last good one. A file that cannot be cut back may hold
@@ -271,9 +262,8 @@ absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOption
     }
     const uint64_t next = std::max(mark[id], last[id]) + 1;
     set->journals_.push_back(
-        std::make_unique<Journal>(id, fds, next, o.fsync, o.rotate_bytes, queue, counters));
+        std::make_unique<Journal>(id, fds, next, o.rotate_bytes, queue, counters));
   }
-  if (o.fsync) SyncDir(o.dir);  // the files removed and made above
   return set;
 }
 

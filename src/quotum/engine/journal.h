@@ -4,14 +4,15 @@
 //
 // An I/O thread appends each request's records to its journal's buffer while
 // it handles requests (Append); once the thread has handled what was ready, it
-// writes the buffer with one write(2) (and fdatasync(2) in fsync mode) and only
-// then runs the requests' completions, which send their replies (Flush; the
-// HTTP server posts it behind the handlers already queued, Redis's
-// beforeSleep shape). The written records are then handed to the store's
-// writer (CommitQueue::Handover), which folds them into the store in the
-// background, with the journal's mark in the same transaction. At start-up,
-// the records above each journal's mark are committed to the store before
-// the store is loaded (JournalSet::Open).
+// writes the buffer with one write(2) and only then runs the requests'
+// completions, which send their replies (Flush; the HTTP server posts it
+// behind the handlers already queued, Redis's beforeSleep shape). Durability
+// "process" only: in "fsync" mode the store's group commit decides (waiting
+// for an fdatasync here, or on a thread of its own, measured slower than the
+// group commit; docs/performance.md, "Journals"). The written records are then handed to the
+// store's writer (CommitQueue::Handover), which folds them into the store in the background, with
+// the journal's mark in the same transaction. At start-up, the records above each journal's mark
+// are committed to the store before the store is loaded (JournalSet::Open).
 //
 // A failed journal write changes nothing on disk (the file is cut back to
 // its size before the write; a file that cannot be cut back stops the
@@ -39,9 +40,6 @@ namespace quotum::engine {
 struct JournalOptions {
   std::string dir;   ///< where the journal files are kept (the data dir)
   size_t count = 0;  ///< journals, one per I/O thread
-  /// fdatasync after each write (supported; `quotum serve` uses no journals
-  /// in fsync mode, see apps/quotum/main.cc).
-  bool fsync = false;
   /// A journal moves to its other file past this size, once everything in
   /// that other file is in the store (so a file never grows without bound
   /// while the store keeps up).
@@ -67,8 +65,8 @@ class Journal {
   /// Runs a task on the owning thread after the work already queued there.
   using Post = std::function<void(std::function<void()>)>;
 
-  Journal(uint32_t id, int fds[2], uint64_t next_seq, bool fsync, size_t rotate_bytes,
-          CommitQueue* queue, JournalCounters counters = {});
+  Journal(uint32_t id, int fds[2], uint64_t next_seq, size_t rotate_bytes, CommitQueue* queue,
+          JournalCounters counters = {});
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -113,7 +111,6 @@ class Journal {
   uint64_t last_seq_[2] = {0, 0};  ///< the highest sequence written to each file
   int active_ = 0;
   uint64_t next_seq_;
-  const bool fsync_;
   const size_t rotate_bytes_;
   CommitQueue* queue_;
   const JournalCounters counters_;

@@ -1,6 +1,7 @@
 #include "quotum/engine/journal_codec.h"
 
-#include <boost/crc.hpp>
+#include <zlib.h>
+
 #include <cstring>
 #include <iterator>
 
@@ -27,10 +28,12 @@ void PutStr(std::string& out, absl::string_view s) {
 }
 void PutTime(std::string& out, absl::Time t) { Put<int64_t>(out, absl::ToUnixNanos(t)); }
 
+// CRC-32 (ISO-HDLC, as zip and PNG use): zlib computes it several bytes at a
+// time, about four times as fast as boost::crc_32_type's byte at a time, with
+// the same result (JournalCodecTest pins a known value).
 uint32_t Checksum(absl::string_view bytes) {
-  boost::crc_32_type crc;
-  crc.process_bytes(bytes.data(), bytes.size());
-  return crc.checksum();
+  return static_cast<uint32_t>(
+      ::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
 }
 
 // A bounds-checked cursor over one payload; every read fails once past the end.
@@ -172,29 +175,19 @@ bool GetPayload(absl::string_view payload, CommitBatch& b) {
 }
 
 template <typename T>
-void MoveAppend(std::vector<T>& from, std::vector<T>& to) {
-  if (to.empty()) {
+void MoveTail(std::vector<T>& from, size_t keep, std::vector<T>& to) {
+  if (keep == 0 && to.empty()) {
     to.swap(from);
     return;
   }
-  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
-  from.clear();
+  to.insert(to.end(), std::make_move_iterator(from.begin() + static_cast<ptrdiff_t>(keep)),
+            std::make_move_iterator(from.end()));
+  from.resize(keep);
 }
 
 }  // namespace
 
-bool IsJournalable(const CommitBatch& b) {
-  return b.tenants.empty() && b.keys.empty() && b.revoked_key_ids.empty() && b.overrides.empty() &&
-         b.counter_sets.empty() && b.given_back.empty() && b.period_closes.empty() &&
-         b.messages.empty() && b.message_transitions.empty() && b.sessions.empty() &&
-         b.deleted_sessions.empty() && b.groups.empty() && b.deleted_groups.empty() &&
-         b.key_rate_limits.empty() && b.gauges.empty() && b.events.empty() &&
-         b.applied_entries.empty() && b.fail_open.empty() && b.reconciled_fail_open.empty() &&
-         b.subscription_changes.empty() && b.addons.empty() && b.topups.empty() &&
-         b.reservations.empty() && b.ended_reservations.empty() && b.resolved_alerts.empty() &&
-         b.webhooks.empty() && b.deliveries.empty() && b.attempts.empty() &&
-         b.relayed_events.empty() && b.journal_marks.empty();
-}
+bool IsJournalable(const CommitBatch& b) { return b.HoldsOnlyJournalKinds(); }
 
 void AppendJournalRecord(uint64_t seq, const CommitBatch& b, std::string& out) {
   const size_t start = out.size();
@@ -232,11 +225,18 @@ void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& i
   into.torn = at < bytes.size();
 }
 
-void MoveJournalRecords(CommitBatch& from, CommitBatch& to) {
-  MoveAppend(from.usage, to.usage);
-  MoveAppend(from.idempotency, to.idempotency);
-  MoveAppend(from.topup_draws, to.topup_draws);
-  MoveAppend(from.alerts, to.alerts);
+void JournalListSizes(const CommitBatch& b, size_t (&out)[4]) {
+  out[0] = b.usage.size();
+  out[1] = b.idempotency.size();
+  out[2] = b.topup_draws.size();
+  out[3] = b.alerts.size();
+}
+
+void MoveJournalRecords(CommitBatch& from, CommitBatch& to, const size_t (&keep)[4]) {
+  MoveTail(from.usage, keep[0], to.usage);
+  MoveTail(from.idempotency, keep[1], to.idempotency);
+  MoveTail(from.topup_draws, keep[2], to.topup_draws);
+  MoveTail(from.alerts, keep[3], to.alerts);
 }
 
 }  // namespace quotum::engine

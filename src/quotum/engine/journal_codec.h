@@ -38,7 +38,13 @@ struct JournalReplay {
 /// a sequence above `mark` are merged into `into.batch`.
 void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& into);
 
-/// Moves the journalable records of `from` to the end of `to`'s lists.
-void MoveJournalRecords(CommitBatch& from, CommitBatch& to);
+/// The lengths of the four journalable lists of `b` (usage, idempotency,
+/// top-up draws, alerts), as MoveJournalRecords takes them.
+void JournalListSizes(const CommitBatch& b, size_t (&out)[4]);
+
+/// Moves the journalable records of `from` to the end of `to`'s lists; with
+/// `keep`, only those past the first keep[i] of each list (in
+/// JournalListSizes' order), which stay in `from`.
+void MoveJournalRecords(CommitBatch& from, CommitBatch& to, const size_t (&keep)[4] = {0, 0, 0, 0});
 
 }  // namespace quotum::engine

@@ -473,16 +473,21 @@ struct CommitBatch {
   /// records this batch folds in. Only the embedded store keeps them.
   std::vector<JournalMark> journal_marks;
   bool empty() const {
+    return usage.empty() && idempotency.empty() && topup_draws.empty() && alerts.empty() &&
+           HoldsOnlyJournalKinds();
+  }
+  /// Nothing but usage, idempotency records, top-up draws and alerts: the
+  /// kinds that commute, which a journal record may carry (journal_codec.h).
+  bool HoldsOnlyJournalKinds() const {
     return tenants.empty() && keys.empty() && revoked_key_ids.empty() && overrides.empty() &&
-           counter_sets.empty() && usage.empty() && period_closes.empty() && idempotency.empty() &&
+           counter_sets.empty() && given_back.empty() && period_closes.empty() &&
            messages.empty() && message_transitions.empty() && sessions.empty() &&
            deleted_sessions.empty() && groups.empty() && deleted_groups.empty() &&
            key_rate_limits.empty() && gauges.empty() && events.empty() && applied_entries.empty() &&
            fail_open.empty() && reconciled_fail_open.empty() && subscription_changes.empty() &&
-           addons.empty() && topups.empty() && topup_draws.empty() && reservations.empty() &&
-           ended_reservations.empty() && alerts.empty() && resolved_alerts.empty() &&
-           webhooks.empty() && deliveries.empty() && attempts.empty() && relayed_events.empty() &&
-           journal_marks.empty();
+           addons.empty() && topups.empty() && reservations.empty() && ended_reservations.empty() &&
+           resolved_alerts.empty() && webhooks.empty() && deliveries.empty() && attempts.empty() &&
+           relayed_events.empty() && journal_marks.empty();
   }
 };
 

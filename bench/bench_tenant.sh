@@ -1,0 +1,13 @@
+# Sourced by the bench scripts (bash). create_bench_tenant PORT: makes tenant
+# "bench" (plan enterprise) on the Quotum at 127.0.0.1:PORT (admin key
+# bench-admin), raises its key's general rate limit out of the way (the quota
+# path is under test, not the general rule), and sets KEY to its API key.
+create_bench_tenant() {
+  local created key_id
+  created=$(curl -s -X POST "http://127.0.0.1:$1/admin/tenants" -H "X-API-Key: bench-admin" \
+    -d '{"id":"bench","plan":"enterprise"}')
+  KEY=$(echo "$created" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+  key_id=$(echo "$created" | sed -E 's/.*"key_id":"([^"]+)".*/\1/')
+  curl -s -o /dev/null -X PUT "http://127.0.0.1:$1/admin/api-keys/$key_id/rate-limits" \
+    -H "X-API-Key: bench-admin" -d '{"general":1000000000}'
+}
