@@ -3,8 +3,8 @@
 // `quotum serve` replaying them on top of the million tenants. Writes N
 // records to journal 0's first file, numbered from the store's mark onward,
 // each a consume of one message for a tenant of million_tenants.cc's naming
-// (tenant-0000000 ... tenant-<TENANTS-1>, spread over all of them) with its
-// idempotency record, the shape of a journalled POST /v2/quota/consume.
+// (tenant-0000000 ... tenant-<TENANTS-1>, spread over all of them), the
+// shape of a journalled POST /v2/quota/consume without an idempotency key.
 //   quotum_journal_fill DATA_DIR RECORDS TENANTS
 #include <cstdio>
 #include <cstdlib>
@@ -25,19 +25,12 @@ int Fail(absl::string_view what) {
   return 1;
 }
 
-// One journalled consume: a message for `tenant`, and its idempotency record.
-// `seq` makes the idempotency key unique across runs on one directory.
-quotum::engine::CommitBatch OneConsume(const std::string& tenant, uint64_t seq, absl::Time start,
+// One journalled consume of a message for `tenant` without an idempotency
+// key (as bench/peers.sh sends them): its usage row.
+quotum::engine::CommitBatch OneConsume(const std::string& tenant, absl::Time start,
                                        absl::Time now) {
   quotum::engine::CommitBatch b;
   b.usage.push_back({tenant, "messages_sent", "whatsapp", start, now, 1});
-  quotum::engine::Decision d;
-  d.allowed = true;
-  d.requested = d.consumed = 1;
-  d.meter = "messages_sent";
-  d.period_start = start;
-  d.reset_at = start + absl::Hours(24 * 30);
-  b.idempotency.push_back({tenant, absl::StrCat("fill-", seq), seq, d, now});
   return b;
 }
 
@@ -66,9 +59,8 @@ int main(int argc, char** argv) {
   for (long i = 0; i < records; ++i) {
     // A stride coprime with the count visits tenants all over the table.
     const long t = (i * 7919L) % tenants;
-    ++seq;
     quotum::engine::AppendJournalRecord(
-        seq, OneConsume(absl::StrFormat("tenant-%07d", t), seq, start, now), bytes);
+        ++seq, OneConsume(absl::StrFormat("tenant-%07d", t), start, now), bytes);
   }
   const std::string path = dir + "/" + quotum::engine::JournalFileName(0, 0);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);

@@ -137,6 +137,37 @@ TEST_P(EngineTest, RacingSyncsAndFailedCommitsLeaveTheAggregateExact) {
 // The weekly report: made once the week is over, for a tenant with a webhook
 // asking for it, from the stored days, alerts and the forecast; once only,
 // across rounds and restarts; nothing for a tenant without such a webhook.
+// The forecast check (every forecast_every, over every tenant) asks its stop
+// check between tenants: a stopping relay ends it early, and what it had
+// found is committed. A later full round finds the rest, once each.
+TEST_P(EngineTest, TheForecastCheckStopsWhenAskedAndKeepsWhatItFound) {
+  clock_.Set(T("2026-11-23T12:00:00Z"));
+  std::vector<Principal> over;
+  for (const char* id : {"fc-a", "fc-b", "fc-c"}) {
+    over.push_back(NewTenant(id, "starter", "2026-11-23T12:00:00Z"));
+    // Minutes into the period, 300 of 1,000 projects far past the limit.
+    ASSERT_TRUE(Consume(over.back(), "messages_sent", 300)->allowed);
+  }
+  clock_.Set(T("2026-11-23T12:10:00Z"));
+  auto forecasts = [&](const Principal& who) {
+    auto events = engine_->Events(who, 100);
+    EXPECT_TRUE(events.ok()) << events.status();
+    size_t n = 0;
+    for (const EventRecord& e : events.value_or(std::vector<EventRecord>{})) {
+      n += e.type == "usage.forecast_exceeds_limit" && e.subject == "messages_sent";
+    }
+    return n;
+  };
+  int asked = 0;
+  ASSERT_EQ(engine_->CheckForecasts([&] { return ++asked > 1; }), absl::OkStatus());
+  EXPECT_EQ(asked, 2);  // asked before the first tenant, and stopped before the second
+  size_t found = 0;
+  for (const Principal& who : over) found += forecasts(who);
+  EXPECT_EQ(found, 1u);
+  ASSERT_EQ(engine_->CheckForecasts(), absl::OkStatus());
+  for (const Principal& who : over) EXPECT_EQ(forecasts(who), 1u) << who.tenant->id;
+}
+
 TEST_P(EngineTest, AFinishedWeekGivesEachSubscribedTenantOneReport) {
   clock_.Set(T("2026-11-23T12:00:00Z"));  // a Monday
   Principal who = NewTenant("weekly", "pro");

@@ -1,6 +1,8 @@
 // Engine: resolving alerts when a tenant's limits grow (plan change, add-on,
 // admin override). Reaching them is part of each decision (metering.cc and,
 // scale-out, the facts drain).
+#include <utility>
+
 #include "quotum/engine/alerts.h"
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
@@ -91,15 +93,21 @@ EventRecord ForecastEvent(const Catalog& cat, const UsageView& u, MeterId m, abs
 
 }  // namespace
 
-absl::Status Engine::CheckForecasts() {
+absl::Status Engine::CheckForecasts(const std::function<bool()>& stop) {
   const Catalog& cat = *opts_.catalog;
+  FoldAcknowledged();  // once for the round, not once per tenant
   CommitBatch b;
   for (TenantState* t : CommittedTenants()) {
-    absl::StatusOr<UsageView> u = UsageOf(*t);
+    if (stop && stop()) break;
+    absl::StatusOr<UsageView> u = CountersOf(*t);
     if (!u.ok()) return u.status();
+    ProjectInto(*u);
     for (MeterId m = 0; m < u->forecasts.size(); ++m) {
       if (!u->forecasts[m] || !u->limits[m] || !ForecastExceedsLimit(*u->forecasts[m])) continue;
       b.events.push_back(ForecastEvent(cat, *u, m, clock_->Now()));
+    }
+    if (b.events.size() >= kForecastEventsPerCommit) {
+      if (absl::Status s = CommitOutbox(std::exchange(b, CommitBatch())); !s.ok()) return s;
     }
   }
   if (b.events.empty()) return absl::OkStatus();

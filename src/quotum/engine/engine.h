@@ -455,7 +455,11 @@ class Engine {
   /// this instance holds whose projection (AddForecasts) passes its limit:
   /// once per tenant, meter and period (the event id says which). The outbox
   /// relay calls it every forecast_every on the lease holder (alerts_engine.cc).
-  absl::Status CheckForecasts();
+  /// Commits the events every kForecastEventsPerCommit (memory stays bounded
+  /// however many tenants are over), and returns early, OK, once `stop` (if
+  /// given) returns true: it is asked between tenants.
+  absl::Status CheckForecasts(const std::function<bool()>& stop = {});
+  static constexpr size_t kForecastEventsPerCommit = 1000;
   /// Compares every counter of every tenant this instance holds with its
   /// aggregate in the cold store (reconcile.cc). With `repair` (the nightly
   /// sync), embedded mode sets each aggregate that differs to the counter,
@@ -890,8 +894,12 @@ class Engine {
                              std::vector<ReconcileRow*>& repairing);
   /// Returns once everything enqueued before the call has committed.
   absl::Status WaitForCommits();
-  /// Fills v.forecasts and v.recommended_plan from the period's daily series.
+  /// Waits until every acknowledged record is in the cold store
+  /// (FoldAcknowledged), then ProjectInto.
   void AddForecasts(UsageView& v);
+  /// Fills v.forecasts and v.recommended_plan from the period's daily
+  /// series in the cold store, as it is now.
+  void ProjectInto(UsageView& v);
   /// A scale-out consume waiting for the shared ledger: owns everything its
   /// program views (heap-allocated, so the views stay put).
   struct PendingConsume {

@@ -54,7 +54,12 @@ OutboxRelay::OutboxRelay(Store* store, Engine* engine, WebhookTransport* transpo
       opts_(options),
       jobs_(
           store, engine, clock,
-          ScheduleOptions{engine->forecast_every(), options.reconcile_at, options.instance_name}) {}
+          ScheduleOptions{engine->forecast_every(), options.reconcile_at, options.instance_name}) {
+  jobs_.SetStopCheck([this] {
+    MutexLock lock(&mu_);
+    return stop_;
+  });
+}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 

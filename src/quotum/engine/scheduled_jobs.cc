@@ -21,7 +21,7 @@ absl::Status ScheduledJobs::RunDue() {
   if (now >= next_forecast_check_) {
     next_forecast_check_ = now + opts_.forecast_every;
     if (absl::Status s = engine_->AdoptEveryTenant(); !s.ok()) return s;
-    if (absl::Status s = engine_->CheckForecasts(); !s.ok()) return s;
+    if (absl::Status s = engine_->CheckForecasts(stop_); !s.ok()) return s;
   }
   if (now >= next_period_close_) {
     // Hourly: it reads the counters table whole. Ended periods wait for it

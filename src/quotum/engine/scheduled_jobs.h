@@ -4,6 +4,7 @@
 // Driven by the outbox relay on the one instance holding its lease.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,9 @@ class ScheduledJobs {
 
   /// Runs every job that is due. Called from one thread (the relay's).
   absl::Status RunDue();
+  /// Asked between tenants by the jobs that walk every tenant: true ends the
+  /// job early (the relay is stopping).
+  void SetStopCheck(std::function<bool()> stop) { stop_ = std::move(stop); }
 
  private:
   absl::Status SyncIfDue(absl::Time now);
@@ -42,6 +46,7 @@ class ScheduledJobs {
   Engine* engine_;
   const Clock* clock_;
   const ScheduleOptions opts_;
+  std::function<bool()> stop_;
   absl::Time next_forecast_check_ = absl::InfinitePast();
   absl::Time next_period_close_ = absl::InfinitePast();
   absl::Time last_sync_;

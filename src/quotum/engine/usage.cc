@@ -54,11 +54,15 @@ absl::StatusOr<UsageView> Engine::CountersOf(TenantState& t) {
 }
 
 void Engine::AddForecasts(UsageView& v) {
+  FoldAcknowledged();
+  ProjectInto(v);
+}
+
+void Engine::ProjectInto(UsageView& v) {
   const Catalog& cat = *opts_.catalog;
   const absl::Time now = clock_->Now();
   const absl::CivilDay first = absl::ToCivilDay(v.tenant.period.start, absl::UTCTimeZone());
   const absl::CivilDay today = absl::ToCivilDay(now, absl::UTCTimeZone());
-  FoldAcknowledged();
   absl::StatusOr<std::vector<DailyRow>> rows = store_->Daily(v.tenant.id, first, today);
   if (!rows.ok()) return;  // usage is still answered, without a forecast
   std::vector<std::vector<uint64_t>> series(cat.meter_count(),
