@@ -15,13 +15,17 @@ RELEASE="$ROOT/build/release/apps/quotum/quotum"
 MODE="${MODE:-max}" ROUNDS="${ROUNDS:-2}" CONNS="${CONNS:-101}" DURATION="${DURATION:-10}"
 DURABILITY="${DURABILITY:-process}"
 WORK="$(mktemp -d /tmp/quotum-ab.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+SERVER=""
+trap '[[ -n "$SERVER" ]] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
 (($# >= 2)) || { echo "usage: bench/ab.sh LABEL=BINARY:JOURNAL LABEL=BINARY:JOURNAL ..." >&2; exit 2; }
 
 run() {  # $1 variant (LABEL=BINARY:JOURNAL), $2 port
   local label=${1%%=*} spec=${1#*=} bin journal dir key pid
   bin=${spec%:*} journal=${spec##*:}
   bin=${bin:-$RELEASE}
+  [[ "$spec" == *:* && ( "$journal" == true || "$journal" == false ) ]] ||
+    { echo "bad variant \"$1\": LABEL=BINARY:true or LABEL=BINARY:false" >&2; exit 2; }
+  require_free_port "$2"
   dir="$WORK/$label-$2"
   mkdir -p "$dir"
   sed -e "s/^journal = true/journal = $journal/" -e "s/^durability = \"process\"/durability = \"$DURABILITY\"/" \
@@ -29,6 +33,7 @@ run() {  # $1 variant (LABEL=BINARY:JOURNAL), $2 port
   "$bin" serve --config "$dir/quotum.toml" --listen "127.0.0.1:$2" --data-dir "$dir/data" \
     --admin-key bench-admin > "$dir/out.log" 2>&1 &
   pid=$!
+  SERVER=$pid
   for _ in $(seq 1 100); do curl -s -o /dev/null "127.0.0.1:$2/healthz" && break; sleep 0.1; done
   create_bench_tenant "$2"
   key=$KEY
@@ -43,6 +48,7 @@ run() {  # $1 variant (LABEL=BINARY:JOURNAL), $2 port
     "$(awk '$1 == "50%" { print $2 }' "$dir/wrk.txt") | $(awk '$1 == "99%" { print $2 }' "$dir/wrk.txt") |"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
+  SERVER=""
 }
 
 echo "| variant | durability | load | requests/s | p50 | p99 |"

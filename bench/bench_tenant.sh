@@ -2,6 +2,15 @@
 # "bench" (plan enterprise) on the Quotum at 127.0.0.1:PORT (admin key
 # bench-admin), raises its key's general rate limit out of the way (the quota
 # path is under test, not the general rule), and sets KEY to its API key.
+# require_free_port PORT: fails when something already listens on PORT (a
+# leftover server would otherwise be measured in place of the one started).
+require_free_port() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "port $1 is already in use: stop what holds it and run again" >&2
+    exit 1
+  fi
+}
+
 create_bench_tenant() {
   local created key_id
   created=$(curl -s -X POST "http://127.0.0.1:$1/admin/tenants" -H "X-API-Key: bench-admin" \

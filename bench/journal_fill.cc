@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
     quotum::engine::AppendJournalRecord(
         ++seq, OneConsume(absl::StrFormat("tenant-%07d", t), start, now), bytes);
   }
+  // Journal 0's other file is emptied: records left there above the mark (an
+  // unclean stop) would share these sequence numbers.
+  std::ofstream(dir + "/" + quotum::engine::JournalFileName(0, 1), std::ios::trunc);
   const std::string path = dir + "/" + quotum::engine::JournalFileName(0, 0);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));

@@ -11,7 +11,8 @@
 # in the counters table (as before period close existed). JOURNAL_RECORDS=N
 # leaves N unfolded journal records in the directory before each start, as a
 # crash under load can (100000 is the most the writer lets wait before the
-# journals give way to the group commit), so the start-up includes their replay.
+# journals give way to the group commit), so the start-up includes their replay
+# (each replay adds its usage to a KEEP directory's data set).
 #   TENANTS=1000000 bench/million.sh
 #   KEEP=/var/tmp/quotum-1m TENANTS=1000000 bench/million.sh
 #   CLOSED_PERIODS=12 TENANTS=1000000 bench/million.sh

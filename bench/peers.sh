@@ -46,6 +46,8 @@ service redis-server stop >/dev/null 2>&1 || true
   cmake --build --preset release --target quotum >/dev/null)
 (cd "$ROOT/bench/peers/node" && npm install --no-audit --no-fund --silent >/dev/null)
 
+# Every port the run uses is checked free first (require_free_port).
+for port in 18801 18802 18803 18804 18805 18806 18807 18808; do require_free_port "$port"; done
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 
 # launch_quotum PORT DIR DURABILITY [ARGS...]: starts an instance on DIR/data.

@@ -134,9 +134,6 @@ TEST_P(EngineTest, RacingSyncsAndFailedCommitsLeaveTheAggregateExact) {
   }
 }
 
-// The weekly report: made once the week is over, for a tenant with a webhook
-// asking for it, from the stored days, alerts and the forecast; once only,
-// across rounds and restarts; nothing for a tenant without such a webhook.
 // The forecast check (every forecast_every, over every tenant) asks its stop
 // check between tenants: a stopping relay ends it early, and what it had
 // found is committed. A later full round finds the rest, once each.
@@ -168,6 +165,9 @@ TEST_P(EngineTest, TheForecastCheckStopsWhenAskedAndKeepsWhatItFound) {
   for (const Principal& who : over) EXPECT_EQ(forecasts(who), 1u) << who.tenant->id;
 }
 
+// The weekly report: made once the week is over, for a tenant with a webhook
+// asking for it, from the stored days, alerts and the forecast; once only,
+// across rounds and restarts; nothing for a tenant without such a webhook.
 TEST_P(EngineTest, AFinishedWeekGivesEachSubscribedTenantOneReport) {
   clock_.Set(T("2026-11-23T12:00:00Z"));  // a Monday
   Principal who = NewTenant("weekly", "pro");

@@ -23,6 +23,7 @@ absl::Status ScheduledJobs::RunDue() {
     if (absl::Status s = engine_->AdoptEveryTenant(); !s.ok()) return s;
     if (absl::Status s = engine_->CheckForecasts(stop_); !s.ok()) return s;
   }
+  if (Stopping()) return absl::OkStatus();  // the rest is due again next start
   if (now >= next_period_close_) {
     // Hourly: it reads the counters table whole. Ended periods wait for it
     // a grace plus up to an hour; their counters stay exact meanwhile.
@@ -37,7 +38,9 @@ absl::Status ScheduledJobs::RunDue() {
       std::cerr << "quotum: closed " << *closed << " billing periods" << std::endl;
     }
   }
+  if (Stopping()) return absl::OkStatus();
   if (absl::Status s = SyncIfDue(now); !s.ok()) return s;
+  if (Stopping()) return absl::OkStatus();
   return ReportIfDue(now);
 }
 

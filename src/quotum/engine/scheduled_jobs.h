@@ -34,11 +34,13 @@ class ScheduledJobs {
 
   /// Runs every job that is due. Called from one thread (the relay's).
   absl::Status RunDue();
-  /// Asked between tenants by the jobs that walk every tenant: true ends the
-  /// job early (the relay is stopping).
+  /// True once the relay is stopping: RunDue asks it between its jobs, and
+  /// the forecast check between tenants, and ends early. (Period close, the
+  /// nightly sync and the reports, once begun, still run to their end.)
   void SetStopCheck(std::function<bool()> stop) { stop_ = std::move(stop); }
 
  private:
+  bool Stopping() const { return stop_ && stop_(); }
   absl::Status SyncIfDue(absl::Time now);
   absl::Status ReportIfDue(absl::Time now);
 
