@@ -109,14 +109,15 @@ std::string FormatRfc3339(absl::Time t) {
   // Each decision's reply names its period's reset, the same instant for
   // every request of a period: the last one formatted on this thread is kept
   // (formatting through the time-zone library cost about 2% of a consume).
+  constexpr const char* kFormat = "%4Y-%m-%dT%H:%M:%SZ";
   thread_local int64_t last_second = 0;
   thread_local std::string last_text;
   if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) {
-    return absl::FormatTime("%4Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+    return absl::FormatTime(kFormat, t, absl::UTCTimeZone());
   }
   const int64_t second = absl::ToUnixSeconds(t);  // floors, as %S does
   if (last_text.empty() || second != last_second) {
-    last_text = absl::FormatTime("%4Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
+    last_text = absl::FormatTime(kFormat, t, absl::UTCTimeZone());
     last_second = second;
   }
   return last_text;

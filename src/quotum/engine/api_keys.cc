@@ -34,9 +34,9 @@ MintedKey MintApiKey() {
 std::string HashSecret(absl::string_view secret) {
   // Fetched once: OpenSSL 3's SHA256() looks the algorithm up on every call,
   // which cost more than the hash itself on the per-request key check.
-  // A digest context per thread, reused: EVP_Digest makes and frees one per call.
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   if (sha256 == nullptr) std::abort();  // no SHA-256 provider: keys could not be checked
+  // A digest context per thread, reused: EVP_Digest makes and frees one per call.
   thread_local const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
                                                                                  &EVP_MD_CTX_free);
   unsigned char out[SHA256_DIGEST_LENGTH];
