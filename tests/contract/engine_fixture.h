@@ -192,13 +192,17 @@ class EngineTest : public contract::StoreBackendTest {
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     flaky_ = std::make_unique<FlakyStore>(store_.get());
+    engine_ = std::make_unique<Engine>(Options(), flaky_.get(), &clock_);
+    ASSERT_TRUE(engine_->Start().ok());
+  }
+  /// The options Open gives the engine.
+  EngineOptions Options() const {
     EngineOptions o;
     o.catalog = &cfg_->catalog;
     o.default_plan = "starter";
     o.rate_rules = rules_;
     Configure(o);
-    engine_ = std::make_unique<Engine>(o, flaky_.get(), &clock_);
-    ASSERT_TRUE(engine_->Start().ok());
+    return o;
   }
   void Close() {
     engine_.reset();

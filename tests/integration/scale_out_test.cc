@@ -601,6 +601,145 @@ TEST_F(ScaleOutTest, KeysAndLimitsChangedOnOneInstanceApplyOnTheOther) {
   EXPECT_EQ(cb.Get("/api/v2/usage/current", Bearer(t.key)).status, 401);
 }
 
+// Key reads from PostgreSQL run on the read pool, never on an I/O thread:
+// with one I/O thread and PostgreSQL stalled (SIGSTOP), a request with a key
+// the instance must look up waits, while /healthz and a consume with a key
+// checked a moment ago are answered at once. A watchdog resumes PostgreSQL
+// after 3 s, so that without the read pool the test fails instead of hanging.
+TEST_F(ScaleOutTest, AKeyLookupOnAStalledPostgresHoldsNoIoThread) {
+  auto server = InstanceWithConfig("a", "", "io_threads = 2", "io_threads = 1");
+  HttpClient c(server->port());
+  Tenant t = CreateTenant(c, "stall", "starter");
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            200);  // the key is checked now
+  postgres_->Pause();
+  std::atomic<bool> resumed{false};
+  std::thread watchdog([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    postgres_->Resume();
+    resumed = true;
+  });
+  std::atomic<int> unknown_status{0};
+  std::thread unknown([&] {
+    HttpClient other(server->port());
+    unknown_status = other
+                         .Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1),
+                               Bearer("qk_not_a_key_of_this_deployment"))
+                         .status;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the lookup has begun
+  const absl::Time asked = absl::Now();
+  const int health = c.Get("/healthz").status;
+  const int consumed =
+      c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status;
+  const absl::Duration took = absl::Now() - asked;
+  const bool answered_while_stalled = !resumed.load();
+  watchdog.join();
+  unknown.join();
+  EXPECT_EQ(health, 200);
+  EXPECT_EQ(consumed, 200);
+  EXPECT_TRUE(answered_while_stalled) << "answered only after PostgreSQL resumed: " << took;
+  EXPECT_LT(took, absl::Milliseconds(1500));
+  EXPECT_EQ(unknown_status.load(), 401);  // looked up once PostgreSQL was back
+}
+
+// A send naming a session this instance does not see working makes it read
+// the tenant's sessions from Redis again. That read waits on Redis, so it
+// runs on the engine's blocking pool: with one I/O thread and Redis stalled
+// (SIGSTOP, a 2 s command timeout), /healthz is answered at once meanwhile.
+TEST_F(ScaleOutTest, ASessionReadOnAStalledRedisHoldsNoIoThread) {
+  auto server = InstanceWithConfig("a", "\n[storage]\nredis_timeout_ms = 2000\n", "io_threads = 2",
+                                   "io_threads = 1");
+  HttpClient c(server->port());
+  Tenant t = CreateTenant(c, "stalled", "pro");
+  SetKeyLimits(c, t, 1000000);
+  ASSERT_EQ(c.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+            200);  // the tenant's baseline is in Redis, its key checked
+  redis_.Pause();
+  std::thread watchdog([&] {  // so that a send that never returns fails the test, not hangs it
+    std::this_thread::sleep_for(std::chrono::seconds(4));
+    redis_.Resume();
+  });
+  std::atomic<int> send_status{0};
+  std::thread send([&] {
+    HttpClient other(server->port());
+    send_status =
+        other.Post("/api/v2/messages/send", R"({"session":"nope","to":"+15550009"})", Bearer(t.key))
+            .status;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the read has begun
+  const absl::Time asked = absl::Now();
+  const int health = c.Get("/healthz").status;
+  const absl::Duration took = absl::Now() - asked;
+  send.join();
+  watchdog.join();
+  EXPECT_EQ(health, 200);
+  EXPECT_LT(took, absl::Milliseconds(1000)) << "the I/O thread waited on Redis";
+  EXPECT_EQ(send_status.load(), 503);  // Redis did not answer within the timeout
+}
+
+// A key in steady use on one instance is re-read in the background before
+// its 1 s check lapses, so a revocation made on another instance reaches
+// it about a second later without any request reading PostgreSQL itself.
+TEST_F(ScaleOutTest, AKeyInSteadyUseSeesARevocationOnAnotherInstance) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "steady", "starter");
+  SetKeyLimits(ca, t, 1000000);
+  const absl::Time until = absl::Now() + absl::Milliseconds(1600);
+  while (absl::Now() < until) {  // past two refreshes
+    ASSERT_EQ(
+        cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status,
+        200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  auto r = ca.Send("DELETE", "/admin/api-keys/" + t.key_id, "", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const absl::Time revoked = absl::Now();
+  int status = 200;
+  while (status == 200 && absl::Now() - revoked < absl::Seconds(3)) {
+    status =
+        cb.Post("/api/v2/quota/consume", ConsumeBody("messages_sent", 1), Bearer(t.key)).status;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(status, 401);
+  // About a second (a refresh every 0.75-0.95 s); the margin is for a
+  // sanitizer build on a busy machine.
+  EXPECT_LT(absl::Now() - revoked, absl::Milliseconds(2500));
+}
+
+// The admin's routes find what another instance made: its tenants are
+// listed, a tenant id it took is refused (409, not a failed commit), and
+// the tenant's limits and its key's rate limits are read, changed and the
+// key revoked through this instance, which had never seen either.
+TEST_F(ScaleOutTest, AdminRoutesFindTenantsAndKeysMadeOnAnotherInstance) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "madeona", "starter");
+  ASSERT_EQ(ca.Get("/api/v2/usage/current", Bearer(t.key)).status, 200);  // a checks the key
+  auto r = cb.Get("/admin/tenants", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(r.json().at("tenants").as_array().size(), 1u) << r.body;
+  EXPECT_EQ(r.json().at("tenants").as_array()[0].at("id"), "madeona");
+  r = cb.Post("/admin/tenants", R"({"id":"madeona","plan":"pro"})", Admin());
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_EQ(r.json().at("code"), "tenant_exists") << r.body;
+  r = cb.Send("PUT", "/admin/tenants/madeona/limits", R"({"messages_sent": 7})", Admin());
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = cb.Get("/admin/api-keys/" + t.key_id + "/rate-limits", Admin());
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = cb.Send("PUT", "/admin/api-keys/" + t.key_id + "/rate-limits", R"({"general": 2000})",
+              Admin());
+  EXPECT_EQ(r.status, 200) << r.body;
+  r = cb.Send("DELETE", "/admin/api-keys/" + t.key_id, "", Admin());
+  EXPECT_EQ(r.status, 200) << r.body;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // past a's key check
+  EXPECT_EQ(ca.Get("/api/v2/usage/current", Bearer(t.key)).status, 401);
+  EXPECT_EQ(cb.Send("DELETE", "/admin/api-keys/qk_none", "", Admin()).status, 404);
+}
+
 // A plan change, a pending downgrade and an add-on made through one instance
 // apply on the other within a second (its next key check reads them).
 TEST_F(ScaleOutTest, PlanChangesAndAddonsMadeOnOneInstanceApplyOnTheOther) {

@@ -36,6 +36,7 @@ Engine::Engine(EngineOptions options, Store* store, const Clock* clock)
     allowed_counters_.push_back(stats_.decisions.Child({m.name, "allowed", "none"}));
   }
   allowed_counters_.push_back(stats_.decisions.Child({"none", "allowed", "none"}));
+  if (opts_.shared_ledger) blocking_pool_ = std::make_unique<TaskPool>(2, "quotum-blocking");
 }
 
 Engine::~Engine() { Stop(); }
@@ -266,6 +267,7 @@ absl::Status Engine::Start() {
 }
 
 void Engine::Stop() {
+  if (blocking_pool_) blocking_pool_->Stop();  // before what its tasks use
   if (drain_) drain_->Stop();
   queue_.Stop();
   if (journals_) journals_->TruncateFolded();
@@ -372,14 +374,14 @@ Engine::KeyEntry* Engine::FindKeyByIdLocked(absl::string_view key_id) const {
   return it == keys_by_id_.end() ? nullptr : *it;
 }
 
-absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret) {
+absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret, bool may_read_store) {
   if (secret.empty()) {
     return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
                  "Missing API key: send it as \"Authorization: Bearer <key>\" or \"X-API-Key\".");
   }
   const std::string raw_hash = HashSecret(secret);
   const KeyHash hash = ToKeyHash(raw_hash);
-  if (store_->Shared()) return AuthenticateShared(hash, raw_hash);
+  if (store_->Shared()) return AuthenticateShared(hash, raw_hash, may_read_store);
   ReaderMutexLock lock(&registry_mu_);
   auto it = keys_by_hash_.find(hash);
   if (it == keys_by_hash_.end() ||

@@ -18,6 +18,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/types/span.h"
 #include "quotum/base/mutex.h"
+#include "quotum/base/task_pool.h"
 #include "quotum/core/catalog.h"
 #include "quotum/core/clock.h"
 #include "quotum/core/forecast.h"
@@ -400,7 +401,34 @@ class Engine {
   /// know, or last checked over a second ago, is read from the store, so a
   /// key made, revoked or changed (its limits, its tenant's overrides) on
   /// another instance applies here within a second.
-  absl::StatusOr<Principal> Authenticate(absl::string_view secret);
+  /// `may_read_store` false (the caller is an I/O thread that PlanKeyLookup
+  /// found the key in memory for): a key in memory is answered from memory
+  /// even if its check lapsed in between.
+  absl::StatusOr<Principal> Authenticate(absl::string_view secret, bool may_read_store = true);
+  /// True when keys are read through a store that several instances share.
+  bool reads_keys_from_store() const { return store_->Shared(); }
+
+  /// Where Authenticate(secret) would find the key, so that the HTTP layer
+  /// keeps store reads off its I/O threads.
+  enum class KeyLookup {
+    kInMemory,            ///< from memory: no store read
+    kInMemoryRefreshDue,  ///< from memory, but its check is due soon: this
+                          ///< call claimed the refresh; run RefreshKey off
+                          ///< the request path
+    kReadsStore,          ///< a store read (unknown key, or its check lapsed)
+  };
+  /// Embedded: always kInMemory. Shared store: a key checked under 0.75 s
+  /// ago is kInMemory; from 0.75 s to 0.95 s the first caller gets
+  /// kInMemoryRefreshDue (the rest kInMemory until the refresh is done);
+  /// from 0.95 s (so that a following Authenticate still finds it in
+  /// memory), or unknown, kReadsStore. A key used at least every 0.2 s is
+  /// thus refreshed in the background and not read on the request path.
+  KeyLookup PlanKeyLookup(absl::string_view secret);
+  /// Reads `secret`'s key from the shared store again and adopts what it
+  /// finds (as Authenticate does for a lapsed check), then ends the refresh
+  /// PlanKeyLookup claimed. A store that is away changes nothing: the check
+  /// lapses and the next request reads the store itself.
+  void RefreshKey(absl::string_view secret);
 
   // ---- Metering
   /// Atomic check-and-consume (or check only with dry_run). Denials are
@@ -479,6 +507,11 @@ class Engine {
   /// the jobs that go over every tenant (forecasts, reports, reconciliation)
   /// miss none. Embedded: nothing to do (every tenant is loaded at start).
   absl::Status AdoptEveryTenant();
+  /// Scale-out: reads the key `key_id` (and its tenant) from the shared
+  /// store and adopts it, so that the admin's key routes find a key made or
+  /// changed through another instance; an unknown id is left for the
+  /// caller's own lookup to report. Embedded: nothing to do.
+  absl::Status AdoptKeyById(const std::string& key_id);
   /// Closes every ended billing period whose late-event grace is over: its
   /// counter rows move into usage_aggregates with the period's plan and
   /// limits (PeriodClose), and leave start-up. Idempotent; a crash midway
@@ -590,7 +623,9 @@ class Engine {
 
   // ---- Tenants and keys (admin)
   void CreateTenant(TenantSpec spec, Callback<CreatedTenant> done);
-  std::vector<TenantView> ListTenants();
+  /// Every tenant; in scale-out, those made through other instances too
+  /// (read from the store first: Unavailable when it is away).
+  absl::StatusOr<std::vector<TenantView>> ListTenants();
   absl::StatusOr<TenantView> GetTenant(absl::string_view id);
   /// The `shown` tenants at the highest risk (tenant_risk.h). Every tenant
   /// is ranked by what it used; the shown × kRiskCandidatesPerShown highest
@@ -662,8 +697,16 @@ class Engine {
     CompactTime checked_at = absl::InfinitePast();
   };
   /// Authenticate against a shared store (see Authenticate).
-  absl::StatusOr<Principal> AuthenticateShared(const KeyHash& hash, const std::string& raw_hash);
-  /// Makes this instance's tenant and key match `snap`; returns the entry.
+  absl::StatusOr<Principal> AuthenticateShared(const KeyHash& hash, const std::string& raw_hash,
+                                               bool may_read_store);
+  /// Reads the key whose SHA-256 is `raw_hash` from the shared store and
+  /// adopts it; `cached` answers when the store is away.
+  absl::StatusOr<Principal> ReadKeyFromStore(const KeyHash& hash, const std::string& raw_hash,
+                                             const std::optional<Principal>& cached);
+  /// Makes this instance's key match `snap`, read from the store at `now`
+  /// (from before the read), unless a read begun later has confirmed the
+  /// entry already (a slow refresh must not undo a newer revocation);
+  /// returns the entry.
   KeyEntry& AdoptKey(const KeySnapshot& snap, const KeyHash& hash, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   /// The tenant of `snap`, created or updated (plan, overrides) from it; null
@@ -915,9 +958,20 @@ class Engine {
   /// the shared ledger outside it (asynchronously); the ledger appends the
   /// usage rows and message to its stream with the charge.
   void ConsumeShared(const Principal& who, MeterId m, MeterRequest req, Callback<Decision> done);
-  /// Answers a scale-out consume from the ledger's result (after giving the
-  /// ledger the tenant's baseline and executing again, once, if it asks).
+  /// The rest of ConsumeShared once `program` is compiled: executes it
+  /// (asynchronously), or, when the session cannot send (`sending`), looks
+  /// for a replay with a blocking call (so only on the blocking pool).
+  void DecideShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<CheckProgram> program,
+                    const absl::Status& sending);
+  /// Answers a scale-out consume from the ledger's result. When the ledger
+  /// asks for the tenant's baseline or finds the session changed, hands the
+  /// consume to the blocking pool (FinishSharedSlowly).
   void FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x);
+  /// Gives the ledger the baseline or reads the sessions again, executes
+  /// once more and answers; blocks on PostgreSQL and Redis.
+  void FinishSharedSlowly(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x);
+  /// Answers `c` from a final ledger result (fail-open, replays, errors).
+  void AnswerShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x);
   /// A scale-out send whose session the ledger found changed: reads the
   /// tenant's sessions again and compiles `c` afresh; the send's error when
   /// the session cannot send.
@@ -1099,6 +1153,12 @@ class Engine {
   /// Per MeterId (last: no meter): the "allowed" decisions counter.
   std::vector<std::atomic<uint64_t>*> allowed_counters_;
 
+  /// Scale-out only: runs the rare decision steps that block on Redis or
+  /// PostgreSQL (a session list read again, a baseline), so that neither an
+  /// I/O thread nor the Redis pipeline's threads wait on them. Stopped by
+  /// Stop(); what is handed to it later runs on the caller's thread.
+  std::unique_ptr<TaskPool> blocking_pool_;
+
   Mutex sync_mu_;  ///< held through a sync
   mutable Mutex last_sync_mu_;
   std::optional<SyncSummary> last_sync_ ABSL_GUARDED_BY(last_sync_mu_);
@@ -1118,6 +1178,9 @@ class Engine {
   /// The entries of keys_by_hash_, found by key_id.
   absl::flat_hash_set<KeyEntry*, ById<&KeyEntry::key_id>, ById<&KeyEntry::key_id>> keys_by_id_
       ABSL_GUARDED_BY(registry_mu_);
+  /// Shared store: the keys whose background refresh (RefreshKey) is claimed.
+  Mutex key_refresh_mu_;
+  absl::flat_hash_set<KeyHash> key_refreshes_ ABSL_GUARDED_BY(key_refresh_mu_);
 };
 
 /// Stable 64-bit FNV-1a hash (the idempotency fingerprint survives restarts).

@@ -205,15 +205,27 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
   c->meter = m;
   c->now = clock_->Now();
   c->at = c->req.at.value_or(c->now);
+  c->done = std::move(done);
   absl::Status sending;
   absl::StatusOr<CheckProgram> program =
       CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
   if (program.ok() && !sending.ok()) {
-    // This instance's view of the session may be old: look again.
-    if (absl::Status s = SharedSessions(who).status(); !s.ok()) return done(s);
-    program = CompileLocked(c->who, *who.tenant, m, c->req, c->now, &sending);
+    // This instance's view of the session may be old: look again, which
+    // takes Redis round trips, on the blocking pool (not the caller's thread).
+    return blocking_pool_->Run([this, c = std::move(c)]() mutable {
+      if (absl::Status s = SharedSessions(c->who).status(); !s.ok()) return c->done(s);
+      absl::Status sending;
+      absl::StatusOr<CheckProgram> program =
+          CompileLocked(c->who, *c->who.tenant, c->meter, c->req, c->now, &sending);
+      DecideShared(std::move(c), std::move(program), sending);
+    });
   }
-  if (!program.ok()) return done(program.status());
+  DecideShared(std::move(c), std::move(program), sending);
+}
+
+void Engine::DecideShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<CheckProgram> program,
+                          const absl::Status& sending) {
+  if (!program.ok()) return c->done(program.status());
   c->program = std::move(*program);
   c->facts = UsageFacts{c->req.meter, c->req.channel, c->program.quota.period.start,
                         c->at,        c->now,         c->req.quantity,
@@ -238,10 +250,10 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
                                c->program.quota.alert_thresholds.end());
   }
   c->program.facts = &c->facts;
-  c->done = std::move(done);
   SharedLedger& ledger = *opts_.shared_ledger;
   if (!sending.ok()) {
-    // The session cannot send; only a replay of an earlier send is answered.
+    // The session cannot send; only a replay of an earlier send is answered
+    // (a blocking call: this runs on the blocking pool).
     absl::StatusOr<LedgerResult> known = ledger.Replay(c->program, c->now);
     if (!known.ok()) return c->done(known.status());  // never fails open: it cannot send
     if (known->replay == LedgerResult::Replay::kNone) return c->done(sending);
@@ -255,12 +267,21 @@ void Engine::ConsumeShared(const Principal& who, MeterId m, MeterRequest req,
 }
 
 void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x) {
-  if (x.ok() && x->needs_baseline) {
-    // Rare (a tenant's first decision, or Redis came back empty): on this thread.
-    x = ExecuteShared(*c->who.tenant, c->program, c->now);
+  if (x.ok() && (x->needs_baseline || x->session != LedgerResult::SessionCheck::kOk)) {
+    // Rare (a tenant's first decision in Redis, Redis came back empty, a
+    // session changed on another instance): PostgreSQL and Redis
+    // round trips, on the blocking pool rather than the ledger's thread,
+    // whose other decisions would wait behind them.
+    return blocking_pool_->Run([this, c = std::move(c), x = std::move(x)]() mutable {
+      FinishSharedSlowly(std::move(c), std::move(x));
+    });
   }
+  AnswerShared(std::move(c), std::move(x));
+}
+
+void Engine::FinishSharedSlowly(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x) {
+  if (x->needs_baseline) x = ExecuteShared(*c->who.tenant, c->program, c->now);
   if (x.ok() && x->session != LedgerResult::SessionCheck::kOk) {
-    // Rare: the session changed on another instance since this one saw it.
     if (absl::Status s = ResendShared(*c); !s.ok()) return c->done(s);
     x = ExecuteShared(*c->who.tenant, c->program, c->now);
     if (x.ok() && x->session != LedgerResult::SessionCheck::kOk) {
@@ -268,6 +289,10 @@ void Engine::FinishShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<Ledg
                            "The session kept changing while this send was decided; retry."));
     }
   }
+  AnswerShared(std::move(c), std::move(x));
+}
+
+void Engine::AnswerShared(std::unique_ptr<PendingConsume> c, absl::StatusOr<LedgerResult> x) {
   // A late event is never admitted unchecked: its units belong to a closed
   // period, which fail-open reconciliation does not amend. Nor is a
   // reservation operation: its units are held in the ledger that is away.

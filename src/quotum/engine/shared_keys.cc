@@ -11,6 +11,13 @@ namespace {
 
 /// How long a key confirmed by the shared store is trusted without asking again.
 constexpr absl::Duration kKeyRecheck = absl::Seconds(1);
+/// From this age on, a key in use is read again in the background, so that
+/// its check is renewed before it lapses.
+constexpr absl::Duration kKeyRefreshAhead = absl::Milliseconds(750);
+/// PlanKeyLookup sends a key this close to its lapse to the store read, so
+/// that Authenticate, called inline right after it, does not find the check
+/// lapsed and read the store on an I/O thread.
+constexpr absl::Duration kInlineSlack = absl::Milliseconds(50);
 
 absl::Status InvalidKey() {
   return Error(absl::StatusCode::kUnauthenticated, "unauthorized", "Invalid or revoked API key.");
@@ -19,7 +26,8 @@ absl::Status InvalidKey() {
 }  // namespace
 
 absl::StatusOr<Principal> Engine::AuthenticateShared(const KeyHash& hash,
-                                                     const std::string& raw_hash) {
+                                                     const std::string& raw_hash,
+                                                     bool may_read_store) {
   const absl::Time now = clock_->Now();
   std::optional<Principal> cached;
   {
@@ -27,13 +35,19 @@ absl::StatusOr<Principal> Engine::AuthenticateShared(const KeyHash& hash,
     auto it = keys_by_hash_.find(hash);
     if (it != keys_by_hash_.end() && it->second.committed) {
       const KeyEntry& e = it->second;
-      if (now - e.checked_at < kKeyRecheck) {
+      if (now - e.checked_at < kKeyRecheck || !may_read_store) {
         if (e.revoked) return InvalidKey();
         return Principal{e.tenant, e.key_id, e.limits};
       }
       if (!e.revoked) cached = Principal{e.tenant, e.key_id, e.limits};
     }
   }
+  return ReadKeyFromStore(hash, raw_hash, cached);
+}
+
+absl::StatusOr<Principal> Engine::ReadKeyFromStore(const KeyHash& hash, const std::string& raw_hash,
+                                                   const std::optional<Principal>& cached) {
+  const absl::Time now = clock_->Now();
   absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindKey(raw_hash);
   if (!snap.ok()) {
     // The store is away: keep serving the keys this instance knows.
@@ -52,8 +66,33 @@ absl::StatusOr<Principal> Engine::AuthenticateShared(const KeyHash& hash,
   return Principal{e.tenant, e.key_id, e.limits};
 }
 
+Engine::KeyLookup Engine::PlanKeyLookup(absl::string_view secret) {
+  if (!store_->Shared() || secret.empty()) return KeyLookup::kInMemory;
+  const KeyHash hash = ToKeyHash(HashSecret(secret));
+  absl::Duration age;
+  {
+    ReaderMutexLock lock(&registry_mu_);
+    auto it = keys_by_hash_.find(hash);
+    if (it == keys_by_hash_.end() || !it->second.committed) return KeyLookup::kReadsStore;
+    age = clock_->Now() - absl::Time(it->second.checked_at);
+  }
+  if (age >= kKeyRecheck - kInlineSlack) return KeyLookup::kReadsStore;
+  if (age < kKeyRefreshAhead) return KeyLookup::kInMemory;
+  MutexLock lock(&key_refresh_mu_);
+  return key_refreshes_.insert(hash).second ? KeyLookup::kInMemoryRefreshDue : KeyLookup::kInMemory;
+}
+
+void Engine::RefreshKey(absl::string_view secret) {
+  const std::string raw_hash = HashSecret(secret);
+  const KeyHash hash = ToKeyHash(raw_hash);
+  (void)ReadKeyFromStore(hash, raw_hash, std::nullopt);  // the outcome is in the entry
+  MutexLock lock(&key_refresh_mu_);
+  key_refreshes_.erase(hash);
+}
+
 Engine::KeyEntry& Engine::AdoptKey(const KeySnapshot& snap, const KeyHash& hash, absl::Time now) {
   KeyEntry* e = FindKeyLocked(hash);
+  if (e != nullptr && e->committed && absl::Time(e->checked_at) > now) return *e;
   if (e == nullptr) {
     AddKeyLocked(hash, KeyEntry{snap.key.key_id, FindTenant(snap.tenant.id), false, true, {}});
     e = FindKeyLocked(hash);
@@ -63,6 +102,18 @@ Engine::KeyEntry& Engine::AdoptKey(const KeySnapshot& snap, const KeyHash& hash,
   e->committed = true;
   e->checked_at = now;
   return *e;
+}
+
+absl::Status Engine::AdoptKeyById(const std::string& key_id) {
+  if (!store_->Shared()) return absl::OkStatus();
+  absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindKeyById(key_id);
+  if (!snap.ok()) return StoreUnavailable("The key store");
+  if (!*snap) return absl::OkStatus();  // unknown: the caller's lookup says so
+  const absl::Time now = clock_->Now();
+  MutexLock lock(&registry_mu_);
+  if (AdoptTenant(**snap, now) == nullptr) return absl::OkStatus();  // a plan this config lacks
+  AdoptKey(**snap, ToKeyHash((*snap)->key.hash), now);
+  return absl::OkStatus();
 }
 
 absl::Status Engine::AdoptEveryTenant() {

@@ -708,6 +708,10 @@ class Store {
   virtual absl::StatusOr<std::optional<KeySnapshot>> FindKey(const std::string& hash) {
     return absl::UnimplementedError("this store is not shared by several instances");
   }
+  /// The key `key_id`, as FindKey finds a key by its hash.
+  virtual absl::StatusOr<std::optional<KeySnapshot>> FindKeyById(const std::string& key_id) {
+    return absl::UnimplementedError("this store is not shared by several instances");
+  }
   /// The tenant `id` as the cold store holds it now (`key` left empty);
   /// nullopt when unknown. Shared stores implement it.
   virtual absl::StatusOr<std::optional<KeySnapshot>> FindTenant(const std::string& id) {

@@ -21,6 +21,11 @@ absl::Status CheckTenantFields(const TenantSpec& spec) {
   return absl::OkStatus();
 }
 
+absl::Status TenantExists(absl::string_view id) {
+  return Error(absl::StatusCode::kAlreadyExists, "tenant_exists",
+               absl::StrCat("Tenant \"", id, "\" already exists."));
+}
+
 }  // namespace
 
 absl::Status Engine::CheckSubscriptionStart(const TenantSpec& spec, absl::Time now) const {
@@ -48,16 +53,19 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   // Whole seconds: periods are stored and reported with second precision.
   const absl::Time start =
       absl::FromUnixSeconds(absl::ToUnixSeconds(spec.subscription_start.value_or(now)));
+  if (store_->Shared()) {
+    // Another instance may have made it: this one's memory cannot say.
+    absl::StatusOr<std::optional<KeySnapshot>> known = store_->FindTenant(spec.id);
+    if (!known.ok()) return done(StoreUnavailable("The tenants"));
+    if (*known) return done(TenantExists(spec.id));
+  }
   MintedKey key = MintApiKey();
 
   TenantState* t = nullptr;
   TenantView view;
   {
     MutexLock reg(&registry_mu_);
-    if (tenants_.contains(spec.id)) {
-      return done(Error(absl::StatusCode::kAlreadyExists, "tenant_exists",
-                        absl::StrCat("Tenant \"", spec.id, "\" already exists.")));
-    }
+    if (tenants_.contains(spec.id)) return done(TenantExists(spec.id));
     t = tenant_arena_.New(spec.id);
     {
       MutexLock lock(&t->mu);
@@ -101,7 +109,8 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   }
 }
 
-std::vector<TenantView> Engine::ListTenants() {
+absl::StatusOr<std::vector<TenantView>> Engine::ListTenants() {
+  if (absl::Status s = AdoptEveryTenant(); !s.ok()) return StoreUnavailable("The tenants");
   std::vector<TenantState*> order;
   {
     ReaderMutexLock reg(&registry_mu_);
@@ -167,6 +176,7 @@ void Engine::CreateKey(absl::string_view tenant_id, Callback<MintedKey> done) {
 
 void Engine::RevokeKey(absl::string_view key_id, Callback<std::string> done) {
   std::string id(key_id);
+  if (absl::Status s = AdoptKeyById(id); !s.ok()) return done(s);
   {
     MutexLock reg(&registry_mu_);
     KeyEntry* e = FindKeyByIdLocked(id);
@@ -208,14 +218,10 @@ void Engine::SetLimits(absl::string_view tenant_id,
     }
     resolved.emplace_back(*m, value);
   }
-  TenantState* t = nullptr;
-  {
-    ReaderMutexLock reg(&registry_mu_);
-    t = FindTenant(tenant_id);
-  }
-  if (!t) {
-    return done(TenantNotFound(tenant_id));
-  }
+  absl::StatusOr<TenantState*> found = FindOrAdoptTenant(tenant_id);
+  if (!found.ok()) return done(found.status());
+  TenantState* t = *found;
+  if (!t) return done(TenantNotFound(tenant_id));
   absl::StatusOr<FiredAlerts> fired = ReadFiredAlerts(*t);
   if (!fired.ok()) return done(fired.status());
   absl::AnyInvocable<void()> after;
@@ -252,6 +258,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
 }
 
 absl::StatusOr<KeyLimitsView> Engine::GetKeyRateLimits(absl::string_view key_id) {
+  if (absl::Status s = AdoptKeyById(std::string(key_id)); !s.ok()) return s;
   KeyRateLimits custom;
   TenantState* t = nullptr;
   {
@@ -278,6 +285,7 @@ absl::StatusOr<KeyLimitsView> Engine::GetKeyRateLimits(absl::string_view key_id)
 void Engine::SetKeyRateLimits(absl::string_view key_id, KeyRateLimits patch,
                               Callback<KeyLimitsView> done) {
   const std::string id(key_id);
+  if (absl::Status s = AdoptKeyById(id); !s.ok()) return done(s);
   KeyRateLimits before, after;
   {
     MutexLock reg(&registry_mu_);

@@ -89,13 +89,34 @@ void Api::RouteSessions() {
         kShared);
 }
 
+// Tenants, keys and their limits. Scale-out: most read the shared store, for a
+// tenant or key another instance made.
+void Api::RouteAdmin() {
+  Route(verb::post, "/admin/tenants", Access::kAdmin, &Api::CreateTenant,
+        Runs::kReadPoolWhenShared);
+  Route(verb::get, "/admin/tenants", Access::kAdmin, &Api::ListTenants, Runs::kReadPoolWhenShared);
+  Route(verb::get, "/admin/tenants/{id}", Access::kAdmin, &Api::GetTenant,
+        Runs::kReadPoolWhenShared);
+  Route(verb::get, "/admin/risk", Access::kAdmin, &Api::AdminRisk, Runs::kReadPool);
+  Route(verb::post, "/admin/tenants/{id}/keys", Access::kAdmin, &Api::CreateKey,
+        Runs::kReadPoolWhenShared);
+  Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits, Runs::kReadPool);
+  Route(verb::delete_, "/admin/api-keys/{key_id}", Access::kAdmin, &Api::RevokeKey,
+        Runs::kReadPoolWhenShared);
+  Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits,
+        Runs::kReadPoolWhenShared);
+  Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits,
+        Runs::kReadPoolWhenShared);
+}
+
 Api::Api(engine::Engine* engine, Options options)
     : engine_(engine),
       opts_(std::move(options)),
       admin_key_hash_(engine::HashSecret(opts_.admin_key)) {
   if (engine_) {
-    read_pool_ = std::make_unique<ReadPool>(kReadThreads, "quotum-read");
-    probe_pool_ = std::make_unique<ReadPool>(1, "quotum-probe");
+    read_pool_ = std::make_unique<TaskPool>(kReadThreads, "quotum-read");
+    probe_pool_ = std::make_unique<TaskPool>(2, "quotum-probe");
+    if (engine_->reads_keys_from_store()) key_pool_ = std::make_unique<TaskPool>(2, "quotum-keys");
     streams_ = std::make_unique<UsageStreams>(
         &engine_->catalog(),
         [engine](const engine::Principal& who) { return engine->ReadCounters(who); },
@@ -104,15 +125,7 @@ Api::Api(engine::Engine* engine, Options options)
   Route(verb::get, "/healthz", Access::kPublic, &Api::Healthz);
   Route(verb::get, "/readyz", Access::kPublic, &Api::Readyz, Runs::kProbePool);
 
-  Route(verb::post, "/admin/tenants", Access::kAdmin, &Api::CreateTenant);
-  Route(verb::get, "/admin/tenants", Access::kAdmin, &Api::ListTenants);
-  Route(verb::get, "/admin/tenants/{id}", Access::kAdmin, &Api::GetTenant,
-        Runs::kReadPoolWhenShared);
-  Route(verb::get, "/admin/risk", Access::kAdmin, &Api::AdminRisk, Runs::kReadPool);
-  Route(verb::post, "/admin/tenants/{id}/keys", Access::kAdmin, &Api::CreateKey,
-        Runs::kReadPoolWhenShared);
-  Route(verb::put, "/admin/tenants/{id}/limits", Access::kAdmin, &Api::SetLimits, Runs::kReadPool);
-  Route(verb::delete_, "/admin/api-keys/{key_id}", Access::kAdmin, &Api::RevokeKey);
+  RouteAdmin();
 
   Route(verb::post, "/api/v2/quota/check", Access::kTenantDecides, &Api::QuotaCheck);
   Route(verb::post, "/api/v2/quota/consume", Access::kTenantDecides, &Api::QuotaConsume);
@@ -149,8 +162,6 @@ Api::Api(engine::Engine* engine, Options options)
 
   RouteSessions();
 
-  Route(verb::put, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::SetKeyRateLimits);
-  Route(verb::get, "/admin/api-keys/{key_id}/rate-limits", Access::kAdmin, &Api::GetKeyRateLimits);
   Route(verb::get, "/metrics", Access::kPublic, &Api::Metrics, Runs::kProbePool);
   Route(verb::get, "/", Access::kPublic, &Api::DashboardPage);
   Route(verb::get, "/assets/{file}", Access::kPublic, &Api::DashboardAsset);
@@ -237,11 +248,29 @@ void Api::Handle(const Request& req, Respond respond) {
   }
   Call call{req, std::move(match.params), target->params(), {}, std::move(respond)};
   const auto& route = *match.route;
-  if (ReadPool* pool = PoolFor(runs_of_route_[route.index])) {
+  TaskPool* pool = PoolFor(runs_of_route_[route.index]);
+  if (pool == nullptr) pool = PoolForKeyOf(req, route.access);
+  if (pool != nullptr) {
+    call.pooled = true;
     // The request stays alive until respond is called (the connection waits for it).
     return pool->Run([this, &route, call = std::move(call)]() mutable { Dispatch(route, call); });
   }
   Dispatch(route, call);
+}
+
+TaskPool* Api::PoolForKeyOf(const Request& req, Access access) {
+  if (access == Access::kPublic || key_pool_ == nullptr) return nullptr;
+  const std::string_view key = ApiKeyOf(req);
+  switch (engine_->PlanKeyLookup(ToAbsl(key))) {
+    case engine::Engine::KeyLookup::kInMemory:
+      return nullptr;
+    case engine::Engine::KeyLookup::kInMemoryRefreshDue:
+      key_pool_->Run([engine = engine_, key = std::string(key)] { engine->RefreshKey(key); });
+      return nullptr;
+    case engine::Engine::KeyLookup::kReadsStore:
+      return IsAdmin(key) ? nullptr : key_pool_.get();  // the admin key is no store's
+  }
+  return nullptr;
 }
 
 void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call) {
@@ -257,7 +286,7 @@ void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call)
                                          "Missing admin key: send it in the X-API-Key header."));
         }
         // A tenant's key is known but not allowed here; any other key is not known.
-        if (engine_->Authenticate(ToAbsl(key)).ok()) {
+        if (engine_->Authenticate(ToAbsl(key), call.pooled).ok()) {
           return call.respond(
               ErrorReply(403, "forbidden", "This route needs the admin key; a tenant key is not."));
         }
@@ -270,7 +299,7 @@ void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call)
         if (!AdmitAdminAsTenant(req, key, route.access, call)) return;
         break;
       }
-      auto who = engine_->Authenticate(ToAbsl(key));
+      auto who = engine_->Authenticate(ToAbsl(key), call.pooled);
       if (!who.ok()) return call.respond(ReplyForStatus(who.status()));
       call.who = *who;
       if (route.access == Access::kTenantDecides) break;
@@ -284,7 +313,7 @@ void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call)
 
 bool Api::AdmitAdminAsTenant(const Request& req, std::string_view key, Access access, Call& call) {
   if (!IsAdmin(key)) {
-    if (key.empty() || !engine_->Authenticate(ToAbsl(key)).ok()) {
+    if (key.empty() || !engine_->Authenticate(ToAbsl(key), call.pooled).ok()) {
       call.respond(ErrorReply(401, "unauthorized",
                               "X-Quotum-Tenant needs the admin key in the X-API-Key header."));
     } else {

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "quotum/base/task_pool.h"
 #include "quotum/engine/engine.h"
 #include "quotum/http/http_stats.h"
-#include "quotum/http/read_pool.h"
 #include "quotum/http/reply.h"
 #include "quotum/http/router.h"
 #include "quotum/http/server.h"
@@ -37,19 +37,24 @@ struct Call {
   boost::urls::params_view query;
   engine::Principal who;  ///< set on tenant routes (no key_id: the admin as a tenant)
   Respond respond;
+  /// Handled on a pool, not on an I/O thread: authentication may read the
+  /// shared store (Engine::Authenticate's `may_read_store`).
+  bool pooled = false;
 };
 
 /// Where a route runs from authentication on: its admission and its handler.
 enum class Runs : uint8_t {
-  /// On the I/O thread that read the request: in memory in both modes.
+  /// On the I/O thread that read the request: in memory in both modes (in
+  /// scale-out, a request whose key must be read from PostgreSQL moves to the
+  /// key pool: Api::PoolForKeyOf).
   kInline,
   /// On the read pool: the handler reads the cold store (SQLite, PostgreSQL).
   kReadPool,
   /// On the read pool in scale-out, where its admission or its handler waits
   /// on Redis or PostgreSQL; inline on the embedded store.
   kReadPoolWhenShared,
-  /// On a thread of their own: the readiness probe and the metrics scrape,
-  /// which must not queue behind the read pool's work.
+  /// On two threads of their own: the readiness probe and the metrics
+  /// scrape, which must not queue behind the read pool's work.
   kProbePool,
 };
 
@@ -80,6 +85,7 @@ class Api {
   /// after the server has stopped and before the engine stops, so that no
   /// pooled handler outlives either.
   void StopPools() {
+    key_pool_.reset();
     read_pool_.reset();
     probe_pool_.reset();
   }
@@ -107,6 +113,7 @@ class Api {
   bool AdmitAdminAsTenant(const Request& req, std::string_view key, Access access, Call& call);
   using Handler = std::function<void(Api&, Call&)>;
   /// Routes the subscription's endpoints (in the constructor's order).
+  void RouteAdmin();
   void RouteSubscription();
   void RouteMessages();
   void RouteSessions();
@@ -245,8 +252,12 @@ class Api {
   Router<void (Api::*)(Call&)> router_;
   /// Per route: where it runs, with this backend (kReadPoolWhenShared resolved).
   std::vector<Runs> runs_of_route_;
+  /// The key pool when authenticating `req` on a route of `access` would
+  /// read the shared store (see Engine::PlanKeyLookup); null otherwise. A
+  /// key whose check is due soon gets its refresh queued on the key pool.
+  TaskPool* PoolForKeyOf(const Request& req, Access access);
   /// The pool of `runs`, or null to run inline (also once the pools stopped).
-  ReadPool* PoolFor(Runs runs) const {
+  TaskPool* PoolFor(Runs runs) const {
     if (runs == Runs::kReadPool) return read_pool_.get();
     if (runs == Runs::kProbePool) return probe_pool_.get();
     return nullptr;
@@ -265,8 +276,11 @@ class Api {
   /// Null without an engine, and after StopPools. Declared last, so that
   /// they stop (running what they hold) while everything their tasks use
   /// still exists.
-  std::unique_ptr<ReadPool> read_pool_;
-  std::unique_ptr<ReadPool> probe_pool_;
+  std::unique_ptr<TaskPool> read_pool_;
+  /// Scale-out only: key lookups that read PostgreSQL and the requests that
+  /// wait on them, apart from the read pool's reports and exports.
+  std::unique_ptr<TaskPool> key_pool_;
+  std::unique_ptr<TaskPool> probe_pool_;
 };
 
 /// The API key of a request: "Authorization: Bearer <key>" or "X-API-Key".

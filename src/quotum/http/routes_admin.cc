@@ -33,8 +33,9 @@ void Api::CreateTenant(Call& c) {
 }
 
 void Api::ListTenants(Call& c) {
+  ASSIGN_OR_REPLY(tenants, engine_->ListTenants(), c);
   boost::json::array arr;
-  for (const auto& t : engine_->ListTenants()) arr.push_back(TenantJson(engine_->catalog(), t));
+  for (const auto& t : tenants) arr.push_back(TenantJson(engine_->catalog(), t));
   boost::json::object o;
   o["tenants"] = std::move(arr);
   c.respond(JsonReply(200, o));

@@ -28,6 +28,26 @@
 namespace quotum::testing {
 namespace {
 
+/// Sends `sig` to the postmaster `postmaster` and to each of its children.
+/// (Each backend leads a process group of its own, so a signal to the
+/// postmaster's group misses them.)
+void SignalServerAndChildren(pid_t postmaster, int sig) {
+  kill(postmaster, sig);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit)) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t comm_end = stat.rfind(')');  // the command name may hold spaces
+    if (comm_end == std::string::npos) continue;
+    std::istringstream fields(stat.substr(comm_end + 1));
+    char state = 0;
+    pid_t parent = 0;
+    if ((fields >> state >> parent) && parent == postmaster) kill(std::stoi(name), sig);
+  }
+}
+
 constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr char kInstallHint[] = "scripts/install-deps.sh installs them (Debian package postgresql)";
 
@@ -332,6 +352,14 @@ void PostgresServer::Kill9() {
   kill(pid_, SIGKILL);
   waitpid(pid_, nullptr, 0);
   pid_ = -1;
+}
+
+void PostgresServer::Pause() {
+  if (pid_ > 0) SignalServerAndChildren(pid_, SIGSTOP);
+}
+
+void PostgresServer::Resume() {
+  if (pid_ > 0) SignalServerAndChildren(pid_, SIGCONT);
 }
 
 std::string PostgresServer::LogTail() const { return ReadTail(dir_ + "/postgres.log"); }

@@ -47,6 +47,11 @@ class PostgresServer {
   int Stop();
   /// SIGKILL to the server and all its backends, and wait: no shutdown work.
   void Kill9();
+  /// SIGSTOP to the server and all its backends: connections stay open and
+  /// every query waits, as behind a stalled disk or network, until Resume.
+  void Pause();
+  /// SIGCONT to the server and its backends after Pause.
+  void Resume();
 
   /// A new empty database with a unique name on the running server; returns
   /// its URL, or "" with `error()` set. Takes 0.1 to 0.3 s (it copies

@@ -195,6 +195,14 @@ void RedisServer::Kill9() {
   pid_ = -1;
 }
 
+void RedisServer::Pause() {
+  if (pid_ > 0) kill(pid_, SIGSTOP);
+}
+
+void RedisServer::Resume() {
+  if (pid_ > 0) kill(pid_, SIGCONT);
+}
+
 std::string RedisServer::LogTail() const {
   std::ifstream in(dir_ + "/redis.log");
   std::stringstream ss;

@@ -37,6 +37,10 @@ class RedisServer {
   int Stop();
   /// SIGKILL and wait: no shutdown work at all.
   void Kill9();
+  /// SIGSTOP: the connections stay open and every command waits, as behind
+  /// a stalled network, until Resume (SIGCONT).
+  void Pause();
+  void Resume();
 
   bool running() const { return pid_ > 0; }
   int port() const { return port_; }

@@ -455,7 +455,8 @@ absl::Status ReadTenantParts(PgConnection& conn, engine::KeySnapshot& snap) {
 
 }  // namespace
 
-absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::string& hash) {
+absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyWhere(const char* where,
+                                                                         const PgParam& value) {
   std::optional<engine::KeySnapshot> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.reset();
@@ -463,8 +464,9 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::s
         "SELECT k.key_id,k.tenant_id,k.hash,k.created_at,k.revoked_at,"
         "t.id,t.name,t.plan,t.subscription_start,t.created_at,l.general,l.messages,l.sessions "
         "FROM api_keys k JOIN tenants t ON t.id=k.tenant_id "
-        "LEFT JOIN key_rate_limits l ON l.key_id=k.key_id WHERE k.hash=$1",
-        {ByteaHex(hash)});
+        "LEFT JOIN key_rate_limits l ON l.key_id=k.key_id WHERE " +
+            std::string(where),
+        {value});  // a copy: a read may run twice (on a fresh connection)
     if (!k.ok()) return k.status();
     if (k->rows() == 0) return absl::OkStatus();
     const PgRow row = k->row(0);
@@ -482,6 +484,14 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::s
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::string& hash) {
+  return FindKeyWhere("k.hash=$1", ByteaHex(hash));
+}
+
+absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyById(const std::string& key_id) {
+  return FindKeyWhere("k.key_id=$1", TextParam(key_id));
 }
 
 absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindTenant(const std::string& id) {

@@ -16,11 +16,12 @@ struct PgOptions {
   /// (libpq's syntax; its PG* environment variables fill in the rest).
   std::string conninfo;
   /// Connections for the read methods (and Load), opened as they are needed;
-  /// Commit has its own. Four, so that the API's two read-pool threads
-  /// waiting on a lock leave connections for its probe thread (/metrics,
-  /// /readyz) and the rest: the I/O threads' key lookups and the background
-  /// work share them too, so this narrows the wait and does not rule it out.
-  int reader_pool_size = 4;
+  /// Commit has its own. Six, so that the API's two read-pool threads
+  /// waiting on a lock leave connections for the rest: the two probe threads
+  /// (/metrics, /readyz), the two key-lookup threads, the engine's two
+  /// blocking threads and the background work share them too, so this
+  /// narrows the wait and does not rule it out.
+  int reader_pool_size = 6;
   /// How long opening a connection may take (libpq's connect_timeout, whole
   /// seconds, unless `conninfo` sets it).
   absl::Duration connect_timeout = absl::Seconds(5);
@@ -64,6 +65,8 @@ class PgStore final : public engine::Store {
   static absl::StatusOr<std::unique_ptr<PgStore>> Open(const PgOptions& options);
   bool Shared() const override { return true; }
   absl::StatusOr<std::optional<engine::KeySnapshot>> FindKey(const std::string& hash) override;
+  absl::StatusOr<std::optional<engine::KeySnapshot>> FindKeyById(
+      const std::string& key_id) override;
   absl::StatusOr<std::optional<engine::KeySnapshot>> FindTenant(const std::string& id) override;
   ~PgStore() override;
 
@@ -129,6 +132,10 @@ class PgStore final : public engine::Store {
 
  private:
   explicit PgStore(const PgOptions& options);
+  /// The one key matching `where` (a condition on api_keys `k` with one
+  /// parameter, `value`), with its tenant; nullopt when none.
+  absl::StatusOr<std::optional<engine::KeySnapshot>> FindKeyWhere(const char* where,
+                                                                  const PgParam& value);
   /// Commit's transaction on a live writer connection.
   absl::Status CommitOnce(const engine::CommitBatch& batch)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
