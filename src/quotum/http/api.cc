@@ -37,7 +37,7 @@ std::string_view ApiKeyOf(const Request& req) {
   return std::string_view(key.data(), key.size());
 }
 
-// The subscription: plan changes, add-ons and top-ups.
+// Messages: sends, receipts, the queue and scheduled and bulk sends.
 void Api::RouteMessages() {
   Route(verb::post, "/api/v2/messages/send", Access::kTenantDecides, &Api::SendMessage);
   Route(verb::post, "/api/v2/messages/received", Access::kTenantDecides, &Api::ReceivedMessage);
@@ -51,6 +51,7 @@ void Api::RouteMessages() {
         Runs::kReadPoolWhenShared);
 }
 
+// The subscription: plan changes, add-ons and top-ups.
 void Api::RouteSubscription() {
   Route(verb::get, "/api/v2/subscription", Access::kTenant, &Api::GetSubscription, Runs::kReadPool);
   Route(verb::post, "/api/v2/subscription/preview", Access::kTenant, &Api::SubscriptionPreview,
