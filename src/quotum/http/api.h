@@ -160,6 +160,10 @@ class Api {
   /// A send refused at a limit whose on_limit is "queue": held (202).
   void QueueRefusedSend(Respond respond, const engine::Principal& who, engine::HeldSend send,
                         const engine::Decision& refused);
+  /// QueueRefusedSend's hold, once no earlier attempt is found to have queued it.
+  void HoldRefusedSend(engine::Engine::Callback<std::vector<engine::MessageRecord>> held,
+                       const engine::Principal& who, engine::HeldSend send,
+                       const engine::Decision& refused);
   void ChatbotTrigger(Call& c);
   // reservations (routes_reservations.cc)
   void QuotaReserve(Call& c);

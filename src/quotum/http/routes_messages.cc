@@ -157,11 +157,22 @@ void Api::QueueRefusedSend(Respond respond, const engine::Principal& who, engine
         respond(JsonReply(202, o));
       };
   if (refused.replayed) {
-    // The first attempt queued it, unless its commit failed.
-    absl::StatusOr<engine::MessageRecord> known = engine_->FindMessage(who, send.id);
-    if (known.ok()) return held(std::vector<engine::MessageRecord>{*std::move(known)});
-    if (known.status().code() != absl::StatusCode::kNotFound) return held(known.status());
+    // The first attempt queued it, unless its commit failed. Finding it reads
+    // the store: on the read pool, not on the thread that answered the decision.
+    return read_pool_->Run(
+        [this, who, send = std::move(send), refused, held = std::move(held)]() mutable {
+          absl::StatusOr<engine::MessageRecord> known = engine_->FindMessage(who, send.id);
+          if (known.ok()) return held(std::vector<engine::MessageRecord>{*std::move(known)});
+          if (known.status().code() != absl::StatusCode::kNotFound) return held(known.status());
+          HoldRefusedSend(std::move(held), who, std::move(send), refused);
+        });
   }
+  HoldRefusedSend(std::move(held), who, std::move(send), refused);
+}
+
+void Api::HoldRefusedSend(engine::Engine::Callback<std::vector<engine::MessageRecord>> held,
+                          const engine::Principal& who, engine::HeldSend send,
+                          const engine::Decision& refused) {
   send.reason = refused.reason == engine::DenyReason::kTierLimit ? "tier_limit"
                 : refused.rule == meters::kCredits               ? "credits_exhausted"
                                                                  : "quota_exceeded";
