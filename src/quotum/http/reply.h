@@ -16,12 +16,15 @@ namespace quotum::http {
 class PushedBody;
 
 /// Produces a streamed body a piece at a time, on the connection's I/O
-/// thread: appends the next piece to `out` (the caller keeps each piece
-/// small, e.g. a page of rows) and returns true while more follows, false
-/// once the body is complete. An error, once the headers are sent, can only
-/// abort the response: the connection closes without the final chunk, so the
-/// client sees an incomplete transfer rather than a short file.
+/// thread (or Reply::stream_runner's), never two pieces at once: appends the next piece to `out`
+/// (the caller keeps each piece small, e.g. a page of rows) and returns true while more follows,
+/// false once the body is complete. An error, once the headers are sent, can only abort the
+/// response: the connection closes without the final chunk, so the client sees an incomplete
+/// transfer rather than a short file.
 using BodySource = absl::AnyInvocable<absl::StatusOr<bool>(std::string& out)>;
+
+/// Runs a task, once, on a thread of its choosing (Reply::stream_runner).
+using PieceRunner = absl::AnyInvocable<void(absl::AnyInvocable<void()> task)>;
 
 /// An HTTP response before it is put on the wire.
 struct Reply {
@@ -37,6 +40,11 @@ struct Reply {
   /// "Transfer-Encoding: chunked" to HTTP/1.1 clients (one chunk per piece),
   /// or delimited by closing the connection for HTTP/1.0; never for HEAD.
   BodySource stream;
+  /// When set with `stream`, each piece is made by a task handed to it (a
+  /// pool whose threads may wait on a store) instead of on the I/O thread,
+  /// which serves its other connections meanwhile; the piece is sent once
+  /// the task is done.
+  PieceRunner stream_runner;
   /// When set (and `stream` is not), the body is what another thread pushes
   /// into it (pushed_body.h), sent as `stream` is, until it ends or the
   /// client leaves; the connection is then closed.

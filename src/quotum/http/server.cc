@@ -190,7 +190,11 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   void Write(Reply r);
   /// Writes out_, then the next piece of a streamed body or OnWritten.
   void WriteOut();
+  /// Makes the next piece of a streamed body (on stream_runner_'s thread
+  /// when there is one), then SendPiece.
   void WriteNextPiece();
+  /// Writes `piece_`, which `stream_` made; `more` is what it answered.
+  void SendPiece(absl::StatusOr<bool> more);
   /// Starts a pushed body: watches for the client leaving, waits for pieces.
   void BeginPushed();
   /// Writes what the pushed body holds, or waits for its wake-up.
@@ -222,6 +226,8 @@ class Server::Session : public std::enable_shared_from_this<Server::Session> {
   std::string out_;
   /// The streamed body being written, if any; piece_ receives its next piece.
   BodySource stream_;
+  /// Where stream_ makes its pieces; empty: on this I/O thread.
+  PieceRunner stream_runner_;
   bool chunked_ = false;
   std::string piece_;
   /// The pushed body being written, if any (Reply::pushed).
@@ -350,6 +356,7 @@ void Server::Session::OnRequest() {
 void Server::Session::Write(Reply r) {
   if (r.close_connection) keep_alive_ = false;
   stream_ = head_ ? nullptr : std::move(r.stream);  // HEAD: a GET's headers, no body
+  stream_runner_ = stream_ ? std::move(r.stream_runner) : nullptr;
   if (r.pushed && (head_ || stream_)) r.pushed->Detach();
   pushed_ = head_ || stream_ ? nullptr : std::move(r.pushed);
   if (pushed_) keep_alive_ = false;  // it lasts until the client or the server ends it
@@ -388,7 +395,22 @@ void Server::Session::WriteOut() {
 
 void Server::Session::WriteNextPiece() {
   piece_.clear();
-  absl::StatusOr<bool> more = stream_(piece_);
+  if (!stream_runner_) return SendPiece(stream_(piece_));
+  // The source and the piece go to the runner's thread and come back with
+  // the answer; nothing else touches them meanwhile.
+  stream_runner_([self = shared_from_this(), executor = socket_.get_executor(),
+                  source = std::move(stream_), piece = std::move(piece_)]() mutable {
+    absl::StatusOr<bool> more = source(piece);
+    net::post(executor, [self = std::move(self), source = std::move(source),
+                         piece = std::move(piece), more = std::move(more)]() mutable {
+      self->stream_ = std::move(source);
+      self->piece_ = std::move(piece);
+      self->SendPiece(std::move(more));
+    });
+  });
+}
+
+void Server::Session::SendPiece(absl::StatusOr<bool> more) {
   if (!more.ok()) {
     // The status line is gone: all that is left is not to end the body.
     stream_ = nullptr;
