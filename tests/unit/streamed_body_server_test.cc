@@ -74,8 +74,10 @@ class StreamingServer {
   Mutex mu_;
   CondVar opened_;
   bool open_ ABSL_GUARDED_BY(mu_) = false;
-  TaskPool pool_{1, "test-pieces"};  // declared before server_: outlives it
   Server server_;
+  // Declared after server_: destroyed first, once Shutdown has stopped the
+  // I/O threads, running any piece left before the server goes.
+  TaskPool pool_{1, "test-pieces"};
   int port_ = 0;
 };
 
@@ -119,6 +121,20 @@ TEST(StreamedBodyTest, APieceThatFailsOffTheIoThreadEndsTheBodyWithoutItsLastChu
   EXPECT_TRUE(stream.PeerClosed(milliseconds(100)));
   EXPECT_EQ(got.find("0\r\n\r\n"), std::string::npos) << "a failed body must look incomplete";
   EXPECT_EQ(got.find("piece1"), std::string::npos) << got;
+}
+
+// HTTP/1.0 has no chunks: the body ends when the connection closes, even when
+// the client asked to keep it.
+TEST(StreamedBodyTest, AnHttp10StreamEndsWithTheConnectionEvenWhenAskedToKeepIt) {
+  StreamingServer s;
+  s.Open();
+  RawConnection stream(s.port());
+  ASSERT_TRUE(stream.Send("GET /export HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  const std::string got = stream.ReadUntilClose(milliseconds(2000));
+  EXPECT_TRUE(stream.PeerClosed(milliseconds(100))) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  EXPECT_EQ(got.find("Transfer-Encoding"), std::string::npos) << got;
+  EXPECT_TRUE(got.ends_with("\r\n\r\npiece0piece1piece2")) << got;
 }
 
 }  // namespace

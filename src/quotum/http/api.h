@@ -83,11 +83,13 @@ class Api {
   }
   /// Runs what the pools hold and stops them; later calls run inline. Call
   /// after the server has stopped and before the engine stops, so that no
-  /// pooled handler outlives either.
+  /// pooled handler outlives either. The pools themselves live until ~Api:
+  /// a thread the server does not own (the Redis pipeline's, the engine's
+  /// blocking pool) may still hand one a task, which then runs inline.
   void StopPools() {
-    key_pool_.reset();
-    read_pool_.reset();
-    probe_pool_.reset();
+    for (TaskPool* pool : {key_pool_.get(), read_pool_.get(), probe_pool_.get()}) {
+      if (pool != nullptr) pool->Stop();
+    }
   }
 
   struct RouteInfo {
@@ -260,7 +262,7 @@ class Api {
   /// read the shared store (see Engine::PlanKeyLookup); null otherwise. A
   /// key whose check is due soon gets its refresh queued on the key pool.
   TaskPool* PoolForKeyOf(const Request& req, Access access);
-  /// The pool of `runs`, or null to run inline (also once the pools stopped).
+  /// The pool of `runs`, or null to run inline (a stopped pool runs inline too).
   TaskPool* PoolFor(Runs runs) const {
     if (runs == Runs::kReadPool) return read_pool_.get();
     if (runs == Runs::kProbePool) return probe_pool_.get();
@@ -277,9 +279,9 @@ class Api {
   };
   std::vector<std::unique_ptr<RouteMetrics>> route_metrics_;
   void CountRequest(RouteMetrics& m, unsigned status, double seconds);
-  /// Null without an engine, and after StopPools. Declared last, so that
-  /// they stop (running what they hold) while everything their tasks use
-  /// still exists.
+  /// Null without an engine; after StopPools, their Run runs inline.
+  /// Declared last, so that they stop (running what they hold) while
+  /// everything their tasks use still exists.
   std::unique_ptr<TaskPool> read_pool_;
   /// Scale-out only: key lookups that read PostgreSQL and the requests that
   /// wait on them, apart from the read pool's reports and exports.

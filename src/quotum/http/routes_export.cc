@@ -78,10 +78,7 @@ void Api::ExportCsv(Call& c, const ReportRange& range) {
   r.Header("Cache-Control", "no-store");
   r.stream = CsvPages(engine_, c.who, range);
   // Each page is a store read: on the read pool, as the first was.
-  r.stream_runner = [this](absl::AnyInvocable<void()> page) {
-    if (read_pool_) return read_pool_->Run(std::move(page));
-    page();  // the pools have stopped (Api::StopPools)
-  };
+  r.stream_runner = [this](absl::AnyInvocable<void()> page) { read_pool_->Run(std::move(page)); };
   c.respond(std::move(r));
 }
 

@@ -362,6 +362,7 @@ void Server::Session::Write(Reply r) {
   if (pushed_) keep_alive_ = false;  // it lasts until the client or the server ends it
   const bool piecewise = stream_ || pushed_;
   chunked_ = piecewise && version_ != 10;
+  if (piecewise && !chunked_) keep_alive_ = false;  // HTTP/1.0: the close ends the body
   out_.clear();
   const auto status = static_cast<bhttp::status>(r.status);
   absl::StrAppend(&out_, version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", r.status, " ",
@@ -408,6 +409,7 @@ void Server::Session::WriteNextPiece() {
       self->SendPiece(std::move(more));
     });
   });
+  stream_ = nullptr;  // moved to the runner's task; back with its piece
 }
 
 void Server::Session::SendPiece(absl::StatusOr<bool> more) {
