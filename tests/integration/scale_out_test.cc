@@ -740,6 +740,44 @@ TEST_F(ScaleOutTest, AdminRoutesFindTenantsAndKeysMadeOnAnotherInstance) {
   EXPECT_EQ(cb.Send("DELETE", "/admin/api-keys/qk_none", "", Admin()).status, 404);
 }
 
+// Two instances asked to make the same tenant at the same moment: both may
+// find the id free in PostgreSQL, and the second commit is refused by its
+// unique key. That one answers 409 tenant_exists (not 503), and the key the
+// other one answered with works on both instances.
+TEST_F(ScaleOutTest, TwoInstancesMakingOneTenantAtOnceAnswer201And409) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  constexpr int kRounds = 20;
+  std::map<int, int> statuses;  // status -> count
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string body = absl::StrCat(R"({"id":"twin)", i, R"(","plan":"starter"})");
+    HttpClient ca(a->port()), cb(b->port());
+    std::atomic<int> ready{0};
+    testing::HttpResponse ra, rb;
+    auto post = [&](HttpClient& c, testing::HttpResponse& out) {
+      ready.fetch_add(1);
+      while (ready.load() < 2) std::this_thread::yield();
+      out = c.Post("/admin/tenants", body, Admin());
+    };
+    std::thread ta([&] { post(ca, ra); });
+    std::thread tb([&] { post(cb, rb); });
+    ta.join();
+    tb.join();
+    ++statuses[ra.status];
+    ++statuses[rb.status];
+    const testing::HttpResponse& made = ra.status == 201 ? ra : rb;
+    const testing::HttpResponse& refused = ra.status == 201 ? rb : ra;
+    ASSERT_EQ(made.status, 201) << made.body;
+    ASSERT_EQ(refused.status, 409) << refused.body;
+    EXPECT_EQ(refused.json().at("code"), "tenant_exists") << refused.body;
+    const std::string key(made.json().at("api_key").as_string());
+    EXPECT_EQ(ca.Get("/api/v2/usage/current", Bearer(key)).status, 200) << i;
+    EXPECT_EQ(cb.Get("/api/v2/usage/current", Bearer(key)).status, 200) << i;
+  }
+  EXPECT_EQ(statuses[201], kRounds);
+  EXPECT_EQ(statuses[409], kRounds);
+}
+
 // A plan change, a pending downgrade and an add-on made through one instance
 // apply on the other within a second (its next key check reads them).
 TEST_F(ScaleOutTest, PlanChangesAndAddonsMadeOnOneInstanceApplyOnTheOther) {

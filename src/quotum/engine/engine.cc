@@ -374,12 +374,14 @@ Engine::KeyEntry* Engine::FindKeyByIdLocked(absl::string_view key_id) const {
   return it == keys_by_id_.end() ? nullptr : *it;
 }
 
-absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret, bool may_read_store) {
+absl::StatusOr<Principal> Engine::Authenticate(absl::string_view secret, bool may_read_store,
+                                               absl::string_view raw_hash_known) {
   if (secret.empty()) {
     return Error(absl::StatusCode::kUnauthenticated, "unauthorized",
                  "Missing API key: send it as \"Authorization: Bearer <key>\" or \"X-API-Key\".");
   }
-  const std::string raw_hash = HashSecret(secret);
+  const std::string raw_hash =
+      raw_hash_known.empty() ? HashSecret(secret) : std::string(raw_hash_known);
   const KeyHash hash = ToKeyHash(raw_hash);
   if (store_->Shared()) return AuthenticateShared(hash, raw_hash, may_read_store);
   ReaderMutexLock lock(&registry_mu_);

@@ -404,7 +404,10 @@ class Engine {
   /// `may_read_store` false (the caller is an I/O thread that PlanKeyLookup
   /// found the key in memory for): a key in memory is answered from memory
   /// even if its check lapsed in between.
-  absl::StatusOr<Principal> Authenticate(absl::string_view secret, bool may_read_store = true);
+  /// `raw_hash`: HashSecret(secret) when the caller has it already (from
+  /// PlanKeyLookup), so that it is not taken twice; empty: taken here.
+  absl::StatusOr<Principal> Authenticate(absl::string_view secret, bool may_read_store = true,
+                                         absl::string_view raw_hash = {});
   /// True when keys are read through a store that several instances share.
   bool reads_keys_from_store() const { return store_->Shared(); }
 
@@ -423,7 +426,9 @@ class Engine {
   /// from 0.95 s (so that a following Authenticate still finds it in
   /// memory), or unknown, kReadsStore. A key used at least every 0.2 s is
   /// thus refreshed in the background and not read on the request path.
-  KeyLookup PlanKeyLookup(absl::string_view secret);
+  /// When it takes the key's hash (a shared store), it leaves it in
+  /// `*raw_hash` (if given) for Authenticate.
+  KeyLookup PlanKeyLookup(absl::string_view secret, std::string* raw_hash = nullptr);
   /// Reads `secret`'s key from the shared store again and adopts what it
   /// finds (as Authenticate does for a lapsed check), then ends the refresh
   /// PlanKeyLookup claimed. A store that is away changes nothing: the check
@@ -686,6 +691,10 @@ class Engine {
       const std::string& id);
 
  private:
+  /// Commits a tenant CreateTenant made, with its first key: in the group
+  /// commit, or alone with a shared store (where the tenant's id may be
+  /// taken by another instance meanwhile); `finish` gets the status.
+  void CommitNewTenant(TenantRecord rec, ApiKeyRecord key, CommitQueue::Done& finish);
   struct KeyEntry {
     std::string key_id;
     TenantState* tenant = nullptr;

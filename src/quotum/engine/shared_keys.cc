@@ -66,9 +66,11 @@ absl::StatusOr<Principal> Engine::ReadKeyFromStore(const KeyHash& hash, const st
   return Principal{e.tenant, e.key_id, e.limits};
 }
 
-Engine::KeyLookup Engine::PlanKeyLookup(absl::string_view secret) {
+Engine::KeyLookup Engine::PlanKeyLookup(absl::string_view secret, std::string* raw_hash) {
   if (!store_->Shared() || secret.empty()) return KeyLookup::kInMemory;
-  const KeyHash hash = ToKeyHash(HashSecret(secret));
+  std::string taken = HashSecret(secret);
+  const KeyHash hash = ToKeyHash(taken);
+  if (raw_hash != nullptr) *raw_hash = std::move(taken);
   absl::Duration age;
   {
     ReaderMutexLock lock(&registry_mu_);
@@ -106,10 +108,12 @@ Engine::KeyEntry& Engine::AdoptKey(const KeySnapshot& snap, const KeyHash& hash,
 
 absl::Status Engine::AdoptKeyById(const std::string& key_id) {
   if (!store_->Shared()) return absl::OkStatus();
+  // Taken before the read, as in ReadKeyFromStore: AdoptKey keeps whichever
+  // read began last.
+  const absl::Time now = clock_->Now();
   absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindKeyById(key_id);
   if (!snap.ok()) return StoreUnavailable("The key store");
   if (!*snap) return absl::OkStatus();  // unknown: the caller's lookup says so
-  const absl::Time now = clock_->Now();
   MutexLock lock(&registry_mu_);
   if (AdoptTenant(**snap, now) == nullptr) return absl::OkStatus();  // a plan this config lacks
   AdoptKey(**snap, ToKeyHash((*snap)->key.hash), now);

@@ -79,8 +79,13 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
   }
   TenantRecord rec{view.id, view.name, view.plan, view.subscription_start, view.created_at};
   ApiKeyRecord key_rec{key.key_id, view.id, key.hash, view.created_at, false};
-  CommitQueue::Done finish = [this, t, view, key,
-                              done = std::move(done)](const absl::Status& s) mutable {
+  const bool shared = store_->Shared();
+  CommitQueue::Done finish = [this, t, view, key, shared,
+                              done = std::move(done)](absl::Status s) mutable {
+    // Committed alone (below), a new tenant and a key with fresh random ids
+    // can break only one constraint: the tenant's id, made meanwhile by
+    // another instance.
+    if (shared && s.code() == absl::StatusCode::kFailedPrecondition) s = TenantExists(view.id);
     if (!s.ok()) {
       MutexLock reg(&registry_mu_);
       EraseKeyLocked(ToKeyHash(key.hash));
@@ -99,10 +104,23 @@ void Engine::CreateTenant(TenantSpec spec, Callback<CreatedTenant> done) {
     }
     done(CreatedTenant{view, key});
   };
+  CommitNewTenant(std::move(rec), std::move(key_rec), finish);
+}
+
+void Engine::CommitNewTenant(TenantRecord rec, ApiKeyRecord key, CommitQueue::Done& finish) {
+  if (store_->Shared()) {
+    // Alone: two instances may make the same tenant at once, and the refused
+    // one must answer 409 without failing the other requests of a group.
+    CommitBatch b;
+    b.tenants.push_back(std::move(rec));
+    b.keys.push_back(std::move(key));
+    if (!queue_.CommitAlone(std::move(b), finish)) finish(ShuttingDown());
+    return;
+  }
   if (!queue_.Enqueue(
           [&](CommitBatch& b) {
-            b.tenants.push_back(rec);
-            b.keys.push_back(key_rec);
+            b.tenants.push_back(std::move(rec));
+            b.keys.push_back(std::move(key));
           },
           finish)) {
     finish(ShuttingDown());

@@ -250,7 +250,7 @@ void Api::Handle(const Request& req, Respond respond) {
   Call call{req, std::move(match.params), target->params(), {}, std::move(respond)};
   const auto& route = *match.route;
   TaskPool* pool = PoolFor(runs_of_route_[route.index]);
-  if (pool == nullptr) pool = PoolForKeyOf(req, route.access);
+  if (pool == nullptr) pool = PoolForKeyOf(req, route.access, &call.key_hash);
   if (pool != nullptr) {
     call.pooled = true;
     // The request stays alive until respond is called (the connection waits for it).
@@ -259,10 +259,10 @@ void Api::Handle(const Request& req, Respond respond) {
   Dispatch(route, call);
 }
 
-TaskPool* Api::PoolForKeyOf(const Request& req, Access access) {
+TaskPool* Api::PoolForKeyOf(const Request& req, Access access, std::string* key_hash) {
   if (access == Access::kPublic || key_pool_ == nullptr) return nullptr;
   const std::string_view key = ApiKeyOf(req);
-  switch (engine_->PlanKeyLookup(ToAbsl(key))) {
+  switch (engine_->PlanKeyLookup(ToAbsl(key), key_hash)) {
     case engine::Engine::KeyLookup::kInMemory:
       return nullptr;
     case engine::Engine::KeyLookup::kInMemoryRefreshDue:
@@ -287,7 +287,7 @@ void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call)
                                          "Missing admin key: send it in the X-API-Key header."));
         }
         // A tenant's key is known but not allowed here; any other key is not known.
-        if (engine_->Authenticate(ToAbsl(key), call.pooled).ok()) {
+        if (engine_->Authenticate(ToAbsl(key), call.pooled, call.key_hash).ok()) {
           return call.respond(
               ErrorReply(403, "forbidden", "This route needs the admin key; a tenant key is not."));
         }
@@ -300,7 +300,7 @@ void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call)
         if (!AdmitAdminAsTenant(req, key, route.access, call)) return;
         break;
       }
-      auto who = engine_->Authenticate(ToAbsl(key), call.pooled);
+      auto who = engine_->Authenticate(ToAbsl(key), call.pooled, call.key_hash);
       if (!who.ok()) return call.respond(ReplyForStatus(who.status()));
       call.who = *who;
       if (route.access == Access::kTenantDecides) break;
@@ -314,7 +314,7 @@ void Api::Dispatch(const Router<void (Api::*)(Call&)>::Route& route, Call& call)
 
 bool Api::AdmitAdminAsTenant(const Request& req, std::string_view key, Access access, Call& call) {
   if (!IsAdmin(key)) {
-    if (key.empty() || !engine_->Authenticate(ToAbsl(key), call.pooled).ok()) {
+    if (key.empty() || !engine_->Authenticate(ToAbsl(key), call.pooled, call.key_hash).ok()) {
       call.respond(ErrorReply(401, "unauthorized",
                               "X-Quotum-Tenant needs the admin key in the X-API-Key header."));
     } else {

@@ -40,6 +40,9 @@ struct Call {
   /// Handled on a pool, not on an I/O thread: authentication may read the
   /// shared store (Engine::Authenticate's `may_read_store`).
   bool pooled = false;
+  /// The API key's hash when Api::PoolForKeyOf took it (scale-out), passed to
+  /// Engine::Authenticate so that it is not taken twice; empty otherwise.
+  std::string key_hash;
 };
 
 /// Where a route runs from authentication on: its admission and its handler.
@@ -261,7 +264,7 @@ class Api {
   /// The key pool when authenticating `req` on a route of `access` would
   /// read the shared store (see Engine::PlanKeyLookup); null otherwise. A
   /// key whose check is due soon gets its refresh queued on the key pool.
-  TaskPool* PoolForKeyOf(const Request& req, Access access);
+  TaskPool* PoolForKeyOf(const Request& req, Access access, std::string* key_hash);
   /// The pool of `runs`, or null to run inline (a stopped pool runs inline too).
   TaskPool* PoolFor(Runs runs) const {
     if (runs == Runs::kReadPool) return read_pool_.get();

@@ -453,20 +453,23 @@ absl::Status ReadTenantParts(PgConnection& conn, engine::KeySnapshot& snap) {
               [&](const PgRow& r) { snap.topups.push_back(TopupOf(r)); });
 }
 
+/// A key with its tenant and its rate limits, by the condition that ends it.
+const std::string kSelectKeyWhere =
+    "SELECT k.key_id,k.tenant_id,k.hash,k.created_at,k.revoked_at,"
+    "t.id,t.name,t.plan,t.subscription_start,t.created_at,l.general,l.messages,l.sessions "
+    "FROM api_keys k JOIN tenants t ON t.id=k.tenant_id "
+    "LEFT JOIN key_rate_limits l ON l.key_id=k.key_id WHERE ";
+const std::string kSelectKeyByHash = kSelectKeyWhere + "k.hash=$1";
+const std::string kSelectKeyById = kSelectKeyWhere + "k.key_id=$1";
+
 }  // namespace
 
-absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyWhere(const char* where,
+absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyWhere(const char* sql,
                                                                          const PgParam& value) {
   std::optional<engine::KeySnapshot> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.reset();
-    auto k = conn.Exec(
-        "SELECT k.key_id,k.tenant_id,k.hash,k.created_at,k.revoked_at,"
-        "t.id,t.name,t.plan,t.subscription_start,t.created_at,l.general,l.messages,l.sessions "
-        "FROM api_keys k JOIN tenants t ON t.id=k.tenant_id "
-        "LEFT JOIN key_rate_limits l ON l.key_id=k.key_id WHERE " +
-            std::string(where),
-        {value});  // a copy: a read may run twice (on a fresh connection)
+    auto k = conn.Exec(sql, {value});  // a copy: a read may run twice (on a fresh connection)
     if (!k.ok()) return k.status();
     if (k->rows() == 0) return absl::OkStatus();
     const PgRow row = k->row(0);
@@ -487,11 +490,11 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyWhere(const c
 }
 
 absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKey(const std::string& hash) {
-  return FindKeyWhere("k.hash=$1", ByteaHex(hash));
+  return FindKeyWhere(kSelectKeyByHash.c_str(), ByteaHex(hash));
 }
 
 absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyById(const std::string& key_id) {
-  return FindKeyWhere("k.key_id=$1", TextParam(key_id));
+  return FindKeyWhere(kSelectKeyById.c_str(), TextParam(key_id));
 }
 
 absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindTenant(const std::string& id) {

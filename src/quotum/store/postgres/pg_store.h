@@ -132,9 +132,9 @@ class PgStore final : public engine::Store {
 
  private:
   explicit PgStore(const PgOptions& options);
-  /// The one key matching `where` (a condition on api_keys `k` with one
-  /// parameter, `value`), with its tenant; nullopt when none.
-  absl::StatusOr<std::optional<engine::KeySnapshot>> FindKeyWhere(const char* where,
+  /// The one key that `sql` (a kSelectKeyWhere statement with one
+  /// parameter, `value`) finds, with its tenant; nullopt when none.
+  absl::StatusOr<std::optional<engine::KeySnapshot>> FindKeyWhere(const char* sql,
                                                                   const PgParam& value);
   /// Commit's transaction on a live writer connection.
   absl::Status CommitOnce(const engine::CommitBatch& batch)
