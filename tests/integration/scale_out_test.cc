@@ -740,6 +740,31 @@ TEST_F(ScaleOutTest, AdminRoutesFindTenantsAndKeysMadeOnAnotherInstance) {
   EXPECT_EQ(cb.Send("DELETE", "/admin/api-keys/qk_none", "", Admin()).status, 404);
 }
 
+// The admin's read of one tenant asks PostgreSQL, so it shows at once a plan
+// and limits changed through another instance, on a tenant this one holds.
+TEST_F(ScaleOutTest, AnAdminTenantReadShowsAChangeMadeOnAnotherInstanceAtOnce) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "watched", "starter");
+  auto r = ca.Get("/admin/tenants/watched", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json().at("tenant").at("plan"), "starter") << r.body;
+  ASSERT_EQ(
+      cb.Send("PUT", "/admin/tenants/watched/limits", R"({"messages_sent": 7})", Admin()).status,
+      200);
+  r = cb.Post("/api/v2/subscription/change", R"({"plan":"pro"})", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  r = ca.Get("/admin/tenants/watched", Admin());  // no wait for a key check
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value body = r.json();
+  const boost::json::value& seen = body.at("tenant");
+  EXPECT_EQ(seen.at("plan"), "pro") << r.body;
+  ASSERT_TRUE(seen.at("limit_overrides").as_object().contains("messages_sent")) << r.body;
+  EXPECT_EQ(seen.at("limit_overrides").at("messages_sent"), 7) << r.body;
+  EXPECT_EQ(ca.Get("/admin/tenants/nobody", Admin()).status, 404);
+}
+
 // Two instances asked to make the same tenant at the same moment: both may
 // find the id free in PostgreSQL, and the second commit is refused by its
 // unique key. That one answers 409 tenant_exists (not 503), and the key the

@@ -834,6 +834,12 @@ class Engine {
   /// (or it is not committed); an error when the store does not answer.
   absl::StatusOr<TenantState*> FindOrAdoptTenant(absl::string_view id)
       ABSL_LOCKS_EXCLUDED(registry_mu_);
+  /// Scale-out: reads tenant `id` from the shared store and takes in what it
+  /// finds (a tenant held already is brought up to date). Null when there is
+  /// none; while the store does not answer, a tenant this instance holds is
+  /// returned as last seen, and an unknown one is an error.
+  absl::StatusOr<TenantState*> ReadTenantFromStore(absl::string_view id)
+      ABSL_LOCKS_EXCLUDED(registry_mu_);
   /// The key index: both maps change together.
   void AddKeyLocked(const KeyHash& hash, KeyEntry entry)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);

@@ -156,6 +156,27 @@ absl::StatusOr<TenantState*> Engine::FindOrAdoptTenant(absl::string_view id) {
   return t->committed ? t : nullptr;
 }
 
+absl::StatusOr<TenantState*> Engine::ReadTenantFromStore(absl::string_view id) {
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(std::string(id));
+  if (!snap.ok()) {
+    // The store is away: a tenant this instance holds is shown as last seen.
+    TenantState* known = FindTenantShared(id);
+    if (known == nullptr) return StoreUnavailable("The tenant");
+    MutexLock lock(&known->mu);
+    return known->committed ? known : nullptr;
+  }
+  if (!*snap) return nullptr;
+  TenantState* t = nullptr;
+  {
+    MutexLock lock(&registry_mu_);
+    t = AdoptTenant(**snap, now);
+  }
+  if (t == nullptr) return nullptr;  // a plan this config lacks
+  MutexLock lock(&t->mu);
+  return t->committed ? t : nullptr;
+}
+
 TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   const Catalog& cat = *opts_.catalog;
   const Plan* plan = cat.FindPlan(snap.tenant.plan);

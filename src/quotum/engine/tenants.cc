@@ -147,7 +147,10 @@ absl::StatusOr<std::vector<TenantView>> Engine::ListTenants() {
 }
 
 absl::StatusOr<TenantView> Engine::GetTenant(absl::string_view id) {
-  absl::StatusOr<TenantState*> t = FindOrAdoptTenant(id);
+  // Shared store: read again, so that a plan or limits changed through
+  // another instance show at once.
+  absl::StatusOr<TenantState*> t =
+      store_->Shared() ? ReadTenantFromStore(id) : FindOrAdoptTenant(id);
   if (!t.ok()) return t.status();
   if (*t == nullptr) return TenantNotFound(id);
   MutexLock lock(&(*t)->mu);
