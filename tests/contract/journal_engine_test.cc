@@ -63,6 +63,20 @@ class JournalEngineTest : public EngineTest {
     return std::move(*out);
   }
 
+  /// The messages_sent units the store itself holds for `tenant` (engine closed).
+  uint64_t StoredUnits(const std::string& tenant) {
+    auto store = OpenStore();
+    EXPECT_TRUE(store.ok()) << store.status();
+    if (!store.ok()) return 0;
+    auto rows = (*store)->Periods(tenant, absl::InfinitePast());
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    uint64_t units = 0;
+    for (const CounterRow& r : rows.ok() ? *rows : std::vector<CounterRow>{}) {
+      if (r.meter == "messages_sent") units += r.value;
+    }
+    return units;
+  }
+
   std::string journal_dir_;
   std::vector<std::function<void()>> posted_;
 };
@@ -117,6 +131,38 @@ TEST_P(JournalEngineTest, WhileTheStoreFailsDecisionsGetItsStatusAndNothingAckno
   engine_->UnbindJournal();
   Reopen();
   EXPECT_EQ(Used(Who("j2"), "messages_sent"), acknowledged);
+}
+
+// Records acknowledged from the journal that the store lacked when the
+// process stopped count at once after the restart: they are taken into
+// memory from the journal, the writer folds them afterwards (once), and a
+// retry of their idempotency key gets the first decision.
+TEST_P(JournalEngineTest, RecordsTheStoreLackedAtStartUpCountAtOnceAndAreFoldedOnce) {
+  Principal who = NewTenant("j3", "pro");
+  BindHere();
+  ASSERT_TRUE(ConsumeAndFlush(who, 3).ok());
+  flaky_->fail = true;  // from here, no fold reaches the store
+  std::optional<absl::StatusOr<Decision>> first;
+  engine_->Consume(who, Request(4, "k3"), [&](absl::StatusOr<Decision> d) { first = d; });
+  RunPosted();
+  ASSERT_TRUE(first.has_value() && first->ok()) << (first ? first->status() : absl::OkStatus());
+  engine_->UnbindJournal();
+  Close();  // the last fold fails: the record stays in the journal only
+  EXPECT_LT(StoredUnits("j3"), 7u);
+  Open();
+  EXPECT_GE(engine_->journal_replayed(), 1u);
+  EXPECT_EQ(Used(Who("j3"), "messages_sent"), 7u);  // before any fold
+  absl::StatusOr<Decision> retry = Consume(Who("j3"), "messages_sent", 4, false, "k3");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->replayed);
+  EXPECT_EQ(retry->consumed, 4u);
+  EXPECT_EQ(Used(Who("j3"), "messages_sent"), 7u);
+  Reopen();
+  EXPECT_EQ(engine_->journal_replayed(), 0u);  // folded before the stop
+  EXPECT_EQ(Used(Who("j3"), "messages_sent"), 7u);
+  Close();
+  EXPECT_EQ(StoredUnits("j3"), 7u);
+  Open();
 }
 
 INSTANTIATE_TEST_SUITE_P(Embedded, JournalEngineTest, ::testing::Values("sqlite"),

@@ -179,7 +179,11 @@ class JournalTest : public ::testing::Test {
     set_ = std::move(*set);
     queue_->SetFoldedObserver(
         [s = set_.get()](const std::vector<JournalMark>& m) { s->OnFolded(m); });
-    if (start) queue_->Start();
+    if (start) {
+      set_->HandOverReplay();
+      queue_->Start();
+      queue_->WaitUntilFolded(absl::Seconds(5));
+    }
     return absl::OkStatus();
   }
   std::string FileBytes(int which) {
@@ -257,7 +261,11 @@ TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
   EXPECT_EQ(set_->replayed(), 4u);
   EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u);
   EXPECT_EQ(Mark(0), 4u);
+  // The files are kept until their records are in the store; a stop then empties them.
+  queue_->Stop();
+  set_->TruncateFolded();
   EXPECT_EQ(fs::file_size(dir_ + "/" + JournalFileName(0, 0)), 0u);
+  EXPECT_EQ(fs::file_size(dir_ + "/" + JournalFileName(0, 1)), 0u);
   // The same files again (a crash before they were emptied) change nothing.
   CloseJournals();
   WriteFile(JournalFileName(0, 0), Records(1, 3));
@@ -265,6 +273,43 @@ TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
   ASSERT_TRUE(OpenJournals().ok());
   EXPECT_EQ(set_->replayed(), 0u);
   EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u);
+}
+
+// Open commits nothing: it reads the records for the caller's memory and
+// the writer folds them once handed over. A crash before that fold leaves
+// the files as they were, and the next start reads the same records again.
+TEST_F(JournalTest, ReplayedRecordsWaitForTheWriterAndSurviveACrashBeforeItsFold) {
+  WriteFile(JournalFileName(0, 0), Records(1, 3));
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  EXPECT_EQ(set_->replayed(), 3u);
+  EXPECT_EQ(StoredUnits(), 0u);
+  EXPECT_EQ(Mark(0), 0u);
+  CloseJournals();  // the writer never ran: a crash before the fold
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  ASSERT_EQ(set_->replayed(), 3u);
+  ASSERT_EQ(set_->replay().usage.size(), 3u);
+  EXPECT_EQ(set_->replay().journal_marks.size(), 1u);
+  set_->HandOverReplay();
+  EXPECT_TRUE(set_->replay().usage.empty());
+  queue_->Start();
+  WaitForMark(0, 3);
+  EXPECT_EQ(StoredUnits(), 1u + 2u + 3u);
+  // Records appended after the replay follow it in the same file, above its mark.
+  Journal* j = Bind();
+  std::optional<absl::Status> answer;
+  ASSERT_TRUE(Append(j, 10, answer));
+  RunPosted();
+  ASSERT_TRUE(answer.has_value() && answer->ok());
+  WaitForMark(0, 4);
+  j->Unbind();
+  JournalReplay a;
+  ReadJournalRecords(FileBytes(0), 0, a);
+  EXPECT_EQ(a.records, 4u);
+  EXPECT_EQ(a.last_seq, 4u);
+  CloseJournals();
+  ASSERT_TRUE(OpenJournals().ok());
+  EXPECT_EQ(set_->replayed(), 0u);
+  EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 10u);
 }
 
 TEST_F(JournalTest, AFoldCutShortByACrashIsFinishedFromTheMark) {

@@ -245,6 +245,10 @@ absl::Status Engine::Start() {
     if (!opts_.shared_ledger) {
       if (absl::Status s = LoadTierRecipients(now); !s.ok()) return s;
     }
+    if (journals_) {
+      TakeInReplayedRecords(journals_->replay(), now);
+      journals_->HandOverReplay();  // folded by the writer's first round
+    }
   }
 
   queue_.Start();
@@ -289,6 +293,34 @@ absl::Status Engine::OpenJournals() {
   queue_.SetFoldedObserver(
       [set = journals_.get()](const std::vector<JournalMark>& marks) { set->OnFolded(marks); });
   return absl::OkStatus();
+}
+
+void Engine::TakeInReplayedRecords(const CommitBatch& replayed, absl::Time now) {
+  const Catalog& cat = *opts_.catalog;
+  for (const UsageDelta& u : replayed.usage) {
+    TenantState* t = FindTenant(u.tenant_id);
+    std::optional<MeterId> m = cat.FindMeter(u.meter);
+    if (!t || !m || cat.meters[*m].kind != MeterKind::kCounter) continue;
+    MutexLock lock(&t->mu);
+    if (u.period_start != t->period.start) continue;  // an earlier period: the store's alone
+    uint64_t& used = t->used[*m];
+    used = used > UINT64_MAX - u.quantity ? UINT64_MAX : used + u.quantity;
+  }
+  for (const IdempotencyRecord& r : replayed.idempotency) {
+    TenantState* t = FindTenant(r.tenant_id);
+    if (!t || r.created_at < now - opts_.idempotency_ttl) continue;
+    MutexLock lock(&t->mu);
+    t->Traffic().idempotency[r.key] =
+        IdempotencyEntry{r.fingerprint, r.decision, r.created_at, true};
+  }
+  for (const TopupDraw& d : replayed.topup_draws) {
+    TenantState* t = FindTenant(d.tenant_id);
+    if (!t) continue;
+    MutexLock lock(&t->mu);
+    for (TopupRecord& r : t->topups) {
+      if (r.id == d.id) r.drawn = std::min(r.units, r.drawn + d.units);
+    }
+  }
 }
 
 void Engine::BindJournal(size_t index, Journal::Post post) {

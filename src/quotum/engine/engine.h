@@ -1130,8 +1130,15 @@ class Engine {
   void FillSharedSession(TenantState& t, SessionView& v) ABSL_LOCKS_EXCLUDED(t.mu);
   /// Runs `done` with ShuttingDown: what to do after unlocking when Enqueue failed.
   static absl::AnyInvocable<void()> FailLater(CommitQueue::Done done);
-  /// Opens the journals (replaying what the store lacks) when configured.
+  /// Opens the journals when configured, reading the records the store lacks.
   absl::Status OpenJournals();
+  /// Adds the journals' records the store lacked at start-up (replayed) to
+  /// the memory just loaded from the store, as the load would have had the
+  /// store held them: the current period's counters, idempotency records
+  /// younger than their TTL, the top-ups' drawn units. Alerts live in the
+  /// store only. Before any request; the writer folds them afterwards.
+  void TakeInReplayedRecords(const CommitBatch& replayed, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   /// Before a read of the store's usage rows: waits until every decision
   /// acknowledged from a journal so far is in the store.
   void FoldAcknowledged() {

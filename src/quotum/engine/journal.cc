@@ -57,21 +57,50 @@ absl::StatusOr<std::string> ReadWhole(const std::filesystem::path& path) {
   return out.str();
 }
 
+// Holds `journal.lock` in `dir` (flock): one process per data dir.
+absl::StatusOr<int> LockDataDir(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "journal.lock").string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus(absl::StrCat("cannot open ", path));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir, " is in use by another quotum (", path, " is locked)"));
+  }
+  return fd;
+}
+
+// Opens journal `id`'s two files in `dir` for appending, making missing ones.
+absl::Status OpenFiles(const std::string& dir, uint32_t id, Journal::Files& files) {
+  for (int which = 0; which < 2; ++which) {
+    const std::string path = (std::filesystem::path(dir) / JournalFileName(id, which)).string();
+    files.fds[which] = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (files.fds[which] < 0) {
+      if (which == 1) ::close(files.fds[0]);
+      return ErrnoStatus(absl::StrCat("cannot open ", path));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string JournalFileName(uint32_t id, int which) {
   return absl::StrCat("journal-", id, "-", which == 0 ? "a" : "b", ".qj");
 }
 
-Journal::Journal(uint32_t id, int fds[2], uint64_t next_seq, size_t rotate_bytes,
-                 CommitQueue* queue, JournalCounters counters)
+Journal::Journal(uint32_t id, const Files& files, uint64_t next_seq, uint64_t folded,
+                 size_t rotate_bytes, CommitQueue* queue, JournalCounters counters)
     : id_(id),
-      fds_{fds[0], fds[1]},
+      fds_{files.fds[0], files.fds[1]},
+      bytes_{files.bytes[0], files.bytes[1]},
+      last_seq_{files.last_seq[0], files.last_seq[1]},
+      active_(files.last_seq[1] > files.last_seq[0] ? 1 : 0),
       next_seq_(next_seq),
       rotate_bytes_(rotate_bytes),
       queue_(queue),
       counters_(counters),
-      folded_(next_seq - 1) {}
+      folded_(folded) {}
 
 Journal::~Journal() {
   for (int fd : fds_) ::close(fd);
@@ -208,18 +237,32 @@ absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOption
   for (const JournalMark& m : *marks) mark[m.journal] = m.seq;
 
   auto set = std::make_unique<JournalSet>();
-  const std::string lock_path = (std::filesystem::path(o.dir) / "journal.lock").string();
-  set->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (set->lock_fd_ < 0) return ErrnoStatus(absl::StrCat("cannot open ", lock_path));
-  if (::flock(set->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(o.dir, " is in use by another quotum (", lock_path, " is locked)"));
+  set->queue_ = queue;
+  absl::StatusOr<int> lock = LockDataDir(o.dir);
+  if (!lock.ok()) return lock.status();
+  set->lock_fd_ = *lock;
+  std::map<uint32_t, Journal::Files> found;
+  if (absl::Status s = set->ReadFiles(o.dir, mark, found); !s.ok()) return s;
+  if (set->replayed_ > 0) {
+    std::cerr << "quotum: " << set->replayed_ << " journal records to replay" << std::endl;
   }
-  JournalReplay replay;
-  std::map<uint32_t, uint64_t> last;  // the highest sequence in each journal's files
-  std::vector<std::filesystem::path> found;
+
+  const uint32_t count = std::max<uint32_t>(o.count, found.empty() ? 0 : found.rbegin()->first + 1);
+  for (uint32_t id = 0; id < count; ++id) {
+    Journal::Files files = found[id];
+    if (absl::Status s = OpenFiles(o.dir, id, files); !s.ok()) return s;
+    const uint64_t last = std::max(files.last_seq[0], files.last_seq[1]);
+    if (last > mark[id]) set->replay_.journal_marks.push_back({id, last});
+    set->journals_.push_back(std::make_unique<Journal>(id, files, std::max(mark[id], last) + 1,
+                                                       mark[id], o.rotate_bytes, queue, counters));
+  }
+  return set;
+}
+
+absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, uint64_t>& mark,
+                                   std::map<uint32_t, Journal::Files>& found) {
   std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(o.dir, ec)) {
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     uint32_t id = 0;
     int which = 0;
     if (!ParseJournalFileName(entry.path().filename().string(), id, which)) continue;
@@ -230,41 +273,24 @@ absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOption
     if (one.torn) {
       std::cerr << "quotum: " << entry.path().string() << ": dropped a torn record at byte "
                 << one.good_bytes << " of " << bytes->size() << std::endl;
-      set->torn_ = true;
-    }
-    MoveJournalRecords(one.batch, replay.batch);
-    set->replayed_ += one.records;
-    last[id] = std::max(last[id], one.last_seq);
-    found.push_back(entry.path());
-  }
-  if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", o.dir, ": ", ec.message()));
-  for (const auto& [id, seq] : last) {
-    if (seq > mark[id]) replay.batch.journal_marks.push_back({id, seq});
-  }
-  if (!replay.batch.empty()) {
-    if (absl::Status s = store->Commit(replay.batch); !s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("cannot replay the journals into the store: ", s.message()));
-    }
-    std::cerr << "quotum: replayed " << set->replayed_ << " journal records" << std::endl;
-  }
-  for (const auto& path : found) std::filesystem::remove(path, ec);
-
-  for (uint32_t id = 0; id < o.count; ++id) {
-    int fds[2];
-    for (int which = 0; which < 2; ++which) {
-      const std::string path = (std::filesystem::path(o.dir) / JournalFileName(id, which)).string();
-      fds[which] = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_TRUNC, 0600);
-      if (fds[which] < 0) {
-        if (which == 1) ::close(fds[0]);
-        return ErrnoStatus(absl::StrCat("cannot open ", path));
+      torn_ = true;
+      // Cut off, so that what the journal appends next follows the last good record.
+      if (::truncate(entry.path().c_str(), static_cast<off_t>(one.good_bytes)) != 0) {
+        return ErrnoStatus(absl::StrCat("cannot cut the torn tail off ", entry.path().string()));
       }
     }
-    const uint64_t next = std::max(mark[id], last[id]) + 1;
-    set->journals_.push_back(
-        std::make_unique<Journal>(id, fds, next, o.rotate_bytes, queue, counters));
+    MoveJournalRecords(one.batch, replay_);
+    replayed_ += one.records;
+    found[id].bytes[which] = one.good_bytes;
+    found[id].last_seq[which] = one.last_seq;
   }
-  return set;
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  return absl::OkStatus();
+}
+
+void JournalSet::HandOverReplay() {
+  if (!replay_.journal_marks.empty()) queue_->Handover(replay_);
+  replay_ = CommitBatch();
 }
 
 JournalSet::~JournalSet() {

@@ -12,7 +12,9 @@
 // group commit; docs/performance.md, "Journals"). The written records are then handed to the
 // store's writer (CommitQueue::Handover), which folds them into the store in the background, with
 // the journal's mark in the same transaction. At start-up, the records above each journal's mark
-// are committed to the store before the store is loaded (JournalSet::Open).
+// are read (JournalSet::Open) while their files are kept; the engine adds them to the memory it
+// loaded from the store and hands them to the writer (JournalSet::HandOverReplay), which folds
+// them in the background like any other. The journals go on appending to the same files.
 //
 // A failed journal write changes nothing on disk (the file is cut back to
 // its size before the write; a file that cannot be cut back stops the
@@ -26,6 +28,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,8 +68,17 @@ class Journal {
   /// Runs a task on the owning thread after the work already queued there.
   using Post = std::function<void(std::function<void()>)>;
 
-  Journal(uint32_t id, int fds[2], uint64_t next_seq, size_t rotate_bytes, CommitQueue* queue,
-          JournalCounters counters = {});
+  /// What a journal's two files hold when it is opened.
+  struct Files {
+    int fds[2] = {-1, -1};          ///< opened for appending; the journal closes them
+    size_t bytes[2] = {0, 0};       ///< each file's size
+    uint64_t last_seq[2] = {0, 0};  ///< the highest sequence in each file (0: none)
+  };
+
+  /// Appends to `files` (to the one holding the highest sequence) from
+  /// sequence `next_seq`; the store holds every record up to `folded`.
+  Journal(uint32_t id, const Files& files, uint64_t next_seq, uint64_t folded, size_t rotate_bytes,
+          CommitQueue* queue, JournalCounters counters = {});
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -126,12 +138,13 @@ class Journal {
 /// The journals of one data directory.
 class JournalSet {
  public:
-  /// Locks `o.dir` against a second process, commits to `store` every
-  /// record above its mark found in the journal files there (a torn tail
-  /// dropped), empties those files, and opens `o.count` journals that hand
-  /// over to `queue`. Call before the store is loaded. Fails, and leaves the
-  /// files alone, when the dir is in use or the store cannot take the
-  /// records.
+  /// Locks `o.dir` against a second process, reads every record above its
+  /// journal's mark in the store from the journal files there (a torn tail
+  /// is cut off the file), and opens `o.count` journals (more when files of
+  /// more are found) that go on appending to those files and hand over to
+  /// `queue`. Commits nothing: the records read are replay(), for the caller
+  /// to take into memory before HandOverReplay. Fails, and leaves the files
+  /// alone, when the dir is in use or the store's marks cannot be read.
   static absl::StatusOr<std::unique_ptr<JournalSet>> Open(const JournalOptions& o, Store* store,
                                                           CommitQueue* queue,
                                                           JournalCounters counters = {});
@@ -152,6 +165,13 @@ class JournalSet {
   /// After the writer has stopped: empties the journals it has folded whole.
   void TruncateFolded();
 
+  /// The records Open read above the store's marks, merged, with the marks
+  /// they take each journal to; empty after HandOverReplay.
+  const CommitBatch& replay() const { return replay_; }
+  /// Hands replay() to the writer, which folds it with the marks in one
+  /// transaction (a crash before that reads it again at the next start).
+  void HandOverReplay();
+
   /// Records replayed by Open, and whether a torn tail was dropped.
   size_t replayed() const { return replayed_; }
   bool dropped_torn_tail() const { return torn_; }
@@ -162,9 +182,16 @@ class JournalSet {
   JournalSet& operator=(const JournalSet&) = delete;
 
  private:
+  /// Reads the journal files in `dir` into replay_ (the records above
+  /// `mark`), cutting torn tails off, and notes what each file holds.
+  absl::Status ReadFiles(const std::string& dir, std::map<uint32_t, uint64_t>& mark,
+                         std::map<uint32_t, Journal::Files>& found);
+
   /// Holds `journal.lock` in the dir (flock): one process per data dir.
   int lock_fd_ = -1;
   std::vector<std::unique_ptr<Journal>> journals_;
+  CommitQueue* queue_ = nullptr;
+  CommitBatch replay_;
   size_t replayed_ = 0;
   bool torn_ = false;
 };
