@@ -54,7 +54,7 @@ for round in 1 2 3; do
   done
   t1=$(date +%s.%N)
   rss_kb=$(awk '/VmRSS/ { print $2 }' "/proc/$pid/status")
-  replayed=$(sed -nE 's/.*replayed ([0-9]+) journal records.*/\1/p' "$WORK/out.log")
+  replayed=$(sed -nE 's/.*: ([0-9]+) journal records to replay.*/\1/p' "$WORK/out.log")
   [[ -z "$replayed" ]] || echo "round $round: replayed $replayed journal records"
   echo "round $round: start-up $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, RSS $(awk -v k="$rss_kb" 'BEGIN { printf "%.0f MiB (%.0f bytes/tenant)", k / 1024, k * 1024 / '"$TENANTS"' }')"
   kill "$pid"; wait "$pid" 2>/dev/null || true

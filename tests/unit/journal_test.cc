@@ -312,6 +312,29 @@ TEST_F(JournalTest, ReplayedRecordsWaitForTheWriterAndSurviveACrashBeforeItsFold
   EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 10u);
 }
 
+// A replay larger than the backlog the writer lets wait does not stop the
+// journals: they go on acknowledging while the writer folds it.
+TEST_F(JournalTest, AReplayLargerThanTheBacklogLeavesTheJournalsAcknowledging) {
+  const uint64_t n = CommitQueue::kMaxAckedBacklog + 1;
+  WriteFile(JournalFileName(0, 0), Records(1, n));
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  ASSERT_EQ(set_->replayed(), n);
+  set_->HandOverReplay();
+  EXPECT_TRUE(queue_->TakesHandovers());
+  Journal* j = Bind();
+  std::optional<absl::Status> answer;
+  ASSERT_TRUE(Append(j, 5, answer));
+  RunPosted();
+  // Answered by the journal's write: the writer has not even started.
+  ASSERT_TRUE(answer.has_value() && answer->ok());
+  EXPECT_TRUE(queue_->TakesHandovers());
+  queue_->Start();
+  queue_->WaitUntilFolded(absl::Seconds(60));
+  EXPECT_EQ(Mark(0), n + 1);
+  EXPECT_EQ(StoredUnits(), n * (n + 1) / 2 + 5);
+  j->Unbind();
+}
+
 TEST_F(JournalTest, AFoldCutShortByACrashIsFinishedFromTheMark) {
   // The writer folded records 1-3 (their units and the mark in one
   // transaction) and the process died before the files were emptied.

@@ -94,14 +94,15 @@ bool CommitQueue::CommitAlone(CommitBatch batch, Done& done) {
   return true;
 }
 
-void CommitQueue::Handover(CommitBatch& acked) {
+void CommitQueue::HandOver(CommitBatch& acked, bool counted) {
   bool wake;
   {
     MutexLock lock(&mu_);
     if (acked_abandoned_) return;  // left in the journal for the next start
+    if (!counted) uncounted_rows_ += acked.usage.size();
     MoveJournalRecords(acked, acked_);
     MergeMarks(acked.journal_marks, acked_.journal_marks);
-    if (acked_.usage.size() > kMaxAckedBacklog) {
+    if (acked_.usage.size() - std::min(uncounted_rows_, acked_.usage.size()) > kMaxAckedBacklog) {
       takes_handovers_.store(false, std::memory_order_release);
     }
     ++handovers_;
@@ -150,6 +151,7 @@ void CommitQueue::Run() {
       acked = std::move(acked_);
       acked_ = CommitBatch();
       acked_waiting_ = false;
+      uncounted_rows_ = 0;
       taking = handovers_;
       done.swap(waiting_);
       alone.swap(alone_);
@@ -176,6 +178,7 @@ void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4]) {
     // record from here on and leave them all to the journals' replay.
     acked_abandoned_ = true;
     acked_ = CommitBatch();
+    uncounted_rows_ = 0;
     acked_waiting_ = false;
     return;
   }

@@ -56,7 +56,13 @@ class CommitQueue {
   /// transaction, after its own records, and are never failed: a commit that
   /// fails keeps them for the next one (and Stop leaves them to the journal's
   /// replay). Without waiters they wait up to kFoldEvery for company.
-  void Handover(CommitBatch& acked);
+  void Handover(CommitBatch& acked) { HandOver(acked, /*counted=*/true); }
+  /// As Handover, for the records a start-up read from the journals
+  /// (JournalSet::HandOverReplay): they do not count toward
+  /// kMaxAckedBacklog, so that journals go on acknowledging while the
+  /// writer folds them (the records handed over meanwhile wait behind them,
+  /// their marks being higher).
+  void HandoverReplay(CommitBatch& replayed) { HandOver(replayed, /*counted=*/false); }
 
   /// Called on the writer thread with the marks of each committed batch that
   /// had any: how far each journal is now in the store.
@@ -89,6 +95,7 @@ class CommitQueue {
 
  private:
   void Run();
+  void HandOver(CommitBatch& acked, bool counted);
   /// Commits one group with the acknowledged records handed over meanwhile,
   /// and runs its completions.
   /// True when it committed.
@@ -109,6 +116,9 @@ class CommitQueue {
   std::vector<std::pair<CommitBatch, Done>> alone_ ABSL_GUARDED_BY(mu_);
   CommitBatch acked_ ABSL_GUARDED_BY(mu_);
   bool acked_waiting_ ABSL_GUARDED_BY(mu_) = false;  ///< acked_ holds records
+  /// Usage rows in acked_ that kMaxAckedBacklog leaves out (a replay's),
+  /// until the writer takes acked_.
+  size_t uncounted_rows_ ABSL_GUARDED_BY(mu_) = 0;
   /// A fold failed while stopping: acknowledged records are no longer
   /// committed (nor marks advanced); the journals' replay brings them in.
   bool acked_abandoned_ ABSL_GUARDED_BY(mu_) = false;

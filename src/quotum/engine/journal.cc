@@ -289,7 +289,7 @@ absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, ui
 }
 
 void JournalSet::HandOverReplay() {
-  if (!replay_.journal_marks.empty()) queue_->Handover(replay_);
+  if (!replay_.journal_marks.empty()) queue_->HandoverReplay(replay_);
   replay_ = CommitBatch();
 }
 
