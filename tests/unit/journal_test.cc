@@ -329,7 +329,8 @@ TEST_F(JournalTest, AReplayLargerThanTheBacklogLeavesTheJournalsAcknowledging) {
   ASSERT_TRUE(answer.has_value() && answer->ok());
   EXPECT_TRUE(queue_->TakesHandovers());
   queue_->Start();
-  queue_->WaitUntilFolded(absl::Seconds(60));
+  // A read waits for the replay's fold past its own short timeout.
+  queue_->WaitUntilFolded(absl::Milliseconds(1));
   EXPECT_EQ(Mark(0), n + 1);
   EXPECT_EQ(StoredUnits(), n * (n + 1) / 2 + 5);
   j->Unbind();
@@ -563,6 +564,13 @@ TEST_F(JournalTest, AJournalMovesToItsOtherFileOnceTheFirstIsFolded) {
   ASSERT_TRUE(OpenJournals().ok());
   EXPECT_EQ(set_->replayed(), 0u);
   EXPECT_EQ(StoredUnits(), units);
+}
+
+TEST_F(JournalTest, AFileWithAnIdNoQuotumWritesIsRefused) {
+  WriteFile(JournalFileName(JournalSet::kMaxJournals, 0), Records(1, 1));
+  absl::Status s = OpenJournals();
+  ASSERT_FALSE(s.ok());
+  EXPECT_TRUE(absl::StrContains(s.message(), "is not a journal this quotum writes")) << s;
 }
 
 TEST_F(JournalTest, ASecondProcessCannotOpenTheSameDir) {

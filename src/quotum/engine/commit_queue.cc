@@ -99,7 +99,10 @@ void CommitQueue::HandOver(CommitBatch& acked, bool counted) {
   {
     MutexLock lock(&mu_);
     if (acked_abandoned_) return;  // left in the journal for the next start
-    if (!counted) uncounted_rows_ += acked.usage.size();
+    if (!counted) {
+      uncounted_rows_ += acked.usage.size();
+      replay_handover_ = handovers_ + 1;
+    }
     MoveJournalRecords(acked, acked_);
     MergeMarks(acked.journal_marks, acked_.journal_marks);
     if (acked_.usage.size() - std::min(uncounted_rows_, acked_.usage.size()) > kMaxAckedBacklog) {
@@ -118,7 +121,10 @@ void CommitQueue::WaitUntilFolded(absl::Duration timeout) {
   if (folded_handovers_ >= target || !running_) return;
   fold_now_ = true;
   wake_.Signal();
-  const absl::Time give_up = absl::Now() + timeout;
+  // A start-up's replay takes seconds to fold: a read waits for it longer.
+  const absl::Time give_up =
+      absl::Now() +
+      (folded_handovers_ < replay_handover_ ? std::max(timeout, kReplayFoldWait) : timeout);
   while (folded_handovers_ < target && running_ && !acked_abandoned_) {
     const absl::Duration left = give_up - absl::Now();
     if (left <= absl::ZeroDuration()) return;

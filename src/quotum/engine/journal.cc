@@ -266,6 +266,11 @@ absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, ui
     uint32_t id = 0;
     int which = 0;
     if (!ParseJournalFileName(entry.path().filename().string(), id, which)) continue;
+    if (id >= kMaxJournals) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          entry.path().string(), " is not a journal this quotum writes (ids are below ",
+          kMaxJournals, "): move it out of ", dir));
+    }
     absl::StatusOr<std::string> bytes = ReadWhole(entry.path());
     if (!bytes.ok()) return bytes.status();
     JournalReplay one;

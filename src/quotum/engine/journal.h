@@ -138,6 +138,10 @@ class Journal {
 /// The journals of one data directory.
 class JournalSet {
  public:
+  /// Journal ids are below this (one per I/O thread); Open refuses a file
+  /// with a higher one.
+  static constexpr uint32_t kMaxJournals = 4096;
+
   /// Locks `o.dir` against a second process, reads every record above its
   /// journal's mark in the store from the journal files there (a torn tail
   /// is cut off the file), and opens `o.count` journals (more when files of
