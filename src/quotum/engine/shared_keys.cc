@@ -23,6 +23,13 @@ absl::Status InvalidKey() {
   return Error(absl::StatusCode::kUnauthenticated, "unauthorized", "Invalid or revoked API key.");
 }
 
+// `t` once it is committed (a tenant still being created is not), else null.
+TenantState* IfCommitted(TenantState* t) {
+  if (t == nullptr) return nullptr;
+  MutexLock lock(&t->mu);
+  return t->committed ? t : nullptr;
+}
+
 }  // namespace
 
 absl::StatusOr<Principal> Engine::AuthenticateShared(const KeyHash& hash,
@@ -151,9 +158,7 @@ absl::StatusOr<TenantState*> Engine::FindOrAdoptTenant(absl::string_view id) {
       t = AdoptTenant(**snap, clock_->Now());
     }
   }
-  if (t == nullptr) return nullptr;
-  MutexLock lock(&t->mu);
-  return t->committed ? t : nullptr;
+  return IfCommitted(t);
 }
 
 absl::StatusOr<TenantState*> Engine::ReadTenantFromStore(absl::string_view id) {
@@ -163,8 +168,7 @@ absl::StatusOr<TenantState*> Engine::ReadTenantFromStore(absl::string_view id) {
     // The store is away: a tenant this instance holds is shown as last seen.
     TenantState* known = FindTenantShared(id);
     if (known == nullptr) return StoreUnavailable("The tenant");
-    MutexLock lock(&known->mu);
-    return known->committed ? known : nullptr;
+    return IfCommitted(known);
   }
   if (!*snap) return nullptr;
   TenantState* t = nullptr;
@@ -172,9 +176,7 @@ absl::StatusOr<TenantState*> Engine::ReadTenantFromStore(absl::string_view id) {
     MutexLock lock(&registry_mu_);
     t = AdoptTenant(**snap, now);
   }
-  if (t == nullptr) return nullptr;  // a plan this config lacks
-  MutexLock lock(&t->mu);
-  return t->committed ? t : nullptr;
+  return IfCommitted(t);  // null too for a plan this config lacks
 }
 
 TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
