@@ -279,6 +279,50 @@ TEST_F(PostgresStoreTest, FindTenantReadsATenantWithItsOverridesAndAddons) {
   EXPECT_FALSE(unknown->has_value());
 }
 
+// AllTenants: every tenant in id order, each with what FindTenant gives it
+// (its overrides and live add-ons, not another tenant's, not ended ones).
+TEST_F(PostgresStoreTest, AllTenantsReadsEveryTenantAsFindTenantDoes) {
+  auto store = PgStore::Open({url_});
+  ASSERT_TRUE(store.ok()) << store.status();
+  for (const char* id : {"t-zeta", "t-alpha", "t-mid"}) {
+    ASSERT_EQ((*store)->Commit(NewTenant(id)), absl::OkStatus());
+  }
+  CommitBatch b;
+  b.overrides = {{"t-zeta", "messages_sent", 777}, {"t-mid", "api_calls", 5}};
+  b.addons = {{"ad-1", "t-alpha", "chatbot_sessions", 1000, 3000, kPeriod, std::nullopt},
+              {"ad-0", "t-alpha", "chatbot_sessions", 9, 3000, kPeriod - absl::Hours(48),
+               kPeriod - absl::Hours(24)}};  // ended
+  ASSERT_EQ((*store)->Commit(b), absl::OkStatus());
+  auto all = (*store)->AllTenants();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].tenant.id, "t-alpha");
+  EXPECT_EQ((*all)[1].tenant.id, "t-mid");
+  EXPECT_EQ((*all)[2].tenant.id, "t-zeta");
+  for (const engine::KeySnapshot& snap : *all) {
+    auto one = (*store)->FindTenant(snap.tenant.id);
+    ASSERT_TRUE(one.ok() && one->has_value()) << snap.tenant.id;
+    EXPECT_EQ(snap.tenant.plan, (*one)->tenant.plan);
+    EXPECT_EQ(snap.tenant.name, (*one)->tenant.name);
+    ASSERT_EQ(snap.overrides.size(), (*one)->overrides.size()) << snap.tenant.id;
+    for (size_t i = 0; i < snap.overrides.size(); ++i) {
+      EXPECT_EQ(snap.overrides[i].meter, (*one)->overrides[i].meter);
+      EXPECT_EQ(snap.overrides[i].limit, (*one)->overrides[i].limit);
+    }
+    ASSERT_EQ(snap.addons.size(), (*one)->addons.size()) << snap.tenant.id;
+    for (size_t i = 0; i < snap.addons.size(); ++i) {
+      EXPECT_EQ(snap.addons[i].id, (*one)->addons[i].id);
+    }
+    EXPECT_EQ(snap.pending_plan.has_value(), (*one)->pending_plan.has_value());
+  }
+  ASSERT_EQ((*all)[0].addons.size(), 1u);
+  EXPECT_EQ((*all)[0].addons[0].id, "ad-1");
+  ASSERT_EQ((*all)[1].overrides.size(), 1u);
+  EXPECT_EQ((*all)[1].overrides[0].limit, 5u);
+  ASSERT_EQ((*all)[2].overrides.size(), 1u);
+  EXPECT_EQ((*all)[2].overrides[0].limit, 777u);
+}
+
 TEST(PostgresSqlState, MapsToStatusCodes) {
   using absl::StatusCode;
   using store::postgres::CodeForSqlState;

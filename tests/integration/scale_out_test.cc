@@ -765,6 +765,40 @@ TEST_F(ScaleOutTest, AnAdminTenantReadShowsAChangeMadeOnAnotherInstanceAtOnce) {
   EXPECT_EQ(ca.Get("/admin/tenants/nobody", Admin()).status, 404);
 }
 
+// The admin's tenant list on an instance that already holds the tenant shows
+// a plan and limits changed through another instance at once, as the single
+// tenant's read does, and lists a tenant made there.
+TEST_F(ScaleOutTest, TheAdminTenantListShowsChangesMadeOnAnotherInstanceAtOnce) {
+  auto a = Instance("a");
+  auto b = Instance("b");
+  HttpClient ca(a->port()), cb(b->port());
+  Tenant t = CreateTenant(ca, "listed", "starter");
+  ASSERT_EQ(ca.Get("/api/v2/usage/current", Bearer(t.key)).status, 200);  // `a` holds it
+  auto find = [&](const boost::json::value& body, const std::string& id) -> boost::json::value {
+    for (const boost::json::value& v : body.at("tenants").as_array()) {
+      if (v.at("id") == id.c_str()) return v;
+    }
+    return nullptr;
+  };
+  auto r = ca.Get("/admin/tenants", Admin());
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_EQ(find(r.json(), "listed").at("plan"), "starter") << r.body;
+  ASSERT_EQ(
+      cb.Send("PUT", "/admin/tenants/listed/limits", R"({"messages_sent": 7})", Admin()).status,
+      200);
+  r = cb.Post("/api/v2/subscription/change", R"({"plan":"pro"})", Bearer(t.key));
+  ASSERT_EQ(r.status, 200) << r.body;
+  CreateTenant(cb, "made-on-b", "starter");
+  r = ca.Get("/admin/tenants", Admin());  // no wait for a key check
+  ASSERT_EQ(r.status, 200) << r.body;
+  const boost::json::value seen = find(r.json(), "listed");
+  ASSERT_TRUE(seen.is_object()) << r.body;
+  EXPECT_EQ(seen.at("plan"), "pro") << r.body;
+  ASSERT_TRUE(seen.at("limit_overrides").as_object().contains("messages_sent")) << r.body;
+  EXPECT_EQ(seen.at("limit_overrides").at("messages_sent"), 7) << r.body;
+  EXPECT_TRUE(find(r.json(), "made-on-b").is_object()) << r.body;
+}
+
 // Two instances asked to make the same tenant at the same moment: both may
 // find the id free in PostgreSQL, and the second commit is refused by its
 // unique key. That one answers 409 tenant_exists (not 503), and the key the

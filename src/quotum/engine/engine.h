@@ -508,9 +508,12 @@ class Engine {
   /// Runs the nightly sync (Reconcile(true)) and keeps its report for LastSync.
   absl::StatusOr<ReconcileReport> SyncAggregates();
   /// Scale-out: takes in every tenant of the shared store this instance has
-  /// not seen yet (made through another instance since this one started), so
-  /// the jobs that go over every tenant (forecasts, reports, reconciliation)
-  /// miss none. Embedded: nothing to do (every tenant is loaded at start).
+  /// not seen yet (made through another instance since this one started), and
+  /// reads again the plan, name, overrides, add-ons and top-ups of those it
+  /// holds, so that the jobs and lists that go over every tenant (forecasts,
+  /// reports, reconciliation, the admin's tenant list) miss none and show
+  /// changes made through another instance. Embedded: nothing to do (every
+  /// tenant is loaded at start, and changes are made here).
   absl::Status AdoptEveryTenant();
   /// Scale-out: reads the key `key_id` (and its tenant) from the shared
   /// store and adopts it, so that the admin's key routes find a key made or

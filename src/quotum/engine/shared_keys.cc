@@ -129,21 +129,13 @@ absl::Status Engine::AdoptKeyById(const std::string& key_id) {
 
 absl::Status Engine::AdoptEveryTenant() {
   if (!store_->Shared()) return absl::OkStatus();
-  absl::StatusOr<std::vector<std::string>> ids = store_->TenantIds();
-  if (!ids.ok()) return ids.status();
-  std::vector<std::string> unknown;
-  {
-    ReaderMutexLock lock(&registry_mu_);
-    for (std::string& id : *ids) {
-      if (FindTenant(id) == nullptr) unknown.push_back(std::move(id));
-    }
-  }
-  for (const std::string& id : unknown) {
-    absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(id);
-    if (!snap.ok()) return snap.status();
-    if (!*snap) continue;  // deleted meanwhile
+  const absl::Time now = clock_->Now();
+  absl::StatusOr<std::vector<KeySnapshot>> snaps = store_->AllTenants();
+  if (!snaps.ok()) return snaps.status();
+  for (const KeySnapshot& snap : *snaps) {
+    // One tenant per hold of the registry: requests go on between them.
     MutexLock lock(&registry_mu_);
-    AdoptTenant(**snap, clock_->Now());  // nullptr: a plan this config lacks; left out
+    AdoptTenant(snap, now);  // nullptr: a plan this config lacks; left out
   }
   return absl::OkStatus();
 }

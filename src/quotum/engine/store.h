@@ -717,6 +717,12 @@ class Store {
   virtual absl::StatusOr<std::optional<KeySnapshot>> FindTenant(const std::string& id) {
     return absl::UnimplementedError("this store is not shared by several instances");
   }
+  /// Every tenant as FindTenant finds it, in id order, read in a few
+  /// statements rather than one round of them per tenant. Shared stores
+  /// implement it.
+  virtual absl::StatusOr<std::vector<KeySnapshot>> AllTenants() {
+    return absl::UnimplementedError("this store is not shared by several instances");
+  }
   /// Takes or renews the lease `name` for `holder` until `ttl` from now (on
   /// the store's clock): true when `holder` holds it now, false while another
   /// holder's lease runs. Work that must run once across the instances

@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/decision_codec.h"
@@ -512,6 +513,61 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindTenant(const std
     RETURN_IF_ERROR(ReadTenantParts(conn, snap));
     out = std::move(snap);
     return absl::OkStatus();
+  }));
+  return out;
+}
+
+namespace {
+
+// The overrides, pending plan changes, live add-ons and top-ups of every
+// tenant, each put into the snapshot of its tenant (`at`: id -> index).
+absl::Status ReadEveryTenantsParts(PgConnection& conn, std::vector<engine::KeySnapshot>& snaps,
+                                   const absl::flat_hash_map<std::string, size_t>& at) {
+  auto of = [&](const std::string& tenant_id) -> engine::KeySnapshot* {
+    auto it = at.find(tenant_id);
+    return it == at.end() ? nullptr : &snaps[it->second];
+  };
+  RETURN_IF_ERROR(
+      Each(conn, "SELECT tenant_id,meter,limit_value FROM tenant_limits", {}, [&](const PgRow& r) {
+        if (auto* s = of(r.Text(0))) {
+          s->overrides.push_back({r.Text(0), r.Text(1), AsUnsigned(r.Int(2))});
+        }
+      }));
+  const std::string pending = std::string(kPlanChangeColumns) + "WHERE state='pending'";
+  RETURN_IF_ERROR(Each(conn, pending.c_str(), {}, [&](const PgRow& r) {
+    if (auto* s = of(r.Text(1))) s->pending_plan = PlanChangeOf(r);
+  }));
+  const std::string addons = std::string(kAddonColumns) +
+                             "WHERE ends_at IS NULL OR "
+                             "ends_at>extract(epoch FROM now())::bigint ORDER BY seq";
+  RETURN_IF_ERROR(Each(conn, addons.c_str(), {}, [&](const PgRow& r) {
+    if (auto* s = of(r.Text(1))) s->addons.push_back(AddonOf(r));
+  }));
+  const std::string topups = std::string(kTopupColumns) +
+                             "WHERE expires_at_ms IS NULL OR expires_at_ms>"
+                             "(extract(epoch FROM now())*1000)::bigint" +
+                             kTopupOrder;
+  return Each(conn, topups.c_str(), {}, [&](const PgRow& r) {
+    if (auto* s = of(r.Text(1))) s->topups.push_back(TopupOf(r));
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<engine::KeySnapshot>> PgStore::AllTenants() {
+  std::vector<engine::KeySnapshot> out;
+  RETURN_IF_ERROR(Read([&](PgConnection& conn) {
+    out.clear();
+    absl::flat_hash_map<std::string, size_t> at;
+    RETURN_IF_ERROR(
+        Each(conn, "SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY id", {},
+             [&](const PgRow& r) {
+               at.emplace(r.Text(0), out.size());
+               engine::KeySnapshot& snap = out.emplace_back();
+               snap.tenant = engine::TenantRecord{r.Text(0), r.Text(1), r.Text(2),
+                                                  FromSecs(r.Int(3)), FromSecs(r.Int(4))};
+             }));
+    return ReadEveryTenantsParts(conn, out, at);
   }));
   return out;
 }

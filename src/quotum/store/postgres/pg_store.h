@@ -68,6 +68,7 @@ class PgStore final : public engine::Store {
   absl::StatusOr<std::optional<engine::KeySnapshot>> FindKeyById(
       const std::string& key_id) override;
   absl::StatusOr<std::optional<engine::KeySnapshot>> FindTenant(const std::string& id) override;
+  absl::StatusOr<std::vector<engine::KeySnapshot>> AllTenants() override;
   ~PgStore() override;
 
   absl::Status Load(absl::Time idempotency_since, engine::SnapshotSink& sink) override;
