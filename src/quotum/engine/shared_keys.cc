@@ -143,11 +143,12 @@ absl::Status Engine::AdoptEveryTenant() {
 absl::StatusOr<TenantState*> Engine::FindOrAdoptTenant(absl::string_view id) {
   TenantState* t = FindTenantShared(id);
   if (t == nullptr && store_->Shared()) {
+    const absl::Time now = clock_->Now();  // before the read, as for keys
     absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(std::string(id));
     if (!snap.ok()) return StoreUnavailable("The tenant");
     if (*snap) {
       MutexLock lock(&registry_mu_);
-      t = AdoptTenant(**snap, clock_->Now());
+      t = AdoptTenant(**snap, now);
     }
   }
   return IfCommitted(t);
