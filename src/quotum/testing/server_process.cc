@@ -14,8 +14,45 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <string_view>
+#include <vector>
 
 namespace quotum::testing {
+namespace {
+
+// The directories MakeTempDir made, removed (each with a `<dir>.toml` beside
+// it, where the suites write their configs) when the test process that made
+// them exits: a child forked from it leaves them alone.
+// QUOTUM_KEEP_TEST_DIRS=1 keeps them, to look into a failure.
+class MadeTempDirs {
+ public:
+  void Add(std::string dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.push_back(std::move(dir));
+  }
+  ~MadeTempDirs() {
+    const char* keep = std::getenv("QUOTUM_KEEP_TEST_DIRS");
+    if (getpid() != owner_ || (keep != nullptr && std::string_view(keep) == "1")) return;
+    std::error_code ec;
+    for (const std::string& dir : dirs_) {
+      std::filesystem::remove_all(dir, ec);
+      std::filesystem::remove(dir + ".toml", ec);
+    }
+  }
+
+ private:
+  const pid_t owner_ = getpid();
+  std::mutex mu_;
+  std::vector<std::string> dirs_;
+};
+
+MadeTempDirs& TempDirsMade() {
+  static MadeTempDirs dirs;
+  return dirs;
+}
+
+}  // namespace
 
 int PickFreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -39,6 +76,7 @@ std::string MakeTempDir(const std::string& prefix) {
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data())) return {};
+  TempDirsMade().Add(buf.data());
   return std::string(buf.data());
 }
 

@@ -52,7 +52,9 @@ class ServerProcess {
   std::string error_;
 };
 
-/// A fresh empty directory under $TMPDIR (or /tmp).
+/// A fresh empty directory under $TMPDIR (or /tmp), removed with everything
+/// in it (and a `<dir>.toml` beside it) when this process exits, unless
+/// QUOTUM_KEEP_TEST_DIRS=1.
 std::string MakeTempDir(const std::string& prefix);
 
 /// A TCP port on 127.0.0.1 that was free a moment ago, so nothing listens on
