@@ -799,6 +799,41 @@ TEST_F(ScaleOutTest, TheAdminTenantListShowsChangesMadeOnAnotherInstanceAtOnce) 
   EXPECT_TRUE(find(r.json(), "made-on-b").is_object()) << r.body;
 }
 
+// Reads of every tenant from PostgreSQL (the admin's list, here in a loop)
+// run while the tenant's limits and plan change through this instance: a
+// read that started before a change was committed must not put the old
+// values back, so each change shows in the next answer.
+TEST_F(ScaleOutTest, ChangesMadeHereSurviveReadsOfTheStoreThatStartedBeforeThem) {
+  auto a = Instance("a");
+  HttpClient ca(a->port());
+  Tenant t = CreateTenant(ca, "busy", "business");
+  std::atomic<bool> stop{false};
+  std::thread lister([&] {
+    HttpClient cl(a->port());
+    while (!stop.load()) cl.Get("/admin/tenants", Admin());
+  });
+  int stale = 0;
+  for (int i = 0; i < 40; ++i) {
+    const int limit = 1000 + i;
+    ASSERT_EQ(ca.Send("PUT", "/admin/tenants/busy/limits",
+                      absl::StrCat(R"({"messages_sent": )", limit, "}"), Admin())
+                  .status,
+              200);
+    auto usage = ca.Get("/api/v2/usage/current", Bearer(t.key)).json();
+    if (usage.at("meters").at("messages_sent").at("limit") != limit) ++stale;
+    auto down = ca.Post("/api/v2/subscription/change", R"({"plan":"pro"})", Bearer(t.key));
+    ASSERT_EQ(down.status, 200) << down.body;
+    usage = ca.Get("/api/v2/usage/current", Bearer(t.key)).json();
+    if (!usage.at("pending_plan").is_object()) ++stale;
+    ASSERT_EQ(ca.Send("DELETE", "/api/v2/subscription/pending", "", Bearer(t.key)).status, 200);
+    usage = ca.Get("/api/v2/usage/current", Bearer(t.key)).json();
+    if (!usage.at("pending_plan").is_null()) ++stale;
+  }
+  stop = true;
+  lister.join();
+  EXPECT_EQ(stale, 0) << "answers that showed a change undone by an older read";
+}
+
 // Two instances asked to make the same tenant at the same moment: both may
 // find the id free in PostgreSQL, and the second commit is refused by its
 // unique key. That one answers 409 tenant_exists (not 503), and the key the

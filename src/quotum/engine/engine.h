@@ -722,9 +722,17 @@ class Engine {
   KeyEntry& AdoptKey(const KeySnapshot& snap, const KeyHash& hash, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   /// The tenant of `snap`, created or updated (plan, overrides) from it; null
-  /// when its plan is not in this instance's catalog.
+  /// when its plan is not in this instance's catalog. `now`: when the read
+  /// of `snap` started. A tenant held here is left as it is while a change
+  /// made here is being committed, or when that read started before the last
+  /// such commit ended: the snapshot may predate the change.
   TenantState* AdoptTenant(const KeySnapshot& snap, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  /// `finish` of a change to `t`'s plan, limits, add-ons or top-ups, made
+  /// here and about to be committed, wrapped so that AdoptTenant leaves the
+  /// tenant alone until the commit has ended and `finish` has run.
+  CommitQueue::Done GuardLocalChangeLocked(TenantState& t, CommitQueue::Done finish)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(t.mu);
 
   /// One short-window rule to apply: category, who it is counted for, cost.
   /// `subject` (a key id or session id) must outlive the RatePass built from it.

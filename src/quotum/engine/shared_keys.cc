@@ -186,6 +186,10 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
     tenant_order_.push_back(t);
   }
   MutexLock lock(&t->mu);
+  if (t->traffic &&
+      (t->traffic->local_changes_in_flight > 0 || now < t->traffic->local_change_settled)) {
+    return t;  // the snapshot may predate a change made here
+  }
   t->name = snap.tenant.name;
   t->plan = plan;
   t->profile = cat.FindProfile(plan->rate_limit_profile);
@@ -200,6 +204,17 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
     t->overrides[*m] = o.limit;
   }
   return t;
+}
+
+CommitQueue::Done Engine::GuardLocalChangeLocked(TenantState& t, CommitQueue::Done finish) {
+  ++t.Traffic().local_changes_in_flight;
+  return [this, tp = &t, finish = std::move(finish)](const absl::Status& s) mutable {
+    finish(s);  // a failed change is undone before reads may apply again
+    MutexLock lock(&tp->mu);
+    TenantTraffic& traffic = tp->Traffic();
+    --traffic.local_changes_in_flight;
+    traffic.local_change_settled = clock_->Now();
+  };
 }
 
 }  // namespace quotum::engine

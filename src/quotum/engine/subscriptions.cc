@@ -171,6 +171,7 @@ absl::AnyInvocable<void()> Engine::CommitPlanChangeLocked(TenantState& t, Subscr
     }
     done(c);
   };
+  finish = GuardLocalChangeLocked(t, std::move(finish));
   const bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         for (const SubscriptionChange& r : rows) {
@@ -214,6 +215,7 @@ void Engine::CancelPendingPlan(const Principal& who, Callback<SubscriptionChange
         }
         done(cancelled);
       };
+      finish = GuardLocalChangeLocked(t, std::move(finish));
       const bool queued = queue_.Enqueue(
           [&](CommitBatch& b) {
             b.subscription_changes.push_back(cancelled);
@@ -362,6 +364,7 @@ absl::AnyInvocable<void()> Engine::CommitAddonLocked(TenantState& t, const Addon
     }
     done(std::move(answer));
   };
+  finish = GuardLocalChangeLocked(t, std::move(finish));
   const absl::Time now = clock_->Now();
   const bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {

@@ -267,6 +267,7 @@ void Engine::SetLimits(absl::string_view tenant_id,
       }
       done(view);
     };
+    finish = GuardLocalChangeLocked(*t, std::move(finish));
     bool queued = queue_.Enqueue(
         [&](CommitBatch& b) {
           for (auto& [name, value] : limits) b.overrides.push_back({t->id, name, value});

@@ -104,6 +104,7 @@ void Engine::BuyTopup(const Principal& who, std::string meter, uint64_t quantity
       }
       done(std::move(r));
     };
+    finish = GuardLocalChangeLocked(t, std::move(finish));
     const bool queued = queue_.Enqueue(
         [&](CommitBatch& b) {
           b.topups.push_back(r);
