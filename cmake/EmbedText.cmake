@@ -125,6 +125,8 @@ function(quotum_embed_text)
     DEPENDS ${inputs} "${QUOTUM_EMBED_TEXT_SCRIPT}"
     COMMENT "Embedding ${E_FUNCTION} from ${E_INPUTS}"
     VERBATIM)
+  # Alone in unity builds: every embedded file names its arrays kFile0...
+  set_source_files_properties("${E_OUTPUT}" PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()
 
 function(quotum_embed_files)
@@ -142,4 +144,5 @@ function(quotum_embed_files)
     DEPENDS ${E_INPUTS} "${QUOTUM_EMBED_TEXT_SCRIPT}"
     COMMENT "Embedding ${E_FUNCTION} from ${E_BASE_DIR}"
     VERBATIM)
+  set_source_files_properties("${E_OUTPUT}" PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()
