@@ -8,29 +8,46 @@
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "quotum/base/mutex.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/engine.h"
 #include "store_backend.h"
+#include "support/time_literal.h"
 
 namespace quotum::engine {
-
-inline absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 // Wraps a store; Commit fails while `fail` is set.
 class FlakyStore final : public Store {
  public:
   explicit FlakyStore(Store* inner) : inner_(inner) {}
   std::atomic<bool> fail{false};
+  /// While set, Commit waits (a commit still in flight), then goes on.
+  std::atomic<bool> hold{false};
+  /// Set before the engine starts: the store is Shared() when the inner one
+  /// is, and the engine reads keys and tenants through it (scale-out's rules).
+  bool shared = false;
   absl::Status Load(absl::Time since, SnapshotSink& sink) override {
     return inner_->Load(since, sink);
   }
   absl::Status Commit(const CommitBatch& b) override {
+    while (hold.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     if (fail.load()) return absl::InternalError("disk on fire");
     return inner_->Commit(b);
   }
+  bool Shared() const override { return shared && inner_->Shared(); }
+  absl::StatusOr<std::optional<KeySnapshot>> FindKey(const std::string& hash) override {
+    return inner_->FindKey(hash);
+  }
+  absl::StatusOr<std::optional<KeySnapshot>> FindKeyById(const std::string& key_id) override {
+    return inner_->FindKeyById(key_id);
+  }
+  absl::StatusOr<std::optional<KeySnapshot>> FindTenant(const std::string& id) override {
+    return inner_->FindTenant(id);
+  }
+  absl::StatusOr<std::vector<KeySnapshot>> AllTenants() override { return inner_->AllTenants(); }
   absl::StatusOr<std::vector<DailyRow>> Daily(const std::string& t, absl::CivilDay f,
                                               absl::CivilDay to) override {
     return inner_->Daily(t, f, to);
@@ -186,12 +203,15 @@ class EngineTest : public contract::StoreBackendTest {
   virtual std::string ExtraToml() const { return ""; }
   /// Changes the engine's options before each Open.
   virtual void Configure(EngineOptions& o) const {}
+  /// True: the engine treats a shared store (PostgreSQL) as scale-out does.
+  virtual bool SharedStore() const { return false; }
 
   void Open() {
     auto store = OpenStore();
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     flaky_ = std::make_unique<FlakyStore>(store_.get());
+    flaky_->shared = SharedStore();
     engine_ = std::make_unique<Engine>(Options(), flaky_.get(), &clock_);
     ASSERT_TRUE(engine_->Start().ok());
   }

@@ -25,6 +25,7 @@
 #include "quotum/testing/postgres_server.h"
 #include "quotum/testing/server_process.h"
 #include "store_records.h"
+#include "support/time_literal.h"
 
 namespace quotum::contract {
 namespace {
@@ -38,8 +39,6 @@ using store::migrate::SqliteToPostgresOptions;
 using store::postgres::PgConnection;
 using store::postgres::PgStore;
 using store::sqlite::SqliteStore;
-
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
 const absl::Time kOctober = T("2026-10-08T10:00:00Z");   // a period start

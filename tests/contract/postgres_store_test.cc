@@ -22,6 +22,7 @@
 #include "quotum/store/postgres/pg_store.h"
 #include "quotum/testing/postgres_server.h"
 #include "quotum/testing/server_process.h"
+#include "support/time_literal.h"
 
 namespace quotum::contract {
 namespace {
@@ -32,7 +33,6 @@ using store::postgres::Migrate;
 using store::postgres::PgConnection;
 using store::postgres::PgStore;
 
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 const absl::Time kPeriod = absl::FromUnixSeconds(1794132000);  // 2026-11-08T10:00:00Z
 
 CommitBatch NewTenant(const std::string& id) {

@@ -25,7 +25,6 @@ namespace {
 
 using ratelimit::Algorithm;
 using ratelimit::AlgorithmName;
-using ratelimit::Decide;
 using ratelimit::Result;
 using ratelimit::Rule;
 using ratelimit::State;
@@ -195,7 +194,7 @@ int RedisLimiterTest::RunCases(int64_t base) {
         const int64_t retry = o.at("retry_ms").to_number<int64_t>();
         EXPECT_EQ(r.retry_ns, retry < 0 ? -1 : retry * kMs);
       }
-      const Result cpp = Decide(rule, state, now, cost);
+      const Result cpp = ratelimit::Decide(rule, state, now, cost);
       EXPECT_EQ(r.next_state, EncodeState(rule, cpp.next));
       if (cpp.allowed) state = cpp.next;
       ++checked;
@@ -256,7 +255,7 @@ class Comparer {
       in_sync_ = false;
     }
     const std::string lua_in = stored_ ? lua_state_ : "";
-    const Result cpp = Decide(rule_, cpp_state_, now_, cost);
+    const Result cpp = ratelimit::Decide(rule_, cpp_state_, now_, cost);
     const LuaDecision lua = lua_.Pure(rule_, lua_in, now_, cost);
     // A denial's next state repeats the input, which differs after an expiry.
     const bool compare_next = cpp.allowed || in_sync_;
@@ -497,7 +496,7 @@ TEST_F(RedisLimiterTest, ForeignStatesAreEmptyAndBadArgumentsAreErrors) {
   const Rule gcra{Algorithm::kTokenBucket, 5, kSecond};
   const int64_t at = 1'796'724'000 * kSecond;
   const LuaDecision ahead = lua_->Pure(gcra, "G:1805731197:0", at, 1);
-  const Result cpp = Decide(gcra, State{.a = 1'805'731'197 * kSecond}, at, 1);
+  const Result cpp = ratelimit::Decide(gcra, State{.a = 1'805'731'197 * kSecond}, at, 1);
   EXPECT_FALSE(ahead.allowed);
   EXPECT_FALSE(cpp.allowed);
   EXPECT_EQ(ahead.retry_ns, cpp.retry_ns);

@@ -9,14 +9,13 @@
 #include "quotum/engine/engine.h"
 #include "quotum/engine/errors.h"
 #include "store_backend.h"
+#include "support/time_literal.h"
 #include "unit/example_config.h"
 
 namespace quotum::engine {
 namespace {
 
 using ratelimit::Category;
-
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 template <typename T>
 absl::StatusOr<T> Wait(std::function<void(Engine::Callback<T>)> call) {

@@ -14,6 +14,7 @@
 #include "quotum/core/billing_period.h"
 #include "store_backend.h"
 #include "store_records.h"
+#include "support/time_literal.h"
 
 namespace quotum::contract {
 namespace {
@@ -38,8 +39,6 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
-
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 Decision SomeDecision() {
   Decision d;

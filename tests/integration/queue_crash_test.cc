@@ -23,7 +23,7 @@ namespace {
 using testing::HttpClient;
 using testing::Receiver;
 
-constexpr int kKills = 6;
+constexpr int kQueueKills = 6;
 
 // A plan whose limits and per-session rule stay out of the way: the queue's
 // bookkeeping, not enforcement, is under test.
@@ -105,7 +105,7 @@ TEST(QueueCrash, KillsLoseNoQueuedMessageAndSendNoneTwiceUnlessCaughtMidHandOff)
   std::mt19937 rng(std::random_device{}());
   std::set<std::string> acked;
   std::mutex mu;
-  for (int round = 1; round <= kKills; ++round) {
+  for (int round = 1; round <= kQueueKills; ++round) {
     std::atomic<bool> stop{false};
     std::thread load([&, port = server->port()] { Load(port, t, round, stop, acked, mu); });
     std::this_thread::sleep_for(
@@ -152,12 +152,12 @@ TEST(QueueCrash, KillsLoseNoQueuedMessageAndSendNoneTwiceUnlessCaughtMidHandOff)
     twice += static_cast<size_t>(n - 1);
   }
   EXPECT_EQ(deliveries.size(), stored);
-  EXPECT_LE(twice, static_cast<size_t>(kKills));
+  EXPECT_LE(twice, static_cast<size_t>(kQueueKills));
   EXPECT_EQ(server->Stop(), 0);
   std::printf(
       "queue crash: %d kills; %zu messages acknowledged, %zu stored, %zu hand-offs, "
       "%zu repeated after a kill\n",
-      kKills, acked.size(), stored, upstream.requests().size(), twice);
+      kQueueKills, acked.size(), stored, upstream.requests().size(), twice);
   EXPECT_GT(acked.size(), 0u);
 }
 

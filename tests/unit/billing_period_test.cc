@@ -6,11 +6,10 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "support/time_literal.h"
 
 namespace quotum {
 namespace {
-
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 struct Case {
   const char* name;

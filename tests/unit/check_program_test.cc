@@ -8,13 +8,12 @@
 #include "gtest/gtest.h"
 #include "quotum/config/config.h"
 #include "quotum/engine/engine.h"
+#include "support/time_literal.h"
 
 namespace quotum::engine {
 namespace {
 
 using ratelimit::Category;
-
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 constexpr char kExtraPlans[] = R"(
 [plans.warm]

@@ -5,11 +5,10 @@
 #include <cmath>
 
 #include "gtest/gtest.h"
+#include "support/time_literal.h"
 
 namespace quotum {
 namespace {
-
-absl::Time T(const char* rfc3339) { return *ParseRfc3339(rfc3339); }
 
 // A 30-day period starting on a Sunday at midnight UTC.
 ForecastInput November(const char* now, uint64_t used, std::vector<uint64_t> daily,

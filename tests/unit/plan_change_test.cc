@@ -3,11 +3,10 @@
 #include "quotum/core/plan_change.h"
 
 #include "gtest/gtest.h"
+#include "support/time_literal.h"
 
 namespace quotum {
 namespace {
-
-absl::Time T(const char* rfc3339) { return *ParseRfc3339(rfc3339); }
 
 BillingPeriod Month(const char* start, const char* end) { return {T(start), T(end), 0}; }
 

@@ -12,14 +12,13 @@
 #include "quotum/http/pushed_body.h"
 #include "quotum/http/server.h"
 #include "quotum/testing/raw_connection.h"
+#include "support/bound_port.h"
 
 namespace quotum::http {
 namespace {
 
 using std::chrono::milliseconds;
 using testing::RawConnection;
-
-int PortOf(const std::string& bound) { return std::stoi(bound.substr(bound.rfind(':') + 1)); }
 
 constexpr std::string_view kGet = "GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
 

@@ -4,11 +4,10 @@
 #include "gtest/gtest.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/core/reconcile.h"
+#include "support/time_literal.h"
 
 namespace quotum {
 namespace {
-
-absl::Time T(const char* s) { return *ParseRfc3339(s); }
 
 TEST(ScheduleTest, TheDailyRunIsTodaysOnceItHasPassedElseYesterdays) {
   EXPECT_EQ(LastDailyRun(T("2026-11-29T00:00:00Z"), absl::ZeroDuration()),

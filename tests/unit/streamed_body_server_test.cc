@@ -13,14 +13,13 @@
 #include "quotum/base/task_pool.h"
 #include "quotum/http/server.h"
 #include "quotum/testing/raw_connection.h"
+#include "support/bound_port.h"
 
 namespace quotum::http {
 namespace {
 
 using std::chrono::milliseconds;
 using testing::RawConnection;
-
-int PortOf(const std::string& bound) { return std::stoi(bound.substr(bound.rfind(':') + 1)); }
 
 // One I/O thread. GET /ping answers "pong"; any other request streams
 // "piece0".."piece2", the second made only once the gate opens, on the pool

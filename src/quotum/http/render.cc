@@ -14,6 +14,11 @@ boost::json::value OptionalNumber(std::optional<uint64_t> v) {
   return *v;
 }
 
+boost::json::value TimeOrNull(const std::optional<absl::Time>& t) {
+  if (!t) return nullptr;
+  return boost::json::value(FormatRfc3339(*t));
+}
+
 boost::json::object CreditsJson(const engine::CreditsUse& c) {
   boost::json::object o;
   o["per_message"] = c.per_unit;
@@ -321,7 +326,7 @@ boost::json::object AddonJson(const engine::AddonRecord& a) {
           {"units", a.units},
           {"price_cents", a.price_cents},
           {"started_at", FormatRfc3339(a.started_at)},
-          {"ends_at", a.ends_at ? boost::json::value(FormatRfc3339(*a.ends_at)) : nullptr}};
+          {"ends_at", TimeOrNull(a.ends_at)}};
 }
 
 boost::json::object TopupJson(const engine::TopupRecord& t) {
@@ -343,8 +348,7 @@ boost::json::value ForecastJson(const std::optional<Forecast>& f) {
   boost::json::object o{{"projected_period_end", f->projected_period_end}, {"method", f->method}};
   o["projected_percentage"] =
       f->projected_percentage ? boost::json::value(*f->projected_percentage) : nullptr;
-  o["limit_reached_at"] =
-      f->limit_reached_at ? boost::json::value(FormatRfc3339(*f->limit_reached_at)) : nullptr;
+  o["limit_reached_at"] = TimeOrNull(f->limit_reached_at);
   return o;
 }
 

@@ -2,6 +2,7 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <optional>
 
 #include "absl/time/time.h"
 #include "quotum/engine/decision.h"
@@ -12,6 +13,9 @@ namespace quotum::http {
 
 /// {"allowed","consumed","remaining","limit","reset_at",...} of a decision.
 /// Unlimited meters show "limit": null and "remaining": null.
+/// `t` in RFC 3339, or null when absent (a JSON field that may be unset).
+boost::json::value TimeOrNull(const std::optional<absl::Time>& t);
+
 /// {"per_message", "charged", "limit", "remaining"} of a send's credits.
 boost::json::object CreditsJson(const engine::CreditsUse& c);
 /// A plan of the catalog as GET /api/v2/plans lists it: price, interval and

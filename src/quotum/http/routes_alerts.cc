@@ -23,7 +23,7 @@ boost::json::object AlertObject(const engine::AlertRecord& a) {
                         {"period_start", FormatRfc3339(a.period_start)},
                         {"period_end", FormatRfc3339(a.period_end)},
                         {"at", FormatRfc3339(a.at)}};
-  o["resolved_at"] = a.resolved_at ? boost::json::value(FormatRfc3339(*a.resolved_at)) : nullptr;
+  o["resolved_at"] = TimeOrNull(a.resolved_at);
   return o;
 }
 
@@ -77,7 +77,7 @@ boost::json::object DeliveryObject(const engine::DeliveryRecord& d,
                         {"attempt_log", std::move(tries)}};
   o["next_attempt_at"] =
       d.state == "pending" ? boost::json::value(FormatRfc3339(d.next_at)) : nullptr;
-  o["finished_at"] = d.finished_at ? boost::json::value(FormatRfc3339(*d.finished_at)) : nullptr;
+  o["finished_at"] = TimeOrNull(d.finished_at);
   return o;
 }
 

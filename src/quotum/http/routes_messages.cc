@@ -21,11 +21,6 @@ constexpr size_t kMaxPageSize = 500;
 // How far ahead a send may be scheduled.
 constexpr absl::Duration kMaxScheduleAhead = absl::Hours(24 * 366);
 
-boost::json::value OptionalTime(const std::optional<absl::Time>& t) {
-  if (!t) return nullptr;
-  return boost::json::value(FormatRfc3339(*t));
-}
-
 // The cursor of a page: "<created_at unix seconds>.<id>", opaque to clients.
 std::string CursorText(const engine::MessageCursor& c) {
   return absl::StrCat(absl::ToUnixSeconds(c.created_at), ".", c.id);
@@ -80,9 +75,9 @@ boost::json::object MessageJson(const engine::MessageRecord& m) {
   o["status"] = m.status;
   o["reason"] = m.reason.empty() ? boost::json::value(nullptr) : boost::json::value(m.reason);
   o["created_at"] = FormatRfc3339(m.created_at);
-  o["send_at"] = OptionalTime(m.send_at);
-  o["released_at"] = OptionalTime(m.released_at);
-  o["sent_at"] = OptionalTime(m.sent_at);
+  o["send_at"] = TimeOrNull(m.send_at);
+  o["released_at"] = TimeOrNull(m.released_at);
+  o["sent_at"] = TimeOrNull(m.sent_at);
   return o;
 }
 

@@ -24,8 +24,7 @@ boost::json::value RiskForecastJson(const Catalog& cat, const engine::TenantRisk
   boost::json::object o;
   o["meter"] = cat.meters[m].name;
   o["projected_percentage"] = *f.projected_percentage;
-  o["limit_reached_at"] =
-      f.limit_reached_at ? boost::json::value(FormatRfc3339(*f.limit_reached_at)) : nullptr;
+  o["limit_reached_at"] = TimeOrNull(f.limit_reached_at);
   return o;
 }
 

@@ -9,11 +9,6 @@
 namespace quotum::http {
 namespace {
 
-boost::json::value OptionalTime(std::optional<absl::Time> t) {
-  if (!t) return nullptr;
-  return boost::json::value(FormatRfc3339(*t));
-}
-
 boost::json::value TierJson(const std::optional<TierView>& t) {
   if (!t) return nullptr;
   boost::json::object o{{"level", t->level},
@@ -40,9 +35,9 @@ boost::json::object SessionJson(const engine::SessionView& s) {
   o["status"] = s.status;
   o["created_at"] = FormatRfc3339(s.created_at);
   o["updated_at"] = FormatRfc3339(s.updated_at);
-  o["first_working_at"] = OptionalTime(s.first_working_at);
+  o["first_working_at"] = TimeOrNull(s.first_working_at);
   o["last_heartbeat"] = FormatRfc3339(s.last_heartbeat);
-  o["lease_expires_at"] = OptionalTime(s.lease_expires_at);
+  o["lease_expires_at"] = TimeOrNull(s.lease_expires_at);
   if (s.warmup_cap) {
     o["warmup"] = boost::json::object{{"cap_today", *s.warmup_cap}, {"sent_today", s.warmup_sent}};
   } else {

@@ -9,19 +9,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "quotum/notify/curl_easy.h"
 
 namespace quotum::notify {
 namespace {
 
-using EasyHandle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
-using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
-
 constexpr size_t kMaxSnippet = 256;
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 // `s` with every byte outside printable ASCII as '?': a reason any store
 // keeps as text (an upstream's body may hold cut UTF-8, or NUL).
@@ -32,15 +25,13 @@ std::string Printable(std::string s) {
   return s;
 }
 
-long Millis(absl::Duration d) { return static_cast<long>(absl::ToInt64Milliseconds(d)); }
-
 // What one attempt read back: the start of the body and Retry-After.
 struct Reply {
   std::string body;
   std::string retry_after;
 };
 
-size_t OnBody(char* data, size_t size, size_t count, void* user) {
+size_t OnReplyBody(char* data, size_t size, size_t count, void* user) {
   auto* r = static_cast<Reply*>(user);
   const size_t n = size * count;
   if (r->body.size() < kMaxSnippet) r->body.append(data, std::min(n, kMaxSnippet - r->body.size()));
@@ -65,20 +56,10 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
 }
 
 HeaderList Headers(const engine::MessageRecord& m, const std::string& token) {
-  curl_slist* list = nullptr;
-  for (const std::string& line :
-       {std::string("Content-Type: application/json"), absl::StrCat("Idempotency-Key: ", m.id),
-        std::string("Expect:"),  // no 100-continue round trip
-        token.empty() ? std::string() : absl::StrCat("Authorization: Bearer ", token)}) {
-    if (line.empty()) continue;
-    curl_slist* grown = curl_slist_append(list, line.c_str());
-    if (!grown) {
-      curl_slist_free_all(list);
-      return HeaderList(nullptr, &curl_slist_free_all);
-    }
-    list = grown;
-  }
-  return HeaderList(list, &curl_slist_free_all);
+  return HeaderListOf(
+      {"Content-Type: application/json", absl::StrCat("Idempotency-Key: ", m.id),
+       "Expect:",  // no 100-continue round trip
+       token.empty() ? std::string() : absl::StrCat("Authorization: Bearer ", token)});
 }
 
 engine::DeliveryAnswer AnswerOf(long status, const Reply& reply) {
@@ -148,13 +129,13 @@ engine::DeliveryAnswer HttpProvider::Deliver(const engine::MessageRecord& m) {
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_FOLLOWLOCATION, 0L);
   set(CURLOPT_NOSIGNAL, 1L);
-  set(CURLOPT_CONNECTTIMEOUT_MS, Millis(opts_.connect_timeout));
-  set(CURLOPT_TIMEOUT_MS, Millis(opts_.timeout));
+  set(CURLOPT_CONNECTTIMEOUT_MS, CurlMillis(opts_.connect_timeout));
+  set(CURLOPT_TIMEOUT_MS, CurlMillis(opts_.timeout));
   set(CURLOPT_POST, 1L);
   set(CURLOPT_POSTFIELDS, body.data());
   set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
   set(CURLOPT_HTTPHEADER, headers.get());
-  set(CURLOPT_WRITEFUNCTION, &OnBody);
+  set(CURLOPT_WRITEFUNCTION, &OnReplyBody);
   set(CURLOPT_WRITEDATA, &reply);
   set(CURLOPT_HEADERFUNCTION, &OnHeader);
   set(CURLOPT_HEADERDATA, &reply);

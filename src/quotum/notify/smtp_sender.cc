@@ -11,11 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "quotum/core/billing_period.h"
+#include "quotum/notify/curl_easy.h"
 
 namespace quotum::notify {
 namespace {
 
-using EasyHandle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
 using Recipients = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
 
 // The message curl reads out, a piece at a time.
@@ -71,8 +71,7 @@ bool IsPlainAddress(std::string_view a) {
 }
 
 SmtpOutcome SmtpSender::Send(const Email& email) const {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  InitCurlOnce();
   if (!IsPlainAddress(email.to)) return {false, 0, "not a plain e-mail address"};
   EasyHandle curl(curl_easy_init(), &curl_easy_cleanup);
   if (!curl) return {false, 0, "could not start a transfer"};
@@ -83,8 +82,7 @@ SmtpOutcome SmtpSender::Send(const Email& email) const {
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROXY, "");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(options_.timeout)));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, CurlMillis(options_.timeout));
   curl_easy_setopt(c, CURLOPT_MAIL_FROM, options_.from.c_str());
   curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpt.get());
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);

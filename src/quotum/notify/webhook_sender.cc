@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "quotum/core/string_views.h"
+#include "quotum/notify/curl_easy.h"
 #include "quotum/notify/signature.h"
 
 namespace quotum::notify {
@@ -26,14 +27,7 @@ namespace {
 constexpr size_t kSnippetBytes = 512;
 constexpr size_t kMaxResponseBytes = 64 * 1024;
 
-using EasyHandle = std::unique_ptr<CURL, decltype(&curl_easy_cleanup)>;
 using UrlHandle = std::unique_ptr<CURLU, decltype(&curl_url_cleanup)>;
-using HeaderList = std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)>;
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 /// What one transfer's callbacks share with Send; lives on Send's stack.
 struct Transfer {
@@ -45,7 +39,7 @@ struct Transfer {
   std::string refused_ip;  ///< the first address the policy refused
 };
 
-size_t OnBody(char* data, size_t size, size_t count, void* user) {
+size_t OnTransferBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t n = size * count;
   if (t->snippet.size() < kSnippetBytes) {
@@ -127,26 +121,12 @@ bool PrintableAscii(std::string_view s) {
 }
 
 HeaderList Headers(const WebhookRequest& request) {
-  curl_slist* list = nullptr;
-  for (const std::string& line :
-       {std::string("Content-Type: application/json"), std::string("User-Agent: quotum-webhooks/1"),
-        absl::StrCat("X-Quotum-Event-Id: ", request.event_id),
-        absl::StrCat("X-Quotum-Signature: ",
-                     SignatureHeader(request.secret, request.unix_seconds, request.body)),
-        std::string("Expect:")}) {  // "Expect:" with no value: curl sends no Expect header
-    curl_slist* grown = curl_slist_append(list, line.c_str());
-    if (grown == nullptr) {
-      curl_slist_free_all(list);
-      return HeaderList(nullptr, &curl_slist_free_all);
-    }
-    list = grown;
-  }
-  return HeaderList(list, &curl_slist_free_all);
-}
-
-/// At least 1 ms: curl reads 0 as "no limit".
-long Millis(absl::Duration d) {
-  return static_cast<long>(std::max<int64_t>(1, absl::ToInt64Milliseconds(d)));
+  return HeaderListOf(
+      {"Content-Type: application/json", "User-Agent: quotum-webhooks/1",
+       absl::StrCat("X-Quotum-Event-Id: ", request.event_id),
+       absl::StrCat("X-Quotum-Signature: ",
+                    SignatureHeader(request.secret, request.unix_seconds, request.body)),
+       "Expect:"});  // "Expect:" with no value: curl sends no Expect header
 }
 
 CURLcode Configure(CURL* h, CURLU* url, curl_slist* headers, const WebhookRequest& request,
@@ -162,13 +142,13 @@ CURLcode Configure(CURL* h, CURLU* url, curl_slist* headers, const WebhookReques
   set(CURLOPT_FOLLOWLOCATION, 0L);
   set(CURLOPT_PROXY, "");  // no proxy from the environment: it would connect unchecked
   set(CURLOPT_NOSIGNAL, 1L);
-  set(CURLOPT_CONNECTTIMEOUT_MS, Millis(options.connect_timeout));
-  set(CURLOPT_TIMEOUT_MS, Millis(options.timeout));
+  set(CURLOPT_CONNECTTIMEOUT_MS, CurlMillis(options.connect_timeout));
+  set(CURLOPT_TIMEOUT_MS, CurlMillis(options.timeout));
   set(CURLOPT_POST, 1L);
   set(CURLOPT_POSTFIELDS, request.body.data());
   set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   set(CURLOPT_HTTPHEADER, headers);
-  set(CURLOPT_WRITEFUNCTION, &OnBody);
+  set(CURLOPT_WRITEFUNCTION, &OnTransferBody);
   set(CURLOPT_WRITEDATA, &transfer);
   set(CURLOPT_OPENSOCKETFUNCTION, &OnOpenSocket);
   set(CURLOPT_OPENSOCKETDATA, &transfer);

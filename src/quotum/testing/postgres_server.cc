@@ -48,10 +48,7 @@ void SignalServerAndChildren(pid_t postmaster, int sig) {
   }
 }
 
-constexpr auto kStartTimeout = std::chrono::seconds(10);
 constexpr char kInstallHint[] = "scripts/install-deps.sh installs them (Debian package postgresql)";
-
-bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
 bool HasServerBinaries(const std::string& dir) {
   return !dir.empty() && IsExecutable(dir + "/postgres") && IsExecutable(dir + "/initdb");
@@ -266,7 +263,7 @@ bool PostgresServer::Launch(const std::string& bin_dir) {
 bool PostgresServer::WaitUntilReady() {
   const std::string conninfo = "host=127.0.0.1 port=" + std::to_string(port_) +
                                " user=postgres dbname=postgres connect_timeout=2";
-  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  const auto deadline = std::chrono::steady_clock::now() + kHelperStartTimeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {

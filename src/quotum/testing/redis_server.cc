@@ -24,8 +24,6 @@
 namespace quotum::testing {
 namespace {
 
-constexpr auto kStartTimeout = std::chrono::seconds(10);
-
 // True when 127.0.0.1:port answers an inline PING with +PONG within 500 ms
 // (a server still loading its AOF answers -LOADING instead).
 bool AnswersPing(int port) {
@@ -46,8 +44,6 @@ bool AnswersPing(int port) {
   close(fd);
   return got.starts_with("+PONG");
 }
-
-bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
 }  // namespace
 
@@ -160,7 +156,7 @@ bool RedisServer::Launch(const std::string& binary) {
 }
 
 bool RedisServer::WaitUntilReady() {
-  const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
+  const auto deadline = std::chrono::steady_clock::now() + kHelperStartTimeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {

@@ -191,4 +191,6 @@ bool ServerProcess::Kill9() {
   return true;
 }
 
+bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
 }  // namespace quotum::testing

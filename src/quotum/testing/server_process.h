@@ -2,6 +2,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -60,5 +61,12 @@ std::string MakeTempDir(const std::string& prefix);
 /// A TCP port on 127.0.0.1 that was free a moment ago, so nothing listens on
 /// it (0 on failure).
 int PickFreePort();
+
+/// True when this process may execute the file `path`.
+bool IsExecutable(const std::string& path);
+
+/// How long a helper server the tests start (redis-server, postgres) may
+/// take before it answers.
+inline constexpr std::chrono::seconds kHelperStartTimeout{10};
 
 }  // namespace quotum::testing

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
+#include "quotum/base/status_macros.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_connection.h"
@@ -24,12 +25,6 @@ using postgres::PgColumns;
 using postgres::PgConnection;
 using sqlite::Db;
 using sqlite::Stmt;
-
-#define RETURN_IF_ERROR(expr) \
-  do {                        \
-    absl::Status _s = (expr); \
-    if (!_s.ok()) return _s;  \
-  } while (0)
 
 // How a column travels. Both schemas store instants as Unix seconds and
 // unsigned 64-bit values bit-for-bit in a signed 64-bit integer, so most

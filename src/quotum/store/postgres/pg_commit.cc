@@ -11,29 +11,21 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
+#include "quotum/base/status_macros.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/column_values.h"
 
 namespace quotum::store::postgres {
 namespace {
 
 using engine::CommitBatch;
 
-int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
-int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
-// `secs` rounded down to a multiple of `unit` (also before 1970).
-int64_t FloorTo(int64_t secs, int64_t unit) { return secs - ((secs % unit) + unit) % unit; }
 std::string DayText(int64_t day_start) {
   return FormatDate(absl::ToCivilDay(absl::FromUnixSeconds(day_start), absl::UTCTimeZone()));
 }
-
-#define RETURN_IF_ERROR(expr) \
-  do {                        \
-    absl::Status _s = (expr); \
-    if (!_s.ok()) return _s;  \
-  } while (0)
 
 /// A prepared statement whose parameters are arrays, one per column.
 struct Statement {
@@ -488,11 +480,6 @@ absl::Status WriteIdempotency(PgConnection& conn, const CommitBatch& b) {
   return Run(conn, kIdempotency, c);
 }
 
-std::optional<int64_t> OptMillis(const std::optional<absl::Time>& t) {
-  if (!t) return std::nullopt;
-  return absl::ToUnixMillis(*t);
-}
-
 absl::Status WriteMessageTransitions(PgConnection& conn, const CommitBatch& b) {
   for (const engine::MessageTransition& t : b.message_transitions) {
     auto r = conn.ExecPrepared(
@@ -665,11 +652,6 @@ constexpr Statement kAttempts{
     "ON CONFLICT DO NOTHING"};
 constexpr Statement kRelayed{"w_relayed",
                              "UPDATE outbox SET relayed=true WHERE id=ANY($1::text[])"};
-
-std::optional<int64_t> OptSecs(const std::optional<absl::Time>& t) {
-  if (!t) return std::nullopt;
-  return Secs(*t);
-}
 
 absl::Status WriteWebhooksAndDeliveries(PgConnection& conn, const CommitBatch& b) {
   if (!b.webhooks.empty()) {

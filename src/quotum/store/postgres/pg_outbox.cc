@@ -3,16 +3,11 @@
 // outbox"). Writes go with every other record in Commit (pg_commit.cc).
 #include "absl/strings/str_split.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/column_values.h"
 #include "quotum/store/postgres/pg_store.h"
 
 namespace quotum::store::postgres {
 namespace {
-
-absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
-std::optional<absl::Time> OptTime(const PgRow& r, int col) {
-  if (r.IsNull(col)) return std::nullopt;
-  return FromSecs(r.Int(col));
-}
 
 constexpr char kWebhookColumns[] =
     "SELECT id,tenant_id,url,events,secret,created_at,deleted_at FROM webhooks ";

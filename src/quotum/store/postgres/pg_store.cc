@@ -3,29 +3,24 @@
 #include <limits>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "quotum/base/status_macros.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/column_values.h"
 #include "quotum/store/message_columns.h"
 #include "quotum/store/postgres/migrations.h"
 #include "quotum/store/postgres/pg_commit.h"
+#include "quotum/store/reservation_rows.h"
 
 namespace quotum::store::postgres {
 namespace {
 
 using engine::SnapshotSink;
 
-int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
-absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
-uint64_t AsUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
 PgParam SecsParam(absl::Time t) { return IntParam(Secs(t)); }
-
-#define RETURN_IF_ERROR(expr) \
-  do {                        \
-    absl::Status _s = (expr); \
-    if (!_s.ok()) return _s;  \
-  } while (0)
 
 // ---- Rows of the start-up stream, in the column order of the queries below.
 
@@ -154,33 +149,33 @@ absl::Status StreamLeasesAndGauges(PgConnection& conn, SnapshotSink& sink) {
               });
 }
 
-// The whole stream from one snapshot of the database, then the purge of
-// idempotency records older than `since`.
-absl::Status LoadSnapshot(PgConnection& conn, absl::Time since, SnapshotSink& sink) {
+// Runs `reads` in one read-only snapshot of the database (REPEATABLE READ),
+// so that statements run one after another see one moment: no change
+// committed between two of them shows in one and not in the other.
+absl::Status InOneSnapshot(PgConnection& conn, absl::FunctionRef<absl::Status()> reads) {
   auto begin = conn.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
   if (!begin.ok()) return begin.status();
-  absl::Status s = StreamTenantsAndKeys(conn, sink);
-  if (s.ok()) s = StreamCountersAndIdempotency(conn, since, sink);
-  if (s.ok()) s = StreamLeasesAndGauges(conn, sink);
-  if (s.ok()) {
-    s = Each(conn,
-             "SELECT tenant_id,id,meter,units,created_at_ms,expires_at_ms FROM reservations "
-             "ORDER BY 1,2",
-             {}, [&](const PgRow& r) {
-               engine::ReservationRecord rec{r.Text(0),
-                                             r.Text(1),
-                                             r.Text(2),
-                                             AsUnsigned(r.Int(3)),
-                                             absl::FromUnixMillis(r.Int(4)),
-                                             absl::FromUnixMillis(r.Int(5))};
-               sink.Reservation(rec);
-             });
-  }
+  absl::Status s = reads();
   if (!s.ok()) {
     if (!conn.broken()) (void)conn.Exec("ROLLBACK");
     return s;
   }
-  RETURN_IF_ERROR(conn.Exec("COMMIT").status());
+  return conn.Exec("COMMIT").status();
+}
+
+// The whole stream from one snapshot of the database, then the purge of
+// idempotency records older than `since`.
+absl::Status LoadSnapshot(PgConnection& conn, absl::Time since, SnapshotSink& sink) {
+  RETURN_IF_ERROR(InOneSnapshot(conn, [&]() -> absl::Status {
+    RETURN_IF_ERROR(StreamTenantsAndKeys(conn, sink));
+    RETURN_IF_ERROR(StreamCountersAndIdempotency(conn, since, sink));
+    RETURN_IF_ERROR(StreamLeasesAndGauges(conn, sink));
+    const std::string ordered = absl::StrCat(kSelectReservations, " ORDER BY 1,2");
+    return Each(conn, ordered.c_str(), {}, [&](const PgRow& r) {
+      engine::ReservationRecord rec = ReservationFromRow(r);
+      sink.Reservation(rec);
+    });
+  }));
   return conn.Exec("DELETE FROM idempotency WHERE created_at<$1", {SecsParam(since)}).status();
 }
 
@@ -470,22 +465,24 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindKeyWhere(const c
   std::optional<engine::KeySnapshot> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.reset();
-    auto k = conn.Exec(sql, {value});  // a copy: a read may run twice (on a fresh connection)
-    if (!k.ok()) return k.status();
-    if (k->rows() == 0) return absl::OkStatus();
-    const PgRow row = k->row(0);
-    engine::KeySnapshot snap;
-    snap.key = KeyFrom(row);
-    snap.tenant = engine::TenantRecord{row.Text(5), row.Text(6), row.Text(7), FromSecs(row.Int(8)),
-                                       FromSecs(row.Int(9))};
-    auto limit = [&](int col) -> std::optional<uint32_t> {
-      if (row.IsNull(col)) return std::nullopt;
-      return static_cast<uint32_t>(row.Int(col));
-    };
-    snap.limits = engine::KeyRateLimits{limit(10), limit(11), limit(12)};
-    RETURN_IF_ERROR(ReadTenantParts(conn, snap));
-    out = std::move(snap);
-    return absl::OkStatus();
+    return InOneSnapshot(conn, [&]() -> absl::Status {
+      auto k = conn.Exec(sql, {value});  // a copy: a read may run twice (on a fresh connection)
+      if (!k.ok()) return k.status();
+      if (k->rows() == 0) return absl::OkStatus();
+      const PgRow row = k->row(0);
+      engine::KeySnapshot snap;
+      snap.key = KeyFrom(row);
+      snap.tenant = engine::TenantRecord{row.Text(5), row.Text(6), row.Text(7),
+                                         FromSecs(row.Int(8)), FromSecs(row.Int(9))};
+      auto limit = [&](int col) -> std::optional<uint32_t> {
+        if (row.IsNull(col)) return std::nullopt;
+        return static_cast<uint32_t>(row.Int(col));
+      };
+      snap.limits = engine::KeyRateLimits{limit(10), limit(11), limit(12)};
+      RETURN_IF_ERROR(ReadTenantParts(conn, snap));
+      out = std::move(snap);
+      return absl::OkStatus();
+    });
   }));
   return out;
 }
@@ -502,17 +499,20 @@ absl::StatusOr<std::optional<engine::KeySnapshot>> PgStore::FindTenant(const std
   std::optional<engine::KeySnapshot> out;
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.reset();
-    auto t = conn.Exec("SELECT id,name,plan,subscription_start,created_at FROM tenants WHERE id=$1",
-                       {TextParam(id)});
-    if (!t.ok()) return t.status();
-    if (t->rows() == 0) return absl::OkStatus();
-    const PgRow row = t->row(0);
-    engine::KeySnapshot snap;
-    snap.tenant = engine::TenantRecord{row.Text(0), row.Text(1), row.Text(2), FromSecs(row.Int(3)),
-                                       FromSecs(row.Int(4))};
-    RETURN_IF_ERROR(ReadTenantParts(conn, snap));
-    out = std::move(snap);
-    return absl::OkStatus();
+    return InOneSnapshot(conn, [&]() -> absl::Status {
+      auto t =
+          conn.Exec("SELECT id,name,plan,subscription_start,created_at FROM tenants WHERE id=$1",
+                    {TextParam(id)});
+      if (!t.ok()) return t.status();
+      if (t->rows() == 0) return absl::OkStatus();
+      const PgRow row = t->row(0);
+      engine::KeySnapshot snap;
+      snap.tenant = engine::TenantRecord{row.Text(0), row.Text(1), row.Text(2),
+                                         FromSecs(row.Int(3)), FromSecs(row.Int(4))};
+      RETURN_IF_ERROR(ReadTenantParts(conn, snap));
+      out = std::move(snap);
+      return absl::OkStatus();
+    });
   }));
   return out;
 }
@@ -559,15 +559,17 @@ absl::StatusOr<std::vector<engine::KeySnapshot>> PgStore::AllTenants() {
   RETURN_IF_ERROR(Read([&](PgConnection& conn) {
     out.clear();
     absl::flat_hash_map<std::string, size_t> at;
-    RETURN_IF_ERROR(
-        Each(conn, "SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY id", {},
-             [&](const PgRow& r) {
-               at.emplace(r.Text(0), out.size());
-               engine::KeySnapshot& snap = out.emplace_back();
-               snap.tenant = engine::TenantRecord{r.Text(0), r.Text(1), r.Text(2),
-                                                  FromSecs(r.Int(3)), FromSecs(r.Int(4))};
-             }));
-    return ReadEveryTenantsParts(conn, out, at);
+    return InOneSnapshot(conn, [&]() -> absl::Status {
+      RETURN_IF_ERROR(
+          Each(conn, "SELECT id,name,plan,subscription_start,created_at FROM tenants ORDER BY id",
+               {}, [&](const PgRow& r) {
+                 at.emplace(r.Text(0), out.size());
+                 engine::KeySnapshot& snap = out.emplace_back();
+                 snap.tenant = engine::TenantRecord{r.Text(0), r.Text(1), r.Text(2),
+                                                    FromSecs(r.Int(3)), FromSecs(r.Int(4))};
+               }));
+      return ReadEveryTenantsParts(conn, out, at);
+    });
   }));
   return out;
 }

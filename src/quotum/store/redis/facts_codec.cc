@@ -2,12 +2,13 @@
 
 #include <boost/json.hpp>
 
+#include "quotum/store/column_values.h"
+#include "quotum/store/redis/json_fields.h"
+
 namespace quotum::store::redis {
 namespace {
 
 namespace json = boost::json;
-
-int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
 
 void PutMillis(json::object& o, std::string_view key, const std::optional<absl::Time>& t) {
   if (t) o[key] = absl::ToUnixMillis(*t);
@@ -36,12 +37,6 @@ json::object MessageObject(const engine::MessageRecord& m) {
 }
 
 // The text of o[key], or an error naming it.
-absl::StatusOr<std::string> Text(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (!v || !v->is_string()) return absl::InvalidArgumentError("facts: no " + std::string(key));
-  return std::string(v->get_string());
-}
-
 absl::StatusOr<int64_t> Int(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   if (!v || !v->is_int64()) return absl::InvalidArgumentError("facts: no " + std::string(key));
@@ -56,7 +51,7 @@ absl::StatusOr<engine::MessageRecord> MessageOf(const json::object& o) {
                             {"to", &m.to},
                             {"text", &m.text},
                             {"status", &m.status}}) {
-    absl::StatusOr<std::string> v = Text(o, key);
+    absl::StatusOr<std::string> v = TextField(o, key, "facts");
     if (!v.ok()) return v.status();
     *field = std::move(*v);
   }
@@ -64,9 +59,9 @@ absl::StatusOr<engine::MessageRecord> MessageOf(const json::object& o) {
   if (!at.ok()) return at.status();
   m.created_at = absl::FromUnixSeconds(*at);
   // Entries written before the queue existed lack the fields below.
-  if (auto v = Text(o, "session"); v.ok()) m.session_id = std::move(*v);
-  if (auto v = Text(o, "type"); v.ok()) m.type = std::move(*v);
-  if (auto v = Text(o, "reason"); v.ok()) m.reason = std::move(*v);
+  if (auto v = TextField(o, "session", "facts"); v.ok()) m.session_id = std::move(*v);
+  if (auto v = TextField(o, "type", "facts"); v.ok()) m.type = std::move(*v);
+  if (auto v = TextField(o, "reason", "facts"); v.ok()) m.reason = std::move(*v);
   if (auto v = Int(o, "seq"); v.ok()) m.seq = static_cast<uint32_t>(*v);
   if (auto v = Int(o, "attempts"); v.ok()) m.release_attempts = static_cast<uint32_t>(*v);
   m.updated_at = m.created_at;
@@ -190,7 +185,8 @@ absl::StatusOr<engine::UsageFacts> DecodeFacts(std::string_view text) {
   if (ec || !v.is_object()) return absl::InvalidArgumentError("facts: not a JSON object");
   const json::object& o = v.get_object();
   engine::UsageFacts f;
-  absl::StatusOr<std::string> meter = Text(o, "meter"), channel = Text(o, "channel");
+  absl::StatusOr<std::string> meter = TextField(o, "meter", "facts"),
+                              channel = TextField(o, "channel", "facts");
   absl::StatusOr<int64_t> period = Int(o, "period"), at = Int(o, "at"), now = Int(o, "now"),
                           qty = Int(o, "qty");
   for (const absl::Status& s : {meter.status(), channel.status(), period.status(), at.status(),

@@ -7,6 +7,7 @@
 #include "quotum/core/billing_period.h"
 #include "quotum/core/string_views.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/redis/json_fields.h"
 
 namespace quotum::store::redis {
 namespace {
@@ -32,13 +33,6 @@ absl::StatusOr<absl::Time> Instant(const json::object& o, std::string_view key) 
   return absl::InvalidArgumentError("lease record: no time " + std::string(key));
 }
 
-absl::StatusOr<std::string> Text(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (!v || !v->is_string())
-    return absl::InvalidArgumentError("lease record: no " + std::string(key));
-  return std::string(v->get_string());
-}
-
 }  // namespace
 
 std::string EncodeSession(const engine::SessionRecord& s) {
@@ -55,7 +49,8 @@ absl::StatusOr<engine::SessionRecord> DecodeSession(std::string_view tenant_id, 
                                                     std::string_view text) {
   absl::StatusOr<json::object> o = ObjectOf(text, "session record");
   if (!o.ok()) return o.status();
-  absl::StatusOr<std::string> phone = Text(*o, "p"), status = Text(*o, "s");
+  absl::StatusOr<std::string> phone = TextField(*o, "p", "lease record"),
+                              status = TextField(*o, "s", "lease record");
   absl::StatusOr<absl::Time> created = Instant(*o, "c"), updated = Instant(*o, "u"),
                              heartbeat = Instant(*o, "h");
   for (const absl::Status& s :
@@ -86,7 +81,7 @@ absl::StatusOr<engine::GroupRecord> DecodeGroup(std::string_view tenant_id, std:
                                                 std::string_view text) {
   absl::StatusOr<json::object> o = ObjectOf(text, "group record");
   if (!o.ok()) return o.status();
-  absl::StatusOr<std::string> name = Text(*o, "n");
+  absl::StatusOr<std::string> name = TextField(*o, "n", "lease record");
   absl::StatusOr<absl::Time> created = Instant(*o, "c");
   if (!name.ok()) return name.status();
   if (!created.ok()) return created.status();

@@ -20,8 +20,7 @@ using engine::LeaseResult;
 
 // lease.lua's reply: kind, gauge, soonest expiry, refused, shadow bits,
 // raised, then four fields per rate check, then id, record pairs.
-constexpr long long kDone = 0, kNotFound = 1, kExists = 2, kRefused = 3, kNoBaseline = 5;
-constexpr size_t kHeaderFields = 6, kRateFields = 4;
+constexpr long long kDone = 0, kNotFound = 1, kExists = 2, kRefused = 3;
 
 std::string_view OpCode(LeaseOpKind k) {
   switch (k) {
@@ -93,14 +92,14 @@ absl::Status ReadRecords(const LeaseOp& op, ReplyView reply, size_t from, LeaseR
 absl::StatusOr<LeaseResult> LeaseResultOf(const LeaseOp& op, ReplyView reply) {
   LeaseResult r;
   const long long kind = reply.size() > 0 ? reply[0].integer() : -1;
-  if (kind == kNoBaseline) r.outcome = LeaseResult::Outcome::kNeedsBaseline;
+  if (kind == kReplyNoBaseline) r.outcome = LeaseResult::Outcome::kNeedsBaseline;
   if (kind == kNotFound) r.outcome = LeaseResult::Outcome::kNotFound;
   if (kind == kExists) r.outcome = LeaseResult::Outcome::kExists;
-  if (kind == kNoBaseline || kind == kNotFound || kind == kExists) return r;
+  if (kind == kReplyNoBaseline || kind == kNotFound || kind == kExists) return r;
   if (kind != kDone && kind != kRefused) {
     return absl::InternalError(absl::StrCat("lease.lua answered kind ", kind));
   }
-  const size_t records = kHeaderFields + kRateFields * op.rates.size();
+  const size_t records = kReplyHeaderFields + kReplyRateFields * op.rates.size();
   if (reply.size() < records) return absl::InternalError("lease.lua answered short");
   if (kind == kRefused) r.outcome = LeaseResult::Outcome::kRefused;
   r.gauge = static_cast<uint64_t>(reply[1].integer());
@@ -111,7 +110,7 @@ absl::StatusOr<LeaseResult> LeaseResultOf(const LeaseOp& op, ReplyView reply) {
   r.gauge_shadow_denied = (bits >> 30) & 1;
   r.raised = reply[5].integer() == 1;
   for (size_t i = 0; i < op.rates.size(); ++i) {
-    r.rates.push_back(RateOutcomeOf(op.rates[i], reply, kHeaderFields + kRateFields * i));
+    r.rates.push_back(RateOutcomeOf(op.rates[i], reply, kReplyHeaderFields + kReplyRateFields * i));
   }
   if (absl::Status s = ReadRecords(op, reply, records, r); !s.ok()) return s;
   return r;

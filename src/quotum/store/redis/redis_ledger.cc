@@ -22,8 +22,8 @@ using engine::LedgerResult;
 
 // Reply kinds of decide.lua.
 constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, kUnknownKey = 4,
-                    kNoBaseline = 5, kNoSession = 6, kNotWorking = 7, kStaleSession = 8,
-                    kHoldMissing = 9, kHoldExists = 10;
+                    kNoSession = 6, kNotWorking = 7, kStaleSession = 8, kHoldMissing = 9,
+                    kHoldExists = 10;
 // decide.lua's reply: kind, counter_before, warmup_used, charged, refused,
 // shadow bits, then four fields per rate check, then the trailing fields:
 // the credits counter before, the units held before, the reservation's
@@ -33,7 +33,7 @@ constexpr long long kDecided = 0, kReplayed = 1, kKeyReused = 2, kOverflow = 3, 
 // Then five for the tier check: its level + 1 (0: none), cap + 1 (0:
 // unlimited), unique recipients counted before, the recipients that fit, and
 // when the oldest counted was last messaged (Unix ms).
-constexpr size_t kHeaderFields = 6, kRateFields = 4, kTrailingFields = 11;
+constexpr size_t kTrailingFields = 11;
 
 std::string Flags(const CheckProgram& p) {
   std::string f;
@@ -66,14 +66,14 @@ return 1
 /// The verdicts of a decided (or replayed) reply; the quota part is judged
 /// again here, exactly, from the counters the script read.
 absl::StatusOr<engine::Verdicts> VerdictsOf(const CheckProgram& p, ReplyView reply) {
-  const size_t size = kHeaderFields + kRateFields * p.rates.size();
+  const size_t size = kReplyHeaderFields + kReplyRateFields * p.rates.size();
   if (reply.size() < size || reply.size() > size + kTrailingFields) {
     return absl::InternalError(absl::StrCat("decide.lua answered ", reply.size(), " fields for ",
                                             p.rates.size(), " rate checks"));
   }
   engine::Verdicts v;
   for (size_t i = 0; i < p.rates.size(); ++i) {
-    v.rates.push_back(RateOutcomeOf(p.rates[i], reply, kHeaderFields + kRateFields * i));
+    v.rates.push_back(RateOutcomeOf(p.rates[i], reply, kReplyHeaderFields + kReplyRateFields * i));
   }
   // A late event's closed period is never enforced, and its counter is not
   // held whole here (only what late events added): as in memory, 0.
@@ -115,13 +115,13 @@ absl::StatusOr<LedgerResult> ResultOf(const CheckProgram& p, ReplyView reply, ab
   const long long kind = reply.size() > 0 ? reply[0].integer() : -1;
   if (kind == kKeyReused) r.replay = LedgerResult::Replay::kKeyReused;
   if (kind == kOverflow) return engine::QuantityOverflow(p.quota.meter_name);
-  if (kind == kNoBaseline) r.needs_baseline = true;
+  if (kind == kReplyNoBaseline) r.needs_baseline = true;
   if (kind == kNoSession) r.session = LedgerResult::SessionCheck::kNotFound;
   if (kind == kNotWorking) r.session = LedgerResult::SessionCheck::kNotWorking;
   if (kind == kStaleSession) r.session = LedgerResult::SessionCheck::kStale;
   if (kind == kHoldMissing) r.hold_missing = true;
   if (kind == kHoldExists) r.hold_exists = true;
-  if (kind == kKeyReused || kind == kUnknownKey || kind == kNoBaseline || kind == kNoSession ||
+  if (kind == kKeyReused || kind == kUnknownKey || kind == kReplyNoBaseline || kind == kNoSession ||
       kind == kNotWorking || kind == kStaleSession || kind == kHoldMissing || kind == kHoldExists) {
     return r;
   }

@@ -43,6 +43,14 @@ void AppendTopupArguments(const engine::TopupGrants& grants, std::vector<std::st
 /// recipients.
 void AppendTierArguments(const std::optional<engine::TierCheck>& t, std::vector<std::string>& a);
 
+/// decide.lua's and lease.lua's replies: a header of six fields, then
+/// kReplyRateFields per rate check (RateOutcomeOf reads them), then what is
+/// each script's own.
+inline constexpr size_t kReplyHeaderFields = 6, kReplyRateFields = 4;
+/// The reply kind of both scripts when the tenant's baseline mark is missing
+/// (its counters may have been lost): nothing was done.
+inline constexpr long long kReplyNoBaseline = 5;
+
 /// Rate check `check`'s outcome from the four reply fields at `at`:
 /// allowed, remaining, reset_ns, retry_ns.
 engine::RateOutcome RateOutcomeOf(const engine::RateCheck& check, ReplyView reply, size_t at);

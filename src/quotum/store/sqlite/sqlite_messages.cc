@@ -1,6 +1,7 @@
 // The SQLite store's messages: the sent-message log and the queue of
 // messages waiting to be released (engine/store.h MessageRecord).
 #include "absl/strings/str_cat.h"
+#include "quotum/store/column_values.h"
 #include "quotum/store/message_columns.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
@@ -15,11 +16,6 @@ constexpr char kDueRanked[] =
     "ORDER BY due_at_ms,seq,id) AS place FROM messages "
     "WHERE status IN ('queued','releasing','released') AND due_at_ms<=?1 AND "
     "(status<>'releasing' OR updated_at_ms<?2)";
-
-std::optional<int64_t> OptMillis(const std::optional<absl::Time>& t) {
-  if (!t) return std::nullopt;
-  return absl::ToUnixMillis(*t);
-}
 
 engine::MessageRecord MessageOf(const Stmt& r) { return store::MessageOfRow(r, r.Int(17) != 0); }
 

@@ -2,28 +2,13 @@
 // events waiting to be fanned out to them (engine/store.h "The outbox").
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "quotum/base/status_macros.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/column_values.h"
 #include "quotum/store/sqlite/sqlite_store.h"
 
 namespace quotum::store::sqlite {
 namespace {
-
-#define RETURN_IF_ERROR(expr) \
-  do {                        \
-    absl::Status _s = (expr); \
-    if (!_s.ok()) return _s;  \
-  } while (0)
-
-int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
-absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
-std::optional<int64_t> OptSecs(const std::optional<absl::Time>& t) {
-  if (!t) return std::nullopt;
-  return Secs(*t);
-}
-std::optional<absl::Time> OptTime(const Stmt& r, int col) {
-  if (r.IsNull(col)) return std::nullopt;
-  return FromSecs(r.Int(col));
-}
 
 constexpr char kWebhookColumns[] =
     "SELECT id,tenant_id,url,events,secret,created_at,deleted_at FROM webhooks ";

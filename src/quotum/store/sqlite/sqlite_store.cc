@@ -9,11 +9,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "quotum/base/status_macros.h"
 #include "quotum/core/billing_period.h"
 #include "quotum/engine/api_keys.h"
 #include "quotum/engine/decision_codec.h"
 #include "quotum/engine/events.h"
+#include "quotum/store/column_values.h"
 #include "quotum/store/message_columns.h"
+#include "quotum/store/reservation_rows.h"
 #include "quotum/store/sqlite/schema.h"
 
 namespace quotum::store::sqlite {
@@ -21,25 +24,8 @@ namespace {
 
 using engine::CommitBatch;
 
-int64_t Secs(absl::Time t) { return absl::ToUnixSeconds(t); }
-absl::Time FromSecs(int64_t s) { return absl::FromUnixSeconds(s); }
-int64_t AsStored(uint64_t v) { return static_cast<int64_t>(v); }
-uint64_t AsUnsigned(int64_t v) { return static_cast<uint64_t>(v); }
-
 std::string DayOf(absl::Time t) { return FormatDate(absl::ToCivilDay(t, absl::UTCTimeZone())); }
-// `secs` rounded down to a multiple of `unit` (also before 1970).
-int64_t FloorTo(int64_t secs, int64_t unit) { return secs - ((secs % unit) + unit) % unit; }
 int64_t HourOf(absl::Time t) { return FloorTo(Secs(t), 3600); }
-std::optional<int64_t> OptMillis(const std::optional<absl::Time>& t) {
-  if (!t) return std::nullopt;
-  return absl::ToUnixMillis(*t);
-}
-
-#define RETURN_IF_ERROR(expr) \
-  do {                        \
-    absl::Status _s = (expr); \
-    if (!_s.ok()) return _s;  \
-  } while (0)
 
 }  // namespace
 
@@ -368,17 +354,10 @@ absl::Status StreamUsage(Db& db, absl::Time idempotency_since, engine::SnapshotS
     engine::GaugeRecord rec{r.Text(0), r.Text(1), AsUnsigned(r.Int(2))};
     sink.Gauge(rec);
   }));
-  return EachRow(db,
-                 "SELECT tenant_id,id,meter,units,created_at_ms,expires_at_ms FROM reservations",
-                 [&](const Stmt& r) {
-                   engine::ReservationRecord rec{r.Text(0),
-                                                 r.Text(1),
-                                                 r.Text(2),
-                                                 AsUnsigned(r.Int(3)),
-                                                 absl::FromUnixMillis(r.Int(4)),
-                                                 absl::FromUnixMillis(r.Int(5))};
-                   sink.Reservation(rec);
-                 });
+  return EachRow(db, kSelectReservations, [&](const Stmt& r) {
+    engine::ReservationRecord rec = ReservationFromRow(r);
+    sink.Reservation(rec);
+  });
 }
 
 // Load's keys-and-sessions group: keys, sessions, key rate limits.
