@@ -206,11 +206,10 @@ ReleaseOutcome Engine::RefusedRelease(const Decision& d) {
 }
 
 absl::StatusOr<ReleaseOutcome> Engine::ReleaseMessage(const MessageRecord& m, bool hand_off) {
-  TenantState* t = FindTenantShared(m.tenant_id);
-  if (!t && opts_.shared_ledger) {
-    if (absl::Status s = AdoptEveryTenant(); !s.ok()) return s;
-    t = FindTenantShared(m.tenant_id);
-  }
+  // Scale-out: a tenant made through another instance is read from the store.
+  absl::StatusOr<TenantState*> found = FindOrAdoptTenant(m.tenant_id);
+  if (!found.ok()) return found.status();
+  TenantState* t = *found;
   if (!t) return MessageNotFound(m.id);
   if (m.status == kReleased) return HandOff(*t, m);
   // The instant of the release's charge: its hour and day, and the message's released_at.
