@@ -327,6 +327,13 @@ CREATE INDEX messages_released ON messages(released_at_ms)
   WHERE released_at_ms IS NOT NULL AND session_id <> '';
 )sql";
 
+// Every tenant's read (Store::AllTenants) looks for the pending plan
+// changes of all tenants: few rows among a ledger that only grows.
+constexpr char kSchemaV13[] = R"sql(
+CREATE INDEX subscription_changes_pending ON subscription_changes(tenant_id)
+  WHERE state = 'pending';
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, "initial schema (mirrors the SQLite store's)", kSchemaV1},
     {2, "applied stream entries (the facts drain)", kSchemaV2},
@@ -340,6 +347,7 @@ constexpr Migration kMigrations[] = {
     {10, "topups: one-off prepaid packs and what was drawn of them", kSchemaV10},
     {11, "messages: the queue of scheduled and held sends", kSchemaV11},
     {12, "sessions: messaging tiers", kSchemaV12},
+    {13, "an index of pending plan changes", kSchemaV13},
 };
 
 constexpr char kCreateMigrationsTable[] =
