@@ -238,13 +238,17 @@ void Engine::ApplyDuePlanChange(TenantState& t, absl::Time now) {
   c.state = "applied";
   // Best effort, like lease expiry: every instance that applies it writes the
   // same row (by id), so a lost commit is written again on the next start.
-  CommitQueue::Done ignore = [](const absl::Status&) {};
-  queue_.Enqueue(
+  // Guarded all the same: a read of the store that predates the commit would
+  // put the old plan and its pending change back, and the period has already
+  // moved on, so nothing would apply it again before the next period's end.
+  CommitQueue::Done ignore = GuardLocalChangeLocked(t, [](const absl::Status&) {});
+  const bool queued = queue_.Enqueue(
       [&](CommitBatch& b) {
         b.subscription_changes.push_back(c);
         b.events.push_back(EventOf(c, c.effective_at));
       },
       ignore);
+  if (!queued) --t.Traffic().local_changes_in_flight;  // shutting down: no commit settles it
 }
 
 absl::StatusOr<SubscriptionView> Engine::Subscription(const Principal& who) {
