@@ -37,6 +37,24 @@ TEST_P(SharedEngineTest, ADueDowngradeSurvivesAReadOfTheStoreMadeBeforeItsCommit
   EXPECT_EQ(engine_->CurrentUsage(p).tenant.plan, "pro");
 }
 
+// Whether a read predates a change made here is counted, not timed: after a
+// clock stepped back, reads of the store still apply what another instance
+// changed.
+TEST_P(SharedEngineTest, AClockSteppedBackLeavesReadsOfTheStoreApplying) {
+  Principal p = NewTenant("back", "business");
+  auto c = Wait<SubscriptionChange>([&](auto cb) { engine_->ChangePlan(p, "pro", std::move(cb)); });
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(Consume(p, "messages_sent", 1).ok());  // committed after the change settled
+  clock_.Set(clock_.Now() - absl::Hours(1));
+  CommitBatch elsewhere;  // another instance's limit override
+  elsewhere.overrides = {{"back", "messages_sent", 777}};
+  ASSERT_EQ(store_->Commit(elsewhere), absl::OkStatus());
+  auto listed = engine_->ListTenants();
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  const MeterId sent = *cfg_->catalog.FindMeter("messages_sent");
+  EXPECT_EQ(engine_->CurrentUsage(p).limits[sent], 777u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Scale, SharedEngineTest, ::testing::Values("postgres"),
                          contract::StoreName);
 

@@ -721,12 +721,20 @@ class Engine {
   /// returns the entry.
   KeyEntry& AdoptKey(const KeySnapshot& snap, const KeyHash& hash, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
+  /// Where a read of the shared store began: the clock, and how many local
+  /// changes had settled (GuardLocalChangeLocked). Taken before the read.
+  struct StoreRead {
+    absl::Time now;
+    uint64_t changes_settled;
+  };
+  StoreRead BeginStoreRead() const;
   /// The tenant of `snap`, created or updated (plan, overrides) from it; null
-  /// when its plan is not in this instance's catalog. `now`: when the read
-  /// of `snap` started. A tenant held here is left as it is while a change
-  /// made here is being committed, or when that read started before the last
-  /// such commit ended: the snapshot may predate the change.
-  TenantState* AdoptTenant(const KeySnapshot& snap, absl::Time now)
+  /// when its plan is not in this instance's catalog. `read`: where the read
+  /// of `snap` began. A tenant held here is left as it is while a change
+  /// made here is being committed, or when that read began before the last
+  /// such commit ended (counted, not timed: a clock stepped back changes
+  /// nothing): the snapshot may predate the change.
+  TenantState* AdoptTenant(const KeySnapshot& snap, const StoreRead& read)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry_mu_);
   /// `finish` of a change to `t`'s plan, limits, add-ons or top-ups, made
   /// here and about to be committed, wrapped so that AdoptTenant leaves the
@@ -1177,6 +1185,8 @@ class Engine {
   /// Scale-out mode only; started after queue_, stopped before it.
   std::unique_ptr<FactsDrain> drain_;
   std::atomic<uint64_t> fail_open_seq_{0};
+  /// Local changes to tenants whose commit has ended (GuardLocalChangeLocked).
+  std::atomic<uint64_t> local_changes_settled_{0};
   MeterId api_calls_meter_ = 0;
   MeterId messages_sent_meter_ = 0;
   MeterId credits_meter_ = 0;

@@ -54,7 +54,7 @@ absl::StatusOr<Principal> Engine::AuthenticateShared(const KeyHash& hash,
 
 absl::StatusOr<Principal> Engine::ReadKeyFromStore(const KeyHash& hash, const std::string& raw_hash,
                                                    const std::optional<Principal>& cached) {
-  const absl::Time now = clock_->Now();
+  const StoreRead read = BeginStoreRead();
   absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindKey(raw_hash);
   if (!snap.ok()) {
     // The store is away: keep serving the keys this instance knows.
@@ -64,11 +64,11 @@ absl::StatusOr<Principal> Engine::ReadKeyFromStore(const KeyHash& hash, const st
   if (!*snap) return InvalidKey();
   MutexLock lock(&registry_mu_);
   if (TenantState* t = FindTenant((*snap)->tenant.id); t == nullptr) {
-    if (AdoptTenant(**snap, now) == nullptr) return InvalidKey();
+    if (AdoptTenant(**snap, read) == nullptr) return InvalidKey();
   } else {
-    AdoptTenant(**snap, now);
+    AdoptTenant(**snap, read);
   }
-  const KeyEntry& e = AdoptKey(**snap, hash, now);
+  const KeyEntry& e = AdoptKey(**snap, hash, read.now);
   if (e.revoked) return InvalidKey();
   return Principal{e.tenant, e.key_id, e.limits};
 }
@@ -117,25 +117,25 @@ absl::Status Engine::AdoptKeyById(const std::string& key_id) {
   if (!store_->Shared()) return absl::OkStatus();
   // Taken before the read, as in ReadKeyFromStore: AdoptKey keeps whichever
   // read began last.
-  const absl::Time now = clock_->Now();
+  const StoreRead read = BeginStoreRead();
   absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindKeyById(key_id);
   if (!snap.ok()) return StoreUnavailable("The key store");
   if (!*snap) return absl::OkStatus();  // unknown: the caller's lookup says so
   MutexLock lock(&registry_mu_);
-  if (AdoptTenant(**snap, now) == nullptr) return absl::OkStatus();  // a plan this config lacks
-  AdoptKey(**snap, ToKeyHash((*snap)->key.hash), now);
+  if (AdoptTenant(**snap, read) == nullptr) return absl::OkStatus();  // a plan this config lacks
+  AdoptKey(**snap, ToKeyHash((*snap)->key.hash), read.now);
   return absl::OkStatus();
 }
 
 absl::Status Engine::AdoptEveryTenant() {
   if (!store_->Shared()) return absl::OkStatus();
-  const absl::Time now = clock_->Now();
+  const StoreRead read = BeginStoreRead();
   absl::StatusOr<std::vector<KeySnapshot>> snaps = store_->AllTenants();
   if (!snaps.ok()) return snaps.status();
   for (const KeySnapshot& snap : *snaps) {
     // One tenant per hold of the registry: requests go on between them.
     MutexLock lock(&registry_mu_);
-    AdoptTenant(snap, now);  // nullptr: a plan this config lacks; left out
+    AdoptTenant(snap, read);  // nullptr: a plan this config lacks; left out
   }
   return absl::OkStatus();
 }
@@ -143,19 +143,19 @@ absl::Status Engine::AdoptEveryTenant() {
 absl::StatusOr<TenantState*> Engine::FindOrAdoptTenant(absl::string_view id) {
   TenantState* t = FindTenantShared(id);
   if (t == nullptr && store_->Shared()) {
-    const absl::Time now = clock_->Now();  // before the read, as for keys
+    const StoreRead read = BeginStoreRead();  // before the read, as for keys
     absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(std::string(id));
     if (!snap.ok()) return StoreUnavailable("The tenant");
     if (*snap) {
       MutexLock lock(&registry_mu_);
-      t = AdoptTenant(**snap, now);
+      t = AdoptTenant(**snap, read);
     }
   }
   return IfCommitted(t);
 }
 
 absl::StatusOr<TenantState*> Engine::ReadTenantFromStore(absl::string_view id) {
-  const absl::Time now = clock_->Now();
+  const StoreRead read = BeginStoreRead();
   absl::StatusOr<std::optional<KeySnapshot>> snap = store_->FindTenant(std::string(id));
   if (!snap.ok()) {
     // The store is away: a tenant this instance holds is shown as last seen.
@@ -167,12 +167,16 @@ absl::StatusOr<TenantState*> Engine::ReadTenantFromStore(absl::string_view id) {
   TenantState* t = nullptr;
   {
     MutexLock lock(&registry_mu_);
-    t = AdoptTenant(**snap, now);
+    t = AdoptTenant(**snap, read);
   }
   return IfCommitted(t);  // null too for a plan this config lacks
 }
 
-TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
+Engine::StoreRead Engine::BeginStoreRead() const {
+  return StoreRead{clock_->Now(), local_changes_settled_.load()};
+}
+
+TenantState* Engine::AdoptTenant(const KeySnapshot& snap, const StoreRead& read) {
   const Catalog& cat = *opts_.catalog;
   const Plan* plan = cat.FindPlan(snap.tenant.plan);
   if (plan == nullptr) return nullptr;
@@ -180,14 +184,14 @@ TenantState* Engine::AdoptTenant(const KeySnapshot& snap, absl::Time now) {
   if (t == nullptr) {
     t = tenant_arena_.New(snap.tenant.id);
     MutexLock lock(&t->mu);
-    SetUpTenant(*t, *plan, snap.tenant.subscription_start, snap.tenant.created_at, now);
+    SetUpTenant(*t, *plan, snap.tenant.subscription_start, snap.tenant.created_at, read.now);
     t->committed = true;
     tenants_.insert(t);
     tenant_order_.push_back(t);
   }
   MutexLock lock(&t->mu);
-  if (t->traffic &&
-      (t->traffic->local_changes_in_flight > 0 || now < t->traffic->local_change_settled)) {
+  if (t->traffic && (t->traffic->local_changes_in_flight > 0 ||
+                     read.changes_settled < t->traffic->local_change_settled)) {
     return t;  // the snapshot may predate a change made here
   }
   t->name = snap.tenant.name;
@@ -213,7 +217,7 @@ CommitQueue::Done Engine::GuardLocalChangeLocked(TenantState& t, CommitQueue::Do
     MutexLock lock(&tp->mu);
     TenantTraffic& traffic = tp->Traffic();
     --traffic.local_changes_in_flight;
-    traffic.local_change_settled = clock_->Now();
+    traffic.local_change_settled = ++local_changes_settled_;
   };
 }
 

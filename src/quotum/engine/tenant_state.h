@@ -103,12 +103,12 @@ struct TenantTraffic {
   /// Reservations and the units they hold (persisted; loaded at start-up).
   Holds holds;
   /// Changes to the tenant's plan, limits, add-ons or top-ups made through
-  /// this instance whose commit has not ended, and when the last one ended
-  /// (Engine::GuardLocalChangeLocked). Scale-out: a read of the shared store
-  /// that started before then may predate them, and is not applied to the
-  /// tenant (Engine::AdoptTenant).
+  /// this instance whose commit has not ended, and the engine's count of
+  /// settled changes when the last one ended (Engine::GuardLocalChangeLocked).
+  /// Scale-out: a read of the shared store that began before then may
+  /// predate them, and is not applied to the tenant (Engine::AdoptTenant).
   uint32_t local_changes_in_flight = 0;
-  absl::Time local_change_settled = absl::InfinitePast();
+  uint64_t local_change_settled = 0;
 };
 
 /// A tenant's sessions and monitored groups, loaded at start-up. Created with
