@@ -7,6 +7,30 @@
 
 namespace quotum::engine {
 
+namespace {
+
+// The rules the start-up load and the journals' replay share.
+
+// The meter of a counter row (or delta) of `meter` that counts toward `t`'s
+// current period; none for a gauge, an unknown meter or an earlier period
+// (whose counters stay in the store alone).
+std::optional<MeterId> CurrentPeriodCounter(const Catalog& cat, const TenantState& t,
+                                            absl::string_view meter, absl::Time period_start)
+    ABSL_SHARED_LOCKS_REQUIRED(t.mu) {
+  std::optional<MeterId> m = cat.FindMeter(meter);
+  if (!m || cat.meters[*m].kind != MeterKind::kCounter || period_start != t.period.start) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+// A stored idempotency record as the entry a retry is answered from.
+IdempotencyEntry EntryOf(IdempotencyRecord r) {
+  return IdempotencyEntry{std::move(r.fingerprint), std::move(r.decision), r.created_at, true};
+}
+
+}  // namespace
+
 uint64_t StableHash(absl::string_view data) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : data) {
@@ -96,11 +120,9 @@ class Engine::Loader final : public SnapshotSink {
 
   void Counter(CounterRow& c) override {
     TenantState* t = counters_.Find(*this, c.tenant_id);
-    auto m = cat_.FindMeter(c.meter);
-    if (!t || !m) return;
+    if (!t) return;
     MutexLock lock(&t->mu);
-    if (cat_.meters[*m].kind == MeterKind::kCounter && c.period_start == t->period.start)
-      t->used[*m] = c.value;
+    if (auto m = CurrentPeriodCounter(cat_, *t, c.meter, c.period_start)) t->used[*m] = c.value;
   }
 
   void Reservation(ReservationRecord& r) override {
@@ -115,8 +137,8 @@ class Engine::Loader final : public SnapshotSink {
     TenantState* t = idempotency_.Find(*this, r.tenant_id);
     if (!t) return;
     MutexLock lock(&t->mu);
-    t->Traffic().idempotency[std::move(r.key)] =
-        IdempotencyEntry{r.fingerprint, std::move(r.decision), r.created_at, true};
+    std::string key = std::move(r.key);
+    t->Traffic().idempotency[std::move(key)] = EntryOf(std::move(r));
   }
 
   // A tenant's first key is created with it, so key rows mostly come in tenant
@@ -296,13 +318,12 @@ absl::Status Engine::OpenJournals() {
 }
 
 void Engine::TakeInReplayedRecords(const CommitBatch& replayed, absl::Time now) {
-  const Catalog& cat = *opts_.catalog;
   for (const UsageDelta& u : replayed.usage) {
     TenantState* t = FindTenant(u.tenant_id);
-    std::optional<MeterId> m = cat.FindMeter(u.meter);
-    if (!t || !m || cat.meters[*m].kind != MeterKind::kCounter) continue;
+    if (!t) continue;
     MutexLock lock(&t->mu);
-    if (u.period_start != t->period.start) continue;  // an earlier period: the store's alone
+    std::optional<MeterId> m = CurrentPeriodCounter(*opts_.catalog, *t, u.meter, u.period_start);
+    if (!m) continue;
     uint64_t& used = t->used[*m];
     used = used > UINT64_MAX - u.quantity ? UINT64_MAX : used + u.quantity;
   }
@@ -310,8 +331,7 @@ void Engine::TakeInReplayedRecords(const CommitBatch& replayed, absl::Time now) 
     TenantState* t = FindTenant(r.tenant_id);
     if (!t || r.created_at < now - opts_.idempotency_ttl) continue;
     MutexLock lock(&t->mu);
-    t->Traffic().idempotency[r.key] =
-        IdempotencyEntry{r.fingerprint, r.decision, r.created_at, true};
+    t->Traffic().idempotency[r.key] = EntryOf(r);
   }
   for (const TopupDraw& d : replayed.topup_draws) {
     TenantState* t = FindTenant(d.tenant_id);
