@@ -183,7 +183,8 @@ TEST_F(PostgresStoreTest, AMalformedConninfoIsAnInvalidArgument) {
 TEST_F(PostgresStoreTest, AnUnreachableServerIsUnavailableWithLibpqsMessage) {
   const int port = testing::PickFreePort();  // nothing listens there
   ASSERT_NE(port, 0);
-  auto store = PgStore::Open({absl::StrCat("postgresql://postgres@127.0.0.1:", port, "/quotum")});
+  const std::string url = absl::StrCat("postgresql://postgres@127.0.0.1:", port, "/quotum");
+  auto store = PgStore::Open({url});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable) << store.status();
   EXPECT_TRUE(absl::StrContains(store.status().message(), "refused")) << store.status();
 }
