@@ -11,8 +11,6 @@
 
 namespace quotum::http {
 
-/// {"allowed","consumed","remaining","limit","reset_at",...} of a decision.
-/// Unlimited meters show "limit": null and "remaining": null.
 /// `t` in RFC 3339, or null when absent (a JSON field that may be unset).
 boost::json::value TimeOrNull(const std::optional<absl::Time>& t);
 
@@ -22,6 +20,8 @@ boost::json::object CreditsJson(const engine::CreditsUse& c);
 /// anchor, limits, rate-limit profile, alert thresholds, colour bands and
 /// the add-on packs on sale.
 boost::json::object PlanJson(const Catalog& cat, const Plan& p);
+/// {"allowed","consumed","remaining","limit","reset_at",...} of a decision.
+/// Unlimited meters show "limit": null and "remaining": null.
 boost::json::object DecisionJson(const engine::Decision& d);
 
 /// The same object serialised directly (the consume hot path). Meter names are
