@@ -46,7 +46,7 @@ wrk_rate() {
 }
 
 declare -A RATES
-for r in $(seq 1 "$ROUNDS"); do
+for _ in $(seq 1 "$ROUNDS"); do
   RATES[nginx]+=" $(wrk_rate nginx http://127.0.0.1:18821/ post.lua)"
   RATES[floor]+=" $(wrk_rate floor http://127.0.0.1:18822/ post.lua)"
   RATES[healthz]+=" $(wrk_rate healthz http://127.0.0.1:18823/healthz)"
