@@ -32,9 +32,7 @@ PIDS+=($!)
   --listen 127.0.0.1:18823 --data-dir "$WORK/quotum" --admin-key bench-admin > "$WORK/quotum.log" 2>&1 &
 QUOTUM=$!
 PIDS+=("$QUOTUM")
-for port in 18821 18822 18823; do
-  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-done
+for port in 18821 18822 18823; do wait_port "$port"; done
 create_bench_tenant 18823
 
 # wrk_rate NAME URL [SCRIPT]: prints requests/s (and fails on non-2xx answers).
@@ -52,12 +50,13 @@ for _ in $(seq 1 "$ROUNDS"); do
   RATES[healthz]+=" $(wrk_rate healthz http://127.0.0.1:18823/healthz)"
   RATES[consume]+=" $(wrk_rate consume http://127.0.0.1:18823/api/v2/quota/consume post.lua)"
 done
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : int((a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-NGINX=$(median <<<"${RATES[nginx]}")
+# rates: a name's rounds, one per line, for median.
+rates() { tr ' ' '\n' <<<"${RATES[$1]}" | grep .; }
+NGINX=$(rates nginx | median)
 echo "| server | requests/s (rounds) | median | ratio to nginx |"
 echo "|---|---|---:|---:|"
 for name in nginx floor healthz consume; do
-  m=$(median <<<"${RATES[$name]}")
+  m=$(rates "$name" | median)
   echo "| $name |${RATES[$name]} | $m | $(awk -v a="$m" -v b="$NGINX" 'BEGIN { printf "%.2f", a / b }') |"
 done
 

@@ -48,7 +48,6 @@ service redis-server stop >/dev/null 2>&1 || true
 
 # Every port the run uses is checked free first (require_free_port).
 for port in 18801 18802 18803 18804 18805 18806 18807 18808; do require_free_port "$port"; done
-wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; exit 1; }
 
 # launch_quotum PORT DIR DURABILITY [ARGS...]: starts an instance on DIR/data.
 launch_quotum() {
@@ -75,7 +74,6 @@ to_ms() {  # wrk latency like 812.00us, 1.23ms, 1.01s
     else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
     else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 } else print v }'
 }
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # run_wrk NAME URL [SCRIPT] [CONNECTIONS]: ROUNDS rounds; sets RPS, P50, P99
 # (medians) and BAD (non-2xx total).

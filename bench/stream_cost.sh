@@ -9,6 +9,7 @@
 #   DURATION=10 ROUNDS=3 STREAMS=44 bench/stream_cost.sh
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/bench/bench_tenant.sh"  # median
 DURATION="${DURATION:-10}"
 ROUNDS="${ROUNDS:-3}"
 STREAMS="${STREAMS:-44}"
@@ -49,7 +50,6 @@ rate() {  # one wrk run; prints requests/s
   QUOTUM_BENCH_KEY="$KEY" wrk -t2 -c64 -d"${DURATION}s" -s "$ROOT/bench/peers/post.lua" \
     "$BASE/api/v2/quota/consume" | awk '/^Requests\/sec/ { print $2 }'
 }
-median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 without=() with=() events=()
 for r in $(seq 1 "$ROUNDS"); do
