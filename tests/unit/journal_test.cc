@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <boost/crc.hpp>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -242,7 +243,28 @@ class JournalTest : public ::testing::Test {
     }
   }
   void WaitForMark(uint32_t journal, uint64_t seq) {
-    for (int i = 0; i < 500 && Mark(journal) < seq; ++i) usleep(2000);
+    for (int i = 0; i < 2500 && Mark(journal) < seq; ++i) usleep(2000);
+  }
+  /// Notes how far journal 0 is folded (folded_to_) and in how many folds.
+  void WatchFolds() {
+    queue_->SetFoldedObserver([this](const std::vector<JournalMark>& m) {
+      for (const JournalMark& one : m) folded_to_.store(one.seq);
+      folds_.fetch_add(1);
+      set_->OnFolded(m);
+    });
+  }
+  /// Starts the writer, which begins folding, then enqueues a group of its
+  /// own; its answer sets answered_at_ to how far journal 0 was folded then,
+  /// plus one (0: not answered).
+  void StartAndEnqueueAGroup() {
+    CommitQueue::Done done = [this](const absl::Status& s) {
+      EXPECT_TRUE(s.ok()) << s;
+      answered_at_.store(folded_to_.load() + 1);
+    };
+    queue_->Start();
+    ASSERT_TRUE(queue_->Enqueue(
+        [](CommitBatch& b) { b.tenants.push_back({"beta", "Beta", "pro", kPeriod, kPeriod}); },
+        done));
   }
 
   std::string dir_;
@@ -252,6 +274,9 @@ class JournalTest : public ::testing::Test {
   std::vector<std::function<void()>> posted_;
   std::atomic<uint16_t> in_flight_{0};
   Mutex answer_mu_;
+  std::atomic<uint64_t> folded_to_{0};
+  std::atomic<uint64_t> answered_at_{0};
+  std::atomic<int> folds_{0};
 };
 
 TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
@@ -275,6 +300,77 @@ TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
   EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u);
 }
 
+// A long replay is cut into chunks of kFoldChunkRows rows, in sequence order
+// whichever file holds the older records, each with the mark of its last
+// record, so that the store's mark never passes a record not yet folded.
+TEST_F(JournalTest, ReplayIsCutIntoChunksInSequenceOrderEachWithItsLastRecordsMark) {
+  constexpr uint64_t kChunk = CommitQueue::kFoldChunkRows;
+  CloseJournals();
+  WriteFile(JournalFileName(0, 1), Records(1, kChunk + 2));              // the older file
+  WriteFile(JournalFileName(0, 0), Records(kChunk + 3, 2 * kChunk + 5));  // the active one
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  ASSERT_EQ(set_->replayed(), 2 * kChunk + 5);
+  std::vector<uint64_t> marks, sizes;
+  for (const CommitBatch& chunk : set_->replay()) {
+    ASSERT_EQ(chunk.journal_marks.size(), 1u);
+    marks.push_back(chunk.journal_marks[0].seq);
+    sizes.push_back(chunk.usage.size());
+  }
+  EXPECT_EQ(marks, (std::vector<uint64_t>{kChunk, kChunk + 2, 2 * kChunk + 2, 2 * kChunk + 5}));
+  EXPECT_EQ(sizes, (std::vector<uint64_t>{kChunk, 2, kChunk, 3}));
+  set_->HandOverReplay();
+  queue_->Start();
+  WaitForMark(0, 2 * kChunk + 5);
+  const uint64_t n = 2 * kChunk + 5;
+  EXPECT_EQ(StoredUnits(), n * (n + 1) / 2);
+}
+
+// A request that needs the group commit while a long replay is being folded
+// is answered after one chunk, not after the whole replay: before, a restart
+// with 100,000 records to fold held such requests for seconds.
+TEST_F(JournalTest, AGroupCommitWaitsForOneReplayedChunkNotTheWholeReplay) {
+  constexpr uint64_t kChunk = CommitQueue::kFoldChunkRows;
+  constexpr uint64_t kChunks = 8;
+  WriteFile(JournalFileName(0, 0), Records(1, kChunks * kChunk));
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  WatchFolds();
+  set_->HandOverReplay();
+  StartAndEnqueueAGroup();  // the group joins one of the first chunks
+  WaitForMark(0, kChunks * kChunk);
+  ASSERT_EQ(Mark(0), kChunks * kChunk);
+  ASSERT_GT(answered_at_.load(), 0u) << "the group was never answered";
+  // Answered with one of the first chunks, long before the last one.
+  EXPECT_LE(answered_at_.load() - 1, 2 * kChunk);
+  CloseJournals();  // before the counters the observer writes go away
+}
+
+// The same for records handed over live: a backlog of many flushes is folded
+// in chunks, each in a transaction of its own, in order, so that a group that
+// falls back to the store's commit waits for one chunk, not for the backlog.
+TEST_F(JournalTest, AGroupCommitWaitsForOneChunkOfALiveBacklogNotAllOfIt) {
+  constexpr uint64_t kChunk = CommitQueue::kFoldChunkRows;
+  constexpr uint64_t kRecords = 8 * kChunk;
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  WatchFolds();
+  Journal* j = Bind();
+  for (uint64_t i = 1; i <= kRecords; ++i) {
+    std::optional<absl::Status> answer;
+    ASSERT_TRUE(Append(j, 1, answer));
+    RunPosted();  // one flush, one handover each
+    ASSERT_TRUE(answer && answer->ok());
+  }
+  EXPECT_TRUE(queue_->TakesHandovers());  // well under kMaxAckedBacklog
+  StartAndEnqueueAGroup();                // the group joins one of the first chunks
+  WaitForMark(0, kRecords);
+  ASSERT_EQ(Mark(0), kRecords);
+  EXPECT_EQ(StoredUnits(), kRecords);
+  ASSERT_GT(answered_at_.load(), 0u) << "the group was never answered";
+  EXPECT_LE(answered_at_.load() - 1, 2 * kChunk);
+  EXPECT_EQ(folds_.load(), 8);  // one fold per chunk
+  j->Unbind();
+  CloseJournals();  // before the counters the observer writes go away
+}
+
 // Open commits nothing: it reads the records for the caller's memory and
 // the writer folds them once handed over. A crash before that fold leaves
 // the files as they were, and the next start reads the same records again.
@@ -287,10 +383,11 @@ TEST_F(JournalTest, ReplayedRecordsWaitForTheWriterAndSurviveACrashBeforeItsFold
   CloseJournals();  // the writer never ran: a crash before the fold
   ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
   ASSERT_EQ(set_->replayed(), 3u);
-  ASSERT_EQ(set_->replay().usage.size(), 3u);
-  EXPECT_EQ(set_->replay().journal_marks.size(), 1u);
+  ASSERT_EQ(set_->replay().size(), 1u);
+  ASSERT_EQ(set_->replay()[0].usage.size(), 3u);
+  EXPECT_EQ(set_->replay()[0].journal_marks.size(), 1u);
   set_->HandOverReplay();
-  EXPECT_TRUE(set_->replay().usage.empty());
+  EXPECT_TRUE(set_->replay().empty());
   queue_->Start();
   WaitForMark(0, 3);
   EXPECT_EQ(StoredUnits(), 1u + 2u + 3u);

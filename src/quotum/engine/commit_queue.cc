@@ -65,16 +65,19 @@ void CommitQueue::Stop() {
 }
 
 bool CommitQueue::Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done) {
-  return EnqueueSeeingAcked([&](CommitBatch& pending, const CommitBatch&) { fill(pending); }, done);
+  return EnqueueSeeingAcked([&](CommitBatch& pending, EachAcked) { fill(pending); }, done);
 }
 
 bool CommitQueue::EnqueueSeeingAcked(
-    absl::FunctionRef<void(CommitBatch& pending, const CommitBatch& acked)> fill, Done& done) {
+    absl::FunctionRef<void(CommitBatch& pending, EachAcked acked)> fill, Done& done) {
   bool was_idle;
   {
     MutexLock lock(&mu_);
     if (!running_ || stopping_) return false;
-    fill(pending_, acked_);
+    // Called by `fill`, so under mu_.
+    fill(pending_, [this](absl::FunctionRef<void(const CommitBatch&)> see) {
+      for (const AckedChunk& c : acked_) see(c.batch);
+    });
     was_idle = waiting_.empty();
     waiting_.push_back(std::move(done));
   }
@@ -94,23 +97,39 @@ bool CommitQueue::CommitAlone(CommitBatch batch, Done& done) {
   return true;
 }
 
-void CommitQueue::HandOver(CommitBatch& acked, bool counted) {
+void CommitQueue::Handover(CommitBatch& acked) {
   bool wake;
   {
     MutexLock lock(&mu_);
     if (acked_abandoned_) return;  // left in the journal for the next start
-    if (!counted) {
-      uncounted_rows_ += acked.usage.size();
-      replay_handover_ = handovers_ + 1;
-    }
-    MoveJournalRecords(acked, acked_);
-    MergeMarks(acked.journal_marks, acked_.journal_marks);
-    if (acked_.usage.size() - std::min(uncounted_rows_, acked_.usage.size()) > kMaxAckedBacklog) {
-      takes_handovers_.store(false, std::memory_order_release);
-    }
-    ++handovers_;
-    wake = !acked_waiting_ && writer_idle_;
-    acked_waiting_ = true;
+    const size_t rows = acked.usage.size();
+    const bool joins =
+        !acked_.empty() && acked_.back().batch.usage.size() + rows <= kFoldChunkRows;
+    if (!joins) acked_.emplace_back();
+    AckedChunk& chunk = acked_.back();
+    MoveJournalRecords(acked, chunk.batch);
+    MergeMarks(acked.journal_marks, chunk.batch.journal_marks);
+    chunk.through = ++handovers_;
+    chunk.counted_rows += rows;
+    counted_rows_ += rows;
+    if (counted_rows_ > kMaxAckedBacklog) takes_handovers_.store(false, std::memory_order_release);
+    // An idle writer waits for a handover; a writer gathering company for
+    // one chunk need not wait once the next one begins.
+    wake = !joins && (writer_idle_ || acked_.size() == 2);
+  }
+  if (wake) wake_.Signal();
+}
+
+void CommitQueue::HandoverReplay(std::vector<CommitBatch> chunks) {
+  bool wake;
+  {
+    MutexLock lock(&mu_);
+    if (acked_abandoned_ || chunks.empty()) return;
+    // Until its last chunk is folded, the replay's handover is not.
+    const uint64_t before = acked_.empty() ? folded_handovers_ : acked_.back().through;
+    for (CommitBatch& c : chunks) acked_.push_back(AckedChunk{std::move(c), before, 0});
+    replay_handover_ = acked_.back().through = ++handovers_;
+    wake = writer_idle_;
   }
   if (wake) wake_.Signal();
 }
@@ -135,37 +154,38 @@ void CommitQueue::WaitUntilFolded(absl::Duration timeout) {
 void CommitQueue::Run() {
   for (;;) {
     CommitBatch batch;
-    CommitBatch acked;
-    uint64_t taking = 0;  // handovers up to here are in `acked`
+    AckedChunk chunk;
+    bool folds = false;  // `chunk` was taken from acked_
     std::vector<Done> done;
     std::vector<std::pair<CommitBatch, Done>> alone;
     {
       MutexLock lock(&mu_);
       while (!stopping_ && waiting_.empty() && alone_.empty()) {
-        if (!acked_waiting_) {
+        if (acked_.empty()) {
           writer_idle_ = true;
           wake_.Wait(&mu_);
           writer_idle_ = false;
-        } else if (wake_.WaitWithTimeout(&mu_, kFoldEvery) || fold_now_) {
-          break;  // handed-over records have waited long enough, or a read waits
+        } else if (acked_.size() > 1 || fold_now_) {
+          break;  // a chunk is full, or a read waits
+        } else if (wake_.WaitWithTimeout(&mu_, kFoldEvery)) {
+          break;  // the chunk has waited long enough
         }
       }
-      fold_now_ = false;
-      if (waiting_.empty() && alone_.empty() && !acked_waiting_ && stopping_) return;
+      if (waiting_.empty() && alone_.empty() && acked_.empty() && stopping_) return;
       batch = std::move(pending_);
       pending_ = CommitBatch();
-      acked = std::move(acked_);
-      acked_ = CommitBatch();
-      acked_waiting_ = false;
-      uncounted_rows_ = 0;
-      taking = handovers_;
+      if (!acked_.empty()) {
+        chunk = std::move(acked_.front());
+        acked_.pop_front();
+        folds = true;
+      }
+      if (acked_.empty()) fold_now_ = false;
       done.swap(waiting_);
       alone.swap(alone_);
     }
-    if (!done.empty() || !acked.empty()) {
-      if (CommitGroup(std::move(batch), std::move(done), std::move(acked))) {
-        MutexLock lock(&mu_);
-        folded_handovers_ = std::max(folded_handovers_, taking);
+    if (!done.empty() || folds) {
+      if (CommitGroup(std::move(batch), std::move(done), chunk) && folds) {
+        NoteChunkFolded(chunk);
       }
       folded_cv_.SignalAll();
     }
@@ -173,42 +193,41 @@ void CommitQueue::Run() {
   }
 }
 
-void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4]) {
-  CommitBatch kept;
-  MoveJournalRecords(batch, kept, own);
-  kept.journal_marks = std::move(batch.journal_marks);
+void CommitQueue::NoteChunkFolded(const AckedChunk& chunk) {
+  MutexLock lock(&mu_);
+  folded_handovers_ = std::max(folded_handovers_, chunk.through);
+  counted_rows_ -= std::min(counted_rows_, chunk.counted_rows);
+  if (!stopping_ && !acked_abandoned_ && counted_rows_ <= kMaxAckedBacklog) {
+    takes_handovers_.store(true, std::memory_order_release);
+  }
+}
+
+void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const AckedChunk& chunk) {
+  AckedChunk kept{CommitBatch(), chunk.through, chunk.counted_rows};
+  MoveJournalRecords(batch, kept.batch, own);
+  kept.batch.journal_marks = std::move(batch.journal_marks);
   MutexLock lock(&mu_);
   takes_handovers_.store(false, std::memory_order_release);
   if (stopping_) {
     // No later mark may be committed over these: drop every acknowledged
     // record from here on and leave them all to the journals' replay.
     acked_abandoned_ = true;
-    acked_ = CommitBatch();
-    uncounted_rows_ = 0;
-    acked_waiting_ = false;
+    acked_.clear();
+    counted_rows_ = 0;
     return;
   }
-  MoveJournalRecords(acked_, kept);
-  MergeMarks(acked_.journal_marks, kept.journal_marks);
-  acked_ = std::move(kept);
-  acked_waiting_ = true;
+  acked_.push_front(std::move(kept));
 }
 
-bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, CommitBatch acked) {
+bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, AckedChunk& chunk) {
   const auto started = std::chrono::steady_clock::now();
   size_t own[4];
   JournalListSizes(batch, own);
-  MoveJournalRecords(acked, batch);
-  batch.journal_marks = std::move(acked.journal_marks);
+  MoveJournalRecords(chunk.batch, batch);
+  batch.journal_marks = std::move(chunk.batch.journal_marks);
   absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
-  if (status.ok() && !batch.journal_marks.empty()) {
-    if (folded_) folded_(batch.journal_marks);
-    MutexLock lock(&mu_);
-    if (!stopping_ && acked_.usage.size() <= kMaxAckedBacklog) {
-      takes_handovers_.store(true, std::memory_order_release);
-    }
-  }
-  if (!status.ok() && !batch.journal_marks.empty()) Retain(batch, own);
+  if (status.ok() && !batch.journal_marks.empty() && folded_) folded_(batch.journal_marks);
+  if (!status.ok() && !batch.journal_marks.empty()) Retain(batch, own, chunk);
   if (observer_) {
     observer_(done.size(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),

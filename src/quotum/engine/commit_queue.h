@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -41,8 +42,10 @@ class CommitQueue {
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
   /// As Enqueue, with a look at the acknowledged records (Handover) that the
   /// same transaction writes after the pending group's own.
-  bool EnqueueSeeingAcked(
-      absl::FunctionRef<void(CommitBatch& pending, const CommitBatch& acked)> fill, Done& done);
+  /// `acked` calls its argument with each chunk of them, in fold order.
+  using EachAcked = absl::FunctionRef<void(absl::FunctionRef<void(const CommitBatch&)>)>;
+  bool EnqueueSeeingAcked(absl::FunctionRef<void(CommitBatch& pending, EachAcked acked)> fill,
+                          Done& done);
 
   /// Commits `batch` in a transaction of its own, after the group pending
   /// now, and runs `done` on the writer thread with the store's own status
@@ -52,17 +55,21 @@ class CommitQueue {
   bool CommitAlone(CommitBatch batch, Done& done);
 
   /// Takes records already acknowledged, durable in a journal (journal.h),
-  /// with their journal_marks: they are committed in the next group's
-  /// transaction, after its own records, and are never failed: a commit that
-  /// fails keeps them for the next one (and Stop leaves them to the journal's
-  /// replay). Without waiters they wait up to kFoldEvery for company.
-  void Handover(CommitBatch& acked) { HandOver(acked, /*counted=*/true); }
-  /// As Handover, for the records a start-up read from the journals
-  /// (JournalSet::HandOverReplay): they do not count toward
-  /// kMaxAckedBacklog, so that journals go on acknowledging while the
-  /// writer folds them (the records handed over meanwhile wait behind them,
-  /// their marks being higher).
-  void HandoverReplay(CommitBatch& replayed) { HandOver(replayed, /*counted=*/false); }
+  /// with their journal_marks. They are folded in order, in chunks of about
+  /// kFoldChunkRows usage rows, each in the transaction of the next group
+  /// (after its own records) or of its own, so that a request waiting for the
+  /// group commit waits for one chunk at most, however long the backlog. They
+  /// are never failed: a commit that fails keeps its chunk for the next one
+  /// (and Stop leaves them to the journal's replay). Without waiters, the
+  /// last chunk waits up to kFoldEvery for company.
+  void Handover(CommitBatch& acked);
+  /// Takes the records a start-up read from the journals
+  /// (JournalSet::HandOverReplay): chunks that each carry the marks of their
+  /// last records, in sequence order within each journal, each folded as
+  /// one chunk above. They do not count toward kMaxAckedBacklog, so that
+  /// journals go on acknowledging while the writer folds them; the records
+  /// handed over meanwhile are folded after them, their marks being higher.
+  void HandoverReplay(std::vector<CommitBatch> chunks);
 
   /// Called on the writer thread with the marks of each committed batch that
   /// had any: how far each journal is now in the store.
@@ -74,6 +81,11 @@ class CommitQueue {
   static constexpr absl::Duration kReplayFoldWait = absl::Seconds(30);
   /// How long handed-over records wait, at most, when no request waits.
   static constexpr absl::Duration kFoldEvery = absl::Milliseconds(2);
+  /// Handed-over usage rows folded in one transaction: a new handover joins
+  /// the last chunk while the two hold at most this many (a single larger
+  /// handover is a chunk of its own). On a cold store of a million tenants a
+  /// row took 30-90 us to fold, so a chunk is tens of milliseconds at worst.
+  static constexpr size_t kFoldChunkRows = 1024;
   /// Handed-over usage rows waiting past which journals stop acknowledging.
   static constexpr size_t kMaxAckedBacklog = 100'000;
 
@@ -98,15 +110,24 @@ class CommitQueue {
   uint64_t failed_groups() const { return failed_groups_.load(std::memory_order_acquire); }
 
  private:
+  /// Acknowledged records folded in one transaction.
+  struct AckedChunk {
+    CommitBatch batch;        ///< whole handovers (or part of a replay), with their marks
+    uint64_t through = 0;     ///< handovers_ folded whole once this chunk is
+    size_t counted_rows = 0;  ///< its usage rows that count toward kMaxAckedBacklog
+  };
+
   void Run();
-  void HandOver(CommitBatch& acked, bool counted);
-  /// Commits one group with the acknowledged records handed over meanwhile,
-  /// and runs its completions.
-  /// True when it committed.
-  bool CommitGroup(CommitBatch batch, std::vector<Done> done, CommitBatch acked);
-  /// Puts back acknowledged records whose commit failed, ahead of any
-  /// handed over since.
-  void Retain(CommitBatch& batch, const size_t (&own)[4]);
+  /// Commits one group with the next chunk of acknowledged records (either
+  /// may be empty; the chunk's records and marks are moved out), and runs
+  /// the group's completions. True when it committed.
+  bool CommitGroup(CommitBatch batch, std::vector<Done> done, AckedChunk& chunk);
+  /// After `chunk` committed: it no longer counts toward the backlog, and
+  /// the handovers it completes are folded.
+  void NoteChunkFolded(const AckedChunk& chunk);
+  /// Puts the records of `chunk` whose commit (in `batch`, after the
+  /// group's `own` records) failed back first, ahead of every other chunk.
+  void Retain(CommitBatch& batch, const size_t (&own)[4], const AckedChunk& chunk);
 
   Store* store_;
   Observer observer_;
@@ -118,11 +139,11 @@ class CommitQueue {
   CommitBatch pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<CommitBatch, Done>> alone_ ABSL_GUARDED_BY(mu_);
-  CommitBatch acked_ ABSL_GUARDED_BY(mu_);
-  bool acked_waiting_ ABSL_GUARDED_BY(mu_) = false;  ///< acked_ holds records
-  /// Usage rows in acked_ that kMaxAckedBacklog leaves out (a replay's),
-  /// until the writer takes acked_.
-  size_t uncounted_rows_ ABSL_GUARDED_BY(mu_) = 0;
+  /// Handed over and not yet taken by the writer, in fold order.
+  std::deque<AckedChunk> acked_ ABSL_GUARDED_BY(mu_);
+  /// Usage rows toward kMaxAckedBacklog: in acked_ and in the chunk being
+  /// folded, until its commit succeeds.
+  size_t counted_rows_ ABSL_GUARDED_BY(mu_) = 0;
   /// The handover that carried a start-up's replay (0: none).
   uint64_t replay_handover_ ABSL_GUARDED_BY(mu_) = 0;
   /// A fold failed while stopping: acknowledged records are no longer

@@ -268,7 +268,7 @@ absl::Status Engine::Start() {
       if (absl::Status s = LoadTierRecipients(now); !s.ok()) return s;
     }
     if (journals_) {
-      TakeInReplayedRecords(journals_->replay(), now);
+      for (const CommitBatch& chunk : journals_->replay()) TakeInReplayedRecords(chunk, now);
       journals_->HandOverReplay();  // folded by the writer's first round
     }
   }

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
 #include <cstring>
@@ -12,10 +13,12 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "quotum/base/status_macros.h"
 #include "quotum/engine/errors.h"
 #include "quotum/engine/journal_codec.h"
 
@@ -252,7 +255,6 @@ absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOption
     Journal::Files files = found[id];
     if (absl::Status s = OpenFiles(o.dir, id, files); !s.ok()) return s;
     const uint64_t last = std::max(files.last_seq[0], files.last_seq[1]);
-    if (last > mark[id]) set->replay_.journal_marks.push_back({id, last});
     set->journals_.push_back(std::make_unique<Journal>(id, files, std::max(mark[id], last) + 1,
                                                        mark[id], o.rotate_bytes, queue, counters));
   }
@@ -261,6 +263,7 @@ absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOption
 
 absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, uint64_t>& mark,
                                    std::map<uint32_t, Journal::Files>& found) {
+  std::vector<ReplayChunk> chunks;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     uint32_t id = 0;
@@ -273,29 +276,54 @@ absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, ui
     }
     absl::StatusOr<std::string> bytes = ReadWhole(entry.path());
     if (!bytes.ok()) return bytes.status();
-    JournalReplay one;
-    ReadJournalRecords(*bytes, mark[id], one);
-    if (one.torn) {
-      std::cerr << "quotum: " << entry.path().string() << ": dropped a torn record at byte "
-                << one.good_bytes << " of " << bytes->size() << std::endl;
-      torn_ = true;
-      // Cut off, so that what the journal appends next follows the last good record.
-      if (::truncate(entry.path().c_str(), static_cast<off_t>(one.good_bytes)) != 0) {
-        return ErrnoStatus(absl::StrCat("cannot cut the torn tail off ", entry.path().string()));
-      }
-    }
-    MoveJournalRecords(one.batch, replay_);
-    replayed_ += one.records;
-    found[id].bytes[which] = one.good_bytes;
-    found[id].last_seq[which] = one.last_seq;
+    RETURN_IF_ERROR(
+        ReadFile(entry.path().string(), *bytes, id, mark[id], found[id], which, chunks));
   }
   if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  // A journal's files hold disjoint ranges of its sequence (it moves to the
+  // other file only once that one is all in the store), so ordering the
+  // chunks by their first sequence folds each journal in order.
+  std::sort(chunks.begin(), chunks.end(), [](const ReplayChunk& a, const ReplayChunk& b) {
+    return std::tie(a.journal, a.first_seq) < std::tie(b.journal, b.first_seq);
+  });
+  for (ReplayChunk& c : chunks) replay_.push_back(std::move(c.batch));
+  return absl::OkStatus();
+}
+
+absl::Status JournalSet::ReadFile(const std::string& path, absl::string_view bytes, uint32_t id,
+                                  uint64_t mark, Journal::Files& files, int which,
+                                  std::vector<ReplayChunk>& chunks) {
+  size_t at = 0;
+  uint64_t last_seq = 0;
+  for (;;) {
+    JournalReplay one;
+    ReadJournalRecords(bytes.substr(at), mark, one, CommitQueue::kFoldChunkRows);
+    at += one.good_bytes;
+    last_seq = std::max(last_seq, one.last_seq);
+    if (one.records > 0) {
+      replayed_ += one.records;
+      one.batch.journal_marks.push_back({id, one.last_seq});
+      chunks.push_back({id, one.first_seq, std::move(one.batch)});
+    }
+    if (one.torn) {
+      std::cerr << "quotum: " << path << ": dropped a torn record at byte " << at << " of "
+                << bytes.size() << std::endl;
+      torn_ = true;
+      // Cut off, so that what the journal appends next follows the last good record.
+      if (::truncate(path.c_str(), static_cast<off_t>(at)) != 0) {
+        return ErrnoStatus(absl::StrCat("cannot cut the torn tail off ", path));
+      }
+    }
+    if (!one.more) break;
+  }
+  files.bytes[which] = at;
+  files.last_seq[which] = last_seq;
   return absl::OkStatus();
 }
 
 void JournalSet::HandOverReplay() {
-  if (!replay_.journal_marks.empty()) queue_->HandoverReplay(replay_);
-  replay_ = CommitBatch();
+  if (!replay_.empty()) queue_->HandoverReplay(std::move(replay_));
+  replay_.clear();
 }
 
 JournalSet::~JournalSet() {

@@ -14,7 +14,9 @@
 // the journal's mark in the same transaction. At start-up, the records above each journal's mark
 // are read (JournalSet::Open) while their files are kept; the engine adds them to the memory it
 // loaded from the store and hands them to the writer (JournalSet::HandOverReplay), which folds
-// them in the background like any other. The journals go on appending to the same files.
+// them in the background in chunks of about CommitQueue::kFoldChunkRows usage rows, each with
+// the mark of its last record, so that requests waiting for the group commit meanwhile wait for
+// one chunk at most, not for the whole replay. The journals go on appending to the same files.
 //
 // A failed journal write changes nothing on disk (the file is cut back to
 // its size before the write; a file that cannot be cut back stops the
@@ -169,11 +171,14 @@ class JournalSet {
   /// After the writer has stopped: empties the journals it has folded whole.
   void TruncateFolded();
 
-  /// The records Open read above the store's marks, merged, with the marks
-  /// they take each journal to; empty after HandOverReplay.
-  const CommitBatch& replay() const { return replay_; }
-  /// Hands replay() to the writer, which folds it with the marks in one
-  /// transaction (a crash before that reads it again at the next start).
+  /// The records Open read above the store's marks, in chunks of about
+  /// CommitQueue::kFoldChunkRows usage rows of one journal file, each with the mark of
+  /// its last record, in sequence order within each journal; empty after
+  /// HandOverReplay.
+  const std::vector<CommitBatch>& replay() const { return replay_; }
+  /// Hands replay() to the writer, which folds each chunk with its mark in
+  /// one transaction, in order (a crash reads the chunks not yet folded
+  /// again at the next start).
   void HandOverReplay();
 
   /// Records replayed by Open, and whether a torn tail was dropped.
@@ -186,16 +191,27 @@ class JournalSet {
   JournalSet& operator=(const JournalSet&) = delete;
 
  private:
+  /// A chunk of replayed records, before they are put in order.
+  struct ReplayChunk {
+    uint32_t journal;
+    uint64_t first_seq;
+    CommitBatch batch;
+  };
   /// Reads the journal files in `dir` into replay_ (the records above
   /// `mark`), cutting torn tails off, and notes what each file holds.
   absl::Status ReadFiles(const std::string& dir, std::map<uint32_t, uint64_t>& mark,
                          std::map<uint32_t, Journal::Files>& found);
+  /// Reads one file of journal `id` (its `bytes`, file `which`) into
+  /// `chunks`, cutting a torn tail off, and notes its size and last sequence.
+  absl::Status ReadFile(const std::string& path, absl::string_view bytes, uint32_t id,
+                        uint64_t mark, Journal::Files& files, int which,
+                        std::vector<ReplayChunk>& chunks);
 
   /// Holds `journal.lock` in the dir (flock): one process per data dir.
   int lock_fd_ = -1;
   std::vector<std::unique_ptr<Journal>> journals_;
   CommitQueue* queue_ = nullptr;
-  CommitBatch replay_;
+  std::vector<CommitBatch> replay_;
   size_t replayed_ = 0;
   bool torn_ = false;
 };

@@ -201,9 +201,14 @@ void AppendJournalRecord(uint64_t seq, const CommitBatch& b, std::string& out) {
   std::memcpy(&out[start + 4], &crc, 4);
 }
 
-void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& into) {
+void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& into,
+                        size_t max_rows) {
   size_t at = 0;
   while (at < bytes.size()) {
+    if (into.batch.usage.size() >= max_rows || into.records >= max_rows) {
+      into.more = true;
+      break;
+    }
     uint32_t length = 0, crc = 0;
     uint64_t seq = 0;
     if (bytes.size() - at < kHeaderBytes) break;
@@ -216,13 +221,13 @@ void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& i
       CommitBatch one;
       if (!GetPayload(bytes.substr(at + kHeaderBytes, length), one)) break;
       MoveJournalRecords(one, into.batch);
-      ++into.records;
+      if (into.records++ == 0) into.first_seq = seq;
     }
     into.last_seq = std::max(into.last_seq, seq);
     at += kHeaderBytes + length;
   }
   into.good_bytes = at;
-  into.torn = at < bytes.size();
+  into.torn = !into.more && at < bytes.size();
 }
 
 void JournalListSizes(const CommitBatch& b, size_t (&out)[4]) {

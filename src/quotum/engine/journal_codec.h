@@ -8,6 +8,7 @@
 // does not match, is a torn tail: it and everything after it are dropped.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,15 +29,19 @@ void AppendJournalRecord(uint64_t seq, const CommitBatch& b, std::string& out);
 struct JournalReplay {
   /// The records with a sequence above the caller's mark, merged.
   CommitBatch batch;
-  uint64_t last_seq = 0;  ///< the highest sequence read (0 when none)
-  size_t records = 0;     ///< records read above the mark
-  size_t good_bytes = 0;  ///< bytes before the torn tail (all of them when none)
-  bool torn = false;      ///< a torn or corrupt record ended the read
+  uint64_t first_seq = 0;  ///< the lowest sequence above the mark read (0 when none)
+  uint64_t last_seq = 0;   ///< the highest sequence read (0 when none)
+  size_t records = 0;      ///< records read above the mark
+  size_t good_bytes = 0;   ///< bytes read, up to a torn tail (all of them when none)
+  bool torn = false;       ///< a torn or corrupt record ended the read
+  bool more = false;       ///< the read stopped at max_rows with bytes left
 };
 
-/// Reads the records in `bytes` in order, stopping at a torn tail; those with
-/// a sequence above `mark` are merged into `into.batch`.
-void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& into);
+/// Reads the records in `bytes` in order, stopping at a torn tail or once
+/// the records above `mark` read so far hold `max_rows` usage rows (or are
+/// that many records); those are merged into `into.batch`.
+void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& into,
+                        size_t max_rows = SIZE_MAX);
 
 /// The lengths of the four journalable lists of `b` (usage, idempotency,
 /// top-up draws, alerts), as MoveJournalRecords takes them.

@@ -76,7 +76,7 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
     // (`acked`), are added after the set in its transaction (the store writes
     // sets first), so the set leaves them out; later ones follow.
     return queue_.EnqueueSeeingAcked(
-        [&](CommitBatch& b, const CommitBatch& acked) {
+        [&](CommitBatch& b, CommitQueue::EachAcked acked) {
           for (CounterRow& set : sets) {
             auto leave_out = [&set](const std::vector<UsageDelta>& usage) {
               for (const UsageDelta& u : usage) {
@@ -87,7 +87,7 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
               }
             };
             leave_out(b.usage);
-            leave_out(acked.usage);
+            acked([&](const CommitBatch& chunk) { leave_out(chunk.usage); });
             b.counter_sets.push_back(std::move(set));
           }
         },
