@@ -173,7 +173,7 @@ class JournalTest : public ::testing::Test {
   }
   absl::Status OpenJournals(size_t rotate_bytes = 8 << 20, bool start = true) {
     CloseJournals();
-    queue_ = std::make_unique<CommitQueue>(store_.get());
+    queue_ = std::make_unique<CommitQueue>(store_.get(), CommitQueue::Observer(), fold_time_);
     JournalOptions o{dir_, 1, rotate_bytes};
     auto set = JournalSet::Open(o, store_.get(), queue_.get());
     if (!set.ok()) return set.status();
@@ -253,6 +253,19 @@ class JournalTest : public ::testing::Test {
       set_->OnFolded(m);
     });
   }
+  /// Appends `n` records of one unit to journal 0, each flushed (so handed
+  /// over) on its own; the writer has not started.
+  void HandOverOneByOne(uint64_t n) {
+    Journal* j = Bind();
+    for (uint64_t i = 1; i <= n; ++i) {
+      std::optional<absl::Status> answer;
+      ASSERT_TRUE(Append(j, 1, answer));
+      RunPosted();
+      ASSERT_TRUE(answer && answer->ok());
+    }
+    j->Unbind();
+    EXPECT_TRUE(queue_->TakesHandovers());  // well under kMaxAckedBacklog
+  }
   /// Starts the writer, which begins folding, then enqueues a group of its
   /// own; its answer sets answered_at_ to how far journal 0 was folded then,
   /// plus one (0: not answered).
@@ -274,6 +287,8 @@ class JournalTest : public ::testing::Test {
   std::vector<std::function<void()>> posted_;
   std::atomic<uint16_t> in_flight_{0};
   Mutex answer_mu_;
+  /// The writer's fold_time (zero: one part per fold).
+  absl::Duration fold_time_ = CommitQueue::kFoldTime;
   std::atomic<uint64_t> folded_to_{0};
   std::atomic<uint64_t> answered_at_{0};
   std::atomic<int> folds_{0};
@@ -300,75 +315,85 @@ TEST_F(JournalTest, StartUpReplaysTheRecordsTheStoreLacksOnce) {
   EXPECT_EQ(StoredUnits(), 1u + 2u + 3u + 4u);
 }
 
-// A long replay is cut into chunks of kFoldChunkRows rows, in sequence order
+// A long replay is cut into parts of kPartRows rows, in sequence order
 // whichever file holds the older records, each with the mark of its last
 // record, so that the store's mark never passes a record not yet folded.
-TEST_F(JournalTest, ReplayIsCutIntoChunksInSequenceOrderEachWithItsLastRecordsMark) {
-  constexpr uint64_t kChunk = CommitQueue::kFoldChunkRows;
+TEST_F(JournalTest, ReplayIsCutIntoPartsInSequenceOrderEachWithItsLastRecordsMark) {
+  constexpr uint64_t kPart = CommitQueue::kPartRows;
   CloseJournals();
-  WriteFile(JournalFileName(0, 1), Records(1, kChunk + 2));              // the older file
-  WriteFile(JournalFileName(0, 0), Records(kChunk + 3, 2 * kChunk + 5));  // the active one
+  WriteFile(JournalFileName(0, 1), Records(1, kPart + 2));              // the older file
+  WriteFile(JournalFileName(0, 0), Records(kPart + 3, 2 * kPart + 5));  // the active one
   ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
-  ASSERT_EQ(set_->replayed(), 2 * kChunk + 5);
+  ASSERT_EQ(set_->replayed(), 2 * kPart + 5);
   std::vector<uint64_t> marks, sizes;
-  for (const CommitBatch& chunk : set_->replay()) {
-    ASSERT_EQ(chunk.journal_marks.size(), 1u);
-    marks.push_back(chunk.journal_marks[0].seq);
-    sizes.push_back(chunk.usage.size());
+  for (const CommitBatch& part : set_->replay()) {
+    ASSERT_EQ(part.journal_marks.size(), 1u);
+    marks.push_back(part.journal_marks[0].seq);
+    sizes.push_back(part.usage.size());
   }
-  EXPECT_EQ(marks, (std::vector<uint64_t>{kChunk, kChunk + 2, 2 * kChunk + 2, 2 * kChunk + 5}));
-  EXPECT_EQ(sizes, (std::vector<uint64_t>{kChunk, 2, kChunk, 3}));
+  EXPECT_EQ(marks, (std::vector<uint64_t>{kPart, kPart + 2, 2 * kPart + 2, 2 * kPart + 5}));
+  EXPECT_EQ(sizes, (std::vector<uint64_t>{kPart, 2, kPart, 3}));
   set_->HandOverReplay();
   queue_->Start();
-  WaitForMark(0, 2 * kChunk + 5);
-  const uint64_t n = 2 * kChunk + 5;
+  WaitForMark(0, 2 * kPart + 5);
+  const uint64_t n = 2 * kPart + 5;
   EXPECT_EQ(StoredUnits(), n * (n + 1) / 2);
 }
 
 // A request that needs the group commit while a long replay is being folded
-// is answered after one chunk, not after the whole replay: before, a restart
-// with 100,000 records to fold held such requests for seconds.
-TEST_F(JournalTest, AGroupCommitWaitsForOneReplayedChunkNotTheWholeReplay) {
-  constexpr uint64_t kChunk = CommitQueue::kFoldChunkRows;
-  constexpr uint64_t kChunks = 8;
-  WriteFile(JournalFileName(0, 0), Records(1, kChunks * kChunk));
+// is answered after one fold, not after the whole replay: before, a restart
+// with 100,000 records to fold held such requests for seconds. (A fold_time
+// of zero makes each fold one part.)
+TEST_F(JournalTest, AGroupCommitWaitsForOneFoldOfAReplayNotAllOfIt) {
+  constexpr uint64_t kPart = CommitQueue::kPartRows;
+  WriteFile(JournalFileName(0, 0), Records(1, 8 * kPart));
+  fold_time_ = absl::ZeroDuration();
   ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
   WatchFolds();
   set_->HandOverReplay();
-  StartAndEnqueueAGroup();  // the group joins one of the first chunks
-  WaitForMark(0, kChunks * kChunk);
-  ASSERT_EQ(Mark(0), kChunks * kChunk);
+  StartAndEnqueueAGroup();  // the group joins one of the first folds
+  WaitForMark(0, 8 * kPart);
+  ASSERT_EQ(Mark(0), 8 * kPart);
   ASSERT_GT(answered_at_.load(), 0u) << "the group was never answered";
-  // Answered with one of the first chunks, long before the last one.
-  EXPECT_LE(answered_at_.load() - 1, 2 * kChunk);
+  EXPECT_LE(answered_at_.load() - 1, 2 * kPart);  // long before the last part
+  EXPECT_EQ(folds_.load(), 8);
   CloseJournals();  // before the counters the observer writes go away
 }
 
 // The same for records handed over live: a backlog of many flushes is folded
-// in chunks, each in a transaction of its own, in order, so that a group that
-// falls back to the store's commit waits for one chunk, not for the backlog.
-TEST_F(JournalTest, AGroupCommitWaitsForOneChunkOfALiveBacklogNotAllOfIt) {
-  constexpr uint64_t kChunk = CommitQueue::kFoldChunkRows;
-  constexpr uint64_t kRecords = 8 * kChunk;
+// in order, a fold at a time, each in a transaction of its own, so that a
+// group that falls back to the store's commit waits for one fold.
+TEST_F(JournalTest, AGroupCommitWaitsForOneFoldOfALiveBacklogNotAllOfIt) {
+  constexpr uint64_t kPart = CommitQueue::kPartRows;
+  fold_time_ = absl::ZeroDuration();
   ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
   WatchFolds();
-  Journal* j = Bind();
-  for (uint64_t i = 1; i <= kRecords; ++i) {
-    std::optional<absl::Status> answer;
-    ASSERT_TRUE(Append(j, 1, answer));
-    RunPosted();  // one flush, one handover each
-    ASSERT_TRUE(answer && answer->ok());
-  }
-  EXPECT_TRUE(queue_->TakesHandovers());  // well under kMaxAckedBacklog
-  StartAndEnqueueAGroup();                // the group joins one of the first chunks
-  WaitForMark(0, kRecords);
-  ASSERT_EQ(Mark(0), kRecords);
-  EXPECT_EQ(StoredUnits(), kRecords);
+  HandOverOneByOne(8 * kPart);  // joined into eight parts
+  StartAndEnqueueAGroup();
+  WaitForMark(0, 8 * kPart);
+  ASSERT_EQ(Mark(0), 8 * kPart);
+  EXPECT_EQ(StoredUnits(), 8 * kPart);
   ASSERT_GT(answered_at_.load(), 0u) << "the group was never answered";
-  EXPECT_LE(answered_at_.load() - 1, 2 * kChunk);
-  EXPECT_EQ(folds_.load(), 8);  // one fold per chunk
-  j->Unbind();
-  CloseJournals();  // before the counters the observer writes go away
+  EXPECT_LE(answered_at_.load() - 1, 2 * kPart);
+  EXPECT_EQ(folds_.load(), 8);
+  CloseJournals();
+}
+
+// With the default fold_time, a fold takes as many parts as the writer
+// expects to fold in that time: a warm, small store folds the same backlog
+// in fewer transactions than it has parts.
+TEST_F(JournalTest, AFoldTakesAsManyPartsAsFitItsTime) {
+  constexpr uint64_t kPart = CommitQueue::kPartRows;
+  ASSERT_TRUE(OpenJournals(8 << 20, /*start=*/false).ok());
+  WatchFolds();
+  HandOverOneByOne(8 * kPart);
+  queue_->Start();
+  WaitForMark(0, 8 * kPart);
+  ASSERT_EQ(Mark(0), 8 * kPart);
+  EXPECT_EQ(StoredUnits(), 8 * kPart);
+  EXPECT_GE(folds_.load(), 1);
+  EXPECT_LT(folds_.load(), 8);
+  CloseJournals();
 }
 
 // Open commits nothing: it reads the records for the caller's memory and

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 
@@ -27,8 +28,14 @@ void MergeMarks(std::vector<JournalMark>& from, std::vector<JournalMark>& to) {
 
 }  // namespace
 
-CommitQueue::CommitQueue(Store* store, Observer observer)
-    : store_(store), observer_(std::move(observer)) {}
+CommitQueue::CommitQueue(Store* store, Observer observer, absl::Duration fold_time)
+    : store_(store),
+      observer_(std::move(observer)),
+      fold_time_(fold_time),
+      // Start small: one part per fold until folds show what a row costs.
+      row_seconds_(absl::ToDoubleSeconds(fold_time) / kPartRows) {
+  LearnFoldCost(0, 0);
+}
 
 size_t CommitQueue::pending() const {
   MutexLock lock(&mu_);
@@ -76,7 +83,7 @@ bool CommitQueue::EnqueueSeeingAcked(
     if (!running_ || stopping_) return false;
     // Called by `fill`, so under mu_.
     fill(pending_, [this](absl::FunctionRef<void(const CommitBatch&)> see) {
-      for (const AckedChunk& c : acked_) see(c.batch);
+      for (const AckedPart& p : acked_) see(p.batch);
     });
     was_idle = waiting_.empty();
     waiting_.push_back(std::move(done));
@@ -103,31 +110,34 @@ void CommitQueue::Handover(CommitBatch& acked) {
     MutexLock lock(&mu_);
     if (acked_abandoned_) return;  // left in the journal for the next start
     const size_t rows = acked.usage.size();
-    const bool joins =
-        !acked_.empty() && acked_.back().batch.usage.size() + rows <= kFoldChunkRows;
+    const bool joins = !acked_.empty() && acked_.back().batch.usage.size() + rows <= kPartRows;
     if (!joins) acked_.emplace_back();
-    AckedChunk& chunk = acked_.back();
-    MoveJournalRecords(acked, chunk.batch);
-    MergeMarks(acked.journal_marks, chunk.batch.journal_marks);
-    chunk.through = ++handovers_;
-    chunk.counted_rows += rows;
+    AckedPart& part = acked_.back();
+    MoveJournalRecords(acked, part.batch);
+    MergeMarks(acked.journal_marks, part.batch.journal_marks);
+    part.through = ++handovers_;
+    part.counted_rows += rows;
     counted_rows_ += rows;
     if (counted_rows_ > kMaxAckedBacklog) takes_handovers_.store(false, std::memory_order_release);
-    // An idle writer waits for a handover; a writer gathering company for
-    // one chunk need not wait once the next one begins.
-    wake = !joins && (writer_idle_ || acked_.size() == 2);
+    // An idle writer waits for a handover; one gathering company need not
+    // wait once a whole fold's worth waits.
+    wake = (writer_idle_ && !joins) || (acked_rows_ < fold_rows_ && acked_rows_ + rows >= fold_rows_);
+    acked_rows_ += rows;
   }
   if (wake) wake_.Signal();
 }
 
-void CommitQueue::HandoverReplay(std::vector<CommitBatch> chunks) {
+void CommitQueue::HandoverReplay(std::vector<CommitBatch> parts) {
   bool wake;
   {
     MutexLock lock(&mu_);
-    if (acked_abandoned_ || chunks.empty()) return;
-    // Until its last chunk is folded, the replay's handover is not.
+    if (acked_abandoned_ || parts.empty()) return;
+    // Until its last part is folded, the replay's handover is not.
     const uint64_t before = acked_.empty() ? folded_handovers_ : acked_.back().through;
-    for (CommitBatch& c : chunks) acked_.push_back(AckedChunk{std::move(c), before, 0});
+    for (CommitBatch& p : parts) {
+      acked_rows_ += p.usage.size();
+      acked_.push_back(AckedPart{std::move(p), before, 0});
+    }
     replay_handover_ = acked_.back().through = ++handovers_;
     wake = writer_idle_;
   }
@@ -154,8 +164,8 @@ void CommitQueue::WaitUntilFolded(absl::Duration timeout) {
 void CommitQueue::Run() {
   for (;;) {
     CommitBatch batch;
-    AckedChunk chunk;
-    bool folds = false;  // `chunk` was taken from acked_
+    AckedPart fold;
+    bool folds = false;  // `fold` was taken from acked_
     std::vector<Done> done;
     std::vector<std::pair<CommitBatch, Done>> alone;
     {
@@ -165,18 +175,17 @@ void CommitQueue::Run() {
           writer_idle_ = true;
           wake_.Wait(&mu_);
           writer_idle_ = false;
-        } else if (acked_.size() > 1 || fold_now_) {
-          break;  // a chunk is full, or a read waits
+        } else if (acked_rows_ >= fold_rows_ || fold_now_) {
+          break;  // a whole fold's worth waits, or a read does
         } else if (wake_.WaitWithTimeout(&mu_, kFoldEvery)) {
-          break;  // the chunk has waited long enough
+          break;  // the records have waited long enough
         }
       }
       if (waiting_.empty() && alone_.empty() && acked_.empty() && stopping_) return;
       batch = std::move(pending_);
       pending_ = CommitBatch();
       if (!acked_.empty()) {
-        chunk = std::move(acked_.front());
-        acked_.pop_front();
+        fold = TakeFold();
         folds = true;
       }
       if (acked_.empty()) fold_now_ = false;
@@ -184,26 +193,58 @@ void CommitQueue::Run() {
       alone.swap(alone_);
     }
     if (!done.empty() || folds) {
-      if (CommitGroup(std::move(batch), std::move(done), chunk) && folds) {
-        NoteChunkFolded(chunk);
-      }
+      if (CommitGroup(std::move(batch), std::move(done), fold) && folds) NoteFolded(fold);
       folded_cv_.SignalAll();
     }
     for (auto& [b, d] : alone) d(store_->Commit(b));
   }
 }
 
-void CommitQueue::NoteChunkFolded(const AckedChunk& chunk) {
+CommitQueue::AckedPart CommitQueue::TakeFold() {
+  AckedPart fold = std::move(acked_.front());
+  acked_.pop_front();
+  size_t rows = fold.batch.usage.size();
+  while (!acked_.empty() && rows + acked_.front().batch.usage.size() <= fold_rows_) {
+    AckedPart& next = acked_.front();
+    rows += next.batch.usage.size();
+    MoveJournalRecords(next.batch, fold.batch);
+    MergeMarks(next.batch.journal_marks, fold.batch.journal_marks);
+    fold.through = next.through;
+    fold.counted_rows += next.counted_rows;
+    acked_.pop_front();
+  }
+  acked_rows_ -= std::min(acked_rows_, rows);
+  return fold;
+}
+
+void CommitQueue::LearnFoldCost(size_t rows, double seconds) {
+  // A commit's fixed cost (and an fsync's) would pass for a high cost per
+  // row in a commit of a few rows: those teach nothing.
+  if (rows >= kPartRows) {
+    // Rows of tenants whose pages are cold cost a hundred times those of
+    // warm ones: a dearer fold is believed at once, a cheaper one slowly.
+    const double sample = seconds / static_cast<double>(rows);
+    row_seconds_ = sample > row_seconds_ ? sample : 0.8 * row_seconds_ + 0.2 * sample;
+  }
+  const double fits = absl::ToDoubleSeconds(fold_time_) / std::max(row_seconds_, 1e-9);
   MutexLock lock(&mu_);
-  folded_handovers_ = std::max(folded_handovers_, chunk.through);
-  counted_rows_ -= std::min(counted_rows_, chunk.counted_rows);
+  // And a fold at most doubles the one before it, so that a run of cheap
+  // folds does not send the next one over a cold stretch in a single leap.
+  const double most = std::min<double>(kMaxFoldRows, 2.0 * std::max<size_t>(fold_rows_, kPartRows));
+  fold_rows_ = static_cast<size_t>(std::clamp(fits, 1.0, most));
+}
+
+void CommitQueue::NoteFolded(const AckedPart& fold) {
+  MutexLock lock(&mu_);
+  folded_handovers_ = std::max(folded_handovers_, fold.through);
+  counted_rows_ -= std::min(counted_rows_, fold.counted_rows);
   if (!stopping_ && !acked_abandoned_ && counted_rows_ <= kMaxAckedBacklog) {
     takes_handovers_.store(true, std::memory_order_release);
   }
 }
 
-void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const AckedChunk& chunk) {
-  AckedChunk kept{CommitBatch(), chunk.through, chunk.counted_rows};
+void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const AckedPart& fold) {
+  AckedPart kept{CommitBatch(), fold.through, fold.counted_rows};
   MoveJournalRecords(batch, kept.batch, own);
   kept.batch.journal_marks = std::move(batch.journal_marks);
   MutexLock lock(&mu_);
@@ -213,26 +254,27 @@ void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const Acked
     // record from here on and leave them all to the journals' replay.
     acked_abandoned_ = true;
     acked_.clear();
+    acked_rows_ = 0;
     counted_rows_ = 0;
     return;
   }
+  acked_rows_ += kept.batch.usage.size();
   acked_.push_front(std::move(kept));
 }
 
-bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, AckedChunk& chunk) {
+bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, AckedPart& fold) {
   const auto started = std::chrono::steady_clock::now();
   size_t own[4];
   JournalListSizes(batch, own);
-  MoveJournalRecords(chunk.batch, batch);
-  batch.journal_marks = std::move(chunk.batch.journal_marks);
+  MoveJournalRecords(fold.batch, batch);
+  batch.journal_marks = std::move(fold.batch.journal_marks);
   absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (status.ok()) LearnFoldCost(batch.usage.size(), seconds);
   if (status.ok() && !batch.journal_marks.empty() && folded_) folded_(batch.journal_marks);
-  if (!status.ok() && !batch.journal_marks.empty()) Retain(batch, own, chunk);
-  if (observer_) {
-    observer_(done.size(),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
-              status.ok());
-  }
+  if (!status.ok() && !batch.journal_marks.empty()) Retain(batch, own, fold);
+  if (observer_) observer_(done.size(), seconds, status.ok());
   if (!status.ok()) {
     status = Error(absl::StatusCode::kUnavailable, "store_unavailable",
                    "The store could not commit this request; nothing was recorded. Retry.");

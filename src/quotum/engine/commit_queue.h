@@ -27,7 +27,9 @@ class CommitQueue {
   /// latency in seconds, and whether it succeeded.
   using Observer = std::function<void(size_t requests, double seconds, bool ok)>;
 
-  explicit CommitQueue(Store* store, Observer observer = {});
+  /// `fold_time`: how long one transaction folding handed-over records
+  /// should take, at most, when a backlog waits (see Handover).
+  explicit CommitQueue(Store* store, Observer observer = {}, absl::Duration fold_time = kFoldTime);
   ~CommitQueue();
 
   /// Starts the writer thread.
@@ -42,7 +44,7 @@ class CommitQueue {
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
   /// As Enqueue, with a look at the acknowledged records (Handover) that the
   /// same transaction writes after the pending group's own.
-  /// `acked` calls its argument with each chunk of them, in fold order.
+  /// `acked` calls its argument with each part of them, in fold order.
   using EachAcked = absl::FunctionRef<void(absl::FunctionRef<void(const CommitBatch&)>)>;
   bool EnqueueSeeingAcked(absl::FunctionRef<void(CommitBatch& pending, EachAcked acked)> fill,
                           Done& done);
@@ -55,21 +57,23 @@ class CommitQueue {
   bool CommitAlone(CommitBatch batch, Done& done);
 
   /// Takes records already acknowledged, durable in a journal (journal.h),
-  /// with their journal_marks. They are folded in order, in chunks of about
-  /// kFoldChunkRows usage rows, each in the transaction of the next group
-  /// (after its own records) or of its own, so that a request waiting for the
-  /// group commit waits for one chunk at most, however long the backlog. They
-  /// are never failed: a commit that fails keeps its chunk for the next one
-  /// (and Stop leaves them to the journal's replay). Without waiters, the
-  /// last chunk waits up to kFoldEvery for company.
+  /// with their journal_marks. They are folded in order, in the transaction
+  /// of the next group (after its own records) or of their own, as many at a
+  /// time as the writer expects to fold in `fold_time` (from its recent folds'
+  /// cost per row), so that a request waiting for the group commit waits for
+  /// one such fold at most, however long the backlog and however cold the
+  /// store. They are never failed: a commit that fails keeps them for the next
+  /// one (and Stop leaves them to the journal's replay). Without waiters they
+  /// wait up to kFoldEvery for company.
   void Handover(CommitBatch& acked);
   /// Takes the records a start-up read from the journals
-  /// (JournalSet::HandOverReplay): chunks that each carry the marks of their
-  /// last records, in sequence order within each journal, each folded as
-  /// one chunk above. They do not count toward kMaxAckedBacklog, so that
-  /// journals go on acknowledging while the writer folds them; the records
-  /// handed over meanwhile are folded after them, their marks being higher.
-  void HandoverReplay(std::vector<CommitBatch> chunks);
+  /// (JournalSet::HandOverReplay): parts of about kPartRows usage rows that
+  /// each carry the marks of their last records, in sequence order within
+  /// each journal, folded as above. They do not count toward
+  /// kMaxAckedBacklog, so that journals go on acknowledging while the writer
+  /// folds them; the records handed over meanwhile are folded after them,
+  /// their marks being higher.
+  void HandoverReplay(std::vector<CommitBatch> parts);
 
   /// Called on the writer thread with the marks of each committed batch that
   /// had any: how far each journal is now in the store.
@@ -81,11 +85,15 @@ class CommitQueue {
   static constexpr absl::Duration kReplayFoldWait = absl::Seconds(30);
   /// How long handed-over records wait, at most, when no request waits.
   static constexpr absl::Duration kFoldEvery = absl::Milliseconds(2);
-  /// Handed-over usage rows folded in one transaction: a new handover joins
-  /// the last chunk while the two hold at most this many (a single larger
-  /// handover is a chunk of its own). On a cold store of a million tenants a
-  /// row took 30-90 us to fold, so a chunk is tens of milliseconds at worst.
-  static constexpr size_t kFoldChunkRows = 1024;
+  /// The default fold_time.
+  static constexpr absl::Duration kFoldTime = absl::Milliseconds(20);
+  /// The smallest part of the handed-over records a fold takes: a handover
+  /// joins the last part while the two hold at most this many usage rows (a
+  /// larger single handover is a part of its own), and a start-up's replay
+  /// comes in parts of about this size.
+  static constexpr size_t kPartRows = 16;
+  /// Usage rows one fold takes at most, however cheap rows have been.
+  static constexpr size_t kMaxFoldRows = 16384;
   /// Handed-over usage rows waiting past which journals stop acknowledging.
   static constexpr size_t kMaxAckedBacklog = 100'000;
 
@@ -110,24 +118,31 @@ class CommitQueue {
   uint64_t failed_groups() const { return failed_groups_.load(std::memory_order_acquire); }
 
  private:
-  /// Acknowledged records folded in one transaction.
-  struct AckedChunk {
+  /// Acknowledged records handed over, folded in order, one or more parts
+  /// per transaction.
+  struct AckedPart {
     CommitBatch batch;        ///< whole handovers (or part of a replay), with their marks
-    uint64_t through = 0;     ///< handovers_ folded whole once this chunk is
+    uint64_t through = 0;     ///< handovers_ folded whole once this part is
     size_t counted_rows = 0;  ///< its usage rows that count toward kMaxAckedBacklog
   };
+  /// Takes the parts of the next fold off acked_ (at least one, up to
+  /// fold_rows_ usage rows) and merges them into one.
+  AckedPart TakeFold() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  /// Learns the cost per row from a commit of `rows` usage rows that took
+  /// `seconds`, and sets fold_rows_ from it.
+  void LearnFoldCost(size_t rows, double seconds);
 
   void Run();
-  /// Commits one group with the next chunk of acknowledged records (either
-  /// may be empty; the chunk's records and marks are moved out), and runs
+  /// Commits one group with the next fold of acknowledged records (either
+  /// may be empty; the fold's records and marks are moved out), and runs
   /// the group's completions. True when it committed.
-  bool CommitGroup(CommitBatch batch, std::vector<Done> done, AckedChunk& chunk);
-  /// After `chunk` committed: it no longer counts toward the backlog, and
+  bool CommitGroup(CommitBatch batch, std::vector<Done> done, AckedPart& fold);
+  /// After `fold` committed: it no longer counts toward the backlog, and
   /// the handovers it completes are folded.
-  void NoteChunkFolded(const AckedChunk& chunk);
-  /// Puts the records of `chunk` whose commit (in `batch`, after the
-  /// group's `own` records) failed back first, ahead of every other chunk.
-  void Retain(CommitBatch& batch, const size_t (&own)[4], const AckedChunk& chunk);
+  void NoteFolded(const AckedPart& fold);
+  /// Puts the records of `fold` whose commit (in `batch`, after the group's
+  /// `own` records) failed back first, ahead of every other part.
+  void Retain(CommitBatch& batch, const size_t (&own)[4], const AckedPart& fold);
 
   Store* store_;
   Observer observer_;
@@ -139,10 +154,18 @@ class CommitQueue {
   CommitBatch pending_ ABSL_GUARDED_BY(mu_);
   std::vector<Done> waiting_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<CommitBatch, Done>> alone_ ABSL_GUARDED_BY(mu_);
+  const absl::Duration fold_time_;
   /// Handed over and not yet taken by the writer, in fold order.
-  std::deque<AckedChunk> acked_ ABSL_GUARDED_BY(mu_);
-  /// Usage rows toward kMaxAckedBacklog: in acked_ and in the chunk being
-  /// folded, until its commit succeeds.
+  std::deque<AckedPart> acked_ ABSL_GUARDED_BY(mu_);
+  size_t acked_rows_ ABSL_GUARDED_BY(mu_) = 0;  ///< usage rows in acked_
+  /// Usage rows the next fold takes at most (see fold_time_); the writer
+  /// folds at once, without waiting for company, when this many wait.
+  size_t fold_rows_ ABSL_GUARDED_BY(mu_) = kPartRows;
+  /// The writer's estimate of a usage row's fold cost, in seconds (written
+  /// by the writer only).
+  double row_seconds_;
+  /// Usage rows toward kMaxAckedBacklog: in acked_ and in the fold being
+  /// committed, until its commit succeeds.
   size_t counted_rows_ ABSL_GUARDED_BY(mu_) = 0;
   /// The handover that carried a start-up's replay (0: none).
   uint64_t replay_handover_ ABSL_GUARDED_BY(mu_) = 0;

@@ -268,7 +268,7 @@ absl::Status Engine::Start() {
       if (absl::Status s = LoadTierRecipients(now); !s.ok()) return s;
     }
     if (journals_) {
-      for (const CommitBatch& chunk : journals_->replay()) TakeInReplayedRecords(chunk, now);
+      for (const CommitBatch& part : journals_->replay()) TakeInReplayedRecords(part, now);
       journals_->HandOverReplay();  // folded by the writer's first round
     }
   }

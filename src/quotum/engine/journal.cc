@@ -263,7 +263,7 @@ absl::StatusOr<std::unique_ptr<JournalSet>> JournalSet::Open(const JournalOption
 
 absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, uint64_t>& mark,
                                    std::map<uint32_t, Journal::Files>& found) {
-  std::vector<ReplayChunk> chunks;
+  std::vector<ReplayPart> parts;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     uint32_t id = 0;
@@ -277,33 +277,33 @@ absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, ui
     absl::StatusOr<std::string> bytes = ReadWhole(entry.path());
     if (!bytes.ok()) return bytes.status();
     RETURN_IF_ERROR(
-        ReadFile(entry.path().string(), *bytes, id, mark[id], found[id], which, chunks));
+        ReadFile(entry.path().string(), *bytes, id, mark[id], found[id], which, parts));
   }
   if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
   // A journal's files hold disjoint ranges of its sequence (it moves to the
   // other file only once that one is all in the store), so ordering the
-  // chunks by their first sequence folds each journal in order.
-  std::sort(chunks.begin(), chunks.end(), [](const ReplayChunk& a, const ReplayChunk& b) {
+  // parts by their first sequence folds each journal in order.
+  std::sort(parts.begin(), parts.end(), [](const ReplayPart& a, const ReplayPart& b) {
     return std::tie(a.journal, a.first_seq) < std::tie(b.journal, b.first_seq);
   });
-  for (ReplayChunk& c : chunks) replay_.push_back(std::move(c.batch));
+  for (ReplayPart& c : parts) replay_.push_back(std::move(c.batch));
   return absl::OkStatus();
 }
 
 absl::Status JournalSet::ReadFile(const std::string& path, absl::string_view bytes, uint32_t id,
                                   uint64_t mark, Journal::Files& files, int which,
-                                  std::vector<ReplayChunk>& chunks) {
+                                  std::vector<ReplayPart>& parts) {
   size_t at = 0;
   uint64_t last_seq = 0;
   for (;;) {
     JournalReplay one;
-    ReadJournalRecords(bytes.substr(at), mark, one, CommitQueue::kFoldChunkRows);
+    ReadJournalRecords(bytes.substr(at), mark, one, CommitQueue::kPartRows);
     at += one.good_bytes;
     last_seq = std::max(last_seq, one.last_seq);
     if (one.records > 0) {
       replayed_ += one.records;
       one.batch.journal_marks.push_back({id, one.last_seq});
-      chunks.push_back({id, one.first_seq, std::move(one.batch)});
+      parts.push_back({id, one.first_seq, std::move(one.batch)});
     }
     if (one.torn) {
       std::cerr << "quotum: " << path << ": dropped a torn record at byte " << at << " of "

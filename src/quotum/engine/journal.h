@@ -14,9 +14,10 @@
 // the journal's mark in the same transaction. At start-up, the records above each journal's mark
 // are read (JournalSet::Open) while their files are kept; the engine adds them to the memory it
 // loaded from the store and hands them to the writer (JournalSet::HandOverReplay), which folds
-// them in the background in chunks of about CommitQueue::kFoldChunkRows usage rows, each with
-// the mark of its last record, so that requests waiting for the group commit meanwhile wait for
-// one chunk at most, not for the whole replay. The journals go on appending to the same files.
+// them in the background in parts of about CommitQueue::kPartRows usage rows, each with the
+// mark of its last record, a few parts per transaction, so that requests waiting for the group
+// commit meanwhile wait for one such fold, not for the whole replay. The journals go on
+// appending to the same files.
 //
 // A failed journal write changes nothing on disk (the file is cut back to
 // its size before the write; a file that cannot be cut back stops the
@@ -171,13 +172,13 @@ class JournalSet {
   /// After the writer has stopped: empties the journals it has folded whole.
   void TruncateFolded();
 
-  /// The records Open read above the store's marks, in chunks of about
-  /// CommitQueue::kFoldChunkRows usage rows of one journal file, each with the mark of
-  /// its last record, in sequence order within each journal; empty after
-  /// HandOverReplay.
+  /// The records Open read above the store's marks, in parts of about
+  /// CommitQueue::kPartRows usage rows of one journal file, each with the
+  /// mark of its last record, in sequence order within each journal; empty
+  /// after HandOverReplay.
   const std::vector<CommitBatch>& replay() const { return replay_; }
-  /// Hands replay() to the writer, which folds each chunk with its mark in
-  /// one transaction, in order (a crash reads the chunks not yet folded
+  /// Hands replay() to the writer, which folds the parts in order, each in
+  /// one transaction with its mark (a crash reads the parts not yet folded
   /// again at the next start).
   void HandOverReplay();
 
@@ -191,8 +192,8 @@ class JournalSet {
   JournalSet& operator=(const JournalSet&) = delete;
 
  private:
-  /// A chunk of replayed records, before they are put in order.
-  struct ReplayChunk {
+  /// A part of replayed records, before they are put in order.
+  struct ReplayPart {
     uint32_t journal;
     uint64_t first_seq;
     CommitBatch batch;
@@ -202,10 +203,10 @@ class JournalSet {
   absl::Status ReadFiles(const std::string& dir, std::map<uint32_t, uint64_t>& mark,
                          std::map<uint32_t, Journal::Files>& found);
   /// Reads one file of journal `id` (its `bytes`, file `which`) into
-  /// `chunks`, cutting a torn tail off, and notes its size and last sequence.
+  /// `parts`, cutting a torn tail off, and notes its size and last sequence.
   absl::Status ReadFile(const std::string& path, absl::string_view bytes, uint32_t id,
                         uint64_t mark, Journal::Files& files, int which,
-                        std::vector<ReplayChunk>& chunks);
+                        std::vector<ReplayPart>& parts);
 
   /// Holds `journal.lock` in the dir (flock): one process per data dir.
   int lock_fd_ = -1;
