@@ -489,10 +489,12 @@ class Engine {
   /// once per tenant, meter and period (the event id says which). The outbox
   /// relay calls it every forecast_every on the lease holder (alerts_engine.cc).
   /// Commits the events every kForecastEventsPerCommit (memory stays bounded
-  /// however many tenants are over), and returns early, OK, once `stop` (if
-  /// given) returns true: it is asked between tenants.
+  /// however many tenants are over, and so does the commit: requests that
+  /// need the writer wait behind it; 1,000 events took 1.3 s on a cold store
+  /// of a million tenants), and returns early, OK, once `stop` (if given)
+  /// returns true: it is asked between tenants.
   absl::Status CheckForecasts(const std::function<bool()>& stop = {});
-  static constexpr size_t kForecastEventsPerCommit = 1000;
+  static constexpr size_t kForecastEventsPerCommit = 100;
   /// Compares every counter of every tenant this instance holds with its
   /// aggregate in the cold store (reconcile.cc). With `repair` (the nightly
   /// sync), embedded mode sets each aggregate that differs to the counter,
