@@ -7,7 +7,9 @@
 # -c$CONNS, a random tenant's key per request) for DURATION seconds, and beside
 # it a probe: one curl consume every 0.25 s, each with a 10 s limit. Reported
 # per round: wrk's rate, average and maximum latency, and the probe's median,
-# maximum and count over 1 s (a timed-out probe counts as 10 s, "lost").
+# maximum and count over 1 s (a timed-out probe counts as 10 s). wrk's latency
+# covers only the requests answered before it stops: a connection that stalls
+# shows in the answer count and in the probe.
 #   KEEP=/var/tmp/quotum-1m bench/after_start.sh
 #   KEEP=/var/tmp/quotum-1m JOURNAL_RECORDS=100000 ROUNDS=2 bench/after_start.sh
 # Each round's consumes add to the data set's usage (as million.sh's replays do).
