@@ -29,13 +29,7 @@ void MergeMarks(std::vector<JournalMark>& from, std::vector<JournalMark>& to) {
 }  // namespace
 
 CommitQueue::CommitQueue(Store* store, Observer observer, absl::Duration fold_time)
-    : store_(store),
-      observer_(std::move(observer)),
-      fold_time_(fold_time),
-      // Start small: one part per fold until folds show what a row costs.
-      row_seconds_(absl::ToDoubleSeconds(fold_time) / kPartRows) {
-  LearnFoldCost(0, 0);
-}
+    : store_(store), observer_(std::move(observer)), fold_time_(fold_time) {}
 
 size_t CommitQueue::pending() const {
   MutexLock lock(&mu_);
@@ -121,7 +115,8 @@ void CommitQueue::Handover(CommitBatch& acked) {
     if (counted_rows_ > kMaxAckedBacklog) takes_handovers_.store(false, std::memory_order_release);
     // An idle writer waits for a handover; one gathering company need not
     // wait once a whole fold's worth waits.
-    wake = (writer_idle_ && !joins) || (acked_rows_ < fold_rows_ && acked_rows_ + rows >= fold_rows_);
+    wake = (writer_idle_ && !joins) ||
+           (acked_rows_ < fold_worth_ && acked_rows_ + rows >= fold_worth_);
     acked_rows_ += rows;
   }
   if (wake) wake_.Signal();
@@ -162,6 +157,7 @@ void CommitQueue::WaitUntilFolded(absl::Duration timeout) {
 }
 
 void CommitQueue::Run() {
+  bool fold_failed = false;  // the last round's fold did not commit
   for (;;) {
     CommitBatch batch;
     AckedPart fold;
@@ -170,12 +166,15 @@ void CommitQueue::Run() {
     std::vector<std::pair<CommitBatch, Done>> alone;
     {
       MutexLock lock(&mu_);
+      // A store that refuses is not asked again at once: acknowledged
+      // records wait, and a read waiting for them would keep the loop busy.
+      if (fold_failed && !stopping_) wake_.WaitWithTimeout(&mu_, kFoldEvery);
       while (!stopping_ && waiting_.empty() && alone_.empty()) {
         if (acked_.empty()) {
           writer_idle_ = true;
           wake_.Wait(&mu_);
           writer_idle_ = false;
-        } else if (acked_rows_ >= fold_rows_ || fold_now_) {
+        } else if (acked_rows_ >= fold_worth_ || fold_now_) {
           break;  // a whole fold's worth waits, or a read does
         } else if (wake_.WaitWithTimeout(&mu_, kFoldEvery)) {
           break;  // the records have waited long enough
@@ -192,8 +191,11 @@ void CommitQueue::Run() {
       done.swap(waiting_);
       alone.swap(alone_);
     }
+    fold_failed = false;
     if (!done.empty() || folds) {
-      if (CommitGroup(std::move(batch), std::move(done), fold) && folds) NoteFolded(fold);
+      const bool ok = CommitGroup(std::move(batch), std::move(done), fold, folds);
+      if (ok && folds) NoteFolded(fold);
+      fold_failed = folds && !ok;
       folded_cv_.SignalAll();
     }
     for (auto& [b, d] : alone) d(store_->Commit(b));
@@ -217,21 +219,25 @@ CommitQueue::AckedPart CommitQueue::TakeFold() {
   return fold;
 }
 
-void CommitQueue::LearnFoldCost(size_t rows, double seconds) {
+void CommitQueue::LearnFoldCost(size_t rows, size_t fold_rows, double seconds) {
   // A commit's fixed cost (and an fsync's) would pass for a high cost per
   // row in a commit of a few rows: those teach nothing.
   if (rows >= kPartRows) {
     // Rows of tenants whose pages are cold cost a hundred times those of
     // warm ones: a dearer fold is believed at once, a cheaper one slowly.
     const double sample = seconds / static_cast<double>(rows);
-    row_seconds_ = sample > row_seconds_ ? sample : 0.8 * row_seconds_ + 0.2 * sample;
+    row_seconds_ = row_seconds_ == 0 || sample > row_seconds_
+                       ? sample
+                       : 0.8 * row_seconds_ + 0.2 * sample;
   }
-  const double fits = absl::ToDoubleSeconds(fold_time_) / std::max(row_seconds_, 1e-9);
+  const double fits = row_seconds_ == 0 ? double{kPartRows}
+                                        : absl::ToDoubleSeconds(fold_time_) / row_seconds_;
   MutexLock lock(&mu_);
-  // And a fold at most doubles the one before it, so that a run of cheap
-  // folds does not send the next one over a cold stretch in a single leap.
-  const double most = std::min<double>(kMaxFoldRows, 2.0 * std::max<size_t>(fold_rows_, kPartRows));
-  fold_rows_ = static_cast<size_t>(std::clamp(fits, 1.0, most));
+  fold_worth_ = static_cast<size_t>(std::clamp(fits, double{kPartRows}, double{kMaxFoldRows}));
+  // A fold at most doubles the last one, so that a run of cheap folds does
+  // not send the next one over a cold stretch in a single leap.
+  const size_t most = std::min(kMaxFoldRows, 2 * std::max(fold_rows, kPartRows));
+  fold_rows_ = static_cast<size_t>(std::clamp(fits, 1.0, static_cast<double>(most)));
 }
 
 void CommitQueue::NoteFolded(const AckedPart& fold) {
@@ -262,16 +268,18 @@ void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const Acked
   acked_.push_front(std::move(kept));
 }
 
-bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, AckedPart& fold) {
+bool CommitQueue::CommitGroup(CommitBatch batch, std::vector<Done> done, AckedPart& fold,
+                              bool folds) {
   const auto started = std::chrono::steady_clock::now();
   size_t own[4];
   JournalListSizes(batch, own);
+  const size_t fold_rows = fold.batch.usage.size();
   MoveJournalRecords(fold.batch, batch);
   batch.journal_marks = std::move(fold.batch.journal_marks);
   absl::Status status = batch.empty() ? absl::OkStatus() : store_->Commit(batch);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (status.ok()) LearnFoldCost(batch.usage.size(), seconds);
+  if (status.ok() && folds) LearnFoldCost(batch.usage.size(), fold_rows, seconds);
   if (status.ok() && !batch.journal_marks.empty() && folded_) folded_(batch.journal_marks);
   if (!status.ok() && !batch.journal_marks.empty()) Retain(batch, own, fold);
   if (observer_) observer_(done.size(), seconds, status.ok());

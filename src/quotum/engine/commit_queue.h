@@ -42,9 +42,10 @@ class CommitQueue {
   /// and takes `done`, run on the writer thread once committed or failed.
   /// Returns false, and leaves `done` untouched, when the queue is stopped.
   bool Enqueue(absl::FunctionRef<void(CommitBatch&)> fill, Done& done);
-  /// As Enqueue, with a look at the acknowledged records (Handover) that the
-  /// same transaction writes after the pending group's own.
-  /// `acked` calls its argument with each part of them, in fold order.
+  /// As Enqueue, with a look at the acknowledged records (Handover) not yet
+  /// taken by the writer: they are written after the pending group's own,
+  /// in its transaction (the first fold) or in later ones. `acked` calls its
+  /// argument with each part of them, in fold order.
   using EachAcked = absl::FunctionRef<void(absl::FunctionRef<void(const CommitBatch&)>)>;
   bool EnqueueSeeingAcked(absl::FunctionRef<void(CommitBatch& pending, EachAcked acked)> fill,
                           Done& done);
@@ -60,9 +61,9 @@ class CommitQueue {
   /// with their journal_marks. They are folded in order, in the transaction
   /// of the next group (after its own records) or of their own, as many at a
   /// time as the writer expects to fold in `fold_time` (from its recent folds'
-  /// cost per row), so that a request waiting for the group commit waits for
-  /// one such fold at most, however long the backlog and however cold the
-  /// store. They are never failed: a commit that fails keeps them for the next
+  /// cost per row; a fold at most doubles the last one), so that a request
+  /// waiting for the group commit waits for the fold in flight and the one
+  /// it joins, however long the backlog and however cold the store. They are never failed: a commit that fails keeps them for the next
   /// one (and Stop leaves them to the journal's replay). Without waiters they
   /// wait up to kFoldEvery for company.
   void Handover(CommitBatch& acked);
@@ -128,15 +129,17 @@ class CommitQueue {
   /// Takes the parts of the next fold off acked_ (at least one, up to
   /// fold_rows_ usage rows) and merges them into one.
   AckedPart TakeFold() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  /// Learns the cost per row from a commit of `rows` usage rows that took
-  /// `seconds`, and sets fold_rows_ from it.
-  void LearnFoldCost(size_t rows, double seconds);
+  /// Learns the cost per row from a commit of `rows` usage rows (of which
+  /// `fold_rows` handed over) that took `seconds`, and sets fold_rows_ and
+  /// fold_worth_ from it.
+  void LearnFoldCost(size_t rows, size_t fold_rows, double seconds);
 
   void Run();
   /// Commits one group with the next fold of acknowledged records (either
-  /// may be empty; the fold's records and marks are moved out), and runs
-  /// the group's completions. True when it committed.
-  bool CommitGroup(CommitBatch batch, std::vector<Done> done, AckedPart& fold);
+  /// may be empty; `folds`: the fold was taken from acked_; its records and
+  /// marks are moved out), and runs the group's completions. True when it
+  /// committed.
+  bool CommitGroup(CommitBatch batch, std::vector<Done> done, AckedPart& fold, bool folds);
   /// After `fold` committed: it no longer counts toward the backlog, and
   /// the handovers it completes are folded.
   void NoteFolded(const AckedPart& fold);
@@ -158,12 +161,15 @@ class CommitQueue {
   /// Handed over and not yet taken by the writer, in fold order.
   std::deque<AckedPart> acked_ ABSL_GUARDED_BY(mu_);
   size_t acked_rows_ ABSL_GUARDED_BY(mu_) = 0;  ///< usage rows in acked_
-  /// Usage rows the next fold takes at most (see fold_time_); the writer
-  /// folds at once, without waiting for company, when this many wait.
+  /// Usage rows the next fold takes at most: what fits in fold_time_, and
+  /// at most twice the last fold.
   size_t fold_rows_ ABSL_GUARDED_BY(mu_) = kPartRows;
-  /// The writer's estimate of a usage row's fold cost, in seconds (written
-  /// by the writer only).
-  double row_seconds_;
+  /// Usage rows that fit in fold_time_: the writer folds at once, without
+  /// waiting for company, when this many wait.
+  size_t fold_worth_ ABSL_GUARDED_BY(mu_) = kPartRows;
+  /// The writer's estimate of a usage row's fold cost, in seconds (0: none
+  /// yet; written by the writer only).
+  double row_seconds_ = 0;
   /// Usage rows toward kMaxAckedBacklog: in acked_ and in the fold being
   /// committed, until its commit succeeds.
   size_t counted_rows_ ABSL_GUARDED_BY(mu_) = 0;

@@ -205,7 +205,7 @@ void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& i
                         size_t max_rows) {
   size_t at = 0;
   while (at < bytes.size()) {
-    if (into.batch.usage.size() >= max_rows || into.records >= max_rows) {
+    if (into.records > 0 && (into.batch.usage.size() >= max_rows || into.records >= max_rows)) {
       into.more = true;
       break;
     }

@@ -39,7 +39,8 @@ struct JournalReplay {
 
 /// Reads the records in `bytes` in order, stopping at a torn tail or once
 /// the records above `mark` read so far hold `max_rows` usage rows (or are
-/// that many records); those are merged into `into.batch`.
+/// that many records; one record at least); those are merged into
+/// `into.batch`.
 void ReadJournalRecords(absl::string_view bytes, uint64_t mark, JournalReplay& into,
                         size_t max_rows = SIZE_MAX);
 

@@ -73,8 +73,9 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
     // Under the tenant's lock, the counter holds every decision of the tenant
     // enqueued so far. Those in an earlier group commit before this one; those
     // in the group pending now (`b`), and the journals' records handed over
-    // (`acked`), are added after the set in its transaction (the store writes
-    // sets first), so the set leaves them out; later ones follow.
+    // and not yet taken by the writer (`acked`), are added after the set, in
+    // its transaction (the store writes sets first) or a later one, so the
+    // set leaves them out; later ones follow.
     return queue_.EnqueueSeeingAcked(
         [&](CommitBatch& b, CommitQueue::EachAcked acked) {
           for (CounterRow& set : sets) {
