@@ -10,8 +10,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <boost/crc.hpp>
 #include <atomic>
+#include <boost/crc.hpp>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -283,7 +283,9 @@ class JournalTest : public ::testing::Test {
     hold_first_fold_.store(true);
     queue_->Start();
     ASSERT_TRUE(queue_->Enqueue(
-        [](CommitBatch& b) { b.tenants.push_back({"beta", "Beta", "pro", kPeriod, kPeriod}); },
+        [](CommitBatch& b) {
+          b.tenants.push_back({"beta", "Beta", "pro", kPeriod, kPeriod});
+        },
         done));
     group_enqueued_.store(true);
   }

@@ -106,11 +106,7 @@ void CommitQueue::Handover(CommitBatch& acked) {
     const size_t rows = acked.usage.size();
     const bool joins = !acked_.empty() && acked_.back().batch.usage.size() + rows <= kPartRows;
     if (!joins) acked_.emplace_back();
-    AckedPart& part = acked_.back();
-    MoveJournalRecords(acked, part.batch);
-    MergeMarks(acked.journal_marks, part.batch.journal_marks);
-    part.through = ++handovers_;
-    part.counted_rows += rows;
+    acked_.back().Absorb(acked, ++handovers_, rows);
     counted_rows_ += rows;
     if (counted_rows_ > kMaxAckedBacklog) takes_handovers_.store(false, std::memory_order_release);
     // An idle writer waits for a handover; one gathering company need not
@@ -202,6 +198,13 @@ void CommitQueue::Run() {
   }
 }
 
+void CommitQueue::AckedPart::Absorb(CommitBatch& records, uint64_t last, size_t counted) {
+  MoveJournalRecords(records, batch);
+  MergeMarks(records.journal_marks, batch.journal_marks);
+  through = last;
+  counted_rows += counted;
+}
+
 CommitQueue::AckedPart CommitQueue::TakeFold() {
   AckedPart fold = std::move(acked_.front());
   acked_.pop_front();
@@ -209,10 +212,7 @@ CommitQueue::AckedPart CommitQueue::TakeFold() {
   while (!acked_.empty() && rows + acked_.front().batch.usage.size() <= fold_rows_) {
     AckedPart& next = acked_.front();
     rows += next.batch.usage.size();
-    MoveJournalRecords(next.batch, fold.batch);
-    MergeMarks(next.batch.journal_marks, fold.batch.journal_marks);
-    fold.through = next.through;
-    fold.counted_rows += next.counted_rows;
+    fold.Absorb(next.batch, next.through, next.counted_rows);
     acked_.pop_front();
   }
   acked_rows_ -= std::min(acked_rows_, rows);
@@ -226,12 +226,11 @@ void CommitQueue::LearnFoldCost(size_t rows, size_t fold_rows, double seconds) {
     // Rows of tenants whose pages are cold cost a hundred times those of
     // warm ones: a dearer fold is believed at once, a cheaper one slowly.
     const double sample = seconds / static_cast<double>(rows);
-    row_seconds_ = row_seconds_ == 0 || sample > row_seconds_
-                       ? sample
-                       : 0.8 * row_seconds_ + 0.2 * sample;
+    row_seconds_ =
+        row_seconds_ == 0 || sample > row_seconds_ ? sample : 0.8 * row_seconds_ + 0.2 * sample;
   }
-  const double fits = row_seconds_ == 0 ? double{kPartRows}
-                                        : absl::ToDoubleSeconds(fold_time_) / row_seconds_;
+  const double fits =
+      row_seconds_ == 0 ? double{kPartRows} : absl::ToDoubleSeconds(fold_time_) / row_seconds_;
   MutexLock lock(&mu_);
   fold_worth_ = static_cast<size_t>(std::clamp(fits, double{kPartRows}, double{kMaxFoldRows}));
   // A fold at most doubles the last one, so that a run of cheap folds does

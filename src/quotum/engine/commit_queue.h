@@ -63,9 +63,10 @@ class CommitQueue {
   /// time as the writer expects to fold in `fold_time` (from its recent folds'
   /// cost per row; a fold at most doubles the last one), so that a request
   /// waiting for the group commit waits for the fold in flight and the one
-  /// it joins, however long the backlog and however cold the store. They are never failed: a commit that fails keeps them for the next
-  /// one (and Stop leaves them to the journal's replay). Without waiters they
-  /// wait up to kFoldEvery for company.
+  /// it joins, however long the backlog and however cold the store. They
+  /// are never failed: a commit that fails keeps them for the next one (and
+  /// Stop leaves them to the journal's replay). Without waiters they wait up
+  /// to kFoldEvery for company.
   void Handover(CommitBatch& acked);
   /// Takes the records a start-up read from the journals
   /// (JournalSet::HandOverReplay): parts of about kPartRows usage rows that
@@ -125,6 +126,10 @@ class CommitQueue {
     CommitBatch batch;        ///< whole handovers (or part of a replay), with their marks
     uint64_t through = 0;     ///< handovers_ folded whole once this part is
     size_t counted_rows = 0;  ///< its usage rows that count toward kMaxAckedBacklog
+
+    /// Appends `records` (and their marks), handed over after this part's
+    /// own, which completes handover `last`.
+    void Absorb(CommitBatch& records, uint64_t last, size_t counted);
   };
   /// Takes the parts of the next fold off acked_ (at least one, up to
   /// fold_rows_ usage rows) and merges them into one.

@@ -276,8 +276,7 @@ absl::Status JournalSet::ReadFiles(const std::string& dir, std::map<uint32_t, ui
     }
     absl::StatusOr<std::string> bytes = ReadWhole(entry.path());
     if (!bytes.ok()) return bytes.status();
-    RETURN_IF_ERROR(
-        ReadFile(entry.path().string(), *bytes, id, mark[id], found[id], which, parts));
+    RETURN_IF_ERROR(ReadFile(entry.path().string(), *bytes, id, mark[id], found[id], which, parts));
   }
   if (ec) return absl::UnavailableError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
   // A journal's files hold disjoint ranges of its sequence (it moves to the
