@@ -7,7 +7,8 @@
 # -c$CONNS, a random tenant's key per request) for DURATION seconds, and beside
 # it a probe: one curl consume every 0.25 s, each with a 10 s limit. Reported
 # per round: wrk's rate, average and maximum latency, and the probe's median,
-# maximum and count over 1 s (a timed-out probe counts as 10 s). wrk's latency
+# maximum and count over 1 s (a timed-out probe counts as 10 s), and the
+# server's resident set size as the load ends. wrk's latency
 # covers only the requests answered before it stops: a connection that stalls
 # shows in the answer count and in the probe.
 #   KEEP=/var/tmp/quotum-1m bench/after_start.sh
@@ -59,6 +60,7 @@ for round in $(seq 1 "$ROUNDS"); do
   TENANTS="$TENANTS" wrk -t2 -c"$CONNS" -d"${DURATION}s" --timeout 10s --latency \
     -s "$ROOT/bench/peers/random_key.lua" "http://127.0.0.1:$PORT/api/v2/quota/consume" > "$OUT/wrk.txt"
   wait "$probe_pid"
+  rss_kib=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   pid=""
   wrk_line=$(awk '/Requests\/sec/ { rate = $2 } /^    Latency/ { avg = $2; max = $4 }
@@ -70,5 +72,5 @@ for round in $(seq 1 "$ROUNDS"); do
     END { printf "probe %d consumes, median %.3f s, max %.3f s, %d over 1 s, %d not 200",
           NR, (NR % 2) ? t[(NR + 1) / 2] : (t[NR / 2] + t[NR / 2 + 1]) / 2, t[NR], slow, bad }')
   replayed=$(sed -nE 's/.*: ([0-9]+) journal records to replay.*/\1/p' "$OUT/serve.log")
-  echo "round $round (replayed ${replayed:-0}): $wrk_line; $probe_line"
+  echo "round $round (replayed ${replayed:-0}): $wrk_line; $probe_line; RSS at the end $((rss_kib / 1024)) MiB"
 done
