@@ -24,8 +24,12 @@ class FlakyStore final : public Store {
  public:
   explicit FlakyStore(Store* inner) : inner_(inner) {}
   std::atomic<bool> fail{false};
-  /// While set, Commit waits (a commit still in flight), then goes on.
+  /// While set, Commit waits (a commit still in flight), then goes on;
+  /// `holding` counts the commits waiting so.
   std::atomic<bool> hold{false};
+  std::atomic<int> holding{0};
+  /// The next this many commits fail (after any hold).
+  std::atomic<int> fail_next{0};
   /// Set before the engine starts: the store is Shared() when the inner one
   /// is, and the engine reads keys and tenants through it (scale-out's rules).
   bool shared = false;
@@ -33,8 +37,15 @@ class FlakyStore final : public Store {
     return inner_->Load(since, sink);
   }
   absl::Status Commit(const CommitBatch& b) override {
-    while (hold.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    if (hold.load()) {
+      holding.fetch_add(1);
+      while (hold.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      holding.fetch_sub(1);
+    }
     if (fail.load()) return absl::InternalError("disk on fire");
+    for (int n = fail_next.load(); n > 0;) {
+      if (fail_next.compare_exchange_weak(n, n - 1)) return absl::InternalError("disk on fire");
+    }
     return inner_->Commit(b);
   }
   bool Shared() const override { return shared && inner_->Shared(); }

@@ -8,6 +8,8 @@
 #include <filesystem>
 
 #include "engine_fixture.h"
+#include "quotum/engine/commit_queue.h"
+#include "quotum/store/sqlite/sqlite_store.h"
 
 namespace quotum::engine {
 namespace {
@@ -167,6 +169,69 @@ TEST_P(JournalEngineTest, RecordsTheStoreLackedAtStartUpCountAtOnceAndAreFoldedO
 
 INSTANTIATE_TEST_SUITE_P(Embedded, JournalEngineTest, ::testing::Values("sqlite"),
                          contract::StoreName);
+
+// The writer alone, on the embedded store with commits that can be held and
+// failed: a counter set enqueued while a fold of acknowledged records is
+// being committed, made as a reconcile's repair makes it. When that commit
+// fails, the fold is committed again after the set, which must then leave
+// it out (CommitQueue::Retain), or its units would count twice.
+TEST(CommitQueueRetainTest, ASetMadeWhileAFailingFoldWasInFlightCountsTheFoldOnce) {
+  char tmpl[] = "/tmp/quotum-retain-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto inner = store::sqlite::SqliteStore::Open({dir + "/quotum.db", false});
+  ASSERT_TRUE(inner.ok()) << inner.status();
+  FlakyStore flaky(inner->get());
+  const absl::Time period = absl::FromUnixSeconds(1'700'000'000);
+  CommitBatch tenant;
+  tenant.tenants.push_back({"acme", "Acme", "pro", period, period});
+  ASSERT_TRUE(flaky.Commit(tenant).ok());
+  Mutex mu;
+  std::optional<absl::Status> set_status;
+  {
+    CommitQueue queue(&flaky);
+    queue.Start();
+    flaky.hold = true;
+    CommitBatch acked;
+    acked.usage.push_back(
+        UsageDelta{"acme", "messages_sent", "", period, period + absl::Hours(1), 5});
+    acked.journal_marks.push_back({0, 1});
+    queue.Handover(acked);
+    for (int i = 0; i < 2500 && flaky.holding.load() == 0; ++i) usleep(2000);
+    ASSERT_EQ(flaky.holding.load(), 1);  // the fold's commit is in flight
+    // Memory holds the 5 units; the fold is neither pending nor waiting.
+    CommitQueue::Done done = [&](const absl::Status& s) {
+      MutexLock lock(&mu);
+      set_status = s;
+    };
+    ASSERT_TRUE(queue.EnqueueSeeingAcked(
+        [&](CommitBatch& b, CommitQueue::EachAcked each_acked) {
+          CounterRow set{"acme", "messages_sent", period, 5};
+          LeaveOutUsage(b.usage, set);
+          each_acked([&](const CommitBatch& part) { LeaveOutUsage(part.usage, set); });
+          EXPECT_EQ(set.value, 5u);
+          b.counter_sets.push_back(set);
+        },
+        done));
+    flaky.fail_next = 1;
+    flaky.hold = false;
+    queue.WaitUntilFolded(absl::Seconds(5));
+  }  // stopped: everything enqueued is committed or failed
+  {
+    MutexLock lock(&mu);
+    ASSERT_TRUE(set_status.has_value());
+    EXPECT_TRUE(set_status->ok()) << *set_status;
+  }
+  auto rows = (*inner)->Periods("acme", period - absl::Hours(1));
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  uint64_t stored = 0;
+  for (const CounterRow& r : *rows) {
+    if (r.meter == "messages_sent") stored += r.value;
+  }
+  EXPECT_EQ(stored, 5u);
+  inner->reset();
+  std::filesystem::remove_all(dir);
+}
 
 }  // namespace
 }  // namespace quotum::engine

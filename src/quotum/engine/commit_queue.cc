@@ -28,6 +28,15 @@ void MergeMarks(std::vector<JournalMark>& from, std::vector<JournalMark>& to) {
 
 }  // namespace
 
+void LeaveOutUsage(const std::vector<UsageDelta>& usage, CounterRow& set) {
+  for (const UsageDelta& u : usage) {
+    if (u.tenant_id == set.tenant_id && u.meter == set.meter &&
+        u.period_start == set.period_start) {
+      set.value -= std::min(set.value, u.quantity);
+    }
+  }
+}
+
 CommitQueue::CommitQueue(Store* store, Observer observer, absl::Duration fold_time)
     : store_(store), observer_(std::move(observer)), fold_time_(fold_time) {}
 
@@ -253,6 +262,13 @@ void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const Acked
   MoveJournalRecords(batch, kept.batch, own);
   kept.batch.journal_marks = std::move(batch.journal_marks);
   MutexLock lock(&mu_);
+  // The sets pending now were enqueued while the fold was in flight (the
+  // writer took the group before them with it), so they left it out of
+  // nothing: it was neither pending nor waiting (EnqueueSeeingAcked) and
+  // would have been in the store before them. It now comes after them, in
+  // their transaction or later (or in the next start's replay): take it out
+  // of them, or it would be counted twice.
+  for (CounterRow& set : pending_.counter_sets) LeaveOutUsage(kept.batch.usage, set);
   takes_handovers_.store(false, std::memory_order_release);
   if (stopping_) {
     // No later mark may be committed over these: drop every acknowledged

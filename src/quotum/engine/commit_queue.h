@@ -15,6 +15,11 @@
 
 namespace quotum::engine {
 
+/// Lowers `set` (an absolute counter value, written before a batch's usage)
+/// by the quantities of `usage` on its row, never below 0: the usage it
+/// already counts that will be added after it.
+void LeaveOutUsage(const std::vector<UsageDelta>& usage, CounterRow& set);
+
 /// Group commit. Callers append their records to the pending batch and leave a
 /// completion; one writer thread commits everything pending in one store
 /// transaction and then runs the completions in enqueue order with the
@@ -149,7 +154,8 @@ class CommitQueue {
   /// the handovers it completes are folded.
   void NoteFolded(const AckedPart& fold);
   /// Puts the records of `fold` whose commit (in `batch`, after the group's
-  /// `own` records) failed back first, ahead of every other part.
+  /// `own` records) failed back first, ahead of every other part, and
+  /// leaves them out of the counter sets pending now (see the .cc).
   void Retain(CommitBatch& batch, const size_t (&own)[4], const AckedPart& fold);
 
   Store* store_;

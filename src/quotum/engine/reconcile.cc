@@ -75,20 +75,14 @@ absl::Status Engine::SetAggregates(TenantState& t, const std::vector<ReconcileRo
     // in the group pending now (`b`), and the journals' records handed over
     // and not yet taken by the writer (`acked`), are added after the set, in
     // its transaction (the store writes sets first) or a later one, so the
-    // set leaves them out; later ones follow.
+    // set leaves them out; later ones follow. Records the writer is folding
+    // now are in the store before the set, or, if that fold fails, are left
+    // out of the set then (CommitQueue::Retain).
     return queue_.EnqueueSeeingAcked(
         [&](CommitBatch& b, CommitQueue::EachAcked acked) {
           for (CounterRow& set : sets) {
-            auto leave_out = [&set](const std::vector<UsageDelta>& usage) {
-              for (const UsageDelta& u : usage) {
-                if (u.tenant_id == set.tenant_id && u.meter == set.meter &&
-                    u.period_start == set.period_start) {
-                  set.value -= std::min(set.value, u.quantity);
-                }
-              }
-            };
-            leave_out(b.usage);
-            acked([&](const CommitBatch& chunk) { leave_out(chunk.usage); });
+            LeaveOutUsage(b.usage, set);
+            acked([&](const CommitBatch& part) { LeaveOutUsage(part.usage, set); });
             b.counter_sets.push_back(std::move(set));
           }
         },
