@@ -263,9 +263,9 @@ void CommitQueue::Retain(CommitBatch& batch, const size_t (&own)[4], const Acked
   kept.batch.journal_marks = std::move(batch.journal_marks);
   MutexLock lock(&mu_);
   // The sets pending now were enqueued while the fold was in flight (the
-  // writer took the group before them with it), so they left it out of
-  // nothing: it was neither pending nor waiting (EnqueueSeeingAcked) and
-  // would have been in the store before them. It now comes after them, in
+  // writer took the group before them along with it), so they did not leave
+  // it out: it was neither pending nor waiting (EnqueueSeeingAcked), and it
+  // would have reached the store before them. It now comes after them, in
   // their transaction or later (or in the next start's replay): take it out
   // of them, or it would be counted twice.
   for (CounterRow& set : pending_.counter_sets) LeaveOutUsage(kept.batch.usage, set);
